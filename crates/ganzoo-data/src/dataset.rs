@@ -1,0 +1,146 @@
+//! An in-memory labelled image set: the common form every image loader returns.
+//!
+//! Pixels stay `u8` in NCHW order (a quarter of the memory of `f32`); the
+//! [`Batcher`](crate::Batcher) converts a batch to `f32` in [-1, 1] when it is used.
+
+use candle_core::{Device, Tensor};
+
+use crate::{DataError, Result};
+
+/// Images and labels of one split, `u8` pixels in NCHW order.
+#[derive(Debug, Clone)]
+pub struct ImageDataset {
+    pixels: Vec<u8>,
+    labels: Vec<u32>,
+    shape: ImageShape,
+    class_names: Vec<String>,
+}
+
+/// Channels, height and width of every image of a data set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageShape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl ImageShape {
+    /// Number of `u8` values of one image.
+    pub fn numel(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+}
+
+impl std::fmt::Display for ImageShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}x{}", self.channels, self.height, self.width)
+    }
+}
+
+/// Summary numbers of a split, as `data info` prints them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetStats {
+    pub count: usize,
+    pub shape: ImageShape,
+    pub min: u8,
+    pub max: u8,
+    pub mean: f64,
+    pub class_histogram: Vec<usize>,
+}
+
+impl ImageDataset {
+    /// Builds a data set, checking that pixels, labels and shape agree.
+    pub fn new(pixels: Vec<u8>, labels: Vec<u32>, shape: ImageShape, class_names: Vec<String>) -> Result<Self> {
+        if shape.numel() == 0 {
+            return Err(DataError::InvalidArgument(format!("empty image shape {shape}")));
+        }
+        if pixels.len() != labels.len() * shape.numel() {
+            return Err(DataError::InvalidArgument(format!(
+                "{} pixels do not make {} images of {shape}",
+                pixels.len(),
+                labels.len()
+            )));
+        }
+        if let Some(bad) = labels.iter().find(|&&l| l as usize >= class_names.len().max(1)) {
+            return Err(DataError::InvalidArgument(format!("label {bad} but only {} classes", class_names.len())));
+        }
+        Ok(Self { pixels, labels, shape, class_names })
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn shape(&self) -> ImageShape {
+        self.shape
+    }
+
+    pub fn labels(&self) -> &[u32] {
+        &self.labels
+    }
+
+    pub fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    /// The `u8` pixels of image `index`, CHW order.
+    pub fn image(&self, index: usize) -> &[u8] {
+        let n = self.shape.numel();
+        &self.pixels[index * n..(index + 1) * n]
+    }
+
+    /// All pixels, NCHW order.
+    pub fn pixels(&self) -> &[u8] {
+        &self.pixels
+    }
+
+    /// Images `ids` as an `(n, C, H, W)` `f32` tensor in [−1, 1] (`p / 127.5 − 1`)
+    /// and their labels as an `(n,)` `u32` tensor.
+    pub fn gather(&self, ids: &[usize], device: &Device) -> Result<(Tensor, Tensor)> {
+        let shape = self.shape;
+        let mut pixels = Vec::with_capacity(ids.len() * shape.numel());
+        let mut labels = Vec::with_capacity(ids.len());
+        for &i in ids {
+            if i >= self.len() {
+                return Err(DataError::InvalidArgument(format!("image {i} of a data set of {}", self.len())));
+            }
+            pixels.extend(self.image(i).iter().map(|&p| f32::from(p) / 127.5 - 1.0));
+            labels.push(self.labels[i]);
+        }
+        let images = Tensor::from_vec(pixels, (ids.len(), shape.channels, shape.height, shape.width), device)?;
+        Ok((images, Tensor::from_vec(labels, ids.len(), device)?))
+    }
+
+    /// Count, shape, pixel range, mean and class histogram.
+    pub fn stats(&self) -> DatasetStats {
+        let (mut min, mut max, mut sum) = (u8::MAX, u8::MIN, 0u64);
+        for &p in &self.pixels {
+            min = min.min(p);
+            max = max.max(p);
+            sum += u64::from(p);
+        }
+        let mut class_histogram = vec![0; self.class_names.len().max(1)];
+        for &l in &self.labels {
+            class_histogram[l as usize] += 1;
+        }
+        DatasetStats {
+            count: self.len(),
+            shape: self.shape,
+            min: if self.pixels.is_empty() { 0 } else { min },
+            max,
+            mean: sum as f64 / self.pixels.len().max(1) as f64,
+            class_histogram,
+        }
+    }
+}
+
+/// The train and test splits of a data set; an image folder has only `train`.
+#[derive(Debug, Clone)]
+pub struct Splits {
+    pub train: ImageDataset,
+    pub test: Option<ImageDataset>,
+}

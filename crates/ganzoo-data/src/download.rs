@@ -1,0 +1,182 @@
+//! Downloading published data files with MD5 verification.
+//!
+//! A file is streamed into `<name>.part` beside its destination while its MD5 is
+//! computed; only a file whose checksum matches the publisher's is renamed into
+//! place, so a failed or corrupted download never leaves a file that looks valid.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use md5::{Digest, Md5};
+
+use crate::error::io_err;
+use crate::{DataError, KnownDataset, RemoteFile, RemoteSource, Result};
+
+/// Receives progress of a download; the command line shows it as a bar.
+pub trait DownloadProgress {
+    fn begin(&mut self, file: &str, total_bytes: Option<u64>);
+    fn advance(&mut self, bytes: u64);
+    fn end(&mut self);
+}
+
+/// Progress that is not shown.
+pub struct NoProgress;
+
+impl DownloadProgress for NoProgress {
+    fn begin(&mut self, _: &str, _: Option<u64>) {}
+    fn advance(&mut self, _: u64) {}
+    fn end(&mut self) {}
+}
+
+/// Downloads every file of `dataset` into `dest`, from `mirror` if given, else the canonical mirrors.
+pub fn download_known(
+    dataset: KnownDataset,
+    dest: &Path,
+    mirror: Option<&str>,
+    progress: &mut dyn DownloadProgress,
+) -> Result<()> {
+    download_source(&dataset.remote(), dest, mirror, progress)
+}
+
+/// Downloads every file of `source` into `dest`, from `mirror` if given, else the source's mirrors;
+/// archives are extracted and then removed.
+pub fn download_source(
+    source: &RemoteSource,
+    dest: &Path,
+    mirror: Option<&str>,
+    progress: &mut dyn DownloadProgress,
+) -> Result<()> {
+    let mirrors: Vec<&str> = match mirror {
+        Some(m) => vec![m],
+        None => source.mirrors.to_vec(),
+    };
+    std::fs::create_dir_all(dest).map_err(io_err(dest))?;
+    for file in source.files {
+        let path = download_verified(&mirrors, file, dest, progress)?;
+        if source.is_archive {
+            extract_tar_gz(&path, dest)?;
+            std::fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+    }
+    Ok(())
+}
+
+/// Downloads one file from the first mirror that serves it, verifying its MD5.
+pub fn download_verified(
+    mirrors: &[&str],
+    file: &RemoteFile,
+    dest: &Path,
+    progress: &mut dyn DownloadProgress,
+) -> Result<PathBuf> {
+    let mut last = None;
+    for base in mirrors {
+        let url = format!("{}/{}", base.trim_end_matches('/'), file.name);
+        match download_one(&url, file, dest, progress) {
+            Ok(path) => return Ok(path),
+            Err(e @ DataError::Checksum { .. }) => return Err(e),
+            Err(e) => {
+                tracing::warn!(%url, error = %e, "mirror failed");
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| DataError::InvalidArgument("no mirror to download from".into())))
+}
+
+fn download_one(url: &str, file: &RemoteFile, dest: &Path, progress: &mut dyn DownloadProgress) -> Result<PathBuf> {
+    let fail = |detail: String| DataError::Download { url: url.to_string(), detail };
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(20)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .build(),
+    );
+    let mut response = agent.get(url).call().map_err(|e| fail(e.to_string()))?;
+    let total = response.body().content_length();
+    let final_path = dest.join(file.name);
+    let part = dest.join(format!("{}.part", file.name));
+    progress.begin(file.name, total);
+    let copied = copy_hashing(&mut response.body_mut().as_reader(), &part, progress);
+    progress.end();
+    let digest = match copied {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            return Err(e.into_download(url));
+        }
+    };
+    if digest != file.md5 {
+        let _ = std::fs::remove_file(&part);
+        return Err(DataError::Checksum { path: final_path, found: digest, expected: file.md5.to_string() });
+    }
+    std::fs::rename(&part, &final_path).map_err(io_err(&final_path))?;
+    tracing::info!(file = %final_path.display(), "downloaded and verified");
+    Ok(final_path)
+}
+
+enum CopyError {
+    Read(std::io::Error),
+    Write(DataError),
+}
+
+impl CopyError {
+    fn into_download(self, url: &str) -> DataError {
+        match self {
+            Self::Read(e) => DataError::Download { url: url.to_string(), detail: e.to_string() },
+            Self::Write(e) => e,
+        }
+    }
+}
+
+/// Streams `reader` into `path`, returning the hex MD5 of what was written.
+fn copy_hashing(reader: &mut dyn Read, path: &Path, progress: &mut dyn DownloadProgress) -> Result<String, CopyError> {
+    let mut out = File::create(path).map_err(|e| CopyError::Write(io_err(path)(e)))?;
+    let mut hasher = Md5::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut buf).map_err(CopyError::Read)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(|e| CopyError::Write(io_err(path)(e)))?;
+        progress.advance(n as u64);
+    }
+    out.sync_all().map_err(|e| CopyError::Write(io_err(path)(e)))?;
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Hex MD5 of a file on disk.
+pub fn md5_file(path: &Path) -> Result<String> {
+    let mut f = File::open(path).map_err(io_err(path))?;
+    let mut hasher = Md5::new();
+    std::io::copy(&mut f, &mut hasher).map_err(io_err(path))?;
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Extracts the regular files of a `.tar.gz` into `dest`, flattening their folders.
+/// Only plain file names are written: no member can escape `dest`.
+fn extract_tar_gz(archive: &Path, dest: &Path) -> Result<()> {
+    let f = File::open(archive).map_err(io_err(archive))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    let bad =
+        |e: std::io::Error| DataError::Truncated { path: archive.to_path_buf(), detail: format!("bad archive: {e}") };
+    for entry in tar.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let member = entry.path().map_err(bad)?.into_owned();
+        let Some(name) = member.file_name() else { continue };
+        let out = dest.join(name);
+        let mut file = File::create(&out).map_err(io_err(&out))?;
+        std::io::copy(&mut entry, &mut file).map_err(io_err(&out))?;
+    }
+    Ok(())
+}

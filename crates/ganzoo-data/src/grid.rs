@@ -1,0 +1,55 @@
+//! Image grids: many small images tiled into one PNG, as torchvision's
+//! `make_grid` / `save_image` do (2-pixel padding, `nrow` images per row).
+
+use std::path::Path;
+
+use candle_core::{DType, Tensor};
+
+use crate::{DataError, ImageShape, Result};
+
+/// Converts `(N, C, H, W)` values in [−1, 1] to `u8` pixels (clamped, `(x + 1) · 127.5`, rounded).
+pub fn tensor_to_u8(images: &Tensor) -> Result<(ImageShape, Vec<u8>)> {
+    let (_, c, h, w) = images.dims4()?;
+    let values: Vec<f32> = images.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+    let pixels = values.iter().map(|&v| ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8).collect();
+    Ok((ImageShape { channels: c, height: h, width: w }, pixels))
+}
+
+/// Tiles `count` CHW `u8` images into one grid, `cols` per row, with `pad` pixels between them.
+/// One channel gives a grayscale image, three an RGB one.
+pub fn make_grid(shape: ImageShape, pixels: &[u8], cols: usize, pad: usize) -> Result<image::DynamicImage> {
+    let n = pixels.len() / shape.numel().max(1);
+    if n == 0 || cols == 0 || !matches!(shape.channels, 1 | 3) {
+        return Err(DataError::InvalidArgument(format!("cannot tile {n} images of {shape} in {cols} columns")));
+    }
+    let rows = n.div_ceil(cols);
+    let (gw, gh) = (cols * (shape.width + pad) + pad, rows * (shape.height + pad) + pad);
+    let mut grid = image::RgbImage::new(gw as u32, gh as u32);
+    let plane = shape.height * shape.width;
+    for (k, img) in pixels.chunks_exact(shape.numel()).enumerate() {
+        let (x0, y0) = (pad + (k % cols) * (shape.width + pad), pad + (k / cols) * (shape.height + pad));
+        for y in 0..shape.height {
+            for x in 0..shape.width {
+                let at = |c: usize| img[(c % shape.channels) * plane + y * shape.width + x];
+                grid.put_pixel((x0 + x) as u32, (y0 + y) as u32, image::Rgb([at(0), at(1), at(2)]));
+            }
+        }
+    }
+    Ok(if shape.channels == 1 {
+        image::DynamicImage::ImageRgb8(grid).grayscale()
+    } else {
+        image::DynamicImage::ImageRgb8(grid)
+    })
+}
+
+/// Saves a grid of `(N, C, H, W)` values in [−1, 1] as a PNG.
+pub fn save_tensor_grid(images: &Tensor, cols: usize, path: &Path) -> Result<()> {
+    let (shape, pixels) = tensor_to_u8(images)?;
+    save_png(&make_grid(shape, &pixels, cols, 2)?, path)
+}
+
+/// Saves an image as PNG.
+pub fn save_png(img: &image::DynamicImage, path: &Path) -> Result<()> {
+    img.save_with_format(path, image::ImageFormat::Png)
+        .map_err(|source| DataError::Encode { path: path.to_path_buf(), source })
+}

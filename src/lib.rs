@@ -1,0 +1,7 @@
+//! ganzoo: the classic GAN family — GAN, DCGAN, WGAN and WGAN-GP — on Candle.
+//!
+//! This facade re-exports the workspace's crates so a user can depend on one
+//! package; each crate can also be used alone:
+//! - [`data`] (`ganzoo-data`): data sets, toy distributions, batching, image grids.
+
+pub use ganzoo_data as data;

@@ -1,0 +1,12 @@
+//! ganzoo's cross-crate integration tests: one test binary, a module per topic.
+//! Real data comes from `../shared/data` beside the checkout (see its README) and
+//! Fashion-MNIST from Debian's `dataset-fashion-mnist`.
+
+mod batcher;
+mod cifar;
+mod common;
+mod download;
+mod folder;
+mod mnist;
+mod npy;
+mod toy;
