@@ -2,6 +2,10 @@
 //!
 //! This facade re-exports the workspace's crates so a user can depend on one
 //! package; each crate can also be used alone:
-//! - [`data`] (`ganzoo-data`): data sets, toy distributions, batching, image grids.
+//! - [`data`] (`ganzoo-data`): data sets, toy distributions, batching, image grids;
+//! - [`models`] (`ganzoo-models`): MLP and DCGAN networks, seeded parameters;
+//! - [`losses`] (`ganzoo-losses`): GAN objectives and the gradient penalty.
 
 pub use ganzoo_data as data;
+pub use ganzoo_losses as losses;
+pub use ganzoo_models as models;

@@ -1,0 +1,34 @@
+//! A fully connected layer `y = x Wᵀ + b`, W of shape `(out, in)`, initialised as
+//! PyTorch's `nn.Linear` (Kaiming-uniform weight, bias U(−1/√in, 1/√in)).
+
+use candle_core::{Module, Tensor};
+use candle_nn::{Init, VarBuilder};
+
+use crate::Result;
+
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    pub fn new(input: usize, output: usize, vb: VarBuilder) -> Result<Self> {
+        let bound = 1.0 / (input as f64).sqrt();
+        // PyTorch's kaiming_uniform_(a=√5) gives exactly U(−1/√in, 1/√in) for the weight too.
+        let weight = vb.get_with_hints((output, input), "weight", Init::Uniform { lo: -bound, up: bound })?;
+        let bias = vb.get_with_hints(output, "bias", Init::Uniform { lo: -bound, up: bound })?;
+        Ok(Self { weight, bias })
+    }
+
+    /// `∂(Σ y·dy)/∂x = dy W`.
+    pub fn input_grad(&self, dy: &Tensor) -> candle_core::Result<Tensor> {
+        dy.matmul(&self.weight)
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+    }
+}

@@ -1,0 +1,155 @@
+//! A network as a named sequence of layers — the form every model here takes.
+//!
+//! Besides the forward pass, a [`Network`] gives `∇ₓ Σ_b f(x)_b`, the gradient of
+//! its output with respect to its input, written layer by layer (reverse order)
+//! with tracked Candle ops. That gradient is an ordinary differentiable tensor:
+//! the WGAN-GP penalty built on it has exact gradients with respect to every
+//! weight, whatever Candle's `CANDLE_GRAD_DO_NOT_DETACH` setting.
+
+use candle_core::{Module, Tensor};
+
+use crate::conv::{Conv2d, ConvTranspose2d};
+use crate::linear::Linear;
+use crate::norm::{BatchNorm2d, LayerNorm};
+use crate::{ModelError, Result};
+
+/// Elementwise non-linearities.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    Relu,
+    /// `max(x, αx)`; DCGAN and the seed's MLP use α = 0.2.
+    LeakyRelu(f64),
+    Tanh,
+}
+
+impl Activation {
+    fn forward(self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Relu => x.relu(),
+            Self::LeakyRelu(a) => x.maximum(&(x * a)?),
+            Self::Tanh => x.tanh(),
+        }
+    }
+
+    /// `∂(Σ y·dy)/∂x`; the piecewise-linear masks are constants (their derivative is 0 almost everywhere).
+    fn input_grad(self, dy: &Tensor, x: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
+        let mask = || x.detach().gt(0.0)?.to_dtype(x.dtype());
+        match self {
+            Self::Relu => dy * mask()?,
+            Self::LeakyRelu(a) => dy * ((mask()? * (1.0 - a))? + a)?,
+            Self::Tanh => dy * (1.0 - y.sqr()?)?,
+        }
+    }
+}
+
+/// One layer of a [`Network`].
+#[derive(Debug, Clone)]
+pub enum Layer {
+    Linear(Linear),
+    Conv(Conv2d),
+    ConvTranspose(ConvTranspose2d),
+    BatchNorm(BatchNorm2d),
+    LayerNorm(LayerNorm),
+    Act(Activation),
+    /// Reshape each sample to this shape (`(B, …) → (B, shape…)`).
+    Reshape(Vec<usize>),
+}
+
+impl Layer {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Linear(_) => "Linear",
+            Self::Conv(_) => "Conv2d",
+            Self::ConvTranspose(_) => "ConvTranspose2d",
+            Self::BatchNorm(_) => "BatchNorm2d",
+            Self::LayerNorm(_) => "LayerNorm",
+            Self::Act(Activation::Relu) => "ReLU",
+            Self::Act(Activation::LeakyRelu(_)) => "LeakyReLU",
+            Self::Act(Activation::Tanh) => "Tanh",
+            Self::Reshape(_) => "Reshape",
+        }
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Linear(l) => l.forward(x),
+            Self::Conv(c) => c.forward(x),
+            Self::ConvTranspose(c) => c.forward(x),
+            Self::BatchNorm(bn) => bn.forward_t(x, train),
+            Self::LayerNorm(ln) => ln.forward(x),
+            Self::Act(a) => a.forward(x),
+            Self::Reshape(shape) => {
+                let mut dims = vec![x.dim(0)?];
+                dims.extend(shape);
+                x.reshape(dims)
+            }
+        }
+    }
+}
+
+/// A named layer sequence; names scope the weights (`gen.block1.conv.weight`).
+#[derive(Debug, Clone, Default)]
+pub struct Network {
+    layers: Vec<(String, Layer)>,
+}
+
+impl Network {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, name: impl Into<String>, layer: Layer) {
+        self.layers.push((name.into(), layer));
+    }
+
+    pub fn layers(&self) -> &[(String, Layer)] {
+        &self.layers
+    }
+
+    /// Forward pass; `train` selects batch statistics in batch norm.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let mut h = x.clone();
+        for (_, layer) in &self.layers {
+            h = layer.forward_t(&h, train)?;
+        }
+        Ok(h)
+    }
+
+    /// Every layer's output, in order.
+    pub fn trace(&self, x: &Tensor, train: bool) -> Result<Vec<Tensor>> {
+        let mut outs = Vec::with_capacity(self.layers.len());
+        let mut h = x.clone();
+        for (_, layer) in &self.layers {
+            h = layer.forward_t(&h, train)?;
+            outs.push(h.clone());
+        }
+        Ok(outs)
+    }
+
+    /// `f(x)` and `∇ₓ Σ_b f(x)_b` (same shape as `x`) as a differentiable graph.
+    /// Batch norm couples the samples of a batch, so its per-sample gradient is undefined: error.
+    pub fn input_gradient(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let outs = self.trace(x, true)?;
+        let out = outs.last().cloned().unwrap_or_else(|| x.clone());
+        let mut dy = out.ones_like()?;
+        for (i, (name, layer)) in self.layers.iter().enumerate().rev() {
+            let input = if i == 0 { x } else { &outs[i - 1] };
+            dy = match layer {
+                Layer::Linear(l) => l.input_grad(&dy)?,
+                Layer::Conv(c) => c.input_grad(&dy, input)?,
+                Layer::ConvTranspose(c) => c.input_grad(&dy)?,
+                Layer::LayerNorm(ln) => ln.input_grad(&dy, input)?,
+                Layer::Act(a) => a.input_grad(&dy, input, &outs[i])?,
+                Layer::Reshape(_) => dy.reshape(input.shape())?,
+                Layer::BatchNorm(_) => {
+                    return Err(ModelError::Unsupported {
+                        layer: name.clone(),
+                        kind: layer.kind(),
+                        what: "a per-sample input gradient (use layer norm or no normalisation in a WGAN-GP critic)",
+                    })
+                }
+            };
+        }
+        Ok((out, dy))
+    }
+}

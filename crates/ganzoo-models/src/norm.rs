@@ -1,0 +1,101 @@
+//! Normalisation layers, written with differentiable ops only.
+//!
+//! - [`BatchNorm2d`] (Ioffe & Szegedy 2015): `y = γ (x − μ_B)/√(σ²_B + ε) + β` per channel,
+//!   batch statistics in training, running statistics (momentum 0.1, unbiased variance,
+//!   as PyTorch) in evaluation.
+//! - [`LayerNorm`] (Ba et al. 2016) over every non-batch dimension, `γ, β` of that shape:
+//!   PyTorch's `nn.LayerNorm([C, H, W])`, the critic normalisation WGAN-GP recommends.
+//!   Candle's fused layer-norm kernel has no backward pass; this one has, to any order.
+
+use candle_core::{Tensor, Var, D};
+use candle_nn::{Init, VarBuilder};
+
+use crate::Result;
+
+const EPS: f64 = 1e-5;
+const MOMENTUM: f64 = 0.1;
+
+#[derive(Debug, Clone)]
+pub struct BatchNorm2d {
+    gamma: Tensor,
+    beta: Tensor,
+    running_mean: Var,
+    running_var: Var,
+}
+
+impl BatchNorm2d {
+    /// `gamma_init` is N(1, 0.02) in DCGAN.
+    pub fn new(channels: usize, gamma_init: Init, vb: VarBuilder) -> Result<Self> {
+        let gamma = vb.get_with_hints(channels, "weight", gamma_init)?;
+        let beta = vb.get_with_hints(channels, "bias", Init::Const(0.0))?;
+        let running_mean = Var::from_tensor(&vb.get_with_hints(channels, "running_mean", Init::Const(0.0))?)?;
+        let running_var = Var::from_tensor(&vb.get_with_hints(channels, "running_var", Init::Const(1.0))?)?;
+        Ok(Self { gamma, beta, running_mean, running_var })
+    }
+
+    /// Normalises with batch statistics (`train`, updating the running ones) or running statistics.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let (b, c, h, w) = x.dims4()?;
+        let (mean, var) = if train {
+            let per_channel = x.transpose(0, 1)?.reshape((c, b * h * w))?;
+            let mean = per_channel.mean_keepdim(1)?;
+            let var = per_channel.broadcast_sub(&mean)?.sqr()?.mean_keepdim(1)?;
+            self.update_running(&mean.flatten_all()?, &var.flatten_all()?, b * h * w)?;
+            (mean.reshape((1, c, 1, 1))?, var.reshape((1, c, 1, 1))?)
+        } else {
+            (self.running_mean.as_tensor().reshape((1, c, 1, 1))?, self.running_var.as_tensor().reshape((1, c, 1, 1))?)
+        };
+        let xhat = x.broadcast_sub(&mean)?.broadcast_div(&(var + EPS)?.sqrt()?)?;
+        xhat.broadcast_mul(&self.gamma.reshape((1, c, 1, 1))?)?.broadcast_add(&self.beta.reshape((1, c, 1, 1))?)
+    }
+
+    fn update_running(&self, mean: &Tensor, var: &Tensor, n: usize) -> candle_core::Result<()> {
+        let unbiased = (var.detach() * (n as f64 / (n.max(2) - 1) as f64))?;
+        let blend = |old: &Var, new: &Tensor| -> candle_core::Result<()> {
+            let v = ((old.as_tensor() * (1.0 - MOMENTUM))? + (new.detach().to_dtype(old.dtype())? * MOMENTUM)?)?;
+            old.set(&v)
+        };
+        blend(&self.running_mean, mean)?;
+        blend(&self.running_var, &unbiased)
+    }
+}
+
+/// Layer normalisation over all non-batch dimensions, with per-element affine `γ, β`.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    gamma: Tensor,
+    beta: Tensor,
+}
+
+impl LayerNorm {
+    /// `shape` is the shape of one sample, e.g. `[C, H, W]`.
+    pub fn new(shape: &[usize], vb: VarBuilder) -> Result<Self> {
+        let gamma = vb.get_with_hints(shape, "weight", Init::Const(1.0))?;
+        let beta = vb.get_with_hints(shape, "bias", Init::Const(0.0))?;
+        Ok(Self { gamma, beta })
+    }
+
+    /// `x̂ = (x − μ)/σ` per sample, flattened to `(B, N)`, and `σ` as `(B, 1)`.
+    fn normalise(x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let flat = x.flatten_from(1)?;
+        let centred = flat.broadcast_sub(&flat.mean_keepdim(D::Minus1)?)?;
+        let sigma = (centred.sqr()?.mean_keepdim(D::Minus1)? + EPS)?.sqrt()?;
+        Ok((centred.broadcast_div(&sigma)?, sigma))
+    }
+
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (xhat, _) = Self::normalise(x)?;
+        let y = xhat.broadcast_mul(&self.gamma.flatten_all()?)?.broadcast_add(&self.beta.flatten_all()?)?;
+        y.reshape(x.shape())
+    }
+
+    /// `∂(Σ y·dy)/∂x = (g − mean(g) − x̂ · mean(g x̂)) / σ` with `g = γ dy`.
+    pub fn input_grad(&self, dy: &Tensor, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (xhat, sigma) = Self::normalise(x)?;
+        let g = dy.flatten_from(1)?.broadcast_mul(&self.gamma.flatten_all()?)?;
+        let g_mean = g.mean_keepdim(D::Minus1)?;
+        let gx_mean = (&g * &xhat)?.mean_keepdim(D::Minus1)?;
+        let dx = g.broadcast_sub(&g_mean)?.sub(&xhat.broadcast_mul(&gx_mean)?)?.broadcast_div(&sigma)?;
+        dx.reshape(x.shape())
+    }
+}

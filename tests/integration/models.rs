@@ -1,0 +1,198 @@
+//! Models: PyTorch's parameter counts, output shapes, hand-computed layer values,
+//! gradients reaching every parameter.
+
+use candle_core::{DType, Device, Tensor};
+use ganzoo::models::{summarize, DcganConfig, MlpConfig, Network, Norm, ParamStore};
+
+fn build(f: impl Fn(candle_nn::VarBuilder) -> ganzoo::models::Result<Network>, prefix: &str) -> (Network, ParamStore) {
+    let store = ParamStore::new(0);
+    let net = f(store.builder(DType::F32, &Device::Cpu).pp(prefix)).unwrap();
+    (net, store)
+}
+
+fn set(store: &ParamStore, name: &str, values: &[f32]) {
+    let (_, var) = store.named().into_iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no variable {name}"));
+    var.set(&Tensor::from_slice(values, var.shape(), &Device::Cpu).unwrap()).unwrap();
+}
+
+#[test]
+fn parameter_counts_equal_pytorch() {
+    let cases = [(DcganConfig::rgb64(), 3_576_704, 2_765_568), (DcganConfig::cifar10(), 1_068_928, 663_296)];
+    for (config, g, d) in cases {
+        let (_, gs) = build(|vb| config.generator(vb), "gen");
+        let (_, ds) = build(|vb| config.discriminator(vb), "disc");
+        assert_eq!((gs.param_count(), ds.param_count()), (g, d), "{config:?}");
+    }
+    let (_, g) = build(|vb| MlpConfig::seed_generator(64, [1, 28, 28]).build(vb), "gen");
+    let (_, d) = build(|vb| MlpConfig::seed_discriminator([1, 28, 28]).build(vb), "disc");
+    assert_eq!((g.param_count(), d.param_count()), (283_920, 267_009));
+}
+
+#[test]
+fn weights_have_scoped_names_and_dcgan_init() {
+    let (_, store) = build(|vb| DcganConfig::cifar10().generator(vb), "gen");
+    let names: Vec<String> = store.named().into_iter().map(|(n, _)| n).collect();
+    for expected in
+        ["gen.block1.conv.weight", "gen.block1.bn.weight", "gen.block1.bn.running_mean", "gen.out.conv.weight"]
+    {
+        assert!(names.contains(&expected.to_string()), "{expected} missing from {names:?}");
+    }
+    // Buffers are saved but not trained.
+    assert!(store.trainable().iter().all(|(n, _)| !n.contains("running")));
+    let w: Vec<f32> = store
+        .named()
+        .into_iter()
+        .find(|(n, _)| n == "gen.block2.conv.weight")
+        .unwrap()
+        .1
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let mean = w.iter().sum::<f32>() / w.len() as f32;
+    let std = (w.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / w.len() as f32).sqrt();
+    assert!(mean.abs() < 1e-3 && (std - 0.02).abs() < 1e-3, "N(0, 0.02): mean {mean} std {std}");
+    let gamma: Vec<f32> =
+        store.named().into_iter().find(|(n, _)| n == "gen.block1.bn.weight").unwrap().1.to_vec1().unwrap();
+    assert!(gamma.iter().all(|g| (g - 1.0).abs() < 0.1) && gamma.iter().any(|g| *g != 1.0), "γ ~ N(1, 0.02)");
+}
+
+#[test]
+fn same_seed_same_weights() {
+    let a = ParamStore::new(5);
+    let b = ParamStore::new(5);
+    let c = ParamStore::new(6);
+    for s in [&a, &b, &c] {
+        DcganConfig::mnist().discriminator(s.builder(DType::F32, &Device::Cpu).pp("disc")).unwrap();
+    }
+    let first = |s: &ParamStore| s.named()[0].1.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(first(&a), first(&b));
+    assert_ne!(first(&a), first(&c));
+}
+
+#[test]
+fn output_shapes_at_every_size_and_variant() {
+    for size in [28, 32, 64] {
+        for (channels, gn, cn) in
+            [(1, Norm::Batch, Norm::Batch), (3, Norm::None, Norm::Layer), (2, Norm::Batch, Norm::None)]
+        {
+            let config = DcganConfig {
+                image_size: size,
+                channels,
+                ngf: 8,
+                ndf: 8,
+                generator_norm: gn,
+                critic_norm: cn,
+                ..DcganConfig::default()
+            };
+            let (g, _) = build(|vb| config.generator(vb), "gen");
+            let (d, _) = build(|vb| config.discriminator(vb), "disc");
+            let z = Tensor::randn(0f32, 1.0, (2, 100), &Device::Cpu).unwrap();
+            let x = g.forward_t(&z, true).unwrap();
+            assert_eq!(x.dims(), &[2, channels, size, size]);
+            let v: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
+            assert!(v.iter().all(|p| p.abs() <= 1.0), "Tanh output");
+            assert_eq!(d.forward_t(&x, true).unwrap().dims(), &[2, 1]);
+        }
+    }
+    let bad = DcganConfig { image_size: 48, ..DcganConfig::default() };
+    assert!(bad.generator(ParamStore::new(0).builder(DType::F32, &Device::Cpu)).is_err());
+    let (toy_g, _) = build(|vb| MlpConfig::toy_generator().build(vb), "gen");
+    assert_eq!(
+        toy_g.forward_t(&Tensor::zeros((5, 2), DType::F32, &Device::Cpu).unwrap(), true).unwrap().dims(),
+        &[5, 2]
+    );
+    let (wg, _) = build(|vb| MlpConfig::wgan_generator(100, [3, 32, 32]).build(vb), "gen");
+    assert_eq!(
+        wg.forward_t(&Tensor::zeros((1, 100), DType::F32, &Device::Cpu).unwrap(), true).unwrap().dims(),
+        &[1, 3, 32, 32]
+    );
+}
+
+#[test]
+fn tiny_mlp_matches_hand_computation() {
+    let config = MlpConfig {
+        input: 2,
+        hidden: vec![2],
+        output: 1,
+        activation: ganzoo::models::Activation::LeakyRelu(0.2),
+        output_activation: None,
+        output_shape: None,
+    };
+    let (net, store) = build(|vb| config.build(vb), "d");
+    set(&store, "d.fc1.weight", &[1.0, -1.0, 2.0, 0.5]);
+    set(&store, "d.fc1.bias", &[0.0, -1.0]);
+    set(&store, "d.fc2.weight", &[1.0, -2.0]);
+    set(&store, "d.fc2.bias", &[0.5]);
+    let x = Tensor::from_slice(&[1.0f32, 2.0], (1, 2), &Device::Cpu).unwrap();
+    // h = [1 − 2, 2 + 1 − 1] = [−1, 2]; LeakyReLU → [−0.2, 2]; y = −0.2 − 4 + 0.5.
+    let y: Vec<f32> = net.forward_t(&x, true).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    assert!((y[0] + 3.7).abs() < 1e-6, "{y:?}");
+    // ∂y/∂x = W2 diag(lrelu') W1 = [1·1 + (−2)(2), 1·(−1)·0.2 + (−2)(0.5)] with slopes [0.2, 1].
+    let (_, g) = net.input_gradient(&x).unwrap();
+    let g: Vec<f32> = g.flatten_all().unwrap().to_vec1().unwrap();
+    assert!((g[0] - (0.2 * 1.0 - 2.0 * 2.0)).abs() < 1e-6 && (g[1] - (0.2 * -1.0 - 2.0 * 0.5)).abs() < 1e-6, "{g:?}");
+}
+
+#[test]
+fn conv_and_transposed_conv_match_hand_computation() {
+    use ganzoo::models::conv::{conv2d, conv_transpose2d};
+    let x = Tensor::arange(1f32, 10.0, &Device::Cpu).unwrap().reshape((1, 1, 3, 3)).unwrap();
+    let w = Tensor::from_slice(&[1f32, 2.0, 3.0, 4.0], (1, 1, 2, 2), &Device::Cpu).unwrap();
+    let y: Vec<f32> = conv2d(&x, &w, 1, 0).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    assert_eq!(y, vec![37.0, 47.0, 67.0, 77.0]);
+    let one = Tensor::from_slice(&[2f32], (1, 1, 1, 1), &Device::Cpu).unwrap();
+    let t: Vec<f32> = conv_transpose2d(&one, &w, 2, 0, 0).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    assert_eq!(t, vec![2.0, 4.0, 6.0, 8.0]);
+}
+
+#[test]
+fn norms_match_hand_computation() {
+    use ganzoo::models::norm::{BatchNorm2d, LayerNorm};
+    let store = ParamStore::new(0);
+    let vb = store.builder(DType::F32, &Device::Cpu);
+    let ln = LayerNorm::new(&[1, 2, 2], vb.pp("ln")).unwrap();
+    let x = Tensor::from_slice(&[1f32, 2.0, 3.0, 4.0], (1, 1, 2, 2), &Device::Cpu).unwrap();
+    let y: Vec<f32> = ln.forward(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let s = (1.25f32 + 1e-5).sqrt();
+    for (a, b) in y.iter().zip([-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s]) {
+        assert!((a - b).abs() < 1e-6);
+    }
+    let bn = BatchNorm2d::new(1, candle_nn::Init::Const(1.0), vb.pp("bn")).unwrap();
+    let x = Tensor::from_slice(&[1f32, 3.0], (2, 1, 1, 1), &Device::Cpu).unwrap();
+    let y: Vec<f32> = bn.forward_t(&x, true).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let s = (1.0f32 + 1e-5).sqrt();
+    assert!((y[0] + 1.0 / s).abs() < 1e-6 && (y[1] - 1.0 / s).abs() < 1e-6);
+    let running = |n: &str| store.named().into_iter().find(|(k, _)| k == n).unwrap().1.to_vec1::<f32>().unwrap()[0];
+    // momentum 0.1; the running variance uses the unbiased batch variance (2).
+    assert!((running("bn.running_mean") - 0.2).abs() < 1e-6 && (running("bn.running_var") - 1.1).abs() < 1e-6);
+    let eval: Vec<f32> = bn.forward_t(&x, false).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    assert!((eval[0] - (1.0 - 0.2) / (1.1f32 + 1e-5).sqrt()).abs() < 1e-5);
+}
+
+#[test]
+fn every_layer_norm_critic_parameter_gets_a_gradient() {
+    let config = DcganConfig { critic_norm: Norm::Layer, ndf: 8, ..DcganConfig::cifar10() };
+    let (d, store) = build(|vb| config.discriminator(vb), "critic");
+    let x = Tensor::randn(0f32, 1.0, (4, 3, 32, 32), &Device::Cpu).unwrap();
+    let grads = d.forward_t(&x, true).unwrap().sum_all().unwrap().backward().unwrap();
+    let trainable = store.trainable();
+    assert!(trainable.iter().any(|(n, _)| n.contains(".ln.")));
+    for (name, var) in trainable {
+        let g = grads.get(&var).unwrap_or_else(|| panic!("{name} gets no gradient"));
+        let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(norm > 0.0, "{name} has a zero gradient");
+    }
+}
+
+#[test]
+fn summary_lists_layers_with_shapes_and_counts() {
+    let config = DcganConfig::rgb64();
+    let (g, store) = build(|vb| config.generator(vb), "gen");
+    let z = Tensor::zeros((1, 100), DType::F32, &Device::Cpu).unwrap();
+    let rows = summarize(&g, &store, &z).unwrap();
+    assert_eq!(rows.iter().map(|r| r.params).sum::<usize>(), 3_576_704);
+    let first = rows.iter().find(|r| r.name == "gen.block1.conv").unwrap();
+    assert_eq!((first.kind, first.output.as_slice(), first.params), ("ConvTranspose2d", &[1, 512, 4, 4][..], 819_200));
+    assert_eq!(rows.last().unwrap().output, vec![1, 3, 64, 64]);
+}
