@@ -8,15 +8,10 @@
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() || matches!(args[0].as_str(), "-h" | "--help" | "help") && args.len() == 1 {
-        eprintln!("usage: cargo xtask <command> [args…]\n\nCommands are those of the ganzoo tool (run `cargo xtask --help-ganzoo` to list them):\n  data info|sample|grid …");
-        if args.is_empty() {
-            return ExitCode::FAILURE;
-        }
-        return ExitCode::SUCCESS;
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() {
+        args.push("--help".into());
     }
-    let args: Vec<String> = if args[0] == "--help-ganzoo" { vec!["--help".into()] } else { args };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(["run", "--quiet", "--release", "--package", "ganzoo-cli", "--bin", "ganzoo", "--"])

@@ -18,6 +18,34 @@ pub enum Command {
     /// Inspect data sets and toy distributions.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Describe the networks of a GAN family.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Each network's layers, output shapes and parameter counts.
+    Summary {
+        family: GanFamily,
+        /// 28, 32 or 64 (DCGAN families).
+        #[arg(long, default_value_t = 28)]
+        image_size: usize,
+        #[arg(long, default_value_t = 1)]
+        channels: usize,
+    },
+}
+
+/// The four GAN families of the zoo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GanFamily {
+    /// The seed's MLP GAN.
+    Gan,
+    Dcgan,
+    /// DCGAN networks with a batch-norm critic and weight clipping.
+    Wgan,
+    /// DCGAN generator, layer-norm critic.
+    WganGp,
 }
 
 #[derive(Debug, Subcommand)]

@@ -91,3 +91,20 @@ fn missing_data_offline_says_what_to_put_where() {
     assert_clean_failure(&out, "cifar-10-batches-bin");
     assert_clean_failure(&out, "test_batch.bin");
 }
+
+#[test]
+fn models_summary_prints_pytorch_parameter_counts() {
+    let out = ganzoo(&["models", "summary", "dcgan", "--image-size", "64", "--channels", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("total parameters: 3,576,704") && text.contains("total parameters: 2,765,568"), "{text}");
+    assert!(text.contains("gen.block1.conv") && text.contains("[1, 512, 4, 4]"), "{text}");
+    let gp = String::from_utf8_lossy(
+        &ganzoo(&["models", "summary", "wgan-gp", "--image-size", "32", "--channels", "3"]).stdout,
+    )
+    .to_string();
+    assert!(gp.contains("LayerNorm") && gp.contains("critic"), "{gp}");
+    let gan = String::from_utf8_lossy(&ganzoo(&["models", "summary", "gan"]).stdout).to_string();
+    assert!(gan.contains("total parameters: 283,920") && gan.contains("total parameters: 267,009"), "{gan}");
+    assert_clean_failure(&ganzoo(&["models", "summary", "dcgan", "--image-size", "48"]), "not 28, 32 or 64");
+}
