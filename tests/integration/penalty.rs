@@ -125,3 +125,29 @@ fn batch_norm_critic_is_refused_not_silently_wrong() {
     let err = gp.penalty(&critic, &x, &x, &eps).unwrap_err().to_string();
     assert!(err.contains("BatchNorm2d") && err.contains("layer norm"), "{err}");
 }
+
+#[test]
+fn penalty_is_exact_whatever_candle_grad_do_not_detach_says() {
+    // Candle reads CANDLE_GRAD_DO_NOT_DETACH once per thread; run the finite-difference
+    // checks again in a child process of this test binary with it set.
+    if std::env::var_os("CANDLE_GRAD_DO_NOT_DETACH").is_some() {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    for test in [
+        "penalty::mlp_critic_penalty_gradient_matches_finite_differences",
+        "penalty::conv_layer_norm_critic_penalty_gradient_matches_finite_differences",
+    ] {
+        let out = std::process::Command::new(&exe)
+            .args(["--exact", test])
+            .env("CANDLE_GRAD_DO_NOT_DETACH", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{test} with the variable set:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
