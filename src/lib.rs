@@ -4,8 +4,10 @@
 //! package; each crate can also be used alone:
 //! - [`data`] (`ganzoo-data`): data sets, toy distributions, batching, image grids;
 //! - [`models`] (`ganzoo-models`): MLP and DCGAN networks, seeded parameters;
-//! - [`losses`] (`ganzoo-losses`): GAN objectives and the gradient penalty.
+//! - [`losses`] (`ganzoo-losses`): GAN objectives and the gradient penalty;
+//! - [`train`] (`ganzoo-train`): the training loop, checkpoints, sampling.
 
 pub use ganzoo_data as data;
 pub use ganzoo_losses as losses;
 pub use ganzoo_models as models;
+pub use ganzoo_train as train;

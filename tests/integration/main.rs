@@ -13,3 +13,4 @@ mod models;
 mod npy;
 mod penalty;
 mod toy;
+mod train;

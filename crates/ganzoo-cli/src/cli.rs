@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use ganzoo_data::{DatasetSpec, ToyDistribution};
+use ganzoo_train::DataSource;
 
 #[derive(Debug, Parser)]
 #[command(name = "ganzoo", version, about = "The classic GAN family on Candle")]
@@ -21,6 +22,146 @@ pub enum Command {
     /// Describe the networks of a GAN family.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Train a GAN; with no options, `train dcgan` trains DCGAN on MNIST.
+    Train(Box<TrainArgs>),
+    /// Sample from a trained run's generator.
+    Sample(SampleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// gan, dcgan, wgan or wgan-gp (taken from the run when resuming)
+    #[arg(required_unless_present_any = ["resume", "config"])]
+    pub family: Option<GanFamily>,
+    /// mnist, fashion-mnist, cifar10, folder:PATH, 8gaussians, 25gaussians or swissroll [default: mnist]
+    #[arg(long)]
+    pub dataset: Option<DataSource>,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[arg(long, conflicts_with = "iters")]
+    pub epochs: Option<u64>,
+    /// Generator iterations.
+    #[arg(long)]
+    pub iters: Option<u64>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
+    /// Run directory [default: runs/<family>-<dataset>, numbered if taken].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace an existing run at --out.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Start from a saved configuration (e.g. a run's config.toml); flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue a run from its latest checkpoint.
+    #[arg(long, conflicts_with_all = ["family", "config", "out"])]
+    pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+}
+
+/// Overrides of the recipe's paper defaults.
+#[derive(Debug, Args)]
+pub struct RecipeArgs {
+    #[arg(long)]
+    pub lr_g: Option<f64>,
+    #[arg(long)]
+    pub lr_d: Option<f64>,
+    /// Adam β₁ for both players.
+    #[arg(long)]
+    pub beta1: Option<f64>,
+    /// Adam β₂ for both players.
+    #[arg(long)]
+    pub beta2: Option<f64>,
+    #[arg(long)]
+    pub n_critic: Option<usize>,
+    /// WGAN weight-clipping bound.
+    #[arg(long)]
+    pub clip: Option<f64>,
+    /// WGAN-GP penalty weight λ.
+    #[arg(long)]
+    pub lambda: Option<f64>,
+    #[arg(long)]
+    pub latent: Option<usize>,
+    /// DCGAN generator width.
+    #[arg(long)]
+    pub ngf: Option<usize>,
+    /// DCGAN discriminator width.
+    #[arg(long)]
+    pub ndf: Option<usize>,
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchArg>,
+    #[arg(long, value_enum)]
+    pub generator_norm: Option<NormArg>,
+    #[arg(long, value_enum)]
+    pub critic_norm: Option<NormArg>,
+    #[arg(long, value_enum)]
+    pub generator_cost: Option<CostArg>,
+    /// Target for real samples (0.9: one-sided label smoothing).
+    #[arg(long)]
+    pub real_label: Option<f64>,
+    /// Lower real targets by U[0, x].
+    #[arg(long)]
+    pub label_noise: Option<f64>,
+    /// Initial σ of noise added to the discriminator's inputs, decaying to 0.
+    #[arg(long)]
+    pub instance_noise: Option<f64>,
+    #[arg(long)]
+    pub log_every: Option<u64>,
+    #[arg(long)]
+    pub sample_every: Option<u64>,
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceKind {
+    Cpu,
+    Cuda,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArchArg {
+    Mlp,
+    Dcgan,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NormArg {
+    Batch,
+    Layer,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CostArg {
+    Minimax,
+    NonSaturating,
+    MaximumLikelihood,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// A run directory written by `train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    pub n: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// .png (grid, or scatter for toys) or .npy (raw samples)
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A grid of 8 walks of 8 steps between random latent points.
+    #[arg(long)]
+    pub interpolate: bool,
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,7 +223,7 @@ pub enum DataCommand {
 }
 
 /// Where a data set is found or downloaded from, and how folders are read.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
     /// Data root (default: $GANZOO_DATA, else ./data).
     #[arg(long)]
@@ -93,9 +234,10 @@ pub struct SourceArgs {
     /// Base URL to download from instead of the canonical mirrors.
     #[arg(long)]
     pub mirror: Option<String>,
-    /// Side of the square images read from a folder.
-    #[arg(long, default_value_t = 64)]
-    pub image_size: usize,
+    /// Side of the square images: folders are read at this size [default: 64];
+    /// for training, images are resized to it.
+    #[arg(long)]
+    pub image_size: Option<usize>,
     /// Read folder images as grayscale.
     #[arg(long)]
     pub grayscale: bool,

@@ -115,6 +115,26 @@ impl ImageDataset {
         Ok((images, Tensor::from_vec(labels, ids.len(), device)?))
     }
 
+    /// Every image resized to `size × size` (bilinear), as a new data set.
+    pub fn resized(&self, size: usize) -> Result<Self> {
+        if size == 0 {
+            return Err(DataError::InvalidArgument("image size must be positive".into()));
+        }
+        let ImageShape { channels, height, width } = self.shape;
+        let mut pixels = Vec::with_capacity(self.len() * channels * size * size);
+        for i in 0..self.len() {
+            for plane in self.image(i).chunks_exact(height * width) {
+                let img = image::GrayImage::from_raw(width as u32, height as u32, plane.to_vec())
+                    .ok_or_else(|| DataError::InvalidArgument("image buffer has the wrong size".into()))?;
+                let out =
+                    image::imageops::resize(&img, size as u32, size as u32, image::imageops::FilterType::Triangle);
+                pixels.extend(out.into_raw());
+            }
+        }
+        let shape = ImageShape { channels, height: size, width: size };
+        Self::new(pixels, self.labels.clone(), shape, self.class_names.clone())
+    }
+
     /// Count, shape, pixel range, mean and class histogram.
     pub fn stats(&self) -> DatasetStats {
         let (mut min, mut max, mut sum) = (u8::MAX, u8::MIN, 0u64);

@@ -29,7 +29,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
 /// Loads an image data set as the command line describes it.
 pub fn load(dataset: &DatasetSpec, source: &SourceArgs) -> anyhow::Result<Splits> {
     let locator = DataLocator::new(source.data_dir.clone());
-    let folder = ImageFolderConfig { size: source.image_size, grayscale: source.grayscale };
+    let folder = ImageFolderConfig { size: source.image_size.unwrap_or(64), grayscale: source.grayscale };
     let mut bar = DownloadBar::default();
     let fetch = Fetch { enabled: !source.no_download, mirror: source.mirror.clone(), progress: &mut bar };
     load_dataset(dataset, &locator, folder, fetch).with_context(|| format!("cannot load {dataset}"))

@@ -2,6 +2,8 @@
 
 mod data;
 mod models;
+mod sample;
+mod train;
 
 use crate::cli::Command;
 
@@ -9,5 +11,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Data(cmd) => data::run(cmd),
         Command::Models(cmd) => models::run(cmd),
+        Command::Train(args) => train::run(*args),
+        Command::Sample(args) => sample::run(args),
     }
 }

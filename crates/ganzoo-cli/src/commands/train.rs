@@ -1,0 +1,258 @@
+//! `ganzoo train`: resolve the configuration (preset or file, then flags), load
+//! the data, and run the one training loop with a progress bar.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use anyhow::{bail, Context};
+use candle_core::Device;
+use ganzoo_data::{DatasetSpec, ImageDataset, KnownDataset};
+use ganzoo_train::config::{GeneratorCostName, NormName};
+use ganzoo_train::{
+    Arch, Constraint, DataSource, Family, Metrics, Objective, Observer, Optimizer, Outcome, RunDir, TrainConfig,
+    Trainer,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{ArchArg, CostArg, DeviceKind, GanFamily, NormArg, RecipeArgs, SourceArgs, TrainArgs};
+use crate::commands::data::load;
+use crate::logfile;
+use crate::output::emit;
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let device = device(args.device)?;
+    let trainer = match &args.resume {
+        Some(path) => resume(path, &args, device)?,
+        None => fresh(&args, device)?,
+    };
+    drive(trainer)
+}
+
+fn fresh(args: &TrainArgs, device: Device) -> anyhow::Result<Trainer> {
+    let config = resolve(args)?;
+    let train = load_images(&config, &args.source)?;
+    let out = match &args.out {
+        Some(out) => out.clone(),
+        None => RunDir::fresh_path(&PathBuf::from("runs").join(format!(
+            "{}-{}",
+            config.family.name(),
+            data_slug(&config.data)
+        ))),
+    };
+    let run = RunDir::create(&out, args.overwrite)?;
+    logfile::log_to(&run.path().join("train.log"))?;
+    tracing::info!(run = %out.display(), "new run");
+    Ok(Trainer::new(config, train, run, device)?)
+}
+
+fn resume(path: &Path, args: &TrainArgs, device: Device) -> anyhow::Result<Trainer> {
+    if recipe_overridden(&args.recipe) || args.dataset.is_some() || args.batch_size.is_some() || args.seed.is_some() {
+        bail!("a resumed run keeps its recipe, data, batch size and seed; only --epochs or --iters may change");
+    }
+    let (run, mut config) = RunDir::open(path)?;
+    if args.epochs.is_some() || args.iters.is_some() {
+        (config.epochs, config.iters) = (args.epochs, args.iters);
+        config.validate()?;
+    }
+    let train = load_images(&config, &args.source)?;
+    logfile::log_to(&run.path().join("train.log"))?;
+    Ok(Trainer::resume(run, config, train, device)?)
+}
+
+fn drive(mut trainer: Trainer) -> anyhow::Result<()> {
+    let stop = trainer.stop_flag();
+    ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst)).context("cannot install the Ctrl-C handler")?;
+    let mut bar = Bar::new(trainer.total_iters(), trainer.iteration());
+    let outcome = trainer.run(&mut bar);
+    bar.0.finish_and_clear();
+    let outcome = outcome?;
+    let run = trainer_run_path(&trainer);
+    match outcome {
+        Outcome::Finished => emit(&format!("finished {} iterations; run in {}\n", trainer.iteration(), run.display())),
+        Outcome::Interrupted => emit(&format!(
+            "stopped at iteration {}; continue with: ganzoo train --resume {}\n",
+            trainer.iteration(),
+            run.display()
+        )),
+    }
+}
+
+fn trainer_run_path(trainer: &Trainer) -> PathBuf {
+    trainer.run_dir().path().to_path_buf()
+}
+
+/// The preset for the family and data (or a configuration file), then the flags.
+fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
+    let mut c = match (&args.config, args.family) {
+        (Some(file), _) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+            TrainConfig::from_toml(&text).with_context(|| format!("{}", file.display()))?
+        }
+        (None, Some(family)) => {
+            let data = args.dataset.clone().unwrap_or(DataSource::Images(DatasetSpec::Known(KnownDataset::Mnist)));
+            TrainConfig::preset(family_of(family), data)
+        }
+        (None, None) => bail!("name a GAN family (gan, dcgan, wgan, wgan-gp)"),
+    };
+    if let (Some(_), Some(data)) = (&args.config, &args.dataset) {
+        c.data = data.clone();
+    }
+    if let Some(n) = args.epochs {
+        (c.epochs, c.iters) = (Some(n), None);
+    }
+    if let Some(n) = args.iters {
+        (c.epochs, c.iters) = (None, Some(n));
+    }
+    c.batch_size = args.batch_size.unwrap_or(c.batch_size);
+    c.seed = args.seed.unwrap_or(c.seed);
+    c.image_size = args.source.image_size.or(c.image_size);
+    apply_recipe(&mut c, &args.recipe)?;
+    c.validate()?;
+    Ok(c)
+}
+
+fn apply_recipe(c: &mut TrainConfig, r: &RecipeArgs) -> anyhow::Result<()> {
+    for (opt, lr) in [(&mut c.optimizer_g, r.lr_g), (&mut c.optimizer_d, r.lr_d)] {
+        match opt {
+            Optimizer::Adam { lr: l, beta1, beta2 } => {
+                *l = lr.unwrap_or(*l);
+                *beta1 = r.beta1.unwrap_or(*beta1);
+                *beta2 = r.beta2.unwrap_or(*beta2);
+            }
+            Optimizer::RmsProp { lr: l } => {
+                if r.beta1.is_some() || r.beta2.is_some() {
+                    bail!("--beta1/--beta2 apply to Adam; this recipe uses RMSprop");
+                }
+                *l = lr.unwrap_or(*l);
+            }
+        }
+    }
+    if let Some(n) = r.n_critic {
+        c.schedule.n_critic = n;
+    }
+    match (&mut c.objective, r.clip, r.lambda, r.generator_cost) {
+        (Objective::Wasserstein { constraint: Constraint::Clip { value } }, clip, None, None) => {
+            *value = clip.unwrap_or(*value)
+        }
+        (Objective::Wasserstein { constraint: Constraint::Penalty { lambda } }, None, l, None) => {
+            *lambda = l.unwrap_or(*lambda)
+        }
+        (Objective::CrossEntropy { generator_cost }, None, None, cost) => {
+            *generator_cost = cost.map(cost_of).unwrap_or(*generator_cost)
+        }
+        _ => bail!("--clip is for wgan, --lambda for wgan-gp, --generator-cost for gan and dcgan"),
+    }
+    c.latent = r.latent.unwrap_or(c.latent);
+    c.ngf = r.ngf.unwrap_or(c.ngf);
+    c.ndf = r.ndf.unwrap_or(c.ndf);
+    if let Some(a) = r.arch {
+        c.arch = if a == ArchArg::Mlp { Arch::Mlp } else { Arch::Dcgan };
+    }
+    c.generator_norm = r.generator_norm.map(norm_of).unwrap_or(c.generator_norm);
+    c.critic_norm = r.critic_norm.map(norm_of).unwrap_or(c.critic_norm);
+    let t = &mut c.tricks;
+    t.real_label = r.real_label.unwrap_or(t.real_label);
+    t.label_noise = r.label_noise.unwrap_or(t.label_noise);
+    t.instance_noise = r.instance_noise.unwrap_or(t.instance_noise);
+    c.log_every = r.log_every.unwrap_or(c.log_every);
+    c.sample_every = r.sample_every.unwrap_or(c.sample_every);
+    c.checkpoint_every = r.checkpoint_every.unwrap_or(c.checkpoint_every);
+    Ok(())
+}
+
+fn recipe_overridden(r: &RecipeArgs) -> bool {
+    let floats = [r.lr_g, r.lr_d, r.beta1, r.beta2, r.clip, r.lambda, r.real_label, r.label_noise, r.instance_noise];
+    floats.iter().any(Option::is_some)
+        || r.n_critic.is_some()
+        || r.latent.is_some()
+        || r.ngf.is_some()
+        || r.ndf.is_some()
+        || r.arch.is_some()
+        || r.generator_norm.is_some()
+        || r.critic_norm.is_some()
+        || r.generator_cost.is_some()
+}
+
+fn load_images(config: &TrainConfig, source: &SourceArgs) -> anyhow::Result<Option<ImageDataset>> {
+    match &config.data {
+        DataSource::Toy(_) => Ok(None),
+        DataSource::Images(spec) => {
+            let source = SourceArgs { image_size: config.image_size.or(source.image_size), ..source.clone() };
+            Ok(Some(load(spec, &source)?.train))
+        }
+    }
+}
+
+fn data_slug(data: &DataSource) -> String {
+    match data {
+        DataSource::Images(DatasetSpec::Folder(_)) => "folder".into(),
+        other => other.to_string().replace([':', '/'], "-"),
+    }
+}
+
+fn device(kind: DeviceKind) -> anyhow::Result<Device> {
+    match kind {
+        DeviceKind::Cpu => Ok(Device::Cpu),
+        DeviceKind::Cuda => Device::new_cuda(0)
+            .context("cannot use CUDA (build ganzoo-cli with --features cuda on a machine with the CUDA toolkit)"),
+    }
+}
+
+fn family_of(f: GanFamily) -> Family {
+    match f {
+        GanFamily::Gan => Family::Gan,
+        GanFamily::Dcgan => Family::Dcgan,
+        GanFamily::Wgan => Family::Wgan,
+        GanFamily::WganGp => Family::WganGp,
+    }
+}
+
+fn norm_of(n: NormArg) -> NormName {
+    match n {
+        NormArg::Batch => NormName::Batch,
+        NormArg::Layer => NormName::Layer,
+        NormArg::None => NormName::None,
+    }
+}
+
+fn cost_of(c: CostArg) -> GeneratorCostName {
+    match c {
+        CostArg::Minimax => GeneratorCostName::Minimax,
+        CostArg::NonSaturating => GeneratorCostName::NonSaturating,
+        CostArg::MaximumLikelihood => GeneratorCostName::MaximumLikelihood,
+    }
+}
+
+/// The progress bar: iteration, epoch, losses, throughput.
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new(total: u64, done: u64) -> Self {
+        let bar = ProgressBar::new(total.max(1));
+        let style = ProgressStyle::with_template("{bar:30} {pos}/{len} it  {msg}  [{elapsed} < {eta}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_position(done);
+        Self(bar)
+    }
+}
+
+impl Observer for Bar {
+    fn on_metrics(&mut self, m: &Metrics, total: u64) {
+        self.0.set_length(total.max(m.iteration));
+        self.0.set_position(m.iteration);
+        let extra = match (m.d_fake, m.wasserstein) {
+            (Some(d_fake), _) => format!("D(x) {:.2} D(G(z)) {:.2}", m.d_real.unwrap_or(0.0), d_fake),
+            (None, Some(w)) => format!("W {w:.4}"),
+            _ => String::new(),
+        };
+        self.0.set_message(format!(
+            "epoch {:.2}  d {:.4}  g {:.4}  {extra}  {:.0} img/s",
+            m.epoch, m.d_loss, m.g_loss, m.images_per_s
+        ));
+    }
+
+    fn on_message(&mut self, message: &str) {
+        self.0.println(message);
+    }
+}

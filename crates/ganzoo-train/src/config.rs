@@ -1,0 +1,389 @@
+//! The typed training configuration: one struct, the papers' defaults as presets,
+//! validated once. A run directory saves it as `config.toml`, enough to rebuild
+//! the networks and continue.
+
+use std::str::FromStr;
+
+use ganzoo_data::{DatasetSpec, ToyDistribution};
+use ganzoo_losses::GeneratorCost;
+use ganzoo_models::Norm;
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, TrainError};
+
+/// The four GAN families of the zoo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    Gan,
+    Dcgan,
+    Wgan,
+    WganGp,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gan => "gan",
+            Self::Dcgan => "dcgan",
+            Self::Wgan => "wgan",
+            Self::WganGp => "wgan-gp",
+        }
+    }
+}
+
+/// Training data: an image data set or a toy distribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum DataSource {
+    Images(DatasetSpec),
+    Toy(ToyDistribution),
+}
+
+impl FromStr for DataSource {
+    type Err = TrainError;
+    fn from_str(s: &str) -> Result<Self> {
+        if let Ok(toy) = s.parse::<ToyDistribution>() {
+            return Ok(Self::Toy(toy));
+        }
+        s.parse::<DatasetSpec>().map(Self::Images).map_err(|_| {
+            TrainError::Config(format!(
+                "unknown data set '{s}': expected mnist, fashion-mnist, cifar10, folder:PATH, 8gaussians, 25gaussians or swissroll"
+            ))
+        })
+    }
+}
+
+impl TryFrom<String> for DataSource {
+    type Error = TrainError;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<DataSource> for String {
+    fn from(d: DataSource) -> String {
+        d.to_string()
+    }
+}
+
+impl std::fmt::Display for DataSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Images(spec) => write!(f, "{spec}"),
+            Self::Toy(ToyDistribution::ParallelLine { theta }) => write!(f, "parallel-line:{theta}"),
+            Self::Toy(toy) => f.write_str(toy.name()),
+        }
+    }
+}
+
+/// Network architecture: MLPs (the seed's, the WGAN paper's, or the toy ones) or DCGAN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arch {
+    Mlp,
+    Dcgan,
+}
+
+/// What the two players minimise.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Objective {
+    /// Cross-entropy discriminator, with a choice of generator cost.
+    CrossEntropy { generator_cost: GeneratorCostName },
+    /// Wasserstein critic, kept Lipschitz by clipping or a gradient penalty.
+    Wasserstein { constraint: Constraint },
+}
+
+/// Serialisable name of a [`GeneratorCost`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GeneratorCostName {
+    Minimax,
+    NonSaturating,
+    MaximumLikelihood,
+}
+
+impl From<GeneratorCostName> for GeneratorCost {
+    fn from(c: GeneratorCostName) -> Self {
+        match c {
+            GeneratorCostName::Minimax => Self::Minimax,
+            GeneratorCostName::NonSaturating => Self::NonSaturating,
+            GeneratorCostName::MaximumLikelihood => Self::MaximumLikelihood,
+        }
+    }
+}
+
+/// How a Wasserstein critic is kept Lipschitz.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Constraint {
+    /// Clamp every critic weight to `[−value, value]` after each critic step.
+    Clip { value: f64 },
+    /// Gradient penalty with weight `lambda`.
+    Penalty { lambda: f64 },
+}
+
+/// An optimiser and its hyper-parameters (PyTorch's definitions, ε = 1e-8).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Optimizer {
+    Adam {
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+    },
+    /// RMSprop with smoothing α = 0.99.
+    RmsProp {
+        lr: f64,
+    },
+}
+
+/// How many critic steps precede each generator step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CriticSchedule {
+    pub n_critic: usize,
+    /// WGAN: `warmup_n_critic` steps for the first `warmup_iters` generator iterations
+    /// and every `every`-th one.
+    pub warmup: Option<Warmup>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warmup {
+    pub n_critic: usize,
+    pub first_iters: u64,
+    pub every: u64,
+}
+
+impl CriticSchedule {
+    /// Critic steps before generator iteration `iteration` (0-based).
+    pub fn critic_steps(&self, iteration: u64) -> usize {
+        match self.warmup {
+            Some(w) if iteration < w.first_iters || (w.every > 0 && iteration % w.every == 0) => w.n_critic,
+            _ => self.n_critic,
+        }
+    }
+}
+
+/// The seed's stabilising tricks for cross-entropy GANs; all off by default.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Tricks {
+    /// Target for real samples (1.0 plain; 0.9 one-sided label smoothing).
+    pub real_label: f64,
+    /// Real targets are lowered by U[0, label_noise] per sample.
+    pub label_noise: f64,
+    /// σ of Gaussian noise added to every discriminator input, decaying linearly to 0.
+    pub instance_noise: f64,
+}
+
+impl Default for Tricks {
+    fn default() -> Self {
+        Self { real_label: 1.0, label_noise: 0.0, instance_noise: 0.0 }
+    }
+}
+
+/// Everything a run needs; saved as the run's `config.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub family: Family,
+    pub data: DataSource,
+    /// Side of the training images (resized if it differs from the data's); a run
+    /// records the size it used.
+    pub image_size: Option<usize>,
+    /// Channels of the training images; filled in by the trainer from the data.
+    pub channels: Option<usize>,
+    pub seed: u64,
+    pub batch_size: usize,
+    /// Stop after this many passes over the data (images) …
+    pub epochs: Option<u64>,
+    /// … or after this many generator iterations.
+    pub iters: Option<u64>,
+    pub arch: Arch,
+    pub latent: usize,
+    pub ngf: usize,
+    pub ndf: usize,
+    pub generator_norm: NormName,
+    pub critic_norm: NormName,
+    pub objective: Objective,
+    pub optimizer_g: Optimizer,
+    pub optimizer_d: Optimizer,
+    pub schedule: CriticSchedule,
+    pub tricks: Tricks,
+    pub log_every: u64,
+    pub sample_every: u64,
+    pub checkpoint_every: u64,
+}
+
+/// Serialisable name of a [`Norm`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NormName {
+    Batch,
+    Layer,
+    None,
+}
+
+impl From<NormName> for Norm {
+    fn from(n: NormName) -> Self {
+        match n {
+            NormName::Batch => Norm::Batch,
+            NormName::Layer => Norm::Layer,
+            NormName::None => Norm::None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The papers' settings for `family` on `data`.
+    pub fn preset(family: Family, data: DataSource) -> Self {
+        let toy = matches!(data, DataSource::Toy(_));
+        let adam = |lr, beta1, beta2| Optimizer::Adam { lr, beta1, beta2 };
+        let ce = Objective::CrossEntropy { generator_cost: GeneratorCostName::NonSaturating };
+        let five = CriticSchedule { n_critic: 5, warmup: None };
+        let one = CriticSchedule { n_critic: 1, warmup: None };
+        let (objective, opt, schedule, critic_norm, batch) = match family {
+            Family::Gan | Family::Dcgan => (ce, adam(2e-4, 0.5, 0.999), one, NormName::Batch, 64),
+            Family::Wgan => (
+                Objective::Wasserstein { constraint: Constraint::Clip { value: 0.01 } },
+                Optimizer::RmsProp { lr: 5e-5 },
+                CriticSchedule { n_critic: 5, warmup: Some(Warmup { n_critic: 100, first_iters: 25, every: 500 }) },
+                NormName::Batch,
+                64,
+            ),
+            Family::WganGp => (
+                Objective::Wasserstein { constraint: Constraint::Penalty { lambda: if toy { 0.1 } else { 10.0 } } },
+                adam(1e-4, 0.5, 0.9),
+                five,
+                NormName::Layer,
+                if toy { 256 } else { 64 },
+            ),
+        };
+        let arch = if toy || family == Family::Gan { Arch::Mlp } else { Arch::Dcgan };
+        Self {
+            family,
+            data,
+            image_size: None,
+            channels: None,
+            seed: 0,
+            batch_size: if family == Family::Gan { 100 } else { batch },
+            epochs: if toy { None } else { Some(5) },
+            iters: if toy { Some(2000) } else { None },
+            arch,
+            latent: if toy {
+                2
+            } else if family == Family::Gan {
+                64
+            } else {
+                100
+            },
+            ngf: 64,
+            ndf: 64,
+            generator_norm: NormName::Batch,
+            critic_norm,
+            objective,
+            optimizer_g: opt,
+            optimizer_d: opt,
+            schedule,
+            tricks: Tricks::default(),
+            log_every: 10,
+            sample_every: if toy { 500 } else { 200 },
+            checkpoint_every: 500,
+        }
+    }
+
+    /// Checks every value once; nothing later re-validates.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if self.batch_size == 0 {
+            return bad("batch size must be at least 1".into());
+        }
+        match (self.epochs, self.iters) {
+            (Some(0), _) | (_, Some(0)) => return bad("epochs and iterations must be positive".into()),
+            (Some(_), Some(_)) => return bad("give --epochs or --iters, not both".into()),
+            (None, None) => return bad("give --epochs or --iters".into()),
+            (Some(_), None) if matches!(self.data, DataSource::Toy(_)) => {
+                return bad("toy distributions have no epochs: use --iters".into())
+            }
+            _ => {}
+        }
+        if self.latent == 0 || self.ngf == 0 || self.ndf == 0 {
+            return bad("latent size, ngf and ndf must be positive".into());
+        }
+        if self.log_every == 0 || self.sample_every == 0 || self.checkpoint_every == 0 {
+            return bad("log, sample and checkpoint intervals must be positive".into());
+        }
+        for opt in [self.optimizer_g, self.optimizer_d] {
+            check_optimizer(opt)?;
+        }
+        if self.schedule.n_critic == 0 || self.schedule.warmup.is_some_and(|w| w.n_critic == 0) {
+            return bad("n_critic must be at least 1".into());
+        }
+        match self.objective {
+            Objective::Wasserstein { constraint: Constraint::Clip { value } }
+                if !(value > 0.0 && value.is_finite()) =>
+            {
+                return bad(format!("clip value must be positive, got {value}"))
+            }
+            Objective::Wasserstein { constraint: Constraint::Penalty { lambda } }
+                if !(lambda >= 0.0 && lambda.is_finite()) =>
+            {
+                return bad(format!("λ must be non-negative, got {lambda}"))
+            }
+            Objective::Wasserstein { constraint: Constraint::Penalty { .. } }
+                if self.critic_norm == NormName::Batch && self.arch == Arch::Dcgan =>
+            {
+                return bad("a gradient penalty needs a critic without batch norm (--critic-norm layer or none)".into())
+            }
+            _ => {}
+        }
+        let t = self.tricks;
+        if !(0.0..=1.0).contains(&t.real_label)
+            || !(0.0..=1.0).contains(&t.label_noise)
+            || !(t.instance_noise >= 0.0 && t.instance_noise.is_finite())
+        {
+            return bad(format!("tricks out of range: {t:?}"));
+        }
+        if self.generator_norm == NormName::Layer {
+            return bad("the generator takes batch norm or none".into());
+        }
+        match (&self.data, self.arch) {
+            (DataSource::Toy(_), Arch::Dcgan) => bad("DCGAN needs images; toy distributions train MLPs".into()),
+            (DataSource::Toy(t), _) if t.dim() != 2 => bad("only 2-D toy distributions can be trained on".into()),
+            (DataSource::Images(_), Arch::Dcgan) => match self.image_size {
+                Some(s) if ![28, 32, 64].contains(&s) => {
+                    bad(format!("unsupported image size {s}: DCGAN takes 28, 32 or 64"))
+                }
+                _ => Ok(()),
+            },
+            _ => match self.image_size {
+                Some(0) => bad("image size must be positive".into()),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// Parses a saved `config.toml`.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let config: Self = toml::from_str(text).map_err(|e| TrainError::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).map_err(|e| TrainError::Config(e.to_string()))
+    }
+}
+
+fn check_optimizer(opt: Optimizer) -> Result<()> {
+    let (lr, betas) = match opt {
+        Optimizer::Adam { lr, beta1, beta2 } => (lr, vec![beta1, beta2]),
+        Optimizer::RmsProp { lr } => (lr, vec![]),
+    };
+    if !(lr > 0.0 && lr.is_finite()) {
+        return Err(TrainError::Config(format!("learning rate must be positive and finite, got {lr}")));
+    }
+    if betas.iter().any(|b| !(0.0..1.0).contains(b)) {
+        return Err(TrainError::Config(format!("Adam betas must lie in [0, 1), got {betas:?}")));
+    }
+    Ok(())
+}

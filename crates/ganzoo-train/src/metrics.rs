@@ -1,0 +1,26 @@
+//! One line of `metrics.jsonl`: what a log step reports.
+
+use serde::{Deserialize, Serialize};
+
+/// Numbers logged every `log_every` generator iterations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub iteration: u64,
+    /// Passes over the data so far (0 for toys).
+    pub epoch: f64,
+    pub d_loss: f64,
+    pub g_loss: f64,
+    /// Mean D(x) as a probability (cross-entropy objectives).
+    pub d_real: Option<f64>,
+    /// Mean D(G(z)) as a probability (cross-entropy objectives).
+    pub d_fake: Option<f64>,
+    /// The critic's estimate E f(x) − E f(G(z)) (Wasserstein objectives).
+    pub wasserstein: Option<f64>,
+    /// The gradient penalty (WGAN-GP).
+    pub penalty: Option<f64>,
+    pub wall_time_s: f64,
+    /// Real images (or points) consumed per second since the previous log line.
+    pub images_per_s: f64,
+    /// The discriminator has rejected every generated sample for many iterations.
+    pub collapse: bool,
+}

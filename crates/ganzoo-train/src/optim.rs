@@ -1,0 +1,107 @@
+//! Adam (Kingma & Ba 2015, algorithm 1) and RMSprop (Tieleman & Hinton 2012), as
+//! PyTorch defines them, with their state exposed so checkpoints can save it.
+//! (candle-nn has SGD and AdamW only, and keeps AdamW's moments private.)
+//!
+//! - Adam: `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
+//!   `θ ← θ − lr · (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)`.
+//! - RMSprop: `v ← αv + (1−α)g²`, `θ ← θ − lr · g/(√v + ε)`, α = 0.99.
+
+use std::collections::HashMap;
+
+use candle_core::backprop::GradStore;
+use candle_core::{Tensor, Var};
+
+use crate::config::Optimizer;
+use crate::{Result, TrainError};
+
+const EPS: f64 = 1e-8;
+const RMS_ALPHA: f64 = 0.99;
+
+/// An optimiser over a fixed, named set of variables.
+pub struct OptimizerState {
+    kind: Optimizer,
+    vars: Vec<(String, Var)>,
+    /// First moments (Adam only).
+    m: Vec<Tensor>,
+    /// Second moments.
+    v: Vec<Tensor>,
+    step: u64,
+}
+
+impl OptimizerState {
+    pub fn new(kind: Optimizer, vars: Vec<(String, Var)>) -> Result<Self> {
+        let zeros = |vars: &[(String, Var)]| -> Result<Vec<Tensor>> {
+            vars.iter().map(|(_, v)| Ok(v.as_tensor().zeros_like()?)).collect()
+        };
+        let m = if matches!(kind, Optimizer::Adam { .. }) { zeros(&vars)? } else { Vec::new() };
+        let v = zeros(&vars)?;
+        Ok(Self { kind, vars, m, v, step: 0 })
+    }
+
+    pub fn steps_taken(&self) -> u64 {
+        self.step
+    }
+
+    /// One update from `grads`; variables without a gradient are left alone.
+    pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.step += 1;
+        for (i, (_, var)) in self.vars.iter().enumerate() {
+            let Some(g) = grads.get(var) else { continue };
+            let g = g.detach();
+            let theta = var.as_tensor().detach();
+            let update = match self.kind {
+                Optimizer::Adam { lr, beta1, beta2 } => {
+                    self.m[i] = ((&self.m[i] * beta1)? + (&g * (1.0 - beta1))?)?;
+                    self.v[i] = ((&self.v[i] * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
+                    let m_hat = (&self.m[i] / (1.0 - beta1.powi(self.step as i32)))?;
+                    let v_hat = (&self.v[i] / (1.0 - beta2.powi(self.step as i32)))?;
+                    ((m_hat / (v_hat.sqrt()? + EPS)?)? * lr)?
+                }
+                Optimizer::RmsProp { lr } => {
+                    self.v[i] = ((&self.v[i] * RMS_ALPHA)? + (g.sqr()? * (1.0 - RMS_ALPHA))?)?;
+                    ((g / (self.v[i].sqrt()? + EPS)?)? * lr)?
+                }
+            };
+            var.set(&(theta - update)?)?;
+        }
+        Ok(())
+    }
+
+    /// The moments as named tensors (`{var}.m`, `{var}.v`), for a checkpoint.
+    pub fn state_tensors(&self) -> HashMap<String, Tensor> {
+        let mut out = HashMap::new();
+        for (i, (name, _)) in self.vars.iter().enumerate() {
+            if let Some(m) = self.m.get(i) {
+                out.insert(format!("{name}.m"), m.clone());
+            }
+            out.insert(format!("{name}.v"), self.v[i].clone());
+        }
+        out
+    }
+
+    /// Restores moments saved by [`state_tensors`](Self::state_tensors) and the step count.
+    pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, step: u64, origin: &std::path::Path) -> Result<()> {
+        let fetch = |key: String, like: &Tensor| -> Result<Tensor> {
+            let t = tensors.get(&key).ok_or_else(|| TrainError::Checkpoint {
+                path: origin.to_path_buf(),
+                detail: format!("optimizer state has no {key}: the checkpoint is of another architecture or optimizer"),
+            })?;
+            if t.dims() != like.dims() {
+                return Err(TrainError::Checkpoint {
+                    path: origin.to_path_buf(),
+                    detail: format!("{key} has shape {:?}, expected {:?}", t.dims(), like.dims()),
+                });
+            }
+            Ok(t.to_dtype(like.dtype())?.to_device(like.device())?)
+        };
+        for i in 0..self.vars.len() {
+            let name = &self.vars[i].0;
+            if !self.m.is_empty() {
+                self.m[i] = fetch(format!("{name}.m"), &self.m[i])?;
+            }
+            self.v[i] = fetch(format!("{name}.v"), &self.v[i])?;
+        }
+        self.step = step;
+        Ok(())
+    }
+}

@@ -1,0 +1,76 @@
+//! Reading a finished (or interrupted) run back: rebuild the generator from the
+//! run's `config.toml`, load the latest checkpoint's weights, and sample.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use ganzoo_models::Network;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::checkpoint;
+use crate::config::{DataSource, TrainConfig};
+use crate::networks::Players;
+use crate::run_dir::RunDir;
+use crate::trainer::noise;
+use crate::{Result, TrainError};
+
+/// A trained generator and the configuration it came from.
+pub struct TrainedGenerator {
+    pub config: TrainConfig,
+    pub gen: Network,
+    /// Shape of one sample.
+    pub sample_shape: Vec<usize>,
+    device: Device,
+}
+
+impl TrainedGenerator {
+    /// Loads the generator of `run` (its latest checkpoint).
+    pub fn load(run: &Path, device: &Device) -> Result<Self> {
+        let (run, config) = RunDir::open(run)?;
+        let dir = checkpoint::latest(run.path())?.ok_or_else(|| TrainError::Checkpoint {
+            path: run.path().to_path_buf(),
+            detail: "has no checkpoint yet".into(),
+        })?;
+        let weights = dir.join("generator.safetensors");
+        let sample_shape = sample_shape_from(&config, &run.config_path())?;
+        let players = Players::build(&config, &sample_shape, device)?;
+        checkpoint::load_store(&players.gen_store, &weights)?;
+        Ok(Self { config, gen: players.gen, sample_shape, device: device.clone() })
+    }
+
+    /// `n` samples from noise drawn with `seed`: `(n, 2)` for toys, `(n, C, H, W)` in [−1, 1] for images.
+    pub fn sample(&self, n: usize, seed: u64) -> Result<Tensor> {
+        let z = noise(&mut ChaCha8Rng::seed_from_u64(seed), n, self.config.latent, &self.device)?;
+        Ok(self.gen.forward_t(&z, false)?)
+    }
+
+    /// `rows` walks of `cols` steps each, linear in latent space between two random points.
+    pub fn interpolate(&self, rows: usize, cols: usize, seed: u64) -> Result<Tensor> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut walks = Vec::with_capacity(rows * cols);
+        for _ in 0..rows {
+            let (a, b) = (
+                noise(&mut rng, 1, self.config.latent, &self.device)?,
+                noise(&mut rng, 1, self.config.latent, &self.device)?,
+            );
+            for j in 0..cols {
+                let t = j as f64 / (cols.max(2) - 1) as f64;
+                walks.push(((&a * (1.0 - t))? + (&b * t)?)?);
+            }
+        }
+        Ok(self.gen.forward_t(&Tensor::cat(&walks, 0)?, false)?)
+    }
+}
+
+/// Sample shape of a run, as its resolved configuration records it.
+fn sample_shape_from(config: &TrainConfig, config_path: &Path) -> Result<Vec<usize>> {
+    match (&config.data, config.channels, config.image_size) {
+        (DataSource::Toy(_), _, _) => Ok(vec![2]),
+        (_, Some(c), Some(s)) => Ok(vec![c, s, s]),
+        _ => Err(TrainError::Checkpoint {
+            path: config_path.to_path_buf(),
+            detail: "records no image size and channel count (not written by a trainer)".into(),
+        }),
+    }
+}

@@ -1,0 +1,469 @@
+//! The one adversarial training loop. A [`TrainConfig`]'s recipe — objective,
+//! optimisers, critic schedule, weight constraint — parameterises it; no family
+//! has a loop of its own.
+//!
+//! One generator iteration (Goodfellow et al. 2014, algorithm 1; Arjovsky et al.
+//! 2017, algorithm 1; Gulrajani et al. 2017, algorithm 1): `n_critic(t)` critic
+//! steps on fresh real batches and noise (then clipping, for WGAN), followed by one
+//! generator step. All randomness — init, data order, noise, ε, label noise —
+//! comes from the run's seed, so a run resumed from a checkpoint continues exactly.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use ganzoo_data::{Batcher, BatcherConfig, ImageDataset};
+use ganzoo_losses::{generator_loss, wasserstein, GeneratorCost, GradientPenalty};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+
+use crate::checkpoint::{self, Snapshot, TrainState};
+use crate::config::{Constraint, DataSource, Objective, TrainConfig};
+use crate::metrics::Metrics;
+use crate::networks::Players;
+use crate::optim::OptimizerState;
+use crate::plot;
+use crate::run_dir::RunDir;
+use crate::stream::DataStream;
+use crate::{Result, TrainError};
+
+/// D(G(z)) below this, for [`COLLAPSE_STREAK`] iterations in a row, is reported as a collapse.
+pub const COLLAPSE_D_FAKE: f64 = 1e-3;
+pub const COLLAPSE_STREAK: u64 = 50;
+/// Generated samples in each grid.
+pub const GRID_SAMPLES: usize = 64;
+
+/// Receives progress; the command line shows it as a progress bar.
+pub trait Observer {
+    fn on_metrics(&mut self, metrics: &Metrics, total_iters: u64);
+    fn on_message(&mut self, message: &str);
+}
+
+/// An observer that shows nothing.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn on_metrics(&mut self, _: &Metrics, _: u64) {}
+    fn on_message(&mut self, _: &str) {}
+}
+
+/// How a call to [`Trainer::run`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Finished,
+    /// Stopped on request (Ctrl-C) after saving a checkpoint.
+    Interrupted,
+}
+
+/// Losses and diagnostics of one generator iteration.
+#[derive(Debug, Clone, Copy, Default)]
+struct StepStats {
+    d_loss: f64,
+    g_loss: f64,
+    d_real: f64,
+    d_fake: f64,
+    wasserstein: f64,
+    penalty: f64,
+    real_seen: usize,
+}
+
+pub struct Trainer {
+    config: TrainConfig,
+    device: Device,
+    players: Players,
+    opt_g: OptimizerState,
+    opt_d: OptimizerState,
+    stream: DataStream,
+    rng: ChaCha8Rng,
+    fixed_noise: Tensor,
+    run: RunDir,
+    iteration: u64,
+    wall_offset: f64,
+    collapse_streak: u64,
+    history: Vec<Metrics>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Trainer {
+    /// A fresh run. `train` holds the training images (`None` for toys).
+    pub fn new(mut config: TrainConfig, train: Option<ImageDataset>, run: RunDir, device: Device) -> Result<Self> {
+        config.validate()?;
+        let stream = make_stream(&config, train, &device)?;
+        let sample = sample_shape(&stream);
+        if let [c, h, _] = sample[..] {
+            (config.channels, config.image_size) = (Some(c), Some(h));
+            config.validate()?;
+        }
+        run.save_config(&config)?;
+        let players = Players::build(&config, &sample, &device)?;
+        let opt_g = OptimizerState::new(config.optimizer_g, players.gen_store.trainable())?;
+        let opt_d = OptimizerState::new(config.optimizer_d, players.critic_store.trainable())?;
+        let mut fixed = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed_5a3b_1e00);
+        let fixed_noise = noise(&mut fixed, GRID_SAMPLES, config.latent, &device)?;
+        let rng = ChaCha8Rng::seed_from_u64(config.seed);
+        Ok(Self {
+            config,
+            device,
+            players,
+            opt_g,
+            opt_d,
+            stream,
+            rng,
+            fixed_noise,
+            run,
+            iteration: 0,
+            wall_offset: 0.0,
+            collapse_streak: 0,
+            history: Vec::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Continues `run` from its latest checkpoint.
+    pub fn resume(run: RunDir, config: TrainConfig, train: Option<ImageDataset>, device: Device) -> Result<Self> {
+        let dir = checkpoint::latest(run.path())?.ok_or_else(|| TrainError::Checkpoint {
+            path: run.path().to_path_buf(),
+            detail: "has no checkpoint to resume from".into(),
+        })?;
+        let mut t = Self::new(config, train, run, device)?;
+        t.restore(&dir)?;
+        Ok(t)
+    }
+
+    fn restore(&mut self, dir: &Path) -> Result<()> {
+        let state = checkpoint::read_state(dir)?;
+        checkpoint::load_store(&self.players.gen_store, &dir.join("generator.safetensors"))?;
+        checkpoint::load_store(&self.players.critic_store, &dir.join("critic.safetensors"))?;
+        for (opt, file, steps) in [
+            (&mut self.opt_g, "optimizer_g.safetensors", state.optimizer_g_steps),
+            (&mut self.opt_d, "optimizer_d.safetensors", state.optimizer_d_steps),
+        ] {
+            let path = dir.join(file);
+            opt.load_state(&checkpoint::load_tensors(&path, &self.device)?, steps, &path)?;
+        }
+        let word_pos: u128 = state.rng_word_pos.parse().map_err(|_| TrainError::Checkpoint {
+            path: dir.join("state.json"),
+            detail: format!("bad RNG position '{}'", state.rng_word_pos),
+        })?;
+        self.rng.set_word_pos(word_pos);
+        self.stream.set_position(state.position);
+        self.iteration = state.iteration;
+        self.wall_offset = state.wall_time_s;
+        self.collapse_streak = state.collapse_streak;
+        self.history = self.run.metrics_until(state.iteration)?;
+        tracing::info!(checkpoint = %dir.display(), iteration = state.iteration, "resumed");
+        Ok(())
+    }
+
+    /// A flag that, once set (by a Ctrl-C handler), stops the run after a checkpoint.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    pub fn iteration(&self) -> u64 {
+        self.iteration
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn run_dir(&self) -> &RunDir {
+        &self.run
+    }
+
+    pub fn players(&self) -> &Players {
+        &self.players
+    }
+
+    /// Generator iterations the whole run takes (an estimate under a WGAN warm-up schedule).
+    pub fn total_iters(&self) -> u64 {
+        match (self.config.iters, self.config.epochs, self.stream.batches_per_epoch()) {
+            (Some(n), _, _) => n,
+            (None, Some(e), Some(b)) => {
+                let per_iter = self.config.schedule.n_critic as u64;
+                (e * b as u64).div_ceil(per_iter)
+            }
+            _ => 0,
+        }
+    }
+
+    fn finished(&self) -> bool {
+        match (self.config.iters, self.config.epochs) {
+            (Some(n), _) => self.iteration >= n,
+            (None, Some(e)) => self.stream.epochs_done() >= e as f64,
+            _ => true,
+        }
+    }
+
+    /// Trains until the configured length, or until stopped.
+    pub fn run(&mut self, observer: &mut dyn Observer) -> Result<Outcome> {
+        let total = self.total_iters();
+        let started = Instant::now() - std::time::Duration::from_secs_f64(self.wall_offset);
+        let (mut last_log, mut seen) = (Instant::now(), 0usize);
+        while !self.finished() {
+            if self.stop.load(Ordering::SeqCst) {
+                self.checkpoint(started)?;
+                observer.on_message(&format!("interrupted at iteration {}: checkpoint saved", self.iteration));
+                return Ok(Outcome::Interrupted);
+            }
+            let stats = self.step()?;
+            self.iteration += 1;
+            seen += stats.real_seen;
+            let collapse = self.track_collapse(&stats, observer);
+            if self.iteration % self.config.log_every == 0 {
+                let m =
+                    self.metrics(&stats, started, seen as f64 / last_log.elapsed().as_secs_f64().max(1e-9), collapse);
+                (last_log, seen) = (Instant::now(), 0);
+                self.run.append_metrics(&m)?;
+                tracing::info!(iteration = m.iteration, d_loss = m.d_loss, g_loss = m.g_loss, "step");
+                observer.on_metrics(&m, total);
+                self.history.push(m);
+            }
+            if self.iteration % self.config.sample_every == 0 {
+                self.write_samples()?;
+            }
+            if self.iteration % self.config.checkpoint_every == 0 {
+                self.checkpoint(started)?;
+            }
+        }
+        self.write_samples()?;
+        self.checkpoint(started)?;
+        Ok(Outcome::Finished)
+    }
+
+    /// One generator iteration: its critic steps, then the generator step.
+    fn step(&mut self) -> Result<StepStats> {
+        let mut stats = StepStats::default();
+        for _ in 0..self.config.schedule.critic_steps(self.iteration) {
+            self.critic_step(&mut stats)?;
+        }
+        let b = self.config.batch_size;
+        let z = noise(&mut self.rng, b, self.config.latent, &self.device)?;
+        let fake = self.players.gen.forward_t(&z, true)?;
+        let fake_in = self.instance_noise(&fake)?;
+        let fake_out = self.players.critic.forward_t(&fake_in, true)?;
+        let loss = match self.config.objective {
+            Objective::CrossEntropy { generator_cost } => {
+                generator_loss(GeneratorCost::from(generator_cost), &fake_out)?
+            }
+            Objective::Wasserstein { .. } => wasserstein::generator_loss(&fake_out)?,
+        };
+        stats.g_loss = self.finite(&loss, "generator loss")?;
+        let grads = loss.backward()?;
+        self.opt_g.step(&grads)?;
+        Ok(stats)
+    }
+
+    fn critic_step(&mut self, stats: &mut StepStats) -> Result<()> {
+        let real = self.stream.next_batch(&mut self.rng)?;
+        let b = real.dim(0)?;
+        let z = noise(&mut self.rng, b, self.config.latent, &self.device)?;
+        let fake = self.players.gen.forward_t(&z, true)?.detach();
+        let (real_in, fake_in) = (self.instance_noise(&real)?, self.instance_noise(&fake)?);
+        let critic = &self.players.critic;
+        let (real_out, fake_out) = (critic.forward_t(&real_in, true)?, critic.forward_t(&fake_in, true)?);
+        let loss = match self.config.objective {
+            Objective::CrossEntropy { .. } => {
+                stats.d_real = mean_sigmoid(&real_out)?;
+                stats.d_fake = mean_sigmoid(&fake_out)?;
+                let targets = self.real_targets(b)?;
+                ganzoo_losses::cross_entropy::discriminator_loss_with_targets(&real_out, &targets, &fake_out)?
+            }
+            Objective::Wasserstein { constraint } => {
+                stats.wasserstein = wasserstein::wasserstein_estimate(&real_out, &fake_out)?;
+                let loss = wasserstein::critic_loss(&real_out, &fake_out)?;
+                match constraint {
+                    Constraint::Penalty { lambda } => {
+                        let gp = GradientPenalty { lambda };
+                        let eps = gp.sample_eps(&real_in, &mut self.rng)?;
+                        let p = gp.penalty(critic, &real_in, &fake_in, &eps)?.penalty;
+                        stats.penalty = self.finite(&p, "gradient penalty")?;
+                        (loss + p)?
+                    }
+                    Constraint::Clip { .. } => loss,
+                }
+            }
+        };
+        stats.d_loss = self.finite(&loss, "critic loss")?;
+        let grads = loss.backward()?;
+        self.opt_d.step(&grads)?;
+        if let Objective::Wasserstein { constraint: Constraint::Clip { value } } = self.config.objective {
+            let vars = self.players.critic_store.trainable();
+            wasserstein::clip_weights(vars.iter().map(|(_, v)| v), value)?;
+        }
+        stats.real_seen += b;
+        Ok(())
+    }
+
+    /// Real-label targets: `real_label − U[0, label_noise]` per sample.
+    fn real_targets(&mut self, b: usize) -> Result<Tensor> {
+        let t = self.config.tricks;
+        let values: Vec<f32> = (0..b)
+            .map(|_| if t.label_noise > 0.0 { t.real_label - t.label_noise * self.rng.random::<f64>() } else { t.real_label } as f32)
+            .collect();
+        Ok(Tensor::from_vec(values, b, &self.device)?)
+    }
+
+    /// `x + σ_t N(0, 1)`, σ decaying linearly from `instance_noise` to 0 over the run.
+    fn instance_noise(&mut self, x: &Tensor) -> Result<Tensor> {
+        let sigma0 = self.config.tricks.instance_noise;
+        if sigma0 == 0.0 {
+            return Ok(x.clone());
+        }
+        let sigma = sigma0 * (1.0 - self.iteration as f64 / self.total_iters().max(1) as f64).max(0.0);
+        let n: Vec<f32> =
+            (0..x.elem_count()).map(|_| (sigma * self.rng.sample::<f64, _>(StandardNormal)) as f32).collect();
+        Ok((x + Tensor::from_vec(n, x.shape(), &self.device)?)?)
+    }
+
+    fn finite(&self, t: &Tensor, what: &'static str) -> Result<f64> {
+        let value = t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        if value.is_finite() {
+            Ok(value)
+        } else {
+            Err(TrainError::NonFinite { iteration: self.iteration, what, value })
+        }
+    }
+
+    fn track_collapse(&mut self, s: &StepStats, observer: &mut dyn Observer) -> bool {
+        if !matches!(self.config.objective, Objective::CrossEntropy { .. }) {
+            return false;
+        }
+        self.collapse_streak = if s.d_fake < COLLAPSE_D_FAKE { self.collapse_streak + 1 } else { 0 };
+        if self.collapse_streak == COLLAPSE_STREAK {
+            let msg = format!(
+                "collapse: D(G(z)) < {COLLAPSE_D_FAKE} for {COLLAPSE_STREAK} iterations (now {:.2e}, g_loss {:.2}); the discriminator rejects every sample",
+                s.d_fake, s.g_loss
+            );
+            tracing::warn!("{msg}");
+            observer.on_message(&msg);
+        }
+        self.collapse_streak >= COLLAPSE_STREAK
+    }
+
+    fn metrics(&self, s: &StepStats, started: Instant, images_per_s: f64, collapse: bool) -> Metrics {
+        let ce = matches!(self.config.objective, Objective::CrossEntropy { .. });
+        let gp = matches!(self.config.objective, Objective::Wasserstein { constraint: Constraint::Penalty { .. } });
+        Metrics {
+            iteration: self.iteration,
+            epoch: self.stream.epochs_done(),
+            d_loss: s.d_loss,
+            g_loss: s.g_loss,
+            d_real: ce.then_some(s.d_real),
+            d_fake: ce.then_some(s.d_fake),
+            wasserstein: (!ce).then_some(s.wasserstein),
+            penalty: gp.then_some(s.penalty),
+            wall_time_s: started.elapsed().as_secs_f64(),
+            images_per_s,
+            collapse,
+        }
+    }
+
+    /// Generates `n` samples (evaluation mode) from noise drawn with `seed`.
+    pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
+        Ok(self.players.gen.forward_t(z, false)?)
+    }
+
+    fn write_samples(&self) -> Result<()> {
+        let path = self.run.samples_dir().join(format!("iter-{:08}.png", self.iteration));
+        let fake = self.generate(&self.fixed_noise)?;
+        match &self.config.data {
+            DataSource::Images(_) => ganzoo_data::grid::save_tensor_grid(&fake, 8, &path)?,
+            DataSource::Toy(toy) => {
+                let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed ^ self.iteration);
+                let real = toy.sample(512, &mut rng);
+                let z = noise(&mut rng, 512, self.config.latent, &self.device)?;
+                let fake: Vec<f32> = self.generate(&z)?.flatten_all()?.to_vec1()?;
+                plot::toy_surface(Some(&self.players.critic), &self.device, &real, &fake, &path)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&self, started: Instant) -> Result<()> {
+        self.check_weights_finite()?;
+        let snap = Snapshot {
+            gen: &self.players.gen_store,
+            critic: &self.players.critic_store,
+            optimizer_g: self.opt_g.state_tensors(),
+            optimizer_d: self.opt_d.state_tensors(),
+            state: TrainState {
+                iteration: self.iteration,
+                position: self.stream.position(),
+                rng_word_pos: self.rng.get_word_pos().to_string(),
+                optimizer_g_steps: self.opt_g.steps_taken(),
+                optimizer_d_steps: self.opt_d.steps_taken(),
+                wall_time_s: started.elapsed().as_secs_f64(),
+                collapse_streak: self.collapse_streak,
+            },
+        };
+        let dir = checkpoint::save(self.run.path(), &snap)?;
+        plot::curves(&self.history, &self.run.path().join("curves.png"))?;
+        tracing::info!(checkpoint = %dir.display(), "saved");
+        Ok(())
+    }
+}
+
+impl Trainer {
+    /// Refuses to checkpoint overflowed weights: the last good checkpoint must stay the latest.
+    fn check_weights_finite(&self) -> Result<()> {
+        for store in [&self.players.gen_store, &self.players.critic_store] {
+            for (_, var) in store.trainable() {
+                let max = var.abs()?.flatten_all()?.max(0)?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+                if !max.is_finite() {
+                    return Err(TrainError::NonFinite { iteration: self.iteration, what: "weight", value: max });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `n × latent` standard normal noise from `rng`.
+pub fn noise(rng: &mut ChaCha8Rng, n: usize, latent: usize, device: &Device) -> Result<Tensor> {
+    let v: Vec<f32> = (0..n * latent).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
+    Ok(Tensor::from_vec(v, (n, latent), device)?)
+}
+
+fn mean_sigmoid(logits: &Tensor) -> Result<f64> {
+    Ok(candle_nn::ops::sigmoid(logits)?.mean_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
+}
+
+fn make_stream(config: &TrainConfig, train: Option<ImageDataset>, device: &Device) -> Result<DataStream> {
+    match (&config.data, train) {
+        (DataSource::Toy(toy), _) => Ok(DataStream::Toy {
+            toy: *toy,
+            batch_size: config.batch_size,
+            device: device.clone(),
+            position: Default::default(),
+        }),
+        (DataSource::Images(spec), Some(data)) => {
+            let data = match config.image_size {
+                Some(s) if s != data.shape().height || s != data.shape().width => data.resized(s)?,
+                _ => data,
+            };
+            let batcher = Batcher::new(
+                data,
+                BatcherConfig { batch_size: config.batch_size, drop_last: true, seed: config.seed },
+                device.clone(),
+            )
+            .map_err(|e| TrainError::Config(format!("{spec}: {e}")))?;
+            Ok(DataStream::Images { batcher, position: Default::default() })
+        }
+        (DataSource::Images(spec), None) => Err(TrainError::Config(format!("{spec}: no training images were given"))),
+    }
+}
+
+fn sample_shape(stream: &DataStream) -> Vec<usize> {
+    match stream {
+        DataStream::Images { batcher, .. } => {
+            let s = batcher.data().shape();
+            vec![s.channels, s.height, s.width]
+        }
+        DataStream::Toy { .. } => vec![2],
+    }
+}

@@ -1,0 +1,270 @@
+//! The training loop: every family trains on real data and leaves a complete run;
+//! WGAN-GP learns 8 Gaussians; resume is exact; checkpoints survive interruption;
+//! bad configurations and non-finite losses fail cleanly.
+
+use std::path::Path;
+
+use candle_core::Device;
+use ganzoo::data::{ImageDataset, KnownDataset, ToyDistribution};
+use ganzoo::train::checkpoint::{self, load_store};
+use ganzoo::train::Outcome;
+use ganzoo::train::{
+    DataSource, Family, Optimizer, RunDir, Silent, TrainConfig, TrainError, TrainedGenerator, Trainer,
+};
+
+use crate::common::shared_data;
+
+/// The first `n` MNIST test digits: enough real data for a few steps.
+fn mnist(n: usize) -> ImageDataset {
+    let test = KnownDataset::Mnist.load_from(&shared_data().join("mnist")).unwrap().test.unwrap();
+    let ids: Vec<usize> = (0..n).collect();
+    let shape = test.shape();
+    let pixels = ids.iter().flat_map(|&i| test.image(i).to_vec()).collect();
+    ImageDataset::new(pixels, test.labels()[..n].to_vec(), shape, test.class_names().to_vec()).unwrap()
+}
+
+/// A small, fast version of a family's preset.
+fn small(family: Family, data: DataSource) -> TrainConfig {
+    let mut c = TrainConfig::preset(family, data);
+    (c.ngf, c.ndf, c.batch_size) = (8, 8, 16);
+    (c.epochs, c.iters) = (None, Some(4));
+    (c.log_every, c.sample_every, c.checkpoint_every) = (1, 2, 2);
+    c.schedule.warmup = None;
+    c
+}
+
+fn train(config: TrainConfig, data: Option<ImageDataset>, out: &Path) -> Trainer {
+    let run = RunDir::create(out, false).unwrap();
+    let mut t = Trainer::new(config, data, run, Device::Cpu).unwrap();
+    assert_eq!(t.run(&mut Silent).unwrap(), Outcome::Finished);
+    t
+}
+
+fn assert_complete_run(dir: &Path, iters: u64) {
+    for f in ["config.toml", "metrics.jsonl", "curves.png", "checkpoints/latest"] {
+        assert!(dir.join(f).is_file(), "{f} missing in {}", dir.display());
+    }
+    let lines = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    assert_eq!(lines.lines().count() as u64, iters);
+    let last: serde_json::Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+    assert_eq!(last["iteration"], iters);
+    assert!(last["d_loss"].as_f64().unwrap().is_finite() && last["images_per_s"].as_f64().unwrap() > 0.0);
+    assert!(std::fs::read_dir(dir.join("samples")).unwrap().count() >= 2);
+    let ckpt = checkpoint::latest(dir).unwrap().unwrap();
+    assert!(ckpt.ends_with(format!("step-{iters:08}")));
+}
+
+#[test]
+fn every_family_trains_on_real_data_and_leaves_a_run_sample_reads() {
+    let root = tempfile::tempdir().unwrap();
+    for family in [Family::Gan, Family::Dcgan, Family::Wgan, Family::WganGp] {
+        let dir = root.path().join(family.name());
+        let config = small(family, DataSource::Images(ganzoo::data::DatasetSpec::Known(KnownDataset::Mnist)));
+        train(config, Some(mnist(200)), &dir);
+        assert_complete_run(&dir, 4);
+        let g = TrainedGenerator::load(&dir, &Device::Cpu).unwrap();
+        assert_eq!(g.sample(5, 1).unwrap().dims(), &[5, 1, 28, 28]);
+        assert_eq!(g.interpolate(2, 3, 0).unwrap().dims(), &[6, 1, 28, 28]);
+        let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+        let ce = matches!(family, Family::Gan | Family::Dcgan);
+        assert_eq!(metrics.contains("\"d_fake\":null"), !ce, "{family:?}");
+        assert_eq!(metrics.contains("\"penalty\":null"), family != Family::WganGp, "{family:?}");
+    }
+}
+
+#[test]
+fn dcgan_at_32_pixels_resizes_mnist() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small(Family::Dcgan, DataSource::Images(ganzoo::data::DatasetSpec::Known(KnownDataset::Mnist)));
+    config.image_size = Some(32);
+    config.iters = Some(1);
+    train(config, Some(mnist(32)), dir.path());
+    assert_eq!(TrainedGenerator::load(dir.path(), &Device::Cpu).unwrap().sample(2, 0).unwrap().dims(), &[2, 1, 32, 32]);
+}
+
+/// Mean distance from generated points to the nearest 8-Gaussians mode.
+fn distance_to_modes(g: &TrainedGenerator) -> f64 {
+    let centres = ToyDistribution::EightGaussians.mode_centres().unwrap();
+    let pts: Vec<f32> = g.sample(1000, 9).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let d: f64 = pts
+        .chunks_exact(2)
+        .map(|p| {
+            centres
+                .iter()
+                .map(|c| ((p[0] as f64 - c[0]).powi(2) + (p[1] as f64 - c[1]).powi(2)).sqrt())
+                .fold(f64::MAX, f64::min)
+        })
+        .sum();
+    d / 1000.0
+}
+
+#[test]
+fn wgan_gp_moves_its_samples_toward_eight_gaussians() {
+    let root = tempfile::tempdir().unwrap();
+    let mut config = TrainConfig::preset(Family::WganGp, DataSource::Toy(ToyDistribution::EightGaussians));
+    (config.batch_size, config.log_every, config.sample_every, config.checkpoint_every) = (64, 10, 1000, 1000);
+    config.iters = Some(1);
+    let start = root.path().join("start");
+    train(config.clone(), None, &start);
+    let before = distance_to_modes(&TrainedGenerator::load(&start, &Device::Cpu).unwrap());
+    config.iters = Some(150);
+    let end = root.path().join("end");
+    train(config, None, &end);
+    let after = distance_to_modes(&TrainedGenerator::load(&end, &Device::Cpu).unwrap());
+    assert!(after < 0.6 * before, "mean distance to the nearest mode: {before:.3} before, {after:.3} after");
+}
+
+fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
+    let ckpt = checkpoint::latest(dir).unwrap().unwrap();
+    let mut out = Vec::new();
+    for file in ["generator.safetensors", "critic.safetensors", "optimizer_g.safetensors", "optimizer_d.safetensors"] {
+        let mut t: Vec<_> = checkpoint::load_tensors(&ckpt.join(file), &Device::Cpu).unwrap().into_iter().collect();
+        t.sort_by(|a, b| a.0.cmp(&b.0));
+        out.extend(
+            t.into_iter().map(|(n, t)| (format!("{file}/{n}"), t.flatten_all().unwrap().to_vec1::<f32>().unwrap())),
+        );
+    }
+    out
+}
+
+#[test]
+fn resume_continues_exactly() {
+    let root = tempfile::tempdir().unwrap();
+    for family in [Family::Dcgan, Family::WganGp] {
+        let mut config = small(family, DataSource::Images(ganzoo::data::DatasetSpec::Known(KnownDataset::Mnist)));
+        config.critic_norm =
+            if family == Family::WganGp { ganzoo::train::config::NormName::Layer } else { config.critic_norm };
+        (config.iters, config.checkpoint_every, config.sample_every) = (Some(6), 100, 100);
+        let straight = root.path().join(format!("{}-straight", family.name()));
+        train(config.clone(), Some(mnist(64)), &straight);
+        // Three iterations, stop, resume for three more; 64 images at batch 16 also cross an epoch.
+        let split = root.path().join(format!("{}-split", family.name()));
+        config.iters = Some(3);
+        train(config.clone(), Some(mnist(64)), &split);
+        let (run, mut saved) = RunDir::open(&split).unwrap();
+        saved.iters = Some(6);
+        let mut resumed = Trainer::resume(run, saved, Some(mnist(64)), Device::Cpu).unwrap();
+        assert_eq!(resumed.iteration(), 3);
+        resumed.run(&mut Silent).unwrap();
+        assert_eq!(weights(&straight), weights(&split), "{family:?}: resumed weights differ");
+        let lines = |d: &Path| std::fs::read_to_string(d.join("metrics.jsonl")).unwrap().lines().count();
+        assert_eq!(lines(&straight), lines(&split));
+    }
+}
+
+#[test]
+fn an_interrupted_checkpoint_write_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small(Family::Gan, DataSource::Images(ganzoo::data::DatasetSpec::Known(KnownDataset::Mnist)));
+    train(config.clone(), Some(mnist(64)), dir.path());
+    let good = weights(dir.path());
+    // A crash while writing step 6: a partial temporary folder with a truncated file.
+    let partial = dir.path().join("checkpoints/step-00000006.tmp");
+    std::fs::create_dir(&partial).unwrap();
+    std::fs::write(partial.join("generator.safetensors"), b"\x10\x00\x00").unwrap();
+    assert_eq!(weights(dir.path()), good, "latest still names the last complete checkpoint");
+    let (run, mut saved) = RunDir::open(dir.path()).unwrap();
+    saved.iters = Some(6);
+    let mut t = Trainer::resume(run, saved, Some(mnist(64)), Device::Cpu).unwrap();
+    assert_eq!(t.iteration(), 4);
+    t.run(&mut Silent).unwrap();
+    assert!(checkpoint::latest(dir.path()).unwrap().unwrap().ends_with("step-00000006"));
+    // A damaged complete checkpoint is a clear error naming the file.
+    let latest = checkpoint::latest(dir.path()).unwrap().unwrap();
+    std::fs::write(latest.join("critic.safetensors"), b"garbage").unwrap();
+    let (run, saved) = RunDir::open(dir.path()).unwrap();
+    let err = Trainer::resume(run, saved, Some(mnist(64)), Device::Cpu).err().unwrap().to_string();
+    assert!(err.contains("critic.safetensors"), "{err}");
+}
+
+#[test]
+fn stop_flag_saves_a_checkpoint_and_returns_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small(Family::Gan, DataSource::Images(ganzoo::data::DatasetSpec::Known(KnownDataset::Mnist)));
+    let mut t = Trainer::new(config, Some(mnist(64)), RunDir::create(dir.path(), false).unwrap(), Device::Cpu).unwrap();
+    t.stop_flag().store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(t.run(&mut Silent).unwrap(), Outcome::Interrupted);
+    assert!(checkpoint::latest(dir.path()).unwrap().is_some());
+}
+
+#[test]
+fn bad_configurations_are_clear_errors() {
+    let mnist_src = || DataSource::Images(ganzoo::data::DatasetSpec::Known(KnownDataset::Mnist));
+    let check = |c: TrainConfig, needle: &str| {
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains(needle), "expected '{needle}' in: {err}");
+    };
+    let mut c = TrainConfig::preset(Family::Dcgan, mnist_src());
+    c.optimizer_g = Optimizer::Adam { lr: -1e-3, beta1: 0.5, beta2: 0.999 };
+    check(c, "learning rate");
+    let mut c = TrainConfig::preset(Family::Dcgan, mnist_src());
+    c.batch_size = 0;
+    check(c, "batch size");
+    let mut c = TrainConfig::preset(Family::Dcgan, mnist_src());
+    c.image_size = Some(48);
+    check(c, "unsupported image size 48");
+    let mut c = TrainConfig::preset(Family::Dcgan, DataSource::Toy(ToyDistribution::SwissRoll));
+    c.arch = ganzoo::train::Arch::Dcgan;
+    check(c, "DCGAN needs images");
+    let mut c = TrainConfig::preset(Family::WganGp, mnist_src());
+    c.critic_norm = ganzoo::train::config::NormName::Batch;
+    check(c, "batch norm");
+    assert!("imagenet".parse::<DataSource>().unwrap_err().to_string().contains("unknown data set"));
+    // A folder that is not a run, an existing run, a checkpoint of another architecture.
+    let dir = tempfile::tempdir().unwrap();
+    assert!(RunDir::open(dir.path()).unwrap_err().to_string().contains("not a run directory"));
+    let run_a = dir.path().join("a");
+    train(small(Family::Gan, mnist_src()), Some(mnist(64)), &run_a);
+    assert!(RunDir::create(&run_a, false).unwrap_err().to_string().contains("already holds a run"));
+    assert!(run_a.join("config.toml").is_file(), "the existing run is untouched");
+    let run_b = dir.path().join("b");
+    let t = train(small(Family::Dcgan, mnist_src()), Some(mnist(64)), &run_b);
+    let a_gen = checkpoint::latest(&run_a).unwrap().unwrap().join("generator.safetensors");
+    let err = load_store(&t.players().gen_store, &a_gen).unwrap_err().to_string();
+    assert!(err.contains("another architecture") && err.contains("generator.safetensors"), "{err}");
+}
+
+#[test]
+fn non_finite_values_stop_training_and_keep_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small(Family::WganGp, DataSource::Toy(ToyDistribution::EightGaussians));
+    (config.iters, config.checkpoint_every, config.batch_size) = (Some(2), 1, 32);
+    train(config, None, dir.path());
+    // Continue with an absurd learning rate: the weights overflow within a few steps.
+    let (run, mut saved) = RunDir::open(dir.path()).unwrap();
+    saved.iters = Some(50);
+    for opt in [&mut saved.optimizer_g, &mut saved.optimizer_d] {
+        *opt = Optimizer::Adam { lr: 1e38, beta1: 0.5, beta2: 0.9 };
+    }
+    let mut t = Trainer::resume(run, saved, None, Device::Cpu).unwrap();
+    let err = t.run(&mut Silent).unwrap_err();
+    assert!(matches!(err, TrainError::NonFinite { .. }), "{err}");
+    assert!(err.to_string().contains("last good checkpoint"));
+    let latest = checkpoint::latest(dir.path()).unwrap().unwrap();
+    for file in ["generator.safetensors", "critic.safetensors"] {
+        let tensors = checkpoint::load_tensors(&latest.join(file), &Device::Cpu).unwrap();
+        assert!(tensors.values().all(|t| t
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .all(|v| v.is_finite())));
+    }
+}
+
+#[test]
+fn a_discriminator_that_rejects_everything_is_reported_as_collapse() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small(Family::Gan, DataSource::Images(ganzoo::data::DatasetSpec::Known(KnownDataset::Mnist)));
+    // A generator that cannot learn and a fast discriminator: D(G(z)) goes to 0.
+    config.optimizer_g = Optimizer::Adam { lr: 1e-12, beta1: 0.5, beta2: 0.999 };
+    config.optimizer_d = Optimizer::Adam { lr: 1e-2, beta1: 0.5, beta2: 0.999 };
+    (config.iters, config.sample_every, config.checkpoint_every) = (Some(150), 1000, 1000);
+    train(config, Some(mnist(256)), dir.path());
+    let text = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["collapse"], true, "{last}");
+    assert!(last["d_fake"].as_f64().unwrap() < 1e-3);
+    assert!(!text.lines().next().unwrap().contains("\"collapse\":true"));
+}
