@@ -108,3 +108,103 @@ fn models_summary_prints_pytorch_parameter_counts() {
     assert!(gan.contains("total parameters: 283,920") && gan.contains("total parameters: 267,009"), "{gan}");
     assert_clean_failure(&ganzoo(&["models", "summary", "dcgan", "--image-size", "48"]), "not 28, 32 or 64");
 }
+
+#[test]
+fn train_then_sample_then_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let data_dir = shared_data();
+    let (run_s, data_s) = (run.to_str().unwrap(), data_dir.to_str().unwrap());
+    let args = [
+        "train",
+        "gan",
+        "--data-dir",
+        data_s,
+        "--iters",
+        "3",
+        "--batch-size",
+        "16",
+        "--log-every",
+        "1",
+        "--out",
+        run_s,
+    ];
+    let out = ganzoo(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("finished 3 iterations"));
+    assert!(run.join("train.log").is_file() && run.join("curves.png").is_file());
+    // Never overwrite an existing run unless asked.
+    assert_clean_failure(&ganzoo(&args), "already holds a run");
+    // Samples as a grid and as raw values.
+    let png = dir.path().join("s.png");
+    assert!(ganzoo(&["sample", "--run", run_s, "--out", png.to_str().unwrap()]).status.success());
+    assert_eq!(image::open(&png).unwrap().width(), 8 * 30 + 2);
+    let npy = dir.path().join("s.npy");
+    assert!(ganzoo(&["sample", "--run", run_s, "--n", "5", "--out", npy.to_str().unwrap()]).status.success());
+    let header = String::from_utf8_lossy(&std::fs::read(&npy).unwrap()[..100]).to_string();
+    assert!(header.contains("'shape': (5, 1, 28, 28)"), "{header}");
+    let grid = dir.path().join("i.png");
+    assert!(ganzoo(&["sample", "--run", run_s, "--interpolate", "--out", grid.to_str().unwrap()]).status.success());
+    // Resume for two more iterations.
+    let out = ganzoo(&["train", "--resume", run_s, "--data-dir", data_s, "--iters", "5"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(run.join("metrics.jsonl")).unwrap().lines().count(), 5);
+    assert_clean_failure(
+        &ganzoo(&["train", "--resume", run_s, "--data-dir", data_s, "--lr-g", "0.1"]),
+        "keeps its recipe",
+    );
+}
+
+#[test]
+fn toy_training_writes_value_surface_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("toy");
+    let out = ganzoo(&[
+        "train",
+        "wgan-gp",
+        "--dataset",
+        "25gaussians",
+        "--iters",
+        "2",
+        "--batch-size",
+        "32",
+        "--sample-every",
+        "1",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plot = image::open(run.join("samples/iter-00000001.png")).unwrap();
+    assert_eq!((plot.width(), plot.height()), (256, 256));
+    let npy = dir.path().join("p.npy");
+    assert!(ganzoo(&["sample", "--run", run.to_str().unwrap(), "--n", "7", "--out", npy.to_str().unwrap()])
+        .status
+        .success());
+    assert!(String::from_utf8_lossy(&std::fs::read(&npy).unwrap()[..100]).contains("(7, 2)"));
+}
+
+#[test]
+fn bad_training_requests_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = shared_data();
+    let d = data_dir.to_str().unwrap();
+    let out_dir = dir.path().join("x");
+    let o = out_dir.to_str().unwrap();
+    assert_clean_failure(&ganzoo(&["train", "dcgan", "--data-dir", d, "--lr-g=-0.1", "--out", o]), "learning rate");
+    assert_clean_failure(&ganzoo(&["train", "dcgan", "--data-dir", d, "--batch-size", "0", "--out", o]), "batch size");
+    assert_clean_failure(
+        &ganzoo(&["train", "dcgan", "--data-dir", d, "--image-size", "48", "--out", o]),
+        "unsupported image size",
+    );
+    assert_clean_failure(&ganzoo(&["train", "dcgan", "--dataset", "imagenet"]), "unknown data set");
+    assert_clean_failure(
+        &ganzoo(&["train", "gan", "--data-dir", d, "--clip", "0.1", "--out", o]),
+        "--clip is for wgan",
+    );
+    assert_clean_failure(&ganzoo(&["train", "--resume", dir.path().to_str().unwrap()]), "not a run directory");
+    assert_clean_failure(
+        &ganzoo(&["sample", "--run", dir.path().to_str().unwrap(), "--out", "a.png"]),
+        "not a run directory",
+    );
+    assert!(!out_dir.exists(), "a rejected configuration creates no run");
+}

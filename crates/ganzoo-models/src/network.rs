@@ -10,7 +10,7 @@ use candle_core::{Module, Tensor};
 
 use crate::conv::{Conv2d, ConvTranspose2d};
 use crate::linear::Linear;
-use crate::norm::{BatchNorm2d, LayerNorm};
+use crate::norm::{BatchNorm2d, BnMode, LayerNorm};
 use crate::{ModelError, Result};
 
 /// Elementwise non-linearities.
@@ -70,12 +70,12 @@ impl Layer {
         }
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+    fn forward_mode(&self, x: &Tensor, mode: BnMode) -> candle_core::Result<Tensor> {
         match self {
             Self::Linear(l) => l.forward(x),
             Self::Conv(c) => c.forward(x),
             Self::ConvTranspose(c) => c.forward(x),
-            Self::BatchNorm(bn) => bn.forward_t(x, train),
+            Self::BatchNorm(bn) => bn.forward_mode(x, mode),
             Self::LayerNorm(ln) => ln.forward(x),
             Self::Act(a) => a.forward(x),
             Self::Reshape(shape) => {
@@ -106,21 +106,27 @@ impl Network {
         &self.layers
     }
 
-    /// Forward pass; `train` selects batch statistics in batch norm.
+    /// Forward pass; `train` selects batch statistics in batch norm (and updates the running ones).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_mode(x, if train { BnMode::Train } else { BnMode::Eval })
+    }
+
+    /// Forward pass with batch norm in the given mode.
+    pub fn forward_mode(&self, x: &Tensor, mode: BnMode) -> Result<Tensor> {
         let mut h = x.clone();
         for (_, layer) in &self.layers {
-            h = layer.forward_t(&h, train)?;
+            h = layer.forward_mode(&h, mode)?;
         }
         Ok(h)
     }
 
     /// Every layer's output, in order.
     pub fn trace(&self, x: &Tensor, train: bool) -> Result<Vec<Tensor>> {
+        let mode = if train { BnMode::Train } else { BnMode::Eval };
         let mut outs = Vec::with_capacity(self.layers.len());
         let mut h = x.clone();
         for (_, layer) in &self.layers {
-            h = layer.forward_t(&h, train)?;
+            h = layer.forward_mode(&h, mode)?;
             outs.push(h.clone());
         }
         Ok(outs)

@@ -15,6 +15,17 @@ use crate::Result;
 const EPS: f64 = 1e-5;
 const MOMENTUM: f64 = 0.1;
 
+/// Which statistics batch norm uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BnMode {
+    /// Batch statistics; the running statistics are updated.
+    Train,
+    /// Batch statistics; the running statistics are left alone (sample grids during training).
+    BatchStats,
+    /// Running statistics.
+    Eval,
+}
+
 #[derive(Debug, Clone)]
 pub struct BatchNorm2d {
     gamma: Tensor,
@@ -35,12 +46,19 @@ impl BatchNorm2d {
 
     /// Normalises with batch statistics (`train`, updating the running ones) or running statistics.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        self.forward_mode(x, if train { BnMode::Train } else { BnMode::Eval })
+    }
+
+    /// Normalises as `mode` says.
+    pub fn forward_mode(&self, x: &Tensor, mode: BnMode) -> candle_core::Result<Tensor> {
         let (b, c, h, w) = x.dims4()?;
-        let (mean, var) = if train {
+        let (mean, var) = if mode != BnMode::Eval {
             let per_channel = x.transpose(0, 1)?.reshape((c, b * h * w))?;
             let mean = per_channel.mean_keepdim(1)?;
             let var = per_channel.broadcast_sub(&mean)?.sqr()?.mean_keepdim(1)?;
-            self.update_running(&mean.flatten_all()?, &var.flatten_all()?, b * h * w)?;
+            if mode == BnMode::Train {
+                self.update_running(&mean.flatten_all()?, &var.flatten_all()?, b * h * w)?;
+            }
             (mean.reshape((1, c, 1, 1))?, var.reshape((1, c, 1, 1))?)
         } else {
             (self.running_mean.as_tensor().reshape((1, c, 1, 1))?, self.running_var.as_tensor().reshape((1, c, 1, 1))?)

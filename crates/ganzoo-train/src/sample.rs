@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
+use ganzoo_models::norm::BnMode;
 use ganzoo_models::Network;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -40,9 +41,14 @@ impl TrainedGenerator {
     }
 
     /// `n` samples from noise drawn with `seed`: `(n, 2)` for toys, `(n, C, H, W)` in [−1, 1] for images.
+    /// Batch norm uses the statistics of the generated batch, as during training.
     pub fn sample(&self, n: usize, seed: u64) -> Result<Tensor> {
         let z = noise(&mut ChaCha8Rng::seed_from_u64(seed), n, self.config.latent, &self.device)?;
-        Ok(self.gen.forward_t(&z, false)?)
+        self.generate(&z)
+    }
+
+    fn generate(&self, z: &Tensor) -> Result<Tensor> {
+        Ok(self.gen.forward_mode(z, BnMode::BatchStats)?)
     }
 
     /// `rows` walks of `cols` steps each, linear in latent space between two random points.
@@ -59,7 +65,7 @@ impl TrainedGenerator {
                 walks.push(((&a * (1.0 - t))? + (&b * t)?)?);
             }
         }
-        Ok(self.gen.forward_t(&Tensor::cat(&walks, 0)?, false)?)
+        self.generate(&Tensor::cat(&walks, 0)?)
     }
 }
 

@@ -16,6 +16,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use ganzoo_data::{Batcher, BatcherConfig, ImageDataset};
 use ganzoo_losses::{generator_loss, wasserstein, GeneratorCost, GradientPenalty};
+use ganzoo_models::norm::BnMode;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -370,7 +371,9 @@ impl Trainer {
 
     fn write_samples(&self) -> Result<()> {
         let path = self.run.samples_dir().join(format!("iter-{:08}.png", self.iteration));
-        let fake = self.generate(&self.fixed_noise)?;
+        // Batch statistics of the fixed batch (as the DCGAN reference does), without
+        // touching the running statistics, so sampling never changes training.
+        let fake = self.players.gen.forward_mode(&self.fixed_noise, BnMode::BatchStats)?;
         match &self.config.data {
             DataSource::Images(_) => ganzoo_data::grid::save_tensor_grid(&fake, 8, &path)?,
             DataSource::Toy(toy) => {
