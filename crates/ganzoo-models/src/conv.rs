@@ -30,6 +30,33 @@ pub fn conv_transpose2d(
 /// Weight initialisation of the DCGAN paper: N(0, 0.02).
 pub const DCGAN_WEIGHT_INIT: Init = Init::Randn { mean: 0.0, stdev: 0.02 };
 
+/// Shape and initialisation of a square-kernel convolution.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvSpec {
+    pub cin: usize,
+    pub cout: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub bias: bool,
+    pub init: Init,
+}
+
+impl ConvSpec {
+    /// A bias-free convolution with DCGAN's N(0, 0.02) weights.
+    pub fn dcgan(cin: usize, cout: usize, kernel: usize, stride: usize, padding: usize) -> Self {
+        Self { cin, cout, kernel, stride, padding, bias: false, init: DCGAN_WEIGHT_INIT }
+    }
+
+    /// Weight `(Cout, Cin, k, k)` — `(Cin, Cout, k, k)` when `transposed` — and the optional bias.
+    fn variables(&self, transposed: bool, vb: VarBuilder) -> Result<(Tensor, Option<Tensor>)> {
+        let (a, b) = if transposed { (self.cin, self.cout) } else { (self.cout, self.cin) };
+        let weight = vb.get_with_hints((a, b, self.kernel, self.kernel), "weight", self.init)?;
+        let bias = if self.bias { Some(vb.get_with_hints(self.cout, "bias", Init::Const(0.0))?) } else { None };
+        Ok((weight, bias))
+    }
+}
+
 /// A 2-D convolution with square kernels, weight `(Cout, Cin, k, k)`, optional bias.
 #[derive(Debug, Clone)]
 pub struct Conv2d {
@@ -40,20 +67,9 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        cin: usize,
-        cout: usize,
-        k: usize,
-        stride: usize,
-        padding: usize,
-        bias: bool,
-        init: Init,
-        vb: VarBuilder,
-    ) -> Result<Self> {
-        let weight = vb.get_with_hints((cout, cin, k, k), "weight", init)?;
-        let bias = if bias { Some(vb.get_with_hints(cout, "bias", Init::Const(0.0))?) } else { None };
-        Ok(Self { weight, bias, stride, padding })
+    pub fn new(spec: ConvSpec, vb: VarBuilder) -> Result<Self> {
+        let (weight, bias) = spec.variables(false, vb)?;
+        Ok(Self { weight, bias, stride: spec.stride, padding: spec.padding })
     }
 
     pub fn weight(&self) -> &Tensor {
@@ -89,20 +105,9 @@ pub struct ConvTranspose2d {
 }
 
 impl ConvTranspose2d {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        cin: usize,
-        cout: usize,
-        k: usize,
-        stride: usize,
-        padding: usize,
-        bias: bool,
-        init: Init,
-        vb: VarBuilder,
-    ) -> Result<Self> {
-        let weight = vb.get_with_hints((cin, cout, k, k), "weight", init)?;
-        let bias = if bias { Some(vb.get_with_hints(cout, "bias", Init::Const(0.0))?) } else { None };
-        Ok(Self { weight, bias, stride, padding })
+    pub fn new(spec: ConvSpec, vb: VarBuilder) -> Result<Self> {
+        let (weight, bias) = spec.variables(true, vb)?;
+        Ok(Self { weight, bias, stride: spec.stride, padding: spec.padding })
     }
 
     /// `∂(Σ y·dy)/∂x`.

@@ -13,7 +13,7 @@
 
 use candle_nn::{Init, VarBuilder};
 
-use crate::conv::{Conv2d, ConvTranspose2d, DCGAN_WEIGHT_INIT};
+use crate::conv::{Conv2d, ConvSpec, ConvTranspose2d};
 use crate::network::{Activation, Layer, Network};
 use crate::norm::{BatchNorm2d, LayerNorm};
 use crate::{ModelError, Result};
@@ -110,8 +110,7 @@ impl DcganConfig {
         for (i, &m) in mults.iter().enumerate() {
             let vb = vb.pp(format!("block{}", i + 1));
             let (k, stride, pad) = if i == 0 { (k0, 1, 0) } else { (4, 2, 1) };
-            let conv =
-                ConvTranspose2d::new(cin, self.ngf * m, k, stride, pad, false, DCGAN_WEIGHT_INIT, vb.pp("conv"))?;
+            let conv = ConvTranspose2d::new(ConvSpec::dcgan(cin, self.ngf * m, k, stride, pad), vb.pp("conv"))?;
             net.push(format!("{}.conv", vb.prefix()), Layer::ConvTranspose(conv));
             if self.generator_norm == Norm::Batch {
                 net.push(
@@ -123,7 +122,7 @@ impl DcganConfig {
             cin = self.ngf * m;
         }
         let vb = vb.pp("out");
-        let conv = ConvTranspose2d::new(cin, self.channels, 4, 2, 1, false, DCGAN_WEIGHT_INIT, vb.pp("conv"))?;
+        let conv = ConvTranspose2d::new(ConvSpec::dcgan(cin, self.channels, 4, 2, 1), vb.pp("conv"))?;
         net.push(format!("{}.conv", vb.prefix()), Layer::ConvTranspose(conv));
         net.push(format!("{}.tanh", vb.prefix()), Layer::Act(Activation::Tanh));
         Ok(net)
@@ -138,7 +137,7 @@ impl DcganConfig {
         for (i, &m) in mults.iter().rev().enumerate() {
             let vb = vb.pp(format!("block{}", i + 1));
             let cout = self.ndf * m;
-            let conv = Conv2d::new(cin, cout, 4, 2, 1, false, DCGAN_WEIGHT_INIT, vb.pp("conv"))?;
+            let conv = Conv2d::new(ConvSpec::dcgan(cin, cout, 4, 2, 1), vb.pp("conv"))?;
             net.push(format!("{}.conv", vb.prefix()), Layer::Conv(conv));
             side /= 2;
             match (i, self.critic_norm) {
@@ -158,7 +157,7 @@ impl DcganConfig {
         let vb = vb.pp("out");
         net.push(
             format!("{}.conv", vb.prefix()),
-            Layer::Conv(Conv2d::new(cin, 1, k0, 1, 0, false, DCGAN_WEIGHT_INIT, vb.pp("conv"))?),
+            Layer::Conv(Conv2d::new(ConvSpec::dcgan(cin, 1, k0, 1, 0), vb.pp("conv"))?),
         );
         net.push(format!("{}.flatten", vb.prefix()), Layer::Reshape(vec![1]));
         Ok(net)
