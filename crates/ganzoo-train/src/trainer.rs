@@ -203,7 +203,7 @@ impl Trainer {
     /// Trains until the configured length, or until stopped.
     pub fn run(&mut self, observer: &mut dyn Observer) -> Result<Outcome> {
         let total = self.total_iters();
-        let started = Instant::now() - std::time::Duration::from_secs_f64(self.wall_offset);
+        let started = Instant::now();
         let (mut last_log, mut seen) = (Instant::now(), 0usize);
         while !self.finished() {
             if self.stop.load(Ordering::SeqCst) {
@@ -358,7 +358,7 @@ impl Trainer {
             d_fake: ce.then_some(s.d_fake),
             wasserstein: (!ce).then_some(s.wasserstein),
             penalty: gp.then_some(s.penalty),
-            wall_time_s: started.elapsed().as_secs_f64(),
+            wall_time_s: self.wall_offset + started.elapsed().as_secs_f64(),
             images_per_s,
             collapse,
         }
@@ -400,7 +400,7 @@ impl Trainer {
                 rng_word_pos: self.rng.get_word_pos().to_string(),
                 optimizer_g_steps: self.opt_g.steps_taken(),
                 optimizer_d_steps: self.opt_d.steps_taken(),
-                wall_time_s: started.elapsed().as_secs_f64(),
+                wall_time_s: self.wall_offset + started.elapsed().as_secs_f64(),
                 collapse_streak: self.collapse_streak,
             },
         };
