@@ -364,7 +364,7 @@ impl Trainer {
         }
     }
 
-    /// Generates `n` samples (evaluation mode) from noise drawn with `seed`.
+    /// The generator's output for noise `z`, batch norm in evaluation mode.
     pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
         Ok(self.players.gen.forward_t(z, false)?)
     }
