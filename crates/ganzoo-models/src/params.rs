@@ -39,10 +39,6 @@ impl ParamStore {
         &self.map
     }
 
-    pub fn var_map_mut(&mut self) -> &mut VarMap {
-        &mut self.map
-    }
-
     /// All variables, sorted by name.
     pub fn named(&self) -> Vec<(String, Var)> {
         let data = self.map.data().lock().unwrap_or_else(|e| e.into_inner());
