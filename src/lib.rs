@@ -4,10 +4,12 @@
 //! package; each crate can also be used alone:
 //! - [`data`] (`ganzoo-data`): data sets, toy distributions, batching, image grids;
 //! - [`models`] (`ganzoo-models`): MLP and DCGAN networks, seeded parameters;
+//! - [`kernels`] (`ganzoo-kernels`): the convolution kernels the models use on the CPU;
 //! - [`losses`] (`ganzoo-losses`): GAN objectives and the gradient penalty;
 //! - [`train`] (`ganzoo-train`): the training loop, checkpoints, sampling.
 
 pub use ganzoo_data as data;
+pub use ganzoo_kernels as kernels;
 pub use ganzoo_losses as losses;
 pub use ganzoo_models as models;
 pub use ganzoo_train as train;

@@ -7,6 +7,7 @@ mod cifar;
 mod common;
 mod download;
 mod folder;
+mod kernels;
 mod losses;
 mod mnist;
 mod models;

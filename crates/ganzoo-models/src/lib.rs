@@ -18,6 +18,7 @@ pub mod norm;
 pub mod params;
 pub mod summary;
 
+pub use conv::{conv_backend, set_conv_backend, ConvBackend};
 pub use dcgan::{DcganConfig, Norm};
 pub use error::{ModelError, Result};
 pub use mlp::MlpConfig;

@@ -1,0 +1,85 @@
+//! One matrix product, `C (+)= A · B`, on strided slices through the `gemm` crate
+//! (the one Candle's CPU matmul uses), threaded over rayon's pool.
+
+use std::ops::AddAssign;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// The element types the kernels run on: `f32` for training, `f64` for gradient checks.
+pub trait Element:
+    sealed::Sealed + Copy + Send + Sync + Default + AddAssign + PartialEq + std::fmt::Debug + 'static
+{
+    const ZERO: Self;
+    const ONE: Self;
+}
+
+impl Element for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+impl Element for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+/// A read-only matrix view: `data[i * row_stride + j * col_stride]` is element `(i, j)`.
+#[derive(Clone, Copy)]
+pub struct MatRef<'a, T> {
+    pub data: &'a [T],
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<'a, T> MatRef<'a, T> {
+    /// Row-major, `cols` wide.
+    pub fn rows(data: &'a [T], cols: usize) -> Self {
+        Self { data, row_stride: cols, col_stride: 1 }
+    }
+
+    /// The transpose of a row-major matrix `cols` wide.
+    pub fn transposed(data: &'a [T], cols: usize) -> Self {
+        Self { data, row_stride: 1, col_stride: cols }
+    }
+
+    fn fits(&self, rows: usize, cols: usize) -> bool {
+        rows == 0 || cols == 0 || (rows - 1) * self.row_stride + (cols - 1) * self.col_stride < self.data.len()
+    }
+}
+
+/// `dst (m × n, row-major) = [dst +] a (m × k) · b (k × n)`.
+pub fn matmul<T: Element>(m: usize, n: usize, k: usize, dst: &mut [T], accumulate: bool, a: MatRef<T>, b: MatRef<T>) {
+    assert!(dst.len() >= m * n && a.fits(m, k) && b.fits(k, n), "matmul: operand shorter than its view");
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the asserts above keep every access of the three views inside their slices,
+    // `dst` is borrowed mutably and `T` is f32 or f64, both of which `gemm` supports.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            T::ONE,
+            T::ONE,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(0),
+        );
+    }
+}

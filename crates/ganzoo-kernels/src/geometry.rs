@@ -1,0 +1,144 @@
+//! The shape of one convolution: input `(N, C, H, W)`, kernel `(O, C, kh, kw)`,
+//! output `(N, O, H', W')` with `H' = ⌊(H + 2p − d(kh − 1) − 1)/s⌋ + 1` (and the
+//! same for widths), stride `s`, padding `p`, dilation `d`.
+
+use candle_core::{bail, Result};
+
+/// Stride, zero padding and dilation, the same along both spatial axes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvParams {
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+}
+
+impl ConvParams {
+    pub fn new(stride: usize, padding: usize) -> Self {
+        Self { stride, padding, dilation: 1 }
+    }
+
+    /// Output side of a convolution over an input side `input` with a kernel side `kernel`.
+    pub fn out_side(&self, input: usize, kernel: usize) -> Option<usize> {
+        let span = self.dilation.checked_mul(kernel.checked_sub(1)?)? + 1;
+        let padded = input.checked_add(2 * self.padding)?;
+        (self.stride > 0).then_some(())?;
+        Some(padded.checked_sub(span)? / self.stride + 1)
+    }
+
+    /// Output side of the transposed convolution: the smallest input side of the
+    /// forward one whose output side is `input`, plus `output_padding`.
+    pub fn transposed_side(&self, input: usize, kernel: usize, output_padding: usize) -> Option<usize> {
+        let full = (input.checked_sub(1)? * self.stride + self.dilation * kernel.checked_sub(1)? + 1 + output_padding)
+            .checked_sub(2 * self.padding)?;
+        (full > 0).then_some(full)
+    }
+}
+
+/// Every size of one convolution, checked to be consistent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub batch: usize,
+    pub cin: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub cout: usize,
+    pub k_h: usize,
+    pub k_w: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub params: ConvParams,
+    /// Samples unfolded at once; `None` sizes blocks to [`COLS_BUDGET`].
+    pub block: Option<usize>,
+}
+
+/// Elements of `im2col`'s matrix processed at once (8 MiB of `f32`): large enough
+/// for an efficient GEMM, small enough to stay out of the way of memory.
+const COLS_BUDGET: usize = 1 << 21;
+
+impl ConvGeometry {
+    /// Input `(batch, cin, in_h, in_w)` and kernel `(cout, cin, k_h, k_w)`.
+    pub fn new(input: [usize; 4], kernel: [usize; 4], params: ConvParams) -> Result<Self> {
+        let [batch, cin, in_h, in_w] = input;
+        let [cout, kc, k_h, k_w] = kernel;
+        if kc != cin {
+            bail!("convolution: kernel {kernel:?} expects {kc} input channels, input {input:?} has {cin}");
+        }
+        if params.stride == 0 || params.dilation == 0 {
+            bail!("convolution: stride and dilation must be at least 1, got {params:?}");
+        }
+        if input.contains(&0) || kernel.contains(&0) {
+            bail!("convolution: empty input {input:?} or kernel {kernel:?}");
+        }
+        let (Some(out_h), Some(out_w)) = (params.out_side(in_h, k_h), params.out_side(in_w, k_w)) else {
+            bail!("convolution: kernel {kernel:?} with {params:?} does not fit in input {input:?}");
+        };
+        Ok(Self { batch, cin, in_h, in_w, cout, k_h, k_w, out_h, out_w, params, block: None })
+    }
+
+    /// Rows of the im2col matrix: `C·kh·kw`.
+    pub fn patch(&self) -> usize {
+        self.cin * self.k_h * self.k_w
+    }
+
+    pub fn in_plane(&self) -> usize {
+        self.in_h * self.in_w
+    }
+
+    pub fn out_plane(&self) -> usize {
+        self.out_h * self.out_w
+    }
+
+    pub fn input_len(&self) -> usize {
+        self.batch * self.cin * self.in_plane()
+    }
+
+    pub fn output_len(&self) -> usize {
+        self.batch * self.cout * self.out_plane()
+    }
+
+    pub fn kernel_len(&self) -> usize {
+        self.cout * self.patch()
+    }
+
+    /// The same convolution unfolding `samples` samples at a time.
+    pub fn with_block(self, samples: usize) -> Self {
+        Self { block: Some(samples), ..self }
+    }
+
+    /// Samples per im2col block, at least one.
+    pub fn chunk(&self) -> usize {
+        let budget = COLS_BUDGET / (self.patch() * self.out_plane()).max(1);
+        self.block.unwrap_or(budget).clamp(1, self.batch)
+    }
+
+    /// Multiply-adds of one forward pass (each of the three primitives costs the same).
+    pub fn macs(&self) -> usize {
+        self.batch * self.cout * self.out_plane() * self.patch()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sides_follow_the_formulas() {
+        let p = ConvParams::new(2, 1);
+        assert_eq!(p.out_side(64, 4), Some(32));
+        assert_eq!(p.transposed_side(32, 4, 0), Some(64));
+        assert_eq!(ConvParams::new(1, 0).out_side(4, 4), Some(1));
+        assert_eq!(ConvParams::new(1, 0).transposed_side(1, 4, 0), Some(4));
+        assert_eq!(ConvParams { stride: 1, padding: 0, dilation: 2 }.out_side(7, 3), Some(3));
+        assert_eq!(ConvParams::new(1, 0).out_side(2, 3), None);
+        assert_eq!(ConvParams::new(2, 1).out_side(7, 3), Some(4));
+        assert_eq!(ConvParams::new(2, 1).transposed_side(4, 3, 0), Some(7));
+        assert_eq!(ConvParams::new(2, 1).transposed_side(4, 3, 1), Some(8));
+    }
+
+    #[test]
+    fn mismatched_channels_are_refused() {
+        assert!(ConvGeometry::new([1, 3, 8, 8], [4, 2, 3, 3], ConvParams::new(1, 0)).is_err());
+        assert!(ConvGeometry::new([1, 3, 2, 2], [4, 3, 3, 3], ConvParams::new(1, 0)).is_err());
+        assert!(ConvGeometry::new([1, 3, 8, 8], [4, 3, 3, 3], ConvParams::new(0, 0)).is_err());
+    }
+}

@@ -1,0 +1,35 @@
+//! ganzoo's convolution kernels: `conv2d` and `conv_transpose2d` on the CPU as
+//! im2col / col2im plus one GEMM (Chellapilla et al. 2006), wrapped as Candle
+//! custom ops whose backward passes are built from the same ops, so they can be
+//! differentiated again (the WGAN-GP penalty takes a gradient of a gradient).
+//!
+//! Three primitives, for a cross-correlation `y = W ⋆ x` with `W` of shape
+//! `(O, C, kh, kw)` and `cols = im2col(x)` of shape `(C·kh·kw, H'·W')`:
+//!
+//! | primitive | matrix form | is |
+//! | --- | --- | --- |
+//! | [`conv2d`] | `Y = W · cols` | the forward convolution |
+//! | [`conv_transpose2d`] | `X = col2im(Wᵀ · Y)` | its adjoint: `⟨conv2d(x, W), y⟩ = ⟨x, conv_transpose2d(y, W)⟩` |
+//! | [`conv2d_weight_grad`] | `dW = Σₙ dYₙ · colsₙᵀ` | `∂⟨conv2d(x, W), dy⟩/∂W` |
+//!
+//! Each is bilinear in its two arguments, and the derivative of each is one of the
+//! three again (see [`ops`]), so the set is closed under differentiation.
+//!
+//! Only `f32` and `f64` CPU tensors are supported: callers route other devices
+//! and dtypes to Candle's own convolutions.
+
+mod gemm;
+mod geometry;
+mod im2col;
+mod kernels;
+pub mod ops;
+
+pub use gemm::Element;
+pub use geometry::{ConvGeometry, ConvParams};
+pub use kernels::{adjoint, forward, weight_grad};
+pub use ops::{conv2d, conv2d_weight_grad, conv_transpose2d, conv_transpose2d_to};
+
+/// Whether [`conv2d`] and friends can run on `t`: a CPU tensor of `f32` or `f64`.
+pub fn supports(t: &candle_core::Tensor) -> bool {
+    t.device().is_cpu() && matches!(t.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
+}

@@ -1,0 +1,196 @@
+//! The primitives as Candle custom ops, each differentiable through the others.
+//!
+//! For `y = conv2d(x, W)` and an incoming gradient `dy`:
+//! `dx = conv_transpose2d(dy, W)`, `dW = conv2d_weight_grad(x, dy)`.
+//! For `y = conv_transpose2d(x, W)` (the adjoint of `conv2d(·, W)`):
+//! `dx = conv2d(dy, W)`, `dW = conv2d_weight_grad(dy, x)`.
+//! For `dW = conv2d_weight_grad(x, dy)` and an incoming gradient `g` on `dW`
+//! (from `⟨dW, g⟩ = ⟨conv2d(x, g), dy⟩`): `dx = conv_transpose2d(dy, g)`,
+//! `d(dy) = conv2d(x, g)`.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+
+use crate::gemm::Element;
+use crate::geometry::{ConvGeometry, ConvParams};
+use crate::kernels;
+
+fn dims4(l: &Layout, what: &str) -> Result<[usize; 4]> {
+    match l.dims() {
+        &[a, b, c, d] => Ok([a, b, c, d]),
+        dims => bail!("{what}: expected a 4-D tensor, got shape {dims:?}"),
+    }
+}
+
+fn slice<'a, T>(data: &'a [T], l: &Layout, op: &'static str) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => Err(candle_core::Error::RequiresContiguous { op }),
+    }
+}
+
+/// Runs `kernel` on the two operands' data, as f32 or f64.
+fn dispatch(
+    op: &'static str,
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+    kernel: impl Kernel,
+) -> Result<CpuStorage> {
+    match (s1, s2) {
+        (CpuStorage::F32(a), CpuStorage::F32(b)) => {
+            Ok(CpuStorage::F32(kernel.run(slice(a, l1, op)?, slice(b, l2, op)?)))
+        }
+        (CpuStorage::F64(a), CpuStorage::F64(b)) => {
+            Ok(CpuStorage::F64(kernel.run(slice(a, l1, op)?, slice(b, l2, op)?)))
+        }
+        (a, b) => bail!("{op}: f32 or f64 operands of one dtype only, got {:?} and {:?}", a.dtype(), b.dtype()),
+    }
+}
+
+/// One of the three primitives on a fixed geometry.
+trait Kernel {
+    fn run<T: Element>(&self, a: &[T], b: &[T]) -> Vec<T>;
+}
+
+struct Forward(ConvGeometry);
+struct Adjoint(ConvGeometry);
+struct WeightGrad(ConvGeometry);
+
+impl Kernel for Forward {
+    fn run<T: Element>(&self, x: &[T], w: &[T]) -> Vec<T> {
+        kernels::forward(&self.0, x, w)
+    }
+}
+
+impl Kernel for Adjoint {
+    fn run<T: Element>(&self, dy: &[T], w: &[T]) -> Vec<T> {
+        kernels::adjoint(&self.0, dy, w)
+    }
+}
+
+impl Kernel for WeightGrad {
+    fn run<T: Element>(&self, x: &[T], dy: &[T]) -> Vec<T> {
+        kernels::weight_grad(&self.0, x, dy)
+    }
+}
+
+/// `conv2d(x, W)`: operands `x (N, C, H, W)`, `W (O, C, kh, kw)`.
+struct Conv2dOp(ConvParams);
+
+impl CustomOp2 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "ganzoo-conv2d"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = ConvGeometry::new(dims4(l1, "conv2d input")?, dims4(l2, "conv2d kernel")?, self.0)?;
+        let out = dispatch(self.name(), (s1, l1), (s2, l2), Forward(g))?;
+        Ok((out, Shape::from((g.batch, g.cout, g.out_h, g.out_w))))
+    }
+
+    fn bwd(&self, x: &Tensor, w: &Tensor, _: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (_, _, h, wd) = x.dims4()?;
+        let dx = conv_transpose2d_to(dy, w, self.0, (h, wd))?;
+        let (_, _, kh, kw) = w.dims4()?;
+        let dw = conv2d_weight_grad(x, dy, self.0, (kh, kw))?;
+        Ok((Some(dx), Some(dw)))
+    }
+}
+
+/// `conv_transpose2d(x, W)`: operands `x (N, Cin, H, W)`, `W (Cin, Cout, kh, kw)`,
+/// output side `(H − 1)s − 2p + d(k − 1) + 1 + output_padding`.
+struct ConvTranspose2dOp {
+    params: ConvParams,
+    output: (usize, usize),
+}
+
+impl ConvTranspose2dOp {
+    /// The forward convolution this op is the adjoint of.
+    fn geometry(&self, x: [usize; 4], w: [usize; 4]) -> Result<ConvGeometry> {
+        let [n, cin, h, wd] = x;
+        let [wc, cout, kh, kw] = w;
+        if wc != cin {
+            bail!("conv_transpose2d: kernel {w:?} expects {wc} input channels, input {x:?} has {cin}");
+        }
+        let g = ConvGeometry::new([n, cout, self.output.0, self.output.1], [cin, cout, kh, kw], self.params)?;
+        if (g.out_h, g.out_w) != (h, wd) {
+            bail!("conv_transpose2d: output {:?} does not map back to input {x:?} with {:?}", self.output, self.params);
+        }
+        Ok(g)
+    }
+}
+
+impl CustomOp2 for ConvTranspose2dOp {
+    fn name(&self) -> &'static str {
+        "ganzoo-conv-transpose2d"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = self.geometry(dims4(l1, "conv_transpose2d input")?, dims4(l2, "conv_transpose2d kernel")?)?;
+        let out = dispatch(self.name(), (s1, l1), (s2, l2), Adjoint(g))?;
+        Ok((out, Shape::from((g.batch, g.cin, g.in_h, g.in_w))))
+    }
+
+    fn bwd(&self, x: &Tensor, w: &Tensor, _: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dx = conv2d(dy, w, self.params)?;
+        let (_, _, kh, kw) = w.dims4()?;
+        let dw = conv2d_weight_grad(dy, x, self.params, (kh, kw))?;
+        Ok((Some(dx), Some(dw)))
+    }
+}
+
+/// `conv2d_weight_grad(x, dy)`: operands `x (N, C, H, W)`, `dy (N, O, H', W')`.
+struct WeightGradOp {
+    params: ConvParams,
+    kernel: (usize, usize),
+}
+
+impl CustomOp2 for WeightGradOp {
+    fn name(&self) -> &'static str {
+        "ganzoo-conv2d-weight-grad"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = dims4(l1, "conv2d weight gradient input")?;
+        let dy = dims4(l2, "conv2d weight gradient output gradient")?;
+        let g = ConvGeometry::new(x, [dy[1], x[1], self.kernel.0, self.kernel.1], self.params)?;
+        if dy != [g.batch, g.cout, g.out_h, g.out_w] {
+            bail!("conv2d weight gradient: output gradient {dy:?} does not match input {x:?} with {:?}", self.params);
+        }
+        let out = dispatch(self.name(), (s1, l1), (s2, l2), WeightGrad(g))?;
+        Ok((out, Shape::from((g.cout, g.cin, g.k_h, g.k_w))))
+    }
+
+    fn bwd(&self, x: &Tensor, dy: &Tensor, _: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (_, _, h, w) = x.dims4()?;
+        Ok((Some(conv_transpose2d_to(dy, g, self.params, (h, w))?), Some(conv2d(x, g, self.params)?)))
+    }
+}
+
+/// Cross-correlation of `x (N, C, H, W)` with `w (O, C, kh, kw)`.
+pub fn conv2d(x: &Tensor, w: &Tensor, params: ConvParams) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(&w.contiguous()?, Conv2dOp(params))
+}
+
+/// Transposed convolution of `x (N, Cin, H, W)` with `w (Cin, Cout, kh, kw)`, as
+/// PyTorch and Candle define it (`output_padding` extends the bottom and right edges).
+pub fn conv_transpose2d(x: &Tensor, w: &Tensor, params: ConvParams, output_padding: usize) -> Result<Tensor> {
+    let (_, _, h, wd) = x.dims4()?;
+    let (_, _, kh, kw) = w.dims4()?;
+    let side = |i, k| params.transposed_side(i, k, output_padding);
+    let (Some(oh), Some(ow)) = (side(h, kh), side(wd, kw)) else {
+        bail!("conv_transpose2d: input {:?} and kernel {:?} give an empty output with {params:?}", x.dims(), w.dims());
+    };
+    conv_transpose2d_to(x, w, params, (oh, ow))
+}
+
+/// [`conv_transpose2d`] with the output size given: the input of the forward
+/// convolution whose gradient this is, when a stride left several sizes possible.
+pub fn conv_transpose2d_to(x: &Tensor, w: &Tensor, params: ConvParams, output: (usize, usize)) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(&w.contiguous()?, ConvTranspose2dOp { params, output })
+}
+
+/// `∂⟨conv2d(x, W), dy⟩/∂W` for a `kernel = (kh, kw)` kernel: shape `(O, C, kh, kw)`.
+pub fn conv2d_weight_grad(x: &Tensor, dy: &Tensor, params: ConvParams, kernel: (usize, usize)) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(&dy.contiguous()?, WeightGradOp { params, kernel })
+}

@@ -1,0 +1,349 @@
+//! ganzoo's convolution kernels against Candle's own convolutions (values and
+//! gradients, odd shapes and the DCGAN layer shapes) and against central finite
+//! differences in f64, including a gradient of a gradient taken by Candle's autodiff.
+
+use candle_core::{DType, Device, Tensor, Var};
+use ganzoo::kernels::{self, ConvParams};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// One convolution: input `(n, cin, h, w)`, kernel `(cout, cin, kh, kw)`.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    n: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    kh: usize,
+    kw: usize,
+    params: ConvParams,
+}
+
+const fn case(
+    n: usize,
+    cin: usize,
+    (h, w): (usize, usize),
+    cout: usize,
+    (kh, kw): (usize, usize),
+    s: usize,
+    p: usize,
+    d: usize,
+) -> Case {
+    Case { n, cin, h, w, cout, kh, kw, params: ConvParams { stride: s, padding: p, dilation: d } }
+}
+
+/// Odd shapes: stride 1, 2 and 3, padding 0 and 1, batch 1, non-square images and
+/// kernels, dilation, 1×1 kernels and outputs.
+const ODD: [Case; 8] = [
+    case(1, 1, (5, 7), 1, (3, 3), 1, 0, 1),
+    case(1, 3, (5, 7), 2, (3, 3), 2, 1, 1),
+    case(2, 2, (6, 5), 3, (4, 4), 2, 1, 1),
+    case(3, 2, (7, 4), 2, (1, 1), 1, 0, 1),
+    case(2, 3, (9, 8), 2, (3, 2), 1, 1, 2),
+    case(1, 2, (4, 4), 3, (4, 4), 1, 0, 1),
+    case(2, 1, (8, 8), 2, (3, 3), 3, 0, 1),
+    case(1, 2, (7, 6), 2, (2, 3), 2, 0, 1),
+];
+
+fn random(shape: &[usize], seed: u64, dtype: DType) -> Tensor {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n = shape.iter().product();
+    let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.dims(), b.dims());
+    let d = (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+    d.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+}
+
+fn max_abs(a: &Tensor) -> f64 {
+    a.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+}
+
+impl Case {
+    fn input(&self, dtype: DType) -> Tensor {
+        random(&[self.n, self.cin, self.h, self.w], 1, dtype)
+    }
+    fn kernel(&self, dtype: DType) -> Tensor {
+        random(&[self.cout, self.cin, self.kh, self.kw], 2, dtype)
+    }
+    fn candle_conv(&self, x: &Tensor, w: &Tensor) -> Tensor {
+        let p = self.params;
+        x.conv2d(w, p.padding, p.stride, p.dilation, 1).unwrap()
+    }
+    /// Output padding of the transposed convolution that gives back `(h, w)`, when one does.
+    fn output_padding(&self) -> Option<usize> {
+        let p = self.params;
+        let (oh, ow) = (p.out_side(self.h, self.kh)?, p.out_side(self.w, self.kw)?);
+        let ph = self.h - p.transposed_side(oh, self.kh, 0)?;
+        let pw = self.w - p.transposed_side(ow, self.kw, 0)?;
+        (ph == pw).then_some(ph)
+    }
+}
+
+#[test]
+fn conv2d_matches_candle_on_odd_shapes() {
+    for c in ODD {
+        let (x, w) = (c.input(DType::F64), c.kernel(DType::F64));
+        let ours = kernels::conv2d(&x, &w, c.params).unwrap();
+        let theirs = c.candle_conv(&x, &w);
+        assert!(max_diff(&ours, &theirs) < 1e-12, "{c:?}");
+        assert!(max_abs(&theirs) > 0.1, "{c:?}: degenerate case");
+    }
+}
+
+#[test]
+fn conv_transpose2d_matches_candle_on_odd_shapes() {
+    for c in ODD.iter().filter(|c| c.params.dilation == 1) {
+        // The transposed convolution maps the forward output shape back to the input shape.
+        let y = random(&c.candle_conv(&c.input(DType::F64), &c.kernel(DType::F64)).dims().to_vec(), 3, DType::F64);
+        let w = c.kernel(DType::F64);
+        let p = c.params;
+        for op in [0, 1].into_iter().filter(|&op| op < p.stride) {
+            let ours = kernels::conv_transpose2d(&y, &w, p, op).unwrap();
+            let theirs = y.conv_transpose2d(&w, p.padding, op, p.stride, 1).unwrap();
+            assert!(max_diff(&ours, &theirs) < 1e-12, "{c:?}, output padding {op}");
+        }
+    }
+}
+
+/// Gradients of `Σ r ⊙ conv(x, W)` with respect to `x` and `W`, ours and Candle's.
+fn compare_gradients(c: &Case, dtype: DType, tol: f64) {
+    let x = Var::from_tensor(&c.input(dtype)).unwrap();
+    let w = Var::from_tensor(&c.kernel(dtype)).unwrap();
+    let ours = kernels::conv2d(&x, &w, c.params).unwrap();
+    let r = random(ours.dims(), 4, dtype);
+    let theirs = c.candle_conv(&x, &w);
+    let g_ours = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    let g_theirs = (&theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    for (name, v) in [("input", &x), ("kernel", &w)] {
+        let (a, b) = (g_ours.get(v).unwrap(), g_theirs.get(v).unwrap());
+        let scale = max_abs(b).max(1.0);
+        assert!(max_diff(a, b) < tol * scale, "{c:?}: {name} gradient differs by {}", max_diff(a, b));
+    }
+}
+
+#[test]
+fn conv2d_gradients_match_candle() {
+    for c in ODD.iter().filter(|c| c.output_padding().is_some()) {
+        compare_gradients(c, DType::F64, 1e-12);
+    }
+}
+
+/// Every conv layer of DCGAN-32 and DCGAN-64 (ngf = ndf = 64, 3 channels) at batch
+/// 2, in f32: the generator's transposed convolutions are the adjoints of these.
+fn dcgan_layers() -> Vec<Case> {
+    let mut v = Vec::new();
+    for (side, levels) in [(32, 3), (64, 4)] {
+        let (mut s, mut c) = (side, 3);
+        for l in 0..levels {
+            let out = 64 << l;
+            v.push(case(2, c, (s, s), out, (4, 4), 2, 1, 1));
+            (s, c) = (s / 2, out);
+        }
+        v.push(case(2, c, (4, 4), 1, (4, 4), 1, 0, 1));
+        v.push(case(2, 100, (4, 4), c, (4, 4), 1, 0, 1)); // the generator's 1×1 → 4×4 projection, as its adjoint
+    }
+    v
+}
+
+#[test]
+fn dcgan_layer_shapes_match_candle_in_f32() {
+    for c in dcgan_layers() {
+        let (x, w) = (c.input(DType::F32), c.kernel(DType::F32));
+        let ours = kernels::conv2d(&x, &w, c.params).unwrap();
+        let theirs = c.candle_conv(&x, &w);
+        assert!(max_diff(&ours, &theirs) < 1e-4 * max_abs(&theirs).max(1.0), "{c:?}");
+        let y = random(theirs.dims(), 5, DType::F32);
+        let p = c.params;
+        let ours = kernels::conv_transpose2d(&y, &w, p, 0).unwrap();
+        let theirs = y.conv_transpose2d(&w, p.padding, 0, p.stride, 1).unwrap();
+        assert!(max_diff(&ours, &theirs) < 1e-4 * max_abs(&theirs).max(1.0), "transposed {c:?}");
+        compare_gradients(&c, DType::F32, 1e-4);
+    }
+}
+
+/// Which primitive a finite-difference check runs.
+#[derive(Debug, Clone, Copy)]
+enum Primitive {
+    Conv,
+    Transpose,
+    WeightGrad,
+}
+
+/// The primitive's two operands for `c`, and the function itself.
+fn operands(p: Primitive, c: &Case) -> (Tensor, Tensor) {
+    let x = c.input(DType::F64);
+    let y_dims = c.candle_conv(&x, &c.kernel(DType::F64)).dims().to_vec();
+    match p {
+        Primitive::Conv => (x, c.kernel(DType::F64)),
+        Primitive::Transpose => (random(&y_dims, 6, DType::F64), c.kernel(DType::F64)),
+        Primitive::WeightGrad => (x, random(&y_dims, 6, DType::F64)),
+    }
+}
+
+fn apply(p: Primitive, c: &Case, a: &Tensor, b: &Tensor) -> Tensor {
+    match p {
+        Primitive::Conv => kernels::conv2d(a, b, c.params),
+        Primitive::Transpose => kernels::conv_transpose2d_to(a, b, c.params, (c.h, c.w)),
+        Primitive::WeightGrad => kernels::conv2d_weight_grad(a, b, c.params, (c.kh, c.kw)),
+    }
+    .unwrap()
+}
+
+/// `f(a, b) = Σ r ⊙ op(a, b)²`: the square keeps the gradient dependent on both operands.
+fn objective(p: Primitive, c: &Case, a: &Tensor, b: &Tensor, r: &Tensor) -> Tensor {
+    (apply(p, c, a, b).sqr().unwrap() * r).unwrap().sum_all().unwrap()
+}
+
+fn finite_difference_check(p: Primitive, c: &Case) {
+    let (a, b) = operands(p, c);
+    let r = random(apply(p, c, &a, &b).dims(), 7, DType::F64);
+    let (va, vb) = (Var::from_tensor(&a).unwrap(), Var::from_tensor(&b).unwrap());
+    let grads = objective(p, c, &va, &vb, &r).backward().unwrap();
+    let h = 1e-5;
+    for (which, var) in [("first", &va), ("second", &vb)] {
+        let analytic: Vec<f64> = grads.get(var).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let base: Vec<f64> = var.flatten_all().unwrap().to_vec1().unwrap();
+        for i in 0..base.len() {
+            let at = |v: f64| {
+                let mut bumped = base.clone();
+                bumped[i] = v;
+                let t = Tensor::from_vec(bumped, var.shape(), &Device::Cpu).unwrap();
+                let (a2, b2) = if which == "first" { (t, b.clone()) } else { (a.clone(), t) };
+                objective(p, c, &a2, &b2, &r).to_scalar::<f64>().unwrap()
+            };
+            let numeric = (at(base[i] + h) - at(base[i] - h)) / (2.0 * h);
+            let tol = 1e-7 + 1e-6 * numeric.abs();
+            assert!((numeric - analytic[i]).abs() < tol, "{p:?} {c:?}: {which}[{i}] {} vs {numeric}", analytic[i]);
+        }
+    }
+}
+
+#[test]
+fn every_primitive_matches_finite_differences_in_f64() {
+    for c in ODD.iter().filter(|c| c.output_padding().is_some()) {
+        for p in [Primitive::Conv, Primitive::Transpose, Primitive::WeightGrad] {
+            finite_difference_check(p, c);
+        }
+    }
+}
+
+/// `P(x, W) = ‖∂⟨conv2d(x, W), r⟩/∂x‖² + ‖∂⟨conv2d(x, W), r⟩/∂W‖²` with both inner
+/// gradients taken by Candle's `backward` (kept in the graph by
+/// `CANDLE_GRAD_DO_NOT_DETACH`), then differentiated again, against finite
+/// differences of the same quantity computed with Candle's convolutions.
+fn double_backward_check(c: &Case) {
+    let r = random(&c.candle_conv(&c.input(DType::F64), &c.kernel(DType::F64)).dims().to_vec(), 8, DType::F64);
+    let penalty = |x: &Tensor, w: &Tensor, ours: bool| -> (Tensor, Var, Var) {
+        let (vx, vw) = (Var::from_tensor(x).unwrap(), Var::from_tensor(w).unwrap());
+        let y = if ours { kernels::conv2d(&vx, &vw, c.params).unwrap() } else { c.candle_conv(&vx, &vw) };
+        let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let (gx, gw) = (g.get(&vx).unwrap(), g.get(&vw).unwrap());
+        let p = (gx.sqr().unwrap().sum_all().unwrap() + gw.sqr().unwrap().sum_all().unwrap()).unwrap();
+        (p, vx, vw)
+    };
+    let (x, w) = (c.input(DType::F64), c.kernel(DType::F64));
+    let (p, vx, vw) = penalty(&x, &w, true);
+    let grads = p.backward().unwrap();
+    let h = 1e-5;
+    for (which, var) in [("input", &vx), ("kernel", &vw)] {
+        let analytic: Vec<f64> = grads.get(var).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let base: Vec<f64> = var.flatten_all().unwrap().to_vec1().unwrap();
+        for i in 0..base.len() {
+            let at = |v: f64| {
+                let mut bumped = base.clone();
+                bumped[i] = v;
+                let t = Tensor::from_vec(bumped, var.shape(), &Device::Cpu).unwrap();
+                let (x2, w2) = if which == "input" { (t, w.clone()) } else { (x.clone(), t) };
+                penalty(&x2, &w2, false).0.to_scalar::<f64>().unwrap()
+            };
+            let numeric = (at(base[i] + h) - at(base[i] - h)) / (2.0 * h);
+            let tol = 1e-7 + 1e-6 * numeric.abs();
+            assert!((numeric - analytic[i]).abs() < tol, "{c:?}: {which}[{i}] {} vs {numeric}", analytic[i]);
+        }
+    }
+}
+
+#[test]
+fn gradient_of_a_gradient_through_candle_autodiff_matches_finite_differences() {
+    // Candle reads CANDLE_GRAD_DO_NOT_DETACH once per thread: without it, re-run this
+    // test in a child process of the test binary with it set.
+    if std::env::var_os("CANDLE_GRAD_DO_NOT_DETACH").is_none() {
+        let test = "kernels::gradient_of_a_gradient_through_candle_autodiff_matches_finite_differences";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", test])
+            .env("CANDLE_GRAD_DO_NOT_DETACH", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    for c in ODD.iter().filter(|c| c.output_padding().is_some()).take(4) {
+        double_backward_check(c);
+    }
+}
+
+#[test]
+fn bad_operands_are_errors_not_panics() {
+    let p = ConvParams::new(1, 0);
+    let x = random(&[1, 3, 8, 8], 0, DType::F32);
+    let err = kernels::conv2d(&x, &random(&[4, 2, 3, 3], 0, DType::F32), p).unwrap_err().to_string();
+    assert!(err.contains("input channels"), "{err}");
+    let err = kernels::conv2d(&x, &random(&[4, 3, 9, 9], 0, DType::F32), p).unwrap_err().to_string();
+    assert!(err.contains("does not fit"), "{err}");
+    let err = kernels::conv2d(&x, &random(&[4, 3, 3, 3], 0, DType::F64), p).unwrap_err().to_string();
+    assert!(err.contains("f32 or f64"), "{err}");
+    let err = kernels::conv2d(&x.to_dtype(DType::BF16).unwrap(), &random(&[4, 3, 3, 3], 0, DType::BF16), p)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("f32 or f64"), "{err}");
+    let err = kernels::conv2d(&x.flatten_from(2).unwrap(), &random(&[4, 3, 3, 3], 0, DType::F32), p).unwrap_err();
+    assert!(err.to_string().contains("4-D"), "{err}");
+    let err = kernels::conv_transpose2d_to(&x, &random(&[3, 2, 3, 3], 0, DType::F32), p, (9, 9)).unwrap_err();
+    assert!(err.to_string().contains("does not map back"), "{err}");
+    let y = random(&[1, 4, 5, 5], 0, DType::F32);
+    let err = kernels::conv2d_weight_grad(&x, &y, p, (3, 3)).unwrap_err();
+    assert!(err.to_string().contains("does not match"), "{err}");
+}
+
+#[test]
+fn strided_views_are_made_contiguous() {
+    let c = ODD[2];
+    let x = c.input(DType::F64);
+    let xt = x.transpose(2, 3).unwrap().contiguous().unwrap().transpose(2, 3).unwrap();
+    assert!(!xt.is_contiguous());
+    let w = c.kernel(DType::F64);
+    assert!(max_diff(&kernels::conv2d(&xt, &w, c.params).unwrap(), &c.candle_conv(&x, &w)) < 1e-12);
+}
+
+#[test]
+fn blocks_of_samples_give_the_same_result_as_one_block() {
+    let c = case(5, 3, (6, 7), 4, (3, 3), 2, 1, 1);
+    let g = kernels::ConvGeometry::new([5, 3, 6, 7], [4, 3, 3, 3], c.params).unwrap();
+    let x: Vec<f64> = c.input(DType::F64).flatten_all().unwrap().to_vec1().unwrap();
+    let w: Vec<f64> = c.kernel(DType::F64).flatten_all().unwrap().to_vec1().unwrap();
+    let dy: Vec<f64> = random(&[g.output_len()], 9, DType::F64).to_vec1().unwrap();
+    let whole = g.with_block(5);
+    for block in [1, 2, 3] {
+        let part = g.with_block(block);
+        let close = |a: Vec<f64>, b: Vec<f64>| a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-12);
+        assert!(close(kernels::forward(&part, &x, &w), kernels::forward(&whole, &x, &w)), "forward, block {block}");
+        assert!(close(kernels::adjoint(&part, &dy, &w), kernels::adjoint(&whole, &dy, &w)), "adjoint, block {block}");
+        assert!(
+            close(kernels::weight_grad(&part, &x, &dy), kernels::weight_grad(&whole, &x, &dy)),
+            "weight gradient, block {block}"
+        );
+    }
+    let y = Tensor::from_vec(kernels::forward(&whole, &x, &w), (5, 4, g.out_h, g.out_w), &Device::Cpu).unwrap();
+    let reference = c.candle_conv(&c.input(DType::F64), &c.kernel(DType::F64));
+    assert!(max_diff(&y, &reference) < 1e-12);
+}
