@@ -347,3 +347,137 @@ fn blocks_of_samples_give_the_same_result_as_one_block() {
     let reference = c.candle_conv(&c.input(DType::F64), &c.kernel(DType::F64));
     assert!(max_diff(&y, &reference) < 1e-12);
 }
+
+/// Batch norm written with Candle's tensor ops: `γ (x − μ)/√(σ² + ε) + β` per channel.
+fn batch_norm_reference(x: &Tensor, gamma: &Tensor, beta: &Tensor) -> Tensor {
+    let (_, c, _, _) = x.dims4().unwrap();
+    let per_channel = |t: &Tensor| {
+        t.transpose(0, 1).unwrap().flatten_from(1).unwrap().mean(1).unwrap().reshape((1, c, 1, 1)).unwrap()
+    };
+    let mean = per_channel(x);
+    let centred = x.broadcast_sub(&mean).unwrap();
+    let var = per_channel(&centred.sqr().unwrap());
+    let xhat = centred.broadcast_div(&(var + 1e-5).unwrap().sqrt().unwrap()).unwrap();
+    xhat.broadcast_mul(&gamma.reshape((1, c, 1, 1)).unwrap())
+        .unwrap()
+        .broadcast_add(&beta.reshape((1, c, 1, 1)).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn batch_norm_matches_its_formula_and_its_gradients() {
+    for dims in [[2usize, 3, 4, 5], [1, 2, 3, 3], [5, 4, 1, 1]] {
+        let x = Var::from_tensor(&random(&dims, 11, DType::F64).affine(3.0, 0.5).unwrap()).unwrap();
+        let gamma = Var::from_tensor(&random(&[dims[1]], 12, DType::F64)).unwrap();
+        let beta = Var::from_tensor(&random(&[dims[1]], 13, DType::F64)).unwrap();
+        let ours = kernels::batch_norm(&x, &gamma, &beta, 1e-5).unwrap();
+        let theirs = batch_norm_reference(&x, &gamma, &beta);
+        assert!(max_diff(&ours, &theirs) < 1e-10, "{dims:?}");
+        let r = random(&dims, 14, DType::F64);
+        let g_ours = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let g_theirs = (&theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        for (name, v) in [("x", &x), ("gamma", &gamma), ("beta", &beta)] {
+            let d = max_diff(g_ours.get(v).unwrap(), g_theirs.get(v).unwrap());
+            assert!(d < 1e-9, "{dims:?}: {name} gradient differs by {d}");
+        }
+        let (mean, var) = kernels::channel_mean_var(&x).unwrap();
+        let flat = x.transpose(0, 1).unwrap().flatten_from(1).unwrap();
+        assert!(max_diff(&mean, &flat.mean(1).unwrap()) < 1e-12);
+        let biased = flat.broadcast_sub(&flat.mean_keepdim(1).unwrap()).unwrap().sqr().unwrap().mean(1).unwrap();
+        assert!(max_diff(&var, &biased) < 1e-12);
+    }
+}
+
+#[test]
+fn batch_norm_gradient_matches_finite_differences() {
+    let dims = [3usize, 2, 2, 3];
+    let x = random(&dims, 15, DType::F64);
+    let (gamma, beta) = (random(&[2], 16, DType::F64), random(&[2], 17, DType::F64));
+    let r = random(&dims, 18, DType::F64);
+    // A square makes the objective's gradient depend on the normalised values.
+    let f = |x: &Tensor| {
+        (kernels::batch_norm(x, &gamma, &beta, 1e-5).unwrap().sqr().unwrap() * &r).unwrap().sum_all().unwrap()
+    };
+    let v = Var::from_tensor(&x).unwrap();
+    let analytic: Vec<f64> = f(&v).backward().unwrap().get(&v).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let base: Vec<f64> = x.flatten_all().unwrap().to_vec1().unwrap();
+    for i in 0..base.len() {
+        let at = |d: f64| {
+            let mut b = base.clone();
+            b[i] += d;
+            f(&Tensor::from_vec(b, &dims, &Device::Cpu).unwrap()).to_scalar::<f64>().unwrap()
+        };
+        let numeric = (at(1e-6) - at(-1e-6)) / 2e-6;
+        assert!((numeric - analytic[i]).abs() < 1e-6 + 1e-5 * numeric.abs(), "x[{i}]: {} vs {numeric}", analytic[i]);
+    }
+}
+
+#[test]
+fn leaky_relu_and_its_backward_are_differentiable() {
+    let x = random(&[2, 3, 4, 4], 19, DType::F64);
+    let ours = kernels::leaky_relu(&x, 0.2).unwrap();
+    assert!(max_diff(&ours, &x.maximum(&(&x * 0.2).unwrap()).unwrap()) < 1e-15);
+    // The backward's derivative in dy, through Candle's autodiff, against finite differences.
+    let dy = Var::from_tensor(&random(x.dims(), 20, DType::F64)).unwrap();
+    let r = random(x.dims(), 21, DType::F64);
+    let f =
+        |dy: &Tensor| (kernels::leaky_relu_grad(&x, dy, 0.2).unwrap().sqr().unwrap() * &r).unwrap().sum_all().unwrap();
+    let analytic: Vec<f64> = f(&dy).backward().unwrap().get(&dy).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let base: Vec<f64> = dy.flatten_all().unwrap().to_vec1().unwrap();
+    for i in 0..base.len() {
+        let at = |d: f64| {
+            let mut b = base.clone();
+            b[i] += d;
+            f(&Tensor::from_vec(b, x.dims(), &Device::Cpu).unwrap()).to_scalar::<f64>().unwrap()
+        };
+        let numeric = (at(1e-6) - at(-1e-6)) / 2e-6;
+        assert!((numeric - analytic[i]).abs() < 1e-7 + 1e-6 * numeric.abs(), "dy[{i}]: {} vs {numeric}", analytic[i]);
+    }
+    // And the first derivative against Candle's own leaky ReLU.
+    let xv = Var::from_tensor(&x).unwrap();
+    let g1 = (kernels::leaky_relu(&xv, 0.2).unwrap() * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    let g2 =
+        (xv.maximum(&(xv.as_tensor() * 0.2).unwrap()).unwrap() * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    assert!(max_diff(g1.get(&xv).unwrap(), g2.get(&xv).unwrap()) < 1e-15);
+}
+
+#[test]
+fn fused_optimiser_steps_follow_the_pytorch_formulas() {
+    let n = 40_000; // more than one parallel chunk
+    let theta0: Vec<f64> = random(&[n], 22, DType::F64).to_vec1().unwrap();
+    let grads: Vec<Vec<f64>> = (0..3).map(|s| random(&[n], 30 + s, DType::F64).to_vec1().unwrap()).collect();
+    let (lr, b1, b2, eps) = (1e-2, 0.5, 0.9, 1e-8);
+    let theta = Tensor::from_vec(theta0.clone(), n, &Device::Cpu).unwrap();
+    let (m, v) = (theta.zeros_like().unwrap(), theta.zeros_like().unwrap());
+    let (mut t_ref, mut m_ref, mut v_ref) = (theta0.clone(), vec![0.0; n], vec![0.0; n]);
+    for (step, g) in grads.iter().enumerate() {
+        let t = step as i32 + 1;
+        let gt = Tensor::from_vec(g.clone(), n, &Device::Cpu).unwrap();
+        kernels::adam_step(&theta, &gt, &m, &v, t as u64, lr, (b1, b2), eps).unwrap();
+        for i in 0..n {
+            m_ref[i] = b1 * m_ref[i] + (1.0 - b1) * g[i];
+            v_ref[i] = b2 * v_ref[i] + (1.0 - b2) * g[i] * g[i];
+            let (mh, vh) = (m_ref[i] / (1.0 - b1.powi(t)), v_ref[i] / (1.0 - b2.powi(t)));
+            t_ref[i] -= lr * mh / (vh.sqrt() + eps);
+        }
+    }
+    let got: Vec<f64> = theta.to_vec1().unwrap();
+    assert!(got.iter().zip(&t_ref).all(|(a, b)| (a - b).abs() < 1e-12));
+    assert!(got.iter().zip(&theta0).all(|(a, b)| a != b), "every parameter moved");
+
+    let theta = Tensor::from_vec(theta0.clone(), n, &Device::Cpu).unwrap();
+    let v = theta.zeros_like().unwrap();
+    let (mut t_ref, mut v_ref) = (theta0.clone(), vec![0.0; n]);
+    for g in &grads {
+        kernels::rmsprop_step(&theta, &Tensor::from_vec(g.clone(), n, &Device::Cpu).unwrap(), &v, lr, 0.99, eps)
+            .unwrap();
+        for i in 0..n {
+            v_ref[i] = 0.99 * v_ref[i] + 0.01 * g[i] * g[i];
+            t_ref[i] -= lr * g[i] / (v_ref[i].sqrt() + eps);
+        }
+    }
+    let got: Vec<f64> = theta.to_vec1().unwrap();
+    assert!(got.iter().zip(&t_ref).all(|(a, b)| (a - b).abs() < 1e-12));
+    let wrong = Tensor::zeros(n + 1, DType::F64, &Device::Cpu).unwrap();
+    assert!(kernels::rmsprop_step(&theta, &wrong, &v, lr, 0.99, eps).is_err());
+}

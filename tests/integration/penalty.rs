@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use ganzoo::losses::GradientPenalty;
-use ganzoo::models::{conv_backend, Activation, ConvBackend, DcganConfig, MlpConfig, Network, Norm, ParamStore};
+use ganzoo::models::{kernel_backend, Activation, DcganConfig, KernelBackend, MlpConfig, Network, Norm, ParamStore};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -78,11 +78,11 @@ fn conv_layer_norm_critic_penalty_gradient_matches_finite_differences() {
     let critic = config.discriminator(store.builder(DType::F64, &Device::Cpu).pp("critic")).unwrap();
     assert!(critic.layers().iter().any(|(n, _)| n.ends_with(".ln")));
     // ganzoo's kernels unless a child process below asked for Candle's convolutions.
-    let expected = match std::env::var("GANZOO_CONV").as_deref() {
-        Ok("candle") => ConvBackend::Candle,
-        _ => ConvBackend::Ganzoo,
+    let expected = match std::env::var("GANZOO_KERNELS").as_deref() {
+        Ok("candle") => KernelBackend::Candle,
+        _ => KernelBackend::Ganzoo,
     };
-    assert_eq!(conv_backend(), expected);
+    assert_eq!(kernel_backend(), expected);
     randomize(&store, 0.3);
     let real = Tensor::randn(0f64, 1.0, (2, 1, 28, 28), &Device::Cpu).unwrap();
     let fake = Tensor::randn(0f64, 1.0, (2, 1, 28, 28), &Device::Cpu).unwrap();
@@ -161,13 +161,13 @@ fn penalty_is_exact_whatever_candle_grad_do_not_detach_says() {
 #[test]
 fn penalty_gradient_is_the_same_with_candle_convolutions() {
     // The conv critic's check again in a child process with Candle's convolutions.
-    if std::env::var_os("GANZOO_CONV").is_some() {
+    if std::env::var_os("GANZOO_KERNELS").is_some() {
         return;
     }
     let test = "penalty::conv_layer_norm_critic_penalty_gradient_matches_finite_differences";
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", test])
-        .env("GANZOO_CONV", "candle")
+        .env("GANZOO_KERNELS", "candle")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

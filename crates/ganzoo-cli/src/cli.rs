@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use ganzoo_bench::BenchModel;
 use ganzoo_data::{DatasetSpec, ToyDistribution};
+use ganzoo_models::KernelBackend;
 use ganzoo_train::DataSource;
 
 #[derive(Debug, Parser)]
@@ -26,6 +28,57 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Sample from a trained run's generator.
     Sample(SampleArgs),
+    /// Time training iterations and convolution kernels, optionally against PyTorch
+    /// (run it from a release build: `cargo xtask bench`).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Models to time, comma-separated: gan, dcgan32, dcgan64, wgan32, wgan-gp32, toy [default: all]
+    #[arg(long, value_delimiter = ',')]
+    pub models: Vec<BenchModel>,
+    /// One JSON object per line instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Kernels of the models: ganzoo (ganzoo-kernels) or candle (Candle's ops).
+    #[arg(long, default_value = "ganzoo")]
+    pub kernels: KernelBackend,
+    /// Skip the per-layer convolution timings.
+    #[arg(long)]
+    pub skip_ops: bool,
+    /// Only the per-layer convolution timings.
+    #[arg(long, conflicts_with_all = ["skip_ops", "torch"])]
+    pub ops_only: bool,
+    /// Timed repeats per model (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Seconds per timed repeat.
+    #[arg(long, default_value_t = 4.0)]
+    pub target_s: f64,
+    /// Seconds of warm-up before timing.
+    #[arg(long, default_value_t = 3.0)]
+    pub warmup_s: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Threads for ganzoo (rayon) and PyTorch [default: the machine's CPUs]
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Also run the PyTorch reference with this Python (a virtualenv with torch).
+    #[arg(long)]
+    pub torch: Option<PathBuf>,
+    /// Directory of the PyTorch reference (throughput.py, models.py).
+    #[arg(long, default_value = "../shared/bench/torchref")]
+    pub torchref: PathBuf,
+    /// Write the ganzoo/PyTorch table into this Markdown file (e.g. docs/performance.md).
+    #[arg(long, requires = "torch")]
+    pub write: Option<PathBuf>,
+    /// Before each timed process, wait up to this many seconds for idle CPUs.
+    #[arg(long, default_value_t = 120.0)]
+    pub wait_quiet_s: f64,
+    /// Time one model in this process and print its JSON line (used internally).
+    #[arg(long, hide = true)]
+    pub worker: Option<BenchModel>,
 }
 
 #[derive(Debug, Args)]

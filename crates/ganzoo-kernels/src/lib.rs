@@ -1,4 +1,4 @@
-//! ganzoo's convolution kernels: `conv2d` and `conv_transpose2d` on the CPU as
+//! ganzoo's CPU kernels. Convolutions: `conv2d` and `conv_transpose2d` as
 //! im2col / col2im plus one GEMM (Chellapilla et al. 2006), wrapped as Candle
 //! custom ops whose backward passes are built from the same ops, so they can be
 //! differentiated again (the WGAN-GP penalty takes a gradient of a gradient).
@@ -15,19 +15,30 @@
 //! Each is bilinear in its two arguments, and the derivative of each is one of the
 //! three again (see [`ops`]), so the set is closed under differentiation.
 //!
+//! Beside them, the other hot spots of a GAN training step, each fused into one or
+//! two passes: training-mode [`batch_norm`] (forward and backward), [`leaky_relu`]
+//! (differentiable backward) and in-place [`adam_step`] / [`rmsprop_step`].
+//!
 //! Only `f32` and `f64` CPU tensors are supported: callers route other devices
-//! and dtypes to Candle's own convolutions.
+//! and dtypes to Candle's own ops.
 
+pub mod batch_norm;
 mod gemm;
 mod geometry;
 mod im2col;
 mod kernels;
+pub mod leaky_relu;
 pub mod ops;
+pub mod optim;
+mod storage;
 
+pub use batch_norm::{batch_norm, channel_mean_var};
 pub use gemm::Element;
 pub use geometry::{ConvGeometry, ConvParams};
 pub use kernels::{adjoint, forward, weight_grad};
+pub use leaky_relu::{leaky_relu, leaky_relu_grad};
 pub use ops::{conv2d, conv2d_weight_grad, conv_transpose2d, conv_transpose2d_to};
+pub use optim::{adam_step, rmsprop_step};
 
 /// Whether [`conv2d`] and friends can run on `t`: a CPU tensor of `f32` or `f64`.
 pub fn supports(t: &candle_core::Tensor) -> bool {

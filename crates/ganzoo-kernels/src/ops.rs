@@ -14,18 +14,12 @@ use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use crate::gemm::Element;
 use crate::geometry::{ConvGeometry, ConvParams};
 use crate::kernels;
+use crate::storage::slice;
 
 fn dims4(l: &Layout, what: &str) -> Result<[usize; 4]> {
     match l.dims() {
         &[a, b, c, d] => Ok([a, b, c, d]),
         dims => bail!("{what}: expected a 4-D tensor, got shape {dims:?}"),
-    }
-}
-
-fn slice<'a, T>(data: &'a [T], l: &Layout, op: &'static str) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => Err(candle_core::Error::RequiresContiguous { op }),
     }
 }
 
@@ -90,10 +84,10 @@ impl CustomOp2 for Conv2dOp {
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (_, _, h, wd) = x.dims4()?;
-        let dx = conv_transpose2d_to(dy, w, self.0, (h, wd))?;
+        let dx = tracked(x, || conv_transpose2d_to(dy, w, self.0, (h, wd)))?;
         let (_, _, kh, kw) = w.dims4()?;
-        let dw = conv2d_weight_grad(x, dy, self.0, (kh, kw))?;
-        Ok((Some(dx), Some(dw)))
+        let dw = tracked(w, || conv2d_weight_grad(x, dy, self.0, (kh, kw)))?;
+        Ok((dx, dw))
     }
 }
 
@@ -132,10 +126,10 @@ impl CustomOp2 for ConvTranspose2dOp {
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let dx = conv2d(dy, w, self.params)?;
+        let dx = tracked(x, || conv2d(dy, w, self.params))?;
         let (_, _, kh, kw) = w.dims4()?;
-        let dw = conv2d_weight_grad(dy, x, self.params, (kh, kw))?;
-        Ok((Some(dx), Some(dw)))
+        let dw = tracked(w, || conv2d_weight_grad(dy, x, self.params, (kh, kw)))?;
+        Ok((dx, dw))
     }
 }
 
@@ -163,7 +157,20 @@ impl CustomOp2 for WeightGradOp {
 
     fn bwd(&self, x: &Tensor, dy: &Tensor, _: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (_, _, h, w) = x.dims4()?;
-        Ok((Some(conv_transpose2d_to(dy, g, self.params, (h, w))?), Some(conv2d(x, g, self.params)?)))
+        Ok((
+            tracked(x, || conv_transpose2d_to(dy, g, self.params, (h, w)))?,
+            tracked(dy, || conv2d(x, g, self.params))?,
+        ))
+    }
+}
+
+/// The gradient of an operand, computed only when the operand is part of a graph
+/// (a constant input, such as a batch of real images, needs none).
+fn tracked(operand: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
+    if operand.track_op() {
+        grad().map(Some)
+    } else {
+        Ok(None)
     }
 }
 

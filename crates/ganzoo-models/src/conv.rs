@@ -1,15 +1,13 @@
 //! Convolutions — the one place every convolution of every model goes through,
 //! so the implementation can be swapped: ganzoo's kernels (`ganzoo-kernels`,
 //! im2col + GEMM, differentiable to any order) on CPU tensors of f32/f64, Candle's
-//! own ops elsewhere (CUDA, other dtypes) or when [`ConvBackend::Candle`] is chosen
-//! for comparison (`set_conv_backend`, or `GANZOO_CONV=candle` in the environment).
+//! own ops elsewhere (CUDA, other dtypes) or when Candle's are chosen for comparison
+//! (see [`crate::backend`]).
 //!
 //! `Conv2d`: y = W ⋆ x (cross-correlation, stride s, padding p), output side
 //! `(i + 2p − k)/s + 1`. `ConvTranspose2d` is its adjoint, output side
 //! `(i − 1)s − 2p + k`. Each layer also gives its input gradient (the other one
 //! of the pair) built from tracked ops, so it can itself be differentiated.
-
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use candle_core::{Module, Tensor};
 use candle_nn::{Init, VarBuilder};
@@ -17,66 +15,9 @@ use ganzoo_kernels::ConvParams;
 
 use crate::Result;
 
-/// Which implementation runs the models' convolutions on the CPU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConvBackend {
-    /// `ganzoo-kernels` (the default).
-    Ganzoo,
-    /// Candle's `conv2d` / `conv_transpose2d`.
-    Candle,
-}
-
-impl ConvBackend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Ganzoo => "ganzoo",
-            Self::Candle => "candle",
-        }
-    }
-}
-
-impl std::str::FromStr for ConvBackend {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "ganzoo" => Ok(Self::Ganzoo),
-            "candle" => Ok(Self::Candle),
-            _ => Err(format!("unknown convolution backend '{s}': expected ganzoo or candle")),
-        }
-    }
-}
-
-const UNSET: u8 = 0;
-static BACKEND: AtomicU8 = AtomicU8::new(UNSET);
-
-/// Chooses the convolution implementation for the whole process.
-pub fn set_conv_backend(backend: ConvBackend) {
-    BACKEND.store(backend as u8 + 1, Ordering::Relaxed);
-}
-
-/// The implementation in use: the last [`set_conv_backend`], else `GANZOO_CONV`
-/// (`ganzoo` or `candle`; anything else is ignored with a warning), else ganzoo's.
-pub fn conv_backend() -> ConvBackend {
-    match BACKEND.load(Ordering::Relaxed) {
-        UNSET => {
-            let chosen = match std::env::var("GANZOO_CONV") {
-                Ok(v) => v.parse().unwrap_or_else(|e: String| {
-                    tracing::warn!("GANZOO_CONV: {e}; using ganzoo's kernels");
-                    ConvBackend::Ganzoo
-                }),
-                Err(_) => ConvBackend::Ganzoo,
-            };
-            let _ = BACKEND.compare_exchange(UNSET, chosen as u8 + 1, Ordering::Relaxed, Ordering::Relaxed);
-            conv_backend()
-        }
-        v if v == ConvBackend::Candle as u8 + 1 => ConvBackend::Candle,
-        _ => ConvBackend::Ganzoo,
-    }
-}
-
 /// Whether ganzoo's kernels take this convolution.
 fn use_kernels(x: &Tensor, w: &Tensor) -> bool {
-    conv_backend() == ConvBackend::Ganzoo && ganzoo_kernels::supports(x) && x.dtype() == w.dtype()
+    crate::backend::use_kernels(x) && x.dtype() == w.dtype()
 }
 
 /// Stride-`stride`, padding-`padding` cross-correlation: `(B, Cin, H, W) → (B, Cout, H', W')`.

@@ -8,6 +8,7 @@
 //! ([`Network::input_gradient`]), which the WGAN-GP penalty is built on. Every
 //! convolution goes through [`conv`], the one place to swap its implementation.
 
+pub mod backend;
 pub mod conv;
 pub mod dcgan;
 pub mod error;
@@ -18,7 +19,7 @@ pub mod norm;
 pub mod params;
 pub mod summary;
 
-pub use conv::{conv_backend, set_conv_backend, ConvBackend};
+pub use backend::{kernel_backend, set_kernel_backend, KernelBackend};
 pub use dcgan::{DcganConfig, Norm};
 pub use error::{ModelError, Result};
 pub use mlp::MlpConfig;

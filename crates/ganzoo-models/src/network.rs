@@ -26,6 +26,7 @@ impl Activation {
     fn forward(self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Self::Relu => x.relu(),
+            Self::LeakyRelu(a) if crate::backend::use_kernels(x) => ganzoo_kernels::leaky_relu(x, a),
             Self::LeakyRelu(a) => x.maximum(&(x * a)?),
             Self::Tanh => x.tanh(),
         }

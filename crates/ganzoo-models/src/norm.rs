@@ -52,6 +52,13 @@ impl BatchNorm2d {
     /// Normalises as `mode` says.
     pub fn forward_mode(&self, x: &Tensor, mode: BnMode) -> candle_core::Result<Tensor> {
         let (b, c, h, w) = x.dims4()?;
+        if mode != BnMode::Eval && crate::backend::use_kernels(x) && x.dtype() == self.gamma.dtype() {
+            if mode == BnMode::Train {
+                let (mean, var) = ganzoo_kernels::channel_mean_var(x)?;
+                self.update_running(&mean, &var, b * h * w)?;
+            }
+            return ganzoo_kernels::batch_norm(x, &self.gamma, &self.beta, EPS);
+        }
         let (mean, var) = if mode != BnMode::Eval {
             let per_channel = x.transpose(0, 1)?.reshape((c, b * h * w))?;
             let mean = per_channel.mean_keepdim(1)?;

@@ -42,28 +42,50 @@ impl OptimizerState {
         self.step
     }
 
-    /// One update from `grads`; variables without a gradient are left alone.
+    /// One update from `grads`; variables without a gradient are left alone. On the
+    /// CPU the update is ganzoo's fused in-place kernel; elsewhere Candle's tensor ops.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.step += 1;
-        for (i, (_, var)) in self.vars.iter().enumerate() {
-            let Some(g) = grads.get(var) else { continue };
+        for i in 0..self.vars.len() {
+            let Some(g) = grads.get(&self.vars[i].1) else { continue };
             let g = g.detach();
-            let theta = var.as_tensor().detach();
-            let update = match self.kind {
-                Optimizer::Adam { lr, beta1, beta2 } => {
-                    self.m[i] = ((&self.m[i] * beta1)? + (&g * (1.0 - beta1))?)?;
-                    self.v[i] = ((&self.v[i] * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
-                    let m_hat = (&self.m[i] / (1.0 - beta1.powi(self.step as i32)))?;
-                    let v_hat = (&self.v[i] / (1.0 - beta2.powi(self.step as i32)))?;
-                    ((m_hat / (v_hat.sqrt()? + EPS)?)? * lr)?
-                }
-                Optimizer::RmsProp { lr } => {
-                    self.v[i] = ((&self.v[i] * RMS_ALPHA)? + (g.sqr()? * (1.0 - RMS_ALPHA))?)?;
-                    ((g / (self.v[i].sqrt()? + EPS)?)? * lr)?
-                }
-            };
-            var.set(&(theta - update)?)?;
+            if ganzoo_models::backend::use_kernels(self.vars[i].1.as_tensor()) && g.dtype() == self.vars[i].1.dtype() {
+                self.fused_step(i, &g)?;
+            } else {
+                self.tensor_step(i, &g)?;
+            }
         }
+        Ok(())
+    }
+
+    fn fused_step(&mut self, i: usize, g: &Tensor) -> Result<()> {
+        let theta = self.vars[i].1.as_tensor();
+        match self.kind {
+            Optimizer::Adam { lr, beta1, beta2 } => {
+                ganzoo_kernels::adam_step(theta, g, &self.m[i], &self.v[i], self.step, lr, (beta1, beta2), EPS)?
+            }
+            Optimizer::RmsProp { lr } => ganzoo_kernels::rmsprop_step(theta, g, &self.v[i], lr, RMS_ALPHA, EPS)?,
+        }
+        Ok(())
+    }
+
+    fn tensor_step(&mut self, i: usize, g: &Tensor) -> Result<()> {
+        let var = &self.vars[i].1;
+        let theta = var.as_tensor().detach();
+        let update = match self.kind {
+            Optimizer::Adam { lr, beta1, beta2 } => {
+                self.m[i] = ((&self.m[i] * beta1)? + (g * (1.0 - beta1))?)?;
+                self.v[i] = ((&self.v[i] * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
+                let m_hat = (&self.m[i] / (1.0 - beta1.powi(self.step as i32)))?;
+                let v_hat = (&self.v[i] / (1.0 - beta2.powi(self.step as i32)))?;
+                ((m_hat / (v_hat.sqrt()? + EPS)?)? * lr)?
+            }
+            Optimizer::RmsProp { lr } => {
+                self.v[i] = ((&self.v[i] * RMS_ALPHA)? + (g.sqr()? * (1.0 - RMS_ALPHA))?)?;
+                ((g / (self.v[i].sqrt()? + EPS)?)? * lr)?
+            }
+        };
+        var.set(&(theta - update)?)?;
         Ok(())
     }
 

@@ -5,7 +5,10 @@
 //! One generator iteration (Goodfellow et al. 2014, algorithm 1; Arjovsky et al.
 //! 2017, algorithm 1; Gulrajani et al. 2017, algorithm 1): `n_critic(t)` critic
 //! steps on fresh real batches and noise (then clipping, for WGAN), followed by one
-//! generator step. All randomness — init, data order, noise, ε, label noise —
+//! generator step. The generator step draws fresh noise, except for cross-entropy
+//! GANs with a single discriminator step, which train the generator on that step's
+//! generated batch as the DCGAN reference code does (pytorch/examples/dcgan,
+//! dcgan.torch): one generator forward pass per iteration instead of two. All randomness — init, data order, noise, ε, label noise —
 //! comes from the run's seed, so a run resumed from a checkpoint continues exactly.
 
 use std::path::Path;
@@ -236,15 +239,30 @@ impl Trainer {
         Ok(Outcome::Finished)
     }
 
+    /// One generator iteration and nothing else — no metrics, samples or
+    /// checkpoints (what `ganzoo bench` times).
+    pub fn train_iteration(&mut self) -> Result<()> {
+        self.step()?;
+        self.iteration += 1;
+        Ok(())
+    }
+
     /// One generator iteration: its critic steps, then the generator step.
     fn step(&mut self) -> Result<StepStats> {
         let mut stats = StepStats::default();
-        for _ in 0..self.config.schedule.critic_steps(self.iteration) {
-            self.critic_step(&mut stats)?;
+        let critic_steps = self.config.schedule.critic_steps(self.iteration);
+        let mut last_fake = None;
+        for _ in 0..critic_steps {
+            last_fake = Some(self.critic_step(&mut stats)?);
         }
-        let b = self.config.batch_size;
-        let z = noise(&mut self.rng, b, self.config.latent, &self.device)?;
-        let fake = self.players.gen.forward_t(&z, true)?;
+        let reuse = matches!(self.config.objective, Objective::CrossEntropy { .. }) && critic_steps == 1;
+        let fake = match last_fake {
+            Some(fake) if reuse => fake,
+            _ => {
+                let z = noise(&mut self.rng, self.config.batch_size, self.config.latent, &self.device)?;
+                self.players.gen.forward_t(&z, true)?
+            }
+        };
         let fake_in = self.instance_noise(&fake)?;
         let fake_out = self.players.critic.forward_t(&fake_in, true)?;
         let loss = match self.config.objective {
@@ -259,11 +277,13 @@ impl Trainer {
         Ok(stats)
     }
 
-    fn critic_step(&mut self, stats: &mut StepStats) -> Result<()> {
+    /// One critic update; returns the generated batch it used, still attached to the generator.
+    fn critic_step(&mut self, stats: &mut StepStats) -> Result<Tensor> {
         let real = self.stream.next_batch(&mut self.rng)?;
         let b = real.dim(0)?;
         let z = noise(&mut self.rng, b, self.config.latent, &self.device)?;
-        let fake = self.players.gen.forward_t(&z, true)?.detach();
+        let generated = self.players.gen.forward_t(&z, true)?;
+        let fake = generated.detach();
         let (real_in, fake_in) = (self.instance_noise(&real)?, self.instance_noise(&fake)?);
         let critic = &self.players.critic;
         let (real_out, fake_out) = (critic.forward_t(&real_in, true)?, critic.forward_t(&fake_in, true)?);
@@ -297,7 +317,7 @@ impl Trainer {
             wasserstein::clip_weights(vars.iter().map(|(_, v)| v), value)?;
         }
         stats.real_seen += b;
-        Ok(())
+        Ok(generated)
     }
 
     /// Real-label targets: `real_label − U[0, label_noise]` per sample.

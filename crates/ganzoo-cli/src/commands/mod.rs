@@ -1,5 +1,6 @@
 //! One module per command group; [`run`] dispatches a parsed command.
 
+mod bench;
 mod data;
 mod models;
 mod sample;
@@ -13,5 +14,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Models(cmd) => models::run(cmd),
         Command::Train(args) => train::run(*args),
         Command::Sample(args) => sample::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -1,0 +1,126 @@
+//! Per-layer convolution benchmarks: every convolution shape of DCGAN-32 and
+//! DCGAN-64 (ngf = ndf = 64, RGB, batch 64), forward and backward (input and
+//! weight gradients through Candle's autodiff), with each [`KernelBackend`], in
+//! GFLOP/s counted as 2 flops per multiply-add (a backward pass does twice the
+//! forward's multiply-adds).
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, Var};
+use ganzoo_kernels::{ConvGeometry, ConvParams};
+use ganzoo_models::conv;
+use ganzoo_models::KernelBackend;
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+
+/// Which of the pair a layer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvKind {
+    /// A critic's `conv2d`.
+    Conv,
+    /// A generator's `conv_transpose2d`, the adjoint of the convolution described.
+    Transpose,
+}
+
+/// One layer: its name and the forward convolution it is (or is the adjoint of).
+#[derive(Debug, Clone)]
+pub struct LayerShape {
+    pub name: String,
+    pub kind: ConvKind,
+    pub geometry: ConvGeometry,
+}
+
+/// Every convolution of the DCGAN-32 and DCGAN-64 generators and critics at `batch`.
+pub fn dcgan_layers(batch: usize) -> Result<Vec<LayerShape>> {
+    let mut layers = Vec::new();
+    for (side, stages) in [(32usize, 3usize), (64, 4)] {
+        let (mut s, mut c) = (side, 3);
+        for i in 0..stages {
+            let out = 64 << i;
+            let g = ConvGeometry::new([batch, c, s, s], [out, c, 4, 4], ConvParams::new(2, 1))?;
+            layers.push(LayerShape {
+                name: format!("dcgan{side}.D{} {c}→{out} {s}²", i + 1),
+                kind: ConvKind::Conv,
+                geometry: g,
+            });
+            let gen = format!("dcgan{side}.G{} {out}→{c} {}²", stages + 1 - i, s / 2);
+            layers.push(LayerShape { name: gen, kind: ConvKind::Transpose, geometry: g });
+            (s, c) = (s / 2, out);
+        }
+        let g = ConvGeometry::new([batch, c, 4, 4], [1, c, 4, 4], ConvParams::new(1, 0))?;
+        layers.push(LayerShape {
+            name: format!("dcgan{side}.D{} {c}→1 4²", stages + 1),
+            kind: ConvKind::Conv,
+            geometry: g,
+        });
+        let g = ConvGeometry::new([batch, c, 4, 4], [100, c, 4, 4], ConvParams::new(1, 0))?;
+        layers
+            .push(LayerShape { name: format!("dcgan{side}.G1 100→{c} 1²"), kind: ConvKind::Transpose, geometry: g });
+    }
+    Ok(layers)
+}
+
+/// One JSON line of the per-op benchmark.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpTiming {
+    pub op: String,
+    pub layer: String,
+    pub pass: String,
+    pub backend: String,
+    pub ms: f64,
+    pub gflops: f64,
+}
+
+/// Median milliseconds of `f` over at least 3 runs and about `budget_s` seconds.
+fn median_ms(budget_s: f64, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?; // warm-up
+    let (start, mut times) = (Instant::now(), Vec::new());
+    while times.len() < 3 || (start.elapsed().as_secs_f64() < budget_s && times.len() < 50) {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+fn random(shape: &[usize]) -> Result<Tensor> {
+    Ok(Tensor::randn(0f32, 1.0, shape, &Device::Cpu)?)
+}
+
+/// Times one layer's forward and backward with `backend`.
+pub fn time_layer(layer: &LayerShape, backend: KernelBackend, budget_s: f64) -> Result<[OpTiming; 2]> {
+    ganzoo_models::set_kernel_backend(backend);
+    let g = &layer.geometry;
+    let p = g.params;
+    let w = Var::from_tensor(&random(&[g.cout, g.cin, g.k_h, g.k_w])?)?;
+    let (x, op) = match layer.kind {
+        ConvKind::Conv => (Var::from_tensor(&random(&[g.batch, g.cin, g.in_h, g.in_w])?)?, "conv2d"),
+        ConvKind::Transpose => (Var::from_tensor(&random(&[g.batch, g.cout, g.out_h, g.out_w])?)?, "conv_transpose2d"),
+    };
+    let run = || -> Result<Tensor> {
+        Ok(match layer.kind {
+            ConvKind::Conv => conv::conv2d(&x, &w, p.stride, p.padding)?,
+            ConvKind::Transpose => conv::conv_transpose2d(&x, &w, p.stride, p.padding, 0)?,
+        })
+    };
+    let r = run()?.ones_like()?.to_dtype(DType::F32)?;
+    let forward = median_ms(budget_s, || run().map(drop))?;
+    let y = run()?;
+    let backward = median_ms(budget_s, || {
+        let grads = (&y * &r)?.sum_all()?.backward()?;
+        drop(grads);
+        Ok(())
+    })?;
+    let flops = 2.0 * g.macs() as f64;
+    let timing = |pass: &str, ms: f64, factor: f64| OpTiming {
+        op: op.into(),
+        layer: layer.name.clone(),
+        pass: pass.into(),
+        backend: backend.name().into(),
+        ms,
+        gflops: factor * flops / (ms * 1e6),
+    };
+    Ok([timing("forward", forward, 1.0), timing("backward", backward, 2.0)])
+}

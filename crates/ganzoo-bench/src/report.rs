@@ -1,0 +1,150 @@
+//! The comparison table of ganzoo against PyTorch, written into a Markdown file
+//! between two markers so that the prose around it survives each new run.
+
+use std::path::Path;
+
+use crate::throughput::Throughput;
+use crate::torch::TorchThroughput;
+use crate::{BenchError, Result};
+
+pub const BEGIN: &str = "<!-- bench:begin (written by `cargo xtask bench --torch …`; do not edit) -->";
+pub const END: &str = "<!-- bench:end -->";
+
+/// The setting a comparison ran in.
+#[derive(Debug, Clone)]
+pub struct Setting {
+    pub date: String,
+    pub cpu: String,
+    pub cpus: usize,
+    pub threads: usize,
+    pub ganzoo: String,
+    pub candle: String,
+    pub torch: String,
+    pub kernels: String,
+}
+
+/// One compared model.
+pub struct Row<'a> {
+    pub ours: &'a Throughput,
+    pub theirs: &'a TorchThroughput,
+}
+
+impl Row<'_> {
+    /// ganzoo's iterations per second over PyTorch's: above 1, ganzoo is faster.
+    pub fn ratio(&self) -> f64 {
+        self.ours.iters_per_s / self.theirs.gen_iters_per_s
+    }
+}
+
+/// The Markdown section: setting, then one row per model.
+pub fn section(setting: &Setting, rows: &[Row]) -> String {
+    let mut s = format!(
+        "{BEGIN}\n\nMeasured {} on {} ({} CPUs), {} threads each; ganzoo {} (Candle {}, {} convolutions), PyTorch {}.\n\n",
+        setting.date, setting.cpu, setting.cpus, setting.threads, setting.ganzoo, setting.candle, setting.kernels, setting.torch
+    );
+    s.push_str("| model | batch | ganzoo it/s | PyTorch it/s | **ratio** | ganzoo peak RSS MB | PyTorch peak RSS MB | other CPU (ganzoo / PyTorch) |\n");
+    s.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for r in rows {
+        s.push_str(&format!(
+            "| {} | {} | {:.3} | {:.3} | **{:.2}** | {:.0} | {:.0} | {:.2} / {:.2} |\n",
+            r.ours.model,
+            r.ours.batch,
+            r.ours.iters_per_s,
+            r.theirs.gen_iters_per_s,
+            r.ratio(),
+            r.ours.peak_rss_mb,
+            r.theirs.peak_rss_mb,
+            r.ours.other_cpu_frac,
+            r.theirs.other_cpu_frac
+        ));
+    }
+    s.push('\n');
+    s.push_str(END);
+    s.push('\n');
+    s
+}
+
+/// Replaces the marked section of `path` with `section` (appending it, or creating
+/// the file, when there is none); written to a temporary file and renamed.
+pub fn write_section(path: &Path, section: &str) -> Result<()> {
+    let io = |what: &str| {
+        let what = format!("{what} {}", path.display());
+        move |source| BenchError::Io { what, source }
+    };
+    let old = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io("reading")(e)),
+    };
+    let new = match (old.find(BEGIN), old.find(END)) {
+        (Some(b), Some(e)) if b < e => {
+            format!("{}{}{}", &old[..b], section, old[e + END.len()..].trim_start_matches('\n'))
+        }
+        _ if old.is_empty() => section.to_string(),
+        _ => format!("{}\n\n{section}", old.trim_end()),
+    };
+    let tmp = path.with_extension("md.tmp");
+    std::fs::write(&tmp, new).map_err(io("writing"))?;
+    std::fs::rename(&tmp, path).map_err(io("replacing"))
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`, from the system clock.
+pub fn today() -> String {
+    date_from_unix(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+}
+
+/// A Unix time's UTC date as `YYYY-MM-DD`.
+pub fn date_from_unix(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// The `candle-core` version recorded in the `Cargo.lock` at `lock`, if any.
+pub fn candle_version(lock: &Path) -> String {
+    let text = std::fs::read_to_string(lock).unwrap_or_default();
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        if l.trim() == "name = \"candle-core\"" {
+            if let Some(v) = lines.next().and_then(|v| v.trim().strip_prefix("version = ")) {
+                return v.trim_matches('"').to_string();
+            }
+        }
+    }
+    "unknown".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn section_replaces_only_the_marked_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("perf.md");
+        std::fs::write(&path, "# Title\n\nprose\n").unwrap();
+        write_section(&path, &format!("{BEGIN}\none\n{END}\n")).unwrap();
+        std::fs::write(&path, std::fs::read_to_string(&path).unwrap() + "\nafter\n").unwrap();
+        write_section(&path, &format!("{BEGIN}\ntwo\n{END}\n")).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# Title\n\nprose\n\n") && text.contains("two") && !text.contains("one"), "{text}");
+        assert!(text.trim_end().ends_with("after"), "{text}");
+    }
+
+    #[test]
+    fn unix_times_become_calendar_dates() {
+        assert_eq!(date_from_unix(0), "1970-01-01");
+        assert_eq!(date_from_unix(951_782_400 + 86_399), "2000-02-29");
+        assert_eq!(date_from_unix(1_795_651_200), "2026-11-26");
+        assert!(today().as_str() >= "2026-01-01");
+    }
+}

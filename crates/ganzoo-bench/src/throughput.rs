@@ -1,0 +1,103 @@
+//! Training throughput of one benchmark model in this process: full generator
+//! iterations (critic steps + generator step) of the real [`Trainer`], timed the
+//! way the PyTorch reference times them — warm-up, calibration to about
+//! `target_s` per repeat, then the median of `repeats` rates.
+
+use std::time::Instant;
+
+use candle_core::Device;
+use ganzoo_train::{RunDir, Trainer};
+use serde::{Deserialize, Serialize};
+
+use crate::model::BenchModel;
+use crate::system;
+use crate::{BenchError, Result};
+
+/// How long to warm up and to time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimingPlan {
+    pub warmup_s: f64,
+    pub target_s: f64,
+    pub repeats: usize,
+}
+
+impl Default for TimingPlan {
+    fn default() -> Self {
+        Self { warmup_s: 3.0, target_s: 4.0, repeats: 5 }
+    }
+}
+
+/// One model's result; one JSON line of `ganzoo bench --json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    pub model: String,
+    pub batch: usize,
+    /// Median generator iterations per second.
+    pub iters_per_s: f64,
+    pub iters_per_s_min: f64,
+    pub iters_per_s_max: f64,
+    pub ms_per_iter: f64,
+    /// Real images consumed per second.
+    pub images_per_s: f64,
+    /// Samples through the critic per second (real, fake and interpolates).
+    pub critic_images_per_s: f64,
+    pub peak_rss_mb: f64,
+    pub threads: usize,
+    pub kernels: String,
+    pub repeats: usize,
+    pub iters_per_repeat: usize,
+    pub warmup_iters: usize,
+    /// Share of the machine's CPU time other processes used while timing.
+    pub other_cpu_frac: f64,
+}
+
+/// Times `model`'s training iterations on the CPU.
+pub fn measure(model: BenchModel, plan: TimingPlan, seed: u64) -> Result<Throughput> {
+    let config = model.config(seed)?;
+    let images = model.synthetic_images(&config)?;
+    let dir = tempfile::tempdir().map_err(|e| BenchError::Io { what: "temporary run directory".into(), source: e })?;
+    let run = RunDir::create(&dir.path().join("run"), false)?;
+    let mut trainer = Trainer::new(config.clone(), images, run, Device::Cpu)?;
+
+    let start = Instant::now();
+    let mut warmup_iters = 0;
+    while warmup_iters < 3 || start.elapsed().as_secs_f64() < plan.warmup_s {
+        trainer.train_iteration()?;
+        warmup_iters += 1;
+    }
+    let per_iter = start.elapsed().as_secs_f64() / warmup_iters as f64;
+    let n = ((plan.target_s / per_iter).round() as usize).max(2);
+
+    let (rates, others) = system::others_during(|| -> Result<Vec<f64>> {
+        let mut rates = Vec::with_capacity(plan.repeats);
+        for _ in 0..plan.repeats.max(1) {
+            let t = Instant::now();
+            for _ in 0..n {
+                trainer.train_iteration()?;
+            }
+            rates.push(n as f64 / t.elapsed().as_secs_f64());
+        }
+        Ok(rates)
+    });
+    let mut rates = rates?;
+    rates.sort_by(f64::total_cmp);
+    let median = rates[rates.len() / 2];
+    let (real, critic) = model.images_per_iteration(&config);
+    Ok(Throughput {
+        model: model.name().into(),
+        batch: config.batch_size,
+        iters_per_s: median,
+        iters_per_s_min: rates[0],
+        iters_per_s_max: rates[rates.len() - 1],
+        ms_per_iter: 1000.0 / median,
+        images_per_s: median * real as f64,
+        critic_images_per_s: median * critic as f64,
+        peak_rss_mb: system::peak_rss_mb(),
+        threads: rayon::current_num_threads(),
+        kernels: ganzoo_models::kernel_backend().name().into(),
+        repeats: rates.len(),
+        iters_per_repeat: n,
+        warmup_iters,
+        other_cpu_frac: others,
+    })
+}

@@ -1,0 +1,197 @@
+//! `ganzoo bench`: each model timed in a fresh worker process (so peak memory is
+//! its own), the PyTorch reference beside it when asked, then the per-layer
+//! convolution timings; tables or JSON lines.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use ganzoo_bench::ops::{self, OpTiming};
+use ganzoo_bench::report::{self, Row, Setting};
+use ganzoo_bench::torch::{parse_last_line, TorchRef, TorchThroughput};
+use ganzoo_bench::{system, throughput, BenchModel, Throughput, TimingPlan};
+use ganzoo_models::KernelBackend;
+
+use crate::cli::BenchArgs;
+use crate::output::emit;
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let plan = TimingPlan { warmup_s: args.warmup_s, target_s: args.target_s, repeats: args.repeats };
+    if args.repeats == 0 || !(args.target_s > 0.0 && args.target_s.is_finite()) || !(args.warmup_s >= 0.0) {
+        bail!("--repeats must be at least 1 and --target-s, --warmup-s positive numbers");
+    }
+    ganzoo_models::set_kernel_backend(args.kernels);
+    if let Some(model) = args.worker {
+        let t = throughput::measure(model, plan, args.seed).with_context(|| format!("benchmarking {model}"))?;
+        return emit(&format!("{}\n", serde_json::to_string(&t)?));
+    }
+    let threads = args.threads.unwrap_or_else(system::cpus).max(1);
+    let torch = args.torch.clone().map(|python| TorchRef { python, dir: args.torchref.clone(), threads });
+    if let Some(t) = &torch {
+        t.check()?;
+    }
+    let models = if args.models.is_empty() { BenchModel::ALL.to_vec() } else { args.models.clone() };
+    let mut results = Vec::new();
+    if !args.ops_only {
+        if !args.json {
+            emit(&table_header(torch.is_some()))?;
+        }
+        for model in models {
+            let ours = worker(model, &args, threads)?;
+            let theirs = match &torch {
+                Some(t) => {
+                    quiet(&args);
+                    Some(t.measure(model, plan, args.seed).with_context(|| format!("PyTorch reference of {model}"))?)
+                }
+                None => None,
+            };
+            emit(&if args.json { json_lines(&ours, theirs.as_ref())? } else { table_row(&ours, theirs.as_ref()) })?;
+            results.push((ours, theirs));
+        }
+    }
+    if !args.skip_ops {
+        per_layer(&args)?;
+    }
+    if let Some(path) = &args.write {
+        write_report(path, &results, args.kernels, threads)?;
+    }
+    Ok(())
+}
+
+fn quiet(args: &BenchArgs) {
+    if args.wait_quiet_s > 0.0 {
+        let (waited, busy) = system::wait_quiet(Duration::from_secs_f64(args.wait_quiet_s));
+        if busy >= 0.10 {
+            tracing::warn!("machine still {:.0}% busy after {waited:.0} s: timings may be low", busy * 100.0);
+        }
+    }
+}
+
+/// Times `model` in a fresh process of this binary.
+fn worker(model: BenchModel, args: &BenchArgs, threads: usize) -> Result<Throughput> {
+    quiet(args);
+    let exe = std::env::current_exe().context("locating the ganzoo binary")?;
+    let out = Command::new(&exe)
+        .args(["bench", "--worker", model.name(), "--kernels", args.kernels.name(), "--seed", &args.seed.to_string()])
+        .args(["--repeats", &args.repeats.to_string(), "--target-s", &args.target_s.to_string()])
+        .args(["--warmup-s", &args.warmup_s.to_string()])
+        .env("RAYON_NUM_THREADS", threads.to_string())
+        .output()
+        .with_context(|| format!("running {}", exe.display()))?;
+    Ok(parse_last_line(&out.stdout, &out.stderr, out.status.success(), &exe)?)
+}
+
+fn table_header(torch: bool) -> String {
+    let mut h = format!(
+        "{:<10}{:>6}{:>10}{:>16}{:>9}{:>10}{:>11}{:>8}{:>7}",
+        "model", "batch", "it/s", "(min–max)", "ms/it", "real/s", "critic/s", "RSS MB", "other"
+    );
+    if torch {
+        h.push_str(&format!("{:>11}{:>8}{:>9}", "torch it/s", "ratio", "torch MB"));
+    }
+    format!("{h}\n{}\n", "-".repeat(h.chars().count()))
+}
+
+fn table_row(t: &Throughput, theirs: Option<&TorchThroughput>) -> String {
+    let mut r = format!(
+        "{:<10}{:>6}{:>10.3}{:>16}{:>9.1}{:>10.0}{:>11.0}{:>8.0}{:>7.2}",
+        t.model,
+        t.batch,
+        t.iters_per_s,
+        format!("({:.3}–{:.3})", t.iters_per_s_min, t.iters_per_s_max),
+        t.ms_per_iter,
+        t.images_per_s,
+        t.critic_images_per_s,
+        t.peak_rss_mb,
+        t.other_cpu_frac
+    );
+    if let Some(p) = theirs {
+        r.push_str(&format!(
+            "{:>11.3}{:>8.2}{:>9.0}",
+            p.gen_iters_per_s,
+            t.iters_per_s / p.gen_iters_per_s,
+            p.peak_rss_mb
+        ));
+    }
+    r + "\n"
+}
+
+fn json_lines(t: &Throughput, theirs: Option<&TorchThroughput>) -> Result<String> {
+    let mut s = serde_json::to_string(t)? + "\n";
+    if let Some(p) = theirs {
+        let line = serde_json::json!({
+            "reference": "pytorch", "model": t.model, "case": p.case, "batch": p.batch,
+            "iters_per_s": p.gen_iters_per_s, "peak_rss_mb": p.peak_rss_mb, "threads": p.threads,
+            "torch": p.torch, "other_cpu_frac": p.other_cpu_frac, "ratio": t.iters_per_s / p.gen_iters_per_s,
+        });
+        s += &(line.to_string() + "\n");
+    }
+    Ok(s)
+}
+
+/// Every DCGAN layer with both convolution backends.
+fn per_layer(args: &BenchArgs) -> Result<()> {
+    let backends = [KernelBackend::Ganzoo, KernelBackend::Candle];
+    if !args.json {
+        emit(&format!(
+            "\n{:<28}{:>10}{:>18}{:>18}{:>8}\n",
+            "layer (batch 64)", "pass", "ganzoo ms GF/s", "candle ms GF/s", "speedup"
+        ))?;
+    }
+    for layer in ops::dcgan_layers(64)? {
+        quiet_enough(args);
+        let mut timed: Vec<[OpTiming; 2]> = Vec::new();
+        for b in backends {
+            timed.push(ops::time_layer(&layer, b, 1.0)?);
+        }
+        for pass in 0..2 {
+            let (g, c) = (&timed[0][pass], &timed[1][pass]);
+            let line = if args.json {
+                format!("{}\n{}\n", serde_json::to_string(g)?, serde_json::to_string(c)?)
+            } else {
+                format!(
+                    "{:<28}{:>10}{:>9.1}{:>9.1}{:>9.1}{:>9.1}{:>8.2}\n",
+                    layer.name,
+                    g.pass,
+                    g.ms,
+                    g.gflops,
+                    c.ms,
+                    c.gflops,
+                    c.ms / g.ms
+                )
+            };
+            emit(&line)?;
+        }
+    }
+    ganzoo_models::set_kernel_backend(args.kernels);
+    Ok(())
+}
+
+/// A short wait between layers; the layer timings are relative, so less patience.
+fn quiet_enough(args: &BenchArgs) {
+    if args.wait_quiet_s > 0.0 {
+        system::wait_quiet(Duration::from_secs_f64(args.wait_quiet_s.min(10.0)));
+    }
+}
+
+fn write_report(
+    path: &std::path::Path,
+    results: &[(Throughput, Option<TorchThroughput>)],
+    kernels: KernelBackend,
+    threads: usize,
+) -> Result<()> {
+    let rows: Vec<Row> = results.iter().filter_map(|(o, t)| t.as_ref().map(|t| Row { ours: o, theirs: t })).collect();
+    let setting = Setting {
+        date: report::today(),
+        cpu: system::cpu_model(),
+        cpus: system::cpus(),
+        threads,
+        ganzoo: env!("CARGO_PKG_VERSION").into(),
+        candle: report::candle_version(std::path::Path::new("Cargo.lock")),
+        torch: rows.first().map_or("?".into(), |r| r.theirs.torch.clone()),
+        kernels: kernels.name().into(),
+    };
+    report::write_section(path, &report::section(&setting, &rows))?;
+    tracing::info!("wrote {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! Batch normalisation in training mode (Ioffe & Szegedy 2015), fused: per channel
+//! `μ = mean(x)`, `σ² = mean((x − μ)²)` over `(N, H, W)`,
+//! `y = γ (x − μ)/√(σ² + ε) + β`, and its backward pass
+//! `dx = γ/√(σ² + ε) · (dy − mean(dy) − x̂ · mean(dy · x̂))`, `dγ = Σ dy · x̂`, `dβ = Σ dy`.
+//!
+//! The backward op has no backward of its own: a batch-norm layer can be trained but
+//! not differentiated twice (the gradient penalty refuses batch-norm critics anyway).
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use crate::gemm::Element;
+use crate::storage::{nchw, typed, Typed};
+
+/// Per-channel `(mean, biased variance)` of `x (N, C, plane)`, accumulated in f64.
+pub fn channel_moments<T: Element>(x: &[T], n: usize, c: usize, plane: usize) -> Vec<(f64, f64)> {
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let planes = || (0..n).map(move |i| &x[(i * c + ch) * plane..][..plane]);
+            let count = (n * plane) as f64;
+            let mean = planes().flat_map(|p| p.iter()).map(|v| v.to_f64()).sum::<f64>() / count;
+            let var = planes().flat_map(|p| p.iter()).map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>() / count;
+            (mean, var)
+        })
+        .collect()
+}
+
+fn forward<T: Element>(x: &[T], gamma: &[T], beta: &[T], (n, c, plane): (usize, usize, usize), eps: f64) -> Vec<T> {
+    let moments = channel_moments(x, n, c, plane);
+    let mut y = vec![T::ZERO; x.len()];
+    y.par_chunks_mut(plane).zip(x.par_chunks(plane)).enumerate().for_each(|(i, (out, inp))| {
+        let ch = i % c;
+        let (mean, var) = moments[ch];
+        let scale = gamma[ch].to_f64() / (var + eps).sqrt();
+        let shift = beta[ch].to_f64() - mean * scale;
+        for (o, &v) in out.iter_mut().zip(inp) {
+            *o = T::from_f64(v.to_f64() * scale + shift);
+        }
+    });
+    y
+}
+
+/// `[dx | dγ | dβ]` packed in one vector.
+fn backward<T: Element>(x: &[T], dy: &[T], gamma: &[T], (n, c, plane): (usize, usize, usize), eps: f64) -> Vec<T> {
+    let moments = channel_moments(x, n, c, plane);
+    let count = (n * plane) as f64;
+    let sums: Vec<(f64, f64)> = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let (mean, var) = moments[ch];
+            let rstd = 1.0 / (var + eps).sqrt();
+            let (mut s_dy, mut s_dyx) = (0.0, 0.0);
+            for i in 0..n {
+                let at = (i * c + ch) * plane;
+                for (&g, &v) in dy[at..at + plane].iter().zip(&x[at..at + plane]) {
+                    s_dy += g.to_f64();
+                    s_dyx += g.to_f64() * (v.to_f64() - mean) * rstd;
+                }
+            }
+            (s_dy, s_dyx)
+        })
+        .collect();
+    let mut out = vec![T::ZERO; x.len() + 2 * c];
+    let (dx, rest) = out.split_at_mut(x.len());
+    dx.par_chunks_mut(plane).enumerate().for_each(|(i, d)| {
+        let ch = i % c;
+        let (mean, var) = moments[ch];
+        let rstd = 1.0 / (var + eps).sqrt();
+        let k = gamma[ch].to_f64() * rstd;
+        let (m_dy, m_dyx) = (sums[ch].0 / count, sums[ch].1 / count);
+        let at = i * plane;
+        for ((o, &g), &v) in d.iter_mut().zip(&dy[at..at + plane]).zip(&x[at..at + plane]) {
+            let xhat = (v.to_f64() - mean) * rstd;
+            *o = T::from_f64(k * (g.to_f64() - m_dy - xhat * m_dyx));
+        }
+    });
+    for ch in 0..c {
+        rest[ch] = T::from_f64(sums[ch].1);
+        rest[c + ch] = T::from_f64(sums[ch].0);
+    }
+    out
+}
+
+struct BatchNormOp {
+    eps: f64,
+}
+
+impl CustomOp3 for BatchNormOp {
+    fn name(&self) -> &'static str {
+        "ganzoo-batch-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let dims = nchw(l1, "batch norm")?;
+        check_affine(l2, l3, dims.1)?;
+        let out = match typed(self.name(), [(s1, l1), (s2, l2), (s3, l3)])? {
+            Typed::F32([x, g, b]) => CpuStorage::F32(forward(x, g, b, dims, self.eps)),
+            Typed::F64([x, g, b]) => CpuStorage::F64(forward(x, g, b, dims, self.eps)),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let packed = x.apply_op3_no_bwd(&dy.contiguous()?, gamma, &BatchNormGradOp { eps: self.eps })?;
+        let (len, c) = (x.elem_count(), gamma.elem_count());
+        let dx = packed.narrow(0, 0, len)?.reshape(x.shape())?;
+        Ok((Some(dx), Some(packed.narrow(0, len, c)?), Some(packed.narrow(0, len + c, c)?)))
+    }
+}
+
+fn check_affine(gamma: &Layout, beta: &Layout, c: usize) -> Result<()> {
+    if gamma.shape().elem_count() != c || beta.shape().elem_count() != c {
+        candle_core::bail!(
+            "batch norm: γ {:?} and β {:?} must have one value per channel ({c})",
+            gamma.dims(),
+            beta.dims()
+        );
+    }
+    Ok(())
+}
+
+/// `(x, dy, γ) → [dx | dγ | dβ]`.
+struct BatchNormGradOp {
+    eps: f64,
+}
+
+impl CustomOp3 for BatchNormGradOp {
+    fn name(&self) -> &'static str {
+        "ganzoo-batch-norm-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let dims = nchw(l1, "batch norm backward")?;
+        let len = l1.shape().elem_count();
+        let out = match typed(self.name(), [(s1, l1), (s2, l2), (s3, l3)])? {
+            Typed::F32([x, dy, g]) => CpuStorage::F32(backward(x, dy, g, dims, self.eps)),
+            Typed::F64([x, dy, g]) => CpuStorage::F64(backward(x, dy, g, dims, self.eps)),
+        };
+        Ok((out, Shape::from(len + 2 * dims.1)))
+    }
+}
+
+/// `(2, C)`: per-channel batch mean and biased variance (no gradient).
+struct MomentsOp;
+
+impl CustomOp1 for MomentsOp {
+    fn name(&self) -> &'static str {
+        "ganzoo-channel-moments"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (n, c, plane) = nchw(l, "channel moments")?;
+        let pack = |m: Vec<(f64, f64)>| m.iter().map(|p| p.0).chain(m.iter().map(|p| p.1)).collect::<Vec<f64>>();
+        let out = match typed(self.name(), [(s, l)])? {
+            Typed::F32([x]) => {
+                CpuStorage::F32(pack(channel_moments(x, n, c, plane)).iter().map(|&v| v as f32).collect())
+            }
+            Typed::F64([x]) => CpuStorage::F64(pack(channel_moments(x, n, c, plane))),
+        };
+        Ok((out, Shape::from((2, c))))
+    }
+}
+
+/// Training-mode batch norm of `x (N, C, H, W)` with per-channel `gamma`, `beta`.
+pub fn batch_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, BatchNormOp { eps })
+}
+
+/// Per-channel batch mean and biased variance of `x (N, C, H, W)`, as two `(C,)` tensors.
+pub fn channel_mean_var(x: &Tensor) -> Result<(Tensor, Tensor)> {
+    let m = x.detach().contiguous()?.apply_op1_no_bwd(&MomentsOp)?;
+    Ok((m.get(0)?, m.get(1)?))
+}

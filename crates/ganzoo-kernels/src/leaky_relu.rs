@@ -1,0 +1,87 @@
+//! Leaky ReLU, `y = x` for `x > 0`, `a·x` otherwise (Maas et al. 2013), fused into one
+//! pass, with a backward `dx = dy · (x > 0 ? 1 : a)` that is itself differentiable
+//! in `dy` (its derivative in `x` is zero almost everywhere).
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use crate::gemm::Element;
+use crate::storage::{typed, Typed};
+
+/// Elements per parallel task.
+const GRAIN: usize = 1 << 14;
+
+fn map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
+    let mut y = vec![T::ZERO; x.len()];
+    y.par_chunks_mut(GRAIN).zip(x.par_chunks(GRAIN)).for_each(|(o, i)| {
+        for (o, &v) in o.iter_mut().zip(i) {
+            *o = f(v);
+        }
+    });
+    y
+}
+
+fn masked<T: Element>(x: &[T], dy: &[T], slope: T) -> Vec<T> {
+    let mut out = vec![T::ZERO; x.len()];
+    out.par_chunks_mut(GRAIN).zip(x.par_chunks(GRAIN).zip(dy.par_chunks(GRAIN))).for_each(|(o, (x, d))| {
+        for ((o, &v), &g) in o.iter_mut().zip(x).zip(d) {
+            *o = if v.to_f64() > 0.0 { g } else { T::from_f64(g.to_f64() * slope.to_f64()) };
+        }
+    });
+    out
+}
+
+struct LeakyReluOp(f64);
+
+impl CustomOp1 for LeakyReluOp {
+    fn name(&self) -> &'static str {
+        "ganzoo-leaky-relu"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let a = self.0;
+        let out = match typed(self.name(), [(s, l)])? {
+            Typed::F32([x]) => CpuStorage::F32(map(x, |v| if v > 0.0 { v } else { v * a as f32 })),
+            Typed::F64([x]) => CpuStorage::F64(map(x, |v| if v > 0.0 { v } else { v * a })),
+        };
+        Ok((out, l.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(leaky_relu_grad(x, dy, self.0)?))
+    }
+}
+
+/// `(x, dy) → dy · (x > 0 ? 1 : a)`.
+struct LeakyReluGradOp(f64);
+
+impl CustomOp2 for LeakyReluGradOp {
+    fn name(&self) -> &'static str {
+        "ganzoo-leaky-relu-backward"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        if l1.shape() != l2.shape() {
+            candle_core::bail!("leaky ReLU backward: input {:?} and gradient {:?} differ", l1.dims(), l2.dims());
+        }
+        let out = match typed(self.name(), [(s1, l1), (s2, l2)])? {
+            Typed::F32([x, dy]) => CpuStorage::F32(masked(x, dy, self.0 as f32)),
+            Typed::F64([x, dy]) => CpuStorage::F64(masked(x, dy, self.0)),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _: &Tensor, _: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((None, Some(leaky_relu_grad(x, g, self.0)?)))
+    }
+}
+
+/// `max(x, a·x)` for a slope `0 ≤ a ≤ 1`.
+pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(LeakyReluOp(slope))
+}
+
+/// `dy · (x > 0 ? 1 : a)`.
+pub fn leaky_relu_grad(x: &Tensor, dy: &Tensor, slope: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(&dy.contiguous()?, LeakyReluGradOp(slope))
+}

@@ -1,0 +1,143 @@
+//! Fused, in-place optimiser updates (PyTorch's definitions): one pass per moment
+//! and one for the parameter, instead of a chain of allocating tensor ops.
+//!
+//! Adam (Kingma & Ba 2015): `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
+//! `θ ← θ − lr · (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)`.
+//! RMSprop (Tieleman & Hinton 2012): `v ← αv + (1−α)g²`, `θ ← θ − lr · g/(√v + ε)`.
+
+use candle_core::{bail, CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
+use rayon::prelude::*;
+
+use crate::gemm::Element;
+use crate::storage::slice;
+
+const GRAIN: usize = 1 << 14;
+
+fn target<'a, T>(data: &'a mut [T], l: &Layout, op: &'static str) -> Result<&'a mut [T]> {
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&mut data[start..end]),
+        None => Err(candle_core::Error::RequiresContiguous { op }),
+    }
+}
+
+/// `dst ← β·dst + (1 − β)·f(g)`, with `f(g) = g` or `g²`.
+struct MovingAverage {
+    beta: f64,
+    square: bool,
+}
+
+impl MovingAverage {
+    fn run<T: Element>(&self, dst: &mut [T], g: &[T]) {
+        let (b, square) = (self.beta, self.square);
+        dst.par_chunks_mut(GRAIN).zip(g.par_chunks(GRAIN)).for_each(|(d, g)| {
+            for (d, &g) in d.iter_mut().zip(g) {
+                let g = g.to_f64();
+                *d = T::from_f64(b * d.to_f64() + (1.0 - b) * if square { g * g } else { g });
+            }
+        });
+    }
+}
+
+impl InplaceOp2 for MovingAverage {
+    fn name(&self) -> &'static str {
+        "ganzoo-moving-average"
+    }
+
+    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
+        same_shape(l1, l2, self.name())?;
+        match (s1, s2) {
+            (CpuStorage::F32(d), CpuStorage::F32(g)) => {
+                self.run(target(d, l1, self.name())?, slice(g, l2, self.name())?)
+            }
+            (CpuStorage::F64(d), CpuStorage::F64(g)) => {
+                self.run(target(d, l1, self.name())?, slice(g, l2, self.name())?)
+            }
+            _ => bail!("{}: f32 or f64 operands of one dtype only", self.name()),
+        }
+        Ok(())
+    }
+}
+
+/// `θ ← θ − lr · a / (√(b · b_scale) + ε) · a_scale`: Adam with `(a, b) = (m, v)` and
+/// bias corrections as scales, RMSprop with `(a, b) = (g, v)` and unit scales.
+struct ScaledStep {
+    lr: f64,
+    a_scale: f64,
+    b_scale: f64,
+    eps: f64,
+}
+
+impl ScaledStep {
+    fn run<T: Element>(&self, theta: &mut [T], a: &[T], b: &[T]) {
+        let Self { lr, a_scale, b_scale, eps } = *self;
+        theta.par_chunks_mut(GRAIN).zip(a.par_chunks(GRAIN).zip(b.par_chunks(GRAIN))).for_each(|(t, (a, b))| {
+            for ((t, &a), &b) in t.iter_mut().zip(a).zip(b) {
+                let step = lr * (a.to_f64() * a_scale) / ((b.to_f64() * b_scale).sqrt() + eps);
+                *t = T::from_f64(t.to_f64() - step);
+            }
+        });
+    }
+}
+
+impl InplaceOp3 for ScaledStep {
+    fn name(&self) -> &'static str {
+        "ganzoo-optimiser-step"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<()> {
+        same_shape(l1, l2, self.name())?;
+        same_shape(l1, l3, self.name())?;
+        let n = self.name();
+        match (s1, s2, s3) {
+            (CpuStorage::F32(t), CpuStorage::F32(a), CpuStorage::F32(b)) => {
+                self.run(target(t, l1, n)?, slice(a, l2, n)?, slice(b, l3, n)?)
+            }
+            (CpuStorage::F64(t), CpuStorage::F64(a), CpuStorage::F64(b)) => {
+                self.run(target(t, l1, n)?, slice(a, l2, n)?, slice(b, l3, n)?)
+            }
+            _ => bail!("{n}: f32 or f64 operands of one dtype only"),
+        }
+        Ok(())
+    }
+}
+
+fn same_shape(a: &Layout, b: &Layout, op: &str) -> Result<()> {
+    if a.shape() != b.shape() {
+        bail!("{op}: shapes {:?} and {:?} differ", a.dims(), b.dims());
+    }
+    Ok(())
+}
+
+/// One Adam step at step number `t ≥ 1`, updating `theta`, `m` and `v` in place.
+#[allow(clippy::too_many_arguments)]
+pub fn adam_step(
+    theta: &Tensor,
+    g: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    t: u64,
+    lr: f64,
+    betas: (f64, f64),
+    eps: f64,
+) -> Result<()> {
+    let g = g.contiguous()?;
+    m.inplace_op2(&g, &MovingAverage { beta: betas.0, square: false })?;
+    v.inplace_op2(&g, &MovingAverage { beta: betas.1, square: true })?;
+    let (c1, c2) = (1.0 - betas.0.powi(t as i32), 1.0 - betas.1.powi(t as i32));
+    theta.inplace_op3(m, v, &ScaledStep { lr, a_scale: 1.0 / c1, b_scale: 1.0 / c2, eps })
+}
+
+/// One RMSprop step (smoothing `alpha`), updating `theta` and `v` in place.
+pub fn rmsprop_step(theta: &Tensor, g: &Tensor, v: &Tensor, lr: f64, alpha: f64, eps: f64) -> Result<()> {
+    let g = g.contiguous()?;
+    v.inplace_op2(&g, &MovingAverage { beta: alpha, square: true })?;
+    theta.inplace_op3(&g, v, &ScaledStep { lr, a_scale: 1.0, b_scale: 1.0, eps })
+}

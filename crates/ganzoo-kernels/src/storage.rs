@@ -1,0 +1,56 @@
+//! Reading Candle's CPU storage as typed slices, for the ops that are not convolutions.
+
+use candle_core::{bail, CpuStorage, Layout, Result};
+
+use crate::gemm::Element;
+
+/// The contiguous data behind `l`, or an error naming `op`.
+pub fn slice<'a, T>(data: &'a [T], l: &Layout, op: &'static str) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => Err(candle_core::Error::RequiresContiguous { op }),
+    }
+}
+
+/// `(N, C, H·W)` of a 4-D layout.
+pub fn nchw(l: &Layout, op: &str) -> Result<(usize, usize, usize)> {
+    match l.dims() {
+        &[n, c, h, w] => Ok((n, c, h * w)),
+        dims => bail!("{op}: expected an (N, C, H, W) tensor, got shape {dims:?}"),
+    }
+}
+
+/// Operands of one element type.
+pub enum Typed<'a, const K: usize> {
+    F32([&'a [f32]; K]),
+    F64([&'a [f64]; K]),
+}
+
+/// The `K` operands as slices of one float type.
+pub fn typed<'a, const K: usize>(op: &'static str, args: [(&'a CpuStorage, &Layout); K]) -> Result<Typed<'a, K>> {
+    if let Ok(v) = collect(op, &args, |s| if let CpuStorage::F32(v) = s { Some(v.as_slice()) } else { None }) {
+        return Ok(Typed::F32(v));
+    }
+    match collect(op, &args, |s| if let CpuStorage::F64(v) = s { Some(v.as_slice()) } else { None }) {
+        Ok(v) => Ok(Typed::F64(v)),
+        Err(e) => Err(e),
+    }
+}
+
+fn collect<'a, T: Element, const K: usize>(
+    op: &'static str,
+    args: &[(&'a CpuStorage, &Layout); K],
+    get: impl Fn(&'a CpuStorage) -> Option<&'a [T]>,
+) -> Result<[&'a [T]; K]> {
+    let mut out: [&[T]; K] = [&[]; K];
+    for (i, (s, l)) in args.iter().enumerate() {
+        let Some(v) = get(s) else { bail!("{op}: f32 or f64 operands of one dtype only, got {:?}", s_dtype(s)) };
+        out[i] = slice(v, l, op)?;
+    }
+    Ok(out)
+}
+
+fn s_dtype(s: &CpuStorage) -> candle_core::DType {
+    use candle_core::backend::BackendStorage;
+    s.dtype()
+}

@@ -1,0 +1,70 @@
+//! The switch between ganzoo's CPU kernels (`ganzoo-kernels`) and Candle's own ops,
+//! for comparison and as a fallback: [`set_kernel_backend`] for the process, or
+//! `GANZOO_KERNELS=candle` in the environment. Tensors the kernels cannot take
+//! (CUDA, dtypes other than f32/f64) always go to Candle.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use candle_core::Tensor;
+
+/// Which implementation runs the models' convolutions, batch norms and leaky ReLUs on the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelBackend {
+    /// `ganzoo-kernels` (the default).
+    Ganzoo,
+    /// Candle's ops (`conv2d`, `conv_transpose2d`, elementwise and reduction ops).
+    Candle,
+}
+
+impl KernelBackend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ganzoo => "ganzoo",
+            Self::Candle => "candle",
+        }
+    }
+}
+
+impl std::str::FromStr for KernelBackend {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "ganzoo" => Ok(Self::Ganzoo),
+            "candle" => Ok(Self::Candle),
+            _ => Err(format!("unknown kernel backend '{s}': expected ganzoo or candle")),
+        }
+    }
+}
+
+const UNSET: u8 = 0;
+static BACKEND: AtomicU8 = AtomicU8::new(UNSET);
+
+/// Chooses the convolution implementation for the whole process.
+pub fn set_kernel_backend(backend: KernelBackend) {
+    BACKEND.store(backend as u8 + 1, Ordering::Relaxed);
+}
+
+/// The implementation in use: the last [`set_kernel_backend`], else `GANZOO_KERNELS`
+/// (`ganzoo` or `candle`; anything else is ignored with a warning), else ganzoo's.
+pub fn kernel_backend() -> KernelBackend {
+    match BACKEND.load(Ordering::Relaxed) {
+        UNSET => {
+            let chosen = match std::env::var("GANZOO_KERNELS") {
+                Ok(v) => v.parse().unwrap_or_else(|e: String| {
+                    tracing::warn!("GANZOO_KERNELS: {e}; using ganzoo's kernels");
+                    KernelBackend::Ganzoo
+                }),
+                Err(_) => KernelBackend::Ganzoo,
+            };
+            let _ = BACKEND.compare_exchange(UNSET, chosen as u8 + 1, Ordering::Relaxed, Ordering::Relaxed);
+            kernel_backend()
+        }
+        v if v == KernelBackend::Candle as u8 + 1 => KernelBackend::Candle,
+        _ => KernelBackend::Ganzoo,
+    }
+}
+
+/// Whether ganzoo's kernels take an op on `x`.
+pub fn use_kernels(x: &Tensor) -> bool {
+    kernel_backend() == KernelBackend::Ganzoo && ganzoo_kernels::supports(x)
+}
