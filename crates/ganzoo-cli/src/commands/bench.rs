@@ -26,7 +26,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return emit(&format!("{}\n", serde_json::to_string(&t)?));
     }
     let threads = args.threads.unwrap_or_else(system::cpus).max(1);
-    let torch = args.torch.clone().map(|python| TorchRef { python, dir: args.torchref.clone(), threads });
+    let torch = match &args.torch {
+        Some(python) => {
+            let dir = std::fs::canonicalize(&args.torchref)
+                .with_context(|| format!("{}: PyTorch reference directory", args.torchref.display()))?;
+            Some(TorchRef { python: python.clone(), dir, threads })
+        }
+        None => None,
+    };
     if let Some(t) = &torch {
         t.check()?;
     }
