@@ -4,14 +4,20 @@ mod cli;
 mod commands;
 mod logfile;
 mod output;
+mod pool;
 mod progress;
 
 use clap::Parser;
 
+/// Training allocates and frees many tensor-sized buffers per step; mimalloc keeps
+/// them mapped instead of returning them to the OS and faulting them in again.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     logfile::init();
-    match commands::run(cli.command) {
+    match pool::run_in_pool(|| commands::run(cli.command)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
