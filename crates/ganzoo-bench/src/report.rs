@@ -40,7 +40,14 @@ impl Row<'_> {
 pub fn section(setting: &Setting, rows: &[Row]) -> String {
     let mut s = format!(
         "{BEGIN}\n\nMeasured {} on {} ({} CPUs), {} threads each; ganzoo {} (Candle {}, {} kernels), PyTorch {}.\n\n",
-        setting.date, setting.cpu, setting.cpus, setting.threads, setting.ganzoo, setting.candle, setting.kernels, setting.torch
+        setting.date,
+        setting.cpu,
+        setting.cpus,
+        setting.threads,
+        setting.ganzoo,
+        setting.candle,
+        setting.kernels,
+        setting.torch
     );
     s.push_str("| model | batch | ganzoo it/s | PyTorch it/s | **ratio** | ganzoo peak RSS MB | PyTorch peak RSS MB | other CPU (ganzoo / PyTorch) |\n");
     s.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");

@@ -12,16 +12,42 @@ use rayon::prelude::*;
 use crate::gemm::Element;
 use crate::storage::{nchw, typed, Typed};
 
-/// Per-channel `(mean, biased variance)` of `x (N, C, plane)`, accumulated in f64.
+/// `(Σ a, Σ a·b)` over paired slices, in f64 with eight independent accumulators
+/// (so the loop vectorises; a single running sum would serialise every addition).
+fn sums<T: Element>(a: &[T], b: &[T]) -> (f64, f64) {
+    let (mut s, mut sb) = ([0.0f64; 8], [0.0f64; 8]);
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            let v = x[k].to_f64();
+            s[k] += v;
+            sb[k] += v * y[k].to_f64();
+        }
+    }
+    let (mut total, mut total_b) = (s.iter().sum::<f64>(), sb.iter().sum::<f64>());
+    for (x, y) in ra.iter().zip(rb) {
+        total += x.to_f64();
+        total_b += x.to_f64() * y.to_f64();
+    }
+    (total, total_b)
+}
+
+/// Per-channel `(mean, biased variance)` of `x (N, C, plane)`, accumulated in f64
+/// (`σ² = E[x²] − μ²`, exact enough in f64 for activations).
 pub fn channel_moments<T: Element>(x: &[T], n: usize, c: usize, plane: usize) -> Vec<(f64, f64)> {
     (0..c)
         .into_par_iter()
         .map(|ch| {
-            let planes = || (0..n).map(move |i| &x[(i * c + ch) * plane..][..plane]);
+            let (mut s, mut ss) = (0.0, 0.0);
+            for i in 0..n {
+                let p = &x[(i * c + ch) * plane..][..plane];
+                let (a, b) = sums(p, p);
+                (s, ss) = (s + a, ss + b);
+            }
             let count = (n * plane) as f64;
-            let mean = planes().flat_map(|p| p.iter()).map(|v| v.to_f64()).sum::<f64>() / count;
-            let var = planes().flat_map(|p| p.iter()).map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>() / count;
-            (mean, var)
+            let mean = s / count;
+            (mean, (ss / count - mean * mean).max(0.0))
         })
         .collect()
 }
@@ -50,15 +76,14 @@ fn backward<T: Element>(x: &[T], dy: &[T], gamma: &[T], (n, c, plane): (usize, u
         .map(|ch| {
             let (mean, var) = moments[ch];
             let rstd = 1.0 / (var + eps).sqrt();
-            let (mut s_dy, mut s_dyx) = (0.0, 0.0);
+            let (mut s_dy, mut s_dy_x) = (0.0, 0.0);
             for i in 0..n {
                 let at = (i * c + ch) * plane;
-                for (&g, &v) in dy[at..at + plane].iter().zip(&x[at..at + plane]) {
-                    s_dy += g.to_f64();
-                    s_dyx += g.to_f64() * (v.to_f64() - mean) * rstd;
-                }
+                let (a, b) = sums(&dy[at..at + plane], &x[at..at + plane]);
+                (s_dy, s_dy_x) = (s_dy + a, s_dy_x + b);
             }
-            (s_dy, s_dyx)
+            // Σ dy·x̂ = (Σ dy·x − μ Σ dy) / σ
+            (s_dy, (s_dy_x - mean * s_dy) * rstd)
         })
         .collect();
     let mut out = vec![T::ZERO; x.len() + 2 * c];
