@@ -20,6 +20,7 @@ struct Case {
     params: ConvParams,
 }
 
+#[allow(clippy::too_many_arguments)]
 const fn case(
     n: usize,
     cin: usize,
@@ -99,7 +100,7 @@ fn conv2d_matches_candle_on_odd_shapes() {
 fn conv_transpose2d_matches_candle_on_odd_shapes() {
     for c in ODD.iter().filter(|c| c.params.dilation == 1) {
         // The transposed convolution maps the forward output shape back to the input shape.
-        let y = random(&c.candle_conv(&c.input(DType::F64), &c.kernel(DType::F64)).dims().to_vec(), 3, DType::F64);
+        let y = random(c.candle_conv(&c.input(DType::F64), &c.kernel(DType::F64)).dims(), 3, DType::F64);
         let w = c.kernel(DType::F64);
         let p = c.params;
         for op in [0, 1].into_iter().filter(|&op| op < p.stride) {
@@ -237,7 +238,7 @@ fn every_primitive_matches_finite_differences_in_f64() {
 /// `CANDLE_GRAD_DO_NOT_DETACH`), then differentiated again, against finite
 /// differences of the same quantity computed with Candle's convolutions.
 fn double_backward_check(c: &Case) {
-    let r = random(&c.candle_conv(&c.input(DType::F64), &c.kernel(DType::F64)).dims().to_vec(), 8, DType::F64);
+    let r = random(c.candle_conv(&c.input(DType::F64), &c.kernel(DType::F64)).dims(), 8, DType::F64);
     let penalty = |x: &Tensor, w: &Tensor, ours: bool| -> (Tensor, Var, Var) {
         let (vx, vw) = (Var::from_tensor(x).unwrap(), Var::from_tensor(w).unwrap());
         let y = if ours { kernels::conv2d(&vx, &vw, c.params).unwrap() } else { c.candle_conv(&vx, &vw) };

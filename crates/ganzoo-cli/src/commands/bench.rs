@@ -16,10 +16,7 @@ use crate::cli::BenchArgs;
 use crate::output::emit;
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let plan = TimingPlan { warmup_s: args.warmup_s, target_s: args.target_s, repeats: args.repeats };
-    if args.repeats == 0 || !(args.target_s > 0.0 && args.target_s.is_finite()) || !(args.warmup_s >= 0.0) {
-        bail!("--repeats must be at least 1 and --target-s, --warmup-s positive numbers");
-    }
+    let plan = timing_plan(&args)?;
     ganzoo_models::set_kernel_backend(args.kernels);
     if let Some(model) = args.worker {
         let t = throughput::measure(model, plan, args.seed).with_context(|| format!("benchmarking {model}"))?;
@@ -63,6 +60,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
         write_report(path, &results, args.kernels, threads)?;
     }
     Ok(())
+}
+
+/// The timing options, checked once.
+fn timing_plan(args: &BenchArgs) -> Result<TimingPlan> {
+    let seconds = |v: f64| v.is_finite() && v >= 0.0;
+    if args.repeats == 0 || !seconds(args.target_s) || args.target_s == 0.0 || !seconds(args.warmup_s) {
+        bail!("--repeats must be at least 1, --target-s a positive and --warmup-s a non-negative number of seconds");
+    }
+    if !seconds(args.wait_quiet_s) {
+        bail!("--wait-quiet-s must be a non-negative number of seconds");
+    }
+    Ok(TimingPlan { warmup_s: args.warmup_s, target_s: args.target_s, repeats: args.repeats })
 }
 
 fn quiet(args: &BenchArgs) {
@@ -151,8 +160,7 @@ fn per_layer(args: &BenchArgs) -> Result<()> {
         for b in backends {
             timed.push(ops::time_layer(&layer, b, 1.0)?);
         }
-        for pass in 0..2 {
-            let (g, c) = (&timed[0][pass], &timed[1][pass]);
+        for (g, c) in timed[0].iter().zip(&timed[1]) {
             let line = if args.json {
                 format!("{}\n{}\n", serde_json::to_string(g)?, serde_json::to_string(c)?)
             } else {
