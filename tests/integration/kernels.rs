@@ -7,6 +7,8 @@ use ganzoo::kernels::{self, ConvParams};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::common::rerun_in_child;
+
 /// One convolution: input `(n, cin, h, w)`, kernel `(cout, cin, kh, kw)`.
 #[derive(Debug, Clone, Copy)]
 struct Case {
@@ -200,27 +202,42 @@ fn objective(p: Primitive, c: &Case, a: &Tensor, b: &Tensor, r: &Tensor) -> Tens
     (apply(p, c, a, b).sqr().unwrap() * r).unwrap().sum_all().unwrap()
 }
 
+/// Central finite differences of `f` at every element of `base`, against `analytic`
+/// (the gradient of `f` at `base`), within `atol + rtol·|numeric|`.
+fn assert_matches_finite_differences(
+    what: &str,
+    base: &Tensor,
+    analytic: &Tensor,
+    f: impl Fn(&Tensor) -> f64,
+    h: f64,
+    (atol, rtol): (f64, f64),
+) {
+    let analytic: Vec<f64> = analytic.flatten_all().unwrap().to_vec1().unwrap();
+    let values: Vec<f64> = base.flatten_all().unwrap().to_vec1().unwrap();
+    for i in 0..values.len() {
+        let at = |d: f64| {
+            let mut bumped = values.clone();
+            bumped[i] += d;
+            f(&Tensor::from_vec(bumped, base.shape(), &Device::Cpu).unwrap())
+        };
+        let numeric = (at(h) - at(-h)) / (2.0 * h);
+        let ok = (numeric - analytic[i]).abs() < atol + rtol * numeric.abs();
+        assert!(ok, "{what}[{i}]: analytic {} vs numeric {numeric}", analytic[i]);
+    }
+}
+
 fn finite_difference_check(p: Primitive, c: &Case) {
     let (a, b) = operands(p, c);
     let r = random(apply(p, c, &a, &b).dims(), 7, DType::F64);
     let (va, vb) = (Var::from_tensor(&a).unwrap(), Var::from_tensor(&b).unwrap());
     let grads = objective(p, c, &va, &vb, &r).backward().unwrap();
-    let h = 1e-5;
     for (which, var) in [("first", &va), ("second", &vb)] {
-        let analytic: Vec<f64> = grads.get(var).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        let base: Vec<f64> = var.flatten_all().unwrap().to_vec1().unwrap();
-        for i in 0..base.len() {
-            let at = |v: f64| {
-                let mut bumped = base.clone();
-                bumped[i] = v;
-                let t = Tensor::from_vec(bumped, var.shape(), &Device::Cpu).unwrap();
-                let (a2, b2) = if which == "first" { (t, b.clone()) } else { (a.clone(), t) };
-                objective(p, c, &a2, &b2, &r).to_scalar::<f64>().unwrap()
-            };
-            let numeric = (at(base[i] + h) - at(base[i] - h)) / (2.0 * h);
-            let tol = 1e-7 + 1e-6 * numeric.abs();
-            assert!((numeric - analytic[i]).abs() < tol, "{p:?} {c:?}: {which}[{i}] {} vs {numeric}", analytic[i]);
-        }
+        let f = |t: &Tensor| {
+            let (a2, b2) = if which == "first" { (t, &b) } else { (&a, t) };
+            objective(p, c, a2, b2, &r).to_scalar::<f64>().unwrap()
+        };
+        let what = format!("{p:?} {c:?}: {which}");
+        assert_matches_finite_differences(&what, var, grads.get(var).unwrap(), f, 1e-5, (1e-7, 1e-6));
     }
 }
 
@@ -250,22 +267,13 @@ fn double_backward_check(c: &Case) {
     let (x, w) = (c.input(DType::F64), c.kernel(DType::F64));
     let (p, vx, vw) = penalty(&x, &w, true);
     let grads = p.backward().unwrap();
-    let h = 1e-5;
     for (which, var) in [("input", &vx), ("kernel", &vw)] {
-        let analytic: Vec<f64> = grads.get(var).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        let base: Vec<f64> = var.flatten_all().unwrap().to_vec1().unwrap();
-        for i in 0..base.len() {
-            let at = |v: f64| {
-                let mut bumped = base.clone();
-                bumped[i] = v;
-                let t = Tensor::from_vec(bumped, var.shape(), &Device::Cpu).unwrap();
-                let (x2, w2) = if which == "input" { (t, w.clone()) } else { (x.clone(), t) };
-                penalty(&x2, &w2, false).0.to_scalar::<f64>().unwrap()
-            };
-            let numeric = (at(base[i] + h) - at(base[i] - h)) / (2.0 * h);
-            let tol = 1e-7 + 1e-6 * numeric.abs();
-            assert!((numeric - analytic[i]).abs() < tol, "{c:?}: {which}[{i}] {} vs {numeric}", analytic[i]);
-        }
+        let f = |t: &Tensor| {
+            let (x2, w2) = if which == "input" { (t, &w) } else { (&x, t) };
+            penalty(x2, w2, false).0.to_scalar::<f64>().unwrap()
+        };
+        let what = format!("{c:?}: {which}");
+        assert_matches_finite_differences(&what, var, grads.get(var).unwrap(), f, 1e-5, (1e-7, 1e-6));
     }
 }
 
@@ -274,17 +282,9 @@ fn gradient_of_a_gradient_through_candle_autodiff_matches_finite_differences() {
     // Candle reads CANDLE_GRAD_DO_NOT_DETACH once per thread: without it, re-run this
     // test in a child process of the test binary with it set.
     if std::env::var_os("CANDLE_GRAD_DO_NOT_DETACH").is_none() {
-        let test = "kernels::gradient_of_a_gradient_through_candle_autodiff_matches_finite_differences";
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", test])
-            .env("CANDLE_GRAD_DO_NOT_DETACH", "1")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains("1 passed"),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
+        rerun_in_child(
+            "kernels::gradient_of_a_gradient_through_candle_autodiff_matches_finite_differences",
+            ("CANDLE_GRAD_DO_NOT_DETACH", "1"),
         );
         return;
     }
@@ -400,17 +400,9 @@ fn batch_norm_gradient_matches_finite_differences() {
         (kernels::batch_norm(x, &gamma, &beta, 1e-5).unwrap().sqr().unwrap() * &r).unwrap().sum_all().unwrap()
     };
     let v = Var::from_tensor(&x).unwrap();
-    let analytic: Vec<f64> = f(&v).backward().unwrap().get(&v).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-    let base: Vec<f64> = x.flatten_all().unwrap().to_vec1().unwrap();
-    for i in 0..base.len() {
-        let at = |d: f64| {
-            let mut b = base.clone();
-            b[i] += d;
-            f(&Tensor::from_vec(b, &dims, &Device::Cpu).unwrap()).to_scalar::<f64>().unwrap()
-        };
-        let numeric = (at(1e-6) - at(-1e-6)) / 2e-6;
-        assert!((numeric - analytic[i]).abs() < 1e-6 + 1e-5 * numeric.abs(), "x[{i}]: {} vs {numeric}", analytic[i]);
-    }
+    let analytic = f(&v).backward().unwrap().get(&v).unwrap().clone();
+    let value = |t: &Tensor| f(t).to_scalar::<f64>().unwrap();
+    assert_matches_finite_differences("x", &x, &analytic, value, 1e-6, (1e-6, 1e-5));
 }
 
 #[test]
@@ -423,17 +415,9 @@ fn leaky_relu_and_its_backward_are_differentiable() {
     let r = random(x.dims(), 21, DType::F64);
     let f =
         |dy: &Tensor| (kernels::leaky_relu_grad(&x, dy, 0.2).unwrap().sqr().unwrap() * &r).unwrap().sum_all().unwrap();
-    let analytic: Vec<f64> = f(&dy).backward().unwrap().get(&dy).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-    let base: Vec<f64> = dy.flatten_all().unwrap().to_vec1().unwrap();
-    for i in 0..base.len() {
-        let at = |d: f64| {
-            let mut b = base.clone();
-            b[i] += d;
-            f(&Tensor::from_vec(b, x.dims(), &Device::Cpu).unwrap()).to_scalar::<f64>().unwrap()
-        };
-        let numeric = (at(1e-6) - at(-1e-6)) / 2e-6;
-        assert!((numeric - analytic[i]).abs() < 1e-7 + 1e-6 * numeric.abs(), "dy[{i}]: {} vs {numeric}", analytic[i]);
-    }
+    let analytic = f(&dy).backward().unwrap().get(&dy).unwrap().clone();
+    let value = |t: &Tensor| f(t).to_scalar::<f64>().unwrap();
+    assert_matches_finite_differences("dy", &dy, &analytic, value, 1e-6, (1e-7, 1e-6));
     // And the first derivative against Candle's own leaky ReLU.
     let xv = Var::from_tensor(&x).unwrap();
     let g1 = (kernels::leaky_relu(&xv, 0.2).unwrap() * &r).unwrap().sum_all().unwrap().backward().unwrap();

@@ -8,6 +8,8 @@ use ganzoo::models::{kernel_backend, Activation, DcganConfig, KernelBackend, Mlp
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::common::rerun_in_child;
+
 /// Gives every parameter a random value of scale `scale`, so no term is trivially small.
 fn randomize(store: &ParamStore, scale: f64) {
     for (_, var) in store.trainable() {
@@ -139,22 +141,11 @@ fn penalty_is_exact_whatever_candle_grad_do_not_detach_says() {
     if std::env::var_os("CANDLE_GRAD_DO_NOT_DETACH").is_some() {
         return;
     }
-    let exe = std::env::current_exe().unwrap();
     for test in [
         "penalty::mlp_critic_penalty_gradient_matches_finite_differences",
         "penalty::conv_layer_norm_critic_penalty_gradient_matches_finite_differences",
     ] {
-        let out = std::process::Command::new(&exe)
-            .args(["--exact", test])
-            .env("CANDLE_GRAD_DO_NOT_DETACH", "1")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains("1 passed"),
-            "{test} with the variable set:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        rerun_in_child(test, ("CANDLE_GRAD_DO_NOT_DETACH", "1"));
     }
 }
 
@@ -164,12 +155,8 @@ fn penalty_gradient_is_the_same_with_candle_convolutions() {
     if std::env::var_os("GANZOO_KERNELS").is_some() {
         return;
     }
-    let test = "penalty::conv_layer_norm_critic_penalty_gradient_matches_finite_differences";
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test])
-        .env("GANZOO_KERNELS", "candle")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.contains("1 passed"), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    rerun_in_child(
+        "penalty::conv_layer_norm_critic_penalty_gradient_matches_finite_differences",
+        ("GANZOO_KERNELS", "candle"),
+    );
 }

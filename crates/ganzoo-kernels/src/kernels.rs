@@ -37,6 +37,13 @@ fn blocks(g: &ConvGeometry) -> impl Iterator<Item = (usize, usize)> {
     (0..batch).step_by(chunk).map(move |s| (s, chunk.min(batch - s)))
 }
 
+/// The im2col matrix `(P, n·H'·W')` of one block of samples, and the `(O, n·H'·W')`
+/// matrix the block's output is reordered through (empty when blocks are single samples).
+fn block_buffers<T: Element>(g: &ConvGeometry) -> (Vec<T>, Vec<T>) {
+    let width = g.chunk() * g.out_plane();
+    (vec![T::ZERO; g.patch() * width], vec![T::ZERO; if g.chunk() > 1 { g.cout * width } else { 0 }])
+}
+
 fn check(what: &str, got: usize, want: usize) {
     assert_eq!(got, want, "{what}: {got} elements, the geometry needs {want}");
 }
@@ -47,8 +54,7 @@ pub fn forward<T: Element>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
     check("conv2d kernel", w.len(), g.kernel_len());
     let (p, plane) = (g.patch(), g.out_plane());
     let mut y = vec![T::ZERO; g.output_len()];
-    let mut cols = vec![T::ZERO; p * g.chunk() * plane];
-    let mut mat = vec![T::ZERO; if g.chunk() > 1 { g.cout * g.chunk() * plane } else { 0 }];
+    let (mut cols, mut mat) = block_buffers(g);
     for (first, n) in blocks(g) {
         let l = n * plane;
         im2col(g, &x[first * g.cin * g.in_plane()..], n, &mut cols);
@@ -70,8 +76,7 @@ pub fn adjoint<T: Element>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
     check("conv_transpose2d kernel", w.len(), g.kernel_len());
     let (p, plane) = (g.patch(), g.out_plane());
     let mut dx = vec![T::ZERO; g.input_len()];
-    let mut cols = vec![T::ZERO; p * g.chunk() * plane];
-    let mut mat = vec![T::ZERO; if g.chunk() > 1 { g.cout * g.chunk() * plane } else { 0 }];
+    let (mut cols, mut mat) = block_buffers(g);
     for (first, n) in blocks(g) {
         let l = n * plane;
         let block = &dy[first * g.cout * plane..][..g.cout * l];
@@ -93,8 +98,7 @@ pub fn weight_grad<T: Element>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
     check("conv2d weight gradient output gradient", dy.len(), g.output_len());
     let (p, plane) = (g.patch(), g.out_plane());
     let mut dw = vec![T::ZERO; g.kernel_len()];
-    let mut cols = vec![T::ZERO; p * g.chunk() * plane];
-    let mut mat = vec![T::ZERO; if g.chunk() > 1 { g.cout * g.chunk() * plane } else { 0 }];
+    let (mut cols, mut mat) = block_buffers(g);
     for (i, (first, n)) in blocks(g).enumerate() {
         let l = n * plane;
         im2col(g, &x[first * g.cin * g.in_plane()..], n, &mut cols);

@@ -8,13 +8,12 @@
 //! (from `⟨dW, g⟩ = ⟨conv2d(x, g), dy⟩`): `dx = conv_transpose2d(dy, g)`,
 //! `d(dy) = conv2d(x, g)`.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 use crate::gemm::Element;
 use crate::geometry::{ConvGeometry, ConvParams};
 use crate::kernels;
-use crate::storage::slice;
+use crate::storage::{typed, Typed};
 
 fn dims4(l: &Layout, what: &str) -> Result<[usize; 4]> {
     match l.dims() {
@@ -26,19 +25,14 @@ fn dims4(l: &Layout, what: &str) -> Result<[usize; 4]> {
 /// Runs `kernel` on the two operands' data, as f32 or f64.
 fn dispatch(
     op: &'static str,
-    (s1, l1): (&CpuStorage, &Layout),
-    (s2, l2): (&CpuStorage, &Layout),
+    a: (&CpuStorage, &Layout),
+    b: (&CpuStorage, &Layout),
     kernel: impl Kernel,
 ) -> Result<CpuStorage> {
-    match (s1, s2) {
-        (CpuStorage::F32(a), CpuStorage::F32(b)) => {
-            Ok(CpuStorage::F32(kernel.run(slice(a, l1, op)?, slice(b, l2, op)?)))
-        }
-        (CpuStorage::F64(a), CpuStorage::F64(b)) => {
-            Ok(CpuStorage::F64(kernel.run(slice(a, l1, op)?, slice(b, l2, op)?)))
-        }
-        (a, b) => bail!("{op}: f32 or f64 operands of one dtype only, got {:?} and {:?}", a.dtype(), b.dtype()),
-    }
+    Ok(match typed(op, [a, b])? {
+        Typed::F32([a, b]) => CpuStorage::F32(kernel.run(a, b)),
+        Typed::F64([a, b]) => CpuStorage::F64(kernel.run(a, b)),
+    })
 }
 
 /// One of the three primitives on a fixed geometry.
