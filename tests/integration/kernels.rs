@@ -427,6 +427,40 @@ fn leaky_relu_and_its_backward_are_differentiable() {
 }
 
 #[test]
+fn linear_matches_hand_computed_values_and_finite_differences() {
+    // y = x Wᵀ + b by hand: x = [[1, 2]], W = [[1, 0], [3, -1], [0.5, 2]], b = [0.5, -1, 2].
+    let x = Tensor::new(&[[1f64, 2.0]], &Device::Cpu).unwrap();
+    let w = Tensor::new(&[[1f64, 0.0], [3.0, -1.0], [0.5, 2.0]], &Device::Cpu).unwrap();
+    let b = Tensor::new(&[0.5f64, -1.0, 2.0], &Device::Cpu).unwrap();
+    let y: Vec<Vec<f64>> = kernels::linear(&x, &w, &b).unwrap().to_vec2().unwrap();
+    assert_eq!(y, vec![vec![1.5, 0.0, 6.5]]);
+    // Gradients of Σ r ⊙ y² in each operand against finite differences, batch 3, 4 → 5.
+    let (x, w, b) = (random(&[3, 4], 22, DType::F64), random(&[5, 4], 23, DType::F64), random(&[5], 24, DType::F64));
+    let r = random(&[3, 5], 25, DType::F64);
+    let f = |x: &Tensor, w: &Tensor, b: &Tensor| {
+        (kernels::linear(x, w, b).unwrap().sqr().unwrap() * &r).unwrap().sum_all().unwrap()
+    };
+    let (vx, vw, vb) = (Var::from_tensor(&x).unwrap(), Var::from_tensor(&w).unwrap(), Var::from_tensor(&b).unwrap());
+    let grads = f(&vx, &vw, &vb).backward().unwrap();
+    let value = |x: &Tensor, w: &Tensor, b: &Tensor| f(x, w, b).to_scalar::<f64>().unwrap();
+    let tol = (1e-7, 1e-6);
+    assert_matches_finite_differences("x", &vx, grads.get(&vx).unwrap(), |t| value(t, &w, &b), 1e-6, tol);
+    assert_matches_finite_differences("W", &vw, grads.get(&vw).unwrap(), |t| value(&x, t, &b), 1e-6, tol);
+    assert_matches_finite_differences("b", &vb, grads.get(&vb).unwrap(), |t| value(&x, &w, t), 1e-6, tol);
+    // A constant input (real data) gets no gradient; f32 agrees with Candle's matmul + add.
+    let grads = f(&x, &vw, &vb).backward().unwrap();
+    assert!(grads.get(&x).is_none() && grads.get(&vw).is_some());
+    let (x32, w32, b32) =
+        (x.to_dtype(DType::F32).unwrap(), w.to_dtype(DType::F32).unwrap(), b.to_dtype(DType::F32).unwrap());
+    let candle = x32.matmul(&w32.t().unwrap()).unwrap().broadcast_add(&b32).unwrap();
+    assert!(max_diff(&kernels::linear(&x32, &w32, &b32).unwrap(), &candle) < 1e-6);
+    // Shapes that do not fit are errors.
+    let err = kernels::linear(&x, &random(&[5, 3], 0, DType::F64), &b).unwrap_err().to_string();
+    assert!(err.contains("do not fit"), "{err}");
+    assert!(kernels::linear(&random(&[3], 0, DType::F64), &w, &b).is_err());
+}
+
+#[test]
 fn fused_optimiser_steps_follow_the_pytorch_formulas() {
     let n = 40_000; // more than one parallel chunk
     let theta0: Vec<f64> = random(&[n], 22, DType::F64).to_vec1().unwrap();

@@ -56,20 +56,23 @@ fn check_against_finite_differences(critic: &Network, store: &ParamStore, real: 
 
 #[test]
 fn mlp_critic_penalty_gradient_matches_finite_differences() {
-    let store = ParamStore::new(0);
-    let config = MlpConfig {
-        input: 3,
-        hidden: vec![6, 5],
-        output: 1,
-        activation: Activation::LeakyRelu(0.2),
-        output_activation: None,
-        output_shape: None,
-    };
-    let critic = config.build(store.builder(DType::F64, &Device::Cpu).pp("critic")).unwrap();
-    randomize(&store, 0.7);
-    let real = Tensor::randn(0f64, 1.0, (4, 3), &Device::Cpu).unwrap();
-    let fake = Tensor::randn(0.5f64, 1.0, (4, 3), &Device::Cpu).unwrap();
-    check_against_finite_differences(&critic, &store, &real, &fake);
+    // Leaky ReLU (the seed's critic) and ReLU (the WGAN-GP toy critic).
+    for (seed, activation) in [(0, Activation::LeakyRelu(0.2)), (5, Activation::Relu)] {
+        let store = ParamStore::new(seed);
+        let config = MlpConfig {
+            input: 3,
+            hidden: vec![6, 5],
+            output: 1,
+            activation,
+            output_activation: None,
+            output_shape: None,
+        };
+        let critic = config.build(store.builder(DType::F64, &Device::Cpu).pp("critic")).unwrap();
+        randomize(&store, 0.7);
+        let real = Tensor::randn(0f64, 1.0, (4, 3), &Device::Cpu).unwrap();
+        let fake = Tensor::randn(0.5f64, 1.0, (4, 3), &Device::Cpu).unwrap();
+        check_against_finite_differences(&critic, &store, &real, &fake);
+    }
 }
 
 #[test]
@@ -151,12 +154,14 @@ fn penalty_is_exact_whatever_candle_grad_do_not_detach_says() {
 
 #[test]
 fn penalty_gradient_is_the_same_with_candle_convolutions() {
-    // The conv critic's check again in a child process with Candle's convolutions.
+    // Both checks again in a child process with Candle's ops instead of ganzoo's kernels.
     if std::env::var_os("GANZOO_KERNELS").is_some() {
         return;
     }
-    rerun_in_child(
+    for test in [
+        "penalty::mlp_critic_penalty_gradient_matches_finite_differences",
         "penalty::conv_layer_norm_critic_penalty_gradient_matches_finite_differences",
-        ("GANZOO_KERNELS", "candle"),
-    );
+    ] {
+        rerun_in_child(test, ("GANZOO_KERNELS", "candle"));
+    }
 }

@@ -81,7 +81,9 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
     x.contiguous()?.apply_op1(LeakyReluOp(slope))
 }
 
-/// `dy · (x > 0 ? 1 : a)`.
+/// `dy · (x > 0 ? 1 : a)`. Its derivative in `x` is zero almost everywhere, so `x`
+/// enters as a constant (detached: Candle's backprop needs a gradient for every
+/// tracked operand of an op).
 pub fn leaky_relu_grad(x: &Tensor, dy: &Tensor, slope: f64) -> Result<Tensor> {
-    x.contiguous()?.apply_op2(&dy.contiguous()?, LeakyReluGradOp(slope))
+    x.detach().contiguous()?.apply_op2(&dy.contiguous()?, LeakyReluGradOp(slope))
 }

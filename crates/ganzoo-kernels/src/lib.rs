@@ -17,7 +17,7 @@
 //!
 //! Beside them, the other hot spots of a GAN training step, each fused into one or
 //! two passes: training-mode [`batch_norm`] (forward and backward), [`leaky_relu`]
-//! (differentiable backward) and in-place [`adam_step`] / [`rmsprop_step`].
+//! (differentiable backward; slope 0 is ReLU), [`linear`] (bias fused into the GEMM) and in-place [`adam_step`] / [`rmsprop_step`].
 //!
 //! Only `f32` and `f64` CPU tensors are supported: callers route other devices
 //! and dtypes to Candle's own ops.
@@ -28,6 +28,7 @@ mod geometry;
 mod im2col;
 mod kernels;
 pub mod leaky_relu;
+pub mod linear;
 pub mod ops;
 pub mod optim;
 mod storage;
@@ -37,6 +38,7 @@ pub use gemm::Element;
 pub use geometry::{ConvGeometry, ConvParams};
 pub use kernels::{adjoint, forward, weight_grad};
 pub use leaky_relu::{leaky_relu, leaky_relu_grad};
+pub use linear::linear;
 pub use ops::{conv2d, conv2d_weight_grad, conv_transpose2d, conv_transpose2d_to};
 pub use optim::{adam_step, rmsprop_step};
 

@@ -160,7 +160,7 @@ impl CustomOp2 for WeightGradOp {
 
 /// The gradient of an operand, computed only when the operand is part of a graph
 /// (a constant input, such as a batch of real images, needs none).
-fn tracked(operand: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
+pub(crate) fn tracked(operand: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
     if operand.track_op() {
         grad().map(Some)
     } else {

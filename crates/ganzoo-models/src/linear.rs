@@ -29,6 +29,9 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if crate::backend::use_kernels(x) && x.rank() == 2 {
+            return ganzoo_kernels::linear(x, &self.weight, &self.bias);
+        }
         x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
     }
 }

@@ -25,6 +25,7 @@ pub enum Activation {
 impl Activation {
     fn forward(self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
+            Self::Relu if crate::backend::use_kernels(x) => ganzoo_kernels::leaky_relu(x, 0.0),
             Self::Relu => x.relu(),
             Self::LeakyRelu(a) if crate::backend::use_kernels(x) => ganzoo_kernels::leaky_relu(x, a),
             Self::LeakyRelu(a) => x.maximum(&(x * a)?),
@@ -36,6 +37,8 @@ impl Activation {
     fn input_grad(self, dy: &Tensor, x: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
         let mask = || x.detach().gt(0.0)?.to_dtype(x.dtype());
         match self {
+            Self::Relu if crate::backend::use_kernels(x) => ganzoo_kernels::leaky_relu_grad(x, dy, 0.0),
+            Self::LeakyRelu(a) if crate::backend::use_kernels(x) => ganzoo_kernels::leaky_relu_grad(x, dy, a),
             Self::Relu => dy * mask()?,
             Self::LeakyRelu(a) => dy * ((mask()? * (1.0 - a))? + a)?,
             Self::Tanh => dy * (1.0 - y.sqr()?)?,
