@@ -2,7 +2,7 @@
 //! gradients, odd shapes and the DCGAN layer shapes) and against central finite
 //! differences in f64, including a gradient of a gradient taken by Candle's autodiff.
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, IndexOp, Tensor, Var};
 use ganzoo::kernels::{self, ConvParams};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -458,6 +458,77 @@ fn linear_matches_hand_computed_values_and_finite_differences() {
     let err = kernels::linear(&x, &random(&[5, 3], 0, DType::F64), &b).unwrap_err().to_string();
     assert!(err.contains("do not fit"), "{err}");
     assert!(kernels::linear(&random(&[3], 0, DType::F64), &w, &b).is_err());
+}
+
+/// Layer norm of `x (B, …)` from Candle's generic ops: the formula, as reference.
+fn layer_norm_reference(x: &Tensor, gamma: &Tensor, beta: &Tensor) -> Tensor {
+    let flat = x.flatten_from(1).unwrap();
+    let centred = flat.broadcast_sub(&flat.mean_keepdim(1).unwrap()).unwrap();
+    let sigma = (centred.sqr().unwrap().mean_keepdim(1).unwrap() + 1e-5).unwrap().sqrt().unwrap();
+    let xhat = centred.broadcast_div(&sigma).unwrap();
+    let y = xhat.broadcast_mul(&gamma.flatten_all().unwrap()).unwrap().broadcast_add(&beta.flatten_all().unwrap());
+    y.unwrap().reshape(x.shape()).unwrap()
+}
+
+#[test]
+fn layer_norm_matches_its_formula_and_finite_differences() {
+    // By hand: one sample [1, 2, 3, 6], μ = 3, var = 3.5; γ = 2, β = 1 everywhere.
+    let x = Tensor::new(&[[1f64, 2.0, 3.0, 6.0]], &Device::Cpu).unwrap();
+    let (gamma, beta) = ((x.ones_like().unwrap() * 2.0).unwrap(), x.ones_like().unwrap());
+    let y: Vec<f64> = kernels::layer_norm(&x, &gamma.i(0).unwrap(), &beta.i(0).unwrap(), 1e-5)
+        .unwrap()
+        .i(0)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let sigma = (3.5f64 + 1e-5).sqrt();
+    for (got, v) in y.iter().zip([1.0, 2.0, 3.0, 6.0]) {
+        assert!((got - (2.0 * (v - 3.0) / sigma + 1.0)).abs() < 1e-12, "{y:?}");
+    }
+    // (B, C, H, W) with per-element γ, β: values and every gradient against FD.
+    let (x, gamma, beta) =
+        (random(&[3, 2, 3, 2], 26, DType::F64), random(&[2, 3, 2], 27, DType::F64), random(&[2, 3, 2], 28, DType::F64));
+    assert!(
+        max_diff(&kernels::layer_norm(&x, &gamma, &beta, 1e-5).unwrap(), &layer_norm_reference(&x, &gamma, &beta))
+            < 1e-12
+    );
+    let r = random(x.dims(), 29, DType::F64);
+    let f = |x: &Tensor, g: &Tensor, b: &Tensor| {
+        (kernels::layer_norm(x, g, b, 1e-5).unwrap().sqr().unwrap() * &r).unwrap().sum_all().unwrap()
+    };
+    let (vx, vg, vb) =
+        (Var::from_tensor(&x).unwrap(), Var::from_tensor(&gamma).unwrap(), Var::from_tensor(&beta).unwrap());
+    let grads = f(&vx, &vg, &vb).backward().unwrap();
+    let value = |x: &Tensor, g: &Tensor, b: &Tensor| f(x, g, b).to_scalar::<f64>().unwrap();
+    let tol = (1e-7, 1e-6);
+    assert_matches_finite_differences("x", &vx, grads.get(&vx).unwrap(), |t| value(t, &gamma, &beta), 1e-6, tol);
+    assert_matches_finite_differences("γ", &vg, grads.get(&vg).unwrap(), |t| value(&x, t, &beta), 1e-6, tol);
+    assert_matches_finite_differences("β", &vb, grads.get(&vb).unwrap(), |t| value(&x, &gamma, t), 1e-6, tol);
+    // A γ that does not fit the sample is an error.
+    assert!(kernels::layer_norm(&x, &random(&[5], 0, DType::F64), &beta, 1e-5).is_err());
+}
+
+#[test]
+fn layer_norm_input_gradient_is_differentiable_again() {
+    let (x, g) = (random(&[2, 3, 2, 2], 30, DType::F64), random(&[2, 3, 2, 2], 31, DType::F64));
+    // Q(x, g) is the gradient of ⟨g, x̂(x)⟩ in x, taken here by Candle's autodiff of the formula.
+    let vx = Var::from_tensor(&x).unwrap();
+    let (ones, zeros) = (
+        Tensor::ones((3, 2, 2), DType::F64, &Device::Cpu).unwrap(),
+        Tensor::zeros((3, 2, 2), DType::F64, &Device::Cpu).unwrap(),
+    );
+    let inner = (layer_norm_reference(&vx, &ones, &zeros) * &g).unwrap().sum_all().unwrap().backward().unwrap();
+    assert!(max_diff(&kernels::layer_norm_input_grad(&x, &g, 1e-5).unwrap(), inner.get(&vx).unwrap()) < 1e-12);
+    // Gradients of Σ r ⊙ Q(x, g)² in x and in g against finite differences.
+    let r = random(x.dims(), 32, DType::F64);
+    let f = |x: &Tensor, g: &Tensor| {
+        (kernels::layer_norm_input_grad(x, g, 1e-5).unwrap().sqr().unwrap() * &r).unwrap().sum_all().unwrap()
+    };
+    let vg = Var::from_tensor(&g).unwrap();
+    let grads = f(&vx, &vg).backward().unwrap();
+    let value = |x: &Tensor, g: &Tensor| f(x, g).to_scalar::<f64>().unwrap();
+    assert_matches_finite_differences("x", &vx, grads.get(&vx).unwrap(), |t| value(t, &g), 1e-6, (1e-7, 1e-6));
+    assert_matches_finite_differences("g", &vg, grads.get(&vg).unwrap(), |t| value(&x, t), 1e-6, (1e-7, 1e-6));
 }
 
 #[test]

@@ -17,7 +17,8 @@
 //!
 //! Beside them, the other hot spots of a GAN training step, each fused into one or
 //! two passes: training-mode [`batch_norm`] (forward and backward), [`leaky_relu`]
-//! (differentiable backward; slope 0 is ReLU), [`linear`] (bias fused into the GEMM) and in-place [`adam_step`] / [`rmsprop_step`].
+//! (differentiable backward; slope 0 is ReLU), [`linear`] (bias fused into the GEMM),
+//! [`layer_norm`] (with an input gradient that is differentiable again) and in-place [`adam_step`] / [`rmsprop_step`].
 //!
 //! Only `f32` and `f64` CPU tensors are supported: callers route other devices
 //! and dtypes to Candle's own ops.
@@ -27,6 +28,7 @@ mod gemm;
 mod geometry;
 mod im2col;
 mod kernels;
+pub mod layer_norm;
 pub mod leaky_relu;
 pub mod linear;
 pub mod ops;
@@ -37,6 +39,7 @@ pub use batch_norm::{batch_norm, channel_mean_var};
 pub use gemm::Element;
 pub use geometry::{ConvGeometry, ConvParams};
 pub use kernels::{adjoint, forward, weight_grad};
+pub use layer_norm::{layer_norm, layer_norm_input_grad};
 pub use leaky_relu::{leaky_relu, leaky_relu_grad};
 pub use linear::linear;
 pub use ops::{conv2d, conv2d_weight_grad, conv_transpose2d, conv_transpose2d_to};

@@ -5,7 +5,8 @@
 //!   as PyTorch) in evaluation.
 //! - [`LayerNorm`] (Ba et al. 2016) over every non-batch dimension, `γ, β` of that shape:
 //!   PyTorch's `nn.LayerNorm([C, H, W])`, the critic normalisation WGAN-GP recommends.
-//!   Candle's fused layer-norm kernel has no backward pass; this one has, to any order.
+//!   Candle's fused layer-norm kernel has no backward pass; ganzoo's kernel has, and its
+//!   input gradient can be differentiated again (the WGAN-GP penalty); Candle's generic ops, to any order.
 
 use candle_core::{Tensor, Var, D};
 use candle_nn::{Init, VarBuilder};
@@ -109,6 +110,9 @@ impl LayerNorm {
     }
 
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if crate::backend::use_kernels(x) {
+            return ganzoo_kernels::layer_norm(x, &self.gamma, &self.beta, EPS);
+        }
         let (xhat, _) = Self::normalise(x)?;
         let y = xhat.broadcast_mul(&self.gamma.flatten_all()?)?.broadcast_add(&self.beta.flatten_all()?)?;
         y.reshape(x.shape())
@@ -116,8 +120,11 @@ impl LayerNorm {
 
     /// `∂(Σ y·dy)/∂x = (g − mean(g) − x̂ · mean(g x̂)) / σ` with `g = γ dy`.
     pub fn input_grad(&self, dy: &Tensor, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (xhat, sigma) = Self::normalise(x)?;
         let g = dy.flatten_from(1)?.broadcast_mul(&self.gamma.flatten_all()?)?;
+        if crate::backend::use_kernels(x) {
+            return ganzoo_kernels::layer_norm_input_grad(x, &g.reshape(x.shape())?, EPS);
+        }
+        let (xhat, sigma) = Self::normalise(x)?;
         let g_mean = g.mean_keepdim(D::Minus1)?;
         let gx_mean = (&g * &xhat)?.mean_keepdim(D::Minus1)?;
         let dx = g.broadcast_sub(&g_mean)?.sub(&xhat.broadcast_mul(&gx_mean)?)?.broadcast_div(&sigma)?;

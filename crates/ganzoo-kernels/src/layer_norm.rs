@@ -1,0 +1,278 @@
+//! Layer normalisation (Ba et al. 2016) over every non-batch dimension, fused:
+//! per sample, `x̂ = (x − μ)/σ` with `σ = √(var + ε)`, `y = x̂ ⊙ γ + β`.
+//!
+//! Its input gradient, for an upstream gradient `g = γ ⊙ dy` at `x̂`, is
+//! `dx = Q(x, g) = P g / σ` with the projection `P w = w − mean(w) − x̂ · mean(w ⊙ x̂)`
+//! (eq. of Ba et al. §A; `P` is symmetric). `Q` is an op of its own with its own
+//! backward, because the WGAN-GP penalty differentiates the input gradient again:
+//!
+//! - `∂⟨h, Q(x, g)⟩/∂g = Q(x, h)`;
+//! - `∂⟨h, Q(x, g)⟩/∂x = P v / σ + (s/N) x̂`, with `v = −(m h + k g)/σ`,
+//!   `s = −⟨h, P g⟩/σ²`, `m = mean(g ⊙ x̂)`, `k = mean(h ⊙ x̂)`, `N` elements per sample.
+//!
+//! The last one ([`LayerNormSecondOp`]) has no backward: nothing here needs a third derivative.
+
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use crate::gemm::Element;
+use crate::ops::tracked;
+use crate::storage::{typed, Typed};
+
+/// `(μ, σ)` of one sample.
+fn moments<T: Element>(x: &[T], eps: f64) -> (f64, f64) {
+    let n = x.len() as f64;
+    let mean = x.iter().map(|v| v.to_f64()).sum::<f64>() / n;
+    let var = x.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>() / n;
+    (mean, (var + eps).sqrt())
+}
+
+/// `(B, N)` of a layout whose first dimension is the batch.
+fn samples(l: &Layout, op: &str) -> Result<(usize, usize)> {
+    match l.dims() {
+        [b, rest @ ..] if !rest.is_empty() => Ok((*b, rest.iter().product())),
+        dims => bail!("{op}: expected a batch of samples (B, …), got shape {dims:?}"),
+    }
+}
+
+/// Runs `f(sample index, output row)` over the `N`-long rows of a fresh `(B, N)` buffer.
+fn per_sample<T: Element>(b: usize, n: usize, f: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
+    let mut out = vec![T::ZERO; b * n];
+    if n > 0 {
+        out.par_chunks_mut(n).enumerate().for_each(|(i, row)| f(i, row));
+    }
+    out
+}
+
+fn check_len(op: &str, what: &str, len: usize, n: usize) -> Result<()> {
+    if len != n {
+        bail!("{op}: {what} has {len} elements, a sample has {n}");
+    }
+    Ok(())
+}
+
+/// `y = x̂ ⊙ γ + β`; operands `x (B, …)`, `γ`, `β` with one element per sample element.
+struct LayerNormOp {
+    eps: f64,
+}
+
+fn normalise<T: Element>(x: &[T], gamma: &[T], beta: &[T], n: usize, eps: f64) -> Vec<T> {
+    per_sample(x.len() / n.max(1), n, |i, y| {
+        let x = &x[i * n..][..n];
+        let (mean, sigma) = moments(x, eps);
+        for (((o, &v), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
+            *o = T::from_f64((v.to_f64() - mean) / sigma * g.to_f64() + b.to_f64());
+        }
+    })
+}
+
+impl CustomOp3 for LayerNormOp {
+    fn name(&self) -> &'static str {
+        "ganzoo-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (_, n) = samples(l1, self.name())?;
+        check_len(self.name(), "γ", l2.shape().elem_count(), n)?;
+        check_len(self.name(), "β", l3.shape().elem_count(), n)?;
+        let out = match typed(self.name(), [(s1, l1), (s2, l2), (s3, l3)])? {
+            Typed::F32([x, g, b]) => CpuStorage::F32(normalise(x, g, b, n, self.eps)),
+            Typed::F64([x, g, b]) => CpuStorage::F64(normalise(x, g, b, n, self.eps)),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        _: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let flat = dy.flatten_from(1)?;
+        let dx = tracked(x, || {
+            let g = flat.broadcast_mul(&gamma.flatten_all()?)?;
+            layer_norm_input_grad(x, &g.reshape(x.shape())?, self.eps)
+        })?;
+        let dgamma = tracked(gamma, || {
+            let xhat = x.contiguous()?.apply_op1(StandardiseOp { eps: self.eps })?;
+            (&flat * xhat.flatten_from(1)?)?.sum(0)?.reshape(gamma.shape())
+        })?;
+        let dbeta = tracked(beta, || flat.sum(0)?.reshape(beta.shape()))?;
+        Ok((dx, dgamma, dbeta))
+    }
+}
+
+/// `x̂ = (x − μ)/σ` per sample.
+struct StandardiseOp {
+    eps: f64,
+}
+
+fn standardise<T: Element>(x: &[T], n: usize, eps: f64) -> Vec<T> {
+    per_sample(x.len() / n.max(1), n, |i, out| {
+        let x = &x[i * n..][..n];
+        let (mean, sigma) = moments(x, eps);
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = T::from_f64((v.to_f64() - mean) / sigma);
+        }
+    })
+}
+
+impl CustomOp1 for StandardiseOp {
+    fn name(&self) -> &'static str {
+        "ganzoo-layer-norm-standardise"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (_, n) = samples(l, self.name())?;
+        let out = match typed(self.name(), [(s, l)])? {
+            Typed::F32([x]) => CpuStorage::F32(standardise(x, n, self.eps)),
+            Typed::F64([x]) => CpuStorage::F64(standardise(x, n, self.eps)),
+        };
+        Ok((out, l.shape().clone()))
+    }
+}
+
+/// Per-sample quantities shared by `Q` and its `x`-derivative.
+struct Sample<'a, T> {
+    x: &'a [T],
+    mean: f64,
+    sigma: f64,
+}
+
+impl<'a, T: Element> Sample<'a, T> {
+    fn new(x: &'a [T], eps: f64) -> Self {
+        let (mean, sigma) = moments(x, eps);
+        Self { x, mean, sigma }
+    }
+
+    fn xhat(&self, i: usize) -> f64 {
+        (self.x[i].to_f64() - self.mean) / self.sigma
+    }
+
+    /// `(mean(w), mean(w ⊙ x̂))`.
+    fn means(&self, w: &[T]) -> (f64, f64) {
+        let n = w.len() as f64;
+        let (s, sx) = w.iter().enumerate().fold((0.0, 0.0), |(s, sx), (i, v)| {
+            let v = v.to_f64();
+            (s + v, sx + v * self.xhat(i))
+        });
+        (s / n, sx / n)
+    }
+}
+
+/// `Q(x, g) = P g / σ`; operands `x`, `g` of one shape `(B, …)`.
+struct LayerNormInputGradOp {
+    eps: f64,
+}
+
+fn project<T: Element>(x: &[T], g: &[T], n: usize, eps: f64) -> Vec<T> {
+    per_sample(x.len() / n.max(1), n, |i, out| {
+        let s = Sample::new(&x[i * n..][..n], eps);
+        let g = &g[i * n..][..n];
+        let (g_mean, m) = s.means(g);
+        for (k, (o, v)) in out.iter_mut().zip(g).enumerate() {
+            *o = T::from_f64((v.to_f64() - g_mean - s.xhat(k) * m) / s.sigma);
+        }
+    })
+}
+
+impl CustomOp2 for LayerNormInputGradOp {
+    fn name(&self) -> &'static str {
+        "ganzoo-layer-norm-input-grad"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (_, n) = samples(l1, self.name())?;
+        if l1.shape() != l2.shape() {
+            bail!("{}: input {:?} and gradient {:?} differ", self.name(), l1.dims(), l2.dims());
+        }
+        let out = match typed(self.name(), [(s1, l1), (s2, l2)])? {
+            Typed::F32([x, g]) => CpuStorage::F32(project(x, g, n, self.eps)),
+            Typed::F64([x, g]) => CpuStorage::F64(project(x, g, n, self.eps)),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, g: &Tensor, _: &Tensor, h: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dx = tracked(x, || {
+            x.contiguous()?.apply_op3_no_bwd(&g.contiguous()?, &h.contiguous()?, &LayerNormSecondOp { eps: self.eps })
+        })?;
+        let dg = tracked(g, || layer_norm_input_grad(x, h, self.eps))?;
+        Ok((dx, dg))
+    }
+}
+
+/// `∂⟨h, Q(x, g)⟩/∂x`; operands `x`, `g`, `h` of one shape `(B, …)`.
+struct LayerNormSecondOp {
+    eps: f64,
+}
+
+fn second<T: Element>(x: &[T], g: &[T], h: &[T], n: usize, eps: f64) -> Vec<T> {
+    per_sample(x.len() / n.max(1), n, |i, out| {
+        let s = Sample::new(&x[i * n..][..n], eps);
+        let (g, h) = (&g[i * n..][..n], &h[i * n..][..n]);
+        let (nf, sigma) = (n as f64, s.sigma);
+        let (g_mean, m) = s.means(g);
+        let (h_mean, k) = s.means(h);
+        let hg = h.iter().zip(g).map(|(a, b)| a.to_f64() * b.to_f64()).sum::<f64>();
+        let h_pg = hg - nf * g_mean * h_mean - nf * m * k;
+        let scale = -h_pg / (sigma * sigma) / nf;
+        // v = −(m h + k g)/σ; mean(v) and mean(v ⊙ x̂) in closed form.
+        let v_mean = -(m * h_mean + k * g_mean) / sigma;
+        let vx_mean = -2.0 * m * k / sigma;
+        for (j, o) in out.iter_mut().enumerate() {
+            let xhat = s.xhat(j);
+            let v = -(m * h[j].to_f64() + k * g[j].to_f64()) / sigma;
+            *o = T::from_f64((v - v_mean - xhat * vx_mean) / sigma + scale * xhat);
+        }
+    })
+}
+
+impl CustomOp3 for LayerNormSecondOp {
+    fn name(&self) -> &'static str {
+        "ganzoo-layer-norm-second-derivative"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (_, n) = samples(l1, self.name())?;
+        if l1.shape() != l2.shape() || l1.shape() != l3.shape() {
+            bail!("{}: operands {:?}, {:?}, {:?} differ", self.name(), l1.dims(), l2.dims(), l3.dims());
+        }
+        let out = match typed(self.name(), [(s1, l1), (s2, l2), (s3, l3)])? {
+            Typed::F32([x, g, h]) => CpuStorage::F32(second(x, g, h, n, self.eps)),
+            Typed::F64([x, g, h]) => CpuStorage::F64(second(x, g, h, n, self.eps)),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+}
+
+/// Layer norm of `x (B, …)` over every non-batch dimension with per-element `γ`, `β`
+/// (each with as many elements as one sample).
+pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, LayerNormOp { eps })
+}
+
+/// `Q(x, g) = (g − mean(g) − x̂ · mean(g ⊙ x̂)) / σ` per sample: the input gradient of
+/// the standardisation `x ↦ x̂` for an upstream gradient `g` (for layer norm, `g = γ ⊙ dy`).
+/// Differentiable in `x` and `g`.
+pub fn layer_norm_input_grad(x: &Tensor, g: &Tensor, eps: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(&g.contiguous()?, LayerNormInputGradOp { eps })
+}
