@@ -15,6 +15,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    pool::limit_candle_spinning();
     let cli = cli::Cli::parse();
     logfile::init();
     match pool::run_in_pool(|| commands::run(cli.command)) {

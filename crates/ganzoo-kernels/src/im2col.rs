@@ -12,8 +12,8 @@ use rayon::prelude::*;
 use crate::gemm::Element;
 use crate::geometry::ConvGeometry;
 
-/// The output columns `[lo, hi)` whose input column `o·s − p + off` lies inside `0..len`,
-/// for an offset `off = j·d` of the kernel tap.
+/// The outputs `[lo, hi)` whose input `o·s − p + off` lies inside `0..len`, for an
+/// offset `off = j·d` (columns) or `i·d` (rows) of the kernel tap.
 fn valid_range(g: &ConvGeometry, off: usize, len: usize, outs: usize) -> (usize, usize) {
     let (s, p) = (g.params.stride, g.params.padding);
     let lo = if p > off { (p - off).div_ceil(s) } else { 0 };
@@ -21,34 +21,33 @@ fn valid_range(g: &ConvGeometry, off: usize, len: usize, outs: usize) -> (usize,
     (lo.min(outs), hi.min(outs).max(lo.min(outs)))
 }
 
-/// The input row of output row `oh` for tap `i`, if inside the image.
-fn input_row(g: &ConvGeometry, oh: usize, i: usize) -> Option<usize> {
-    (oh * g.params.stride + i * g.params.dilation).checked_sub(g.params.padding).filter(|&r| r < g.in_h)
-}
-
 /// Writes `im2col` of `samples` samples of `x` (NCHW, contiguous) into `cols`.
 pub fn im2col<T: Element>(g: &ConvGeometry, x: &[T], samples: usize, cols: &mut [T]) {
     let (plane, width) = (g.out_plane(), samples * g.out_plane());
-    let taps = g.k_h * g.k_w;
+    let (taps, s, d, p) = (g.k_h * g.k_w, g.params.stride, g.params.dilation, g.params.padding);
     cols[..g.patch() * width].par_chunks_mut(width).enumerate().for_each(|(r, row)| {
         let (c, i, j) = (r / taps, (r / g.k_w) % g.k_h, r % g.k_w);
-        let (lo, hi) = valid_range(g, j * g.params.dilation, g.in_w, g.out_w);
-        for (n, out) in row.chunks_mut(plane).enumerate() {
+        let (lo, hi) = valid_range(g, j * d, g.in_w, g.out_w);
+        let (top, bottom) = valid_range(g, i * d, g.in_h, g.out_h);
+        if lo >= hi || top >= bottom {
+            row.fill(T::ZERO);
+            return;
+        }
+        let first = lo * s + j * d - p;
+        for (n, out) in row.chunks_exact_mut(plane).enumerate() {
             let src = &x[(n * g.cin + c) * g.in_plane()..][..g.in_plane()];
-            for (oh, line) in out.chunks_mut(g.out_w).enumerate() {
-                let Some(ih) = input_row(g, oh, i) else {
-                    line.fill(T::ZERO);
-                    continue;
-                };
-                let src = &src[ih * g.in_w..][..g.in_w];
+            out[..top * g.out_w].fill(T::ZERO);
+            out[bottom * g.out_w..].fill(T::ZERO);
+            for oh in top..bottom {
+                let line = &mut out[oh * g.out_w..][..g.out_w];
                 line[..lo].fill(T::ZERO);
                 line[hi..].fill(T::ZERO);
-                let first = lo * g.params.stride + j * g.params.dilation - g.params.padding;
-                if g.params.stride == 1 {
-                    line[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
+                let src = &src[(oh * s + i * d - p) * g.in_w + first..];
+                if s == 1 {
+                    line[lo..hi].copy_from_slice(&src[..hi - lo]);
                 } else {
-                    for (k, v) in line[lo..hi].iter_mut().enumerate() {
-                        *v = src[first + k * g.params.stride];
+                    for (v, step) in line[lo..hi].iter_mut().zip(src.chunks(s)) {
+                        *v = step[0];
                     }
                 }
             }
@@ -59,27 +58,28 @@ pub fn im2col<T: Element>(g: &ConvGeometry, x: &[T], samples: usize, cols: &mut 
 /// Adds `col2im` of `cols` into `samples` samples of `dx` (NCHW, contiguous).
 pub fn col2im<T: Element>(g: &ConvGeometry, cols: &[T], samples: usize, dx: &mut [T]) {
     let (plane, width) = (g.out_plane(), samples * g.out_plane());
-    let taps = g.k_h * g.k_w;
+    let (taps, s, d, p) = (g.k_h * g.k_w, g.params.stride, g.params.dilation, g.params.padding);
     dx[..samples * g.cin * g.in_plane()].par_chunks_mut(g.in_plane()).enumerate().for_each(|(nc, img)| {
         let (n, c) = (nc / g.cin, nc % g.cin);
         for i in 0..g.k_h {
+            let (top, bottom) = valid_range(g, i * d, g.in_h, g.out_h);
             for j in 0..g.k_w {
-                let (lo, hi) = valid_range(g, j * g.params.dilation, g.in_w, g.out_w);
-                if lo >= hi {
+                let (lo, hi) = valid_range(g, j * d, g.in_w, g.out_w);
+                if lo >= hi || top >= bottom {
                     continue;
                 }
                 let row = &cols[(c * taps + i * g.k_w + j) * width + n * plane..][..plane];
-                let first = lo * g.params.stride + j * g.params.dilation - g.params.padding;
-                for (oh, line) in row.chunks(g.out_w).enumerate() {
-                    let Some(ih) = input_row(g, oh, i) else { continue };
-                    let dst = &mut img[ih * g.in_w..][..g.in_w];
-                    if g.params.stride == 1 {
-                        for (d, &v) in dst[first..first + hi - lo].iter_mut().zip(&line[lo..hi]) {
-                            *d += v;
+                let first = lo * s + j * d - p;
+                for oh in top..bottom {
+                    let line = &row[oh * g.out_w..][lo..hi];
+                    let dst = &mut img[(oh * s + i * d - p) * g.in_w + first..];
+                    if s == 1 {
+                        for (t, &v) in dst.iter_mut().zip(line) {
+                            *t += v;
                         }
                     } else {
-                        for (k, &v) in line[lo..hi].iter().enumerate() {
-                            dst[first + k * g.params.stride] += v;
+                        for (t, &v) in dst.chunks_mut(s).zip(line) {
+                            t[0] += v;
                         }
                     }
                 }
