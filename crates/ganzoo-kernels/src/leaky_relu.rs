@@ -11,23 +11,20 @@ use crate::storage::{typed, Typed};
 /// Elements per parallel task.
 const GRAIN: usize = 1 << 14;
 
-fn map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
-    let mut y = vec![T::ZERO; x.len()];
-    y.par_chunks_mut(GRAIN).zip(x.par_chunks(GRAIN)).for_each(|(o, i)| {
-        for (o, &v) in o.iter_mut().zip(i) {
-            *o = f(v);
-        }
-    });
-    y
+/// `out = g · (x > 0 ? 1 : a)`; the forward pass is the case `g = x`. The slope is a
+/// local value and the choice a select, so the loop vectorises (no mispredicted
+/// branch per element on activations of random sign).
+fn scale_negative<T: Element>(x: &[T], g: &[T], a: T, out: &mut [T]) {
+    for ((o, &v), &g) in out.iter_mut().zip(x).zip(g) {
+        *o = if v > T::ZERO { g } else { g * a };
+    }
 }
 
 fn masked<T: Element>(x: &[T], dy: &[T], slope: T) -> Vec<T> {
     let mut out = vec![T::ZERO; x.len()];
-    out.par_chunks_mut(GRAIN).zip(x.par_chunks(GRAIN).zip(dy.par_chunks(GRAIN))).for_each(|(o, (x, d))| {
-        for ((o, &v), &g) in o.iter_mut().zip(x).zip(d) {
-            *o = if v.to_f64() > 0.0 { g } else { T::from_f64(g.to_f64() * slope.to_f64()) };
-        }
-    });
+    out.par_chunks_mut(GRAIN)
+        .zip(x.par_chunks(GRAIN).zip(dy.par_chunks(GRAIN)))
+        .for_each(|(o, (x, d))| scale_negative(x, d, slope, o));
     out
 }
 
@@ -41,8 +38,8 @@ impl CustomOp1 for LeakyReluOp {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let a = self.0;
         let out = match typed(self.name(), [(s, l)])? {
-            Typed::F32([x]) => CpuStorage::F32(map(x, |v| if v > 0.0 { v } else { v * a as f32 })),
-            Typed::F64([x]) => CpuStorage::F64(map(x, |v| if v > 0.0 { v } else { v * a })),
+            Typed::F32([x]) => CpuStorage::F32(masked(x, x, a as f32)),
+            Typed::F64([x]) => CpuStorage::F64(masked(x, x, a)),
         };
         Ok((out, l.shape().clone()))
     }
