@@ -44,6 +44,15 @@ fn block_buffers<T: Element>(g: &ConvGeometry) -> (Vec<T>, Vec<T>) {
     (vec![T::ZERO; g.patch() * width], vec![T::ZERO; if g.chunk() > 1 { g.cout * width } else { 0 }])
 }
 
+/// [`im2col`] of a block into `cols` from [`block_buffers`]: a short last block lays
+/// its rows out differently, so its padding entries are zeroed first.
+fn unfold<T: Element>(g: &ConvGeometry, x: &[T], n: usize, cols: &mut [T]) {
+    if n != g.chunk() {
+        cols.fill(T::ZERO);
+    }
+    im2col(g, x, n, cols);
+}
+
 fn check(what: &str, got: usize, want: usize) {
     assert_eq!(got, want, "{what}: {got} elements, the geometry needs {want}");
 }
@@ -57,7 +66,7 @@ pub fn forward<T: Element>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
     let (mut cols, mut mat) = block_buffers(g);
     for (first, n) in blocks(g) {
         let l = n * plane;
-        im2col(g, &x[first * g.cin * g.in_plane()..], n, &mut cols);
+        unfold(g, &x[first * g.cin * g.in_plane()..], n, &mut cols);
         let out = &mut y[first * g.cout * plane..][..g.cout * l];
         if n == 1 {
             matmul(g.cout, l, p, out, false, MatRef::rows(w, p), MatRef::rows(&cols, l));
@@ -101,7 +110,7 @@ pub fn weight_grad<T: Element>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
     let (mut cols, mut mat) = block_buffers(g);
     for (i, (first, n)) in blocks(g).enumerate() {
         let l = n * plane;
-        im2col(g, &x[first * g.cin * g.in_plane()..], n, &mut cols);
+        unfold(g, &x[first * g.cin * g.in_plane()..], n, &mut cols);
         let block = &dy[first * g.cout * plane..][..g.cout * l];
         let lhs = if n == 1 {
             block
