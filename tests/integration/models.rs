@@ -196,3 +196,24 @@ fn summary_lists_layers_with_shapes_and_counts() {
     assert_eq!((first.kind, first.output.as_slice(), first.params), ("ConvTranspose2d", &[1, 512, 4, 4][..], 819_200));
     assert_eq!(rows.last().unwrap().output, vec![1, 3, 64, 64]);
 }
+
+#[test]
+fn frozen_network_gives_the_same_output_and_input_gradient_but_no_weight_gradients() {
+    for norm in [Norm::Batch, Norm::Layer] {
+        let config = DcganConfig { critic_norm: norm, ..DcganConfig::cifar10() };
+        let (critic, store) = build(|vb| config.discriminator(vb), "critic");
+        let x =
+            candle_core::Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 3, 32, 32), &Device::Cpu).unwrap()).unwrap();
+        let (live, frozen) = (critic.forward_t(&x, true).unwrap(), critic.frozen().forward_t(&x, true).unwrap());
+        let diff = (&live - &frozen).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-6, "{norm:?}: outputs differ by {diff}");
+        let (g_live, g_frozen) =
+            (live.sum_all().unwrap().backward().unwrap(), frozen.sum_all().unwrap().backward().unwrap());
+        let dx = (g_live.get(&x).unwrap() - g_frozen.get(&x).unwrap()).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(dx.to_scalar::<f32>().unwrap() < 1e-6, "{norm:?}: input gradients differ");
+        for (name, var) in store.trainable() {
+            assert!(g_live.get(&var).is_some(), "{name}: no gradient through the live network");
+            assert!(g_frozen.get(&var).is_none(), "{name}: a gradient through the frozen network");
+        }
+    }
+}

@@ -89,6 +89,11 @@ impl Conv2d {
         Ok(Self { weight, bias, stride: spec.stride, padding: spec.padding })
     }
 
+    /// The same layer on detached weights (see [`crate::Network::frozen`]).
+    pub fn frozen(&self) -> Self {
+        Self { weight: self.weight.detach(), bias: self.bias.as_ref().map(Tensor::detach), ..self.clone() }
+    }
+
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }
@@ -122,6 +127,11 @@ pub struct ConvTranspose2d {
 }
 
 impl ConvTranspose2d {
+    /// The same layer on detached weights (see [`crate::Network::frozen`]).
+    pub fn frozen(&self) -> Self {
+        Self { weight: self.weight.detach(), bias: self.bias.as_ref().map(Tensor::detach), ..self.clone() }
+    }
+
     pub fn new(spec: ConvSpec, vb: VarBuilder) -> Result<Self> {
         let (weight, bias) = spec.variables(true, vb)?;
         Ok(Self { weight, bias, stride: spec.stride, padding: spec.padding })

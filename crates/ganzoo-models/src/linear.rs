@@ -21,6 +21,11 @@ impl Linear {
         Ok(Self { weight, bias })
     }
 
+    /// The same layer on detached weights (see [`crate::Network::frozen`]).
+    pub fn frozen(&self) -> Self {
+        Self { weight: self.weight.detach(), bias: self.bias.detach() }
+    }
+
     /// `∂(Σ y·dy)/∂x = dy W`.
     pub fn input_grad(&self, dy: &Tensor) -> candle_core::Result<Tensor> {
         dy.matmul(&self.weight)

@@ -110,6 +110,28 @@ impl Network {
         &self.layers
     }
 
+    /// The same network on detached parameters (sharing their storage, so it sees every
+    /// update): its forward pass computes no weight gradients. The generator step runs
+    /// the critic this way, as PyTorch code does with `requires_grad_(False)`.
+    pub fn frozen(&self) -> Self {
+        let layers = self
+            .layers
+            .iter()
+            .map(|(name, layer)| {
+                let layer = match layer {
+                    Layer::Linear(l) => Layer::Linear(l.frozen()),
+                    Layer::Conv(c) => Layer::Conv(c.frozen()),
+                    Layer::ConvTranspose(c) => Layer::ConvTranspose(c.frozen()),
+                    Layer::BatchNorm(bn) => Layer::BatchNorm(bn.frozen()),
+                    Layer::LayerNorm(ln) => Layer::LayerNorm(ln.frozen()),
+                    other => other.clone(),
+                };
+                (name.clone(), layer)
+            })
+            .collect();
+        Self { layers }
+    }
+
     /// Forward pass; `train` selects batch statistics in batch norm (and updates the running ones).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.forward_mode(x, if train { BnMode::Train } else { BnMode::Eval })

@@ -36,6 +36,11 @@ pub struct BatchNorm2d {
 }
 
 impl BatchNorm2d {
+    /// The same layer with detached `γ, β`; the running statistics stay shared.
+    pub fn frozen(&self) -> Self {
+        Self { gamma: self.gamma.detach(), beta: self.beta.detach(), ..self.clone() }
+    }
+
     /// `gamma_init` is N(1, 0.02) in DCGAN.
     pub fn new(channels: usize, gamma_init: Init, vb: VarBuilder) -> Result<Self> {
         let gamma = vb.get_with_hints(channels, "weight", gamma_init)?;
@@ -94,6 +99,11 @@ pub struct LayerNorm {
 }
 
 impl LayerNorm {
+    /// The same layer with detached `γ, β`.
+    pub fn frozen(&self) -> Self {
+        Self { gamma: self.gamma.detach(), beta: self.beta.detach() }
+    }
+
     /// `shape` is the shape of one sample, e.g. `[C, H, W]`.
     pub fn new(shape: &[usize], vb: VarBuilder) -> Result<Self> {
         let gamma = vb.get_with_hints(shape, "weight", Init::Const(1.0))?;

@@ -264,7 +264,8 @@ impl Trainer {
             }
         };
         let fake_in = self.instance_noise(&fake)?;
-        let fake_out = self.players.critic.forward_t(&fake_in, true)?;
+        // The critic's weights get no gradient in this step: none is computed.
+        let fake_out = self.players.critic.frozen().forward_t(&fake_in, true)?;
         let loss = match self.config.objective {
             Objective::CrossEntropy { generator_cost } => {
                 generator_loss(GeneratorCost::from(generator_cost), &fake_out)?
