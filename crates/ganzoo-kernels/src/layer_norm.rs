@@ -19,14 +19,6 @@ use crate::gemm::Element;
 use crate::ops::tracked;
 use crate::storage::{typed, Typed};
 
-/// `(μ, σ)` of one sample.
-fn moments<T: Element>(x: &[T], eps: f64) -> (f64, f64) {
-    let n = x.len() as f64;
-    let mean = x.iter().map(|v| v.to_f64()).sum::<f64>() / n;
-    let var = x.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>() / n;
-    (mean, (var + eps).sqrt())
-}
-
 /// `(B, N)` of a layout whose first dimension is the batch.
 fn samples(l: &Layout, op: &str) -> Result<(usize, usize)> {
     match l.dims() {
@@ -58,10 +50,9 @@ struct LayerNormOp {
 
 fn normalise<T: Element>(x: &[T], gamma: &[T], beta: &[T], n: usize, eps: f64) -> Vec<T> {
     per_sample(x.len() / n.max(1), n, |i, y| {
-        let x = &x[i * n..][..n];
-        let (mean, sigma) = moments(x, eps);
-        for (((o, &v), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
-            *o = T::from_f64((v.to_f64() - mean) / sigma * g.to_f64() + b.to_f64());
+        let s = Sample::new(&x[i * n..][..n], eps);
+        for (k, ((o, &g), &b)) in y.iter_mut().zip(gamma).zip(beta).enumerate() {
+            *o = T::from_f64(s.xhat(k) * g.to_f64() + b.to_f64());
         }
     })
 }
@@ -119,10 +110,9 @@ struct StandardiseOp {
 
 fn standardise<T: Element>(x: &[T], n: usize, eps: f64) -> Vec<T> {
     per_sample(x.len() / n.max(1), n, |i, out| {
-        let x = &x[i * n..][..n];
-        let (mean, sigma) = moments(x, eps);
-        for (o, &v) in out.iter_mut().zip(x) {
-            *o = T::from_f64((v.to_f64() - mean) / sigma);
+        let s = Sample::new(&x[i * n..][..n], eps);
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = T::from_f64(s.xhat(k));
         }
     })
 }
@@ -142,7 +132,7 @@ impl CustomOp1 for StandardiseOp {
     }
 }
 
-/// Per-sample quantities shared by `Q` and its `x`-derivative.
+/// One sample with its moments `μ` and `σ = √(var + ε)`, shared by every op here.
 struct Sample<'a, T> {
     x: &'a [T],
     mean: f64,
@@ -151,8 +141,10 @@ struct Sample<'a, T> {
 
 impl<'a, T: Element> Sample<'a, T> {
     fn new(x: &'a [T], eps: f64) -> Self {
-        let (mean, sigma) = moments(x, eps);
-        Self { x, mean, sigma }
+        let n = x.len() as f64;
+        let mean = x.iter().map(|v| v.to_f64()).sum::<f64>() / n;
+        let var = x.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>() / n;
+        Self { x, mean, sigma: (var + eps).sqrt() }
     }
 
     fn xhat(&self, i: usize) -> f64 {

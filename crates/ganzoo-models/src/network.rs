@@ -23,11 +23,23 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The negative-side slope of the piecewise-linear activations (ReLU: 0), which
+    /// ganzoo's leaky-ReLU kernel runs when the tensor suits it.
+    fn kernel_slope(self, x: &Tensor) -> Option<f64> {
+        let slope = match self {
+            Self::Relu => 0.0,
+            Self::LeakyRelu(a) => a,
+            Self::Tanh => return None,
+        };
+        crate::backend::use_kernels(x).then_some(slope)
+    }
+
     fn forward(self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if let Some(a) = self.kernel_slope(x) {
+            return ganzoo_kernels::leaky_relu(x, a);
+        }
         match self {
-            Self::Relu if crate::backend::use_kernels(x) => ganzoo_kernels::leaky_relu(x, 0.0),
             Self::Relu => x.relu(),
-            Self::LeakyRelu(a) if crate::backend::use_kernels(x) => ganzoo_kernels::leaky_relu(x, a),
             Self::LeakyRelu(a) => x.maximum(&(x * a)?),
             Self::Tanh => x.tanh(),
         }
@@ -35,10 +47,11 @@ impl Activation {
 
     /// `∂(Σ y·dy)/∂x`; the piecewise-linear masks are constants (their derivative is 0 almost everywhere).
     fn input_grad(self, dy: &Tensor, x: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
+        if let Some(a) = self.kernel_slope(x) {
+            return ganzoo_kernels::leaky_relu_grad(x, dy, a);
+        }
         let mask = || x.detach().gt(0.0)?.to_dtype(x.dtype());
         match self {
-            Self::Relu if crate::backend::use_kernels(x) => ganzoo_kernels::leaky_relu_grad(x, dy, 0.0),
-            Self::LeakyRelu(a) if crate::backend::use_kernels(x) => ganzoo_kernels::leaky_relu_grad(x, dy, a),
             Self::Relu => dy * mask()?,
             Self::LeakyRelu(a) => dy * ((mask()? * (1.0 - a))? + a)?,
             Self::Tanh => dy * (1.0 - y.sqr()?)?,
