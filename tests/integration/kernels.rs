@@ -326,8 +326,17 @@ fn strided_views_are_made_contiguous() {
     assert!(max_diff(&kernels::conv2d(&xt, &w, c.params).unwrap(), &c.candle_conv(&x, &w)) < 1e-12);
 }
 
+/// Run on one thread, and on three: the kernels then split a batch of 5 either over
+/// the threads (several blocks) or inside one block (a single block of 5).
 #[test]
 fn blocks_of_samples_give_the_same_result_as_one_block() {
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(compare_blocks);
+    }
+}
+
+fn compare_blocks() {
     let c = case(5, 3, (6, 7), 4, (3, 3), 2, 1, 1);
     let g = kernels::ConvGeometry::new([5, 3, 6, 7], [4, 3, 3, 3], c.params).unwrap();
     let x: Vec<f64> = c.input(DType::F64).flatten_all().unwrap().to_vec1().unwrap();

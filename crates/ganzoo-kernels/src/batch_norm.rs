@@ -12,25 +12,36 @@ use rayon::prelude::*;
 use crate::gemm::Element;
 use crate::storage::{nchw, typed, Typed};
 
-/// `(Σ a, Σ a·b)` over paired slices, in f64 with eight independent accumulators
+/// Running `(Σ a, Σ a·b)` over paired slices, in f64 with eight independent lanes
 /// (so the loop vectorises; a single running sum would serialise every addition).
-fn sums<T: Element>(a: &[T], b: &[T]) -> (f64, f64) {
-    let (mut s, mut sb) = ([0.0f64; 8], [0.0f64; 8]);
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            let v = x[k].to_f64();
-            s[k] += v;
-            sb[k] += v * y[k].to_f64();
+/// One accumulator serves a whole channel, so a 4×4 plane costs two vector steps,
+/// not a reduction of its own.
+#[derive(Default)]
+struct Sums {
+    a: [f64; 8],
+    ab: [f64; 8],
+}
+
+impl Sums {
+    fn add<T: Element>(&mut self, a: &[T], b: &[T]) {
+        let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+        let (ra, rb) = (ca.remainder(), cb.remainder());
+        for (x, y) in ca.zip(cb) {
+            for k in 0..8 {
+                let v = x[k].to_f64();
+                self.a[k] += v;
+                self.ab[k] += v * y[k].to_f64();
+            }
+        }
+        for (k, (x, y)) in ra.iter().zip(rb).enumerate() {
+            self.a[k] += x.to_f64();
+            self.ab[k] += x.to_f64() * y.to_f64();
         }
     }
-    let (mut total, mut total_b) = (s.iter().sum::<f64>(), sb.iter().sum::<f64>());
-    for (x, y) in ra.iter().zip(rb) {
-        total += x.to_f64();
-        total_b += x.to_f64() * y.to_f64();
+
+    fn totals(&self) -> (f64, f64) {
+        (self.a.iter().sum(), self.ab.iter().sum())
     }
-    (total, total_b)
 }
 
 /// Per-channel `(mean, biased variance)` of `x (N, C, plane)`, accumulated in f64
@@ -39,12 +50,12 @@ pub fn channel_moments<T: Element>(x: &[T], n: usize, c: usize, plane: usize) ->
     (0..c)
         .into_par_iter()
         .map(|ch| {
-            let (mut s, mut ss) = (0.0, 0.0);
+            let mut sums = Sums::default();
             for i in 0..n {
                 let p = &x[(i * c + ch) * plane..][..plane];
-                let (a, b) = sums(p, p);
-                (s, ss) = (s + a, ss + b);
+                sums.add(p, p);
             }
+            let (s, ss) = sums.totals();
             let count = (n * plane) as f64;
             let mean = s / count;
             (mean, (ss / count - mean * mean).max(0.0))
@@ -59,9 +70,10 @@ fn forward<T: Element>(x: &[T], gamma: &[T], beta: &[T], (n, c, plane): (usize, 
         let ch = i % c;
         let (mean, var) = moments[ch];
         let scale = gamma[ch].to_f64() / (var + eps).sqrt();
-        let shift = beta[ch].to_f64() - mean * scale;
+        let (shift, scale) = (T::from_f64(beta[ch].to_f64() - mean * scale), T::from_f64(scale));
         for (o, &v) in out.iter_mut().zip(inp) {
-            *o = T::from_f64(v.to_f64() * scale + shift);
+            *o = v * scale;
+            *o += shift;
         }
     });
     y
@@ -76,12 +88,12 @@ fn backward<T: Element>(x: &[T], dy: &[T], gamma: &[T], (n, c, plane): (usize, u
         .map(|ch| {
             let (mean, var) = moments[ch];
             let rstd = 1.0 / (var + eps).sqrt();
-            let (mut s_dy, mut s_dy_x) = (0.0, 0.0);
+            let mut sums = Sums::default();
             for i in 0..n {
                 let at = (i * c + ch) * plane;
-                let (a, b) = sums(&dy[at..at + plane], &x[at..at + plane]);
-                (s_dy, s_dy_x) = (s_dy + a, s_dy_x + b);
+                sums.add(&dy[at..at + plane], &x[at..at + plane]);
             }
+            let (s_dy, s_dy_x) = sums.totals();
             // Σ dy·x̂ = (Σ dy·x − μ Σ dy) / σ
             (s_dy, (s_dy_x - mean * s_dy) * rstd)
         })
@@ -94,10 +106,14 @@ fn backward<T: Element>(x: &[T], dy: &[T], gamma: &[T], (n, c, plane): (usize, u
         let rstd = 1.0 / (var + eps).sqrt();
         let k = gamma[ch].to_f64() * rstd;
         let (m_dy, m_dyx) = (sums[ch].0 / count, sums[ch].1 / count);
+        // k (dy − m_dy − x̂ m_dyx) with x̂ = (x − μ) rstd, as one multiply-add per term.
+        let per_x = -k * m_dyx * rstd;
+        let (per_dy, per_x, offset) = (T::from_f64(k), T::from_f64(per_x), T::from_f64(-k * m_dy - per_x * mean));
         let at = i * plane;
         for ((o, &g), &v) in d.iter_mut().zip(&dy[at..at + plane]).zip(&x[at..at + plane]) {
-            let xhat = (v.to_f64() - mean) * rstd;
-            *o = T::from_f64(k * (g.to_f64() - m_dy - xhat * m_dyx));
+            *o = g * per_dy;
+            *o += v * per_x;
+            *o += offset;
         }
     });
     for ch in 0..c {

@@ -1,5 +1,5 @@
 //! One matrix product, `C (+)= A · B`, on strided slices through the `gemm` crate
-//! (the one Candle's CPU matmul uses), threaded over rayon's pool.
+//! (the one Candle's CPU matmul uses), threaded over rayon's pool or not.
 
 use std::ops::{AddAssign, Mul};
 
@@ -17,6 +17,9 @@ pub trait Element:
     const ONE: Self;
     fn to_f64(self) -> f64;
     fn from_f64(v: f64) -> Self;
+    /// This thread's spare working buffers of this type (see `scratch`).
+    #[doc(hidden)]
+    fn pool() -> &'static std::thread::LocalKey<crate::scratch::Pool<Self>>;
 }
 
 impl Element for f32 {
@@ -28,6 +31,9 @@ impl Element for f32 {
     fn from_f64(v: f64) -> Self {
         v as f32
     }
+    fn pool() -> &'static std::thread::LocalKey<crate::scratch::Pool<Self>> {
+        &crate::scratch::F32_POOL
+    }
 }
 
 impl Element for f64 {
@@ -38,6 +44,9 @@ impl Element for f64 {
     }
     fn from_f64(v: f64) -> Self {
         v
+    }
+    fn pool() -> &'static std::thread::LocalKey<crate::scratch::Pool<Self>> {
+        &crate::scratch::F64_POOL
     }
 }
 
@@ -65,8 +74,19 @@ impl<'a, T> MatRef<'a, T> {
     }
 }
 
-/// `dst (m × n, row-major) = [dst +] a (m × k) · b (k × n)`.
-pub fn matmul<T: Element>(m: usize, n: usize, k: usize, dst: &mut [T], accumulate: bool, a: MatRef<T>, b: MatRef<T>) {
+/// `dst (m × n, row-major) = [dst +] a (m × k) · b (k × n)`, on rayon's pool when
+/// `threaded`, else on the calling thread.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul<T: Element>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    accumulate: bool,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    threaded: bool,
+) {
     assert!(dst.len() >= m * n && a.fits(m, k) && b.fits(k, n), "matmul: operand shorter than its view");
     if m == 0 || n == 0 {
         return;
@@ -93,7 +113,7 @@ pub fn matmul<T: Element>(m: usize, n: usize, k: usize, dst: &mut [T], accumulat
             false,
             false,
             false,
-            gemm::Parallelism::Rayon(0),
+            if threaded { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None },
         );
     }
 }

@@ -106,10 +106,16 @@ impl ConvGeometry {
         Self { block: Some(samples), ..self }
     }
 
-    /// Samples per im2col block, at least one.
+    /// Samples per im2col block, at least one. Blocks sized to [`COLS_BUDGET`] come in
+    /// a multiple of rayon's thread count where the batch allows, all of one size but
+    /// perhaps the last, so the threads get equal shares.
     pub fn chunk(&self) -> usize {
-        let budget = COLS_BUDGET / (self.patch() * self.out_plane()).max(1);
-        self.block.unwrap_or(budget).clamp(1, self.batch)
+        if let Some(samples) = self.block {
+            return samples.clamp(1, self.batch);
+        }
+        let budget = (COLS_BUDGET / (self.patch() * self.out_plane()).max(1)).clamp(1, self.batch);
+        let blocks = self.batch.div_ceil(budget).next_multiple_of(rayon::current_num_threads()).min(self.batch);
+        self.batch.div_ceil(blocks)
     }
 
     /// Multiply-adds of one forward pass (each of the three primitives costs the same).

@@ -1,56 +1,76 @@
 //! The three convolution primitives on contiguous NCHW slices, one block of samples
-//! at a time: unfold the block with [`im2col`], multiply once, fold or scatter back.
+//! at a time: move the block to channels-last, unfold it with [`im2col`], multiply
+//! once, fold or scatter back.
 //!
-//! With `cols = im2col(x)` of shape `(P, L)`, `P = C·kh·kw`, `L = n·H'·W'` for a block
-//! of `n` samples and `Ŷ` the block's output arranged as `(O, L)`:
-//! forward `Ŷ = W · cols`; adjoint `x = col2im(Wᵀ · Ŷ)`; weight gradient
-//! `dW = Σ_blocks dŶ · colsᵀ`.
+//! With `cols = im2col(x)` of shape `(L, P)`, `L = n·H'·W'` for a block of `n`
+//! samples, `P = kh·kw·C`, the kernel reordered to `Wc (O, P)` and `Ŷ` the block's
+//! output arranged as `(O, L)`: forward `Ŷ = Wc · colsᵀ`; adjoint
+//! `x = col2im(Ŷᵀ · Wc)`; weight gradient `dWc = Σ_blocks dŶ · cols`. Only the
+//! input side changes layout: `(O, L)` is the NCHW output up to a reordering of
+//! whole planes (none at all for a single sample).
 
 use rayon::prelude::*;
 
 use crate::gemm::{matmul, Element, MatRef};
 use crate::geometry::ConvGeometry;
 use crate::im2col::{col2im, im2col};
+use crate::layout::{from_channels_last, kernel_from_channels_last, kernel_to_channels_last, to_channels_last};
+use crate::scratch::Scratch;
+use crate::threads::Plan;
+
+/// One thread's working space for a block of samples: the input images channels-last
+/// `(n, H·W, C)`, their im2col matrix `(n·H'·W', P)` and the output as `(O, n·H'·W')`,
+/// taken from the thread's pool (every value is written before it is read).
+struct Buffers<T: Element> {
+    image: Scratch<T>,
+    cols: Scratch<T>,
+    out: Scratch<T>,
+}
+
+impl<T: Element> Buffers<T> {
+    fn new(g: &ConvGeometry, plan: &Plan) -> Self {
+        let rows = plan.chunk * g.out_plane();
+        Self {
+            image: Scratch::take(plan.chunk * g.cin * g.in_plane()),
+            cols: Scratch::take(rows * g.patch()),
+            out: Scratch::take(rows * g.cout),
+        }
+    }
+}
+
+/// Blocks of `(samples, a, b)`: matching slices of an operand `a` with `a_len` values
+/// per sample and a result `b` with `b_len` per sample.
+fn block_pairs<'a, T, U>(
+    plan: &Plan,
+    a: &'a [T],
+    a_len: usize,
+    b: &'a mut [U],
+    b_len: usize,
+) -> impl Iterator<Item = (usize, &'a [T], &'a mut [U])> {
+    a.chunks(plan.chunk * a_len).zip(b.chunks_mut(plan.chunk * b_len)).map(move |(a, b)| (a.len() / a_len, a, b))
+}
 
 /// `(n, O, H'·W')` (a block of the NCHW output) → `(O, n·H'·W')`.
-fn gather<T: Element>(g: &ConvGeometry, y: &[T], samples: usize, mat: &mut [T]) {
+fn gather<'a, T: Element>(g: &ConvGeometry, plan: &Plan, y: &'a [T], samples: usize, mat: &'a mut [T]) -> &'a [T] {
+    if samples == 1 {
+        return y;
+    }
     let plane = g.out_plane();
-    mat[..g.cout * samples * plane].par_chunks_mut(samples * plane).enumerate().for_each(|(o, row)| {
+    plan.for_each_chunk(&mut mat[..g.cout * samples * plane], samples * plane, |o, row| {
         for (n, dst) in row.chunks_mut(plane).enumerate() {
             dst.copy_from_slice(&y[(n * g.cout + o) * plane..][..plane]);
         }
     });
+    mat
 }
 
 /// `(O, n·H'·W')` → `(n, O, H'·W')`.
-fn scatter<T: Element>(g: &ConvGeometry, mat: &[T], samples: usize, y: &mut [T]) {
+fn scatter<T: Element>(g: &ConvGeometry, plan: &Plan, mat: &[T], samples: usize, y: &mut [T]) {
     let plane = g.out_plane();
-    y[..samples * g.cout * plane].par_chunks_mut(plane).enumerate().for_each(|(no, dst)| {
+    plan.for_each_chunk(&mut y[..samples * g.cout * plane], plane, |no, dst| {
         let (n, o) = (no / g.cout, no % g.cout);
         dst.copy_from_slice(&mat[o * samples * plane + n * plane..][..plane]);
     });
-}
-
-/// Sample blocks `(first, len)` covering the batch.
-fn blocks(g: &ConvGeometry) -> impl Iterator<Item = (usize, usize)> {
-    let (chunk, batch) = (g.chunk(), g.batch);
-    (0..batch).step_by(chunk).map(move |s| (s, chunk.min(batch - s)))
-}
-
-/// The im2col matrix `(P, n·H'·W')` of one block of samples, and the `(O, n·H'·W')`
-/// matrix the block's output is reordered through (empty when blocks are single samples).
-fn block_buffers<T: Element>(g: &ConvGeometry) -> (Vec<T>, Vec<T>) {
-    let width = g.chunk() * g.out_plane();
-    (vec![T::ZERO; g.patch() * width], vec![T::ZERO; if g.chunk() > 1 { g.cout * width } else { 0 }])
-}
-
-/// [`im2col`] of a block into `cols` from [`block_buffers`]: a short last block lays
-/// its rows out differently, so its padding entries are zeroed first.
-fn unfold<T: Element>(g: &ConvGeometry, x: &[T], n: usize, cols: &mut [T]) {
-    if n != g.chunk() {
-        cols.fill(T::ZERO);
-    }
-    im2col(g, x, n, cols);
 }
 
 fn check(what: &str, got: usize, want: usize) {
@@ -61,64 +81,77 @@ fn check(what: &str, got: usize, want: usize) {
 pub fn forward<T: Element>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
     check("conv2d input", x.len(), g.input_len());
     check("conv2d kernel", w.len(), g.kernel_len());
-    let (p, plane) = (g.patch(), g.out_plane());
+    let (plan, p, plane) = (Plan::new(g), g.patch(), g.out_plane());
+    let (xs, ys) = (g.cin * g.in_plane(), g.cout * plane);
+    let wc = kernel_to_channels_last(w, g.cin, g.k_h * g.k_w);
     let mut y = vec![T::ZERO; g.output_len()];
-    let (mut cols, mut mat) = block_buffers(g);
-    for (first, n) in blocks(g) {
-        let l = n * plane;
-        unfold(g, &x[first * g.cin * g.in_plane()..], n, &mut cols);
-        let out = &mut y[first * g.cout * plane..][..g.cout * l];
-        if n == 1 {
-            matmul(g.cout, l, p, out, false, MatRef::rows(w, p), MatRef::rows(&cols, l));
-        } else {
-            matmul(g.cout, l, p, &mut mat, false, MatRef::rows(w, p), MatRef::rows(&cols, l));
-            scatter(g, &mat, n, out);
+    y.par_chunks_mut(plan.group * ys).zip(x.par_chunks(plan.group * xs)).for_each(|(y, x)| {
+        let mut buf = Buffers::new(g, &plan);
+        for (n, x, y) in block_pairs(&plan, x, xs, y, ys) {
+            to_channels_last(&plan, x, g.cin, g.in_plane(), n, &mut buf.image);
+            im2col(g, &plan, &buf.image, n, &mut buf.cols);
+            let (wc, cols) = (MatRef::rows(&wc, p), MatRef::transposed(&buf.cols, p));
+            if n == 1 {
+                matmul(g.cout, plane, p, y, false, wc, cols, plan.threaded);
+            } else {
+                matmul(g.cout, n * plane, p, &mut buf.out, false, wc, cols, plan.threaded);
+                scatter(g, &plan, &buf.out, n, y);
+            }
         }
-    }
+    });
     y
 }
 
-/// The adjoint of [`forward`] in `x`: `dx = col2im(Wᵀ · dy)`, i.e. the transposed
+/// The adjoint of [`forward`] in `x`: `dx = col2im(dyᵀ · Wc)`, i.e. the transposed
 /// convolution of `dy (N, O, H', W')` with `W (O, C, kh, kw)`, giving `(N, C, H, W)`.
 pub fn adjoint<T: Element>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
     check("conv_transpose2d input", dy.len(), g.output_len());
     check("conv_transpose2d kernel", w.len(), g.kernel_len());
-    let (p, plane) = (g.patch(), g.out_plane());
+    let (plan, p, plane) = (Plan::new(g), g.patch(), g.out_plane());
+    let (xs, ys) = (g.cin * g.in_plane(), g.cout * plane);
+    let wc = kernel_to_channels_last(w, g.cin, g.k_h * g.k_w);
     let mut dx = vec![T::ZERO; g.input_len()];
-    let (mut cols, mut mat) = block_buffers(g);
-    for (first, n) in blocks(g) {
-        let l = n * plane;
-        let block = &dy[first * g.cout * plane..][..g.cout * l];
-        let rhs = if n == 1 {
-            block
-        } else {
-            gather(g, block, n, &mut mat);
-            &mat[..g.cout * l]
-        };
-        matmul(p, l, g.cout, &mut cols, false, MatRef::transposed(w, p), MatRef::rows(rhs, l));
-        col2im(g, &cols, n, &mut dx[first * g.cin * g.in_plane()..]);
-    }
+    dx.par_chunks_mut(plan.group * xs).zip(dy.par_chunks(plan.group * ys)).for_each(|(dx, dy)| {
+        let mut buf = Buffers::new(g, &plan);
+        for (n, dy, dx) in block_pairs(&plan, dy, ys, dx, xs) {
+            let dyt = MatRef::transposed(gather(g, &plan, dy, n, &mut buf.out), n * plane);
+            let wc = MatRef::rows(&wc, p);
+            matmul(n * plane, p, g.cout, &mut buf.cols, false, dyt, wc, plan.threaded);
+            col2im(g, &plan, &buf.cols, n, &mut buf.image);
+            from_channels_last(&plan, &buf.image, g.cin, g.in_plane(), n, dx);
+        }
+    });
     dx
 }
 
-/// `∂⟨W ⋆ x, dy⟩/∂W = Σₙ dyₙ · im2col(xₙ)ᵀ`, shape `(O, C, kh, kw)`.
+/// `∂⟨W ⋆ x, dy⟩/∂W = Σₙ dyₙ · im2col(xₙ)`, shape `(O, C, kh, kw)`. Each thread sums
+/// its own samples; the partial sums are added in a fixed order, so the result does not
+/// depend on which thread finished first.
 pub fn weight_grad<T: Element>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
     check("conv2d weight gradient input", x.len(), g.input_len());
     check("conv2d weight gradient output gradient", dy.len(), g.output_len());
-    let (p, plane) = (g.patch(), g.out_plane());
-    let mut dw = vec![T::ZERO; g.kernel_len()];
-    let (mut cols, mut mat) = block_buffers(g);
-    for (i, (first, n)) in blocks(g).enumerate() {
-        let l = n * plane;
-        unfold(g, &x[first * g.cin * g.in_plane()..], n, &mut cols);
-        let block = &dy[first * g.cout * plane..][..g.cout * l];
-        let lhs = if n == 1 {
-            block
-        } else {
-            gather(g, block, n, &mut mat);
-            &mat[..g.cout * l]
-        };
-        matmul(g.cout, p, l, &mut dw, i > 0, MatRef::rows(lhs, l), MatRef::transposed(&cols, l));
+    let (plan, p, plane) = (Plan::new(g), g.patch(), g.out_plane());
+    let (xs, ys) = (g.cin * g.in_plane(), g.cout * plane);
+    let partial: Vec<Scratch<T>> = x
+        .par_chunks(plan.group * xs)
+        .zip(dy.par_chunks(plan.group * ys))
+        .map(|(x, dy)| {
+            let mut dwc = Scratch::take(g.kernel_len());
+            let mut buf = Buffers::new(g, &plan);
+            for (i, (x, dy)) in x.chunks(plan.chunk * xs).zip(dy.chunks(plan.chunk * ys)).enumerate() {
+                let n = x.len() / xs;
+                to_channels_last(&plan, x, g.cin, g.in_plane(), n, &mut buf.image);
+                im2col(g, &plan, &buf.image, n, &mut buf.cols);
+                let dy = MatRef::rows(gather(g, &plan, dy, n, &mut buf.out), n * plane);
+                matmul(g.cout, p, n * plane, &mut dwc, i > 0, dy, MatRef::rows(&buf.cols, p), plan.threaded);
+            }
+            dwc
+        })
+        .collect();
+    let mut parts = partial.into_iter();
+    let Some(mut dwc) = parts.next() else { return vec![T::ZERO; g.kernel_len()] };
+    for part in parts {
+        dwc.iter_mut().zip(part.iter()).for_each(|(d, &v)| *d += v);
     }
-    dw
+    kernel_from_channels_last(&dwc, g.cin, g.k_h * g.k_w)
 }

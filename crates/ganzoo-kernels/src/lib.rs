@@ -29,11 +29,14 @@ mod geometry;
 mod im2col;
 mod kernels;
 pub mod layer_norm;
+mod layout;
 pub mod leaky_relu;
 pub mod linear;
 pub mod ops;
 pub mod optim;
+mod scratch;
 mod storage;
+mod threads;
 
 pub use batch_norm::{batch_norm, channel_mean_var};
 pub use gemm::Element;

@@ -18,7 +18,7 @@ fn forward<T: Element>(x: &[T], w: &[T], b: &[T], (batch, input, output): (usize
     for _ in 0..batch {
         y.extend_from_slice(b);
     }
-    matmul(batch, output, input, &mut y, true, MatRef::rows(x, input), MatRef::transposed(w, input));
+    matmul(batch, output, input, &mut y, true, MatRef::rows(x, input), MatRef::transposed(w, input), true);
     y
 }
 
