@@ -12,6 +12,9 @@
 //! | [`conv_transpose2d`] | `X = col2im(Wᵀ · Y)` | its adjoint: `⟨conv2d(x, W), y⟩ = ⟨x, conv_transpose2d(y, W)⟩` |
 //! | [`conv2d_weight_grad`] | `dW = Σₙ dYₙ · colsₙᵀ` | `∂⟨conv2d(x, W), dy⟩/∂W` |
 //!
+//! (`kernels.rs` stores `cols` transposed, one row per output pixel with the channels
+//! innermost, so unfolding copies whole runs of channels; the algebra is the same.)
+//!
 //! Each is bilinear in its two arguments, and the derivative of each is one of the
 //! three again (see [`ops`]), so the set is closed under differentiation.
 //!
