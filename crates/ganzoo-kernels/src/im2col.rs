@@ -27,8 +27,8 @@ fn valid_taps(g: &ConvGeometry, o: usize, len: usize, taps: usize) -> (usize, us
 /// the width: one run when the dilation is 1, one per tap otherwise.
 fn runs(g: &ConvGeometry, ow: usize, (lo, hi): (usize, usize)) -> impl Iterator<Item = (usize, usize, usize)> {
     let (s, p, d) = (g.params.stride, g.params.padding, g.params.dilation);
-    let step = if d == 1 { hi - lo } else { 1 };
-    (lo..hi).step_by(step.max(1)).map(move |j| (j, ow * s + j * d - p, step.max(1)))
+    let step = if d == 1 { (hi - lo).max(1) } else { 1 };
+    (lo..hi).step_by(step).map(move |j| (j, ow * s + j * d - p, step))
 }
 
 /// Writes `im2col` of `samples` channels-last samples `x` into the front of `cols`

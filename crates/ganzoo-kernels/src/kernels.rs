@@ -36,6 +36,12 @@ impl<T: Element> Buffers<T> {
             out: Scratch::take(rows * g.cout),
         }
     }
+
+    /// Unfolds a block of `n` NCHW samples into `cols`, through `image`.
+    fn unfold(&mut self, g: &ConvGeometry, plan: &Plan, x: &[T], n: usize) {
+        to_channels_last(plan, x, g.cin, g.in_plane(), n, &mut self.image);
+        im2col(g, plan, &self.image, n, &mut self.cols);
+    }
 }
 
 /// Blocks of `(samples, a, b)`: matching slices of an operand `a` with `a_len` values
@@ -88,8 +94,7 @@ pub fn forward<T: Element>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
     y.par_chunks_mut(plan.group * ys).zip(x.par_chunks(plan.group * xs)).for_each(|(y, x)| {
         let mut buf = Buffers::new(g, &plan);
         for (n, x, y) in block_pairs(&plan, x, xs, y, ys) {
-            to_channels_last(&plan, x, g.cin, g.in_plane(), n, &mut buf.image);
-            im2col(g, &plan, &buf.image, n, &mut buf.cols);
+            buf.unfold(g, &plan, x, n);
             let (wc, cols) = (MatRef::rows(&wc, p), MatRef::transposed(&buf.cols, p));
             if n == 1 {
                 matmul(g.cout, plane, p, y, false, wc, cols, plan.threaded);
@@ -140,8 +145,7 @@ pub fn weight_grad<T: Element>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
             let mut buf = Buffers::new(g, &plan);
             for (i, (x, dy)) in x.chunks(plan.chunk * xs).zip(dy.chunks(plan.chunk * ys)).enumerate() {
                 let n = x.len() / xs;
-                to_channels_last(&plan, x, g.cin, g.in_plane(), n, &mut buf.image);
-                im2col(g, &plan, &buf.image, n, &mut buf.cols);
+                buf.unfold(g, &plan, x, n);
                 let dy = MatRef::rows(gather(g, &plan, dy, n, &mut buf.out), n * plane);
                 matmul(g.cout, p, n * plane, &mut dwc, i > 0, dy, MatRef::rows(&buf.cols, p), plan.threaded);
             }

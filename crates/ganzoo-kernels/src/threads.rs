@@ -21,7 +21,8 @@ pub struct Plan {
 impl Plan {
     pub fn new(g: &ConvGeometry) -> Self {
         let threads = rayon::current_num_threads();
-        let (chunk, blocks) = (g.chunk(), g.batch.div_ceil(g.chunk()));
+        let chunk = g.chunk();
+        let blocks = g.batch.div_ceil(chunk);
         let threaded = blocks < threads;
         let group = if threaded { g.batch } else { blocks.div_ceil(threads) * chunk };
         Self { chunk, group, threaded }
