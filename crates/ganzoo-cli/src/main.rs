@@ -1,5 +1,6 @@
 //! `ganzoo`: the command-line tool. Parsing lives in [`cli`], each command in [`commands`].
 
+mod allocator;
 mod cli;
 mod commands;
 mod logfile;
@@ -9,12 +10,8 @@ mod progress;
 
 use clap::Parser;
 
-/// Training allocates and frees many tensor-sized buffers per step; mimalloc keeps
-/// them mapped instead of returning them to the OS and faulting them in again.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
+    allocator::keep_freed_memory();
     pool::limit_candle_spinning();
     let cli = cli::Cli::parse();
     logfile::init();
