@@ -17,17 +17,10 @@ fn transpose<T: Element>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
         return;
     }
     let (full_rows, full_cols) = (rows - rows % TILE, cols - cols % TILE);
-    for r0 in (0..full_rows).step_by(TILE) {
-        for c0 in (0..full_cols).step_by(TILE) {
-            let mut tile = [[T::ZERO; TILE]; TILE];
-            for (i, line) in tile.iter_mut().enumerate() {
-                line.copy_from_slice(&src[(r0 + i) * cols + c0..][..TILE]);
-            }
-            for j in 0..TILE {
-                let out = &mut dst[(c0 + j) * rows + r0..][..TILE];
-                for (o, line) in out.iter_mut().zip(&tile) {
-                    *o = line[j];
-                }
+    if !avx2::transpose_tiles(src, rows, cols, dst, (full_rows, full_cols)) {
+        for r0 in (0..full_rows).step_by(TILE) {
+            for c0 in (0..full_cols).step_by(TILE) {
+                transpose_tile(src, rows, cols, dst, (r0, c0));
             }
         }
     }
@@ -36,6 +29,93 @@ fn transpose<T: Element>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
         let first = if r < full_rows { full_cols } else { 0 };
         for (c, &v) in src[r * cols..][..cols].iter().enumerate().skip(first) {
             dst[c * rows + r] = v;
+        }
+    }
+}
+
+/// The tile at `(r0, c0)` of `src (rows × cols)` into its place in `dst`, by way of an array.
+fn transpose_tile<T: Element>(src: &[T], rows: usize, cols: usize, dst: &mut [T], (r0, c0): (usize, usize)) {
+    let mut tile = [[T::ZERO; TILE]; TILE];
+    for (i, line) in tile.iter_mut().enumerate() {
+        line.copy_from_slice(&src[(r0 + i) * cols + c0..][..TILE]);
+    }
+    for j in 0..TILE {
+        let out = &mut dst[(c0 + j) * rows + r0..][..TILE];
+        for (o, line) in out.iter_mut().zip(&tile) {
+            *o = line[j];
+        }
+    }
+}
+
+/// Full 8×8 tiles of `f32` in AVX registers: eight row loads, three rounds of
+/// shuffles, eight column stores (the array path above leaves the compiler to
+/// gather each column value by value).
+mod avx2 {
+    use super::TILE;
+    use crate::gemm::Element;
+
+    /// Transposes the full tiles (those inside `full`) if `T` is `f32` and the CPU
+    /// has AVX2; returns whether it did.
+    pub fn transpose_tiles<T: Element>(
+        src: &[T],
+        rows: usize,
+        cols: usize,
+        dst: &mut [T],
+        full: (usize, usize),
+    ) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && std::is_x86_feature_detected!("avx2") {
+            // SAFETY: `T` is `f32`, so the slices are `f32` slices of the same length;
+            // the CPU has AVX2 (checked just above).
+            unsafe {
+                let src = std::slice::from_raw_parts(src.as_ptr().cast::<f32>(), src.len());
+                let dst = std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<f32>(), dst.len());
+                tiles(src, rows, cols, dst, full);
+            }
+            return true;
+        }
+        let _ = (src, rows, cols, dst, full);
+        false
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn tiles(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], (full_rows, full_cols): (usize, usize)) {
+        use std::arch::x86_64::*;
+        for r0 in (0..full_rows).step_by(TILE) {
+            for c0 in (0..full_cols).step_by(TILE) {
+                // Every row and column slice is bounds-checked before its pointer is used.
+                let r: [__m256; TILE] =
+                    std::array::from_fn(|i| _mm256_loadu_ps(src[(r0 + i) * cols + c0..][..TILE].as_ptr()));
+                // Interleave pairs of rows, then pairs of pairs: each 128-bit lane of
+                // `q[k]` holds four values of one column, columns k and k + 4.
+                let t = [
+                    _mm256_unpacklo_ps(r[0], r[1]),
+                    _mm256_unpackhi_ps(r[0], r[1]),
+                    _mm256_unpacklo_ps(r[2], r[3]),
+                    _mm256_unpackhi_ps(r[2], r[3]),
+                    _mm256_unpacklo_ps(r[4], r[5]),
+                    _mm256_unpackhi_ps(r[4], r[5]),
+                    _mm256_unpacklo_ps(r[6], r[7]),
+                    _mm256_unpackhi_ps(r[6], r[7]),
+                ];
+                let q = [
+                    _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+                    _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+                    _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+                    _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+                    _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+                    _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+                    _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+                    _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+                ];
+                for k in 0..4 {
+                    let low = _mm256_permute2f128_ps::<0x20>(q[k], q[k + 4]);
+                    let high = _mm256_permute2f128_ps::<0x31>(q[k], q[k + 4]);
+                    _mm256_storeu_ps(dst[(c0 + k) * rows + r0..][..TILE].as_mut_ptr(), low);
+                    _mm256_storeu_ps(dst[(c0 + k + 4) * rows + r0..][..TILE].as_mut_ptr(), high);
+                }
+            }
         }
     }
 }
@@ -82,9 +162,27 @@ mod tests {
     fn transposes_match_the_definition_on_full_tiles_and_edges() {
         for (rows, cols) in [(1, 5), (5, 1), (8, 8), (9, 17), (16, 3), (3, 16), (24, 40), (7, 7)] {
             let src: Vec<f64> = (0..rows * cols).map(|v| v as f64 * 0.5 - 3.0).collect();
+            let want = naive(&src, rows, cols);
             let mut dst = vec![f64::NAN; rows * cols];
             transpose(&src, rows, cols, &mut dst);
-            assert_eq!(dst, naive(&src, rows, cols), "{rows}×{cols}");
+            assert_eq!(dst, want, "f64 {rows}×{cols}");
+            // f32 takes the AVX2 tiles where the CPU has them (all values exact in f32).
+            let src32: Vec<f32> = src.iter().map(|&v| v as f32).collect();
+            let mut dst32 = vec![f32::NAN; rows * cols];
+            transpose(&src32, rows, cols, &mut dst32);
+            assert_eq!(dst32.iter().map(|&v| v as f64).collect::<Vec<_>>(), want, "f32 {rows}×{cols}");
+            let mut tiled = vec![f32::NAN; rows * cols];
+            let full = (rows - rows % TILE, cols - cols % TILE);
+            for r0 in (0..full.0).step_by(TILE) {
+                for c0 in (0..full.1).step_by(TILE) {
+                    transpose_tile(&src32, rows, cols, &mut tiled, (r0, c0));
+                }
+            }
+            let mut simd = vec![f32::NAN; rows * cols];
+            if avx2::transpose_tiles(&src32, rows, cols, &mut simd, full) {
+                let same = |a: f32, b: f32| a == b || (a.is_nan() && b.is_nan());
+                assert!(simd.iter().zip(&tiled).all(|(&a, &b)| same(a, b)), "AVX2 tiles {rows}×{cols}");
+            }
         }
     }
 
