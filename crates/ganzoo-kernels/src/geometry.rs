@@ -61,8 +61,9 @@ const COLS_BUDGET: usize = 1 << 18;
 /// [`COLS_BUDGET`]. The GEMM repacks the kernel for every block, and the weight
 /// gradient reads and writes all of `dW` once per block: on the deep DCGAN layers
 /// (4×4 and 8×8 outputs, kernels of 2–8 MiB) 1 MiB blocks held only 64–128 rows, so
-/// packing and `dW` traffic outweighed the multiply. 512 rows: dcgan64's
-/// `256→512` / `512→256` layers 1.3–1.5× faster, the layer sum 1.07× (3 interleaved rounds).
+/// packing and `dW` traffic outweighed the multiply. 512 rows against none: dcgan64's
+/// `256→512` layer 1.3–1.5× faster (`512→256`: forward 1.2–1.4×, backward 0.8–1.05×),
+/// the sum over its layers 1.07–1.22× (two runs of 3 interleaved rounds).
 const MIN_BLOCK_ROWS: usize = 512;
 
 impl ConvGeometry {
