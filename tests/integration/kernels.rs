@@ -395,6 +395,16 @@ fn batch_norm_matches_its_formula_and_its_gradients() {
         assert!(max_diff(&mean, &flat.mean(1).unwrap()) < 1e-12);
         let biased = flat.broadcast_sub(&flat.mean_keepdim(1).unwrap()).unwrap().sqr().unwrap().mean(1).unwrap();
         assert!(max_diff(&var, &biased) < 1e-12);
+        // The same moments come back from the normalisation itself, which its backward reuses.
+        let (y, kept_mean, kept_var) = kernels::batch_norm_with_moments(&x, &gamma, &beta, 1e-5).unwrap();
+        assert!(
+            max_diff(&y, &theirs) < 1e-10 && max_diff(&kept_mean, &mean) < 1e-12 && max_diff(&kept_var, &var) < 1e-12
+        );
+        let g_kept = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(
+            max_diff(g_kept.get(&x).unwrap(), g_theirs.get(&x).unwrap()) < 1e-9,
+            "{dims:?}: x gradient with kept moments"
+        );
     }
 }
 

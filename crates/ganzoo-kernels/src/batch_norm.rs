@@ -3,8 +3,14 @@
 //! `y = γ (x − μ)/√(σ² + ε) + β`, and its backward pass
 //! `dx = γ/√(σ² + ε) · (dy − mean(dy) − x̂ · mean(dy · x̂))`, `dγ = Σ dy · x̂`, `dβ = Σ dy`.
 //!
+//! The forward op keeps the batch moments it computed, for its backward pass and for
+//! the caller's running statistics ([`batch_norm_with_moments`]), so a training step
+//! reads each input for them once, not three times.
+//!
 //! The backward op has no backward of its own: a batch-norm layer can be trained but
 //! not differentiated twice (the gradient penalty refuses batch-norm critics anyway).
+
+use std::sync::{Arc, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -63,8 +69,25 @@ pub fn channel_moments<T: Element>(x: &[T], n: usize, c: usize, plane: usize) ->
         .collect()
 }
 
-fn forward<T: Element>(x: &[T], gamma: &[T], beta: &[T], (n, c, plane): (usize, usize, usize), eps: f64) -> Vec<T> {
-    let moments = channel_moments(x, n, c, plane);
+/// Per-channel `(mean, biased variance)` of one batch-norm input, computed once by
+/// whichever of the forward and backward ops runs first on it.
+#[derive(Clone, Default)]
+struct Moments(Arc<OnceLock<Vec<(f64, f64)>>>);
+
+impl Moments {
+    fn of<T: Element>(&self, x: &[T], (n, c, plane): (usize, usize, usize)) -> &[(f64, f64)] {
+        self.0.get_or_init(|| channel_moments(x, n, c, plane))
+    }
+}
+
+fn forward<T: Element>(
+    x: &[T],
+    gamma: &[T],
+    beta: &[T],
+    (_, c, plane): (usize, usize, usize),
+    eps: f64,
+    moments: &[(f64, f64)],
+) -> Vec<T> {
     let mut y = vec![T::ZERO; x.len()];
     y.par_chunks_mut(plane).zip(x.par_chunks(plane)).enumerate().for_each(|(i, (out, inp))| {
         let ch = i % c;
@@ -80,8 +103,14 @@ fn forward<T: Element>(x: &[T], gamma: &[T], beta: &[T], (n, c, plane): (usize, 
 }
 
 /// `[dx | dγ | dβ]` packed in one vector.
-fn backward<T: Element>(x: &[T], dy: &[T], gamma: &[T], (n, c, plane): (usize, usize, usize), eps: f64) -> Vec<T> {
-    let moments = channel_moments(x, n, c, plane);
+fn backward<T: Element>(
+    x: &[T],
+    dy: &[T],
+    gamma: &[T],
+    (n, c, plane): (usize, usize, usize),
+    eps: f64,
+    moments: &[(f64, f64)],
+) -> Vec<T> {
     let count = (n * plane) as f64;
     let sums: Vec<(f64, f64)> = (0..c)
         .into_par_iter()
@@ -125,6 +154,7 @@ fn backward<T: Element>(x: &[T], dy: &[T], gamma: &[T], (n, c, plane): (usize, u
 
 struct BatchNormOp {
     eps: f64,
+    moments: Moments,
 }
 
 impl CustomOp3 for BatchNormOp {
@@ -144,8 +174,8 @@ impl CustomOp3 for BatchNormOp {
         let dims = nchw(l1, "batch norm")?;
         check_affine(l2, l3, dims.1)?;
         let out = match typed(self.name(), [(s1, l1), (s2, l2), (s3, l3)])? {
-            Typed::F32([x, g, b]) => CpuStorage::F32(forward(x, g, b, dims, self.eps)),
-            Typed::F64([x, g, b]) => CpuStorage::F64(forward(x, g, b, dims, self.eps)),
+            Typed::F32([x, g, b]) => CpuStorage::F32(forward(x, g, b, dims, self.eps, self.moments.of(x, dims))),
+            Typed::F64([x, g, b]) => CpuStorage::F64(forward(x, g, b, dims, self.eps, self.moments.of(x, dims))),
         };
         Ok((out, l1.shape().clone()))
     }
@@ -158,7 +188,11 @@ impl CustomOp3 for BatchNormOp {
         _: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let packed = x.apply_op3_no_bwd(&dy.contiguous()?, gamma, &BatchNormGradOp { eps: self.eps })?;
+        let packed = x.apply_op3_no_bwd(
+            &dy.contiguous()?,
+            gamma,
+            &BatchNormGradOp { eps: self.eps, moments: self.moments.clone() },
+        )?;
         let (len, c) = (x.elem_count(), gamma.elem_count());
         let dx = packed.narrow(0, 0, len)?.reshape(x.shape())?;
         Ok((Some(dx), Some(packed.narrow(0, len, c)?), Some(packed.narrow(0, len + c, c)?)))
@@ -176,9 +210,10 @@ fn check_affine(gamma: &Layout, beta: &Layout, c: usize) -> Result<()> {
     Ok(())
 }
 
-/// `(x, dy, γ) → [dx | dγ | dβ]`.
+/// `(x, dy, γ) → [dx | dγ | dβ]`, with the forward op's moments of `x`.
 struct BatchNormGradOp {
     eps: f64,
+    moments: Moments,
 }
 
 impl CustomOp3 for BatchNormGradOp {
@@ -198,8 +233,8 @@ impl CustomOp3 for BatchNormGradOp {
         let dims = nchw(l1, "batch norm backward")?;
         let len = l1.shape().elem_count();
         let out = match typed(self.name(), [(s1, l1), (s2, l2), (s3, l3)])? {
-            Typed::F32([x, dy, g]) => CpuStorage::F32(backward(x, dy, g, dims, self.eps)),
-            Typed::F64([x, dy, g]) => CpuStorage::F64(backward(x, dy, g, dims, self.eps)),
+            Typed::F32([x, dy, g]) => CpuStorage::F32(backward(x, dy, g, dims, self.eps, self.moments.of(x, dims))),
+            Typed::F64([x, dy, g]) => CpuStorage::F64(backward(x, dy, g, dims, self.eps, self.moments.of(x, dims))),
         };
         Ok((out, Shape::from(len + 2 * dims.1)))
     }
@@ -228,7 +263,30 @@ impl CustomOp1 for MomentsOp {
 
 /// Training-mode batch norm of `x (N, C, H, W)` with per-channel `gamma`, `beta`.
 pub fn batch_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
-    x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, BatchNormOp { eps })
+    x.contiguous()?.apply_op3(
+        &gamma.contiguous()?,
+        &beta.contiguous()?,
+        BatchNormOp { eps, moments: Moments::default() },
+    )
+}
+
+/// [`batch_norm`], also returning the batch's per-channel mean and biased variance as
+/// two `(C,)` tensors without gradient (the moments the normalisation used; what
+/// [`channel_mean_var`] gives, without a second pass over `x`).
+pub fn batch_norm_with_moments(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let moments = Moments::default();
+    let op = BatchNormOp { eps, moments: moments.clone() };
+    let y = x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
+    let Some(m) = moments.0.get() else { candle_core::bail!("batch norm: the forward op left no moments") };
+    let (mean, var): (Vec<f64>, Vec<f64>) = m.iter().copied().unzip();
+    let c = mean.len();
+    let as_tensor = |v: Vec<f64>| Tensor::from_vec(v, c, x.device())?.to_dtype(x.dtype());
+    Ok((y, as_tensor(mean)?, as_tensor(var)?))
 }
 
 /// Per-channel batch mean and biased variance of `x (N, C, H, W)`, as two `(C,)` tensors.

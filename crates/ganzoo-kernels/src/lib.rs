@@ -41,7 +41,7 @@ mod scratch;
 mod storage;
 mod threads;
 
-pub use batch_norm::{batch_norm, channel_mean_var};
+pub use batch_norm::{batch_norm, batch_norm_with_moments, channel_mean_var};
 pub use gemm::Element;
 pub use geometry::{ConvGeometry, ConvParams};
 pub use kernels::{adjoint, forward, weight_grad};

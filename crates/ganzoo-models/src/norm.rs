@@ -60,8 +60,9 @@ impl BatchNorm2d {
         let (b, c, h, w) = x.dims4()?;
         if mode != BnMode::Eval && crate::backend::use_kernels(x) && x.dtype() == self.gamma.dtype() {
             if mode == BnMode::Train {
-                let (mean, var) = ganzoo_kernels::channel_mean_var(x)?;
+                let (y, mean, var) = ganzoo_kernels::batch_norm_with_moments(x, &self.gamma, &self.beta, EPS)?;
                 self.update_running(&mean, &var, b * h * w)?;
+                return Ok(y);
             }
             return ganzoo_kernels::batch_norm(x, &self.gamma, &self.beta, EPS);
         }
