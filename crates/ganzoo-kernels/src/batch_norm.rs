@@ -263,11 +263,12 @@ impl CustomOp1 for MomentsOp {
 
 /// Training-mode batch norm of `x (N, C, H, W)` with per-channel `gamma`, `beta`.
 pub fn batch_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
-    x.contiguous()?.apply_op3(
-        &gamma.contiguous()?,
-        &beta.contiguous()?,
-        BatchNormOp { eps, moments: Moments::default() },
-    )
+    normalise(x, gamma, beta, eps, Moments::default())
+}
+
+/// The forward op on `x`, keeping its moments in `moments`.
+fn normalise(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64, moments: Moments) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, BatchNormOp { eps, moments })
 }
 
 /// [`batch_norm`], also returning the batch's per-channel mean and biased variance as
@@ -280,8 +281,7 @@ pub fn batch_norm_with_moments(
     eps: f64,
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let moments = Moments::default();
-    let op = BatchNormOp { eps, moments: moments.clone() };
-    let y = x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
+    let y = normalise(x, gamma, beta, eps, moments.clone())?;
     let Some(m) = moments.0.get() else { candle_core::bail!("batch norm: the forward op left no moments") };
     let (mean, var): (Vec<f64>, Vec<f64>) = m.iter().copied().unzip();
     let c = mean.len();
