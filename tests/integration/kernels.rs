@@ -327,7 +327,8 @@ fn strided_views_are_made_contiguous() {
 }
 
 /// Run on one thread, and on three: the kernels then split a batch of 5 either over
-/// the threads (several blocks) or inside one block (a single block of 5).
+/// the threads (several blocks) or inside one block (a single block of 5). The
+/// forward pass runs with its GEMM in either output layout.
 #[test]
 fn blocks_of_samples_give_the_same_result_as_one_block() {
     for threads in [1, 3] {
@@ -343,19 +344,25 @@ fn compare_blocks() {
     let w: Vec<f64> = c.kernel(DType::F64).flatten_all().unwrap().to_vec1().unwrap();
     let dy: Vec<f64> = random(&[g.output_len()], 9, DType::F64).to_vec1().unwrap();
     let whole = g.with_block(5);
+    let close = |a: Vec<f64>, b: Vec<f64>| a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-12);
     for block in [1, 2, 3] {
         let part = g.with_block(block);
-        let close = |a: Vec<f64>, b: Vec<f64>| a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-12);
-        assert!(close(kernels::forward(&part, &x, &w), kernels::forward(&whole, &x, &w)), "forward, block {block}");
+        for channels_last in [false, true] {
+            let forward = kernels::forward(&part.with_output_channels_last(channels_last), &x, &w);
+            assert!(close(forward, kernels::forward(&whole, &x, &w)), "forward, block {block}, {channels_last}");
+        }
         assert!(close(kernels::adjoint(&part, &dy, &w), kernels::adjoint(&whole, &dy, &w)), "adjoint, block {block}");
         assert!(
             close(kernels::weight_grad(&part, &x, &dy), kernels::weight_grad(&whole, &x, &dy)),
             "weight gradient, block {block}"
         );
     }
-    let y = Tensor::from_vec(kernels::forward(&whole, &x, &w), (5, 4, g.out_h, g.out_w), &Device::Cpu).unwrap();
     let reference = c.candle_conv(&c.input(DType::F64), &c.kernel(DType::F64));
-    assert!(max_diff(&y, &reference) < 1e-12);
+    for channels_last in [false, true] {
+        let y = kernels::forward(&whole.with_output_channels_last(channels_last), &x, &w);
+        let y = Tensor::from_vec(y, (5, 4, g.out_h, g.out_w), &Device::Cpu).unwrap();
+        assert!(max_diff(&y, &reference) < 1e-12, "output channels-last: {channels_last}");
+    }
 }
 
 /// Batch norm written with Candle's tensor ops: `γ (x − μ)/√(σ² + ε) + β` per channel.

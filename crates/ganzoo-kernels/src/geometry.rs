@@ -49,6 +49,9 @@ pub struct ConvGeometry {
     pub params: ConvParams,
     /// Samples unfolded at once; `None` sizes blocks to [`COLS_BUDGET`].
     pub block: Option<usize>,
+    /// The forward GEMM's output layout; `None` decides by shape
+    /// (see [`ConvGeometry::output_channels_last`]).
+    pub channels_last: Option<bool>,
 }
 
 /// Elements of `im2col`'s matrix processed at once (1 MiB of `f32`): large enough
@@ -65,6 +68,13 @@ const COLS_BUDGET: usize = 1 << 18;
 /// `256→512` layer 1.3–1.5× faster (`512→256`: forward 1.2–1.4×, backward 0.8–1.05×),
 /// the sum over its layers 1.07–1.22× (two runs of 3 interleaved rounds).
 const MIN_BLOCK_ROWS: usize = 512;
+
+/// Output pixels (over the batch) per output channel from which the forward GEMM runs
+/// channels-last (see [`ConvGeometry::output_channels_last`]). Interleaved A/B of the
+/// forward pass alone (batch 64, 6 rounds): dcgan64's `64→128` layer (1 024 pixels
+/// per channel) 1.42×, dcgan32's (128) 1.22–1.28×, dcgan64's `128→256` (16) 1.04–1.09×;
+/// at 4 (dcgan32's `128→256`) and 2 (dcgan64's `256→512`) both ways are within noise.
+const CHANNELS_LAST_PIXELS_PER_CHANNEL: usize = 8;
 
 impl ConvGeometry {
     /// Input `(batch, cin, in_h, in_w)` and kernel `(cout, cin, k_h, k_w)`.
@@ -83,7 +93,7 @@ impl ConvGeometry {
         let (Some(out_h), Some(out_w)) = (params.out_side(in_h, k_h), params.out_side(in_w, k_w)) else {
             bail!("convolution: kernel {kernel:?} with {params:?} does not fit in input {input:?}");
         };
-        Ok(Self { batch, cin, in_h, in_w, cout, k_h, k_w, out_h, out_w, params, block: None })
+        Ok(Self { batch, cin, in_h, in_w, cout, k_h, k_w, out_h, out_w, params, block: None, channels_last: None })
     }
 
     /// Rows of the im2col matrix: `C·kh·kw`.
@@ -116,6 +126,11 @@ impl ConvGeometry {
         Self { block: Some(samples), ..self }
     }
 
+    /// The same convolution with the forward GEMM's output layout fixed.
+    pub fn with_output_channels_last(self, channels_last: bool) -> Self {
+        Self { channels_last: Some(channels_last), ..self }
+    }
+
     /// Samples per im2col block, at least one. Blocks sized to [`COLS_BUDGET`] (but
     /// with at least [`MIN_BLOCK_ROWS`] output pixels) come in
     /// a multiple of rayon's thread count where the batch allows, all of one size but
@@ -128,6 +143,18 @@ impl ConvGeometry {
         let budget = by_size.max(MIN_BLOCK_ROWS.div_ceil(self.out_plane())).clamp(1, self.batch);
         let blocks = self.batch.div_ceil(budget).next_multiple_of(rayon::current_num_threads()).min(self.batch);
         self.batch.div_ceil(blocks)
+    }
+
+    /// Whether [`crate::forward`] multiplies with the output channels-last,
+    /// `Ŷᵀ = cols · Wcᵀ` of shape `(n·H'·W', O)`, rather than `Ŷ = Wc · colsᵀ`: the
+    /// `gemm` crate then reads the im2col block as it lies instead of repacking it
+    /// (a transposing copy of the whole block), at the price of transposing the kernel
+    /// once per call and the output once per block. Worth it when the output has many
+    /// more pixels than channels (see [`CHANNELS_LAST_PIXELS_PER_CHANNEL`]), unless
+    /// [`Self::with_output_channels_last`] decided.
+    pub fn output_channels_last(&self) -> bool {
+        let by_shape = || self.batch * self.out_plane() >= CHANNELS_LAST_PIXELS_PER_CHANNEL * self.cout;
+        self.channels_last.unwrap_or_else(by_shape)
     }
 
     /// Multiply-adds of one forward pass (each of the three primitives costs the same).
@@ -167,6 +194,9 @@ mod tests {
         let small = geometry([8, 3, 16, 16], [4, 3, 4, 4]);
         let chunks = pool.install(|| [wide.chunk(), deep.chunk(), small.chunk(), small.with_block(3).chunk()]);
         assert_eq!(chunks, [2, 32, 4, 3]);
+        // D2 has 16 384 output pixels for 128 channels; D4 1 024 for 512.
+        assert_eq!([wide.output_channels_last(), deep.output_channels_last()], [true, false]);
+        assert!(!wide.with_output_channels_last(false).output_channels_last());
     }
 
     #[test]

@@ -141,6 +141,15 @@ pub fn kernel_to_channels_last<T: Element>(w: &[T], c: usize, taps: usize) -> Ve
     out
 }
 
+/// A kernel `(O, C, taps)` → `(taps, C, O)`: the transpose of
+/// [`kernel_to_channels_last`]'s `(O, P)` matrix, one row per patch position.
+pub fn kernel_to_patch_major<T: Element>(w: &[T], c: usize, taps: usize) -> Vec<T> {
+    let wc = kernel_to_channels_last(w, c, taps);
+    let mut out = vec![T::ZERO; w.len()];
+    transpose(&wc, w.len() / (c * taps).max(1), c * taps, &mut out);
+    out
+}
+
 /// A kernel `(O, taps, C)` → `(O, C, taps)`.
 pub fn kernel_from_channels_last<T: Element>(w: &[T], c: usize, taps: usize) -> Vec<T> {
     let mut out = vec![T::ZERO; w.len()];
@@ -202,5 +211,7 @@ mod tests {
         let wc = kernel_to_channels_last(&w, 3, 4);
         assert_eq!(wc[4 * 3 + 3 + 1], w[12 + 4 + 1], "kernel 1, tap 1, channel 1");
         assert_eq!(kernel_from_channels_last(&wc, 3, 4), w);
+        let wt = kernel_to_patch_major(&w, 3, 4);
+        assert_eq!(wt[(2 * 3 + 1) * 2 + 1], w[12 + 4 + 2], "tap 2, channel 1, kernel 1");
     }
 }
