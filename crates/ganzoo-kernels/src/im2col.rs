@@ -43,9 +43,7 @@ pub fn im2col<T: Element>(g: &ConvGeometry, plan: &Plan, x: &[T], samples: usize
         let (top, bottom) = valid_taps(g, oh, g.in_h, g.k_h);
         for (ow, row) in rows.chunks_exact_mut(p).enumerate() {
             let across = valid_taps(g, ow, g.in_w, g.k_w);
-            if (top, bottom) != (0, g.k_h) || across != (0, g.k_w) {
-                row.fill(T::ZERO);
-            }
+            zero_padding_taps(g, (top, bottom), across, row);
             for i in top..bottom {
                 let ih = oh * s + i * d - pad;
                 for (j, iw, taps) in runs(g, ow, across) {
@@ -55,6 +53,25 @@ pub fn im2col<T: Element>(g: &ConvGeometry, plan: &Plan, x: &[T], samples: usize
             }
         }
     });
+}
+
+/// Zeroes the entries of one im2col row whose taps fall in the padding: the kernel
+/// rows outside `[top, bottom)` and, in the others, the taps outside `across`.
+fn zero_padding_taps<T: Element>(
+    g: &ConvGeometry,
+    (top, bottom): (usize, usize),
+    across: (usize, usize),
+    row: &mut [T],
+) {
+    let (c, kw) = (g.cin, g.k_w);
+    for (i, kernel_row) in row.chunks_exact_mut(kw * c).enumerate() {
+        if i < top || i >= bottom {
+            kernel_row.fill(T::ZERO);
+        } else {
+            kernel_row[..across.0 * c].fill(T::ZERO);
+            kernel_row[across.1 * c..].fill(T::ZERO);
+        }
+    }
 }
 
 /// Writes `col2im` of `cols` into `samples` channels-last samples `dx` (overwriting).

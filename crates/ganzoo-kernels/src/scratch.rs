@@ -29,12 +29,21 @@ pub struct Scratch<T: Element> {
 
 impl<T: Element> Scratch<T> {
     pub fn take(len: usize) -> Self {
-        let mut data = T::pool().with(|p| p.borrow_mut().pop()).unwrap_or_default();
+        let mut data = T::pool().with(|p| best_fit(&mut p.borrow_mut(), len)).unwrap_or_default();
         if data.len() < len {
             data.resize(len, T::ZERO);
         }
         Self { data, len }
     }
+}
+
+/// Takes the shortest spare buffer of at least `len` values, else the longest (to be
+/// grown): a convolution takes several buffers of different sizes at once, and taking
+/// whichever came back last made each grow, zero-filling its new part, call after call.
+fn best_fit<T>(pool: &mut Vec<Vec<T>>, len: usize) -> Option<Vec<T>> {
+    let long_enough = (0..pool.len()).filter(|&i| pool[i].len() >= len).min_by_key(|&i| pool[i].len());
+    let index = long_enough.or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].len()))?;
+    Some(pool.swap_remove(index))
 }
 
 impl<T: Element> Drop for Scratch<T> {
@@ -44,6 +53,8 @@ impl<T: Element> Drop for Scratch<T> {
             let mut pool = p.borrow_mut();
             if pool.len() < KEPT {
                 pool.push(data);
+            } else if let Some(smallest) = pool.iter_mut().min_by_key(|b| b.len()).filter(|b| b.len() < data.len()) {
+                *smallest = data;
             }
         });
     }
@@ -59,5 +70,21 @@ impl<T: Element> Deref for Scratch<T> {
 impl<T: Element> DerefMut for Scratch<T> {
     fn deref_mut(&mut self) -> &mut [T] {
         &mut self.data[..self.len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_the_shortest_buffer_that_fits_else_the_longest() {
+        let lens = |pool: &Vec<Vec<u8>>| pool.iter().map(Vec::len).collect::<Vec<_>>();
+        let mut pool = vec![vec![0u8; 10], vec![0; 100], vec![0; 50]];
+        assert_eq!(best_fit(&mut pool, 40).map(|b| b.len()), Some(50));
+        assert_eq!(lens(&pool), [10, 100]);
+        assert_eq!(best_fit(&mut pool, 200).map(|b| b.len()), Some(100));
+        assert_eq!(best_fit(&mut pool, 5).map(|b| b.len()), Some(10));
+        assert_eq!(best_fit(&mut pool, 5), None);
     }
 }
