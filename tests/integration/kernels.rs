@@ -403,7 +403,7 @@ fn batch_norm_matches_its_formula_and_its_gradients() {
         let biased = flat.broadcast_sub(&flat.mean_keepdim(1).unwrap()).unwrap().sqr().unwrap().mean(1).unwrap();
         assert!(max_diff(&var, &biased) < 1e-12);
         // The same moments come back from the normalisation itself, which its backward reuses.
-        let (y, kept_mean, kept_var) = kernels::batch_norm_with_moments(&x, &gamma, &beta, 1e-5).unwrap();
+        let (y, kept_mean, kept_var) = kernels::batch_norm_with_moments(&x, &gamma, &beta, 1e-5, None).unwrap();
         assert!(
             max_diff(&y, &theirs) < 1e-10 && max_diff(&kept_mean, &mean) < 1e-12 && max_diff(&kept_var, &var) < 1e-12
         );
@@ -413,6 +413,31 @@ fn batch_norm_matches_its_formula_and_its_gradients() {
             "{dims:?}: x gradient with kept moments"
         );
     }
+}
+
+#[test]
+fn batch_norm_with_leaky_relu_matches_the_two_ops_and_their_gradients() {
+    let dims = [3usize, 4, 3, 5];
+    let x = Var::from_tensor(&random(&dims, 21, DType::F64).affine(2.0, 0.3).unwrap()).unwrap();
+    let gamma = Var::from_tensor(&random(&[4], 22, DType::F64)).unwrap();
+    let beta = Var::from_tensor(&random(&[4], 23, DType::F64)).unwrap();
+    let r = random(&dims, 24, DType::F64);
+    for slope in [0.2, 0.0] {
+        let z = batch_norm_reference(&x, &gamma, &beta);
+        let theirs = z.maximum(&(&z * slope).unwrap()).unwrap();
+        let ours = kernels::batch_norm_leaky_relu(&x, &gamma, &beta, 1e-5, slope).unwrap();
+        assert!(max_diff(&ours, &theirs) < 1e-10, "slope {slope}");
+        let (kept, _, _) = kernels::batch_norm_with_moments(&x, &gamma, &beta, 1e-5, Some(slope)).unwrap();
+        assert!(max_diff(&kept, &theirs) < 1e-10, "slope {slope}, keeping the moments");
+        // A square makes every gradient depend on the masked values.
+        let grads = |y: &Tensor| (y.sqr().unwrap() * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let (g_ours, g_theirs) = (grads(&ours), grads(&theirs));
+        for (name, v) in [("x", &x), ("gamma", &gamma), ("beta", &beta)] {
+            let d = max_diff(g_ours.get(v).unwrap(), g_theirs.get(v).unwrap());
+            assert!(d < 1e-9, "slope {slope}: {name} gradient differs by {d}");
+        }
+    }
+    assert!(kernels::batch_norm_leaky_relu(&x, &gamma, &beta, 1e-5, -0.5).is_err());
 }
 
 #[test]

@@ -217,3 +217,27 @@ fn frozen_network_gives_the_same_output_and_input_gradient_but_no_weight_gradien
         }
     }
 }
+
+/// Batch norm + (leaky) ReLU run as one fused op in `forward_t`; `trace` runs every
+/// layer by itself. Same outputs and the same gradients for the input and every weight.
+#[test]
+fn fused_norm_and_activation_match_the_layers_one_by_one() {
+    let config = DcganConfig::cifar10();
+    let (generator, g_store) = build(|vb| config.generator(vb), "gen");
+    let (critic, c_store) = build(|vb| config.discriminator(vb), "critic");
+    for (net, store, input) in [(&generator, &g_store, (4, config.nz, 1, 1)), (&critic, &c_store, (4, 3, 32, 32))] {
+        let x = candle_core::Var::from_tensor(&Tensor::randn(0f32, 1.0, input, &Device::Cpu).unwrap()).unwrap();
+        let fused = net.forward_t(&x, true).unwrap();
+        let layered = net.trace(&x, true).unwrap().pop().unwrap();
+        let max = |t: Tensor| t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert_eq!(max((&fused - &layered).unwrap()), 0.0, "outputs of {input:?}");
+        let r = Tensor::randn(0f32, 1.0, fused.shape(), &Device::Cpu).unwrap();
+        let grads = |y: &Tensor| (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let (g_fused, g_layered) = (grads(&fused), grads(&layered));
+        let vars = store.trainable().into_iter().chain([("input".to_string(), x.clone())]);
+        for (name, var) in vars {
+            let d = max((g_fused.get(&var).unwrap() - g_layered.get(&var).unwrap()).unwrap());
+            assert!(d <= 1e-6, "{name}: gradients differ by {d}");
+        }
+    }
+}

@@ -3,6 +3,11 @@
 //! `y = γ (x − μ)/√(σ² + ε) + β`, and its backward pass
 //! `dx = γ/√(σ² + ε) · (dy − mean(dy) − x̂ · mean(dy · x̂))`, `dγ = Σ dy · x̂`, `dβ = Σ dy`.
 //!
+//! Followed by a (leaky) ReLU, the two run as one op ([`batch_norm_leaky_relu`]):
+//! the activation is applied as the output is written, and the backward pass masks
+//! the incoming gradient with the output's sign (`y > 0 ⇔ γx̂ + β > 0` for slopes
+//! `0 ≤ a`), so no normalised intermediate is kept or differentiated separately.
+//!
 //! The forward op keeps the batch moments it computed, for its backward pass and for
 //! the caller's running statistics ([`batch_norm_with_moments`]), so a training step
 //! reads each input for them once, not three times.
@@ -16,6 +21,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tenso
 use rayon::prelude::*;
 
 use crate::gemm::Element;
+use crate::leaky_relu::leaky_relu_grad;
 use crate::storage::{nchw, typed, Typed};
 
 /// Running `(Σ a, Σ a·b)` over paired slices, in f64 with eight independent lanes
@@ -80,13 +86,14 @@ impl Moments {
     }
 }
 
+/// `γ x̂ + β`, through a leaky ReLU of negative slope `slope` if given.
 fn forward<T: Element>(
     x: &[T],
-    gamma: &[T],
-    beta: &[T],
+    (gamma, beta): (&[T], &[T]),
     (_, c, plane): (usize, usize, usize),
     eps: f64,
     moments: &[(f64, f64)],
+    slope: Option<f64>,
 ) -> Vec<T> {
     let mut y = vec![T::ZERO; x.len()];
     y.par_chunks_mut(plane).zip(x.par_chunks(plane)).enumerate().for_each(|(i, (out, inp))| {
@@ -94,9 +101,17 @@ fn forward<T: Element>(
         let (mean, var) = moments[ch];
         let scale = gamma[ch].to_f64() / (var + eps).sqrt();
         let (shift, scale) = (T::from_f64(beta[ch].to_f64() - mean * scale), T::from_f64(scale));
-        for (o, &v) in out.iter_mut().zip(inp) {
-            *o = v * scale;
-            *o += shift;
+        let affine = |v: T| {
+            let mut z = v * scale;
+            z += shift;
+            z
+        };
+        match slope.map(T::from_f64) {
+            None => out.iter_mut().zip(inp).for_each(|(o, &v)| *o = affine(v)),
+            Some(a) => out.iter_mut().zip(inp).for_each(|(o, &v)| {
+                let z = affine(v);
+                *o = if z > T::ZERO { z } else { z * a };
+            }),
         }
     });
     y
@@ -155,6 +170,8 @@ fn backward<T: Element>(
 struct BatchNormOp {
     eps: f64,
     moments: Moments,
+    /// The negative slope of a leaky ReLU applied to the output (0: ReLU), if any.
+    slope: Option<f64>,
 }
 
 impl CustomOp3 for BatchNormOp {
@@ -174,8 +191,12 @@ impl CustomOp3 for BatchNormOp {
         let dims = nchw(l1, "batch norm")?;
         check_affine(l2, l3, dims.1)?;
         let out = match typed(self.name(), [(s1, l1), (s2, l2), (s3, l3)])? {
-            Typed::F32([x, g, b]) => CpuStorage::F32(forward(x, g, b, dims, self.eps, self.moments.of(x, dims))),
-            Typed::F64([x, g, b]) => CpuStorage::F64(forward(x, g, b, dims, self.eps, self.moments.of(x, dims))),
+            Typed::F32([x, g, b]) => {
+                CpuStorage::F32(forward(x, (g, b), dims, self.eps, self.moments.of(x, dims), self.slope))
+            }
+            Typed::F64([x, g, b]) => {
+                CpuStorage::F64(forward(x, (g, b), dims, self.eps, self.moments.of(x, dims), self.slope))
+            }
         };
         Ok((out, l1.shape().clone()))
     }
@@ -185,9 +206,14 @@ impl CustomOp3 for BatchNormOp {
         x: &Tensor,
         gamma: &Tensor,
         _: &Tensor,
-        _: &Tensor,
+        y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // The activation's gradient first: its mask is the sign of the output.
+        let dy = match self.slope {
+            Some(slope) => leaky_relu_grad(y, dy, slope)?,
+            None => dy.clone(),
+        };
         let packed = x.apply_op3_no_bwd(
             &dy.contiguous()?,
             gamma,
@@ -263,25 +289,42 @@ impl CustomOp1 for MomentsOp {
 
 /// Training-mode batch norm of `x (N, C, H, W)` with per-channel `gamma`, `beta`.
 pub fn batch_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
-    normalise(x, gamma, beta, eps, Moments::default())
+    normalise(x, gamma, beta, eps, Moments::default(), None)
+}
+
+/// `leaky_relu(batch_norm(x, γ, β, ε), slope)` as one op (`slope` 0: ReLU).
+pub fn batch_norm_leaky_relu(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64, slope: f64) -> Result<Tensor> {
+    normalise(x, gamma, beta, eps, Moments::default(), Some(slope))
 }
 
 /// The forward op on `x`, keeping its moments in `moments`.
-fn normalise(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64, moments: Moments) -> Result<Tensor> {
-    x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, BatchNormOp { eps, moments })
+fn normalise(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    moments: Moments,
+    slope: Option<f64>,
+) -> Result<Tensor> {
+    if slope.is_some_and(|a| !(0.0..=1.0).contains(&a)) {
+        candle_core::bail!("batch norm + leaky ReLU: the slope must be in [0, 1], got {slope:?}");
+    }
+    x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, BatchNormOp { eps, moments, slope })
 }
 
-/// [`batch_norm`], also returning the batch's per-channel mean and biased variance as
-/// two `(C,)` tensors without gradient (the moments the normalisation used; what
-/// [`channel_mean_var`] gives, without a second pass over `x`).
+/// [`batch_norm`] (followed by a leaky ReLU of negative slope `slope` if given, as
+/// [`batch_norm_leaky_relu`]), also returning the batch's per-channel mean and biased
+/// variance as two `(C,)` tensors without gradient (the moments the normalisation
+/// used; what [`channel_mean_var`] gives, without a second pass over `x`).
 pub fn batch_norm_with_moments(
     x: &Tensor,
     gamma: &Tensor,
     beta: &Tensor,
     eps: f64,
+    slope: Option<f64>,
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let moments = Moments::default();
-    let y = normalise(x, gamma, beta, eps, moments.clone())?;
+    let y = normalise(x, gamma, beta, eps, moments.clone(), slope)?;
     let Some(m) = moments.0.get() else { candle_core::bail!("batch norm: the forward op left no moments") };
     let (mean, var): (Vec<f64>, Vec<f64>) = m.iter().copied().unzip();
     let c = mean.len();

@@ -19,7 +19,8 @@
 //! three again (see [`ops`]), so the set is closed under differentiation.
 //!
 //! Beside them, the other hot spots of a GAN training step, each fused into one or
-//! two passes: training-mode [`batch_norm`] (forward and backward), [`leaky_relu`]
+//! two passes: training-mode [`batch_norm`] (forward and backward; fused with a
+//! following (leaky) ReLU as [`batch_norm_leaky_relu`]), [`leaky_relu`]
 //! (differentiable backward; slope 0 is ReLU), [`linear`] (bias fused into the GEMM),
 //! [`layer_norm`] (with an input gradient that is differentiable again) and in-place [`adam_step`] / [`rmsprop_step`].
 //!
@@ -41,7 +42,7 @@ mod scratch;
 mod storage;
 mod threads;
 
-pub use batch_norm::{batch_norm, batch_norm_with_moments, channel_mean_var};
+pub use batch_norm::{batch_norm, batch_norm_leaky_relu, batch_norm_with_moments, channel_mean_var};
 pub use gemm::Element;
 pub use geometry::{ConvGeometry, ConvParams};
 pub use kernels::{adjoint, forward, weight_grad};

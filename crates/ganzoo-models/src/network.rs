@@ -104,6 +104,18 @@ impl Layer {
     }
 }
 
+/// `layer` (batch norm) and `next` (a piecewise-linear activation) on `x` as one
+/// kernel op, or `None` where they are not that pair or the kernel does not run.
+fn norm_then_activation(
+    layer: &Layer,
+    next: Option<&Layer>,
+    x: &Tensor,
+    mode: BnMode,
+) -> Option<candle_core::Result<Tensor>> {
+    let (Layer::BatchNorm(bn), Some(Layer::Act(act))) = (layer, next) else { return None };
+    bn.forward_leaky_relu(x, mode, act.kernel_slope(x)?)
+}
+
 /// A named layer sequence; names scope the weights (`gen.block1.conv.weight`).
 #[derive(Debug, Clone, Default)]
 pub struct Network {
@@ -151,10 +163,18 @@ impl Network {
     }
 
     /// Forward pass with batch norm in the given mode.
+    /// Batch norm followed by a (leaky) ReLU runs as one fused op where ganzoo's kernels
+    /// take the tensor: the same values, without the normalised intermediate.
     pub fn forward_mode(&self, x: &Tensor, mode: BnMode) -> Result<Tensor> {
         let mut h = x.clone();
-        for (_, layer) in &self.layers {
-            h = layer.forward_mode(&h, mode)?;
+        let mut layers = self.layers.iter().map(|(_, layer)| layer).peekable();
+        while let Some(layer) = layers.next() {
+            if let Some(fused) = norm_then_activation(layer, layers.peek().copied(), &h, mode) {
+                h = fused?;
+                layers.next();
+            } else {
+                h = layer.forward_mode(&h, mode)?;
+            }
         }
         Ok(h)
     }

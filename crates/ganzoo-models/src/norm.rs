@@ -58,13 +58,8 @@ impl BatchNorm2d {
     /// Normalises as `mode` says.
     pub fn forward_mode(&self, x: &Tensor, mode: BnMode) -> candle_core::Result<Tensor> {
         let (b, c, h, w) = x.dims4()?;
-        if mode != BnMode::Eval && crate::backend::use_kernels(x) && x.dtype() == self.gamma.dtype() {
-            if mode == BnMode::Train {
-                let (y, mean, var) = ganzoo_kernels::batch_norm_with_moments(x, &self.gamma, &self.beta, EPS)?;
-                self.update_running(&mean, &var, b * h * w)?;
-                return Ok(y);
-            }
-            return ganzoo_kernels::batch_norm(x, &self.gamma, &self.beta, EPS);
+        if self.runs_kernel(x, mode) {
+            return self.kernel_forward(x, mode, None);
         }
         let (mean, var) = if mode != BnMode::Eval {
             let per_channel = x.transpose(0, 1)?.reshape((c, b * h * w))?;
@@ -79,6 +74,31 @@ impl BatchNorm2d {
         };
         let xhat = x.broadcast_sub(&mean)?.broadcast_div(&(var + EPS)?.sqrt()?)?;
         xhat.broadcast_mul(&self.gamma.reshape((1, c, 1, 1))?)?.broadcast_add(&self.beta.reshape((1, c, 1, 1))?)
+    }
+
+    /// `leaky_relu(self.forward_mode(x, mode), slope)` as one kernel op (`slope` 0:
+    /// ReLU), or `None` where the kernel does not run (running statistics, or a tensor
+    /// ganzoo's kernels do not take): the caller then runs the two layers one by one.
+    pub fn forward_leaky_relu(&self, x: &Tensor, mode: BnMode, slope: f64) -> Option<candle_core::Result<Tensor>> {
+        self.runs_kernel(x, mode).then(|| self.kernel_forward(x, mode, Some(slope)))
+    }
+
+    /// Whether ganzoo's fused kernel normalises `x` in `mode` (batch statistics only).
+    fn runs_kernel(&self, x: &Tensor, mode: BnMode) -> bool {
+        mode != BnMode::Eval && crate::backend::use_kernels(x) && x.dtype() == self.gamma.dtype()
+    }
+
+    fn kernel_forward(&self, x: &Tensor, mode: BnMode, slope: Option<f64>) -> candle_core::Result<Tensor> {
+        let (b, _, h, w) = x.dims4()?;
+        if mode == BnMode::Train {
+            let (y, mean, var) = ganzoo_kernels::batch_norm_with_moments(x, &self.gamma, &self.beta, EPS, slope)?;
+            self.update_running(&mean, &var, b * h * w)?;
+            return Ok(y);
+        }
+        match slope {
+            Some(a) => ganzoo_kernels::batch_norm_leaky_relu(x, &self.gamma, &self.beta, EPS, a),
+            None => ganzoo_kernels::batch_norm(x, &self.gamma, &self.beta, EPS),
+        }
     }
 
     fn update_running(&self, mean: &Tensor, var: &Tensor, n: usize) -> candle_core::Result<()> {
