@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use crate::gemm::Element;
 use crate::ops::tracked;
 use crate::storage::{typed, Typed};
+use crate::sums::Sums;
 
 /// `(B, N)` of a layout whose first dimension is the batch.
 fn samples(l: &Layout, op: &str) -> Result<(usize, usize)> {
@@ -133,32 +134,37 @@ impl CustomOp1 for StandardiseOp {
 }
 
 /// One sample with its moments `μ` and `σ = √(var + ε)`, shared by every op here.
+/// The sums run in eight f64 lanes ([`Sums`]; `var = E[x²] − μ²`, as batch norm),
+/// and `1/σ` is kept so no loop divides per element.
 struct Sample<'a, T> {
     x: &'a [T],
     mean: f64,
     sigma: f64,
+    rstd: f64,
 }
 
 impl<'a, T: Element> Sample<'a, T> {
     fn new(x: &'a [T], eps: f64) -> Self {
         let n = x.len() as f64;
-        let mean = x.iter().map(|v| v.to_f64()).sum::<f64>() / n;
-        let var = x.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>() / n;
-        Self { x, mean, sigma: (var + eps).sqrt() }
+        let mut sums = Sums::default();
+        sums.add(x, x);
+        let (s, ss) = sums.totals();
+        let mean = s / n;
+        let sigma = ((ss / n - mean * mean).max(0.0) + eps).sqrt();
+        Self { x, mean, sigma, rstd: 1.0 / sigma }
     }
 
     fn xhat(&self, i: usize) -> f64 {
-        (self.x[i].to_f64() - self.mean) / self.sigma
+        (self.x[i].to_f64() - self.mean) * self.rstd
     }
 
-    /// `(mean(w), mean(w ⊙ x̂))`.
+    /// `(mean(w), mean(w ⊙ x̂))`, from `Σ w ⊙ x̂ = (Σ w ⊙ x − μ Σ w)/σ`.
     fn means(&self, w: &[T]) -> (f64, f64) {
         let n = w.len() as f64;
-        let (s, sx) = w.iter().enumerate().fold((0.0, 0.0), |(s, sx), (i, v)| {
-            let v = v.to_f64();
-            (s + v, sx + v * self.xhat(i))
-        });
-        (s / n, sx / n)
+        let mut sums = Sums::default();
+        sums.add(w, self.x);
+        let (s, sx) = sums.totals();
+        (s / n, (sx - self.mean * s) * self.rstd / n)
     }
 }
 
@@ -173,7 +179,7 @@ fn project<T: Element>(x: &[T], g: &[T], n: usize, eps: f64) -> Vec<T> {
         let g = &g[i * n..][..n];
         let (g_mean, m) = s.means(g);
         for (k, (o, v)) in out.iter_mut().zip(g).enumerate() {
-            *o = T::from_f64((v.to_f64() - g_mean - s.xhat(k) * m) / s.sigma);
+            *o = T::from_f64((v.to_f64() - g_mean - s.xhat(k) * m) * s.rstd);
         }
     })
 }
@@ -213,19 +219,21 @@ fn second<T: Element>(x: &[T], g: &[T], h: &[T], n: usize, eps: f64) -> Vec<T> {
     per_sample(x.len() / n.max(1), n, |i, out| {
         let s = Sample::new(&x[i * n..][..n], eps);
         let (g, h) = (&g[i * n..][..n], &h[i * n..][..n]);
-        let (nf, sigma) = (n as f64, s.sigma);
+        let (nf, sigma, rstd) = (n as f64, s.sigma, s.rstd);
         let (g_mean, m) = s.means(g);
         let (h_mean, k) = s.means(h);
-        let hg = h.iter().zip(g).map(|(a, b)| a.to_f64() * b.to_f64()).sum::<f64>();
+        let mut sums = Sums::default();
+        sums.add(h, g);
+        let hg = sums.totals().1;
         let h_pg = hg - nf * g_mean * h_mean - nf * m * k;
         let scale = -h_pg / (sigma * sigma) / nf;
         // v = −(m h + k g)/σ; mean(v) and mean(v ⊙ x̂) in closed form.
-        let v_mean = -(m * h_mean + k * g_mean) / sigma;
-        let vx_mean = -2.0 * m * k / sigma;
+        let v_mean = -(m * h_mean + k * g_mean) * rstd;
+        let vx_mean = -2.0 * m * k * rstd;
         for (j, o) in out.iter_mut().enumerate() {
             let xhat = s.xhat(j);
-            let v = -(m * h[j].to_f64() + k * g[j].to_f64()) / sigma;
-            *o = T::from_f64((v - v_mean - xhat * vx_mean) / sigma + scale * xhat);
+            let v = -(m * h[j].to_f64() + k * g[j].to_f64()) * rstd;
+            *o = T::from_f64((v - v_mean - xhat * vx_mean) * rstd + scale * xhat);
         }
     })
 }

@@ -40,6 +40,7 @@ pub mod ops;
 pub mod optim;
 mod scratch;
 mod storage;
+mod sums;
 mod threads;
 
 pub use batch_norm::{batch_norm, batch_norm_leaky_relu, batch_norm_with_moments, channel_mean_var};
