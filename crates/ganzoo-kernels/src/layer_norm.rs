@@ -12,7 +12,7 @@
 //!
 //! The last one ([`LayerNormSecondOp`]) has no backward: nothing here needs a third derivative.
 
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::gemm::Element;
@@ -95,41 +95,70 @@ impl CustomOp3 for LayerNormOp {
             let g = flat.broadcast_mul(&gamma.flatten_all()?)?;
             layer_norm_input_grad(x, &g.reshape(x.shape())?, self.eps)
         })?;
-        let dgamma = tracked(gamma, || {
-            let xhat = x.contiguous()?.apply_op1(StandardiseOp { eps: self.eps })?;
-            (&flat * xhat.flatten_from(1)?)?.sum(0)?.reshape(gamma.shape())
-        })?;
-        let dbeta = tracked(beta, || flat.sum(0)?.reshape(beta.shape()))?;
+        if !gamma.track_op() && !beta.track_op() {
+            return Ok((dx, None, None));
+        }
+        let packed = x.contiguous()?.apply_op2_no_bwd(&dy.contiguous()?, &AffineGradOp { eps: self.eps })?;
+        let dgamma = tracked(gamma, || packed.get(0)?.reshape(gamma.shape()))?;
+        let dbeta = tracked(beta, || packed.get(1)?.reshape(beta.shape()))?;
         Ok((dx, dgamma, dbeta))
     }
 }
 
-/// `x̂ = (x − μ)/σ` per sample.
-struct StandardiseOp {
+/// `(x, dy) → [Σ_b dy ⊙ x̂; Σ_b dy]`, shape `(2, N)`: the gradients of `γ` and `β`
+/// in one pass (Candle's ops took a standardised copy of `x`, a product and two
+/// reductions over the batch). No backward: nothing differentiates them again.
+struct AffineGradOp {
     eps: f64,
 }
 
-fn standardise<T: Element>(x: &[T], n: usize, eps: f64) -> Vec<T> {
-    per_sample(x.len() / n.max(1), n, |i, out| {
-        let s = Sample::new(&x[i * n..][..n], eps);
-        for (k, o) in out.iter_mut().enumerate() {
-            *o = T::from_f64(s.xhat(k));
+/// Sample elements per parallel task of [`affine_grad`].
+const AFFINE_GRAIN: usize = 1 << 12;
+
+fn affine_grad<T: Element>(x: &[T], dy: &[T], n: usize, eps: f64) -> Vec<T> {
+    let b = x.len() / n.max(1);
+    let moments: Vec<(f64, f64)> = (0..b)
+        .into_par_iter()
+        .map(|i| {
+            let s = Sample::new(&x[i * n..][..n], eps);
+            (s.mean, s.rstd)
+        })
+        .collect();
+    let mut out = vec![T::ZERO; 2 * n];
+    let (dgamma, dbeta) = out.split_at_mut(n);
+    let tasks = dgamma.par_chunks_mut(AFFINE_GRAIN).zip(dbeta.par_chunks_mut(AFFINE_GRAIN)).enumerate();
+    tasks.for_each(|(t, (dg, db))| {
+        let first = t * AFFINE_GRAIN;
+        let (mut sg, mut sb) = (vec![0.0f64; dg.len()], vec![0.0f64; dg.len()]);
+        for (i, &(mean, rstd)) in moments.iter().enumerate() {
+            let (xs, ds) = (&x[i * n + first..][..dg.len()], &dy[i * n + first..][..dg.len()]);
+            for (((g, s), &v), &d) in sg.iter_mut().zip(sb.iter_mut()).zip(xs).zip(ds) {
+                let d = d.to_f64();
+                *s += d;
+                *g += d * (v.to_f64() - mean) * rstd;
+            }
         }
-    })
+        dg.iter_mut().zip(&sg).for_each(|(o, &v)| *o = T::from_f64(v));
+        db.iter_mut().zip(&sb).for_each(|(o, &v)| *o = T::from_f64(v));
+    });
+    out
 }
 
-impl CustomOp1 for StandardiseOp {
+impl CustomOp2 for AffineGradOp {
     fn name(&self) -> &'static str {
-        "ganzoo-layer-norm-standardise"
+        "ganzoo-layer-norm-affine-grad"
     }
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (_, n) = samples(l, self.name())?;
-        let out = match typed(self.name(), [(s, l)])? {
-            Typed::F32([x]) => CpuStorage::F32(standardise(x, n, self.eps)),
-            Typed::F64([x]) => CpuStorage::F64(standardise(x, n, self.eps)),
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (_, n) = samples(l1, self.name())?;
+        if l1.shape() != l2.shape() {
+            bail!("{}: input {:?} and gradient {:?} differ", self.name(), l1.dims(), l2.dims());
+        }
+        let out = match typed(self.name(), [(s1, l1), (s2, l2)])? {
+            Typed::F32([x, dy]) => CpuStorage::F32(affine_grad(x, dy, n, self.eps)),
+            Typed::F64([x, dy]) => CpuStorage::F64(affine_grad(x, dy, n, self.eps)),
         };
-        Ok((out, l.shape().clone()))
+        Ok((out, Shape::from((2, n))))
     }
 }
 
