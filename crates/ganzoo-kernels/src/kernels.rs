@@ -89,53 +89,61 @@ fn check(what: &str, got: usize, want: usize) {
 pub fn forward<T: Element>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
     check("conv2d input", x.len(), g.input_len());
     check("conv2d kernel", w.len(), g.kernel_len());
-    if g.output_channels_last() {
-        forward_channels_last(g, x, w)
-    } else {
-        forward_channels_first(g, x, w)
-    }
-}
-
-/// [`forward`] as `Ŷ = Wc · colsᵀ`, `(O, L)`: the GEMM writes the NCHW planes itself
-/// but reads `cols` transposed, so it repacks the whole block.
-fn forward_channels_first<T: Element>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
-    let (plan, p, plane) = (Plan::new(g), g.patch(), g.out_plane());
-    let (xs, ys) = (g.cin * g.in_plane(), g.cout * plane);
-    let wc = kernel_to_channels_last(w, g.cin, g.k_h * g.k_w);
+    let (plan, channels_last) = (Plan::new(g), g.output_channels_last());
+    let (xs, ys) = (g.cin * g.in_plane(), g.cout * g.out_plane());
+    let taps = g.k_h * g.k_w;
+    let kernel =
+        if channels_last { kernel_to_patch_major(w, g.cin, taps) } else { kernel_to_channels_last(w, g.cin, taps) };
     let mut y = vec![T::ZERO; g.output_len()];
     y.par_chunks_mut(plan.group * ys).zip(x.par_chunks(plan.group * xs)).for_each(|(y, x)| {
         let mut buf = Buffers::new(g, &plan);
         for (n, x, y) in block_pairs(&plan, x, xs, y, ys) {
             buf.unfold(g, &plan, x, n);
-            let (wc, cols) = (MatRef::rows(&wc, p), MatRef::transposed(&buf.cols, p));
-            if n == 1 {
-                matmul(g.cout, plane, p, y, false, wc, cols, plan.threaded);
+            if channels_last {
+                multiply_channels_last(g, &plan, &kernel, &mut buf, n, y);
             } else {
-                matmul(g.cout, n * plane, p, &mut buf.out, false, wc, cols, plan.threaded);
-                scatter(g, &plan, &buf.out, n, y);
+                multiply_channels_first(g, &plan, &kernel, &mut buf, n, y);
             }
         }
     });
     y
 }
 
-/// [`forward`] as `Ŷᵀ = cols · Wcᵀ`, `(L, O)`: the GEMM reads `cols` as it lies and
-/// the kernel transposed once per call; the channels-last result is transposed back.
-fn forward_channels_last<T: Element>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
-    let (plan, p, plane) = (Plan::new(g), g.patch(), g.out_plane());
-    let (xs, ys) = (g.cin * g.in_plane(), g.cout * plane);
-    let wt = kernel_to_patch_major(w, g.cin, g.k_h * g.k_w);
-    let mut y = vec![T::ZERO; g.output_len()];
-    y.par_chunks_mut(plan.group * ys).zip(x.par_chunks(plan.group * xs)).for_each(|(y, x)| {
-        let mut buf = Buffers::new(g, &plan);
-        for (n, x, y) in block_pairs(&plan, x, xs, y, ys) {
-            buf.unfold(g, &plan, x, n);
-            let (cols, wt) = (MatRef::rows(&buf.cols, p), MatRef::rows(&wt, g.cout));
-            matmul(n * plane, g.cout, p, &mut buf.out, false, cols, wt, plan.threaded);
-            from_channels_last(&plan, &buf.out, g.cout, plane, n, y);
-        }
-    });
-    y
+/// One unfolded block's output as `Ŷ = Wc · colsᵀ`, `(O, L)`: the GEMM writes the NCHW
+/// planes itself but reads `cols` transposed, so it repacks the whole block.
+fn multiply_channels_first<T: Element>(
+    g: &ConvGeometry,
+    plan: &Plan,
+    wc: &[T],
+    buf: &mut Buffers<T>,
+    n: usize,
+    y: &mut [T],
+) {
+    let (p, plane) = (g.patch(), g.out_plane());
+    let (wc, cols) = (MatRef::rows(wc, p), MatRef::transposed(&buf.cols, p));
+    if n == 1 {
+        matmul(g.cout, plane, p, y, false, wc, cols, plan.threaded);
+    } else {
+        matmul(g.cout, n * plane, p, &mut buf.out, false, wc, cols, plan.threaded);
+        scatter(g, plan, &buf.out, n, y);
+    }
+}
+
+/// One unfolded block's output as `Ŷᵀ = cols · Wcᵀ`, `(L, O)`, with the kernel `wt`
+/// already transposed (once per call): the GEMM reads `cols` as it lies; the
+/// channels-last result is transposed back.
+fn multiply_channels_last<T: Element>(
+    g: &ConvGeometry,
+    plan: &Plan,
+    wt: &[T],
+    buf: &mut Buffers<T>,
+    n: usize,
+    y: &mut [T],
+) {
+    let (p, plane) = (g.patch(), g.out_plane());
+    let (cols, wt) = (MatRef::rows(&buf.cols, p), MatRef::rows(wt, g.cout));
+    matmul(n * plane, g.cout, p, &mut buf.out, false, cols, wt, plan.threaded);
+    from_channels_last(plan, &buf.out, g.cout, plane, n, y);
 }
 
 /// The adjoint of [`forward`] in `x`: `dx = col2im(dyᵀ · Wc)`, i.e. the transposed

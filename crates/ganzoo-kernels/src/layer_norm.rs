@@ -39,6 +39,14 @@ fn per_sample<T: Element>(b: usize, n: usize, f: impl Fn(usize, &mut [T]) + Sync
     out
 }
 
+/// `N` of two operands of one shape `(B, …)`: an input and a gradient.
+fn paired_samples(input: &Layout, grad: &Layout, op: &str) -> Result<usize> {
+    if input.shape() != grad.shape() {
+        bail!("{op}: input {:?} and gradient {:?} differ", input.dims(), grad.dims());
+    }
+    Ok(samples(input, op)?.1)
+}
+
 fn check_len(op: &str, what: &str, len: usize, n: usize) -> Result<()> {
     if len != n {
         bail!("{op}: {what} has {len} elements, a sample has {n}");
@@ -152,10 +160,7 @@ impl CustomOp2 for AffineGradOp {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (_, n) = samples(l1, self.name())?;
-        if l1.shape() != l2.shape() {
-            bail!("{}: input {:?} and gradient {:?} differ", self.name(), l1.dims(), l2.dims());
-        }
+        let n = paired_samples(l1, l2, self.name())?;
         let out = match typed(self.name(), [(s1, l1), (s2, l2)])? {
             Typed::F32([x, dy]) => CpuStorage::F32(affine_grad(x, dy, n, self.eps)),
             Typed::F64([x, dy]) => CpuStorage::F64(affine_grad(x, dy, n, self.eps)),
@@ -221,10 +226,7 @@ impl CustomOp2 for LayerNormInputGradOp {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (_, n) = samples(l1, self.name())?;
-        if l1.shape() != l2.shape() {
-            bail!("{}: input {:?} and gradient {:?} differ", self.name(), l1.dims(), l2.dims());
-        }
+        let n = paired_samples(l1, l2, self.name())?;
         let out = match typed(self.name(), [(s1, l1), (s2, l2)])? {
             Typed::F32([x, g]) => CpuStorage::F32(project(x, g, n, self.eps)),
             Typed::F64([x, g]) => CpuStorage::F64(project(x, g, n, self.eps)),
