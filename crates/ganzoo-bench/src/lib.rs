@@ -6,8 +6,9 @@
 //!   process (warm-up, calibration, timed repeats, median) and its peak memory.
 //! - [`ops`]: the convolutions of every DCGAN layer, forward and backward, with
 //!   ganzoo's kernels and Candle's, in GFLOP/s.
-//! - [`torch`] and [`report`]: the PyTorch reference run beside ganzoo in the same
-//!   session, and the ratio table written into `docs/performance.md`.
+//! - [`torch`], [`rounds`] and [`report`]: the PyTorch reference run beside ganzoo
+//!   in the same session, in alternating rounds, and the table of the rounds' median
+//!   ratio written into `docs/performance.md`.
 //! - [`system`]: peak RSS, CPU model, waiting for a quiet machine.
 //!
 //! Speed is only ever reported as measured here, in this session: ratios against a
@@ -16,6 +17,7 @@
 pub mod model;
 pub mod ops;
 pub mod report;
+pub mod rounds;
 pub mod system;
 pub mod throughput;
 pub mod torch;

@@ -3,8 +3,7 @@
 
 use std::path::Path;
 
-use crate::throughput::Throughput;
-use crate::torch::TorchThroughput;
+use crate::rounds::Comparison;
 use crate::{BenchError, Result};
 
 pub const BEGIN: &str = "<!-- bench:begin (written by `cargo xtask bench --torch …`; do not edit) -->";
@@ -21,25 +20,15 @@ pub struct Setting {
     pub candle: String,
     pub torch: String,
     pub kernels: String,
-}
-
-/// One compared model.
-pub struct Row<'a> {
-    pub ours: &'a Throughput,
-    pub theirs: &'a TorchThroughput,
-}
-
-impl Row<'_> {
-    /// ganzoo's iterations per second over PyTorch's: above 1, ganzoo is faster.
-    pub fn ratio(&self) -> f64 {
-        self.ours.iters_per_s / self.theirs.gen_iters_per_s
-    }
+    /// Rounds per model.
+    pub rounds: usize,
 }
 
 /// The Markdown section: setting, then one row per model.
-pub fn section(setting: &Setting, rows: &[Row]) -> String {
+pub fn section(setting: &Setting, models: &[Comparison]) -> String {
     let mut s = format!(
-        "{BEGIN}\n\nMeasured {} on {} ({} CPUs), {} threads each; ganzoo {} (Candle {}, {} kernels), PyTorch {}.\n\n",
+        "{BEGIN}\n\nMeasured {} on {} ({} CPUs), {} threads each; ganzoo {} (Candle {}, {} kernels), PyTorch {}; \
+         {} alternating rounds per model, the ratio is the median of the rounds' ratios.\n\n",
         setting.date,
         setting.cpu,
         setting.cpus,
@@ -47,22 +36,23 @@ pub fn section(setting: &Setting, rows: &[Row]) -> String {
         setting.ganzoo,
         setting.candle,
         setting.kernels,
-        setting.torch
+        setting.torch,
+        setting.rounds
     );
-    s.push_str("| model | batch | ganzoo it/s | PyTorch it/s | **ratio** | ganzoo peak RSS MB | PyTorch peak RSS MB | other CPU (ganzoo / PyTorch) |\n");
-    s.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    for r in rows {
+    s.push_str("| model | batch | ganzoo it/s | PyTorch it/s | **ratio** | rounds' ratios (min–max) | ganzoo peak RSS MB | PyTorch peak RSS MB | other CPU (ganzoo / PyTorch) |\n");
+    s.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for c in models {
+        let (lo, hi) = c.ratio_range();
+        let (ours_other, theirs_other) = c.other_cpu_frac();
         s.push_str(&format!(
-            "| {} | {} | {:.3} | {:.3} | **{:.2}** | {:.0} | {:.0} | {:.2} / {:.2} |\n",
-            r.ours.model,
-            r.ours.batch,
-            r.ours.iters_per_s,
-            r.theirs.gen_iters_per_s,
-            r.ratio(),
-            r.ours.peak_rss_mb,
-            r.theirs.peak_rss_mb,
-            r.ours.other_cpu_frac,
-            r.theirs.other_cpu_frac
+            "| {} | {} | {:.3} | {:.3} | **{:.2}** | {lo:.2}–{hi:.2} | {:.0} | {:.0} | {ours_other:.2} / {theirs_other:.2} |\n",
+            c.model(),
+            c.batch(),
+            c.ours_iters_per_s(),
+            c.theirs_iters_per_s(),
+            c.ratio(),
+            c.ours_peak_rss_mb(),
+            c.theirs_peak_rss_mb(),
         ));
     }
     s.push('\n');

@@ -50,12 +50,17 @@ pub struct BenchArgs {
     /// Only the per-layer convolution timings.
     #[arg(long, conflicts_with_all = ["skip_ops", "torch"])]
     pub ops_only: bool,
-    /// Timed repeats per model (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    /// Timed repeats per model and round (their median is the round's rate).
+    #[arg(long, default_value_t = 3)]
     pub repeats: usize,
     /// Seconds per timed repeat.
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 3.0)]
     pub target_s: f64,
+    /// Rounds per model; with --torch each round times ganzoo and PyTorch back to
+    /// back, in alternating order, and the median of the rounds' ratios is reported
+    /// [default: 3 with --torch, else 1]
+    #[arg(long)]
+    pub rounds: Option<usize>,
     /// Seconds of warm-up before timing.
     #[arg(long, default_value_t = 3.0)]
     pub warmup_s: f64,

@@ -213,40 +213,66 @@ fn bad_training_requests_fail_cleanly() {
 fn bench_times_a_model_and_writes_the_comparison_with_a_reference() {
     let dir = tempfile::tempdir().unwrap();
     // A stand-in for the PyTorch reference: an interpreter that "imports torch" and
-    // answers every worker call with one fixed result line.
+    // answers its first, second and later worker calls with 10, 40 and 20 it/s.
     let torchref = dir.path().join("torchref");
     std::fs::create_dir(&torchref).unwrap();
     std::fs::write(torchref.join("throughput.py"), "").unwrap();
     let python = dir.path().join("python");
-    let line = r#"{"case": "mlp-gan", "batch": 100, "gen_iters_per_s": 10.0, "peak_rss_mb": 900.0, "other_cpu_frac": 0.0, "threads": 2, "torch": "9.9-fake"}"#;
-    std::fs::write(&python, format!("#!/bin/sh\n[ \"$1\" = \"-c\" ] && exit 0\necho '{line}'\n")).unwrap();
+    let count = dir.path().join("calls");
+    let line = r#"{"case": "mlp-gan", "batch": 100, "gen_iters_per_s": RATE, "peak_rss_mb": 900.0, "other_cpu_frac": 0.0, "threads": 2, "torch": "9.9-fake"}"#;
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = \"-c\" ] && exit 0\necho x >> '{}'\nn=$(wc -l < '{}')\n\
+         case $n in 1) r=10.0;; 2) r=40.0;; *) r=20.0;; esac\necho '{}'\n",
+        count.display(),
+        count.display(),
+        line.replace("RATE", "'$r'")
+    );
+    std::fs::write(&python, script).unwrap();
     std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let report = dir.path().join("perf.md");
     std::fs::write(&report, "# Performance\n\nprose kept\n").unwrap();
     let quick = ["--repeats", "1", "--target-s", "0.2", "--warmup-s", "0", "--wait-quiet-s", "0", "--skip-ops"];
-    let mut args = vec!["bench", "--models", "gan", "--json", "--torch", python.to_str().unwrap()];
+    let mut args = vec!["bench", "--models", "gan", "--json", "--rounds", "3", "--torch", python.to_str().unwrap()];
     args.extend(["--torchref", torchref.to_str().unwrap(), "--write", report.to_str().unwrap()]);
     args.extend(quick);
     let out = ganzoo(&args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 2, "{text}");
-    let (ours, theirs) = (&lines[0], &lines[1]);
+    assert_eq!(lines.len(), 7, "three rounds of two lines and a summary: {text}");
+    // Rounds alternate which side runs first; each line says its round.
+    let sides: Vec<(bool, u64)> =
+        lines[..6].iter().map(|l| (l["reference"] == "pytorch", l["round"].as_u64().unwrap())).collect();
+    assert_eq!(sides, [(false, 0), (true, 0), (true, 1), (false, 1), (false, 2), (true, 2)], "{text}");
+    let ours = &lines[0];
     assert_eq!((ours["model"].as_str(), ours["batch"].as_u64()), (Some("gan"), Some(100)));
     let rate = ours["iters_per_s"].as_f64().unwrap();
     assert!(rate > 0.0 && (ours["images_per_s"].as_f64().unwrap() - rate * 100.0).abs() < 1e-6, "{ours}");
     assert!(ours["peak_rss_mb"].as_f64().unwrap() > 1.0, "{ours}");
-    assert_eq!(theirs["reference"], "pytorch");
-    assert!((theirs["ratio"].as_f64().unwrap() - rate / 10.0).abs() < 1e-9, "{theirs}");
+    assert!((lines[1]["ratio"].as_f64().unwrap() - rate / 10.0).abs() < 1e-9, "{text}");
+    let mut ratios: Vec<f64> = [(0, 1, 10.0), (3, 2, 40.0), (4, 5, 20.0)]
+        .iter()
+        .map(|&(o, t, torch)| {
+            assert_eq!(lines[t]["iters_per_s"].as_f64(), Some(torch), "{text}");
+            lines[o]["iters_per_s"].as_f64().unwrap() / torch
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let summary = &lines[6];
+    assert_eq!((summary["summary"].as_bool(), summary["rounds"].as_u64()), (Some(true), Some(3)), "{summary}");
+    assert!((summary["ratio"].as_f64().unwrap() - ratios[1]).abs() < 1e-9, "median of the rounds: {text}");
+    assert!((summary["ratio_min"].as_f64().unwrap() - ratios[0]).abs() < 1e-9, "{summary}");
+    assert_eq!(summary["torch_iters_per_s"].as_f64(), Some(20.0), "{summary}");
     let md = std::fs::read_to_string(&report).unwrap();
     assert!(md.starts_with("# Performance\n\nprose kept\n") && md.contains("| gan | 100 |"), "{md}");
-    assert!(md.contains(&format!("**{:.2}**", rate / 10.0)) && md.contains("PyTorch 9.9-fake"), "{md}");
+    assert!(md.contains(&format!("**{:.2}**", ratios[1])) && md.contains("PyTorch 9.9-fake"), "{md}");
+    assert!(md.contains(&format!("{:.2}–{:.2}", ratios[0], ratios[2])) && md.contains("3 alternating rounds"), "{md}");
 
     let out = ganzoo(&["bench", "--models", "gan,nope"]);
     assert_clean_failure(&out, "unknown benchmark model 'nope'");
     let out = ganzoo(&["bench", "--models", "gan", "--repeats", "0"]);
     assert_clean_failure(&out, "--repeats");
+    assert_clean_failure(&ganzoo(&["bench", "--models", "gan", "--rounds", "0"]), "--rounds");
     let out = ganzoo(&[
         "bench",
         "--models",

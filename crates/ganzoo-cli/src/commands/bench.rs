@@ -1,13 +1,14 @@
 //! `ganzoo bench`: each model timed in a fresh worker process (so peak memory is
-//! its own), the PyTorch reference beside it when asked, then the per-layer
-//! convolution timings; tables or JSON lines.
+//! its own), the PyTorch reference beside it in alternating rounds when asked, then
+//! the per-layer convolution timings; tables or JSON lines.
 
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use ganzoo_bench::ops::{self, OpTiming};
-use ganzoo_bench::report::{self, Row, Setting};
+use ganzoo_bench::report::{self, Setting};
+use ganzoo_bench::rounds::{self, Comparison, Round, Side};
 use ganzoo_bench::torch::{parse_last_line, TorchRef, TorchThroughput};
 use ganzoo_bench::{system, throughput, BenchModel, Throughput, TimingPlan};
 use ganzoo_models::KernelBackend;
@@ -34,32 +35,66 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if let Some(t) = &torch {
         t.check()?;
     }
+    let rounds = args.rounds.unwrap_or(if torch.is_some() { 3 } else { 1 });
     let models = if args.models.is_empty() { BenchModel::ALL.to_vec() } else { args.models.clone() };
-    let mut results = Vec::new();
+    let mut compared = Vec::new();
     if !args.ops_only {
         if !args.json {
             emit(&table_header(torch.is_some()))?;
         }
         for model in models {
-            let ours = worker(model, &args, threads)?;
-            let theirs = match &torch {
-                Some(t) => {
-                    quiet(&args);
-                    Some(t.measure(model, plan, args.seed).with_context(|| format!("PyTorch reference of {model}"))?)
+            match &torch {
+                Some(t) => compared.push(compare(model, t, rounds, plan, &args, threads)?),
+                None => {
+                    for round in 0..rounds {
+                        let ours = worker(model, &args, threads)?;
+                        emit(&if args.json { json_line(&ours, round)? } else { table_row(round, &ours, None) })?;
+                    }
                 }
-                None => None,
-            };
-            emit(&if args.json { json_lines(&ours, theirs.as_ref())? } else { table_row(&ours, theirs.as_ref()) })?;
-            results.push((ours, theirs));
+            }
         }
     }
     if !args.skip_ops {
         per_layer(&args)?;
     }
     if let Some(path) = &args.write {
-        write_report(path, &results, args.kernels, threads)?;
+        write_report(path, &compared, args.kernels, threads, rounds)?;
     }
     Ok(())
+}
+
+/// `rounds` rounds of `model` against the PyTorch reference, each side a fresh
+/// process, in the order [`rounds::order`] gives; each round's lines as it ends,
+/// then (for several rounds) the median ratio.
+fn compare(
+    model: BenchModel,
+    torch: &TorchRef,
+    rounds: usize,
+    plan: TimingPlan,
+    args: &BenchArgs,
+    threads: usize,
+) -> Result<Comparison> {
+    let reference = || {
+        quiet(args);
+        torch.measure(model, plan, args.seed).with_context(|| format!("PyTorch reference of {model}"))
+    };
+    let mut compared = Comparison { rounds: Vec::with_capacity(rounds) };
+    for r in 0..rounds {
+        let first = rounds::order(r)[0];
+        let round = if first == Side::Ganzoo {
+            let ours = worker(model, args, threads)?;
+            Round { ours, theirs: reference()? }
+        } else {
+            let theirs = reference()?;
+            Round { ours: worker(model, args, threads)?, theirs }
+        };
+        emit(&if args.json { json_round(r, &round, first)? } else { table_row(r, &round.ours, Some(&round.theirs)) })?;
+        compared.rounds.push(round);
+    }
+    if rounds > 1 {
+        emit(&if args.json { json_summary(&compared)? } else { table_summary(&compared) })?;
+    }
+    Ok(compared)
 }
 
 /// The timing options, checked once.
@@ -67,6 +102,9 @@ fn timing_plan(args: &BenchArgs) -> Result<TimingPlan> {
     let seconds = |v: f64| v.is_finite() && v >= 0.0;
     if args.repeats == 0 || !seconds(args.target_s) || args.target_s == 0.0 || !seconds(args.warmup_s) {
         bail!("--repeats must be at least 1, --target-s a positive and --warmup-s a non-negative number of seconds");
+    }
+    if args.rounds == Some(0) {
+        bail!("--rounds must be at least 1");
     }
     if !seconds(args.wait_quiet_s) {
         bail!("--wait-quiet-s must be a non-negative number of seconds");
@@ -99,8 +137,8 @@ fn worker(model: BenchModel, args: &BenchArgs, threads: usize) -> Result<Through
 
 fn table_header(torch: bool) -> String {
     let mut h = format!(
-        "{:<10}{:>6}{:>10}{:>16}{:>9}{:>10}{:>11}{:>8}{:>7}",
-        "model", "batch", "it/s", "(min–max)", "ms/it", "real/s", "critic/s", "RSS MB", "other"
+        "{:<10}{:>6}{:>6}{:>10}{:>16}{:>9}{:>10}{:>11}{:>8}{:>7}",
+        "model", "round", "batch", "it/s", "(min–max)", "ms/it", "real/s", "critic/s", "RSS MB", "other"
     );
     if torch {
         h.push_str(&format!("{:>11}{:>8}{:>9}", "torch it/s", "ratio", "torch MB"));
@@ -108,10 +146,11 @@ fn table_header(torch: bool) -> String {
     format!("{h}\n{}\n", "-".repeat(h.chars().count()))
 }
 
-fn table_row(t: &Throughput, theirs: Option<&TorchThroughput>) -> String {
+fn table_row(round: usize, t: &Throughput, theirs: Option<&TorchThroughput>) -> String {
     let mut r = format!(
-        "{:<10}{:>6}{:>10.3}{:>16}{:>9.1}{:>10.0}{:>11.0}{:>8.0}{:>7.2}",
+        "{:<10}{:>6}{:>6}{:>10.3}{:>16}{:>9.1}{:>10.0}{:>11.0}{:>8.0}{:>7.2}",
         t.model,
+        round,
         t.batch,
         t.iters_per_s,
         format!("({:.3}–{:.3})", t.iters_per_s_min, t.iters_per_s_max),
@@ -132,17 +171,48 @@ fn table_row(t: &Throughput, theirs: Option<&TorchThroughput>) -> String {
     r + "\n"
 }
 
-fn json_lines(t: &Throughput, theirs: Option<&TorchThroughput>) -> Result<String> {
-    let mut s = serde_json::to_string(t)? + "\n";
-    if let Some(p) = theirs {
-        let line = serde_json::json!({
-            "reference": "pytorch", "model": t.model, "case": p.case, "batch": p.batch,
-            "iters_per_s": p.gen_iters_per_s, "peak_rss_mb": p.peak_rss_mb, "threads": p.threads,
-            "torch": p.torch, "other_cpu_frac": p.other_cpu_frac, "ratio": t.iters_per_s / p.gen_iters_per_s,
-        });
-        s += &(line.to_string() + "\n");
-    }
-    Ok(s)
+fn table_summary(c: &Comparison) -> String {
+    let (lo, hi) = c.ratio_range();
+    format!(
+        "{:<10}median of {} rounds: ganzoo {:.3} it/s, PyTorch {:.3} it/s, ratio {:.2} (rounds {lo:.2}–{hi:.2})\n",
+        c.model(),
+        c.rounds.len(),
+        c.ours_iters_per_s(),
+        c.theirs_iters_per_s(),
+        c.ratio()
+    )
+}
+
+/// ganzoo's result line, with its round.
+fn json_line(t: &Throughput, round: usize) -> Result<String> {
+    let mut v = serde_json::to_value(t)?;
+    v["round"] = round.into();
+    Ok(v.to_string() + "\n")
+}
+
+/// A round's two lines, in the order they were measured.
+fn json_round(round: usize, r: &Round, first: Side) -> Result<String> {
+    let p = &r.theirs;
+    let reference = serde_json::json!({
+        "reference": "pytorch", "model": r.ours.model, "case": p.case, "batch": p.batch, "round": round,
+        "iters_per_s": p.gen_iters_per_s, "peak_rss_mb": p.peak_rss_mb, "threads": p.threads,
+        "torch": p.torch, "other_cpu_frac": p.other_cpu_frac, "ratio": r.ratio(),
+    });
+    let (ours, theirs) = (json_line(&r.ours, round)?, reference.to_string() + "\n");
+    Ok(if first == Side::Ganzoo { ours + &theirs } else { theirs + &ours })
+}
+
+/// The model's line over all rounds: medians, the rounds' ratio range, peak memory.
+fn json_summary(c: &Comparison) -> Result<String> {
+    let images_per_iter = c.rounds.first().map_or(0.0, |r| r.ours.images_per_s / r.ours.iters_per_s);
+    let (lo, hi) = c.ratio_range();
+    let line = serde_json::json!({
+        "summary": true, "model": c.model(), "batch": c.batch(), "rounds": c.rounds.len(),
+        "iters_per_s": c.ours_iters_per_s(), "images_per_s": c.ours_iters_per_s() * images_per_iter,
+        "peak_rss_mb": c.ours_peak_rss_mb(), "torch_iters_per_s": c.theirs_iters_per_s(),
+        "torch_peak_rss_mb": c.theirs_peak_rss_mb(), "ratio": c.ratio(), "ratio_min": lo, "ratio_max": hi,
+    });
+    Ok(line.to_string() + "\n")
 }
 
 /// Every DCGAN layer with both convolution backends.
@@ -191,11 +261,11 @@ fn quiet_enough(args: &BenchArgs) {
 
 fn write_report(
     path: &std::path::Path,
-    results: &[(Throughput, Option<TorchThroughput>)],
+    compared: &[Comparison],
     kernels: KernelBackend,
     threads: usize,
+    rounds: usize,
 ) -> Result<()> {
-    let rows: Vec<Row> = results.iter().filter_map(|(o, t)| t.as_ref().map(|t| Row { ours: o, theirs: t })).collect();
     let setting = Setting {
         date: report::today(),
         cpu: system::cpu_model(),
@@ -203,10 +273,11 @@ fn write_report(
         threads,
         ganzoo: env!("CARGO_PKG_VERSION").into(),
         candle: report::candle_version(std::path::Path::new("Cargo.lock")),
-        torch: rows.first().map_or("?".into(), |r| r.theirs.torch.clone()),
+        torch: compared.iter().flat_map(|c| c.rounds.first()).next().map_or("?".into(), |r| r.theirs.torch.clone()),
         kernels: kernels.name().into(),
+        rounds,
     };
-    report::write_section(path, &report::section(&setting, &rows))?;
+    report::write_section(path, &report::section(&setting, compared))?;
     tracing::info!("wrote {}", path.display());
     Ok(())
 }
