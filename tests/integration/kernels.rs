@@ -511,6 +511,75 @@ fn linear_matches_hand_computed_values_and_finite_differences() {
     assert!(kernels::linear(&random(&[3], 0, DType::F64), &w, &b).is_err());
 }
 
+#[test]
+fn matrix_products_match_hand_values_candle_and_finite_differences() {
+    use kernels::Transposes;
+    // [[1, 2], [3, 4]] · [[5, 6], [7, 8]] = [[19, 22], [43, 50]]; Aᵀ·B = [[26, 30], [38, 44]].
+    let a = Tensor::new(&[[1f64, 2.0], [3.0, 4.0]], &Device::Cpu).unwrap();
+    let b = Tensor::new(&[[5f64, 6.0], [7.0, 8.0]], &Device::Cpu).unwrap();
+    let ab: Vec<Vec<f64>> = kernels::matrix_product(&a, &b, Transposes::NONE).unwrap().to_vec2().unwrap();
+    assert_eq!(ab, vec![vec![19.0, 22.0], vec![43.0, 50.0]]);
+    let atb: Vec<Vec<f64>> = kernels::matrix_product(&a, &b, Transposes::A).unwrap().to_vec2().unwrap();
+    assert_eq!(atb, vec![vec![26.0, 30.0], vec![38.0, 44.0]]);
+    // Every transpose case on a 3×4 · 4×5 product: values against Candle's matmul of
+    // materialised transposes, gradients of Σ r ⊙ C² against finite differences.
+    let r = random(&[3, 5], 30, DType::F64);
+    for t in [Transposes::NONE, Transposes::A, Transposes::B, Transposes::BOTH] {
+        let a = random(if t.a { &[4, 3] } else { &[3, 4] }, 31, DType::F64);
+        let b = random(if t.b { &[5, 4] } else { &[4, 5] }, 32, DType::F64);
+        let seen = |m: &Tensor, tr: bool| if tr { m.t().unwrap().contiguous().unwrap() } else { m.clone() };
+        let candle = seen(&a, t.a).matmul(&seen(&b, t.b)).unwrap();
+        assert!(max_diff(&kernels::matrix_product(&a, &b, t).unwrap(), &candle) < 1e-12, "{t:?}");
+        let f = |a: &Tensor, b: &Tensor| {
+            (kernels::matrix_product(a, b, t).unwrap().sqr().unwrap() * &r).unwrap().sum_all().unwrap()
+        };
+        let (va, vb) = (Var::from_tensor(&a).unwrap(), Var::from_tensor(&b).unwrap());
+        let grads = f(&va, &vb).backward().unwrap();
+        let value = |a: &Tensor, b: &Tensor| f(a, b).to_scalar::<f64>().unwrap();
+        let what = format!("{t:?}");
+        assert_matches_finite_differences(&what, &va, grads.get(&va).unwrap(), |x| value(x, &b), 1e-6, (1e-7, 1e-6));
+        assert_matches_finite_differences(&what, &vb, grads.get(&vb).unwrap(), |x| value(&a, x), 1e-6, (1e-7, 1e-6));
+    }
+    let err = kernels::matrix_product(&a, &random(&[3, 2], 0, DType::F64), Transposes::NONE).unwrap_err();
+    assert!(err.to_string().contains("do not fit"), "{err}");
+    // The column sum: [[1, 2], [3, 4]] → [4, 6].
+    assert_eq!(kernels::column_sum(&a).unwrap().to_vec1::<f64>().unwrap(), vec![4.0, 6.0]);
+}
+
+/// `P(x, W, b) = ‖∂f/∂x‖² + ‖∂f/∂W‖² + ‖∂f/∂b‖²` for `f = Σ r ⊙ linear(x, W, b)²`, the
+/// inner gradients taken by Candle's `backward` through the linear layer's backward
+/// ops, then differentiated again, against finite differences of the same quantity
+/// built from Candle's matmul.
+#[test]
+fn linear_backward_is_differentiable_again() {
+    if std::env::var_os("CANDLE_GRAD_DO_NOT_DETACH").is_none() {
+        rerun_in_child("kernels::linear_backward_is_differentiable_again", ("CANDLE_GRAD_DO_NOT_DETACH", "1"));
+        return;
+    }
+    let (x, w, b) = (random(&[3, 4], 33, DType::F64), random(&[5, 4], 34, DType::F64), random(&[5], 35, DType::F64));
+    let r = random(&[3, 5], 36, DType::F64);
+    let penalty = |x: &Tensor, w: &Tensor, b: &Tensor, ours: bool| -> (Tensor, [Var; 3]) {
+        let vars = [x, w, b].map(|t| Var::from_tensor(t).unwrap());
+        let [vx, vw, vb] = &vars;
+        let y = if ours {
+            kernels::linear(vx, vw, vb).unwrap()
+        } else {
+            vx.matmul(&vw.t().unwrap()).unwrap().broadcast_add(vb).unwrap()
+        };
+        let g = (y.sqr().unwrap() * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let sq = |v: &Var| g.get(v).unwrap().sqr().unwrap().sum_all().unwrap();
+        let p = (sq(vx) + sq(vw)).unwrap().add(&sq(vb)).unwrap();
+        (p, vars)
+    };
+    let (p, vars) = penalty(&x, &w, &b, true);
+    let grads = p.backward().unwrap();
+    let value = |x: &Tensor, w: &Tensor, b: &Tensor| penalty(x, w, b, false).0.to_scalar::<f64>().unwrap();
+    let tol = (1e-7, 1e-6);
+    assert_matches_finite_differences("x", &vars[0], grads.get(&vars[0]).unwrap(), |t| value(t, &w, &b), 1e-5, tol);
+    assert_matches_finite_differences("W", &vars[1], grads.get(&vars[1]).unwrap(), |t| value(&x, t, &b), 1e-5, tol);
+    assert_matches_finite_differences("b", &vars[2], grads.get(&vars[2]).unwrap(), |t| value(&x, &w, t), 1e-5, tol);
+}
+
 /// Layer norm of `x (B, …)` from Candle's generic ops: the formula, as reference.
 fn layer_norm_reference(x: &Tensor, gamma: &Tensor, beta: &Tensor) -> Tensor {
     let flat = x.flatten_from(1).unwrap();

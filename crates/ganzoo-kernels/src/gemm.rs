@@ -88,17 +88,45 @@ pub fn matmul<T: Element>(
     threaded: bool,
 ) {
     assert!(dst.len() >= m * n && a.fits(m, k) && b.fits(k, n), "matmul: operand shorter than its view");
+    // SAFETY: the assert keeps every access of the three views inside their slices.
+    unsafe { gemm_unchecked(m, n, k, dst.as_mut_ptr(), accumulate, a, b, threaded) }
+}
+
+/// `a (m × k) · b (k × n)` as a new row-major vector, written once (never zero-filled).
+pub fn product<T: Element>(m: usize, n: usize, k: usize, a: MatRef<T>, b: MatRef<T>, threaded: bool) -> Vec<T> {
+    assert!(a.fits(m, k) && b.fits(k, n), "product: operand shorter than its view");
+    // SAFETY: the views fit (assert above) and `dst` has room for `m × n` elements. Without
+    // `accumulate`, gemm reads nothing of `dst` and writes every element (zeros when k = 0),
+    // so `written`'s contract holds.
+    unsafe {
+        crate::uninit::written(m * n, |dst| gemm_unchecked(m, n, k, dst.as_mut_ptr().cast(), false, a, b, threaded))
+    }
+}
+
+/// # Safety
+/// `dst` must be valid for writes (and, with `accumulate`, reads) of `m × n`
+/// row-major elements, and the views must fit `m × k` and `k × n`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_unchecked<T: Element>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut T,
+    accumulate: bool,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    threaded: bool,
+) {
     if m == 0 || n == 0 {
         return;
     }
-    // SAFETY: the asserts above keep every access of the three views inside their slices,
-    // `dst` is borrowed mutably and `T` is f32 or f64, both of which `gemm` supports.
+    // SAFETY: the caller's contract; `T` is f32 or f64, both of which `gemm` supports.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,

@@ -21,7 +21,8 @@
 //! Beside them, the other hot spots of a GAN training step, each fused into one or
 //! two passes: training-mode [`batch_norm`] (forward and backward; fused with a
 //! following (leaky) ReLU as [`batch_norm_leaky_relu`]), [`leaky_relu`]
-//! (differentiable backward; slope 0 is ReLU), [`linear`] (bias fused into the GEMM),
+//! (differentiable backward; slope 0 is ReLU), [`linear`] (bias fused into the GEMM;
+//! its backward from [`matrix_product`] and [`column_sum`], differentiable again),
 //! [`layer_norm`] (with an input gradient that is differentiable again) and in-place [`adam_step`] / [`rmsprop_step`].
 //!
 //! Only `f32` and `f64` CPU tensors are supported: callers route other devices
@@ -36,12 +37,14 @@ pub mod layer_norm;
 mod layout;
 pub mod leaky_relu;
 pub mod linear;
+pub mod matrix_product;
 pub mod ops;
 pub mod optim;
 mod scratch;
 mod storage;
 mod sums;
 mod threads;
+mod uninit;
 
 pub use batch_norm::{batch_norm, batch_norm_leaky_relu, batch_norm_with_moments, channel_mean_var};
 pub use gemm::Element;
@@ -50,6 +53,7 @@ pub use kernels::{adjoint, forward, weight_grad};
 pub use layer_norm::{layer_norm, layer_norm_input_grad};
 pub use leaky_relu::{leaky_relu, leaky_relu_grad};
 pub use linear::linear;
+pub use matrix_product::{column_sum, matrix_product, Transposes};
 pub use ops::{conv2d, conv2d_weight_grad, conv_transpose2d, conv_transpose2d_to};
 pub use optim::{adam_step, rmsprop_step};
 

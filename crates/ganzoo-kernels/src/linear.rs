@@ -3,12 +3,15 @@
 //! gradients of operands that are part of a graph (a batch of real images needs none).
 //!
 //! Backward, for `x (B, in)`, `W (out, in)`, `b (out)`:
-//! `dx = dy W`, `dW = dyᵀ x`, `db = Σ_b dy` — built from Candle's differentiable
-//! matmul and sum, so the gradient can be differentiated again.
+//! `dx = dy W`, `dW = dyᵀ x`, `db = Σ_b dy` — built from [`matrix_product`] and
+//! [`column_sum`], which are differentiable again, so the penalty's second
+//! derivative runs through them.
 
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 use crate::gemm::{matmul, Element, MatRef};
+use crate::matrix_product::{column_sum, matrix_product, Transposes};
+use crate::ops::tracked;
 use crate::storage::{typed, Typed};
 
 struct LinearOp;
@@ -63,9 +66,9 @@ impl CustomOp3 for LinearOp {
         _: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let dx = crate::ops::tracked(x, || dy.matmul(w))?;
-        let dw = crate::ops::tracked(w, || dy.t()?.matmul(x))?;
-        let db = crate::ops::tracked(b, || dy.sum(0))?;
+        let dx = tracked(x, || matrix_product(dy, w, Transposes::NONE))?;
+        let dw = tracked(w, || matrix_product(dy, x, Transposes::A))?;
+        let db = tracked(b, || column_sum(dy))?;
         Ok((dx, dw, db))
     }
 }
