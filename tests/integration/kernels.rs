@@ -478,6 +478,36 @@ fn leaky_relu_and_its_backward_are_differentiable() {
 }
 
 #[test]
+fn tanh_and_its_backward_match_candle_and_finite_differences() {
+    // tanh(0) = 0, tanh(ln 3) = 0.8 by hand; then Candle's tanh on random values.
+    let hand = Tensor::new(&[0f64, 3f64.ln()], &Device::Cpu).unwrap();
+    let got = kernels::tanh(&hand).unwrap().to_vec1::<f64>().unwrap();
+    assert!(got[0] == 0.0 && (got[1] - 0.8).abs() < 1e-15, "{got:?}");
+    let x = (random(&[2, 3, 5, 7], 40, DType::F64) * 3.0).unwrap();
+    assert!(max_diff(&kernels::tanh(&x).unwrap(), &x.tanh().unwrap()) < 1e-15);
+    // The first derivative against Candle's, in f32 and f64.
+    let r = random(x.dims(), 41, DType::F64);
+    for dtype in [DType::F32, DType::F64] {
+        let xv = Var::from_tensor(&x.to_dtype(dtype).unwrap()).unwrap();
+        let r = r.to_dtype(dtype).unwrap();
+        let ours = (kernels::tanh(&xv).unwrap() * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let candle = (xv.tanh().unwrap() * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(max_diff(ours.get(&xv).unwrap(), candle.get(&xv).unwrap()) < 1e-7, "{dtype:?}");
+    }
+    // The backward dy·(1 − y²) differentiated in both operands, against finite differences.
+    let y = Var::from_tensor(&kernels::tanh(&x).unwrap()).unwrap();
+    let dy = Var::from_tensor(&random(x.dims(), 42, DType::F64)).unwrap();
+    let f =
+        |y: &Tensor, dy: &Tensor| (kernels::tanh_grad(y, dy).unwrap().sqr().unwrap() * &r).unwrap().sum_all().unwrap();
+    let grads = f(&y, &dy).backward().unwrap();
+    let value = |y: &Tensor, dy: &Tensor| f(y, dy).to_scalar::<f64>().unwrap();
+    let tol = (1e-7, 1e-6);
+    assert_matches_finite_differences("y", &y, grads.get(&y).unwrap(), |t| value(t, &dy), 1e-6, tol);
+    assert_matches_finite_differences("dy", &dy, grads.get(&dy).unwrap(), |t| value(&y, t), 1e-6, tol);
+    assert!(kernels::tanh_grad(&y, &random(&[3], 0, DType::F64)).is_err());
+}
+
+#[test]
 fn linear_matches_hand_computed_values_and_finite_differences() {
     // y = x Wᵀ + b by hand: x = [[1, 2]], W = [[1, 0], [3, -1], [0.5, 2]], b = [0.5, -1, 2].
     let x = Tensor::new(&[[1f64, 2.0]], &Device::Cpu).unwrap();

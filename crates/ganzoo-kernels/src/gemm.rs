@@ -1,7 +1,7 @@
 //! One matrix product, `C (+)= A · B`, on strided slices through the `gemm` crate
 //! (the one Candle's CPU matmul uses), threaded over rayon's pool or not.
 
-use std::ops::{AddAssign, Mul};
+use std::ops::{AddAssign, Mul, Sub};
 
 mod sealed {
     pub trait Sealed {}
@@ -11,7 +11,17 @@ mod sealed {
 
 /// The element types the kernels run on: `f32` for training, `f64` for gradient checks.
 pub trait Element:
-    sealed::Sealed + Copy + Send + Sync + Default + AddAssign + Mul<Output = Self> + PartialOrd + std::fmt::Debug + 'static
+    sealed::Sealed
+    + Copy
+    + Send
+    + Sync
+    + Default
+    + AddAssign
+    + Mul<Output = Self>
+    + Sub<Output = Self>
+    + PartialOrd
+    + std::fmt::Debug
+    + 'static
 {
     const ZERO: Self;
     const ONE: Self;

@@ -2,38 +2,17 @@
 //! pass, with a backward `dx = dy · (x > 0 ? 1 : a)` that is itself differentiable
 //! in `dy` (its derivative in `x` is zero almost everywhere).
 
-use std::mem::MaybeUninit;
-
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
 
+use crate::elementwise::zip_map;
 use crate::gemm::Element;
 use crate::storage::{typed, Typed};
 
-/// Elements per parallel task.
-const GRAIN: usize = 1 << 14;
-
-/// `out = g · (x > 0 ? 1 : a)`; the forward pass is the case `g = x`. The slope is a
+/// `g · (x > 0 ? 1 : a)`; the forward pass is the case `g = x`. The slope is a
 /// local value and the choice a select, so the loop vectorises (no mispredicted
 /// branch per element on activations of random sign).
-fn scale_negative<T: Element>(x: &[T], g: &[T], a: T, out: &mut [MaybeUninit<T>]) {
-    for ((o, &v), &g) in out.iter_mut().zip(x).zip(g) {
-        o.write(if v > T::ZERO { g } else { g * a });
-    }
-}
-
-/// `x` and `dy` have the same length (the ops check their shapes).
-fn masked<T: Element>(x: &[T], dy: &[T], slope: T) -> Vec<T> {
-    assert_eq!(x.len(), dy.len(), "leaky ReLU: input and gradient lengths differ");
-    // SAFETY: the chunks of `out`, `x` and `dy` pair up one to one and have equal
-    // lengths, so `scale_negative` writes every element of `out`.
-    unsafe {
-        crate::uninit::written(x.len(), |out| {
-            out.par_chunks_mut(GRAIN)
-                .zip(x.par_chunks(GRAIN).zip(dy.par_chunks(GRAIN)))
-                .for_each(|(o, (x, d))| scale_negative(x, d, slope, o));
-        })
-    }
+fn masked<T: Element>(x: &[T], g: &[T], a: T) -> Vec<T> {
+    zip_map(x, g, move |v, g| if v > T::ZERO { g } else { g * a })
 }
 
 struct LeakyReluOp(f64);

@@ -21,7 +21,7 @@
 //! Beside them, the other hot spots of a GAN training step, each fused into one or
 //! two passes: training-mode [`batch_norm`] (forward and backward; fused with a
 //! following (leaky) ReLU as [`batch_norm_leaky_relu`]), [`leaky_relu`]
-//! (differentiable backward; slope 0 is ReLU), [`linear`] (bias fused into the GEMM;
+//! (differentiable backward; slope 0 is ReLU), [`tanh`] (the same, in parallel), [`linear`] (bias fused into the GEMM;
 //! its backward from [`matrix_product`] and [`column_sum`], differentiable again),
 //! [`layer_norm`] (with an input gradient that is differentiable again) and in-place [`adam_step`] / [`rmsprop_step`].
 //!
@@ -29,6 +29,7 @@
 //! and dtypes to Candle's own ops.
 
 pub mod batch_norm;
+mod elementwise;
 mod gemm;
 mod geometry;
 mod im2col;
@@ -43,6 +44,7 @@ pub mod optim;
 mod scratch;
 mod storage;
 mod sums;
+pub mod tanh;
 mod threads;
 mod uninit;
 
@@ -56,6 +58,7 @@ pub use linear::linear;
 pub use matrix_product::{column_sum, matrix_product, Transposes};
 pub use ops::{conv2d, conv2d_weight_grad, conv_transpose2d, conv_transpose2d_to};
 pub use optim::{adam_step, rmsprop_step};
+pub use tanh::{tanh, tanh_grad};
 
 /// Whether [`conv2d`] and friends can run on `t`: a CPU tensor of `f32` or `f64`.
 pub fn supports(t: &candle_core::Tensor) -> bool {

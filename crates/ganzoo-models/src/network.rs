@@ -41,6 +41,7 @@ impl Activation {
         match self {
             Self::Relu => x.relu(),
             Self::LeakyRelu(a) => x.maximum(&(x * a)?),
+            Self::Tanh if crate::backend::use_kernels(x) => ganzoo_kernels::tanh(x),
             Self::Tanh => x.tanh(),
         }
     }
@@ -54,6 +55,7 @@ impl Activation {
         match self {
             Self::Relu => dy * mask()?,
             Self::LeakyRelu(a) => dy * ((mask()? * (1.0 - a))? + a)?,
+            Self::Tanh if crate::backend::use_kernels(y) => ganzoo_kernels::tanh_grad(y, dy),
             Self::Tanh => dy * (1.0 - y.sqr()?)?,
         }
     }
