@@ -218,6 +218,32 @@ fn frozen_network_gives_the_same_output_and_input_gradient_but_no_weight_gradien
     }
 }
 
+/// A critic without batch norm gives each batch the same outputs whether it runs alone
+/// or concatenated with another (the trainer relies on this to run the real and the
+/// fake batch in one pass); with batch norm the outputs change, and the network says so.
+#[test]
+fn only_batch_norm_couples_the_samples_of_a_batch() {
+    let (a, b) = (
+        Tensor::randn(0f32, 1.0, (3, 3, 32, 32), &Device::Cpu).unwrap(),
+        Tensor::randn(0.5f32, 2.0, (3, 3, 32, 32), &Device::Cpu).unwrap(),
+    );
+    let both = Tensor::cat(&[&a, &b], 0).unwrap();
+    let max_diff =
+        |x: &Tensor, y: &Tensor| (x - y).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    for (norm, couples) in [(Norm::Layer, false), (Norm::None, false), (Norm::Batch, true)] {
+        let config = DcganConfig { critic_norm: norm, ..DcganConfig::cifar10() };
+        let (critic, _) = build(|vb| config.discriminator(vb), "critic");
+        assert_eq!(critic.couples_samples(), couples, "{norm:?}");
+        let joint = critic.forward_t(&both, true).unwrap();
+        let alone = critic.forward_t(&a, true).unwrap();
+        let diff = max_diff(&joint.narrow(0, 0, 3).unwrap(), &alone);
+        assert_eq!(diff < 1e-5, !couples, "{norm:?}: joint and separate outputs differ by {diff}");
+    }
+    let mlp = MlpConfig::seed_discriminator([1, 28, 28]);
+    let (d, _) = build(|vb| mlp.build(vb), "critic");
+    assert!(!d.couples_samples());
+}
+
 /// Batch norm + (leaky) ReLU run as one fused op in `forward_t`; `trace` runs every
 /// layer by itself. Same outputs and the same gradients for the input and every weight.
 #[test]

@@ -159,6 +159,13 @@ impl Network {
         Self { layers }
     }
 
+    /// Whether a sample's output in training mode depends on the other samples of its
+    /// batch (batch norm couples them). When it does not, batches concatenated into one
+    /// forward pass give each the outputs it would get alone.
+    pub fn couples_samples(&self) -> bool {
+        self.layers.iter().any(|(_, layer)| matches!(layer, Layer::BatchNorm(_)))
+    }
+
     /// Forward pass; `train` selects batch statistics in batch norm (and updates the running ones).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.forward_mode(x, if train { BnMode::Train } else { BnMode::Eval })
