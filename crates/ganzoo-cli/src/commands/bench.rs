@@ -137,7 +137,7 @@ fn worker(model: BenchModel, args: &BenchArgs, threads: usize) -> Result<Through
 
 fn table_header(torch: bool) -> String {
     let mut h = format!(
-        "{:<10}{:>6}{:>6}{:>10}{:>16}{:>9}{:>10}{:>11}{:>8}{:>7}",
+        "{:<10}{:>6}{:>6}{:>10}{:>20}{:>9}{:>10}{:>11}{:>8}{:>7}",
         "model", "round", "batch", "it/s", "(min–max)", "ms/it", "real/s", "critic/s", "RSS MB", "other"
     );
     if torch {
@@ -148,7 +148,7 @@ fn table_header(torch: bool) -> String {
 
 fn table_row(round: usize, t: &Throughput, theirs: Option<&TorchThroughput>) -> String {
     let mut r = format!(
-        "{:<10}{:>6}{:>6}{:>10.3}{:>16}{:>9.1}{:>10.0}{:>11.0}{:>8.0}{:>7.2}",
+        "{:<10}{:>6}{:>6}{:>10.3}{:>20}{:>9.1}{:>10.0}{:>11.0}{:>8.0}{:>7.2}",
         t.model,
         round,
         t.batch,
