@@ -32,10 +32,10 @@ impl Transposes {
 struct MatrixProductOp(Transposes);
 
 /// `(rows, cols)` of a stored matrix, or an error naming the op.
-fn dims2(l: &Layout) -> Result<(usize, usize)> {
+fn dims2(l: &Layout, op: &str) -> Result<(usize, usize)> {
     match l.dims() {
         &[r, c] => Ok((r, c)),
-        dims => bail!("matrix product: expected a matrix, got shape {dims:?}"),
+        dims => bail!("{op}: expected a matrix, got shape {dims:?}"),
     }
 }
 
@@ -70,7 +70,7 @@ impl CustomOp2 for MatrixProductOp {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (da, db) = (dims2(l1)?, dims2(l2)?);
+        let (da, db) = (dims2(l1, "matrix product")?, dims2(l2, "matrix product")?);
         let ((m, k), (k2, n)) = (seen(da, self.0.a), seen(db, self.0.b));
         if k != k2 {
             bail!("matrix product: {:?} and {:?} do not fit together with {:?}", l1.dims(), l2.dims(), self.0);
@@ -121,7 +121,7 @@ impl CustomOp1 for ColumnSumOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (_, cols) = dims2(l)?;
+        let (_, cols) = dims2(l, "column sum")?;
         let out = match typed(self.name(), [(s, l)])? {
             Typed::F32([x]) => CpuStorage::F32(sum_rows(x, cols)),
             Typed::F64([x]) => CpuStorage::F64(sum_rows(x, cols)),
