@@ -15,6 +15,7 @@
 //! The backward op has no backward of its own: a batch-norm layer can be trained but
 //! not differentiated twice (the gradient penalty refuses batch-norm critics anyway).
 
+use std::mem::MaybeUninit;
 use std::sync::{Arc, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
@@ -24,6 +25,7 @@ use crate::gemm::Element;
 use crate::leaky_relu::leaky_relu_grad;
 use crate::storage::{nchw, typed, Typed};
 use crate::sums::Sums;
+use crate::uninit::written;
 
 /// Per-channel `(mean, biased variance)` of `x (N, C, plane)`, accumulated in f64
 /// (`σ² = E[x²] − μ²`, exact enough in f64 for activations).
@@ -64,26 +66,30 @@ fn forward<T: Element>(
     moments: &[(f64, f64)],
     slope: Option<f64>,
 ) -> Vec<T> {
-    let mut y = vec![T::ZERO; x.len()];
-    y.par_chunks_mut(plane).zip(x.par_chunks(plane)).enumerate().for_each(|(i, (out, inp))| {
-        let ch = i % c;
-        let (mean, var) = moments[ch];
-        let scale = gamma[ch].to_f64() / (var + eps).sqrt();
-        let (shift, scale) = (T::from_f64(beta[ch].to_f64() - mean * scale), T::from_f64(scale));
-        let affine = |v: T| {
-            let mut z = v * scale;
-            z += shift;
-            z
-        };
-        match slope.map(T::from_f64) {
-            None => out.iter_mut().zip(inp).for_each(|(o, &v)| *o = affine(v)),
-            Some(a) => out.iter_mut().zip(inp).for_each(|(o, &v)| {
-                let z = affine(v);
-                *o = if z > T::ZERO { z } else { z * a };
-            }),
-        }
-    });
-    y
+    let write = |y: &mut [MaybeUninit<T>]| {
+        y.par_chunks_mut(plane).zip(x.par_chunks(plane)).enumerate().for_each(|(i, (out, inp))| {
+            let ch = i % c;
+            let (mean, var) = moments[ch];
+            let scale = gamma[ch].to_f64() / (var + eps).sqrt();
+            let (shift, scale) = (T::from_f64(beta[ch].to_f64() - mean * scale), T::from_f64(scale));
+            let affine = |v: T| {
+                let mut z = v * scale;
+                z += shift;
+                z
+            };
+            match slope.map(T::from_f64) {
+                None => out.iter_mut().zip(inp).for_each(|(o, &v)| {
+                    o.write(affine(v));
+                }),
+                Some(a) => out.iter_mut().zip(inp).for_each(|(o, &v)| {
+                    let z = affine(v);
+                    o.write(if z > T::ZERO { z } else { z * a });
+                }),
+            }
+        })
+    };
+    // SAFETY: the planes of `y` pair one to one with those of `x`; each is written whole.
+    unsafe { written(x.len(), write) }
 }
 
 /// `[dx | dγ | dβ]` packed in one vector.
@@ -111,29 +117,33 @@ fn backward<T: Element>(
             (s_dy, (s_dy_x - mean * s_dy) * rstd)
         })
         .collect();
-    let mut out = vec![T::ZERO; x.len() + 2 * c];
-    let (dx, rest) = out.split_at_mut(x.len());
-    dx.par_chunks_mut(plane).enumerate().for_each(|(i, d)| {
-        let ch = i % c;
-        let (mean, var) = moments[ch];
-        let rstd = 1.0 / (var + eps).sqrt();
-        let k = gamma[ch].to_f64() * rstd;
-        let (m_dy, m_dyx) = (sums[ch].0 / count, sums[ch].1 / count);
-        // k (dy − m_dy − x̂ m_dyx) with x̂ = (x − μ) rstd, as one multiply-add per term.
-        let per_x = -k * m_dyx * rstd;
-        let (per_dy, per_x, offset) = (T::from_f64(k), T::from_f64(per_x), T::from_f64(-k * m_dy - per_x * mean));
-        let at = i * plane;
-        for ((o, &g), &v) in d.iter_mut().zip(&dy[at..at + plane]).zip(&x[at..at + plane]) {
-            *o = g * per_dy;
-            *o += v * per_x;
-            *o += offset;
+    let write = |out: &mut [MaybeUninit<T>]| {
+        let (dx, rest) = out.split_at_mut(x.len());
+        dx.par_chunks_mut(plane).enumerate().for_each(|(i, d)| {
+            let ch = i % c;
+            let (mean, var) = moments[ch];
+            let rstd = 1.0 / (var + eps).sqrt();
+            let k = gamma[ch].to_f64() * rstd;
+            let (m_dy, m_dyx) = (sums[ch].0 / count, sums[ch].1 / count);
+            // k (dy − m_dy − x̂ m_dyx) with x̂ = (x − μ) rstd, as one multiply-add per term.
+            let per_x = -k * m_dyx * rstd;
+            let (per_dy, per_x, offset) = (T::from_f64(k), T::from_f64(per_x), T::from_f64(-k * m_dy - per_x * mean));
+            let at = i * plane;
+            for ((o, &g), &v) in d.iter_mut().zip(&dy[at..at + plane]).zip(&x[at..at + plane]) {
+                let mut z = g * per_dy;
+                z += v * per_x;
+                z += offset;
+                o.write(z);
+            }
+        });
+        for ch in 0..c {
+            rest[ch].write(T::from_f64(sums[ch].1));
+            rest[c + ch].write(T::from_f64(sums[ch].0));
         }
-    });
-    for ch in 0..c {
-        rest[ch] = T::from_f64(sums[ch].1);
-        rest[c + ch] = T::from_f64(sums[ch].0);
-    }
-    out
+    };
+    // SAFETY: `dx` is written plane by plane (its planes pair with those of `x` and
+    // `dy`), `rest` channel by channel: `2c` values.
+    unsafe { written(x.len() + 2 * c, write) }
 }
 
 struct BatchNormOp {

@@ -1,6 +1,7 @@
 //! One matrix product, `C (+)= A · B`, on strided slices through the `gemm` crate
 //! (the one Candle's CPU matmul uses), threaded over rayon's pool or not.
 
+use std::mem::MaybeUninit;
 use std::ops::{AddAssign, Mul, Sub};
 
 mod sealed {
@@ -102,15 +103,28 @@ pub fn matmul<T: Element>(
     unsafe { gemm_unchecked(m, n, k, dst.as_mut_ptr(), accumulate, a, b, threaded) }
 }
 
+/// `dst (m × n, row-major) = a (m × k) · b (k × n)`, writing every element of
+/// `dst[..m·n]` without reading any (so `dst` may be uninitialised).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_to<T: Element>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [MaybeUninit<T>],
+    a: MatRef<T>,
+    b: MatRef<T>,
+    threaded: bool,
+) {
+    assert!(dst.len() >= m * n && a.fits(m, k) && b.fits(k, n), "matmul: operand shorter than its view");
+    // SAFETY: the assert keeps every access inside the slices; without `accumulate`, gemm
+    // reads nothing of `dst` and writes every element (zeros when k = 0).
+    unsafe { gemm_unchecked(m, n, k, dst.as_mut_ptr().cast(), false, a, b, threaded) }
+}
+
 /// `a (m × k) · b (k × n)` as a new row-major vector, written once (never zero-filled).
 pub fn product<T: Element>(m: usize, n: usize, k: usize, a: MatRef<T>, b: MatRef<T>, threaded: bool) -> Vec<T> {
-    assert!(a.fits(m, k) && b.fits(k, n), "product: operand shorter than its view");
-    // SAFETY: the views fit (assert above) and `dst` has room for `m × n` elements. Without
-    // `accumulate`, gemm reads nothing of `dst` and writes every element (zeros when k = 0),
-    // so `written`'s contract holds.
-    unsafe {
-        crate::uninit::written(m * n, |dst| gemm_unchecked(m, n, k, dst.as_mut_ptr().cast(), false, a, b, threaded))
-    }
+    // SAFETY: `matmul_to` writes all `m × n` elements.
+    unsafe { crate::uninit::written(m * n, |dst| matmul_to(m, n, k, dst, a, b, threaded)) }
 }
 
 /// # Safety

@@ -9,9 +9,11 @@
 //! input side changes layout: `(O, L)` is the NCHW output up to a reordering of
 //! whole planes (none at all for a single sample).
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
-use crate::gemm::{matmul, Element, MatRef};
+use crate::gemm::{matmul, matmul_to, Element, MatRef};
 use crate::geometry::ConvGeometry;
 use crate::im2col::{col2im, im2col};
 use crate::layout::{
@@ -19,6 +21,7 @@ use crate::layout::{
 };
 use crate::scratch::Scratch;
 use crate::threads::Plan;
+use crate::uninit::{write_slice, written};
 
 /// One thread's working space for a block of samples: the input images channels-last
 /// `(n, H·W, C)`, their im2col matrix `(n·H'·W', P)` and the output as `(O, n·H'·W')`,
@@ -72,12 +75,12 @@ fn gather<'a, T: Element>(g: &ConvGeometry, plan: &Plan, y: &'a [T], samples: us
     mat
 }
 
-/// `(O, n·H'·W')` → `(n, O, H'·W')`.
-fn scatter<T: Element>(g: &ConvGeometry, plan: &Plan, mat: &[T], samples: usize, y: &mut [T]) {
+/// `(O, n·H'·W')` → `(n, O, H'·W')`, writing all of `y[..n·O·H'·W']`.
+fn scatter<T: Element>(g: &ConvGeometry, plan: &Plan, mat: &[T], samples: usize, y: &mut [MaybeUninit<T>]) {
     let plane = g.out_plane();
     plan.for_each_chunk(&mut y[..samples * g.cout * plane], plane, |no, dst| {
         let (n, o) = (no / g.cout, no % g.cout);
-        dst.copy_from_slice(&mat[o * samples * plane + n * plane..][..plane]);
+        write_slice(dst, &mat[o * samples * plane + n * plane..][..plane]);
     });
 }
 
@@ -94,35 +97,39 @@ pub fn forward<T: Element>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
     let taps = g.k_h * g.k_w;
     let kernel =
         if channels_last { kernel_to_patch_major(w, g.cin, taps) } else { kernel_to_channels_last(w, g.cin, taps) };
-    let mut y = vec![T::ZERO; g.output_len()];
-    y.par_chunks_mut(plan.group * ys).zip(x.par_chunks(plan.group * xs)).for_each(|(y, x)| {
-        let mut buf = Buffers::new(g, &plan);
-        for (n, x, y) in block_pairs(&plan, x, xs, y, ys) {
-            buf.unfold(g, &plan, x, n);
-            if channels_last {
-                multiply_channels_last(g, &plan, &kernel, &mut buf, n, y);
-            } else {
-                multiply_channels_first(g, &plan, &kernel, &mut buf, n, y);
+    let write = |y: &mut [MaybeUninit<T>]| {
+        y.par_chunks_mut(plan.group * ys).zip(x.par_chunks(plan.group * xs)).for_each(|(y, x)| {
+            let mut buf = Buffers::new(g, &plan);
+            for (n, x, y) in block_pairs(&plan, x, xs, y, ys) {
+                buf.unfold(g, &plan, x, n);
+                if channels_last {
+                    multiply_channels_last(g, &plan, &kernel, &mut buf, n, y);
+                } else {
+                    multiply_channels_first(g, &plan, &kernel, &mut buf, n, y);
+                }
             }
-        }
-    });
-    y
+        })
+    };
+    // SAFETY: the blocks cover the output (`x` has exactly `batch` samples, checked
+    // above) and each `multiply_*` writes its whole block.
+    unsafe { written(g.output_len(), write) }
 }
 
 /// One unfolded block's output as `Ŷ = Wc · colsᵀ`, `(O, L)`: the GEMM writes the NCHW
-/// planes itself but reads `cols` transposed, so it repacks the whole block.
+/// planes itself but reads `cols` transposed, so it repacks the whole block. Writes
+/// all of the block's `y`.
 fn multiply_channels_first<T: Element>(
     g: &ConvGeometry,
     plan: &Plan,
     wc: &[T],
     buf: &mut Buffers<T>,
     n: usize,
-    y: &mut [T],
+    y: &mut [MaybeUninit<T>],
 ) {
     let (p, plane) = (g.patch(), g.out_plane());
     let (wc, cols) = (MatRef::rows(wc, p), MatRef::transposed(&buf.cols, p));
     if n == 1 {
-        matmul(g.cout, plane, p, y, false, wc, cols, plan.threaded);
+        matmul_to(g.cout, plane, p, y, wc, cols, plan.threaded);
     } else {
         matmul(g.cout, n * plane, p, &mut buf.out, false, wc, cols, plan.threaded);
         scatter(g, plan, &buf.out, n, y);
@@ -131,14 +138,14 @@ fn multiply_channels_first<T: Element>(
 
 /// One unfolded block's output as `Ŷᵀ = cols · Wcᵀ`, `(L, O)`, with the kernel `wt`
 /// already transposed (once per call): the GEMM reads `cols` as it lies; the
-/// channels-last result is transposed back.
+/// channels-last result is transposed back, writing all of the block's `y`.
 fn multiply_channels_last<T: Element>(
     g: &ConvGeometry,
     plan: &Plan,
     wt: &[T],
     buf: &mut Buffers<T>,
     n: usize,
-    y: &mut [T],
+    y: &mut [MaybeUninit<T>],
 ) {
     let (p, plane) = (g.patch(), g.out_plane());
     let (cols, wt) = (MatRef::rows(&buf.cols, p), MatRef::rows(wt, g.cout));
@@ -154,18 +161,21 @@ pub fn adjoint<T: Element>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
     let (plan, p, plane) = (Plan::new(g), g.patch(), g.out_plane());
     let (xs, ys) = (g.cin * g.in_plane(), g.cout * plane);
     let wc = kernel_to_channels_last(w, g.cin, g.k_h * g.k_w);
-    let mut dx = vec![T::ZERO; g.input_len()];
-    dx.par_chunks_mut(plan.group * xs).zip(dy.par_chunks(plan.group * ys)).for_each(|(dx, dy)| {
-        let mut buf = Buffers::new(g, &plan);
-        for (n, dy, dx) in block_pairs(&plan, dy, ys, dx, xs) {
-            let dyt = MatRef::transposed(gather(g, &plan, dy, n, &mut buf.out), n * plane);
-            let wc = MatRef::rows(&wc, p);
-            matmul(n * plane, p, g.cout, &mut buf.cols, false, dyt, wc, plan.threaded);
-            col2im(g, &plan, &buf.cols, n, &mut buf.image);
-            from_channels_last(&plan, &buf.image, g.cin, g.in_plane(), n, dx);
-        }
-    });
-    dx
+    let write = |dx: &mut [MaybeUninit<T>]| {
+        dx.par_chunks_mut(plan.group * xs).zip(dy.par_chunks(plan.group * ys)).for_each(|(dx, dy)| {
+            let mut buf = Buffers::new(g, &plan);
+            for (n, dy, dx) in block_pairs(&plan, dy, ys, dx, xs) {
+                let dyt = MatRef::transposed(gather(g, &plan, dy, n, &mut buf.out), n * plane);
+                let wc = MatRef::rows(&wc, p);
+                matmul(n * plane, p, g.cout, &mut buf.cols, false, dyt, wc, plan.threaded);
+                col2im(g, &plan, &buf.cols, n, &mut buf.image);
+                from_channels_last(&plan, &buf.image, g.cin, g.in_plane(), n, dx);
+            }
+        })
+    };
+    // SAFETY: the blocks cover the result (`dy` has exactly `batch` samples, checked
+    // above) and `from_channels_last` writes each block's samples whole.
+    unsafe { written(g.input_len(), write) }
 }
 
 /// `∂⟨W ⋆ x, dy⟩/∂W = Σₙ dyₙ · im2col(xₙ)`, shape `(O, C, kh, kw)`. Each thread sums

@@ -14,6 +14,8 @@
 //! derivative; nor has [`AffineGradOp`] (the gradients of `γ` and `β`, which nothing
 //! differentiates again: the penalty's path to `γ` runs through `Q`'s upstream `γ ⊙ dy`).
 
+use std::mem::MaybeUninit;
+
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -21,6 +23,7 @@ use crate::gemm::Element;
 use crate::ops::tracked;
 use crate::storage::{typed, Typed};
 use crate::sums::Sums;
+use crate::uninit::written;
 
 /// `(B, N)` of a layout whose first dimension is the batch.
 fn samples(l: &Layout, op: &str) -> Result<(usize, usize)> {
@@ -30,13 +33,17 @@ fn samples(l: &Layout, op: &str) -> Result<(usize, usize)> {
     }
 }
 
-/// Runs `f(sample index, output row)` over the `N`-long rows of a fresh `(B, N)` buffer.
-fn per_sample<T: Element>(b: usize, n: usize, f: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
-    let mut out = vec![T::ZERO; b * n];
-    if n > 0 {
-        out.par_chunks_mut(n).enumerate().for_each(|(i, row)| f(i, row));
-    }
-    out
+/// Runs `f(sample index, output row)` over the `N`-long rows of a fresh `(B, N)`
+/// buffer; `f` must write every value of its row.
+fn per_sample<T: Element>(b: usize, n: usize, f: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync) -> Vec<T> {
+    let write = |out: &mut [MaybeUninit<T>]| {
+        if n > 0 {
+            out.par_chunks_mut(n).enumerate().for_each(|(i, row)| f(i, row));
+        }
+    };
+    // SAFETY: the rows cover the buffer and each `f` writes its row whole (every caller
+    // below writes each value of `out` in one loop over it).
+    unsafe { written(b * n, write) }
 }
 
 /// `N` of two operands of one shape `(B, …)`: an input and a gradient.
@@ -63,7 +70,7 @@ fn normalise<T: Element>(x: &[T], gamma: &[T], beta: &[T], n: usize, eps: f64) -
     per_sample(x.len() / n.max(1), n, |i, y| {
         let s = Sample::new(&x[i * n..][..n], eps);
         for (k, ((o, &g), &b)) in y.iter_mut().zip(gamma).zip(beta).enumerate() {
-            *o = T::from_f64(s.xhat(k) * g.to_f64() + b.to_f64());
+            o.write(T::from_f64(s.xhat(k) * g.to_f64() + b.to_f64()));
         }
     })
 }
@@ -215,7 +222,7 @@ fn project<T: Element>(x: &[T], g: &[T], n: usize, eps: f64) -> Vec<T> {
         let g = &g[i * n..][..n];
         let (g_mean, m) = s.means(g);
         for (k, (o, v)) in out.iter_mut().zip(g).enumerate() {
-            *o = T::from_f64((v.to_f64() - g_mean - s.xhat(k) * m) * s.rstd);
+            o.write(T::from_f64((v.to_f64() - g_mean - s.xhat(k) * m) * s.rstd));
         }
     })
 }
@@ -266,7 +273,7 @@ fn second<T: Element>(x: &[T], g: &[T], h: &[T], n: usize, eps: f64) -> Vec<T> {
         for (j, o) in out.iter_mut().enumerate() {
             let xhat = s.xhat(j);
             let v = -(m * h[j].to_f64() + k * g[j].to_f64()) * rstd;
-            *o = T::from_f64((v - v_mean - xhat * vx_mean) * rstd + scale * xhat);
+            o.write(T::from_f64((v - v_mean - xhat * vx_mean) * rstd + scale * xhat));
         }
     })
 }

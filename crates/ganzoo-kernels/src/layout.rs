@@ -2,18 +2,22 @@
 //! layout the convolution kernels unfold: blocks of samples `(n, C, H·W) ↔ (n, H·W, C)`
 //! and kernels `(O, C, kh·kw) ↔ (O, kh·kw, C)`, each a batch of matrix transposes.
 
+use std::mem::MaybeUninit;
+
 use crate::gemm::Element;
 use crate::threads::Plan;
+use crate::uninit::{as_uninit, write_slice, written};
 
 /// Side of the square tiles a transpose works through: an 8×8 tile is read as eight
 /// rows into registers and written as eight columns.
 const TILE: usize = 8;
 
-/// `dst (cols × rows) = srcᵀ` for a row-major `src (rows × cols)`.
-fn transpose<T: Element>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+/// `dst (cols × rows) = srcᵀ` for a row-major `src (rows × cols)`; every value of
+/// `dst[..rows · cols]` is written.
+fn transpose<T: Element>(src: &[T], rows: usize, cols: usize, dst: &mut [MaybeUninit<T>]) {
     let (src, dst) = (&src[..rows * cols], &mut dst[..rows * cols]);
     if rows == 1 || cols == 1 {
-        dst.copy_from_slice(src);
+        write_slice(dst, src);
         return;
     }
     let (full_rows, full_cols) = (rows - rows % TILE, cols - cols % TILE);
@@ -28,13 +32,19 @@ fn transpose<T: Element>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
     for r in 0..rows {
         let first = if r < full_rows { full_cols } else { 0 };
         for (c, &v) in src[r * cols..][..cols].iter().enumerate().skip(first) {
-            dst[c * rows + r] = v;
+            dst[c * rows + r].write(v);
         }
     }
 }
 
 /// The tile at `(r0, c0)` of `src (rows × cols)` into its place in `dst`, by way of an array.
-fn transpose_tile<T: Element>(src: &[T], rows: usize, cols: usize, dst: &mut [T], (r0, c0): (usize, usize)) {
+fn transpose_tile<T: Element>(
+    src: &[T],
+    rows: usize,
+    cols: usize,
+    dst: &mut [MaybeUninit<T>],
+    (r0, c0): (usize, usize),
+) {
     let mut tile = [[T::ZERO; TILE]; TILE];
     for (i, line) in tile.iter_mut().enumerate() {
         line.copy_from_slice(&src[(r0 + i) * cols + c0..][..TILE]);
@@ -42,7 +52,7 @@ fn transpose_tile<T: Element>(src: &[T], rows: usize, cols: usize, dst: &mut [T]
     for j in 0..TILE {
         let out = &mut dst[(c0 + j) * rows + r0..][..TILE];
         for (o, line) in out.iter_mut().zip(&tile) {
-            *o = line[j];
+            o.write(line[j]);
         }
     }
 }
@@ -51,6 +61,8 @@ fn transpose_tile<T: Element>(src: &[T], rows: usize, cols: usize, dst: &mut [T]
 /// shuffles, eight column stores (the array path above leaves the compiler to
 /// gather each column value by value).
 mod avx2 {
+    use std::mem::MaybeUninit;
+
     use super::TILE;
     use crate::gemm::Element;
 
@@ -60,7 +72,7 @@ mod avx2 {
         src: &[T],
         rows: usize,
         cols: usize,
-        dst: &mut [T],
+        dst: &mut [MaybeUninit<T>],
         full: (usize, usize),
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
@@ -69,7 +81,7 @@ mod avx2 {
             // the CPU has AVX2 (checked just above).
             unsafe {
                 let src = std::slice::from_raw_parts(src.as_ptr().cast::<f32>(), src.len());
-                let dst = std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<f32>(), dst.len());
+                let dst = std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<MaybeUninit<f32>>(), dst.len());
                 tiles(src, rows, cols, dst, full);
             }
             return true;
@@ -80,7 +92,13 @@ mod avx2 {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn tiles(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], (full_rows, full_cols): (usize, usize)) {
+    unsafe fn tiles(
+        src: &[f32],
+        rows: usize,
+        cols: usize,
+        dst: &mut [MaybeUninit<f32>],
+        (full_rows, full_cols): (usize, usize),
+    ) {
         use std::arch::x86_64::*;
         for r0 in (0..full_rows).step_by(TILE) {
             for c0 in (0..full_cols).step_by(TILE) {
@@ -112,8 +130,8 @@ mod avx2 {
                 for k in 0..4 {
                     let low = _mm256_permute2f128_ps::<0x20>(q[k], q[k + 4]);
                     let high = _mm256_permute2f128_ps::<0x31>(q[k], q[k + 4]);
-                    _mm256_storeu_ps(dst[(c0 + k) * rows + r0..][..TILE].as_mut_ptr(), low);
-                    _mm256_storeu_ps(dst[(c0 + k + 4) * rows + r0..][..TILE].as_mut_ptr(), high);
+                    _mm256_storeu_ps(dst[(c0 + k) * rows + r0..][..TILE].as_mut_ptr().cast(), low);
+                    _mm256_storeu_ps(dst[(c0 + k + 4) * rows + r0..][..TILE].as_mut_ptr().cast(), high);
                 }
             }
         }
@@ -123,45 +141,65 @@ mod avx2 {
 /// `(n, C, plane)` → `(n, plane, C)` into the front of `dst`.
 pub fn to_channels_last<T: Element>(plan: &Plan, src: &[T], c: usize, plane: usize, n: usize, dst: &mut [T]) {
     let len = c * plane;
-    plan.for_each_chunk(&mut dst[..n * len], len, |s, out| transpose(&src[s * len..][..len], c, plane, out));
+    // SAFETY: `transpose` writes only values read from `src`.
+    let dst = unsafe { as_uninit(&mut dst[..n * len]) };
+    plan.for_each_chunk(dst, len, |s, out| transpose(&src[s * len..][..len], c, plane, out));
 }
 
-/// `(n, plane, C)` → `(n, C, plane)` into the front of `dst`.
-pub fn from_channels_last<T: Element>(plan: &Plan, src: &[T], c: usize, plane: usize, n: usize, dst: &mut [T]) {
+/// `(n, plane, C)` → `(n, C, plane)` into the front of `dst`, writing all of `dst[..n·C·plane]`.
+pub fn from_channels_last<T: Element>(
+    plan: &Plan,
+    src: &[T],
+    c: usize,
+    plane: usize,
+    n: usize,
+    dst: &mut [MaybeUninit<T>],
+) {
     let len = c * plane;
     plan.for_each_chunk(&mut dst[..n * len], len, |s, out| transpose(&src[s * len..][..len], plane, c, out));
 }
 
+/// Each `rows × cols` matrix of `w` transposed, as a new vector.
+fn transpose_each<T: Element>(w: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let len = (rows * cols).max(1);
+    assert_eq!(w.len() % len, 0, "transpose_each: {} values are no whole number of {rows}×{cols} matrices", w.len());
+    // SAFETY: the chunks cover the whole vector (the assert above) and `transpose`
+    // writes every value of each.
+    unsafe {
+        written(w.len(), |out| {
+            for (src, dst) in w.chunks_exact(len).zip(out.chunks_exact_mut(len)) {
+                transpose(src, rows, cols, dst);
+            }
+        })
+    }
+}
+
 /// A kernel `(O, C, taps)` → `(O, taps, C)`.
 pub fn kernel_to_channels_last<T: Element>(w: &[T], c: usize, taps: usize) -> Vec<T> {
-    let mut out = vec![T::ZERO; w.len()];
-    for (src, dst) in w.chunks_exact(c * taps).zip(out.chunks_exact_mut(c * taps)) {
-        transpose(src, c, taps, dst);
-    }
-    out
+    transpose_each(w, c, taps)
 }
 
 /// A kernel `(O, C, taps)` → `(taps, C, O)`: the transpose of
 /// [`kernel_to_channels_last`]'s `(O, P)` matrix, one row per patch position.
 pub fn kernel_to_patch_major<T: Element>(w: &[T], c: usize, taps: usize) -> Vec<T> {
     let wc = kernel_to_channels_last(w, c, taps);
-    let mut out = vec![T::ZERO; w.len()];
-    transpose(&wc, w.len() / (c * taps).max(1), c * taps, &mut out);
-    out
+    transpose_each(&wc, w.len() / (c * taps).max(1), c * taps)
 }
 
 /// A kernel `(O, taps, C)` → `(O, C, taps)`.
 pub fn kernel_from_channels_last<T: Element>(w: &[T], c: usize, taps: usize) -> Vec<T> {
-    let mut out = vec![T::ZERO; w.len()];
-    for (src, dst) in w.chunks_exact(c * taps).zip(out.chunks_exact_mut(c * taps)) {
-        transpose(src, taps, c, dst);
-    }
-    out
+    transpose_each(w, taps, c)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A test buffer as a write-only destination.
+    fn out<T>(v: &mut [T]) -> &mut [MaybeUninit<T>] {
+        // SAFETY: the functions under test store only values read from their sources.
+        unsafe { as_uninit(v) }
+    }
 
     fn naive(src: &[f64], rows: usize, cols: usize) -> Vec<f64> {
         (0..cols).flat_map(|c| (0..rows).map(move |r| src[r * cols + c])).collect()
@@ -173,22 +211,22 @@ mod tests {
             let src: Vec<f64> = (0..rows * cols).map(|v| v as f64 * 0.5 - 3.0).collect();
             let want = naive(&src, rows, cols);
             let mut dst = vec![f64::NAN; rows * cols];
-            transpose(&src, rows, cols, &mut dst);
+            transpose(&src, rows, cols, out(&mut dst));
             assert_eq!(dst, want, "f64 {rows}×{cols}");
             // f32 takes the AVX2 tiles where the CPU has them (all values exact in f32).
             let src32: Vec<f32> = src.iter().map(|&v| v as f32).collect();
             let mut dst32 = vec![f32::NAN; rows * cols];
-            transpose(&src32, rows, cols, &mut dst32);
+            transpose(&src32, rows, cols, out(&mut dst32));
             assert_eq!(dst32.iter().map(|&v| v as f64).collect::<Vec<_>>(), want, "f32 {rows}×{cols}");
             let mut tiled = vec![f32::NAN; rows * cols];
             let full = (rows - rows % TILE, cols - cols % TILE);
             for r0 in (0..full.0).step_by(TILE) {
                 for c0 in (0..full.1).step_by(TILE) {
-                    transpose_tile(&src32, rows, cols, &mut tiled, (r0, c0));
+                    transpose_tile(&src32, rows, cols, out(&mut tiled), (r0, c0));
                 }
             }
             let mut simd = vec![f32::NAN; rows * cols];
-            if avx2::transpose_tiles(&src32, rows, cols, &mut simd, full) {
+            if avx2::transpose_tiles(&src32, rows, cols, out(&mut simd), full) {
                 let same = |a: f32, b: f32| a == b || (a.is_nan() && b.is_nan());
                 assert!(simd.iter().zip(&tiled).all(|(&a, &b)| same(a, b)), "AVX2 tiles {rows}×{cols}");
             }
@@ -204,7 +242,7 @@ mod tests {
             let (mut last, mut back) = (vec![0.0; x.len()], vec![0.0; x.len()]);
             to_channels_last(&plan, &x, c, plane, n, &mut last);
             assert_eq!(last[(plane + 2) * c + 4], x[(c + 4) * plane + 2], "sample 1, pixel 2, channel 4");
-            from_channels_last(&plan, &last, c, plane, n, &mut back);
+            from_channels_last(&plan, &last, c, plane, n, out(&mut back));
             assert_eq!(back, x);
         }
         let w: Vec<f64> = (0..2 * 3 * 4).map(|v| v as f64).collect();

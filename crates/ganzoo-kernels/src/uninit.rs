@@ -15,3 +15,23 @@ pub(crate) unsafe fn written<T>(len: usize, write: impl FnOnce(&mut [MaybeUninit
     unsafe { v.set_len(len) };
     v
 }
+
+/// An initialised slice seen as possibly-uninitialised values, for code that only
+/// writes (the same write-only helpers then serve fresh and reused buffers).
+///
+/// # Safety
+/// Only initialised values may be written through the result: it aliases `s`, which
+/// must stay initialised (`MaybeUninit::uninit()` must never be stored through it).
+pub(crate) unsafe fn as_uninit<T>(s: &mut [T]) -> &mut [MaybeUninit<T>] {
+    // SAFETY: `MaybeUninit<T>` has the size, alignment and ABI of `T`; the caller
+    // keeps every value initialised.
+    unsafe { &mut *(s as *mut [T] as *mut [MaybeUninit<T>]) }
+}
+
+/// `dst = src`, initialising `dst` (the `MaybeUninit` counterpart of `copy_from_slice`).
+pub(crate) fn write_slice<T: Copy>(dst: &mut [MaybeUninit<T>], src: &[T]) {
+    assert_eq!(dst.len(), src.len(), "write_slice: lengths differ");
+    for (d, &s) in dst.iter_mut().zip(src) {
+        d.write(s);
+    }
+}
