@@ -485,15 +485,19 @@ fn tanh_and_its_backward_match_candle_and_finite_differences() {
     assert!(got[0] == 0.0 && (got[1] - 0.8).abs() < 1e-15, "{got:?}");
     let x = (random(&[2, 3, 5, 7], 40, DType::F64) * 3.0).unwrap();
     assert!(max_diff(&kernels::tanh(&x).unwrap(), &x.tanh().unwrap()) < 1e-15);
-    // The first derivative against Candle's, in f32 and f64.
+    // The first derivative against Candle's, in f32 and f64. The f32 kernel's tanh
+    // (its own, vectorised) may differ from libm's by one rounding, which moves
+    // `r (1 − y²)` by up to `2 |r| · 6e-8`.
     let r = random(x.dims(), 41, DType::F64);
-    for dtype in [DType::F32, DType::F64] {
+    for (dtype, tol) in [(DType::F32, 1e-6), (DType::F64, 1e-7)] {
         let xv = Var::from_tensor(&x.to_dtype(dtype).unwrap()).unwrap();
         let r = r.to_dtype(dtype).unwrap();
         let ours = (kernels::tanh(&xv).unwrap() * &r).unwrap().sum_all().unwrap().backward().unwrap();
         let candle = (xv.tanh().unwrap() * &r).unwrap().sum_all().unwrap().backward().unwrap();
-        assert!(max_diff(ours.get(&xv).unwrap(), candle.get(&xv).unwrap()) < 1e-7, "{dtype:?}");
+        assert!(max_diff(ours.get(&xv).unwrap(), candle.get(&xv).unwrap()) < tol, "{dtype:?}");
     }
+    let x32 = x.to_dtype(DType::F32).unwrap();
+    assert!(max_diff(&kernels::tanh(&x32).unwrap(), &x32.tanh().unwrap()) < 1.2e-7, "f32 forward");
     // The backward dy·(1 − y²) differentiated in both operands, against finite differences.
     let y = Var::from_tensor(&kernels::tanh(&x).unwrap()).unwrap();
     let dy = Var::from_tensor(&random(x.dims(), 42, DType::F64)).unwrap();
