@@ -47,7 +47,7 @@ pub struct ConvGeometry {
     pub out_h: usize,
     pub out_w: usize,
     pub params: ConvParams,
-    /// Samples unfolded at once; `None` sizes blocks to [`COLS_BUDGET`].
+    /// Samples unfolded at once; `None` sizes blocks to `COLS_BUDGET` (1 MiB of `f32`).
     pub block: Option<usize>,
     /// The forward GEMM's output layout; `None` decides by shape
     /// (see [`ConvGeometry::output_channels_last`]).
@@ -131,8 +131,8 @@ impl ConvGeometry {
         Self { channels_last: Some(channels_last), ..self }
     }
 
-    /// Samples per im2col block, at least one. Blocks sized to [`COLS_BUDGET`] (but
-    /// with at least [`MIN_BLOCK_ROWS`] output pixels) come in
+    /// Samples per im2col block, at least one. Blocks sized to `COLS_BUDGET` (but
+    /// with at least `MIN_BLOCK_ROWS` (512) output pixels) come in
     /// a multiple of rayon's thread count where the batch allows, all of one size but
     /// perhaps the last, so the threads get equal shares.
     pub fn chunk(&self) -> usize {
@@ -150,7 +150,7 @@ impl ConvGeometry {
     /// `gemm` crate then reads the im2col block as it lies instead of repacking it
     /// (a transposing copy of the whole block), at the price of transposing the kernel
     /// once per call and the output once per block. Worth it when the output has many
-    /// more pixels than channels (see [`CHANNELS_LAST_PIXELS_PER_CHANNEL`]), unless
+    /// more pixels than channels (see the constant `CHANNELS_LAST_PIXELS_PER_CHANNEL`), unless
     /// [`Self::with_output_channels_last`] decided.
     pub fn output_channels_last(&self) -> bool {
         let by_shape = || self.batch * self.out_plane() >= CHANNELS_LAST_PIXELS_PER_CHANNEL * self.cout;

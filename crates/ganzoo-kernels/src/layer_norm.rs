@@ -10,8 +10,8 @@
 //! - `∂⟨h, Q(x, g)⟩/∂x = P v / σ + (s/N) x̂`, with `v = −(m h + k g)/σ`,
 //!   `s = −⟨h, P g⟩/σ²`, `m = mean(g ⊙ x̂)`, `k = mean(h ⊙ x̂)`, `N` elements per sample.
 //!
-//! The last one ([`LayerNormSecondOp`]) has no backward: nothing here needs a third
-//! derivative; nor has [`AffineGradOp`] (the gradients of `γ` and `β`, which nothing
+//! The last one (`LayerNormSecondOp`) has no backward: nothing here needs a third
+//! derivative; nor has `AffineGradOp` (the gradients of `γ` and `β`, which nothing
 //! differentiates again: the penalty's path to `γ` runs through `Q`'s upstream `γ ⊙ dy`).
 
 use std::mem::MaybeUninit;

@@ -19,11 +19,13 @@
 //! three again (see [`ops`]), so the set is closed under differentiation.
 //!
 //! Beside them, the other hot spots of a GAN training step, each fused into one or
-//! two passes: training-mode [`batch_norm`] (forward and backward; fused with a
-//! following (leaky) ReLU as [`batch_norm_leaky_relu`]), [`leaky_relu`]
-//! (differentiable backward; slope 0 is ReLU), [`tanh`] (the same, in parallel), [`linear`] (bias fused into the GEMM;
-//! its backward from [`matrix_product`] and [`column_sum`], differentiable again),
-//! [`layer_norm`] (with an input gradient that is differentiable again) and in-place [`adam_step`] / [`rmsprop_step`].
+//! two passes: training-mode [`batch_norm`](fn@batch_norm) (forward and backward;
+//! fused with a following (leaky) ReLU as [`batch_norm_leaky_relu`]),
+//! [`leaky_relu`](fn@leaky_relu) (differentiable backward; slope 0 is ReLU),
+//! [`tanh`](fn@tanh) (the same, in parallel), [`linear`](fn@linear) (bias fused into
+//! the GEMM; its backward from [`matrix_product`](fn@matrix_product) and
+//! [`column_sum`], differentiable again), [`layer_norm`](fn@layer_norm) (with an input
+//! gradient that is differentiable again) and in-place [`adam_step`] / [`rmsprop_step`].
 //!
 //! Only `f32` and `f64` CPU tensors are supported: callers route other devices
 //! and dtypes to Candle's own ops.

@@ -2,7 +2,7 @@
 //! backward `dx = dy · (1 − y²)` in one more (Candle runs the forward on one
 //! thread and the backward as four allocating ops). The backward is differentiable
 //! again: in `dy` it is the same op, in `y` it is `−2 y · dy · g`. For `f32` the
-//! tangent itself is [`tanh_f32`], a branch-free formula the compiler vectorises
+//! tangent itself is `tanh_f32`, a branch-free formula the compiler vectorises
 //! (libm's `tanhf` is a call per element), within one rounding of the exact value.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
