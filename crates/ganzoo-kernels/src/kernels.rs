@@ -186,19 +186,32 @@ pub fn weight_grad<T: Element>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
     check("conv2d weight gradient output gradient", dy.len(), g.output_len());
     let (plan, p, plane) = (Plan::new(g), g.patch(), g.out_plane());
     let (xs, ys) = (g.cin * g.in_plane(), g.cout * plane);
-    let partial: Vec<Scratch<T>> = x
+    // Each thread's partial sum is a fresh vector that its first block's GEMM writes
+    // whole (no zero-fill) and later blocks add to. (A pooled buffer would return to
+    // the pool of the thread that adds the partial sums up, leaving the other thread
+    // to allocate and zero a new one on every call.)
+    let partial: Vec<Vec<T>> = x
         .par_chunks(plan.group * xs)
         .zip(dy.par_chunks(plan.group * ys))
         .map(|(x, dy)| {
-            let mut dwc = Scratch::take(g.kernel_len());
+            let mut dwc: Option<Vec<T>> = None;
             let mut buf = Buffers::new(g, &plan);
-            for (i, (x, dy)) in x.chunks(plan.chunk * xs).zip(dy.chunks(plan.chunk * ys)).enumerate() {
+            for (x, dy) in x.chunks(plan.chunk * xs).zip(dy.chunks(plan.chunk * ys)) {
                 let n = x.len() / xs;
                 buf.unfold(g, &plan, x, n);
                 let dy = MatRef::rows(gather(g, &plan, dy, n, &mut buf.out), n * plane);
-                matmul(g.cout, p, n * plane, &mut dwc, i > 0, dy, MatRef::rows(&buf.cols, p), plan.threaded);
+                let cols = MatRef::rows(&buf.cols, p);
+                match dwc.as_mut() {
+                    Some(sum) => matmul(g.cout, p, n * plane, sum, true, dy, cols, plan.threaded),
+                    None => {
+                        let first =
+                            |d: &mut [MaybeUninit<T>]| matmul_to(g.cout, p, n * plane, d, dy, cols, plan.threaded);
+                        // SAFETY: `matmul_to` writes all `O × P` values of the new vector.
+                        dwc = Some(unsafe { written(g.kernel_len(), first) });
+                    }
+                }
             }
-            dwc
+            dwc.unwrap_or_else(|| vec![T::ZERO; g.kernel_len()])
         })
         .collect();
     let mut parts = partial.into_iter();
