@@ -22,6 +22,12 @@ impl Tanh for f32 {
     }
 }
 
+impl Tanh for f64 {
+    fn tanh(self) -> Self {
+        f64::tanh(self)
+    }
+}
+
 /// `|x|` below which [`tanh_f32`] sums the Taylor series (error under 1e-9 relative).
 const SERIES_BELOW: f64 = 0.3;
 
@@ -58,23 +64,16 @@ fn exp_of_negative(y: f64) -> f64 {
     let shifted = -y * std::f64::consts::LOG2_E + SHIFT;
     let n = shifted - SHIFT;
     let r = (-y - n * LN2_HI) - n * LN2_LO;
-    let mut p = 1.0 / 362_880.0;
-    for k in (1..=8).rev() {
+    let mut p = 1.0 / FACTORIALS[9];
+    for k in (0..9).rev() {
         p = p * r + 1.0 / FACTORIALS[k];
     }
-    p = p * r + 1.0;
     let n_bits = shifted.to_bits().wrapping_sub(SHIFT.to_bits());
     f64::from_bits(n_bits.wrapping_add(1023).wrapping_shl(52)) * p
 }
 
-/// `k!` for `k = 0..=8`.
-const FACTORIALS: [f64; 9] = [1.0, 1.0, 2.0, 6.0, 24.0, 120.0, 720.0, 5040.0, 40_320.0];
-
-impl Tanh for f64 {
-    fn tanh(self) -> Self {
-        f64::tanh(self)
-    }
-}
+/// `k!` for `k = 0..=9`.
+const FACTORIALS: [f64; 10] = [1.0, 1.0, 2.0, 6.0, 24.0, 120.0, 720.0, 5040.0, 40_320.0, 362_880.0];
 
 fn tanh_of<T: Tanh>(x: &[T]) -> Vec<T> {
     zip_map(x, x, |v, _| v.tanh())
