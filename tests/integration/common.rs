@@ -57,16 +57,21 @@ pub fn serve(files: HashMap<String, Vec<u8>>) -> String {
 /// Runs the test named `test` (its full path, e.g. `kernels::some_test`) again in a
 /// child process of this test binary with `var=value` set, and asserts that it passed.
 /// For settings read once per process or thread (`CANDLE_GRAD_DO_NOT_DETACH`, `GANZOO_KERNELS`).
-pub fn rerun_in_child(test: &str, (var, value): (&str, &str)) {
+pub fn rerun_in_child(test: &str, setting: (&str, &str)) {
+    rerun_in_child_with(test, &[setting]);
+}
+
+/// [`rerun_in_child`] with several variables set.
+pub fn rerun_in_child_with(test: &str, settings: &[(&str, &str)]) {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", test])
-        .env(var, value)
+        .envs(settings.iter().copied())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("1 passed"),
-        "{test} with {var}={value}:\n{stdout}\n{}",
+        "{test} with {settings:?}:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -3,7 +3,7 @@
 //! differences in f64, including a gradient of a gradient taken by Candle's autodiff.
 
 use candle_core::{DType, Device, IndexOp, Tensor, Var};
-use ganzoo::kernels::{self, ConvParams};
+use ganzoo::kernels::{self, ConvParams, ImageLayout};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -11,15 +11,15 @@ use crate::common::rerun_in_child;
 
 /// One convolution: input `(n, cin, h, w)`, kernel `(cout, cin, kh, kw)`.
 #[derive(Debug, Clone, Copy)]
-struct Case {
-    n: usize,
-    cin: usize,
-    h: usize,
-    w: usize,
-    cout: usize,
-    kh: usize,
-    kw: usize,
-    params: ConvParams,
+pub(crate) struct Case {
+    pub n: usize,
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub params: ConvParams,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -33,12 +33,12 @@ const fn case(
     p: usize,
     d: usize,
 ) -> Case {
-    Case { n, cin, h, w, cout, kh, kw, params: ConvParams { stride: s, padding: p, dilation: d } }
+    Case { n, cin, h, w, cout, kh, kw, params: ConvParams { dilation: d, ..ConvParams::new(s, p) } }
 }
 
 /// Odd shapes: stride 1, 2 and 3, padding 0 and 1, batch 1, non-square images and
 /// kernels, dilation, 1×1 kernels and outputs.
-const ODD: [Case; 8] = [
+pub(crate) const ODD: [Case; 8] = [
     case(1, 1, (5, 7), 1, (3, 3), 1, 0, 1),
     case(1, 3, (5, 7), 2, (3, 3), 2, 1, 1),
     case(2, 2, (6, 5), 3, (4, 4), 2, 1, 1),
@@ -49,14 +49,14 @@ const ODD: [Case; 8] = [
     case(1, 2, (7, 6), 2, (2, 3), 2, 0, 1),
 ];
 
-fn random(shape: &[usize], seed: u64, dtype: DType) -> Tensor {
+pub(crate) fn random(shape: &[usize], seed: u64, dtype: DType) -> Tensor {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n = shape.iter().product();
     let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
     Tensor::from_vec(v, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()
 }
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+pub(crate) fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.dims(), b.dims());
     let d = (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
     d.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
@@ -67,7 +67,7 @@ fn max_abs(a: &Tensor) -> f64 {
 }
 
 impl Case {
-    fn input(&self, dtype: DType) -> Tensor {
+    pub(crate) fn input(&self, dtype: DType) -> Tensor {
         random(&[self.n, self.cin, self.h, self.w], 1, dtype)
     }
     fn kernel(&self, dtype: DType) -> Tensor {
@@ -78,7 +78,7 @@ impl Case {
         x.conv2d(w, p.padding, p.stride, p.dilation, 1).unwrap()
     }
     /// Output padding of the transposed convolution that gives back `(h, w)`, when one does.
-    fn output_padding(&self) -> Option<usize> {
+    pub(crate) fn output_padding(&self) -> Option<usize> {
         let p = self.params;
         let (oh, ow) = (p.out_side(self.h, self.kh)?, p.out_side(self.w, self.kw)?);
         let ph = self.h - p.transposed_side(oh, self.kh, 0)?;
@@ -138,7 +138,7 @@ fn conv2d_gradients_match_candle() {
 
 /// Every conv layer of DCGAN-32 and DCGAN-64 (ngf = ndf = 64, 3 channels) at batch
 /// 2, in f32: the generator's transposed convolutions are the adjoints of these.
-fn dcgan_layers() -> Vec<Case> {
+pub(crate) fn dcgan_layers() -> Vec<Case> {
     let mut v = Vec::new();
     for (side, levels) in [(32, 3), (64, 4)] {
         let (mut s, mut c) = (side, 3);
@@ -171,14 +171,14 @@ fn dcgan_layer_shapes_match_candle_in_f32() {
 
 /// Which primitive a finite-difference check runs.
 #[derive(Debug, Clone, Copy)]
-enum Primitive {
+pub(crate) enum Primitive {
     Conv,
     Transpose,
     WeightGrad,
 }
 
 /// The primitive's two operands for `c`, and the function itself.
-fn operands(p: Primitive, c: &Case) -> (Tensor, Tensor) {
+pub(crate) fn operands(p: Primitive, c: &Case) -> (Tensor, Tensor) {
     let x = c.input(DType::F64);
     let y_dims = c.candle_conv(&x, &c.kernel(DType::F64)).dims().to_vec();
     match p {
@@ -188,7 +188,7 @@ fn operands(p: Primitive, c: &Case) -> (Tensor, Tensor) {
     }
 }
 
-fn apply(p: Primitive, c: &Case, a: &Tensor, b: &Tensor) -> Tensor {
+pub(crate) fn apply(p: Primitive, c: &Case, a: &Tensor, b: &Tensor) -> Tensor {
     match p {
         Primitive::Conv => kernels::conv2d(a, b, c.params),
         Primitive::Transpose => kernels::conv_transpose2d_to(a, b, c.params, (c.h, c.w)),
@@ -253,12 +253,21 @@ fn every_primitive_matches_finite_differences_in_f64() {
 /// `P(x, W) = ‖∂⟨conv2d(x, W), r⟩/∂x‖² + ‖∂⟨conv2d(x, W), r⟩/∂W‖²` with both inner
 /// gradients taken by Candle's `backward` (kept in the graph by
 /// `CANDLE_GRAD_DO_NOT_DETACH`), then differentiated again, against finite
-/// differences of the same quantity computed with Candle's convolutions.
-fn double_backward_check(c: &Case) {
+/// differences of the same quantity computed with Candle's convolutions. With
+/// `layout` NHWC ours runs on channels-last images, moved there and back by Candle's
+/// own permutes.
+fn double_backward_check(c: &Case, layout: ImageLayout) {
     let r = random(c.candle_conv(&c.input(DType::F64), &c.kernel(DType::F64)).dims(), 8, DType::F64);
     let penalty = |x: &Tensor, w: &Tensor, ours: bool| -> (Tensor, Var, Var) {
         let (vx, vw) = (Var::from_tensor(x).unwrap(), Var::from_tensor(w).unwrap());
-        let y = if ours { kernels::conv2d(&vx, &vw, c.params).unwrap() } else { c.candle_conv(&vx, &vw) };
+        let y = match (ours, layout) {
+            (false, _) => c.candle_conv(&vx, &vw),
+            (true, ImageLayout::Nchw) => kernels::conv2d(&vx, &vw, c.params).unwrap(),
+            (true, ImageLayout::Nhwc) => {
+                let params = c.params.with_layout(ImageLayout::Nhwc);
+                crate::channels_last::nchw(&kernels::conv2d(&crate::channels_last::nhwc(&vx), &vw, params).unwrap())
+            }
+        };
         let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
         let (gx, gw) = (g.get(&vx).unwrap(), g.get(&vw).unwrap());
         let p = (gx.sqr().unwrap().sum_all().unwrap() + gw.sqr().unwrap().sum_all().unwrap()).unwrap();
@@ -272,7 +281,7 @@ fn double_backward_check(c: &Case) {
             let (x2, w2) = if which == "input" { (t, &w) } else { (&x, t) };
             penalty(x2, w2, false).0.to_scalar::<f64>().unwrap()
         };
-        let what = format!("{c:?}: {which}");
+        let what = format!("{c:?} {layout:?}: {which}");
         assert_matches_finite_differences(&what, var, grads.get(var).unwrap(), f, 1e-5, (1e-7, 1e-6));
     }
 }
@@ -289,7 +298,10 @@ fn gradient_of_a_gradient_through_candle_autodiff_matches_finite_differences() {
         return;
     }
     for c in ODD.iter().filter(|c| c.output_padding().is_some()).take(4) {
-        double_backward_check(c);
+        double_backward_check(c, ImageLayout::Nchw);
+    }
+    for c in ODD.iter().filter(|c| c.output_padding().is_some()).skip(1).take(2) {
+        double_backward_check(c, ImageLayout::Nhwc);
     }
 }
 
@@ -366,7 +378,7 @@ fn compare_blocks() {
 }
 
 /// Batch norm written with Candle's tensor ops: `γ (x − μ)/√(σ² + ε) + β` per channel.
-fn batch_norm_reference(x: &Tensor, gamma: &Tensor, beta: &Tensor) -> Tensor {
+pub(crate) fn batch_norm_reference(x: &Tensor, gamma: &Tensor, beta: &Tensor) -> Tensor {
     let (_, c, _, _) = x.dims4().unwrap();
     let per_channel = |t: &Tensor| {
         t.transpose(0, 1).unwrap().flatten_from(1).unwrap().mean(1).unwrap().reshape((1, c, 1, 1)).unwrap()
@@ -403,7 +415,8 @@ fn batch_norm_matches_its_formula_and_its_gradients() {
         let biased = flat.broadcast_sub(&flat.mean_keepdim(1).unwrap()).unwrap().sqr().unwrap().mean(1).unwrap();
         assert!(max_diff(&var, &biased) < 1e-12);
         // The same moments come back from the normalisation itself, which its backward reuses.
-        let (y, kept_mean, kept_var) = kernels::batch_norm_with_moments(&x, &gamma, &beta, 1e-5, None).unwrap();
+        let (y, kept_mean, kept_var) =
+            kernels::batch_norm_with_moments(&x, &gamma, &beta, 1e-5, None, ImageLayout::Nchw).unwrap();
         assert!(
             max_diff(&y, &theirs) < 1e-10 && max_diff(&kept_mean, &mean) < 1e-12 && max_diff(&kept_var, &var) < 1e-12
         );
@@ -427,7 +440,8 @@ fn batch_norm_with_leaky_relu_matches_the_two_ops_and_their_gradients() {
         let theirs = z.maximum(&(&z * slope).unwrap()).unwrap();
         let ours = kernels::batch_norm_leaky_relu(&x, &gamma, &beta, 1e-5, slope).unwrap();
         assert!(max_diff(&ours, &theirs) < 1e-10, "slope {slope}");
-        let (kept, _, _) = kernels::batch_norm_with_moments(&x, &gamma, &beta, 1e-5, Some(slope)).unwrap();
+        let (kept, _, _) =
+            kernels::batch_norm_with_moments(&x, &gamma, &beta, 1e-5, Some(slope), ImageLayout::Nchw).unwrap();
         assert!(max_diff(&kept, &theirs) < 1e-10, "slope {slope}, keeping the moments");
         // A square makes every gradient depend on the masked values.
         let grads = |y: &Tensor| (y.sqr().unwrap() * &r).unwrap().sum_all().unwrap().backward().unwrap();

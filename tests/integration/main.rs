@@ -3,6 +3,7 @@
 //! Fashion-MNIST from Debian's `dataset-fashion-mnist`.
 
 mod batcher;
+mod channels_last;
 mod cifar;
 mod common;
 mod download;

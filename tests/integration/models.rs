@@ -267,3 +267,64 @@ fn fused_norm_and_activation_match_the_layers_one_by_one() {
         }
     }
 }
+
+/// Outputs and gradients (of `Σ r ⊙ f(x)²` for the input and every weight) of small
+/// DCGAN-32 networks in f64 — the generator, a batch-norm critic and a layer-norm
+/// critic, whose input gradient (the penalty's path) is kept too — keyed by name.
+fn dcgan_results() -> std::collections::HashMap<String, Tensor> {
+    let config = DcganConfig { nz: 8, ngf: 4, ndf: 4, ..DcganConfig::cifar10() };
+    let nets: [(&str, DcganConfig, &[usize]); 3] = [
+        ("gen", config, &[3, 8, 1, 1]),
+        ("bn-critic", DcganConfig { critic_norm: Norm::Batch, ..config }, &[3, 3, 32, 32]),
+        ("ln-critic", DcganConfig { critic_norm: Norm::Layer, ..config }, &[3, 3, 32, 32]),
+    ];
+    let mut out = std::collections::HashMap::new();
+    for (seed, (tag, config, input)) in nets.into_iter().enumerate() {
+        let store = ParamStore::new(seed as u64);
+        let vb = store.builder(DType::F64, &Device::Cpu).pp(tag);
+        let net = if tag == "gen" { config.generator(vb) } else { config.discriminator(vb) }.unwrap();
+        let x = candle_core::Var::from_tensor(&crate::kernels::random(input, 40 + seed as u64, DType::F64)).unwrap();
+        let y = net.forward_t(&x, true).unwrap();
+        let r = crate::kernels::random(y.dims(), 50 + seed as u64, DType::F64);
+        let grads = (y.sqr().unwrap() * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        out.insert(format!("{tag}/output"), y);
+        out.insert(format!("{tag}/input-grad"), grads.get(&x).unwrap().clone());
+        for (name, var) in store.trainable() {
+            out.insert(format!("{tag}/{name}"), grads.get(&var).unwrap().clone());
+        }
+        if tag == "ln-critic" {
+            out.insert(format!("{tag}/penalty-path"), net.input_gradient(&x).unwrap().1);
+        }
+    }
+    out
+}
+
+/// Inside a network ganzoo's kernels keep images channels-last (NHWC) and Candle's
+/// ops NCHW: the same values and gradients either way. The reference runs in a
+/// child process with `GANZOO_KERNELS=candle` and reads this process's results.
+#[test]
+fn dcgan_networks_give_candles_values_and_gradients_with_ganzoos_kernels() {
+    let test = "models::dcgan_networks_give_candles_values_and_gradients_with_ganzoos_kernels";
+    let ours = dcgan_results();
+    let Some(path) = std::env::var_os("GANZOO_TEST_REFERENCE") else {
+        assert_eq!(ganzoo::models::kernel_backend(), ganzoo::models::KernelBackend::Ganzoo);
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("dcgan-{}.st", std::process::id()));
+        candle_core::safetensors::save(&ours, &path).unwrap();
+        let path_text = path.to_string_lossy().into_owned();
+        crate::common::rerun_in_child_with(
+            test,
+            &[("GANZOO_KERNELS", "candle"), ("GANZOO_TEST_REFERENCE", &path_text)],
+        );
+        std::fs::remove_file(&path).unwrap();
+        return;
+    };
+    assert_eq!(ganzoo::models::kernel_backend(), ganzoo::models::KernelBackend::Candle);
+    let theirs = candle_core::safetensors::load(path, &Device::Cpu).unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    for (name, t) in &theirs {
+        let o = &ours[name];
+        let d = crate::kernels::max_diff(o, t);
+        let scale = t.abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap().max(1e-300);
+        assert!(d <= 1e-9 * scale, "{name}: differs by {d} (largest value {scale})");
+    }
+}

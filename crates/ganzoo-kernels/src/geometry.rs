@@ -1,20 +1,72 @@
 //! The shape of one convolution: input `(N, C, H, W)`, kernel `(O, C, kh, kw)`,
 //! output `(N, O, H', W')` with `H' = ⌊(H + 2p − d(kh − 1) − 1)/s⌋ + 1` (and the
-//! same for widths), stride `s`, padding `p`, dilation `d`.
+//! same for widths), stride `s`, padding `p`, dilation `d`. The images may lie
+//! channels-first or channels-last ([`ImageLayout`]); the geometry is the same.
 
 use candle_core::{bail, Result};
 
-/// Stride, zero padding and dilation, the same along both spatial axes.
+/// Where the channels of an image tensor lie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImageLayout {
+    /// `(N, C, H, W)`: Candle's and PyTorch's convention.
+    #[default]
+    Nchw,
+    /// `(N, H, W, C)`: channels innermost, the order the kernels unfold images in. A
+    /// network that keeps its activations this way between layers skips the
+    /// transposes into and out of it at every convolution.
+    Nhwc,
+}
+
+impl ImageLayout {
+    /// `[N, C, H, W]` of a tensor's dimensions in this layout.
+    pub fn to_nchw(self, dims: [usize; 4]) -> [usize; 4] {
+        let [a, b, c, d] = dims;
+        match self {
+            Self::Nchw => dims,
+            Self::Nhwc => [a, d, b, c],
+        }
+    }
+
+    /// The dimensions in this layout of an image `[N, C, H, W]`.
+    pub fn from_nchw(self, [n, c, h, w]: [usize; 4]) -> [usize; 4] {
+        match self {
+            Self::Nchw => [n, c, h, w],
+            Self::Nhwc => [n, h, w, c],
+        }
+    }
+
+    /// The axis of the height (that of the width follows it).
+    pub fn height_axis(self) -> usize {
+        match self {
+            Self::Nchw => 2,
+            Self::Nhwc => 1,
+        }
+    }
+}
+
+/// Stride, zero padding and dilation, the same along both spatial axes, and the
+/// layout of the images (input and output alike).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvParams {
     pub stride: usize,
     pub padding: usize,
     pub dilation: usize,
+    pub layout: ImageLayout,
 }
 
 impl ConvParams {
-    pub fn new(stride: usize, padding: usize) -> Self {
-        Self { stride, padding, dilation: 1 }
+    /// Dilation 1, NCHW images.
+    pub const fn new(stride: usize, padding: usize) -> Self {
+        Self { stride, padding, dilation: 1, layout: ImageLayout::Nchw }
+    }
+
+    /// The same parameters on images in `layout`.
+    pub fn with_layout(self, layout: ImageLayout) -> Self {
+        Self { layout, ..self }
+    }
+
+    pub fn channels_last(&self) -> bool {
+        self.layout == ImageLayout::Nhwc
     }
 
     /// Output side of a convolution over an input side `input` with a kernel side `kernel`.
@@ -174,7 +226,7 @@ mod tests {
         assert_eq!(p.transposed_side(32, 4, 0), Some(64));
         assert_eq!(ConvParams::new(1, 0).out_side(4, 4), Some(1));
         assert_eq!(ConvParams::new(1, 0).transposed_side(1, 4, 0), Some(4));
-        assert_eq!(ConvParams { stride: 1, padding: 0, dilation: 2 }.out_side(7, 3), Some(3));
+        assert_eq!(ConvParams { dilation: 2, ..ConvParams::new(1, 0) }.out_side(7, 3), Some(3));
         assert_eq!(ConvParams::new(1, 0).out_side(2, 3), None);
         assert_eq!(ConvParams::new(2, 1).out_side(7, 3), Some(4));
         assert_eq!(ConvParams::new(2, 1).transposed_side(4, 3, 0), Some(7));

@@ -9,9 +9,12 @@
 //! so both functions move whole runs instead of single pixels — what makes them cheap
 //! on the 4×4 and 8×8 planes of the DCGAN layers.
 
+use std::mem::MaybeUninit;
+
 use crate::gemm::Element;
 use crate::geometry::ConvGeometry;
 use crate::threads::Plan;
+use crate::uninit::fill;
 
 /// The kernel taps `[lo, hi)` whose input `o·s − p + t·d` lies inside `0..len`, for
 /// an output position `o` along one axis.
@@ -74,16 +77,16 @@ fn zero_padding_taps<T: Element>(
     }
 }
 
-/// Writes `col2im` of `cols` into `samples` channels-last samples `dx` (overwriting).
-/// Each input row gathers the output rows whose receptive fields cover it, so rows
-/// can be filled independently.
-pub fn col2im<T: Element>(g: &ConvGeometry, plan: &Plan, cols: &[T], samples: usize, dx: &mut [T]) {
+/// Writes `col2im` of `cols` into `samples` channels-last samples `dx`, every value
+/// of `dx[..samples·H·W·C]`. Each input row gathers the output rows whose receptive
+/// fields cover it, so rows can be filled independently.
+pub fn col2im<T: Element>(g: &ConvGeometry, plan: &Plan, cols: &[T], samples: usize, dx: &mut [MaybeUninit<T>]) {
     let (c, p, d) = (g.cin, g.patch(), g.params.dilation);
     let (s, pad) = (g.params.stride, g.params.padding);
     let row_len = g.in_w * c;
     plan.for_each_chunk(&mut dx[..samples * g.in_h * row_len], row_len, |r, line| {
         let (n, ih) = (r / g.in_h, r % g.in_h);
-        line.fill(T::ZERO);
+        let line = fill(line, T::ZERO);
         for i in 0..g.k_h {
             let Some(span) = (ih + pad).checked_sub(i * d) else { break };
             if span % s != 0 || span / s >= g.out_h {

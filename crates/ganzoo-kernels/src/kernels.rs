@@ -1,13 +1,17 @@
-//! The three convolution primitives on contiguous NCHW slices, one block of samples
-//! at a time: move the block to channels-last, unfold it with [`im2col`], multiply
-//! once, fold or scatter back.
+//! The three convolution primitives on contiguous slices, one block of samples at a
+//! time: unfold the block with [`im2col`] (from channels-last images), multiply once,
+//! fold or write back.
 //!
 //! With `cols = im2col(x)` of shape `(L, P)`, `L = n·H'·W'` for a block of `n`
-//! samples, `P = kh·kw·C`, the kernel reordered to `Wc (O, P)` and `Ŷ` the block's
-//! output arranged as `(O, L)`: forward `Ŷ = Wc · colsᵀ`; adjoint
-//! `x = col2im(Ŷᵀ · Wc)`; weight gradient `dWc = Σ_blocks dŶ · cols`. Only the
-//! input side changes layout: `(O, L)` is the NCHW output up to a reordering of
-//! whole planes (none at all for a single sample).
+//! samples, `P = kh·kw·C`, the kernel reordered to `Wc (O, P)`: forward
+//! `Ŷᵀ = cols · Wcᵀ` (or `Ŷ = Wc · colsᵀ`); adjoint `x = col2im(dŶᵀ · Wc)`; weight
+//! gradient `dWc = Σ_blocks dŶ · cols`.
+//!
+//! On NHWC images ([`ImageLayout::Nhwc`](crate::ImageLayout)) `(L, O)` *is* the
+//! block's output and `im2col` / `col2im` read and write the block's images as they
+//! lie, so nothing is reordered but the kernel. On NCHW images the input side goes
+//! through a channels-last copy and the output side is `(O, L)`, the NCHW output up
+//! to a reordering of whole planes (none at all for a single sample).
 
 use std::mem::MaybeUninit;
 
@@ -21,11 +25,12 @@ use crate::layout::{
 };
 use crate::scratch::Scratch;
 use crate::threads::Plan;
-use crate::uninit::{write_slice, written};
+use crate::uninit::{as_uninit, write_slice, written};
 
 /// One thread's working space for a block of samples: the input images channels-last
 /// `(n, H·W, C)`, their im2col matrix `(n·H'·W', P)` and the output as `(O, n·H'·W')`,
-/// taken from the thread's pool (every value is written before it is read).
+/// taken from the thread's pool (every value is written before it is read). NHWC
+/// images need neither `image` nor `out` (both stay empty).
 struct Buffers<T: Element> {
     image: Scratch<T>,
     cols: Scratch<T>,
@@ -35,17 +40,32 @@ struct Buffers<T: Element> {
 impl<T: Element> Buffers<T> {
     fn new(g: &ConvGeometry, plan: &Plan) -> Self {
         let rows = plan.chunk * g.out_plane();
+        let nchw = !g.params.channels_last();
         Self {
-            image: Scratch::take(plan.chunk * g.cin * g.in_plane()),
+            image: Scratch::take(if nchw { plan.chunk * g.cin * g.in_plane() } else { 0 }),
             cols: Scratch::take(rows * g.patch()),
-            out: Scratch::take(rows * g.cout),
+            out: Scratch::take(if nchw { rows * g.cout } else { 0 }),
         }
     }
 
-    /// Unfolds a block of `n` NCHW samples into `cols`, through `image`.
+    /// Unfolds a block of `n` samples into `cols`, NCHW ones through `image`.
     fn unfold(&mut self, g: &ConvGeometry, plan: &Plan, x: &[T], n: usize) {
-        to_channels_last(plan, x, g.cin, g.in_plane(), n, &mut self.image);
-        im2col(g, plan, &self.image, n, &mut self.cols);
+        if g.params.channels_last() {
+            im2col(g, plan, x, n, &mut self.cols);
+        } else {
+            to_channels_last(plan, x, g.cin, g.in_plane(), n, &mut self.image);
+            im2col(g, plan, &self.image, n, &mut self.cols);
+        }
+    }
+}
+
+/// A block of `n` samples' output (gradient) as an `(O, n·H'·W')` matrix: NCHW planes
+/// gathered into `mat`, NHWC rows read transposed.
+fn by_channel<'a, T: Element>(g: &ConvGeometry, plan: &Plan, y: &'a [T], n: usize, mat: &'a mut [T]) -> MatRef<'a, T> {
+    if g.params.channels_last() {
+        MatRef::transposed(y, g.cout)
+    } else {
+        MatRef::rows(gather(g, plan, y, n, mat), n * g.out_plane())
     }
 }
 
@@ -88,11 +108,12 @@ fn check(what: &str, got: usize, want: usize) {
     assert_eq!(got, want, "{what}: {got} elements, the geometry needs {want}");
 }
 
-/// `y = W ⋆ x`: input `(N, C, H, W)`, kernel `(O, C, kh, kw)`, output `(N, O, H', W')`.
+/// `y = W ⋆ x`: input `(N, C, H, W)`, kernel `(O, C, kh, kw)`, output `(N, O, H', W')`
+/// (input and output `(N, H, W, C)` and `(N, H', W', O)` on NHWC images).
 pub fn forward<T: Element>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
     check("conv2d input", x.len(), g.input_len());
     check("conv2d kernel", w.len(), g.kernel_len());
-    let (plan, channels_last) = (Plan::new(g), g.output_channels_last());
+    let (plan, channels_last) = (Plan::new(g), g.output_channels_last() || g.params.channels_last());
     let (xs, ys) = (g.cin * g.in_plane(), g.cout * g.out_plane());
     let taps = g.k_h * g.k_w;
     let kernel =
@@ -137,8 +158,9 @@ fn multiply_channels_first<T: Element>(
 }
 
 /// One unfolded block's output as `Ŷᵀ = cols · Wcᵀ`, `(L, O)`, with the kernel `wt`
-/// already transposed (once per call): the GEMM reads `cols` as it lies; the
-/// channels-last result is transposed back, writing all of the block's `y`.
+/// already transposed (once per call): the GEMM reads `cols` as it lies and writes
+/// NHWC output in place; for NCHW the result is transposed back. Writes all of the
+/// block's `y`.
 fn multiply_channels_last<T: Element>(
     g: &ConvGeometry,
     plan: &Plan,
@@ -149,12 +171,17 @@ fn multiply_channels_last<T: Element>(
 ) {
     let (p, plane) = (g.patch(), g.out_plane());
     let (cols, wt) = (MatRef::rows(&buf.cols, p), MatRef::rows(wt, g.cout));
-    matmul(n * plane, g.cout, p, &mut buf.out, false, cols, wt, plan.threaded);
-    from_channels_last(plan, &buf.out, g.cout, plane, n, y);
+    if g.params.channels_last() {
+        matmul_to(n * plane, g.cout, p, y, cols, wt, plan.threaded);
+    } else {
+        matmul(n * plane, g.cout, p, &mut buf.out, false, cols, wt, plan.threaded);
+        from_channels_last(plan, &buf.out, g.cout, plane, n, y);
+    }
 }
 
 /// The adjoint of [`forward`] in `x`: `dx = col2im(dyᵀ · Wc)`, i.e. the transposed
-/// convolution of `dy (N, O, H', W')` with `W (O, C, kh, kw)`, giving `(N, C, H, W)`.
+/// convolution of `dy (N, O, H', W')` with `W (O, C, kh, kw)`, giving `(N, C, H, W)`
+/// (from `(N, H', W', O)` to `(N, H, W, C)` on NHWC images).
 pub fn adjoint<T: Element>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
     check("conv_transpose2d input", dy.len(), g.output_len());
     check("conv_transpose2d kernel", w.len(), g.kernel_len());
@@ -165,20 +192,32 @@ pub fn adjoint<T: Element>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
         dx.par_chunks_mut(plan.group * xs).zip(dy.par_chunks(plan.group * ys)).for_each(|(dx, dy)| {
             let mut buf = Buffers::new(g, &plan);
             for (n, dy, dx) in block_pairs(&plan, dy, ys, dx, xs) {
-                let dyt = MatRef::transposed(gather(g, &plan, dy, n, &mut buf.out), n * plane);
+                // `dyᵀ`, `(L, O)`: an NHWC block as it lies.
+                let dyt = if g.params.channels_last() {
+                    MatRef::rows(dy, g.cout)
+                } else {
+                    MatRef::transposed(gather(g, &plan, dy, n, &mut buf.out), n * plane)
+                };
                 let wc = MatRef::rows(&wc, p);
                 matmul(n * plane, p, g.cout, &mut buf.cols, false, dyt, wc, plan.threaded);
-                col2im(g, &plan, &buf.cols, n, &mut buf.image);
-                from_channels_last(&plan, &buf.image, g.cin, g.in_plane(), n, dx);
+                if g.params.channels_last() {
+                    col2im(g, &plan, &buf.cols, n, dx);
+                } else {
+                    // SAFETY: `col2im` stores only initialised values (zeros and sums).
+                    col2im(g, &plan, &buf.cols, n, unsafe { as_uninit(&mut buf.image) });
+                    from_channels_last(&plan, &buf.image, g.cin, g.in_plane(), n, dx);
+                }
             }
         })
     };
     // SAFETY: the blocks cover the result (`dy` has exactly `batch` samples, checked
-    // above) and `from_channels_last` writes each block's samples whole.
+    // above) and `col2im` (NHWC) or `from_channels_last` (NCHW) writes each block's
+    // samples whole.
     unsafe { written(g.input_len(), write) }
 }
 
-/// `∂⟨W ⋆ x, dy⟩/∂W = Σₙ dyₙ · im2col(xₙ)`, shape `(O, C, kh, kw)`. Each thread sums
+/// `∂⟨W ⋆ x, dy⟩/∂W = Σₙ dyₙ · im2col(xₙ)`, shape `(O, C, kh, kw)`, for images in
+/// either layout. Each thread sums
 /// its own samples; the partial sums are added in a fixed order, so the result does not
 /// depend on which thread finished first.
 pub fn weight_grad<T: Element>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
@@ -199,7 +238,7 @@ pub fn weight_grad<T: Element>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
             for (x, dy) in x.chunks(plan.chunk * xs).zip(dy.chunks(plan.chunk * ys)) {
                 let n = x.len() / xs;
                 buf.unfold(g, &plan, x, n);
-                let dy = MatRef::rows(gather(g, &plan, dy, n, &mut buf.out), n * plane);
+                let dy = by_channel(g, &plan, dy, n, &mut buf.out);
                 let cols = MatRef::rows(&buf.cols, p);
                 match dwc.as_mut() {
                     Some(sum) => matmul(g.cout, p, n * plane, sum, true, dy, cols, plan.threaded),

@@ -1,10 +1,16 @@
 //! Moving data between the NCHW layout Candle's tensors use and the channels-last
 //! layout the convolution kernels unfold: blocks of samples `(n, C, H·W) ↔ (n, H·W, C)`
-//! and kernels `(O, C, kh·kw) ↔ (O, kh·kw, C)`, each a batch of matrix transposes.
+//! and kernels `(O, C, kh·kw) ↔ (O, kh·kw, C)`, each a batch of matrix transposes;
+//! and the same for whole tensors as differentiable Candle ops ([`to_nhwc`],
+//! [`to_nchw`]), for networks that keep their activations channels-last.
 
 use std::mem::MaybeUninit;
 
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
 use crate::gemm::Element;
+use crate::storage::{typed, Typed};
 use crate::threads::Plan;
 use crate::uninit::{as_uninit, write_slice, written};
 
@@ -189,6 +195,68 @@ pub fn kernel_to_patch_major<T: Element>(w: &[T], c: usize, taps: usize) -> Vec<
 /// A kernel `(O, taps, C)` → `(O, C, taps)`.
 pub fn kernel_from_channels_last<T: Element>(w: &[T], c: usize, taps: usize) -> Vec<T> {
     transpose_each(w, taps, c)
+}
+
+/// Each `rows × cols` matrix of `x` transposed, the matrices in parallel.
+fn transpose_samples<T: Element>(x: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let len = rows * cols;
+    if len == 0 {
+        return Vec::new();
+    }
+    // SAFETY: the chunks cover the vector (`x` holds whole matrices, checked by the
+    // caller's shape) and `transpose` writes every value of each.
+    unsafe {
+        written(x.len(), |out| {
+            out.par_chunks_mut(len).zip(x.par_chunks(len)).for_each(|(dst, src)| transpose(src, rows, cols, dst))
+        })
+    }
+}
+
+/// `(N, C, H, W) → (N, H, W, C)` when `channels_last`, else the reverse.
+struct Relayout {
+    channels_last: bool,
+}
+
+impl CustomOp1 for Relayout {
+    fn name(&self) -> &'static str {
+        if self.channels_last {
+            "ganzoo-to-nhwc"
+        } else {
+            "ganzoo-to-nchw"
+        }
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let &[n, a, b, c] = l.dims() else {
+            candle_core::bail!("{}: expected a 4-D image tensor, got shape {:?}", self.name(), l.dims())
+        };
+        // NCHW → NHWC transposes each `(C, H·W)` sample; NHWC → NCHW each `(H·W, C)`.
+        let ((rows, cols), shape) =
+            if self.channels_last { ((a, b * c), (n, b, c, a)) } else { ((a * b, c), (n, c, a, b)) };
+        let out = match typed(self.name(), [(s, l)])? {
+            Typed::F32([x]) => CpuStorage::F32(transpose_samples(x, rows, cols)),
+            Typed::F64([x]) => CpuStorage::F64(transpose_samples(x, rows, cols)),
+        };
+        Ok((out, Shape::from(shape)))
+    }
+
+    fn bwd(&self, _: &Tensor, _: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+        relayout(dy, !self.channels_last).map(Some)
+    }
+}
+
+fn relayout(x: &Tensor, channels_last: bool) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(Relayout { channels_last })
+}
+
+/// An `(N, C, H, W)` tensor as `(N, H, W, C)`, differentiable (its gradient is [`to_nchw`]'s).
+pub fn to_nhwc(x: &Tensor) -> Result<Tensor> {
+    relayout(x, true)
+}
+
+/// An `(N, H, W, C)` tensor as `(N, C, H, W)`, differentiable (its gradient is [`to_nhwc`]'s).
+pub fn to_nchw(x: &Tensor) -> Result<Tensor> {
+    relayout(x, false)
 }
 
 #[cfg(test)]

@@ -18,6 +18,11 @@
 //! Each is bilinear in its two arguments, and the derivative of each is one of the
 //! three again (see [`ops`]), so the set is closed under differentiation.
 //!
+//! Images may be NCHW (Candle's convention) or NHWC ([`ImageLayout`], chosen in
+//! [`ConvParams`]); a network that keeps its activations NHWC between layers skips
+//! the transposes the NCHW forms make around each convolution. [`to_nhwc`] and
+//! [`to_nchw`] move tensors between the two, differentiably.
+//!
 //! Beside them, the other hot spots of a GAN training step, each fused into one or
 //! two passes: training-mode [`batch_norm`](fn@batch_norm) (forward and backward;
 //! fused with a following (leaky) ReLU as [`batch_norm_leaky_relu`]),
@@ -52,9 +57,10 @@ mod uninit;
 
 pub use batch_norm::{batch_norm, batch_norm_leaky_relu, batch_norm_with_moments, channel_mean_var};
 pub use gemm::Element;
-pub use geometry::{ConvGeometry, ConvParams};
+pub use geometry::{ConvGeometry, ConvParams, ImageLayout};
 pub use kernels::{adjoint, forward, weight_grad};
 pub use layer_norm::{layer_norm, layer_norm_input_grad};
+pub use layout::{to_nchw, to_nhwc};
 pub use leaky_relu::{leaky_relu, leaky_relu_grad};
 pub use linear::linear;
 pub use matrix_product::{column_sum, matrix_product, Transposes};

@@ -7,11 +7,15 @@
 //! For `dW = conv2d_weight_grad(x, dy)` and an incoming gradient `g` on `dW`
 //! (from `⟨dW, g⟩ = ⟨conv2d(x, g), dy⟩`): `dx = conv_transpose2d(dy, g)`,
 //! `d(dy) = conv2d(x, g)`.
+//!
+//! Images (`x`, `y` and their gradients) are NCHW, or NHWC when the
+//! [`ConvParams`]' layout says so; kernels are `(O, C, kh, kw)` either way. The
+//! backward ops keep the forward op's parameters, so the layout too.
 
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 use crate::gemm::Element;
-use crate::geometry::{ConvGeometry, ConvParams};
+use crate::geometry::{ConvGeometry, ConvParams, ImageLayout};
 use crate::kernels;
 use crate::storage::{typed, Typed};
 
@@ -20,6 +24,22 @@ fn dims4(l: &Layout, what: &str) -> Result<[usize; 4]> {
         &[a, b, c, d] => Ok([a, b, c, d]),
         dims => bail!("{what}: expected a 4-D tensor, got shape {dims:?}"),
     }
+}
+
+/// `[N, C, H, W]` of an image operand in `layout`.
+fn image(l: &Layout, what: &str, layout: ImageLayout) -> Result<[usize; 4]> {
+    Ok(layout.to_nchw(dims4(l, what)?))
+}
+
+/// The shape in `layout` of an image `[N, C, H, W]`.
+fn image_shape(layout: ImageLayout, nchw: [usize; 4]) -> Shape {
+    Shape::from(layout.from_nchw(nchw).to_vec())
+}
+
+/// `(H, W)` of an image tensor in `layout`.
+fn spatial(x: &Tensor, layout: ImageLayout) -> Result<(usize, usize)> {
+    let axis = layout.height_axis();
+    Ok((x.dim(axis)?, x.dim(axis + 1)?))
 }
 
 /// Runs `kernel` on the two operands' data, as f32 or f64.
@@ -71,14 +91,15 @@ impl CustomOp2 for Conv2dOp {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let g = ConvGeometry::new(dims4(l1, "conv2d input")?, dims4(l2, "conv2d kernel")?, self.0)?;
+        let x = image(l1, "conv2d input", self.0.layout)?;
+        let g = ConvGeometry::new(x, dims4(l2, "conv2d kernel")?, self.0)?;
         let out = dispatch(self.name(), (s1, l1), (s2, l2), Forward(g))?;
-        Ok((out, Shape::from((g.batch, g.cout, g.out_h, g.out_w))))
+        Ok((out, image_shape(self.0.layout, [g.batch, g.cout, g.out_h, g.out_w])))
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (_, _, h, wd) = x.dims4()?;
-        let dx = tracked(x, || conv_transpose2d_to(dy, w, self.0, (h, wd)))?;
+        let size = spatial(x, self.0.layout)?;
+        let dx = tracked(x, || conv_transpose2d_to(dy, w, self.0, size))?;
         let (_, _, kh, kw) = w.dims4()?;
         let dw = tracked(w, || conv2d_weight_grad(x, dy, self.0, (kh, kw)))?;
         Ok((dx, dw))
@@ -114,9 +135,10 @@ impl CustomOp2 for ConvTranspose2dOp {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let g = self.geometry(dims4(l1, "conv_transpose2d input")?, dims4(l2, "conv_transpose2d kernel")?)?;
+        let x = image(l1, "conv_transpose2d input", self.params.layout)?;
+        let g = self.geometry(x, dims4(l2, "conv_transpose2d kernel")?)?;
         let out = dispatch(self.name(), (s1, l1), (s2, l2), Adjoint(g))?;
-        Ok((out, Shape::from((g.batch, g.cin, g.in_h, g.in_w))))
+        Ok((out, image_shape(self.params.layout, [g.batch, g.cin, g.in_h, g.in_w])))
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -139,8 +161,8 @@ impl CustomOp2 for WeightGradOp {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = dims4(l1, "conv2d weight gradient input")?;
-        let dy = dims4(l2, "conv2d weight gradient output gradient")?;
+        let x = image(l1, "conv2d weight gradient input", self.params.layout)?;
+        let dy = image(l2, "conv2d weight gradient output gradient", self.params.layout)?;
         let g = ConvGeometry::new(x, [dy[1], x[1], self.kernel.0, self.kernel.1], self.params)?;
         if dy != [g.batch, g.cout, g.out_h, g.out_w] {
             bail!("conv2d weight gradient: output gradient {dy:?} does not match input {x:?} with {:?}", self.params);
@@ -150,11 +172,8 @@ impl CustomOp2 for WeightGradOp {
     }
 
     fn bwd(&self, x: &Tensor, dy: &Tensor, _: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (_, _, h, w) = x.dims4()?;
-        Ok((
-            tracked(x, || conv_transpose2d_to(dy, g, self.params, (h, w)))?,
-            tracked(dy, || conv2d(x, g, self.params))?,
-        ))
+        let size = spatial(x, self.params.layout)?;
+        Ok((tracked(x, || conv_transpose2d_to(dy, g, self.params, size))?, tracked(dy, || conv2d(x, g, self.params))?))
     }
 }
 
@@ -168,15 +187,15 @@ pub(crate) fn tracked(operand: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -
     }
 }
 
-/// Cross-correlation of `x (N, C, H, W)` with `w (O, C, kh, kw)`.
+/// Cross-correlation of `x (N, C, H, W)` (or `(N, H, W, C)`) with `w (O, C, kh, kw)`.
 pub fn conv2d(x: &Tensor, w: &Tensor, params: ConvParams) -> Result<Tensor> {
     x.contiguous()?.apply_op2(&w.contiguous()?, Conv2dOp(params))
 }
 
-/// Transposed convolution of `x (N, Cin, H, W)` with `w (Cin, Cout, kh, kw)`, as
+/// Transposed convolution of `x (N, Cin, H, W)` (or `(N, H, W, Cin)`) with `w (Cin, Cout, kh, kw)`, as
 /// PyTorch and Candle define it (`output_padding` extends the bottom and right edges).
 pub fn conv_transpose2d(x: &Tensor, w: &Tensor, params: ConvParams, output_padding: usize) -> Result<Tensor> {
-    let (_, _, h, wd) = x.dims4()?;
+    let (h, wd) = spatial(x, params.layout)?;
     let (_, _, kh, kw) = w.dims4()?;
     let side = |i, k| params.transposed_side(i, k, output_padding);
     let (Some(oh), Some(ow)) = (side(h, kh), side(wd, kw)) else {

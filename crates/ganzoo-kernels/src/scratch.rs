@@ -29,6 +29,9 @@ pub struct Scratch<T: Element> {
 
 impl<T: Element> Scratch<T> {
     pub fn take(len: usize) -> Self {
+        if len == 0 {
+            return Self { data: Vec::new(), len };
+        }
         let mut data = T::pool().with(|p| best_fit(&mut p.borrow_mut(), len)).unwrap_or_default();
         if data.len() < len {
             data.resize(len, T::ZERO);
@@ -49,6 +52,9 @@ fn best_fit<T>(pool: &mut Vec<Vec<T>>, len: usize) -> Option<Vec<T>> {
 impl<T: Element> Drop for Scratch<T> {
     fn drop(&mut self) {
         let data = std::mem::take(&mut self.data);
+        if data.capacity() == 0 {
+            return;
+        }
         T::pool().with(|p| {
             let mut pool = p.borrow_mut();
             if pool.len() < KEPT {

@@ -35,3 +35,13 @@ pub(crate) fn write_slice<T: Copy>(dst: &mut [MaybeUninit<T>], src: &[T]) {
         d.write(s);
     }
 }
+
+/// Writes `value` to every element of `dst` and gives it back initialised (for code
+/// that accumulates into a fresh buffer).
+pub(crate) fn fill<T: Copy>(dst: &mut [MaybeUninit<T>], value: T) -> &mut [T] {
+    for d in dst.iter_mut() {
+        d.write(value);
+    }
+    // SAFETY: every element was written just above; `MaybeUninit<T>` has `T`'s layout.
+    unsafe { &mut *(dst as *mut [MaybeUninit<T>] as *mut [T]) }
+}

@@ -8,10 +8,14 @@
 //! `(i + 2p − k)/s + 1`. `ConvTranspose2d` is its adjoint, output side
 //! `(i − 1)s − 2p + k`. Each layer also gives its input gradient (the other one
 //! of the pair) built from tracked ops, so it can itself be differentiated.
+//!
+//! Images are NCHW, or NHWC (`(B, H, W, C)`) where a [`Network`](crate::Network)
+//! keeps its activations channels-last for ganzoo's kernels ([`ImageLayout`]);
+//! only ganzoo's kernels take NHWC images.
 
 use candle_core::{Module, Tensor};
 use candle_nn::{Init, VarBuilder};
-use ganzoo_kernels::ConvParams;
+use ganzoo_kernels::{ConvParams, ImageLayout};
 
 use crate::Result;
 
@@ -22,8 +26,19 @@ fn use_kernels(x: &Tensor, w: &Tensor) -> bool {
 
 /// Stride-`stride`, padding-`padding` cross-correlation: `(B, Cin, H, W) → (B, Cout, H', W')`.
 pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> candle_core::Result<Tensor> {
-    if use_kernels(x, w) {
-        ganzoo_kernels::conv2d(x, w, ConvParams::new(stride, padding))
+    conv2d_in(x, w, stride, padding, ImageLayout::Nchw)
+}
+
+/// [`conv2d`] on images in `layout` (NHWC: `(B, H, W, Cin) → (B, H', W', Cout)`).
+pub fn conv2d_in(
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    padding: usize,
+    layout: ImageLayout,
+) -> candle_core::Result<Tensor> {
+    if layout == ImageLayout::Nhwc || use_kernels(x, w) {
+        ganzoo_kernels::conv2d(x, w, ConvParams::new(stride, padding).with_layout(layout))
     } else {
         x.conv2d(w, padding, stride, 1, 1)
     }
@@ -37,10 +52,29 @@ pub fn conv_transpose2d(
     padding: usize,
     output_padding: usize,
 ) -> candle_core::Result<Tensor> {
-    if use_kernels(x, w) {
-        ganzoo_kernels::conv_transpose2d(x, w, ConvParams::new(stride, padding), output_padding)
+    conv_transpose2d_in(x, w, (stride, padding, output_padding), ImageLayout::Nchw)
+}
+
+/// [`conv_transpose2d`] on images in `layout`, with `(stride, padding, output_padding)`.
+pub fn conv_transpose2d_in(
+    x: &Tensor,
+    w: &Tensor,
+    (stride, padding, output_padding): (usize, usize, usize),
+    layout: ImageLayout,
+) -> candle_core::Result<Tensor> {
+    if layout == ImageLayout::Nhwc || use_kernels(x, w) {
+        ganzoo_kernels::conv_transpose2d(x, w, ConvParams::new(stride, padding).with_layout(layout), output_padding)
     } else {
         x.conv_transpose2d(w, padding, output_padding, stride, 1)
+    }
+}
+
+/// `y + b` with one bias value per channel of `y`, an image in `layout`.
+fn add_bias(y: Tensor, bias: Option<&Tensor>, layout: ImageLayout) -> candle_core::Result<Tensor> {
+    match (bias, layout) {
+        (None, _) => Ok(y),
+        (Some(b), ImageLayout::Nchw) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+        (Some(b), ImageLayout::Nhwc) => y.broadcast_add(&b.reshape((1, 1, 1, ()))?),
     }
 }
 
@@ -98,22 +132,23 @@ impl Conv2d {
         &self.weight
     }
 
-    /// `∂(Σ y·dy)/∂x` for an input of spatial size `(h, w)`.
-    pub fn input_grad(&self, dy: &Tensor, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (_, _, h, _) = x.dims4()?;
+    /// `∂(Σ y·dy)/∂x` for the input `x`, both images in `layout`.
+    pub fn input_grad(&self, dy: &Tensor, x: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
+        let axis = layout.height_axis();
         let k = self.weight.dim(2)?;
-        let full = (dy.dim(2)? - 1) * self.stride + k - 2 * self.padding;
-        conv_transpose2d(dy, &self.weight, self.stride, self.padding, h - full)
+        let full = (dy.dim(axis)? - 1) * self.stride + k - 2 * self.padding;
+        conv_transpose2d_in(dy, &self.weight, (self.stride, self.padding, x.dim(axis)? - full), layout)
+    }
+
+    /// The layer on an image in `layout`.
+    pub fn forward_in(&self, x: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
+        add_bias(conv2d_in(x, &self.weight, self.stride, self.padding, layout)?, self.bias.as_ref(), layout)
     }
 }
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = conv2d(x, &self.weight, self.stride, self.padding)?;
-        match &self.bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
-            None => Ok(y),
-        }
+        self.forward_in(x, ImageLayout::Nchw)
     }
 }
 
@@ -137,18 +172,20 @@ impl ConvTranspose2d {
         Ok(Self { weight, bias, stride: spec.stride, padding: spec.padding })
     }
 
-    /// `∂(Σ y·dy)/∂x`.
-    pub fn input_grad(&self, dy: &Tensor) -> candle_core::Result<Tensor> {
-        conv2d(dy, &self.weight, self.stride, self.padding)
+    /// `∂(Σ y·dy)/∂x`, both images in `layout`.
+    pub fn input_grad(&self, dy: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
+        conv2d_in(dy, &self.weight, self.stride, self.padding, layout)
+    }
+
+    /// The layer on an image in `layout`.
+    pub fn forward_in(&self, x: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
+        let y = conv_transpose2d_in(x, &self.weight, (self.stride, self.padding, 0), layout)?;
+        add_bias(y, self.bias.as_ref(), layout)
     }
 }
 
 impl Module for ConvTranspose2d {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = conv_transpose2d(x, &self.weight, self.stride, self.padding, 0)?;
-        match &self.bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
-            None => Ok(y),
-        }
+        self.forward_in(x, ImageLayout::Nchw)
     }
 }

@@ -5,8 +5,15 @@
 //! with tracked Candle ops. That gradient is an ordinary differentiable tensor:
 //! the WGAN-GP penalty built on it has exact gradients with respect to every
 //! weight, whatever Candle's `CANDLE_GRAD_DO_NOT_DETACH` setting.
+//!
+//! Where ganzoo's kernels take the input, a network keeps its images channels-last
+//! (NHWC) from the first convolution or normalisation to the last, so no layer
+//! transposes into and out of the layout the kernels unfold; a reshape, and the
+//! network's output, see NCHW again ([`ImageLayout`]). Inputs and outputs are NCHW
+//! whatever runs inside.
 
 use candle_core::{Module, Tensor};
+use ganzoo_kernels::ImageLayout;
 
 use crate::conv::{Conv2d, ConvTranspose2d};
 use crate::linear::Linear;
@@ -89,19 +96,31 @@ impl Layer {
         }
     }
 
-    fn forward_mode(&self, x: &Tensor, mode: BnMode) -> candle_core::Result<Tensor> {
+    /// The layer on `x`, an image in `layout` (if an image).
+    fn forward_in(&self, x: &Tensor, mode: BnMode, layout: ImageLayout) -> candle_core::Result<Tensor> {
         match self {
             Self::Linear(l) => l.forward(x),
-            Self::Conv(c) => c.forward(x),
-            Self::ConvTranspose(c) => c.forward(x),
-            Self::BatchNorm(bn) => bn.forward_mode(x, mode),
-            Self::LayerNorm(ln) => ln.forward(x),
+            Self::Conv(c) => c.forward_in(x, layout),
+            Self::ConvTranspose(c) => c.forward_in(x, layout),
+            Self::BatchNorm(bn) => bn.forward_in(x, mode, layout),
+            Self::LayerNorm(ln) => ln.forward_in(x, layout),
             Self::Act(a) => a.forward(x),
             Self::Reshape(shape) => {
                 let mut dims = vec![x.dim(0)?];
                 dims.extend(shape);
                 x.reshape(dims)
             }
+        }
+    }
+
+    /// The layout this layer takes an image in, given the network's working layout
+    /// and the layout `current` of the image it gets: a reshape reads NCHW order,
+    /// an activation or a linear layer any order.
+    fn layout(&self, working: ImageLayout, current: ImageLayout) -> ImageLayout {
+        match self {
+            Self::Conv(_) | Self::ConvTranspose(_) | Self::BatchNorm(_) | Self::LayerNorm(_) => working,
+            Self::Reshape(_) => ImageLayout::Nchw,
+            Self::Linear(_) | Self::Act(_) => current,
         }
     }
 }
@@ -113,9 +132,45 @@ fn norm_then_activation(
     next: Option<&Layer>,
     x: &Tensor,
     mode: BnMode,
+    layout: ImageLayout,
 ) -> Option<candle_core::Result<Tensor>> {
     let (Layer::BatchNorm(bn), Some(Layer::Act(act))) = (layer, next) else { return None };
-    bn.forward_leaky_relu(x, mode, act.kernel_slope(x)?)
+    bn.forward_leaky_relu(x, mode, act.kernel_slope(x)?, layout)
+}
+
+/// The layout a network keeps its images in on input `x`: NHWC where ganzoo's
+/// kernels take it, else NCHW.
+fn working_layout(x: &Tensor) -> ImageLayout {
+    if crate::backend::use_kernels(x) {
+        ImageLayout::Nhwc
+    } else {
+        ImageLayout::Nchw
+    }
+}
+
+/// `x` (an image in layout `from`, or any tensor that is not 4-D) in layout `to`:
+/// a reshape where one side of the transpose is 1 (one channel, or a 1×1 image),
+/// else one of the kernels' differentiable transposes.
+fn relayout(x: &Tensor, from: ImageLayout, to: ImageLayout) -> candle_core::Result<Tensor> {
+    if from == to || x.rank() != 4 {
+        return Ok(x.clone());
+    }
+    let nchw = from.to_nchw(x.dims4()?.into());
+    let [_, c, h, w] = nchw;
+    if c == 1 || h * w == 1 {
+        return x.reshape(to.from_nchw(nchw).to_vec());
+    }
+    match to {
+        ImageLayout::Nhwc => ganzoo_kernels::to_nhwc(x),
+        ImageLayout::Nchw => ganzoo_kernels::to_nchw(x),
+    }
+}
+
+/// One layer's run in a traced forward pass: its input and output, images in `layout`.
+struct Step {
+    input: Tensor,
+    output: Tensor,
+    layout: ImageLayout,
 }
 
 /// A named layer sequence; names scope the weights (`gen.block1.conv.weight`).
@@ -175,45 +230,66 @@ impl Network {
     /// Batch norm followed by a (leaky) ReLU runs as one fused op where ganzoo's kernels
     /// take the tensor: the same values, without the normalised intermediate.
     pub fn forward_mode(&self, x: &Tensor, mode: BnMode) -> Result<Tensor> {
-        let mut h = x.clone();
+        let working = working_layout(x);
+        let (mut h, mut current) = (x.clone(), ImageLayout::Nchw);
         let mut layers = self.layers.iter().map(|(_, layer)| layer).peekable();
         while let Some(layer) = layers.next() {
-            if let Some(fused) = norm_then_activation(layer, layers.peek().copied(), &h, mode) {
+            let layout = layer.layout(working, current);
+            h = relayout(&h, current, layout)?;
+            current = layout;
+            if let Some(fused) = norm_then_activation(layer, layers.peek().copied(), &h, mode, layout) {
                 h = fused?;
                 layers.next();
             } else {
-                h = layer.forward_mode(&h, mode)?;
+                h = layer.forward_in(&h, mode, layout)?;
             }
         }
-        Ok(h)
+        Ok(relayout(&h, current, ImageLayout::Nchw)?)
     }
 
-    /// Every layer's output, in order.
+    /// Each layer's input and output in the layout it ran in, and the network's
+    /// output (NCHW).
+    fn steps(&self, x: &Tensor, mode: BnMode) -> Result<(Vec<Step>, Tensor)> {
+        let working = working_layout(x);
+        let mut steps: Vec<Step> = Vec::with_capacity(self.layers.len());
+        let (mut h, mut current) = (x.clone(), ImageLayout::Nchw);
+        for (_, layer) in &self.layers {
+            let layout = layer.layout(working, current);
+            let input = relayout(&h, current, layout)?;
+            h = layer.forward_in(&input, mode, layout)?;
+            current = layout;
+            steps.push(Step { input, output: h.clone(), layout });
+        }
+        Ok((steps, relayout(&h, current, ImageLayout::Nchw)?))
+    }
+
+    /// Every layer's output, in order (images NCHW).
     pub fn trace(&self, x: &Tensor, train: bool) -> Result<Vec<Tensor>> {
         let mode = if train { BnMode::Train } else { BnMode::Eval };
-        let mut outs = Vec::with_capacity(self.layers.len());
-        let mut h = x.clone();
-        for (_, layer) in &self.layers {
-            h = layer.forward_mode(&h, mode)?;
-            outs.push(h.clone());
-        }
-        Ok(outs)
+        let (steps, _) = self.steps(x, mode)?;
+        Ok(steps
+            .iter()
+            .map(|s| relayout(&s.output, s.layout, ImageLayout::Nchw))
+            .collect::<candle_core::Result<_>>()?)
     }
 
     /// `f(x)` and `∇ₓ Σ_b f(x)_b` (same shape as `x`) as a differentiable graph.
     /// Batch norm couples the samples of a batch, so its per-sample gradient is undefined: error.
     pub fn input_gradient(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        let outs = self.trace(x, true)?;
-        let out = outs.last().cloned().unwrap_or_else(|| x.clone());
-        let mut dy = out.ones_like()?;
-        for (i, (name, layer)) in self.layers.iter().enumerate().rev() {
-            let input = if i == 0 { x } else { &outs[i - 1] };
+        let (steps, out) = self.steps(x, BnMode::Train)?;
+        // `dy` in layout `at`: each step's output gradient in its layout, then (the
+        // relayouts being permutations) carried to the previous step's by relayout.
+        let (mut dy, mut at) = (out.ones_like()?, ImageLayout::Nchw);
+        for ((name, layer), step) in self.layers.iter().zip(&steps).rev() {
+            dy = relayout(&dy, at, step.layout)?;
+            at = step.layout;
+            let (input, layout) = (&step.input, step.layout);
             dy = match layer {
                 Layer::Linear(l) => l.input_grad(&dy)?,
-                Layer::Conv(c) => c.input_grad(&dy, input)?,
-                Layer::ConvTranspose(c) => c.input_grad(&dy)?,
-                Layer::LayerNorm(ln) => ln.input_grad(&dy, input)?,
-                Layer::Act(a) => a.input_grad(&dy, input, &outs[i])?,
+                Layer::Conv(c) => c.input_grad(&dy, input, layout)?,
+                Layer::ConvTranspose(c) => c.input_grad(&dy, layout)?,
+                Layer::LayerNorm(ln) => ln.input_grad(&dy, input, layout)?,
+                Layer::Act(a) => a.input_grad(&dy, input, &step.output)?,
                 Layer::Reshape(_) => dy.reshape(input.shape())?,
                 Layer::BatchNorm(_) => {
                     return Err(ModelError::Unsupported {
@@ -224,6 +300,6 @@ impl Network {
                 }
             };
         }
-        Ok((out, dy))
+        Ok((out, relayout(&dy, at, ImageLayout::Nchw)?))
     }
 }

@@ -7,9 +7,14 @@
 //!   PyTorch's `nn.LayerNorm([C, H, W])`, the critic normalisation WGAN-GP recommends.
 //!   Candle's fused layer-norm kernel has no backward pass; ganzoo's kernel has, and its
 //!   input gradient can be differentiated again (the WGAN-GP penalty); Candle's generic ops, to any order.
+//!
+//! Both take images NCHW or, inside a network running ganzoo's kernels, NHWC
+//! ([`ImageLayout`]): batch norm's statistics are per channel either way; layer
+//! norm's `γ, β` are permuted to `(H, W, C)` to match.
 
 use candle_core::{Tensor, Var, D};
 use candle_nn::{Init, VarBuilder};
+use ganzoo_kernels::ImageLayout;
 
 use crate::Result;
 
@@ -55,50 +60,69 @@ impl BatchNorm2d {
         self.forward_mode(x, if train { BnMode::Train } else { BnMode::Eval })
     }
 
-    /// Normalises as `mode` says.
+    /// Normalises an NCHW image as `mode` says.
     pub fn forward_mode(&self, x: &Tensor, mode: BnMode) -> candle_core::Result<Tensor> {
-        let (b, c, h, w) = x.dims4()?;
-        if self.runs_kernel(x, mode) {
-            return self.kernel_forward(x, mode, None);
+        self.forward_in(x, mode, ImageLayout::Nchw)
+    }
+
+    /// Normalises an image in `layout` as `mode` says.
+    pub fn forward_in(&self, x: &Tensor, mode: BnMode, layout: ImageLayout) -> candle_core::Result<Tensor> {
+        if self.runs_kernel(x, mode, layout) {
+            return self.kernel_forward(x, mode, None, layout);
         }
+        let [b, c, h, w] = layout.to_nchw(x.dims4()?.into());
+        let per_channel = |t: &Tensor| t.reshape(channel_shape(layout, c));
         let (mean, var) = if mode != BnMode::Eval {
-            let per_channel = x.transpose(0, 1)?.reshape((c, b * h * w))?;
-            let mean = per_channel.mean_keepdim(1)?;
-            let var = per_channel.broadcast_sub(&mean)?.sqr()?.mean_keepdim(1)?;
+            let by_channel = match layout {
+                ImageLayout::Nchw => x.transpose(0, 1)?.reshape((c, b * h * w))?,
+                ImageLayout::Nhwc => x.reshape((b * h * w, c))?.t()?,
+            };
+            let mean = by_channel.mean_keepdim(1)?;
+            let var = by_channel.broadcast_sub(&mean)?.sqr()?.mean_keepdim(1)?;
             if mode == BnMode::Train {
                 self.update_running(&mean.flatten_all()?, &var.flatten_all()?, b * h * w)?;
             }
-            (mean.reshape((1, c, 1, 1))?, var.reshape((1, c, 1, 1))?)
+            (per_channel(&mean)?, per_channel(&var)?)
         } else {
-            (self.running_mean.as_tensor().reshape((1, c, 1, 1))?, self.running_var.as_tensor().reshape((1, c, 1, 1))?)
+            (per_channel(self.running_mean.as_tensor())?, per_channel(self.running_var.as_tensor())?)
         };
         let xhat = x.broadcast_sub(&mean)?.broadcast_div(&(var + EPS)?.sqrt()?)?;
-        xhat.broadcast_mul(&self.gamma.reshape((1, c, 1, 1))?)?.broadcast_add(&self.beta.reshape((1, c, 1, 1))?)
+        xhat.broadcast_mul(&per_channel(&self.gamma)?)?.broadcast_add(&per_channel(&self.beta)?)
     }
 
-    /// `leaky_relu(self.forward_mode(x, mode), slope)` as one kernel op (`slope` 0:
-    /// ReLU), or `None` where the kernel does not run (running statistics, or a tensor
-    /// ganzoo's kernels do not take): the caller then runs the two layers one by one.
-    pub fn forward_leaky_relu(&self, x: &Tensor, mode: BnMode, slope: f64) -> Option<candle_core::Result<Tensor>> {
-        self.runs_kernel(x, mode).then(|| self.kernel_forward(x, mode, Some(slope)))
+    /// `leaky_relu(self.forward_in(x, mode, layout), slope)` as one kernel op (`slope`
+    /// 0: ReLU), or `None` where the kernel does not run (running statistics, or a
+    /// tensor ganzoo's kernels do not take): the caller then runs the two layers one by one.
+    pub fn forward_leaky_relu(
+        &self,
+        x: &Tensor,
+        mode: BnMode,
+        slope: f64,
+        layout: ImageLayout,
+    ) -> Option<candle_core::Result<Tensor>> {
+        self.runs_kernel(x, mode, layout).then(|| self.kernel_forward(x, mode, Some(slope), layout))
     }
 
-    /// Whether ganzoo's fused kernel normalises `x` in `mode` (batch statistics only).
-    fn runs_kernel(&self, x: &Tensor, mode: BnMode) -> bool {
-        mode != BnMode::Eval && crate::backend::use_kernels(x) && x.dtype() == self.gamma.dtype()
+    /// Whether ganzoo's fused kernel normalises `x` in `mode` (batch statistics only;
+    /// always on NHWC images, which only the kernels take).
+    fn runs_kernel(&self, x: &Tensor, mode: BnMode, layout: ImageLayout) -> bool {
+        let kernels =
+            layout == ImageLayout::Nhwc || (crate::backend::use_kernels(x) && x.dtype() == self.gamma.dtype());
+        mode != BnMode::Eval && kernels
     }
 
-    fn kernel_forward(&self, x: &Tensor, mode: BnMode, slope: Option<f64>) -> candle_core::Result<Tensor> {
-        let (b, _, h, w) = x.dims4()?;
+    fn kernel_forward(
+        &self,
+        x: &Tensor,
+        mode: BnMode,
+        slope: Option<f64>,
+        layout: ImageLayout,
+    ) -> candle_core::Result<Tensor> {
+        let (y, mean, var) = ganzoo_kernels::batch_norm_with_moments(x, &self.gamma, &self.beta, EPS, slope, layout)?;
         if mode == BnMode::Train {
-            let (y, mean, var) = ganzoo_kernels::batch_norm_with_moments(x, &self.gamma, &self.beta, EPS, slope)?;
-            self.update_running(&mean, &var, b * h * w)?;
-            return Ok(y);
+            self.update_running(&mean, &var, x.elem_count() / mean.elem_count().max(1))?;
         }
-        match slope {
-            Some(a) => ganzoo_kernels::batch_norm_leaky_relu(x, &self.gamma, &self.beta, EPS, a),
-            None => ganzoo_kernels::batch_norm(x, &self.gamma, &self.beta, EPS),
-        }
+        Ok(y)
     }
 
     fn update_running(&self, mean: &Tensor, var: &Tensor, n: usize) -> candle_core::Result<()> {
@@ -109,6 +133,14 @@ impl BatchNorm2d {
         };
         blend(&self.running_mean, mean)?;
         blend(&self.running_var, &unbiased)
+    }
+}
+
+/// The shape that broadcasts `C` per-channel values over an image in `layout`.
+fn channel_shape(layout: ImageLayout, c: usize) -> (usize, usize, usize, usize) {
+    match layout {
+        ImageLayout::Nchw => (1, c, 1, 1),
+        ImageLayout::Nhwc => (1, 1, 1, c),
     }
 }
 
@@ -140,19 +172,34 @@ impl LayerNorm {
         Ok((centred.broadcast_div(&sigma)?, sigma))
     }
 
+    /// `γ` or `β` (of shape `[C, H, W]` for images) in the order of an input in `layout`.
+    fn in_layout(t: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
+        match layout {
+            ImageLayout::Nhwc if t.rank() == 3 => t.permute((1, 2, 0))?.contiguous(),
+            _ => Ok(t.clone()),
+        }
+    }
+
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        if crate::backend::use_kernels(x) {
-            return ganzoo_kernels::layer_norm(x, &self.gamma, &self.beta, EPS);
+        self.forward_in(x, ImageLayout::Nchw)
+    }
+
+    /// The layer on an input in `layout` (NHWC: ganzoo's kernels, `γ, β` permuted).
+    pub fn forward_in(&self, x: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
+        let (gamma, beta) = (Self::in_layout(&self.gamma, layout)?, Self::in_layout(&self.beta, layout)?);
+        if layout == ImageLayout::Nhwc || crate::backend::use_kernels(x) {
+            return ganzoo_kernels::layer_norm(x, &gamma, &beta, EPS);
         }
         let (xhat, _) = Self::normalise(x)?;
-        let y = xhat.broadcast_mul(&self.gamma.flatten_all()?)?.broadcast_add(&self.beta.flatten_all()?)?;
+        let y = xhat.broadcast_mul(&gamma.flatten_all()?)?.broadcast_add(&beta.flatten_all()?)?;
         y.reshape(x.shape())
     }
 
-    /// `∂(Σ y·dy)/∂x = (g − mean(g) − x̂ · mean(g x̂)) / σ` with `g = γ dy`.
-    pub fn input_grad(&self, dy: &Tensor, x: &Tensor) -> candle_core::Result<Tensor> {
-        let g = dy.flatten_from(1)?.broadcast_mul(&self.gamma.flatten_all()?)?;
-        if crate::backend::use_kernels(x) {
+    /// `∂(Σ y·dy)/∂x = (g − mean(g) − x̂ · mean(g x̂)) / σ` with `g = γ dy`, for
+    /// `dy` and `x` in `layout`.
+    pub fn input_grad(&self, dy: &Tensor, x: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
+        let g = dy.flatten_from(1)?.broadcast_mul(&Self::in_layout(&self.gamma, layout)?.flatten_all()?)?;
+        if layout == ImageLayout::Nhwc || crate::backend::use_kernels(x) {
             return ganzoo_kernels::layer_norm_input_grad(x, &g.reshape(x.shape())?, EPS);
         }
         let (xhat, sigma) = Self::normalise(x)?;
