@@ -47,11 +47,15 @@ fn rows_per_task(c: usize) -> usize {
 
 impl Channels {
     fn of(l: &Layout, layout: ImageLayout, op: &str) -> Result<Self> {
-        let (n, c, plane) = nchw(l, op)?;
-        Ok(match layout {
-            ImageLayout::Nchw => Self::Planes { n, c, plane },
-            // `nchw` read `(N, H, W, C)` as `N`, `H`, `W·C`.
-            ImageLayout::Nhwc => Self::Rows { rows: n * c * l.dims()[2], c: l.dims()[3] },
+        Ok(match (layout, l.dims()) {
+            (ImageLayout::Nchw, _) => {
+                let (n, c, plane) = nchw(l, op)?;
+                Self::Planes { n, c, plane }
+            }
+            (ImageLayout::Nhwc, &[n, h, w, c]) => Self::Rows { rows: n * h * w, c },
+            (ImageLayout::Nhwc, dims) => {
+                candle_core::bail!("{op}: expected an (N, H, W, C) tensor, got shape {dims:?}")
+            }
         })
     }
 
@@ -233,7 +237,7 @@ fn forward<T: Element>(
         z += shift;
         z
     };
-    let coefficients = [&scale[..], &shift, &shift];
+    let coefficients = [&scale[..], &shift, &shift]; // the third slot unused
     match slope.map(T::from_f64) {
         None => ch.map((x, x), coefficients, |k, v, _| apply(k, v)),
         // Both sides computed, then selected: no branch on the sign of each value.

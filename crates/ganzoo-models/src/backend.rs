@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use candle_core::Tensor;
+use ganzoo_kernels::ImageLayout;
 
 /// Which implementation runs the models' convolutions, batch norms and leaky ReLUs on the CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,4 +68,11 @@ pub fn kernel_backend() -> KernelBackend {
 /// Whether ganzoo's kernels take an op on `x`.
 pub fn use_kernels(x: &Tensor) -> bool {
     kernel_backend() == KernelBackend::Ganzoo && ganzoo_kernels::supports(x)
+}
+
+/// Whether ganzoo's kernels run a layer on `x`, an image in `layout`, with the layer's
+/// parameter `param` (a weight, `γ`): always on NHWC images, which only the kernels
+/// take; on NCHW ones where the kernels take `x` and `param` shares its dtype.
+pub(crate) fn kernels_run(x: &Tensor, param: &Tensor, layout: ImageLayout) -> bool {
+    layout == ImageLayout::Nhwc || (use_kernels(x) && x.dtype() == param.dtype())
 }

@@ -19,11 +19,6 @@ use ganzoo_kernels::{ConvParams, ImageLayout};
 
 use crate::Result;
 
-/// Whether ganzoo's kernels take this convolution.
-fn use_kernels(x: &Tensor, w: &Tensor) -> bool {
-    crate::backend::use_kernels(x) && x.dtype() == w.dtype()
-}
-
 /// Stride-`stride`, padding-`padding` cross-correlation: `(B, Cin, H, W) → (B, Cout, H', W')`.
 pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> candle_core::Result<Tensor> {
     conv2d_in(x, w, stride, padding, ImageLayout::Nchw)
@@ -37,7 +32,7 @@ pub fn conv2d_in(
     padding: usize,
     layout: ImageLayout,
 ) -> candle_core::Result<Tensor> {
-    if layout == ImageLayout::Nhwc || use_kernels(x, w) {
+    if crate::backend::kernels_run(x, w, layout) {
         ganzoo_kernels::conv2d(x, w, ConvParams::new(stride, padding).with_layout(layout))
     } else {
         x.conv2d(w, padding, stride, 1, 1)
@@ -62,7 +57,7 @@ pub fn conv_transpose2d_in(
     (stride, padding, output_padding): (usize, usize, usize),
     layout: ImageLayout,
 ) -> candle_core::Result<Tensor> {
-    if layout == ImageLayout::Nhwc || use_kernels(x, w) {
+    if crate::backend::kernels_run(x, w, layout) {
         ganzoo_kernels::conv_transpose2d(x, w, ConvParams::new(stride, padding).with_layout(layout), output_padding)
     } else {
         x.conv_transpose2d(w, padding, output_padding, stride, 1)
