@@ -6,6 +6,7 @@ use ganzoo::data::{DataError, DataLocator, KnownDataset};
 use crate::common::shared_data;
 
 #[test]
+#[ignore = "reads real data (../shared/data, dataset-fashion-mnist): run with --include-ignored"]
 fn real_cifar10_batches_read_with_their_class_names() {
     let dir = shared_data().join("cifar-10-batches-bin");
     assert_eq!(DataLocator::only(shared_data()).find(KnownDataset::Cifar10), Some(dir.clone()));

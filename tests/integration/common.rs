@@ -1,15 +1,66 @@
-//! Shared helpers: where the real data is, fixtures, a tiny HTTP server on 127.0.0.1.
+//! Shared helpers: fixtures the tests make themselves, where the real data is (for
+//! the tests marked `#[ignore = "reads real data …"]`, which `cargo test --workspace
+//! -- --include-ignored` runs), a tiny HTTP server on 127.0.0.1.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
+use ganzoo::data::idx::{write_idx_images, write_idx_labels};
+use ganzoo::data::ImageDataset;
+use rand::{Rng, SeedableRng};
+
 /// `../shared/data` beside the checkout.
 pub fn shared_data() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
     assert!(dir.is_dir(), "real data expected in {} (see the README)", dir.display());
     dir
+}
+
+/// `n` synthetic 28×28 grayscale "digits", label `i % 10`: a bright bar whose angle and
+/// place depend on the label, on seeded noise. Enough structure for a GAN to train on.
+pub fn digits(n: usize, seed: u64) -> ImageDataset {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut pixels = Vec::with_capacity(n * 784);
+    for i in 0..n {
+        let angle = (i % 10) as f64 * std::f64::consts::PI / 10.0;
+        let (c, s) = (angle.cos(), angle.sin());
+        for y in 0..28 {
+            for x in 0..28 {
+                let (dx, dy) = (x as f64 - 13.5, y as f64 - 13.5);
+                let across = (dx * s - dy * c).abs();
+                let along = (dx * c + dy * s).abs();
+                let ink = if across < 2.5 && along < 10.0 { 220.0 } else { 0.0 };
+                pixels.push((ink + rng.random::<f64>() * 30.0).min(255.0) as u8);
+            }
+        }
+    }
+    let labels = (0..n).map(|i| (i % 10) as u32).collect();
+    let names = (0..10).map(|d| d.to_string()).collect();
+    let shape = ganzoo::data::ImageShape { channels: 1, height: 28, width: 28 };
+    ImageDataset::new(pixels, labels, shape, names).unwrap()
+}
+
+/// Writes `data` as an MNIST split (`train` or `t10k`) under its standard gzipped names in `dir`.
+pub fn write_mnist_split(dir: &Path, split: &str, data: &ImageDataset) {
+    std::fs::create_dir_all(dir).unwrap();
+    let raw = tempfile::tempdir().unwrap();
+    let (img, lab) = (raw.path().join("i"), raw.path().join("l"));
+    let labels: Vec<u8> = data.labels().iter().map(|&l| l as u8).collect();
+    write_idx_images(&img, data.len(), 28, 28, data.pixels()).unwrap();
+    write_idx_labels(&lab, &labels).unwrap();
+    for (file, kind) in [(img, "images-idx3"), (lab, "labels-idx1")] {
+        std::fs::write(dir.join(format!("{split}-{kind}-ubyte.gz")), gzip(&std::fs::read(file).unwrap())).unwrap();
+    }
+}
+
+/// A data root holding a small synthetic MNIST (`n` training, `n / 2` test digits) under `mnist/`.
+pub fn mnist_root(n: usize) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    write_mnist_split(&root.path().join("mnist"), "train", &digits(n, 1));
+    write_mnist_split(&root.path().join("mnist"), "t10k", &digits(n / 2, 2));
+    root
 }
 
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -1,6 +1,7 @@
 //! ganzoo's cross-crate integration tests: one test binary, a module per topic.
-//! Real data comes from `../shared/data` beside the checkout (see its README) and
-//! Fashion-MNIST from Debian's `dataset-fashion-mnist`.
+//! They make their own fixtures; the few that read real data — `../shared/data`
+//! beside the checkout (see its README) and Debian's `dataset-fashion-mnist` — are
+//! `#[ignore]`d by default and run with `cargo test --workspace -- --include-ignored`.
 
 mod batcher;
 mod channels_last;
@@ -14,5 +15,6 @@ mod mnist;
 mod models;
 mod npy;
 mod penalty;
+mod run_dir;
 mod toy;
 mod train;

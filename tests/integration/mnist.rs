@@ -1,4 +1,5 @@
-//! IDX reading of real MNIST and Fashion-MNIST, and every malformed-file case.
+//! IDX reading of MNIST-format files (fixtures; real MNIST and Fashion-MNIST with
+//! `--include-ignored`), and every malformed-file case.
 
 use std::path::Path;
 
@@ -6,11 +7,12 @@ use ganzoo::data::idx::{write_idx_images, write_idx_labels};
 use ganzoo::data::mnist::load_idx_pair;
 use ganzoo::data::{DataError, DataLocator, KnownDataset};
 
-use crate::common::{gunzip, gzip, shared_data};
+use crate::common::{gunzip, gzip, mnist_root, shared_data};
 
 const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
 #[test]
+#[ignore = "reads real data (../shared/data, dataset-fashion-mnist): run with --include-ignored"]
 fn real_mnist_test_set_has_the_published_class_histogram() {
     let splits = KnownDataset::Mnist.load_from(&shared_data().join("mnist")).unwrap();
     let test = splits.test.expect("t10k files are present");
@@ -26,15 +28,17 @@ fn real_mnist_test_set_has_the_published_class_histogram() {
 
 #[test]
 fn locator_finds_mnist_under_a_data_root() {
-    let locator = DataLocator::only(shared_data());
-    assert_eq!(locator.find(KnownDataset::Mnist), Some(shared_data().join("mnist")));
+    let root = mnist_root(20);
+    let locator = DataLocator::only(root.path());
+    assert_eq!(locator.find(KnownDataset::Mnist), Some(root.path().join("mnist")));
     assert_eq!(locator.find(KnownDataset::FashionMnist), None);
 }
 
 #[test]
 fn raw_and_gzipped_files_read_the_same() {
     let dir = tempfile::tempdir().unwrap();
-    let src = shared_data().join("mnist");
+    let root = mnist_root(40);
+    let src = root.path().join("mnist");
     for name in ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
         let raw = gunzip(&std::fs::read(src.join(format!("{name}.gz"))).unwrap());
         std::fs::write(dir.path().join(name), raw).unwrap();
@@ -49,6 +53,7 @@ fn raw_and_gzipped_files_read_the_same() {
 }
 
 #[test]
+#[ignore = "reads real data (../shared/data, dataset-fashion-mnist): run with --include-ignored"]
 fn fashion_mnist_from_debian_is_complete() {
     let dir = Path::new("/usr/share/datasets/fashion-mnist");
     assert!(dir.is_dir(), "install it: apt-get install -y dataset-fashion-mnist");

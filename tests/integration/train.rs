@@ -12,10 +12,15 @@ use ganzoo::train::{
     DataSource, Family, Optimizer, RunDir, Silent, TrainConfig, TrainError, TrainedGenerator, Trainer,
 };
 
-use crate::common::shared_data;
+use crate::common::{digits, shared_data};
 
-/// The first `n` MNIST test digits: enough real data for a few steps.
+/// `n` synthetic 28×28 digits: enough data for a few steps.
 fn mnist(n: usize) -> ImageDataset {
+    digits(n, 7)
+}
+
+/// The first `n` real MNIST test digits.
+fn real_mnist(n: usize) -> ImageDataset {
     let test = KnownDataset::Mnist.load_from(&shared_data().join("mnist")).unwrap().test.unwrap();
     let ids: Vec<usize> = (0..n).collect();
     let shape = test.shape();
@@ -55,7 +60,16 @@ fn assert_complete_run(dir: &Path, iters: u64) {
 }
 
 #[test]
-fn every_family_trains_on_real_data_and_leaves_a_run_sample_reads() {
+#[ignore = "reads real data (../shared/data, dataset-fashion-mnist): run with --include-ignored"]
+fn dcgan_trains_on_real_mnist() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small(Family::Dcgan, DataSource::Images(ganzoo::data::DatasetSpec::Known(KnownDataset::Mnist)));
+    train(config, Some(real_mnist(200)), dir.path());
+    assert_complete_run(dir.path(), 4);
+}
+
+#[test]
+fn every_family_trains_and_leaves_a_run_sample_reads() {
     let root = tempfile::tempdir().unwrap();
     for family in [Family::Gan, Family::Dcgan, Family::Wgan, Family::WganGp] {
         let dir = root.path().join(family.name());
@@ -169,12 +183,23 @@ fn an_interrupted_checkpoint_write_loses_nothing() {
     assert_eq!(t.iteration(), 4);
     t.run(&mut Silent).unwrap();
     assert!(checkpoint::latest(dir.path()).unwrap().unwrap().ends_with("step-00000006"));
-    // A damaged complete checkpoint is a clear error naming the file.
+    drop(t);
+    // A damaged latest checkpoint: the run resumes from the one before it.
     let latest = checkpoint::latest(dir.path()).unwrap().unwrap();
     std::fs::write(latest.join("critic.safetensors"), b"garbage").unwrap();
     let (run, saved) = RunDir::open(dir.path()).unwrap();
+    let t = Trainer::resume(run, saved.clone(), Some(mnist(64)), Device::Cpu).unwrap();
+    assert_eq!(t.iteration(), 4);
+    drop(t);
+    // Every checkpoint damaged: a clear error naming the files, and the run is unchanged.
+    let older = dir.path().join("checkpoints/step-00000004");
+    std::fs::write(older.join("generator.safetensors"), b"garbage").unwrap();
+    let before = crate::run_dir::snapshot(dir.path());
+    let (run, _) = RunDir::open(dir.path()).unwrap();
     let err = Trainer::resume(run, saved, Some(mnist(64)), Device::Cpu).err().unwrap().to_string();
-    assert!(err.contains("critic.safetensors"), "{err}");
+    // step 6 (whose metrics the resume from step 4 dropped) and step 4, each with its reason.
+    assert!(err.contains("step-00000006") && err.contains("step-00000004/generator.safetensors"), "{err}");
+    assert_eq!(crate::run_dir::snapshot(dir.path()), before, "a failed resume changes nothing");
 }
 
 #[test]

@@ -14,6 +14,31 @@ use ganzoo_train::DataSource;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Most memory a command may plan to use, e.g. 8G, 512M [default: the machine's available memory].
+    /// Commands estimate what their sizes need first and refuse above it.
+    #[arg(long, global = true, value_parser = parse_bytes)]
+    pub max_memory: Option<u64>,
+}
+
+/// `8G`, `512M`, `1.5GiB`, `100000` (bytes): powers of 1024.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.trim().parse().map_err(|_| format!("'{s}' is not a size like 8G or 512M"))?;
+    let shift = match unit.trim().to_ascii_lowercase().trim_end_matches("ib").trim_end_matches('b') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return Err(format!("'{s}': unknown unit (use K, M, G or T)")),
+    };
+    let bytes = value * (1u64 << shift) as f64;
+    if !(bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64) {
+        return Err(format!("'{s}' is not a usable memory size"));
+    }
+    Ok(bytes as u64)
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ mod logfile;
 mod output;
 mod pool;
 mod progress;
+mod signals;
 
 use clap::Parser;
 
@@ -15,11 +16,31 @@ fn main() -> std::process::ExitCode {
     pool::limit_candle_spinning();
     let cli = cli::Cli::parse();
     logfile::init();
-    match pool::run_in_pool(|| commands::run(cli.command)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    match pool::run_in_pool(|| commands::run(cli.command, cli.max_memory)) {
+        Ok(code) => code,
+        Err(e) if e.downcast_ref::<signals::Stopped>().is_some() => {
+            eprintln!("{e}");
+            e.downcast_ref::<signals::Stopped>().map_or(std::process::ExitCode::FAILURE, |s| s.0.into())
+        }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by `: `, skipping a cause its parent's message
+/// already ends with (several error types print their source themselves).
+fn chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.ends_with(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }

@@ -4,8 +4,30 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use ganzoo_data::idx::{write_idx_images, write_idx_labels};
+
+/// Real data beside the checkout, for the tests `--include-ignored` adds.
 fn shared_data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+}
+
+/// A data root the test writes itself: MNIST-format `mnist/` (64 training digits, 20
+/// test digits, labels 0..9 in turn) and a CIFAR-10 `data_batch_1.bin` of 64 images.
+fn fixture_root() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let mnist = root.path().join("mnist");
+    std::fs::create_dir(&mnist).unwrap();
+    for (split, n) in [("train", 64usize), ("t10k", 20)] {
+        let pixels: Vec<u8> = (0..n * 784).map(|i| ((i * 37 + i / 784 * 11) % 256) as u8).collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        write_idx_images(&mnist.join(format!("{split}-images-idx3-ubyte")), n, 28, 28, &pixels).unwrap();
+        write_idx_labels(&mnist.join(format!("{split}-labels-idx1-ubyte")), &labels).unwrap();
+    }
+    let cifar = root.path().join("cifar-10-batches-bin");
+    std::fs::create_dir(&cifar).unwrap();
+    let records: Vec<u8> = (0..64).flat_map(|i: usize| std::iter::once((i % 10) as u8).chain((0..3072).map(move |p| ((p + i) % 256) as u8))).collect();
+    std::fs::write(cifar.join("data_batch_1.bin"), records).unwrap();
+    root
 }
 
 fn ganzoo(args: &[&str]) -> Output {
@@ -21,6 +43,17 @@ fn assert_clean_failure(out: &Output, needle: &str) {
 
 #[test]
 fn info_prints_the_class_histogram() {
+    let root = fixture_root();
+    let out = ganzoo(&["data", "info", "mnist", "--data-dir", root.path().to_str().unwrap(), "--no-download"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("test: 20 images of 1x28x28"), "{text}");
+    assert!(text.contains("[2, 2, 2, 2, 2, 2, 2, 2, 2, 2]"), "{text}");
+}
+
+#[test]
+#[ignore = "reads real data (../shared/data): run with --include-ignored"]
+fn info_prints_real_mnists_class_histogram() {
     let data_dir = shared_data();
     let out = ganzoo(&["data", "info", "mnist", "--data-dir", data_dir.to_str().unwrap(), "--no-download"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -46,7 +79,8 @@ fn sample_writes_an_n_by_2_npy() {
 fn grid_writes_an_8_by_8_png() {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("g.png");
-    let data_dir = shared_data();
+    let data_dir = fixture_root();
+    let data_dir = data_dir.path();
     let out =
         ganzoo(&["data", "grid", "cifar10", "--data-dir", data_dir.to_str().unwrap(), "--out", png.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -113,7 +147,8 @@ fn models_summary_prints_pytorch_parameter_counts() {
 fn train_then_sample_then_resume() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let data_dir = shared_data();
+    let data_dir = fixture_root();
+    let data_dir = data_dir.path();
     let (run_s, data_s) = (run.to_str().unwrap(), data_dir.to_str().unwrap());
     let args = [
         "train",
@@ -186,8 +221,8 @@ fn toy_training_writes_value_surface_plots() {
 #[test]
 fn bad_training_requests_fail_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let data_dir = shared_data();
-    let d = data_dir.to_str().unwrap();
+    let data_dir = fixture_root();
+    let d = data_dir.path().to_str().unwrap();
     let out_dir = dir.path().join("x");
     let o = out_dir.to_str().unwrap();
     assert_clean_failure(&ganzoo(&["train", "dcgan", "--data-dir", d, "--lr-g=-0.1", "--out", o]), "learning rate");
@@ -283,4 +318,218 @@ fn bench_times_a_model_and_writes_the_comparison_with_a_reference() {
         torchref.to_str().unwrap(),
     ]);
     assert_clean_failure(&out, "/nonexistent/python");
+}
+
+/// A toy training run in the background, writing `run`.
+fn spawn_training(run: &Path, extra: &[&str]) -> std::process::Child {
+    let mut args = vec!["train", "gan", "--dataset", "8gaussians", "--batch-size", "16", "--log-every", "1"];
+    args.extend(["--sample-every", "100000", "--checkpoint-every", "1", "--out", run.to_str().unwrap()]);
+    args.extend(extra);
+    Command::new(env!("CARGO_BIN_EXE_ganzoo"))
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// `train --resume run` in the background.
+fn spawn_resume(run: &Path, iters: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_ganzoo"))
+        .args(["train", "--resume", run.to_str().unwrap(), "--iters", iters])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (at most a minute) until the run has a checkpoint at `iteration` or later.
+fn wait_for_checkpoint(run: &Path, iteration: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let latest = std::fs::read_to_string(run.join("checkpoints/latest")).unwrap_or_default();
+        let step: u64 = latest.trim().trim_start_matches("step-").parse().unwrap_or(0);
+        if step >= iteration {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint {iteration} in {}", run.display());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let ok = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
+    assert!(ok.success());
+}
+
+/// The iterations of `metrics.jsonl`, which must be strictly increasing.
+fn metric_iterations(run: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let its: Vec<u64> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["iteration"].as_u64().unwrap())
+        .collect();
+    assert!(its.windows(2).all(|w| w[0] < w[1]), "metrics out of order: {its:?}");
+    its
+}
+
+#[test]
+fn overwrite_from_inside_a_folder_refuses_dot_and_dotdot() {
+    let root = tempfile::tempdir().unwrap();
+    let inner = root.path().join("project");
+    std::fs::create_dir(&inner).unwrap();
+    std::fs::write(inner.join("data.csv"), "a,b\n1,2\n").unwrap();
+    for out in [".", ".."] {
+        let result = Command::new(env!("CARGO_BIN_EXE_ganzoo"))
+            .args(["train", "gan", "--dataset", "8gaussians", "--iters", "1", "--out", out, "--overwrite"])
+            .current_dir(&inner)
+            .output()
+            .unwrap();
+        assert_clean_failure(&result, "is not a ganzoo run");
+    }
+    assert_eq!(std::fs::read_to_string(inner.join("data.csv")).unwrap(), "a,b\n1,2\n");
+    assert_eq!(std::fs::read_dir(&inner).unwrap().count(), 1, "nothing was added either");
+    assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn sigterm_and_sigint_save_a_checkpoint_and_exit_143_and_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    for (name, code, child) in [("TERM", 143, None), ("INT", 130, Some(()))] {
+        let mut child = match child {
+            None => spawn_training(&run, &["--iters", "1000000"]),
+            Some(()) => spawn_resume(&run, "1000000"),
+        };
+        let before = std::fs::read_to_string(run.join("checkpoints/latest")).ok();
+        let start: u64 = before.map_or(0, |b| b.trim().trim_start_matches("step-").parse().unwrap());
+        wait_for_checkpoint(&run, start + 3);
+        signal(&child, name);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "SIG{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("continue with: ganzoo train --resume"), "{stdout}");
+        let last = *metric_iterations(&run).last().unwrap();
+        let latest = std::fs::read_to_string(run.join("checkpoints/latest")).unwrap();
+        assert_eq!(latest.trim(), format!("step-{last:08}"), "the checkpoint is at the last logged iteration");
+    }
+}
+
+#[test]
+fn a_second_writer_is_refused_while_a_run_trains_and_readers_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let mut child = spawn_training(&run, &["--iters", "1000000"]);
+    wait_for_checkpoint(&run, 2);
+    let pid = child.id().to_string();
+    let run_s = run.to_str().unwrap();
+    let resume = ganzoo(&["train", "--resume", run_s]);
+    assert_clean_failure(&resume, &format!("in use by pid {pid}"));
+    let overwrite = ganzoo(&["train", "gan", "--dataset", "8gaussians", "--iters", "1", "--out", run_s, "--overwrite"]);
+    assert_clean_failure(&overwrite, &format!("in use by pid {pid}"));
+    let npy = dir.path().join("s.npy");
+    let sample = ganzoo(&["sample", "--run", run_s, "--n", "4", "--out", npy.to_str().unwrap()]);
+    assert!(sample.status.success(), "{}", String::from_utf8_lossy(&sample.stderr));
+    signal(&child, "TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    metric_iterations(&run);
+}
+
+#[test]
+fn kill_9_at_any_moment_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let mut child = spawn_training(&run, &["--iters", "1000000"]);
+    // Kill at assorted moments: mid-step, mid-checkpoint, mid-metrics line.
+    for (round, delay_ms) in [0u64, 7, 13, 3, 29, 1].into_iter().enumerate() {
+        wait_for_checkpoint(&run, 1);
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms * 11));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let npy = dir.path().join(format!("s{round}.npy"));
+        let sample = ganzoo(&["sample", "--run", run.to_str().unwrap(), "--n", "3", "--out", npy.to_str().unwrap()]);
+        assert!(sample.status.success(), "round {round}: {}", String::from_utf8_lossy(&sample.stderr));
+        child = spawn_resume(&run, "1000000");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The run still finishes, with one metrics line per iteration in order.
+    let latest = std::fs::read_to_string(run.join("checkpoints/latest")).unwrap();
+    let at: u64 = latest.trim().trim_start_matches("step-").parse().unwrap();
+    let target = (at + 5).to_string();
+    let out = ganzoo(&["train", "--resume", run.to_str().unwrap(), "--iters", &target]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(metric_iterations(&run), (1..=at + 5).collect::<Vec<_>>());
+}
+
+#[test]
+fn sizes_are_refused_before_anything_is_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("big");
+    let o = out_dir.to_str().unwrap();
+    let toy = ["train", "gan", "--dataset", "8gaussians", "--iters", "1"];
+    let huge = ganzoo(&[&toy[..], &["--batch-size", "1000000000", "--out", o]].concat());
+    assert_clean_failure(&huge, "needs about");
+    assert_clean_failure(&huge, "--batch-size");
+    assert!(!out_dir.exists(), "a refused start leaves no run directory");
+    let capped = ganzoo(&[&toy[..], &["--max-memory", "50M", "--out", o]].concat());
+    assert_clean_failure(&capped, "--max-memory allows 50.0 MiB");
+    assert_clean_failure(&ganzoo(&[&toy[..], &["--max-memory", "lots", "--out", o]].concat()), "not a size");
+    let root = fixture_root();
+    let d = root.path().to_str().unwrap();
+    assert_clean_failure(&ganzoo(&["train", "gan", "--data-dir", d, "--image-size", "100000", "--out", o]), "image size");
+    assert_clean_failure(&ganzoo(&["train", "gan", "--data-dir", d, "--image-size", "8000", "--out", o]), "needs about");
+    assert!(!out_dir.exists());
+    // A real run, then samples: a picture of 10^8 samples is refused; .npy streams.
+    let run = dir.path().join("run");
+    assert!(ganzoo(&[&toy[..], &["--out", run.to_str().unwrap()]].concat()).status.success());
+    let r = run.to_str().unwrap();
+    let png = dir.path().join("s.png");
+    assert_clean_failure(&ganzoo(&["sample", "--run", r, "--n", "100000000", "--out", png.to_str().unwrap()]), "write .npy");
+    assert!(!png.exists());
+    let npy = dir.path().join("s.npy");
+    let streamed = ganzoo(&["sample", "--run", r, "--n", "5000", "--max-memory", "200M", "--out", npy.to_str().unwrap()]);
+    assert!(streamed.status.success(), "{}", String::from_utf8_lossy(&streamed.stderr));
+    assert_eq!(std::fs::metadata(&npy).unwrap().len(), 128 + 5000 * 2 * 4);
+    let folder = dir.path().join("imgs");
+    std::fs::create_dir(&folder).unwrap();
+    image::RgbImage::new(4, 4).save(folder.join("a.png")).unwrap();
+    let spec = format!("folder:{}", folder.display());
+    assert_clean_failure(&ganzoo(&["data", "info", &spec, "--image-size", "8192", "--max-memory", "100M"]), "too large");
+}
+
+#[test]
+fn small_things_are_reported_as_what_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    // An error's cause once, not twice.
+    let missing = ganzoo(&["data", "info", "mnist", "--data-dir", "/nonexistent-ganzoo", "--no-download"]);
+    let err = String::from_utf8_lossy(&missing.stderr).to_string();
+    assert!(!missing.status.success());
+    let npy_missing = ganzoo(&["data", "sample", "swissroll", "--out", "/nonexistent/dir/p.npy"]);
+    let text = String::from_utf8_lossy(&npy_missing.stderr).to_string();
+    assert_eq!(text.matches("os error 2").count(), 1, "{text}");
+    assert!(!err.contains("panicked"), "{err}");
+    // Output formats are what their names say.
+    let root = fixture_root();
+    let jpgx = dir.path().join("x.jpgx");
+    let d = root.path().to_str().unwrap();
+    assert_clean_failure(&ganzoo(&["data", "grid", "mnist", "--data-dir", d, "--out", jpgx.to_str().unwrap()]), ".png");
+    assert!(!jpgx.exists());
+    let q = dir.path().join("q.npy");
+    assert_clean_failure(&ganzoo(&["data", "sample", "parallel-line:nan", "--out", q.to_str().unwrap()]), "finite");
+    assert!(!q.exists());
+    // A damaged gzip member (bad CRC) is "damaged", not "truncated".
+    let mnist = root.path().join("mnist");
+    let raw = std::fs::read(mnist.join("train-images-idx3-ubyte")).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &raw).unwrap();
+    let mut gz = enc.finish().unwrap();
+    let n = gz.len();
+    gz[n - 8] ^= 0xff; // the CRC-32 in the trailer
+    std::fs::remove_file(mnist.join("train-images-idx3-ubyte")).unwrap();
+    std::fs::write(mnist.join("train-images-idx3-ubyte.gz"), &gz).unwrap();
+    let crc = ganzoo(&["data", "info", "mnist", "--data-dir", d]);
+    assert_clean_failure(&crc, "damaged");
+    let text = String::from_utf8_lossy(&crc.stderr).to_string();
+    assert!(!text.contains("truncated"), "{text}");
 }

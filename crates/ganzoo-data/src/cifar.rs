@@ -43,12 +43,17 @@ pub fn load_batches(files: &[impl AsRef<Path>], class_names: &[String]) -> Resul
     let (mut pixels, mut labels) = (Vec::new(), Vec::new());
     for file in files {
         let path = file.as_ref();
-        let bytes = std::fs::read(path).map_err(io_err(path))?;
-        if bytes.is_empty() || bytes.len() % RECORD != 0 {
+        // The length is checked before anything is read: a file of the wrong size is not loaded.
+        let len = std::fs::metadata(path).map_err(io_err(path))?.len();
+        if len == 0 || len % RECORD as u64 != 0 {
             return Err(DataError::Truncated {
                 path: path.to_path_buf(),
-                detail: format!("{} bytes is not a whole number of {RECORD}-byte records", bytes.len()),
+                detail: format!("{len} bytes is not a whole number of {RECORD}-byte records"),
             });
+        }
+        let bytes = std::fs::read(path).map_err(io_err(path))?;
+        if bytes.len() as u64 != len {
+            return Err(DataError::Truncated { path: path.to_path_buf(), detail: "the file changed while it was read".into() });
         }
         for (index, record) in bytes.chunks_exact(RECORD).enumerate() {
             let label = record[0];

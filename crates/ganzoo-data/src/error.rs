@@ -48,6 +48,10 @@ pub enum DataError {
     Download { url: String, detail: String },
     #[error("{path}: checksum mismatch (md5 {found}, expected {expected}); the file was not kept")]
     Checksum { path: PathBuf, found: String, expected: String },
+    #[error("{path}: damaged: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("{path}: too large: {detail}")]
+    TooLarge { path: PathBuf, detail: String },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     #[error(transparent)]

@@ -12,6 +12,12 @@ use image::imageops::FilterType;
 use crate::error::io_err;
 use crate::{DataError, ImageDataset, ImageShape, Result};
 
+/// Most bytes one decoded image may take (a 16384×16384 RGBA image).
+pub const MAX_DECODED_BYTES: u64 = 1 << 30;
+
+/// Largest side images are read at.
+pub const MAX_SIDE: usize = 8192;
+
 /// How the images of a folder are brought to one shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImageFolderConfig {
@@ -19,18 +25,28 @@ pub struct ImageFolderConfig {
     pub size: usize,
     /// One channel instead of three.
     pub grayscale: bool,
+    /// Most bytes the decoded set may take; checked from the file count before any
+    /// image is decoded.
+    pub max_bytes: u64,
 }
 
 impl Default for ImageFolderConfig {
     fn default() -> Self {
-        Self { size: 64, grayscale: false }
+        Self { size: 64, grayscale: false, max_bytes: u64::MAX }
+    }
+}
+
+impl ImageFolderConfig {
+    /// `size`×`size` images, RGB or grayscale, with no limit beyond the machine's.
+    pub fn new(size: usize, grayscale: bool) -> Self {
+        Self { size, grayscale, ..Self::default() }
     }
 }
 
 /// Loads every image under `root`.
 pub fn load_image_folder(root: &Path, config: ImageFolderConfig) -> Result<ImageDataset> {
-    if config.size == 0 {
-        return Err(DataError::InvalidArgument("image size must be positive".into()));
+    if config.size == 0 || config.size > MAX_SIDE {
+        return Err(DataError::InvalidArgument(format!("image size must lie in 1..={MAX_SIDE}, got {}", config.size)));
     }
     let (dirs, files) = list_dir(root)?;
     let classes: Vec<(String, Vec<PathBuf>)> = match (dirs.is_empty(), files.is_empty()) {
@@ -63,6 +79,17 @@ pub fn load_image_folder(root: &Path, config: ImageFolderConfig) -> Result<Image
 fn decode_all(root: &Path, classes: Vec<(String, Vec<PathBuf>)>, config: ImageFolderConfig) -> Result<ImageDataset> {
     let channels = if config.grayscale { 1 } else { 3 };
     let shape = ImageShape { channels, height: config.size, width: config.size };
+    let files: usize = classes.iter().map(|(_, f)| f.len()).sum();
+    let bytes = (files as u128) * (channels as u128) * (config.size as u128).pow(2);
+    if bytes > u128::from(config.max_bytes) {
+        return Err(DataError::TooLarge {
+            path: root.to_path_buf(),
+            detail: format!(
+                "{files} images of {shape} take {bytes} bytes, over the limit of {} bytes (a smaller --image-size, or --max-memory)",
+                config.max_bytes
+            ),
+        });
+    }
     let (mut pixels, mut labels, mut names) = (Vec::new(), Vec::new(), Vec::new());
     for (label, (name, files)) in classes.into_iter().enumerate() {
         for file in files {
@@ -81,11 +108,23 @@ fn decode_all(root: &Path, classes: Vec<(String, Vec<PathBuf>)>, config: ImageFo
 /// Decodes one image and returns its CHW `u8` pixels at the configured size.
 pub fn decode_one(path: &Path, config: ImageFolderConfig) -> Result<Vec<u8>> {
     let reader = image::ImageReader::open(path).map_err(io_err(path))?;
-    let reader = reader.with_guessed_format().map_err(io_err(path))?;
+    let mut reader = reader.with_guessed_format().map_err(io_err(path))?;
+    // The decoder refuses images whose header promises more than this (a decompression bomb).
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODED_BYTES);
+    reader.limits(limits);
     let img = reader.decode().map_err(|source| DataError::Decode { path: path.to_path_buf(), source })?;
-    let (w, h) = (img.width() as usize, img.height() as usize);
+    let (w, h) = (u128::from(img.width()), u128::from(img.height()));
     let s = config.size;
-    let (nw, nh) = if w <= h { (s, (h * s).div_ceil(w)) } else { ((w * s).div_ceil(h), s) };
+    let side = s as u128;
+    let (nw, nh) = if w <= h { (side, (h * side).div_ceil(w.max(1))) } else { ((w * side).div_ceil(h.max(1)), side) };
+    if nw * nh * 4 > u128::from(MAX_DECODED_BYTES) {
+        return Err(DataError::TooLarge {
+            path: path.to_path_buf(),
+            detail: format!("{w}x{h} resized to a shorter side of {s} would be {nw}x{nh} pixels"),
+        });
+    }
+    let (nw, nh) = (nw as usize, nh as usize);
     let img = img.resize_exact(nw as u32, nh as u32, FilterType::Triangle);
     let img = img.crop_imm(((nw - s) / 2) as u32, ((nh - s) / 2) as u32, s as u32, s as u32);
     Ok(if config.grayscale { img.to_luma8().into_raw() } else { hwc_to_chw(&img.to_rgb8().into_raw(), s * s) })

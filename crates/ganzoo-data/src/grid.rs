@@ -7,6 +7,9 @@ use candle_core::{DType, Tensor};
 
 use crate::{DataError, ImageShape, Result};
 
+/// Longest side of a grid image (PNG allows 2³¹ − 1; decoders and viewers far less).
+pub const MAX_GRID_SIDE: usize = 65_535;
+
 /// Converts `(N, C, H, W)` values in [−1, 1] to `u8` pixels (clamped, `(x + 1) · 127.5`, rounded).
 pub fn tensor_to_u8(images: &Tensor) -> Result<(ImageShape, Vec<u8>)> {
     let (_, c, h, w) = images.dims4()?;
@@ -23,7 +26,12 @@ pub fn make_grid(shape: ImageShape, pixels: &[u8], cols: usize, pad: usize) -> R
         return Err(DataError::InvalidArgument(format!("cannot tile {n} images of {shape} in {cols} columns")));
     }
     let rows = n.div_ceil(cols);
-    let (gw, gh) = (cols * (shape.width + pad) + pad, rows * (shape.height + pad) + pad);
+    let side = |k: usize, s: usize| k.checked_mul(s + pad).and_then(|v| v.checked_add(pad)).filter(|&v| v <= MAX_GRID_SIDE);
+    let (Some(gw), Some(gh)) = (side(cols, shape.width), side(rows, shape.height)) else {
+        return Err(DataError::InvalidArgument(format!(
+            "a grid of {n} images of {shape} in {cols} columns is over {MAX_GRID_SIDE} pixels on a side"
+        )));
+    };
     let mut grid = image::RgbImage::new(gw as u32, gh as u32);
     let plane = shape.height * shape.width;
     for (k, img) in pixels.chunks_exact(shape.numel()).enumerate() {
@@ -48,8 +56,15 @@ pub fn save_tensor_grid(images: &Tensor, cols: usize, path: &Path) -> Result<()>
     save_png(&make_grid(shape, &pixels, cols, 2)?, path)
 }
 
-/// Saves an image as PNG.
+/// Saves an image as PNG, through `PATH.partial` and a rename: an interrupted save
+/// leaves the previous file (or none), never half a PNG.
 pub fn save_png(img: &image::DynamicImage, path: &Path) -> Result<()> {
-    img.save_with_format(path, image::ImageFormat::Png)
-        .map_err(|source| DataError::Encode { path: path.to_path_buf(), source })
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    if let Err(source) = img.save_with_format(&partial, image::ImageFormat::Png) {
+        let _ = std::fs::remove_file(&partial);
+        return Err(DataError::Encode { path: path.to_path_buf(), source });
+    }
+    std::fs::rename(&partial, path).map_err(crate::error::io_err(path))
 }

@@ -6,7 +6,8 @@
 //! values. Images are `0x00000803` (N × rows × cols), labels `0x00000801` (N).
 //! Gzip is recognised by its magic bytes, not by the file name.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::io_err;
@@ -16,6 +17,59 @@ use crate::{DataError, Result};
 pub const IMAGES_MAGIC: u32 = 0x0000_0803;
 /// Magic number of an IDX file of `u8` labels (one dimension).
 pub const LABELS_MAGIC: u32 = 0x0000_0801;
+
+/// Deflate expands at most 1032:1, so a gzip file of `n` bytes holds at most `1032 n`.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// Reads an IDX header and then the values it promises (plus one byte), from a stream
+/// that can hold at most `max_len` bytes.
+fn read_bounded(path: &Path, r: &mut impl Read, max_len: u64) -> Result<Vec<u8>> {
+    let failed = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => {
+            DataError::Truncated { path: path.to_path_buf(), detail: format!("the stream ends early ({e})") }
+        }
+        _ => DataError::Corrupt { path: path.to_path_buf(), detail: e.to_string() },
+    };
+    let mut bytes = vec![0u8; 4];
+    let got = read_up_to(r, &mut bytes).map_err(failed)?;
+    if got < 4 {
+        return Err(DataError::Truncated { path: path.to_path_buf(), detail: format!("header ends at byte {got}") });
+    }
+    let ndim = usize::from(bytes[3]);
+    if bytes[..2] != [0, 0] || !(1..=4).contains(&ndim) {
+        return Ok(bytes); // not IDX: the caller's magic check says so
+    }
+    bytes.resize(4 + 4 * ndim, 0);
+    let got = 4 + read_up_to(r, &mut bytes[4..]).map_err(failed)?;
+    if got < bytes.len() {
+        return Err(DataError::Truncated { path: path.to_path_buf(), detail: format!("header ends at byte {got}") });
+    }
+    let mut sizes = bytes[4..].chunks_exact(4).map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])));
+    let promised = sizes.try_fold(1u64, u64::checked_mul).and_then(|n| n.checked_add(bytes.len() as u64));
+    let Some(promised) = promised.filter(|&p| p <= max_len) else {
+        return Err(DataError::Truncated {
+            path: path.to_path_buf(),
+            detail: format!("the header promises more values than a file of this size can hold (at most {max_len} bytes)"),
+        });
+    };
+    // Grows with what arrives: a header that lies costs nothing it does not back with data.
+    r.take(promised + 1 - bytes.len() as u64).read_to_end(&mut bytes).map_err(failed)?;
+    Ok(bytes)
+}
+
+/// Reads into `buf` until it is full or the stream ends; returns the bytes read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
 
 /// Images read from an IDX file.
 #[derive(Debug, Clone)]
@@ -34,19 +88,31 @@ pub struct IdxReader {
 }
 
 impl IdxReader {
-    /// Reads the whole file, decompressing it if it is gzipped.
+    /// Reads the file, decompressing it if it is gzipped. The header is read first and
+    /// its sizes multiplied with overflow checks; the values are then read up to what
+    /// the header promises (plus one byte, to notice a longer file), never more, and a
+    /// gzip file is not decompressed past it — a decompression bomb stops there. A gzip
+    /// file whose header promises more than deflate could hold is refused unread.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let raw = std::fs::read(&path).map_err(io_err(&path))?;
-        let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-            let mut out = Vec::with_capacity(raw.len() * 4);
-            flate2::read::GzDecoder::new(raw.as_slice()).read_to_end(&mut out).map_err(|e| DataError::Truncated {
-                path: path.clone(),
-                detail: format!("gzip stream is damaged ({e})"),
-            })?;
-            out
+        let mut file = BufReader::new(File::open(&path).map_err(io_err(&path))?);
+        let len = file.get_ref().metadata().map_err(io_err(&path))?.len();
+        let gzipped = file.fill_buf().map_err(io_err(&path))?.starts_with(&[0x1f, 0x8b]);
+        let bytes = if gzipped {
+            let mut gz = flate2::bufread::GzDecoder::new(file);
+            let bytes = read_bounded(&path, &mut gz, len.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1024))?;
+            let mut probe = [0u8; 1];
+            let at_end = gz.read(&mut probe).is_ok_and(|n| n == 0);
+            let trailing = if at_end { gz.into_inner().bytes().count() } else { 0 };
+            if trailing > 0 {
+                return Err(DataError::Corrupt {
+                    path,
+                    detail: format!("{trailing} bytes of something else follow the gzip stream"),
+                });
+            }
+            bytes
         } else {
-            raw
+            read_bounded(&path, &mut file, len)?
         };
         Ok(Self { path, bytes })
     }
@@ -58,7 +124,9 @@ impl IdxReader {
         if rows == 0 || cols == 0 {
             return Err(self.bad_dims(format!("images of {rows}x{cols} pixels")));
         }
-        let pixels = self.body(4 * 4, count * rows * cols)?;
+        let values = count.checked_mul(rows).and_then(|n| n.checked_mul(cols));
+        let values = values.ok_or_else(|| self.bad_dims(format!("{count} x {rows} x {cols} values overflow")))?;
+        let pixels = self.body(4 * 4, values)?;
         Ok(IdxImages { count, rows, cols, pixels })
     }
 
@@ -82,7 +150,7 @@ impl IdxReader {
     }
 
     fn body(&self, offset: usize, len: usize) -> Result<Vec<u8>> {
-        let have = self.bytes.len() - offset;
+        let have = self.bytes.len().saturating_sub(offset);
         if have < len {
             return Err(DataError::Truncated {
                 path: self.path.clone(),

@@ -4,7 +4,9 @@
 //! an ASCII dict `{'descr': '<f4', 'fortran_order': False, 'shape': (...), }`
 //! padded with spaces and a newline so the data starts on a 64-byte boundary.
 
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
 
 use crate::error::io_err;
 use crate::{DataError, Result};
@@ -13,49 +15,121 @@ const MAGIC: &[u8] = b"\x93NUMPY\x01\x00";
 
 /// Writes a C-ordered `f32` array of the given shape.
 pub fn write_npy_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
-    if shape.iter().product::<usize>() != data.len() {
-        return Err(DataError::InvalidArgument(format!("{} values do not fill shape {shape:?}", data.len())));
-    }
-    let dims = shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
-    let dims = if shape.len() == 1 { format!("{dims},") } else { dims };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}");
-    let unpadded = MAGIC.len() + 2 + header.len() + 1;
-    header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
-    header.push('\n');
-    let mut out = Vec::with_capacity(MAGIC.len() + 2 + header.len() + 4 * data.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    for v in data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::write(path, out).map_err(io_err(path))
+    let mut w = NpyWriter::create(path, shape)?;
+    w.write(data)?;
+    w.finish()
 }
 
-/// Reads an array written by [`write_npy_f32`] (or NumPy, for C-ordered `<f4`).
+/// An `.npy` file written a chunk at a time, so an array is bounded by the disk, not
+/// memory. It goes to `PATH.partial` and is renamed to `PATH` by [`finish`](Self::finish)
+/// once every value is there: an interrupted write never leaves a truncated `PATH`.
+pub struct NpyWriter {
+    path: PathBuf,
+    partial: PathBuf,
+    file: Option<BufWriter<File>>,
+    remaining: u128,
+}
+
+impl NpyWriter {
+    /// Starts an array of `shape`; its values follow in C order through [`write`](Self::write).
+    pub fn create(path: &Path, shape: &[usize]) -> Result<Self> {
+        let dims = shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+        let dims = if shape.len() == 1 { format!("{dims},") } else { dims };
+        let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}");
+        let unpadded = MAGIC.len() + 2 + header.len() + 1;
+        header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
+        header.push('\n');
+        let hlen = u16::try_from(header.len())
+            .map_err(|_| DataError::InvalidArgument(format!("shape {shape:?} does not fit an .npy header")))?;
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let mut file = BufWriter::new(File::create(&partial).map_err(io_err(&partial))?);
+        file.write_all(MAGIC)
+            .and_then(|()| file.write_all(&hlen.to_le_bytes()))
+            .and_then(|()| file.write_all(header.as_bytes()))
+            .map_err(io_err(&partial))?;
+        let remaining = shape.iter().map(|&d| d as u128).product();
+        Ok(Self { path: path.to_path_buf(), partial, file: Some(file), remaining })
+    }
+
+    /// Appends values.
+    pub fn write(&mut self, values: &[f32]) -> Result<()> {
+        if values.len() as u128 > self.remaining {
+            return Err(DataError::InvalidArgument(format!("more values than the shape of {} holds", self.path.display())));
+        }
+        let Some(file) = self.file.as_mut() else { return Ok(()) };
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        file.write_all(&bytes).map_err(io_err(&self.partial))?;
+        self.remaining -= values.len() as u128;
+        Ok(())
+    }
+
+    /// Checks that the shape is full, syncs, and renames the file into place.
+    pub fn finish(mut self) -> Result<()> {
+        if self.remaining != 0 {
+            return Err(DataError::InvalidArgument(format!(
+                "{} values missing from {}",
+                self.remaining,
+                self.path.display()
+            )));
+        }
+        if let Some(file) = self.file.take() {
+            let file = file.into_inner().map_err(|e| io_err(&self.partial)(e.into_error()))?;
+            file.sync_all().map_err(io_err(&self.partial))?;
+        }
+        std::fs::rename(&self.partial, &self.path).map_err(io_err(&self.path))
+    }
+}
+
+impl Drop for NpyWriter {
+    /// An unfinished array is removed (it was never at `PATH`).
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.partial);
+        }
+    }
+}
+
+/// Reads an array written by [`write_npy_f32`] (or NumPy, for C-ordered `<f4`). The
+/// header's shape is checked against the file's length before the values are read.
 pub fn read_npy_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
-    let bytes = std::fs::read(path).map_err(io_err(path))?;
-    let bad = |detail: &str| DataError::BadLayout { path: path.to_path_buf(), detail: detail.to_string() };
-    if bytes.len() < 10 || &bytes[..8] != MAGIC {
-        return Err(bad("not a version 1.0 .npy file"));
+    let bad = |detail: String| DataError::BadLayout { path: path.to_path_buf(), detail };
+    let mut file = File::open(path).map_err(io_err(path))?;
+    let len = file.metadata().map_err(io_err(path))?.len();
+    let mut head = [0u8; 10];
+    file.read_exact(&mut head).map_err(|_| bad("not a version 1.0 .npy file".into()))?;
+    if &head[..8] != MAGIC {
+        return Err(bad("not a version 1.0 .npy file".into()));
     }
-    let hlen = usize::from(u16::from_le_bytes([bytes[8], bytes[9]]));
-    let header =
-        bytes.get(10..10 + hlen).and_then(|h| std::str::from_utf8(h).ok()).ok_or_else(|| bad("truncated header"))?;
+    let hlen = usize::from(u16::from_le_bytes([head[8], head[9]]));
+    let mut header = vec![0u8; hlen];
+    file.read_exact(&mut header).map_err(|_| bad("truncated header".into()))?;
+    let header = std::str::from_utf8(&header).map_err(|_| bad("header is not text".into()))?;
     if !header.contains("'descr': '<f4'") || header.contains("'fortran_order': True") {
-        return Err(bad("only C-ordered little-endian float32 arrays are supported"));
+        return Err(bad("only C-ordered little-endian float32 arrays are supported".into()));
     }
-    let dims =
-        header.split("'shape': (").nth(1).and_then(|s| s.split(')').next()).ok_or_else(|| bad("no shape in header"))?;
+    let dims = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| bad("no shape in header".into()))?;
     let shape: Vec<usize> = dims
         .split(',')
         .map(str::trim)
         .filter(|d| !d.is_empty())
-        .map(|d| d.parse().map_err(|_| bad("bad shape")))
+        .map(|d| d.parse().map_err(|_| bad(format!("bad shape ({dims})"))))
         .collect::<Result<_>>()?;
-    let body = &bytes[10 + hlen..];
-    if body.len() != 4 * shape.iter().product::<usize>() {
-        return Err(bad("data length does not match the shape"));
+    let values = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64));
+    let body = len - 10 - hlen as u64;
+    match values.and_then(|v| v.checked_mul(4)) {
+        Some(bytes) if bytes == body => {}
+        _ => return Err(bad(format!("shape {shape:?} does not match the {body} bytes of data"))),
     }
-    Ok((shape, body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()))
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io_err(path))?;
+    if bytes.len() as u64 != body {
+        return Err(bad("the file changed while it was read".into()));
+    }
+    Ok((shape, bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()))
 }

@@ -119,7 +119,10 @@ impl FromStr for ToyDistribution {
             "25gaussians" => Ok(Self::TwentyFiveGaussians),
             "swissroll" => Ok(Self::SwissRoll),
             other => match other.strip_prefix("parallel-line:") {
-                Some(t) => t.parse().map(|theta| Self::ParallelLine { theta }).map_err(|_| bad_toy(s)),
+                Some(t) => match t.parse::<f64>() {
+                    Ok(theta) if theta.is_finite() => Ok(Self::ParallelLine { theta }),
+                    _ => Err(DataError::InvalidArgument(format!("parallel-line:THETA needs a finite number, got '{t}'"))),
+                },
                 None => Err(bad_toy(s)),
             },
         }

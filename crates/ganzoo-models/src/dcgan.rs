@@ -92,7 +92,7 @@ impl DcganConfig {
 
     /// Side of the first generator map and of the last discriminator kernel, and the
     /// channel multipliers of the generator's hidden layers.
-    fn plan(&self) -> (usize, &'static [usize]) {
+    pub(crate) fn plan(&self) -> (usize, &'static [usize]) {
         match self.image_size {
             28 => (7, &[2, 1]),
             32 => (4, &[4, 2, 1]),

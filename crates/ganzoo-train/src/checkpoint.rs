@@ -96,6 +96,34 @@ pub fn latest(run: &Path) -> Result<Option<PathBuf>> {
     Ok(Some(dir))
 }
 
+/// Checkpoints to resume from, most preferred first: the one `latest` names (when it
+/// names one that exists), then every complete `step-N` folder, newest first.
+pub fn candidates(run: &Path) -> Result<Vec<PathBuf>> {
+    let root = checkpoints_dir(run);
+    let mut out = Vec::new();
+    match latest(run) {
+        Ok(Some(dir)) => out.push(dir),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("{e}"),
+    }
+    let mut steps: Vec<String> = match std::fs::read_dir(&root) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|n| n.starts_with("step-") && !n.contains('.'))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io_err(&root)(e)),
+    };
+    steps.sort();
+    for name in steps.into_iter().rev() {
+        let dir = root.join(name);
+        if dir.is_dir() && !out.contains(&dir) {
+            out.push(dir);
+        }
+    }
+    Ok(out)
+}
+
 /// Reads a checkpoint's `state.json`.
 pub fn read_state(dir: &Path) -> Result<TrainState> {
     let path = dir.join("state.json");

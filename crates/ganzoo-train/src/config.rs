@@ -163,6 +163,19 @@ impl CriticSchedule {
             _ => self.n_critic,
         }
     }
+
+    /// Critic steps in generator iterations `0..iterations`, in closed form (a
+    /// checkpoint's count is checked against it, whatever iteration it claims).
+    pub fn critic_steps_before(&self, iterations: u64) -> u128 {
+        let n = u128::from(iterations);
+        let Some(w) = self.warmup else { return n * self.n_critic as u128 };
+        let first = n.min(u128::from(w.first_iters));
+        // Iterations t in [first_iters, n) with t % every == 0 also take the warm-up count.
+        let multiples_below = |x: u128| if w.every == 0 { 0 } else { x.div_ceil(u128::from(w.every)) };
+        let periodic = multiples_below(n).saturating_sub(multiples_below(first));
+        let warm = first + periodic;
+        warm * w.n_critic as u128 + (n - warm) * self.n_critic as u128
+    }
 }
 
 /// The seed's stabilising tricks for cross-entropy GANs; all off by default.
@@ -356,7 +369,9 @@ impl TrainConfig {
                 _ => Ok(()),
             },
             _ => match self.image_size {
-                Some(0) => bad("image size must be positive".into()),
+                Some(s) if s == 0 || s > ganzoo_data::folder::MAX_SIDE => {
+                    bad(format!("image size must lie in 1..={}, got {s}", ganzoo_data::folder::MAX_SIDE))
+                }
                 _ => Ok(()),
             },
         }

@@ -14,10 +14,17 @@ pub enum TrainError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "non-finite {what} ({value}) at iteration {iteration}; training stopped, the last good checkpoint is kept"
-    )]
-    NonFinite { iteration: u64, what: &'static str, value: f64 },
+    #[error("non-finite {what} ({value}) at iteration {iteration}; training stopped, {}", kept_checkpoint(.checkpoint))]
+    NonFinite { iteration: u64, what: &'static str, value: f64, checkpoint: Option<PathBuf> },
+    /// A run directory that a command will not write into, and why.
+    #[error("{path}: {detail}")]
+    Refused { path: PathBuf, detail: String },
+    /// Another process is writing the run.
+    #[error("{path} is in use by {}: one process writes a run at a time", holder(.pid))]
+    InUse { path: PathBuf, pid: Option<u32> },
+    /// The command needs more memory than it may use.
+    #[error("{what} needs about {} but {}; {hint}", gib(*.needed), limit_text(*.limit, .limit_source))]
+    TooLarge { what: String, needed: u64, limit: u64, limit_source: &'static str, hint: String },
     #[error(transparent)]
     Data(#[from] ganzoo_data::DataError),
     #[error(transparent)]
@@ -26,6 +33,35 @@ pub enum TrainError {
     Loss(#[from] ganzoo_losses::LossError),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+}
+
+fn kept_checkpoint(c: &Option<PathBuf>) -> String {
+    match c {
+        Some(dir) => format!("the last good checkpoint ({}) is kept", dir.display()),
+        None => "no checkpoint had been written yet".into(),
+    }
+}
+
+fn holder(pid: &Option<u32>) -> String {
+    pid.map_or_else(|| "another process".into(), |p| format!("pid {p}"))
+}
+
+/// Bytes as `1.5 GiB`.
+pub fn gib(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let (mut v, mut unit) = (bytes as f64, 0);
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        (v, unit) = (v / 1024.0, unit + 1);
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn limit_text(limit: u64, source: &str) -> String {
+    format!("{source} allows {}", gib(limit))
 }
 
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;

@@ -7,9 +7,11 @@
 //!   a run exactly.
 //! - [`TrainedGenerator`]: a run's generator, for sampling and interpolation.
 
+pub mod budget;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod lock;
 pub mod metrics;
 pub mod networks;
 pub mod optim;

@@ -2,7 +2,7 @@
 //! seeded parameter store (`gen.*`, `critic.*`).
 
 use candle_core::{DType, Device};
-use ganzoo_models::{DcganConfig, MlpConfig, Network, ParamStore};
+use ganzoo_models::{DcganConfig, Footprint, MlpConfig, Network, ParamStore};
 
 use crate::config::{Arch, DataSource, Family, TrainConfig};
 use crate::Result;
@@ -18,6 +18,29 @@ pub struct Players {
 /// Shape of one training sample: `[C, H, W]` for images, `[2]` for toys.
 pub type SampleShape = Vec<usize>;
 
+/// The two architectures a configuration names, before anything is built.
+enum Plan {
+    Mlp(MlpConfig, MlpConfig),
+    Dcgan(DcganConfig),
+}
+
+impl Plan {
+    fn of(config: &TrainConfig, sample: &[usize]) -> Self {
+        match (&config.data, config.arch, sample) {
+            (DataSource::Images(_), Arch::Dcgan, _) => Self::Dcgan(dcgan_config(config, sample)),
+            (DataSource::Images(_), Arch::Mlp, &[c, h, w]) => {
+                let image = [c, h, w];
+                if config.family == Family::Gan {
+                    Self::Mlp(MlpConfig::seed_generator(config.latent, image), MlpConfig::seed_discriminator(image))
+                } else {
+                    Self::Mlp(MlpConfig::wgan_generator(config.latent, image), MlpConfig::wgan_critic(image))
+                }
+            }
+            _ => Self::Mlp(MlpConfig::toy_generator(), MlpConfig::toy_critic()),
+        }
+    }
+}
+
 impl Players {
     /// Builds both networks; `sample` is the shape of one data sample.
     pub fn build(config: &TrainConfig, sample: &[usize], device: &Device) -> Result<Self> {
@@ -25,23 +48,19 @@ impl Players {
         let critic_store = ParamStore::new(config.seed.wrapping_mul(2).wrapping_add(2));
         let gvb = gen_store.builder(DType::F32, device).pp("gen");
         let cvb = critic_store.builder(DType::F32, device).pp("critic");
-        let (gen, critic) = match (&config.data, config.arch) {
-            (DataSource::Toy(_), _) => (MlpConfig::toy_generator().build(gvb)?, MlpConfig::toy_critic().build(cvb)?),
-            (DataSource::Images(_), Arch::Mlp) => {
-                let image = [sample[0], sample[1], sample[2]];
-                let (g, c) = if config.family == Family::Gan {
-                    (MlpConfig::seed_generator(config.latent, image), MlpConfig::seed_discriminator(image))
-                } else {
-                    (MlpConfig::wgan_generator(config.latent, image), MlpConfig::wgan_critic(image))
-                };
-                (g.build(gvb)?, c.build(cvb)?)
-            }
-            (DataSource::Images(_), Arch::Dcgan) => {
-                let dc = dcgan_config(config, sample);
-                (dc.generator(gvb)?, dc.discriminator(cvb)?)
-            }
+        let (gen, critic) = match Plan::of(config, sample) {
+            Plan::Mlp(g, c) => (g.build(gvb)?, c.build(cvb)?),
+            Plan::Dcgan(dc) => (dc.generator(gvb)?, dc.discriminator(cvb)?),
         };
         Ok(Self { gen, critic, gen_store, critic_store })
+    }
+
+    /// What the generator and the critic [`build`](Self::build) would make will hold, without building them.
+    pub fn footprints(config: &TrainConfig, sample: &[usize]) -> (Footprint, Footprint) {
+        match Plan::of(config, sample) {
+            Plan::Mlp(g, c) => (g.footprint(), c.footprint()),
+            Plan::Dcgan(dc) => (dc.generator_footprint(), dc.discriminator_footprint()),
+        }
     }
 }
 

@@ -15,6 +15,8 @@ const RED: Rgb<u8> = Rgb([214, 39, 40]);
 const GREEN: Rgb<u8> = Rgb([44, 160, 44]);
 const ORANGE: Rgb<u8> = Rgb([255, 127, 14]);
 const GREY: Rgb<u8> = Rgb([200, 200, 200]);
+/// Points of the value surface evaluated at once.
+const SURFACE_CHUNK: usize = 4096;
 
 /// `curves.png`: d_loss (blue), g_loss (red) and the Wasserstein estimate (green)
 /// against iterations, on one axis; the grey line is zero.
@@ -62,8 +64,12 @@ pub fn toy_surface(critic: Option<&Network>, device: &Device, real: &[f32], fake
     let grid: Vec<f32> = (0..side * side).flat_map(|k| [coord(k % side), -coord(k / side)]).collect();
     let mut img = RgbImage::from_pixel(side as u32, side as u32, Rgb([255, 255, 255]));
     if let Some(critic) = critic {
-        let values: Vec<f32> =
-            critic.forward_t(&Tensor::from_vec(grid, (side * side, 2), device)?, false)?.flatten_all()?.to_vec1()?;
+        // In chunks: the critic's hidden layers over all 65,536 points at once would hold ~800 MB.
+        let mut values: Vec<f32> = Vec::with_capacity(side * side);
+        for chunk in grid.chunks(2 * SURFACE_CHUNK) {
+            let points = Tensor::from_slice(chunk, (chunk.len() / 2, 2), device)?;
+            values.extend(critic.forward_t(&points, false)?.flatten_all()?.to_vec1::<f32>()?);
+        }
         let (lo, hi) = values.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
         for (k, v) in values.iter().enumerate() {
             let g = (40.0 + 180.0 * (v - lo) / (hi - lo).max(1e-12)) as u8;

@@ -1,51 +1,140 @@
 //! A run directory: `config.toml`, `metrics.jsonl`, `samples/`, `curves.png`,
-//! `train.log` and `checkpoints/`. Existing runs are never overwritten unless asked.
+//! `train.log`, `checkpoints/`, the marker `.ganzoo-run` and the writer's `.lock`.
+//!
+//! A user's files are never deleted: `--overwrite` replaces only a folder that is
+//! recognisably a ganzoo run (its marker, or — for runs older than the marker — a
+//! readable `config.toml` beside nothing but a run's own entries), and removes only
+//! the entries a run writes ([`RUN_FILES`], and inside `samples/` and `checkpoints/`
+//! only the names the trainer gives). Anything else there stays. A writer holds the
+//! run's [`RunLock`] from creation to the end of training.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::config::TrainConfig;
 use crate::error::io_err;
+use crate::lock::{RunLock, LOCK_FILE};
 use crate::metrics::Metrics;
 use crate::{Result, TrainError};
 
 pub const CONFIG_FILE: &str = "config.toml";
 pub const METRICS_FILE: &str = "metrics.jsonl";
+/// Written into every run directory when it is created; what makes a folder a run.
+pub const MARKER_FILE: &str = ".ganzoo-run";
+/// The entries of a run directory that a run writes (files, or folders holding only its own files).
+pub const RUN_FILES: &[&str] = &[
+    MARKER_FILE,
+    CONFIG_FILE,
+    "config.toml.tmp",
+    METRICS_FILE,
+    "metrics.jsonl.tmp",
+    "curves.png",
+    "train.log",
+    "samples",
+    "checkpoints",
+];
 
 #[derive(Debug, Clone)]
 pub struct RunDir {
     path: PathBuf,
+    /// Held by a writer; `None` for readers.
+    lock: Option<Arc<RunLock>>,
+    /// This process made the folder itself (so it may remove it again).
+    made_folder: bool,
+}
+
+/// What a folder holds, as far as `--out` is concerned.
+enum Contents {
+    Missing,
+    Empty,
+    Run,
+    Other(Vec<String>),
 }
 
 impl RunDir {
-    /// Creates a new run at `path`; an existing non-empty folder is an error unless `overwrite`.
+    /// Creates a new run at `path` and locks it. An existing folder must be empty, or
+    /// be a ganzoo run and `overwrite` be given (its run files are then removed, other
+    /// files kept); anything else is refused with what it holds.
     pub fn create(path: &Path, overwrite: bool) -> Result<Self> {
-        let occupied = path.is_dir() && std::fs::read_dir(path).map_err(io_err(path))?.next().is_some();
-        if path.exists() && !path.is_dir() {
-            return Err(TrainError::Config(format!("{} exists and is not a folder", path.display())));
-        }
-        if occupied {
-            if !overwrite {
-                return Err(TrainError::Config(format!(
-                    "{} already holds a run: pass --resume {0} to continue it, --overwrite to replace it, or another --out",
-                    path.display()
-                )));
+        let refuse = |m: String| Err(TrainError::Refused { path: path.to_path_buf(), detail: m });
+        let made_folder = match classify(path)? {
+            Contents::Missing => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+                }
+                std::fs::create_dir(path).map_err(io_err(path))?;
+                true
             }
-            std::fs::remove_dir_all(path).map_err(io_err(path))?;
+            Contents::Empty => false,
+            Contents::Run if !overwrite => {
+                return refuse(format!(
+                    "already holds a run: pass --resume {0} to continue it, --overwrite to replace it, or another --out",
+                    path.display()
+                ))
+            }
+            Contents::Run => false,
+            Contents::Other(names) => {
+                return refuse(format!(
+                    "is not a ganzoo run and not empty (it holds {}); nothing there is replaced: choose another --out",
+                    listing(&names)
+                ))
+            }
+        };
+        Self::claim(path, made_folder)
+    }
+
+    /// Creates a new run at `base`, or `base-2`, `base-3`, … : the first name free.
+    /// Claiming the name is one `mkdir`, so two runs started at once never share it.
+    pub fn create_numbered(base: &Path) -> Result<Self> {
+        if let Some(parent) = base.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
         }
-        std::fs::create_dir_all(path.join("samples")).map_err(io_err(path))?;
-        Ok(Self { path: path.to_path_buf() })
+        for n in 1u64..=u64::MAX {
+            let candidate = if n == 1 { base.to_path_buf() } else { PathBuf::from(format!("{}-{n}", base.display())) };
+            match std::fs::create_dir(&candidate) {
+                Ok(()) => return Self::claim(&candidate, true),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_err(&candidate)(e)),
+            }
+        }
+        Err(TrainError::Refused { path: base.to_path_buf(), detail: "every numbered name is taken".into() })
     }
 
-    /// Writes the resolved configuration as `config.toml`.
-    pub fn save_config(&self, config: &TrainConfig) -> Result<()> {
-        let text = config.to_toml()?;
-        std::fs::write(self.config_path(), text).map_err(io_err(self.config_path()))
+    /// Locks the folder `path`, clears an old run's files from it, and lays out a new
+    /// run; on failure, undoes what it did.
+    fn claim(path: &Path, made_folder: bool) -> Result<Self> {
+        let mut run = Self { path: path.to_path_buf(), lock: None, made_folder };
+        let lock = RunLock::acquire(path).inspect_err(|_| run.discard())?;
+        run.lock = Some(Arc::new(lock));
+        let prepared = run
+            .remove_run_files()
+            .and_then(|()| std::fs::write(path.join(MARKER_FILE), "ganzoo run\n").map_err(io_err(path)))
+            .and_then(|()| std::fs::create_dir_all(path.join("samples")).map_err(io_err(path)));
+        if let Err(e) = prepared {
+            run.discard();
+            return Err(e);
+        }
+        Ok(run)
     }
 
-    /// Opens an existing run, reading its configuration.
+    /// Undoes [`create`](Self::create) after a refused start: removes the run files it
+    /// wrote, and the folder if this process made it and nothing else is in it.
+    pub fn discard(&mut self) {
+        // Without the lock the folder may be another writer's: touch nothing in it.
+        if self.lock.is_some() {
+            let _ = self.remove_run_files();
+            self.lock = None;
+            let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
+        }
+        if self.made_folder {
+            let _ = std::fs::remove_dir(&self.path);
+        }
+    }
+
+    /// Opens an existing run for reading (no lock), with its configuration.
     pub fn open(path: &Path) -> Result<(Self, TrainConfig)> {
-        let run = Self { path: path.to_path_buf() };
+        let run = Self { path: path.to_path_buf(), lock: None, made_folder: false };
         let cfg = run.config_path();
         if !cfg.is_file() {
             return Err(TrainError::Config(format!("{} is not a run directory (no {CONFIG_FILE})", path.display())));
@@ -56,15 +145,48 @@ impl RunDir {
         Ok((run, config))
     }
 
-    /// `base`, or `base-2`, `base-3`, … : the first name not yet taken.
-    pub fn fresh_path(base: &Path) -> PathBuf {
-        let mut candidate = base.to_path_buf();
-        let mut n = 2;
-        while candidate.exists() {
-            candidate = PathBuf::from(format!("{}-{n}", base.display()));
-            n += 1;
+    /// Opens an existing run to continue writing it: as [`open`](Self::open), plus the lock.
+    pub fn open_for_writing(path: &Path) -> Result<(Self, TrainConfig)> {
+        let (mut run, config) = Self::open(path)?;
+        run.lock()?;
+        Ok((run, config))
+    }
+
+    /// Takes the run's writer lock, unless this value already holds it.
+    pub fn lock(&mut self) -> Result<()> {
+        if self.lock.is_none() {
+            self.lock = Some(Arc::new(RunLock::acquire(&self.path)?));
         }
-        candidate
+        Ok(())
+    }
+
+    /// Removes what an interrupted write left behind: `checkpoints/*.tmp`, `*.old`, `latest.tmp`
+    /// and the temporary copies of `config.toml` and `metrics.jsonl`.
+    pub fn clean_leftovers(&self) -> Result<Vec<PathBuf>> {
+        let mut removed = Vec::new();
+        for name in ["config.toml.tmp", "metrics.jsonl.tmp"] {
+            let p = self.path.join(name);
+            if p.is_file() {
+                std::fs::remove_file(&p).map_err(io_err(&p))?;
+                removed.push(p);
+            }
+        }
+        let root = crate::checkpoint::checkpoints_dir(&self.path);
+        for name in entry_names(&root)? {
+            let leftover = name == "latest.tmp"
+                || (name.starts_with("step-") && (name.ends_with(".tmp") || name.ends_with(".old")));
+            if leftover {
+                let p = root.join(&name);
+                remove_entry(&p)?;
+                removed.push(p);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Writes the resolved configuration as `config.toml` (atomically: a temporary file, then a rename).
+    pub fn save_config(&self, config: &TrainConfig) -> Result<()> {
+        write_atomic(&self.config_path(), config.to_toml()?.as_bytes())
     }
 
     pub fn path(&self) -> &Path {
@@ -87,9 +209,9 @@ impl RunDir {
         writeln!(f, "{line}").map_err(io_err(&path))
     }
 
-    /// Metrics up to `iteration`; later lines (written after the checkpoint a run
-    /// resumes from) are dropped from the file too.
-    pub fn metrics_until(&self, iteration: u64) -> Result<Vec<Metrics>> {
+    /// Metrics up to `iteration`, in order. Lines past `iteration` are left in the file:
+    /// [`truncate_metrics`](Self::truncate_metrics) drops them once a resume has succeeded.
+    pub fn read_metrics(&self, iteration: u64) -> Result<Vec<Metrics>> {
         let path = self.path.join(METRICS_FILE);
         if !path.exists() {
             return Ok(Vec::new());
@@ -100,8 +222,124 @@ impl RunDir {
             .filter_map(|l| serde_json::from_str::<Metrics>(l).ok())
             .filter(|m| m.iteration <= iteration)
             .collect();
-        let body: String = kept.iter().filter_map(|m| serde_json::to_string(m).ok()).map(|l| l + "\n").collect();
-        std::fs::write(&path, body).map_err(io_err(&path))?;
+        if let Some(w) = kept.windows(2).find(|w| w[1].iteration <= w[0].iteration) {
+            return Err(TrainError::Checkpoint {
+                path,
+                detail: format!(
+                    "metrics are out of order (iteration {} follows {}); was the run written by two processes?",
+                    w[1].iteration, w[0].iteration
+                ),
+            });
+        }
         Ok(kept)
     }
+
+    /// Rewrites `metrics.jsonl` to hold exactly `kept` (atomically).
+    pub fn truncate_metrics(&self, kept: &[Metrics]) -> Result<()> {
+        let path = self.path.join(METRICS_FILE);
+        let body: String = kept.iter().filter_map(|m| serde_json::to_string(m).ok()).map(|l| l + "\n").collect();
+        write_atomic(&path, body.as_bytes())
+    }
+
+    /// Removes the entries a run writes (see the module doc); everything else stays.
+    fn remove_run_files(&self) -> Result<()> {
+        let mut kept = Vec::new();
+        for name in entry_names(&self.path)? {
+            let p = self.path.join(&name);
+            match name.as_str() {
+                "samples" => remove_owned_children(&p, |n| n.starts_with("iter-") && n.ends_with(".png"))?,
+                "checkpoints" => remove_owned_children(&p, |n| n.starts_with("step-") || n.starts_with("latest"))?,
+                n if RUN_FILES.contains(&n) => remove_entry(&p)?,
+                LOCK_FILE => {}
+                _ => kept.push(name),
+            }
+        }
+        if !kept.is_empty() {
+            tracing::warn!(run = %self.path.display(), "kept files that are not the run's own: {}", listing(&kept));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `path` is missing, empty, a ganzoo run, or something else (with what it holds).
+fn classify(path: &Path) -> Result<Contents> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contents::Missing),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    if !meta.is_dir() {
+        return Err(TrainError::Refused { path: path.to_path_buf(), detail: "exists and is not a folder".into() });
+    }
+    let names = entry_names(path)?;
+    if names.is_empty() {
+        return Ok(Contents::Empty);
+    }
+    let marked = path.join(MARKER_FILE).is_file();
+    let legacy = names.iter().all(|n| RUN_FILES.contains(&n.as_str()) || n == LOCK_FILE)
+        && std::fs::read_to_string(path.join(CONFIG_FILE)).is_ok_and(|t| TrainConfig::from_toml(&t).is_ok());
+    Ok(if marked || legacy { Contents::Run } else { Contents::Other(names) })
+}
+
+/// The names in a folder, sorted (none if it does not exist).
+fn entry_names(dir: &Path) -> Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(dir)(e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        names.push(entry.map_err(io_err(dir))?.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Removes the children of `dir` whose names `owned` accepts, then `dir` if it is empty.
+fn remove_owned_children(dir: &Path, owned: impl Fn(&str) -> bool) -> Result<()> {
+    if std::fs::symlink_metadata(dir).map_err(io_err(dir))?.file_type().is_symlink() {
+        return std::fs::remove_file(dir).map_err(io_err(dir));
+    }
+    if !dir.is_dir() {
+        return remove_entry(dir);
+    }
+    for name in entry_names(dir)?.into_iter().filter(|n| owned(n)) {
+        remove_entry(&dir.join(name))?;
+    }
+    if entry_names(dir)?.is_empty() {
+        std::fs::remove_dir(dir).map_err(io_err(dir))?;
+    }
+    Ok(())
+}
+
+/// Removes a file, a symbolic link (not what it points to) or a folder the run wrote.
+fn remove_entry(path: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(path).map_err(io_err(path))?;
+    if meta.is_dir() {
+        std::fs::remove_dir_all(path).map_err(io_err(path))
+    } else {
+        std::fs::remove_file(path).map_err(io_err(path))
+    }
+}
+
+/// `a, b, c and 4 more`.
+fn listing(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = names.iter().take(SHOWN).map(String::as_str).collect::<Vec<_>>().join(", ");
+    if names.len() > SHOWN {
+        text += &format!(" and {} more", names.len() - SHOWN);
+    }
+    text
+}
+
+/// Writes `bytes` to `path` through `path.tmp` and a rename, so a reader (or a crash)
+/// sees the old file or the new one, never half of one.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
 }

@@ -47,6 +47,27 @@ impl TrainedGenerator {
         self.generate(&z)
     }
 
+    /// [`sample`](Self::sample) in chunks of at most `chunk`, handed to `each` in order: the
+    /// same noise stream, so the first `chunk` samples equal `sample(chunk, seed)`'s. Batch
+    /// norm takes each chunk's statistics.
+    pub fn sample_chunks<E: From<TrainError>>(
+        &self,
+        n: usize,
+        seed: u64,
+        chunk: usize,
+        mut each: impl FnMut(Tensor) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(chunk.max(1));
+            let z = noise(&mut rng, k, self.config.latent, &self.device)?;
+            each(self.generate(&z)?)?;
+            left -= k;
+        }
+        Ok(())
+    }
+
     fn generate(&self, z: &Tensor) -> Result<Tensor> {
         Ok(self.gen.forward_mode(z, BnMode::BatchStats)?)
     }

@@ -94,7 +94,15 @@ pub struct Trainer {
 
 impl Trainer {
     /// A fresh run. `train` holds the training images (`None` for toys).
-    pub fn new(mut config: TrainConfig, train: Option<ImageDataset>, run: RunDir, device: Device) -> Result<Self> {
+    pub fn new(config: TrainConfig, train: Option<ImageDataset>, mut run: RunDir, device: Device) -> Result<Self> {
+        run.lock()?;
+        let t = Self::build(config, train, run, device)?;
+        t.run.save_config(&t.config)?;
+        Ok(t)
+    }
+
+    /// The trainer at iteration 0, writing nothing.
+    fn build(mut config: TrainConfig, train: Option<ImageDataset>, run: RunDir, device: Device) -> Result<Self> {
         config.validate()?;
         let stream = make_stream(&config, train, &device)?;
         let sample = sample_shape(&stream);
@@ -102,7 +110,6 @@ impl Trainer {
             (config.channels, config.image_size) = (Some(c), Some(h));
             config.validate()?;
         }
-        run.save_config(&config)?;
         let players = Players::build(&config, &sample, &device)?;
         let opt_g = OptimizerState::new(config.optimizer_g, players.gen_store.trainable())?;
         let opt_d = OptimizerState::new(config.optimizer_d, players.critic_store.trainable())?;
@@ -127,19 +134,53 @@ impl Trainer {
         })
     }
 
-    /// Continues `run` from its latest checkpoint.
-    pub fn resume(run: RunDir, config: TrainConfig, train: Option<ImageDataset>, device: Device) -> Result<Self> {
-        let dir = checkpoint::latest(run.path())?.ok_or_else(|| TrainError::Checkpoint {
-            path: run.path().to_path_buf(),
-            detail: "has no checkpoint to resume from".into(),
-        })?;
-        let mut t = Self::new(config, train, run, device)?;
-        t.restore(&dir)?;
-        Ok(t)
+    /// Continues `run` from its newest readable checkpoint (the one `latest` names, else
+    /// older ones, newest first, each skipped with a warning). Nothing in the run
+    /// directory changes unless a checkpoint is restored; then `config.toml` is
+    /// rewritten (its length may have been extended), metrics past the checkpoint are
+    /// dropped, and leftovers of interrupted writes are removed.
+    pub fn resume(mut run: RunDir, config: TrainConfig, train: Option<ImageDataset>, device: Device) -> Result<Self> {
+        run.lock()?;
+        let candidates = checkpoint::candidates(run.path())?;
+        if candidates.is_empty() {
+            return Err(TrainError::Checkpoint {
+                path: run.path().to_path_buf(),
+                detail: "has no checkpoint to resume from".into(),
+            });
+        }
+        let mut t = Self::build(config, train, run, device)?;
+        let mut failures = Vec::new();
+        for dir in &candidates {
+            match t.restore(dir) {
+                Ok(()) => {
+                    if !failures.is_empty() {
+                        tracing::warn!(checkpoint = %dir.display(), "resumed from an older checkpoint: {}", failures.join("; "));
+                    }
+                    t.run.save_config(&t.config)?;
+                    t.run.truncate_metrics(&t.history)?;
+                    for p in t.run.clean_leftovers()? {
+                        tracing::info!(leftover = %p.display(), "removed what an interrupted write left");
+                    }
+                    return Ok(t);
+                }
+                Err(e) => {
+                    tracing::warn!(checkpoint = %dir.display(), "cannot resume from it: {e}");
+                    failures.push(e.to_string());
+                }
+            }
+        }
+        Err(TrainError::Checkpoint {
+            path: t.run.path().to_path_buf(),
+            detail: format!("no readable checkpoint: {}", failures.join("; ")),
+        })
     }
 
+    /// Restores every piece of state from the checkpoint `dir`, after checking its
+    /// counters against the configuration and the metrics.
     fn restore(&mut self, dir: &Path) -> Result<()> {
         let state = checkpoint::read_state(dir)?;
+        let history = self.run.read_metrics(state.iteration)?;
+        self.check_state(&state, &history, &dir.join("state.json"))?;
         checkpoint::load_store(&self.players.gen_store, &dir.join("generator.safetensors"))?;
         checkpoint::load_store(&self.players.critic_store, &dir.join("critic.safetensors"))?;
         for (opt, file, steps) in [
@@ -158,8 +199,38 @@ impl Trainer {
         self.iteration = state.iteration;
         self.wall_offset = state.wall_time_s;
         self.collapse_streak = state.collapse_streak;
-        self.history = self.run.metrics_until(state.iteration)?;
+        self.history = history;
         tracing::info!(checkpoint = %dir.display(), iteration = state.iteration, "resumed");
+        Ok(())
+    }
+
+    /// A checkpoint's counters must agree with each other, with the critic schedule and
+    /// with the run's length; the metrics, where there are any, must reach its last log step.
+    fn check_state(&self, s: &TrainState, history: &[Metrics], path: &Path) -> Result<()> {
+        let bad = |detail: String| Err(TrainError::Checkpoint { path: path.to_path_buf(), detail });
+        let critic_steps = self.config.schedule.critic_steps_before(s.iteration);
+        if s.optimizer_g_steps != s.iteration {
+            return bad(format!("{} generator steps for {} iterations", s.optimizer_g_steps, s.iteration));
+        }
+        if u128::from(s.optimizer_d_steps) != critic_steps {
+            return bad(format!(
+                "{} critic steps, but the schedule takes {critic_steps} in {} iterations",
+                s.optimizer_d_steps, s.iteration
+            ));
+        }
+        if !(s.wall_time_s.is_finite() && s.wall_time_s >= 0.0) || s.collapse_streak > s.iteration {
+            return bad(format!("impossible counters (wall time {} s, collapse streak {})", s.wall_time_s, s.collapse_streak));
+        }
+        if let Some(n) = self.config.iters.filter(|&n| s.iteration > n) {
+            return bad(format!("at iteration {}, past the run's length of {n} iterations", s.iteration));
+        }
+        let expected = s.iteration - s.iteration % self.config.log_every;
+        if let Some(last) = history.last().filter(|m| m.iteration != expected) {
+            return bad(format!(
+                "at iteration {} but metrics.jsonl's last line before it is iteration {} (expected {expected})",
+                s.iteration, last.iteration
+            ));
+        }
         Ok(())
     }
 
@@ -348,7 +419,7 @@ impl Trainer {
         if value.is_finite() {
             Ok(value)
         } else {
-            Err(TrainError::NonFinite { iteration: self.iteration, what, value })
+            Err(self.non_finite(what, value))
         }
     }
 
@@ -434,13 +505,18 @@ impl Trainer {
 }
 
 impl Trainer {
+    fn non_finite(&self, what: &'static str, value: f64) -> TrainError {
+        let checkpoint = checkpoint::latest(self.run.path()).ok().flatten();
+        TrainError::NonFinite { iteration: self.iteration, what, value, checkpoint }
+    }
+
     /// Refuses to checkpoint overflowed weights: the last good checkpoint must stay the latest.
     fn check_weights_finite(&self) -> Result<()> {
         for store in [&self.players.gen_store, &self.players.critic_store] {
             for (_, var) in store.trainable() {
                 let max = var.abs()?.flatten_all()?.max(0)?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
                 if !max.is_finite() {
-                    return Err(TrainError::NonFinite { iteration: self.iteration, what: "weight", value: max });
+                    return Err(self.non_finite("weight", max));
                 }
             }
         }

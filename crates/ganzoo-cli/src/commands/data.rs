@@ -6,7 +6,8 @@ use anyhow::Context;
 use candle_core::Device;
 use ganzoo_data::batcher::epoch_order;
 use ganzoo_data::grid::save_tensor_grid;
-use ganzoo_data::npy::write_npy_f32;
+use ganzoo_data::npy::NpyWriter;
+use ganzoo_train::budget::{MemoryLimit, BASELINE_BYTES};
 use ganzoo_data::{
     load_dataset, DataLocator, DatasetSpec, DatasetStats, Fetch, ImageDataset, ImageFolderConfig, Splits,
     ToyDistribution,
@@ -17,26 +18,31 @@ use rand_chacha::ChaCha8Rng;
 use crate::cli::{DataCommand, SourceArgs};
 use crate::output::emit;
 use crate::progress::DownloadBar;
+use crate::signals::StopFlag;
 
-pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
+pub fn run(cmd: DataCommand, limit: MemoryLimit) -> anyhow::Result<()> {
     match cmd {
-        DataCommand::Info { dataset, source } => info(&dataset, &source),
+        DataCommand::Info { dataset, source } => info(&dataset, &source, limit),
         DataCommand::Sample { toy, n, seed, out } => sample(toy, n, seed, &out),
-        DataCommand::Grid { dataset, source, seed, out } => grid(&dataset, &source, seed, &out),
+        DataCommand::Grid { dataset, source, seed, out } => grid(&dataset, &source, seed, &out, limit),
     }
 }
 
-/// Loads an image data set as the command line describes it.
-pub fn load(dataset: &DatasetSpec, source: &SourceArgs) -> anyhow::Result<Splits> {
+/// Loads an image data set as the command line describes it; an image folder is
+/// refused before decoding when its images would not fit in `limit`.
+pub fn load(dataset: &DatasetSpec, source: &SourceArgs, limit: MemoryLimit) -> anyhow::Result<Splits> {
     let locator = DataLocator::new(source.data_dir.clone());
-    let folder = ImageFolderConfig { size: source.image_size.unwrap_or(64), grayscale: source.grayscale };
+    let folder = ImageFolderConfig {
+        max_bytes: limit.bytes.saturating_sub(BASELINE_BYTES),
+        ..ImageFolderConfig::new(source.image_size.unwrap_or(64), source.grayscale)
+    };
     let mut bar = DownloadBar::default();
     let fetch = Fetch { enabled: !source.no_download, mirror: source.mirror.clone(), progress: &mut bar };
     load_dataset(dataset, &locator, folder, fetch).with_context(|| format!("cannot load {dataset}"))
 }
 
-fn info(dataset: &DatasetSpec, source: &SourceArgs) -> anyhow::Result<()> {
-    let splits = load(dataset, source)?;
+fn info(dataset: &DatasetSpec, source: &SourceArgs, limit: MemoryLimit) -> anyhow::Result<()> {
+    let splits = load(dataset, source, limit)?;
     let mut text = format!("{dataset}\n");
     describe_split(&mut text, "train", &splits.train);
     if let Some(test) = &splits.test {
@@ -64,16 +70,27 @@ fn describe_split(out: &mut String, name: &str, data: &ImageDataset) {
     let _ = writeln!(out, "    histogram: {class_histogram:?}");
 }
 
+/// Points are drawn and written a chunk at a time: `--n` is bounded by the disk, not memory.
 fn sample(toy: ToyDistribution, n: usize, seed: u64, out: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(n > 0, "--n must be at least 1");
+    output_kind(out, &["npy"])?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let points = toy.sample(n, &mut rng);
-    write_npy_f32(out, &[n, toy.dim()], &points)?;
+    let stop = StopFlag::install()?;
+    let mut writer = NpyWriter::create(out, &[n, toy.dim()])?;
+    let mut left = n;
+    while left > 0 {
+        stop.check()?;
+        let k = left.min(TOY_CHUNK);
+        writer.write(&toy.sample(k, &mut rng))?;
+        left -= k;
+    }
+    writer.finish()?;
     emit(&format!("wrote {n} points of {} to {}\n", toy.name(), out.display()))
 }
 
-fn grid(dataset: &DatasetSpec, source: &SourceArgs, seed: Option<u64>, out: &Path) -> anyhow::Result<()> {
-    let train = load(dataset, source)?.train;
+fn grid(dataset: &DatasetSpec, source: &SourceArgs, seed: Option<u64>, out: &Path, limit: MemoryLimit) -> anyhow::Result<()> {
+    output_kind(out, &["png"])?;
+    let train = load(dataset, source, limit)?.train;
     let n = train.len().min(64);
     let ids: Vec<usize> = match seed {
         Some(seed) => epoch_order(train.len(), seed, 0)[..n].to_vec(),
@@ -82,4 +99,17 @@ fn grid(dataset: &DatasetSpec, source: &SourceArgs, seed: Option<u64>, out: &Pat
     let (images, _) = train.gather(&ids, &Device::Cpu)?;
     save_tensor_grid(&images, 8, out)?;
     emit(&format!("wrote an 8x8 grid of {dataset} to {}\n", out.display()))
+}
+
+/// Points drawn and written at a time by `data sample`.
+const TOY_CHUNK: usize = 1 << 16;
+
+/// The lower-case extension of `out` if it is one of `allowed`, else an error naming them.
+pub fn output_kind(out: &Path, allowed: &[&str]) -> anyhow::Result<String> {
+    let ext = out.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    if allowed.contains(&ext.as_str()) {
+        return Ok(ext);
+    }
+    let names: Vec<String> = allowed.iter().map(|e| format!(".{e}")).collect();
+    anyhow::bail!("{}: the output must end in {}", out.display(), names.join(" or "))
 }

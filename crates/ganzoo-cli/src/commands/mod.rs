@@ -6,14 +6,21 @@ mod models;
 mod sample;
 mod train;
 
+use std::process::ExitCode;
+
+use ganzoo_train::budget::MemoryLimit;
+
 use crate::cli::Command;
 
-pub fn run(command: Command) -> anyhow::Result<()> {
+/// Runs a command under the memory limit `max_memory` (bytes; default: what the machine has free).
+pub fn run(command: Command, max_memory: Option<u64>) -> anyhow::Result<ExitCode> {
+    let limit = MemoryLimit::resolve(max_memory);
+    let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     match command {
-        Command::Data(cmd) => data::run(cmd),
-        Command::Models(cmd) => models::run(cmd),
-        Command::Train(args) => train::run(*args),
-        Command::Sample(args) => sample::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Data(cmd) => done(data::run(cmd, limit)),
+        Command::Models(cmd) => done(models::run(cmd)),
+        Command::Train(args) => train::run(*args, limit),
+        Command::Sample(args) => done(sample::run(args, limit)),
+        Command::Bench(args) => done(bench::run(args)),
     }
 }

@@ -3,14 +3,20 @@
 use anyhow::{bail, Context};
 use candle_core::Device;
 use ganzoo_data::grid::save_tensor_grid;
-use ganzoo_data::npy::write_npy_f32;
+use ganzoo_data::npy::{write_npy_f32, NpyWriter};
+use ganzoo_train::budget::{sampling_bytes, MemoryLimit};
 use ganzoo_train::plot::toy_surface;
 use ganzoo_train::TrainedGenerator;
 
 use crate::cli::{DeviceKind, SampleArgs};
+use crate::commands::data::output_kind;
 use crate::output::emit;
+use crate::signals::StopFlag;
 
-pub fn run(args: SampleArgs) -> anyhow::Result<()> {
+/// Generated samples at a time when writing `.npy`: memory stays bounded whatever `--n`.
+const CHUNK: usize = 1024;
+
+pub fn run(args: SampleArgs, limit: MemoryLimit) -> anyhow::Result<()> {
     let device = match args.device {
         DeviceKind::Cpu => Device::Cpu,
         DeviceKind::Cuda => Device::new_cuda(0).context("cannot use CUDA")?,
@@ -18,25 +24,37 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
     if args.n == 0 {
         bail!("--n must be at least 1");
     }
+    let kind = output_kind(&args.out, &["png", "npy"])?;
     let gen = TrainedGenerator::load(&args.run, &device)
         .with_context(|| format!("cannot load the run {}", args.run.display()))?;
     let toy = gen.sample_shape.len() == 1;
     if args.interpolate && toy {
         bail!("--interpolate makes image grids; this run trained on 2-D points");
     }
-    let samples = if args.interpolate { gen.interpolate(8, 8, args.seed)? } else { gen.sample(args.n, args.seed)? };
-    let ext = args.out.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
-    match ext.as_deref() {
-        Some("npy") => {
-            let values: Vec<f32> = samples.flatten_all()?.to_vec1()?;
-            write_npy_f32(&args.out, samples.dims(), &values)?;
-        }
-        Some("png") if toy => {
-            let values: Vec<f32> = samples.flatten_all()?.to_vec1()?;
-            toy_surface(None, &device, &[], &values, &args.out)?;
-        }
-        Some("png") => save_tensor_grid(&samples, 8, &args.out)?,
-        _ => bail!("{}: write .png or .npy", args.out.display()),
+    let n = if args.interpolate { 64 } else { args.n };
+    let numel: u128 = gen.sample_shape.iter().map(|&d| d as u128).product();
+    let whole = kind == "png" || args.interpolate;
+    // A picture holds every sample at once (f32, u8 pixels and the image); .npy a chunk at a time.
+    let (held, batch) = if whole { (n as u128 * numel * 12, n) } else { (0, n.min(CHUNK)) };
+    let needed = held + sampling_bytes(&gen.config, &gen.sample_shape, batch);
+    limit.check(format!("{n} samples as .{kind}"), needed, "lower --n, or write .npy (streamed)")?;
+    let mut shape = vec![n];
+    shape.extend(&gen.sample_shape);
+    if !whole {
+        let stop = StopFlag::install()?;
+        let mut writer = NpyWriter::create(&args.out, &shape)?;
+        gen.sample_chunks(n, args.seed, CHUNK, |chunk| -> anyhow::Result<()> {
+            stop.check()?;
+            Ok(writer.write(&chunk.flatten_all()?.to_vec1::<f32>()?)?)
+        })?;
+        writer.finish()?;
+        return emit(&format!("wrote {shape:?} samples to {}\n", args.out.display()));
+    }
+    let samples = if args.interpolate { gen.interpolate(8, 8, args.seed)? } else { gen.sample(n, args.seed)? };
+    match (kind.as_str(), toy) {
+        ("npy", _) => write_npy_f32(&args.out, samples.dims(), &samples.flatten_all()?.to_vec1::<f32>()?)?,
+        (_, true) => toy_surface(None, &device, &[], &samples.flatten_all()?.to_vec1::<f32>()?, &args.out)?,
+        _ => save_tensor_grid(&samples, 8, &args.out)?,
     }
     emit(&format!("wrote {:?} samples to {}\n", samples.dims(), args.out.display()))
 }

@@ -2,9 +2,10 @@
 //! the data, and run the one training loop with a progress bar.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use ganzoo_train::budget::{training_bytes, DataSize, MemoryLimit};
 use candle_core::Device;
 use ganzoo_data::{DatasetSpec, ImageDataset, KnownDataset};
 use ganzoo_train::config::{GeneratorCostName, NormName};
@@ -18,67 +19,91 @@ use crate::cli::{ArchArg, CostArg, DeviceKind, GanFamily, NormArg, RecipeArgs, S
 use crate::commands::data::load;
 use crate::logfile;
 use crate::output::emit;
+use crate::signals::StopSignals;
 
-pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+pub fn run(args: TrainArgs, limit: MemoryLimit) -> anyhow::Result<ExitCode> {
     let device = device(args.device)?;
     let trainer = match &args.resume {
-        Some(path) => resume(path, &args, device)?,
-        None => fresh(&args, device)?,
+        Some(path) => resume(path, &args, device, limit)?,
+        None => fresh(&args, device, limit)?,
     };
     drive(trainer)
 }
 
-fn fresh(args: &TrainArgs, device: Device) -> anyhow::Result<Trainer> {
+/// A new run: everything that can refuse the start (configuration, data, memory) is
+/// checked before the run directory is made, and a start refused after that leaves no
+/// half-made run behind.
+fn fresh(args: &TrainArgs, device: Device, limit: MemoryLimit) -> anyhow::Result<Trainer> {
     let config = resolve(args)?;
-    let train = load_images(&config, &args.source)?;
-    let out = match &args.out {
-        Some(out) => out.clone(),
-        None => RunDir::fresh_path(&PathBuf::from("runs").join(format!(
-            "{}-{}",
-            config.family.name(),
-            data_slug(&config.data)
-        ))),
+    let train = load_images(&config, &args.source, limit)?;
+    check_memory(&config, train.as_ref(), limit)?;
+    let mut run = match &args.out {
+        Some(out) => RunDir::create(out, args.overwrite)?,
+        None => RunDir::create_numbered(
+            &PathBuf::from("runs").join(format!("{}-{}", config.family.name(), data_slug(&config.data))),
+        )?,
     };
-    let run = RunDir::create(&out, args.overwrite)?;
-    logfile::log_to(&run.path().join("train.log"))?;
-    tracing::info!(run = %out.display(), "new run");
-    Ok(Trainer::new(config, train, run, device)?)
+    match Trainer::new(config, train, run.clone(), device) {
+        Ok(trainer) => {
+            logfile::log_to(&run.path().join("train.log"))?;
+            tracing::info!(run = %run.path().display(), "new run");
+            Ok(trainer)
+        }
+        Err(e) => {
+            run.discard();
+            Err(e.into())
+        }
+    }
 }
 
-fn resume(path: &Path, args: &TrainArgs, device: Device) -> anyhow::Result<Trainer> {
+fn resume(path: &Path, args: &TrainArgs, device: Device, limit: MemoryLimit) -> anyhow::Result<Trainer> {
     if recipe_overridden(&args.recipe) || args.dataset.is_some() || args.batch_size.is_some() || args.seed.is_some() {
         bail!("a resumed run keeps its recipe, data, batch size and seed; only --epochs or --iters may change");
     }
-    let (run, mut config) = RunDir::open(path)?;
+    let (run, mut config) = RunDir::open_for_writing(path)?;
     if args.epochs.is_some() || args.iters.is_some() {
         (config.epochs, config.iters) = (args.epochs, args.iters);
         config.validate()?;
     }
-    let train = load_images(&config, &args.source)?;
-    logfile::log_to(&run.path().join("train.log"))?;
-    Ok(Trainer::resume(run, config, train, device)?)
+    let train = load_images(&config, &args.source, limit)?;
+    check_memory(&config, train.as_ref(), limit)?;
+    let trainer = Trainer::resume(run, config, train, device)?;
+    logfile::log_to(&trainer.run_dir().path().join("train.log"))?;
+    Ok(trainer)
 }
 
-fn drive(mut trainer: Trainer) -> anyhow::Result<()> {
-    let stop = trainer.stop_flag();
-    ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst)).context("cannot install the Ctrl-C handler")?;
+/// Refuses a run whose estimated peak memory exceeds the limit.
+fn check_memory(config: &TrainConfig, train: Option<&ImageDataset>, limit: MemoryLimit) -> anyhow::Result<()> {
+    let data = train.map(|d| {
+        let s = d.shape();
+        DataSize { count: d.len(), shape: [s.channels, s.height, s.width] }
+    });
+    let what = format!("training {} on {} at batch size {}", config.family.name(), config.data, config.batch_size);
+    limit.check(what, training_bytes(config, data), "lower --batch-size, --image-size, --ngf/--ndf, or raise --max-memory")?;
+    Ok(())
+}
+
+fn drive(mut trainer: Trainer) -> anyhow::Result<ExitCode> {
+    let signals = StopSignals::install(trainer.stop_flag())?;
     let mut bar = Bar::new(trainer.total_iters(), trainer.iteration());
     let outcome = trainer.run(&mut bar);
     bar.0.finish_and_clear();
     let outcome = outcome?;
-    let run = trainer_run_path(&trainer);
+    let run = trainer.run_dir().path().to_path_buf();
     match outcome {
-        Outcome::Finished => emit(&format!("finished {} iterations; run in {}\n", trainer.iteration(), run.display())),
-        Outcome::Interrupted => emit(&format!(
-            "stopped at iteration {}; continue with: ganzoo train --resume {}\n",
-            trainer.iteration(),
-            run.display()
-        )),
+        Outcome::Finished => {
+            emit(&format!("finished {} iterations; run in {}\n", trainer.iteration(), run.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::Interrupted => {
+            emit(&format!(
+                "stopped at iteration {}; continue with: ganzoo train --resume {}\n",
+                trainer.iteration(),
+                run.display()
+            ))?;
+            Ok(ExitCode::from(signals.exit_status()))
+        }
     }
-}
-
-fn trainer_run_path(trainer: &Trainer) -> PathBuf {
-    trainer.run_dir().path().to_path_buf()
 }
 
 /// The preset for the family and data (or a configuration file), then the flags.
@@ -173,12 +198,12 @@ fn recipe_overridden(r: &RecipeArgs) -> bool {
         || r.generator_cost.is_some()
 }
 
-fn load_images(config: &TrainConfig, source: &SourceArgs) -> anyhow::Result<Option<ImageDataset>> {
+fn load_images(config: &TrainConfig, source: &SourceArgs, limit: MemoryLimit) -> anyhow::Result<Option<ImageDataset>> {
     match &config.data {
         DataSource::Toy(_) => Ok(None),
         DataSource::Images(spec) => {
             let source = SourceArgs { image_size: config.image_size.or(source.image_size), ..source.clone() };
-            Ok(Some(load(spec, &source)?.train))
+            Ok(Some(load(spec, &source, limit)?.train))
         }
     }
 }

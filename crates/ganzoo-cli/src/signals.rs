@@ -1,0 +1,73 @@
+//! SIGINT and SIGTERM alike ask a training run to stop: it saves a checkpoint and
+//! exits with the conventional status, 128 + the signal (130 for Ctrl-C, 143 for
+//! `timeout`, `docker stop`, Slurm, Kubernetes). A second signal while it stops exits
+//! at once with that status; checkpoints are written atomically, so none is lost.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+/// Which stop signal arrived, once one has.
+pub struct StopSignals {
+    which: Arc<AtomicUsize>,
+}
+
+impl StopSignals {
+    /// Sets `stop` on SIGINT or SIGTERM from now on.
+    pub fn install(stop: Arc<AtomicBool>) -> anyhow::Result<Self> {
+        let which = Arc::new(AtomicUsize::new(0));
+        for signal in [SIGINT, SIGTERM] {
+            // The shutdown must be registered first: it is armed only by a previous signal.
+            signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&stop))
+                .and_then(|_| signal_hook::flag::register_usize(signal, Arc::clone(&which), signal as usize))
+                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
+                .with_context(|| format!("cannot install a handler for signal {signal}"))?;
+        }
+        Ok(Self { which })
+    }
+
+    /// The exit status for a run stopped by a signal: 128 + its number (130 if none was recorded).
+    pub fn exit_status(&self) -> u8 {
+        match self.which.load(Ordering::SeqCst) {
+            0 => 128 + SIGINT as u8,
+            s => 128u8.saturating_add(s as u8),
+        }
+    }
+}
+
+/// A command stopped by SIGINT or SIGTERM before it finished, having removed its
+/// partial output; `main` exits with the status it carries.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopped(pub u8);
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stopped by signal {}; the unfinished output was removed", self.0.saturating_sub(128))
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// A stop flag with SIGINT and SIGTERM installed, for commands that write in chunks.
+pub struct StopFlag {
+    flag: Arc<AtomicBool>,
+    signals: StopSignals,
+}
+
+impl StopFlag {
+    pub fn install() -> anyhow::Result<Self> {
+        let flag = Arc::new(AtomicBool::new(false));
+        let signals = StopSignals::install(Arc::clone(&flag))?;
+        Ok(Self { flag, signals })
+    }
+
+    /// `Err(Stopped)` once a signal has arrived.
+    pub fn check(&self) -> Result<(), Stopped> {
+        match self.flag.load(Ordering::SeqCst) {
+            true => Err(Stopped(self.signals.exit_status())),
+            false => Ok(()),
+        }
+    }
+}

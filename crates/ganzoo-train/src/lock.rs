@@ -1,0 +1,48 @@
+//! One writer per run directory: an advisory lock (`flock`) on `RUN_DIR/.lock`,
+//! held for as long as a [`RunLock`] lives. The file holds the holder's pid so a
+//! second writer can say who has the run. Readers (`sample`, evaluation, reports)
+//! never take it.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::io_err;
+use crate::{Result, TrainError};
+
+/// Name of the lock file inside a run directory.
+pub const LOCK_FILE: &str = ".lock";
+
+/// An exclusive lock on a run directory; released when dropped (or when the process ends,
+/// however it ends: the kernel drops `flock` locks with the file descriptor).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl RunLock {
+    /// Takes the lock of the run directory `dir` (which must exist), or says which process holds it.
+    pub fn acquire(dir: &Path) -> Result<Self> {
+        let path = dir.join(LOCK_FILE);
+        let mut file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_err(&path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(TrainError::InUse { path: dir.to_path_buf(), pid: holder.trim().parse().ok() });
+            }
+            Err(TryLockError::Error(e)) => return Err(io_err(&path)(e)),
+        }
+        file.set_len(0).map_err(io_err(&path))?;
+        file.rewind().map_err(io_err(&path))?;
+        writeln!(file, "{}", std::process::id()).map_err(io_err(&path))?;
+        Ok(Self { _file: file, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

@@ -1,0 +1,216 @@
+//! A user's files are never deleted: `--overwrite` replaces only a ganzoo run and only
+//! its own files; one writer per run; a refused start leaves nothing behind. Every
+//! case runs inside a temporary folder, never against a real system or home folder.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use candle_core::Device;
+use ganzoo::data::ToyDistribution;
+use ganzoo::train::{DataSource, Family, RunDir, Silent, TrainConfig, TrainError, Trainer};
+
+/// Every file under `dir` (relative path → contents; symbolic links as `-> target`).
+pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.file_type().is_symlink() {
+                out.insert(rel, format!("-> {}", std::fs::read_link(&path).unwrap().display()).into_bytes());
+            } else if meta.is_dir() {
+                out.insert(rel + "/", Vec::new());
+                walk(root, &path, out);
+            } else {
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// A folder of a user's files: some text, a nested folder, a `config.toml` of their own.
+fn user_folder(dir: &Path) {
+    std::fs::create_dir_all(dir.join("notes")).unwrap();
+    std::fs::write(dir.join("thesis.tex"), "\\documentclass{article}").unwrap();
+    std::fs::write(dir.join("notes/todo.txt"), "finish chapter 3").unwrap();
+    std::fs::write(dir.join("config.toml"), "[my]\nsetting = 1\n").unwrap();
+    std::fs::create_dir(dir.join("checkpoints")).unwrap();
+    std::fs::write(dir.join("checkpoints/model.pt"), [1u8, 2, 3]).unwrap();
+}
+
+fn toy_config(iters: u64) -> TrainConfig {
+    let mut c = TrainConfig::preset(Family::Gan, DataSource::Toy(ToyDistribution::EightGaussians));
+    (c.iters, c.batch_size, c.log_every, c.sample_every, c.checkpoint_every) = (Some(iters), 16, 1, 100, 1);
+    c
+}
+
+fn train_toy(dir: &Path, iters: u64) {
+    let mut t = Trainer::new(toy_config(iters), None, RunDir::create(dir, false).unwrap(), Device::Cpu).unwrap();
+    t.run(&mut Silent).unwrap();
+}
+
+fn refusal(path: &Path, overwrite: bool) -> String {
+    match RunDir::create(path, overwrite) {
+        Err(e @ TrainError::Refused { .. }) => e.to_string(),
+        Err(other) => panic!("expected a refusal for {}, got {other}", path.display()),
+        Ok(_) => panic!("{} was accepted", path.display()),
+    }
+}
+
+#[test]
+fn overwrite_refuses_a_folder_of_user_files_and_deletes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let mine = root.path().join("mine");
+    user_folder(&mine);
+    let before = snapshot(&mine);
+    let msg = refusal(&mine, true);
+    assert!(msg.contains("not a ganzoo run") && msg.contains("thesis.tex"), "{msg}");
+    assert!(!msg.contains("--overwrite"), "the refusal must not suggest --overwrite: {msg}");
+    assert_eq!(refusal(&mine, false), msg);
+    assert_eq!(snapshot(&mine), before);
+}
+
+#[test]
+fn overwrite_refuses_dot_dotdot_symlinks_and_files() {
+    let root = tempfile::tempdir().unwrap();
+    let mine = root.path().join("mine");
+    user_folder(&mine);
+    std::fs::create_dir(mine.join("empty")).unwrap();
+    let before = snapshot(root.path());
+    // `mine/.`, `mine/empty/..`: the folder itself, reached another way.
+    for path in [mine.join("."), mine.join("empty").join("..")] {
+        assert!(refusal(&path, true).contains("thesis.tex"), "{}", path.display());
+    }
+    let link = root.path().join("link");
+    std::os::unix::fs::symlink(&mine, &link).unwrap();
+    assert!(refusal(&link, true).contains("thesis.tex"));
+    let through = link.join("notes");
+    assert!(refusal(&through, true).contains("todo.txt"));
+    let file = mine.join("thesis.tex");
+    assert!(refusal(&file, true).contains("not a folder"));
+    std::fs::remove_file(&link).unwrap();
+    assert_eq!(snapshot(root.path()), before);
+}
+
+#[test]
+fn overwrite_replaces_only_a_runs_own_files() {
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("run");
+    train_toy(&run, 3);
+    assert!(run.join(".ganzoo-run").is_file() && run.join("checkpoints/latest").is_file());
+    assert!(refusal(&run, false).contains("--overwrite"), "an existing run points at --resume / --overwrite");
+    // A user's own files inside the run survive its replacement.
+    std::fs::write(run.join("my-notes.txt"), "lr too high?").unwrap();
+    std::fs::write(run.join("samples/favourite.png"), [9u8; 4]).unwrap();
+    std::fs::write(run.join("checkpoints/exported.onnx"), [7u8; 4]).unwrap();
+    let mut t = Trainer::new(toy_config(1), None, RunDir::create(&run, true).unwrap(), Device::Cpu).unwrap();
+    t.run(&mut Silent).unwrap();
+    assert_eq!(std::fs::read_to_string(run.join("my-notes.txt")).unwrap(), "lr too high?");
+    assert!(run.join("samples/favourite.png").is_file() && run.join("checkpoints/exported.onnx").is_file());
+    assert!(!run.join("checkpoints/step-00000003").exists(), "the old run's checkpoints are gone");
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 1, "the new run's metrics only");
+}
+
+#[test]
+fn a_run_has_one_writer_and_any_number_of_readers() {
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("run");
+    train_toy(&run, 2);
+    let writer = RunDir::open_for_writing(&run).unwrap();
+    for attempt in [RunDir::open_for_writing(&run).map(|_| ()), RunDir::create(&run, true).map(|_| ())] {
+        let err = attempt.unwrap_err();
+        assert!(matches!(err, TrainError::InUse { pid: Some(p), .. } if p == std::process::id()), "{err}");
+        assert!(err.to_string().contains(&format!("in use by pid {}", std::process::id())), "{err}");
+    }
+    let (reader, _) = RunDir::open(&run).unwrap();
+    assert!(ganzoo::train::TrainedGenerator::load(reader.path(), &Device::Cpu).is_ok(), "readers still read");
+    assert!(run.join("checkpoints/latest").is_file(), "a refused writer removed nothing");
+    drop(writer);
+    assert!(RunDir::open_for_writing(&run).is_ok(), "the lock goes with its holder");
+}
+
+#[test]
+fn a_refused_start_leaves_no_half_made_run() {
+    let root = tempfile::tempdir().unwrap();
+    let fresh = root.path().join("a/b/run");
+    let mut run = RunDir::create(&fresh, false).unwrap();
+    run.discard();
+    assert!(!fresh.exists(), "the folder it made is gone");
+    // An empty folder the user made stays, empty.
+    let empty = root.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let mut bad = toy_config(2);
+    bad.batch_size = 0;
+    let run = RunDir::create(&empty, false).unwrap();
+    let mut keep = run.clone();
+    assert!(Trainer::new(bad, None, run, Device::Cpu).is_err());
+    keep.discard();
+    assert!(snapshot(&empty).is_empty(), "{:?}", snapshot(&empty));
+    // Numbered names are claimed atomically and never reuse a taken one.
+    let base = root.path().join("runs/gan-8gaussians");
+    let names: Vec<_> = (0..3).map(|_| RunDir::create_numbered(&base).unwrap().path().to_path_buf()).collect();
+    assert_eq!(names[1], root.path().join("runs/gan-8gaussians-2"));
+    assert_eq!(names[2], root.path().join("runs/gan-8gaussians-3"));
+}
+
+#[test]
+fn leftovers_of_interrupted_writes_are_removed_at_the_next_start() {
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("run");
+    train_toy(&run, 2);
+    let ck = run.join("checkpoints");
+    std::fs::create_dir(ck.join("step-00000003.tmp")).unwrap();
+    std::fs::create_dir(ck.join("step-00000002.old")).unwrap();
+    std::fs::write(ck.join("latest.tmp"), "step-00000003").unwrap();
+    std::fs::write(run.join("config.toml.tmp"), "half").unwrap();
+    let (dir, mut config) = RunDir::open(&run).unwrap();
+    config.iters = Some(3);
+    let t = Trainer::resume(dir, config, None, Device::Cpu).unwrap();
+    for left in ["checkpoints/step-00000003.tmp", "checkpoints/step-00000002.old", "checkpoints/latest.tmp", "config.toml.tmp"] {
+        assert!(!run.join(left).exists(), "{left} is still there");
+    }
+    assert_eq!(t.iteration(), 2);
+}
+
+#[test]
+fn a_checkpoint_whose_counters_contradict_the_run_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("run");
+    train_toy(&run, 3);
+    let steps: Vec<_> = ["step-00000002", "step-00000003"].iter().map(|s| run.join("checkpoints").join(s)).collect();
+    let edit = |field: &str, value: u64| {
+        for dir in &steps {
+            let path = dir.join("state.json");
+            let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            state[field] = value.into();
+            std::fs::write(&path, state.to_string()).unwrap();
+        }
+    };
+    let resume_error = || {
+        let (dir, config) = RunDir::open(&run).unwrap();
+        Trainer::resume(dir, config, None, Device::Cpu).err().expect("resume must fail").to_string()
+    };
+    let pristine = snapshot(&run);
+    edit("iteration", 3000);
+    let err = resume_error();
+    assert!(err.contains("generator steps for 3000 iterations") && err.contains("state.json"), "{err}");
+    edit("optimizer_g_steps", 3000);
+    assert!(resume_error().contains("critic steps"), "{}", resume_error());
+    edit("optimizer_d_steps", 3000);
+    assert!(resume_error().contains("past the run's length"), "{}", resume_error());
+    edit("iteration", 3);
+    edit("optimizer_g_steps", 3);
+    edit("optimizer_d_steps", 3);
+    assert!(snapshot(&run).iter().all(|(k, v)| k.ends_with("state.json") || pristine.get(k) == Some(v)));
+    // Metrics written out of order (two writers) are an error too.
+    let metrics = run.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.swap(0, 1);
+    std::fs::write(&metrics, lines.join("\n") + "\n").unwrap();
+    assert!(resume_error().contains("out of order"), "{}", resume_error());
+}
