@@ -3,7 +3,9 @@
 //! beside the checkout (see its README) and Debian's `dataset-fashion-mnist` — are
 //! `#[ignore]`d by default and run with `cargo test --workspace -- --include-ignored`.
 
+mod alloc;
 mod batcher;
+mod bounds;
 mod channels_last;
 mod cifar;
 mod common;
@@ -14,7 +16,11 @@ mod losses;
 mod mnist;
 mod models;
 mod npy;
+mod parsers;
 mod penalty;
 mod run_dir;
 mod toy;
 mod train;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;

@@ -264,7 +264,7 @@ fn non_finite_values_stop_training_and_keep_the_last_good_checkpoint() {
     let mut t = Trainer::resume(run, saved, None, Device::Cpu).unwrap();
     let err = t.run(&mut Silent).unwrap_err();
     assert!(matches!(err, TrainError::NonFinite { .. }), "{err}");
-    assert!(err.to_string().contains("last good checkpoint"));
+    assert!(err.to_string().contains("the last good checkpoint") && err.to_string().contains("step-00000002"), "{err}");
     let latest = checkpoint::latest(dir.path()).unwrap().unwrap();
     for file in ["generator.safetensors", "critic.safetensors"] {
         let tensors = checkpoint::load_tensors(&latest.join(file), &Device::Cpu).unwrap();

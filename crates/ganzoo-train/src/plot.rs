@@ -16,7 +16,7 @@ const GREEN: Rgb<u8> = Rgb([44, 160, 44]);
 const ORANGE: Rgb<u8> = Rgb([255, 127, 14]);
 const GREY: Rgb<u8> = Rgb([200, 200, 200]);
 /// Points of the value surface evaluated at once.
-const SURFACE_CHUNK: usize = 4096;
+pub const SURFACE_CHUNK: usize = 1024;
 
 /// `curves.png`: d_loss (blue), g_loss (red) and the Wasserstein estimate (green)
 /// against iterations, on one axis; the grey line is zero.
