@@ -8,38 +8,35 @@
 //! generator step. The generator step draws fresh noise, except for cross-entropy
 //! GANs with a single discriminator step, which train the generator on that step's
 //! generated batch as the DCGAN reference code does (pytorch/examples/dcgan,
-//! dcgan.torch): one generator forward pass per iteration instead of two. All randomness — init, data order, noise, ε, label noise —
-//! comes from the run's seed, so a run resumed from a checkpoint continues exactly.
+//! dcgan.torch): one generator forward pass per iteration instead of two. All
+//! randomness — init, data order, noise, ε, label noise — comes from the run's seed,
+//! so a run resumed from a checkpoint continues exactly.
+//!
+//! What differs between families lives in [`crate::objective`]; what a run writes
+//! (metrics, samples, curves, checkpoints) in [`crate::record`].
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use ganzoo_data::{Batcher, BatcherConfig, ImageDataset};
-use ganzoo_losses::{generator_loss, wasserstein, GeneratorCost, GradientPenalty};
-use ganzoo_models::norm::BnMode;
 use ganzoo_models::Network;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use crate::checkpoint::{self, Snapshot, TrainState};
-use crate::config::{Constraint, DataSource, Objective, TrainConfig};
+use crate::config::{DataSource, TrainConfig};
 use crate::metrics::Metrics;
 use crate::networks::Players;
+use crate::objective::{self, scalar, AdversarialObjective, CriticPass, StepStats};
 use crate::optim::OptimizerState;
-use crate::plot;
+use crate::record::Recorder;
+pub use crate::record::{COLLAPSE_D_FAKE, COLLAPSE_STREAK, GRID_SAMPLES};
 use crate::run_dir::RunDir;
 use crate::stream::DataStream;
 use crate::{Result, TrainError};
-
-/// D(G(z)) below this, for [`COLLAPSE_STREAK`] iterations in a row, is reported as a collapse.
-pub const COLLAPSE_D_FAKE: f64 = 1e-3;
-pub const COLLAPSE_STREAK: u64 = 50;
-/// Generated samples in each grid.
-pub const GRID_SAMPLES: usize = 64;
 
 /// Receives progress; the command line shows it as a progress bar.
 pub trait Observer {
@@ -63,32 +60,17 @@ pub enum Outcome {
     Interrupted,
 }
 
-/// Losses and diagnostics of one generator iteration.
-#[derive(Debug, Clone, Copy, Default)]
-struct StepStats {
-    d_loss: f64,
-    g_loss: f64,
-    d_real: f64,
-    d_fake: f64,
-    wasserstein: f64,
-    penalty: f64,
-    real_seen: usize,
-}
-
 pub struct Trainer {
     config: TrainConfig,
     device: Device,
     players: Players,
+    objective: Box<dyn AdversarialObjective>,
     opt_g: OptimizerState,
     opt_d: OptimizerState,
     stream: DataStream,
     rng: ChaCha8Rng,
-    fixed_noise: Tensor,
-    run: RunDir,
     iteration: u64,
-    wall_offset: f64,
-    collapse_streak: u64,
-    history: Vec<Metrics>,
+    record: Recorder,
     stop: Arc<AtomicBool>,
 }
 
@@ -97,7 +79,7 @@ impl Trainer {
     pub fn new(config: TrainConfig, train: Option<ImageDataset>, mut run: RunDir, device: Device) -> Result<Self> {
         run.lock()?;
         let t = Self::build(config, train, run, device)?;
-        t.run.save_config(&t.config)?;
+        t.run_dir().save_config(&t.config)?;
         Ok(t)
     }
 
@@ -113,23 +95,18 @@ impl Trainer {
         let players = Players::build(&config, &sample, &device)?;
         let opt_g = OptimizerState::new(config.optimizer_g, players.gen_store.trainable())?;
         let opt_d = OptimizerState::new(config.optimizer_d, players.critic_store.trainable())?;
-        let mut fixed = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed_5a3b_1e00);
-        let fixed_noise = noise(&mut fixed, GRID_SAMPLES, config.latent, &device)?;
-        let rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let record = Recorder::new(run, &config, &device)?;
         Ok(Self {
+            objective: objective::for_config(&config),
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
             device,
             players,
             opt_g,
             opt_d,
             stream,
-            rng,
-            fixed_noise,
-            run,
             iteration: 0,
-            wall_offset: 0.0,
-            collapse_streak: 0,
-            history: Vec::new(),
+            record,
             stop: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -156,9 +133,10 @@ impl Trainer {
                     if !failures.is_empty() {
                         tracing::warn!(checkpoint = %dir.display(), "resumed from an older checkpoint: {}", failures.join("; "));
                     }
-                    t.run.save_config(&t.config)?;
-                    t.run.truncate_metrics(&t.history)?;
-                    for p in t.run.clean_leftovers()? {
+                    let run = t.record.run_dir();
+                    run.save_config(&t.config)?;
+                    run.truncate_metrics(t.record.history())?;
+                    for p in run.clean_leftovers()? {
                         tracing::info!(leftover = %p.display(), "removed what an interrupted write left");
                     }
                     return Ok(t);
@@ -170,7 +148,7 @@ impl Trainer {
             }
         }
         Err(TrainError::Checkpoint {
-            path: t.run.path().to_path_buf(),
+            path: t.run_dir().path().to_path_buf(),
             detail: format!("no readable checkpoint: {}", failures.join("; ")),
         })
     }
@@ -179,7 +157,7 @@ impl Trainer {
     /// counters against the configuration and the metrics.
     fn restore(&mut self, dir: &Path) -> Result<()> {
         let state = checkpoint::read_state(dir)?;
-        let history = self.run.read_metrics(state.iteration)?;
+        let history = self.record.run_dir().read_metrics(state.iteration)?;
         self.check_state(&state, &history, &dir.join("state.json"))?;
         checkpoint::load_store(&self.players.gen_store, &dir.join("generator.safetensors"))?;
         checkpoint::load_store(&self.players.critic_store, &dir.join("critic.safetensors"))?;
@@ -197,9 +175,7 @@ impl Trainer {
         self.rng.set_word_pos(word_pos);
         self.stream.set_position(state.position);
         self.iteration = state.iteration;
-        self.wall_offset = state.wall_time_s;
-        self.collapse_streak = state.collapse_streak;
-        self.history = history;
+        self.record.restore(history, state.wall_time_s, state.collapse_streak);
         tracing::info!(checkpoint = %dir.display(), iteration = state.iteration, "resumed");
         Ok(())
     }
@@ -248,7 +224,7 @@ impl Trainer {
     }
 
     pub fn run_dir(&self) -> &RunDir {
-        &self.run
+        self.record.run_dir()
     }
 
     pub fn players(&self) -> &Players {
@@ -278,36 +254,27 @@ impl Trainer {
     /// Trains until the configured length, or until stopped.
     pub fn run(&mut self, observer: &mut dyn Observer) -> Result<Outcome> {
         let total = self.total_iters();
-        let started = Instant::now();
-        let (mut last_log, mut seen) = (Instant::now(), 0usize);
+        self.record.start();
         while !self.finished() {
             if self.stop.load(Ordering::SeqCst) {
-                self.checkpoint(started)?;
+                self.checkpoint()?;
                 observer.on_message(&format!("interrupted at iteration {}: checkpoint saved", self.iteration));
                 return Ok(Outcome::Interrupted);
             }
             let stats = self.step()?;
             self.iteration += 1;
-            seen += stats.real_seen;
-            let collapse = self.track_collapse(&stats, observer);
-            if self.iteration % self.config.log_every == 0 {
-                let m =
-                    self.metrics(&stats, started, seen as f64 / last_log.elapsed().as_secs_f64().max(1e-9), collapse);
-                (last_log, seen) = (Instant::now(), 0);
-                self.run.append_metrics(&m)?;
-                tracing::info!(iteration = m.iteration, d_loss = m.d_loss, g_loss = m.g_loss, "step");
-                observer.on_metrics(&m, total);
-                self.history.push(m);
-            }
+            let (epoch, log_every) = (self.stream.epochs_done(), self.config.log_every);
+            let objective = self.objective.as_ref();
+            self.record.after_iteration(self.iteration, epoch, &stats, objective, log_every, total, observer)?;
             if self.iteration % self.config.sample_every == 0 {
                 self.write_samples()?;
             }
             if self.iteration % self.config.checkpoint_every == 0 {
-                self.checkpoint(started)?;
+                self.checkpoint()?;
             }
         }
         self.write_samples()?;
-        self.checkpoint(started)?;
+        self.checkpoint()?;
         Ok(Outcome::Finished)
     }
 
@@ -327,9 +294,8 @@ impl Trainer {
         for _ in 0..critic_steps {
             last_fake = Some(self.critic_step(&mut stats)?);
         }
-        let reuse = matches!(self.config.objective, Objective::CrossEntropy { .. }) && critic_steps == 1;
         let fake = match last_fake {
-            Some(fake) if reuse => fake,
+            Some(fake) if self.objective.reuses_fake_batch(critic_steps) => fake,
             _ => {
                 let z = noise(&mut self.rng, self.config.batch_size, self.config.latent, &self.device)?;
                 self.players.gen.forward_t(&z, true)?
@@ -338,12 +304,7 @@ impl Trainer {
         let fake_in = self.instance_noise(&fake)?;
         // The critic's weights get no gradient in this step: none is computed.
         let fake_out = self.players.critic.frozen().forward_t(&fake_in, true)?;
-        let loss = match self.config.objective {
-            Objective::CrossEntropy { generator_cost } => {
-                generator_loss(GeneratorCost::from(generator_cost), &fake_out)?
-            }
-            Objective::Wasserstein { .. } => wasserstein::generator_loss(&fake_out)?,
-        };
+        let loss = self.objective.generator_loss(&fake_out)?;
         stats.g_loss = self.finite(&loss, "generator loss")?;
         let grads = loss.backward()?;
         self.opt_g.step(&grads)?;
@@ -360,46 +321,14 @@ impl Trainer {
         let (real_in, fake_in) = (self.instance_noise(&real)?, self.instance_noise(&fake)?);
         let critic = &self.players.critic;
         let (real_out, fake_out) = critic_outputs(critic, &real_in, &fake_in)?;
-        let loss = match self.config.objective {
-            Objective::CrossEntropy { .. } => {
-                stats.d_real = mean_sigmoid(&real_out)?;
-                stats.d_fake = mean_sigmoid(&fake_out)?;
-                let targets = self.real_targets(b)?;
-                ganzoo_losses::cross_entropy::discriminator_loss_with_targets(&real_out, &targets, &fake_out)?
-            }
-            Objective::Wasserstein { constraint } => {
-                stats.wasserstein = wasserstein::wasserstein_estimate(&real_out, &fake_out)?;
-                let loss = wasserstein::critic_loss(&real_out, &fake_out)?;
-                match constraint {
-                    Constraint::Penalty { lambda } => {
-                        let gp = GradientPenalty { lambda };
-                        let eps = gp.sample_eps(&real_in, &mut self.rng)?;
-                        let p = gp.penalty(critic, &real_in, &fake_in, &eps)?.penalty;
-                        stats.penalty = self.finite(&p, "gradient penalty")?;
-                        (loss + p)?
-                    }
-                    Constraint::Clip { .. } => loss,
-                }
-            }
-        };
+        let pass = CriticPass { critic, real: &real_in, fake: &fake_in, real_out: &real_out, fake_out: &fake_out };
+        let loss = self.objective.critic_loss(pass, &mut self.rng, stats)?;
         stats.d_loss = self.finite(&loss, "critic loss")?;
         let grads = loss.backward()?;
         self.opt_d.step(&grads)?;
-        if let Objective::Wasserstein { constraint: Constraint::Clip { value } } = self.config.objective {
-            let vars = self.players.critic_store.trainable();
-            wasserstein::clip_weights(vars.iter().map(|(_, v)| v), value)?;
-        }
+        self.objective.after_critic_step(&self.players.critic_store)?;
         stats.real_seen += b;
         Ok(generated)
-    }
-
-    /// Real-label targets: `real_label − U[0, label_noise]` per sample.
-    fn real_targets(&mut self, b: usize) -> Result<Tensor> {
-        let t = self.config.tricks;
-        let values: Vec<f32> = (0..b)
-            .map(|_| if t.label_noise > 0.0 { t.real_label - t.label_noise * self.rng.random::<f64>() } else { t.real_label } as f32)
-            .collect();
-        Ok(Tensor::from_vec(values, b, &self.device)?)
     }
 
     /// `x + σ_t N(0, 1)`, σ decaying linearly from `instance_noise` to 0 over the run.
@@ -415,45 +344,11 @@ impl Trainer {
     }
 
     fn finite(&self, t: &Tensor, what: &'static str) -> Result<f64> {
-        let value = t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        let value = scalar(t)?;
         if value.is_finite() {
             Ok(value)
         } else {
             Err(self.non_finite(what, value))
-        }
-    }
-
-    fn track_collapse(&mut self, s: &StepStats, observer: &mut dyn Observer) -> bool {
-        if !matches!(self.config.objective, Objective::CrossEntropy { .. }) {
-            return false;
-        }
-        self.collapse_streak = if s.d_fake < COLLAPSE_D_FAKE { self.collapse_streak + 1 } else { 0 };
-        if self.collapse_streak == COLLAPSE_STREAK {
-            let msg = format!(
-                "collapse: D(G(z)) < {COLLAPSE_D_FAKE} for {COLLAPSE_STREAK} iterations (now {:.2e}, g_loss {:.2}); the discriminator rejects every sample",
-                s.d_fake, s.g_loss
-            );
-            tracing::warn!("{msg}");
-            observer.on_message(&msg);
-        }
-        self.collapse_streak >= COLLAPSE_STREAK
-    }
-
-    fn metrics(&self, s: &StepStats, started: Instant, images_per_s: f64, collapse: bool) -> Metrics {
-        let ce = matches!(self.config.objective, Objective::CrossEntropy { .. });
-        let gp = matches!(self.config.objective, Objective::Wasserstein { constraint: Constraint::Penalty { .. } });
-        Metrics {
-            iteration: self.iteration,
-            epoch: self.stream.epochs_done(),
-            d_loss: s.d_loss,
-            g_loss: s.g_loss,
-            d_real: ce.then_some(s.d_real),
-            d_fake: ce.then_some(s.d_fake),
-            wasserstein: (!ce).then_some(s.wasserstein),
-            penalty: gp.then_some(s.penalty),
-            wall_time_s: self.wall_offset + started.elapsed().as_secs_f64(),
-            images_per_s,
-            collapse,
         }
     }
 
@@ -463,24 +358,10 @@ impl Trainer {
     }
 
     fn write_samples(&self) -> Result<()> {
-        let path = self.run.samples_dir().join(format!("iter-{:08}.png", self.iteration));
-        // Batch statistics of the fixed batch (as the DCGAN reference does), without
-        // touching the running statistics, so sampling never changes training.
-        let fake = self.players.gen.forward_mode(&self.fixed_noise, BnMode::BatchStats)?;
-        match &self.config.data {
-            DataSource::Images(_) => ganzoo_data::grid::save_tensor_grid(&fake, 8, &path)?,
-            DataSource::Toy(toy) => {
-                let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed ^ self.iteration);
-                let real = toy.sample(512, &mut rng);
-                let z = noise(&mut rng, 512, self.config.latent, &self.device)?;
-                let fake: Vec<f32> = self.generate(&z)?.flatten_all()?.to_vec1()?;
-                plot::toy_surface(Some(&self.players.critic), &self.device, &real, &fake, &path)?;
-            }
-        }
-        Ok(())
+        self.record.write_samples(self.iteration, &self.players, &self.config, &self.device)
     }
 
-    fn checkpoint(&self, started: Instant) -> Result<()> {
+    fn checkpoint(&self) -> Result<()> {
         self.check_weights_finite()?;
         let snap = Snapshot {
             gen: &self.players.gen_store,
@@ -493,20 +374,18 @@ impl Trainer {
                 rng_word_pos: self.rng.get_word_pos().to_string(),
                 optimizer_g_steps: self.opt_g.steps_taken(),
                 optimizer_d_steps: self.opt_d.steps_taken(),
-                wall_time_s: self.wall_offset + started.elapsed().as_secs_f64(),
-                collapse_streak: self.collapse_streak,
+                wall_time_s: self.record.wall_time_s(),
+                collapse_streak: self.record.collapse_streak(),
             },
         };
-        let dir = checkpoint::save(self.run.path(), &snap)?;
-        plot::curves(&self.history, &self.run.path().join("curves.png"))?;
-        tracing::info!(checkpoint = %dir.display(), "saved");
+        self.record.checkpoint(&snap)?;
         Ok(())
     }
 }
 
 impl Trainer {
     fn non_finite(&self, what: &'static str, value: f64) -> TrainError {
-        let checkpoint = checkpoint::latest(self.run.path()).ok().flatten();
+        let checkpoint = checkpoint::latest(self.run_dir().path()).ok().flatten();
         TrainError::NonFinite { iteration: self.iteration, what, value, checkpoint }
     }
 
@@ -514,7 +393,7 @@ impl Trainer {
     fn check_weights_finite(&self) -> Result<()> {
         for store in [&self.players.gen_store, &self.players.critic_store] {
             for (_, var) in store.trainable() {
-                let max = var.abs()?.flatten_all()?.max(0)?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+                let max = scalar(&var.abs()?.flatten_all()?.max(0)?)?;
                 if !max.is_finite() {
                     return Err(self.non_finite("weight", max));
                 }
@@ -542,10 +421,6 @@ fn critic_outputs(critic: &Network, real: &Tensor, fake: &Tensor) -> Result<(Ten
 pub fn noise(rng: &mut ChaCha8Rng, n: usize, latent: usize, device: &Device) -> Result<Tensor> {
     let v: Vec<f32> = (0..n * latent).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
     Ok(Tensor::from_vec(v, (n, latent), device)?)
-}
-
-fn mean_sigmoid(logits: &Tensor) -> Result<f64> {
-    Ok(candle_nn::ops::sigmoid(logits)?.mean_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
 }
 
 fn make_stream(config: &TrainConfig, train: Option<ImageDataset>, device: &Device) -> Result<DataStream> {

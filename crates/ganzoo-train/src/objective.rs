@@ -1,0 +1,189 @@
+//! Each GAN family's objective in one place: what the critic and the generator
+//! minimise, what follows a critic step, and what a metrics line reports. The
+//! training loop knows only [`AdversarialObjective`]; adding a family is one
+//! implementation here and one arm in [`for_config`].
+//!
+//! - [`CrossEntropy`]: Goodfellow et al. 2014, eq. 1 — the discriminator's binary
+//!   cross-entropy (with the seed's label smoothing and noise), one of three generator
+//!   costs (minimax, non-saturating, maximum likelihood).
+//! - [`WeightClipping`]: Arjovsky et al. 2017, algorithm 1 — `E f(G(z)) − E f(x)` for the
+//!   critic, `−E f(G(z))` for the generator, weights clamped to `[−c, c]` after each step.
+//! - [`GradientPenalty`]: Gulrajani et al. 2017, algorithm 1 — the same losses plus
+//!   `λ E[(‖∇x̂ f(x̂)‖₂ − 1)²]`, no clipping.
+
+use candle_core::{DType, Device, Tensor};
+use ganzoo_losses::{cross_entropy, generator_loss, wasserstein, GeneratorCost};
+use ganzoo_models::{Network, ParamStore};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::{Constraint, Objective, TrainConfig, Tricks};
+use crate::metrics::Metrics;
+use crate::Result;
+
+/// Losses and diagnostics of one generator iteration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepStats {
+    pub d_loss: f64,
+    pub g_loss: f64,
+    pub d_real: f64,
+    pub d_fake: f64,
+    pub wasserstein: f64,
+    pub penalty: f64,
+    /// Real samples the critic saw.
+    pub real_seen: usize,
+}
+
+/// One critic pass: its inputs and its outputs on them.
+pub struct CriticPass<'a> {
+    pub critic: &'a Network,
+    pub real: &'a Tensor,
+    pub fake: &'a Tensor,
+    pub real_out: &'a Tensor,
+    pub fake_out: &'a Tensor,
+}
+
+/// What distinguishes one GAN family's training from another's.
+pub trait AdversarialObjective: Send {
+    /// The critic's loss for one step, recording its statistics in `stats`.
+    fn critic_loss(&self, pass: CriticPass<'_>, rng: &mut ChaCha8Rng, stats: &mut StepStats) -> Result<Tensor>;
+
+    /// The generator's loss from the critic's outputs on generated samples.
+    fn generator_loss(&self, fake_out: &Tensor) -> Result<Tensor>;
+
+    /// Applied to the critic's weights after each of its optimiser steps.
+    fn after_critic_step(&self, _critic: &ParamStore) -> Result<()> {
+        Ok(())
+    }
+
+    /// The generator step may train on the last critic step's generated batch instead
+    /// of fresh noise (cross-entropy GANs with one discriminator step, as in the DCGAN
+    /// reference code: one generator forward pass per iteration instead of two).
+    fn reuses_fake_batch(&self, _critic_steps: usize) -> bool {
+        false
+    }
+
+    /// D(G(z)) is a probability whose collapse to 0 is worth reporting.
+    fn reports_collapse(&self) -> bool {
+        false
+    }
+
+    /// This objective's statistics in a metrics line.
+    fn record(&self, stats: &StepStats, metrics: &mut Metrics);
+}
+
+/// The objective a configuration names.
+pub fn for_config(config: &TrainConfig) -> Box<dyn AdversarialObjective> {
+    match config.objective {
+        Objective::CrossEntropy { generator_cost } => {
+            Box::new(CrossEntropy { cost: generator_cost.into(), tricks: config.tricks })
+        }
+        Objective::Wasserstein { constraint: Constraint::Clip { value } } => Box::new(WeightClipping { value }),
+        Objective::Wasserstein { constraint: Constraint::Penalty { lambda } } => Box::new(GradientPenalty { lambda }),
+    }
+}
+
+/// The cross-entropy GAN of Goodfellow et al. (and DCGAN).
+pub struct CrossEntropy {
+    pub cost: GeneratorCost,
+    pub tricks: Tricks,
+}
+
+impl CrossEntropy {
+    /// Real-label targets: `real_label − U[0, label_noise]` per sample.
+    fn real_targets(&self, b: usize, rng: &mut ChaCha8Rng, device: &Device) -> Result<Tensor> {
+        let t = self.tricks;
+        let values: Vec<f32> = (0..b)
+            .map(|_| if t.label_noise > 0.0 { t.real_label - t.label_noise * rng.random::<f64>() } else { t.real_label } as f32)
+            .collect();
+        Ok(Tensor::from_vec(values, b, device)?)
+    }
+}
+
+impl AdversarialObjective for CrossEntropy {
+    fn critic_loss(&self, pass: CriticPass<'_>, rng: &mut ChaCha8Rng, stats: &mut StepStats) -> Result<Tensor> {
+        stats.d_real = mean_sigmoid(pass.real_out)?;
+        stats.d_fake = mean_sigmoid(pass.fake_out)?;
+        let targets = self.real_targets(pass.real_out.dim(0)?, rng, pass.real_out.device())?;
+        Ok(cross_entropy::discriminator_loss_with_targets(pass.real_out, &targets, pass.fake_out)?)
+    }
+
+    fn generator_loss(&self, fake_out: &Tensor) -> Result<Tensor> {
+        Ok(generator_loss(self.cost, fake_out)?)
+    }
+
+    fn reuses_fake_batch(&self, critic_steps: usize) -> bool {
+        critic_steps == 1
+    }
+
+    fn reports_collapse(&self) -> bool {
+        true
+    }
+
+    fn record(&self, stats: &StepStats, m: &mut Metrics) {
+        (m.d_real, m.d_fake) = (Some(stats.d_real), Some(stats.d_fake));
+    }
+}
+
+/// The Wasserstein critic's loss and its estimate of W, shared by both WGANs.
+fn wasserstein_critic(pass: &CriticPass<'_>, stats: &mut StepStats) -> Result<Tensor> {
+    stats.wasserstein = wasserstein::wasserstein_estimate(pass.real_out, pass.fake_out)?;
+    Ok(wasserstein::critic_loss(pass.real_out, pass.fake_out)?)
+}
+
+/// WGAN: a weight-clipped critic.
+pub struct WeightClipping {
+    pub value: f64,
+}
+
+impl AdversarialObjective for WeightClipping {
+    fn critic_loss(&self, pass: CriticPass<'_>, _: &mut ChaCha8Rng, stats: &mut StepStats) -> Result<Tensor> {
+        wasserstein_critic(&pass, stats)
+    }
+
+    fn generator_loss(&self, fake_out: &Tensor) -> Result<Tensor> {
+        Ok(wasserstein::generator_loss(fake_out)?)
+    }
+
+    fn after_critic_step(&self, critic: &ParamStore) -> Result<()> {
+        let vars = critic.trainable();
+        Ok(wasserstein::clip_weights(vars.iter().map(|(_, v)| v), self.value)?)
+    }
+
+    fn record(&self, stats: &StepStats, m: &mut Metrics) {
+        m.wasserstein = Some(stats.wasserstein);
+    }
+}
+
+/// WGAN-GP: a critic kept 1-Lipschitz by a gradient penalty.
+pub struct GradientPenalty {
+    pub lambda: f64,
+}
+
+impl AdversarialObjective for GradientPenalty {
+    fn critic_loss(&self, pass: CriticPass<'_>, rng: &mut ChaCha8Rng, stats: &mut StepStats) -> Result<Tensor> {
+        let loss = wasserstein_critic(&pass, stats)?;
+        let gp = ganzoo_losses::GradientPenalty { lambda: self.lambda };
+        let eps = gp.sample_eps(pass.real, rng)?;
+        let penalty = gp.penalty(pass.critic, pass.real, pass.fake, &eps)?.penalty;
+        stats.penalty = scalar(&penalty)?;
+        Ok((loss + penalty)?)
+    }
+
+    fn generator_loss(&self, fake_out: &Tensor) -> Result<Tensor> {
+        Ok(wasserstein::generator_loss(fake_out)?)
+    }
+
+    fn record(&self, stats: &StepStats, m: &mut Metrics) {
+        (m.wasserstein, m.penalty) = (Some(stats.wasserstein), Some(stats.penalty));
+    }
+}
+
+/// A one-element tensor's value as `f64`.
+pub fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+fn mean_sigmoid(logits: &Tensor) -> Result<f64> {
+    scalar(&candle_nn::ops::sigmoid(logits)?.mean_all()?)
+}

@@ -1,0 +1,171 @@
+//! A run's bookkeeping, kept apart from the training loop: metrics lines, collapse
+//! warnings, sample grids, curves and checkpoint files in the [`RunDir`].
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use ganzoo_models::norm::BnMode;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::checkpoint::{self, Snapshot};
+use crate::config::{DataSource, TrainConfig};
+use crate::metrics::Metrics;
+use crate::networks::Players;
+use crate::objective::{AdversarialObjective, StepStats};
+use crate::plot;
+use crate::run_dir::RunDir;
+use crate::trainer::{noise, Observer};
+use crate::Result;
+
+/// D(G(z)) below this, for [`COLLAPSE_STREAK`] iterations in a row, is reported as a collapse.
+pub const COLLAPSE_D_FAKE: f64 = 1e-3;
+pub const COLLAPSE_STREAK: u64 = 50;
+/// Generated samples in each grid.
+pub const GRID_SAMPLES: usize = 64;
+/// Real and generated points in a toy run's sample plot.
+const TOY_POINTS: usize = 512;
+
+/// Everything a run writes besides the networks' state.
+pub struct Recorder {
+    run: RunDir,
+    history: Vec<Metrics>,
+    collapse_streak: u64,
+    /// Wall time of the run before this process took it over.
+    wall_offset: f64,
+    started: Instant,
+    last_log: Instant,
+    seen_since_log: usize,
+    /// The noise of every sample grid, so grids of one run are comparable.
+    fixed_noise: Tensor,
+}
+
+impl Recorder {
+    pub fn new(run: RunDir, config: &TrainConfig, device: &Device) -> Result<Self> {
+        let mut fixed = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed_5a3b_1e00);
+        let fixed_noise = noise(&mut fixed, GRID_SAMPLES, config.latent, device)?;
+        let now = Instant::now();
+        Ok(Self {
+            run,
+            history: Vec::new(),
+            collapse_streak: 0,
+            wall_offset: 0.0,
+            started: now,
+            last_log: now,
+            seen_since_log: 0,
+            fixed_noise,
+        })
+    }
+
+    /// Continues from a checkpoint's counters and the metrics logged up to it.
+    pub fn restore(&mut self, history: Vec<Metrics>, wall_time_s: f64, collapse_streak: u64) {
+        (self.history, self.wall_offset, self.collapse_streak) = (history, wall_time_s, collapse_streak);
+    }
+
+    /// Starts the clocks of a call to `Trainer::run`.
+    pub fn start(&mut self) {
+        (self.started, self.last_log, self.seen_since_log) = (Instant::now(), Instant::now(), 0);
+    }
+
+    pub fn run_dir(&self) -> &RunDir {
+        &self.run
+    }
+
+    pub fn history(&self) -> &[Metrics] {
+        &self.history
+    }
+
+    pub fn collapse_streak(&self) -> u64 {
+        self.collapse_streak
+    }
+
+    /// Seconds the run has trained, over all the processes that trained it.
+    pub fn wall_time_s(&self) -> f64 {
+        self.wall_offset + self.started.elapsed().as_secs_f64()
+    }
+
+    /// After iteration `iteration`: collapse tracking, and every `log_every` iterations
+    /// a metrics line (file, log, observer).
+    #[allow(clippy::too_many_arguments)]
+    pub fn after_iteration(
+        &mut self,
+        iteration: u64,
+        epoch: f64,
+        stats: &StepStats,
+        objective: &dyn AdversarialObjective,
+        log_every: u64,
+        total: u64,
+        observer: &mut dyn Observer,
+    ) -> Result<()> {
+        self.seen_since_log += stats.real_seen;
+        let collapse = objective.reports_collapse() && self.track_collapse(stats, observer);
+        if iteration % log_every != 0 {
+            return Ok(());
+        }
+        let rate = self.seen_since_log as f64 / self.last_log.elapsed().as_secs_f64().max(1e-9);
+        (self.last_log, self.seen_since_log) = (Instant::now(), 0);
+        let mut m = Metrics {
+            iteration,
+            epoch,
+            d_loss: stats.d_loss,
+            g_loss: stats.g_loss,
+            d_real: None,
+            d_fake: None,
+            wasserstein: None,
+            penalty: None,
+            wall_time_s: self.wall_time_s(),
+            images_per_s: rate,
+            collapse,
+        };
+        objective.record(stats, &mut m);
+        self.run.append_metrics(&m)?;
+        tracing::info!(iteration = m.iteration, d_loss = m.d_loss, g_loss = m.g_loss, "step");
+        observer.on_metrics(&m, total);
+        self.history.push(m);
+        Ok(())
+    }
+
+    fn track_collapse(&mut self, s: &StepStats, observer: &mut dyn Observer) -> bool {
+        self.collapse_streak = if s.d_fake < COLLAPSE_D_FAKE { self.collapse_streak + 1 } else { 0 };
+        if self.collapse_streak == COLLAPSE_STREAK {
+            let msg = format!(
+                "collapse: D(G(z)) < {COLLAPSE_D_FAKE} for {COLLAPSE_STREAK} iterations (now {:.2e}, g_loss {:.2}); the discriminator rejects every sample",
+                s.d_fake, s.g_loss
+            );
+            tracing::warn!("{msg}");
+            observer.on_message(&msg);
+        }
+        self.collapse_streak >= COLLAPSE_STREAK
+    }
+
+    /// `samples/iter-N.png`: a grid of the fixed noise's images, or for toys real and
+    /// generated points over the critic's value.
+    pub fn write_samples(&self, iteration: u64, players: &Players, config: &TrainConfig, device: &Device) -> Result<()> {
+        let path = self.run.samples_dir().join(format!("iter-{iteration:08}.png"));
+        match &config.data {
+            DataSource::Images(_) => {
+                // Batch statistics of the fixed batch (as the DCGAN reference does), without
+                // touching the running statistics, so sampling never changes training.
+                let fake = players.gen.forward_mode(&self.fixed_noise, BnMode::BatchStats)?;
+                ganzoo_data::grid::save_tensor_grid(&fake, 8, &path)?;
+            }
+            DataSource::Toy(toy) => {
+                let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ iteration);
+                let real = toy.sample(TOY_POINTS, &mut rng);
+                let z = noise(&mut rng, TOY_POINTS, config.latent, device)?;
+                let fake: Vec<f32> = players.gen.forward_t(&z, false)?.flatten_all()?.to_vec1()?;
+                plot::toy_surface(Some(&players.critic), device, &real, &fake, &path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint (atomically) and redraws the curves.
+    pub fn checkpoint(&self, snap: &Snapshot<'_>) -> Result<PathBuf> {
+        let dir = checkpoint::save(self.run.path(), snap)?;
+        plot::curves(&self.history, &self.run.path().join("curves.png"))?;
+        tracing::info!(checkpoint = %dir.display(), "saved");
+        Ok(dir)
+    }
+}
