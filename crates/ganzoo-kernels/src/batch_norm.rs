@@ -26,7 +26,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tenso
 use rayon::prelude::*;
 
 use crate::gemm::Element;
-use crate::geometry::ImageLayout;
+use crate::image_layout::ImageLayout;
 use crate::leaky_relu::leaky_relu_grad;
 use crate::storage::{nchw, typed, Typed};
 use crate::sums::Sums;

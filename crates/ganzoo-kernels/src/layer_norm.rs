@@ -20,7 +20,7 @@ use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape,
 use rayon::prelude::*;
 
 use crate::gemm::Element;
-use crate::ops::tracked;
+use crate::storage::tracked;
 use crate::storage::{typed, Typed};
 use crate::sums::Sums;
 use crate::uninit::written;

@@ -12,11 +12,11 @@
 //! | [`conv_transpose2d`] | `X = col2im(Wᵀ · Y)` | its adjoint: `⟨conv2d(x, W), y⟩ = ⟨x, conv_transpose2d(y, W)⟩` |
 //! | [`conv2d_weight_grad`] | `dW = Σₙ dYₙ · colsₙᵀ` | `∂⟨conv2d(x, W), dy⟩/∂W` |
 //!
-//! (`kernels.rs` stores `cols` transposed, one row per output pixel with the channels
+//! (`conv_gemm.rs` stores `cols` transposed, one row per output pixel with the channels
 //! innermost, so unfolding copies whole runs of channels; the algebra is the same.)
 //!
 //! Each is bilinear in its two arguments, and the derivative of each is one of the
-//! three again (see [`ops`]), so the set is closed under differentiation.
+//! three again (see [`conv`](mod@conv)), so the set is closed under differentiation.
 //!
 //! Images may be NCHW (Candle's convention) or NHWC ([`ImageLayout`], chosen in
 //! [`ConvParams`]); a network that keeps its activations NHWC between layers skips
@@ -36,35 +36,37 @@
 //! and dtypes to Candle's own ops.
 
 pub mod batch_norm;
+pub mod conv;
+mod conv_gemm;
 mod elementwise;
 mod gemm;
 mod geometry;
 mod im2col;
-mod kernels;
+mod image_layout;
 pub mod layer_norm;
-mod layout;
 pub mod leaky_relu;
 pub mod linear;
 pub mod matrix_product;
-pub mod ops;
 pub mod optim;
 mod scratch;
 mod storage;
 mod sums;
 pub mod tanh;
 mod threads;
+mod transpose;
 mod uninit;
 
 pub use batch_norm::{batch_norm, batch_norm_leaky_relu, batch_norm_with_moments, channel_mean_var};
 pub use gemm::Element;
-pub use geometry::{ConvGeometry, ConvParams, ImageLayout};
-pub use kernels::{adjoint, forward, weight_grad};
+pub use conv::{conv2d, conv2d_weight_grad, conv_transpose2d, conv_transpose2d_to};
+pub use conv_gemm::{adjoint, forward, weight_grad};
+pub use geometry::{ConvGeometry, ConvParams};
+pub use image_layout::ImageLayout;
 pub use layer_norm::{layer_norm, layer_norm_input_grad};
-pub use layout::{to_nchw, to_nhwc};
+pub use transpose::{to_nchw, to_nhwc};
 pub use leaky_relu::{leaky_relu, leaky_relu_grad};
 pub use linear::linear;
 pub use matrix_product::{column_sum, matrix_product, Transposes};
-pub use ops::{conv2d, conv2d_weight_grad, conv_transpose2d, conv_transpose2d_to};
 pub use optim::{adam_step, rmsprop_step};
 pub use tanh::{tanh, tanh_grad};
 

@@ -11,7 +11,7 @@ use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 use crate::gemm::{matmul, Element, MatRef};
 use crate::matrix_product::{column_sum, matrix_product, Transposes};
-use crate::ops::tracked;
+use crate::storage::tracked;
 use crate::storage::{typed, Typed};
 
 struct LinearOp;

@@ -12,7 +12,7 @@
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 
 use crate::gemm::{product, Element, MatRef};
-use crate::ops::tracked;
+use crate::storage::tracked;
 use crate::storage::{typed, Typed};
 
 /// Which operands enter the product transposed.

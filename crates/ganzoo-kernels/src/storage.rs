@@ -1,6 +1,7 @@
-//! Reading Candle's CPU storage as typed slices, for the ops that are not convolutions.
+//! Helpers of the custom ops: Candle's CPU storage read as typed slices, and gradients
+//! computed only for operands that are part of a graph.
 
-use candle_core::{bail, CpuStorage, Layout, Result};
+use candle_core::{bail, CpuStorage, Layout, Result, Tensor};
 
 use crate::gemm::Element;
 
@@ -53,4 +54,14 @@ fn collect<'a, T: Element, const K: usize>(
 fn s_dtype(s: &CpuStorage) -> candle_core::DType {
     use candle_core::backend::BackendStorage;
     s.dtype()
+}
+
+/// The gradient of an operand, computed only when the operand is part of a graph
+/// (a constant input, such as a batch of real images, needs none).
+pub(crate) fn tracked(operand: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
+    if operand.track_op() {
+        grad().map(Some)
+    } else {
+        Ok(None)
+    }
 }

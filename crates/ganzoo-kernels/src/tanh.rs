@@ -124,8 +124,8 @@ impl CustomOp2 for TanhGradOp {
     }
 
     fn bwd(&self, y: &Tensor, dy: &Tensor, _: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let dy_grad = crate::ops::tracked(dy, || tanh_grad(y, g))?;
-        let y_grad = crate::ops::tracked(y, || (y * dy)?.mul(g)?.affine(-2.0, 0.0))?;
+        let dy_grad = crate::storage::tracked(dy, || tanh_grad(y, g))?;
+        let y_grad = crate::storage::tracked(y, || (y * dy)?.mul(g)?.affine(-2.0, 0.0))?;
         Ok((y_grad, dy_grad))
     }
 }

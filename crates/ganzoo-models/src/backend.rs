@@ -65,14 +65,13 @@ pub fn kernel_backend() -> KernelBackend {
     }
 }
 
-/// Whether ganzoo's kernels take an op on `x`.
-pub fn use_kernels(x: &Tensor) -> bool {
-    kernel_backend() == KernelBackend::Ganzoo && ganzoo_kernels::supports(x)
-}
-
-/// Whether ganzoo's kernels run a layer on `x`, an image in `layout`, with the layer's
-/// parameter `param` (a weight, `γ`): always on NHWC images, which only the kernels
-/// take; on NCHW ones where the kernels take `x` and `param` shares its dtype.
-pub(crate) fn kernels_run(x: &Tensor, param: &Tensor, layout: ImageLayout) -> bool {
-    layout == ImageLayout::Nhwc || (use_kernels(x) && x.dtype() == param.dtype())
+/// The one rule for whether ganzoo's kernels run an op on `x` (an image in `layout`, or
+/// any tensor with [`ImageLayout::Nchw`]) with the tensors `with` (a weight, `γ`, a
+/// gradient): always on NHWC images, which only the kernels take; otherwise when the
+/// kernels are chosen, take `x` (CPU, f32/f64) and every tensor of `with` shares its dtype.
+pub fn kernels_run(x: &Tensor, with: &[&Tensor], layout: ImageLayout) -> bool {
+    layout == ImageLayout::Nhwc
+        || (kernel_backend() == KernelBackend::Ganzoo
+            && ganzoo_kernels::supports(x)
+            && with.iter().all(|t| t.dtype() == x.dtype()))
 }

@@ -32,7 +32,7 @@ pub fn conv2d_in(
     padding: usize,
     layout: ImageLayout,
 ) -> candle_core::Result<Tensor> {
-    if crate::backend::kernels_run(x, w, layout) {
+    if crate::backend::kernels_run(x, &[w], layout) {
         ganzoo_kernels::conv2d(x, w, ConvParams::new(stride, padding).with_layout(layout))
     } else {
         x.conv2d(w, padding, stride, 1, 1)
@@ -57,7 +57,7 @@ pub fn conv_transpose2d_in(
     (stride, padding, output_padding): (usize, usize, usize),
     layout: ImageLayout,
 ) -> candle_core::Result<Tensor> {
-    if crate::backend::kernels_run(x, w, layout) {
+    if crate::backend::kernels_run(x, &[w], layout) {
         ganzoo_kernels::conv_transpose2d(x, w, ConvParams::new(stride, padding).with_layout(layout), output_padding)
     } else {
         x.conv_transpose2d(w, padding, output_padding, stride, 1)

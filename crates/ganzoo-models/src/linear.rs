@@ -1,6 +1,7 @@
 //! A fully connected layer `y = x Wᵀ + b`, W of shape `(out, in)`, initialised as
 //! PyTorch's `nn.Linear` (Kaiming-uniform weight, bias U(−1/√in, 1/√in)).
 
+use ganzoo_kernels::ImageLayout;
 use candle_core::{Module, Tensor};
 use candle_nn::{Init, VarBuilder};
 
@@ -34,7 +35,7 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        if crate::backend::use_kernels(x) && x.rank() == 2 {
+        if crate::backend::kernels_run(x, &[&self.weight], ImageLayout::Nchw) && x.rank() == 2 {
             return ganzoo_kernels::linear(x, &self.weight, &self.bias);
         }
         x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)

@@ -38,7 +38,7 @@ impl Activation {
             Self::LeakyRelu(a) => a,
             Self::Tanh => return None,
         };
-        crate::backend::use_kernels(x).then_some(slope)
+        crate::backend::kernels_run(x, &[], ImageLayout::Nchw).then_some(slope)
     }
 
     fn forward(self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -48,7 +48,7 @@ impl Activation {
         match self {
             Self::Relu => x.relu(),
             Self::LeakyRelu(a) => x.maximum(&(x * a)?),
-            Self::Tanh if crate::backend::use_kernels(x) => ganzoo_kernels::tanh(x),
+            Self::Tanh if crate::backend::kernels_run(x, &[], ImageLayout::Nchw) => ganzoo_kernels::tanh(x),
             Self::Tanh => x.tanh(),
         }
     }
@@ -62,7 +62,7 @@ impl Activation {
         match self {
             Self::Relu => dy * mask()?,
             Self::LeakyRelu(a) => dy * ((mask()? * (1.0 - a))? + a)?,
-            Self::Tanh if crate::backend::use_kernels(y) => ganzoo_kernels::tanh_grad(y, dy),
+            Self::Tanh if crate::backend::kernels_run(y, &[], ImageLayout::Nchw) => ganzoo_kernels::tanh_grad(y, dy),
             Self::Tanh => dy * (1.0 - y.sqr()?)?,
         }
     }
@@ -141,7 +141,7 @@ fn norm_then_activation(
 /// The layout a network keeps its images in on input `x`: NHWC where ganzoo's
 /// kernels take it, else NCHW.
 fn working_layout(x: &Tensor) -> ImageLayout {
-    if crate::backend::use_kernels(x) {
+    if crate::backend::kernels_run(x, &[], ImageLayout::Nchw) {
         ImageLayout::Nhwc
     } else {
         ImageLayout::Nchw

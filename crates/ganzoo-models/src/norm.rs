@@ -106,7 +106,7 @@ impl BatchNorm2d {
     /// Whether ganzoo's fused kernel normalises `x` in `mode` (batch statistics only;
     /// always on NHWC images, which only the kernels take).
     fn runs_kernel(&self, x: &Tensor, mode: BnMode, layout: ImageLayout) -> bool {
-        mode != BnMode::Eval && crate::backend::kernels_run(x, &self.gamma, layout)
+        mode != BnMode::Eval && crate::backend::kernels_run(x, &[&self.gamma], layout)
     }
 
     fn kernel_forward(
@@ -185,7 +185,7 @@ impl LayerNorm {
     /// The layer on an input in `layout` (NHWC: ganzoo's kernels, `γ, β` permuted).
     pub fn forward_in(&self, x: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
         let (gamma, beta) = (Self::in_layout(&self.gamma, layout)?, Self::in_layout(&self.beta, layout)?);
-        if crate::backend::kernels_run(x, &self.gamma, layout) {
+        if crate::backend::kernels_run(x, &[&self.gamma], layout) {
             return ganzoo_kernels::layer_norm(x, &gamma, &beta, EPS);
         }
         let (xhat, _) = Self::normalise(x)?;
@@ -197,7 +197,7 @@ impl LayerNorm {
     /// `dy` and `x` in `layout`.
     pub fn input_grad(&self, dy: &Tensor, x: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
         let g = dy.flatten_from(1)?.broadcast_mul(&Self::in_layout(&self.gamma, layout)?.flatten_all()?)?;
-        if crate::backend::kernels_run(x, &self.gamma, layout) {
+        if crate::backend::kernels_run(x, &[&self.gamma], layout) {
             return ganzoo_kernels::layer_norm_input_grad(x, &g.reshape(x.shape())?, EPS);
         }
         let (xhat, sigma) = Self::normalise(x)?;

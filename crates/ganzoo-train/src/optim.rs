@@ -49,7 +49,8 @@ impl OptimizerState {
         for i in 0..self.vars.len() {
             let Some(g) = grads.get(&self.vars[i].1) else { continue };
             let g = g.detach();
-            if ganzoo_models::backend::use_kernels(self.vars[i].1.as_tensor()) && g.dtype() == self.vars[i].1.dtype() {
+            let var = self.vars[i].1.as_tensor();
+            if ganzoo_models::backend::kernels_run(var, &[&g], ganzoo_kernels::ImageLayout::Nchw) {
                 self.fused_step(i, &g)?;
             } else {
                 self.tensor_step(i, &g)?;

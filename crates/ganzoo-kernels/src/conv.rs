@@ -1,4 +1,5 @@
-//! The primitives as Candle custom ops, each differentiable through the others.
+//! The three convolution primitives as Candle custom ops, each differentiable
+//! through the others.
 //!
 //! For `y = conv2d(x, W)` and an incoming gradient `dy`:
 //! `dx = conv_transpose2d(dy, W)`, `dW = conv2d_weight_grad(x, dy)`.
@@ -15,9 +16,10 @@
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 use crate::gemm::Element;
-use crate::geometry::{ConvGeometry, ConvParams, ImageLayout};
-use crate::kernels;
-use crate::storage::{typed, Typed};
+use crate::geometry::{ConvGeometry, ConvParams};
+use crate::image_layout::ImageLayout;
+use crate::conv_gemm;
+use crate::storage::{tracked, typed, Typed};
 
 fn dims4(l: &Layout, what: &str) -> Result<[usize; 4]> {
     match l.dims() {
@@ -66,19 +68,19 @@ struct WeightGrad(ConvGeometry);
 
 impl Kernel for Forward {
     fn run<T: Element>(&self, x: &[T], w: &[T]) -> Vec<T> {
-        kernels::forward(&self.0, x, w)
+        conv_gemm::forward(&self.0, x, w)
     }
 }
 
 impl Kernel for Adjoint {
     fn run<T: Element>(&self, dy: &[T], w: &[T]) -> Vec<T> {
-        kernels::adjoint(&self.0, dy, w)
+        conv_gemm::adjoint(&self.0, dy, w)
     }
 }
 
 impl Kernel for WeightGrad {
     fn run<T: Element>(&self, x: &[T], dy: &[T]) -> Vec<T> {
-        kernels::weight_grad(&self.0, x, dy)
+        conv_gemm::weight_grad(&self.0, x, dy)
     }
 }
 
@@ -174,16 +176,6 @@ impl CustomOp2 for WeightGradOp {
     fn bwd(&self, x: &Tensor, dy: &Tensor, _: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let size = spatial(x, self.params.layout)?;
         Ok((tracked(x, || conv_transpose2d_to(dy, g, self.params, size))?, tracked(dy, || conv2d(x, g, self.params))?))
-    }
-}
-
-/// The gradient of an operand, computed only when the operand is part of a graph
-/// (a constant input, such as a batch of real images, needs none).
-pub(crate) fn tracked(operand: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
-    if operand.track_op() {
-        grad().map(Some)
-    } else {
-        Ok(None)
     }
 }
 

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use crate::gemm::{matmul, matmul_to, Element, MatRef};
 use crate::geometry::ConvGeometry;
 use crate::im2col::{col2im, im2col};
-use crate::layout::{
+use crate::transpose::{
     from_channels_last, kernel_from_channels_last, kernel_to_channels_last, kernel_to_patch_major, to_channels_last,
 };
 use crate::scratch::Scratch;
