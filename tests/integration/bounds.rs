@@ -19,7 +19,15 @@ fn params(store: &ParamStore) -> u128 {
 fn footprints_count_the_parameters_that_are_built() {
     for (size, channels) in [(28, 1), (32, 3), (64, 3)] {
         for (gnorm, cnorm) in [(Norm::Batch, Norm::Batch), (Norm::None, Norm::Layer), (Norm::Batch, Norm::None)] {
-            let c = DcganConfig { image_size: size, channels, ngf: 8, ndf: 12, nz: 10, generator_norm: gnorm, critic_norm: cnorm };
+            let c = DcganConfig {
+                image_size: size,
+                channels,
+                ngf: 8,
+                ndf: 12,
+                nz: 10,
+                generator_norm: gnorm,
+                critic_norm: cnorm,
+            };
             let (gs, ds) = (ParamStore::new(0), ParamStore::new(1));
             let g = c.generator(gs.builder(DType::F32, &Device::Cpu).pp("g")).unwrap();
             let d = c.discriminator(ds.builder(DType::F32, &Device::Cpu).pp("d")).unwrap();
@@ -28,16 +36,25 @@ fn footprints_count_the_parameters_that_are_built() {
             // Activations: every layer's output for one sample, from a traced forward pass.
             for (net, f, input) in [
                 (&g, c.generator_footprint(), candle_core::Tensor::zeros((1, 10), DType::F32, &Device::Cpu).unwrap()),
-                (&d, c.discriminator_footprint(), candle_core::Tensor::zeros((1, channels, size, size), DType::F32, &Device::Cpu).unwrap()),
+                (
+                    &d,
+                    c.discriminator_footprint(),
+                    candle_core::Tensor::zeros((1, channels, size, size), DType::F32, &Device::Cpu).unwrap(),
+                ),
             ] {
                 let traced: u128 = net.trace(&input, false).unwrap().iter().map(|t| t.elem_count() as u128).sum();
                 let input = input.elem_count() as u128;
                 // Reshapes are outputs too in a trace; the footprint counts values once.
-                assert!(traced + input >= f.activations && f.activations * 2 >= traced + input, "{c:?}: {traced} vs {}", f.activations);
+                assert!(
+                    traced + input >= f.activations && f.activations * 2 >= traced + input,
+                    "{c:?}: {traced} vs {}",
+                    f.activations
+                );
             }
         }
     }
-    for c in [MlpConfig::seed_generator(64, [1, 28, 28]), MlpConfig::wgan_critic([3, 32, 32]), MlpConfig::toy_critic()] {
+    for c in [MlpConfig::seed_generator(64, [1, 28, 28]), MlpConfig::wgan_critic([3, 32, 32]), MlpConfig::toy_critic()]
+    {
         let s = ParamStore::new(0);
         c.build(s.builder(DType::F32, &Device::Cpu).pp("m")).unwrap();
         assert_eq!(c.footprint().params, params(&s), "{c:?}");
@@ -93,7 +110,8 @@ fn the_memory_estimate_bounds_what_training_holds() {
         let estimate = training_bytes(&config, size);
         let dir = tempfile::tempdir().unwrap();
         let base = reset_global_peak();
-        let mut t = Trainer::new(config.clone(), data, RunDir::create(dir.path(), false).unwrap(), Device::Cpu).unwrap();
+        let mut t =
+            Trainer::new(config.clone(), data, RunDir::create(dir.path(), false).unwrap(), Device::Cpu).unwrap();
         t.run(&mut Silent).unwrap();
         let peak = (global_peak() - base) as u128;
         let what = format!("{} on {} at batch {}", config.family.name(), config.data, config.batch_size);

@@ -8,9 +8,9 @@ use std::path::Path;
 
 use candle_core::Device;
 use ganzoo::data::cifar::load_batches;
+use ganzoo::data::folder::load_image_folder;
 use ganzoo::data::idx::{write_idx_images, write_idx_labels, IdxReader};
 use ganzoo::data::npy::{read_npy_f32, write_npy_f32};
-use ganzoo::data::folder::load_image_folder;
 use ganzoo::data::{ImageFolderConfig, ToyDistribution};
 use ganzoo::train::{checkpoint, DataSource, Family, RunDir, Silent, TrainConfig, Trainer};
 use rand::{Rng, SeedableRng};
@@ -164,7 +164,8 @@ fn idx_headers_that_lie_are_refused_without_allocating_what_they_promise() {
 #[test]
 fn cifar_batches_never_panic_or_over_allocate() {
     let dir = tempfile::tempdir().unwrap();
-    let records: Vec<u8> = (0..4).flat_map(|i: u8| std::iter::once(i).chain((0..3072).map(move |p| (p % 251) as u8 ^ i))).collect();
+    let records: Vec<u8> =
+        (0..4).flat_map(|i: u8| std::iter::once(i).chain((0..3072).map(move |p| (p % 251) as u8 ^ i))).collect();
     let names: Vec<String> = (0..10).map(|i| i.to_string()).collect();
     let path = dir.path().join("data_batch_1.bin");
     let valid = fuzz(&path, &records, 5, |m| 3 * m.len() + MIB, |p| load_batches(&[p], &names).ok());
@@ -212,20 +213,32 @@ fn configs_and_checkpoints_never_panic_or_over_allocate() {
     let scratch = root.path().join("scratch");
     std::fs::create_dir(&scratch).unwrap();
     let toml = c.to_toml().unwrap();
-    fuzz(&scratch.join("config.toml"), toml.as_bytes(), 9, |m| 64 * m.len() + MIB, |p| {
-        TrainConfig::from_toml(&std::fs::read_to_string(p).ok()?).ok()
-    });
+    fuzz(
+        &scratch.join("config.toml"),
+        toml.as_bytes(),
+        9,
+        |m| 64 * m.len() + MIB,
+        |p| TrainConfig::from_toml(&std::fs::read_to_string(p).ok()?).ok(),
+    );
     let ck = checkpoint::latest(&run).unwrap().unwrap();
     let state = std::fs::read(ck.join("state.json")).unwrap();
-    let valid = fuzz(&scratch.join("state.json"), &state, 10, |m| 16 * m.len() + MIB, |p| {
-        checkpoint::read_state(p.parent().unwrap()).ok()
-    });
+    let valid = fuzz(
+        &scratch.join("state.json"),
+        &state,
+        10,
+        |m| 16 * m.len() + MIB,
+        |p| checkpoint::read_state(p.parent().unwrap()).ok(),
+    );
     assert!(valid > 0);
     let critic = std::fs::read(ck.join("critic.safetensors")).unwrap();
     let (run_dir, config) = RunDir::open(&run).unwrap();
     let players = ganzoo::train::networks::Players::build(&config, &[2], &Device::Cpu).unwrap();
-    fuzz(&scratch.join("critic.safetensors"), &critic, 11, |m| 4 * m.len() + MIB, |p| {
-        checkpoint::load_store(&players.critic_store, p).ok()
-    });
+    fuzz(
+        &scratch.join("critic.safetensors"),
+        &critic,
+        11,
+        |m| 4 * m.len() + MIB,
+        |p| checkpoint::load_store(&players.critic_store, p).ok(),
+    );
     drop(run_dir);
 }

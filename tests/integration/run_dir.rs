@@ -170,7 +170,9 @@ fn leftovers_of_interrupted_writes_are_removed_at_the_next_start() {
     let (dir, mut config) = RunDir::open(&run).unwrap();
     config.iters = Some(3);
     let t = Trainer::resume(dir, config, None, Device::Cpu).unwrap();
-    for left in ["checkpoints/step-00000003.tmp", "checkpoints/step-00000002.old", "checkpoints/latest.tmp", "config.toml.tmp"] {
+    for left in
+        ["checkpoints/step-00000003.tmp", "checkpoints/step-00000002.old", "checkpoints/latest.tmp", "config.toml.tmp"]
+    {
         assert!(!run.join(left).exists(), "{left} is still there");
     }
     assert_eq!(t.iteration(), 2);

@@ -25,7 +25,9 @@ fn fixture_root() -> tempfile::TempDir {
     }
     let cifar = root.path().join("cifar-10-batches-bin");
     std::fs::create_dir(&cifar).unwrap();
-    let records: Vec<u8> = (0..64).flat_map(|i: usize| std::iter::once((i % 10) as u8).chain((0..3072).map(move |p| ((p + i) % 256) as u8))).collect();
+    let records: Vec<u8> = (0..64)
+        .flat_map(|i: usize| std::iter::once((i % 10) as u8).chain((0..3072).map(move |p| ((p + i) % 256) as u8)))
+        .collect();
     std::fs::write(cifar.join("data_batch_1.bin"), records).unwrap();
     root
 }
@@ -477,25 +479,38 @@ fn sizes_are_refused_before_anything_is_allocated() {
     assert_clean_failure(&ganzoo(&[&toy[..], &["--max-memory", "lots", "--out", o]].concat()), "not a size");
     let root = fixture_root();
     let d = root.path().to_str().unwrap();
-    assert_clean_failure(&ganzoo(&["train", "gan", "--data-dir", d, "--image-size", "100000", "--out", o]), "image size");
-    assert_clean_failure(&ganzoo(&["train", "gan", "--data-dir", d, "--image-size", "8000", "--out", o]), "needs about");
+    assert_clean_failure(
+        &ganzoo(&["train", "gan", "--data-dir", d, "--image-size", "100000", "--out", o]),
+        "image size",
+    );
+    assert_clean_failure(
+        &ganzoo(&["train", "gan", "--data-dir", d, "--image-size", "8000", "--out", o]),
+        "needs about",
+    );
     assert!(!out_dir.exists());
     // A real run, then samples: a picture of 10^8 samples is refused; .npy streams.
     let run = dir.path().join("run");
     assert!(ganzoo(&[&toy[..], &["--out", run.to_str().unwrap()]].concat()).status.success());
     let r = run.to_str().unwrap();
     let png = dir.path().join("s.png");
-    assert_clean_failure(&ganzoo(&["sample", "--run", r, "--n", "100000000", "--out", png.to_str().unwrap()]), "write .npy");
+    assert_clean_failure(
+        &ganzoo(&["sample", "--run", r, "--n", "100000000", "--out", png.to_str().unwrap()]),
+        "write .npy",
+    );
     assert!(!png.exists());
     let npy = dir.path().join("s.npy");
-    let streamed = ganzoo(&["sample", "--run", r, "--n", "5000", "--max-memory", "200M", "--out", npy.to_str().unwrap()]);
+    let streamed =
+        ganzoo(&["sample", "--run", r, "--n", "5000", "--max-memory", "200M", "--out", npy.to_str().unwrap()]);
     assert!(streamed.status.success(), "{}", String::from_utf8_lossy(&streamed.stderr));
     assert_eq!(std::fs::metadata(&npy).unwrap().len(), 128 + 5000 * 2 * 4);
     let folder = dir.path().join("imgs");
     std::fs::create_dir(&folder).unwrap();
     image::RgbImage::new(4, 4).save(folder.join("a.png")).unwrap();
     let spec = format!("folder:{}", folder.display());
-    assert_clean_failure(&ganzoo(&["data", "info", &spec, "--image-size", "8192", "--max-memory", "100M"]), "too large");
+    assert_clean_failure(
+        &ganzoo(&["data", "info", &spec, "--image-size", "8192", "--max-memory", "100M"]),
+        "too large",
+    );
 }
 
 #[test]

@@ -53,7 +53,10 @@ pub fn load_batches(files: &[impl AsRef<Path>], class_names: &[String]) -> Resul
         }
         let bytes = std::fs::read(path).map_err(io_err(path))?;
         if bytes.len() as u64 != len {
-            return Err(DataError::Truncated { path: path.to_path_buf(), detail: "the file changed while it was read".into() });
+            return Err(DataError::Truncated {
+                path: path.to_path_buf(),
+                detail: "the file changed while it was read".into(),
+            });
         }
         for (index, record) in bytes.chunks_exact(RECORD).enumerate() {
             let label = record[0];

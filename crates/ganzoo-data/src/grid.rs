@@ -26,7 +26,8 @@ pub fn make_grid(shape: ImageShape, pixels: &[u8], cols: usize, pad: usize) -> R
         return Err(DataError::InvalidArgument(format!("cannot tile {n} images of {shape} in {cols} columns")));
     }
     let rows = n.div_ceil(cols);
-    let side = |k: usize, s: usize| k.checked_mul(s + pad).and_then(|v| v.checked_add(pad)).filter(|&v| v <= MAX_GRID_SIDE);
+    let side =
+        |k: usize, s: usize| k.checked_mul(s + pad).and_then(|v| v.checked_add(pad)).filter(|&v| v <= MAX_GRID_SIDE);
     let (Some(gw), Some(gh)) = (side(cols, shape.width), side(rows, shape.height)) else {
         return Err(DataError::InvalidArgument(format!(
             "a grid of {n} images of {shape} in {cols} columns is over {MAX_GRID_SIDE} pixels on a side"

@@ -49,7 +49,9 @@ fn read_bounded(path: &Path, r: &mut impl Read, max_len: u64) -> Result<Vec<u8>>
     let Some(promised) = promised.filter(|&p| p <= max_len) else {
         return Err(DataError::Truncated {
             path: path.to_path_buf(),
-            detail: format!("the header promises more values than a file of this size can hold (at most {max_len} bytes)"),
+            detail: format!(
+                "the header promises more values than a file of this size can hold (at most {max_len} bytes)"
+            ),
         });
     };
     // Grows with what arrives: a header that lies costs nothing it does not back with data.

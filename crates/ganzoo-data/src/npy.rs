@@ -56,7 +56,10 @@ impl NpyWriter {
     /// Appends values.
     pub fn write(&mut self, values: &[f32]) -> Result<()> {
         if values.len() as u128 > self.remaining {
-            return Err(DataError::InvalidArgument(format!("more values than the shape of {} holds", self.path.display())));
+            return Err(DataError::InvalidArgument(format!(
+                "more values than the shape of {} holds",
+                self.path.display()
+            )));
         }
         let Some(file) = self.file.as_mut() else { return Ok(()) };
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();

@@ -121,7 +121,9 @@ impl FromStr for ToyDistribution {
             other => match other.strip_prefix("parallel-line:") {
                 Some(t) => match t.parse::<f64>() {
                     Ok(theta) if theta.is_finite() => Ok(Self::ParallelLine { theta }),
-                    _ => Err(DataError::InvalidArgument(format!("parallel-line:THETA needs a finite number, got '{t}'"))),
+                    _ => {
+                        Err(DataError::InvalidArgument(format!("parallel-line:THETA needs a finite number, got '{t}'")))
+                    }
                 },
                 None => Err(bad_toy(s)),
             },

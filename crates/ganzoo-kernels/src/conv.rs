@@ -15,10 +15,10 @@
 
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
+use crate::conv_gemm;
 use crate::gemm::Element;
 use crate::geometry::{ConvGeometry, ConvParams};
 use crate::image_layout::ImageLayout;
-use crate::conv_gemm;
 use crate::storage::{tracked, typed, Typed};
 
 fn dims4(l: &Layout, what: &str) -> Result<[usize; 4]> {

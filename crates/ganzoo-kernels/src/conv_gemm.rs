@@ -20,11 +20,11 @@ use rayon::prelude::*;
 use crate::gemm::{matmul, matmul_to, Element, MatRef};
 use crate::geometry::ConvGeometry;
 use crate::im2col::{col2im, im2col};
+use crate::scratch::Scratch;
+use crate::threads::Plan;
 use crate::transpose::{
     from_channels_last, kernel_from_channels_last, kernel_to_channels_last, kernel_to_patch_major, to_channels_last,
 };
-use crate::scratch::Scratch;
-use crate::threads::Plan;
 use crate::uninit::{as_uninit, write_slice, written};
 
 /// One thread's working space for a block of samples: the input images channels-last

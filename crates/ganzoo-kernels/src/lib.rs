@@ -57,18 +57,18 @@ mod transpose;
 mod uninit;
 
 pub use batch_norm::{batch_norm, batch_norm_leaky_relu, batch_norm_with_moments, channel_mean_var};
-pub use gemm::Element;
 pub use conv::{conv2d, conv2d_weight_grad, conv_transpose2d, conv_transpose2d_to};
 pub use conv_gemm::{adjoint, forward, weight_grad};
+pub use gemm::Element;
 pub use geometry::{ConvGeometry, ConvParams};
 pub use image_layout::ImageLayout;
 pub use layer_norm::{layer_norm, layer_norm_input_grad};
-pub use transpose::{to_nchw, to_nhwc};
 pub use leaky_relu::{leaky_relu, leaky_relu_grad};
 pub use linear::linear;
 pub use matrix_product::{column_sum, matrix_product, Transposes};
 pub use optim::{adam_step, rmsprop_step};
 pub use tanh::{tanh, tanh_grad};
+pub use transpose::{to_nchw, to_nhwc};
 
 /// Whether [`conv2d`] and friends can run on `t`: a CPU tensor of `f32` or `f64`.
 pub fn supports(t: &candle_core::Tensor) -> bool {

@@ -1,9 +1,9 @@
 //! A fully connected layer `y = x Wᵀ + b`, W of shape `(out, in)`, initialised as
 //! PyTorch's `nn.Linear` (Kaiming-uniform weight, bias U(−1/√in, 1/√in)).
 
-use ganzoo_kernels::ImageLayout;
 use candle_core::{Module, Tensor};
 use candle_nn::{Init, VarBuilder};
+use ganzoo_kernels::ImageLayout;
 
 use crate::Result;
 

@@ -195,7 +195,10 @@ impl Trainer {
             ));
         }
         if !(s.wall_time_s.is_finite() && s.wall_time_s >= 0.0) || s.collapse_streak > s.iteration {
-            return bad(format!("impossible counters (wall time {} s, collapse streak {})", s.wall_time_s, s.collapse_streak));
+            return bad(format!(
+                "impossible counters (wall time {} s, collapse streak {})",
+                s.wall_time_s, s.collapse_streak
+            ));
         }
         if let Some(n) = self.config.iters.filter(|&n| s.iteration > n) {
             return bad(format!("at iteration {}, past the run's length of {n} iterations", s.iteration));

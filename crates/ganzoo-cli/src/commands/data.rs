@@ -7,11 +7,11 @@ use candle_core::Device;
 use ganzoo_data::batcher::epoch_order;
 use ganzoo_data::grid::save_tensor_grid;
 use ganzoo_data::npy::NpyWriter;
-use ganzoo_train::budget::{MemoryLimit, BASELINE_BYTES};
 use ganzoo_data::{
     load_dataset, DataLocator, DatasetSpec, DatasetStats, Fetch, ImageDataset, ImageFolderConfig, Splits,
     ToyDistribution,
 };
+use ganzoo_train::budget::{MemoryLimit, BASELINE_BYTES};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -88,7 +88,13 @@ fn sample(toy: ToyDistribution, n: usize, seed: u64, out: &Path) -> anyhow::Resu
     emit(&format!("wrote {n} points of {} to {}\n", toy.name(), out.display()))
 }
 
-fn grid(dataset: &DatasetSpec, source: &SourceArgs, seed: Option<u64>, out: &Path, limit: MemoryLimit) -> anyhow::Result<()> {
+fn grid(
+    dataset: &DatasetSpec,
+    source: &SourceArgs,
+    seed: Option<u64>,
+    out: &Path,
+    limit: MemoryLimit,
+) -> anyhow::Result<()> {
     output_kind(out, &["png"])?;
     let train = load(dataset, source, limit)?.train;
     let n = train.len().min(64);

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use ganzoo_train::budget::{training_bytes, DataSize, MemoryLimit};
 use candle_core::Device;
 use ganzoo_data::{DatasetSpec, ImageDataset, KnownDataset};
+use ganzoo_train::budget::{training_bytes, DataSize, MemoryLimit};
 use ganzoo_train::config::{GeneratorCostName, NormName};
 use ganzoo_train::{
     Arch, Constraint, DataSource, Family, Metrics, Objective, Observer, Optimizer, Outcome, RunDir, TrainConfig,
@@ -39,9 +39,11 @@ fn fresh(args: &TrainArgs, device: Device, limit: MemoryLimit) -> anyhow::Result
     check_memory(&config, train.as_ref(), limit)?;
     let mut run = match &args.out {
         Some(out) => RunDir::create(out, args.overwrite)?,
-        None => RunDir::create_numbered(
-            &PathBuf::from("runs").join(format!("{}-{}", config.family.name(), data_slug(&config.data))),
-        )?,
+        None => RunDir::create_numbered(&PathBuf::from("runs").join(format!(
+            "{}-{}",
+            config.family.name(),
+            data_slug(&config.data)
+        )))?,
     };
     match Trainer::new(config, train, run.clone(), device) {
         Ok(trainer) => {
@@ -79,7 +81,11 @@ fn check_memory(config: &TrainConfig, train: Option<&ImageDataset>, limit: Memor
         DataSize { count: d.len(), shape: [s.channels, s.height, s.width] }
     });
     let what = format!("training {} on {} at batch size {}", config.family.name(), config.data, config.batch_size);
-    limit.check(what, training_bytes(config, data), "lower --batch-size, --image-size, --ngf/--ndf, or raise --max-memory")?;
+    limit.check(
+        what,
+        training_bytes(config, data),
+        "lower --batch-size, --image-size, --ngf/--ndf, or raise --max-memory",
+    )?;
     Ok(())
 }
 
