@@ -11,10 +11,9 @@
 //! sleep: on a 2-core machine they steal the cores from the next GEMM or convolution
 //! on rayon's threads. [`limit_candle_spinning`] shortens that spin.
 
-/// Spin rounds of Candle's elementwise pool before it sleeps (Candle's default: 25 000).
-/// Measured back to back on 2 cores (`ganzoo bench`): 200 rounds helps the MLP models
-/// most (toy +35 %), 2 000 the convolutional ones (dcgan32 +17 %, wgan32 +20 %); both
-/// beat the default on every model. This sits between them.
+/// Spin rounds of Candle's elementwise pool before it sleeps (Candle's default: 25 000);
+/// between the best values for the MLP and the convolutional models (measurements:
+/// docs/performance.md, "Candle's spinning pool").
 const CANDLE_SPIN_LIMIT: &str = "1000";
 
 /// Sets `CANDLE_BARRIER_POOL_SPIN_LIMIT` unless the user did. Call first thing in

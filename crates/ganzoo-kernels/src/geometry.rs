@@ -71,24 +71,19 @@ pub struct ConvGeometry {
 
 /// Elements of `im2col`'s matrix processed at once (1 MiB of `f32`): large enough
 /// for an efficient GEMM, small enough that the block is still in cache when the GEMM
-/// reads it (2–5 % faster over the DCGAN layers than 8 MiB blocks, measured back to back;
-/// with the channels-last unfolding, ½, 1 and 2 MiB blocks were within noise of each other).
+/// reads it (measurements: docs/performance.md, "Block sizes").
 const COLS_BUDGET: usize = 1 << 18;
 
 /// Output pixels (`n·H'·W'`, rows of the im2col matrix) a block has at least, even past
 /// [`COLS_BUDGET`]. The GEMM repacks the kernel for every block, and the weight
-/// gradient reads and writes all of `dW` once per block: on the deep DCGAN layers
-/// (4×4 and 8×8 outputs, kernels of 2–8 MiB) 1 MiB blocks held only 64–128 rows, so
-/// packing and `dW` traffic outweighed the multiply. 512 rows against none: dcgan64's
-/// `256→512` layer 1.3–1.5× faster (`512→256`: forward 1.2–1.4×, backward 0.8–1.05×),
-/// the sum over its layers 1.07–1.22× (two runs of 3 interleaved rounds).
+/// gradient reads and writes all of `dW` once per block: on layers with small outputs
+/// and large kernels, tiny blocks spend more on packing and `dW` traffic than on the
+/// multiply (measurements: docs/performance.md, "Block sizes").
 const MIN_BLOCK_ROWS: usize = 512;
 
 /// Output pixels (over the batch) per output channel from which the forward GEMM runs
-/// channels-last (see [`ConvGeometry::output_channels_last`]). Interleaved A/B of the
-/// forward pass alone (batch 64, 6 rounds): dcgan64's `64→128` layer (1 024 pixels
-/// per channel) 1.42×, dcgan32's (128) 1.22–1.28×, dcgan64's `128→256` (16) 1.04–1.09×;
-/// at 4 (dcgan32's `128→256`) and 2 (dcgan64's `256→512`) both ways are within noise.
+/// channels-last (see [`ConvGeometry::output_channels_last`]; measurements:
+/// docs/performance.md, "Block sizes").
 const CHANNELS_LAST_PIXELS_PER_CHANNEL: usize = 8;
 
 impl ConvGeometry {
