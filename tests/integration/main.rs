@@ -3,6 +3,9 @@
 //! beside the checkout (see its README) and Debian's `dataset-fashion-mnist` — are
 //! `#[ignore]`d by default and run with `cargo test --workspace -- --include-ignored`.
 
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 mod alloc;
 mod batcher;
 mod bounds;
@@ -19,6 +22,7 @@ mod npy;
 mod parsers;
 mod penalty;
 mod run_dir;
+mod tidy;
 mod toy;
 mod train;
 

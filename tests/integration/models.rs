@@ -131,7 +131,7 @@ fn tiny_mlp_matches_hand_computation() {
     // ∂y/∂x = W2 diag(lrelu') W1 = [1·1 + (−2)(2), 1·(−1)·0.2 + (−2)(0.5)] with slopes [0.2, 1].
     let (_, g) = net.input_gradient(&x).unwrap();
     let g: Vec<f32> = g.flatten_all().unwrap().to_vec1().unwrap();
-    assert!((g[0] - (0.2 * 1.0 - 2.0 * 2.0)).abs() < 1e-6 && (g[1] - (0.2 * -1.0 - 2.0 * 0.5)).abs() < 1e-6, "{g:?}");
+    assert!((g[0] - (0.2 * 1.0 - 2.0 * 2.0)).abs() < 1e-6 && (g[1] - (-0.2 - 2.0 * 0.5)).abs() < 1e-6, "{g:?}");
 }
 
 #[test]

@@ -19,7 +19,7 @@ pub enum Side {
 
 /// The order of round `round` (counted from 0): ganzoo first in even rounds.
 pub fn order(round: usize) -> [Side; 2] {
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         [Side::Ganzoo, Side::PyTorch]
     } else {
         [Side::PyTorch, Side::Ganzoo]

@@ -1,6 +1,9 @@
 //! The `ganzoo` binary end to end: outputs, and bad input giving a clear error and
 //! a non-zero exit code, never a panic.
 
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -399,7 +402,7 @@ fn sigterm_and_sigint_save_a_checkpoint_and_exit_143_and_130() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     for (name, code, child) in [("TERM", 143, None), ("INT", 130, Some(()))] {
-        let mut child = match child {
+        let child = match child {
             None => spawn_training(&run, &["--iters", "1000000"]),
             Some(()) => spawn_resume(&run, "1000000"),
         };

@@ -109,8 +109,9 @@ mod avx2 {
         for r0 in (0..full_rows).step_by(TILE) {
             for c0 in (0..full_cols).step_by(TILE) {
                 // Every row and column slice is bounds-checked before its pointer is used.
+                // SAFETY: each slice holds TILE = 8 `f32`, what one unaligned 256-bit load reads.
                 let r: [__m256; TILE] =
-                    std::array::from_fn(|i| _mm256_loadu_ps(src[(r0 + i) * cols + c0..][..TILE].as_ptr()));
+                    std::array::from_fn(|i| unsafe { _mm256_loadu_ps(src[(r0 + i) * cols + c0..][..TILE].as_ptr()) });
                 // Interleave pairs of rows, then pairs of pairs: each 128-bit lane of
                 // `q[k]` holds four values of one column, columns k and k + 4.
                 let t = [
@@ -136,8 +137,12 @@ mod avx2 {
                 for k in 0..4 {
                     let low = _mm256_permute2f128_ps::<0x20>(q[k], q[k + 4]);
                     let high = _mm256_permute2f128_ps::<0x31>(q[k], q[k + 4]);
-                    _mm256_storeu_ps(dst[(c0 + k) * rows + r0..][..TILE].as_mut_ptr().cast(), low);
-                    _mm256_storeu_ps(dst[(c0 + k + 4) * rows + r0..][..TILE].as_mut_ptr().cast(), high);
+                    // SAFETY: each slice holds TILE = 8 `f32` slots, what one unaligned
+                    // 256-bit store writes; `MaybeUninit<f32>` has `f32`'s layout.
+                    unsafe {
+                        _mm256_storeu_ps(dst[(c0 + k) * rows + r0..][..TILE].as_mut_ptr().cast(), low);
+                        _mm256_storeu_ps(dst[(c0 + k + 4) * rows + r0..][..TILE].as_mut_ptr().cast(), high);
+                    }
                 }
             }
         }

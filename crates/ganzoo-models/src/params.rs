@@ -78,7 +78,7 @@ impl SimpleBackend for SeededBackend<'_> {
         }
         let values = {
             let mut rng = self.store.rng.lock().unwrap_or_else(|e| e.into_inner());
-            sample_init(h, &s, &mut *rng)
+            sample_init(h, &s, &mut rng)
         };
         let var = Var::from_tensor(&Tensor::from_vec(values, s, dev)?.to_dtype(dtype)?)?;
         data.insert(name.to_string(), var.clone());

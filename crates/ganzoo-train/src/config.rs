@@ -159,7 +159,7 @@ impl CriticSchedule {
     /// Critic steps before generator iteration `iteration` (0-based).
     pub fn critic_steps(&self, iteration: u64) -> usize {
         match self.warmup {
-            Some(w) if iteration < w.first_iters || (w.every > 0 && iteration % w.every == 0) => w.n_critic,
+            Some(w) if iteration < w.first_iters || (w.every > 0 && iteration.is_multiple_of(w.every)) => w.n_critic,
             _ => self.n_critic,
         }
     }
@@ -350,9 +350,10 @@ impl TrainConfig {
             _ => {}
         }
         let t = self.tricks;
+        let non_negative = |v: f64| v.is_finite() && v >= 0.0;
         if !(0.0..=1.0).contains(&t.real_label)
             || !(0.0..=1.0).contains(&t.label_noise)
-            || !(t.instance_noise >= 0.0 && t.instance_noise.is_finite())
+            || !non_negative(t.instance_noise)
         {
             return bad(format!("tricks out of range: {t:?}"));
         }

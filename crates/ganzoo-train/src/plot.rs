@@ -23,7 +23,8 @@ pub const SURFACE_CHUNK: usize = 1024;
 pub fn curves(history: &[Metrics], path: &Path) -> Result<()> {
     let (w, h, pad) = (800u32, 400u32, 20.0);
     let mut img = RgbImage::from_pixel(w, h, Rgb([255, 255, 255]));
-    let series: [(Vec<(f64, f64)>, Rgb<u8>); 3] = [
+    type Series = (Vec<(f64, f64)>, Rgb<u8>);
+    let series: [Series; 3] = [
         (history.iter().map(|m| (m.iteration as f64, m.d_loss)).collect(), BLUE),
         (history.iter().map(|m| (m.iteration as f64, m.g_loss)).collect(), RED),
         (history.iter().filter_map(|m| m.wasserstein.map(|v| (m.iteration as f64, v))).collect(), GREEN),

@@ -100,7 +100,7 @@ impl Recorder {
     ) -> Result<()> {
         self.seen_since_log += stats.real_seen;
         let collapse = objective.reports_collapse() && self.track_collapse(stats, observer);
-        if iteration % log_every != 0 {
+        if !iteration.is_multiple_of(log_every) {
             return Ok(());
         }
         let rate = self.seen_since_log as f64 / self.last_log.elapsed().as_secs_f64().max(1e-9);

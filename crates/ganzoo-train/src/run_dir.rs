@@ -67,10 +67,12 @@ impl RunDir {
                 true
             }
             Contents::Empty => false,
-            Contents::Run if !overwrite => return refuse(format!(
+            Contents::Run if !overwrite => {
+                return refuse(format!(
                 "already holds a run: pass --resume {0} to continue it, --overwrite to replace it, or another --out",
                 path.display()
-            )),
+            ))
+            }
             Contents::Run => false,
             Contents::Other(names) => {
                 return refuse(format!(

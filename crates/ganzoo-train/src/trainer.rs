@@ -269,10 +269,10 @@ impl Trainer {
             let (epoch, log_every) = (self.stream.epochs_done(), self.config.log_every);
             let objective = self.objective.as_ref();
             self.record.after_iteration(self.iteration, epoch, &stats, objective, log_every, total, observer)?;
-            if self.iteration % self.config.sample_every == 0 {
+            if self.iteration.is_multiple_of(self.config.sample_every) {
                 self.write_samples()?;
             }
-            if self.iteration % self.config.checkpoint_every == 0 {
+            if self.iteration.is_multiple_of(self.config.checkpoint_every) {
                 self.checkpoint()?;
             }
         }
