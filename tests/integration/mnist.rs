@@ -178,3 +178,16 @@ fn unreadable_path_is_an_io_error_naming_it() {
     let err = expect_err(missing, missing);
     assert!(matches!(err, DataError::Io { .. }) && err.to_string().contains("/nonexistent/"), "{err}");
 }
+
+#[test]
+fn bytes_after_the_gzip_stream_are_reported_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let (img, lab) = fixture(dir.path());
+    let mut gz = gzip(&std::fs::read(&img).unwrap());
+    gz.extend_from_slice(b"trailing junk");
+    let bad = dir.path().join("junk.gz");
+    std::fs::write(&bad, &gz).unwrap();
+    let err = expect_err(&bad, &lab);
+    assert!(matches!(err, DataError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("13 bytes of something else follow the gzip stream"), "{err}");
+}

@@ -97,7 +97,8 @@ fn every_package_takes_the_workspace_lints() {
         assert!(text.contains("[lints]\nworkspace = true"), "{} does not take the workspace lints", manifest.display());
     }
     let workspace = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
-    for lint in ["unsafe_op_in_unsafe_fn = \"deny\"", "undocumented_unsafe_blocks = \"deny\"", "unwrap_used = \"deny\""] {
+    for lint in ["unsafe_op_in_unsafe_fn = \"deny\"", "undocumented_unsafe_blocks = \"deny\"", "unwrap_used = \"deny\""]
+    {
         assert!(workspace.contains(lint), "the workspace lints lost {lint}");
     }
 }

@@ -18,7 +18,7 @@ pub fn run(command: Command, max_memory: Option<u64>) -> anyhow::Result<ExitCode
     let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     match command {
         Command::Data(cmd) => done(data::run(cmd, limit)),
-        Command::Models(cmd) => done(models::run(cmd)),
+        Command::Models(cmd) => done(models::run(cmd, limit)),
         Command::Train(args) => train::run(*args, limit),
         Command::Sample(args) => done(sample::run(args, limit)),
         Command::Bench(args) => done(bench::run(args)),
