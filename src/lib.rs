@@ -6,9 +6,11 @@
 //! - [`models`] (`ganzoo-models`): MLP and DCGAN networks, seeded parameters;
 //! - [`kernels`] (`ganzoo-kernels`): the convolution kernels the models use on the CPU;
 //! - [`losses`] (`ganzoo-losses`): GAN objectives and the gradient penalty;
-//! - [`train`] (`ganzoo-train`): the training loop, checkpoints, sampling.
+//! - [`train`] (`ganzoo-train`): the training loop, checkpoints, sampling;
+//! - [`eval`] (`ganzoo-eval`): sample-quality metrics (toy mode counts, W1, FID, KID).
 
 pub use ganzoo_data as data;
+pub use ganzoo_eval as eval;
 pub use ganzoo_kernels as kernels;
 pub use ganzoo_losses as losses;
 pub use ganzoo_models as models;

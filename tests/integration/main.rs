@@ -13,6 +13,7 @@ mod channels_last;
 mod cifar;
 mod common;
 mod download;
+mod eval;
 mod folder;
 mod kernels;
 mod losses;

@@ -53,6 +53,8 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Sample from a trained run's generator.
     Sample(SampleArgs),
+    /// Measure sample quality: of a run's latest generator, or of samples in a .npy file.
+    Eval(EvalArgs),
     /// Time training iterations and convolution kernels, optionally against PyTorch
     /// (run it from a release build: `cargo xtask bench`).
     Bench(BenchArgs),
@@ -245,6 +247,29 @@ pub struct SampleArgs {
     pub interpolate: bool,
     #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
     pub device: DeviceKind,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["run", "samples"])))]
+pub struct EvalArgs {
+    /// A run directory: its latest generator is sampled; the report goes to RUN/eval/step-N.json.
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// Samples from anywhere: an N×2 float32 .npy of toy points.
+    #[arg(long, requires = "dataset")]
+    pub samples: Option<PathBuf>,
+    /// What the samples imitate (with --samples): 8gaussians, 25gaussians or swissroll.
+    #[arg(long)]
+    pub dataset: Option<ToyDistribution>,
+    /// Samples to draw from the run's generator.
+    #[arg(long, default_value_t = 2000)]
+    pub n: usize,
+    /// Seed of the generator's noise and of the fresh real samples.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

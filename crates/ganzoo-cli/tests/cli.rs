@@ -551,3 +551,73 @@ fn small_things_are_reported_as_what_they_are() {
     let text = String::from_utf8_lossy(&crc.stderr).to_string();
     assert!(!text.contains("truncated"), "{text}");
 }
+
+#[test]
+fn eval_scores_a_toy_run_and_samples_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let train = ganzoo(&["train", "wgan-gp", "--dataset", "8gaussians", "--iters", "3", "--out", r]);
+    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+    let out = ganzoo(&["eval", "--run", r, "--n", "300", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["samples"].as_u64(), report["modes"].as_u64()), (Some(300), Some(8)));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval/step-00000003.json")).unwrap()).unwrap();
+    assert_eq!(saved, report);
+    // Real samples score like real samples; the fresh real set is not the file's own draw.
+    let npy = dir.path().join("real.npy");
+    assert!(ganzoo(&["data", "sample", "8gaussians", "--n", "1000", "--out", npy.to_str().unwrap()]).status.success());
+    let real = ganzoo(&["eval", "--samples", npy.to_str().unwrap(), "--dataset", "8gaussians", "--json"]);
+    let real: serde_json::Value = serde_json::from_slice(&real.stdout).unwrap();
+    assert_eq!(real["modes_covered"].as_u64(), Some(8));
+    assert!(real["w1"].as_f64().unwrap() > 0.0, "{real}");
+    let table = String::from_utf8_lossy(
+        &ganzoo(&["eval", "--samples", npy.to_str().unwrap(), "--dataset", "8gaussians"]).stdout,
+    )
+    .to_string();
+    assert!(table.contains("modes covered           8 / 8") && table.contains("W1 to real (exact)"), "{table}");
+    // Wrong shapes, NaN, image runs, no source: clear errors.
+    let nan = dir.path().join("nan.npy");
+    let mut bytes = std::fs::read(&npy).unwrap();
+    let n = bytes.len();
+    bytes[n - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&nan, bytes).unwrap();
+    assert_clean_failure(
+        &ganzoo(&["eval", "--samples", nan.to_str().unwrap(), "--dataset", "8gaussians"]),
+        "non-finite",
+    );
+    let wide = dir.path().join("wide.npy");
+    assert!(ganzoo(&["data", "sample", "8gaussians", "--n", "6", "--out", wide.to_str().unwrap()]).status.success());
+    assert_clean_failure(
+        &ganzoo(&["eval", "--samples", wide.to_str().unwrap(), "--dataset", "8gaussians", "--n", "0"]),
+        "--n",
+    );
+    assert_clean_failure(&ganzoo(&["eval"]), "--run");
+    let root = fixture_root();
+    let image_run = dir.path().join("img");
+    let d = root.path().to_str().unwrap();
+    let ok = ganzoo(&[
+        "train",
+        "gan",
+        "--data-dir",
+        d,
+        "--iters",
+        "1",
+        "--batch-size",
+        "8",
+        "--out",
+        image_run.to_str().unwrap(),
+    ]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_clean_failure(&ganzoo(&["eval", "--run", image_run.to_str().unwrap()]), "toy runs only");
+    let images = dir.path().join("images.npy");
+    assert!(ganzoo(&["sample", "--run", image_run.to_str().unwrap(), "--n", "3", "--out", images.to_str().unwrap()])
+        .status
+        .success());
+    assert_clean_failure(
+        &ganzoo(&["eval", "--samples", images.to_str().unwrap(), "--dataset", "8gaussians"]),
+        "takes N×2 points",
+    );
+}

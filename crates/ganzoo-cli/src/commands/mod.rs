@@ -2,6 +2,7 @@
 
 mod bench;
 mod data;
+mod eval;
 mod models;
 mod sample;
 mod train;
@@ -21,6 +22,7 @@ pub fn run(command: Command, max_memory: Option<u64>) -> anyhow::Result<ExitCode
         Command::Models(cmd) => done(models::run(cmd, limit)),
         Command::Train(args) => train::run(*args, limit),
         Command::Sample(args) => done(sample::run(args, limit)),
+        Command::Eval(args) => done(eval::run(args, limit)),
         Command::Bench(args) => done(bench::run(args)),
     }
 }

@@ -1,0 +1,139 @@
+//! Quality metrics against what they must give: closed forms, brute force, and real
+//! versus collapsed or uniform samples.
+
+use ganzoo::data::ToyDistribution;
+use ganzoo::eval::transport::{w1_exact, w1_sliced, W1Method};
+use ganzoo::eval::{frechet_distance, kernel_inception_distance, toy_metrics, EvalError, Gaussian};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+
+fn normal(n: usize, dim: usize, shift: f32, seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n * dim).map(|_| rng.sample::<f32, _>(StandardNormal) + shift).collect()
+}
+
+#[test]
+fn exact_real_samples_cover_every_mode_at_the_gaussian_rate() {
+    for (toy, modes) in [(ToyDistribution::EightGaussians, 8), (ToyDistribution::TwentyFiveGaussians, 25)] {
+        let real = toy.sample(2000, &mut ChaCha8Rng::seed_from_u64(5));
+        let r = toy_metrics(toy, &real, 1).unwrap();
+        assert_eq!((r.modes, r.modes_covered, r.modes_covered_strict), (Some(modes), Some(modes), Some(modes)));
+        // Within 3σ of the centre: 1 − e^{−9/2} = 0.98889 for a 2-D isotropic Gaussian.
+        let hq = r.high_quality.unwrap();
+        assert!((hq - (1.0 - (-4.5f64).exp())).abs() < 0.01, "{toy:?}: {hq}");
+        assert!(r.kl_uniform.unwrap() < 0.02, "{r:?}");
+        assert_eq!(r.w1_method, W1Method::ExactAssignment);
+        assert!(r.w1 < 1.5 * r.w1_real_floor + 1e-3, "{r:?}");
+    }
+}
+
+#[test]
+fn a_collapsed_generator_covers_one_mode_and_uniform_noise_none() {
+    let toy = ToyDistribution::EightGaussians;
+    let centre = toy.mode_centres().unwrap()[3];
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let collapsed: Vec<f32> =
+        (0..500).flat_map(|_| [centre[0] as f32 + rng.random_range(-0.01..0.01), centre[1] as f32]).collect();
+    let r = toy_metrics(toy, &collapsed, 1).unwrap();
+    assert_eq!((r.modes_covered, r.modes_covered_strict), (Some(1), Some(1)));
+    assert!((r.kl_uniform.unwrap() - 8f64.ln()).abs() < 1e-12, "one mode: KL = ln 8");
+    assert!(r.w1 > 5.0 * r.w1_real_floor, "{r:?}");
+    let uniform: Vec<f32> = (0..1000).map(|_| rng.random_range(-2.0..2.0)).collect();
+    let u = toy_metrics(toy, &uniform, 1).unwrap();
+    assert!(u.high_quality.unwrap() < 0.01 && u.w1 > 3.0 * u.w1_real_floor, "{u:?}");
+    let roll = toy_metrics(ToyDistribution::SwissRoll, &uniform, 1).unwrap();
+    assert_eq!((roll.modes, roll.high_quality), (None, None));
+    assert!(roll.w1 > 3.0 * roll.w1_real_floor, "{roll:?}");
+}
+
+#[test]
+fn bad_samples_are_errors_not_nans() {
+    let toy = ToyDistribution::EightGaussians;
+    assert!(matches!(toy_metrics(toy, &[0.0, 1.0, 2.0], 0), Err(EvalError::Samples(_))));
+    assert!(matches!(toy_metrics(toy, &[], 0), Err(EvalError::Samples(_))));
+    assert!(matches!(toy_metrics(toy, &[0.0, f32::NAN], 0), Err(EvalError::NonFinite { index: 1, .. })));
+    let few = normal(10, 16, 0.0, 1);
+    let err = Gaussian::fit(&few, 16).unwrap_err();
+    assert!(matches!(err, EvalError::TooFew { needed: 17, got: 10, .. }), "{err}");
+}
+
+#[test]
+fn exact_w1_is_the_best_assignment_and_sliced_w1_its_projection() {
+    // Brute force over all 720 permutations of 6 points.
+    let (a, b) = (normal(6, 2, 0.0, 3), normal(6, 2, 0.5, 4));
+    let dist =
+        |i: usize, j: usize| ((a[2 * i] - b[2 * j]).powi(2) + (a[2 * i + 1] - b[2 * j + 1]).powi(2)).sqrt() as f64;
+    let mut best = f64::MAX;
+    let mut perm: Vec<usize> = (0..6).collect();
+    permutations(&mut perm, 0, &mut |p| {
+        best = best.min(p.iter().enumerate().map(|(i, &j)| dist(i, j)).sum::<f64>() / 6.0)
+    });
+    assert!((w1_exact(&a, &b, 2).unwrap() - best).abs() < 1e-6, "brute force in f32 distances");
+    // A set and its translate by t: W1 = |t|; sliced, |t|·E|cos θ| = |t|·2/π in 2-D.
+    let a = normal(300, 2, 0.0, 5);
+    let b: Vec<f32> = a.chunks_exact(2).flat_map(|p| [p[0] + 3.0, p[1] + 4.0]).collect();
+    assert!((w1_exact(&a, &b, 2).unwrap() - 5.0).abs() < 1e-5);
+    let sliced = w1_sliced(&a, &b, 2, 7).unwrap();
+    // 256 random directions: the standard error of the mean |cos| is about 0.1 here.
+    assert!((sliced - 5.0 * 2.0 / std::f64::consts::PI).abs() < 0.3, "{sliced}");
+    // In one dimension the slices are exact.
+    let (x, y) = (normal(500, 1, 0.0, 8), normal(500, 1, 1.0, 9));
+    assert!((w1_sliced(&x, &y, 1, 0).unwrap() - w1_exact(&x, &y, 1).unwrap()).abs() < 1e-9);
+}
+
+fn permutations(p: &mut Vec<usize>, k: usize, visit: &mut impl FnMut(&[usize])) {
+    if k == p.len() {
+        return visit(p);
+    }
+    for i in k..p.len() {
+        p.swap(k, i);
+        permutations(p, k + 1, visit);
+        p.swap(k, i);
+    }
+}
+
+fn gaussian(mean: Vec<f64>, diag: &[f64]) -> Gaussian {
+    let d = diag.len();
+    let cov = (0..d * d).map(|k| if k / d == k % d { diag[k / d] } else { 0.0 }).collect();
+    Gaussian { mean, cov }
+}
+
+#[test]
+fn frechet_distance_matches_closed_forms() {
+    // pytorch-fid's own check: 2048-d, means 0 and 1, identity covariances => 2048.
+    let d = 2048;
+    let fid = frechet_distance(&gaussian(vec![0.0; d], &vec![1.0; d]), &gaussian(vec![1.0; d], &vec![1.0; d])).unwrap();
+    assert!((fid - 2048.0).abs() < 1e-6, "{fid}");
+    // Diagonal covariances: ‖μ₁−μ₂‖² + Σ (√a − √b)².
+    let (a, b) = ([1.0, 4.0, 0.25, 9.0], [4.0, 1.0, 1.0, 9.0]);
+    let expected =
+        1.0 + 4.0 + (a.iter().zip(&b).map(|(x, y): (&f64, &f64)| (x.sqrt() - y.sqrt()).powi(2)).sum::<f64>());
+    let got =
+        frechet_distance(&gaussian(vec![0.0, 0.0, 0.0, 0.0], &a), &gaussian(vec![1.0, 2.0, 0.0, 0.0], &b)).unwrap();
+    assert!((got - expected).abs() < 1e-10, "{got} vs {expected}");
+    // Equal (full) covariances: only the means count; a set against itself: 0.
+    let feats = normal(400, 8, 0.0, 11);
+    let g = Gaussian::fit(&feats, 8).unwrap();
+    let shifted = Gaussian { mean: g.mean.iter().map(|m| m + 0.5).collect(), cov: g.cov.clone() };
+    assert!((frechet_distance(&g, &shifted).unwrap() - 8.0 * 0.25).abs() < 1e-9);
+    assert!(frechet_distance(&g, &g).unwrap().abs() < 1e-9);
+    // Fitting: unbiased covariance of a known set.
+    let two = Gaussian::fit(&[0.0, 0.0, 2.0, 2.0, 4.0, -2.0], 2).unwrap();
+    assert_eq!(two.mean, vec![2.0, 0.0]);
+    assert_eq!(two.cov, vec![4.0, -2.0, -2.0, 4.0]);
+}
+
+#[test]
+fn kid_is_unbiased_between_equal_distributions_and_positive_between_different_ones() {
+    let d = 16;
+    let (a, b) = (normal(2000, d, 0.0, 21), normal(2000, d, 0.0, 22));
+    let same = kernel_inception_distance(&a, &b, d, 50, 500, 1).unwrap();
+    // Unbiased: the mean over subsets is within a few standard errors of 0.
+    assert!(same.mean.abs() < 3.0 * same.std / (50f64).sqrt() + 1e-4, "{same:?}");
+    let c = normal(2000, d, 0.5, 23);
+    let far = kernel_inception_distance(&a, &c, d, 50, 500, 1).unwrap();
+    assert!(far.mean > 20.0 * same.std.max(1e-6) && far.mean > 0.05, "{far:?} vs {same:?}");
+    assert_eq!((far.subsets, far.subset_size), (50, 500));
+    assert!(kernel_inception_distance(&a[..d], &b, d, 10, 100, 0).is_err(), "one row is too few");
+}
