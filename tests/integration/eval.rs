@@ -137,3 +137,70 @@ fn kid_is_unbiased_between_equal_distributions_and_positive_between_different_on
     assert_eq!((far.subsets, far.subset_size), (50, 500));
     assert!(kernel_inception_distance(&a[..d], &b, d, 10, 100, 0).is_err(), "one row is too few");
 }
+
+#[test]
+fn the_score_counts_confident_distinct_classes_and_precision_recall_see_overlap() {
+    use ganzoo::eval::image::{inception_score, precision_recall};
+    // One-hot predictions spread evenly over 10 classes: exp(ln 10) = 10; all alike: 1.
+    let one_hot: Vec<f32> = (0..100).flat_map(|i| (0..10).map(move |k| if k == i % 10 { 1.0 } else { 0.0 })).collect();
+    assert!((inception_score(&one_hot, 10) - 10.0).abs() < 1e-9);
+    let same: Vec<f32> = (0..100).flat_map(|_| (0..10).map(|k| if k == 3 { 1.0 } else { 0.0 })).collect();
+    assert!((inception_score(&same, 10) - 1.0).abs() < 1e-9);
+    let a = normal(300, 8, 0.0, 31);
+    let b = normal(300, 8, 0.0, 32);
+    let (p, r) = precision_recall(&a, &b, 8, 3).unwrap();
+    assert!(p > 0.8 && r > 0.8, "same distribution: {p} {r}");
+    let far = normal(300, 8, 50.0, 33);
+    assert_eq!(precision_recall(&a, &far, 8, 3).unwrap(), (0.0, 0.0));
+    // A generator covering half the real support: high precision, recall about a half.
+    let half: Vec<f32> = b.chunks_exact(8).filter(|p| p[0] > 0.0).flatten().copied().collect();
+    let (p, r) = precision_recall(&a, &half, 8, 3).unwrap();
+    assert!(p > 0.8 && r < 0.7, "half the support: precision {p}, recall {r}");
+}
+
+#[test]
+fn a_classifier_learns_the_digits_and_its_features_score_real_against_noise() {
+    use candle_core::{Device, Tensor};
+    use ganzoo::eval::classifier::{Classifier, ClassifierCard};
+    use ganzoo::eval::image::{image_metrics, see};
+    let card = ClassifierCard {
+        dataset: "digits".into(),
+        channels: 1,
+        image_size: 28,
+        width: 8,
+        classes: 10,
+        seed: 3,
+        epochs: 0,
+        test_accuracy: None,
+        command: "test".into(),
+    };
+    let mut c = Classifier::new(card, &Device::Cpu).unwrap();
+    let test = crate::common::digits(300, 12);
+    let accuracy = c.fit(crate::common::digits(1280, 11), &test, 3, |_, _| {}).unwrap();
+    assert!(accuracy > 0.9, "the bars' 10 angles are easy: {accuracy}");
+    // Saved in f16 and loaded back: the same predictions, features within 1e-3 (relative).
+    let dir = tempfile::tempdir().unwrap();
+    c.save(&dir.path().join("c")).unwrap();
+    let back = Classifier::load_files(&dir.path().join("c"), &Device::Cpu).unwrap();
+    assert_eq!(back.card.test_accuracy, Some(accuracy));
+    let ids: Vec<usize> = (0..300).collect();
+    let (images, _) = test.gather(&ids, &Device::Cpu).unwrap();
+    let (x, y) = (see(&c, &images).unwrap(), see(&back, &images).unwrap());
+    let scale = x.features.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = x.features.iter().zip(&y.features).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(worst <= 1e-3 * scale.max(1.0), "{worst} of {scale}");
+    // Real against real is close, noise far; the score of real data nears the class count.
+    let other = crate::common::digits(300, 13);
+    let (o, _) = other.gather(&ids, &Device::Cpu).unwrap();
+    let real = see(&c, &o).unwrap();
+    let same = image_metrics(&c, &x, &real, 0).unwrap();
+    let noise = Tensor::rand(-1f32, 1.0, (300, 1, 28, 28), &Device::Cpu).unwrap();
+    let fake = image_metrics(&c, &see(&c, &noise).unwrap(), &real, 0).unwrap();
+    assert!(fake.fid > 10.0 * same.fid, "noise {} vs real {}", fake.fid, same.fid);
+    assert!(fake.kid.mean > 10.0 * same.kid.mean.abs().max(1e-9), "{:?} vs {:?}", fake.kid, same.kid);
+    assert!(same.inception_score > 8.0 && same.classes_covered == 10, "{same:?}");
+    assert!(same.precision > 0.8 && same.recall > 0.8 && fake.precision < 0.2, "{same:?} {fake:?}");
+    // Images out of range or of another shape are errors.
+    assert!(see(&c, &(noise.clone() * 3.0).unwrap()).is_err());
+    assert!(see(&c, &Tensor::zeros((2, 3, 28, 28), candle_core::DType::F32, &Device::Cpu).unwrap()).is_err());
+}

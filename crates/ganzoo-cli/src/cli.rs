@@ -115,9 +115,10 @@ pub struct BenchArgs {
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// gan, dcgan, wgan or wgan-gp (taken from the run when resuming)
+    /// gan, dcgan, wgan or wgan-gp (taken from the run when resuming); or classifier, the
+    /// domain classifier `eval` measures images with
     #[arg(required_unless_present_any = ["resume", "config"])]
-    pub family: Option<GanFamily>,
+    pub family: Option<TrainTarget>,
     /// mnist, fashion-mnist, cifar10, folder:PATH, 8gaussians, 25gaussians or swissroll [default: mnist]
     #[arg(long)]
     pub dataset: Option<DataSource>,
@@ -261,15 +262,21 @@ pub struct EvalArgs {
     /// What the samples imitate (with --samples): 8gaussians, 25gaussians or swissroll.
     #[arg(long)]
     pub dataset: Option<ToyDistribution>,
-    /// Samples to draw from the run's generator.
-    #[arg(long, default_value_t = 2000)]
-    pub n: usize,
+    /// Samples to draw from the run's generator [default: 2000 for toys, 10000 for images].
+    #[arg(long)]
+    pub n: Option<usize>,
     /// Seed of the generator's noise and of the fresh real samples.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// One JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// The domain classifier whose features image metrics use: STEM.safetensors and
+    /// STEM.json as `train classifier` writes them.
+    #[arg(long)]
+    pub classifier: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,6 +290,30 @@ pub enum ModelsCommand {
         #[arg(long, default_value_t = 1)]
         channels: usize,
     },
+}
+
+/// What `train` trains: a GAN family, or the domain classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrainTarget {
+    Gan,
+    Dcgan,
+    Wgan,
+    WganGp,
+    /// A small CNN on the data set's labels, the feature extractor of image metrics.
+    Classifier,
+}
+
+impl TrainTarget {
+    /// The GAN family, unless this is the classifier.
+    pub fn family(self) -> Option<GanFamily> {
+        match self {
+            Self::Gan => Some(GanFamily::Gan),
+            Self::Dcgan => Some(GanFamily::Dcgan),
+            Self::Wgan => Some(GanFamily::Wgan),
+            Self::WganGp => Some(GanFamily::WganGp),
+            Self::Classifier => None,
+        }
+    }
 }
 
 /// The four GAN families of the zoo.

@@ -8,11 +8,16 @@
 //!   sets, sliced over fixed random directions on large ones.
 //! - [`frechet`]: the Fréchet distance between Gaussians fitted to features (FID's
 //!   formula), computed in f64 through `faer`'s symmetric eigendecompositions.
+//! - [`classifier`], [`image`]: a small CNN trained on the domain (MNIST, Fashion-MNIST,
+//!   CIFAR-10) whose features give FID, KID, the Inception-style score, class coverage
+//!   and precision / recall for generated images.
 //! - [`kid`]: the kernel inception distance, an unbiased MMD² with the cubic polynomial
 //!   kernel, averaged over subsets.
 
+pub mod classifier;
 pub mod error;
 pub mod frechet;
+pub mod image;
 pub mod kid;
 pub mod toy;
 pub mod transport;

@@ -1,31 +1,49 @@
 //! `ganzoo eval`: sample-quality metrics of a run's latest generator (written to
-//! `RUN/eval/step-N.json`) or of samples from a `.npy` file.
+//! `RUN/eval/step-N.json`) or of toy samples from a `.npy` file. Toy runs get the mode
+//! counts and W1; image runs the domain classifier's metrics against the real test split.
 
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use ganzoo_data::npy::read_npy_f32;
 use ganzoo_data::ToyDistribution;
+use ganzoo_eval::classifier::{Classifier, FEATURES};
+use ganzoo_eval::image::{image_metrics, see, ImageReport, Seen};
 use ganzoo_eval::transport::{W1Method, EXACT_MAX};
 use ganzoo_eval::{toy_metrics, ToyReport};
 use ganzoo_train::budget::MemoryLimit;
 use ganzoo_train::{checkpoint, DataSource, TrainedGenerator};
+use serde::Serialize;
 
 use crate::cli::EvalArgs;
+use crate::commands::data::load;
 use crate::output::emit;
 
+/// Images run through the classifier at a time.
+const CHUNK: usize = 500;
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Report {
+    Toy(ToyReport),
+    Image(ImageReport),
+}
+
 pub fn run(args: EvalArgs, limit: MemoryLimit) -> anyhow::Result<()> {
-    anyhow::ensure!(args.n > 0, "--n must be at least 1");
+    anyhow::ensure!(args.n != Some(0), "--n must be at least 1");
     let (report, run_step) = match (&args.run, &args.samples, args.dataset) {
         (Some(run), _, _) => {
-            let (report, step) = eval_run(run, args.n, args.seed, limit)?;
+            let (report, step) = eval_run(run, &args, limit)?;
             (report, Some((run.clone(), step)))
         }
-        (None, Some(file), Some(toy)) => (eval_file(file, toy, args.seed, limit)?, None),
+        (None, Some(file), Some(toy)) => (Report::Toy(eval_file(file, toy, args.seed, limit)?), None),
         _ => bail!("give --run RUN_DIR, or --samples FILE.npy with --dataset"),
     };
-    let json = serde_json::to_string_pretty(&report)?;
+    let json = match &report {
+        Report::Toy(r) => serde_json::to_string_pretty(r)?,
+        Report::Image(r) => serde_json::to_string_pretty(r)?,
+    };
     if let Some((run, step)) = run_step {
         let dir = run.join("eval");
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -34,37 +52,99 @@ pub fn run(args: EvalArgs, limit: MemoryLimit) -> anyhow::Result<()> {
         std::fs::write(&partial, &json).with_context(|| format!("cannot write {}", partial.display()))?;
         std::fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    emit(&if args.json { json + "\n" } else { table(&report) })
+    let text = match &report {
+        _ if args.json => json + "\n",
+        Report::Toy(r) => toy_table(r),
+        Report::Image(r) => image_table(r),
+    };
+    emit(&text)
 }
 
 /// Points needed in memory: the samples and as many real ones twice, and the exact
 /// assignment's cost matrix up to [`EXACT_MAX`] points.
-fn check_memory(n: usize, limit: MemoryLimit) -> anyhow::Result<()> {
+fn check_toy_memory(n: usize, limit: MemoryLimit) -> anyhow::Result<()> {
     let points = 3 * 2 * 4 * n as u128;
     let exact = if n <= EXACT_MAX { 8 * (n as u128).pow(2) } else { 0 };
     limit.check(format!("evaluating {n} samples"), points + exact, "lower --n")?;
     Ok(())
 }
 
-fn eval_run(run: &Path, n: usize, seed: u64, limit: MemoryLimit) -> anyhow::Result<(ToyReport, u64)> {
+fn eval_run(run: &Path, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<(Report, u64)> {
     let gen =
         TrainedGenerator::load(run, &Device::Cpu).with_context(|| format!("cannot load the run {}", run.display()))?;
-    let DataSource::Toy(toy) = gen.config.data else {
-        bail!("{}: image runs are measured with the domain classifier's features, which `eval` does not have yet; toy runs only", run.display());
-    };
-    check_memory(n, limit)?;
     let step = checkpoint::latest(run)?.and_then(|dir| checkpoint::read_state(&dir).ok()).map_or(0, |s| s.iteration);
-    let mut points = Vec::with_capacity(2 * n);
-    gen.sample_chunks(n, seed, 4096, |chunk| -> anyhow::Result<()> {
-        points.extend(chunk.flatten_all()?.to_vec1::<f32>()?);
+    let report = match &gen.config.data {
+        DataSource::Toy(toy) => {
+            let n = args.n.unwrap_or(2000);
+            check_toy_memory(n, limit)?;
+            let mut points = Vec::with_capacity(2 * n);
+            gen.sample_chunks(n, args.seed, 4096, |chunk| -> anyhow::Result<()> {
+                points.extend(chunk.flatten_all()?.to_vec1::<f32>()?);
+                Ok(())
+            })?;
+            Report::Toy(toy_metrics(*toy, &points, args.seed)?)
+        }
+        DataSource::Images(spec) => Report::Image(eval_images(&gen, &spec.to_string(), args, limit)?),
+    };
+    Ok((report, step))
+}
+
+/// The classifier given by `--classifier`, else the one shipped for `dataset`.
+fn classifier_for(dataset: &str, args: &EvalArgs) -> anyhow::Result<Classifier> {
+    let c = match &args.classifier {
+        Some(stem) => Classifier::load_files(stem, &Device::Cpu)?,
+        None => match ganzoo_eval::classifier::shipped(dataset) {
+            Some((weights, card)) => Classifier::load(weights, card, &Device::Cpu)?,
+            None => bail!(
+                "no classifier ships for {dataset}: train one (ganzoo train classifier --dataset {dataset}) and pass --classifier STEM"
+            ),
+        },
+    };
+    if c.card.dataset != dataset {
+        bail!("the classifier was trained on {}, the samples imitate {dataset}", c.card.dataset);
+    }
+    Ok(c)
+}
+
+fn eval_images(
+    gen: &TrainedGenerator,
+    dataset: &str,
+    args: &EvalArgs,
+    limit: MemoryLimit,
+) -> anyhow::Result<ImageReport> {
+    let classifier = classifier_for(dataset, args)?;
+    let n = args.n.unwrap_or(10_000);
+    let per_sample = (FEATURES + classifier.card.classes) as u128 * 4;
+    let numel: u128 = gen.sample_shape.iter().map(|&d| d as u128).product();
+    limit.check(
+        format!("evaluating {n} images"),
+        2 * n as u128 * per_sample + 16 * CHUNK as u128 * numel,
+        "lower --n",
+    )?;
+    let mut fake = Seen { features: Vec::new(), probs: Vec::new() };
+    gen.sample_chunks(n, args.seed, CHUNK, |images| -> anyhow::Result<()> {
+        extend(&mut fake, see(&classifier, &images)?);
         Ok(())
     })?;
-    Ok((toy_metrics(toy, &points, seed)?, step))
+    let test = load(&dataset.parse()?, &args.source, limit)?
+        .test
+        .with_context(|| format!("{dataset} has no test split to compare with"))?;
+    let mut real = Seen { features: Vec::new(), probs: Vec::new() };
+    for ids in (0..test.len()).collect::<Vec<_>>().chunks(CHUNK) {
+        let (images, _): (Tensor, Tensor) = test.gather(ids, &Device::Cpu)?;
+        extend(&mut real, see(&classifier, &images)?);
+    }
+    Ok(image_metrics(&classifier, &fake, &real, args.seed)?)
+}
+
+fn extend(all: &mut Seen, more: Seen) {
+    all.features.extend(more.features);
+    all.probs.extend(more.probs);
 }
 
 fn eval_file(file: &Path, toy: ToyDistribution, seed: u64, limit: MemoryLimit) -> anyhow::Result<ToyReport> {
     let len = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
-    check_memory((len / 8) as usize, limit)?;
+    check_toy_memory((len / 8) as usize, limit)?;
     let (shape, points) = read_npy_f32(file)?;
     if shape.len() != 2 || shape[1] != 2 {
         bail!("{}: {} takes N×2 points, the file holds an array of shape {shape:?}", file.display(), toy.name());
@@ -72,23 +152,41 @@ fn eval_file(file: &Path, toy: ToyDistribution, seed: u64, limit: MemoryLimit) -
     toy_metrics(toy, &points, seed).with_context(|| format!("{}", file.display()))
 }
 
-fn table(r: &ToyReport) -> String {
+fn toy_table(r: &ToyReport) -> String {
     let opt = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.4}"));
     let count = |v: Option<usize>| v.map_or("—".to_string(), |v| v.to_string());
     let modes = count(r.modes);
+    let method = match r.w1_method {
+        W1Method::ExactAssignment => "exact",
+        W1Method::Sliced => "sliced",
+    };
     format!(
-        "{} samples of {}\n  modes covered           {} / {modes}\n  modes with ≥ 20 samples {} / {modes}\n  high-quality share      {}\n  KL(modes ‖ uniform)     {}\n  W1 to real ({})  {:.4}   (real vs real: {:.4})\n",
+        "{} samples of {}\n  modes covered           {} / {modes}\n  modes with ≥ 20 samples {} / {modes}\n  high-quality share      {}\n  KL(modes ‖ uniform)     {}\n  W1 to real ({method})  {:.4}   (real vs real: {:.4})\n",
         r.samples,
         r.toy,
         count(r.modes_covered),
         count(r.modes_covered_strict),
         opt(r.high_quality),
         opt(r.kl_uniform),
-        match r.w1_method {
-            W1Method::ExactAssignment => "exact",
-            W1Method::Sliced => "sliced",
-        },
         r.w1,
         r.w1_real_floor
+    )
+}
+
+fn image_table(r: &ImageReport) -> String {
+    format!(
+        "{} samples against {} real test images, in the {} classifier's features\n  FID              {:.3}\n  KID              {:.5} ± {:.5}\n  score (IS-style) {:.3}\n  classes covered  {} / {}\n  class histogram  {:?}\n  precision        {:.3}\n  recall           {:.3}\n",
+        r.samples,
+        r.real_samples,
+        r.classifier,
+        r.fid,
+        r.kid.mean,
+        r.kid.std,
+        r.inception_score,
+        r.classes_covered,
+        r.class_histogram.len(),
+        r.class_histogram,
+        r.precision,
+        r.recall
     )
 }

@@ -1,6 +1,7 @@
 //! One module per command group; [`run`] dispatches a parsed command.
 
 mod bench;
+mod classifier;
 mod data;
 mod eval;
 mod models;

@@ -15,13 +15,16 @@ use ganzoo_train::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{ArchArg, CostArg, DeviceKind, GanFamily, NormArg, RecipeArgs, SourceArgs, TrainArgs};
+use crate::cli::{ArchArg, CostArg, DeviceKind, GanFamily, NormArg, RecipeArgs, SourceArgs, TrainArgs, TrainTarget};
 use crate::commands::data::load;
 use crate::logfile;
 use crate::output::emit;
 use crate::signals::StopSignals;
 
 pub fn run(args: TrainArgs, limit: MemoryLimit) -> anyhow::Result<ExitCode> {
+    if args.family == Some(TrainTarget::Classifier) {
+        return crate::commands::classifier::train(&args, limit).map(|()| ExitCode::SUCCESS);
+    }
     let device = device(args.device)?;
     let trainer = match &args.resume {
         Some(path) => resume(path, &args, device, limit)?,
@@ -119,7 +122,8 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
             TrainConfig::from_toml(&text).with_context(|| format!("{}", file.display()))?
         }
-        (None, Some(family)) => {
+        (None, Some(target)) => {
+            let family = target.family().context("the classifier has no GAN recipe")?;
             let data = args.dataset.clone().unwrap_or(DataSource::Images(DatasetSpec::Known(KnownDataset::Mnist)));
             TrainConfig::preset(family_of(family), data)
         }
