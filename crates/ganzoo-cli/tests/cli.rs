@@ -611,7 +611,28 @@ fn eval_scores_a_toy_run_and_samples_from_a_file() {
         image_run.to_str().unwrap(),
     ]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    assert_clean_failure(&ganzoo(&["eval", "--run", image_run.to_str().unwrap()]), "toy runs only");
+    let ir = image_run.to_str().unwrap();
+    assert_clean_failure(&ganzoo(&["eval", "--run", ir, "--classifier", "/nonexistent/c"]), "/nonexistent/c.json");
+    // A classifier of the fixture (1 epoch), then image metrics: the fixture's 20 test
+    // digits are too few for a 128-d covariance, which is said, not a NaN.
+    let stem = dir.path().join("classifier");
+    let s = stem.to_str().unwrap();
+    let trained = ganzoo(&["train", "classifier", "--dataset", "mnist", "--data-dir", d, "--epochs", "1", "--out", s]);
+    assert!(trained.status.success(), "{}", String::from_utf8_lossy(&trained.stderr));
+    assert!(String::from_utf8_lossy(&trained.stdout).contains("test accuracy"));
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stem.with_extension("json")).unwrap()).unwrap();
+    assert_eq!((card["dataset"].as_str(), card["epochs"].as_u64()), (Some("mnist"), Some(1)));
+    assert_clean_failure(
+        &ganzoo(&["train", "classifier", "--dataset", "mnist", "--data-dir", d, "--out", s]),
+        "--overwrite",
+    );
+    let few = ganzoo(&["eval", "--run", ir, "--classifier", s, "--data-dir", d, "--n", "200"]);
+    assert_clean_failure(&few, "needs at least 129 samples, got 20");
+    assert_clean_failure(
+        &ganzoo(&["train", "classifier", "--dataset", "8gaussians"]),
+        "mnist, fashion-mnist or cifar10",
+    );
     let images = dir.path().join("images.npy");
     assert!(ganzoo(&["sample", "--run", image_run.to_str().unwrap(), "--n", "3", "--out", images.to_str().unwrap()])
         .status

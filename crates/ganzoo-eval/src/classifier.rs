@@ -125,7 +125,7 @@ impl Classifier {
         Ok((logits, outs[FEATURE_LAYER].clone()))
     }
 
-    /// Trains on `train` for `epochs` (Adam, batch 128, lr 1e-3 and 1e-4 for the last third;
+    /// Trains on `train` for `epochs` (Adam, batch 128 or the whole set if smaller, lr 1e-3 and 1e-4 for the last third;
     /// each image shifted by up to 2 pixels either way, seeded); reports the accuracy on
     /// `test` after each epoch and returns the last.
     pub fn fit(
@@ -135,7 +135,7 @@ impl Classifier {
         epochs: u64,
         mut progress: impl FnMut(u64, f64),
     ) -> Result<f64> {
-        let config = BatcherConfig { batch_size: 128, drop_last: true, seed: self.card.seed };
+        let config = BatcherConfig { batch_size: 128.min(train.len().max(1)), drop_last: true, seed: self.card.seed };
         let batches = Batcher::new(train, config, self.device.clone()).map_err(data_err)?;
         let params = ParamsAdamW { lr: 1e-3, weight_decay: 0.0, ..Default::default() };
         let vars = self.store.trainable().into_iter().map(|(_, v)| v).collect();
