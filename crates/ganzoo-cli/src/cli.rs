@@ -256,12 +256,13 @@ pub struct EvalArgs {
     /// A run directory: its latest generator is sampled; the report goes to RUN/eval/step-N.json.
     #[arg(long)]
     pub run: Option<PathBuf>,
-    /// Samples from anywhere: an N×2 float32 .npy of toy points.
+    /// Samples from anywhere, as float32 .npy: N×2 toy points, or N×C×H×W images in [−1, 1].
     #[arg(long, requires = "dataset")]
     pub samples: Option<PathBuf>,
-    /// What the samples imitate (with --samples): 8gaussians, 25gaussians or swissroll.
+    /// What the samples imitate (with --samples): 8gaussians, 25gaussians, swissroll, or an
+    /// image data set (mnist, fashion-mnist, cifar10).
     #[arg(long)]
-    pub dataset: Option<ToyDistribution>,
+    pub dataset: Option<DataSource>,
     /// Samples to draw from the run's generator [default: 2000 for toys, 10000 for images].
     #[arg(long)]
     pub n: Option<usize>,

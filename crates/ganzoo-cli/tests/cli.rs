@@ -629,6 +629,17 @@ fn eval_scores_a_toy_run_and_samples_from_a_file() {
     );
     let few = ganzoo(&["eval", "--run", ir, "--classifier", s, "--data-dir", d, "--n", "200"]);
     assert_clean_failure(&few, "needs at least 129 samples, got 20");
+    let images = dir.path().join("images.npy");
+    assert!(ganzoo(&["sample", "--run", ir, "--n", "150", "--out", images.to_str().unwrap()]).status.success());
+    let (im, cl) = (images.to_str().unwrap(), s);
+    let from_file = ganzoo(&["eval", "--samples", im, "--dataset", "mnist", "--classifier", cl, "--data-dir", d]);
+    assert_clean_failure(&from_file, "needs at least 129 samples, got 20");
+    let toy_file = dir.path().join("toy.npy");
+    assert!(ganzoo(&["data", "sample", "8gaussians", "--n", "10", "--out", toy_file.to_str().unwrap()])
+        .status
+        .success());
+    let wrong = ganzoo(&["eval", "--samples", toy_file.to_str().unwrap(), "--dataset", "mnist", "--classifier", cl]);
+    assert_clean_failure(&wrong, "mnist images are N×1×28×28");
     assert_clean_failure(
         &ganzoo(&["train", "classifier", "--dataset", "8gaussians"]),
         "mnist, fashion-mnist or cifar10",

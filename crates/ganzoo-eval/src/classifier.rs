@@ -49,10 +49,17 @@ pub struct Classifier {
     device: Device,
 }
 
-/// The classifier that ships for `dataset` (weights, card), made by the command in its card.
+/// The classifier that ships for `dataset` (weights, card): made by the command in its
+/// card on the data in `../shared/data` (MNIST: its 10,000-digit training subset), kept in
+/// `crates/ganzoo-eval/classifiers/` and compiled into the binary, so evaluation needs
+/// nothing fetched.
 pub fn shipped(dataset: &str) -> Option<(&'static [u8], &'static str)> {
-    let _ = dataset;
-    None
+    match dataset {
+        "mnist" => {
+            Some((include_bytes!("../classifiers/mnist.safetensors"), include_str!("../classifiers/mnist.json")))
+        }
+        _ => None,
+    }
 }
 
 /// Index of the feature layer (fc1's ReLU) in the network.

@@ -32,12 +32,15 @@ enum Report {
 
 pub fn run(args: EvalArgs, limit: MemoryLimit) -> anyhow::Result<()> {
     anyhow::ensure!(args.n != Some(0), "--n must be at least 1");
-    let (report, run_step) = match (&args.run, &args.samples, args.dataset) {
+    let (report, run_step) = match (&args.run, &args.samples, &args.dataset) {
         (Some(run), _, _) => {
             let (report, step) = eval_run(run, &args, limit)?;
             (report, Some((run.clone(), step)))
         }
-        (None, Some(file), Some(toy)) => (Report::Toy(eval_file(file, toy, args.seed, limit)?), None),
+        (None, Some(file), Some(DataSource::Toy(toy))) => (Report::Toy(eval_file(file, *toy, args.seed, limit)?), None),
+        (None, Some(file), Some(DataSource::Images(spec))) => {
+            (Report::Image(eval_image_file(file, &spec.to_string(), &args, limit)?), None)
+        }
         _ => bail!("give --run RUN_DIR, or --samples FILE.npy with --dataset"),
     };
     let json = match &report {
@@ -114,27 +117,71 @@ fn eval_images(
 ) -> anyhow::Result<ImageReport> {
     let classifier = classifier_for(dataset, args)?;
     let n = args.n.unwrap_or(10_000);
-    let per_sample = (FEATURES + classifier.card.classes) as u128 * 4;
     let numel: u128 = gen.sample_shape.iter().map(|&d| d as u128).product();
-    limit.check(
-        format!("evaluating {n} images"),
-        2 * n as u128 * per_sample + 16 * CHUNK as u128 * numel,
-        "lower --n",
-    )?;
+    check_image_memory(&classifier, n, numel, limit)?;
     let mut fake = Seen { features: Vec::new(), probs: Vec::new() };
     gen.sample_chunks(n, args.seed, CHUNK, |images| -> anyhow::Result<()> {
         extend(&mut fake, see(&classifier, &images)?);
         Ok(())
     })?;
+    compare_with_test_split(&classifier, &fake, dataset, args, limit)
+}
+
+/// Images from a `.npy` file (N×C×H×W in [−1, 1]) against the real test split.
+fn eval_image_file(file: &Path, dataset: &str, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<ImageReport> {
+    let classifier = classifier_for(dataset, args)?;
+    let len = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
+    limit.check(format!("reading {}", file.display()), 2 * u128::from(len), "evaluate fewer samples")?;
+    let (shape, values) = read_npy_f32(file)?;
+    let card = &classifier.card;
+    let expected = [card.channels, card.image_size, card.image_size];
+    if shape.len() != 4 || shape[1..] != expected || shape[0] == 0 {
+        bail!(
+            "{}: {dataset} images are N×{}×{}×{}, the file holds {shape:?}",
+            file.display(),
+            expected[0],
+            expected[1],
+            expected[2]
+        );
+    }
+    let numel = values.len() / shape[0];
+    check_image_memory(&classifier, shape[0], numel as u128, limit)?;
+    let mut fake = Seen { features: Vec::new(), probs: Vec::new() };
+    for chunk in values.chunks(CHUNK * numel) {
+        let images = Tensor::from_slice(chunk, (chunk.len() / numel, shape[1], shape[2], shape[3]), &Device::Cpu)?;
+        extend(&mut fake, see(&classifier, &images).with_context(|| format!("{}", file.display()))?);
+    }
+    compare_with_test_split(&classifier, &fake, dataset, args, limit)
+}
+
+/// Features, probabilities and the classifier's working copies for `n` images of `numel` values.
+fn check_image_memory(classifier: &Classifier, n: usize, numel: u128, limit: MemoryLimit) -> anyhow::Result<()> {
+    let per_sample = (FEATURES + classifier.card.classes) as u128 * 4;
+    limit.check(
+        format!("evaluating {n} images"),
+        2 * n as u128 * per_sample + 16 * CHUNK as u128 * numel,
+        "lower --n",
+    )?;
+    Ok(())
+}
+
+/// The metrics of `fake` against the data set's real test split.
+fn compare_with_test_split(
+    classifier: &Classifier,
+    fake: &Seen,
+    dataset: &str,
+    args: &EvalArgs,
+    limit: MemoryLimit,
+) -> anyhow::Result<ImageReport> {
     let test = load(&dataset.parse()?, &args.source, limit)?
         .test
         .with_context(|| format!("{dataset} has no test split to compare with"))?;
     let mut real = Seen { features: Vec::new(), probs: Vec::new() };
     for ids in (0..test.len()).collect::<Vec<_>>().chunks(CHUNK) {
         let (images, _): (Tensor, Tensor) = test.gather(ids, &Device::Cpu)?;
-        extend(&mut real, see(&classifier, &images)?);
+        extend(&mut real, see(classifier, &images)?);
     }
-    Ok(image_metrics(&classifier, &fake, &real, args.seed)?)
+    Ok(image_metrics(classifier, fake, &real, args.seed)?)
 }
 
 fn extend(all: &mut Seen, more: Seen) {
