@@ -204,3 +204,33 @@ fn a_classifier_learns_the_digits_and_its_features_score_real_against_noise() {
     assert!(see(&c, &(noise.clone() * 3.0).unwrap()).is_err());
     assert!(see(&c, &Tensor::zeros((2, 3, 28, 28), candle_core::DType::F32, &Device::Cpu).unwrap()).is_err());
 }
+
+#[test]
+fn the_shipped_classifiers_load_and_state_their_accuracy() {
+    use ganzoo::eval::classifier::{shipped, Classifier};
+    for (dataset, floor) in [("mnist", 0.985), ("fashion-mnist", 0.91)] {
+        let (weights, card) = shipped(dataset).unwrap();
+        let c = Classifier::load(weights, card, &candle_core::Device::Cpu).unwrap();
+        assert_eq!(c.card.dataset, dataset);
+        assert!(c.card.test_accuracy.unwrap() >= floor, "{:?}", c.card);
+        assert!(c.card.command.starts_with(&format!("ganzoo train classifier --dataset {dataset} --seed")));
+    }
+    assert!(shipped("cifar10").is_none());
+}
+
+#[test]
+#[ignore = "reads real data (../shared/data, dataset-fashion-mnist): run with --include-ignored"]
+fn the_shipped_classifiers_score_what_their_cards_say_on_the_real_test_sets() {
+    use ganzoo::data::KnownDataset;
+    use ganzoo::eval::classifier::{shipped, Classifier};
+    for (dataset, dir) in [
+        (KnownDataset::Mnist, crate::common::shared_data().join("mnist")),
+        (KnownDataset::FashionMnist, std::path::PathBuf::from("/usr/share/datasets/fashion-mnist")),
+    ] {
+        let (weights, card) = shipped(&dataset.to_string()).unwrap();
+        let c = Classifier::load(weights, card, &candle_core::Device::Cpu).unwrap();
+        let test = dataset.load_from(&dir).unwrap().test.unwrap();
+        let accuracy = c.accuracy(&test).unwrap();
+        assert!((accuracy - c.card.test_accuracy.unwrap()).abs() < 1e-9, "{dataset}: {accuracy} vs {:?}", c.card);
+    }
+}

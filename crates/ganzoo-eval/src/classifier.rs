@@ -49,15 +49,19 @@ pub struct Classifier {
     device: Device,
 }
 
-/// The classifier that ships for `dataset` (weights, card): made by the command in its
-/// card on the data in `../shared/data` (MNIST: its 10,000-digit training subset), kept in
-/// `crates/ganzoo-eval/classifiers/` and compiled into the binary, so evaluation needs
-/// nothing fetched.
+/// The classifier that ships for `dataset` (weights, card), made by the command in its
+/// card — MNIST on the 10,000-digit training subset in `../shared/data`, Fashion-MNIST on
+/// Debian's full 60,000 images — kept in `crates/ganzoo-eval/classifiers/` and compiled into
+/// the binary, so evaluation needs nothing fetched.
 pub fn shipped(dataset: &str) -> Option<(&'static [u8], &'static str)> {
     match dataset {
         "mnist" => {
             Some((include_bytes!("../classifiers/mnist.safetensors"), include_str!("../classifiers/mnist.json")))
         }
+        "fashion-mnist" => Some((
+            include_bytes!("../classifiers/fashion-mnist.safetensors"),
+            include_str!("../classifiers/fashion-mnist.json"),
+        )),
         _ => None,
     }
 }
