@@ -234,3 +234,36 @@ fn the_shipped_classifiers_score_what_their_cards_say_on_the_real_test_sets() {
         assert!((accuracy - c.card.test_accuracy.unwrap()).abs() < 1e-9, "{dataset}: {accuracy} vs {:?}", c.card);
     }
 }
+
+#[test]
+fn eval_every_puts_toy_metrics_into_the_metrics_lines() {
+    use ganzoo::train::{DataSource, Family, RunDir, Silent, TrainConfig, Trainer};
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = TrainConfig::preset(Family::WganGp, DataSource::Toy(ToyDistribution::EightGaussians));
+    (c.iters, c.batch_size, c.log_every, c.sample_every, c.checkpoint_every) = (Some(4), 32, 1, 100, 100);
+    c.eval_every = Some(2);
+    let mut t =
+        Trainer::new(c.clone(), None, RunDir::create(dir.path(), false).unwrap(), candle_core::Device::Cpu).unwrap();
+    t.run(&mut Silent).unwrap();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let measured: Vec<u64> =
+        lines.iter().filter(|l| l["eval"].is_object()).map(|l| l["iteration"].as_u64().unwrap()).collect();
+    assert_eq!(measured, [2, 4]);
+    assert_eq!(lines[1]["eval"]["samples"].as_u64(), Some(2000));
+    assert_eq!(lines[1]["eval"]["modes"].as_u64(), Some(8));
+    // The same run measured again gives the same numbers (fixed noise and real draws).
+    let again = ganzoo::train::TrainedGenerator::load(dir.path(), &candle_core::Device::Cpu).unwrap();
+    assert_eq!(again.config.eval_every, Some(2));
+    for (every, data, needle) in [
+        (3, c.data.clone(), "multiple of --log-every"),
+        (2, DataSource::Images(ganzoo::data::DatasetSpec::Known(ganzoo::data::KnownDataset::Mnist)), "toy runs"),
+    ] {
+        let mut bad = TrainConfig::preset(Family::WganGp, data);
+        (bad.log_every, bad.eval_every) = (2, Some(every));
+        assert!(bad.validate().unwrap_err().to_string().contains(needle));
+    }
+}

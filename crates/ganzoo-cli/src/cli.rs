@@ -203,6 +203,9 @@ pub struct RecipeArgs {
     pub sample_every: Option<u64>,
     #[arg(long)]
     pub checkpoint_every: Option<u64>,
+    /// Measure sample quality every K iterations into metrics.jsonl (toys; a multiple of --log-every).
+    #[arg(long)]
+    pub eval_every: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -15,7 +15,7 @@
 use ganzoo_data::ToyDistribution;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::transport::{w1, W1Method};
 use crate::{EvalError, Result};
@@ -28,7 +28,7 @@ const REAL_SALT: u64 = 0x7e57_5eed_0f7e_a1a1;
 pub const HQ_SIGMAS: f64 = 3.0;
 
 /// The metrics of a set of samples from a toy generator.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToyReport {
     pub toy: String,
     pub samples: usize,

@@ -11,7 +11,7 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{EvalError, Result};
 
@@ -21,7 +21,7 @@ pub const EXACT_MAX: usize = 2000;
 pub const DIRECTIONS: usize = 256;
 
 /// How a W1 value was computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum W1Method {
     ExactAssignment,

@@ -225,6 +225,10 @@ pub struct TrainConfig {
     pub log_every: u64,
     pub sample_every: u64,
     pub checkpoint_every: u64,
+    /// Measure sample quality every this many iterations (toys: mode counts and W1 of
+    /// 2,000 samples) into that iteration's metrics line; a multiple of `log_every`.
+    #[serde(default)]
+    pub eval_every: Option<u64>,
 }
 
 /// Serialisable name of a [`Norm`].
@@ -301,6 +305,7 @@ impl TrainConfig {
             log_every: 10,
             sample_every: if toy { 500 } else { 200 },
             checkpoint_every: 500,
+            eval_every: None,
         }
     }
 
@@ -324,6 +329,15 @@ impl TrainConfig {
         }
         if self.log_every == 0 || self.sample_every == 0 || self.checkpoint_every == 0 {
             return bad("log, sample and checkpoint intervals must be positive".into());
+        }
+        match (self.eval_every, &self.data) {
+            (Some(k), _) if k == 0 || k % self.log_every != 0 => {
+                return bad(format!("--eval-every must be a positive multiple of --log-every ({})", self.log_every))
+            }
+            (Some(_), DataSource::Images(_)) => {
+                return bad("--eval-every measures toy runs for now; score image runs with `ganzoo eval --run`".into())
+            }
+            _ => {}
         }
         for opt in [self.optimizer_g, self.optimizer_d] {
             check_optimizer(opt)?;

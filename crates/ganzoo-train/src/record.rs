@@ -87,6 +87,7 @@ impl Recorder {
 
     /// After iteration `iteration`: collapse tracking, and every `log_every` iterations
     /// a metrics line (file, log, observer).
+    /// `eval` (measured by the trainer when due) joins that line.
     #[allow(clippy::too_many_arguments)]
     pub fn after_iteration(
         &mut self,
@@ -97,6 +98,7 @@ impl Recorder {
         log_every: u64,
         total: u64,
         observer: &mut dyn Observer,
+        eval: Option<ganzoo_eval::ToyReport>,
     ) -> Result<()> {
         self.seen_since_log += stats.real_seen;
         let collapse = objective.reports_collapse() && self.track_collapse(stats, observer);
@@ -117,6 +119,7 @@ impl Recorder {
             wall_time_s: self.wall_time_s(),
             images_per_s: rate,
             collapse,
+            eval,
         };
         objective.record(stats, &mut m);
         self.run.append_metrics(&m)?;

@@ -34,6 +34,11 @@ use crate::objective::{self, scalar, AdversarialObjective, CriticPass, StepStats
 use crate::optim::OptimizerState;
 use crate::record::Recorder;
 pub use crate::record::{COLLAPSE_D_FAKE, COLLAPSE_STREAK, GRID_SAMPLES};
+
+/// Samples each `--eval-every` measurement takes.
+pub const EVAL_SAMPLES: usize = 2000;
+/// Mixed into the run's seed for the evaluation's noise and real samples.
+const EVAL_SEED: u64 = 0xe7a1_0000_5eed;
 use crate::run_dir::RunDir;
 use crate::stream::DataStream;
 use crate::{Result, TrainError};
@@ -267,8 +272,9 @@ impl Trainer {
             let stats = self.step()?;
             self.iteration += 1;
             let (epoch, log_every) = (self.stream.epochs_done(), self.config.log_every);
+            let eval = self.evaluate_if_due()?;
             let objective = self.objective.as_ref();
-            self.record.after_iteration(self.iteration, epoch, &stats, objective, log_every, total, observer)?;
+            self.record.after_iteration(self.iteration, epoch, &stats, objective, log_every, total, observer, eval)?;
             if self.iteration.is_multiple_of(self.config.sample_every) {
                 self.write_samples()?;
             }
@@ -279,6 +285,25 @@ impl Trainer {
         self.write_samples()?;
         self.checkpoint()?;
         Ok(Outcome::Finished)
+    }
+
+    /// The toy metrics of [`EVAL_SAMPLES`] samples (fixed noise and real draws, so values
+    /// of one run compare over time) when `eval_every` divides the iteration.
+    fn evaluate_if_due(&self) -> Result<Option<ganzoo_eval::ToyReport>> {
+        let (Some(k), DataSource::Toy(toy)) = (self.config.eval_every, &self.config.data) else { return Ok(None) };
+        if !self.iteration.is_multiple_of(k) {
+            return Ok(None);
+        }
+        let z = noise(
+            &mut ChaCha8Rng::seed_from_u64(self.config.seed ^ EVAL_SEED),
+            EVAL_SAMPLES,
+            self.config.latent,
+            &self.device,
+        )?;
+        let points: Vec<f32> = self.generate(&z)?.flatten_all()?.to_vec1()?;
+        let report = ganzoo_eval::toy_metrics(*toy, &points, self.config.seed ^ EVAL_SEED)
+            .map_err(|e| TrainError::Config(format!("evaluation at iteration {}: {e}", self.iteration)))?;
+        Ok(Some(report))
     }
 
     /// One generator iteration and nothing else — no metrics, samples or

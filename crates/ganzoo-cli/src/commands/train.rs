@@ -192,6 +192,7 @@ fn apply_recipe(c: &mut TrainConfig, r: &RecipeArgs) -> anyhow::Result<()> {
     c.log_every = r.log_every.unwrap_or(c.log_every);
     c.sample_every = r.sample_every.unwrap_or(c.sample_every);
     c.checkpoint_every = r.checkpoint_every.unwrap_or(c.checkpoint_every);
+    c.eval_every = r.eval_every.or(c.eval_every);
     Ok(())
 }
 
@@ -205,6 +206,7 @@ fn recipe_overridden(r: &RecipeArgs) -> bool {
         || r.arch.is_some()
         || r.generator_norm.is_some()
         || r.critic_norm.is_some()
+        || r.eval_every.is_some()
         || r.generator_cost.is_some()
 }
 
