@@ -72,9 +72,7 @@ pub fn save(run: &Path, snap: &Snapshot<'_>) -> Result<PathBuf> {
     } else {
         std::fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
     }
-    let pointer = root.join("latest.tmp");
-    write_synced(&pointer, name.as_bytes())?;
-    std::fs::rename(&pointer, root.join("latest")).map_err(io_err(root.join("latest")))?;
+    crate::run_dir::write_atomic(&root.join("latest"), name.as_bytes())?;
     prune(&root, &name)?;
     Ok(dir)
 }
@@ -106,15 +104,7 @@ pub fn candidates(run: &Path) -> Result<Vec<PathBuf>> {
         Ok(None) => {}
         Err(e) => tracing::warn!("{e}"),
     }
-    let mut steps: Vec<String> = match std::fs::read_dir(&root) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-            .filter(|n| n.starts_with("step-") && !n.contains('.'))
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(io_err(&root)(e)),
-    };
-    steps.sort();
+    let steps = complete_steps(&root)?;
     for name in steps.into_iter().rev() {
         let dir = root.join(name);
         if dir.is_dir() && !out.contains(&dir) {
@@ -172,21 +162,30 @@ fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
     f.sync_all().map_err(io_err(path))
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let mut f = std::fs::File::create(path).map_err(io_err(path))?;
     f.write_all(bytes).map_err(io_err(path))?;
     f.sync_all().map_err(io_err(path))
 }
 
+/// The names of the complete checkpoints in `root` (`step-N`, not `.tmp`/`.old`), oldest first.
+fn complete_steps(root: &Path) -> Result<Vec<String>> {
+    let mut steps: Vec<String> = match std::fs::read_dir(root) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|n| n.starts_with("step-") && !n.contains('.'))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io_err(root)(e)),
+    };
+    steps.sort();
+    Ok(steps)
+}
+
 /// Removes all but the newest [`KEEP`] complete checkpoints (never `current`).
 fn prune(root: &Path, current: &str) -> Result<()> {
-    let mut steps: Vec<String> = std::fs::read_dir(root)
-        .map_err(io_err(root))?
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .filter(|n| n.starts_with("step-") && !n.contains('.'))
-        .collect();
-    steps.sort();
+    let steps = complete_steps(root)?;
     let excess = steps.len().saturating_sub(KEEP);
     for name in steps.into_iter().take(excess).filter(|n| n != current) {
         let dir = root.join(&name);

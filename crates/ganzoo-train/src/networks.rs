@@ -2,6 +2,7 @@
 //! seeded parameter store (`gen.*`, `critic.*`).
 
 use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
 use ganzoo_models::{DcganConfig, Footprint, MlpConfig, Network, ParamStore};
 
 use crate::config::{Arch, DataSource, Family, TrainConfig};
@@ -19,13 +20,15 @@ pub struct Players {
 pub type SampleShape = Vec<usize>;
 
 /// The two architectures a configuration names, before anything is built.
-enum Plan {
+#[derive(Debug, Clone, PartialEq)]
+pub enum Architecture {
     Mlp(MlpConfig, MlpConfig),
     Dcgan(DcganConfig),
 }
 
-impl Plan {
-    fn of(config: &TrainConfig, sample: &[usize]) -> Self {
+impl Architecture {
+    /// The generator and critic `config` trains on samples of shape `sample`.
+    pub fn of(config: &TrainConfig, sample: &[usize]) -> Self {
         match (&config.data, config.arch, sample) {
             (DataSource::Images(_), Arch::Dcgan, _) => Self::Dcgan(dcgan_config(config, sample)),
             (DataSource::Images(_), Arch::Mlp, &[c, h, w]) => {
@@ -39,6 +42,22 @@ impl Plan {
             _ => Self::Mlp(MlpConfig::toy_generator(), MlpConfig::toy_critic()),
         }
     }
+
+    /// What the two networks will hold, computed without building them.
+    pub fn footprints(&self) -> (Footprint, Footprint) {
+        match self {
+            Self::Mlp(g, c) => (g.footprint(), c.footprint()),
+            Self::Dcgan(dc) => (dc.generator_footprint(), dc.discriminator_footprint()),
+        }
+    }
+
+    /// Builds the generator under `gvb` and the critic under `cvb`.
+    pub fn build(&self, gvb: VarBuilder, cvb: VarBuilder) -> Result<(Network, Network)> {
+        Ok(match self {
+            Self::Mlp(g, c) => (g.build(gvb)?, c.build(cvb)?),
+            Self::Dcgan(dc) => (dc.generator(gvb)?, dc.discriminator(cvb)?),
+        })
+    }
 }
 
 impl Players {
@@ -48,19 +67,13 @@ impl Players {
         let critic_store = ParamStore::new(config.seed.wrapping_mul(2).wrapping_add(2));
         let gvb = gen_store.builder(DType::F32, device).pp("gen");
         let cvb = critic_store.builder(DType::F32, device).pp("critic");
-        let (gen, critic) = match Plan::of(config, sample) {
-            Plan::Mlp(g, c) => (g.build(gvb)?, c.build(cvb)?),
-            Plan::Dcgan(dc) => (dc.generator(gvb)?, dc.discriminator(cvb)?),
-        };
+        let (gen, critic) = Architecture::of(config, sample).build(gvb, cvb)?;
         Ok(Self { gen, critic, gen_store, critic_store })
     }
 
     /// What the generator and the critic [`build`](Self::build) would make will hold, without building them.
     pub fn footprints(config: &TrainConfig, sample: &[usize]) -> (Footprint, Footprint) {
-        match Plan::of(config, sample) {
-            Plan::Mlp(g, c) => (g.footprint(), c.footprint()),
-            Plan::Dcgan(dc) => (dc.generator_footprint(), dc.discriminator_footprint()),
-        }
+        Architecture::of(config, sample).footprints()
     }
 }
 

@@ -8,7 +8,7 @@
 //! only the names the trainer gives). Anything else there stays. A writer holds the
 //! run's [`RunLock`] from creation to the end of training.
 
-use std::io::Write;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -333,13 +333,17 @@ fn listing(names: &[String]) -> String {
     text
 }
 
-/// Writes `bytes` to `path` through `path.tmp` and a rename, so a reader (or a crash)
-/// sees the old file or the new one, never half of one.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path` through `path.tmp` (synced) and a rename, so a reader (or a
+/// crash) sees the old file or the new one, never half of one; a failed write removes
+/// the temporary file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    let written =
+        crate::checkpoint::write_synced(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path).map_err(io_err(path)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

@@ -50,10 +50,7 @@ pub fn run(args: EvalArgs, limit: MemoryLimit) -> anyhow::Result<()> {
     if let Some((run, step)) = run_step {
         let dir = run.join("eval");
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = dir.join(format!("step-{step:08}.json"));
-        let partial = dir.join(format!("step-{step:08}.json.partial"));
-        std::fs::write(&partial, &json).with_context(|| format!("cannot write {}", partial.display()))?;
-        std::fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))?;
+        ganzoo_train::run_dir::write_atomic(&dir.join(format!("step-{step:08}.json")), json.as_bytes())?;
     }
     let text = match &report {
         _ if args.json => json + "\n",

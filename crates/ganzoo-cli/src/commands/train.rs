@@ -235,7 +235,7 @@ fn device(kind: DeviceKind) -> anyhow::Result<Device> {
     }
 }
 
-fn family_of(f: GanFamily) -> Family {
+pub fn family_of(f: GanFamily) -> Family {
     match f {
         GanFamily::Gan => Family::Gan,
         GanFamily::Dcgan => Family::Dcgan,
