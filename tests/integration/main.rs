@@ -15,6 +15,7 @@ mod common;
 mod download;
 mod eval;
 mod folder;
+mod inception;
 mod kernels;
 mod losses;
 mod mnist;

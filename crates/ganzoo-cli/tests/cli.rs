@@ -35,8 +35,17 @@ fn fixture_root() -> tempfile::TempDir {
     root
 }
 
+/// Runs the binary with its caches (Inception weights, real features) in a folder of the
+/// test run's own, never the user's.
 fn ganzoo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ganzoo")).args(args).env("RUST_BACKTRACE", "0").output().unwrap()
+    let cache = std::env::temp_dir().join(format!("ganzoo-cli-tests-{}", std::process::id()));
+    Command::new(env!("CARGO_BIN_EXE_ganzoo"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .env("GANZOO_CACHE", &cache)
+        .env("TORCH_HOME", &cache)
+        .output()
+        .unwrap()
 }
 
 fn assert_clean_failure(out: &Output, needle: &str) {
@@ -628,18 +637,18 @@ fn eval_scores_a_toy_run_and_samples_from_a_file() {
         "--overwrite",
     );
     let few = ganzoo(&["eval", "--run", ir, "--classifier", s, "--data-dir", d, "--n", "200"]);
-    assert_clean_failure(&few, "needs at least 129 samples, got 20");
+    assert_clean_failure(&few, "needs more than 128 samples on each side; got 200 generated and 20 real");
     let images = dir.path().join("images.npy");
     assert!(ganzoo(&["sample", "--run", ir, "--n", "150", "--out", images.to_str().unwrap()]).status.success());
     let (im, cl) = (images.to_str().unwrap(), s);
     let from_file = ganzoo(&["eval", "--samples", im, "--dataset", "mnist", "--classifier", cl, "--data-dir", d]);
-    assert_clean_failure(&from_file, "needs at least 129 samples, got 20");
+    assert_clean_failure(&from_file, "needs more than 128 samples on each side; got 150 generated and 20 real");
     let toy_file = dir.path().join("toy.npy");
     assert!(ganzoo(&["data", "sample", "8gaussians", "--n", "10", "--out", toy_file.to_str().unwrap()])
         .status
         .success());
     let wrong = ganzoo(&["eval", "--samples", toy_file.to_str().unwrap(), "--dataset", "mnist", "--classifier", cl]);
-    assert_clean_failure(&wrong, "mnist images are N×1×28×28");
+    assert_clean_failure(&wrong, "mnist samples are N×C×H×W images, the file holds [10, 2]");
     assert_clean_failure(
         &ganzoo(&["train", "classifier", "--dataset", "8gaussians"]),
         "mnist, fashion-mnist or cifar10",
@@ -652,4 +661,108 @@ fn eval_scores_a_toy_run_and_samples_from_a_file() {
         &ganzoo(&["eval", "--samples", images.to_str().unwrap(), "--dataset", "8gaussians"]),
         "takes N×2 points",
     );
+}
+
+/// An MNIST-format root with 64 training and `test` test digits (bars at ten angles, so
+/// the shipped classifier sees something digit-like).
+fn mnist_root(test: usize) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let mnist = root.path().join("mnist");
+    std::fs::create_dir(&mnist).unwrap();
+    for (split, n) in [("train", 64usize), ("t10k", test)] {
+        let pixels: Vec<u8> = (0..n * 784)
+            .map(|i| {
+                let (k, y, x) = (i / 784, (i % 784) / 28, i % 28);
+                let angle = (k % 10) as f64 * std::f64::consts::PI / 10.0;
+                let d = (x as f64 - 13.5) * angle.sin() - (y as f64 - 13.5) * angle.cos();
+                if d.abs() < 2.0 {
+                    255
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        write_idx_images(&mnist.join(format!("{split}-images-idx3-ubyte")), n, 28, 28, &pixels).unwrap();
+        write_idx_labels(&mnist.join(format!("{split}-labels-idx1-ubyte")), &labels).unwrap();
+    }
+    root
+}
+
+fn metrics_lines(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn train_eval_every_scores_mnist_runs_with_the_shipped_classifier() {
+    let root = mnist_root(200);
+    let d = root.path().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let common = ["--data-dir", d, "--batch-size", "8", "--log-every", "1", "--eval-every", "2"];
+    let out = ganzoo(&[&["train", "gan", "--iters", "2", "--out", r][..], &common[..]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = metrics_lines(&run);
+    assert!(lines[0].get("eval").is_none(), "{}", lines[0]);
+    let eval = &lines[1]["eval"];
+    assert_eq!(eval["features"].as_str(), Some("classifier:mnist"), "{eval}");
+    assert_eq!((eval["samples"].as_u64(), eval["real_samples"].as_u64()), (Some(2000), Some(200)));
+    assert_eq!(eval["class_histogram"].as_array().unwrap().len(), 10);
+    assert!(eval["fid"].as_f64().unwrap().is_finite() && run.join("quality.png").is_file());
+    // The test split's features were cached beside the data, once.
+    let cached: Vec<_> = std::fs::read_dir(root.path().join("mnist"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("ganzoo-features-classifier-mnist-"))
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    // Resumed, the run keeps measuring.
+    let more = ganzoo(&["train", "--resume", r, "--iters", "4", "--data-dir", d]);
+    assert!(more.status.success(), "{}", String::from_utf8_lossy(&more.stderr));
+    let lines = metrics_lines(&run);
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[3]["eval"]["features"].as_str(), Some("classifier:mnist"));
+    // No classifier ships for CIFAR-10: refused before a run directory exists.
+    let cifar = dir.path().join("cifar");
+    let refused =
+        ganzoo(&["train", "dcgan", "--dataset", "cifar10", "--eval-every", "10", "--out", cifar.to_str().unwrap()]);
+    assert_clean_failure(&refused, "ships only for mnist and fashion-mnist");
+    assert!(!cifar.exists());
+}
+
+#[test]
+fn eval_with_inception_features_finds_weights_or_says_where_to_put_them() {
+    let root = mnist_root(30);
+    let d = root.path().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("x.npy");
+    let images: Vec<f32> = (0..40 * 784).map(|i| ((i % 7) as f32 / 3.0 - 1.0).clamp(-1.0, 1.0)).collect();
+    ganzoo_data::npy::write_npy_f32(&npy, &[40, 1, 28, 28], &images).unwrap();
+    let x = npy.to_str().unwrap();
+    let base = ["eval", "--samples", x, "--dataset", "mnist", "--data-dir", d, "--features", "inception"];
+    let offline = ganzoo(&[&base[..], &["--no-download"]].concat());
+    assert_clean_failure(&offline, "pt_inception-2015-12-05-6726825d.pth");
+    assert_clean_failure(&offline, "--inception-weights FILE");
+    // Weights of the right shapes (random): the count check comes before any image is seen.
+    let weights = dir.path().join("w.safetensors");
+    let (_, tensors) = ganzoo_eval::inception::Inception::random(1, &candle_core::Device::Cpu).unwrap();
+    candle_core::safetensors::save(&tensors, &weights).unwrap();
+    let w = weights.to_str().unwrap();
+    let few = ganzoo(&[&base[..], &["--inception-weights", w]].concat());
+    assert_clean_failure(&few, "needs more than 2048 samples on each side; got 40 generated and 30 real");
+    assert_clean_failure(
+        &ganzoo(&[&base[..], &["--classifier", "c"]].concat()),
+        "--classifier needs --features classifier",
+    );
+    let mixed = ["eval", "--samples", x, "--dataset", "mnist", "--data-dir", d, "--inception-weights", w];
+    assert_clean_failure(&ganzoo(&mixed), "--inception-weights needs --features inception");
+    let damaged = dir.path().join("bad.pth");
+    std::fs::write(&damaged, b"not a state dict").unwrap();
+    let bad = ganzoo(&[&base[..], &["--inception-weights", damaged.to_str().unwrap()]].concat());
+    assert_clean_failure(&bad, "bad.pth");
 }

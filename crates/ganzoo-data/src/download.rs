@@ -1,6 +1,7 @@
-//! Downloading published data files with MD5 verification.
+//! Downloading published files with checksum verification: data sets by MD5, model
+//! weights by (a prefix of) SHA-256.
 //!
-//! A file is streamed into `<name>.part` beside its destination while its MD5 is
+//! A file is streamed into `<name>.part` beside its destination while its digest is
 //! computed; only a file whose checksum matches the publisher's is renamed into
 //! place, so a failed or corrupted download never leaves a file that looks valid.
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use md5::{Digest, Md5};
+use sha2::Sha256;
 
 use crate::error::io_err;
 use crate::{DataError, KnownDataset, RemoteFile, RemoteSource, Result};
@@ -86,6 +88,26 @@ pub fn download_verified(
 }
 
 fn download_one(url: &str, file: &RemoteFile, dest: &Path, progress: &mut dyn DownloadProgress) -> Result<PathBuf> {
+    let final_path = dest.join(file.name);
+    download_checked::<Md5>(url, &final_path, file.md5, progress)?;
+    Ok(final_path)
+}
+
+/// Downloads `url` to `dest` (through `dest.part`), keeping it only if the hex SHA-256 of
+/// what arrived starts with `sha256_prefix` (torch.hub names weight files
+/// `name-<first 8 hex digits of SHA-256>.pth`).
+pub fn download_sha256(url: &str, dest: &Path, sha256_prefix: &str, progress: &mut dyn DownloadProgress) -> Result<()> {
+    download_checked::<Sha256>(url, dest, sha256_prefix, progress)
+}
+
+/// Streams `url` into `final_path.part` hashing with `H`; renames it into place only if
+/// the hex digest starts with `expected`, else removes it.
+fn download_checked<H: Digest + Named>(
+    url: &str,
+    final_path: &Path,
+    expected: &str,
+    progress: &mut dyn DownloadProgress,
+) -> Result<()> {
     let fail = |detail: String| DataError::Download { url: url.to_string(), detail };
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
@@ -95,10 +117,10 @@ fn download_one(url: &str, file: &RemoteFile, dest: &Path, progress: &mut dyn Do
     );
     let mut response = agent.get(url).call().map_err(|e| fail(e.to_string()))?;
     let total = response.body().content_length();
-    let final_path = dest.join(file.name);
-    let part = dest.join(format!("{}.part", file.name));
-    progress.begin(file.name, total);
-    let copied = copy_hashing(&mut response.body_mut().as_reader(), &part, progress);
+    let name = final_path.file_name().map_or_else(|| final_path.display().to_string(), |n| n.to_string_lossy().into());
+    let part = final_path.with_file_name(format!("{name}.part"));
+    progress.begin(&name, total);
+    let copied = copy_hashing::<H>(&mut response.body_mut().as_reader(), &part, progress);
     progress.end();
     let digest = match copied {
         Ok(d) => d,
@@ -107,13 +129,31 @@ fn download_one(url: &str, file: &RemoteFile, dest: &Path, progress: &mut dyn Do
             return Err(e.into_download(url));
         }
     };
-    if digest != file.md5 {
+    if !digest.starts_with(expected) {
         let _ = std::fs::remove_file(&part);
-        return Err(DataError::Checksum { path: final_path, found: digest, expected: file.md5.to_string() });
+        return Err(DataError::Checksum {
+            path: final_path.to_path_buf(),
+            algorithm: H::NAME,
+            found: digest,
+            expected: expected.to_string(),
+        });
     }
-    std::fs::rename(&part, &final_path).map_err(io_err(&final_path))?;
+    std::fs::rename(&part, final_path).map_err(io_err(final_path))?;
     tracing::info!(file = %final_path.display(), "downloaded and verified");
-    Ok(final_path)
+    Ok(())
+}
+
+/// The name of a digest in messages.
+trait Named {
+    const NAME: &'static str;
+}
+
+impl Named for Md5 {
+    const NAME: &'static str = "md5";
+}
+
+impl Named for Sha256 {
+    const NAME: &'static str = "sha256";
 }
 
 enum CopyError {
@@ -130,10 +170,14 @@ impl CopyError {
     }
 }
 
-/// Streams `reader` into `path`, returning the hex MD5 of what was written.
-fn copy_hashing(reader: &mut dyn Read, path: &Path, progress: &mut dyn DownloadProgress) -> Result<String, CopyError> {
+/// Streams `reader` into `path`, returning the hex digest (by `H`) of what was written.
+fn copy_hashing<H: Digest>(
+    reader: &mut dyn Read,
+    path: &Path,
+    progress: &mut dyn DownloadProgress,
+) -> Result<String, CopyError> {
     let mut out = File::create(path).map_err(|e| CopyError::Write(io_err(path)(e)))?;
-    let mut hasher = Md5::new();
+    let mut hasher = H::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = reader.read(&mut buf).map_err(CopyError::Read)?;
@@ -150,8 +194,17 @@ fn copy_hashing(reader: &mut dyn Read, path: &Path, progress: &mut dyn DownloadP
 
 /// Hex MD5 of a file on disk.
 pub fn md5_file(path: &Path) -> Result<String> {
+    hash_file::<Md5>(path)
+}
+
+/// Hex SHA-256 of a file on disk.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    hash_file::<Sha256>(path)
+}
+
+fn hash_file<H: Digest + std::io::Write>(path: &Path) -> Result<String> {
     let mut f = File::open(path).map_err(io_err(path))?;
-    let mut hasher = Md5::new();
+    let mut hasher = H::new();
     std::io::copy(&mut f, &mut hasher).map_err(io_err(path))?;
     Ok(hex(&hasher.finalize()))
 }

@@ -46,8 +46,8 @@ pub enum DataError {
     NotFound { dataset: String, hint: String },
     #[error("download of {url} failed: {detail}")]
     Download { url: String, detail: String },
-    #[error("{path}: checksum mismatch (md5 {found}, expected {expected}); the file was not kept")]
-    Checksum { path: PathBuf, found: String, expected: String },
+    #[error("{path}: checksum mismatch ({algorithm} {found}, expected {expected}); the file was not kept")]
+    Checksum { path: PathBuf, algorithm: &'static str, found: String, expected: String },
     #[error("{path}: damaged: {detail}")]
     Corrupt { path: PathBuf, detail: String },
     #[error("{path}: too large: {detail}")]

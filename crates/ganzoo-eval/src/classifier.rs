@@ -122,6 +122,13 @@ impl Classifier {
             .map_err(|e| EvalError::Samples(format!("{}: {e}", stem.display())))
     }
 
+    /// The weights, sorted by name.
+    pub fn parameters(&self) -> Vec<Tensor> {
+        let mut named = self.store.named();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        named.into_iter().map(|(_, v)| v.as_tensor().clone()).collect()
+    }
+
     /// Logits `(n, classes)` and features `(n, 128)` of images `(n, C, S, S)` in [−1, 1].
     pub fn logits_and_features(&self, images: &Tensor) -> Result<(Tensor, Tensor)> {
         let (_, c, h, w) = images.dims4().map_err(candle_err)?;

@@ -12,6 +12,12 @@ pub enum EvalError {
     /// Fewer samples than a statistic needs.
     #[error("{what} needs at least {needed} samples, got {got}")]
     TooFew { what: &'static str, needed: usize, got: usize },
+    /// A weights file that cannot be read or does not hold what it should.
+    #[error("{}: {detail}", path.display())]
+    File { path: std::path::PathBuf, detail: String },
+    /// Weights (from any source) that do not fit the network.
+    #[error("{0}")]
+    Weights(String),
     /// The linear algebra did not converge.
     #[error("{0}")]
     Numeric(String),

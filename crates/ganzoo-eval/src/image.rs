@@ -1,15 +1,17 @@
-//! Image metrics in a domain classifier's features ([`crate::classifier`]): the Fréchet
-//! distance to the real test split (FID's formula), KID, the Inception-style score
-//! `exp E_x KL(p(y|x) ‖ p(y))` (Salimans et al. 2016) from the classifier's softmax, the
-//! class histogram of generated samples and the classes they cover, and precision /
-//! recall on k-nearest-neighbour manifolds (Kynkäänniemi et al. 2019, k = 3).
+//! Image metrics in a network's features — a domain classifier's ([`crate::classifier`])
+//! or pytorch-fid's InceptionV3 ([`crate::inception`]): the Fréchet distance to the real
+//! test split (FID's formula), KID, precision / recall on k-nearest-neighbour manifolds
+//! (Kynkäänniemi et al. 2019, k = 3), and with a classifier also the Inception-style score
+//! `exp E_x KL(p(y|x) ‖ p(y))` (Salimans et al. 2016) from its softmax, the class histogram
+//! of generated samples and the classes they cover.
 
 use candle_core::{Tensor, D};
 use faer::Mat;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::classifier::{Classifier, FEATURES};
 use crate::frechet::{frechet_distance, Gaussian};
+use crate::inception::Inception;
 use crate::kid::{kernel_inception_distance, Kid};
 use crate::{EvalError, Result};
 
@@ -18,68 +20,176 @@ pub const PR_K: usize = 3;
 /// A class counts as covered with at least this share of the samples a uniform split gives it.
 pub const COVERED_SHARE: f64 = 0.1;
 
-/// What the classifier sees in a set of images.
+/// The network image metrics are computed in.
+pub enum FeatureExtractor {
+    /// A domain classifier: 128-d features and class probabilities.
+    Classifier(Box<Classifier>),
+    /// pytorch-fid's InceptionV3: 2048-d pool features, comparable with published FIDs.
+    Inception(Inception),
+}
+
+impl FeatureExtractor {
+    /// `classifier:<dataset>` or `inception`, as reports name it.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Classifier(c) => format!("classifier:{}", c.card.dataset),
+            Self::Inception(_) => "inception".to_string(),
+        }
+    }
+
+    /// A name for the network and its weights (a hash of them): caches of real features
+    /// are keyed by it.
+    pub fn id(&self) -> Result<String> {
+        match self {
+            Self::Classifier(c) => {
+                let card = serde_json::to_vec(&c.card).map_err(|e| EvalError::Numeric(e.to_string()))?;
+                let hash = crate::feature_cache::fingerprint_tensors(&c.parameters(), &card)?;
+                Ok(format!("classifier-{}-{hash}", c.card.dataset))
+            }
+            Self::Inception(net) => {
+                Ok(format!("inception-{}", crate::feature_cache::fingerprint_tensors(&net.parameters(), b"")?))
+            }
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        match self {
+            Self::Classifier(_) => FEATURES,
+            Self::Inception(_) => crate::inception::FEATURES,
+        }
+    }
+
+    /// Classes of the classifier; none for Inception's features.
+    pub fn classes(&self) -> Option<usize> {
+        match self {
+            Self::Classifier(c) => Some(c.card.classes),
+            Self::Inception(_) => None,
+        }
+    }
+
+    /// Images run at once: Inception's 299×299 activations are ~100× a classifier's.
+    pub fn batch(&self) -> usize {
+        match self {
+            Self::Classifier(_) => 500,
+            Self::Inception(_) => 16,
+        }
+    }
+
+    /// What the network sees in `images` (`(n, C, H, W)` in [−1, 1]; out of range or
+    /// non-finite values are errors).
+    pub fn see(&self, images: &Tensor) -> Result<Seen> {
+        match self {
+            Self::Classifier(c) => see(c, images),
+            Self::Inception(net) => {
+                let features = net.features(images)?;
+                Ok(Seen { dim: self.dim(), classes: 0, features: to_vec(&features)?, probs: Vec::new() })
+            }
+        }
+    }
+
+    /// An empty set of what this network sees, to [`Seen::extend`].
+    pub fn nothing_seen(&self) -> Seen {
+        Seen { dim: self.dim(), classes: self.classes().unwrap_or(0), features: Vec::new(), probs: Vec::new() }
+    }
+}
+
+/// What a network sees in a set of images.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
-    /// `n × 128` features, row-major.
+    /// Feature width.
+    pub dim: usize,
+    /// Classes of `probs` (0: no probabilities).
+    pub classes: usize,
+    /// `n × dim` features, row-major.
     pub features: Vec<f32>,
-    /// `n × classes` class probabilities, row-major.
+    /// `n × classes` class probabilities, row-major (empty without a classifier).
     pub probs: Vec<f32>,
 }
 
+impl Seen {
+    pub fn len(&self) -> usize {
+        self.features.len() / self.dim.max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.features.is_empty()
+    }
+
+    pub fn extend(&mut self, more: Seen) {
+        self.features.extend(more.features);
+        self.probs.extend(more.probs);
+    }
+}
+
 /// The metrics of generated images against real ones.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageReport {
     pub samples: usize,
     pub real_samples: usize,
-    pub classifier: String,
+    /// The network the features come from ([`FeatureExtractor::name`]).
+    pub features: String,
     pub fid: f64,
     pub kid: Kid,
-    pub inception_score: f64,
-    pub class_histogram: Vec<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inception_score: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_histogram: Option<Vec<usize>>,
     /// Classes holding at least [`COVERED_SHARE`] of a uniform share of the samples.
-    pub classes_covered: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes_covered: Option<usize>,
     pub precision: f64,
     pub recall: f64,
+}
+
+fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
+    t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| EvalError::Numeric(e.to_string()))
 }
 
 /// Runs `images` (`(n, C, H, W)` in [−1, 1]) through the classifier. Values outside
 /// [−1, 1] (beyond rounding) or non-finite are errors.
 pub fn see(classifier: &Classifier, images: &Tensor) -> Result<Seen> {
-    let flat: Vec<f32> =
-        images.flatten_all().and_then(|t| t.to_vec1()).map_err(|e| EvalError::Numeric(e.to_string()))?;
+    let flat = to_vec(images)?;
     crate::error::check_finite(&flat, "the images")?;
     if let Some(i) = flat.iter().position(|v| v.abs() > 1.0 + 1e-3) {
         return Err(EvalError::Samples(format!("image values must lie in [-1, 1]; value {} at index {i}", flat[i])));
     }
     let (logits, features) = classifier.logits_and_features(images)?;
     let probs = candle_nn::ops::softmax(&logits, D::Minus1).map_err(|e| EvalError::Numeric(e.to_string()))?;
-    let to_vec =
-        |t: &Tensor| t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| EvalError::Numeric(e.to_string()));
-    Ok(Seen { features: to_vec(&features)?, probs: to_vec(&probs)? })
+    Ok(Seen { dim: FEATURES, classes: classifier.card.classes, features: to_vec(&features)?, probs: to_vec(&probs)? })
 }
 
-/// Every metric of `fake` against `real`.
-pub fn image_metrics(classifier: &Classifier, fake: &Seen, real: &Seen, seed: u64) -> Result<ImageReport> {
-    let classes = classifier.card.classes;
-    let n = fake.features.len() / FEATURES;
-    let m = real.features.len() / FEATURES;
-    let fid = frechet_distance(&Gaussian::fit(&fake.features, FEATURES)?, &Gaussian::fit(&real.features, FEATURES)?)?;
-    let kid = kernel_inception_distance(&fake.features, &real.features, FEATURES, 100, 1000, seed)?;
-    let mut class_histogram = vec![0; classes];
-    for p in fake.probs.chunks_exact(classes) {
-        let best = p.iter().enumerate().fold(0, |b, (k, &v)| if v > p[b] { k } else { b });
-        class_histogram[best] += 1;
+/// Every metric of `fake` against `real` (both seen by the network named `features`).
+pub fn image_metrics(features: &str, fake: &Seen, real: &Seen, seed: u64) -> Result<ImageReport> {
+    let dim = fake.dim;
+    if real.dim != dim || real.classes != fake.classes {
+        return Err(EvalError::Samples(format!(
+            "real and generated features differ in shape ({} vs {} wide)",
+            real.dim, fake.dim
+        )));
     }
-    let floor = COVERED_SHARE * n as f64 / classes as f64;
-    let classes_covered = class_histogram.iter().filter(|&&c| c as f64 >= floor && c > 0).count();
-    let (precision, recall) = precision_recall(&real.features, &fake.features, FEATURES, PR_K)?;
+    let fid = frechet_distance(&Gaussian::fit(&fake.features, dim)?, &Gaussian::fit(&real.features, dim)?)?;
+    let kid = kernel_inception_distance(&fake.features, &real.features, dim, 100, 1000, seed)?;
+    let (precision, recall) = precision_recall(&real.features, &fake.features, dim, PR_K)?;
+    let classes = (fake.classes > 0).then_some(fake.classes);
+    let class_histogram = classes.map(|classes| {
+        let mut histogram = vec![0; classes];
+        for p in fake.probs.chunks_exact(classes) {
+            let best = p.iter().enumerate().fold(0, |b, (k, &v)| if v > p[b] { k } else { b });
+            histogram[best] += 1;
+        }
+        histogram
+    });
+    let classes_covered = class_histogram.as_ref().map(|h| {
+        let floor = COVERED_SHARE * fake.len() as f64 / h.len() as f64;
+        h.iter().filter(|&&c| c as f64 >= floor && c > 0).count()
+    });
     Ok(ImageReport {
-        samples: n,
-        real_samples: m,
-        classifier: classifier.card.dataset.clone(),
+        samples: fake.len(),
+        real_samples: real.len(),
+        features: features.to_string(),
         fid,
         kid,
-        inception_score: inception_score(&fake.probs, classes),
+        inception_score: classes.map(|c| inception_score(&fake.probs, c)),
         class_histogram,
         classes_covered,
         precision,

@@ -11,12 +11,12 @@ use faer::Mat;
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{EvalError, Result};
 
 /// KID's mean and standard deviation over subsets.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Kid {
     pub mean: f64,
     pub std: f64,

@@ -16,13 +16,26 @@
 
 pub mod classifier;
 pub mod error;
+pub mod feature_cache;
 pub mod frechet;
 pub mod image;
+pub mod inception;
+pub mod inception_weights;
 pub mod kid;
+pub mod pth;
 pub mod toy;
 pub mod transport;
 
 pub use error::{EvalError, Result};
 pub use frechet::{frechet_distance, Gaussian};
+pub use image::ImageReport;
 pub use kid::{kernel_inception_distance, Kid};
 pub use toy::{toy_metrics, ToyReport};
+
+/// A report of either kind, as `ganzoo eval` prints it and `metrics.jsonl` stores it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum EvalReport {
+    Toy(ToyReport),
+    Image(ImageReport),
+}

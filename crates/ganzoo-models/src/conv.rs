@@ -24,6 +24,18 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> candle_c
     conv2d_in(x, w, stride, padding, ImageLayout::Nchw)
 }
 
+/// [`conv2d`] with separate zero padding `(ph, pw)` of the rows and columns of an NCHW
+/// image (InceptionV3's 1×7 and 7×1 kernels pad one axis only): the axis padded more is
+/// padded explicitly by the difference, the rest goes to the convolution itself.
+pub fn conv2d_padded(x: &Tensor, w: &Tensor, stride: usize, (ph, pw): (usize, usize)) -> candle_core::Result<Tensor> {
+    let x = match ph.cmp(&pw) {
+        std::cmp::Ordering::Greater => x.pad_with_zeros(2, ph - pw, ph - pw)?,
+        std::cmp::Ordering::Less => x.pad_with_zeros(3, pw - ph, pw - ph)?,
+        std::cmp::Ordering::Equal => x.clone(),
+    };
+    conv2d(&x, w, stride, ph.min(pw))
+}
+
 /// [`conv2d`] on images in `layout` (NHWC: `(B, H, W, Cin) → (B, H', W', Cout)`).
 pub fn conv2d_in(
     x: &Tensor,

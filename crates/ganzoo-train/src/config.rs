@@ -334,9 +334,6 @@ impl TrainConfig {
             (Some(k), _) if k == 0 || k % self.log_every != 0 => {
                 return bad(format!("--eval-every must be a positive multiple of --log-every ({})", self.log_every))
             }
-            (Some(_), DataSource::Images(_)) => {
-                return bad("--eval-every measures toy runs for now; score image runs with `ganzoo eval --run`".into())
-            }
             _ => {}
         }
         for opt in [self.optimizer_g, self.optimizer_d] {

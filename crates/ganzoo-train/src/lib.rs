@@ -28,4 +28,4 @@ pub use error::{Result, TrainError};
 pub use metrics::Metrics;
 pub use run_dir::RunDir;
 pub use sample::TrainedGenerator;
-pub use trainer::{Observer, Outcome, Silent, Trainer};
+pub use trainer::{ImageEval, Observer, Outcome, Silent, Trainer};

@@ -23,7 +23,8 @@ pub struct Metrics {
     pub images_per_s: f64,
     /// The discriminator has rejected every generated sample for many iterations.
     pub collapse: bool,
-    /// Sample quality at this iteration (`--eval-every`): a toy run's mode counts and W1.
+    /// Sample quality at this iteration (`--eval-every`): a toy run's mode counts and W1,
+    /// or an image run's FID, KID, score, class coverage, precision and recall.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eval: Option<ganzoo_eval::ToyReport>,
+    pub eval: Option<ganzoo_eval::EvalReport>,
 }

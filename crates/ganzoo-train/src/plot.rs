@@ -1,9 +1,10 @@
-//! Small raster plots drawn straight into PNGs: loss curves, and 2-D samples over
+//! Small raster plots drawn straight into PNGs: loss curves, quality over time, and 2-D samples over
 //! the critic's value surface. Colours, not text, tell series apart (see the README).
 
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
+use ganzoo_eval::EvalReport;
 use ganzoo_models::Network;
 use image::{Rgb, RgbImage};
 
@@ -21,14 +22,39 @@ pub const SURFACE_CHUNK: usize = 1024;
 /// `curves.png`: d_loss (blue), g_loss (red) and the Wasserstein estimate (green)
 /// against iterations, on one axis; the grey line is zero.
 pub fn curves(history: &[Metrics], path: &Path) -> Result<()> {
+    draw(
+        &[
+            (history.iter().map(|m| (m.iteration as f64, m.d_loss)).collect(), BLUE),
+            (history.iter().map(|m| (m.iteration as f64, m.g_loss)).collect(), RED),
+            (history.iter().filter_map(|m| m.wasserstein.map(|v| (m.iteration as f64, v))).collect(), GREEN),
+        ],
+        path,
+    )
+}
+
+/// `quality.png` (runs with `--eval-every`): against iterations, an image run's FID or a
+/// toy run's W1 (blue), with the toy's real-vs-real W1 floor (green).
+pub fn quality(history: &[Metrics], path: &Path) -> Result<()> {
+    let at = |f: fn(&EvalReport) -> Option<f64>| -> Vec<(f64, f64)> {
+        history.iter().filter_map(|m| m.eval.as_ref().and_then(f).map(|v| (m.iteration as f64, v))).collect()
+    };
+    let headline = |e: &EvalReport| match e {
+        EvalReport::Image(r) => Some(r.fid),
+        EvalReport::Toy(r) => Some(r.w1),
+    };
+    let floor = |e: &EvalReport| match e {
+        EvalReport::Toy(r) => Some(r.w1_real_floor),
+        EvalReport::Image(_) => None,
+    };
+    draw(&[(at(headline), BLUE), (at(floor), GREEN)], path)
+}
+
+type Series = (Vec<(f64, f64)>, Rgb<u8>);
+
+/// Lines through each series' points on one axis that holds them all and zero (grey).
+fn draw(series: &[Series], path: &Path) -> Result<()> {
     let (w, h, pad) = (800u32, 400u32, 20.0);
     let mut img = RgbImage::from_pixel(w, h, Rgb([255, 255, 255]));
-    type Series = (Vec<(f64, f64)>, Rgb<u8>);
-    let series: [Series; 3] = [
-        (history.iter().map(|m| (m.iteration as f64, m.d_loss)).collect(), BLUE),
-        (history.iter().map(|m| (m.iteration as f64, m.g_loss)).collect(), RED),
-        (history.iter().filter_map(|m| m.wasserstein.map(|v| (m.iteration as f64, v))).collect(), GREEN),
-    ];
     let all = series.iter().flat_map(|(s, _)| s.iter()).filter(|p| p.1.is_finite());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, 0.0f64, 0.0f64);
     for &(x, y) in all {
@@ -47,7 +73,7 @@ pub fn curves(history: &[Metrics], path: &Path) -> Result<()> {
     };
     let (za, zb) = (to_px(x0, 0.0), to_px(x1, 0.0));
     line(&mut img, za, zb, GREY);
-    for (points, colour) in &series {
+    for (points, colour) in series {
         for pair in points.windows(2).filter(|p| p[0].1.is_finite() && p[1].1.is_finite()) {
             line(&mut img, to_px(pair[0].0, pair[0].1), to_px(pair[1].0, pair[1].1), *colour);
         }

@@ -98,7 +98,7 @@ impl Recorder {
         log_every: u64,
         total: u64,
         observer: &mut dyn Observer,
-        eval: Option<ganzoo_eval::ToyReport>,
+        eval: Option<ganzoo_eval::EvalReport>,
     ) -> Result<()> {
         self.seen_since_log += stats.real_seen;
         let collapse = objective.reports_collapse() && self.track_collapse(stats, observer);
@@ -174,6 +174,9 @@ impl Recorder {
     pub fn checkpoint(&self, snap: &Snapshot<'_>) -> Result<PathBuf> {
         let dir = checkpoint::save(self.run.path(), snap)?;
         plot::curves(&self.history, &self.run.path().join("curves.png"))?;
+        if self.history.iter().any(|m| m.eval.is_some()) {
+            plot::quality(&self.history, &self.run.path().join("quality.png"))?;
+        }
         tracing::info!(checkpoint = %dir.display(), "saved");
         Ok(dir)
     }

@@ -30,6 +30,7 @@ pub const RUN_FILES: &[&str] = &[
     METRICS_FILE,
     "metrics.jsonl.tmp",
     "curves.png",
+    "quality.png",
     "train.log",
     "samples",
     "checkpoints",

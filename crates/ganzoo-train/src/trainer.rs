@@ -26,6 +26,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
+use ganzoo_eval::image::{image_metrics, FeatureExtractor, Seen};
+use ganzoo_eval::EvalReport;
+
 use crate::checkpoint::{self, Snapshot, TrainState};
 use crate::config::{DataSource, TrainConfig};
 use crate::metrics::Metrics;
@@ -37,6 +40,8 @@ pub use crate::record::{COLLAPSE_D_FAKE, COLLAPSE_STREAK, GRID_SAMPLES};
 
 /// Samples each `--eval-every` measurement takes.
 pub const EVAL_SAMPLES: usize = 2000;
+/// Generated images fed to the feature network at once during an evaluation.
+const EVAL_CHUNK: usize = 250;
 /// Mixed into the run's seed for the evaluation's noise and real samples.
 const EVAL_SEED: u64 = 0xe7a1_0000_5eed;
 use crate::run_dir::RunDir;
@@ -77,6 +82,14 @@ pub struct Trainer {
     iteration: u64,
     record: Recorder,
     stop: Arc<AtomicBool>,
+    image_eval: Option<ImageEval>,
+}
+
+/// What `--eval-every` measures an image run with: a feature network (the data set's
+/// domain classifier) and what it sees in the real test split.
+pub struct ImageEval {
+    pub net: FeatureExtractor,
+    pub real: Seen,
 }
 
 impl Trainer {
@@ -113,6 +126,7 @@ impl Trainer {
             iteration: 0,
             record,
             stop: Arc::new(AtomicBool::new(false)),
+            image_eval: None,
         })
     }
 
@@ -259,8 +273,21 @@ impl Trainer {
         }
     }
 
+    /// Measures an image run's quality every `eval_every` iterations with `eval` (toy runs
+    /// need nothing).
+    pub fn with_image_eval(mut self, eval: ImageEval) -> Self {
+        self.image_eval = Some(eval);
+        self
+    }
+
     /// Trains until the configured length, or until stopped.
     pub fn run(&mut self, observer: &mut dyn Observer) -> Result<Outcome> {
+        if self.config.eval_every.is_some()
+            && self.image_eval.is_none()
+            && matches!(self.config.data, DataSource::Images(_))
+        {
+            return Err(TrainError::Config("eval_every on images needs Trainer::with_image_eval".into()));
+        }
         let total = self.total_iters();
         self.record.start();
         while !self.finished() {
@@ -287,22 +314,33 @@ impl Trainer {
         Ok(Outcome::Finished)
     }
 
-    /// The toy metrics of [`EVAL_SAMPLES`] samples (fixed noise and real draws, so values
-    /// of one run compare over time) when `eval_every` divides the iteration.
-    fn evaluate_if_due(&self) -> Result<Option<ganzoo_eval::ToyReport>> {
-        let (Some(k), DataSource::Toy(toy)) = (self.config.eval_every, &self.config.data) else { return Ok(None) };
+    /// Sample quality when `eval_every` divides the iteration: the toy metrics, or the
+    /// image metrics against the real test split, of [`EVAL_SAMPLES`] samples (fixed noise
+    /// and real draws, so values of one run compare over time).
+    fn evaluate_if_due(&self) -> Result<Option<EvalReport>> {
+        let Some(k) = self.config.eval_every else { return Ok(None) };
         if !self.iteration.is_multiple_of(k) {
             return Ok(None);
         }
-        let z = noise(
-            &mut ChaCha8Rng::seed_from_u64(self.config.seed ^ EVAL_SEED),
-            EVAL_SAMPLES,
-            self.config.latent,
-            &self.device,
-        )?;
-        let points: Vec<f32> = self.generate(&z)?.flatten_all()?.to_vec1()?;
-        let report = ganzoo_eval::toy_metrics(*toy, &points, self.config.seed ^ EVAL_SEED)
-            .map_err(|e| TrainError::Config(format!("evaluation at iteration {}: {e}", self.iteration)))?;
+        let seed = self.config.seed ^ EVAL_SEED;
+        let z = noise(&mut ChaCha8Rng::seed_from_u64(seed), EVAL_SAMPLES, self.config.latent, &self.device)?;
+        let failed =
+            |e: ganzoo_eval::EvalError| TrainError::Config(format!("evaluation at iteration {}: {e}", self.iteration));
+        let report = match (&self.config.data, &self.image_eval) {
+            (DataSource::Toy(toy), _) => {
+                let points: Vec<f32> = self.generate(&z)?.flatten_all()?.to_vec1()?;
+                EvalReport::Toy(ganzoo_eval::toy_metrics(*toy, &points, seed).map_err(failed)?)
+            }
+            (DataSource::Images(_), Some(eval)) => {
+                let mut fake = eval.net.nothing_seen();
+                for start in (0..EVAL_SAMPLES).step_by(EVAL_CHUNK) {
+                    let images = self.generate(&z.narrow(0, start, EVAL_CHUNK.min(EVAL_SAMPLES - start))?)?;
+                    fake.extend(eval.net.see(&images.to_device(&Device::Cpu)?).map_err(failed)?);
+                }
+                EvalReport::Image(image_metrics(&eval.net.name(), &fake, &eval.real, seed).map_err(failed)?)
+            }
+            (DataSource::Images(_), None) => return Ok(None),
+        };
         Ok(Some(report))
     }
 

@@ -2,33 +2,26 @@
 //! `RUN/eval/step-N.json`) or of toy samples from a `.npy` file. Toy runs get the mode
 //! counts and W1; image runs the domain classifier's metrics against the real test split.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use candle_core::{Device, Tensor};
 use ganzoo_data::npy::read_npy_f32;
 use ganzoo_data::ToyDistribution;
-use ganzoo_eval::classifier::{Classifier, FEATURES};
-use ganzoo_eval::image::{image_metrics, see, ImageReport, Seen};
+use ganzoo_data::{DataLocator, DatasetSpec, ImageDataset};
+use ganzoo_eval::classifier::Classifier;
+use ganzoo_eval::feature_cache::real_features;
+use ganzoo_eval::image::{image_metrics, FeatureExtractor, ImageReport, Seen};
+use ganzoo_eval::inception_weights::{ganzoo_cache_dir, load_inception, WeightsLocator};
 use ganzoo_eval::transport::{W1Method, EXACT_MAX};
-use ganzoo_eval::{toy_metrics, ToyReport};
+use ganzoo_eval::{toy_metrics, EvalReport, ToyReport};
 use ganzoo_train::budget::MemoryLimit;
 use ganzoo_train::{checkpoint, DataSource, TrainedGenerator};
-use serde::Serialize;
 
-use crate::cli::EvalArgs;
+use crate::cli::{EvalArgs, FeatureKind, SourceArgs};
 use crate::commands::data::load;
 use crate::output::emit;
-
-/// Images run through the classifier at a time.
-const CHUNK: usize = 500;
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Report {
-    Toy(ToyReport),
-    Image(ImageReport),
-}
+use crate::progress::DownloadBar;
 
 pub fn run(args: EvalArgs, limit: MemoryLimit) -> anyhow::Result<()> {
     anyhow::ensure!(args.n != Some(0), "--n must be at least 1");
@@ -37,15 +30,17 @@ pub fn run(args: EvalArgs, limit: MemoryLimit) -> anyhow::Result<()> {
             let (report, step) = eval_run(run, &args, limit)?;
             (report, Some((run.clone(), step)))
         }
-        (None, Some(file), Some(DataSource::Toy(toy))) => (Report::Toy(eval_file(file, *toy, args.seed, limit)?), None),
+        (None, Some(file), Some(DataSource::Toy(toy))) => {
+            (EvalReport::Toy(eval_file(file, *toy, args.seed, limit)?), None)
+        }
         (None, Some(file), Some(DataSource::Images(spec))) => {
-            (Report::Image(eval_image_file(file, &spec.to_string(), &args, limit)?), None)
+            (EvalReport::Image(eval_image_file(file, &spec.to_string(), &args, limit)?), None)
         }
         _ => bail!("give --run RUN_DIR, or --samples FILE.npy with --dataset"),
     };
     let json = match &report {
-        Report::Toy(r) => serde_json::to_string_pretty(r)?,
-        Report::Image(r) => serde_json::to_string_pretty(r)?,
+        EvalReport::Toy(r) => serde_json::to_string_pretty(r)?,
+        EvalReport::Image(r) => serde_json::to_string_pretty(r)?,
     };
     if let Some((run, step)) = run_step {
         let dir = run.join("eval");
@@ -54,8 +49,8 @@ pub fn run(args: EvalArgs, limit: MemoryLimit) -> anyhow::Result<()> {
     }
     let text = match &report {
         _ if args.json => json + "\n",
-        Report::Toy(r) => toy_table(r),
-        Report::Image(r) => image_table(r),
+        EvalReport::Toy(r) => toy_table(r),
+        EvalReport::Image(r) => image_table(r),
     };
     emit(&text)
 }
@@ -69,7 +64,7 @@ fn check_toy_memory(n: usize, limit: MemoryLimit) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn eval_run(run: &Path, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<(Report, u64)> {
+fn eval_run(run: &Path, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<(EvalReport, u64)> {
     let gen =
         TrainedGenerator::load(run, &Device::Cpu).with_context(|| format!("cannot load the run {}", run.display()))?;
     let step = checkpoint::latest(run)?.and_then(|dir| checkpoint::read_state(&dir).ok()).map_or(0, |s| s.iteration);
@@ -82,9 +77,9 @@ fn eval_run(run: &Path, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<(
                 points.extend(chunk.flatten_all()?.to_vec1::<f32>()?);
                 Ok(())
             })?;
-            Report::Toy(toy_metrics(*toy, &points, args.seed)?)
+            EvalReport::Toy(toy_metrics(*toy, &points, args.seed)?)
         }
-        DataSource::Images(spec) => Report::Image(eval_images(&gen, &spec.to_string(), args, limit)?),
+        DataSource::Images(spec) => EvalReport::Image(eval_images(&gen, &spec.to_string(), args, limit)?),
     };
     Ok((report, step))
 }
@@ -96,7 +91,8 @@ fn classifier_for(dataset: &str, args: &EvalArgs) -> anyhow::Result<Classifier> 
         None => match ganzoo_eval::classifier::shipped(dataset) {
             Some((weights, card)) => Classifier::load(weights, card, &Device::Cpu)?,
             None => bail!(
-                "no classifier ships for {dataset}: train one (ganzoo train classifier --dataset {dataset}) and pass --classifier STEM"
+                "no classifier ships for {dataset}: train one (ganzoo train classifier --dataset {dataset}) and pass \
+                 --classifier STEM, or use --features inception"
             ),
         },
     };
@@ -106,84 +102,165 @@ fn classifier_for(dataset: &str, args: &EvalArgs) -> anyhow::Result<Classifier> 
     Ok(c)
 }
 
+/// The network `--features` names, for samples imitating `dataset`.
+fn extractor_for(dataset: &str, args: &EvalArgs) -> anyhow::Result<FeatureExtractor> {
+    match args.features {
+        FeatureKind::Classifier => {
+            anyhow::ensure!(args.inception_weights.is_none(), "--inception-weights needs --features inception");
+            Ok(FeatureExtractor::Classifier(Box::new(classifier_for(dataset, args)?)))
+        }
+        FeatureKind::Inception => {
+            anyhow::ensure!(args.classifier.is_none(), "--classifier needs --features classifier");
+            let mut locator = WeightsLocator::new(args.inception_weights.clone());
+            if args.source.no_download {
+                locator.url = None;
+            }
+            let path = locator.locate(&mut DownloadBar::default())?;
+            Ok(FeatureExtractor::Inception(load_inception(&path, &Device::Cpu)?))
+        }
+    }
+}
+
+/// Checks that images of `shape` (C, H, W) suit `net`.
+fn check_image_shape(net: &FeatureExtractor, shape: &[usize]) -> Result<(), String> {
+    match net {
+        FeatureExtractor::Classifier(c) => {
+            let expected = [c.card.channels, c.card.image_size, c.card.image_size];
+            if shape != expected {
+                return Err(format!("{} takes {expected:?} images (C, H, W), got {shape:?}", net.name()));
+            }
+        }
+        // Inception resizes any size to 299×299.
+        FeatureExtractor::Inception(_) if shape[0] != 1 && shape[0] != 3 => {
+            return Err(format!("inception takes images of 1 or 3 channels, got {shape:?} (C, H, W)"));
+        }
+        FeatureExtractor::Inception(_) => {}
+    }
+    Ok(())
+}
+
 fn eval_images(
     gen: &TrainedGenerator,
     dataset: &str,
     args: &EvalArgs,
     limit: MemoryLimit,
 ) -> anyhow::Result<ImageReport> {
-    let classifier = classifier_for(dataset, args)?;
+    let net = extractor_for(dataset, args)?;
+    check_image_shape(&net, &gen.sample_shape).map_err(|e| anyhow::anyhow!("the run's samples: {e}"))?;
+    let test = test_split(dataset, args, limit)?;
     let n = args.n.unwrap_or(10_000);
+    check_counts(&net, n, &test)?;
     let numel: u128 = gen.sample_shape.iter().map(|&d| d as u128).product();
-    check_image_memory(&classifier, n, numel, limit)?;
-    let mut fake = Seen { features: Vec::new(), probs: Vec::new() };
-    gen.sample_chunks(n, args.seed, CHUNK, |images| -> anyhow::Result<()> {
-        extend(&mut fake, see(&classifier, &images)?);
+    check_image_memory(&net, n, numel, limit)?;
+    let mut fake = net.nothing_seen();
+    let mut seen = Progress::new("generated samples", n);
+    gen.sample_chunks(n, args.seed, net.batch(), |images| -> anyhow::Result<()> {
+        fake.extend(net.see(&images)?);
+        seen.at(fake.len());
         Ok(())
     })?;
-    compare_with_test_split(&classifier, &fake, dataset, args, limit)
+    compare_with_test_split(&net, &fake, &test, dataset, args)
 }
 
 /// Images from a `.npy` file (N×C×H×W in [−1, 1]) against the real test split.
 fn eval_image_file(file: &Path, dataset: &str, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<ImageReport> {
-    let classifier = classifier_for(dataset, args)?;
+    let net = extractor_for(dataset, args)?;
     let len = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
     limit.check(format!("reading {}", file.display()), 2 * u128::from(len), "evaluate fewer samples")?;
     let (shape, values) = read_npy_f32(file)?;
-    let card = &classifier.card;
-    let expected = [card.channels, card.image_size, card.image_size];
-    if shape.len() != 4 || shape[1..] != expected || shape[0] == 0 {
-        bail!(
-            "{}: {dataset} images are N×{}×{}×{}, the file holds {shape:?}",
-            file.display(),
-            expected[0],
-            expected[1],
-            expected[2]
-        );
+    if shape.len() != 4 || shape[0] == 0 {
+        bail!("{}: {dataset} samples are N×C×H×W images, the file holds {shape:?}", file.display());
     }
+    check_image_shape(&net, &shape[1..]).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let test = test_split(dataset, args, limit)?;
+    check_counts(&net, shape[0], &test).map_err(|e| e.context(file.display().to_string()))?;
     let numel = values.len() / shape[0];
-    check_image_memory(&classifier, shape[0], numel as u128, limit)?;
-    let mut fake = Seen { features: Vec::new(), probs: Vec::new() };
-    for chunk in values.chunks(CHUNK * numel) {
+    check_image_memory(&net, shape[0], numel as u128, limit)?;
+    let mut fake = net.nothing_seen();
+    let mut seen = Progress::new("samples", shape[0]);
+    for chunk in values.chunks(net.batch() * numel) {
         let images = Tensor::from_slice(chunk, (chunk.len() / numel, shape[1], shape[2], shape[3]), &Device::Cpu)?;
-        extend(&mut fake, see(&classifier, &images).with_context(|| format!("{}", file.display()))?);
+        fake.extend(net.see(&images).with_context(|| format!("{}", file.display()))?);
+        seen.at(fake.len());
     }
-    compare_with_test_split(&classifier, &fake, dataset, args, limit)
+    compare_with_test_split(&net, &fake, &test, dataset, args)
 }
 
-/// Features, probabilities and the classifier's working copies for `n` images of `numel` values.
-fn check_image_memory(classifier: &Classifier, n: usize, numel: u128, limit: MemoryLimit) -> anyhow::Result<()> {
-    let per_sample = (FEATURES + classifier.card.classes) as u128 * 4;
-    limit.check(
-        format!("evaluating {n} images"),
-        2 * n as u128 * per_sample + 16 * CHUNK as u128 * numel,
-        "lower --n",
-    )?;
+/// A covariance of `dim` features needs more than `dim` samples, generated and real:
+/// checked before any image is seen.
+fn check_counts(net: &FeatureExtractor, n: usize, test: &ImageDataset) -> anyhow::Result<()> {
+    let dim = net.dim();
+    if n <= dim || test.len() <= dim {
+        bail!(
+            "FID in the {dim}-d features of {} needs more than {dim} samples on each side; got {n} generated and {} real",
+            net.name(),
+            test.len()
+        );
+    }
     Ok(())
 }
 
-/// The metrics of `fake` against the data set's real test split.
-fn compare_with_test_split(
-    classifier: &Classifier,
-    fake: &Seen,
-    dataset: &str,
-    args: &EvalArgs,
-    limit: MemoryLimit,
-) -> anyhow::Result<ImageReport> {
-    let test = load(&dataset.parse()?, &args.source, limit)?
-        .test
-        .with_context(|| format!("{dataset} has no test split to compare with"))?;
-    let mut real = Seen { features: Vec::new(), probs: Vec::new() };
-    for ids in (0..test.len()).collect::<Vec<_>>().chunks(CHUNK) {
-        let (images, _): (Tensor, Tensor) = test.gather(ids, &Device::Cpu)?;
-        extend(&mut real, see(classifier, &images)?);
-    }
-    Ok(image_metrics(classifier, fake, &real, args.seed)?)
+/// Features, probabilities and the network's working copies for `n` images of `numel` values.
+fn check_image_memory(net: &FeatureExtractor, n: usize, numel: u128, limit: MemoryLimit) -> anyhow::Result<()> {
+    let per_sample = (net.dim() + net.classes().unwrap_or(0)) as u128 * 4;
+    // Inception at 299×299, measured: 170 MB with its weights, and 20 MB per image in a batch.
+    let working = match net {
+        FeatureExtractor::Classifier(_) => 16 * net.batch() as u128 * numel,
+        FeatureExtractor::Inception(_) => net.batch() as u128 * (24 << 20) + (256 << 20),
+    };
+    // Both sets' features, twice over in f64 for precision / recall.
+    limit.check(format!("evaluating {n} images"), 6 * n as u128 * per_sample + working, "lower --n")?;
+    Ok(())
 }
 
-fn extend(all: &mut Seen, more: Seen) {
-    all.features.extend(more.features);
-    all.probs.extend(more.probs);
+fn test_split(dataset: &str, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<ImageDataset> {
+    load(&dataset.parse()?, &args.source, limit)?
+        .test
+        .with_context(|| format!("{dataset} has no test split to compare with"))
+}
+
+/// The metrics of `fake` against the data set's real test split, whose features are
+/// cached next to the data (else in ganzoo's cache folder).
+fn compare_with_test_split(
+    net: &FeatureExtractor,
+    fake: &Seen,
+    test: &ImageDataset,
+    dataset: &str,
+    args: &EvalArgs,
+) -> anyhow::Result<ImageReport> {
+    let dirs = feature_cache_dirs(&dataset.parse()?, &args.source);
+    let mut seen = Progress::new("real test images", test.len());
+    let real = real_features(net, test, &dirs, |done, _| seen.at(done))?;
+    Ok(image_metrics(&net.name(), fake, &real, args.seed)?)
+}
+
+/// Where features of a real split are cached: the data set's folder, then ganzoo's cache.
+pub fn feature_cache_dirs(spec: &DatasetSpec, source: &SourceArgs) -> Vec<PathBuf> {
+    let data_dir = match spec {
+        DatasetSpec::Known(known) => DataLocator::new(source.data_dir.clone()).find(*known),
+        DatasetSpec::Folder(_) => None,
+    };
+    data_dir.into_iter().chain(ganzoo_cache_dir().map(|d| d.join("features"))).collect()
+}
+
+/// Logs how far a long feature pass is, about every 10 %.
+struct Progress {
+    what: &'static str,
+    total: usize,
+    next: usize,
+}
+
+impl Progress {
+    fn new(what: &'static str, total: usize) -> Self {
+        Self { what, total, next: total / 10 }
+    }
+
+    fn at(&mut self, done: usize) {
+        if done >= self.next.max(1) && done < self.total {
+            tracing::info!("features of {} : {done} / {}", self.what, self.total);
+            self.next = done + self.total / 10;
+        }
+    }
 }
 
 fn eval_file(file: &Path, toy: ToyDistribution, seed: u64, limit: MemoryLimit) -> anyhow::Result<ToyReport> {
@@ -218,19 +295,15 @@ fn toy_table(r: &ToyReport) -> String {
 }
 
 fn image_table(r: &ImageReport) -> String {
-    format!(
-        "{} samples against {} real test images, in the {} classifier's features\n  FID              {:.3}\n  KID              {:.5} ± {:.5}\n  score (IS-style) {:.3}\n  classes covered  {} / {}\n  class histogram  {:?}\n  precision        {:.3}\n  recall           {:.3}\n",
-        r.samples,
-        r.real_samples,
-        r.classifier,
-        r.fid,
-        r.kid.mean,
-        r.kid.std,
-        r.inception_score,
-        r.classes_covered,
-        r.class_histogram.len(),
-        r.class_histogram,
-        r.precision,
-        r.recall
-    )
+    let mut text = format!(
+        "{} samples against {} real test images, in the features of {}\n  FID              {:.3}\n  KID              {:.5} ± {:.5}\n",
+        r.samples, r.real_samples, r.features, r.fid, r.kid.mean, r.kid.std
+    );
+    if let (Some(score), Some(covered), Some(histogram)) = (r.inception_score, r.classes_covered, &r.class_histogram) {
+        text += &format!(
+            "  score (IS-style) {score:.3}\n  classes covered  {covered} / {}\n  class histogram  {histogram:?}\n",
+            histogram.len()
+        );
+    }
+    text + &format!("  precision        {:.3}\n  recall           {:.3}\n", r.precision, r.recall)
 }

@@ -7,16 +7,20 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use candle_core::Device;
 use ganzoo_data::{DatasetSpec, ImageDataset, KnownDataset};
+use ganzoo_eval::classifier::Classifier;
+use ganzoo_eval::feature_cache::real_features;
+use ganzoo_eval::image::FeatureExtractor;
 use ganzoo_train::budget::{training_bytes, DataSize, MemoryLimit};
 use ganzoo_train::config::{GeneratorCostName, NormName};
 use ganzoo_train::{
-    Arch, Constraint, DataSource, Family, Metrics, Objective, Observer, Optimizer, Outcome, RunDir, TrainConfig,
-    Trainer,
+    Arch, Constraint, DataSource, Family, ImageEval, Metrics, Objective, Observer, Optimizer, Outcome, RunDir,
+    TrainConfig, Trainer,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{ArchArg, CostArg, DeviceKind, GanFamily, NormArg, RecipeArgs, SourceArgs, TrainArgs, TrainTarget};
 use crate::commands::data::load;
+use crate::commands::eval::feature_cache_dirs;
 use crate::logfile;
 use crate::output::emit;
 use crate::signals::StopSignals;
@@ -38,7 +42,7 @@ pub fn run(args: TrainArgs, limit: MemoryLimit) -> anyhow::Result<ExitCode> {
 /// half-made run behind.
 fn fresh(args: &TrainArgs, device: Device, limit: MemoryLimit) -> anyhow::Result<Trainer> {
     let config = resolve(args)?;
-    let train = load_images(&config, &args.source, limit)?;
+    let (train, eval) = load_images(&config, &args.source, limit)?;
     check_memory(&config, train.as_ref(), limit)?;
     let mut run = match &args.out {
         Some(out) => RunDir::create(out, args.overwrite)?,
@@ -50,6 +54,10 @@ fn fresh(args: &TrainArgs, device: Device, limit: MemoryLimit) -> anyhow::Result
     };
     match Trainer::new(config, train, run.clone(), device) {
         Ok(trainer) => {
+            let trainer = match eval {
+                Some(eval) => trainer.with_image_eval(eval),
+                None => trainer,
+            };
             logfile::log_to(&run.path().join("train.log"))?;
             tracing::info!(run = %run.path().display(), "new run");
             Ok(trainer)
@@ -70,9 +78,12 @@ fn resume(path: &Path, args: &TrainArgs, device: Device, limit: MemoryLimit) -> 
         (config.epochs, config.iters) = (args.epochs, args.iters);
         config.validate()?;
     }
-    let train = load_images(&config, &args.source, limit)?;
+    let (train, eval) = load_images(&config, &args.source, limit)?;
     check_memory(&config, train.as_ref(), limit)?;
-    let trainer = Trainer::resume(run, config, train, device)?;
+    let mut trainer = Trainer::resume(run, config, train, device)?;
+    if let Some(eval) = eval {
+        trainer = trainer.with_image_eval(eval);
+    }
     logfile::log_to(&trainer.run_dir().path().join("train.log"))?;
     Ok(trainer)
 }
@@ -210,14 +221,62 @@ fn recipe_overridden(r: &RecipeArgs) -> bool {
         || r.generator_cost.is_some()
 }
 
-fn load_images(config: &TrainConfig, source: &SourceArgs, limit: MemoryLimit) -> anyhow::Result<Option<ImageDataset>> {
+/// The training images (`None` for toys), and what `--eval-every` measures them with.
+fn load_images(
+    config: &TrainConfig,
+    source: &SourceArgs,
+    limit: MemoryLimit,
+) -> anyhow::Result<(Option<ImageDataset>, Option<ImageEval>)> {
     match &config.data {
-        DataSource::Toy(_) => Ok(None),
+        DataSource::Toy(_) => Ok((None, None)),
         DataSource::Images(spec) => {
             let source = SourceArgs { image_size: config.image_size.or(source.image_size), ..source.clone() };
-            Ok(Some(load(spec, &source, limit)?.train))
+            let classifier = config.eval_every.map(|_| shipped_classifier(spec)).transpose()?;
+            let splits = load(spec, &source, limit)?;
+            let eval = match classifier {
+                Some(c) => Some(image_eval(c, spec, splits.test, &source)?),
+                None => None,
+            };
+            Ok((Some(splits.train), eval))
         }
     }
+}
+
+/// The domain classifier `--eval-every` scores samples of `spec` with.
+fn shipped_classifier(spec: &DatasetSpec) -> anyhow::Result<Classifier> {
+    let dataset = spec.to_string();
+    let Some((weights, card)) = ganzoo_eval::classifier::shipped(&dataset) else {
+        bail!("--eval-every on {dataset} needs a domain classifier, and one ships only for mnist and fashion-mnist")
+    };
+    Ok(Classifier::load(weights, card, &Device::Cpu)?)
+}
+
+/// `classifier` and its features of the test split (cached next to the data): what
+/// `--eval-every` scores an image run's samples against.
+fn image_eval(
+    classifier: Classifier,
+    spec: &DatasetSpec,
+    test: Option<ImageDataset>,
+    source: &SourceArgs,
+) -> anyhow::Result<ImageEval> {
+    let dataset = spec.to_string();
+    let test = test.with_context(|| format!("--eval-every compares with the test split, and {dataset} has none"))?;
+    let (s, c) = (test.shape(), &classifier.card);
+    if (s.channels, s.height, s.width) != (c.channels, c.image_size, c.image_size) {
+        bail!(
+            "--eval-every scores {dataset} with its classifier, which takes {}×{}×{} images; this run makes {}×{}×{} \
+             (score it afterwards with `ganzoo eval --run RUN --features inception`)",
+            c.channels,
+            c.image_size,
+            c.image_size,
+            s.channels,
+            s.height,
+            s.width
+        );
+    }
+    let net = FeatureExtractor::Classifier(Box::new(classifier));
+    let real = real_features(&net, &test, &feature_cache_dirs(spec, source), |_, _| {})?;
+    Ok(ImageEval { net, real })
 }
 
 fn data_slug(data: &DataSource) -> String {
