@@ -107,7 +107,7 @@ impl Classifier {
     }
 
     /// Writes `stem.safetensors` (weights in f16: half the size, and features within
-    /// 1e-3 of the f32 ones) and `stem.json`.
+    /// 1e-3 of the f32 ones) and `stem.json`, each whole (temporary name, then rename).
     pub fn save(&self, stem: &Path) -> Result<()> {
         let tensors: std::collections::HashMap<String, Tensor> = self
             .store
@@ -116,10 +116,16 @@ impl Classifier {
             .map(|(n, v)| v.as_tensor().to_dtype(DType::F16).map(|t| (n, t)))
             .collect::<candle_core::Result<_>>()
             .map_err(candle_err)?;
-        candle_core::safetensors::save(&tensors, stem.with_extension("safetensors")).map_err(candle_err)?;
         let card = serde_json::to_string_pretty(&self.card).map_err(|e| EvalError::Numeric(e.to_string()))?;
-        std::fs::write(stem.with_extension("json"), card)
-            .map_err(|e| EvalError::Samples(format!("{}: {e}", stem.display())))
+        let failed = |path: &Path, e: String| EvalError::File { path: path.to_path_buf(), detail: e };
+        let weights = stem.with_extension("safetensors");
+        crate::files::write_whole(&weights, |tmp| {
+            candle_core::safetensors::save(&tensors, tmp).map_err(|e| failed(&weights, e.to_string()))
+        })?;
+        let card_path = stem.with_extension("json");
+        crate::files::write_whole(&card_path, |tmp| {
+            std::fs::write(tmp, &card).map_err(|e| failed(&card_path, e.to_string()))
+        })
     }
 
     /// The weights, sorted by name.

@@ -78,15 +78,9 @@ pub fn write(path: &Path, seen: &Seen) -> Result<()> {
     if seen.classes > 0 {
         tensors.insert("probs".to_string(), to_tensor(&seen.probs, seen.classes)?);
     }
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let io = |e: String| EvalError::File { path: path.to_path_buf(), detail: e };
-    candle_core::safetensors::save(&tensors, &tmp).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e.to_string())
-    })?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e.to_string())
+    crate::files::write_whole(path, |tmp| {
+        candle_core::safetensors::save(&tensors, tmp)
+            .map_err(|e| EvalError::File { path: path.to_path_buf(), detail: e.to_string() })
     })
 }
 

@@ -17,6 +17,7 @@
 pub mod classifier;
 pub mod error;
 pub mod feature_cache;
+pub mod files;
 pub mod frechet;
 pub mod image;
 pub mod inception;
