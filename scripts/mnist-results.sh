@@ -2,7 +2,8 @@
 # Trains every family on MNIST (../shared/data) for a fixed number of generator
 # iterations and seeds, scores each run with `ganzoo eval` (the shipped MNIST classifier,
 # 10,000 samples against the 10,000 test digits) and prints docs/results.md's rows.
-# Usage: scripts/mnist-results.sh [ITERS] [SEEDS...]; runs go to ${OUT:-runs/results}.
+# Usage: scripts/mnist-results.sh [ITERS] [SEEDS...]; runs go to ${OUT:-runs/results};
+# FAMILIES="gan wgan" limits the presets (default: gan dcgan wgan wgan-gp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 G=${GANZOO:-target/release/ganzoo}
@@ -14,7 +15,7 @@ SEEDS=("${@:-1 2}")
 mkdir -p "$OUT"
 echo "| run | FID | KID | score | classes covered | precision | recall |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-for family in gan dcgan wgan wgan-gp; do
+for family in ${FAMILIES:-gan dcgan wgan wgan-gp}; do
   for seed in "${SEEDS[@]}"; do
     run="$OUT/$family-mnist-s$seed"
     "$G" train "$family" --data-dir "$DATA" --iters "$ITERS" --seed "$seed" --checkpoint-every 100000 \

@@ -11,6 +11,7 @@
 
 pub use ganzoo_data as data;
 pub use ganzoo_eval as eval;
+pub use ganzoo_figures as figures;
 pub use ganzoo_kernels as kernels;
 pub use ganzoo_losses as losses;
 pub use ganzoo_models as models;

@@ -723,19 +723,23 @@ fn fused_optimiser_steps_follow_the_pytorch_formulas() {
     assert!(got.iter().zip(&t_ref).all(|(a, b)| (a - b).abs() < 1e-12));
     assert!(got.iter().zip(&theta0).all(|(a, b)| a != b), "every parameter moved");
 
-    let theta = Tensor::from_vec(theta0.clone(), n, &Device::Cpu).unwrap();
-    let v = theta.zeros_like().unwrap();
-    let (mut t_ref, mut v_ref) = (theta0.clone(), vec![0.0; n]);
-    for g in &grads {
-        kernels::rmsprop_step(&theta, &Tensor::from_vec(g.clone(), n, &Device::Cpu).unwrap(), &v, lr, 0.99, eps)
-            .unwrap();
-        for i in 0..n {
-            v_ref[i] = 0.99 * v_ref[i] + 0.01 * g[i] * g[i];
-            t_ref[i] -= lr * g[i] / (v_ref[i].sqrt() + eps);
+    // PyTorch's RMSprop (v₀ = 0, ε outside the root) and TensorFlow 1's (v₀ = 1, ε inside).
+    for (alpha, eps, in_root, v0) in [(0.99, eps, false, 0.0), (0.9, 1e-10, true, 1.0)] {
+        let theta = Tensor::from_vec(theta0.clone(), n, &Device::Cpu).unwrap();
+        let v = Tensor::from_vec(vec![v0; n], n, &Device::Cpu).unwrap();
+        let (mut t_ref, mut v_ref) = (theta0.clone(), vec![v0; n]);
+        for g in &grads {
+            let gt = Tensor::from_vec(g.clone(), n, &Device::Cpu).unwrap();
+            kernels::rmsprop_step(&theta, &gt, &v, lr, alpha, (eps, in_root)).unwrap();
+            for i in 0..n {
+                v_ref[i] = alpha * v_ref[i] + (1.0 - alpha) * g[i] * g[i];
+                let root = if in_root { (v_ref[i] + eps).sqrt() } else { v_ref[i].sqrt() + eps };
+                t_ref[i] -= lr * g[i] / root;
+            }
         }
+        let got: Vec<f64> = theta.to_vec1().unwrap();
+        assert!(got.iter().zip(&t_ref).all(|(a, b)| (a - b).abs() < 1e-12), "in root: {in_root}");
+        let wrong = Tensor::zeros(n + 1, DType::F64, &Device::Cpu).unwrap();
+        assert!(kernels::rmsprop_step(&theta, &wrong, &v, lr, alpha, (eps, in_root)).is_err());
     }
-    let got: Vec<f64> = theta.to_vec1().unwrap();
-    assert!(got.iter().zip(&t_ref).all(|(a, b)| (a - b).abs() < 1e-12));
-    let wrong = Tensor::zeros(n + 1, DType::F64, &Device::Cpu).unwrap();
-    assert!(kernels::rmsprop_step(&theta, &wrong, &v, lr, 0.99, eps).is_err());
 }

@@ -72,6 +72,21 @@ fn losses_stay_finite_and_exact_at_extreme_logits() {
         let loss = discriminator_loss(l.as_tensor(), l.as_tensor()).unwrap();
         let g: Vec<f64> = loss.backward().unwrap().get(&l).unwrap().to_dtype(DType::F64).unwrap().to_vec1().unwrap();
         assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+        // Every generator cost, value and gradient, at ±100 (the maximum-likelihood cost
+        // continues e^l along its tangent above l = 50: e^50 (1 + 50) at 100, slope e^50).
+        for cost in [GeneratorCost::Minimax, GeneratorCost::NonSaturating, GeneratorCost::MaximumLikelihood] {
+            let l = candle_core::Var::from_tensor(&big).unwrap();
+            let loss = generator_loss(cost, l.as_tensor()).unwrap();
+            let value = loss.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
+            let g: Vec<f64> =
+                loss.backward().unwrap().get(&l).unwrap().to_dtype(DType::F64).unwrap().to_vec1().unwrap();
+            assert!(value.is_finite() && g.iter().all(|v| v.is_finite()), "{cost:?}: {value} {g:?}");
+            if cost == GeneratorCost::MaximumLikelihood {
+                let e50 = 50f64.exp();
+                assert!((value / (-0.25 * (51.0 * e50 + (-100f64).exp())) - 1.0).abs() < 1e-5, "{value}");
+                assert!((g[0] / (-0.25 * e50) - 1.0).abs() < 1e-5, "{g:?}");
+            }
+        }
     }
 }
 

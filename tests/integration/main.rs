@@ -14,6 +14,7 @@ mod cifar;
 mod common;
 mod download;
 mod eval;
+mod figures;
 mod folder;
 mod inception;
 mod kernels;

@@ -118,6 +118,7 @@ fn tiny_mlp_matches_hand_computation() {
         activation: ganzoo::models::Activation::LeakyRelu(0.2),
         output_activation: None,
         output_shape: None,
+        init: Default::default(),
     };
     let (net, store) = build(|vb| config.build(vb), "d");
     set(&store, "d.fc1.weight", &[1.0, -1.0, 2.0, 0.5]);
@@ -158,6 +159,18 @@ fn norms_match_hand_computation() {
     for (a, b) in y.iter().zip([-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s]) {
         assert!((a - b).abs() < 1e-6);
     }
+    // Per-channel γ, β (tflib): normalised over (C, H, W) together, then scaled per channel.
+    let lc = LayerNorm::per_channel([2, 1, 2], vb.pp("lc")).unwrap();
+    set(&store, "lc.weight", &[2.0, -1.0]);
+    set(&store, "lc.bias", &[0.5, 0.0]);
+    let y: Vec<f32> = lc.forward(&x.reshape((1, 2, 1, 2)).unwrap()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    for (a, b) in y.iter().zip([-3.0 / s + 0.5, -1.0 / s + 0.5, -0.5 / s, -1.5 / s]) {
+        assert!((a - b).abs() < 1e-6, "{y:?}");
+    }
+    assert_eq!(
+        store.named().iter().filter(|(n, _)| n.starts_with("lc.")).map(|(_, v)| v.elem_count()).sum::<usize>(),
+        4
+    );
     let bn = BatchNorm2d::new(1, candle_nn::Init::Const(1.0), vb.pp("bn")).unwrap();
     let x = Tensor::from_slice(&[1f32, 3.0], (2, 1, 1, 1), &Device::Cpu).unwrap();
     let y: Vec<f32> = bn.forward_t(&x, true).unwrap().flatten_all().unwrap().to_vec1().unwrap();
@@ -327,4 +340,58 @@ fn dcgan_networks_give_candles_values_and_gradients_with_ganzoos_kernels() {
         let scale = t.abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap().max(1e-300);
         assert!(d <= 1e-9 * scale, "{name}: differs by {d} (largest value {scale})");
     }
+}
+
+#[test]
+fn toy_mlps_take_tflibs_initialisation_and_spread_their_first_outputs() {
+    // improved_wgan_training tflib: He-uniform U(±√(6/in)) hidden, Glorot-uniform
+    // U(±√(6/(in+out))) output, zero biases.
+    let (gen, store) = build(|vb| MlpConfig::toy_generator().build(vb), "g");
+    for (name, v) in store.named() {
+        let values: Vec<f32> = v.flatten_all().unwrap().to_vec1().unwrap();
+        let bound = match name.as_str() {
+            "g.fc1.weight" => (6.0f32 / 2.0).sqrt(),
+            "g.fc2.weight" | "g.fc3.weight" => (6.0f32 / 512.0).sqrt(),
+            "g.fc4.weight" => (6.0f32 / 514.0).sqrt(),
+            _ => {
+                assert!(values.iter().all(|&b| b == 0.0), "{name} is not zero");
+                continue;
+            }
+        };
+        let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(max <= bound && max > 0.95 * bound, "{name}: max {max}, bound {bound}");
+    }
+    // The generator's first outputs spread like the data (PyTorch's default init: ~0.05).
+    let z = Tensor::randn(0f32, 1.0, (2000, 2), &Device::Cpu).unwrap();
+    let out = gen.forward_t(&z, true).unwrap();
+    let std: f32 = out.var_keepdim(0).unwrap().sqrt().unwrap().mean_all().unwrap().to_scalar().unwrap();
+    assert!(std > 0.5 && std < 5.0, "output std {std}");
+    let (legacy, _) = build(|vb| MlpConfig::legacy_toy(true).build(vb), "g");
+    let old: f32 = legacy
+        .forward_t(&z, true)
+        .unwrap()
+        .var_keepdim(0)
+        .unwrap()
+        .sqrt()
+        .unwrap()
+        .mean_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    assert!(old < 0.2, "PyTorch-initialised toy generator spread {old}");
+}
+
+#[test]
+fn the_wgan_mlps_follow_wassersteingans_mlp_py() {
+    // MLP_G: Linear(nz, 512) ReLU ×3 then Linear(512, C·H·W), no Tanh; MLP_D likewise to 1.
+    let (gen, store) = build(|vb| MlpConfig::wgan_generator(100, [1, 28, 28]).build(vb), "g");
+    let count: usize = store.named().iter().map(|(_, v)| v.elem_count()).sum();
+    assert_eq!(count, 100 * 512 + 512 + 2 * (512 * 512 + 512) + 512 * 784 + 784);
+    assert!(!gen.layers().iter().any(|(n, _)| n.contains("act") && n.contains("fc4")), "no output activation");
+    let (_, critic) = build(|vb| MlpConfig::wgan_critic([1, 28, 28]).build(vb), "c");
+    let count: usize = critic.named().iter().map(|(_, v)| v.elem_count()).sum();
+    assert_eq!(count, 784 * 512 + 512 + 2 * (512 * 512 + 512) + 512 + 1);
+    // The seed's generator: LeakyReLU 0.2 hidden layers.
+    let seed = MlpConfig::seed_generator(64, [1, 28, 28]);
+    assert_eq!(seed.activation, ganzoo::models::Activation::LeakyRelu(0.2));
 }

@@ -66,6 +66,7 @@ fn mlp_critic_penalty_gradient_matches_finite_differences() {
             activation,
             output_activation: None,
             output_shape: None,
+            init: Default::default(),
         };
         let critic = config.build(store.builder(DType::F64, &Device::Cpu).pp("critic")).unwrap();
         randomize(&store, 0.7);
@@ -77,9 +78,17 @@ fn mlp_critic_penalty_gradient_matches_finite_differences() {
 
 #[test]
 fn conv_layer_norm_critic_penalty_gradient_matches_finite_differences() {
+    conv_critic_penalty_matches_finite_differences(Norm::Layer);
+}
+
+#[test]
+fn per_channel_layer_norm_critic_penalty_gradient_matches_finite_differences() {
+    conv_critic_penalty_matches_finite_differences(Norm::LayerChannel);
+}
+
+fn conv_critic_penalty_matches_finite_differences(norm: Norm) {
     let store = ParamStore::new(1);
-    let config =
-        DcganConfig { image_size: 28, channels: 1, ndf: 2, critic_norm: Norm::Layer, ..DcganConfig::default() };
+    let config = DcganConfig { image_size: 28, channels: 1, ndf: 2, critic_norm: norm, ..DcganConfig::default() };
     let critic = config.discriminator(store.builder(DType::F64, &Device::Cpu).pp("critic")).unwrap();
     assert!(critic.layers().iter().any(|(n, _)| n.ends_with(".ln")));
     // ganzoo's kernels unless a child process below asked for Candle's convolutions.
@@ -106,6 +115,7 @@ fn penalty_uses_one_eps_per_sample_and_per_sample_norms() {
         activation: Activation::Relu,
         output_activation: None,
         output_shape: None,
+        init: Default::default(),
     };
     let critic = config.build(store.builder(DType::F64, &Device::Cpu).pp("c")).unwrap();
     let (_, w) = store.named().into_iter().find(|(n, _)| n == "c.fc1.weight").unwrap();

@@ -9,7 +9,8 @@ use ganzoo::data::{ImageDataset, KnownDataset, ToyDistribution};
 use ganzoo::train::checkpoint::{self, load_store};
 use ganzoo::train::Outcome;
 use ganzoo::train::{
-    DataSource, Family, Optimizer, RunDir, Silent, TrainConfig, TrainError, TrainedGenerator, Trainer,
+    Arch, Constraint, DataSource, Family, Objective, Optimizer, RunDir, Silent, TrainConfig, TrainError,
+    TrainedGenerator, Trainer,
 };
 
 use crate::common::{digits, shared_data};
@@ -292,4 +293,81 @@ fn a_discriminator_that_rejects_everything_is_reported_as_collapse() {
     assert_eq!(last["collapse"], true, "{last}");
     assert!(last["d_fake"].as_f64().unwrap() < 1e-3);
     assert!(!text.lines().next().unwrap().contains("\"collapse\":true"));
+}
+
+#[test]
+fn presets_follow_their_reference_scripts() {
+    use ganzoo::train::config::{ClipTiming, GeneratorCostName, NormName, Preset};
+    let toy = DataSource::Toy(ToyDistribution::EightGaussians);
+    let mnist = DataSource::Images(ganzoo::data::DatasetSpec::Known(KnownDataset::Mnist));
+    let clip = |c: &TrainConfig| match c.objective {
+        Objective::Wasserstein { constraint: Constraint::Clip { value, timing } } => (value, timing),
+        _ => panic!("not weight clipping"),
+    };
+    // gan_toy.py MODE='wgan': batch 256, 5 critic steps from the start, TF RMSprop 5e-5, clip after.
+    let w = TrainConfig::from_preset(Preset::Wgan, toy.clone());
+    assert_eq!((w.batch_size, w.schedule.critic_steps(0), w.arch), (256, 5, Arch::ToyMlp));
+    assert_eq!((w.optimizer_d, clip(&w)), (Optimizer::RmsPropTf { lr: 5e-5 }, (0.01, ClipTiming::AfterStep)));
+    // WassersteinGAN main.py: clamp before each critic step, 100 critic steps at first.
+    let w = TrainConfig::from_preset(Preset::Wgan, mnist.clone());
+    assert_eq!((w.batch_size, w.schedule.critic_steps(0), w.schedule.critic_steps(25)), (64, 100, 5));
+    assert_eq!((w.optimizer_d, clip(&w)), (Optimizer::RmsProp { lr: 5e-5 }, (0.01, ClipTiming::BeforeStep)));
+    // The seed's MLP GAN.
+    let s = TrainConfig::from_preset(Preset::GanSeed, mnist.clone());
+    assert_eq!((s.arch, s.batch_size, s.latent), (Arch::SeedMlp, 100, 64));
+    assert_eq!(s.optimizer_g, Optimizer::Adam { lr: 3e-4, beta1: 0.9, beta2: 0.999 });
+    let fresh = Objective::CrossEntropy { generator_cost: GeneratorCostName::NonSaturating, fresh_noise: true };
+    assert_eq!(s.objective, fresh);
+    // ganzoo's default MLP GAN: the seed's networks, DCGAN's Adam, one-sided label smoothing.
+    let g = TrainConfig::from_preset(Preset::Gan, mnist.clone());
+    assert_eq!((g.arch, g.batch_size, g.tricks.real_label), (Arch::SeedMlp, 100, 0.9));
+    assert_eq!(g.optimizer_g, Optimizer::Adam { lr: 2e-4, beta1: 0.5, beta2: 0.999 });
+    // gan_mnist.py / gan_cifar.py: no critic normalisation; gan_64x64.py: per-channel layer norm.
+    let gp = TrainConfig::from_preset(Preset::WganGp, mnist.clone());
+    assert_eq!(
+        (gp.critic_norm, gp.optimizer_d),
+        (NormName::None, Optimizer::Adam { lr: 1e-4, beta1: 0.5, beta2: 0.9 })
+    );
+    let gp64 = TrainConfig::from_preset(Preset::WganGp64, mnist.clone());
+    assert_eq!((gp64.critic_norm, gp64.image_size), (NormName::LayerChannel, Some(64)));
+    for preset in Preset::ALL {
+        for data in [toy.clone(), mnist.clone()] {
+            TrainConfig::from_preset(preset, data.clone()).validate().unwrap();
+        }
+    }
+    // Architectures are chosen explicitly and must suit the data.
+    let mut bad = TrainConfig::from_preset(Preset::Dcgan, toy);
+    bad.arch = Arch::Dcgan;
+    assert!(bad.validate().unwrap_err().to_string().contains("toy-mlp"));
+    let mut bad = TrainConfig::from_preset(Preset::Dcgan, mnist);
+    bad.arch = Arch::ToyMlp;
+    assert!(bad.validate().unwrap_err().to_string().contains("seed-mlp"));
+}
+
+#[test]
+fn clipping_before_the_step_clips_the_initial_weights_and_leaves_the_last_update() {
+    use ganzoo::train::config::{ClipTiming, Preset};
+    let largest = |dir: &Path| {
+        let ckpt = checkpoint::latest(dir).unwrap().unwrap();
+        let critic = checkpoint::load_tensors(&ckpt.join("critic.safetensors"), &Device::Cpu).unwrap();
+        critic
+            .values()
+            .map(|t| t.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap())
+            .fold(0f32, f32::max)
+    };
+    for (timing, lr, within) in [
+        (ClipTiming::AfterStep, 1e-2, true),
+        (ClipTiming::BeforeStep, 1e-2, false),
+        (ClipTiming::BeforeStep, 1e-30, true),
+    ] {
+        let mut c = TrainConfig::from_preset(Preset::Wgan, DataSource::Toy(ToyDistribution::EightGaussians));
+        (c.iters, c.batch_size, c.log_every, c.sample_every, c.checkpoint_every) = (Some(1), 16, 1, 10, 10);
+        c.objective = Objective::Wasserstein { constraint: Constraint::Clip { value: 0.01, timing } };
+        (c.optimizer_d, c.schedule.n_critic) = (Optimizer::RmsPropTf { lr }, 1);
+        let dir = tempfile::tempdir().unwrap();
+        train(c, None, dir.path());
+        let max = largest(dir.path());
+        // Initial weights reach √(6/2) ≈ 1.7: only clipping brings them to 0.01.
+        assert_eq!(max <= 0.01 + 1e-6, within, "{timing:?} lr {lr}: largest critic weight {max}");
+    }
 }

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use ganzoo_bench::BenchModel;
 use ganzoo_data::{DatasetSpec, ToyDistribution};
 use ganzoo_models::KernelBackend;
+use ganzoo_train::config::Preset;
 use ganzoo_train::DataSource;
 
 #[derive(Debug, Parser)]
@@ -58,6 +59,34 @@ pub enum Command {
     /// Time training iterations and convolution kernels, optionally against PyTorch
     /// (run it from a release build: `cargo xtask bench`).
     Bench(BenchArgs),
+    /// The papers' figures recomputed: OUT/<name>.png (chart) and OUT/<name>.csv (numbers).
+    Figures(FiguresArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FiguresArgs {
+    /// Figures to make, or `all`: distances, critic-vs-discriminator, value-surfaces,
+    /// clipped-weights, gradient-norms, generator-costs, mode-coverage.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Folder for the PNG and CSV files.
+    #[arg(long, default_value = "figures")]
+    pub out: PathBuf,
+    /// Seed of every trained network and sample in the figures.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Replace figure files (and mode-coverage's runs) that exist already.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// mode-coverage: generator iterations of each run.
+    #[arg(long, default_value_t = 1000)]
+    pub iters: u64,
+    /// mode-coverage: iterations between measurements.
+    #[arg(long, default_value_t = 100)]
+    pub eval_every: u64,
+    /// mode-coverage: runs (seeds) per family and toy.
+    #[arg(long, default_value_t = 3)]
+    pub seeds: u64,
 }
 
 #[derive(Debug, Args)]
@@ -115,7 +144,7 @@ pub struct BenchArgs {
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// gan, dcgan, wgan or wgan-gp (taken from the run when resuming); or classifier, the
+    /// A preset: gan, gan-seed, dcgan, wgan, wgan-gp or wgan-gp-64 (taken from the run when resuming); or classifier, the
     /// domain classifier `eval` measures images with
     #[arg(required_unless_present_any = ["resume", "config"])]
     pub family: Option<TrainTarget>,
@@ -218,14 +247,22 @@ pub enum DeviceKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ArchArg {
-    Mlp,
+    /// The seed's MLPs (LeakyReLU 0.2).
+    SeedMlp,
+    /// WassersteinGAN models/mlp.py: 3 ReLU layers of 512, no output activation.
+    WganMlp,
+    /// gan_toy.py's MLPs (2-D toys only).
+    ToyMlp,
     Dcgan,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum NormArg {
     Batch,
+    /// Layer norm, scale and offset per element of (C, H, W).
     Layer,
+    /// Layer norm, scale and offset per channel (tflib).
+    LayerChannel,
     None,
 }
 
@@ -317,22 +354,33 @@ pub enum ModelsCommand {
 /// What `train` trains: a GAN family, or the domain classifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TrainTarget {
+    /// ganzoo's MLP GAN (the seed's networks, a recipe that covers every digit).
     Gan,
+    /// The seed's MLP GAN exactly as it was (LeakyReLU, Adam 3e-4, β = (0.9, 0.999)).
+    GanSeed,
+    /// DCGAN (Radford et al.; pytorch/examples).
     Dcgan,
+    /// WGAN with weight clipping (WassersteinGAN main.py; gan_toy.py on toys).
     Wgan,
+    /// WGAN-GP (improved_wgan_training gan_mnist.py / gan_cifar.py: unnormalised critic).
     WganGp,
+    /// WGAN-GP at 64×64 with gan_64x64.py's per-channel layer-norm critic.
+    #[value(name = "wgan-gp-64")]
+    WganGp64,
     /// A small CNN on the data set's labels, the feature extractor of image metrics.
     Classifier,
 }
 
 impl TrainTarget {
-    /// The GAN family, unless this is the classifier.
-    pub fn family(self) -> Option<GanFamily> {
+    /// The GAN recipe, unless this is the classifier.
+    pub fn preset(self) -> Option<Preset> {
         match self {
-            Self::Gan => Some(GanFamily::Gan),
-            Self::Dcgan => Some(GanFamily::Dcgan),
-            Self::Wgan => Some(GanFamily::Wgan),
-            Self::WganGp => Some(GanFamily::WganGp),
+            Self::Gan => Some(Preset::Gan),
+            Self::GanSeed => Some(Preset::GanSeed),
+            Self::Dcgan => Some(Preset::Dcgan),
+            Self::Wgan => Some(Preset::Wgan),
+            Self::WganGp => Some(Preset::WganGp),
+            Self::WganGp64 => Some(Preset::WganGp64),
             Self::Classifier => None,
         }
     }

@@ -766,3 +766,24 @@ fn eval_with_inception_features_finds_weights_or_says_where_to_put_them() {
     let bad = ganzoo(&[&base[..], &["--inception-weights", damaged.to_str().unwrap()]].concat());
     assert_clean_failure(&bad, "bad.pth");
 }
+
+#[test]
+fn figures_are_made_named_and_never_overwritten_unasked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("figs");
+    let o = out.to_str().unwrap();
+    let made = ganzoo(&["figures", "generator-costs", "--out", o]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(String::from_utf8_lossy(&made.stdout).contains("slopes at D = 0.01"));
+    assert!(out.join("generator-costs.png").is_file() && out.join("generator-costs.csv").is_file());
+    assert_clean_failure(&ganzoo(&["figures", "generator-costs", "--out", o]), "--overwrite");
+    assert!(ganzoo(&["figures", "generator-costs", "--out", o, "--overwrite"]).status.success());
+    assert_clean_failure(
+        &ganzoo(&["figures", "nope", "--out", o]),
+        "expected one of distances, critic-vs-discriminator",
+    );
+    assert_clean_failure(
+        &ganzoo(&["figures", "mode-coverage", "--iters", "15", "--eval-every", "10"]),
+        "multiple of --eval-every",
+    );
+}

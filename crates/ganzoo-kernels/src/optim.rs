@@ -3,7 +3,8 @@
 //!
 //! Adam (Kingma & Ba 2015): `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
 //! `θ ← θ − lr · (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)`.
-//! RMSprop (Tieleman & Hinton 2012): `v ← αv + (1−α)g²`, `θ ← θ − lr · g/(√v + ε)`.
+//! RMSprop (Tieleman & Hinton 2012): `v ← αv + (1−α)g²`, `θ ← θ − lr · g/(√v + ε)`;
+//! TensorFlow 1 puts ε inside the root: `θ ← θ − lr · g/√(v + ε)`.
 
 use candle_core::{bail, CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
 use rayon::prelude::*;
@@ -59,20 +60,24 @@ impl InplaceOp2 for MovingAverage {
 }
 
 /// `θ ← θ − lr · a / (√(b · b_scale) + ε) · a_scale`: Adam with `(a, b) = (m, v)` and
-/// bias corrections as scales, RMSprop with `(a, b) = (g, v)` and unit scales.
+/// bias corrections as scales, RMSprop with `(a, b) = (g, v)` and unit scales; with
+/// `eps_in_root`, `√(b · b_scale + ε)` instead.
 struct ScaledStep {
     lr: f64,
     a_scale: f64,
     b_scale: f64,
     eps: f64,
+    eps_in_root: bool,
 }
 
 impl ScaledStep {
     fn run<T: Element>(&self, theta: &mut [T], a: &[T], b: &[T]) {
-        let Self { lr, a_scale, b_scale, eps } = *self;
+        let Self { lr, a_scale, b_scale, eps, eps_in_root } = *self;
         theta.par_chunks_mut(GRAIN).zip(a.par_chunks(GRAIN).zip(b.par_chunks(GRAIN))).for_each(|(t, (a, b))| {
             for ((t, &a), &b) in t.iter_mut().zip(a).zip(b) {
-                let step = lr * (a.to_f64() * a_scale) / ((b.to_f64() * b_scale).sqrt() + eps);
+                let b = b.to_f64() * b_scale;
+                let root = if eps_in_root { (b + eps).sqrt() } else { b.sqrt() + eps };
+                let step = lr * (a.to_f64() * a_scale) / root;
                 *t = T::from_f64(t.to_f64() - step);
             }
         });
@@ -132,12 +137,20 @@ pub fn adam_step(
     m.inplace_op2(&g, &MovingAverage { beta: betas.0, square: false })?;
     v.inplace_op2(&g, &MovingAverage { beta: betas.1, square: true })?;
     let (c1, c2) = (1.0 - betas.0.powi(t as i32), 1.0 - betas.1.powi(t as i32));
-    theta.inplace_op3(m, v, &ScaledStep { lr, a_scale: 1.0 / c1, b_scale: 1.0 / c2, eps })
+    theta.inplace_op3(m, v, &ScaledStep { lr, a_scale: 1.0 / c1, b_scale: 1.0 / c2, eps, eps_in_root: false })
 }
 
-/// One RMSprop step (smoothing `alpha`), updating `theta` and `v` in place.
-pub fn rmsprop_step(theta: &Tensor, g: &Tensor, v: &Tensor, lr: f64, alpha: f64, eps: f64) -> Result<()> {
+/// One RMSprop step (smoothing `alpha`), updating `theta` and `v` in place; ε inside
+/// the root when `eps_in_root` (TensorFlow), else outside (PyTorch).
+pub fn rmsprop_step(
+    theta: &Tensor,
+    g: &Tensor,
+    v: &Tensor,
+    lr: f64,
+    alpha: f64,
+    (eps, eps_in_root): (f64, bool),
+) -> Result<()> {
     let g = g.contiguous()?;
     v.inplace_op2(&g, &MovingAverage { beta: alpha, square: true })?;
-    theta.inplace_op3(&g, v, &ScaledStep { lr, a_scale: 1.0, b_scale: 1.0, eps })
+    theta.inplace_op3(&g, v, &ScaledStep { lr, a_scale: 1.0, b_scale: 1.0, eps, eps_in_root })
 }

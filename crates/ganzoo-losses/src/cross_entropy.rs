@@ -49,9 +49,16 @@ pub enum GeneratorCost {
     /// `−½ E log D(G(z))`: the heuristic that keeps gradients alive (the default).
     #[default]
     NonSaturating,
-    /// `−½ E exp(σ⁻¹(D(G(z))))`: maximum likelihood when D is optimal.
+    /// `−½ E exp(σ⁻¹(D(G(z))))`: maximum likelihood when D is optimal. Above the logit
+    /// [`ML_LINEAR_FROM`] the exponential continues along its tangent, so value and
+    /// gradient stay finite in f32 (`exp` overflows past 88.7).
     MaximumLikelihood,
 }
+
+/// Logit from which the maximum-likelihood cost's `e^l` is replaced by its tangent
+/// `e^c (1 + l − c)`: continuous with a continuous gradient `e^c` (≈ 5.2e21 at c = 50).
+/// `D(G(z)) = σ(50)` is 1 to 21 decimal places, far outside where training goes.
+pub const ML_LINEAR_FROM: f64 = 50.0;
 
 /// The generator's cost from the discriminator's logits on generated samples.
 pub fn generator_loss(cost: GeneratorCost, fake_logits: &Tensor) -> Result<Tensor> {
@@ -59,7 +66,13 @@ pub fn generator_loss(cost: GeneratorCost, fake_logits: &Tensor) -> Result<Tenso
     let v = match cost {
         GeneratorCost::Minimax => (softplus(&l)?.mean_all()? * -0.5)?,
         GeneratorCost::NonSaturating => (softplus(&l.neg()?)?.mean_all()? * 0.5)?,
-        GeneratorCost::MaximumLikelihood => (l.exp()?.mean_all()? * -0.5)?,
+        GeneratorCost::MaximumLikelihood => {
+            // e^min(l, c) + e^c · max(l − c, 0): e^l below c, its tangent above.
+            let capped = l.clamp(f64::MIN, ML_LINEAR_FROM)?;
+            let excess = (l - ML_LINEAR_FROM)?.relu()?;
+            let e = (capped.exp()? + (excess * ML_LINEAR_FROM.exp())?)?;
+            (e.mean_all()? * -0.5)?
+        }
     };
     Ok(v)
 }

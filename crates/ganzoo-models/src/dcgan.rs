@@ -24,7 +24,11 @@ const GAMMA_INIT: Init = Init::Randn { mean: 1.0, stdev: 0.02 };
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Norm {
     Batch,
+    /// Layer norm with `γ, β` per element of `(C, H, W)` (PyTorch's `nn.LayerNorm([C, H, W])`).
     Layer,
+    /// Layer norm over `(C, H, W)` with `γ, β` per channel (tflib's `Layernorm(name, [1, 2, 3])`,
+    /// as in improved_wgan_training `gan_64x64.py`'s critics).
+    LayerChannel,
     None,
 }
 
@@ -84,7 +88,7 @@ impl DcganConfig {
         if self.channels == 0 || self.nz == 0 || self.ngf == 0 || self.ndf == 0 {
             return Err(ModelError::Config(format!("channels, nz, ngf and ndf must be positive: {self:?}")));
         }
-        if self.generator_norm == Norm::Layer {
+        if matches!(self.generator_norm, Norm::Layer | Norm::LayerChannel) {
             return Err(ModelError::Config("the DCGAN generator takes batch norm or none".into()));
         }
         Ok(())
@@ -149,6 +153,10 @@ impl DcganConfig {
                 (_, Norm::Layer) => net.push(
                     format!("{}.ln", vb.prefix()),
                     Layer::LayerNorm(LayerNorm::new(&[cout, side, side], vb.pp("ln"))?),
+                ),
+                (_, Norm::LayerChannel) => net.push(
+                    format!("{}.ln", vb.prefix()),
+                    Layer::LayerNorm(LayerNorm::per_channel([cout, side, side], vb.pp("ln"))?),
                 ),
             }
             net.push(format!("{}.lrelu", vb.prefix()), Layer::Act(Activation::LeakyRelu(0.2)));

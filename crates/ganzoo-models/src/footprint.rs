@@ -71,6 +71,7 @@ impl DcganConfig {
                 (0, _) | (_, Norm::None) => 0,
                 (_, Norm::Batch) => 2 * cout,
                 (_, Norm::Layer) => 2 * map,
+                (_, Norm::LayerChannel) => 2 * cout,
             };
             f.params += norm;
             f.activations += map * (2 + u128::from(norm > 0));

@@ -24,6 +24,7 @@ pub use backend::{kernel_backend, set_kernel_backend, KernelBackend};
 pub use dcgan::{DcganConfig, Norm};
 pub use error::{ModelError, Result};
 pub use footprint::Footprint;
+pub use linear::LinearInit;
 pub use mlp::MlpConfig;
 pub use network::{Activation, Layer, Network};
 pub use params::ParamStore;

@@ -1,11 +1,25 @@
 //! A fully connected layer `y = x Wᵀ + b`, W of shape `(out, in)`, initialised as
-//! PyTorch's `nn.Linear` (Kaiming-uniform weight, bias U(−1/√in, 1/√in)).
+//! PyTorch's `nn.Linear` (Kaiming-uniform weight, bias U(−1/√in, 1/√in)) or as tflib's
+//! `Linear` (improved_wgan_training `tflib/ops/linear.py`: `uniform(stdev)` draws
+//! U(±√3·stdev); He: stdev √(2/in), Glorot: √(2/(in+out)); zero bias).
 
 use candle_core::{Module, Tensor};
 use candle_nn::{Init, VarBuilder};
 use ganzoo_kernels::ImageLayout;
 
 use crate::Result;
+
+/// How a [`Linear`] layer's weight and bias are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LinearInit {
+    /// PyTorch's `nn.Linear`: weight and bias U(−1/√in, 1/√in).
+    #[default]
+    Torch,
+    /// tflib's `initialization='he'`: weight U(±√(6/in)), zero bias.
+    He,
+    /// tflib's default (Glorot): weight U(±√(6/(in+out))), zero bias.
+    Glorot,
+}
 
 #[derive(Debug, Clone)]
 pub struct Linear {
@@ -14,11 +28,21 @@ pub struct Linear {
 }
 
 impl Linear {
+    /// PyTorch's initialisation.
     pub fn new(input: usize, output: usize, vb: VarBuilder) -> Result<Self> {
-        let bound = 1.0 / (input as f64).sqrt();
-        // PyTorch's kaiming_uniform_(a=√5) gives exactly U(−1/√in, 1/√in) for the weight too.
-        let weight = vb.get_with_hints((output, input), "weight", Init::Uniform { lo: -bound, up: bound })?;
-        let bias = vb.get_with_hints(output, "bias", Init::Uniform { lo: -bound, up: bound })?;
+        Self::with_init(input, output, LinearInit::Torch, vb)
+    }
+
+    pub fn with_init(input: usize, output: usize, init: LinearInit, vb: VarBuilder) -> Result<Self> {
+        let uniform = |bound: f64| Init::Uniform { lo: -bound, up: bound };
+        let (w, b) = match init {
+            // PyTorch's kaiming_uniform_(a=√5) gives exactly U(−1/√in, 1/√in) for the weight too.
+            LinearInit::Torch => (uniform(1.0 / (input as f64).sqrt()), uniform(1.0 / (input as f64).sqrt())),
+            LinearInit::He => (uniform((6.0 / input as f64).sqrt()), Init::Const(0.0)),
+            LinearInit::Glorot => (uniform((6.0 / (input + output) as f64).sqrt()), Init::Const(0.0)),
+        };
+        let weight = vb.get_with_hints((output, input), "weight", w)?;
+        let bias = vb.get_with_hints(output, "bias", b)?;
         Ok(Self { weight, bias })
     }
 

@@ -4,7 +4,8 @@
 //!   batch statistics in training, running statistics (momentum 0.1, unbiased variance,
 //!   as PyTorch) in evaluation.
 //! - [`LayerNorm`] (Ba et al. 2016) over every non-batch dimension, `γ, β` of that shape:
-//!   PyTorch's `nn.LayerNorm([C, H, W])`, the critic normalisation WGAN-GP recommends.
+//!   PyTorch's `nn.LayerNorm([C, H, W])`, the critic normalisation WGAN-GP recommends; or
+//!   `γ, β` per channel, as tflib's `Layernorm` in the WGAN-GP reference's 64×64 critics.
 //!   Candle's fused layer-norm kernel has no backward pass; ganzoo's kernel has, and its
 //!   input gradient can be differentiated again (the WGAN-GP penalty); Candle's generic ops, to any order.
 //!
@@ -142,24 +143,46 @@ fn channel_shape(layout: ImageLayout, c: usize) -> (usize, usize, usize, usize) 
     }
 }
 
-/// Layer normalisation over all non-batch dimensions, with per-element affine `γ, β`.
+/// Layer normalisation over all non-batch dimensions, with affine `γ, β` per element or
+/// (images) per channel.
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
     gamma: Tensor,
     beta: Tensor,
+    /// `[C, H, W]` when `γ, β` hold one value per channel, broadcast over each plane.
+    per_channel: Option<[usize; 3]>,
 }
 
 impl LayerNorm {
     /// The same layer with detached `γ, β`.
     pub fn frozen(&self) -> Self {
-        Self { gamma: self.gamma.detach(), beta: self.beta.detach() }
+        Self { gamma: self.gamma.detach(), beta: self.beta.detach(), per_channel: self.per_channel }
     }
 
-    /// `shape` is the shape of one sample, e.g. `[C, H, W]`.
+    /// `shape` is the shape of one sample, e.g. `[C, H, W]`; `γ, β` of that shape.
     pub fn new(shape: &[usize], vb: VarBuilder) -> Result<Self> {
         let gamma = vb.get_with_hints(shape, "weight", Init::Const(1.0))?;
         let beta = vb.get_with_hints(shape, "bias", Init::Const(0.0))?;
-        Ok(Self { gamma, beta })
+        Ok(Self { gamma, beta, per_channel: None })
+    }
+
+    /// Normalised over `[C, H, W]`, `γ, β` of shape `[C]` (tflib's `Layernorm`).
+    pub fn per_channel(shape: [usize; 3], vb: VarBuilder) -> Result<Self> {
+        let gamma = vb.get_with_hints(shape[0], "weight", Init::Const(1.0))?;
+        let beta = vb.get_with_hints(shape[0], "bias", Init::Const(0.0))?;
+        Ok(Self { gamma, beta, per_channel: Some(shape) })
+    }
+
+    /// `γ, β` per element of a sample (per-channel ones broadcast by a tracked op, so their
+    /// gradients sum over each plane).
+    fn affine(&self) -> candle_core::Result<(Tensor, Tensor)> {
+        match self.per_channel {
+            None => Ok((self.gamma.clone(), self.beta.clone())),
+            Some([c, h, w]) => {
+                let full = |t: &Tensor| t.reshape((c, 1, 1))?.broadcast_as((c, h, w))?.contiguous();
+                Ok((full(&self.gamma)?, full(&self.beta)?))
+            }
+        }
     }
 
     /// `x̂ = (x − μ)/σ` per sample, flattened to `(B, N)`, and `σ` as `(B, 1)`.
@@ -184,7 +207,8 @@ impl LayerNorm {
 
     /// The layer on an input in `layout` (NHWC: ganzoo's kernels, `γ, β` permuted).
     pub fn forward_in(&self, x: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
-        let (gamma, beta) = (Self::in_layout(&self.gamma, layout)?, Self::in_layout(&self.beta, layout)?);
+        let (gamma, beta) = self.affine()?;
+        let (gamma, beta) = (Self::in_layout(&gamma, layout)?, Self::in_layout(&beta, layout)?);
         if crate::backend::kernels_run(x, &[&self.gamma], layout) {
             return ganzoo_kernels::layer_norm(x, &gamma, &beta, EPS);
         }
@@ -196,7 +220,7 @@ impl LayerNorm {
     /// `∂(Σ y·dy)/∂x = (g − mean(g) − x̂ · mean(g x̂)) / σ` with `g = γ dy`, for
     /// `dy` and `x` in `layout`.
     pub fn input_grad(&self, dy: &Tensor, x: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
-        let g = dy.flatten_from(1)?.broadcast_mul(&Self::in_layout(&self.gamma, layout)?.flatten_all()?)?;
+        let g = dy.flatten_from(1)?.broadcast_mul(&Self::in_layout(&self.affine()?.0, layout)?.flatten_all()?)?;
         if crate::backend::kernels_run(x, &[&self.gamma], layout) {
             return ganzoo_kernels::layer_norm_input_grad(x, &g.reshape(x.shape())?, EPS);
         }

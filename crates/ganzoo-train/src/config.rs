@@ -77,22 +77,48 @@ impl std::fmt::Display for DataSource {
     }
 }
 
-/// Network architecture: MLPs (the seed's, the WGAN paper's, or the toy ones) or DCGAN.
+/// Network architecture; each MLP names the reference it follows (see `ganzoo_models::mlp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Arch {
-    Mlp,
+    /// The seed's MLP GAN (LeakyReLU 0.2 in both networks).
+    SeedMlp,
+    /// WassersteinGAN `models/mlp.py`: 3 hidden ReLU layers of 512, no output activation.
+    WganMlp,
+    /// improved_wgan_training `gan_toy.py`: 3 ReLU layers of 512, tflib initialisation.
+    ToyMlp,
     Dcgan,
+    /// ganzoo ≤ 0.1's implicit MLP choice, kept so old runs' `config.toml` still load:
+    /// ReLU seed generator for `gan`, 4 × 512 with Tanh otherwise, PyTorch-initialised toy MLPs.
+    Mlp,
 }
 
 /// What the two players minimise.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Objective {
-    /// Cross-entropy discriminator, with a choice of generator cost.
-    CrossEntropy { generator_cost: GeneratorCostName },
+    /// Cross-entropy discriminator, with a choice of generator cost. With one
+    /// discriminator step the generator step reuses that step's generated batch (as
+    /// pytorch/examples' DCGAN) unless `fresh_noise` (the seed's MLP GAN draws new noise).
+    CrossEntropy {
+        generator_cost: GeneratorCostName,
+        #[serde(default)]
+        fresh_noise: bool,
+    },
     /// Wasserstein critic, kept Lipschitz by clipping or a gradient penalty.
     Wasserstein { constraint: Constraint },
+}
+
+/// When weight clipping clamps the critic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClipTiming {
+    /// After each critic step (improved_wgan_training `gan_toy.py`; ganzoo ≤ 0.1).
+    #[default]
+    AfterStep,
+    /// Before each critic step, so the first forward pass already sees clipped weights and
+    /// the generator trains against the last step's unclipped critic (WassersteinGAN `main.py`).
+    BeforeStep,
 }
 
 /// Serialisable name of a [`GeneratorCost`].
@@ -118,8 +144,12 @@ impl From<GeneratorCostName> for GeneratorCost {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Constraint {
-    /// Clamp every critic weight to `[−value, value]` after each critic step.
-    Clip { value: f64 },
+    /// Clamp every critic weight to `[−value, value]`, before or after each critic step.
+    Clip {
+        value: f64,
+        #[serde(default)]
+        timing: ClipTiming,
+    },
     /// Gradient penalty with weight `lambda`.
     Penalty { lambda: f64 },
 }
@@ -133,10 +163,23 @@ pub enum Optimizer {
         beta1: f64,
         beta2: f64,
     },
-    /// RMSprop with smoothing α = 0.99.
+    /// RMSprop as PyTorch: smoothing α = 0.99, `v₀ = 0`, ε = 1e-8 outside the root.
     RmsProp {
         lr: f64,
     },
+    /// RMSprop as TensorFlow 1's `RMSPropOptimizer` (the WGAN-GP reference's): decay 0.9,
+    /// `v₀ = 1`, `θ ← θ − lr·g/√(v + 1e-10)`.
+    RmsPropTf {
+        lr: f64,
+    },
+}
+
+impl Optimizer {
+    pub fn lr(&self) -> f64 {
+        match *self {
+            Self::Adam { lr, .. } | Self::RmsProp { lr } | Self::RmsPropTf { lr } => lr,
+        }
+    }
 }
 
 /// How many critic steps precede each generator step.
@@ -237,6 +280,7 @@ pub struct TrainConfig {
 pub enum NormName {
     Batch,
     Layer,
+    LayerChannel,
     None,
 }
 
@@ -245,44 +289,121 @@ impl From<NormName> for Norm {
         match n {
             NormName::Batch => Norm::Batch,
             NormName::Layer => Norm::Layer,
+            NormName::LayerChannel => Norm::LayerChannel,
             NormName::None => Norm::None,
         }
     }
 }
 
+/// A named recipe: a family with the settings of the reference it follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// `gan`: ganzoo's default MLP GAN: the seed's networks with DCGAN's Adam (2e-4,
+    /// β = (0.5, 0.999)) and, on images, the seed's one-sided label smoothing (real label 0.9) — the
+    /// combination that covered the most digit classes at the lowest FID among those
+    /// measured (`docs/results.md`, "The MLP-GAN recipe").
+    Gan,
+    /// `gan-seed`: the seed's MLP GAN as it is: LeakyReLU 0.2 MLPs, Adam 3e-4 with
+    /// PyTorch's default betas (0.9, 0.999), batch 100, fresh noise for the generator step.
+    GanSeed,
+    /// `dcgan`: Radford et al. 2016 and pytorch/examples `dcgan/main.py`: Adam 2e-4
+    /// (0.5, 0.999), batch 64, BN in both networks.
+    Dcgan,
+    /// `wgan`: WassersteinGAN `main.py` on images (RMSprop 5e-5, clip ±0.01 before each
+    /// critic step, 5 critic steps, 100 for the first 25 and every 500th generator
+    /// iteration, BN critic); on toys improved_wgan_training `gan_toy.py` `MODE='wgan'`
+    /// (batch 256, 5 critic steps, TensorFlow's RMSprop 5e-5, clip after each step).
+    Wgan,
+    /// `wgan-gp`: improved_wgan_training `gan_mnist.py` / `gan_cifar.py` on images
+    /// (unnormalised critic, Adam 1e-4 with the scripts' β = (0.5, 0.9) — the paper's
+    /// Algorithm 1 has β₁ = 0 — λ = 10, 5 critic steps) on DCGAN networks; on toys
+    /// `gan_toy.py` (batch 256, λ = 0.1).
+    WganGp,
+    /// `wgan-gp-64`: `gan_64x64.py`'s DCGAN critic normalisation — layer norm with one
+    /// scale and offset per channel (tflib) — at 64×64, otherwise as `wgan-gp`.
+    WganGp64,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 6] = [Self::Gan, Self::GanSeed, Self::Dcgan, Self::Wgan, Self::WganGp, Self::WganGp64];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gan => "gan",
+            Self::GanSeed => "gan-seed",
+            Self::Dcgan => "dcgan",
+            Self::Wgan => "wgan",
+            Self::WganGp => "wgan-gp",
+            Self::WganGp64 => "wgan-gp-64",
+        }
+    }
+
+    pub fn family(self) -> Family {
+        match self {
+            Self::Gan | Self::GanSeed => Family::Gan,
+            Self::Dcgan => Family::Dcgan,
+            Self::Wgan => Family::Wgan,
+            Self::WganGp | Self::WganGp64 => Family::WganGp,
+        }
+    }
+
+    /// The family's default preset.
+    pub fn of(family: Family) -> Self {
+        match family {
+            Family::Gan => Self::Gan,
+            Family::Dcgan => Self::Dcgan,
+            Family::Wgan => Self::Wgan,
+            Family::WganGp => Self::WganGp,
+        }
+    }
+}
+
 impl TrainConfig {
-    /// The papers' settings for `family` on `data`.
+    /// The default preset of `family` on `data`.
     pub fn preset(family: Family, data: DataSource) -> Self {
+        Self::from_preset(Preset::of(family), data)
+    }
+
+    /// The settings `preset` names on `data` (images or a 2-D toy).
+    pub fn from_preset(preset: Preset, data: DataSource) -> Self {
         let toy = matches!(data, DataSource::Toy(_));
+        let family = preset.family();
         let adam = |lr, beta1, beta2| Optimizer::Adam { lr, beta1, beta2 };
-        let ce = Objective::CrossEntropy { generator_cost: GeneratorCostName::NonSaturating };
+        let ce =
+            |fresh_noise| Objective::CrossEntropy { generator_cost: GeneratorCostName::NonSaturating, fresh_noise };
         let five = CriticSchedule { n_critic: 5, warmup: None };
         let one = CriticSchedule { n_critic: 1, warmup: None };
-        let (objective, opt, schedule, critic_norm, batch) = match family {
-            Family::Gan | Family::Dcgan => (ce, adam(2e-4, 0.5, 0.999), one, NormName::Batch, 64),
-            Family::Wgan => (
-                Objective::Wasserstein { constraint: Constraint::Clip { value: 0.01 } },
+        let clip = |timing| Objective::Wasserstein { constraint: Constraint::Clip { value: 0.01, timing } };
+        let penalty =
+            Objective::Wasserstein { constraint: Constraint::Penalty { lambda: if toy { 0.1 } else { 10.0 } } };
+        let (objective, opt, schedule, critic_norm, batch) = match (preset, toy) {
+            (Preset::Gan | Preset::Dcgan, _) => (ce(false), adam(2e-4, 0.5, 0.999), one, NormName::Batch, 64),
+            (Preset::GanSeed, _) => (ce(true), adam(3e-4, 0.9, 0.999), one, NormName::Batch, 100),
+            (Preset::Wgan, false) => (
+                clip(ClipTiming::BeforeStep),
                 Optimizer::RmsProp { lr: 5e-5 },
                 CriticSchedule { n_critic: 5, warmup: Some(Warmup { n_critic: 100, first_iters: 25, every: 500 }) },
                 NormName::Batch,
                 64,
             ),
-            Family::WganGp => (
-                Objective::Wasserstein { constraint: Constraint::Penalty { lambda: if toy { 0.1 } else { 10.0 } } },
-                adam(1e-4, 0.5, 0.9),
-                five,
-                NormName::Layer,
-                if toy { 256 } else { 64 },
-            ),
+            (Preset::Wgan, true) => {
+                (clip(ClipTiming::AfterStep), Optimizer::RmsPropTf { lr: 5e-5 }, five, NormName::None, 256)
+            }
+            (Preset::WganGp, _) => (penalty, adam(1e-4, 0.5, 0.9), five, NormName::None, if toy { 256 } else { 64 }),
+            (Preset::WganGp64, _) => (penalty, adam(1e-4, 0.5, 0.9), five, NormName::LayerChannel, 64),
         };
-        let arch = if toy || family == Family::Gan { Arch::Mlp } else { Arch::Dcgan };
+        let arch = match (toy, family) {
+            (true, _) => Arch::ToyMlp,
+            (false, Family::Gan) => Arch::SeedMlp,
+            (false, _) => Arch::Dcgan,
+        };
         Self {
             family,
             data,
-            image_size: None,
+            image_size: (preset == Preset::WganGp64 && !toy).then_some(64),
             channels: None,
             seed: 0,
-            batch_size: if family == Family::Gan { 100 } else { batch },
+            batch_size: if preset == Preset::Gan { 100 } else { batch },
             epochs: if toy { None } else { Some(5) },
             iters: if toy { Some(2000) } else { None },
             arch,
@@ -301,7 +422,12 @@ impl TrainConfig {
             optimizer_g: opt,
             optimizer_d: opt,
             schedule,
-            tricks: Tricks::default(),
+            // One-sided label smoothing is part of `gan`'s image recipe (measured on MNIST only).
+            tricks: if preset == Preset::Gan && !toy {
+                Tricks { real_label: 0.9, ..Tricks::default() }
+            } else {
+                Tricks::default()
+            },
             log_every: 10,
             sample_every: if toy { 500 } else { 200 },
             checkpoint_every: 500,
@@ -343,7 +469,7 @@ impl TrainConfig {
             return bad("n_critic must be at least 1".into());
         }
         match self.objective {
-            Objective::Wasserstein { constraint: Constraint::Clip { value } }
+            Objective::Wasserstein { constraint: Constraint::Clip { value, .. } }
                 if !(value > 0.0 && value.is_finite()) =>
             {
                 return bad(format!("clip value must be positive, got {value}"))
@@ -356,7 +482,19 @@ impl TrainConfig {
             Objective::Wasserstein { constraint: Constraint::Penalty { .. } }
                 if self.critic_norm == NormName::Batch && self.arch == Arch::Dcgan =>
             {
-                return bad("a gradient penalty needs a critic without batch norm (--critic-norm layer or none)".into())
+                return bad(
+                    "a gradient penalty needs a critic without batch norm (--critic-norm layer, layer-channel or none)"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
+        match (&self.data, self.arch) {
+            (DataSource::Toy(_), Arch::Dcgan | Arch::SeedMlp | Arch::WganMlp) => {
+                return bad("2-D toys train the toy MLPs (--arch toy-mlp)".into())
+            }
+            (DataSource::Images(_), Arch::ToyMlp) => {
+                return bad("the toy MLPs take 2-D points; images take --arch dcgan, seed-mlp or wgan-mlp".into())
             }
             _ => {}
         }
@@ -404,7 +542,7 @@ impl TrainConfig {
 fn check_optimizer(opt: Optimizer) -> Result<()> {
     let (lr, betas) = match opt {
         Optimizer::Adam { lr, beta1, beta2 } => (lr, vec![beta1, beta2]),
-        Optimizer::RmsProp { lr } => (lr, vec![]),
+        Optimizer::RmsProp { lr } | Optimizer::RmsPropTf { lr } => (lr, vec![]),
     };
     if !(lr > 0.0 && lr.is_finite()) {
         return Err(TrainError::Config(format!("learning rate must be positive and finite, got {lr}")));

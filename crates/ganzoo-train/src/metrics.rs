@@ -8,7 +8,11 @@ pub struct Metrics {
     pub iteration: u64,
     /// Passes over the data so far (0 for toys).
     pub epoch: f64,
+    /// The critic's loss as its objective defines it. Cross-entropy: Goodfellow et al.'s
+    /// `J(D) = −½ E log D(x) − ½ E log(1 − D(G(z)))`, half of pytorch/examples' `errD`
+    /// (`BCE(real) + BCE(fake)`). Wasserstein: `E f(G(z)) − E f(x)` (+ penalty).
     pub d_loss: f64,
+    /// The generator's cost; cross-entropy costs carry the same ½ (half of `errG`).
     pub g_loss: f64,
     /// Mean D(x) as a probability (cross-entropy objectives).
     pub d_real: Option<f64>,

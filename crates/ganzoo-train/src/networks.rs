@@ -29,16 +29,22 @@ pub enum Architecture {
 impl Architecture {
     /// The generator and critic `config` trains on samples of shape `sample`.
     pub fn of(config: &TrainConfig, sample: &[usize]) -> Self {
+        let z = config.latent;
         match (&config.data, config.arch, sample) {
             (DataSource::Images(_), Arch::Dcgan, _) => Self::Dcgan(dcgan_config(config, sample)),
-            (DataSource::Images(_), Arch::Mlp, &[c, h, w]) => {
-                let image = [c, h, w];
-                if config.family == Family::Gan {
-                    Self::Mlp(MlpConfig::seed_generator(config.latent, image), MlpConfig::seed_discriminator(image))
-                } else {
-                    Self::Mlp(MlpConfig::wgan_generator(config.latent, image), MlpConfig::wgan_critic(image))
-                }
+            (DataSource::Images(_), Arch::SeedMlp, &[c, h, w]) => {
+                Self::Mlp(MlpConfig::seed_generator(z, [c, h, w]), MlpConfig::seed_discriminator([c, h, w]))
             }
+            (DataSource::Images(_), Arch::WganMlp, &[c, h, w]) => {
+                Self::Mlp(MlpConfig::wgan_generator(z, [c, h, w]), MlpConfig::wgan_critic([c, h, w]))
+            }
+            (DataSource::Images(_), Arch::Mlp, &[c, h, w]) if config.family == Family::Gan => {
+                Self::Mlp(MlpConfig::legacy_generator(z, [c, h, w]), MlpConfig::seed_discriminator([c, h, w]))
+            }
+            (DataSource::Images(_), Arch::Mlp, &[c, h, w]) => {
+                Self::Mlp(MlpConfig::legacy_wgan_generator(z, [c, h, w]), MlpConfig::legacy_wgan_critic([c, h, w]))
+            }
+            (_, Arch::Mlp, _) => Self::Mlp(MlpConfig::legacy_toy(true), MlpConfig::legacy_toy(false)),
             _ => Self::Mlp(MlpConfig::toy_generator(), MlpConfig::toy_critic()),
         }
     }

@@ -17,7 +17,7 @@ use ganzoo_models::{Network, ParamStore};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::{Constraint, Objective, TrainConfig, Tricks};
+use crate::config::{ClipTiming, Constraint, Objective, TrainConfig, Tricks};
 use crate::metrics::Metrics;
 use crate::Result;
 
@@ -51,6 +51,11 @@ pub trait AdversarialObjective: Send {
     /// The generator's loss from the critic's outputs on generated samples.
     fn generator_loss(&self, fake_out: &Tensor) -> Result<Tensor>;
 
+    /// Applied to the critic's weights before each critic step (its first forward pass).
+    fn before_critic_step(&self, _critic: &ParamStore) -> Result<()> {
+        Ok(())
+    }
+
     /// Applied to the critic's weights after each of its optimiser steps.
     fn after_critic_step(&self, _critic: &ParamStore) -> Result<()> {
         Ok(())
@@ -75,10 +80,12 @@ pub trait AdversarialObjective: Send {
 /// The objective a configuration names.
 pub fn for_config(config: &TrainConfig) -> Box<dyn AdversarialObjective> {
     match config.objective {
-        Objective::CrossEntropy { generator_cost } => {
-            Box::new(CrossEntropy { cost: generator_cost.into(), tricks: config.tricks })
+        Objective::CrossEntropy { generator_cost, fresh_noise } => {
+            Box::new(CrossEntropy { cost: generator_cost.into(), tricks: config.tricks, fresh_noise })
         }
-        Objective::Wasserstein { constraint: Constraint::Clip { value } } => Box::new(WeightClipping { value }),
+        Objective::Wasserstein { constraint: Constraint::Clip { value, timing } } => {
+            Box::new(WeightClipping { value, timing })
+        }
         Objective::Wasserstein { constraint: Constraint::Penalty { lambda } } => Box::new(GradientPenalty { lambda }),
     }
 }
@@ -87,6 +94,8 @@ pub fn for_config(config: &TrainConfig) -> Box<dyn AdversarialObjective> {
 pub struct CrossEntropy {
     pub cost: GeneratorCost,
     pub tricks: Tricks,
+    /// The generator step draws new noise even after a single discriminator step.
+    pub fresh_noise: bool,
 }
 
 impl CrossEntropy {
@@ -113,7 +122,7 @@ impl AdversarialObjective for CrossEntropy {
     }
 
     fn reuses_fake_batch(&self, critic_steps: usize) -> bool {
-        critic_steps == 1
+        critic_steps == 1 && !self.fresh_noise
     }
 
     fn reports_collapse(&self) -> bool {
@@ -134,6 +143,14 @@ fn wasserstein_critic(pass: &CriticPass<'_>, stats: &mut StepStats) -> Result<Te
 /// WGAN: a weight-clipped critic.
 pub struct WeightClipping {
     pub value: f64,
+    pub timing: ClipTiming,
+}
+
+impl WeightClipping {
+    fn clip(&self, critic: &ParamStore) -> Result<()> {
+        let vars = critic.trainable();
+        Ok(wasserstein::clip_weights(vars.iter().map(|(_, v)| v), self.value)?)
+    }
 }
 
 impl AdversarialObjective for WeightClipping {
@@ -145,9 +162,18 @@ impl AdversarialObjective for WeightClipping {
         Ok(wasserstein::generator_loss(fake_out)?)
     }
 
+    fn before_critic_step(&self, critic: &ParamStore) -> Result<()> {
+        match self.timing {
+            ClipTiming::BeforeStep => self.clip(critic),
+            ClipTiming::AfterStep => Ok(()),
+        }
+    }
+
     fn after_critic_step(&self, critic: &ParamStore) -> Result<()> {
-        let vars = critic.trainable();
-        Ok(wasserstein::clip_weights(vars.iter().map(|(_, v)| v), self.value)?)
+        match self.timing {
+            ClipTiming::AfterStep => self.clip(critic),
+            ClipTiming::BeforeStep => Ok(()),
+        }
     }
 
     fn record(&self, stats: &StepStats, m: &mut Metrics) {

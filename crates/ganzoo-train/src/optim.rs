@@ -4,7 +4,9 @@
 //!
 //! - Adam: `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
 //!   `θ ← θ − lr · (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)`.
-//! - RMSprop: `v ← αv + (1−α)g²`, `θ ← θ − lr · g/(√v + ε)`, α = 0.99.
+//! - RMSprop: `v ← αv + (1−α)g²`, `θ ← θ − lr · g/(√v + ε)`, α = 0.99, `v₀ = 0`.
+//! - RMSprop as TensorFlow 1 (`tf.train.RMSPropOptimizer`, its `rms` slot starting at
+//!   ones): `v ← 0.9v + 0.1g²`, `θ ← θ − lr · g/√(v + 1e-10)`, `v₀ = 1`.
 
 use std::collections::HashMap;
 
@@ -16,6 +18,8 @@ use crate::{Result, TrainError};
 
 const EPS: f64 = 1e-8;
 const RMS_ALPHA: f64 = 0.99;
+const TF_RMS_DECAY: f64 = 0.9;
+const TF_RMS_EPS: f64 = 1e-10;
 
 /// An optimiser over a fixed, named set of variables.
 pub struct OptimizerState {
@@ -34,7 +38,12 @@ impl OptimizerState {
             vars.iter().map(|(_, v)| Ok(v.as_tensor().zeros_like()?)).collect()
         };
         let m = if matches!(kind, Optimizer::Adam { .. }) { zeros(&vars)? } else { Vec::new() };
-        let v = zeros(&vars)?;
+        let v = match kind {
+            Optimizer::RmsPropTf { .. } => {
+                vars.iter().map(|(_, v)| Ok(v.as_tensor().ones_like()?)).collect::<Result<_>>()?
+            }
+            _ => zeros(&vars)?,
+        };
         Ok(Self { kind, vars, m, v, step: 0 })
     }
 
@@ -65,7 +74,12 @@ impl OptimizerState {
             Optimizer::Adam { lr, beta1, beta2 } => {
                 ganzoo_kernels::adam_step(theta, g, &self.m[i], &self.v[i], self.step, lr, (beta1, beta2), EPS)?
             }
-            Optimizer::RmsProp { lr } => ganzoo_kernels::rmsprop_step(theta, g, &self.v[i], lr, RMS_ALPHA, EPS)?,
+            Optimizer::RmsProp { lr } => {
+                ganzoo_kernels::rmsprop_step(theta, g, &self.v[i], lr, RMS_ALPHA, (EPS, false))?
+            }
+            Optimizer::RmsPropTf { lr } => {
+                ganzoo_kernels::rmsprop_step(theta, g, &self.v[i], lr, TF_RMS_DECAY, (TF_RMS_EPS, true))?
+            }
         }
         Ok(())
     }
@@ -84,6 +98,10 @@ impl OptimizerState {
             Optimizer::RmsProp { lr } => {
                 self.v[i] = ((&self.v[i] * RMS_ALPHA)? + (g.sqr()? * (1.0 - RMS_ALPHA))?)?;
                 ((g / (self.v[i].sqrt()? + EPS)?)? * lr)?
+            }
+            Optimizer::RmsPropTf { lr } => {
+                self.v[i] = ((&self.v[i] * TF_RMS_DECAY)? + (g.sqr()? * (1.0 - TF_RMS_DECAY))?)?;
+                ((g / (&self.v[i] + TF_RMS_EPS)?.sqrt()?)? * lr)?
             }
         };
         var.set(&(theta - update)?)?;

@@ -379,6 +379,7 @@ impl Trainer {
 
     /// One critic update; returns the generated batch it used, still attached to the generator.
     fn critic_step(&mut self, stats: &mut StepStats) -> Result<Tensor> {
+        self.objective.before_critic_step(&self.players.critic_store)?;
         let real = self.stream.next_batch(&mut self.rng)?;
         let b = real.dim(0)?;
         let z = noise(&mut self.rng, b, self.config.latent, &self.device)?;

@@ -4,6 +4,7 @@ mod bench;
 mod classifier;
 mod data;
 mod eval;
+mod figures;
 mod models;
 mod sample;
 mod train;
@@ -25,5 +26,6 @@ pub fn run(command: Command, max_memory: Option<u64>) -> anyhow::Result<ExitCode
         Command::Sample(args) => done(sample::run(args, limit)),
         Command::Eval(args) => done(eval::run(args, limit)),
         Command::Bench(args) => done(bench::run(args)),
+        Command::Figures(args) => done(figures::run(args)),
     }
 }

@@ -134,9 +134,9 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             TrainConfig::from_toml(&text).with_context(|| format!("{}", file.display()))?
         }
         (None, Some(target)) => {
-            let family = target.family().context("the classifier has no GAN recipe")?;
+            let preset = target.preset().context("the classifier has no GAN recipe")?;
             let data = args.dataset.clone().unwrap_or(DataSource::Images(DatasetSpec::Known(KnownDataset::Mnist)));
-            TrainConfig::preset(family_of(family), data)
+            TrainConfig::from_preset(preset, data)
         }
         (None, None) => bail!("name a GAN family (gan, dcgan, wgan, wgan-gp)"),
     };
@@ -165,7 +165,7 @@ fn apply_recipe(c: &mut TrainConfig, r: &RecipeArgs) -> anyhow::Result<()> {
                 *beta1 = r.beta1.unwrap_or(*beta1);
                 *beta2 = r.beta2.unwrap_or(*beta2);
             }
-            Optimizer::RmsProp { lr: l } => {
+            Optimizer::RmsProp { lr: l } | Optimizer::RmsPropTf { lr: l } => {
                 if r.beta1.is_some() || r.beta2.is_some() {
                     bail!("--beta1/--beta2 apply to Adam; this recipe uses RMSprop");
                 }
@@ -177,13 +177,13 @@ fn apply_recipe(c: &mut TrainConfig, r: &RecipeArgs) -> anyhow::Result<()> {
         c.schedule.n_critic = n;
     }
     match (&mut c.objective, r.clip, r.lambda, r.generator_cost) {
-        (Objective::Wasserstein { constraint: Constraint::Clip { value } }, clip, None, None) => {
+        (Objective::Wasserstein { constraint: Constraint::Clip { value, .. } }, clip, None, None) => {
             *value = clip.unwrap_or(*value)
         }
         (Objective::Wasserstein { constraint: Constraint::Penalty { lambda } }, None, l, None) => {
             *lambda = l.unwrap_or(*lambda)
         }
-        (Objective::CrossEntropy { generator_cost }, None, None, cost) => {
+        (Objective::CrossEntropy { generator_cost, .. }, None, None, cost) => {
             *generator_cost = cost.map(cost_of).unwrap_or(*generator_cost)
         }
         _ => bail!("--clip is for wgan, --lambda for wgan-gp, --generator-cost for gan and dcgan"),
@@ -192,7 +192,12 @@ fn apply_recipe(c: &mut TrainConfig, r: &RecipeArgs) -> anyhow::Result<()> {
     c.ngf = r.ngf.unwrap_or(c.ngf);
     c.ndf = r.ndf.unwrap_or(c.ndf);
     if let Some(a) = r.arch {
-        c.arch = if a == ArchArg::Mlp { Arch::Mlp } else { Arch::Dcgan };
+        c.arch = match a {
+            ArchArg::SeedMlp => Arch::SeedMlp,
+            ArchArg::WganMlp => Arch::WganMlp,
+            ArchArg::ToyMlp => Arch::ToyMlp,
+            ArchArg::Dcgan => Arch::Dcgan,
+        };
     }
     c.generator_norm = r.generator_norm.map(norm_of).unwrap_or(c.generator_norm);
     c.critic_norm = r.critic_norm.map(norm_of).unwrap_or(c.critic_norm);
@@ -307,6 +312,7 @@ fn norm_of(n: NormArg) -> NormName {
     match n {
         NormArg::Batch => NormName::Batch,
         NormArg::Layer => NormName::Layer,
+        NormArg::LayerChannel => NormName::LayerChannel,
         NormArg::None => NormName::None,
     }
 }

@@ -1,0 +1,115 @@
+//! The papers' figures checked on their numbers (not their pixels): what each figure is
+//! meant to show must hold in what ganzoo computes.
+
+use ganzoo::figures::{clipped_weights, critic_vs_discriminator, distances, generator_costs, gradient_norms};
+use ganzoo::losses::GeneratorCost;
+
+#[test]
+fn generator_costs_follow_their_formulas_and_the_minimax_cost_saturates() {
+    let costs = generator_costs::compute().unwrap();
+    for (i, &d) in costs.d.iter().enumerate().step_by(97) {
+        assert!((costs.minimax[i] - 0.5 * (1.0 - d).ln()).abs() < 1e-9, "minimax at {d}");
+        assert!((costs.non_saturating[i] + 0.5 * d.ln()).abs() < 1e-9, "non-saturating at {d}");
+        assert!((costs.maximum_likelihood[i] + 0.5 * d / (1.0 - d)).abs() < 1e-9, "maximum likelihood at {d}");
+    }
+    // Where the generator is bad (D(G(z)) = 0.01): −½/(1 − D) for minimax and maximum
+    // likelihood, −½/D for the non-saturating cost — a hundred times steeper.
+    let slope = |c| generator_costs::slope(c, 0.01).unwrap();
+    assert!((slope(GeneratorCost::Minimax) + 0.5 / 0.99).abs() < 1e-4);
+    assert!((slope(GeneratorCost::NonSaturating) + 50.0).abs() < 1e-3);
+    assert!((slope(GeneratorCost::MaximumLikelihood) + 0.5 / 0.99f64.powi(2)).abs() < 1e-4);
+}
+
+#[test]
+fn a_trained_critic_measures_w_and_a_trained_discriminator_sees_only_log_2() {
+    let d = distances::compute(0).unwrap();
+    assert_eq!(d.estimated.len(), distances::THETAS.len());
+    for &(theta, w, js) in &d.estimated {
+        assert!((w - theta.abs()).abs() < 0.1, "θ = {theta}: critic W {w}");
+        if theta == 0.0 {
+            assert!(js.abs() < 0.05, "θ = 0: JS {js}");
+        } else {
+            assert!(js > 0.6 && js < std::f64::consts::LN_2 + 0.01, "θ = {theta}: JS {js}");
+        }
+    }
+}
+
+#[test]
+fn the_discriminator_saturates_where_the_critic_keeps_its_slope() {
+    let f = critic_vs_discriminator::compute(0).unwrap();
+    let (dl, dr) = critic_vs_discriminator::end_slopes(&f.x, &f.discriminator);
+    let (cl, cr) = critic_vs_discriminator::end_slopes(&f.x, &f.critic);
+    assert!(dl < 1e-3 && dr < 1e-3, "discriminator slopes at the ends {dl} {dr}");
+    assert!(cl > 0.1 && cr > 0.1, "critic slopes at the ends {cl} {cr}");
+}
+
+#[test]
+fn clipping_piles_weights_at_plus_minus_c_and_the_penalty_does_not() {
+    let f = clipped_weights::compute(0, 30).unwrap();
+    let (clipped, penalised) =
+        (clipped_weights::share_at_extremes(&f.clipped), clipped_weights::share_at_extremes(&f.penalised));
+    assert!(f.clipped.iter().all(|w| w.abs() <= clipped_weights::CLIP + 1e-9));
+    assert!(clipped > 0.5 && penalised < 0.01, "shares at the extremes: {clipped} vs {penalised}");
+}
+
+#[test]
+fn clipped_deep_critics_explode_or_vanish_and_the_penalty_stays_flat() {
+    let f = gradient_norms::compute(0, 30).unwrap();
+    let decades: Vec<f64> = f.curves.iter().map(|c| gradient_norms::decades_across(&c.2)).collect();
+    println!("decades from input to output: {decades:?}");
+    assert_eq!(f.curves.iter().map(|c| c.2.len()).collect::<Vec<_>>(), [13; 4]);
+    // c = 0.1 explodes towards the input; 0.01 and 0.001 vanish; the penalty's critic stays within a decade.
+    assert!(decades[0] < -3.0 && decades[1] > 5.0 && decades[2] > 5.0, "{decades:?}");
+    let gp = &f.curves[3].2;
+    let (lo, hi) = gp.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    assert!(hi - lo < 1.0, "penalty critic's gradient norms span {lo}..{hi} decades");
+}
+
+#[test]
+fn figure_files_are_written_and_never_replaced_without_overwrite() {
+    use ganzoo::figures::{make, Figure, Options};
+    let dir = tempfile::tempdir().unwrap();
+    let budget = ganzoo::figures::mode_coverage::DEFAULT;
+    let options = Options { out: dir.path().join("figs"), seed: 0, overwrite: false, budget };
+    let made = make(Figure::GeneratorCosts, &options).unwrap();
+    let png = std::fs::read(&made.png).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let csv = std::fs::read_to_string(&made.csv).unwrap();
+    assert!(csv.starts_with("d_g_z,minimax,non_saturating,maximum_likelihood\n") && csv.lines().count() == 1000);
+    let e = make(Figure::GeneratorCosts, &options).unwrap_err().to_string();
+    assert!(e.contains("--overwrite") && e.contains("generator-costs.png"), "{e}");
+    assert_eq!(std::fs::read(&made.png).unwrap(), png, "the first file is untouched");
+    make(Figure::GeneratorCosts, &Options { overwrite: true, ..options }).unwrap();
+    assert!("nope".parse::<Figure>().unwrap_err().contains("distances"));
+}
+
+#[test]
+fn mode_coverage_runs_each_preset_on_each_toy_and_keeps_the_runs() {
+    use ganzoo::figures::mode_coverage::{compute, Budget, PRESETS, PUBLISHED, TOYS};
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Budget { iters: 10, eval_every: 10, seeds: 1 };
+    let cov = compute(budget, 3, dir.path(), false).unwrap();
+    assert_eq!(cov.len(), TOYS.len() * PRESETS.len());
+    for c in &cov {
+        assert_eq!(c.modes, if c.toy == TOYS[0] { 8 } else { 25 });
+        assert_eq!(c.points.iter().map(|p| p.0).collect::<Vec<_>>(), [10]);
+        assert!(c.points.iter().all(|p| p.1 >= 0.0 && p.1 <= c.modes as f64 && (0.0..=1.0).contains(&p.2)), "{c:?}");
+        let run = dir.path().join(format!("{}-{}-s3", c.preset.name(), c.toy.name()));
+        assert!(run.join("metrics.jsonl").is_file() && run.join(".ganzoo-run").is_file());
+    }
+    assert_eq!(PUBLISHED, [("VEEGAN's GAN", 1.0, 3.3), ("PacGAN's GAN", 6.3, 17.3)]);
+    // The runs are not overwritten without being asked to.
+    assert!(compute(budget, 3, dir.path(), false).is_err());
+}
+
+#[test]
+fn the_penalised_critic_peaks_on_the_modes_and_the_clipped_one_does_not() {
+    use ganzoo::data::ToyDistribution;
+    use ganzoo::figures::value_surfaces::{compute_on, mode_contrast, N, STEPS};
+    let surfaces = compute_on(&[ToyDistribution::EightGaussians], 0, STEPS).unwrap();
+    assert_eq!(surfaces.len(), 2);
+    assert!(surfaces.iter().all(|s| s.values.len() == N * N && s.values.iter().all(|v| v.is_finite())));
+    let (clipped, penalised) = (mode_contrast(&surfaces[0]).unwrap(), mode_contrast(&surfaces[1]).unwrap());
+    // Measured with seed 0: clipping −0.033, penalty +0.050 of each surface's range.
+    assert!(penalised > 0.02 && clipped < 0.0, "contrast at the modes: clipping {clipped}, penalty {penalised}");
+}
