@@ -126,7 +126,9 @@ fn wgan_gp_moves_its_samples_toward_eight_gaussians() {
     let end = root.path().join("end");
     train(config, None, &end);
     let after = distance_to_modes(&TrainedGenerator::load(&end, &Device::Cpu).unwrap());
-    assert!(after < 0.6 * before, "mean distance to the nearest mode: {before:.3} before, {after:.3} after");
+    // tflib-initialised toy MLPs (the reference's) start spread out, ~1.05 from the modes on
+    // average; 150 iterations bring that to ~0.87 (PyTorch's init started at ~1.4).
+    assert!(after < 0.9 * before, "mean distance to the nearest mode: {before:.3} before, {after:.3} after");
 }
 
 fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
@@ -231,7 +233,7 @@ fn bad_configurations_are_clear_errors() {
     check(c, "unsupported image size 48");
     let mut c = TrainConfig::preset(Family::Dcgan, DataSource::Toy(ToyDistribution::SwissRoll));
     c.arch = ganzoo::train::Arch::Dcgan;
-    check(c, "DCGAN needs images");
+    check(c, "need images");
     let mut c = TrainConfig::preset(Family::WganGp, mnist_src());
     c.critic_norm = ganzoo::train::config::NormName::Batch;
     check(c, "batch norm");

@@ -489,15 +489,6 @@ impl TrainConfig {
             }
             _ => {}
         }
-        match (&self.data, self.arch) {
-            (DataSource::Toy(_), Arch::Dcgan | Arch::SeedMlp | Arch::WganMlp) => {
-                return bad("2-D toys train the toy MLPs (--arch toy-mlp)".into())
-            }
-            (DataSource::Images(_), Arch::ToyMlp) => {
-                return bad("the toy MLPs take 2-D points; images take --arch dcgan, seed-mlp or wgan-mlp".into())
-            }
-            _ => {}
-        }
         let t = self.tricks;
         let non_negative = |v: f64| v.is_finite() && v >= 0.0;
         if !(0.0..=1.0).contains(&t.real_label)
@@ -506,11 +497,16 @@ impl TrainConfig {
         {
             return bad(format!("tricks out of range: {t:?}"));
         }
-        if self.generator_norm == NormName::Layer {
+        if matches!(self.generator_norm, NormName::Layer | NormName::LayerChannel) {
             return bad("the generator takes batch norm or none".into());
         }
         match (&self.data, self.arch) {
-            (DataSource::Toy(_), Arch::Dcgan) => bad("DCGAN needs images; toy distributions train MLPs".into()),
+            (DataSource::Toy(_), Arch::Dcgan | Arch::SeedMlp | Arch::WganMlp) => {
+                bad("DCGAN and the image MLPs need images; 2-D toys train the toy MLPs (--arch toy-mlp)".into())
+            }
+            (DataSource::Images(_), Arch::ToyMlp) => {
+                bad("the toy MLPs take 2-D points; images take --arch dcgan, seed-mlp or wgan-mlp".into())
+            }
             (DataSource::Toy(t), _) if t.dim() != 2 => bad("only 2-D toy distributions can be trained on".into()),
             (DataSource::Images(_), Arch::Dcgan) => match self.image_size {
                 Some(s) if ![28, 32, 64].contains(&s) => {
