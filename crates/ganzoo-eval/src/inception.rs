@@ -330,7 +330,8 @@ impl Inception {
         Self::build(&mut source, device)
     }
 
-    /// The network on [`random_state_dict`]`(seed)`, and that state dict.
+    /// The network on deterministic random weights drawn from `seed`, and those weights as a
+    /// state dict keyed as pytorch-fid's.
     pub fn random(seed: u64, device: &Device) -> Result<(Self, HashMap<String, Tensor>)> {
         let mut source = Random { rng: ChaCha8Rng::seed_from_u64(seed), drawn: HashMap::new() };
         let net = Self::build(&mut source, device)?;
@@ -392,11 +393,6 @@ impl Inception {
         };
         run().map_err(numeric)
     }
-}
-
-/// The state dict [`Inception::random`] draws from `seed`, keyed as pytorch-fid's.
-pub fn random_state_dict(seed: u64) -> Result<HashMap<String, Tensor>> {
-    Ok(Inception::random(seed, &Device::Cpu)?.1)
 }
 
 /// Images `(B, C, H, W)` in [−1, 1] as the network's `(B, 3, 299, 299)` f32 input: gray

@@ -109,26 +109,32 @@ pub fn critic_loss(critic: &Network, loss: CriticLoss, x: &Tensor, y: &Tensor, r
     })
 }
 
-/// `E f(x) − E f(y)` over `n` fresh samples of each side: the critic's estimate of W.
-pub fn wasserstein_estimate(
+/// The critic's values on `n` fresh samples of each side.
+fn fresh_scores(
     critic: &Network,
     (real, fake): (Source, Source),
     n: usize,
     rng: &mut ChaCha8Rng,
-) -> Result<f64> {
+) -> Result<(Tensor, Tensor)> {
     let (x, y) = (real.sample(n, rng)?, fake.sample(n, rng)?);
-    Ok(wasserstein::wasserstein_estimate(&critic.forward_t(&x, false)?, &critic.forward_t(&y, false)?)?)
+    Ok((critic.forward_t(&x, false)?, critic.forward_t(&y, false)?))
+}
+
+/// `E f(x) − E f(y)` over `n` fresh samples of each side: the critic's estimate of W.
+pub fn wasserstein_estimate(critic: &Network, sides: (Source, Source), n: usize, rng: &mut ChaCha8Rng) -> Result<f64> {
+    let (fx, fy) = fresh_scores(critic, sides, n, rng)?;
+    Ok(wasserstein::wasserstein_estimate(&fx, &fy)?)
 }
 
 /// `log 2 − J(D)` over `n` fresh samples: the discriminator's estimate of JS (at the
 /// optimal D, `V(D, G) = 2 JS − log 4` and `J(D) = −V/2`).
 pub fn jensen_shannon_estimate(
     critic: &Network,
-    (real, fake): (Source, Source),
+    sides: (Source, Source),
     n: usize,
     rng: &mut ChaCha8Rng,
 ) -> Result<f64> {
-    let (x, y) = (real.sample(n, rng)?, fake.sample(n, rng)?);
-    let j = cross_entropy::discriminator_loss(&critic.forward_t(&x, false)?, &critic.forward_t(&y, false)?)?;
+    let (fx, fy) = fresh_scores(critic, sides, n, rng)?;
+    let j = cross_entropy::discriminator_loss(&fx, &fy)?;
     Ok(std::f64::consts::LN_2 - j.to_scalar::<f32>()? as f64)
 }

@@ -70,8 +70,7 @@ pub fn write(costs: &GeneratorCosts, png: &Path, csv: &Path) -> Result<()> {
 }
 
 /// One line for the command's output.
-pub fn summary(costs: &GeneratorCosts) -> Result<String> {
-    let _ = costs;
+pub fn summary() -> Result<String> {
     Ok(format!(
         "slopes at D = 0.01: minimax {:.2}, non-saturating {:.1}, maximum likelihood {:.2}",
         slope(GeneratorCost::Minimax, 0.01)?,

@@ -127,7 +127,7 @@ pub fn make(figure: Figure, options: &Options) -> Result<Made> {
         Figure::GeneratorCosts => {
             let costs = generator_costs::compute()?;
             generator_costs::write(&costs, &png, &csv)?;
-            generator_costs::summary(&costs)?
+            generator_costs::summary()?
         }
     };
     Ok(Made { png, csv, summary })

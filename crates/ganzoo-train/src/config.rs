@@ -174,14 +174,6 @@ pub enum Optimizer {
     },
 }
 
-impl Optimizer {
-    pub fn lr(&self) -> f64 {
-        match *self {
-            Self::Adam { lr, .. } | Self::RmsProp { lr } | Self::RmsPropTf { lr } => lr,
-        }
-    }
-}
-
 /// How many critic steps precede each generator step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CriticSchedule {

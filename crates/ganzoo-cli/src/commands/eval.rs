@@ -203,7 +203,8 @@ fn check_counts(net: &FeatureExtractor, n: usize, test: &ImageDataset) -> anyhow
 /// Features, probabilities and the network's working copies for `n` images of `numel` values.
 fn check_image_memory(net: &FeatureExtractor, n: usize, numel: u128, limit: MemoryLimit) -> anyhow::Result<()> {
     let per_sample = (net.dim() + net.classes().unwrap_or(0)) as u128 * 4;
-    // Inception at 299×299, measured: 170 MB with its weights, and 20 MB per image in a batch.
+    // Inception at 299×299: its weights plus activations per image of a batch, with margin
+    // over the peak measured in docs/performance.md ("InceptionV3 features").
     let working = match net {
         FeatureExtractor::Classifier(_) => 16 * net.batch() as u128 * numel,
         FeatureExtractor::Inception(_) => net.batch() as u128 * (24 << 20) + (256 << 20),
