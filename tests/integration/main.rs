@@ -17,6 +17,7 @@ mod eval;
 mod figures;
 mod folder;
 mod inception;
+mod isa;
 mod kernels;
 mod losses;
 mod mnist;

@@ -68,6 +68,8 @@ pub struct OpTiming {
     pub layer: String,
     pub pass: String,
     pub backend: String,
+    /// The instruction set ganzoo's kernels ran at (Candle's matmul picks its own).
+    pub isa: String,
     pub ms: f64,
     pub gflops: f64,
 }
@@ -119,6 +121,7 @@ pub fn time_layer(layer: &LayerShape, backend: KernelBackend, budget_s: f64) -> 
         layer: layer.name.clone(),
         pass: pass.into(),
         backend: backend.name().into(),
+        isa: ganzoo_kernels::isa::active().name().into(),
         ms,
         gflops: factor * flops / (ms * 1e6),
     };

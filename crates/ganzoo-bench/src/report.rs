@@ -1,13 +1,22 @@
-//! The comparison table of ganzoo against PyTorch, written into a Markdown file
-//! between two markers so that the prose around it survives each new run.
+//! The comparison tables of ganzoo against PyTorch, one per machine kind (the
+//! instruction set the kernels ran at: AVX2 and AVX-512 machines differ), each written
+//! into a Markdown file between its two markers so that the prose around it and the
+//! other kinds' tables survive each new run.
 
 use std::path::Path;
 
 use crate::rounds::Comparison;
 use crate::{BenchError, Result};
 
-pub const BEGIN: &str = "<!-- bench:begin (written by `cargo xtask bench --torch …`; do not edit) -->";
-pub const END: &str = "<!-- bench:end -->";
+/// The line that opens the table of machine kind `kind`.
+pub fn begin(kind: &str) -> String {
+    format!("<!-- bench:begin {kind} (written by `cargo xtask bench --torch … --write`; do not edit) -->")
+}
+
+/// The line that closes it.
+pub fn end(kind: &str) -> String {
+    format!("<!-- bench:end {kind} -->")
+}
 
 /// The setting a comparison ran in.
 #[derive(Debug, Clone)]
@@ -15,6 +24,11 @@ pub struct Setting {
     pub date: String,
     pub cpu: String,
     pub cpus: usize,
+    /// The instruction set the kernels ran at (`GANZOO_ISA`'s level).
+    pub isa: String,
+    /// The table's key: the best instruction set the CPU has, or `BEST-as-USED` when
+    /// `GANZOO_ISA` forced another level than the kernels pick.
+    pub kind: String,
     pub threads: usize,
     pub ganzoo: String,
     pub candle: String,
@@ -27,11 +41,13 @@ pub struct Setting {
 /// The Markdown section: setting, then one row per model.
 pub fn section(setting: &Setting, models: &[Comparison]) -> String {
     let mut s = format!(
-        "{BEGIN}\n\nMeasured {} on {} ({} CPUs), {} threads each; ganzoo {} (Candle {}, {} kernels), PyTorch {}; \
-         {} alternating rounds per model, the ratio is the median of the rounds' ratios.\n\n",
+        "{}\n\nMeasured {} on {} ({} CPUs, kernels at {}), {} threads each; ganzoo {} (Candle {}, {} kernels), \
+         PyTorch {}; {} alternating rounds per model, the ratio is the median of the rounds' ratios.\n\n",
+        begin(&setting.kind),
         setting.date,
         setting.cpu,
         setting.cpus,
+        setting.isa,
         setting.threads,
         setting.ganzoo,
         setting.candle,
@@ -56,14 +72,14 @@ pub fn section(setting: &Setting, models: &[Comparison]) -> String {
         ));
     }
     s.push('\n');
-    s.push_str(END);
+    s.push_str(&end(&setting.kind));
     s.push('\n');
     s
 }
 
-/// Replaces the marked section of `path` with `section` (appending it, or creating
-/// the file, when there is none); written to a temporary file and renamed.
-pub fn write_section(path: &Path, section: &str) -> Result<()> {
+/// Replaces the section of machine kind `kind` in `path` with `section` (appending it,
+/// or creating the file, when there is none); written to a temporary file and renamed.
+pub fn write_section(path: &Path, kind: &str, section: &str) -> Result<()> {
     let io = |what: &str| {
         let what = format!("{what} {}", path.display());
         move |source| BenchError::Io { what, source }
@@ -73,9 +89,10 @@ pub fn write_section(path: &Path, section: &str) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(io("reading")(e)),
     };
-    let new = match (old.find(BEGIN), old.find(END)) {
+    let (begin, end) = (begin(kind), end(kind));
+    let new = match (old.find(&begin), old.find(&end)) {
         (Some(b), Some(e)) if b < e => {
-            format!("{}{}{}", &old[..b], section, old[e + END.len()..].trim_start_matches('\n'))
+            format!("{}{}{}", &old[..b], section, old[e + end.len()..].trim_start_matches('\n'))
         }
         _ if old.is_empty() => section.to_string(),
         _ => format!("{}\n\n{section}", old.trim_end()),
@@ -129,12 +146,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("perf.md");
         std::fs::write(&path, "# Title\n\nprose\n").unwrap();
-        write_section(&path, &format!("{BEGIN}\none\n{END}\n")).unwrap();
+        let table = |kind: &str, body: &str| format!("{}\n{body}\n{}\n", begin(kind), end(kind));
+        write_section(&path, "avx2", &table("avx2", "one")).unwrap();
         std::fs::write(&path, std::fs::read_to_string(&path).unwrap() + "\nafter\n").unwrap();
-        write_section(&path, &format!("{BEGIN}\ntwo\n{END}\n")).unwrap();
+        write_section(&path, "avx512", &table("avx512", "wide")).unwrap();
+        write_section(&path, "avx2", &table("avx2", "two")).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# Title\n\nprose\n\n") && text.contains("two") && !text.contains("one"), "{text}");
-        assert!(text.trim_end().ends_with("after"), "{text}");
+        assert!(text.find("two") < text.find("after") && text.contains("wide"), "{text}");
+        assert!(text.trim_end().ends_with(&end("avx512")), "{text}");
     }
 
     #[test]

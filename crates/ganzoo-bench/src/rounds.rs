@@ -134,6 +134,7 @@ mod tests {
             peak_rss_mb: rss,
             threads: 2,
             kernels: "ganzoo".into(),
+            isa: "avx2".into(),
             repeats: 1,
             iters_per_repeat: 2,
             warmup_iters: 3,

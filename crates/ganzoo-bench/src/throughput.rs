@@ -44,6 +44,9 @@ pub struct Throughput {
     pub peak_rss_mb: f64,
     pub threads: usize,
     pub kernels: String,
+    /// The instruction set ganzoo's kernels ran at.
+    #[serde(default)]
+    pub isa: String,
     pub repeats: usize,
     pub iters_per_repeat: usize,
     pub warmup_iters: usize,
@@ -95,6 +98,7 @@ pub fn measure(model: BenchModel, plan: TimingPlan, seed: u64) -> Result<Through
         peak_rss_mb: system::peak_rss_mb(),
         threads: rayon::current_num_threads(),
         kernels: ganzoo_models::kernel_backend().name().into(),
+        isa: ganzoo_kernels::isa::active().name().into(),
         repeats: rates.len(),
         iters_per_repeat: n,
         warmup_iters,

@@ -16,6 +16,11 @@ fn main() -> std::process::ExitCode {
     pool::limit_candle_spinning();
     let cli = cli::Cli::parse();
     logfile::init();
+    // The kernels' instruction set, checked once here (kernels would only warn).
+    if let Err(e) = ganzoo_kernels::isa::from_env().and_then(ganzoo_kernels::isa::set) {
+        eprintln!("error: GANZOO_ISA: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     match pool::run_in_pool(|| commands::run(cli.command, cli.max_memory)) {
         Ok(code) => code,
         Err(e) if e.downcast_ref::<signals::Stopped>().is_some() => {

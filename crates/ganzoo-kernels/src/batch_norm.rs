@@ -132,13 +132,16 @@ impl Channels {
     ) {
         let out = &mut out[..x.len()];
         let [k0, k1, k2] = coefficients;
+        let isa = crate::isa::active();
         match self {
             Self::Planes { c, plane, .. } => {
                 out.par_chunks_mut(plane).zip(x.par_chunks(plane)).zip(y.par_chunks(plane)).enumerate().for_each(
                     |(i, ((o, x), y))| {
                         let k = [k0[i % c], k1[i % c], k2[i % c]];
-                        o.iter_mut().zip(x).zip(y).for_each(|((o, &x), &y)| {
-                            o.write(f(k, x, y));
+                        crate::isa::vectorized(isa, || {
+                            o.iter_mut().zip(x).zip(y).for_each(|((o, &x), &y)| {
+                                o.write(f(k, x, y));
+                            })
                         });
                     },
                 )
@@ -146,13 +149,15 @@ impl Channels {
             Self::Rows { c, .. } => {
                 let task = rows_per_task(c) * c;
                 out.par_chunks_mut(task).zip(x.par_chunks(task)).zip(y.par_chunks(task)).for_each(|((o, x), y)| {
-                    for ((o, x), y) in o.chunks_exact_mut(c).zip(x.chunks_exact(c)).zip(y.chunks_exact(c)) {
-                        // Zipped, not indexed: no bounds checks, so the row vectorises.
-                        let k = k0.iter().zip(k1).zip(k2).map(|((&a, &b), &c)| [a, b, c]);
-                        for (((o, &x), &y), k) in o.iter_mut().zip(x).zip(y).zip(k) {
-                            o.write(f(k, x, y));
+                    crate::isa::vectorized(isa, || {
+                        for ((o, x), y) in o.chunks_exact_mut(c).zip(x.chunks_exact(c)).zip(y.chunks_exact(c)) {
+                            // Zipped, not indexed: no bounds checks, so the row vectorises.
+                            let k = k0.iter().zip(k1).zip(k2).map(|((&a, &b), &c)| [a, b, c]);
+                            for (((o, &x), &y), k) in o.iter_mut().zip(x).zip(y).zip(k) {
+                                o.write(f(k, x, y));
+                            }
                         }
-                    }
+                    })
                 })
             }
         }

@@ -21,10 +21,11 @@ where
     // SAFETY: `out`, `a` and `b` have the same length and split into the same chunks,
     // paired one to one, so every element of `out` is written.
     unsafe {
+        let isa = crate::isa::active();
         crate::uninit::written(a.len(), |out| {
             out.par_chunks_mut(GRAIN)
                 .zip(a.par_chunks(GRAIN).zip(b.par_chunks(GRAIN)))
-                .for_each(move |(o, (a, b))| fill(o, a, b, f));
+                .for_each(move |(o, (a, b))| crate::isa::vectorized(isa, || fill(o, a, b, f)));
         })
     }
 }

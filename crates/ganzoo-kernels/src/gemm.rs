@@ -1,5 +1,6 @@
 //! One matrix product, `C (+)= A · B`, on strided slices through the `gemm` crate
-//! (the one Candle's CPU matmul uses), threaded over rayon's pool or not.
+//! (the one Candle's CPU matmul uses) at the [`isa`](crate::isa) level chosen, threaded
+//! over rayon's pool or not.
 
 use std::mem::MaybeUninit;
 use std::ops::{AddAssign, Mul, Sub};
@@ -31,6 +32,13 @@ pub trait Element:
     /// This thread's spare working buffers of this type (see `scratch`).
     #[doc(hidden)]
     fn pool() -> &'static std::thread::LocalKey<crate::scratch::Pool<Self>>;
+    /// Runs `call` with `isa`'s GEMM microkernels (the baseline's where the CPU lacks them).
+    ///
+    /// # Safety
+    /// The call's pointers and strides must describe valid `m × k`, `k × n` and
+    /// (writable) `m × n` matrices.
+    #[doc(hidden)]
+    unsafe fn gemm(isa: crate::isa::Isa, call: Call<Self>);
 }
 
 impl Element for f32 {
@@ -45,6 +53,7 @@ impl Element for f32 {
     fn pool() -> &'static std::thread::LocalKey<crate::scratch::Pool<Self>> {
         &crate::scratch::F32_POOL
     }
+    gemm_at_levels!(f32, gemm_f32);
 }
 
 impl Element for f64 {
@@ -59,6 +68,7 @@ impl Element for f64 {
     fn pool() -> &'static std::thread::LocalKey<crate::scratch::Pool<Self>> {
         &crate::scratch::F64_POOL
     }
+    gemm_at_levels!(f64, gemm_f64);
 }
 
 /// A read-only matrix view: `data[i * row_stride + j * col_stride]` is element `(i, j)`.
@@ -144,28 +154,106 @@ unsafe fn gemm_unchecked<T: Element>(
     if m == 0 || n == 0 {
         return;
     }
-    // SAFETY: the caller's contract; `T` is f32 or f64, both of which `gemm` supports.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.col_stride as isize,
-            a.row_stride as isize,
-            b.data.as_ptr(),
-            b.col_stride as isize,
-            b.row_stride as isize,
-            T::ONE,
-            T::ONE,
-            false,
-            false,
-            false,
-            if threaded { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None },
-        );
-    }
+    let call = Call {
+        m,
+        n,
+        k,
+        dst,
+        dst_cs: 1,
+        dst_rs: n as isize,
+        read_dst: accumulate,
+        lhs: a.data.as_ptr(),
+        lhs_cs: a.col_stride as isize,
+        lhs_rs: a.row_stride as isize,
+        rhs: b.data.as_ptr(),
+        rhs_cs: b.col_stride as isize,
+        rhs_rs: b.row_stride as isize,
+        parallelism: if threaded { gemm_common::Parallelism::Rayon(0) } else { gemm_common::Parallelism::None },
+    };
+    // SAFETY: the caller's contract.
+    unsafe { T::gemm(crate::isa::active(), call) }
 }
+
+/// One `dst = [dst +] lhs · rhs` in the `gemm` crate's strided form.
+#[doc(hidden)]
+pub struct Call<T> {
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut T,
+    dst_cs: isize,
+    dst_rs: isize,
+    read_dst: bool,
+    lhs: *const T,
+    lhs_cs: isize,
+    lhs_rs: isize,
+    rhs: *const T,
+    rhs_cs: isize,
+    rhs_rs: isize,
+    parallelism: gemm_common::Parallelism,
+}
+
+/// Runs a [`Call`] through `gemm_common`'s driver with one level's microkernels from
+/// `$kernels` (the `gemm-f32` or `gemm-f64` crate): the body of the `gemm` crate's own
+/// per-level entry points, which it picks once per process and cannot be told to lower.
+macro_rules! gemm_at_levels {
+    ($t:ident, $kernels:ident) => {
+        unsafe fn gemm(isa: crate::isa::Isa, c: Call<$t>) {
+            use gemm_common::gemm::gemm_basic_generic;
+            macro_rules! at {
+                ($simd:expr, $level:ident, $n:expr) => {{
+                    use $kernels::microkernel::$level::$t as uk;
+                    const MR: usize = uk::MR_DIV_N * $n;
+                    // SAFETY: the caller's contract for the views; the level's CPU
+                    // features were checked by `try_new`.
+                    unsafe {
+                        gemm_basic_generic::<_, $t, { $n }, MR, { uk::NR }, { uk::MR_DIV_N }, { uk::H_M }, { uk::H_N }>(
+                            $simd,
+                            c.m,
+                            c.n,
+                            c.k,
+                            c.dst,
+                            c.dst_cs,
+                            c.dst_rs,
+                            c.read_dst,
+                            c.lhs,
+                            c.lhs_cs,
+                            c.lhs_rs,
+                            c.rhs,
+                            c.rhs_cs,
+                            c.rhs_rs,
+                            1.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            |a, b, acc| a * b + acc,
+                            &uk::UKR,
+                            &uk::H_UKR,
+                            false,
+                            c.parallelism,
+                        )
+                    }
+                }};
+            }
+            const LANES: usize = 64 / std::mem::size_of::<$t>();
+            #[cfg(target_arch = "x86_64")]
+            match isa {
+                crate::isa::Isa::Avx512 => {
+                    if let Some(simd) = gemm_common::simd::V4::try_new() {
+                        return at!(simd, avx512f, LANES);
+                    }
+                }
+                crate::isa::Isa::Avx2 => {
+                    if let Some(simd) = gemm_common::simd::V3::try_new() {
+                        return at!(simd, fma, LANES / 2);
+                    }
+                }
+                crate::isa::Isa::Scalar => {}
+            }
+            let _ = isa;
+            at!(gemm_common::simd::Scalar, scalar, 1)
+        }
+    };
+}
+pub(crate) use gemm_at_levels;

@@ -36,9 +36,10 @@ fn samples(l: &Layout, op: &str) -> Result<(usize, usize)> {
 /// Runs `f(sample index, output row)` over the `N`-long rows of a fresh `(B, N)`
 /// buffer; `f` must write every value of its row.
 fn per_sample<T: Element>(b: usize, n: usize, f: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync) -> Vec<T> {
+    let isa = crate::isa::active();
     let write = |out: &mut [MaybeUninit<T>]| {
         if n > 0 {
-            out.par_chunks_mut(n).enumerate().for_each(|(i, row)| f(i, row));
+            out.par_chunks_mut(n).enumerate().for_each(|(i, row)| crate::isa::vectorized(isa, || f(i, row)));
         }
     };
     // SAFETY: the rows cover the buffer and each `f` writes its row whole (every caller

@@ -30,11 +30,14 @@ struct MovingAverage {
 impl MovingAverage {
     fn run<T: Element>(&self, dst: &mut [T], g: &[T]) {
         let (b, square) = (self.beta, self.square);
+        let isa = crate::isa::active();
         dst.par_chunks_mut(GRAIN).zip(g.par_chunks(GRAIN)).for_each(|(d, g)| {
-            for (d, &g) in d.iter_mut().zip(g) {
-                let g = g.to_f64();
-                *d = T::from_f64(b * d.to_f64() + (1.0 - b) * if square { g * g } else { g });
-            }
+            crate::isa::vectorized(isa, || {
+                for (d, &g) in d.iter_mut().zip(g) {
+                    let g = g.to_f64();
+                    *d = T::from_f64(b * d.to_f64() + (1.0 - b) * if square { g * g } else { g });
+                }
+            })
         });
     }
 }
@@ -73,13 +76,16 @@ struct ScaledStep {
 impl ScaledStep {
     fn run<T: Element>(&self, theta: &mut [T], a: &[T], b: &[T]) {
         let Self { lr, a_scale, b_scale, eps, eps_in_root } = *self;
+        let isa = crate::isa::active();
         theta.par_chunks_mut(GRAIN).zip(a.par_chunks(GRAIN).zip(b.par_chunks(GRAIN))).for_each(|(t, (a, b))| {
-            for ((t, &a), &b) in t.iter_mut().zip(a).zip(b) {
-                let b = b.to_f64() * b_scale;
-                let root = if eps_in_root { (b + eps).sqrt() } else { b.sqrt() + eps };
-                let step = lr * (a.to_f64() * a_scale) / root;
-                *t = T::from_f64(t.to_f64() - step);
-            }
+            crate::isa::vectorized(isa, || {
+                for ((t, &a), &b) in t.iter_mut().zip(a).zip(b) {
+                    let b = b.to_f64() * b_scale;
+                    let root = if eps_in_root { (b + eps).sqrt() } else { b.sqrt() + eps };
+                    let step = lr * (a.to_f64() * a_scale) / root;
+                    *t = T::from_f64(t.to_f64() - step);
+                }
+            })
         });
     }
 }

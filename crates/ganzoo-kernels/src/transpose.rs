@@ -27,7 +27,9 @@ fn transpose<T: Element>(src: &[T], rows: usize, cols: usize, dst: &mut [MaybeUn
         return;
     }
     let (full_rows, full_cols) = (rows - rows % TILE, cols - cols % TILE);
-    if !avx2::transpose_tiles(src, rows, cols, dst, (full_rows, full_cols)) {
+    let tiled = crate::isa::active() >= crate::isa::Isa::Avx2
+        && avx2::transpose_tiles(src, rows, cols, dst, (full_rows, full_cols));
+    if !tiled {
         for r0 in (0..full_rows).step_by(TILE) {
             for c0 in (0..full_cols).step_by(TILE) {
                 transpose_tile(src, rows, cols, dst, (r0, c0));

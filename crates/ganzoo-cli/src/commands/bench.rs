@@ -11,6 +11,7 @@ use ganzoo_bench::report::{self, Setting};
 use ganzoo_bench::rounds::{self, Comparison, Round, Side};
 use ganzoo_bench::torch::{parse_last_line, TorchRef, TorchThroughput};
 use ganzoo_bench::{system, throughput, BenchModel, Throughput, TimingPlan};
+use ganzoo_kernels::isa::{self, Isa};
 use ganzoo_models::KernelBackend;
 
 use crate::cli::BenchArgs;
@@ -136,22 +137,30 @@ fn worker(model: BenchModel, args: &BenchArgs, threads: usize) -> Result<Through
 }
 
 fn table_header(torch: bool) -> String {
+    let best = Isa::detected();
+    let line = format!(
+        "CPU: {} ({} CPUs, best instruction set {best}, kernels at {})\n",
+        system::cpu_model(),
+        system::cpus(),
+        isa::active()
+    );
     let mut h = format!(
-        "{:<10}{:>6}{:>6}{:>10}{:>20}{:>9}{:>10}{:>11}{:>8}{:>7}",
-        "model", "round", "batch", "it/s", "(min–max)", "ms/it", "real/s", "critic/s", "RSS MB", "other"
+        "{:<10}{:>6}{:>6}{:>8}{:>10}{:>20}{:>9}{:>10}{:>11}{:>8}{:>7}",
+        "model", "round", "batch", "isa", "it/s", "(min–max)", "ms/it", "real/s", "critic/s", "RSS MB", "other"
     );
     if torch {
         h.push_str(&format!("{:>11}{:>8}{:>9}", "torch it/s", "ratio", "torch MB"));
     }
-    format!("{h}\n{}\n", "-".repeat(h.chars().count()))
+    format!("{line}{h}\n{}\n", "-".repeat(h.chars().count()))
 }
 
 fn table_row(round: usize, t: &Throughput, theirs: Option<&TorchThroughput>) -> String {
     let mut r = format!(
-        "{:<10}{:>6}{:>6}{:>10.3}{:>20}{:>9.1}{:>10.0}{:>11.0}{:>8.0}{:>7.2}",
+        "{:<10}{:>6}{:>6}{:>8}{:>10.3}{:>20}{:>9.1}{:>10.0}{:>11.0}{:>8.0}{:>7.2}",
         t.model,
         round,
         t.batch,
+        t.isa,
         t.iters_per_s,
         format!("({:.3}–{:.3})", t.iters_per_s_min, t.iters_per_s_max),
         t.ms_per_iter,
@@ -187,6 +196,7 @@ fn table_summary(c: &Comparison) -> String {
 fn json_line(t: &Throughput, round: usize) -> Result<String> {
     let mut v = serde_json::to_value(t)?;
     v["round"] = round.into();
+    v["cpu"] = system::cpu_model().into();
     Ok(v.to_string() + "\n")
 }
 
@@ -220,8 +230,14 @@ fn per_layer(args: &BenchArgs) -> Result<()> {
     let backends = [KernelBackend::Ganzoo, KernelBackend::Candle];
     if !args.json {
         emit(&format!(
-            "\n{:<28}{:>10}{:>18}{:>18}{:>8}\n",
-            "layer (batch 64)", "pass", "ganzoo ms GF/s", "candle ms GF/s", "speedup"
+            "\nCPU: {}, ganzoo's kernels at {}\n{:<28}{:>10}{:>18}{:>18}{:>8}\n",
+            system::cpu_model(),
+            isa::active(),
+            "layer (batch 64)",
+            "pass",
+            "ganzoo ms GF/s",
+            "candle ms GF/s",
+            "speedup"
         ))?;
     }
     for layer in ops::dcgan_layers(64)? {
@@ -259,6 +275,17 @@ fn quiet_enough(args: &BenchArgs) {
     }
 }
 
+/// The key of this machine's table: its best instruction set, or `BEST-as-USED` when
+/// `GANZOO_ISA` moved the kernels off the level they pick by themselves.
+fn machine_kind() -> String {
+    let (best, used) = (Isa::detected(), isa::active());
+    if used == Isa::preferred() {
+        best.name().into()
+    } else {
+        format!("{best}-as-{used}")
+    }
+}
+
 fn write_report(
     path: &std::path::Path,
     compared: &[Comparison],
@@ -270,6 +297,8 @@ fn write_report(
         date: report::today(),
         cpu: system::cpu_model(),
         cpus: system::cpus(),
+        isa: isa::active().name().into(),
+        kind: machine_kind(),
         threads,
         ganzoo: env!("CARGO_PKG_VERSION").into(),
         candle: report::candle_version(std::path::Path::new("Cargo.lock")),
@@ -277,7 +306,7 @@ fn write_report(
         kernels: kernels.name().into(),
         rounds,
     };
-    report::write_section(path, &report::section(&setting, compared))?;
+    report::write_section(path, &setting.kind, &report::section(&setting, compared))?;
     tracing::info!("wrote {}", path.display());
     Ok(())
 }
