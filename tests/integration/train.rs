@@ -132,7 +132,11 @@ fn wgan_gp_moves_its_samples_toward_eight_gaussians() {
 }
 
 fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
-    let ckpt = checkpoint::latest(dir).unwrap().unwrap();
+    weights_in(&checkpoint::latest(dir).unwrap().unwrap())
+}
+
+/// Every tensor of the checkpoint `ckpt`, by file and name.
+fn weights_in(ckpt: &Path) -> Vec<(String, Vec<f32>)> {
     let mut out = Vec::new();
     for file in ["generator.safetensors", "critic.safetensors", "optimizer_g.safetensors", "optimizer_d.safetensors"] {
         let mut t: Vec<_> = checkpoint::load_tensors(&ckpt.join(file), &Device::Cpu).unwrap().into_iter().collect();
@@ -142,6 +146,39 @@ fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
         );
     }
     out
+}
+
+#[test]
+fn linear_decay_scales_both_learning_rates_down_to_zero() {
+    use candle_core::{Tensor, Var};
+    use ganzoo::train::config::LrDecay;
+    use ganzoo::train::optim::OptimizerState;
+    let linear = |t| LrDecay::Linear.factor(t, 4);
+    assert_eq!((linear(0), linear(1), linear(3), linear(9)), (1.0, 0.75, 0.25, 0.0));
+    assert_eq!(LrDecay::Constant.factor(3, 4), 1.0);
+    // Adam's first step moves each weight by lr (m̂/√v̂ = ±1), so by lr·factor once scaled.
+    let w = Var::new(&[1.0f64, -2.0], &Device::Cpu).unwrap();
+    let adam = Optimizer::Adam { lr: 0.1, beta1: 0.5, beta2: 0.9 };
+    let mut opt = OptimizerState::new(adam, vec![("w".into(), w.clone())]).unwrap();
+    opt.set_lr_scale(linear(3));
+    let loss = (w.as_tensor() * Tensor::new(&[3.0f64, -5.0], &Device::Cpu).unwrap()).unwrap().sum_all().unwrap();
+    opt.step(&loss.backward().unwrap()).unwrap();
+    let moved: Vec<f64> = w.as_tensor().to_vec1().unwrap();
+    assert!((moved[0] - 0.975).abs() < 1e-6 && (moved[1] + 1.975).abs() < 1e-6, "{moved:?}");
+    // In training: a run with the schedule equals one without it for its first
+    // iteration (factor 1) and differs after its second (factor ½).
+    let root = tempfile::tempdir().unwrap();
+    let run = |decay, name: &str| {
+        let mut c = small(Family::WganGp, DataSource::Toy(ToyDistribution::EightGaussians));
+        (c.lr_decay, c.iters, c.checkpoint_every) = (decay, Some(2), 1);
+        let dir = root.path().join(name);
+        train(c, None, &dir);
+        let ckpt = |step: u64| weights_in(&dir.join("checkpoints").join(format!("step-{step:08}")));
+        (ckpt(1), ckpt(2))
+    };
+    let (linear, constant) = (run(LrDecay::Linear, "linear"), run(LrDecay::Constant, "constant"));
+    assert_eq!(linear.0, constant.0, "the first iteration differs");
+    assert_ne!(linear.1, constant.1, "the second iteration is the same");
 }
 
 #[test]
@@ -299,7 +336,7 @@ fn a_discriminator_that_rejects_everything_is_reported_as_collapse() {
 
 #[test]
 fn presets_follow_their_reference_scripts() {
-    use ganzoo::train::config::{ClipTiming, GeneratorCostName, NormName, Preset};
+    use ganzoo::train::config::{ClipTiming, GeneratorCostName, LrDecay, NormName, Preset};
     let toy = DataSource::Toy(ToyDistribution::EightGaussians);
     let mnist = DataSource::Images(ganzoo::data::DatasetSpec::Known(KnownDataset::Mnist));
     let clip = |c: &TrainConfig| match c.objective {
@@ -323,6 +360,7 @@ fn presets_follow_their_reference_scripts() {
     // ganzoo's default MLP GAN: the seed's networks, DCGAN's Adam, one-sided label smoothing.
     let g = TrainConfig::from_preset(Preset::Gan, mnist.clone());
     assert_eq!((g.arch, g.batch_size, g.tricks.real_label), (Arch::SeedMlp, 100, 0.9));
+    assert_eq!((g.epochs, g.iters), (None, Some(20_000)), "a budget in iterations, whatever the data's size");
     assert_eq!(g.optimizer_g, Optimizer::Adam { lr: 2e-4, beta1: 0.5, beta2: 0.999 });
     // gan_mnist.py / gan_cifar.py: no critic normalisation; gan_64x64.py: per-channel layer norm.
     let gp = TrainConfig::from_preset(Preset::WganGp, mnist.clone());
@@ -330,6 +368,11 @@ fn presets_follow_their_reference_scripts() {
         (gp.critic_norm, gp.optimizer_d),
         (NormName::None, Optimizer::Adam { lr: 1e-4, beta1: 0.5, beta2: 0.9 })
     );
+    // gan_toy.py's networks, batch and λ with ganzoo's faster schedule.
+    let gp_toy = TrainConfig::from_preset(Preset::WganGp, toy.clone());
+    assert_eq!((gp_toy.batch_size, gp_toy.iters, gp_toy.lr_decay), (256, Some(3000), LrDecay::Linear));
+    assert_eq!(gp_toy.optimizer_g, Optimizer::Adam { lr: 1e-3, beta1: 0.5, beta2: 0.9 });
+    assert_eq!(gp.lr_decay, LrDecay::Constant, "the image scripts' schedule");
     let gp64 = TrainConfig::from_preset(Preset::WganGp64, mnist.clone());
     assert_eq!((gp64.critic_norm, gp64.image_size), (NormName::LayerChannel, Some(64)));
     for preset in Preset::ALL {

@@ -193,6 +193,9 @@ pub struct RecipeArgs {
     /// Adam β₂ for both players.
     #[arg(long)]
     pub beta2: Option<f64>,
+    /// Both learning rates constant, or decaying linearly to 0 over the run (gan_cifar.py)
+    #[arg(long, value_enum)]
+    pub lr_decay: Option<LrDecayArg>,
     #[arg(long)]
     pub n_critic: Option<usize>,
     /// WGAN weight-clipping bound.
@@ -254,6 +257,12 @@ pub enum ArchArg {
     /// gan_toy.py's MLPs (2-D toys only).
     ToyMlp,
     Dcgan,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LrDecayArg {
+    Constant,
+    Linear,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -220,6 +220,8 @@ fn toy_training_writes_value_surface_plots() {
         "32",
         "--sample-every",
         "1",
+        "--log-every",
+        "1",
         "--out",
         run.to_str().unwrap(),
     ]);
@@ -231,6 +233,13 @@ fn toy_training_writes_value_surface_plots() {
         .status
         .success());
     assert!(String::from_utf8_lossy(&std::fs::read(&npy).unwrap()[..100]).contains("(7, 2)"));
+    // Without a terminal (as here, and in CI logs) progress comes as plain lines: the
+    // first log step and the last, each with the losses, speed and time left.
+    let log = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("iteration ")).collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(lines[0].starts_with("iteration 1/2 ") && lines[1].starts_with("iteration 2/2 "), "{log}");
+    assert!(lines.iter().all(|l| l.contains(" W ") && l.contains("img/s") && l.contains("left")), "{log}");
 }
 
 #[test]

@@ -30,6 +30,8 @@ pub struct OptimizerState {
     /// Second moments.
     v: Vec<Tensor>,
     step: u64,
+    /// Multiplies the learning rate (see [`LrDecay`](crate::config::LrDecay)).
+    lr_scale: f64,
 }
 
 impl OptimizerState {
@@ -44,7 +46,12 @@ impl OptimizerState {
             }
             _ => zeros(&vars)?,
         };
-        Ok(Self { kind, vars, m, v, step: 0 })
+        Ok(Self { kind, vars, m, v, step: 0, lr_scale: 1.0 })
+    }
+
+    /// Scales the learning rate of the next steps by `scale` (a schedule's factor).
+    pub fn set_lr_scale(&mut self, scale: f64) {
+        self.lr_scale = scale;
     }
 
     pub fn steps_taken(&self) -> u64 {
@@ -70,7 +77,7 @@ impl OptimizerState {
 
     fn fused_step(&mut self, i: usize, g: &Tensor) -> Result<()> {
         let theta = self.vars[i].1.as_tensor();
-        match self.kind {
+        match self.kind.scaled(self.lr_scale) {
             Optimizer::Adam { lr, beta1, beta2 } => {
                 ganzoo_kernels::adam_step(theta, g, &self.m[i], &self.v[i], self.step, lr, (beta1, beta2), EPS)?
             }
@@ -87,7 +94,7 @@ impl OptimizerState {
     fn tensor_step(&mut self, i: usize, g: &Tensor) -> Result<()> {
         let var = &self.vars[i].1;
         let theta = var.as_tensor().detach();
-        let update = match self.kind {
+        let update = match self.kind.scaled(self.lr_scale) {
             Optimizer::Adam { lr, beta1, beta2 } => {
                 self.m[i] = ((&self.m[i] * beta1)? + (g * (1.0 - beta1))?)?;
                 self.v[i] = ((&self.v[i] * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;

@@ -355,6 +355,9 @@ impl Trainer {
     /// One generator iteration: its critic steps, then the generator step.
     fn step(&mut self) -> Result<StepStats> {
         let mut stats = StepStats::default();
+        let factor = self.config.lr_decay.factor(self.iteration, self.total_iters());
+        self.opt_d.set_lr_scale(factor);
+        self.opt_g.set_lr_scale(factor);
         let critic_steps = self.config.schedule.critic_steps(self.iteration);
         let mut last_fake = None;
         for _ in 0..critic_steps {

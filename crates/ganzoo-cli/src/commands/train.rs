@@ -1,8 +1,10 @@
 //! `ganzoo train`: resolve the configuration (preset or file, then flags), load
 //! the data, and run the one training loop with a progress bar.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use candle_core::Device;
@@ -11,14 +13,16 @@ use ganzoo_eval::classifier::Classifier;
 use ganzoo_eval::feature_cache::real_features;
 use ganzoo_eval::image::FeatureExtractor;
 use ganzoo_train::budget::{training_bytes, DataSize, MemoryLimit};
-use ganzoo_train::config::{GeneratorCostName, NormName};
+use ganzoo_train::config::{GeneratorCostName, LrDecay, NormName};
 use ganzoo_train::{
     Arch, Constraint, DataSource, Family, ImageEval, Metrics, Objective, Observer, Optimizer, Outcome, RunDir,
     TrainConfig, Trainer,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{ArchArg, CostArg, DeviceKind, GanFamily, NormArg, RecipeArgs, SourceArgs, TrainArgs, TrainTarget};
+use crate::cli::{
+    ArchArg, CostArg, DeviceKind, GanFamily, LrDecayArg, NormArg, RecipeArgs, SourceArgs, TrainArgs, TrainTarget,
+};
 use crate::commands::data::load;
 use crate::commands::eval::feature_cache_dirs;
 use crate::logfile;
@@ -107,7 +111,7 @@ fn drive(mut trainer: Trainer) -> anyhow::Result<ExitCode> {
     let signals = StopSignals::install(trainer.stop_flag())?;
     let mut bar = Bar::new(trainer.total_iters(), trainer.iteration());
     let outcome = trainer.run(&mut bar);
-    bar.0.finish_and_clear();
+    bar.bar.finish_and_clear();
     let outcome = outcome?;
     let run = trainer.run_dir().path().to_path_buf();
     match outcome {
@@ -173,6 +177,12 @@ fn apply_recipe(c: &mut TrainConfig, r: &RecipeArgs) -> anyhow::Result<()> {
             }
         }
     }
+    if let Some(d) = r.lr_decay {
+        c.lr_decay = match d {
+            LrDecayArg::Constant => LrDecay::Constant,
+            LrDecayArg::Linear => LrDecay::Linear,
+        };
+    }
     if let Some(n) = r.n_critic {
         c.schedule.n_critic = n;
     }
@@ -216,6 +226,7 @@ fn recipe_overridden(r: &RecipeArgs) -> bool {
     let floats = [r.lr_g, r.lr_d, r.beta1, r.beta2, r.clip, r.lambda, r.real_label, r.label_noise, r.instance_noise];
     floats.iter().any(Option::is_some)
         || r.n_critic.is_some()
+        || r.lr_decay.is_some()
         || r.latent.is_some()
         || r.ngf.is_some()
         || r.ndf.is_some()
@@ -326,35 +337,67 @@ fn cost_of(c: CostArg) -> GeneratorCostName {
 }
 
 /// The progress bar: iteration, epoch, losses, throughput.
-struct Bar(ProgressBar);
+/// Training progress on stderr: a bar on a terminal; elsewhere (CI logs, files) a plain
+/// line at the first log step, every [`PLAIN_EVERY`] after it and at the last.
+struct Bar {
+    bar: ProgressBar,
+    /// When the last plain line was written, in plain mode.
+    plain: Option<Option<Instant>>,
+    start: Instant,
+}
+
+const PLAIN_EVERY: Duration = Duration::from_secs(10);
 
 impl Bar {
     fn new(total: u64, done: u64) -> Self {
-        let bar = ProgressBar::new(total.max(1));
+        let terminal = std::io::stderr().is_terminal();
+        let bar = if terminal { ProgressBar::new(total.max(1)) } else { ProgressBar::hidden() };
         let style = ProgressStyle::with_template("{bar:30} {pos}/{len} it  {msg}  [{elapsed} < {eta}]")
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
+        bar.set_length(total.max(1));
         bar.set_position(done);
-        Self(bar)
+        Self { bar, plain: (!terminal).then_some(None), start: Instant::now() }
     }
+}
+
+/// Losses and speed of one log step, as the bar and the plain lines show them.
+fn progress_message(m: &Metrics) -> String {
+    let extra = match (m.d_fake, m.wasserstein) {
+        (Some(d_fake), _) => format!("D(x) {:.2} D(G(z)) {:.2}", m.d_real.unwrap_or(0.0), d_fake),
+        (None, Some(w)) => format!("W {w:.4}"),
+        _ => String::new(),
+    };
+    format!("epoch {:.2}  d {:.4}  g {:.4}  {extra}  {:.0} img/s", m.epoch, m.d_loss, m.g_loss, m.images_per_s)
 }
 
 impl Observer for Bar {
     fn on_metrics(&mut self, m: &Metrics, total: u64) {
-        self.0.set_length(total.max(m.iteration));
-        self.0.set_position(m.iteration);
-        let extra = match (m.d_fake, m.wasserstein) {
-            (Some(d_fake), _) => format!("D(x) {:.2} D(G(z)) {:.2}", m.d_real.unwrap_or(0.0), d_fake),
-            (None, Some(w)) => format!("W {w:.4}"),
-            _ => String::new(),
-        };
-        self.0.set_message(format!(
-            "epoch {:.2}  d {:.4}  g {:.4}  {extra}  {:.0} img/s",
-            m.epoch, m.d_loss, m.g_loss, m.images_per_s
-        ));
+        self.bar.set_length(total.max(m.iteration));
+        self.bar.set_position(m.iteration);
+        self.bar.set_message(progress_message(m));
+        if let Some(last) = &mut self.plain {
+            let due = last.is_none_or(|t| t.elapsed() >= PLAIN_EVERY) || m.iteration >= total;
+            if due {
+                *last = Some(Instant::now());
+                let eta = self.bar.eta().as_secs();
+                eprintln!(
+                    "iteration {}/{total}  {}  elapsed {}s, left {}s",
+                    m.iteration,
+                    progress_message(m),
+                    self.start.elapsed().as_secs(),
+                    eta
+                );
+            }
+        }
     }
 
     fn on_message(&mut self, message: &str) {
-        self.0.println(message);
+        // A hidden bar drops what it is asked to print.
+        if self.plain.is_some() {
+            eprintln!("{message}");
+        } else {
+            self.bar.println(message);
+        }
     }
 }
