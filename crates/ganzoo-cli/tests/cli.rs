@@ -56,6 +56,19 @@ fn assert_clean_failure(out: &Output, needle: &str) {
 }
 
 #[test]
+fn a_bad_ganzoo_isa_is_refused_before_any_work() {
+    let with_isa = |value: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ganzoo"))
+            .args(["models", "summary", "gan"])
+            .env("GANZOO_ISA", value)
+            .output()
+            .unwrap()
+    };
+    assert_clean_failure(&with_isa("sse9"), "unknown instruction set \"sse9\"");
+    assert!(with_isa("scalar").status.success(), "the baseline runs everywhere");
+}
+
+#[test]
 fn info_prints_the_class_histogram() {
     let root = fixture_root();
     let out = ganzoo(&["data", "info", "mnist", "--data-dir", root.path().to_str().unwrap(), "--no-download"]);

@@ -3,10 +3,10 @@
 //! forced by `GANZOO_ISA=avx512|avx2|scalar` (or [`set`]), so every path stays tested
 //! and comparable on any machine.
 //!
-//! Each kernel reads [`active`] once, on the thread that calls it, and passes the
-//! level down to its parallel tasks: the GEMM picks the `gemm` crate's microkernels
-//! of that level, the transposes their register tiles, and the elementwise, norm and
-//! optimiser loops run inside [`vectorized`], which compiles them once per level.
+//! The level is one process-wide setting that kernels read with [`active`] (on any
+//! thread): the GEMM picks the `gemm` crate's microkernels of that level, the
+//! transposes their register tiles, and the elementwise, norm and optimiser loops run
+//! inside [`vectorized`], which compiles them once per level.
 //! Every level computes the same functions; only the GEMM's summation order (its
 //! blocking and fused multiply-adds) differs between levels.
 
@@ -70,10 +70,9 @@ impl Isa {
         Self::ALL.into_iter().rev().find(|i| i.supported()).unwrap_or(Isa::Scalar)
     }
 
-    /// The level kernels run at unless told otherwise: the detected one, except on AMD
-    /// CPUs, where the `gemm` crate's AVX-512 microkernels ran the convolutions 1.2–3×
-    /// slower than its AVX2 ones (an AVX-512 EPYC, `docs/performance.md`); on Intel
-    /// AVX-512 they were 1.5× faster.
+    /// The level kernels run at unless told otherwise: the detected one, except AVX2 on
+    /// AMD CPUs, where the `gemm` crate's AVX-512 microkernels measured slower than its
+    /// AVX2 ones on the convolutions (`docs/performance.md`, "Instruction sets").
     pub fn preferred() -> Isa {
         match Self::detected() {
             Isa::Avx512 if amd() => Isa::Avx2,

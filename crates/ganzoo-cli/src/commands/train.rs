@@ -336,7 +336,6 @@ fn cost_of(c: CostArg) -> GeneratorCostName {
     }
 }
 
-/// The progress bar: iteration, epoch, losses, throughput.
 /// Training progress on stderr: a bar on a terminal; elsewhere (CI logs, files) a plain
 /// line at the first log step, every [`PLAIN_EVERY`] after it and at the last.
 struct Bar {
