@@ -106,10 +106,19 @@ fn overwrite_replaces_only_a_runs_own_files() {
     std::fs::write(run.join("my-notes.txt"), "lr too high?").unwrap();
     std::fs::write(run.join("samples/favourite.png"), [9u8; 4]).unwrap();
     std::fs::write(run.join("checkpoints/exported.onnx"), [7u8; 4]).unwrap();
+    std::fs::write(run.join("tb/projector_config.pbtxt"), "embeddings {}").unwrap();
+    let events = |run: &Path| -> Vec<i64> {
+        let files = std::fs::read_dir(run.join("tb")).unwrap().map(|e| e.unwrap().path());
+        let events = files.filter(|p| p.to_string_lossy().contains("events.out.tfevents."));
+        events.flat_map(|p| ganzoo::tensorboard::read_events(&p).unwrap()).map(|e| e.step).collect()
+    };
+    assert_eq!(events(&run).iter().max(), Some(&3));
     let mut t = Trainer::new(toy_config(1), None, RunDir::create(&run, true).unwrap(), Device::Cpu).unwrap();
     t.run(&mut Silent).unwrap();
     assert_eq!(std::fs::read_to_string(run.join("my-notes.txt")).unwrap(), "lr too high?");
     assert!(run.join("samples/favourite.png").is_file() && run.join("checkpoints/exported.onnx").is_file());
+    assert!(run.join("tb/projector_config.pbtxt").is_file(), "a user's file in tb/ stays");
+    assert_eq!(events(&run).iter().max(), Some(&1), "the old run's event files are gone");
     assert!(!run.join("checkpoints/step-00000003").exists(), "the old run's checkpoints are gone");
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 1, "the new run's metrics only");

@@ -332,6 +332,12 @@ fn a_discriminator_that_rejects_everything_is_reported_as_collapse() {
     assert_eq!(last["collapse"], true, "{last}");
     assert!(last["d_fake"].as_f64().unwrap() < 1e-3);
     assert!(!text.lines().next().unwrap().contains("\"collapse\":true"));
+    // Once, in warnings.log with its iteration, and so on the run's page.
+    let warnings = std::fs::read_to_string(dir.path().join("warnings.log")).unwrap();
+    assert_eq!(warnings.lines().count(), 1, "{warnings}");
+    assert!(warnings.starts_with("iteration ") && warnings.contains("collapse: D(G(z)) < 0.001"), "{warnings}");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("<div class=\"warn\">iteration ") && html.contains("collapse: D(G(z))"));
 }
 
 #[test]

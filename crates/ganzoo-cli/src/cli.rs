@@ -61,6 +61,22 @@ pub enum Command {
     Bench(BenchArgs),
     /// The papers' figures recomputed: OUT/<name>.png (chart) and OUT/<name>.csv (numbers).
     Figures(FiguresArgs),
+    /// Rewrite a run's report.html and charts from its files; with several runs, write
+    /// one page comparing them (--out).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run directories (folders that `ganzoo train` wrote).
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// With several runs: the comparison page to write (.html).
+    #[arg(long, default_value = "comparison.html")]
+    pub out: PathBuf,
+    /// Replace the comparison page if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +192,10 @@ pub struct TrainArgs {
     /// Continue a run from its latest checkpoint.
     #[arg(long, conflicts_with_all = ["family", "config", "out"])]
     pub resume: Option<PathBuf>,
+    /// Write no TensorBoard event files (by default the run's tb/ gets its metrics and
+    /// sample grids: `tensorboard --logdir runs`).
+    #[arg(long)]
+    pub no_tensorboard: bool,
     #[command(flatten)]
     pub recipe: RecipeArgs,
 }
@@ -246,6 +266,27 @@ pub struct RecipeArgs {
 pub enum DeviceKind {
     Cpu,
     Cuda,
+}
+
+impl DeviceKind {
+    /// The device `--device` names, or an error that says what to do: a binary built
+    /// without the `cuda` feature says how to build one; a CUDA build without a usable
+    /// GPU says what Candle reported.
+    pub fn device(self) -> anyhow::Result<candle_core::Device> {
+        match self {
+            Self::Cpu => Ok(candle_core::Device::Cpu),
+            Self::Cuda if !cfg!(feature = "cuda") => anyhow::bail!(
+                "this ganzoo was built without CUDA: build one with scripts/build-cuda.sh (cargo feature `cuda`), \
+                 or use --device cpu"
+            ),
+            Self::Cuda => candle_core::Device::new_cuda(0).map_err(|e| {
+                anyhow::anyhow!(
+                    "no usable CUDA GPU ({e}); check that the NVIDIA driver is loaded, a GPU is visible \
+                     (nvidia-smi, CUDA_VISIBLE_DEVICES) and the CUDA 13 libraries are on LD_LIBRARY_PATH"
+                )
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -336,6 +377,9 @@ pub struct EvalArgs {
     /// inception) [default: found in ~/.cache/ganzoo or torch.hub's cache, else downloaded]
     #[arg(long)]
     pub inception_weights: Option<PathBuf>,
+    /// Where a run's generator makes the samples (--run); features are computed on the CPU.
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
     #[command(flatten)]
     pub source: SourceArgs,
 }

@@ -240,7 +240,7 @@ fn toy_training_writes_value_surface_plots() {
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let plot = image::open(run.join("samples/iter-00000001.png")).unwrap();
-    assert_eq!((plot.width(), plot.height()), (256, 256));
+    assert_eq!((plot.width(), plot.height()), (760, 640));
     let npy = dir.path().join("p.npy");
     assert!(ganzoo(&["sample", "--run", run.to_str().unwrap(), "--n", "7", "--out", npy.to_str().unwrap()])
         .status
@@ -464,6 +464,12 @@ fn a_second_writer_is_refused_while_a_run_trains_and_readers_still_read() {
     assert_clean_failure(&resume, &format!("in use by pid {pid}"));
     let overwrite = ganzoo(&["train", "gan", "--dataset", "8gaussians", "--iters", "1", "--out", run_s, "--overwrite"]);
     assert_clean_failure(&overwrite, &format!("in use by pid {pid}"));
+    // The page of a run in training is the trainer's to write; a comparison only reads it.
+    assert_clean_failure(&ganzoo(&["report", run_s]), &format!("in use by pid {pid}"));
+    let cmp = dir.path().join("cmp.html");
+    let both = ganzoo(&["report", run_s, run_s, "--out", cmp.to_str().unwrap()]);
+    assert!(both.status.success(), "{}", String::from_utf8_lossy(&both.stderr));
+    assert!(std::fs::read_to_string(&cmp).unwrap().contains("training"));
     let npy = dir.path().join("s.npy");
     let sample = ganzoo(&["sample", "--run", run_s, "--n", "4", "--out", npy.to_str().unwrap()]);
     assert!(sample.status.success(), "{}", String::from_utf8_lossy(&sample.stderr));
@@ -809,4 +815,144 @@ fn figures_are_made_named_and_never_overwritten_unasked() {
         &ganzoo(&["figures", "mode-coverage", "--iters", "15", "--eval-every", "10"]),
         "multiple of --eval-every",
     );
+}
+
+/// Debian's headless Chromium, which `.ci/run` installs; `None` (the browser checks are
+/// skipped, saying so) only outside CI.
+fn chromium() -> Option<PathBuf> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].iter().map(PathBuf::from).find(|p| p.is_file());
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI must have chromium (.ci/run installs it)");
+        eprintln!("chromium not installed: the browser checks are skipped (apt-get install chromium)");
+    }
+    found
+}
+
+/// `page` rendered by headless Chromium: a screenshot of its first `1320 × 1600` pixels,
+/// and the DOM after loading.
+fn render(browser: &Path, page: &Path, shot: &Path) -> (image::RgbImage, String) {
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", std::path::absolute(page).unwrap().display());
+    let run = |extra: &[&str]| {
+        let out = Command::new(browser)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+            .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(["--hide-scrollbars", "--window-size=1320,1600"])
+            .args(extra)
+            .arg(&url)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&[&format!("--screenshot={}", shot.display())]);
+    let dom = run(&["--dump-dom"]);
+    (image::open(shot).unwrap().to_rgb8(), dom)
+}
+
+/// The share of pixels that are not (near) white, and how many distinct colours there are.
+fn ink(img: &image::RgbImage) -> (f64, usize) {
+    let inked = img.pixels().filter(|p| p.0.iter().any(|&c| c < 235)).count();
+    let colours: std::collections::HashSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+    (inked as f64 / (img.width() * img.height()) as f64, colours.len())
+}
+
+#[test]
+fn reports_render_in_a_browser_and_report_rewrites_and_compares_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("wgan-gp-8g"), dir.path().join("gan-8g"));
+    for (run, family) in [(&a, "wgan-gp"), (&b, "gan")] {
+        let out = ganzoo(&[
+            "train",
+            family,
+            "--dataset",
+            "8gaussians",
+            "--iters",
+            "20",
+            "--batch-size",
+            "32",
+            "--log-every",
+            "5",
+            "--sample-every",
+            "10",
+            "--eval-every",
+            "10",
+            "--out",
+            run.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("report in "));
+    }
+    // `report RUN` redraws what a run shows from its files.
+    for f in ["report.html", "curves.png", "quality.png"] {
+        std::fs::remove_file(a.join(f)).unwrap();
+    }
+    let out = ganzoo(&["report", a.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(["report.html", "curves.png", "quality.png"].iter().all(|f| a.join(f).is_file()));
+    // Several runs: a comparison page, never over an existing file unasked.
+    let cmp = dir.path().join("comparison.html");
+    let compare = |extra: &[&str]| {
+        let mut args = vec!["report", a.to_str().unwrap(), b.to_str().unwrap(), "--out", cmp.to_str().unwrap()];
+        args.extend(extra);
+        ganzoo(&args)
+    };
+    assert!(compare(&[]).status.success());
+    assert_clean_failure(&compare(&[]), "exists: pass --overwrite");
+    assert!(compare(&["--overwrite"]).status.success());
+    let txt = dir.path().join("comparison.txt");
+    assert_clean_failure(
+        &ganzoo(&["report", a.to_str().unwrap(), b.to_str().unwrap(), "--out", txt.to_str().unwrap()]),
+        ".html",
+    );
+    assert_clean_failure(&ganzoo(&["report", dir.path().to_str().unwrap()]), "not a run directory");
+
+    // As a person sees them: rendered, not blank, the run's name in the heading, and
+    // every image the page references on disk.
+    let Some(browser) = chromium() else { return };
+    for (page, name) in [(a.join("report.html"), "wgan-gp-8g"), (cmp.clone(), "gan-8g")] {
+        let (shot, dom) = render(&browser, &page, &dir.path().join("shot.png"));
+        let (share, colours) = ink(&shot);
+        assert!(share > 0.02 && colours > 50, "{}: blank page? ink {share:.3}, {colours} colours", page.display());
+        assert!(dom.contains(&format!("{name}</")), "{} does not show {name}", page.display());
+        let html = std::fs::read_to_string(&page).unwrap();
+        for f in ganzoo_train::html::local_references(&html) {
+            assert!(page.parent().unwrap().join(&f).is_file(), "{} references {f}, which is missing", page.display());
+        }
+    }
+}
+
+#[test]
+fn a_toy_run_stays_under_100_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("toy");
+    let out = ganzoo(&["train", "gan", "--dataset", "8gaussians", "--iters", "500", "--out", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let peak: f64 = stdout.split("peak memory ").nth(1).and_then(|r| r.split(' ').next()).unwrap().parse().unwrap();
+    assert!(peak > 1.0 && peak < 100.0, "peak resident memory {peak} MiB: {stdout}");
+}
+
+#[test]
+fn cuda_without_a_cuda_build_says_how_to_get_one() {
+    if cfg!(feature = "cuda") {
+        eprintln!("a CUDA build: this test is for builds without the cuda feature");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = ganzoo(&["train", "gan", "--dataset", "8gaussians", "--device", "cuda", "--out", run.to_str().unwrap()]);
+    assert_clean_failure(&out, "built without CUDA: build one with scripts/build-cuda.sh");
+    assert!(!run.exists(), "nothing is created for a refused start");
+    assert!(ganzoo(&["train", "gan", "--dataset", "8gaussians", "--iters", "1", "--out", run.to_str().unwrap()])
+        .status
+        .success());
+    let npy = dir.path().join("s.npy");
+    for args in [
+        vec!["sample", "--run", run.to_str().unwrap(), "--device", "cuda", "--out", npy.to_str().unwrap()],
+        vec!["eval", "--run", run.to_str().unwrap(), "--device", "cuda"],
+    ] {
+        assert_clean_failure(&ganzoo(&args), "built without CUDA");
+    }
 }

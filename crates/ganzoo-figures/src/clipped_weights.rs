@@ -11,8 +11,10 @@ use ganzoo_models::ParamStore;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::chart::{draw_histogram, histogram, save_csv, save_png, COLOURS};
+use ganzoo_charts::{draw_histogram, histogram, COLOURS};
+
 use crate::critics::{self, CriticLoss, Source};
+use crate::files::{save_csv, save_png};
 use crate::Result;
 
 pub const CLIP: f64 = 0.01;
@@ -69,7 +71,7 @@ pub fn write(f: &ClippedWeights, png: &Path, csv: &Path) -> Result<()> {
     save_csv(csv, &["penalty", "bin_from", "bin_to", "count"], &rows)?;
     save_png(png, (1200, 460), (1, 2), |p| {
         draw_histogram(&p[0], "Weight clipping (c = 0.01)", "weight", &a, COLOURS[0])?;
-        draw_histogram(&p[1], "Gradient penalty (λ = 0.1)", "weight", &b, COLOURS[1])
+        Ok(draw_histogram(&p[1], "Gradient penalty (λ = 0.1)", "weight", &b, COLOURS[1])?)
     })
 }
 

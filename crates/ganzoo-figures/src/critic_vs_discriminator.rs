@@ -11,8 +11,10 @@ use ganzoo_train::config::Optimizer;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::chart::{save_csv, save_png, Chart, Mark, Series};
+use ganzoo_charts::{Chart, Mark, Series};
+
 use crate::critics::{self, CriticLoss, Source};
+use crate::files::{save_csv, save_png};
 use crate::Result;
 
 pub const REAL: ToyDistribution = ToyDistribution::Gaussian1d { mean: -2.0, std: 0.5 };
@@ -91,7 +93,7 @@ pub fn write(f: &CriticVsDiscriminator, png: &Path, csv: &Path) -> Result<()> {
         ],
     );
     chart.y_range = Some((-0.05, 1.2));
-    save_png(png, (900, 560), (1, 1), |p| chart.draw_on(&p[0]))
+    save_png(png, (900, 560), (1, 1), |p| Ok(chart.draw_on(&p[0])?))
 }
 
 pub fn summary(f: &CriticVsDiscriminator) -> String {

@@ -11,8 +11,10 @@ use ganzoo_losses::ParallelLines;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::chart::{save_csv, save_png, Chart, Mark, Series};
+use ganzoo_charts::{Chart, Mark, Series};
+
 use crate::critics::{self, CriticLoss, Source};
+use crate::files::{save_csv, save_png};
 use crate::Result;
 
 /// Closed forms on a fine grid, estimates at a few θ.
@@ -88,7 +90,7 @@ pub fn write(d: &Distances, png: &Path, csv: &Path) -> Result<()> {
     js.y_range = Some((-0.05, 1.15));
     save_png(png, (1200, 480), (1, 2), |p| {
         w.draw_on(&p[0])?;
-        js.draw_on(&p[1])
+        Ok(js.draw_on(&p[1])?)
     })
 }
 

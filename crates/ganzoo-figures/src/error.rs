@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FigureError {
-    #[error("drawing failed: {0}")]
-    Draw(String),
+    #[error(transparent)]
+    Chart(#[from] ganzoo_charts::ChartError),
     #[error("{}: {detail}", path.display())]
     Io { path: PathBuf, detail: String },
     #[error("{} exists: pass --overwrite to replace it, or another --out", .0.display())]

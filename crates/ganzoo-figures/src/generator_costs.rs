@@ -9,7 +9,9 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use ganzoo_losses::{generator_loss, GeneratorCost};
 
-use crate::chart::{save_csv, save_png, Chart, Mark, Series};
+use ganzoo_charts::{Chart, Mark, Series};
+
+use crate::files::{save_csv, save_png};
 use crate::Result;
 
 /// The three costs on a grid of `D(G(z))`.
@@ -66,7 +68,7 @@ pub fn write(costs: &GeneratorCosts, png: &Path, csv: &Path) -> Result<()> {
         ],
     );
     (chart.x_range, chart.y_range) = (Some((0.0, 1.0)), Some((-10.0, 4.0)));
-    save_png(png, (900, 560), (1, 1), |p| chart.draw_on(&p[0]))
+    save_png(png, (900, 560), (1, 1), |p| Ok(chart.draw_on(&p[0])?))
 }
 
 /// One line for the command's output.

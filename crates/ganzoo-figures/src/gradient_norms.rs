@@ -14,9 +14,11 @@ use ganzoo_models::{Layer, Network};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::chart::{save_csv, save_png, Chart, Mark, Series};
+use ganzoo_charts::{Chart, Mark, Series};
+
 use crate::clipped_weights::sides;
 use crate::critics::{self, CriticLoss};
+use crate::files::{save_csv, save_png};
 use crate::Result;
 
 pub const DEPTH: usize = 12;
@@ -90,7 +92,7 @@ pub fn write(f: &GradientNorms, png: &Path, csv: &Path) -> Result<()> {
         series,
     );
     chart.y_range = Some((-25.0, 15.0));
-    save_png(png, (900, 560), (1, 1), |p| chart.draw_on(&p[0]))
+    save_png(png, (900, 560), (1, 1), |p| Ok(chart.draw_on(&p[0])?))
 }
 
 /// log₁₀ of the output layer's norm over the input layer's: > 0 vanishing towards the

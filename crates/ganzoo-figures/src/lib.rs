@@ -9,12 +9,12 @@
 //! | [`Figure::GradientNorms`] | WGAN-GP fig. 1b left |
 //! | [`Figure::GeneratorCosts`] | the seed's plot; Goodfellow 2016 fig. 16 |
 
-pub mod chart;
 pub mod clipped_weights;
 pub mod critic_vs_discriminator;
 pub mod critics;
 pub mod distances;
 pub mod error;
+pub mod files;
 pub mod generator_costs;
 pub mod gradient_norms;
 pub mod mode_coverage;

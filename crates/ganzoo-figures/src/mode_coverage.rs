@@ -14,7 +14,9 @@ use ganzoo_eval::EvalReport;
 use ganzoo_train::config::Preset;
 use ganzoo_train::{DataSource, RunDir, Silent, TrainConfig, Trainer};
 
-use crate::chart::{save_csv, save_png, Chart, Mark, Series};
+use ganzoo_charts::{Chart, Mark, Series};
+
+use crate::files::{save_csv, save_png};
 use crate::Result;
 
 pub const TOYS: [ToyDistribution; 2] = [ToyDistribution::EightGaussians, ToyDistribution::TwentyFiveGaussians];

@@ -10,14 +10,14 @@
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
+use ganzoo_charts::{Panel, PointSet};
 use ganzoo_data::ToyDistribution;
-use plotters::coord::Shift;
-use plotters::prelude::*;
+use plotters::style::RGBColor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::chart::{save_csv, save_png};
 use crate::critics::{self, CriticLoss, Source};
+use crate::files::{save_csv, save_png};
 use crate::Result;
 
 pub const TOYS: [ToyDistribution; 3] =
@@ -110,52 +110,19 @@ fn method(loss: CriticLoss) -> &'static str {
     }
 }
 
-/// Dark (low) to light (high), a viridis-like ramp.
-fn colour(t: f64) -> RGBColor {
-    const STOPS: [(f64, [f64; 3]); 5] = [
-        (0.0, [68.0, 1.0, 84.0]),
-        (0.25, [59.0, 82.0, 139.0]),
-        (0.5, [33.0, 145.0, 140.0]),
-        (0.75, [94.0, 201.0, 98.0]),
-        (1.0, [253.0, 231.0, 37.0]),
-    ];
-    let t = t.clamp(0.0, 1.0);
-    let k = STOPS.iter().position(|s| s.0 >= t).unwrap_or(4).max(1);
-    let ((t0, a), (t1, b)) = (STOPS[k - 1], STOPS[k]);
-    let u = (t - t0) / (t1 - t0);
-    let mix = |i: usize| (a[i] + u * (b[i] - a[i])) as u8;
-    RGBColor(mix(0), mix(1), mix(2))
-}
-
-fn panel(area: &DrawingArea<BitMapBackend<'_>, Shift>, s: &Surface) -> Result<()> {
-    crate::chart::register();
-    let draw = |e: plotters::drawing::DrawingAreaErrorKind<_>| crate::FigureError::Draw(format!("{e:?}"));
-    let (lo, hi) = s.values.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-    let title = format!("{} — {}", s.toy.name(), method(s.loss));
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 16))
-        .margin(8)
-        .x_label_area_size(28)
-        .y_label_area_size(36)
-        .build_cartesian_2d(-RANGE..RANGE, -RANGE..RANGE)
-        .map_err(draw)?;
-    chart.configure_mesh().disable_mesh().label_style(("sans-serif", 11)).draw().map_err(draw)?;
-    let half = RANGE / (N - 1) as f64;
-    chart
-        .draw_series((0..N * N).map(|k| {
-            let (x, y) = (grid_coord(k / N), grid_coord(k % N));
-            let c = colour((s.values[k] - lo) / (hi - lo).max(1e-12));
-            Rectangle::new([(x - half, y - half), (x + half, y + half)], c.filled())
-        }))
-        .map_err(draw)?;
-    chart
-        .draw_series(
-            s.real
-                .chunks_exact(2)
-                .map(|p| Circle::new((f64::from(p[0]), f64::from(p[1])), 1, RGBColor(255, 127, 14).filled())),
-        )
-        .map_err(draw)?;
-    Ok(())
+fn panel(area: &Panel<'_>, s: &Surface) -> Result<()> {
+    // The chart's cells are centred on the grid's points: row 0 at the top (y = +RANGE).
+    let values = (0..N * N).map(|k| s.values[(k % N) * N + (N - 1 - k / N)]).collect();
+    let real = s.real.chunks_exact(2).map(|p| (f64::from(p[0]), f64::from(p[1]))).collect();
+    let chart = ganzoo_charts::Surface {
+        title: format!("{} — {}", s.toy.name(), method(s.loss)),
+        radius: RANGE + RANGE / (N - 1) as f64,
+        values,
+        side: N,
+        value_label: "critic value".into(),
+        points: vec![PointSet { label: "real".into(), points: real, colour: RGBColor(255, 127, 14) }],
+    };
+    Ok(chart.draw_on(area)?)
 }
 
 pub fn write(surfaces: &[Surface], png: &Path, csv: &Path) -> Result<()> {
@@ -166,7 +133,7 @@ pub fn write(surfaces: &[Surface], png: &Path, csv: &Path) -> Result<()> {
         }
     }
     save_csv(csv, &["toy (0 8gaussians, 1 25gaussians, 2 swissroll)", "penalty", "x", "y", "critic"], &rows)?;
-    save_png(png, (1350, 900), (2, 3), |p| {
+    save_png(png, (1650, 900), (2, 3), |p| {
         for (k, s) in surfaces.iter().enumerate() {
             // Top row clipping, bottom row the penalty, one toy per column.
             panel(&p[(k % 2) * 3 + k / 2], s)?;

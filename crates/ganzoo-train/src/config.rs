@@ -301,6 +301,13 @@ pub struct TrainConfig {
     /// 2,000 samples) into that iteration's metrics line; a multiple of `log_every`.
     #[serde(default)]
     pub eval_every: Option<u64>,
+    /// Write TensorBoard event files into the run's `tb/` (runs saved before it: on).
+    #[serde(default = "on")]
+    pub tensorboard: bool,
+}
+
+fn on() -> bool {
+    true
 }
 
 /// Serialisable name of a [`Norm`].
@@ -480,6 +487,7 @@ impl TrainConfig {
             sample_every: if toy { 500 } else { 200 },
             checkpoint_every: 500,
             eval_every: None,
+            tensorboard: true,
         }
     }
 

@@ -33,6 +33,10 @@ pub enum TrainError {
     Loss(#[from] ganzoo_losses::LossError),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Chart(#[from] ganzoo_charts::ChartError),
+    #[error(transparent)]
+    Events(#[from] ganzoo_tensorboard::EventError),
 }
 
 fn kept_checkpoint(c: &Option<PathBuf>) -> String {

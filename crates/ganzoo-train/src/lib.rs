@@ -9,8 +9,10 @@
 
 pub mod budget;
 pub mod checkpoint;
+pub mod compare;
 pub mod config;
 pub mod error;
+pub mod html;
 pub mod lock;
 pub mod metrics;
 pub mod networks;
@@ -18,6 +20,7 @@ pub mod objective;
 pub mod optim;
 pub mod plot;
 pub mod record;
+pub mod report;
 pub mod run_dir;
 pub mod sample;
 pub mod stream;

@@ -45,4 +45,13 @@ impl RunLock {
         writeln!(file, "{}", std::process::id()).map_err(io_err(&path))?;
         Ok(Self { _file: file })
     }
+
+    /// Whether a writer holds the lock of `dir` now. Changes nothing: opens the lock
+    /// file read-only (if there is one) and asks for a shared lock, released at once.
+    pub fn is_held(dir: &Path) -> bool {
+        match File::open(dir.join(LOCK_FILE)) {
+            Ok(file) => matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock)),
+            Err(_) => false,
+        }
+    }
 }

@@ -32,3 +32,41 @@ pub struct Metrics {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval: Option<ganzoo_eval::EvalReport>,
 }
+
+impl Metrics {
+    /// Every number of the line under a TensorBoard-style tag (`group/name`), in a fixed
+    /// order; `unit` names what the run consumes ("images", "points"). An evaluation's
+    /// numeric fields come under `eval/` (lists, such as a class histogram, are left out).
+    pub fn scalars(&self, unit: &str) -> Vec<(String, f64)> {
+        let mut out = vec![("loss/critic".to_string(), self.d_loss), ("loss/generator".to_string(), self.g_loss)];
+        let optional = [
+            ("critic/wasserstein_estimate", self.wasserstein),
+            ("critic/gradient_penalty", self.penalty),
+            ("discriminator/D(x)", self.d_real),
+            ("discriminator/D(G(z))", self.d_fake),
+        ];
+        out.extend(optional.iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v))));
+        out.push((format!("throughput/{unit}_per_s"), self.images_per_s));
+        out.push(("progress/epoch".to_string(), self.epoch));
+        out.push(("progress/wall_time_s".to_string(), self.wall_time_s));
+        if let Some(eval) = &self.eval {
+            if let Ok(value) = serde_json::to_value(eval) {
+                numbers("eval", &value, &mut out);
+            }
+        }
+        out
+    }
+}
+
+/// The numbers in a JSON value, keyed by their path below `prefix`.
+fn numbers(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, f64)>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                numbers(&format!("{prefix}/{k}"), v, out);
+            }
+        }
+        serde_json::Value::Number(n) => out.extend(n.as_f64().map(|x| (prefix.to_string(), x))),
+        _ => {}
+    }
+}

@@ -1,136 +1,211 @@
-//! Small raster plots drawn straight into PNGs: loss curves, quality over time, and 2-D samples over
-//! the critic's value surface. Colours, not text, tell series apart (see the README).
+//! A run's charts as PNG bytes (ganzoo-charts: axes, ticks, axis titles, legends, titles
+//! naming the run): `curves.png` (losses; the Wasserstein estimate and penalty; D(x) and
+//! D(G(z)); throughput), `quality.png` (the `--eval-every` metrics), and a toy's samples
+//! over the critic's value surface with a colour bar.
 
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use ganzoo_eval::EvalReport;
+use ganzoo_charts::{render_png, Chart, Mark, PointSet, RGBColor, Series, Surface};
+use ganzoo_eval::{EvalReport, ImageReport, ToyReport};
 use ganzoo_models::Network;
-use image::{Rgb, RgbImage};
 
 use crate::metrics::Metrics;
-use crate::{Result, TrainError};
+use crate::run_dir::write_atomic;
+use crate::Result;
 
-const BLUE: Rgb<u8> = Rgb([31, 119, 180]);
-const RED: Rgb<u8> = Rgb([214, 39, 40]);
-const GREEN: Rgb<u8> = Rgb([44, 160, 44]);
-const ORANGE: Rgb<u8> = Rgb([255, 127, 14]);
-const GREY: Rgb<u8> = Rgb([200, 200, 200]);
-/// Points of the value surface evaluated at once.
+/// Points of the value surface evaluated at once: the critic's hidden layers over a
+/// whole grid at once would hold hundreds of MB.
 pub const SURFACE_CHUNK: usize = 1024;
+/// Cells per side of the value surface.
+const SURFACE_SIDE: usize = 128;
+/// Width of a chart panel, and its height.
+const PANEL: (u32, u32) = (640, 400);
 
-/// `curves.png`: d_loss (blue), g_loss (red) and the Wasserstein estimate (green)
-/// against iterations, on one axis; the grey line is zero.
-pub fn curves(history: &[Metrics], path: &Path) -> Result<()> {
-    draw(
-        &[
-            (history.iter().map(|m| (m.iteration as f64, m.d_loss)).collect(), BLUE),
-            (history.iter().map(|m| (m.iteration as f64, m.g_loss)).collect(), RED),
-            (history.iter().filter_map(|m| m.wasserstein.map(|v| (m.iteration as f64, v))).collect(), GREEN),
-        ],
-        path,
-    )
-}
-
-/// `quality.png` (runs with `--eval-every`): against iterations, an image run's FID or a
-/// toy run's W1 (blue), with the toy's real-vs-real W1 floor (green).
-pub fn quality(history: &[Metrics], path: &Path) -> Result<()> {
-    let at = |f: fn(&EvalReport) -> Option<f64>| -> Vec<(f64, f64)> {
-        history.iter().filter_map(|m| m.eval.as_ref().and_then(f).map(|v| (m.iteration as f64, v))).collect()
-    };
-    let headline = |e: &EvalReport| match e {
-        EvalReport::Image(r) => Some(r.fid),
-        EvalReport::Toy(r) => Some(r.w1),
-    };
-    let floor = |e: &EvalReport| match e {
-        EvalReport::Toy(r) => Some(r.w1_real_floor),
-        EvalReport::Image(_) => None,
-    };
-    draw(&[(at(headline), BLUE), (at(floor), GREEN)], path)
-}
-
-type Series = (Vec<(f64, f64)>, Rgb<u8>);
-
-/// Lines through each series' points on one axis that holds them all and zero (grey).
-fn draw(series: &[Series], path: &Path) -> Result<()> {
-    let (w, h, pad) = (800u32, 400u32, 20.0);
-    let mut img = RgbImage::from_pixel(w, h, Rgb([255, 255, 255]));
-    let all = series.iter().flat_map(|(s, _)| s.iter()).filter(|p| p.1.is_finite());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, 0.0f64, 0.0f64);
-    for &(x, y) in all {
-        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
-    }
-    if x0 >= x1 {
-        x1 = x0 + 1.0;
-    }
-    if y0 >= y1 {
-        y1 = y0 + 1.0;
-    }
-    let to_px = |x: f64, y: f64| {
-        let px = pad + (x - x0) / (x1 - x0) * (w as f64 - 2.0 * pad);
-        let py = h as f64 - pad - (y - y0) / (y1 - y0) * (h as f64 - 2.0 * pad);
-        (px, py)
-    };
-    let (za, zb) = (to_px(x0, 0.0), to_px(x1, 0.0));
-    line(&mut img, za, zb, GREY);
-    for (points, colour) in series {
-        for pair in points.windows(2).filter(|p| p[0].1.is_finite() && p[1].1.is_finite()) {
-            line(&mut img, to_px(pair[0].0, pair[0].1), to_px(pair[1].0, pair[1].1), *colour);
+/// A figure's panels: charts, each titled `"{run} — {what}"`.
+fn panels_png(charts: &[Chart]) -> Result<Vec<u8>> {
+    let cols = charts.len().clamp(1, 2);
+    let rows = charts.len().div_ceil(cols).max(1);
+    let size = (PANEL.0 * cols as u32, PANEL.1 * rows as u32);
+    render_png(size, (rows, cols), |areas| -> Result<()> {
+        for (chart, area) in charts.iter().zip(areas) {
+            chart.draw_on(area)?;
         }
-    }
-    save(&img, path)
+        Ok(())
+    })
 }
 
-/// Real points (green) and generated points (orange) over the critic's value
-/// (dark = low, light = high; white without a critic), on a square around the points.
-pub fn toy_surface(critic: Option<&Network>, device: &Device, real: &[f32], fake: &[f32], path: &Path) -> Result<()> {
-    let side = 256usize;
-    let radius =
-        real.iter().chain(fake).map(|v| v.abs()).filter(|v| v.is_finite()).fold(0.5f32, f32::max).min(10.0) * 1.15;
-    let coord = |i: usize| -radius + 2.0 * radius * (i as f32 + 0.5) / side as f32;
-    let grid: Vec<f32> = (0..side * side).flat_map(|k| [coord(k % side), -coord(k / side)]).collect();
-    let mut img = RgbImage::from_pixel(side as u32, side as u32, Rgb([255, 255, 255]));
+/// `(iteration, value)` for every metrics line where `f` has a value.
+fn points(history: &[Metrics], f: impl Fn(&Metrics) -> Option<f64>) -> Vec<(f64, f64)> {
+    history.iter().filter_map(|m| f(m).map(|v| (m.iteration as f64, v))).collect()
+}
+
+/// Charts with at least one point in some series.
+fn non_empty(charts: Vec<Chart>) -> Vec<Chart> {
+    charts.into_iter().filter(|c| c.series.iter().any(|s| !s.points.is_empty())).collect()
+}
+
+const X: &str = "generator iteration";
+
+/// The training curves of a run named `run`: one chart each for the losses, the
+/// Wasserstein estimate and the penalty, D(x) and D(G(z)), and throughput (charts with
+/// nothing to show are left out). `unit` names what the run consumes ("images", "points").
+pub fn curves_charts(history: &[Metrics], run: &str, unit: &str) -> Vec<Chart> {
+    let line = |label: &str, f: fn(&Metrics) -> Option<f64>| Series::new(label, points(history, f), Mark::Line);
+    let title = |what: &str| format!("{run} — {what}");
+    non_empty(vec![
+        Chart::new(
+            &title("losses"),
+            X,
+            "loss",
+            vec![line("critic / discriminator", |m| Some(m.d_loss)), line("generator", |m| Some(m.g_loss))],
+        ),
+        Chart::new(
+            &title("critic"),
+            X,
+            "value",
+            vec![line("Wasserstein estimate", |m| m.wasserstein), line("gradient penalty", |m| m.penalty)],
+        ),
+        Chart::new(
+            &title("discriminator outputs"),
+            X,
+            "mean probability",
+            vec![line("D(x)", |m| m.d_real), line("D(G(z))", |m| m.d_fake)],
+        ),
+        Chart::new(&title("throughput"), X, &format!("real {unit} / s"), vec![line(unit, |m| Some(m.images_per_s))]),
+    ])
+}
+
+/// The `--eval-every` measurements of a run named `run`: an image run's FID, precision
+/// and recall (and classes covered, with a classifier); a toy run's W1 beside its
+/// real-vs-real floor, modes covered and the high-quality share. Empty without any.
+pub fn quality_charts(history: &[Metrics], run: &str) -> Vec<Chart> {
+    let at = |f: &dyn Fn(&EvalReport) -> Option<f64>| points(history, |m| m.eval.as_ref().and_then(f));
+    let image = |label: &str, mark: Mark, f: fn(&ImageReport) -> Option<f64>| {
+        Series::new(label, at(&|e| if let EvalReport::Image(r) = e { f(r) } else { None }), mark)
+    };
+    let toy = |label: &str, mark: Mark, f: fn(&ToyReport) -> Option<f64>| {
+        Series::new(label, at(&|e| if let EvalReport::Toy(r) = e { f(r) } else { None }), mark)
+    };
+    let title = |what: &str| format!("{run} — {what}");
+    non_empty(vec![
+        Chart::new(&title("FID"), X, "FID (lower is better)", vec![image("FID", Mark::Line, |r| Some(r.fid))]),
+        Chart::new(
+            &title("precision and recall"),
+            X,
+            "fraction",
+            vec![
+                image("precision", Mark::Line, |r| Some(r.precision)),
+                image("recall", Mark::Line, |r| Some(r.recall)),
+            ],
+        ),
+        Chart::new(
+            &title("classes"),
+            X,
+            "classes covered",
+            vec![image("classes covered", Mark::Line, |r| count(r.classes_covered))],
+        ),
+        Chart::new(
+            &title("W1 to the data"),
+            X,
+            "W1 (lower is better)",
+            vec![
+                toy("W1", Mark::Line, |r| Some(r.w1)),
+                toy("real vs real floor", Mark::Dashed, |r| Some(r.w1_real_floor)),
+            ],
+        ),
+        Chart::new(
+            &title("modes"),
+            X,
+            "modes",
+            vec![
+                toy("covered", Mark::Line, |r| count(r.modes_covered)),
+                toy("covered, ≥ 20 high-quality samples", Mark::Line, |r| count(r.modes_covered_strict)),
+                toy("modes", Mark::Dashed, |r| count(r.modes)),
+            ],
+        ),
+        Chart::new(
+            &title("high-quality share"),
+            X,
+            "fraction within 3σ of a mode",
+            vec![toy("high quality", Mark::Line, |r| r.high_quality)],
+        ),
+    ])
+}
+
+/// A count as a chart value.
+fn count(c: Option<usize>) -> Option<f64> {
+    c.map(|c| c as f64)
+}
+
+/// `curves.png`'s bytes.
+pub fn curves_png(history: &[Metrics], run: &str, unit: &str) -> Result<Vec<u8>> {
+    panels_png(&curves_charts(history, run, unit))
+}
+
+/// Writes `curves.png` and, with measurements, `quality.png` into the run directory
+/// `dir` (each atomically), titled with the run's name.
+pub fn write_charts(dir: &Path, history: &[Metrics], unit: &str) -> Result<()> {
+    let name = crate::report::run_name(dir);
+    write_atomic(&dir.join("curves.png"), &curves_png(history, &name, unit)?)?;
+    if let Some(png) = quality_png(history, &name)? {
+        write_atomic(&dir.join("quality.png"), &png)?;
+    }
+    Ok(())
+}
+
+/// `quality.png`'s bytes; `None` when the run has no measurements.
+pub fn quality_png(history: &[Metrics], run: &str) -> Result<Option<Vec<u8>>> {
+    let charts = quality_charts(history, run);
+    if charts.is_empty() {
+        return Ok(None);
+    }
+    panels_png(&charts).map(Some)
+}
+
+const REAL: RGBColor = RGBColor(255, 127, 14);
+const GENERATED: RGBColor = RGBColor(255, 255, 255);
+
+/// Real points (orange) and generated points (white) over the critic's value, with a
+/// colour bar (no surface without a critic), on a square around the points, titled
+/// `title`. The critic sees the grid in chunks of [`SURFACE_CHUNK`] points.
+pub fn toy_surface_png(
+    critic: Option<&Network>,
+    device: &Device,
+    real: &[f32],
+    fake: &[f32],
+    title: &str,
+) -> Result<Vec<u8>> {
+    let radius = f64::from(
+        real.iter().chain(fake).map(|v| v.abs()).filter(|v| v.is_finite()).fold(0.5f32, f32::max).min(10.0) * 1.15,
+    );
+    let mut values: Vec<f64> = Vec::new();
     if let Some(critic) = critic {
-        // In chunks: the critic's hidden layers over all 65,536 points at once would hold ~800 MB.
-        let mut values: Vec<f32> = Vec::with_capacity(side * side);
+        let side = SURFACE_SIDE;
+        let coord = |i: usize| Surface::cell_centre(radius, side, i) as f32;
+        let grid: Vec<f32> = (0..side * side).flat_map(|k| [coord(k % side), -coord(k / side)]).collect();
+        values.reserve(side * side);
         for chunk in grid.chunks(2 * SURFACE_CHUNK) {
             let points = Tensor::from_slice(chunk, (chunk.len() / 2, 2), device)?;
-            values.extend(critic.forward_t(&points, false)?.flatten_all()?.to_vec1::<f32>()?);
-        }
-        let (lo, hi) = values.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-        for (k, v) in values.iter().enumerate() {
-            let g = (40.0 + 180.0 * (v - lo) / (hi - lo).max(1e-12)) as u8;
-            img.put_pixel((k % side) as u32, (k / side) as u32, Rgb([g, g, g]));
+            values
+                .extend(critic.forward_t(&points, false)?.flatten_all()?.to_vec1::<f32>()?.into_iter().map(f64::from));
         }
     }
-    let to_px = |x: f32, y: f32| {
-        (((x + radius) / (2.0 * radius) * side as f32) as i64, ((radius - y) / (2.0 * radius) * side as f32) as i64)
+    let pairs = |p: &[f32]| p.chunks_exact(2).map(|q| (f64::from(q[0]), f64::from(q[1]))).collect::<Vec<_>>();
+    // Generated points on top, half transparent: where they sit on the real ones (a
+    // trained generator) both show.
+    let mut sets = Vec::new();
+    if !real.is_empty() {
+        sets.push(PointSet { label: "real".into(), points: pairs(real), colour: REAL });
+    }
+    sets.push(PointSet { label: "generated".into(), points: pairs(fake), colour: GENERATED });
+    let surface = Surface {
+        title: title.to_string(),
+        radius,
+        values,
+        side: SURFACE_SIDE,
+        value_label: "critic value".into(),
+        points: sets,
     };
-    for (points, colour) in [(real, GREEN), (fake, ORANGE)] {
-        for p in points.chunks_exact(2) {
-            let (x, y) = to_px(p[0], p[1]);
-            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                if (0..side as i64).contains(&(x + dx)) && (0..side as i64).contains(&(y + dy)) {
-                    img.put_pixel((x + dx) as u32, (y + dy) as u32, colour);
-                }
-            }
-        }
-    }
-    save(&img, path)
-}
-
-fn line(img: &mut RgbImage, a: (f64, f64), b: (f64, f64), colour: Rgb<u8>) {
-    let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()).ceil() as usize).max(1);
-    for i in 0..=steps {
-        let t = i as f64 / steps as f64;
-        let (x, y) = (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1));
-        if x >= 0.0 && y >= 0.0 && (x as u32) < img.width() && (y as u32) < img.height() {
-            img.put_pixel(x as u32, y as u32, colour);
-        }
-    }
-}
-
-fn save(img: &RgbImage, path: &Path) -> Result<()> {
-    img.save(path)
-        .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), detail: format!("cannot write image: {e}") })
+    render_png((760, 640), (1, 1), |areas| -> Result<()> { Ok(surface.draw_on(&areas[0])?) })
 }

@@ -1,11 +1,13 @@
 //! A run's bookkeeping, kept apart from the training loop: metrics lines, collapse
-//! warnings, sample grids, curves and checkpoint files in the [`RunDir`].
+//! warnings, sample grids, charts, the HTML report and checkpoint files in the [`RunDir`].
 
+use std::borrow::Cow;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 use ganzoo_models::norm::BnMode;
+use ganzoo_tensorboard::{EventWriter, Scalar};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -15,8 +17,12 @@ use crate::metrics::Metrics;
 use crate::networks::Players;
 use crate::objective::{AdversarialObjective, StepStats};
 use crate::plot;
-use crate::run_dir::RunDir;
+use crate::report::{self, RunStatus, RunView};
+use crate::run_dir::{write_atomic, RunDir};
 use crate::trainer::{noise, Observer};
+
+/// The run's TensorBoard folder.
+pub const TENSORBOARD_DIR: &str = "tb";
 use crate::Result;
 
 /// D(G(z)) below this, for [`COLLAPSE_STREAK`] iterations in a row, is reported as a collapse.
@@ -26,10 +32,22 @@ pub const COLLAPSE_STREAK: u64 = 50;
 pub const GRID_SAMPLES: usize = 64;
 /// Real and generated points in a toy run's sample plot.
 const TOY_POINTS: usize = 512;
+/// Charts are redrawn at a log step or checkpoint only if this long has passed since the
+/// last drawing (drawing takes tens of milliseconds; a toy run logs every few); always
+/// at the end.
+const CHART_PERIOD: Duration = Duration::from_secs(10);
 
 /// Everything a run writes besides the networks' state.
 pub struct Recorder {
     run: RunDir,
+    config: TrainConfig,
+    /// Generator iterations of the whole run (the trainer's estimate), for the report.
+    total: Option<u64>,
+    charts_drawn: Option<Instant>,
+    /// TensorBoard events (`tb/`), opened at the first event this process writes.
+    events: Option<EventWriter>,
+    /// The iteration this process resumed from (a TensorBoard session start there).
+    resumed_from: u64,
     history: Vec<Metrics>,
     collapse_streak: u64,
     /// Wall time of the run before this process took it over.
@@ -48,6 +66,11 @@ impl Recorder {
         let now = Instant::now();
         Ok(Self {
             run,
+            config: config.clone(),
+            total: None,
+            charts_drawn: None,
+            events: None,
+            resumed_from: 0,
             history: Vec::new(),
             collapse_streak: 0,
             wall_offset: 0.0,
@@ -59,13 +82,36 @@ impl Recorder {
     }
 
     /// Continues from a checkpoint's counters and the metrics logged up to it.
-    pub fn restore(&mut self, history: Vec<Metrics>, wall_time_s: f64, collapse_streak: u64) {
+    pub fn restore(&mut self, iteration: u64, history: Vec<Metrics>, wall_time_s: f64, collapse_streak: u64) {
         (self.history, self.wall_offset, self.collapse_streak) = (history, wall_time_s, collapse_streak);
+        self.resumed_from = iteration;
+    }
+
+    /// The run's TensorBoard writer (`None` with `tensorboard = false`): a new event file
+    /// per process; a resumed run's starts with a session start after its checkpoint, so
+    /// TensorBoard drops what the interrupted process logged past it.
+    fn events(&mut self) -> Result<Option<&mut EventWriter>> {
+        if !self.config.tensorboard {
+            return Ok(None);
+        }
+        if self.events.is_none() {
+            let mut writer = EventWriter::create(&self.run.path().join(TENSORBOARD_DIR))?;
+            if self.resumed_from > 0 {
+                writer.session_start(self.resumed_from + 1)?;
+            }
+            self.events = Some(writer);
+        }
+        Ok(self.events.as_mut())
     }
 
     /// Starts the clocks of a call to `Trainer::run`.
     pub fn start(&mut self) {
         (self.started, self.last_log, self.seen_since_log) = (Instant::now(), Instant::now(), 0);
+    }
+
+    /// Leaves `spent` (an evaluation) out of the next log step's throughput.
+    pub fn exclude_from_rate(&mut self, spent: Duration) {
+        self.last_log += spent;
     }
 
     pub fn run_dir(&self) -> &RunDir {
@@ -101,7 +147,7 @@ impl Recorder {
         eval: Option<ganzoo_eval::EvalReport>,
     ) -> Result<()> {
         self.seen_since_log += stats.real_seen;
-        let collapse = objective.reports_collapse() && self.track_collapse(stats, observer);
+        let collapse = objective.reports_collapse() && self.track_collapse(iteration, stats, observer)?;
         if !iteration.is_multiple_of(log_every) {
             return Ok(());
         }
@@ -125,11 +171,51 @@ impl Recorder {
         self.run.append_metrics(&m)?;
         tracing::info!(iteration = m.iteration, d_loss = m.d_loss, g_loss = m.g_loss, "step");
         observer.on_metrics(&m, total);
+        let unit = report::unit_of(&self.config);
+        let scalars: Vec<Scalar> = m.scalars(unit).into_iter().map(|(tag, v)| Scalar::new(tag, v)).collect();
+        if let Some(events) = self.events()? {
+            events.scalars(iteration, &scalars)?;
+        }
         self.history.push(m);
-        Ok(())
+        self.total = (total > 0).then_some(total);
+        self.refresh(false)
     }
 
-    fn track_collapse(&mut self, s: &StepStats, observer: &mut dyn Observer) -> bool {
+    /// Redraws the charts (when `force`, or when [`CHART_PERIOD`] has passed) and
+    /// rewrites `report.html` as a run still training.
+    fn refresh(&mut self, force: bool) -> Result<()> {
+        if force || self.charts_drawn.is_none_or(|t| t.elapsed() >= CHART_PERIOD) {
+            self.draw_charts()?;
+            self.charts_drawn = Some(Instant::now());
+        }
+        self.write_report(RunStatus::Training)
+    }
+
+    fn draw_charts(&self) -> Result<()> {
+        plot::write_charts(self.run.path(), &self.history, report::unit_of(&self.config))
+    }
+
+    fn write_report(&self, status: RunStatus) -> Result<()> {
+        report::write_report(&RunView {
+            name: report::run_name(self.run.path()),
+            path: self.run.path().to_path_buf(),
+            config: Cow::Borrowed(&self.config),
+            history: Cow::Borrowed(&self.history),
+            status,
+            total_iters: self.total,
+        })
+    }
+
+    /// The run has ended (`status`): final charts and report.
+    pub fn finish(&mut self, status: RunStatus) -> Result<()> {
+        if let RunStatus::Failed(why) = &status {
+            self.run.append_warning(why)?;
+        }
+        self.draw_charts()?;
+        self.write_report(status)
+    }
+
+    fn track_collapse(&mut self, iteration: u64, s: &StepStats, observer: &mut dyn Observer) -> Result<bool> {
         self.collapse_streak = if s.d_fake < COLLAPSE_D_FAKE { self.collapse_streak + 1 } else { 0 };
         if self.collapse_streak == COLLAPSE_STREAK {
             let msg = format!(
@@ -138,14 +224,15 @@ impl Recorder {
             );
             tracing::warn!("{msg}");
             observer.on_message(&msg);
+            self.run.append_warning(&format!("iteration {iteration}: {msg}"))?;
         }
-        self.collapse_streak >= COLLAPSE_STREAK
+        Ok(self.collapse_streak >= COLLAPSE_STREAK)
     }
 
     /// `samples/iter-N.png`: a grid of the fixed noise's images, or for toys real and
     /// generated points over the critic's value.
     pub fn write_samples(
-        &self,
+        &mut self,
         iteration: u64,
         players: &Players,
         config: &TrainConfig,
@@ -164,20 +251,24 @@ impl Recorder {
                 let real = toy.sample(TOY_POINTS, &mut rng);
                 let z = noise(&mut rng, TOY_POINTS, config.latent, device)?;
                 let fake: Vec<f32> = players.gen.forward_t(&z, false)?.flatten_all()?.to_vec1()?;
-                plot::toy_surface(Some(&players.critic), device, &real, &fake, &path)?;
+                let title = format!("{} — iteration {iteration}", report::run_name(self.run.path()));
+                write_atomic(&path, &plot::toy_surface_png(Some(&players.critic), device, &real, &fake, &title)?)?;
+            }
+        }
+        if self.config.tensorboard {
+            let png = std::fs::read(&path).map_err(crate::error::io_err(&path))?;
+            if let Some(events) = self.events()? {
+                events.png(iteration, "samples", &png)?;
             }
         }
         Ok(())
     }
 
-    /// Writes a checkpoint (atomically) and redraws the curves.
-    pub fn checkpoint(&self, snap: &Snapshot<'_>) -> Result<PathBuf> {
+    /// Writes a checkpoint (atomically) and the report (the charts if due).
+    pub fn checkpoint(&mut self, snap: &Snapshot<'_>) -> Result<PathBuf> {
         let dir = checkpoint::save(self.run.path(), snap)?;
-        plot::curves(&self.history, &self.run.path().join("curves.png"))?;
-        if self.history.iter().any(|m| m.eval.is_some()) {
-            plot::quality(&self.history, &self.run.path().join("quality.png"))?;
-        }
         tracing::info!(checkpoint = %dir.display(), "saved");
+        self.refresh(false)?;
         Ok(dir)
     }
 }

@@ -1,5 +1,6 @@
 //! A run directory: `config.toml`, `metrics.jsonl`, `samples/`, `curves.png`,
-//! `train.log`, `checkpoints/`, the marker `.ganzoo-run` and the writer's `.lock`.
+//! `quality.png`, `report.html`, `warnings.log`, `train.log`, `tb/`, `checkpoints/`, the
+//! marker `.ganzoo-run` and the writer's `.lock`.
 //!
 //! A user's files are never deleted: `--overwrite` replaces only a folder that is
 //! recognisably a ganzoo run (its marker, or — for runs older than the marker — a
@@ -30,8 +31,14 @@ pub const RUN_FILES: &[&str] = &[
     METRICS_FILE,
     "metrics.jsonl.tmp",
     "curves.png",
+    "curves.png.tmp",
     "quality.png",
+    "quality.png.tmp",
+    "report.html",
+    "report.html.tmp",
+    "warnings.log",
     "train.log",
+    "tb",
     "samples",
     "checkpoints",
 ];
@@ -210,6 +217,13 @@ impl RunDir {
         writeln!(f, "{line}").map_err(io_err(&path))
     }
 
+    /// Appends one line to `warnings.log` (what the report shows as warnings).
+    pub fn append_warning(&self, line: &str) -> Result<()> {
+        let path = self.path.join(crate::report::WARNINGS_FILE);
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io_err(&path))?;
+        writeln!(f, "{}", line.replace('\n', " ")).map_err(io_err(&path))
+    }
+
     /// Metrics up to `iteration`, in order. Lines past `iteration` are left in the file:
     /// [`truncate_metrics`](Self::truncate_metrics) drops them once a resume has succeeded.
     pub fn read_metrics(&self, iteration: u64) -> Result<Vec<Metrics>> {
@@ -250,6 +264,7 @@ impl RunDir {
             match name.as_str() {
                 "samples" => remove_owned_children(&p, |n| n.starts_with("iter-") && n.ends_with(".png"))?,
                 "checkpoints" => remove_owned_children(&p, |n| n.starts_with("step-") || n.starts_with("latest"))?,
+                "tb" => remove_owned_children(&p, |n| n.starts_with("events.out.tfevents."))?,
                 n if RUN_FILES.contains(&n) => remove_entry(&p)?,
                 LOCK_FILE => {}
                 _ => kept.push(name),

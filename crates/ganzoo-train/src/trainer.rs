@@ -18,6 +18,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use ganzoo_data::{Batcher, BatcherConfig, ImageDataset};
@@ -44,6 +45,7 @@ pub const EVAL_SAMPLES: usize = 2000;
 const EVAL_CHUNK: usize = 250;
 /// Mixed into the run's seed for the evaluation's noise and real samples.
 const EVAL_SEED: u64 = 0xe7a1_0000_5eed;
+use crate::report::RunStatus;
 use crate::run_dir::RunDir;
 use crate::stream::DataStream;
 use crate::{Result, TrainError};
@@ -194,7 +196,7 @@ impl Trainer {
         self.rng.set_word_pos(word_pos);
         self.stream.set_position(state.position);
         self.iteration = state.iteration;
-        self.record.restore(history, state.wall_time_s, state.collapse_streak);
+        self.record.restore(state.iteration, history, state.wall_time_s, state.collapse_streak);
         tracing::info!(checkpoint = %dir.display(), iteration = state.iteration, "resumed");
         Ok(())
     }
@@ -280,7 +282,8 @@ impl Trainer {
         self
     }
 
-    /// Trains until the configured length, or until stopped.
+    /// Trains until the configured length, or until stopped. However it ends, the
+    /// run's report says so (a failure also goes to `warnings.log`).
     pub fn run(&mut self, observer: &mut dyn Observer) -> Result<Outcome> {
         if self.config.eval_every.is_some()
             && self.image_eval.is_none()
@@ -288,8 +291,29 @@ impl Trainer {
         {
             return Err(TrainError::Config("eval_every on images needs Trainer::with_image_eval".into()));
         }
-        let total = self.total_iters();
         self.record.start();
+        match self.train_until_done(observer) {
+            Ok(outcome) => {
+                let status = match outcome {
+                    Outcome::Finished => RunStatus::Finished,
+                    Outcome::Interrupted => RunStatus::Interrupted,
+                };
+                self.record.finish(status)?;
+                Ok(outcome)
+            }
+            Err(e) => {
+                // The run's own error is the one to report; a second failure while
+                // writing the report is only logged.
+                if let Err(also) = self.record.finish(RunStatus::Failed(e.to_string())) {
+                    tracing::warn!("could not write the report of the failed run: {also}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn train_until_done(&mut self, observer: &mut dyn Observer) -> Result<Outcome> {
+        let total = self.total_iters();
         while !self.finished() {
             if self.stop.load(Ordering::SeqCst) {
                 self.checkpoint()?;
@@ -299,7 +323,12 @@ impl Trainer {
             let stats = self.step()?;
             self.iteration += 1;
             let (epoch, log_every) = (self.stream.epochs_done(), self.config.log_every);
+            let measuring = Instant::now();
             let eval = self.evaluate_if_due()?;
+            if eval.is_some() {
+                // Throughput is training's: the measurement's time is not counted.
+                self.record.exclude_from_rate(measuring.elapsed());
+            }
             let objective = self.objective.as_ref();
             self.record.after_iteration(self.iteration, epoch, &stats, objective, log_every, total, observer, eval)?;
             if self.iteration.is_multiple_of(self.config.sample_every) {
@@ -309,8 +338,13 @@ impl Trainer {
                 self.checkpoint()?;
             }
         }
-        self.write_samples()?;
-        self.checkpoint()?;
+        // The last iteration's grid and checkpoint, unless the loop has just written them.
+        if !self.iteration.is_multiple_of(self.config.sample_every) {
+            self.write_samples()?;
+        }
+        if !self.iteration.is_multiple_of(self.config.checkpoint_every) {
+            self.checkpoint()?;
+        }
         Ok(Outcome::Finished)
     }
 
@@ -427,11 +461,11 @@ impl Trainer {
         Ok(self.players.gen.forward_t(z, false)?)
     }
 
-    fn write_samples(&self) -> Result<()> {
+    fn write_samples(&mut self) -> Result<()> {
         self.record.write_samples(self.iteration, &self.players, &self.config, &self.device)
     }
 
-    fn checkpoint(&self) -> Result<()> {
+    fn checkpoint(&mut self) -> Result<()> {
         self.check_weights_finite()?;
         let snap = Snapshot {
             gen: &self.players.gen_store,

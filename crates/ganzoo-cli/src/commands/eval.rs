@@ -65,8 +65,8 @@ fn check_toy_memory(n: usize, limit: MemoryLimit) -> anyhow::Result<()> {
 }
 
 fn eval_run(run: &Path, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<(EvalReport, u64)> {
-    let gen =
-        TrainedGenerator::load(run, &Device::Cpu).with_context(|| format!("cannot load the run {}", run.display()))?;
+    let device = args.device.device()?;
+    let gen = TrainedGenerator::load(run, &device).with_context(|| format!("cannot load the run {}", run.display()))?;
     let step = checkpoint::latest(run)?.and_then(|dir| checkpoint::read_state(&dir).ok()).map_or(0, |s| s.iteration);
     let report = match &gen.config.data {
         DataSource::Toy(toy) => {
@@ -155,7 +155,7 @@ fn eval_images(
     let mut fake = net.nothing_seen();
     let mut seen = Progress::new("generated samples", n);
     gen.sample_chunks(n, args.seed, net.batch(), |images| -> anyhow::Result<()> {
-        fake.extend(net.see(&images)?);
+        fake.extend(net.see(&images.to_device(&Device::Cpu)?)?);
         seen.at(fake.len());
         Ok(())
     })?;

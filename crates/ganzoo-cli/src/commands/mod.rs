@@ -6,6 +6,7 @@ mod data;
 mod eval;
 mod figures;
 mod models;
+mod report;
 mod sample;
 mod train;
 
@@ -27,5 +28,6 @@ pub fn run(command: Command, max_memory: Option<u64>) -> anyhow::Result<ExitCode
         Command::Eval(args) => done(eval::run(args, limit)),
         Command::Bench(args) => done(bench::run(args)),
         Command::Figures(args) => done(figures::run(args)),
+        Command::Report(args) => done(report::run(args)),
     }
 }

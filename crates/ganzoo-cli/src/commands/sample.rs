@@ -1,14 +1,14 @@
 //! `ganzoo sample`: grids, scatter plots or raw `.npy` samples from a trained run.
 
 use anyhow::{bail, Context};
-use candle_core::Device;
 use ganzoo_data::grid::save_tensor_grid;
 use ganzoo_data::npy::{write_npy_f32, NpyWriter};
 use ganzoo_train::budget::{sampling_bytes, MemoryLimit};
-use ganzoo_train::plot::toy_surface;
+use ganzoo_train::plot::toy_surface_png;
+use ganzoo_train::run_dir::write_atomic;
 use ganzoo_train::TrainedGenerator;
 
-use crate::cli::{DeviceKind, SampleArgs};
+use crate::cli::SampleArgs;
 use crate::commands::data::output_kind;
 use crate::output::emit;
 use crate::signals::StopFlag;
@@ -17,10 +17,7 @@ use crate::signals::StopFlag;
 const CHUNK: usize = 1024;
 
 pub fn run(args: SampleArgs, limit: MemoryLimit) -> anyhow::Result<()> {
-    let device = match args.device {
-        DeviceKind::Cpu => Device::Cpu,
-        DeviceKind::Cuda => Device::new_cuda(0).context("cannot use CUDA")?,
-    };
+    let device = args.device.device()?;
     if args.n == 0 {
         bail!("--n must be at least 1");
     }
@@ -53,7 +50,11 @@ pub fn run(args: SampleArgs, limit: MemoryLimit) -> anyhow::Result<()> {
     let samples = if args.interpolate { gen.interpolate(8, 8, args.seed)? } else { gen.sample(n, args.seed)? };
     match (kind.as_str(), toy) {
         ("npy", _) => write_npy_f32(&args.out, samples.dims(), &samples.flatten_all()?.to_vec1::<f32>()?)?,
-        (_, true) => toy_surface(None, &device, &[], &samples.flatten_all()?.to_vec1::<f32>()?, &args.out)?,
+        (_, true) => {
+            let title = format!("{} generated points (seed {})", samples.dim(0)?, args.seed);
+            let png = toy_surface_png(None, &device, &[], &samples.flatten_all()?.to_vec1::<f32>()?, &title)?;
+            write_atomic(&args.out, &png)?
+        }
         _ => save_tensor_grid(&samples, 8, &args.out)?,
     }
     emit(&format!("wrote {:?} samples to {}\n", samples.dims(), args.out.display()))

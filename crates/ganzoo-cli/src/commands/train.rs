@@ -20,9 +20,7 @@ use ganzoo_train::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{
-    ArchArg, CostArg, DeviceKind, GanFamily, LrDecayArg, NormArg, RecipeArgs, SourceArgs, TrainArgs, TrainTarget,
-};
+use crate::cli::{ArchArg, CostArg, GanFamily, LrDecayArg, NormArg, RecipeArgs, SourceArgs, TrainArgs, TrainTarget};
 use crate::commands::data::load;
 use crate::commands::eval::feature_cache_dirs;
 use crate::logfile;
@@ -33,7 +31,7 @@ pub fn run(args: TrainArgs, limit: MemoryLimit) -> anyhow::Result<ExitCode> {
     if args.family == Some(TrainTarget::Classifier) {
         return crate::commands::classifier::train(&args, limit).map(|()| ExitCode::SUCCESS);
     }
-    let device = device(args.device)?;
+    let device = args.device.device()?;
     let trainer = match &args.resume {
         Some(path) => resume(path, &args, device, limit)?,
         None => fresh(&args, device, limit)?,
@@ -82,6 +80,7 @@ fn resume(path: &Path, args: &TrainArgs, device: Device, limit: MemoryLimit) -> 
         (config.epochs, config.iters) = (args.epochs, args.iters);
         config.validate()?;
     }
+    config.tensorboard &= !args.no_tensorboard;
     let (train, eval) = load_images(&config, &args.source, limit)?;
     check_memory(&config, train.as_ref(), limit)?;
     let mut trainer = Trainer::resume(run, config, train, device)?;
@@ -116,7 +115,13 @@ fn drive(mut trainer: Trainer) -> anyhow::Result<ExitCode> {
     let run = trainer.run_dir().path().to_path_buf();
     match outcome {
         Outcome::Finished => {
-            emit(&format!("finished {} iterations; run in {}\n", trainer.iteration(), run.display()))?;
+            let peak = ganzoo_bench::system::peak_rss_mb();
+            tracing::info!(peak_memory_mib = peak, "finished");
+            emit(&format!(
+                "finished {} iterations (peak memory {peak:.0} MiB); report in {}\n",
+                trainer.iteration(),
+                run.join(ganzoo_train::report::REPORT_FILE).display()
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Outcome::Interrupted => {
@@ -156,6 +161,7 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     c.batch_size = args.batch_size.unwrap_or(c.batch_size);
     c.seed = args.seed.unwrap_or(c.seed);
     c.image_size = args.source.image_size.or(c.image_size);
+    c.tensorboard &= !args.no_tensorboard;
     apply_recipe(&mut c, &args.recipe)?;
     c.validate()?;
     Ok(c)
@@ -302,14 +308,6 @@ fn data_slug(data: &DataSource) -> String {
     }
 }
 
-fn device(kind: DeviceKind) -> anyhow::Result<Device> {
-    match kind {
-        DeviceKind::Cpu => Ok(Device::Cpu),
-        DeviceKind::Cuda => Device::new_cuda(0)
-            .context("cannot use CUDA (build ganzoo-cli with --features cuda on a machine with the CUDA toolkit)"),
-    }
-}
-
 pub fn family_of(f: GanFamily) -> Family {
     match f {
         GanFamily::Gan => Family::Gan,
@@ -367,7 +365,9 @@ fn progress_message(m: &Metrics) -> String {
         (None, Some(w)) => format!("W {w:.4}"),
         _ => String::new(),
     };
-    format!("epoch {:.2}  d {:.4}  g {:.4}  {extra}  {:.0} img/s", m.epoch, m.d_loss, m.g_loss, m.images_per_s)
+    // Toys have no epochs (their epoch stays 0).
+    let epoch = if m.epoch > 0.0 { format!("epoch {:.2}  ", m.epoch) } else { String::new() };
+    format!("{epoch}d {:.4}  g {:.4}  {extra}  {:.0} img/s", m.d_loss, m.g_loss, m.images_per_s)
 }
 
 impl Observer for Bar {

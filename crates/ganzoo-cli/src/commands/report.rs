@@ -1,0 +1,30 @@
+//! `ganzoo report RUN…`: one run's `report.html` (and charts) rewritten from its files,
+//! or, for several runs, a comparison page at `--out`.
+
+use anyhow::{bail, Context};
+use ganzoo_train::compare::comparison_html;
+use ganzoo_train::report::{self, RunView};
+use ganzoo_train::run_dir::write_atomic;
+
+use crate::cli::ReportArgs;
+use crate::commands::data::output_kind;
+use crate::output::emit;
+
+pub fn run(args: ReportArgs) -> anyhow::Result<()> {
+    if let [run] = args.runs.as_slice() {
+        let page = report::rewrite(run).with_context(|| format!("cannot rewrite the report of {}", run.display()))?;
+        return emit(&format!("wrote {}\n", page.display()));
+    }
+    output_kind(&args.out, &["html"])?;
+    if args.out.exists() && !args.overwrite {
+        bail!("{} exists: pass --overwrite to replace it, or another --out", args.out.display());
+    }
+    let views = args
+        .runs
+        .iter()
+        .map(|r| RunView::load(r).with_context(|| format!("cannot read the run {}", r.display())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let html = comparison_html(&views, &args.out)?;
+    write_atomic(&args.out, html.as_bytes())?;
+    emit(&format!("wrote {} comparing {} runs\n", args.out.display(), views.len()))
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds the `ganzoo` binary with CUDA (cargo feature `cuda`) on a machine that has no
+# CUDA toolkit and no GPU, for a machine that has both: the NVIDIA toolkit comes from
+# PyPI's wheels (CUDA 13.0, to match driver 580), the driver library is a link-time stub.
+#
+#   scripts/build-cuda.sh            # → target/cuda/ganzoo-cuda (stripped)
+#
+# Environment: CUDA_COMPUTE_CAP (default 90, an H100/H200), GANZOO_CUDA_VENV (where the
+# wheels go; default target/cuda/venv). Compiling Candle's CUDA kernels takes about 17
+# minutes on 2 cores the first time. The binary loads the real libcuda.so.1 and the CUDA
+# libraries (cuBLAS, cuRAND, NVRTC, cudart 13) from LD_LIBRARY_PATH where it runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=target/cuda
+venv=${GANZOO_CUDA_VENV:-$out/venv}
+export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}
+
+# 1. The toolkit: nvcc, headers and libraries, all at CUDA 13.0 (PTX from a newer nvcc
+#    does not load on an older driver).
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install -q nvidia-cuda-nvcc==13.0.88 nvidia-cuda-runtime==13.0.96 \
+  "nvidia-cuda-cccl==13.0.*" "nvidia-nvvm==13.0.*" "nvidia-cuda-crt==13.0.*" \
+  "nvidia-cuda-nvrtc==13.0.*" nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35
+cuda=$(cd "$venv"/lib/python3*/site-packages/nvidia/cu13 && pwd)
+
+# 2. What the linker needs: unversioned names for the libraries the wheels ship with a
+#    version, and a stub libcuda.so (soname libcuda.so.1, as the toolkit's own stubs) that
+#    defines every driver function cudarc declares; the driver's real library replaces it
+#    at run time.
+link=$(mkdir -p "$out/link" && cd "$out/link" && pwd)
+for lib in cublas cublasLt cudart nvrtc; do
+  ln -sf "$cuda/lib/lib$lib.so.13" "$link/lib$lib.so"
+done
+ln -sf "$(ls "$cuda"/lib/libcurand.so.* | head -1)" "$link/libcurand.so"
+cargo fetch --quiet
+cudarc=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-0.19.* | tail -1)
+grep -ho 'pub fn cu[A-Za-z0-9_]*' "$cudarc/src/driver/sys/mod.rs" | sort -u |
+  sed 's/pub fn \(.*\)/int \1(void) { return 999; }/' > "$link/libcuda-stub.c"
+cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$link/libcuda.so" "$link/libcuda-stub.c"
+
+# 3. The build.
+export PATH="$cuda/bin:$PATH" CUDA_ROOT="$cuda" CUDA_PATH="$cuda" CUDA_HOME="$cuda"
+export LIBRARY_PATH="$link${LIBRARY_PATH:+:$LIBRARY_PATH}"
+cargo build --release -p ganzoo-cli --features cuda --target-dir "$out"
+strip -o "$out/ganzoo-cuda" "$out/release/ganzoo"
+ls -l "$out/ganzoo-cuda"
