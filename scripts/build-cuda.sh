@@ -37,8 +37,10 @@ done
 ln -sf "$(ls "$cuda"/lib/libcurand.so.* | head -1)" "$link/libcurand.so"
 cargo fetch --quiet
 cudarc=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-0.19.* | tail -1)
-grep -ho 'pub fn cu[A-Za-z0-9_]*' "$cudarc/src/driver/sys/mod.rs" | sort -u |
-  sed 's/pub fn \(.*\)/int \1(void) { return 999; }/' > "$link/libcuda-stub.c"
+# The driver functions are the `fn cu…(` declarations inside cudarc's extern blocks.
+grep -ho '^ \+fn cu[A-Za-z0-9_]*(' "$cudarc/src/driver/sys/mod.rs" | sed 's/^ *fn //; s/($//' | sort -u |
+  sed 's/.*/int &(void) { return 999; }/' > "$link/libcuda-stub.c"
+test -s "$link/libcuda-stub.c" || { echo "no driver functions found in $cudarc" >&2; exit 1; }
 cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$link/libcuda.so" "$link/libcuda-stub.c"
 
 # 3. The build.
@@ -46,4 +48,7 @@ export PATH="$cuda/bin:$PATH" CUDA_ROOT="$cuda" CUDA_PATH="$cuda" CUDA_HOME="$cu
 export LIBRARY_PATH="$link${LIBRARY_PATH:+:$LIBRARY_PATH}"
 cargo build --release -p ganzoo-cli --features cuda --target-dir "$out"
 strip -o "$out/ganzoo-cuda" "$out/release/ganzoo"
-ls -l "$out/ganzoo-cuda"
+# Compressed for carrying to the GPU machine (its copy limit is 64 MiB; the binary, with
+# Candle's kernels for every dtype, is about 80 MB, 13 MB as xz). gpu-check.sh unpacks it.
+xz -T0 -6 -k -f "$out/ganzoo-cuda"
+ls -l "$out/ganzoo-cuda" "$out/ganzoo-cuda.xz"

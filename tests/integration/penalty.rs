@@ -3,6 +3,7 @@
 //! same `GradientPenalty::penalty` the trainer calls.
 
 use candle_core::{DType, Device, Tensor};
+use ganzoo::losses::penalty_check::finite_differences;
 use ganzoo::losses::GradientPenalty;
 use ganzoo::models::{kernel_backend, Activation, DcganConfig, KernelBackend, MlpConfig, Network, Norm, ParamStore};
 use rand::SeedableRng;
@@ -18,40 +19,12 @@ fn randomize(store: &ParamStore, scale: f64) {
     }
 }
 
+/// `ganzoo_losses::penalty_check` (what `bench --parity` runs on a GPU) on the CPU.
 fn check_against_finite_differences(critic: &Network, store: &ParamStore, real: &Tensor, fake: &Tensor) {
-    let gp = GradientPenalty { lambda: 10.0 };
-    let eps = gp.sample_eps(real, &mut ChaCha8Rng::seed_from_u64(3)).unwrap();
-    let value =
-        |gp: &GradientPenalty| gp.penalty(critic, real, fake, &eps).unwrap().penalty.to_scalar::<f64>().unwrap();
-    let out = gp.penalty(critic, real, fake, &eps).unwrap();
-    let grads = out.penalty.backward().unwrap();
-    let h = 1e-6;
-    let mut checked = 0;
-    for (name, var) in store.trainable() {
-        // A bias seen only through piecewise-linear masks has a zero penalty gradient
-        // (Candle then returns none); finite differences confirm it below. Weights never do.
-        let analytic: Vec<f64> = match grads.get(&var) {
-            Some(g) => g.flatten_all().unwrap().to_vec1().unwrap(),
-            None if name.ends_with("bias") => vec![0.0; var.elem_count()],
-            None => panic!("{name}: no penalty gradient (detached or partial)"),
-        };
-        let base: Vec<f64> = var.flatten_all().unwrap().to_vec1().unwrap();
-        for i in 0..base.len() {
-            let mut bumped = base.clone();
-            bumped[i] = base[i] + h;
-            var.set(&Tensor::from_slice(&bumped, var.shape(), &Device::Cpu).unwrap()).unwrap();
-            let up = value(&gp);
-            bumped[i] = base[i] - h;
-            var.set(&Tensor::from_slice(&bumped, var.shape(), &Device::Cpu).unwrap()).unwrap();
-            let down = value(&gp);
-            let numeric = (up - down) / (2.0 * h);
-            let tol = 1e-6 + 1e-5 * numeric.abs().max(analytic[i].abs());
-            assert!((numeric - analytic[i]).abs() < tol, "{name}[{i}]: analytic {} vs numeric {numeric}", analytic[i]);
-            checked += 1;
-        }
-        var.set(&Tensor::from_slice(&base, var.shape(), &Device::Cpu).unwrap()).unwrap();
-    }
-    assert!(checked > 50, "checked {checked} weights");
+    let r = finite_differences(critic, store, real, fake).unwrap();
+    assert!(r.missing.is_empty(), "no penalty gradient (detached or partial): {:?}", r.missing);
+    assert!(r.worst < 1.0, "{}: {:.2} × the tolerance", r.worst_at, r.worst);
+    assert!(r.checked > 50, "checked {} weights", r.checked);
 }
 
 #[test]

@@ -9,6 +9,8 @@
 //! - [`torch`], [`rounds`] and [`report`]: the PyTorch reference run beside ganzoo
 //!   in the same session, in alternating rounds, and the table of the rounds' median
 //!   ratio written into `docs/performance.md`.
+//! - [`parity`]: a device's (or back end's) losses over the first steps against the
+//!   CPU kernels' (`bench --parity`: CPU against CUDA on a GPU machine).
 //! - [`system`]: peak RSS, CPU model, waiting for a quiet machine.
 //!
 //! Speed is only ever reported as measured here, in this session: ratios against a
@@ -16,6 +18,7 @@
 
 pub mod model;
 pub mod ops;
+pub mod parity;
 pub mod report;
 pub mod rounds;
 pub mod system;
@@ -23,7 +26,7 @@ pub mod throughput;
 pub mod torch;
 
 pub use model::BenchModel;
-pub use throughput::{Throughput, TimingPlan};
+pub use throughput::{Target, Throughput, TimingPlan};
 
 /// What can go wrong while benchmarking.
 #[derive(Debug, thiserror::Error)]

@@ -72,10 +72,10 @@ impl BenchModel {
         }
     }
 
-    /// The family's preset with the reference's shapes, a steady critic schedule
-    /// (no WGAN warm-up: the reference times steady iterations) and nothing written
-    /// during the timed iterations.
-    pub fn config(self, seed: u64) -> Result<TrainConfig> {
+    /// The family's preset with the reference's shapes (and `batch` if given, as
+    /// `throughput.py --batch`), a steady critic schedule (no WGAN warm-up: the
+    /// reference times steady iterations) and nothing written during the timed iterations.
+    pub fn config(self, seed: u64, batch: Option<usize>) -> Result<TrainConfig> {
         let data = match self.image() {
             Some((1, _)) => DataSource::from_str("fashion-mnist")?,
             Some(_) => DataSource::from_str("cifar10")?,
@@ -83,6 +83,8 @@ impl BenchModel {
         };
         let mut config = TrainConfig::preset(self.family(), data);
         config.seed = seed;
+        config.batch_size = batch.unwrap_or(config.batch_size);
+        config.tensorboard = false;
         config.image_size = self.image().map(|(_, side)| side);
         config.schedule = CriticSchedule { n_critic: config.schedule.n_critic, warmup: None };
         (config.epochs, config.iters) = (None, Some(u64::MAX / 2));

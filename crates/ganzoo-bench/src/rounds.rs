@@ -133,6 +133,7 @@ mod tests {
             critic_images_per_s: rate * 128.0,
             peak_rss_mb: rss,
             threads: 2,
+            device: "cpu".into(),
             kernels: "ganzoo".into(),
             isa: "avx2".into(),
             repeats: 1,

@@ -27,6 +27,29 @@ impl Default for TimingPlan {
     }
 }
 
+/// Where a benchmark runs and at which batch size (the reference case's by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Target {
+    /// The first CUDA GPU instead of the CPU.
+    pub cuda: bool,
+    pub batch: Option<usize>,
+}
+
+impl Target {
+    /// `cpu` or `cuda`, as both `ganzoo bench --device` and `throughput.py --device` spell it.
+    pub fn device_name(self) -> &'static str {
+        if self.cuda {
+            "cuda"
+        } else {
+            "cpu"
+        }
+    }
+
+    pub fn device(self) -> Result<Device> {
+        Ok(if self.cuda { Device::new_cuda(0)? } else { Device::Cpu })
+    }
+}
+
 /// One model's result; one JSON line of `ganzoo bench --json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Throughput {
@@ -43,6 +66,9 @@ pub struct Throughput {
     pub critic_images_per_s: f64,
     pub peak_rss_mb: f64,
     pub threads: usize,
+    /// `cpu` or `cuda` (results saved before CUDA: `cpu`).
+    #[serde(default = "cpu")]
+    pub device: String,
     pub kernels: String,
     /// The instruction set ganzoo's kernels ran at.
     #[serde(default)]
@@ -54,13 +80,19 @@ pub struct Throughput {
     pub other_cpu_frac: f64,
 }
 
-/// Times `model`'s training iterations on the CPU.
-pub fn measure(model: BenchModel, plan: TimingPlan, seed: u64) -> Result<Throughput> {
-    let config = model.config(seed)?;
+fn cpu() -> String {
+    "cpu".into()
+}
+
+/// Times `model`'s training iterations on `target`'s device. On a GPU each repeat ends
+/// with the device synchronised, so queued work is counted.
+pub fn measure(model: BenchModel, plan: TimingPlan, seed: u64, target: Target) -> Result<Throughput> {
+    let config = model.config(seed, target.batch)?;
     let images = model.synthetic_images(&config)?;
     let dir = tempfile::tempdir().map_err(|e| BenchError::Io { what: "temporary run directory".into(), source: e })?;
     let run = RunDir::create(&dir.path().join("run"), false)?;
-    let mut trainer = Trainer::new(config.clone(), images, run, Device::Cpu)?;
+    let device = target.device()?;
+    let mut trainer = Trainer::new(config.clone(), images, run, device.clone())?;
 
     let start = Instant::now();
     let mut warmup_iters = 0;
@@ -68,6 +100,7 @@ pub fn measure(model: BenchModel, plan: TimingPlan, seed: u64) -> Result<Through
         trainer.train_iteration()?;
         warmup_iters += 1;
     }
+    device.synchronize()?;
     let per_iter = start.elapsed().as_secs_f64() / warmup_iters as f64;
     let n = ((plan.target_s / per_iter).round() as usize).max(2);
 
@@ -78,6 +111,7 @@ pub fn measure(model: BenchModel, plan: TimingPlan, seed: u64) -> Result<Through
             for _ in 0..n {
                 trainer.train_iteration()?;
             }
+            device.synchronize()?;
             rates.push(n as f64 / t.elapsed().as_secs_f64());
         }
         Ok(rates)
@@ -97,6 +131,7 @@ pub fn measure(model: BenchModel, plan: TimingPlan, seed: u64) -> Result<Through
         critic_images_per_s: median * critic as f64,
         peak_rss_mb: system::peak_rss_mb(),
         threads: rayon::current_num_threads(),
+        device: target.device_name().into(),
         kernels: ganzoo_models::kernel_backend().name().into(),
         isa: ganzoo_kernels::isa::active().name().into(),
         repeats: rates.len(),

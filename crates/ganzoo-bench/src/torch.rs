@@ -7,7 +7,7 @@ use std::process::Command;
 use serde::Deserialize;
 
 use crate::model::BenchModel;
-use crate::throughput::TimingPlan;
+use crate::throughput::{Target, TimingPlan};
 use crate::{BenchError, Result};
 
 /// Where the reference lives and which Python runs it.
@@ -53,12 +53,14 @@ impl TorchRef {
         }
     }
 
-    /// Runs the reference case of `model` in a fresh process.
-    pub fn measure(&self, model: BenchModel, plan: TimingPlan, seed: u64) -> Result<TorchThroughput> {
+    /// Runs the reference case of `model` in a fresh process, on `target`'s device and batch.
+    pub fn measure(&self, model: BenchModel, plan: TimingPlan, seed: u64, target: Target) -> Result<TorchThroughput> {
         let threads = self.threads.to_string();
+        let batch = target.batch.unwrap_or(0).to_string();
         let out = Command::new(&self.python)
             .arg(self.script())
             .args(["--worker", model.torch_case(), "--threads", &threads, "--seed", &seed.to_string()])
+            .args(["--device", target.device_name(), "--batch", &batch])
             .args(["--repeats", &plan.repeats.to_string(), "--target-s", &plan.target_s.to_string()])
             .args(["--warmup-s", &plan.warmup_s.to_string()])
             .env("OMP_NUM_THREADS", &threads)

@@ -153,6 +153,25 @@ pub struct BenchArgs {
     /// Before each timed process, wait up to this many seconds for idle CPUs.
     #[arg(long, default_value_t = 120.0)]
     pub wait_quiet_s: f64,
+    /// Where the models train: the CPU, or the first CUDA GPU (a build with the `cuda`
+    /// feature; the per-layer timings are CPU-only and are left out); the PyTorch
+    /// reference runs on the same device.
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
+    /// Every model's batch size (default: the reference case's), for ganzoo and PyTorch alike.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Instead of timing: train each model N generator iterations from one seed on the
+    /// CPU with ganzoo's kernels and on --device with --kernels, and compare the losses
+    /// step by step (exit status 1 if a step is over its bound).
+    #[arg(long, value_name = "N", conflicts_with_all = ["torch", "ops_only"])]
+    pub parity: Option<usize>,
+    /// --parity: the largest allowed |a − b| / max(1, |a|) of the first step's losses.
+    #[arg(long, default_value_t = 1e-3)]
+    pub tolerance: f64,
+    /// --parity: the same bound for every later step (rounding differences grow).
+    #[arg(long, default_value_t = 0.05)]
+    pub drift: f64,
     /// Time one model in this process and print its JSON line (used internally).
     #[arg(long, hide = true)]
     pub worker: Option<BenchModel>,
@@ -280,9 +299,12 @@ impl DeviceKind {
                  or use --device cpu"
             ),
             Self::Cuda => candle_core::Device::new_cuda(0).map_err(|e| {
+                // Candle's driver errors carry a backtrace after their first line.
+                let e = e.to_string();
                 anyhow::anyhow!(
-                    "no usable CUDA GPU ({e}); check that the NVIDIA driver is loaded, a GPU is visible \
-                     (nvidia-smi, CUDA_VISIBLE_DEVICES) and the CUDA 13 libraries are on LD_LIBRARY_PATH"
+                    "no usable CUDA GPU ({}); check that the NVIDIA driver is loaded, a GPU is visible \
+                     (nvidia-smi, CUDA_VISIBLE_DEVICES) and the CUDA 13 libraries are on LD_LIBRARY_PATH",
+                    e.lines().next().unwrap_or_default().trim()
                 )
             }),
         }

@@ -357,6 +357,90 @@ fn bench_times_a_model_and_writes_the_comparison_with_a_reference() {
     assert_clean_failure(&out, "/nonexistent/python");
 }
 
+#[test]
+fn bench_batch_and_device_reach_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let torchref = dir.path().join("torchref");
+    std::fs::create_dir(&torchref).unwrap();
+    std::fs::write(torchref.join("throughput.py"), "").unwrap();
+    // The stand-in reference writes down how it was called.
+    let (python, calls) = (dir.path().join("python"), dir.path().join("calls"));
+    let line = r#"{"case": "mlp-gan", "batch": 8, "gen_iters_per_s": 5.0, "peak_rss_mb": 1.0, "other_cpu_frac": 0.0, "threads": 2, "torch": "fake"}"#;
+    let script =
+        format!("#!/bin/sh\n[ \"$1\" = \"-c\" ] && exit 0\necho \"$@\" >> '{}'\necho '{line}'\n", calls.display());
+    std::fs::write(&python, script).unwrap();
+    std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (py, tr) = (python.to_str().unwrap(), torchref.to_str().unwrap());
+    let out = ganzoo(&[
+        "bench",
+        "--models",
+        "gan",
+        "--json",
+        "--rounds",
+        "1",
+        "--batch",
+        "8",
+        "--torch",
+        py,
+        "--torchref",
+        tr,
+        "--repeats",
+        "1",
+        "--target-s",
+        "0.2",
+        "--warmup-s",
+        "0",
+        "--wait-quiet-s",
+        "0",
+        "--skip-ops",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ours: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!((ours["batch"].as_u64(), ours["device"].as_str()), (Some(8), Some("cpu")), "{ours}");
+    let called = std::fs::read_to_string(&calls).unwrap();
+    assert!(called.contains("--worker mlp-gan") && called.contains("--device cpu --batch 8"), "{called}");
+    assert_clean_failure(&ganzoo(&["bench", "--models", "gan", "--batch", "0"]), "--batch must be at least 1");
+}
+
+#[test]
+fn bench_parity_compares_the_first_steps_of_two_backends() {
+    // On a CPU machine: Candle's kernels against ganzoo's; on a GPU machine the same
+    // command with --device cuda compares the GPU with the CPU.
+    let out = ganzoo(&["bench", "--parity", "2", "--kernels", "candle", "--models", "toy", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let p = &lines[0];
+    assert_eq!((p["model"].as_str(), p["steps"].as_u64()), (Some("toy"), Some(2)), "{p}");
+    assert_eq!((p["reference"].as_str(), p["candidate"].as_str()), (Some("cpu (ganzoo)"), Some("cpu (candle)")));
+    let diffs: Vec<f64> = p["diffs"].as_array().unwrap().iter().map(|d| d.as_f64().unwrap()).collect();
+    assert!(
+        diffs[0] < 1e-3 && diffs[1] < 0.05 && diffs.iter().any(|&d| d > 0.0),
+        "different kernels round differently: {p}"
+    );
+    // The penalty's second-order gradient on the same kernels, against finite differences.
+    let checks: Vec<&str> = lines[1..].iter().map(|l| l["penalty_check"].as_str().unwrap()).collect();
+    assert_eq!(checks, ["mlp", "conv + layer norm"]);
+    assert!(lines[1..].iter().all(|l| l["ok"] == true && l["checked"].as_u64().unwrap() > 50), "{lines:?}");
+    // Bounds below the differences fail, naming the model and the step.
+    let strict = ganzoo(&[
+        "bench",
+        "--parity",
+        "2",
+        "--kernels",
+        "candle",
+        "--models",
+        "toy",
+        "--tolerance",
+        "1e-9",
+        "--drift",
+        "1e-9",
+    ]);
+    assert_clean_failure(&strict, "parity failed: toy (losses over");
+    assert!(String::from_utf8_lossy(&strict.stdout).contains("over its bound at step"), "{strict:?}");
+}
+
 /// A toy training run in the background, writing `run`.
 fn spawn_training(run: &Path, extra: &[&str]) -> std::process::Child {
     let mut args = vec!["train", "gan", "--dataset", "8gaussians", "--batch-size", "16", "--log-every", "1"];
@@ -952,6 +1036,7 @@ fn cuda_without_a_cuda_build_says_how_to_get_one() {
     for args in [
         vec!["sample", "--run", run.to_str().unwrap(), "--device", "cuda", "--out", npy.to_str().unwrap()],
         vec!["eval", "--run", run.to_str().unwrap(), "--device", "cuda"],
+        vec!["bench", "--models", "gan", "--device", "cuda"],
     ] {
         assert_clean_failure(&ganzoo(&args), "built without CUDA");
     }

@@ -379,11 +379,11 @@ impl Trainer {
     }
 
     /// One generator iteration and nothing else — no metrics, samples or
-    /// checkpoints (what `ganzoo bench` times).
-    pub fn train_iteration(&mut self) -> Result<()> {
-        self.step()?;
+    /// checkpoints (what `ganzoo bench` times); its losses.
+    pub fn train_iteration(&mut self) -> Result<StepStats> {
+        let stats = self.step()?;
         self.iteration += 1;
-        Ok(())
+        Ok(stats)
     }
 
     /// One generator iteration: its critic steps, then the generator step.

@@ -7,24 +7,35 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use ganzoo_bench::ops::{self, OpTiming};
+use ganzoo_bench::parity::{self, Losses};
 use ganzoo_bench::report::{self, Setting};
 use ganzoo_bench::rounds::{self, Comparison, Round, Side};
 use ganzoo_bench::torch::{parse_last_line, TorchRef, TorchThroughput};
-use ganzoo_bench::{system, throughput, BenchModel, Throughput, TimingPlan};
+use ganzoo_bench::{system, throughput, BenchModel, Target, Throughput, TimingPlan};
 use ganzoo_kernels::isa::{self, Isa};
 use ganzoo_models::KernelBackend;
 
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, DeviceKind};
 use crate::output::emit;
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let plan = timing_plan(&args)?;
+    let target = target(&args)?;
     ganzoo_models::set_kernel_backend(args.kernels);
-    if let Some(model) = args.worker {
-        let t = throughput::measure(model, plan, args.seed).with_context(|| format!("benchmarking {model}"))?;
-        return emit(&format!("{}\n", serde_json::to_string(&t)?));
-    }
     let threads = args.threads.unwrap_or_else(system::cpus).max(1);
+    match (args.worker, args.parity) {
+        (Some(model), Some(steps)) => {
+            let l = parity::losses(model, args.seed, steps, target).with_context(|| format!("training {model}"))?;
+            return emit(&format!("{}\n", serde_json::to_string(&l)?));
+        }
+        (Some(model), None) => {
+            let t =
+                throughput::measure(model, plan, args.seed, target).with_context(|| format!("benchmarking {model}"))?;
+            return emit(&format!("{}\n", serde_json::to_string(&t)?));
+        }
+        (None, Some(steps)) => return parities(&args, steps, threads),
+        (None, None) => {}
+    }
     let torch = match &args.torch {
         Some(python) => {
             let dir = std::fs::canonicalize(&args.torchref)
@@ -42,6 +53,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if !args.ops_only {
         if !args.json {
             emit(&table_header(torch.is_some()))?;
+            if target.cuda {
+                emit("device: CUDA GPU 0 (ganzoo and PyTorch); it/s below are the GPU's\n")?;
+            }
         }
         for model in models {
             match &torch {
@@ -55,7 +69,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             }
         }
     }
-    if !args.skip_ops {
+    if !args.skip_ops && !target.cuda {
         per_layer(&args)?;
     }
     if let Some(path) = &args.write {
@@ -77,7 +91,8 @@ fn compare(
 ) -> Result<Comparison> {
     let reference = || {
         quiet(args);
-        torch.measure(model, plan, args.seed).with_context(|| format!("PyTorch reference of {model}"))
+        let target = target(args)?;
+        torch.measure(model, plan, args.seed, target).with_context(|| format!("PyTorch reference of {model}"))
     };
     let mut compared = Comparison { rounds: Vec::with_capacity(rounds) };
     for r in 0..rounds {
@@ -99,6 +114,21 @@ fn compare(
 }
 
 /// The timing options, checked once.
+/// `--device` and `--batch`, checked before anything runs (a CUDA device must exist).
+fn target(args: &BenchArgs) -> Result<Target> {
+    let cuda = args.device == DeviceKind::Cuda;
+    if cuda {
+        args.device.device()?;
+        if args.ops_only {
+            bail!("the per-layer timings (--ops-only) run on the CPU only");
+        }
+    }
+    if args.batch == Some(0) {
+        bail!("--batch must be at least 1");
+    }
+    Ok(Target { cuda, batch: args.batch })
+}
+
 fn timing_plan(args: &BenchArgs) -> Result<TimingPlan> {
     let seconds = |v: f64| v.is_finite() && v >= 0.0;
     if args.repeats == 0 || !seconds(args.target_s) || args.target_s == 0.0 || !seconds(args.warmup_s) {
@@ -125,15 +155,90 @@ fn quiet(args: &BenchArgs) {
 /// Times `model` in a fresh process of this binary.
 fn worker(model: BenchModel, args: &BenchArgs, threads: usize) -> Result<Throughput> {
     quiet(args);
+    let timing = [("--repeats", args.repeats.to_string()), ("--target-s", args.target_s.to_string())];
+    let extra = [timing.as_slice(), &[("--warmup-s", args.warmup_s.to_string())]].concat();
+    spawn(model, args, threads, (args.device, args.kernels), &extra)
+}
+
+/// Runs `ganzoo bench --worker MODEL` on `device` with `kernels` (and `extra` flags) in a
+/// fresh process; its last JSON line.
+fn spawn<T: serde::de::DeserializeOwned>(
+    model: BenchModel,
+    args: &BenchArgs,
+    threads: usize,
+    (device, kernels): (DeviceKind, KernelBackend),
+    extra: &[(&str, String)],
+) -> Result<T> {
     let exe = std::env::current_exe().context("locating the ganzoo binary")?;
+    let device = if device == DeviceKind::Cuda { "cuda" } else { "cpu" };
     let out = Command::new(&exe)
-        .args(["bench", "--worker", model.name(), "--kernels", args.kernels.name(), "--seed", &args.seed.to_string()])
-        .args(["--repeats", &args.repeats.to_string(), "--target-s", &args.target_s.to_string()])
-        .args(["--warmup-s", &args.warmup_s.to_string()])
+        .args(["bench", "--worker", model.name(), "--kernels", kernels.name(), "--seed", &args.seed.to_string()])
+        .args(["--device", device])
+        .args(args.batch.map(|b| ["--batch".to_string(), b.to_string()]).into_iter().flatten())
+        .args(extra.iter().flat_map(|(k, v)| [k.to_string(), v.clone()]))
         .env("RAYON_NUM_THREADS", threads.to_string())
         .output()
         .with_context(|| format!("running {}", exe.display()))?;
     Ok(parse_last_line(&out.stdout, &out.stderr, out.status.success(), &exe)?)
+}
+
+/// `bench --parity N`: every model's first N steps on the CPU with ganzoo's kernels
+/// against --device with --kernels, each in its own process; a line per model.
+fn parities(args: &BenchArgs, steps: usize, threads: usize) -> Result<()> {
+    if steps == 0 {
+        bail!("--parity needs at least 1 step");
+    }
+    let models = if args.models.is_empty() { BenchModel::ALL.to_vec() } else { args.models.clone() };
+    let mut failed = Vec::new();
+    for model in models {
+        let n = [("--parity", steps.to_string())];
+        let reference: Losses = spawn(model, args, threads, (DeviceKind::Cpu, KernelBackend::Ganzoo), &n)?;
+        let candidate: Losses = spawn(model, args, threads, (args.device, args.kernels), &n)?;
+        let p = parity::compare(&reference, &candidate, args.tolerance, args.drift)?;
+        let line = if args.json {
+            serde_json::to_string(&p)? + "\n"
+        } else {
+            let verdict = p.first_over.map_or("ok".to_string(), |s| format!("over its bound at step {s}"));
+            let diffs: Vec<String> = p.diffs.iter().map(|d| format!("{d:.1e}")).collect();
+            format!(
+                "{:<10} {} against {}: differences by step {} (bounds {:.0e}, then {:.0e}): {verdict}\n",
+                p.model,
+                p.candidate,
+                p.reference,
+                diffs.join(" "),
+                p.tolerance,
+                p.drift
+            )
+        };
+        emit(&line)?;
+        if !p.ok() {
+            failed.push(format!("{} (losses over {} at step 1 or {} later)", p.model, args.tolerance, args.drift));
+        }
+    }
+    // The penalty's second-order gradient on the candidate, in this process (--kernels set).
+    let on = format!("{} ({})", target(args)?.device_name(), args.kernels.name());
+    for (critic, fd) in parity::penalty_check(target(args)?)? {
+        let line = if args.json {
+            let j = serde_json::json!({"penalty_check": critic, "on": on, "checked": fd.checked, "worst": fd.worst,
+                "worst_at": fd.worst_at, "missing": fd.missing, "ok": fd.ok()});
+            j.to_string() + "\n"
+        } else {
+            let verdict = if fd.ok() { "ok" } else { "FAILED" };
+            format!(
+                "penalty gradient, {critic} critic, {on}: {} weights against finite differences, worst at {:.2} of \
+                 its tolerance ({}): {verdict}\n",
+                fd.checked, fd.worst, fd.worst_at
+            )
+        };
+        emit(&line)?;
+        if !fd.ok() {
+            failed.push(format!("the penalty gradient of the {critic} critic"));
+        }
+    }
+    if !failed.is_empty() {
+        bail!("parity failed: {}", failed.join("; "));
+    }
+    Ok(())
 }
 
 fn table_header(torch: bool) -> String {

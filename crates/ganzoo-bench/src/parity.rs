@@ -1,0 +1,213 @@
+//! Whether a device (or kernel back end) trains like ganzoo's CPU kernels: the first
+//! generator iterations of a benchmark model from one seed, loss by loss
+//! (`ganzoo bench --parity N`). Data, noise and initial weights are drawn on the host
+//! from the seed, so two targets see the same numbers and their losses differ only by
+//! rounding. The first step's losses (the critic's before any update, the generator's
+//! after one critic step) must agree closely; later steps drift apart — Adam turns the
+//! sign of a rounding-sized gradient into a learning-rate-sized step — so they get a
+//! looser bound that still catches a wrong operation (which is off by O(1) at once).
+
+use candle_core::{DType, Device, Tensor};
+use ganzoo_losses::penalty_check::{finite_differences, FiniteDifferences};
+use ganzoo_models::{Activation, DcganConfig, MlpConfig, Norm, ParamStore};
+use ganzoo_train::{RunDir, Trainer};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+use crate::model::BenchModel;
+use crate::throughput::Target;
+use crate::{BenchError, Result};
+
+/// One target's losses over the first steps; one JSON line of a parity worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Losses {
+    pub model: String,
+    pub device: String,
+    pub kernels: String,
+    pub batch: usize,
+    /// `[critic loss, generator loss]` of each generator iteration.
+    pub steps: Vec<[f64; 2]>,
+}
+
+/// Two targets' losses side by side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parity {
+    pub model: String,
+    pub reference: String,
+    pub candidate: String,
+    pub steps: usize,
+    /// `|a − b| / max(1, |a|)` (absolute below 1, relative above), the larger of the
+    /// two losses', at each step.
+    pub diffs: Vec<f64>,
+    /// Bound on the first step's difference, and on every later step's.
+    pub tolerance: f64,
+    pub drift: f64,
+    /// The first step over its bound, if any.
+    pub first_over: Option<usize>,
+}
+
+impl Parity {
+    pub fn ok(&self) -> bool {
+        self.first_over.is_none()
+    }
+
+    pub fn max_diff(&self) -> f64 {
+        self.diffs.iter().copied().fold(0.0, f64::max)
+    }
+}
+
+/// Trains `steps` generator iterations of `model` on `target` with the kernels in use.
+pub fn losses(model: BenchModel, seed: u64, steps: usize, target: Target) -> Result<Losses> {
+    let config = model.config(seed, target.batch)?;
+    let images = model.synthetic_images(&config)?;
+    let dir = tempfile::tempdir().map_err(|e| BenchError::Io { what: "temporary run directory".into(), source: e })?;
+    let run = RunDir::create(&dir.path().join("run"), false)?;
+    let device: Device = target.device()?;
+    let mut trainer = Trainer::new(config.clone(), images, run, device)?;
+    let mut out = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        let s = trainer.train_iteration()?;
+        out.push([s.d_loss, s.g_loss]);
+    }
+    Ok(Losses {
+        model: model.name().into(),
+        device: target.device_name().into(),
+        kernels: ganzoo_models::kernel_backend().name().into(),
+        batch: config.batch_size,
+        steps: out,
+    })
+}
+
+/// The penalty's second-order gradient against finite differences on `target`'s device,
+/// in f64, for the critics `tests/integration/penalty.rs` checks on the CPU: a leaky-ReLU
+/// MLP (3 → 6 → 5 → 1) and the DCGAN critic at 28×28 with ndf 2 and layer norm.
+pub fn penalty_check(target: Target) -> Result<Vec<(String, FiniteDifferences)>> {
+    let device = target.device()?;
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut normal = |shape: &[usize], mean: f64, scale: f64| -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|_| mean + scale * rng.sample::<f64, _>(StandardNormal)).collect();
+        Ok(Tensor::from_vec(v, shape, &device)?)
+    };
+    let mut out = Vec::new();
+    let mlp = MlpConfig {
+        input: 3,
+        hidden: vec![6, 5],
+        output: 1,
+        activation: Activation::LeakyRelu(0.2),
+        output_activation: None,
+        output_shape: None,
+        init: Default::default(),
+    };
+    let store = ParamStore::new(0);
+    let critic = mlp.build(store.builder(DType::F64, &device).pp("critic")).map_err(model_err)?;
+    randomize(&store, 0.7, &mut normal)?;
+    let (real, fake) = (normal(&[4, 3], 0.0, 1.0)?, normal(&[4, 3], 0.5, 1.0)?);
+    out.push(("mlp".to_string(), finite_differences(&critic, &store, &real, &fake).map_err(loss_err)?));
+    let conv = DcganConfig { image_size: 28, channels: 1, ndf: 2, critic_norm: Norm::Layer, ..DcganConfig::default() };
+    let store = ParamStore::new(1);
+    let critic = conv.discriminator(store.builder(DType::F64, &device).pp("critic")).map_err(model_err)?;
+    randomize(&store, 0.3, &mut normal)?;
+    let (real, fake) = (normal(&[2, 1, 28, 28], 0.0, 1.0)?, normal(&[2, 1, 28, 28], 0.0, 1.0)?);
+    out.push(("conv + layer norm".to_string(), finite_differences(&critic, &store, &real, &fake).map_err(loss_err)?));
+    Ok(out)
+}
+
+/// Every trainable weight drawn anew at scale `scale`, so no term is trivially small.
+fn randomize(
+    store: &ParamStore,
+    scale: f64,
+    normal: &mut impl FnMut(&[usize], f64, f64) -> Result<Tensor>,
+) -> Result<()> {
+    for (_, var) in store.trainable() {
+        var.set(&normal(var.dims(), 0.0, scale)?)?;
+    }
+    Ok(())
+}
+
+fn model_err(e: ganzoo_models::ModelError) -> BenchError {
+    BenchError::Worker(format!("penalty check: {e}"))
+}
+
+fn loss_err(e: ganzoo_losses::LossError) -> BenchError {
+    BenchError::Worker(format!("penalty check: {e}"))
+}
+
+/// `candidate` against `reference`, step by step: the first within `tolerance`, the
+/// rest within `drift`.
+pub fn compare(reference: &Losses, candidate: &Losses, tolerance: f64, drift: f64) -> Result<Parity> {
+    if reference.model != candidate.model || reference.steps.len() != candidate.steps.len() {
+        return Err(BenchError::Worker(format!(
+            "parity: {} ({} steps) against {} ({} steps)",
+            reference.model,
+            reference.steps.len(),
+            candidate.model,
+            candidate.steps.len()
+        )));
+    }
+    let diffs: Vec<f64> = reference
+        .steps
+        .iter()
+        .zip(&candidate.steps)
+        .map(|(a, b)| {
+            let d = |i: usize| (a[i] - b[i]).abs() / a[i].abs().max(1.0);
+            // f64::max would drop a NaN: keep it, it fails every bound.
+            if d(0).is_nan() || d(1).is_nan() {
+                f64::NAN
+            } else {
+                d(0).max(d(1))
+            }
+        })
+        .collect();
+    let bound = |step: usize| if step == 0 { tolerance } else { drift };
+    Ok(Parity {
+        model: reference.model.clone(),
+        reference: format!("{} ({})", reference.device, reference.kernels),
+        candidate: format!("{} ({})", candidate.device, candidate.kernels),
+        steps: diffs.len(),
+        // NaN is over every bound.
+        first_over: diffs.iter().enumerate().position(|(i, &d)| d.is_nan() || d > bound(i)).map(|i| i + 1),
+        diffs,
+        tolerance,
+        drift,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(device: &str, steps: &[[f64; 2]]) -> Losses {
+        Losses {
+            model: "toy".into(),
+            device: device.into(),
+            kernels: "ganzoo".into(),
+            batch: 256,
+            steps: steps.to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_first_step_has_the_tight_bound_and_later_ones_the_drift() {
+        let a = run("cpu", &[[-13.0, 0.5], [-39.0, 0.7], [-7.0, 0.9]]);
+        // Step 1: 1.3e-3 relative on the critic loss (over 1e-3); steps 2–3: 0.02 absolute.
+        let b = run("cuda", &[[-13.0169, 0.5], [-39.0, 0.72], [-7.0, 0.9]]);
+        let p = compare(&a, &b, 1e-3, 0.05).unwrap();
+        assert!((p.diffs[0] - 0.0169 / 13.0).abs() < 1e-12 && (p.diffs[1] - 0.02).abs() < 1e-12, "{p:?}");
+        assert_eq!((p.first_over, p.ok()), (Some(1), false));
+        let loose = compare(&a, &b, 2e-3, 0.05).unwrap();
+        assert!(loose.ok(), "{loose:?}");
+        assert_eq!(compare(&a, &b, 2e-3, 0.01).unwrap().first_over, Some(2));
+        assert_eq!((loose.reference.as_str(), loose.candidate.as_str()), ("cpu (ganzoo)", "cuda (ganzoo)"));
+    }
+
+    #[test]
+    fn nan_fails_and_different_runs_are_refused() {
+        let a = run("cpu", &[[1.0, 1.0], [1.0, 1.0]]);
+        let nan = compare(&a, &run("cuda", &[[1.0, 1.0], [f64::NAN, 1.0]]), 1.0, 1.0).unwrap();
+        assert_eq!(nan.first_over, Some(2));
+        assert!(compare(&a, &run("cuda", &[[1.0, 1.0]]), 1.0, 1.0).is_err());
+    }
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Everything issue 19 asks of a GPU machine, in one call (15 minutes of device time in
+# all): the machine, CPU-vs-CUDA parity of every model's first steps, then every model's
+# speed beside PyTorch's CUDA reference at batch 64 and 256. Results under $OUT.
+#
+# Build first, here (no GPU needed):   scripts/build-cuda.sh   → target/cuda/ganzoo-cuda
+# Then on the GPU machine, from the repository root:
+#   OUT=/tmp/out PYTHON=/path/to/venv/bin/python scripts/gpu-check.sh
+#
+# PYTHON: a Python with PyTorch built for CUDA; its NVIDIA wheels (cuBLAS, cuRAND,
+# NVRTC, cudart) also serve ganzoo. GANZOO_BIN overrides the binary. BENCH_S: seconds per
+# timed repeat (default 2). Set CHECK_CPU_ONLY=1 to run the script's own plumbing on a
+# machine without a GPU (parity against Candle's CPU kernels, one small CPU bench).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bin=${GANZOO_BIN:-target/cuda/ganzoo-cuda}
+python=${PYTHON:-python3}
+out=${OUT:-gpu-check}
+secs=${BENCH_S:-2}
+mkdir -p "$out"
+# Carried compressed (build-cuda.sh writes BIN.xz): unpack with Python's lzma.
+if [ ! -x "$bin" ] && [ -f "$bin.xz" ]; then
+  "$python" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+    "$bin.xz" /tmp/ganzoo-cuda && chmod +x /tmp/ganzoo-cuda && bin=/tmp/ganzoo-cuda
+fi
+log() { echo "== $*" | tee -a "$out/summary.txt"; }
+status=0
+
+# The CUDA libraries PyTorch's wheels carry, for ganzoo's dynamic links.
+libs=$("$python" - <<'PY' 2>/dev/null
+import glob, os
+try:
+    import nvidia
+    roots = list(nvidia.__path__)
+except ImportError:
+    roots = []
+print(":".join(sorted({os.path.dirname(p) for r in roots for p in glob.glob(os.path.join(r, "**", "lib*.so*"), recursive=True)})))
+PY
+)
+export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+log "machine"
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 || echo "no nvidia-smi"
+  "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1
+  "$bin" --version 2>&1; } | tee -a "$out/summary.txt"
+
+if [ "${CHECK_CPU_ONLY:-0}" = 1 ]; then
+  device=(--device cpu) parity_kernels=(--kernels candle) batches=(8)
+else
+  device=(--device cuda) parity_kernels=() batches=(64 256)
+fi
+
+log "parity: first 5 steps of every model, CPU (ganzoo's kernels) against ${device[1]}"
+"$bin" bench --parity 5 "${device[@]}" "${parity_kernels[@]}" --json > "$out/parity.jsonl" 2> "$out/parity.err" || status=1
+cat "$out/parity.jsonl" | tee -a "$out/summary.txt"; tail -3 "$out/parity.err" | tee -a "$out/summary.txt"
+
+for b in "${batches[@]}"; do
+  log "speed at batch $b beside PyTorch (${device[1]})"
+  models=()
+  [ "${CHECK_CPU_ONLY:-0}" = 1 ] && models=(--models gan)
+  "$bin" bench "${device[@]}" --batch "$b" --skip-ops --rounds 1 --repeats 2 --target-s "$secs" --warmup-s 1 \
+    --wait-quiet-s 0 "${models[@]}" --torch "$python" --torchref "${TORCHREF:-../shared/bench/torchref}" \
+    > "$out/bench-$b.txt" 2> "$out/bench-$b.err" || status=1
+  cat "$out/bench-$b.txt" | tee -a "$out/summary.txt"; tail -3 "$out/bench-$b.err" | tee -a "$out/summary.txt"
+done
+log "exit status $status"
+exit $status
