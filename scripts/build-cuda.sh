@@ -6,8 +6,8 @@
 #   scripts/build-cuda.sh            # → target/cuda/ganzoo-cuda (stripped)
 #
 # Environment: CUDA_COMPUTE_CAP (default 90, an H100/H200), GANZOO_CUDA_VENV (where the
-# wheels go; default target/cuda/venv). Compiling Candle's CUDA kernels takes about 17
-# minutes on 2 cores the first time. The binary loads the real libcuda.so.1 and the CUDA
+# wheels go; default target/cuda/venv). The first build is long (nvcc compiles Candle's
+# kernels; times in the README, "CUDA"). The binary loads the real libcuda.so.1 and the CUDA
 # libraries (cuBLAS, cuRAND, NVRTC, cudart 13) from LD_LIBRARY_PATH where it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +48,7 @@ export PATH="$cuda/bin:$PATH" CUDA_ROOT="$cuda" CUDA_PATH="$cuda" CUDA_HOME="$cu
 export LIBRARY_PATH="$link${LIBRARY_PATH:+:$LIBRARY_PATH}"
 cargo build --release -p ganzoo-cli --features cuda --target-dir "$out"
 strip -o "$out/ganzoo-cuda" "$out/release/ganzoo"
-# Compressed for carrying to the GPU machine (its copy limit is 64 MiB; the binary, with
-# Candle's kernels for every dtype, is about 80 MB, 13 MB as xz). gpu-check.sh unpacks it.
+# Compressed for carrying to the GPU machine (its copy limit is 64 MiB, which the binary,
+# with Candle's kernels for every dtype, exceeds). gpu-check.sh unpacks it.
 xz -T0 -6 -k -f "$out/ganzoo-cuda"
 ls -l "$out/ganzoo-cuda" "$out/ganzoo-cuda.xz"

@@ -38,8 +38,8 @@ pub fn keep_freed_memory() {
 
 /// Turns transparent huge pages off for this process (what `MIMALLOC_ALLOW_THP=0` does at
 /// mimalloc's start-up, which runs before `main`). With them, a touched 2 MiB region is
-/// resident whole, so a toy run's small, scattered buffers held about a third more
-/// memory; training speed did not change (docs/performance.md, "Memory").
+/// resident whole, which inflates small models' footprint for no measured speed gain
+/// (docs/performance.md, "Memory").
 fn no_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     {

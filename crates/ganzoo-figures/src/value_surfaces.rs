@@ -10,9 +10,8 @@
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use ganzoo_charts::{Panel, PointSet};
+use ganzoo_charts::{Panel, PointSet, RGBColor};
 use ganzoo_data::ToyDistribution;
-use plotters::style::RGBColor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 

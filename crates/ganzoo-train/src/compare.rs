@@ -10,6 +10,7 @@ use ganzoo_eval::EvalReport;
 
 use crate::html::{escape, page, table, url};
 use crate::metrics::Metrics;
+use crate::plot::{fid, modes_covered, w1};
 use crate::report::{Number, RunView, REPORT_FILE};
 use crate::Result;
 
@@ -114,39 +115,9 @@ fn overlaid_charts(runs: &[RunView<'_>]) -> Vec<Chart> {
         Chart::new("critic / discriminator loss", x, "loss", per_run(&|m| Some(m.d_loss))),
         Chart::new("Wasserstein estimate", x, "E f(x) − E f(G(z))", per_run(&|m| m.wasserstein)),
         Chart::new("D(G(z))", x, "mean probability", per_run(&|m| m.d_fake)),
-        Chart::new(
-            "FID",
-            x,
-            "FID (lower is better)",
-            per_run(&|m| {
-                eval(m, |e| match e {
-                    EvalReport::Image(r) => Some(r.fid),
-                    EvalReport::Toy(_) => None,
-                })
-            }),
-        ),
-        Chart::new(
-            "W1 to the data",
-            x,
-            "W1 (lower is better)",
-            per_run(&|m| {
-                eval(m, |e| match e {
-                    EvalReport::Toy(r) => Some(r.w1),
-                    EvalReport::Image(_) => None,
-                })
-            }),
-        ),
-        Chart::new(
-            "modes covered",
-            x,
-            "modes",
-            per_run(&|m| {
-                eval(m, |e| match e {
-                    EvalReport::Toy(r) => r.modes_covered.map(|c| c as f64),
-                    EvalReport::Image(_) => None,
-                })
-            }),
-        ),
+        Chart::new("FID", x, "FID (lower is better)", per_run(&|m| eval(m, fid))),
+        Chart::new("W1 to the data", x, "W1 (lower is better)", per_run(&|m| eval(m, w1))),
+        Chart::new("modes covered", x, "modes", per_run(&|m| eval(m, modes_covered))),
     ];
     charts.into_iter().filter(|c| c.series.iter().any(|s| !s.points.is_empty())).collect()
 }

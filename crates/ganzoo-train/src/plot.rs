@@ -133,6 +133,33 @@ pub fn quality_charts(history: &[Metrics], run: &str) -> Vec<Chart> {
     ])
 }
 
+/// An image run's FID.
+pub fn fid(e: &EvalReport) -> Option<f64> {
+    if let EvalReport::Image(r) = e {
+        Some(r.fid)
+    } else {
+        None
+    }
+}
+
+/// A toy run's W1 to the data.
+pub fn w1(e: &EvalReport) -> Option<f64> {
+    if let EvalReport::Toy(r) = e {
+        Some(r.w1)
+    } else {
+        None
+    }
+}
+
+/// A toy run's modes covered.
+pub fn modes_covered(e: &EvalReport) -> Option<f64> {
+    if let EvalReport::Toy(r) = e {
+        count(r.modes_covered)
+    } else {
+        None
+    }
+}
+
 /// A count as a chart value.
 fn count(c: Option<usize>) -> Option<f64> {
     c.map(|c| c as f64)

@@ -231,14 +231,9 @@ impl Recorder {
 
     /// `samples/iter-N.png`: a grid of the fixed noise's images, or for toys real and
     /// generated points over the critic's value.
-    pub fn write_samples(
-        &mut self,
-        iteration: u64,
-        players: &Players,
-        config: &TrainConfig,
-        device: &Device,
-    ) -> Result<()> {
+    pub fn write_samples(&mut self, iteration: u64, players: &Players, device: &Device) -> Result<()> {
         let path = self.run.samples_dir().join(format!("iter-{iteration:08}.png"));
+        let config = &self.config;
         match &config.data {
             DataSource::Images(_) => {
                 // Batch statistics of the fixed batch (as the DCGAN reference does), without

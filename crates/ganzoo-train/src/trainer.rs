@@ -462,7 +462,7 @@ impl Trainer {
     }
 
     fn write_samples(&mut self) -> Result<()> {
-        self.record.write_samples(self.iteration, &self.players, &self.config, &self.device)
+        self.record.write_samples(self.iteration, &self.players, &self.device)
     }
 
     fn checkpoint(&mut self) -> Result<()> {

@@ -33,7 +33,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 throughput::measure(model, plan, args.seed, target).with_context(|| format!("benchmarking {model}"))?;
             return emit(&format!("{}\n", serde_json::to_string(&t)?));
         }
-        (None, Some(steps)) => return parities(&args, steps, threads),
+        (None, Some(steps)) => return parities(&args, target, steps, threads),
         (None, None) => {}
     }
     let torch = match &args.torch {
@@ -59,7 +59,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
         for model in models {
             match &torch {
-                Some(t) => compared.push(compare(model, t, rounds, plan, &args, threads)?),
+                Some(t) => compared.push(compare(model, t, (rounds, plan, target), &args, threads)?),
                 None => {
                     for round in 0..rounds {
                         let ours = worker(model, &args, threads)?;
@@ -84,14 +84,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
 fn compare(
     model: BenchModel,
     torch: &TorchRef,
-    rounds: usize,
-    plan: TimingPlan,
+    (rounds, plan, target): (usize, TimingPlan, Target),
     args: &BenchArgs,
     threads: usize,
 ) -> Result<Comparison> {
     let reference = || {
         quiet(args);
-        let target = target(args)?;
         torch.measure(model, plan, args.seed, target).with_context(|| format!("PyTorch reference of {model}"))
     };
     let mut compared = Comparison { rounds: Vec::with_capacity(rounds) };
@@ -184,7 +182,7 @@ fn spawn<T: serde::de::DeserializeOwned>(
 
 /// `bench --parity N`: every model's first N steps on the CPU with ganzoo's kernels
 /// against --device with --kernels, each in its own process; a line per model.
-fn parities(args: &BenchArgs, steps: usize, threads: usize) -> Result<()> {
+fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> Result<()> {
     if steps == 0 {
         bail!("--parity needs at least 1 step");
     }
@@ -216,8 +214,8 @@ fn parities(args: &BenchArgs, steps: usize, threads: usize) -> Result<()> {
         }
     }
     // The penalty's second-order gradient on the candidate, in this process (--kernels set).
-    let on = format!("{} ({})", target(args)?.device_name(), args.kernels.name());
-    for (critic, fd) in parity::penalty_check(target(args)?)? {
+    let on = format!("{} ({})", target.device_name(), args.kernels.name());
+    for (critic, fd) in parity::penalty_check(target)? {
         let line = if args.json {
             let j = serde_json::json!({"penalty_check": critic, "on": on, "checked": fd.checked, "worst": fd.worst,
                 "worst_at": fd.worst_at, "missing": fd.missing, "ok": fd.ok()});
