@@ -1,6 +1,7 @@
-//! One matrix product, `C (+)= A · B`, on strided slices through the `gemm` crate
-//! (the one Candle's CPU matmul uses) at the [`isa`](crate::isa) level chosen, threaded
-//! over rayon's pool or not.
+//! One matrix product, `C (+)= A · B`, on strided slices at the [`isa`](crate::isa)
+//! level chosen, threaded over rayon's pool or not: `f32` products at AVX2 and AVX-512
+//! on ganzoo's own GEMM (`sgemm`), the rest through the `gemm` crate (the one Candle's
+//! CPU matmul uses) with that level's microkernels.
 
 use std::mem::MaybeUninit;
 use std::ops::{AddAssign, Mul, Sub};
@@ -53,7 +54,15 @@ impl Element for f32 {
     fn pool() -> &'static std::thread::LocalKey<crate::scratch::Pool<Self>> {
         &crate::scratch::F32_POOL
     }
-    gemm_at_levels!(f32, gemm_f32);
+    unsafe fn gemm(isa: crate::isa::Isa, call: Call<Self>) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::sgemm::takes(isa, &call) {
+            // SAFETY: the caller's contract.
+            return unsafe { crate::sgemm::run(isa, &call) };
+        }
+        // SAFETY: the caller's contract.
+        unsafe { crate_gemm_f32(isa, call) }
+    }
 }
 
 impl Element for f64 {
@@ -68,8 +77,14 @@ impl Element for f64 {
     fn pool() -> &'static std::thread::LocalKey<crate::scratch::Pool<Self>> {
         &crate::scratch::F64_POOL
     }
-    gemm_at_levels!(f64, gemm_f64);
+    unsafe fn gemm(isa: crate::isa::Isa, call: Call<Self>) {
+        // SAFETY: the caller's contract.
+        unsafe { crate_gemm_f64(isa, call) }
+    }
 }
+
+gemm_at_levels!(crate_gemm_f32, f32, gemm_f32);
+gemm_at_levels!(crate_gemm_f64, f64, gemm_f64);
 
 /// A read-only matrix view: `data[i * row_stride + j * col_stride]` is element `(i, j)`.
 #[derive(Clone, Copy)]
@@ -177,28 +192,53 @@ unsafe fn gemm_unchecked<T: Element>(
 /// One `dst = [dst +] lhs · rhs` in the `gemm` crate's strided form.
 #[doc(hidden)]
 pub struct Call<T> {
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut T,
-    dst_cs: isize,
-    dst_rs: isize,
-    read_dst: bool,
-    lhs: *const T,
-    lhs_cs: isize,
-    lhs_rs: isize,
-    rhs: *const T,
-    rhs_cs: isize,
-    rhs_rs: isize,
-    parallelism: gemm_common::Parallelism,
+    pub(crate) m: usize,
+    pub(crate) n: usize,
+    pub(crate) k: usize,
+    pub(crate) dst: *mut T,
+    pub(crate) dst_cs: isize,
+    pub(crate) dst_rs: isize,
+    pub(crate) read_dst: bool,
+    pub(crate) lhs: *const T,
+    pub(crate) lhs_cs: isize,
+    pub(crate) lhs_rs: isize,
+    pub(crate) rhs: *const T,
+    pub(crate) rhs_cs: isize,
+    pub(crate) rhs_rs: isize,
+    pub(crate) parallelism: gemm_common::Parallelism,
+}
+
+#[cfg(test)]
+impl<T> Call<T> {
+    /// A call of the given size on no data, for tests of which path takes it.
+    pub(crate) fn probe(m: usize, n: usize, k: usize) -> Self {
+        Call {
+            m,
+            n,
+            k,
+            dst: std::ptr::null_mut(),
+            dst_cs: 1,
+            dst_rs: n as isize,
+            read_dst: false,
+            lhs: std::ptr::null(),
+            lhs_cs: 1,
+            lhs_rs: k as isize,
+            rhs: std::ptr::null(),
+            rhs_cs: 1,
+            rhs_rs: n as isize,
+            parallelism: gemm_common::Parallelism::None,
+        }
+    }
 }
 
 /// Runs a [`Call`] through `gemm_common`'s driver with one level's microkernels from
 /// `$kernels` (the `gemm-f32` or `gemm-f64` crate): the body of the `gemm` crate's own
 /// per-level entry points, which it picks once per process and cannot be told to lower.
 macro_rules! gemm_at_levels {
-    ($t:ident, $kernels:ident) => {
-        unsafe fn gemm(isa: crate::isa::Isa, c: Call<$t>) {
+    ($name:ident, $t:ident, $kernels:ident) => {
+        /// # Safety
+        /// As for [`Element::gemm`].
+        unsafe fn $name(isa: crate::isa::Isa, c: Call<$t>) {
             use gemm_common::gemm::gemm_basic_generic;
             macro_rules! at {
                 ($simd:expr, $level:ident, $n:expr) => {{

@@ -1,10 +1,10 @@
-//! The instruction set the kernels run at: the fastest the CPU has (measured: the
-//! widest, except AVX2 over AVX-512 on AMD — see [`Isa::preferred`]), or another
+//! The instruction set the kernels run at: the widest the CPU has, or another
 //! forced by `GANZOO_ISA=avx512|avx2|scalar` (or [`set`]), so every path stays tested
 //! and comparable on any machine.
 //!
 //! The level is one process-wide setting that kernels read with [`active`] (on any
-//! thread): the GEMM picks the `gemm` crate's microkernels of that level, the
+//! thread): the `f32` GEMM picks ganzoo's microkernels of that level (`sgemm`; the
+//! `gemm` crate's for `f64`, the baseline and narrow products), the
 //! transposes their register tiles, and the elementwise, norm and optimiser loops run
 //! inside [`vectorized`], which compiles them once per level.
 //! Every level computes the same functions; only the GEMM's summation order (its
@@ -70,14 +70,11 @@ impl Isa {
         Self::ALL.into_iter().rev().find(|i| i.supported()).unwrap_or(Isa::Scalar)
     }
 
-    /// The level kernels run at unless told otherwise: the detected one, except AVX2 on
-    /// AMD CPUs, where the `gemm` crate's AVX-512 microkernels measured slower than its
-    /// AVX2 ones on the convolutions (`docs/performance.md`, "Instruction sets").
+    /// The level kernels run at unless told otherwise: the detected one. (Until
+    /// ganzoo had its own `f32` GEMM, AMD CPUs ran AVX2: the `gemm` crate's AVX-512
+    /// microkernels were the slower there; see `docs/performance.md`, "Instruction sets".)
     pub fn preferred() -> Isa {
-        match Self::detected() {
-            Isa::Avx512 if amd() => Isa::Avx2,
-            isa => isa,
-        }
+        Self::detected()
     }
 
     /// Every level this CPU supports, lowest first.
@@ -100,20 +97,6 @@ impl std::str::FromStr for Isa {
 impl std::fmt::Display for Isa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// Whether the CPU's vendor is AMD (CPUID leaf 0).
-fn amd() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let r = std::arch::x86_64::__cpuid(0);
-        let vendor: Vec<u8> = [r.ebx, r.edx, r.ecx].iter().flat_map(|w| w.to_le_bytes()).collect();
-        vendor == b"AuthenticAMD"
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
     }
 }
 

@@ -50,6 +50,8 @@ pub mod linear;
 pub mod matrix_product;
 pub mod optim;
 mod scratch;
+#[cfg(target_arch = "x86_64")]
+mod sgemm;
 mod storage;
 mod sums;
 pub mod tanh;

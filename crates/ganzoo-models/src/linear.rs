@@ -5,7 +5,7 @@
 
 use candle_core::{Module, Tensor};
 use candle_nn::{Init, VarBuilder};
-use ganzoo_kernels::ImageLayout;
+use ganzoo_kernels::{ImageLayout, Transposes};
 
 use crate::Result;
 
@@ -51,8 +51,12 @@ impl Linear {
         Self { weight: self.weight.detach(), bias: self.bias.detach() }
     }
 
-    /// `∂(Σ y·dy)/∂x = dy W`.
+    /// `∂(Σ y·dy)/∂x = dy W`: on ganzoo's kernels a product differentiable again (the
+    /// WGAN-GP penalty of an MLP critic differentiates it).
     pub fn input_grad(&self, dy: &Tensor) -> candle_core::Result<Tensor> {
+        if crate::backend::kernels_run(dy, &[&self.weight], ImageLayout::Nchw) && dy.rank() == 2 {
+            return ganzoo_kernels::matrix_product(dy, &self.weight, Transposes::NONE);
+        }
         dy.matmul(&self.weight)
     }
 }

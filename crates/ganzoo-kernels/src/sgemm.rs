@@ -1,0 +1,560 @@
+//! ganzoo's own `f32` GEMM for the AVX2 and AVX-512 levels: the `gemm` crate's
+//! AVX-512 microkernels (64 × 6 tiles) ran the convolutions' products slower than its
+//! AVX2 ones on AMD CPUs, even on Zen 5, whose 512-bit FMA units double AVX2's peak
+//! (`docs/performance.md`, "Instruction sets"); this one runs at both levels with
+//! tiles shaped for the register file instead.
+//!
+//! Row-major `C (m × n) = [C +] A (m × k) · B (k × n)`, vectorised along `n` (C's rows
+//! are contiguous), blocked as in Goto & van de Geijn (2008) with the roles of A and
+//! B swapped: a `KC × NC` panel of B is packed into `NR`-wide slivers (L2); each
+//! `MR × KC` sliver of A is copied row by row into a small buffer (L1) and multiplied
+//! with every B sliver of the panel by a microkernel holding the `MR × NR` tile of C in
+//! registers (AVX-512: 12 × 32 in 24 registers; AVX2: 6 × 16 in 12). Each element
+//! sums its `k` in order, so results depend neither on threading nor on the level.
+//! Products with C at most 3 wide or 3 tall (an MLP's 2-D input and 1-unit output, a
+//! 1-channel critic output) take dot products or scaled row sums instead.
+
+use std::arch::x86_64::*;
+
+use rayon::prelude::*;
+
+use crate::gemm::Call;
+use crate::isa::Isa;
+
+/// Depth of a packed panel: an A sliver (`MR × KC`) stays in L1, a B panel
+/// (`KC × NC`, 512 KiB) in L2.
+const KC: usize = 256;
+/// Row stride of a packed A sliver: `KC` plus a cache line, so its rows do not share
+/// L1 sets.
+const A_STRIDE: usize = KC + 16;
+/// Width of a packed B panel (a multiple of both kernels' `NR`).
+const NC: usize = 512;
+
+/// One level's microkernel: `C[..rows, ..cols] (+)= A_sliver · B_sliver` over `kc`.
+trait Kernel {
+    const MR: usize;
+    const NR: usize;
+    /// # Safety
+    /// The CPU has the level's features; `a` holds `MR` rows of `A_STRIDE` (the first
+    /// `kc` of each read), `b` holds `kc × NR` values, `c` is valid for `rows ≤ MR`
+    /// rows of `cols ≤ NR` values `ldc` apart (read when `load_c`).
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        load_c: bool,
+    );
+}
+
+/// How ganzoo's GEMM runs a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// Packed panels and a register-tile microkernel.
+    Blocked,
+    /// At most 3 columns of C: dot products of A's (contiguous) rows with B's columns.
+    Dots,
+    /// At most 3 rows of C: sums of B's (contiguous) rows scaled by A's elements.
+    Rows,
+}
+
+/// Which path takes a call: `f32` at AVX2 or AVX-512, C contiguous along its rows.
+/// Products too narrow for a tile and not thin enough for [`Path::Dots`] or
+/// [`Path::Rows`] (the 3-channel layers' with A strided, say) stay with the `gemm`
+/// crate, whose tiles run along `m`.
+fn path(isa: Isa, c: &Call<f32>) -> Option<Path> {
+    let nr = match isa {
+        Isa::Avx512 => Avx512::NR,
+        Isa::Avx2 => Avx2::NR,
+        Isa::Scalar => return None,
+    };
+    if !isa.supported() || c.dst_cs != 1 || c.k == 0 {
+        return None;
+    }
+    if c.n <= 3 && c.lhs_cs == 1 {
+        Some(Path::Dots)
+    } else if c.m <= 3 && c.rhs_cs == 1 {
+        Some(Path::Rows)
+    } else if c.n >= nr / 2 && c.m >= 4 {
+        Some(Path::Blocked)
+    } else {
+        None
+    }
+}
+
+/// Whether ganzoo's GEMM takes this call (else the `gemm` crate does).
+pub(crate) fn takes(isa: Isa, c: &Call<f32>) -> bool {
+    path(isa, c).is_some()
+}
+
+/// Runs a call [`takes`] accepted.
+///
+/// # Safety
+/// As for `Element::gemm`: the views and `dst` describe valid matrices.
+pub(crate) unsafe fn run(isa: Isa, c: &Call<f32>) {
+    // SAFETY (every arm): `path` checked that the CPU has the level; the caller's
+    // contract covers the views.
+    let Some(path) = path(isa, c) else { unreachable!("sgemm::run on a call `takes` refused") };
+    match (path, isa) {
+        // SAFETY: see above.
+        (Path::Blocked, Isa::Avx512) => unsafe { blocked::<Avx512>(c) },
+        // SAFETY: see above.
+        (Path::Blocked, _) => unsafe { blocked::<Avx2>(c) },
+        // SAFETY: see above.
+        (thin, Isa::Avx512) => unsafe { thin_avx512(c, thin) },
+        // SAFETY: see above.
+        (thin, _) => unsafe { thin_avx2(c, thin) },
+    }
+}
+
+/// [`thin`] compiled for AVX-512 (its `mul_add`s as FMA instructions, its loops on zmm).
+///
+/// # Safety
+/// As for [`thin`]; the CPU has AVX-512 F.
+#[target_feature(enable = "avx,avx2,fma,avx512f")]
+unsafe fn thin_avx512(c: &Call<f32>, path: Path) {
+    // SAFETY: the caller's contract.
+    unsafe { thin(c, path) }
+}
+
+/// [`thin`] compiled for AVX2 + FMA.
+///
+/// # Safety
+/// As for [`thin`]; the CPU has AVX2 and FMA.
+#[target_feature(enable = "avx,avx2,fma")]
+unsafe fn thin_avx2(c: &Call<f32>, path: Path) {
+    // SAFETY: the caller's contract.
+    unsafe { thin(c, path) }
+}
+
+/// # Safety
+/// As for [`run`], on a call `path` sends to [`Path::Dots`] or [`Path::Rows`].
+#[inline(always)]
+unsafe fn thin(c: &Call<f32>, path: Path) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match path {
+            Path::Dots => dots(c),
+            Path::Rows => rows(c),
+            Path::Blocked => unreachable!("sgemm::thin on a blocked product"),
+        }
+    }
+}
+
+/// `C[i, j] (+)= ⟨A[i, ..], B[.., j]⟩` for C at most 3 wide, B's columns first copied
+/// contiguous.
+///
+/// # Safety
+/// As for [`run`], with A's rows contiguous.
+#[inline(always)]
+unsafe fn dots(c: &Call<f32>) {
+    let b = View { ptr: c.rhs, rs: c.rhs_rs, cs: c.rhs_cs };
+    // SAFETY: inside B (the caller's contract).
+    let columns: Vec<f32> = (0..c.n).flat_map(|j| (0..c.k).map(move |p| unsafe { b.at(p, j) })).collect();
+    for i in 0..c.m {
+        // SAFETY: row `i` of A holds `k` contiguous values.
+        let a = unsafe { std::slice::from_raw_parts(c.lhs.offset(i as isize * c.lhs_rs), c.k) };
+        for (j, column) in columns.chunks_exact(c.k).enumerate() {
+            // SAFETY: `(i, j)` is inside C.
+            unsafe {
+                let out = c.dst.offset(i as isize * c.dst_rs + j as isize);
+                *out = if c.read_dst { *out + dot(a, column) } else { dot(a, column) };
+            }
+        }
+    }
+}
+
+/// `Σ a[p]·b[p]` in 16 interleaved partial sums (vector lanes), then in order.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    let (ac, bc) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).fold(0.0, |s, (&x, &y)| x.mul_add(y, s));
+    for (x, y) in ac.zip(bc) {
+        for l in 0..16 {
+            lanes[l] = x[l].mul_add(y[l], lanes[l]);
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// `C[i, ..] (+)= Σ_p A[i, p] · B[p, ..]` for C at most 3 tall.
+///
+/// # Safety
+/// As for [`run`], with B's rows contiguous.
+#[inline(always)]
+unsafe fn rows(c: &Call<f32>) {
+    let a = View { ptr: c.lhs, rs: c.lhs_rs, cs: c.lhs_cs };
+    for i in 0..c.m {
+        // SAFETY: row `i` of C holds `n` contiguous values, zeroed first unless read.
+        let out = unsafe {
+            let row = c.dst.offset(i as isize * c.dst_rs);
+            if !c.read_dst {
+                std::ptr::write_bytes(row, 0, c.n);
+            }
+            std::slice::from_raw_parts_mut(row, c.n)
+        };
+        for p in 0..c.k {
+            // SAFETY: inside A and B.
+            let (s, row) =
+                unsafe { (a.at(i, p), std::slice::from_raw_parts(c.rhs.offset(p as isize * c.rhs_rs), c.n)) };
+            out.iter_mut().zip(row).for_each(|(o, &v)| *o = s.mul_add(v, *o));
+        }
+    }
+}
+
+/// `dst` as a pointer the threads of one product share (they write disjoint rows).
+#[derive(Clone, Copy)]
+struct Shared(*mut f32);
+// SAFETY: each task writes its own rows of C only.
+unsafe impl Send for Shared {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// The pointer (a method, so closures capture the whole `Send` wrapper).
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// # Safety
+/// See [`run`].
+unsafe fn blocked<K: Kernel>(c: &Call<f32>) {
+    let a = View { ptr: c.lhs, rs: c.lhs_rs, cs: c.lhs_cs };
+    let b = View { ptr: c.rhs, rs: c.rhs_rs, cs: c.rhs_cs };
+    let (dst, m, ldc) = (Shared(c.dst), c.m, c.dst_rs);
+    let slivers = m.div_ceil(K::MR);
+    let threaded = !matches!(c.parallelism, gemm_common::Parallelism::None) && slivers >= 4;
+    let mut packed = crate::scratch::Scratch::<f32>::take(KC * NC);
+    for jc in (0..c.n).step_by(NC) {
+        let nc = NC.min(c.n - jc);
+        for pc in (0..c.k).step_by(KC) {
+            let kc = KC.min(c.k - pc);
+            // SAFETY: the caller's contract keeps the panel inside B.
+            unsafe { pack_b::<K>(&mut packed, b, pc, kc, jc, nc, threaded) };
+            let load_c = c.read_dst || pc > 0;
+            let bp = &packed[..];
+            // Rows of `ap` past a sliver's last are whatever an earlier sliver left:
+            // finite values whose products land in tile rows never stored.
+            let sliver = |ap: &mut Vec<f32>, s: usize| {
+                let (i, rows) = (s * K::MR, K::MR.min(m - s * K::MR));
+                // SAFETY: rows `i..i + rows` of A's panel exist (the caller's contract).
+                unsafe { pack_a(ap, a, i, rows, pc, kc) };
+                for jr in (0..nc).step_by(K::NR) {
+                    let cols = K::NR.min(nc - jr);
+                    // SAFETY: the tile lies inside C; the slivers were packed above.
+                    unsafe {
+                        let out = dst.ptr().offset(i as isize * ldc + (jc + jr) as isize);
+                        K::run(kc, ap.as_ptr(), bp.as_ptr().add(jr * kc), out, ldc as usize, rows, cols, load_c);
+                    }
+                }
+            };
+            let new_sliver = || vec![0f32; K::MR * A_STRIDE];
+            if threaded {
+                (0..slivers).into_par_iter().for_each_init(new_sliver, sliver);
+            } else {
+                let mut ap = new_sliver();
+                (0..slivers).for_each(|s| sliver(&mut ap, s));
+            }
+        }
+    }
+}
+
+/// A strided read-only matrix.
+#[derive(Clone, Copy)]
+struct View {
+    ptr: *const f32,
+    rs: isize,
+    cs: isize,
+}
+// SAFETY: read only, from a matrix that outlives the product.
+unsafe impl Send for View {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for View {}
+
+impl View {
+    /// # Safety
+    /// `(i, j)` lies inside the matrix.
+    #[inline(always)]
+    unsafe fn at(&self, i: usize, j: usize) -> f32 {
+        // SAFETY: the caller's contract.
+        unsafe { *self.ptr.offset(i as isize * self.rs + j as isize * self.cs) }
+    }
+}
+
+/// Copies `B[pc.., jc..]` (`kc × nc`) into `NR`-wide slivers, each `kc × NR` row-major,
+/// the columns past `nc` zero.
+///
+/// # Safety
+/// The panel lies inside B.
+unsafe fn pack_b<K: Kernel>(dst: &mut [f32], b: View, pc: usize, kc: usize, jc: usize, nc: usize, threaded: bool) {
+    let (panel, len) = (&mut dst[..nc.div_ceil(K::NR) * K::NR * kc], K::NR * kc);
+    let pack = |(s, sliver): (usize, &mut [f32])| {
+        let (j0, cols) = (jc + s * K::NR, K::NR.min(nc - s * K::NR));
+        // SAFETY: the caller's contract.
+        unsafe { pack_sliver::<K>(sliver, b, pc, j0, cols) }
+    };
+    if threaded {
+        panel.par_chunks_exact_mut(len).enumerate().for_each(pack);
+    } else {
+        panel.chunks_exact_mut(len).enumerate().for_each(pack);
+    }
+}
+
+/// One sliver of [`pack_b`]: `cols` columns of B from `(pc, j0)`, `NR` wide.
+///
+/// # Safety
+/// The columns lie inside B for the sliver's `kc` rows.
+unsafe fn pack_sliver<K: Kernel>(sliver: &mut [f32], b: View, pc: usize, j0: usize, cols: usize) {
+    if b.cs == 1 {
+        for (p, row) in sliver.chunks_exact_mut(K::NR).enumerate() {
+            // SAFETY: `cols` values from `(pc + p, j0)` lie inside B.
+            let src = unsafe { std::slice::from_raw_parts(b.ptr.offset((pc + p) as isize * b.rs + j0 as isize), cols) };
+            if cols == K::NR {
+                // A copy of constant length, which the compiler inlines as vector moves.
+                row.copy_from_slice(&src[..K::NR]);
+            } else {
+                row[..cols].copy_from_slice(src);
+            }
+        }
+    } else {
+        // Column by column: B's columns are contiguous when it is a transposed view.
+        let kc = sliver.len() / K::NR;
+        for j in 0..cols {
+            for p in 0..kc {
+                // SAFETY: inside B.
+                sliver[p * K::NR + j] = unsafe { b.at(pc + p, j0 + j) };
+            }
+        }
+    }
+    if cols < K::NR {
+        sliver.chunks_exact_mut(K::NR).for_each(|row| row[cols..].fill(0.0));
+    }
+}
+
+/// Copies rows `i..i + rows` of `A[.., pc..pc + kc]` into `dst`, `A_STRIDE` apart.
+///
+/// # Safety
+/// The rows lie inside A.
+unsafe fn pack_a(dst: &mut [f32], a: View, i: usize, rows: usize, pc: usize, kc: usize) {
+    if a.cs == 1 {
+        for r in 0..rows {
+            // SAFETY: `kc` values from `(i + r, pc)` lie inside A.
+            let src = unsafe { std::slice::from_raw_parts(a.ptr.offset((i + r) as isize * a.rs + pc as isize), kc) };
+            dst[r * A_STRIDE..][..kc].copy_from_slice(src);
+        }
+    } else {
+        for p in 0..kc {
+            for r in 0..rows {
+                // SAFETY: inside A.
+                dst[r * A_STRIDE + p] = unsafe { a.at(i + r, pc + p) };
+            }
+        }
+    }
+}
+
+/// Writes the valid `rows × cols` part of a tile held row-major in `tile` (`nr` wide)
+/// to C: the slow path, for tiles at C's edges.
+///
+/// # Safety
+/// `c` is valid for `rows` rows of `cols` values `ldc` apart.
+#[allow(clippy::too_many_arguments)]
+unsafe fn store_edge(tile: &[f32], nr: usize, c: *mut f32, ldc: usize, rows: usize, cols: usize, load_c: bool) {
+    for r in 0..rows {
+        for (j, &v) in tile[r * nr..][..cols].iter().enumerate() {
+            // SAFETY: `(r, j)` is inside the tile's valid part of C.
+            unsafe {
+                let p = c.add(r * ldc + j);
+                *p = if load_c { *p + v } else { v };
+            }
+        }
+    }
+}
+
+/// One level's microkernel: the type `$level` implementing [`Kernel`] with an
+/// `MR × (2 · LANES)` tile, from that level's vector type and intrinsics.
+macro_rules! microkernel {
+    ($level:ident, $features:literal, $mr:literal, $lanes:literal, $v:ty,
+     zero: $zero:ident, load: $load:ident, store: $store:ident, splat: $splat:ident,
+     fma: $fma:ident, add: $add:ident) => {
+        struct $level;
+
+        impl Kernel for $level {
+            const MR: usize = $mr;
+            const NR: usize = 2 * $lanes;
+
+            #[inline]
+            unsafe fn run(
+                kc: usize,
+                a: *const f32,
+                b: *const f32,
+                c: *mut f32,
+                ldc: usize,
+                rows: usize,
+                cols: usize,
+                load_c: bool,
+            ) {
+                #[target_feature(enable = $features)]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn tile(
+                    kc: usize,
+                    a: *const f32,
+                    b: *const f32,
+                    c: *mut f32,
+                    ldc: usize,
+                    rows: usize,
+                    cols: usize,
+                    load_c: bool,
+                ) {
+                    const NR: usize = 2 * $lanes;
+                    let mut acc: [[$v; 2]; $mr] = [[$zero(); 2]; $mr];
+                    // SAFETY: the trait's contract bounds every pointer below.
+                    unsafe {
+                        for p in 0..kc {
+                            let b0 = $load(b.add(p * NR));
+                            let b1 = $load(b.add(p * NR + $lanes));
+                            for (r, acc) in acc.iter_mut().enumerate() {
+                                let av = $splat(*a.add(r * A_STRIDE + p));
+                                acc[0] = $fma(av, b0, acc[0]);
+                                acc[1] = $fma(av, b1, acc[1]);
+                            }
+                        }
+                        if rows == $mr && cols == NR {
+                            for (r, acc) in acc.iter().enumerate() {
+                                let out = c.add(r * ldc);
+                                let (mut v0, mut v1) = (acc[0], acc[1]);
+                                if load_c {
+                                    v0 = $add(v0, $load(out));
+                                    v1 = $add(v1, $load(out.add($lanes)));
+                                }
+                                $store(out, v0);
+                                $store(out.add($lanes), v1);
+                            }
+                        } else {
+                            let mut edge = [0f32; $mr * NR];
+                            for (r, acc) in acc.iter().enumerate() {
+                                $store(edge.as_mut_ptr().add(r * NR), acc[0]);
+                                $store(edge.as_mut_ptr().add(r * NR + $lanes), acc[1]);
+                            }
+                            store_edge(&edge, NR, c, ldc, rows, cols, load_c);
+                        }
+                    }
+                }
+                // SAFETY: the trait's contract (the CPU has the level's features).
+                unsafe { tile(kc, a, b, c, ldc, rows, cols, load_c) }
+            }
+        }
+    };
+}
+
+microkernel!(Avx512, "avx,avx2,fma,avx512f", 12, 16, __m512,
+    zero: _mm512_setzero_ps, load: _mm512_loadu_ps, store: _mm512_storeu_ps, splat: _mm512_set1_ps,
+    fma: _mm512_fmadd_ps, add: _mm512_add_ps);
+microkernel!(Avx2, "avx,avx2,fma", 6, 8, __m256,
+    zero: _mm256_setzero_ps, load: _mm256_loadu_ps, store: _mm256_storeu_ps, splat: _mm256_set1_ps,
+    fma: _mm256_fmadd_ps, add: _mm256_add_ps);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gemm::{matmul, MatRef};
+    use crate::isa::with_isa;
+
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+            })
+            .collect()
+    }
+
+    /// `C (+)= A · B` in f64 from the views' elements.
+    fn reference(m: usize, n: usize, k: usize, c0: &[f32], acc: bool, a: MatRef<f32>, b: MatRef<f32>) -> Vec<f64> {
+        let at = |v: &MatRef<f32>, i: usize, j: usize| f64::from(v.data[i * v.row_stride + j * v.col_stride]);
+        (0..m * n)
+            .map(|ij| {
+                let (i, j) = (ij / n, ij % n);
+                let start = if acc { f64::from(c0[ij]) } else { 0.0 };
+                start + (0..k).map(|p| at(&a, i, p) * at(&b, p, j)).sum::<f64>()
+            })
+            .collect()
+    }
+
+    /// Every level's product against f64 sums: tiles at every edge, several depth
+    /// and width panels, thin products, operands transposed or not, accumulating or
+    /// not, threaded or not.
+    #[test]
+    fn products_match_f64_sums_at_every_level_and_edge() {
+        let shapes = [(4, 16, 1), (13, 33, 7), (25, 70, 300), (40, 600, 520), (7, 16, 256), (100, 31, 3)];
+        let thin = [(1, 40, 300), (3, 70, 20), (50, 1, 300), (33, 3, 17), (2, 2, 5), (64, 2, 512)];
+        for isa in [Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.supported()) {
+            for &(m, n, k) in shapes.iter().chain(&thin) {
+                for (ta, tb, acc, threaded) in [
+                    (false, false, false, true),
+                    (true, false, true, false),
+                    (false, true, true, true),
+                    (true, true, false, false),
+                ] {
+                    let (a, b, c0) = (values(m * k, 1), values(k * n, 2), values(m * n, 3));
+                    let av = if ta { MatRef::transposed(&a, m) } else { MatRef::rows(&a, k) };
+                    let bv = if tb { MatRef::transposed(&b, k) } else { MatRef::rows(&b, n) };
+                    let mut c = c0.clone();
+                    with_isa(isa, || matmul(m, n, k, &mut c, acc, av, bv, threaded));
+                    let want = reference(m, n, k, &c0, acc, av, bv);
+                    for (ij, (&got, &want)) in c.iter().zip(&want).enumerate() {
+                        let tol = 1e-5 * (k as f64).sqrt().max(1.0);
+                        assert!(
+                            (f64::from(got) - want).abs() <= tol,
+                            "{isa} {m}×{n}×{k} ta={ta} tb={tb} acc={acc} at {ij}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Both levels sum each element's `k` in the same order: the same bits.
+    #[test]
+    fn both_levels_give_the_same_bits() {
+        if !Isa::Avx512.supported() {
+            return;
+        }
+        for (m, n, k) in [(25, 70, 300), (40, 600, 520), (50, 1, 300), (1, 40, 300)] {
+            let (a, b) = (values(m * k, 4), values(k * n, 5));
+            let at = |isa| {
+                let mut c = vec![0f32; m * n];
+                with_isa(isa, || matmul(m, n, k, &mut c, false, MatRef::rows(&a, k), MatRef::rows(&b, n), true));
+                c
+            };
+            assert_eq!(at(Isa::Avx2), at(Isa::Avx512), "{m}×{n}×{k}");
+        }
+    }
+
+    /// The shapes above reach the path meant for them (row-major operands).
+    #[test]
+    fn each_shape_takes_its_path() {
+        for isa in [Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.supported()) {
+            for (m, n, k) in [(13, 33, 7), (40, 600, 520), (7, 16, 256)] {
+                assert_eq!(path(isa, &Call::<f32>::probe(m, n, k)), Some(Path::Blocked), "{isa} {m}×{n}×{k}");
+            }
+            assert_eq!(path(isa, &Call::<f32>::probe(50, 1, 300)), Some(Path::Dots));
+            assert_eq!(path(isa, &Call::<f32>::probe(1, 40, 300)), Some(Path::Rows));
+        }
+        for isa in Isa::ALL {
+            assert_eq!(path(isa, &Call::<f32>::probe(64, 64, 0)), None, "{isa}: k = 0");
+            assert_eq!(
+                path(isa, &Call::<f32>::probe(64, 8, 64)).is_some(),
+                isa == Isa::Avx2 && isa.supported(),
+                "{isa}: 8 columns"
+            );
+        }
+        assert_eq!(path(Isa::Scalar, &Call::<f32>::probe(64, 64, 64)), None);
+    }
+}
