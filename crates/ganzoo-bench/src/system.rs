@@ -14,16 +14,27 @@ fn status_kb(key: &str) -> Option<u64> {
     line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()
 }
 
-/// The CPU's model name.
+/// The CPU's model name with its family and model numbers (virtual machines often
+/// show a bare "AMD EPYC" for Zen 3, 4 and 5 alike, whose speeds differ).
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
+        .and_then(|t| model_from_cpuinfo(&t))
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+/// `"NAME, family F model M"` from the first processor of a `/proc/cpuinfo` text
+/// (without the numbers where they are missing).
+fn model_from_cpuinfo(text: &str) -> Option<String> {
+    let field = |key: &str| {
+        let line = text.lines().find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))?;
+        Some(line.split_once(':')?.1.trim().to_string())
+    };
+    let name = field("model name")?;
+    Some(match (field("cpu family"), field("model")) {
+        (Some(family), Some(model)) => format!("{name}, family {family} model {model}"),
+        _ => name,
+    })
 }
 
 /// Logical CPUs of the machine.
@@ -85,4 +96,17 @@ pub fn others_during<T>(f: impl FnOnce() -> T) -> (T, f64) {
         _ => f64::NAN,
     };
     (out, share)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_names_its_family_and_number() {
+        let zen4 = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n\nprocessor\t: 1\ncpu family\t: 26\n";
+        assert_eq!(model_from_cpuinfo(zen4).as_deref(), Some("AMD EPYC, family 25 model 17"));
+        assert_eq!(model_from_cpuinfo("model name\t: Some CPU\n").as_deref(), Some("Some CPU"));
+        assert_eq!(model_from_cpuinfo("processor\t: 0\n"), None);
+    }
 }
