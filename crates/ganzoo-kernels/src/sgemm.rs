@@ -152,12 +152,12 @@ unsafe fn thin(c: &Call<f32>, path: Path) {
 /// As for [`run`], with A's rows contiguous.
 #[inline(always)]
 unsafe fn dots(c: &Call<f32>) {
-    let b = View { ptr: c.rhs, rs: c.rhs_rs, cs: c.rhs_cs };
+    let (a, b) = (View::lhs(c), View::rhs(c));
     // SAFETY: inside B (the caller's contract).
     let columns: Vec<f32> = (0..c.n).flat_map(|j| (0..c.k).map(move |p| unsafe { b.at(p, j) })).collect();
     for i in 0..c.m {
         // SAFETY: row `i` of A holds `k` contiguous values.
-        let a = unsafe { std::slice::from_raw_parts(c.lhs.offset(i as isize * c.lhs_rs), c.k) };
+        let a = unsafe { a.row(i, 0, c.k) };
         for (j, column) in columns.chunks_exact(c.k).enumerate() {
             // SAFETY: `(i, j)` is inside C.
             unsafe {
@@ -188,7 +188,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// As for [`run`], with B's rows contiguous.
 #[inline(always)]
 unsafe fn rows(c: &Call<f32>) {
-    let a = View { ptr: c.lhs, rs: c.lhs_rs, cs: c.lhs_cs };
+    let (a, b) = (View::lhs(c), View::rhs(c));
     for i in 0..c.m {
         // SAFETY: row `i` of C holds `n` contiguous values, zeroed first unless read.
         let out = unsafe {
@@ -200,8 +200,7 @@ unsafe fn rows(c: &Call<f32>) {
         };
         for p in 0..c.k {
             // SAFETY: inside A and B.
-            let (s, row) =
-                unsafe { (a.at(i, p), std::slice::from_raw_parts(c.rhs.offset(p as isize * c.rhs_rs), c.n)) };
+            let (s, row) = unsafe { (a.at(i, p), b.row(p, 0, c.n)) };
             out.iter_mut().zip(row).for_each(|(o, &v)| *o = s.mul_add(v, *o));
         }
     }
@@ -225,12 +224,15 @@ impl Shared {
 /// # Safety
 /// See [`run`].
 unsafe fn blocked<K: Kernel>(c: &Call<f32>) {
-    let a = View { ptr: c.lhs, rs: c.lhs_rs, cs: c.lhs_cs };
-    let b = View { ptr: c.rhs, rs: c.rhs_rs, cs: c.rhs_cs };
+    let (a, b) = (View::lhs(c), View::rhs(c));
     let (dst, m, ldc) = (Shared(c.dst), c.m, c.dst_rs);
     let slivers = m.div_ceil(K::MR);
     let threaded = !matches!(c.parallelism, gemm_common::Parallelism::None) && slivers >= 4;
     let mut packed = crate::scratch::Scratch::<f32>::take(KC * NC);
+    // Rows of a sliver buffer past a sliver's last hold whatever an earlier sliver
+    // left; their products land in tile rows never stored.
+    let new_sliver = || vec![0f32; K::MR * A_STRIDE];
+    let mut serial_sliver = new_sliver();
     for jc in (0..c.n).step_by(NC) {
         let nc = NC.min(c.n - jc);
         for pc in (0..c.k).step_by(KC) {
@@ -239,8 +241,6 @@ unsafe fn blocked<K: Kernel>(c: &Call<f32>) {
             unsafe { pack_b::<K>(&mut packed, b, pc, kc, jc, nc, threaded) };
             let load_c = c.read_dst || pc > 0;
             let bp = &packed[..];
-            // Rows of `ap` past a sliver's last are whatever an earlier sliver left:
-            // finite values whose products land in tile rows never stored.
             let sliver = |ap: &mut Vec<f32>, s: usize| {
                 let (i, rows) = (s * K::MR, K::MR.min(m - s * K::MR));
                 // SAFETY: rows `i..i + rows` of A's panel exist (the caller's contract).
@@ -254,12 +254,10 @@ unsafe fn blocked<K: Kernel>(c: &Call<f32>) {
                     }
                 }
             };
-            let new_sliver = || vec![0f32; K::MR * A_STRIDE];
             if threaded {
                 (0..slivers).into_par_iter().for_each_init(new_sliver, sliver);
             } else {
-                let mut ap = new_sliver();
-                (0..slivers).for_each(|s| sliver(&mut ap, s));
+                (0..slivers).for_each(|s| sliver(&mut serial_sliver, s));
             }
         }
     }
@@ -278,6 +276,25 @@ unsafe impl Send for View {}
 unsafe impl Sync for View {}
 
 impl View {
+    fn lhs(c: &Call<f32>) -> Self {
+        View { ptr: c.lhs, rs: c.lhs_rs, cs: c.lhs_cs }
+    }
+
+    fn rhs(c: &Call<f32>) -> Self {
+        View { ptr: c.rhs, rs: c.rhs_rs, cs: c.rhs_cs }
+    }
+
+    /// `len` values of row `i` from column `j`, contiguous (`cs == 1`).
+    ///
+    /// # Safety
+    /// They lie inside the matrix, and `cs == 1`.
+    #[inline(always)]
+    unsafe fn row<'a>(&self, i: usize, j: usize, len: usize) -> &'a [f32] {
+        debug_assert_eq!(self.cs, 1);
+        // SAFETY: the caller's contract.
+        unsafe { std::slice::from_raw_parts(self.ptr.offset(i as isize * self.rs + j as isize), len) }
+    }
+
     /// # Safety
     /// `(i, j)` lies inside the matrix.
     #[inline(always)]
@@ -314,7 +331,7 @@ unsafe fn pack_sliver<K: Kernel>(sliver: &mut [f32], b: View, pc: usize, j0: usi
     if b.cs == 1 {
         for (p, row) in sliver.chunks_exact_mut(K::NR).enumerate() {
             // SAFETY: `cols` values from `(pc + p, j0)` lie inside B.
-            let src = unsafe { std::slice::from_raw_parts(b.ptr.offset((pc + p) as isize * b.rs + j0 as isize), cols) };
+            let src = unsafe { b.row(pc + p, j0, cols) };
             if cols == K::NR {
                 // A copy of constant length, which the compiler inlines as vector moves.
                 row.copy_from_slice(&src[..K::NR]);
@@ -345,7 +362,7 @@ unsafe fn pack_a(dst: &mut [f32], a: View, i: usize, rows: usize, pc: usize, kc:
     if a.cs == 1 {
         for r in 0..rows {
             // SAFETY: `kc` values from `(i + r, pc)` lie inside A.
-            let src = unsafe { std::slice::from_raw_parts(a.ptr.offset((i + r) as isize * a.rs + pc as isize), kc) };
+            let src = unsafe { a.row(i + r, pc, kc) };
             dst[r * A_STRIDE..][..kc].copy_from_slice(src);
         }
     } else {
@@ -524,6 +541,7 @@ mod tests {
     #[test]
     fn both_levels_give_the_same_bits() {
         if !Isa::Avx512.supported() {
+            eprintln!("skipped: this CPU has no AVX-512");
             return;
         }
         for (m, n, k) in [(25, 70, 300), (40, 600, 520), (50, 1, 300), (1, 40, 300)] {
