@@ -9,7 +9,7 @@ use ganzoo::data::ToyDistribution;
 use ganzoo::tensorboard::proto::{Content, SessionStatus, What};
 use ganzoo::tensorboard::read_events;
 use ganzoo::train::compare::{comparison_html, relative};
-use ganzoo::train::report::{evenly_spaced, RunView};
+use ganzoo::train::report::{evenly_spaced, RunStatus, RunView};
 use ganzoo::train::{DataSource, Family, Metrics, RunDir, Silent, TrainConfig, Trainer};
 
 fn toy(family: Family, iters: u64) -> TrainConfig {
@@ -186,8 +186,25 @@ fn a_failed_run_shows_in_the_report_then_and_later() {
     assert!(warnings.contains(&err.to_string()));
     // Read back from disk later (no writer), the page keeps the warning.
     let view = RunView::load(&run).unwrap();
+    assert_eq!(view.status, RunStatus::Failed(err.to_string()));
     let again = ganzoo::train::report::report_html(&view).unwrap();
-    assert!(again.contains("non-finite") && again.contains("stopped before its end"));
+    assert!(again.contains("Training failed.") && again.contains("non-finite"), "{again}");
+    // Trained on again, the run no longer reads as failed.
+    let (dir, mut saved) = RunDir::open_for_writing(&run).unwrap();
+    saved.optimizer_g = ganzoo::train::Optimizer::Adam { lr: 1e-4, beta1: 0.5, beta2: 0.9 };
+    saved.optimizer_d = saved.optimizer_g;
+    saved.iters = Some(3);
+    Trainer::resume(dir, saved, None, Device::Cpu).unwrap().run(&mut Silent).unwrap();
+    // Finished, though no logged step reached 3 (every 5th is logged).
+    assert_eq!(RunView::load(&run).unwrap().status, RunStatus::Finished);
+    // A run stopped without a word (killed: no record) short of its length reads as
+    // stopped; an unreadable record counts as none.
+    std::fs::remove_file(run.join("ending.json")).unwrap();
+    assert_eq!(RunView::load(&run).unwrap().status, RunStatus::Stopped);
+    std::fs::write(run.join("ending.json"), "{not json").unwrap();
+    assert_eq!(RunView::load(&run).unwrap().status, RunStatus::Stopped);
+    std::fs::write(run.join("ending.json"), r#"{"status":"interrupted"}"#).unwrap();
+    assert_eq!(RunView::load(&run).unwrap().status, RunStatus::Interrupted);
 }
 
 #[test]

@@ -175,14 +175,29 @@ fn leftovers_of_interrupted_writes_are_removed_at_the_next_start() {
     std::fs::create_dir(ck.join("step-00000003.tmp")).unwrap();
     std::fs::create_dir(ck.join("step-00000002.old")).unwrap();
     std::fs::write(ck.join("latest.tmp"), "step-00000003").unwrap();
-    std::fs::write(run.join("config.toml.tmp"), "half").unwrap();
+    std::fs::create_dir_all(run.join("eval")).unwrap();
+    let left = [
+        "checkpoints/latest.tmp",
+        "config.toml.tmp",
+        "curves.png.tmp",
+        "report.html.tmp",
+        "samples/iter-00000003.png.tmp",
+        "samples/iter-00000003.png.partial",
+        "eval/step-00000003.json.tmp",
+    ];
+    // Names the run never writes that way stay, whatever they end in.
+    let theirs = ["notes.tmp", "samples/mine.png.tmp", "eval/summary.json.tmp", "samples/iter-00000003.png.bak"];
+    for name in left.iter().chain(&theirs) {
+        std::fs::write(run.join(name), "half").unwrap();
+    }
     let (dir, mut config) = RunDir::open(&run).unwrap();
     config.iters = Some(3);
     let t = Trainer::resume(dir, config, None, Device::Cpu).unwrap();
-    for left in
-        ["checkpoints/step-00000003.tmp", "checkpoints/step-00000002.old", "checkpoints/latest.tmp", "config.toml.tmp"]
-    {
-        assert!(!run.join(left).exists(), "{left} is still there");
+    for name in ["checkpoints/step-00000003.tmp", "checkpoints/step-00000002.old"].iter().chain(&left) {
+        assert!(!run.join(name).exists(), "{name} is still there");
+    }
+    for name in theirs {
+        assert!(run.join(name).exists(), "{name} was removed");
     }
     assert_eq!(t.iteration(), 2);
 }

@@ -104,9 +104,10 @@ impl Recorder {
         Ok(self.events.as_mut())
     }
 
-    /// Starts the clocks of a call to `Trainer::run`.
-    pub fn start(&mut self) {
+    /// Starts the clocks of a call to `Trainer::run`, and forgets how an earlier call ended.
+    pub fn start(&mut self) -> Result<()> {
         (self.started, self.last_log, self.seen_since_log) = (Instant::now(), Instant::now(), 0);
+        report::save_ending(self.run.path(), &RunStatus::Training)
     }
 
     /// Leaves `spent` (an evaluation) out of the next log step's throughput.
@@ -211,6 +212,7 @@ impl Recorder {
         if let RunStatus::Failed(why) = &status {
             self.run.append_warning(why)?;
         }
+        report::save_ending(self.run.path(), &status)?;
         self.draw_charts()?;
         self.write_report(status)
     }

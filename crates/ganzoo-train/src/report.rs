@@ -15,6 +15,10 @@ use crate::run_dir::{write_atomic, RunDir, CONFIG_FILE};
 use crate::{checkpoint, Result};
 
 pub const REPORT_FILE: &str = "report.html";
+/// How the last `Trainer::run` ended (finished, failed, interrupted); removed when
+/// training starts again, so a report drawn later from disk says what the trainer's
+/// own last page said.
+pub const ENDING_FILE: &str = "ending.json";
 /// Warnings a run raised (collapse, non-finite values), one line each, for the report.
 pub const WARNINGS_FILE: &str = "warnings.log";
 /// Sample grids the timeline shows at most (evenly spaced, first and last included).
@@ -25,7 +29,8 @@ const REFRESH_S: u32 = 30;
 const WARNINGS_BYTES: u64 = 64 << 10;
 
 /// Where a run stands.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "status", content = "detail", rename_all = "lowercase")]
 pub enum RunStatus {
     Training,
     Finished,
@@ -68,8 +73,12 @@ impl RunView<'static> {
         let (run, config) = RunDir::open(path)?;
         let history = run.read_metrics(u64::MAX)?;
         let last = history.last().map_or(0, |m| m.iteration);
+        // Without a record of its ending (killed, or written before the record
+        // existed), a run has finished if its last logged step reached its length.
         let status = if RunLock::is_held(path) {
             RunStatus::Training
+        } else if let Some(ending) = read_ending(path) {
+            ending
         } else if config.iters.is_some_and(|n| last >= n) || config.epochs.is_some_and(|e| epoch_of(&history) >= e) {
             RunStatus::Finished
         } else {
@@ -109,6 +118,33 @@ pub fn unit_of(config: &TrainConfig) -> &'static str {
 pub fn run_name(path: &Path) -> String {
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     abs.file_name().map_or_else(|| abs.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Whether `status` is an ending [`save_ending`] records.
+fn is_ending(status: &RunStatus) -> bool {
+    matches!(status, RunStatus::Finished | RunStatus::Failed(_) | RunStatus::Interrupted)
+}
+
+/// The ending [`save_ending`] recorded, if it is readable (a damaged file is ignored).
+fn read_ending(run: &Path) -> Option<RunStatus> {
+    let text = read_bounded(&run.join(ENDING_FILE), WARNINGS_BYTES)?;
+    serde_json::from_str(&text).ok().filter(is_ending)
+}
+
+/// Records how a call to `Trainer::run` ended (`Finished`, `Failed`, `Interrupted`);
+/// any other status (a run starting) removes the record.
+pub fn save_ending(run: &Path, status: &RunStatus) -> Result<()> {
+    let path = run.join(ENDING_FILE);
+    match status {
+        s if is_ending(s) => {
+            let json = serde_json::to_string(status).map_err(|e| crate::TrainError::Config(e.to_string()))?;
+            write_atomic(&path, json.as_bytes())
+        }
+        _ => match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(crate::error::io_err(&path)(e)),
+            _ => Ok(()),
+        },
+    }
 }
 
 /// `ganzoo report RUN`: redraws a run's charts from its `metrics.jsonl` and rewrites its

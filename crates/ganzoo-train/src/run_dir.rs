@@ -36,6 +36,8 @@ pub const RUN_FILES: &[&str] = &[
     "quality.png.tmp",
     "report.html",
     "report.html.tmp",
+    "ending.json",
+    "ending.json.tmp",
     "warnings.log",
     "train.log",
     "tb",
@@ -168,17 +170,18 @@ impl RunDir {
         Ok(())
     }
 
-    /// Removes what an interrupted write left behind: `checkpoints/*.tmp`, `*.old`, `latest.tmp`
-    /// and the temporary copies of `config.toml` and `metrics.jsonl`.
+    /// Removes what an interrupted write left behind, and only names the run writes
+    /// that way: the temporary copies of the top-level files (`config.toml.tmp`,
+    /// `curves.png.tmp`, …), `samples/iter-*.png.tmp` / `.partial`,
+    /// `eval/step-*.json.tmp`, and `checkpoints/*.tmp`, `*.old`, `latest.tmp`.
     pub fn clean_leftovers(&self) -> Result<Vec<PathBuf>> {
         let mut removed = Vec::new();
-        for name in ["config.toml.tmp", "metrics.jsonl.tmp"] {
-            let p = self.path.join(name);
-            if p.is_file() {
-                std::fs::remove_file(&p).map_err(io_err(&p))?;
-                removed.push(p);
-            }
+        for name in RUN_FILES.iter().filter(|n| n.ends_with(".tmp")) {
+            remove_files(&self.path, |n| n == *name, &mut removed)?;
         }
+        let partial = |n: &str| n.ends_with(".png.tmp") || n.ends_with(".png.partial");
+        remove_files(&self.samples_dir(), |n| n.starts_with("iter-") && partial(n), &mut removed)?;
+        remove_files(&self.path.join("eval"), |n| n.starts_with("step-") && n.ends_with(".json.tmp"), &mut removed)?;
         let root = crate::checkpoint::checkpoints_dir(&self.path);
         for name in entry_names(&root)? {
             let leftover = name == "latest.tmp"
@@ -295,6 +298,18 @@ fn classify(path: &Path) -> Result<Contents> {
     let legacy = names.iter().all(|n| RUN_FILES.contains(&n.as_str()) || n == LOCK_FILE)
         && std::fs::read_to_string(path.join(CONFIG_FILE)).is_ok_and(|t| TrainConfig::from_toml(&t).is_ok());
     Ok(if marked || legacy { Contents::Run } else { Contents::Other(names) })
+}
+
+/// Removes the plain files in `dir` whose names `leftover` accepts, adding them to `removed`.
+fn remove_files(dir: &Path, leftover: impl Fn(&str) -> bool, removed: &mut Vec<PathBuf>) -> Result<()> {
+    for name in entry_names(dir)?.into_iter().filter(|n| leftover(n)) {
+        let p = dir.join(&name);
+        if p.is_file() {
+            std::fs::remove_file(&p).map_err(io_err(&p))?;
+            removed.push(p);
+        }
+    }
+    Ok(())
 }
 
 /// The names in a folder, sorted (none if it does not exist).

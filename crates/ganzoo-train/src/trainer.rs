@@ -291,7 +291,7 @@ impl Trainer {
         {
             return Err(TrainError::Config("eval_every on images needs Trainer::with_image_eval".into()));
         }
-        self.record.start();
+        self.record.start()?;
         match self.train_until_done(observer) {
             Ok(outcome) => {
                 let status = match outcome {
