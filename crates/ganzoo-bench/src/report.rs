@@ -33,6 +33,8 @@ pub struct Setting {
     pub ganzoo: String,
     pub candle: String,
     pub torch: String,
+    /// The CPU capability PyTorch dispatched to, and how it was held there if it was.
+    pub torch_isa: String,
     pub kernels: String,
     /// Rounds per model.
     pub rounds: usize,
@@ -42,7 +44,7 @@ pub struct Setting {
 pub fn section(setting: &Setting, models: &[Comparison]) -> String {
     let mut s = format!(
         "{}\n\nMeasured {} on {} ({} CPUs, kernels at {}), {} threads each; ganzoo {} (Candle {}, {} kernels), \
-         PyTorch {}; {} alternating rounds per model, the ratio is the median of the rounds' ratios.\n\n",
+         PyTorch {} (CPU capability {}); {} alternating rounds per model, the ratio is the median of the rounds' ratios.\n\n",
         begin(&setting.kind),
         setting.date,
         setting.cpu,
@@ -53,6 +55,7 @@ pub fn section(setting: &Setting, models: &[Comparison]) -> String {
         setting.candle,
         setting.kernels,
         setting.torch,
+        setting.torch_isa,
         setting.rounds
     );
     s.push_str("| model | batch | ganzoo it/s | PyTorch it/s | **ratio** | rounds' ratios (min–max) | ganzoo peak RSS MB | PyTorch peak RSS MB | other CPU (ganzoo / PyTorch) |\n");

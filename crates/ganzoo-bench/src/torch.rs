@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ganzoo_kernels::Isa;
 use serde::Deserialize;
 
 use crate::model::BenchModel;
@@ -16,6 +17,21 @@ pub struct TorchRef {
     pub python: PathBuf,
     pub dir: PathBuf,
     pub threads: usize,
+    /// The instruction set PyTorch's CPU kernels are held to ([`isa_env`]); `None`
+    /// leaves PyTorch its own choice, the CPU's best.
+    pub held_to: Option<Isa>,
+}
+
+/// The environment that holds PyTorch's CPU kernels to `isa`: ATen's dispatch level
+/// and oneDNN's instruction-set ceiling (oneDNN runs the convolutions and GEMMs).
+/// With `GANZOO_ISA` forcing ganzoo below the CPU's best, both sides then run as on a
+/// CPU without the wider instructions.
+pub fn isa_env(isa: Isa) -> [(&'static str, &'static str); 2] {
+    match isa {
+        Isa::Scalar => [("ATEN_CPU_CAPABILITY", "default"), ("DNNL_MAX_CPU_ISA", "SSE41")],
+        Isa::Avx2 => [("ATEN_CPU_CAPABILITY", "avx2"), ("DNNL_MAX_CPU_ISA", "AVX2")],
+        Isa::Avx512 => [("ATEN_CPU_CAPABILITY", "avx512"), ("DNNL_MAX_CPU_ISA", "AVX512_CORE")],
+    }
 }
 
 /// The fields of a reference result line that the report uses.
@@ -35,15 +51,31 @@ impl TorchRef {
         self.dir.join("throughput.py")
     }
 
-    /// Checks the script and the interpreter exist before anything is timed.
-    pub fn check(&self) -> Result<()> {
+    /// `python` with the reference's environment: threads, and the instruction-set hold.
+    fn python(&self) -> Command {
+        let threads = self.threads.to_string();
+        let mut cmd = Command::new(&self.python);
+        cmd.env("OMP_NUM_THREADS", &threads).env("MKL_NUM_THREADS", &threads);
+        if let Some(isa) = self.held_to {
+            cmd.envs(isa_env(isa));
+        }
+        cmd
+    }
+
+    /// Checks the script and the interpreter exist before anything is timed, and
+    /// returns the CPU capability PyTorch dispatches to under this environment
+    /// (`AVX512`, `AVX2`, …; `?` for a PyTorch too old to say).
+    pub fn check(&self) -> Result<String> {
         let script = self.script();
         if !script.is_file() {
             return Err(BenchError::Worker(format!("{}: PyTorch reference script not found", script.display())));
         }
-        let out = Command::new(&self.python).args(["-c", "import torch"]).output();
+        let probe = "import torch; print(getattr(torch.backends.cpu, 'get_cpu_capability', lambda: '?')())";
+        let out = self.python().args(["-c", probe]).output();
         match out {
-            Ok(o) if o.status.success() => Ok(()),
+            Ok(o) if o.status.success() => {
+                Ok(String::from_utf8_lossy(&o.stdout).lines().last().unwrap_or("?").trim().to_string())
+            }
             Ok(o) => Err(BenchError::Worker(format!(
                 "{}: cannot import torch ({}); see ../shared/bench/torchref/README.md",
                 self.python.display(),
@@ -57,14 +89,13 @@ impl TorchRef {
     pub fn measure(&self, model: BenchModel, plan: TimingPlan, seed: u64, target: Target) -> Result<TorchThroughput> {
         let threads = self.threads.to_string();
         let batch = target.batch.unwrap_or(0).to_string();
-        let out = Command::new(&self.python)
+        let out = self
+            .python()
             .arg(self.script())
             .args(["--worker", model.torch_case(), "--threads", &threads, "--seed", &seed.to_string()])
             .args(["--device", target.device_name(), "--batch", &batch])
             .args(["--repeats", &plan.repeats.to_string(), "--target-s", &plan.target_s.to_string()])
             .args(["--warmup-s", &plan.warmup_s.to_string()])
-            .env("OMP_NUM_THREADS", &threads)
-            .env("MKL_NUM_THREADS", &threads)
             .current_dir(&self.dir)
             .output()
             .map_err(|e| BenchError::Io { what: format!("running {}", self.python.display()), source: e })?;
@@ -97,5 +128,39 @@ pub fn parse_last_line<T: serde::de::DeserializeOwned>(
                 .collect::<Vec<_>>()
                 .join("\n")
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in for Python that prints the capability PyTorch would pick from its
+    /// environment (ATen's level, oneDNN's ceiling), so the hold can be seen arriving.
+    fn fake_python(dir: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("python");
+        std::fs::write(&path, "#!/bin/sh\necho \"${ATEN_CPU_CAPABILITY:-own}/${DNNL_MAX_CPU_ISA:-own}\"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(dir.join("throughput.py"), "").unwrap();
+        path
+    }
+
+    #[test]
+    fn the_reference_runs_held_to_the_level_asked_for_or_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let python = fake_python(dir.path());
+        let at = |held_to| TorchRef { python: python.clone(), dir: dir.path().into(), threads: 2, held_to }.check();
+        assert_eq!(at(None).unwrap(), "own/own");
+        assert_eq!(at(Some(Isa::Avx2)).unwrap(), "avx2/AVX2");
+        assert_eq!(at(Some(Isa::Scalar)).unwrap(), "default/SSE41");
+    }
+
+    #[test]
+    fn a_missing_script_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TorchRef { python: "python3".into(), dir: dir.path().into(), threads: 1, held_to: None };
+        let err = t.check().unwrap_err().to_string();
+        assert!(err.contains("throughput.py") && err.contains("not found"), "{err}");
     }
 }

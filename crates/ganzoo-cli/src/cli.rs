@@ -142,6 +142,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Also run the PyTorch reference with this Python (a virtualenv with torch).
+    /// When GANZOO_ISA forces a level below the CPU's best, PyTorch is held to it too
+    /// (ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA).
     #[arg(long)]
     pub torch: Option<PathBuf>,
     /// Directory of the PyTorch reference (throughput.py, models.py).

@@ -40,19 +40,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Some(python) => {
             let dir = std::fs::canonicalize(&args.torchref)
                 .with_context(|| format!("{}: PyTorch reference directory", args.torchref.display()))?;
-            Some(TorchRef { python: python.clone(), dir, threads })
+            Some(TorchRef { python: python.clone(), dir, threads, held_to: held_to() })
         }
         None => None,
     };
-    if let Some(t) = &torch {
-        t.check()?;
-    }
+    let torch_isa = match &torch {
+        Some(t) => describe_hold(&t.check()?, t.held_to),
+        None => String::new(),
+    };
     let rounds = args.rounds.unwrap_or(if torch.is_some() { 3 } else { 1 });
     let models = if args.models.is_empty() { BenchModel::ALL.to_vec() } else { args.models.clone() };
     let mut compared = Vec::new();
     if !args.ops_only {
         if !args.json {
-            emit(&table_header(torch.is_some()))?;
+            emit(&table_header(&torch_isa))?;
             if target.cuda {
                 emit("device: CUDA GPU 0 (ganzoo and PyTorch); it/s below are the GPU's\n")?;
             }
@@ -73,7 +74,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         per_layer(&args)?;
     }
     if let Some(path) = &args.write {
-        write_report(path, &compared, args.kernels, threads, rounds)?;
+        write_report(path, &compared, args.kernels, (threads, rounds), torch_isa)?;
     }
     Ok(())
 }
@@ -239,14 +240,18 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
     Ok(())
 }
 
-fn table_header(torch: bool) -> String {
-    let best = Isa::detected();
-    let line = format!(
+/// The table's header; `torch_isa` is PyTorch's capability line (empty without PyTorch).
+fn table_header(torch_isa: &str) -> String {
+    let (best, torch) = (Isa::detected(), !torch_isa.is_empty());
+    let mut line = format!(
         "CPU: {} ({} CPUs, best instruction set {best}, kernels at {})\n",
         system::cpu_model(),
         system::cpus(),
         isa::active()
     );
+    if torch {
+        line.push_str(&format!("PyTorch: CPU capability {torch_isa}\n"));
+    }
     let mut h = format!(
         "{:<10}{:>6}{:>6}{:>8}{:>10}{:>20}{:>9}{:>10}{:>11}{:>8}{:>7}",
         "model", "round", "batch", "isa", "it/s", "(min–max)", "ms/it", "real/s", "critic/s", "RSS MB", "other"
@@ -378,6 +383,24 @@ fn quiet_enough(args: &BenchArgs) {
     }
 }
 
+/// The level PyTorch is held to: ganzoo's, when `GANZOO_ISA` moved ganzoo off the
+/// level it picks by itself (so both run as on a CPU without the wider instructions).
+fn held_to() -> Option<Isa> {
+    let used = isa::active();
+    (used != Isa::preferred()).then_some(used)
+}
+
+/// PyTorch's reported capability, with the environment that held it there.
+fn describe_hold(capability: &str, held_to: Option<Isa>) -> String {
+    match held_to {
+        Some(isa) => {
+            let env: Vec<String> = ganzoo_bench::torch::isa_env(isa).iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{capability}, held there by {}", env.join(" "))
+        }
+        None => capability.to_string(),
+    }
+}
+
 /// The key of this machine's table: its best instruction set, or `BEST-as-USED` when
 /// `GANZOO_ISA` moved the kernels off the level they pick by themselves.
 fn machine_kind() -> String {
@@ -393,8 +416,8 @@ fn write_report(
     path: &std::path::Path,
     compared: &[Comparison],
     kernels: KernelBackend,
-    threads: usize,
-    rounds: usize,
+    (threads, rounds): (usize, usize),
+    torch_isa: String,
 ) -> Result<()> {
     let setting = Setting {
         date: report::today(),
@@ -406,6 +429,7 @@ fn write_report(
         ganzoo: env!("CARGO_PKG_VERSION").into(),
         candle: report::candle_version(std::path::Path::new("Cargo.lock")),
         torch: compared.iter().flat_map(|c| c.rounds.first()).next().map_or("?".into(), |r| r.theirs.torch.clone()),
+        torch_isa,
         kernels: kernels.name().into(),
         rounds,
     };
