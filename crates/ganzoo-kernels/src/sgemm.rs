@@ -7,7 +7,8 @@
 //! Row-major `C (m × n) = [C +] A (m × k) · B (k × n)`, vectorised along `n` (C's rows
 //! are contiguous), blocked as in Goto & van de Geijn (2008) with the roles of A and
 //! B swapped: a `KC × NC` panel of B is packed into `NR`-wide slivers (L2); each
-//! `MR × KC` sliver of A is copied row by row into a small buffer (L1) and multiplied
+//! `MR × KC` sliver of A is copied into a small buffer (L1) — row by row, or column by
+//! column when A is a transposed view (a weight gradient's `dyᵀ`) — and multiplied
 //! with every B sliver of the panel by a microkernel holding the `MR × NR` tile of C in
 //! registers (AVX-512: 12 × 32 in 24 registers; AVX2: 6 × 16 in 12). Each element
 //! sums its `k` in order, so results depend neither on threading nor on the level.
@@ -31,15 +32,17 @@ const A_STRIDE: usize = KC + 16;
 const NC: usize = 512;
 
 /// One level's microkernel: `C[..rows, ..cols] (+)= A_sliver · B_sliver` over `kc`.
+/// `BY_COLUMN` says how the A sliver was packed (see [`pack_a`]).
 trait Kernel {
     const MR: usize;
     const NR: usize;
     /// # Safety
     /// The CPU has the level's features; `a` holds `MR` rows of `A_STRIDE` (the first
-    /// `kc` of each read), `b` holds `kc × NR` values, `c` is valid for `rows ≤ MR`
-    /// rows of `cols ≤ NR` values `ldc` apart (read when `load_c`).
+    /// `kc` of each read), or with `BY_COLUMN` `kc` columns of `MR`; `b` holds
+    /// `kc × NR` values, `c` is valid for `rows ≤ MR` rows of `cols ≤ NR` values `ldc`
+    /// apart (read when `load_c`).
     #[allow(clippy::too_many_arguments)]
-    unsafe fn run(
+    unsafe fn run<const BY_COLUMN: bool>(
         kc: usize,
         a: *const f32,
         b: *const f32,
@@ -232,6 +235,9 @@ unsafe fn blocked<K: Kernel>(c: &Call<f32>) {
     // Rows of a sliver buffer past a sliver's last hold whatever an earlier sliver
     // left; their products land in tile rows never stored.
     let new_sliver = || vec![0f32; K::MR * A_STRIDE];
+    // A transposed (its columns contiguous, as `dyᵀ` in a weight gradient) is packed
+    // column by column: one short contiguous copy per `p` instead of `MR` scattered ones.
+    let by_column = a.cs != 1;
     let mut serial_sliver = new_sliver();
     for jc in (0..c.n).step_by(NC) {
         let nc = NC.min(c.n - jc);
@@ -244,13 +250,18 @@ unsafe fn blocked<K: Kernel>(c: &Call<f32>) {
             let sliver = |ap: &mut Vec<f32>, s: usize| {
                 let (i, rows) = (s * K::MR, K::MR.min(m - s * K::MR));
                 // SAFETY: rows `i..i + rows` of A's panel exist (the caller's contract).
-                unsafe { pack_a(ap, a, i, rows, pc, kc) };
+                unsafe { pack_a::<K>(ap, a, i, rows, pc, kc, by_column) };
                 for jr in (0..nc).step_by(K::NR) {
                     let cols = K::NR.min(nc - jr);
                     // SAFETY: the tile lies inside C; the slivers were packed above.
                     unsafe {
                         let out = dst.ptr().offset(i as isize * ldc + (jc + jr) as isize);
-                        K::run(kc, ap.as_ptr(), bp.as_ptr().add(jr * kc), out, ldc as usize, rows, cols, load_c);
+                        let (a, b, ldc) = (ap.as_ptr(), bp.as_ptr().add(jr * kc), ldc as usize);
+                        if by_column {
+                            K::run::<true>(kc, a, b, out, ldc, rows, cols, load_c);
+                        } else {
+                            K::run::<false>(kc, a, b, out, ldc, rows, cols, load_c);
+                        }
                     }
                 }
             };
@@ -293,6 +304,17 @@ impl View {
         debug_assert_eq!(self.cs, 1);
         // SAFETY: the caller's contract.
         unsafe { std::slice::from_raw_parts(self.ptr.offset(i as isize * self.rs + j as isize), len) }
+    }
+
+    /// `len` values of column `j` from row `i`, contiguous (`rs == 1`).
+    ///
+    /// # Safety
+    /// They lie inside the matrix, and `rs == 1`.
+    #[inline(always)]
+    unsafe fn column<'a>(&self, i: usize, j: usize, len: usize) -> &'a [f32] {
+        debug_assert_eq!(self.rs, 1);
+        // SAFETY: the caller's contract.
+        unsafe { std::slice::from_raw_parts(self.ptr.offset(i as isize + j as isize * self.cs), len) }
     }
 
     /// # Safety
@@ -354,12 +376,32 @@ unsafe fn pack_sliver<K: Kernel>(sliver: &mut [f32], b: View, pc: usize, j0: usi
     }
 }
 
-/// Copies rows `i..i + rows` of `A[.., pc..pc + kc]` into `dst`, `A_STRIDE` apart.
+/// Copies rows `i..i + rows` of `A[.., pc..pc + kc]` into `dst`: row by row,
+/// `A_STRIDE` apart, or with `by_column` column by column, `MR` apart (a row's values
+/// then sit `MR` apart; rows past `rows` keep what an earlier sliver left, and their
+/// products land in tile rows never stored).
 ///
 /// # Safety
 /// The rows lie inside A.
-unsafe fn pack_a(dst: &mut [f32], a: View, i: usize, rows: usize, pc: usize, kc: usize) {
-    if a.cs == 1 {
+unsafe fn pack_a<K: Kernel>(dst: &mut [f32], a: View, i: usize, rows: usize, pc: usize, kc: usize, by_column: bool) {
+    if by_column {
+        for (p, column) in dst[..kc * K::MR].chunks_exact_mut(K::MR).enumerate() {
+            if a.rs == 1 && rows == K::MR {
+                // SAFETY: `MR` values from `(i, pc + p)` down column `pc + p` are
+                // contiguous (`rs == 1`) and inside A. (A copy of constant length, which
+                // the compiler inlines as vector moves.)
+                column.copy_from_slice(unsafe { a.column(i, pc + p, K::MR) });
+            } else if a.rs == 1 {
+                // SAFETY: as above, for the last `rows` rows.
+                column[..rows].copy_from_slice(unsafe { a.column(i, pc + p, rows) });
+            } else {
+                for (r, v) in column[..rows].iter_mut().enumerate() {
+                    // SAFETY: inside A.
+                    *v = unsafe { a.at(i + r, pc + p) };
+                }
+            }
+        }
+    } else if a.cs == 1 {
         for r in 0..rows {
             // SAFETY: `kc` values from `(i + r, pc)` lie inside A.
             let src = unsafe { a.row(i + r, pc, kc) };
@@ -406,7 +448,7 @@ macro_rules! microkernel {
             const NR: usize = 2 * $lanes;
 
             #[inline]
-            unsafe fn run(
+            unsafe fn run<const BY_COLUMN: bool>(
                 kc: usize,
                 a: *const f32,
                 b: *const f32,
@@ -418,7 +460,7 @@ macro_rules! microkernel {
             ) {
                 #[target_feature(enable = $features)]
                 #[allow(clippy::too_many_arguments)]
-                unsafe fn tile(
+                unsafe fn tile<const BY_COLUMN: bool>(
                     kc: usize,
                     a: *const f32,
                     b: *const f32,
@@ -436,7 +478,8 @@ macro_rules! microkernel {
                             let b0 = $load(b.add(p * NR));
                             let b1 = $load(b.add(p * NR + $lanes));
                             for (r, acc) in acc.iter_mut().enumerate() {
-                                let av = $splat(*a.add(r * A_STRIDE + p));
+                                let at = if BY_COLUMN { p * $mr + r } else { r * A_STRIDE + p };
+                                let av = $splat(*a.add(at));
                                 acc[0] = $fma(av, b0, acc[0]);
                                 acc[1] = $fma(av, b1, acc[1]);
                             }
@@ -463,7 +506,7 @@ macro_rules! microkernel {
                     }
                 }
                 // SAFETY: the trait's contract (the CPU has the level's features).
-                unsafe { tile(kc, a, b, c, ldc, rows, cols, load_c) }
+                unsafe { tile::<BY_COLUMN>(kc, a, b, c, ldc, rows, cols, load_c) }
             }
         }
     };
