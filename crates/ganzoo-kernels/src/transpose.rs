@@ -21,41 +21,49 @@ const TILE: usize = 8;
 /// `dst (cols × rows) = srcᵀ` for a row-major `src (rows × cols)`; every value of
 /// `dst[..rows · cols]` is written.
 fn transpose<T: Element>(src: &[T], rows: usize, cols: usize, dst: &mut [MaybeUninit<T>]) {
-    let (src, dst) = (&src[..rows * cols], &mut dst[..rows * cols]);
     if rows == 1 || cols == 1 {
-        write_slice(dst, src);
+        write_slice(&mut dst[..rows * cols], &src[..rows * cols]);
         return;
     }
+    transpose_strided(src, (rows, cols, cols), dst);
+}
+
+/// [`transpose`] of a `rows × cols` matrix whose rows lie `ld` apart in `src`.
+fn transpose_strided<T: Element>(src: &[T], (rows, cols, ld): (usize, usize, usize), dst: &mut [MaybeUninit<T>]) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let (src, dst) = (&src[..(rows - 1) * ld + cols], &mut dst[..rows * cols]);
     let (full_rows, full_cols) = (rows - rows % TILE, cols - cols % TILE);
     let tiled = crate::isa::active() >= crate::isa::Isa::Avx2
-        && avx2::transpose_tiles(src, rows, cols, dst, (full_rows, full_cols));
+        && avx2::transpose_tiles(src, (rows, ld), dst, (full_rows, full_cols));
     if !tiled {
         for r0 in (0..full_rows).step_by(TILE) {
             for c0 in (0..full_cols).step_by(TILE) {
-                transpose_tile(src, rows, cols, dst, (r0, c0));
+                transpose_tile(src, (rows, ld), dst, (r0, c0));
             }
         }
     }
     // The right edge (columns past the last full tile) and the bottom edge, one value at a time.
     for r in 0..rows {
         let first = if r < full_rows { full_cols } else { 0 };
-        for (c, &v) in src[r * cols..][..cols].iter().enumerate().skip(first) {
+        for (c, &v) in src[r * ld..][..cols].iter().enumerate().skip(first) {
             dst[c * rows + r].write(v);
         }
     }
 }
 
-/// The tile at `(r0, c0)` of `src (rows × cols)` into its place in `dst`, by way of an array.
+/// The tile at `(r0, c0)` of `src` (`rows` rows, `ld` apart) into its place in `dst`,
+/// by way of an array.
 fn transpose_tile<T: Element>(
     src: &[T],
-    rows: usize,
-    cols: usize,
+    (rows, ld): (usize, usize),
     dst: &mut [MaybeUninit<T>],
     (r0, c0): (usize, usize),
 ) {
     let mut tile = [[T::ZERO; TILE]; TILE];
     for (i, line) in tile.iter_mut().enumerate() {
-        line.copy_from_slice(&src[(r0 + i) * cols + c0..][..TILE]);
+        line.copy_from_slice(&src[(r0 + i) * ld + c0..][..TILE]);
     }
     for j in 0..TILE {
         let out = &mut dst[(c0 + j) * rows + r0..][..TILE];
@@ -74,12 +82,11 @@ mod avx2 {
     use super::TILE;
     use crate::gemm::Element;
 
-    /// Transposes the full tiles (those inside `full`) if `T` is `f32` and the CPU
-    /// has AVX2; returns whether it did.
+    /// Transposes the full tiles (those inside `full`) of `src` (`rows` rows, `ld`
+    /// apart) if `T` is `f32` and the CPU has AVX2; returns whether it did.
     pub fn transpose_tiles<T: Element>(
         src: &[T],
-        rows: usize,
-        cols: usize,
+        (rows, ld): (usize, usize),
         dst: &mut [MaybeUninit<T>],
         full: (usize, usize),
     ) -> bool {
@@ -90,11 +97,11 @@ mod avx2 {
             unsafe {
                 let src = std::slice::from_raw_parts(src.as_ptr().cast::<f32>(), src.len());
                 let dst = std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<MaybeUninit<f32>>(), dst.len());
-                tiles(src, rows, cols, dst, full);
+                tiles(src, rows, ld, dst, full);
             }
             return true;
         }
-        let _ = (src, rows, cols, dst, full);
+        let _ = (src, rows, ld, dst, full);
         false
     }
 
@@ -103,7 +110,7 @@ mod avx2 {
     unsafe fn tiles(
         src: &[f32],
         rows: usize,
-        cols: usize,
+        ld: usize,
         dst: &mut [MaybeUninit<f32>],
         (full_rows, full_cols): (usize, usize),
     ) {
@@ -113,7 +120,7 @@ mod avx2 {
                 // Every row and column slice is bounds-checked before its pointer is used.
                 // SAFETY: each slice holds TILE = 8 `f32`, what one unaligned 256-bit load reads.
                 let r: [__m256; TILE] =
-                    std::array::from_fn(|i| unsafe { _mm256_loadu_ps(src[(r0 + i) * cols + c0..][..TILE].as_ptr()) });
+                    std::array::from_fn(|i| unsafe { _mm256_loadu_ps(src[(r0 + i) * ld + c0..][..TILE].as_ptr()) });
                 // Interleave pairs of rows, then pairs of pairs: each 128-bit lane of
                 // `q[k]` holds four values of one column, columns k and k + 4.
                 let t = [
@@ -172,36 +179,37 @@ pub fn from_channels_last<T: Element>(
     plan.for_each_chunk(&mut dst[..n * len], len, |s, out| transpose(&src[s * len..][..len], plane, c, out));
 }
 
-/// Each `rows × cols` matrix of `w` transposed, as a new vector.
-fn transpose_each<T: Element>(w: &[T], rows: usize, cols: usize) -> Vec<T> {
-    let len = (rows * cols).max(1);
-    assert_eq!(w.len() % len, 0, "transpose_each: {} values are no whole number of {rows}×{cols} matrices", w.len());
-    // SAFETY: the chunks cover the whole vector (the assert above) and `transpose`
-    // writes every value of each.
+/// A kernel `(O, C, taps)` → `(O, taps, C)`.
+pub fn kernel_to_channels_last<T: Element>(w: &[T], c: usize, taps: usize) -> Vec<T> {
+    transpose_samples(w, c, taps)
+}
+
+/// A kernel `(O, C, taps)` → `(taps, C, O)`: the transpose of
+/// [`kernel_to_channels_last`]'s `(O, P)` matrix, one row per patch position. The
+/// second transpose runs in bands of `P`'s columns, one per thread (each band is a
+/// run of whole rows of the result): a DCGAN kernel is as large as a layer's input,
+/// and it is transposed at every call.
+pub fn kernel_to_patch_major<T: Element>(w: &[T], c: usize, taps: usize) -> Vec<T> {
+    let wc = kernel_to_channels_last(w, c, taps);
+    let (p, o) = (c * taps, w.len() / (c * taps).max(1));
+    if p == 0 || o == 0 {
+        return wc;
+    }
+    let band = p.div_ceil(rayon::current_num_threads()).next_multiple_of(TILE).min(p);
+    // SAFETY: the bands cover the result (`band · O` values each, the last perhaps
+    // fewer, a whole number of rows) and `transpose_strided` writes all of each.
     unsafe {
         written(w.len(), |out| {
-            for (src, dst) in w.chunks_exact(len).zip(out.chunks_exact_mut(len)) {
-                transpose(src, rows, cols, dst);
-            }
+            out.par_chunks_mut(band * o).enumerate().for_each(|(b, dst)| {
+                transpose_strided(&wc[b * band..], (o, dst.len() / o, p), dst);
+            })
         })
     }
 }
 
-/// A kernel `(O, C, taps)` → `(O, taps, C)`.
-pub fn kernel_to_channels_last<T: Element>(w: &[T], c: usize, taps: usize) -> Vec<T> {
-    transpose_each(w, c, taps)
-}
-
-/// A kernel `(O, C, taps)` → `(taps, C, O)`: the transpose of
-/// [`kernel_to_channels_last`]'s `(O, P)` matrix, one row per patch position.
-pub fn kernel_to_patch_major<T: Element>(w: &[T], c: usize, taps: usize) -> Vec<T> {
-    let wc = kernel_to_channels_last(w, c, taps);
-    transpose_each(&wc, w.len() / (c * taps).max(1), c * taps)
-}
-
 /// A kernel `(O, taps, C)` → `(O, C, taps)`.
 pub fn kernel_from_channels_last<T: Element>(w: &[T], c: usize, taps: usize) -> Vec<T> {
-    transpose_each(w, taps, c)
+    transpose_samples(w, taps, c)
 }
 
 /// Each `rows × cols` matrix of `x` transposed, the matrices in parallel.
@@ -297,11 +305,11 @@ mod tests {
             let full = (rows - rows % TILE, cols - cols % TILE);
             for r0 in (0..full.0).step_by(TILE) {
                 for c0 in (0..full.1).step_by(TILE) {
-                    transpose_tile(&src32, rows, cols, out(&mut tiled), (r0, c0));
+                    transpose_tile(&src32, (rows, cols), out(&mut tiled), (r0, c0));
                 }
             }
             let mut simd = vec![f32::NAN; rows * cols];
-            if avx2::transpose_tiles(&src32, rows, cols, out(&mut simd), full) {
+            if avx2::transpose_tiles(&src32, (rows, cols), out(&mut simd), full) {
                 let same = |a: f32, b: f32| a == b || (a.is_nan() && b.is_nan());
                 assert!(simd.iter().zip(&tiled).all(|(&a, &b)| same(a, b)), "AVX2 tiles {rows}×{cols}");
             }
@@ -326,5 +334,34 @@ mod tests {
         assert_eq!(kernel_from_channels_last(&wc, 3, 4), w);
         let wt = kernel_to_patch_major(&w, 3, 4);
         assert_eq!(wt[(2 * 3 + 1) * 2 + 1], w[12 + 4 + 2], "tap 2, channel 1, kernel 1");
+    }
+
+    /// A kernel large enough for several bands of full tiles and ragged edges, against
+    /// the definition `(O, C, taps)` → `(taps, C, O)`, in f32 (AVX2 tiles) and f64.
+    #[test]
+    fn patch_major_kernels_match_the_definition() {
+        let (o, c, taps) = (37, 19, 16);
+        let w: Vec<f64> = (0..o * c * taps).map(|v| v as f64).collect();
+        let want: Vec<f64> = (0..taps * c * o)
+            .map(|i| (i / (c * o), i / o % c, i % o))
+            .map(|(t, ch, k)| w[(k * c + ch) * taps + t])
+            .collect();
+        assert_eq!(kernel_to_patch_major(&w, c, taps), want);
+        let w32: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+        let got: Vec<f64> = kernel_to_patch_major(&w32, c, taps).iter().map(|&v| f64::from(v)).collect();
+        assert_eq!(got, want);
+    }
+
+    /// A sub-matrix transposed in place of its parent's rows.
+    #[test]
+    fn strided_transposes_read_only_their_columns() {
+        let (rows, ld) = (19, 40);
+        let src: Vec<f32> = (0..rows * ld).map(|v| v as f32).collect();
+        for (c0, cols) in [(0, 16), (5, 17), (24, 16), (33, 7)] {
+            let mut dst = vec![f32::NAN; rows * cols];
+            transpose_strided(&src[c0..], (rows, cols, ld), out(&mut dst));
+            let want: Vec<f32> = (0..cols).flat_map(|c| (0..rows).map(move |r| (r * ld + c0 + c) as f32)).collect();
+            assert_eq!(dst, want, "columns {c0}..{}", c0 + cols);
+        }
     }
 }
