@@ -176,9 +176,7 @@ impl RunDir {
     /// `eval/step-*.json.tmp`, and `checkpoints/*.tmp`, `*.old`, `latest.tmp`.
     pub fn clean_leftovers(&self) -> Result<Vec<PathBuf>> {
         let mut removed = Vec::new();
-        for name in RUN_FILES.iter().filter(|n| n.ends_with(".tmp")) {
-            remove_files(&self.path, |n| n == *name, &mut removed)?;
-        }
+        remove_files(&self.path, |n| n.ends_with(".tmp") && RUN_FILES.contains(&n), &mut removed)?;
         let partial = |n: &str| n.ends_with(".png.tmp") || n.ends_with(".png.partial");
         remove_files(&self.samples_dir(), |n| n.starts_with("iter-") && partial(n), &mut removed)?;
         remove_files(&self.path.join("eval"), |n| n.starts_with("step-") && n.ends_with(".json.tmp"), &mut removed)?;

@@ -404,11 +404,10 @@ fn describe_hold(capability: &str, held_to: Option<Isa>) -> String {
 /// The key of this machine's table: its best instruction set, or `BEST-as-USED` when
 /// `GANZOO_ISA` moved the kernels off the level they pick by themselves.
 fn machine_kind() -> String {
-    let (best, used) = (Isa::detected(), isa::active());
-    if used == Isa::preferred() {
-        best.name().into()
-    } else {
-        format!("{best}-as-{used}")
+    let best = Isa::detected();
+    match held_to() {
+        None => best.name().into(),
+        Some(used) => format!("{best}-as-{used}"),
     }
 }
 
