@@ -75,17 +75,25 @@ impl Channels {
 
     /// Per channel `(Σ a, Σ a·b)` over paired inputs of this shape, in f64, in an
     /// order that does not depend on the threads.
+    /// (Each task's loops run at the active level: same sums, wider registers.)
     fn sums<T: Element>(self, a: &[T], b: &[T]) -> Vec<(f64, f64)> {
+        let isa = crate::isa::active();
         match self {
             Self::Planes { n, c, plane } => (0..c)
                 .into_par_iter()
                 .map(|ch| {
-                    let mut sums = Sums::default();
-                    for i in 0..n {
-                        let at = (i * c + ch) * plane;
-                        sums.add(&a[at..at + plane], &b[at..at + plane]);
-                    }
-                    sums.totals()
+                    crate::isa::vectorized(
+                        isa,
+                        #[inline(always)]
+                        || {
+                            let mut sums = Sums::default();
+                            for i in 0..n {
+                                let at = (i * c + ch) * plane;
+                                sums.add(&a[at..at + plane], &b[at..at + plane]);
+                            }
+                            sums.totals()
+                        },
+                    )
                 })
                 .collect(),
             Self::Rows { c, .. } => {
@@ -94,18 +102,24 @@ impl Channels {
                     .par_chunks(task)
                     .zip(b.par_chunks(task))
                     .map(|(a, b)| {
-                        let (mut sa, mut sab) = (vec![0.0; c], vec![0.0; c]);
-                        // Four rows per pass over the accumulators (their loads and
-                        // stores, not the arithmetic, bound a pass).
-                        let (quads_a, quads_b) = (a.chunks_exact(4 * c), b.chunks_exact(4 * c));
-                        let rest = (quads_a.remainder(), quads_b.remainder());
-                        for (qa, qb) in quads_a.zip(quads_b) {
-                            add_rows::<T, 4>(&mut sa, &mut sab, qa, qb);
-                        }
-                        for (ra, rb) in rest.0.chunks_exact(c).zip(rest.1.chunks_exact(c)) {
-                            add_rows::<T, 1>(&mut sa, &mut sab, ra, rb);
-                        }
-                        sa.into_iter().zip(sab).collect()
+                        crate::isa::vectorized(
+                            isa,
+                            #[inline(always)]
+                            || {
+                                let (mut sa, mut sab) = (vec![0.0; c], vec![0.0; c]);
+                                // Four rows per pass over the accumulators (their loads and
+                                // stores, not the arithmetic, bound a pass).
+                                let (quads_a, quads_b) = (a.chunks_exact(4 * c), b.chunks_exact(4 * c));
+                                let rest = (quads_a.remainder(), quads_b.remainder());
+                                for (qa, qb) in quads_a.zip(quads_b) {
+                                    add_rows::<T, 4>(&mut sa, &mut sab, qa, qb);
+                                }
+                                for (ra, rb) in rest.0.chunks_exact(c).zip(rest.1.chunks_exact(c)) {
+                                    add_rows::<T, 1>(&mut sa, &mut sab, ra, rb);
+                                }
+                                sa.into_iter().zip(sab).collect()
+                            },
+                        )
                     })
                     .collect();
                 let mut total = vec![(0.0, 0.0); c];
@@ -177,6 +191,7 @@ impl Channels {
 }
 
 /// `Σ a`, `Σ a·b` of `R` rows of `c = sa.len()` channels each, added to `sa`, `sab`.
+#[inline(always)]
 fn add_rows<T: Element, const R: usize>(sa: &mut [f64], sab: &mut [f64], a: &[T], b: &[T]) {
     let c = sa.len();
     let sab = &mut sab[..c];

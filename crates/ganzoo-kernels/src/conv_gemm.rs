@@ -9,7 +9,9 @@
 //!
 //! On NHWC images ([`ImageLayout::Nhwc`](crate::ImageLayout)) `(L, O)` *is* the
 //! block's output and `im2col` / `col2im` read and write the block's images as they
-//! lie, so nothing is reordered but the kernel. On NCHW images the input side goes
+//! lie, so nothing is reordered but the kernel; where ganzoo's GEMM runs the product
+//! (`f32` at AVX2 / AVX-512), the forward pass and the weight gradient do not store
+//! `cols` at all: the GEMM's packing copies it from the images ([`Unfolded`]). On NCHW images the input side goes
 //! through a channels-last copy and the output side is `(O, L)`, the NCHW output up
 //! to a reordering of whole planes (none at all for a single sample).
 
@@ -17,9 +19,9 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use crate::gemm::{matmul, matmul_to, Element, MatRef};
+use crate::gemm::{matmul, matmul_to, matmul_unfolded_into, matmul_unfolded_to, Element, MatRef, Side};
 use crate::geometry::ConvGeometry;
-use crate::im2col::{col2im, im2col};
+use crate::im2col::{col2im, im2col, Unfolded};
 use crate::scratch::Scratch;
 use crate::threads::Plan;
 use crate::transpose::{
@@ -120,19 +122,29 @@ pub fn forward<T: Element>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
         if channels_last { kernel_to_patch_major(w, g.cin, taps) } else { kernel_to_channels_last(w, g.cin, taps) };
     let write = |y: &mut [MaybeUninit<T>]| {
         y.par_chunks_mut(plan.group * ys).zip(x.par_chunks(plan.group * xs)).for_each(|(y, x)| {
-            let mut buf = Buffers::new(g, &plan);
+            let mut buf = None;
             for (n, x, y) in block_pairs(&plan, x, xs, y, ys) {
+                // NHWC: `Ŷᵀ = cols · Wcᵀ` with `cols` unfolded while packing, where the
+                // GEMM can; else stored first.
+                let (shape, wt) = ((n * g.out_plane(), g.cout, g.patch()), MatRef::rows(&kernel, g.cout));
+                if g.params.channels_last()
+                    && matmul_unfolded_to(shape, y, Unfolded::new(g, x, n), Side::Lhs, wt, plan.threaded)
+                {
+                    continue;
+                }
+                let buf = buf.get_or_insert_with(|| Buffers::new(g, &plan));
                 buf.unfold(g, &plan, x, n);
                 if channels_last {
-                    multiply_channels_last(g, &plan, &kernel, &mut buf, n, y);
+                    multiply_channels_last(g, &plan, &kernel, buf, n, y);
                 } else {
-                    multiply_channels_first(g, &plan, &kernel, &mut buf, n, y);
+                    multiply_channels_first(g, &plan, &kernel, buf, n, y);
                 }
             }
         })
     };
     // SAFETY: the blocks cover the output (`x` has exactly `batch` samples, checked
-    // above) and each `multiply_*` writes its whole block.
+    // above) and `matmul_unfolded_to` (when it returns true) or `multiply_*` writes
+    // its whole block.
     unsafe { written(g.output_len(), write) }
 }
 
@@ -234,9 +246,13 @@ pub fn weight_grad<T: Element>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
         .zip(dy.par_chunks(plan.group * ys))
         .map(|(x, dy)| {
             let mut dwc: Option<Vec<T>> = None;
-            let mut buf = Buffers::new(g, &plan);
+            let mut buf = None;
             for (x, dy) in x.chunks(plan.chunk * xs).zip(dy.chunks(plan.chunk * ys)) {
                 let n = x.len() / xs;
+                if g.params.channels_last() && add_unfolded(g, &plan, &mut dwc, x, dy, n) {
+                    continue;
+                }
+                let buf = buf.get_or_insert_with(|| Buffers::new(g, &plan));
                 buf.unfold(g, &plan, x, n);
                 let dy = by_channel(g, &plan, dy, n, &mut buf.out);
                 let cols = MatRef::rows(&buf.cols, p);
@@ -259,4 +275,29 @@ pub fn weight_grad<T: Element>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
         dwc.iter_mut().zip(part.iter()).for_each(|(d, &v)| *d += v);
     }
     kernel_from_channels_last(&dwc, g.cin, g.k_h * g.k_w)
+}
+
+/// One NHWC block's `dyᵀ · im2col(x)` with the im2col matrix unfolded while packing,
+/// written into a new `dwc` or added to it; `false` (nothing done) where the GEMM cannot.
+fn add_unfolded<T: Element>(
+    g: &ConvGeometry,
+    plan: &Plan,
+    dwc: &mut Option<Vec<T>>,
+    x: &[T],
+    dy: &[T],
+    n: usize,
+) -> bool {
+    let (shape, u) = ((g.cout, g.patch(), n * g.out_plane()), Unfolded::new(g, x, n));
+    let dyt = MatRef::transposed(dy, g.cout);
+    if let Some(sum) = dwc.as_mut() {
+        return matmul_unfolded_into(shape, sum, u, Side::Rhs, dyt, plan.threaded);
+    }
+    let mut sum = Vec::with_capacity(g.kernel_len());
+    if !matmul_unfolded_to(shape, &mut sum.spare_capacity_mut()[..g.kernel_len()], u, Side::Rhs, dyt, plan.threaded) {
+        return false;
+    }
+    // SAFETY: `matmul_unfolded_to` took the product, so it wrote all `O × P` values.
+    unsafe { sum.set_len(g.kernel_len()) };
+    *dwc = Some(sum);
+    true
 }

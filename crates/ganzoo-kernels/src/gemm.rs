@@ -6,6 +6,8 @@
 use std::mem::MaybeUninit;
 use std::ops::{AddAssign, Mul, Sub};
 
+use crate::im2col::Unfolded;
+
 mod sealed {
     pub trait Sealed {}
     impl Sealed for f32 {}
@@ -40,6 +42,20 @@ pub trait Element:
     /// (writable) `m × n` matrices.
     #[doc(hidden)]
     unsafe fn gemm(isa: crate::isa::Isa, call: Call<Self>);
+    /// Whether [`Self::gemm_unfolded`] takes an `m × n × k` product at `isa`.
+    #[doc(hidden)]
+    fn unfolds(_isa: crate::isa::Isa, _m: usize, _n: usize, _k: usize) -> bool {
+        false
+    }
+    /// Runs `call` with the unfolded operand `u` as its A or B, for a product
+    /// [`Self::unfolds`] took.
+    ///
+    /// # Safety
+    /// As for [`Self::gemm`] (that operand aside), `u` the shape of the operand it is.
+    #[doc(hidden)]
+    unsafe fn gemm_unfolded(_isa: crate::isa::Isa, _call: Call<Self>, _u: Unfolded<Self>, _side: Side) {
+        unreachable!("gemm_unfolded on a product `unfolds` refused")
+    }
 }
 
 impl Element for f32 {
@@ -62,6 +78,19 @@ impl Element for f32 {
         }
         // SAFETY: the caller's contract.
         unsafe { crate_gemm_f32(isa, call) }
+    }
+    fn unfolds(isa: crate::isa::Isa, m: usize, n: usize, k: usize) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return crate::sgemm::takes_unfolded(isa, m, n, k);
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+    unsafe fn gemm_unfolded(isa: crate::isa::Isa, call: Call<Self>, u: Unfolded<Self>, side: Side) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the caller's contract.
+        unsafe {
+            crate::sgemm::run_unfolded(isa, &call, u, side)
+        }
     }
 }
 
@@ -146,6 +175,88 @@ pub fn matmul_to<T: Element>(
     unsafe { gemm_unchecked(m, n, k, dst.as_mut_ptr().cast(), false, a, b, threaded) }
 }
 
+/// Which operand of a product is an unfolded im2col matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// `im2col(x) · B` (a forward convolution, output channels-last).
+    Lhs,
+    /// `A · im2col(x)` (a weight gradient).
+    Rhs,
+}
+
+/// `dst (m × n, row-major) = a · b` where the operand on `side` is the unfolded `u`
+/// (`m × k` as A, `k × n` as B), read from the images while packing and never stored,
+/// and `other` is the other operand; writes every element of `dst[..m·n]`, reading
+/// none. Only where ganzoo's GEMM takes the product (`Element::unfolds`); elsewhere
+/// `false`, nothing done: store the matrix with `im2col` and call [`matmul_to`].
+pub fn matmul_unfolded_to<T: Element>(
+    shape: (usize, usize, usize),
+    dst: &mut [MaybeUninit<T>],
+    u: Unfolded<T>,
+    side: Side,
+    other: MatRef<T>,
+    threaded: bool,
+) -> bool {
+    // SAFETY: without `accumulate` nothing of `dst` is read.
+    unsafe { unfolded(shape, dst, false, u, side, other, threaded) }
+}
+
+/// [`matmul_unfolded_to`] adding to `dst` (`dst += a · b`).
+pub fn matmul_unfolded_into<T: Element>(
+    shape: (usize, usize, usize),
+    dst: &mut [T],
+    u: Unfolded<T>,
+    side: Side,
+    other: MatRef<T>,
+    threaded: bool,
+) -> bool {
+    // SAFETY: `dst` is initialised and only initialised sums are stored into it.
+    unsafe { unfolded(shape, crate::uninit::as_uninit(dst), true, u, side, other, threaded) }
+}
+
+/// # Safety
+/// With `accumulate`, `dst[..m·n]` is initialised.
+#[allow(clippy::too_many_arguments)]
+unsafe fn unfolded<T: Element>(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [MaybeUninit<T>],
+    accumulate: bool,
+    u: Unfolded<T>,
+    side: Side,
+    other: MatRef<T>,
+    threaded: bool,
+) -> bool {
+    let isa = crate::isa::active();
+    if m == 0 || n == 0 || !T::unfolds(isa, m, n, k) {
+        return false;
+    }
+    let (u_shape, other_fits) = match side {
+        Side::Lhs => ((m, k), other.fits(k, n)),
+        Side::Rhs => ((k, n), other.fits(m, k)),
+    };
+    assert!(
+        dst.len() >= m * n && other_fits && (u.rows(), u.cols()) == u_shape,
+        "matmul: operand shorter than its view"
+    );
+    let (ptr, cs, rs) = (other.data.as_ptr(), other.col_stride as isize, other.row_stride as isize);
+    let base = Call {
+        dst: dst.as_mut_ptr().cast(),
+        read_dst: accumulate,
+        parallelism: if threaded { gemm_common::Parallelism::Rayon(0) } else { gemm_common::Parallelism::None },
+        ..Call::shape(m, n, k)
+    };
+    let call = match side {
+        Side::Lhs => Call { rhs: ptr, rhs_cs: cs, rhs_rs: rs, ..base },
+        Side::Rhs => Call { lhs: ptr, lhs_cs: cs, lhs_rs: rs, ..base },
+    };
+    // SAFETY: the assert keeps the stored operand and C inside their slices and the
+    // unfolded one the right shape (`Unfolded` checked its images); without
+    // `accumulate` the call writes every element of C and reads none, with it `dst`
+    // is initialised (the caller's contract).
+    unsafe { T::gemm_unfolded(isa, call, u, side) };
+    true
+}
+
 /// `a (m × k) · b (k × n)` as a new row-major vector, written once (never zero-filled).
 pub fn product<T: Element>(m: usize, n: usize, k: usize, a: MatRef<T>, b: MatRef<T>, threaded: bool) -> Vec<T> {
     // SAFETY: `matmul_to` writes all `m × n` elements.
@@ -208,10 +319,10 @@ pub struct Call<T> {
     pub(crate) parallelism: gemm_common::Parallelism,
 }
 
-#[cfg(test)]
 impl<T> Call<T> {
-    /// A call of the given size on no data, for tests of which path takes it.
-    pub(crate) fn probe(m: usize, n: usize, k: usize) -> Self {
+    /// A call of the given size on no data, all row-major and single-threaded: for
+    /// choosing a path by shape, and the base of real calls.
+    pub(crate) fn shape(m: usize, n: usize, k: usize) -> Self {
         Call {
             m,
             n,

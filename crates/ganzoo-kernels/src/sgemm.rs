@@ -14,12 +14,16 @@
 //! sums its `k` in order, so results depend neither on threading nor on the level.
 //! Products with C at most 3 wide or 3 tall (an MLP's 2-D input and 1-unit output, a
 //! 1-channel critic output) take dot products or scaled row sums instead.
+//!
+//! Either operand of a blocked product may be an im2col matrix that was never stored
+//! ([`Unfolded`]): A's slivers and B's panel rows are then copied from the images.
 
 use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use crate::gemm::Call;
+use crate::gemm::{Call, Side};
+use crate::im2col::Unfolded;
 use crate::isa::Isa;
 
 /// Depth of a packed panel: an A sliver (`MR × KC`) stays in L1, a B panel
@@ -36,6 +40,8 @@ const NC: usize = 512;
 trait Kernel {
     const MR: usize;
     const NR: usize;
+    /// The level the packing loops are compiled for.
+    const ISA: Isa;
     /// # Safety
     /// The CPU has the level's features; `a` holds `MR` rows of `A_STRIDE` (the first
     /// `kc` of each read), or with `BY_COLUMN` `kc` columns of `MR`; `b` holds
@@ -104,13 +110,41 @@ pub(crate) unsafe fn run(isa: Isa, c: &Call<f32>) {
     let Some(path) = path(isa, c) else { unreachable!("sgemm::run on a call `takes` refused") };
     match (path, isa) {
         // SAFETY: see above.
-        (Path::Blocked, Isa::Avx512) => unsafe { blocked::<Avx512>(c) },
+        (Path::Blocked, Isa::Avx512) => unsafe {
+            blocked::<Avx512>(c, Source::View(View::lhs(c)), Source::View(View::rhs(c)))
+        },
         // SAFETY: see above.
-        (Path::Blocked, _) => unsafe { blocked::<Avx2>(c) },
+        (Path::Blocked, _) => unsafe { blocked::<Avx2>(c, Source::View(View::lhs(c)), Source::View(View::rhs(c))) },
         // SAFETY: see above.
         (thin, Isa::Avx512) => unsafe { thin_avx512(c, thin) },
         // SAFETY: see above.
         (thin, _) => unsafe { thin_avx2(c, thin) },
+    }
+}
+
+/// Whether [`run_unfolded`] takes an `m × n × k` product at `isa` (the blocked path;
+/// thin products stay with a stored im2col matrix).
+pub(crate) fn takes_unfolded(isa: Isa, m: usize, n: usize, k: usize) -> bool {
+    path(isa, &Call::<f32>::shape(m, n, k)) == Some(Path::Blocked)
+}
+
+/// `C (+)= A · B` with the operand on `side` the unfolded `u`, read from the images as
+/// the packing needs it, for a call [`takes_unfolded`] accepted.
+///
+/// # Safety
+/// As for [`run`]: `c` describes C and the other operand (the unfolded one's pointer
+/// is not read), and `u` has the shape of the operand it stands for.
+pub(crate) unsafe fn run_unfolded(isa: Isa, c: &Call<f32>, u: Unfolded<f32>, side: Side) {
+    debug_assert!(takes_unfolded(isa, c.m, c.n, c.k));
+    let (a, b) = match side {
+        Side::Lhs => (Source::Unfolded(u), Source::View(View::rhs(c))),
+        Side::Rhs => (Source::View(View::lhs(c)), Source::Unfolded(u)),
+    };
+    match isa {
+        // SAFETY: the caller's contract; `takes_unfolded` checked the level.
+        Isa::Avx512 => unsafe { blocked::<Avx512>(c, a, b) },
+        // SAFETY: as above.
+        _ => unsafe { blocked::<Avx2>(c, a, b) },
     }
 }
 
@@ -226,8 +260,7 @@ impl Shared {
 
 /// # Safety
 /// See [`run`].
-unsafe fn blocked<K: Kernel>(c: &Call<f32>) {
-    let (a, b) = (View::lhs(c), View::rhs(c));
+unsafe fn blocked<K: Kernel>(c: &Call<f32>, a: Source, b: Source) {
     let (dst, m, ldc) = (Shared(c.dst), c.m, c.dst_rs);
     let slivers = m.div_ceil(K::MR);
     let threaded = !matches!(c.parallelism, gemm_common::Parallelism::None) && slivers >= 4;
@@ -237,7 +270,7 @@ unsafe fn blocked<K: Kernel>(c: &Call<f32>) {
     let new_sliver = || vec![0f32; K::MR * A_STRIDE];
     // A transposed (its columns contiguous, as `dyᵀ` in a weight gradient) is packed
     // column by column: one short contiguous copy per `p` instead of `MR` scattered ones.
-    let by_column = a.cs != 1;
+    let by_column = matches!(a, Source::View(v) if v.cs != 1);
     let mut serial_sliver = new_sliver();
     for jc in (0..c.n).step_by(NC) {
         let nc = NC.min(c.n - jc);
@@ -249,8 +282,13 @@ unsafe fn blocked<K: Kernel>(c: &Call<f32>) {
             let bp = &packed[..];
             let sliver = |ap: &mut Vec<f32>, s: usize| {
                 let (i, rows) = (s * K::MR, K::MR.min(m - s * K::MR));
-                // SAFETY: rows `i..i + rows` of A's panel exist (the caller's contract).
-                unsafe { pack_a::<K>(ap, a, i, rows, pc, kc, by_column) };
+                // SAFETY: rows `i..i + rows` of A's panel exist (the caller's contract);
+                // `K`'s level is the CPU's.
+                crate::isa::vectorized(
+                    K::ISA,
+                    #[inline(always)]
+                    || unsafe { pack_a::<K>(ap, a, i, rows, pc, kc, by_column) },
+                );
                 for jr in (0..nc).step_by(K::NR) {
                     let cols = K::NR.min(nc - jr);
                     // SAFETY: the tile lies inside C; the slivers were packed above.
@@ -272,6 +310,14 @@ unsafe fn blocked<K: Kernel>(c: &Call<f32>) {
             }
         }
     }
+}
+
+/// Where the blocked path reads an operand from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    View(View),
+    /// An im2col matrix, unfolded while packing.
+    Unfolded(Unfolded<'a, f32>),
 }
 
 /// A strided read-only matrix.
@@ -331,12 +377,26 @@ impl View {
 ///
 /// # Safety
 /// The panel lies inside B.
-unsafe fn pack_b<K: Kernel>(dst: &mut [f32], b: View, pc: usize, kc: usize, jc: usize, nc: usize, threaded: bool) {
+unsafe fn pack_b<K: Kernel>(dst: &mut [f32], b: Source, pc: usize, kc: usize, jc: usize, nc: usize, threaded: bool) {
     let (panel, len) = (&mut dst[..nc.div_ceil(K::NR) * K::NR * kc], K::NR * kc);
+    let b = match b {
+        Source::View(view) => view,
+        Source::Unfolded(u) => {
+            return crate::isa::vectorized(
+                K::ISA,
+                #[inline(always)]
+                || pack_unfolded_b::<K>(panel, u, pc, jc, nc),
+            );
+        }
+    };
     let pack = |(s, sliver): (usize, &mut [f32])| {
         let (j0, cols) = (jc + s * K::NR, K::NR.min(nc - s * K::NR));
-        // SAFETY: the caller's contract.
-        unsafe { pack_sliver::<K>(sliver, b, pc, j0, cols) }
+        // SAFETY: the caller's contract; `K`'s level is the CPU's (`path` checked).
+        crate::isa::vectorized(
+            K::ISA,
+            #[inline(always)]
+            || unsafe { pack_sliver::<K>(sliver, b, pc, j0, cols) },
+        )
     };
     if threaded {
         panel.par_chunks_exact_mut(len).enumerate().for_each(pack);
@@ -345,10 +405,26 @@ unsafe fn pack_b<K: Kernel>(dst: &mut [f32], b: View, pc: usize, kc: usize, jc: 
     }
 }
 
+/// [`pack_b`] from an unfolded B: each row's `nc` values unfolded at once (one pass
+/// over the row's taps), then dealt out to the slivers.
+#[inline(always)]
+fn pack_unfolded_b<K: Kernel>(panel: &mut [f32], u: Unfolded<f32>, pc: usize, jc: usize, nc: usize) {
+    let width = nc.div_ceil(K::NR) * K::NR;
+    let kc = panel.len() / width;
+    let mut row = [0f32; NC];
+    for p in 0..kc {
+        u.row_into(pc + p, jc, &mut row[..nc]);
+        for (s, part) in row[..width].chunks_exact(K::NR).enumerate() {
+            panel[(s * kc + p) * K::NR..][..K::NR].copy_from_slice(part);
+        }
+    }
+}
+
 /// One sliver of [`pack_b`]: `cols` columns of B from `(pc, j0)`, `NR` wide.
 ///
 /// # Safety
 /// The columns lie inside B for the sliver's `kc` rows.
+#[inline(always)]
 unsafe fn pack_sliver<K: Kernel>(sliver: &mut [f32], b: View, pc: usize, j0: usize, cols: usize) {
     if b.cs == 1 {
         for (p, row) in sliver.chunks_exact_mut(K::NR).enumerate() {
@@ -383,7 +459,17 @@ unsafe fn pack_sliver<K: Kernel>(sliver: &mut [f32], b: View, pc: usize, j0: usi
 ///
 /// # Safety
 /// The rows lie inside A.
-unsafe fn pack_a<K: Kernel>(dst: &mut [f32], a: View, i: usize, rows: usize, pc: usize, kc: usize, by_column: bool) {
+#[inline(always)]
+unsafe fn pack_a<K: Kernel>(dst: &mut [f32], a: Source, i: usize, rows: usize, pc: usize, kc: usize, by_column: bool) {
+    let a = match a {
+        Source::View(view) => view,
+        Source::Unfolded(u) => {
+            for r in 0..rows {
+                u.row_into(i + r, pc, &mut dst[r * A_STRIDE..][..kc]);
+            }
+            return;
+        }
+    };
     if by_column {
         for (p, column) in dst[..kc * K::MR].chunks_exact_mut(K::MR).enumerate() {
             if a.rs == 1 && rows == K::MR {
@@ -446,6 +532,7 @@ macro_rules! microkernel {
         impl Kernel for $level {
             const MR: usize = $mr;
             const NR: usize = 2 * $lanes;
+            const ISA: Isa = Isa::$level;
 
             #[inline]
             unsafe fn run<const BY_COLUMN: bool>(
@@ -603,19 +690,19 @@ mod tests {
     fn each_shape_takes_its_path() {
         for isa in [Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.supported()) {
             for (m, n, k) in [(13, 33, 7), (40, 600, 520), (7, 16, 256)] {
-                assert_eq!(path(isa, &Call::<f32>::probe(m, n, k)), Some(Path::Blocked), "{isa} {m}×{n}×{k}");
+                assert_eq!(path(isa, &Call::<f32>::shape(m, n, k)), Some(Path::Blocked), "{isa} {m}×{n}×{k}");
             }
-            assert_eq!(path(isa, &Call::<f32>::probe(50, 1, 300)), Some(Path::Dots));
-            assert_eq!(path(isa, &Call::<f32>::probe(1, 40, 300)), Some(Path::Rows));
+            assert_eq!(path(isa, &Call::<f32>::shape(50, 1, 300)), Some(Path::Dots));
+            assert_eq!(path(isa, &Call::<f32>::shape(1, 40, 300)), Some(Path::Rows));
         }
         for isa in Isa::ALL {
-            assert_eq!(path(isa, &Call::<f32>::probe(64, 64, 0)), None, "{isa}: k = 0");
+            assert_eq!(path(isa, &Call::<f32>::shape(64, 64, 0)), None, "{isa}: k = 0");
             assert_eq!(
-                path(isa, &Call::<f32>::probe(64, 8, 64)).is_some(),
+                path(isa, &Call::<f32>::shape(64, 8, 64)).is_some(),
                 isa == Isa::Avx2 && isa.supported(),
                 "{isa}: 8 columns"
             );
         }
-        assert_eq!(path(Isa::Scalar, &Call::<f32>::probe(64, 64, 64)), None);
+        assert_eq!(path(Isa::Scalar, &Call::<f32>::shape(64, 64, 64)), None);
     }
 }

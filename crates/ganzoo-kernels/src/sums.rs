@@ -14,6 +14,7 @@ pub struct Sums {
 }
 
 impl Sums {
+    #[inline(always)]
     pub fn add<T: Element>(&mut self, a: &[T], b: &[T]) {
         let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
         let (ra, rb) = (ca.remainder(), cb.remainder());
