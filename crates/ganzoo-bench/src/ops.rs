@@ -1,13 +1,14 @@
 //! Per-layer convolution benchmarks: every convolution shape of DCGAN-32 and
 //! DCGAN-64 (ngf = ndf = 64, RGB, batch 64), forward and backward (input and
-//! weight gradients through Candle's autodiff, seeded with ones), with each [`KernelBackend`], in
+//! weight gradients through Candle's autodiff, seeded with ones), with each [`KernelBackend`]
+//! (ganzoo's on channels-last images, as in its networks; Candle's on NCHW), in
 //! GFLOP/s counted as 2 flops per multiply-add (a backward pass does twice the
 //! forward's multiply-adds).
 
 use std::time::Instant;
 
 use candle_core::{Device, Tensor, Var};
-use ganzoo_kernels::{ConvGeometry, ConvParams};
+use ganzoo_kernels::{ConvGeometry, ConvParams, ImageLayout};
 use ganzoo_models::conv;
 use ganzoo_models::KernelBackend;
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,26 @@ pub fn dcgan_layers(batch: usize) -> Result<Vec<LayerShape>> {
     Ok(layers)
 }
 
+/// The layer as `torch_layers.py` reads it: the PyTorch module and input computing the
+/// same convolution (a transposed layer's input has the forward's output side, and its
+/// `output_padding` makes PyTorch's output side the forward's input side).
+pub fn torch_spec(layer: &LayerShape) -> serde_json::Value {
+    let (g, p) = (&layer.geometry, layer.geometry.params);
+    let extra = |out, k, input: usize| input - p.transposed_side(out, k, 0).map_or(input, |side| side.min(input));
+    let (kind, cin, cout, h, w, output_padding) = match layer.kind {
+        ConvKind::Conv => ("conv", g.cin, g.cout, g.in_h, g.in_w, [0, 0]),
+        ConvKind::Transpose => {
+            let padding = [extra(g.out_h, g.k_h, g.in_h), extra(g.out_w, g.k_w, g.in_w)];
+            ("transpose", g.cout, g.cin, g.out_h, g.out_w, padding)
+        }
+    };
+    serde_json::json!({
+        "name": layer.name, "kind": kind, "batch": g.batch, "cin": cin, "cout": cout, "h": h, "w": w,
+        "kh": g.k_h, "kw": g.k_w, "stride": p.stride, "padding": p.padding, "dilation": p.dilation,
+        "output_padding": output_padding,
+    })
+}
+
 /// One JSON line of the per-op benchmark.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpTiming {
@@ -68,10 +89,20 @@ pub struct OpTiming {
     pub layer: String,
     pub pass: String,
     pub backend: String,
-    /// The instruction set ganzoo's kernels ran at (Candle's matmul picks its own).
+    /// The instruction set ganzoo's kernels ran at (Candle's matmul picks its own;
+    /// for PyTorch, the CPU capability it reported).
     pub isa: String,
     pub ms: f64,
     pub gflops: f64,
+}
+
+impl OpTiming {
+    /// The same layer and pass timed by another backend: `ms` milliseconds at the same
+    /// flop count.
+    pub fn other(&self, backend: &str, isa: &str, ms: f64) -> Self {
+        let gflops = self.gflops * self.ms / ms;
+        Self { backend: backend.into(), isa: isa.into(), ms, gflops, ..self.clone() }
+    }
 }
 
 /// Median milliseconds of `f` over at least 3 runs and about `budget_s` seconds.
@@ -97,14 +128,21 @@ pub fn time_layer(layer: &LayerShape, backend: KernelBackend, budget_s: f64) -> 
     let g = &layer.geometry;
     let p = g.params;
     let w = Var::from_tensor(&random(&[g.cout, g.cin, g.k_h, g.k_w])?)?;
+    // ganzoo's kernels on channels-last images, as its networks run them; Candle's
+    // ops know NCHW only.
+    let layout = if backend == KernelBackend::Ganzoo { ImageLayout::Nhwc } else { ImageLayout::Nchw };
+    let image = |c: usize, h: usize, w: usize| match layout {
+        ImageLayout::Nhwc => random(&[g.batch, h, w, c]),
+        ImageLayout::Nchw => random(&[g.batch, c, h, w]),
+    };
     let (x, op) = match layer.kind {
-        ConvKind::Conv => (Var::from_tensor(&random(&[g.batch, g.cin, g.in_h, g.in_w])?)?, "conv2d"),
-        ConvKind::Transpose => (Var::from_tensor(&random(&[g.batch, g.cout, g.out_h, g.out_w])?)?, "conv_transpose2d"),
+        ConvKind::Conv => (Var::from_tensor(&image(g.cin, g.in_h, g.in_w)?)?, "conv2d"),
+        ConvKind::Transpose => (Var::from_tensor(&image(g.cout, g.out_h, g.out_w)?)?, "conv_transpose2d"),
     };
     let run = || -> Result<Tensor> {
         Ok(match layer.kind {
-            ConvKind::Conv => conv::conv2d(&x, &w, p.stride, p.padding)?,
-            ConvKind::Transpose => conv::conv_transpose2d(&x, &w, p.stride, p.padding, 0)?,
+            ConvKind::Conv => conv::conv2d_in(&x, &w, p.stride, p.padding, layout)?,
+            ConvKind::Transpose => conv::conv_transpose2d_in(&x, &w, (p.stride, p.padding, 0), layout)?,
         })
     };
     let forward = median_ms(budget_s, || run().map(drop))?;

@@ -81,7 +81,8 @@ pub fn section(setting: &Setting, models: &[Comparison]) -> String {
 }
 
 /// Replaces the section of machine kind `kind` in `path` with `section` (appending it,
-/// or creating the file, when there is none); written to a temporary file and renamed.
+/// or creating the file, when there is none), keeping every byte around it as it was;
+/// written to a temporary file and renamed.
 pub fn write_section(path: &Path, kind: &str, section: &str) -> Result<()> {
     let io = |what: &str| {
         let what = format!("{what} {}", path.display());
@@ -95,7 +96,8 @@ pub fn write_section(path: &Path, kind: &str, section: &str) -> Result<()> {
     let (begin, end) = (begin(kind), end(kind));
     let new = match (old.find(&begin), old.find(&end)) {
         (Some(b), Some(e)) if b < e => {
-            format!("{}{}{}", &old[..b], section, old[e + end.len()..].trim_start_matches('\n'))
+            // What followed the old end marker (its line break, a blank line) stays.
+            format!("{}{}{}", &old[..b], section.trim_end_matches('\n'), &old[e + end.len()..])
         }
         _ if old.is_empty() => section.to_string(),
         _ => format!("{}\n\n{section}", old.trim_end()),
@@ -155,6 +157,8 @@ mod tests {
         write_section(&path, "avx512", &table("avx512", "wide")).unwrap();
         write_section(&path, "avx2", &table("avx2", "two")).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
+        // The blank line between the replaced table and the prose after it stays.
+        assert!(text.contains(&format!("{}\n\nafter\n", end("avx2"))), "{text}");
         assert!(text.starts_with("# Title\n\nprose\n\n") && text.contains("two") && !text.contains("one"), "{text}");
         assert!(text.find("two") < text.find("after") && text.contains("wide"), "{text}");
         assert!(text.trim_end().ends_with(&end("avx512")), "{text}");

@@ -8,6 +8,7 @@ use ganzoo_kernels::Isa;
 use serde::Deserialize;
 
 use crate::model::BenchModel;
+use crate::ops::LayerShape;
 use crate::throughput::{Target, TimingPlan};
 use crate::{BenchError, Result};
 
@@ -32,6 +33,18 @@ pub fn isa_env(isa: Isa) -> [(&'static str, &'static str); 2] {
         Isa::Avx2 => [("ATEN_CPU_CAPABILITY", "avx2"), ("DNNL_MAX_CPU_ISA", "AVX2")],
         Isa::Avx512 => [("ATEN_CPU_CAPABILITY", "avx512"), ("DNNL_MAX_CPU_ISA", "AVX512_CORE")],
     }
+}
+
+/// `torch_layers.py`: PyTorch's per-layer timings, run with `python -c`.
+const LAYERS_SCRIPT: &str = include_str!("torch_layers.py");
+
+/// PyTorch's time for one pass of one layer (a line of `torch_layers.py`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TorchLayerTiming {
+    pub layer: String,
+    /// `forward` or `backward`.
+    pub pass: String,
+    pub ms: f64,
 }
 
 /// The fields of a reference result line that the report uses.
@@ -85,6 +98,29 @@ impl TorchRef {
         }
     }
 
+    /// PyTorch's forward and backward times of `layers`, each about `budget_s` seconds
+    /// per pass, in a fresh process with the reference's environment.
+    pub fn time_layers(&self, layers: &[LayerShape], budget_s: f64) -> Result<Vec<TorchLayerTiming>> {
+        let specs: Vec<_> = layers.iter().map(crate::ops::torch_spec).collect();
+        let spec = serde_json::json!({ "threads": self.threads, "budget_s": budget_s, "layers": specs });
+        let out = self
+            .python()
+            .args(["-c", LAYERS_SCRIPT, &spec.to_string()])
+            .output()
+            .map_err(|e| BenchError::Io { what: format!("running {}", self.python.display()), source: e })?;
+        let what = Path::new("torch_layers.py (PyTorch's per-layer timings)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines = text.lines().filter(|l| l.trim_start().starts_with('{'));
+        let timings: Vec<TorchLayerTiming> = lines
+            .map(serde_json::from_str)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| BenchError::Worker(format!("{}: unreadable result line ({e})", what.display())))?;
+        if !out.status.success() || timings.len() != 2 * layers.len() {
+            return Err(failure(what, &out.stderr));
+        }
+        Ok(timings)
+    }
+
     /// Runs the reference case of `model` in a fresh process, on `target`'s device and batch.
     pub fn measure(&self, model: BenchModel, plan: TimingPlan, seed: u64, target: Target) -> Result<TorchThroughput> {
         let threads = self.threads.to_string();
@@ -115,20 +151,15 @@ pub fn parse_last_line<T: serde::de::DeserializeOwned>(
     match (success, last) {
         (true, Some(line)) => serde_json::from_str(line)
             .map_err(|e| BenchError::Worker(format!("{}: unreadable result line ({e}): {line}", what.display()))),
-        _ => Err(BenchError::Worker(format!(
-            "{} failed:\n{}",
-            what.display(),
-            String::from_utf8_lossy(stderr)
-                .lines()
-                .rev()
-                .take(15)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n")
-        ))),
+        _ => Err(failure(what, stderr)),
     }
+}
+
+/// A worker that failed, with the last lines of what it wrote to stderr.
+fn failure(what: &Path, stderr: &[u8]) -> BenchError {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text.lines().collect();
+    BenchError::Worker(format!("{} failed:\n{}", what.display(), lines[lines.len().saturating_sub(15)..].join("\n")))
 }
 
 #[cfg(test)]
@@ -154,6 +185,45 @@ mod tests {
         assert_eq!(at(None).unwrap(), "own/own");
         assert_eq!(at(Some(Isa::Avx2)).unwrap(), "avx2/AVX2");
         assert_eq!(at(Some(Isa::Scalar)).unwrap(), "default/SSE41");
+    }
+
+    /// The layers reach the script as PyTorch modules computing the same convolutions
+    /// (a transposed layer from the forward's output side back to its input side), and
+    /// its lines come back one per layer and pass; a script that fails is reported
+    /// with its last words.
+    #[test]
+    fn per_layer_timings_go_out_as_specs_and_come_back_per_pass() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let python = dir.path().join("python");
+        let spec = dir.path().join("spec.json");
+        let script = format!(
+            "#!/bin/sh\nprintf '%s' \"$3\" > {}\nfor pass in forward backward; do echo \"{{\\\"layer\\\": \\\"x\\\", \\\"pass\\\": \\\"$pass\\\", \\\"ms\\\": 2.5}}\"; done\n",
+            spec.display()
+        );
+        std::fs::write(&python, script).unwrap();
+        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let t = TorchRef { python: python.clone(), dir: dir.path().into(), threads: 3, held_to: None };
+        let layers = crate::ops::dcgan_layers(8).unwrap();
+        let generator = layers.iter().find(|l| l.name.starts_with("dcgan32.G4")).unwrap();
+        let got = t.time_layers(std::slice::from_ref(generator), 0.5).unwrap();
+        assert_eq!(
+            got.iter().map(|t| (t.pass.as_str(), t.ms)).collect::<Vec<_>>(),
+            [("forward", 2.5), ("backward", 2.5)]
+        );
+        let sent: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&spec).unwrap()).unwrap();
+        assert_eq!((sent["threads"].as_u64(), sent["budget_s"].as_f64()), (Some(3), Some(0.5)));
+        // dcgan32's last generator layer: 64 channels at 16×16 up to 3 at 32×32.
+        let layer = &sent["layers"][0];
+        let fields = ["kind", "batch", "cin", "cout", "h", "w", "kh", "stride", "padding", "output_padding"];
+        let values: Vec<String> = fields.iter().map(|f| layer[f].to_string()).collect();
+        assert_eq!(values, ["\"transpose\"", "8", "64", "3", "16", "16", "4", "2", "1", "[0,0]"]);
+        // Two layers sent, two lines back: the count is checked.
+        let two = &layers[..2];
+        assert!(t.time_layers(two, 0.5).unwrap_err().to_string().contains("torch_layers.py"));
+        std::fs::write(&python, "#!/bin/sh\necho 'ModuleNotFoundError: torch' >&2\nexit 1\n").unwrap();
+        let err = t.time_layers(two, 0.5).unwrap_err().to_string();
+        assert!(err.contains("failed") && err.contains("ModuleNotFoundError"), "{err}");
     }
 
     #[test]

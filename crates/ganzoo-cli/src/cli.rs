@@ -119,8 +119,8 @@ pub struct BenchArgs {
     /// Skip the per-layer convolution timings.
     #[arg(long)]
     pub skip_ops: bool,
-    /// Only the per-layer convolution timings.
-    #[arg(long, conflicts_with_all = ["skip_ops", "torch"])]
+    /// Only the per-layer convolution timings (with --torch, PyTorch's beside them).
+    #[arg(long, conflicts_with = "skip_ops")]
     pub ops_only: bool,
     /// Timed repeats per model and round (their median is the round's rate).
     #[arg(long, default_value_t = 3)]
@@ -141,9 +141,10 @@ pub struct BenchArgs {
     /// Threads for ganzoo (rayon) and PyTorch [default: the machine's CPUs]
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Also run the PyTorch reference with this Python (a virtualenv with torch).
-    /// When GANZOO_ISA forces a level below the CPU's best, PyTorch is held to it too
-    /// (ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA).
+    /// Also run the PyTorch reference with this Python (a virtualenv with torch), and
+    /// time each layer of the per-layer timings in PyTorch too. When GANZOO_ISA forces
+    /// a level below the CPU's best, PyTorch is held to it too (ATEN_CPU_CAPABILITY,
+    /// DNNL_MAX_CPU_ISA).
     #[arg(long)]
     pub torch: Option<PathBuf>,
     /// Directory of the PyTorch reference (throughput.py, models.py).

@@ -71,7 +71,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
     }
     if !args.skip_ops && !target.cuda {
-        per_layer(&args)?;
+        per_layer(&args, torch.as_ref().map(|t| (t, torch_isa.as_str())))?;
     }
     if let Some(path) = &args.write {
         write_report(path, &compared, args.kernels, (threads, rounds), torch_isa)?;
@@ -333,12 +333,14 @@ fn json_summary(c: &Comparison) -> Result<String> {
     Ok(line.to_string() + "\n")
 }
 
-/// Every DCGAN layer with both convolution backends.
-fn per_layer(args: &BenchArgs) -> Result<()> {
+/// Every DCGAN layer with both convolution backends, and with `torch` (the reference
+/// and the CPU capability it reported) PyTorch's time for the same layer right after.
+fn per_layer(args: &BenchArgs, torch: Option<(&TorchRef, &str)>) -> Result<()> {
     let backends = [KernelBackend::Ganzoo, KernelBackend::Candle];
     if !args.json {
+        let theirs = if torch.is_some() { format!("{:>18}{:>8}", "PyTorch ms GF/s", "vs PT") } else { String::new() };
         emit(&format!(
-            "\nCPU: {}, ganzoo's kernels at {}\n{:<28}{:>10}{:>18}{:>18}{:>8}\n",
+            "\nCPU: {}, ganzoo's kernels at {}\n{:<28}{:>10}{:>18}{:>18}{:>8}{theirs}\n",
             system::cpu_model(),
             isa::active(),
             "layer (batch 64)",
@@ -354,26 +356,46 @@ fn per_layer(args: &BenchArgs) -> Result<()> {
         for b in backends {
             timed.push(ops::time_layer(&layer, b, 1.0)?);
         }
-        for (g, c) in timed[0].iter().zip(&timed[1]) {
-            let line = if args.json {
-                format!("{}\n{}\n", serde_json::to_string(g)?, serde_json::to_string(c)?)
-            } else {
-                format!(
-                    "{:<28}{:>10}{:>9.1}{:>9.1}{:>9.1}{:>9.1}{:>8.2}\n",
-                    layer.name,
-                    g.pass,
-                    g.ms,
-                    g.gflops,
-                    c.ms,
-                    c.gflops,
-                    c.ms / g.ms
-                )
-            };
-            emit(&line)?;
+        let theirs = match torch {
+            Some((t, capability)) => {
+                let got = t.time_layers(std::slice::from_ref(&layer), 1.0).context("PyTorch's per-layer timings")?;
+                let ours = &timed[0];
+                let pair = |i: usize| ours[i].other("pytorch", capability, got[i].ms);
+                Some([pair(0), pair(1)])
+            }
+            None => None,
+        };
+        for (i, (g, c)) in timed[0].iter().zip(&timed[1]).enumerate() {
+            let t = theirs.as_ref().map(|t| &t[i]);
+            emit(&if args.json { layer_json(&[Some(g), Some(c), t])? } else { layer_row(&layer.name, g, c, t) })?;
         }
     }
     ganzoo_models::set_kernel_backend(args.kernels);
     Ok(())
+}
+
+/// One table row of [`per_layer`]: ganzoo, Candle, and PyTorch when timed.
+fn layer_row(name: &str, g: &OpTiming, c: &OpTiming, t: Option<&OpTiming>) -> String {
+    let theirs = t.map_or(String::new(), |t| format!("{:>9.1}{:>9.1}{:>8.2}", t.ms, t.gflops, t.ms / g.ms));
+    format!(
+        "{name:<28}{:>10}{:>9.1}{:>9.1}{:>9.1}{:>9.1}{:>8.2}{theirs}\n",
+        g.pass,
+        g.ms,
+        g.gflops,
+        c.ms,
+        c.gflops,
+        c.ms / g.ms
+    )
+}
+
+/// The JSON lines of one layer's pass, one per backend timed.
+fn layer_json(timings: &[Option<&OpTiming>]) -> Result<String> {
+    let mut out = String::new();
+    for t in timings.iter().flatten() {
+        out.push_str(&serde_json::to_string(t)?);
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// A short wait between layers; the layer timings are relative, so less patience.

@@ -1,0 +1,62 @@
+"""PyTorch's side of `ganzoo bench --ops-only --torch PY`: times convolution layers
+the way ganzoo's per-layer benchmark (ops.rs) times its own. For each layer, the
+forward pass, then the backward pass of that output seeded with ones (the input's
+and the weight's gradients), each the median of at least 3 runs over about
+`budget_s` seconds, after one warm-up run. NCHW tensors, no bias, f32, like ganzoo's.
+
+argv[1] is a JSON object: {"threads": N, "budget_s": S, "layers": [{"name", "kind"
+("conv" or "transpose"), "batch", "cin", "cout", "h", "w", "kh", "kw", "stride",
+"padding", "dilation", "output_padding": [h, w]}]}. One JSON line per layer and pass:
+{"layer", "pass", "ms"}.
+"""
+import json
+import sys
+import time
+
+import torch
+
+
+def median_ms(budget_s, f):
+    f()
+    times = []
+    start = time.perf_counter()
+    while len(times) < 3 or (time.perf_counter() - start < budget_s and len(times) < 50):
+        t = time.perf_counter()
+        f()
+        times.append((time.perf_counter() - t) * 1e3)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def module(layer):
+    common = dict(stride=layer["stride"], padding=layer["padding"], dilation=layer["dilation"], bias=False)
+    size = (layer["kh"], layer["kw"])
+    if layer["kind"] == "conv":
+        return torch.nn.Conv2d(layer["cin"], layer["cout"], size, **common)
+    return torch.nn.ConvTranspose2d(
+        layer["cin"], layer["cout"], size, output_padding=tuple(layer["output_padding"]), **common
+    )
+
+
+def main():
+    spec = json.loads(sys.argv[1])
+    torch.set_num_threads(spec["threads"])
+    torch.manual_seed(0)
+    for layer in spec["layers"]:
+        m = module(layer)
+        x = torch.randn(layer["batch"], layer["cin"], layer["h"], layer["w"], requires_grad=True)
+        forward = median_ms(spec["budget_s"], lambda: m(x))
+        y = m(x)
+        ones = torch.ones_like(y)
+
+        def backward():
+            x.grad = None
+            m.weight.grad = None
+            y.backward(ones, retain_graph=True)
+
+        back = median_ms(spec["budget_s"], backward)
+        for name, ms in (("forward", forward), ("backward", back)):
+            print(json.dumps({"layer": layer["name"], "pass": name, "ms": ms}), flush=True)
+
+
+main()
