@@ -11,8 +11,8 @@
 //! block's output and `im2col` / `col2im` read and write the block's images as they
 //! lie, so nothing is reordered but the kernel; where ganzoo's GEMM runs the product
 //! (`f32` at AVX2 / AVX-512), the forward pass and the weight gradient do not store
-//! `cols` at all: the GEMM's packing copies it from the images ([`Unfolded`]). On NCHW images the input side goes
-//! through a channels-last copy and the output side is `(O, L)`, the NCHW output up
+//! `cols` at all: the GEMM's packing copies it from the images ([`Unfolded`]). On NCHW
+//! images the input side goes through a channels-last copy and the output side is `(O, L)`, the NCHW output up
 //! to a reordering of whole planes (none at all for a single sample).
 
 use std::mem::MaybeUninit;
@@ -126,11 +126,11 @@ pub fn forward<T: Element>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
             for (n, x, y) in block_pairs(&plan, x, xs, y, ys) {
                 // NHWC: `Ŷᵀ = cols · Wcᵀ` with `cols` unfolded while packing, where the
                 // GEMM can; else stored first.
-                let (shape, wt) = ((n * g.out_plane(), g.cout, g.patch()), MatRef::rows(&kernel, g.cout));
-                if g.params.channels_last()
-                    && matmul_unfolded_to(shape, y, Unfolded::new(g, x, n), Side::Lhs, wt, plan.threaded)
-                {
-                    continue;
+                if g.params.channels_last() {
+                    let (shape, wt) = ((n * g.out_plane(), g.cout, g.patch()), MatRef::rows(&kernel, g.cout));
+                    if matmul_unfolded_to(shape, y, Unfolded::new(g, x, n), Side::Lhs, wt, plan.threaded) {
+                        continue;
+                    }
                 }
                 let buf = buf.get_or_insert_with(|| Buffers::new(g, &plan));
                 buf.unfold(g, &plan, x, n);

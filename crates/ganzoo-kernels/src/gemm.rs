@@ -242,7 +242,7 @@ unsafe fn unfolded<T: Element>(
     let base = Call {
         dst: dst.as_mut_ptr().cast(),
         read_dst: accumulate,
-        parallelism: if threaded { gemm_common::Parallelism::Rayon(0) } else { gemm_common::Parallelism::None },
+        parallelism: parallelism(threaded),
         ..Call::shape(m, n, k)
     };
     let call = match side {
@@ -294,10 +294,19 @@ unsafe fn gemm_unchecked<T: Element>(
         rhs: b.data.as_ptr(),
         rhs_cs: b.col_stride as isize,
         rhs_rs: b.row_stride as isize,
-        parallelism: if threaded { gemm_common::Parallelism::Rayon(0) } else { gemm_common::Parallelism::None },
+        parallelism: parallelism(threaded),
     };
     // SAFETY: the caller's contract.
     unsafe { T::gemm(crate::isa::active(), call) }
+}
+
+/// rayon's pool when `threaded`, else the calling thread.
+fn parallelism(threaded: bool) -> gemm_common::Parallelism {
+    if threaded {
+        gemm_common::Parallelism::Rayon(0)
+    } else {
+        gemm_common::Parallelism::None
+    }
 }
 
 /// One `dst = [dst +] lhs · rhs` in the `gemm` crate's strided form.

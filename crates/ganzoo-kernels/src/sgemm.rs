@@ -411,6 +411,7 @@ unsafe fn pack_b<K: Kernel>(dst: &mut [f32], b: Source, pc: usize, kc: usize, jc
 fn pack_unfolded_b<K: Kernel>(panel: &mut [f32], u: Unfolded<f32>, pc: usize, jc: usize, nc: usize) {
     let width = nc.div_ceil(K::NR) * K::NR;
     let kc = panel.len() / width;
+    // Zero past `nc` for the last sliver's missing columns; `row_into` writes `..nc` only.
     let mut row = [0f32; NC];
     for p in 0..kc {
         u.row_into(pc + p, jc, &mut row[..nc]);
