@@ -19,7 +19,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use crate::gemm::{matmul, matmul_to, matmul_unfolded_into, matmul_unfolded_to, Element, MatRef, Side};
+use crate::gemm::{matmul, matmul_patches, matmul_to, matmul_unfolded_into, matmul_unfolded_to, Element, MatRef, Side};
 use crate::geometry::ConvGeometry;
 use crate::im2col::{col2im, im2col, Unfolded};
 use crate::scratch::Scratch;
@@ -211,7 +211,8 @@ pub fn adjoint<T: Element>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
                     MatRef::transposed(gather(g, &plan, dy, n, &mut buf.out), n * plane)
                 };
                 let wc = MatRef::rows(&wc, p);
-                matmul(n * plane, p, g.cout, &mut buf.cols, false, dyt, wc, plan.threaded);
+                // `col2im` reads only the taps inside the images: the rest may go unwritten.
+                matmul_patches((n * plane, p, g.cout), &mut buf.cols, dyt, wc, g, n, plan.threaded);
                 if g.params.channels_last() {
                     col2im(g, &plan, &buf.cols, n, dx);
                 } else {

@@ -6,6 +6,7 @@
 use std::mem::MaybeUninit;
 use std::ops::{AddAssign, Mul, Sub};
 
+use crate::geometry::ConvGeometry;
 use crate::im2col::Unfolded;
 
 mod sealed {
@@ -56,6 +57,17 @@ pub trait Element:
     unsafe fn gemm_unfolded(_isa: crate::isa::Isa, _call: Call<Self>, _u: Unfolded<Self>, _side: Side) {
         unreachable!("gemm_unfolded on a product `unfolds` refused")
     }
+    /// Runs `call`, a product whose rows are the output pixels of `samples` images
+    /// under `g` and whose columns are its im2col columns, leaving the entries of taps
+    /// in the padding unwritten where that saves work; `false` (nothing done) where
+    /// this type's GEMM does not take it at `isa`.
+    ///
+    /// # Safety
+    /// As for [`Self::gemm`].
+    #[doc(hidden)]
+    unsafe fn gemm_patches(_isa: crate::isa::Isa, _call: &Call<Self>, _g: &ConvGeometry, _samples: usize) -> bool {
+        false
+    }
 }
 
 impl Element for f32 {
@@ -91,6 +103,15 @@ impl Element for f32 {
         unsafe {
             crate::sgemm::run_unfolded(isa, &call, u, side)
         }
+    }
+    unsafe fn gemm_patches(isa: crate::isa::Isa, call: &Call<Self>, g: &ConvGeometry, samples: usize) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if call.lhs_cs == 1 && !call.read_dst && crate::sgemm::takes_unfolded(isa, call.m, call.n, call.k) {
+            // SAFETY: the caller's contract; A's rows are contiguous.
+            unsafe { crate::sgemm::run_skipping_padding(isa, call, g, samples) };
+            return true;
+        }
+        false
     }
 }
 
@@ -173,6 +194,35 @@ pub fn matmul_to<T: Element>(
     // SAFETY: the assert keeps every access inside the slices; without `accumulate`, gemm
     // reads nothing of `dst` and writes every element (zeros when k = 0).
     unsafe { gemm_unchecked(m, n, k, dst.as_mut_ptr().cast(), false, a, b, threaded) }
+}
+
+/// `dst (m × n, row-major) = a (m × k) · b (k × n)` for a product whose rows are
+/// the output pixels of `samples` images under `g` and whose columns are its im2col
+/// columns (the adjoint's `dŶᵀ · Wc`): where ganzoo's GEMM takes it, the entries of
+/// taps in the padding — which `col2im` never reads — may keep what `dst` held.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_patches<T: Element>(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [T],
+    a: MatRef<T>,
+    b: MatRef<T>,
+    g: &ConvGeometry,
+    samples: usize,
+    threaded: bool,
+) {
+    assert!(dst.len() >= m * n && a.fits(m, k) && b.fits(k, n), "matmul: operand shorter than its view");
+    assert!(
+        m == samples * g.out_plane() && n == g.patch(),
+        "matmul_patches: {m} × {n} is not {samples} images' im2col"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    let call = Call::of((m, n, k), dst.as_mut_ptr(), false, a, b, threaded);
+    // SAFETY: the asserts keep every access inside the slices; nothing is accumulated.
+    if !unsafe { T::gemm_patches(crate::isa::active(), &call, g, samples) } {
+        matmul(m, n, k, dst, false, a, b, threaded);
+    }
 }
 
 /// Which operand of a product is an unfolded im2col matrix.
@@ -280,22 +330,7 @@ unsafe fn gemm_unchecked<T: Element>(
     if m == 0 || n == 0 {
         return;
     }
-    let call = Call {
-        m,
-        n,
-        k,
-        dst,
-        dst_cs: 1,
-        dst_rs: n as isize,
-        read_dst: accumulate,
-        lhs: a.data.as_ptr(),
-        lhs_cs: a.col_stride as isize,
-        lhs_rs: a.row_stride as isize,
-        rhs: b.data.as_ptr(),
-        rhs_cs: b.col_stride as isize,
-        rhs_rs: b.row_stride as isize,
-        parallelism: parallelism(threaded),
-    };
+    let call = Call::of((m, n, k), dst, accumulate, a, b, threaded);
     // SAFETY: the caller's contract.
     unsafe { T::gemm(crate::isa::active(), call) }
 }
@@ -329,6 +364,29 @@ pub struct Call<T> {
 }
 
 impl<T> Call<T> {
+    /// `dst (m × n, row-major) = [dst +] a · b` on the views' data.
+    fn of(
+        (m, n, k): (usize, usize, usize),
+        dst: *mut T,
+        accumulate: bool,
+        a: MatRef<T>,
+        b: MatRef<T>,
+        threaded: bool,
+    ) -> Self {
+        Call {
+            dst,
+            read_dst: accumulate,
+            lhs: a.data.as_ptr(),
+            lhs_cs: a.col_stride as isize,
+            lhs_rs: a.row_stride as isize,
+            rhs: b.data.as_ptr(),
+            rhs_cs: b.col_stride as isize,
+            rhs_rs: b.row_stride as isize,
+            parallelism: parallelism(threaded),
+            ..Call::shape(m, n, k)
+        }
+    }
+
     /// A call of the given size on no data, all row-major and single-threaded: for
     /// choosing a path by shape, and the base of real calls.
     pub(crate) fn shape(m: usize, n: usize, k: usize) -> Self {

@@ -11,6 +11,7 @@
 
 use std::mem::MaybeUninit;
 
+use crate::borders::Borders;
 use crate::gemm::Element;
 use crate::geometry::ConvGeometry;
 use crate::threads::Plan;
@@ -18,7 +19,7 @@ use crate::uninit::fill;
 
 /// The kernel taps `[lo, hi)` whose input `o·s − p + t·d` lies inside `0..len`, for
 /// an output position `o` along one axis.
-fn valid_taps(g: &ConvGeometry, o: usize, len: usize, taps: usize) -> (usize, usize) {
+pub(crate) fn valid_taps(g: &ConvGeometry, o: usize, len: usize, taps: usize) -> (usize, usize) {
     let (s, p, d) = (g.params.stride, g.params.padding, g.params.dilation);
     let start = o * s;
     let lo = if p > start { (p - start).div_ceil(d) } else { 0 };
@@ -131,6 +132,12 @@ impl<'a, T: Element> Unfolded<'a, T> {
     /// Columns `kh·kw·C`.
     pub fn cols(&self) -> usize {
         self.g.patch()
+    }
+
+    /// The rows grouped by the taps they see inside the images, where enough fall in
+    /// the padding to be worth skipping.
+    pub(crate) fn borders(&self) -> Option<Borders> {
+        Borders::new(self.g, self.samples)
     }
 
     /// Writes columns `p0..p0 + dst.len()` of row `l` into `dst`: what `im2col` puts

@@ -182,8 +182,15 @@ mod x86 {
 /// is the process's: kernels other threads run meanwhile use it too.
 #[doc(hidden)]
 pub fn with_isa<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _held = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let _held = LEVEL_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    at_level(isa, f)
+}
+
+/// Held while a [`with_isa`] call runs.
+static LEVEL_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// [`with_isa`]'s work, with [`LEVEL_LOCK`] held by the caller.
+fn at_level<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
     struct Restore(Isa);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -224,8 +231,10 @@ mod tests {
 
     #[test]
     fn with_isa_restores_the_level() {
+        // Held throughout, so no other test's `with_isa` changes the level meanwhile.
+        let _held = LEVEL_LOCK.lock().unwrap_or_else(|p| p.into_inner());
         let before = active();
-        with_isa(Isa::Scalar, || assert_eq!(active(), Isa::Scalar));
+        at_level(Isa::Scalar, || assert_eq!(active(), Isa::Scalar));
         assert_eq!(active(), before);
     }
 }

@@ -36,6 +36,7 @@
 //! and dtypes to Candle's own ops.
 
 pub mod batch_norm;
+mod borders;
 pub mod conv;
 mod conv_gemm;
 mod elementwise;

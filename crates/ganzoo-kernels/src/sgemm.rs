@@ -22,7 +22,9 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
+use crate::borders::Borders;
 use crate::gemm::{Call, Side};
+use crate::geometry::ConvGeometry;
 use crate::im2col::Unfolded;
 use crate::isa::Isa;
 
@@ -35,6 +37,12 @@ const A_STRIDE: usize = KC + 16;
 /// Width of a packed B panel (a multiple of both kernels' `NR`).
 const NC: usize = 512;
 
+/// Most rows of a tile at any level.
+const MAX_MR: usize = 12;
+/// Most spans of a depth block a sliver multiplies when skipping the padding (one
+/// per kernel row in the block); with more the whole block is multiplied.
+const MAX_SPANS: usize = 8;
+
 /// One level's microkernel: `C[..rows, ..cols] (+)= A_sliver · B_sliver` over `kc`.
 /// `BY_COLUMN` says how the A sliver was packed (see [`pack_a`]).
 trait Kernel {
@@ -42,18 +50,22 @@ trait Kernel {
     const NR: usize;
     /// The level the packing loops are compiled for.
     const ISA: Isa;
+    /// Sums the products over the depths in `spans` (ascending ranges inside the
+    /// block: all of it, or the columns a sliver's pixels see) in one accumulator
+    /// each, so a skipped span changes no bits.
+    ///
     /// # Safety
     /// The CPU has the level's features; `a` holds `MR` rows of `A_STRIDE` (the first
     /// `kc` of each read), or with `BY_COLUMN` `kc` columns of `MR`; `b` holds
-    /// `kc × NR` values, `c` is valid for `rows ≤ MR` rows of `cols ≤ NR` values `ldc`
-    /// apart (read when `load_c`).
+    /// `kc × NR` values, `kc` the end of the last span; `c[r] + j` is valid for
+    /// `cols ≤ NR` values of each of the first `rows ≤ MR` rows of C (read when `load_c`).
     #[allow(clippy::too_many_arguments)]
     unsafe fn run<const BY_COLUMN: bool>(
-        kc: usize,
+        spans: &[(usize, usize)],
         a: *const f32,
         b: *const f32,
-        c: *mut f32,
-        ldc: usize,
+        c: &[*mut f32; MAX_MR],
+        j: usize,
         rows: usize,
         cols: usize,
         load_c: bool,
@@ -111,10 +123,12 @@ pub(crate) unsafe fn run(isa: Isa, c: &Call<f32>) {
     match (path, isa) {
         // SAFETY: see above.
         (Path::Blocked, Isa::Avx512) => unsafe {
-            blocked::<Avx512>(c, Source::View(View::lhs(c)), Source::View(View::rhs(c)))
+            blocked::<Avx512>(c, Source::View(View::lhs(c)), Source::View(View::rhs(c)), None)
         },
         // SAFETY: see above.
-        (Path::Blocked, _) => unsafe { blocked::<Avx2>(c, Source::View(View::lhs(c)), Source::View(View::rhs(c))) },
+        (Path::Blocked, _) => unsafe {
+            blocked::<Avx2>(c, Source::View(View::lhs(c)), Source::View(View::rhs(c)), None)
+        },
         // SAFETY: see above.
         (thin, Isa::Avx512) => unsafe { thin_avx512(c, thin) },
         // SAFETY: see above.
@@ -140,11 +154,38 @@ pub(crate) unsafe fn run_unfolded(isa: Isa, c: &Call<f32>, u: Unfolded<f32>, sid
         Side::Lhs => (Source::Unfolded(u), Source::View(View::rhs(c))),
         Side::Rhs => (Source::View(View::lhs(c)), Source::Unfolded(u)),
     };
+    // A weight gradient's `dyᵀ` is packed by column, as the borders' order needs.
+    let borders = match side {
+        Side::Lhs => u.borders(),
+        Side::Rhs if c.lhs_cs != 1 => u.borders(),
+        Side::Rhs => None,
+    };
+    let skip = borders.as_ref().map(|b| if side == Side::Lhs { Skip::Depth(b) } else { Skip::Sum(b) });
+    match isa {
+        // SAFETY: the caller's contract; `takes_unfolded` checked the level; the
+        // unfolded A's rows are its output pixels.
+        Isa::Avx512 => unsafe { blocked::<Avx512>(c, a, b, skip) },
+        // SAFETY: as above.
+        _ => unsafe { blocked::<Avx2>(c, a, b, skip) },
+    }
+}
+
+/// `C = A · B` whose rows are the output pixels of `samples` images under `g` and
+/// whose columns are `g`'s im2col columns (the adjoint's `dŶᵀ · Wc`), for a call
+/// [`takes_unfolded`] accepted: the entries of taps in the padding may be left
+/// unwritten.
+///
+/// # Safety
+/// As for [`run`]; A's rows contiguous, `c.m` = `samples · H'·W'`, `c.n` = `g.patch()`.
+pub(crate) unsafe fn run_skipping_padding(isa: Isa, c: &Call<f32>, g: &ConvGeometry, samples: usize) {
+    debug_assert!(takes_unfolded(isa, c.m, c.n, c.k) && c.lhs_cs == 1);
+    let borders = Borders::new(g, samples);
+    let (a, b, skip) = (Source::View(View::lhs(c)), Source::View(View::rhs(c)), borders.as_ref().map(Skip::Width));
     match isa {
         // SAFETY: the caller's contract; `takes_unfolded` checked the level.
-        Isa::Avx512 => unsafe { blocked::<Avx512>(c, a, b) },
+        Isa::Avx512 => unsafe { blocked::<Avx512>(c, a, b, skip) },
         // SAFETY: as above.
-        _ => unsafe { blocked::<Avx2>(c, a, b) },
+        _ => unsafe { blocked::<Avx2>(c, a, b, skip) },
     }
 }
 
@@ -258,10 +299,67 @@ impl Shared {
     }
 }
 
+/// The taps in the padding a product over a convolution's output pixels may skip.
+#[derive(Clone, Copy)]
+enum Skip<'a> {
+    /// Rows are pixels, `K` runs over im2col columns (the forward): a sliver skips the
+    /// products with the columns none of its pixels sees.
+    Depth(&'a Borders),
+    /// Rows are pixels, `N` runs over im2col columns (the adjoint): a sliver's tiles of
+    /// columns none of its pixels sees are left unwritten (`col2im` never reads them).
+    Width(&'a Borders),
+    /// `K` runs over pixels, `N` over im2col columns (the weight gradient, A packed by
+    /// column): a tile sums over the pixels that see any of its columns.
+    Sum(&'a Borders),
+}
+
+/// The depths of a block (relative to it) a tile sums over, and whether C is read
+/// first (it is not in the block holding the first depth of all).
+#[derive(Clone, Copy)]
+struct Depths {
+    spans: [(usize, usize); MAX_SPANS],
+    count: usize,
+    load_c: bool,
+}
+
+impl Depths {
+    /// All of block `pc..pc + kc`.
+    fn all(pc: usize, kc: usize, read_dst: bool) -> Self {
+        Depths { spans: [(0, kc); MAX_SPANS], count: 1, load_c: read_dst || pc > 0 }
+    }
+
+    /// The parts of block `pc..pc + kc` inside `seen` (ascending absolute ranges, the
+    /// first starting at the first depth of all); all of it where none is seen (the
+    /// products are zeros then) or the parts do not fit.
+    fn within(mut seen: impl Iterator<Item = (usize, usize)>, pc: usize, kc: usize, read_dst: bool) -> Self {
+        let Some(head) = seen.next() else { return Depths::all(pc, kc, read_dst) };
+        let mut d = Depths { spans: [(0, 0); MAX_SPANS], count: 0, load_c: read_dst || pc > head.0 };
+        for (a, b) in std::iter::once(head).chain(seen) {
+            let (a, b) = (a.max(pc) - pc, b.min(pc + kc).saturating_sub(pc));
+            if a >= b {
+                continue;
+            }
+            if d.count > 0 && d.spans[d.count - 1].1 == a {
+                d.spans[d.count - 1].1 = b;
+            } else if d.count == MAX_SPANS {
+                return Depths { spans: [(0, kc); MAX_SPANS], count: 1, ..d };
+            } else {
+                (d.spans[d.count], d.count) = ((a, b), d.count + 1);
+            }
+        }
+        d
+    }
+
+    fn spans(&self) -> &[(usize, usize)] {
+        &self.spans[..self.count]
+    }
+}
+
 /// # Safety
-/// See [`run`].
-unsafe fn blocked<K: Kernel>(c: &Call<f32>, a: Source, b: Source) {
-    let (dst, m, ldc) = (Shared(c.dst), c.m, c.dst_rs);
+/// See [`run`]; with `skip`, the operands are what its variant says, of the borders'
+/// geometry.
+unsafe fn blocked<K: Kernel>(c: &Call<f32>, a: Source, b: Source, skip: Option<Skip>) {
+    let (dst, m, k, ldc, read_dst) = (Shared(c.dst), c.m, c.k, c.dst_rs, c.read_dst);
     let slivers = m.div_ceil(K::MR);
     let threaded = !matches!(c.parallelism, gemm_common::Parallelism::None) && slivers >= 4;
     let mut packed = crate::scratch::Scratch::<f32>::take(KC * NC);
@@ -271,34 +369,81 @@ unsafe fn blocked<K: Kernel>(c: &Call<f32>, a: Source, b: Source) {
     // A transposed (its columns contiguous, as `dyᵀ` in a weight gradient) is packed
     // column by column: one short contiguous copy per `p` instead of `MR` scattered ones.
     let by_column = matches!(a, Source::View(v) if v.cs != 1);
+    // The weight gradient's depths are pixels, taken in the borders' order.
+    let depth_order = match skip {
+        Some(Skip::Sum(borders)) => Some(borders.order()),
+        _ => None,
+    };
+    debug_assert!(by_column == matches!(skip, Some(Skip::Sum(_))) || skip.is_none());
     let mut serial_sliver = new_sliver();
     for jc in (0..c.n).step_by(NC) {
         let nc = NC.min(c.n - jc);
-        for pc in (0..c.k).step_by(KC) {
-            let kc = KC.min(c.k - pc);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
             // SAFETY: the caller's contract keeps the panel inside B.
-            unsafe { pack_b::<K>(&mut packed, b, pc, kc, jc, nc, threaded) };
-            let load_c = c.read_dst || pc > 0;
+            unsafe { pack_b::<K>(&mut packed, b, pc, kc, jc, nc, depth_order, threaded) };
             let bp = &packed[..];
+            // A weight gradient's tiles each sum over the pixels that see their columns.
+            let sums: Vec<Depths> = match skip {
+                Some(Skip::Sum(borders)) => (jc..jc + nc)
+                    .step_by(K::NR)
+                    .map(|j0| Depths::within(borders.seeing(j0, (j0 + K::NR).min(jc + nc)), pc, kc, read_dst))
+                    .collect(),
+                _ => Vec::new(),
+            };
             let sliver = |ap: &mut Vec<f32>, s: usize| {
                 let (i, rows) = (s * K::MR, K::MR.min(m - s * K::MR));
-                // SAFETY: rows `i..i + rows` of A's panel exist (the caller's contract);
+                let mut at = [0usize; MAX_MR];
+                let taps = match skip {
+                    Some(Skip::Depth(borders) | Skip::Width(borders)) => {
+                        let (pixels, taps) = borders.sliver(i, rows);
+                        at[..rows].copy_from_slice(pixels);
+                        taps
+                    }
+                    _ => {
+                        at[..rows].iter_mut().enumerate().for_each(|(r, at)| *at = i + r);
+                        None
+                    }
+                };
+                // SAFETY: the rows exist (the caller's contract).
+                let out = at.map(|row| unsafe { dst.ptr().offset(row as isize * ldc) });
+                let depths = match (skip, taps) {
+                    (Some(Skip::Depth(borders)), Some(taps)) => {
+                        Depths::within(borders.spans(taps, 0, k), pc, kc, read_dst)
+                    }
+                    _ => Depths::all(pc, kc, read_dst),
+                };
+                if depths.count == 0 {
+                    return;
+                }
+                // SAFETY: rows `at[..rows]` of A's panel exist (the caller's contract);
                 // `K`'s level is the CPU's.
                 crate::isa::vectorized(
                     K::ISA,
                     #[inline(always)]
-                    || unsafe { pack_a::<K>(ap, a, i, rows, pc, kc, by_column) },
+                    || unsafe { pack_a::<K>(ap, a, &at[..rows], pc, kc, by_column, depth_order) },
                 );
                 for jr in (0..nc).step_by(K::NR) {
-                    let cols = K::NR.min(nc - jr);
+                    let (j0, cols) = (jc + jr, K::NR.min(nc - jr));
+                    let tile = match (skip, taps) {
+                        (Some(Skip::Width(borders)), Some(taps))
+                            if borders.spans(taps, j0, j0 + cols).next().is_none() =>
+                        {
+                            continue;
+                        }
+                        (Some(Skip::Sum(_)), _) => sums[jr / K::NR],
+                        _ => depths,
+                    };
+                    if tile.count == 0 {
+                        continue;
+                    }
                     // SAFETY: the tile lies inside C; the slivers were packed above.
                     unsafe {
-                        let out = dst.ptr().offset(i as isize * ldc + (jc + jr) as isize);
-                        let (a, b, ldc) = (ap.as_ptr(), bp.as_ptr().add(jr * kc), ldc as usize);
+                        let (a, b) = (ap.as_ptr(), bp.as_ptr().add(jr * kc));
                         if by_column {
-                            K::run::<true>(kc, a, b, out, ldc, rows, cols, load_c);
+                            K::run::<true>(tile.spans(), a, b, &out, j0, rows, cols, tile.load_c);
                         } else {
-                            K::run::<false>(kc, a, b, out, ldc, rows, cols, load_c);
+                            K::run::<false>(tile.spans(), a, b, &out, j0, rows, cols, tile.load_c);
                         }
                     }
                 }
@@ -377,7 +522,17 @@ impl View {
 ///
 /// # Safety
 /// The panel lies inside B.
-unsafe fn pack_b<K: Kernel>(dst: &mut [f32], b: Source, pc: usize, kc: usize, jc: usize, nc: usize, threaded: bool) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn pack_b<K: Kernel>(
+    dst: &mut [f32],
+    b: Source,
+    pc: usize,
+    kc: usize,
+    jc: usize,
+    nc: usize,
+    order: Option<&[usize]>,
+    threaded: bool,
+) {
     let (panel, len) = (&mut dst[..nc.div_ceil(K::NR) * K::NR * kc], K::NR * kc);
     let b = match b {
         Source::View(view) => view,
@@ -385,10 +540,11 @@ unsafe fn pack_b<K: Kernel>(dst: &mut [f32], b: Source, pc: usize, kc: usize, jc
             return crate::isa::vectorized(
                 K::ISA,
                 #[inline(always)]
-                || pack_unfolded_b::<K>(panel, u, pc, jc, nc),
+                || pack_unfolded_b::<K>(panel, u, pc, jc, nc, order),
             );
         }
     };
+    debug_assert!(order.is_none(), "only an unfolded B is read in the borders' order");
     let pack = |(s, sliver): (usize, &mut [f32])| {
         let (j0, cols) = (jc + s * K::NR, K::NR.min(nc - s * K::NR));
         // SAFETY: the caller's contract; `K`'s level is the CPU's (`path` checked).
@@ -406,15 +562,23 @@ unsafe fn pack_b<K: Kernel>(dst: &mut [f32], b: Source, pc: usize, kc: usize, jc
 }
 
 /// [`pack_b`] from an unfolded B: each row's `nc` values unfolded at once (one pass
-/// over the row's taps), then dealt out to the slivers.
+/// over the row's taps), then dealt out to the slivers; row `p` of the product is
+/// row `order[p]` of the matrix where an order is given.
 #[inline(always)]
-fn pack_unfolded_b<K: Kernel>(panel: &mut [f32], u: Unfolded<f32>, pc: usize, jc: usize, nc: usize) {
+fn pack_unfolded_b<K: Kernel>(
+    panel: &mut [f32],
+    u: Unfolded<f32>,
+    pc: usize,
+    jc: usize,
+    nc: usize,
+    order: Option<&[usize]>,
+) {
     let width = nc.div_ceil(K::NR) * K::NR;
     let kc = panel.len() / width;
     // Zero past `nc` for the last sliver's missing columns; `row_into` writes `..nc` only.
     let mut row = [0f32; NC];
     for p in 0..kc {
-        u.row_into(pc + p, jc, &mut row[..nc]);
+        u.row_into(order.map_or(pc + p, |o| o[pc + p]), jc, &mut row[..nc]);
         for (s, part) in row[..width].chunks_exact(K::NR).enumerate() {
             panel[(s * kc + p) * K::NR..][..K::NR].copy_from_slice(part);
         }
@@ -453,52 +617,65 @@ unsafe fn pack_sliver<K: Kernel>(sliver: &mut [f32], b: View, pc: usize, j0: usi
     }
 }
 
-/// Copies rows `i..i + rows` of `A[.., pc..pc + kc]` into `dst`: row by row,
+/// Copies rows `at` of `A[.., pc..pc + kc]` into `dst`: row by row,
 /// `A_STRIDE` apart, or with `by_column` column by column, `MR` apart (a row's values
 /// then sit `MR` apart; rows past `rows` keep what an earlier sliver left, and their
 /// products land in tile rows never stored).
 ///
+/// With `order` (by column only), product column `p` is column `order[p]` of A.
+///
 /// # Safety
-/// The rows lie inside A.
+/// The rows lie inside A; with `by_column` they are consecutive.
 #[inline(always)]
-unsafe fn pack_a<K: Kernel>(dst: &mut [f32], a: Source, i: usize, rows: usize, pc: usize, kc: usize, by_column: bool) {
+unsafe fn pack_a<K: Kernel>(
+    dst: &mut [f32],
+    a: Source,
+    at: &[usize],
+    pc: usize,
+    kc: usize,
+    by_column: bool,
+    order: Option<&[usize]>,
+) {
     let a = match a {
         Source::View(view) => view,
         Source::Unfolded(u) => {
-            for r in 0..rows {
-                u.row_into(i + r, pc, &mut dst[r * A_STRIDE..][..kc]);
+            for (r, &row) in at.iter().enumerate() {
+                u.row_into(row, pc, &mut dst[r * A_STRIDE..][..kc]);
             }
             return;
         }
     };
+    let (i, rows) = (at[0], at.len());
+    debug_assert!(by_column || order.is_none());
+    let column_at = |p: usize| order.map_or(pc + p, |o| o[pc + p]);
     if by_column {
         for (p, column) in dst[..kc * K::MR].chunks_exact_mut(K::MR).enumerate() {
             if a.rs == 1 && rows == K::MR {
                 // SAFETY: `MR` values from `(i, pc + p)` down column `pc + p` are
                 // contiguous (`rs == 1`) and inside A. (A copy of constant length, which
                 // the compiler inlines as vector moves.)
-                column.copy_from_slice(unsafe { a.column(i, pc + p, K::MR) });
+                column.copy_from_slice(unsafe { a.column(i, column_at(p), K::MR) });
             } else if a.rs == 1 {
                 // SAFETY: as above, for the last `rows` rows.
-                column[..rows].copy_from_slice(unsafe { a.column(i, pc + p, rows) });
+                column[..rows].copy_from_slice(unsafe { a.column(i, column_at(p), rows) });
             } else {
                 for (r, v) in column[..rows].iter_mut().enumerate() {
                     // SAFETY: inside A.
-                    *v = unsafe { a.at(i + r, pc + p) };
+                    *v = unsafe { a.at(i + r, column_at(p)) };
                 }
             }
         }
     } else if a.cs == 1 {
-        for r in 0..rows {
-            // SAFETY: `kc` values from `(i + r, pc)` lie inside A.
-            let src = unsafe { a.row(i + r, pc, kc) };
+        for (r, &row) in at.iter().enumerate() {
+            // SAFETY: `kc` values from `(row, pc)` lie inside A.
+            let src = unsafe { a.row(row, pc, kc) };
             dst[r * A_STRIDE..][..kc].copy_from_slice(src);
         }
     } else {
         for p in 0..kc {
-            for r in 0..rows {
+            for (r, &row) in at.iter().enumerate() {
                 // SAFETY: inside A.
-                dst[r * A_STRIDE + p] = unsafe { a.at(i + r, pc + p) };
+                dst[r * A_STRIDE + p] = unsafe { a.at(row, pc + p) };
             }
         }
     }
@@ -508,14 +685,14 @@ unsafe fn pack_a<K: Kernel>(dst: &mut [f32], a: Source, i: usize, rows: usize, p
 /// to C: the slow path, for tiles at C's edges.
 ///
 /// # Safety
-/// `c` is valid for `rows` rows of `cols` values `ldc` apart.
+/// `c[r] + j` is valid for `cols` values of each of the first `rows` rows.
 #[allow(clippy::too_many_arguments)]
-unsafe fn store_edge(tile: &[f32], nr: usize, c: *mut f32, ldc: usize, rows: usize, cols: usize, load_c: bool) {
-    for r in 0..rows {
-        for (j, &v) in tile[r * nr..][..cols].iter().enumerate() {
-            // SAFETY: `(r, j)` is inside the tile's valid part of C.
+unsafe fn store_edge(tile: &[f32], nr: usize, c: &[*mut f32], j: usize, rows: usize, cols: usize, load_c: bool) {
+    for (r, &row) in c[..rows].iter().enumerate() {
+        for (col, &v) in tile[r * nr..][..cols].iter().enumerate() {
+            // SAFETY: `(r, j + col)` is inside the tile's valid part of C.
             unsafe {
-                let p = c.add(r * ldc + j);
+                let p = row.add(j + col);
                 *p = if load_c { *p + v } else { v };
             }
         }
@@ -537,11 +714,11 @@ macro_rules! microkernel {
 
             #[inline]
             unsafe fn run<const BY_COLUMN: bool>(
-                kc: usize,
+                spans: &[(usize, usize)],
                 a: *const f32,
                 b: *const f32,
-                c: *mut f32,
-                ldc: usize,
+                c: &[*mut f32; MAX_MR],
+                j: usize,
                 rows: usize,
                 cols: usize,
                 load_c: bool,
@@ -549,11 +726,11 @@ macro_rules! microkernel {
                 #[target_feature(enable = $features)]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn tile<const BY_COLUMN: bool>(
-                    kc: usize,
+                    spans: &[(usize, usize)],
                     a: *const f32,
                     b: *const f32,
-                    c: *mut f32,
-                    ldc: usize,
+                    c: &[*mut f32; MAX_MR],
+                    j: usize,
                     rows: usize,
                     cols: usize,
                     load_c: bool,
@@ -562,19 +739,21 @@ macro_rules! microkernel {
                     let mut acc: [[$v; 2]; $mr] = [[$zero(); 2]; $mr];
                     // SAFETY: the trait's contract bounds every pointer below.
                     unsafe {
-                        for p in 0..kc {
-                            let b0 = $load(b.add(p * NR));
-                            let b1 = $load(b.add(p * NR + $lanes));
-                            for (r, acc) in acc.iter_mut().enumerate() {
-                                let at = if BY_COLUMN { p * $mr + r } else { r * A_STRIDE + p };
-                                let av = $splat(*a.add(at));
-                                acc[0] = $fma(av, b0, acc[0]);
-                                acc[1] = $fma(av, b1, acc[1]);
+                        for &(k0, k1) in spans {
+                            for p in k0..k1 {
+                                let b0 = $load(b.add(p * NR));
+                                let b1 = $load(b.add(p * NR + $lanes));
+                                for (r, acc) in acc.iter_mut().enumerate() {
+                                    let at = if BY_COLUMN { p * $mr + r } else { r * A_STRIDE + p };
+                                    let av = $splat(*a.add(at));
+                                    acc[0] = $fma(av, b0, acc[0]);
+                                    acc[1] = $fma(av, b1, acc[1]);
+                                }
                             }
                         }
                         if rows == $mr && cols == NR {
                             for (r, acc) in acc.iter().enumerate() {
-                                let out = c.add(r * ldc);
+                                let out = c[r].add(j);
                                 let (mut v0, mut v1) = (acc[0], acc[1]);
                                 if load_c {
                                     v0 = $add(v0, $load(out));
@@ -589,12 +768,12 @@ macro_rules! microkernel {
                                 $store(edge.as_mut_ptr().add(r * NR), acc[0]);
                                 $store(edge.as_mut_ptr().add(r * NR + $lanes), acc[1]);
                             }
-                            store_edge(&edge, NR, c, ldc, rows, cols, load_c);
+                            store_edge(&edge, NR, c, j, rows, cols, load_c);
                         }
                     }
                 }
                 // SAFETY: the trait's contract (the CPU has the level's features).
-                unsafe { tile::<BY_COLUMN>(kc, a, b, c, ldc, rows, cols, load_c) }
+                unsafe { tile::<BY_COLUMN>(spans, a, b, c, j, rows, cols, load_c) }
             }
         }
     };
