@@ -36,46 +36,16 @@ fn runs(g: &ConvGeometry, ow: usize, (lo, hi): (usize, usize)) -> impl Iterator<
 }
 
 /// Writes `im2col` of `samples` channels-last samples `x` into the front of `cols`
-/// (every entry of those rows: the taps in the padding as zeros).
+/// (every entry of those rows: the taps in the padding as zeros), row by row as
+/// [`Unfolded::row_into`] reads them.
 pub fn im2col<T: Element>(g: &ConvGeometry, plan: &Plan, x: &[T], samples: usize, cols: &mut [T]) {
-    let (c, p, d) = (g.cin, g.patch(), g.params.dilation);
-    let (s, pad) = (g.params.stride, g.params.padding);
+    let (u, p) = (Unfolded::new(g, x, samples), g.patch());
     let row_len = g.out_w * p;
     plan.for_each_chunk(&mut cols[..samples * g.out_h * row_len], row_len, |r, rows| {
-        let (n, oh) = (r / g.out_h, r % g.out_h);
-        let image = &x[n * g.in_plane() * c..][..g.in_plane() * c];
-        let (top, bottom) = valid_taps(g, oh, g.in_h, g.k_h);
         for (ow, row) in rows.chunks_exact_mut(p).enumerate() {
-            let across = valid_taps(g, ow, g.in_w, g.k_w);
-            zero_padding_taps(g, (top, bottom), across, row);
-            for i in top..bottom {
-                let ih = oh * s + i * d - pad;
-                for (j, iw, taps) in runs(g, ow, across) {
-                    let src = &image[(ih * g.in_w + iw) * c..][..taps * c];
-                    row[(i * g.k_w + j) * c..][..taps * c].copy_from_slice(src);
-                }
-            }
+            u.row_into(r * g.out_w + ow, 0, row);
         }
     });
-}
-
-/// Zeroes the entries of one im2col row whose taps fall in the padding: the kernel
-/// rows outside `[top, bottom)` and, in the others, the taps outside `across`.
-fn zero_padding_taps<T: Element>(
-    g: &ConvGeometry,
-    (top, bottom): (usize, usize),
-    across: (usize, usize),
-    row: &mut [T],
-) {
-    let (c, kw) = (g.cin, g.k_w);
-    for (i, kernel_row) in row.chunks_exact_mut(kw * c).enumerate() {
-        if i < top || i >= bottom {
-            kernel_row.fill(T::ZERO);
-        } else {
-            kernel_row[..across.0 * c].fill(T::ZERO);
-            kernel_row[across.1 * c..].fill(T::ZERO);
-        }
-    }
 }
 
 /// Writes `col2im` of `cols` into `samples` channels-last samples `dx`, every value
@@ -185,11 +155,12 @@ mod tests {
     use crate::geometry::ConvParams;
     use crate::image_layout::ImageLayout;
 
-    /// Every row of [`Unfolded`], read in pieces that start and end anywhere (inside
-    /// taps, across kernel rows), equals the stored `im2col` matrix: strides, padding
-    /// on every side, dilation, one and several channels.
+    /// The stored `im2col` matrix and every row of [`Unfolded`], read in pieces that
+    /// start and end anywhere (inside taps, across kernel rows), equal the definition
+    /// entry by entry — `x[n, oh·s − p + i·d, ow·s − p + j·d, c]`, zero outside the
+    /// image: strides, padding on every side, dilation, one and several channels.
     #[test]
-    fn unfolded_rows_match_the_stored_matrix() {
+    fn unfolded_rows_match_the_definition() {
         let cases = [
             ([2, 3, 9, 7], [4, 3, 4, 4], ConvParams::new(2, 1)),
             ([1, 5, 6, 6], [2, 5, 3, 3], ConvParams::new(1, 2)),
@@ -199,12 +170,27 @@ mod tests {
         for (input, kernel, params) in cases {
             let g = ConvGeometry::new(input, kernel, params.with_layout(ImageLayout::Nhwc)).unwrap();
             let x: Vec<f32> = (0..g.input_len()).map(|i| i as f32 + 1.0).collect();
+            let (s, p, d) = (params.stride as isize, params.padding as isize, params.dilation as isize);
+            let entry = |l: usize, col: usize| {
+                let (n, oh, ow) = (l / g.out_plane(), ((l / g.out_w) % g.out_h) as isize, (l % g.out_w) as isize);
+                let (i, j, c) = ((col / g.cin / g.k_w) as isize, (col / g.cin) % g.k_w, col % g.cin);
+                let (ih, iw) = (oh * s - p + i * d, ow * s - p + j as isize * d);
+                let inside = (0..g.in_h as isize).contains(&ih) && (0..g.in_w as isize).contains(&iw);
+                let at = || ((n * g.in_h + ih as usize) * g.in_w + iw as usize) * g.cin + c;
+                if inside {
+                    x[at()]
+                } else {
+                    0.0
+                }
+            };
             let plan = Plan { chunk: g.batch, group: g.batch, threaded: false };
             let mut cols = vec![f32::NAN; g.batch * g.out_plane() * g.patch()];
             im2col(&g, &plan, &x, g.batch, &mut cols);
             let u = Unfolded::new(&g, &x, g.batch);
             assert_eq!((u.rows(), u.cols()), (g.batch * g.out_plane(), g.patch()));
-            for (l, want) in cols.chunks_exact(g.patch()).enumerate() {
+            for (l, stored) in cols.chunks_exact(g.patch()).enumerate() {
+                let want: Vec<f32> = (0..g.patch()).map(|col| entry(l, col)).collect();
+                assert_eq!(stored, want, "{input:?} {kernel:?} {params:?} stored row {l}");
                 for piece in [1, 2, 5, g.patch()] {
                     let mut got = vec![f32::NAN; g.patch()];
                     for (k, part) in got.chunks_mut(piece).enumerate() {
