@@ -11,12 +11,15 @@
 //! column when A is a transposed view (a weight gradient's `dyᵀ`) — and multiplied
 //! with every B sliver of the panel by a microkernel holding the `MR × NR` tile of C in
 //! registers (AVX-512: 12 × 32 in 24 registers; AVX2: 6 × 16 in 12). Each element
-//! sums its `k` in order, so results depend neither on threading nor on the level.
-//! Products with C at most 3 wide or 3 tall (an MLP's 2-D input and 1-unit output, a
-//! 1-channel critic output) take dot products or scaled row sums instead.
+//! sums its `k` in a fixed order, so results depend neither on threading nor on the
+//! level. Products with C at most 3 wide or 3 tall (an MLP's 2-D input and 1-unit
+//! output, a 1-channel critic output) take dot products or scaled row sums instead.
 //!
 //! Either operand of a blocked product may be an im2col matrix that was never stored
 //! ([`Unfolded`]): A's slivers and B's panel rows are then copied from the images.
+//! Products over a padded convolution's output pixels skip the taps in the padding
+//! ([`Skip`]): rows, or a weight gradient's depths, are taken in [`Borders`] order,
+//! and each tile sums only the spans of depth its pixels see.
 
 use std::arch::x86_64::*;
 
