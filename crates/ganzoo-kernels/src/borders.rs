@@ -102,8 +102,7 @@ impl Borders {
     pub(crate) fn sliver(&self, i: usize, rows: usize) -> (&[usize], Option<Taps>) {
         let end = i + rows;
         let mut hull: Option<Taps> = None;
-        for (g, &(start, taps)) in self.groups.iter().enumerate() {
-            let stop = self.groups.get(g + 1).map_or(self.order.len(), |next| next.0);
+        for (start, stop, taps) in self.ranges() {
             if start < end && i < stop && !taps.is_empty() {
                 hull = Some(hull.map_or(taps, |h| h.hull(taps)));
             }
@@ -119,10 +118,13 @@ impl Borders {
     /// The ranges of product rows (ascending) whose pixels see any of im2col columns
     /// `j0..j1`: a weight gradient's depths for those columns.
     pub(crate) fn seeing(&self, j0: usize, j1: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
-        self.groups.iter().enumerate().filter_map(move |(g, &(start, taps))| {
-            let stop = self.groups.get(g + 1).map_or(self.order.len(), |next| next.0);
-            self.spans(taps, j0, j1).next().map(|_| (start, stop))
-        })
+        self.ranges().filter_map(move |(start, stop, taps)| self.spans(taps, j0, j1).next().map(|_| (start, stop)))
+    }
+
+    /// Each group's product rows `start..stop` and taps.
+    fn ranges(&self) -> impl Iterator<Item = (usize, usize, Taps)> + '_ {
+        let stops = self.groups.iter().skip(1).map(|next| next.0).chain([self.order.len()]);
+        self.groups.iter().zip(stops).map(|(&(start, taps), stop)| (start, stop, taps))
     }
 
     /// [`Taps::spans`] for this geometry.

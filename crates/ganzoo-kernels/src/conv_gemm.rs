@@ -11,9 +11,10 @@
 //! block's output and `im2col` / `col2im` read and write the block's images as they
 //! lie, so nothing is reordered but the kernel; where ganzoo's GEMM runs the product
 //! (`f32` at AVX2 / AVX-512), the forward pass and the weight gradient do not store
-//! `cols` at all: the GEMM's packing copies it from the images ([`Unfolded`]). On NCHW
-//! images the input side goes through a channels-last copy and the output side is `(O, L)`, the NCHW output up
-//! to a reordering of whole planes (none at all for a single sample).
+//! `cols` at all: the GEMM's packing copies it from the images ([`Unfolded`]), and the
+//! products leave out the kernel taps in the padding. On NCHW images the input side
+//! goes through a channels-last copy and the output side is `(O, L)`, the NCHW output
+//! up to a reordering of whole planes (none at all for a single sample).
 
 use std::mem::MaybeUninit;
 

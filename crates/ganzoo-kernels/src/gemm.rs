@@ -200,7 +200,6 @@ pub fn matmul_to<T: Element>(
 /// the output pixels of `samples` images under `g` and whose columns are its im2col
 /// columns (the adjoint's `dŶᵀ · Wc`): where ganzoo's GEMM takes it, the entries of
 /// taps in the padding — which `col2im` never reads — may keep what `dst` held.
-#[allow(clippy::too_many_arguments)]
 pub fn matmul_patches<T: Element>(
     (m, n, k): (usize, usize, usize),
     dst: &mut [T],

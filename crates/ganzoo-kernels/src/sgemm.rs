@@ -25,7 +25,7 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use crate::borders::Borders;
+use crate::borders::{Borders, Taps};
 use crate::gemm::{Call, Side};
 use crate::geometry::ConvGeometry;
 use crate::im2col::Unfolded;
@@ -42,8 +42,8 @@ const NC: usize = 512;
 
 /// Most rows of a tile at any level.
 const MAX_MR: usize = 12;
-/// Most spans of a depth block a sliver multiplies when skipping the padding (one
-/// per kernel row in the block); with more the whole block is multiplied.
+/// Most spans of a depth block a tile sums over when skipping the padding (one per
+/// kernel row in the block, or per pixel group); with more the whole block is summed.
 const MAX_SPANS: usize = 8;
 
 /// One level's microkernel: `C[..rows, ..cols] (+)= A_sliver · B_sliver` over `kc`.
@@ -125,12 +125,8 @@ pub(crate) unsafe fn run(isa: Isa, c: &Call<f32>) {
     let Some(path) = path(isa, c) else { unreachable!("sgemm::run on a call `takes` refused") };
     match (path, isa) {
         // SAFETY: see above.
-        (Path::Blocked, Isa::Avx512) => unsafe {
-            blocked::<Avx512>(c, Source::View(View::lhs(c)), Source::View(View::rhs(c)), None)
-        },
-        // SAFETY: see above.
         (Path::Blocked, _) => unsafe {
-            blocked::<Avx2>(c, Source::View(View::lhs(c)), Source::View(View::rhs(c)), None)
+            blocked_at(isa, c, Source::View(View::lhs(c)), Source::View(View::rhs(c)), None)
         },
         // SAFETY: see above.
         (thin, Isa::Avx512) => unsafe { thin_avx512(c, thin) },
@@ -164,13 +160,9 @@ pub(crate) unsafe fn run_unfolded(isa: Isa, c: &Call<f32>, u: Unfolded<f32>, sid
         Side::Rhs => None,
     };
     let skip = borders.as_ref().map(|b| if side == Side::Lhs { Skip::Depth(b) } else { Skip::Sum(b) });
-    match isa {
-        // SAFETY: the caller's contract; `takes_unfolded` checked the level; the
-        // unfolded A's rows are its output pixels.
-        Isa::Avx512 => unsafe { blocked::<Avx512>(c, a, b, skip) },
-        // SAFETY: as above.
-        _ => unsafe { blocked::<Avx2>(c, a, b, skip) },
-    }
+    // SAFETY: the caller's contract; `takes_unfolded` checked the level; the unfolded
+    // A's rows, or B's, are the borders' pixels.
+    unsafe { blocked_at(isa, c, a, b, skip) }
 }
 
 /// `C = A · B` whose rows are the output pixels of `samples` images under `g` and
@@ -184,8 +176,17 @@ pub(crate) unsafe fn run_skipping_padding(isa: Isa, c: &Call<f32>, g: &ConvGeome
     debug_assert!(takes_unfolded(isa, c.m, c.n, c.k) && c.lhs_cs == 1);
     let borders = Borders::new(g, samples);
     let (a, b, skip) = (Source::View(View::lhs(c)), Source::View(View::rhs(c)), borders.as_ref().map(Skip::Width));
+    // SAFETY: the caller's contract; `takes_unfolded` checked the level.
+    unsafe { blocked_at(isa, c, a, b, skip) }
+}
+
+/// [`blocked`] with the microkernel of `isa` (AVX-512, else AVX2).
+///
+/// # Safety
+/// As for [`blocked`]; the CPU has `isa`.
+unsafe fn blocked_at(isa: Isa, c: &Call<f32>, a: Source, b: Source, skip: Option<Skip>) {
     match isa {
-        // SAFETY: the caller's contract; `takes_unfolded` checked the level.
+        // SAFETY: the caller's contract.
         Isa::Avx512 => unsafe { blocked::<Avx512>(c, a, b, skip) },
         // SAFETY: as above.
         _ => unsafe { blocked::<Avx2>(c, a, b, skip) },
@@ -358,6 +359,23 @@ impl Depths {
     }
 }
 
+/// The rows of C (and A) of product rows `i..i + rows` — in the borders' order where
+/// rows are pixels — and the taps any of them sees.
+fn sliver_rows(skip: Option<Skip>, i: usize, rows: usize) -> ([usize; MAX_MR], Option<Taps>) {
+    let mut at = [0usize; MAX_MR];
+    match skip {
+        Some(Skip::Depth(borders) | Skip::Width(borders)) => {
+            let (pixels, taps) = borders.sliver(i, rows);
+            at[..rows].copy_from_slice(pixels);
+            (at, taps)
+        }
+        _ => {
+            at[..rows].iter_mut().enumerate().for_each(|(r, at)| *at = i + r);
+            (at, None)
+        }
+    }
+}
+
 /// # Safety
 /// See [`run`]; with `skip`, the operands are what its variant says, of the borders'
 /// geometry.
@@ -396,18 +414,7 @@ unsafe fn blocked<K: Kernel>(c: &Call<f32>, a: Source, b: Source, skip: Option<S
             };
             let sliver = |ap: &mut Vec<f32>, s: usize| {
                 let (i, rows) = (s * K::MR, K::MR.min(m - s * K::MR));
-                let mut at = [0usize; MAX_MR];
-                let taps = match skip {
-                    Some(Skip::Depth(borders) | Skip::Width(borders)) => {
-                        let (pixels, taps) = borders.sliver(i, rows);
-                        at[..rows].copy_from_slice(pixels);
-                        taps
-                    }
-                    _ => {
-                        at[..rows].iter_mut().enumerate().for_each(|(r, at)| *at = i + r);
-                        None
-                    }
-                };
+                let (at, taps) = sliver_rows(skip, i, rows);
                 // SAFETY: the rows exist (the caller's contract).
                 let out = at.map(|row| unsafe { dst.ptr().offset(row as isize * ldc) });
                 let depths = match (skip, taps) {
