@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Everything issue 19 asks of a GPU machine, in one call (15 minutes of device time in
-# all): the machine, CPU-vs-CUDA parity of every model's first steps, then every model's
-# speed beside PyTorch's CUDA reference at batch 64 and 256. Results under $OUT.
+# all, 10 per call): the machine, CPU-vs-CUDA parity of every model's first steps, every
+# model's speed beside PyTorch's CUDA reference at batch 64 and 256, then — while time is
+# left (LIMIT_S, default 540 s) — each DCGAN layer with ganzoo's convolutions (unfold +
+# cuBLAS) and Candle's own, the models with Candle's convolutions, and with TF32 allowed.
+# Results under $OUT; sections in that order, so a cut-short run keeps the first ones.
 #
 # Build first, here (no GPU needed):   scripts/build-cuda.sh   → target/cuda/ganzoo-cuda
 # Then on the GPU machine, from the repository root:
@@ -26,6 +29,9 @@ if [ ! -x "$bin" ] && [ -f "$bin.xz" ]; then
 fi
 log() { echo "== $*" | tee -a "$out/summary.txt"; }
 status=0
+limit=${LIMIT_S:-540}
+# Whether a section expected to take $1 seconds still fits before the limit.
+fits() { [ $((SECONDS + $1)) -le "$limit" ] || { log "skipped (${SECONDS}s of ${limit}s used): $2"; false; }; }
 
 # The CUDA libraries PyTorch's wheels carry, for ganzoo's dynamic links.
 libs=$("$python" - <<'PY' 2>/dev/null
@@ -42,11 +48,11 @@ export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 log "machine"
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 || echo "no nvidia-smi"
-  "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1
+  "$python" -c 'import torch; b = torch.backends; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "cudnn", b.cudnn.version(), "tf32 conv", b.cudnn.allow_tf32, "tf32 matmul", b.cuda.matmul.allow_tf32)' 2>&1
   "$bin" --version 2>&1; } | tee -a "$out/summary.txt"
 
 if [ "${CHECK_CPU_ONLY:-0}" = 1 ]; then
-  device=(--device cpu) parity_kernels=(--kernels candle) batches=(8)
+  device=(--device cpu) parity_kernels=(--kernels unfold) batches=(8)
 else
   device=(--device cuda) parity_kernels=() batches=(64 256)
 fi
@@ -55,14 +61,31 @@ log "parity: first 5 steps of every model, CPU (ganzoo's kernels) against ${devi
 "$bin" bench --parity 5 "${device[@]}" "${parity_kernels[@]}" --json > "$out/parity.jsonl" 2> "$out/parity.err" || status=1
 cat "$out/parity.jsonl" | tee -a "$out/summary.txt"; tail -3 "$out/parity.err" | tee -a "$out/summary.txt"
 
-for b in "${batches[@]}"; do
-  log "speed at batch $b beside PyTorch (${device[1]})"
-  models=()
+# bench B KERNELS LABEL [FLAGS...]: the models at batch B with --kernels KERNELS.
+bench() {
+  local b=$1 kernels=$2 label=$3; shift 3
+  local models=()
   [ "${CHECK_CPU_ONLY:-0}" = 1 ] && models=(--models gan)
-  "$bin" bench "${device[@]}" --batch "$b" --skip-ops --rounds 1 --repeats 2 --target-s "$secs" --warmup-s 1 \
-    --wait-quiet-s 0 "${models[@]}" --torch "$python" --torchref "${TORCHREF:-../shared/bench/torchref}" \
-    > "$out/bench-$b.txt" 2> "$out/bench-$b.err" || status=1
-  cat "$out/bench-$b.txt" | tee -a "$out/summary.txt"; tail -3 "$out/bench-$b.err" | tee -a "$out/summary.txt"
+  log "speed at batch $b, $label (${device[1]})"
+  "$bin" bench "${device[@]}" --kernels "$kernels" --batch "$b" --skip-ops --rounds 1 --repeats 2 --target-s "$secs" \
+    --warmup-s 1 --wait-quiet-s 0 "${models[@]}" "$@" > "$out/bench-$b-$label.txt" 2> "$out/bench-$b-$label.err" || status=1
+  cat "$out/bench-$b-$label.txt" | tee -a "$out/summary.txt"; tail -3 "$out/bench-$b-$label.err" | tee -a "$out/summary.txt"
+}
+torch=(--torch "$python" --torchref "${TORCHREF:-../shared/bench/torchref}")
+
+for b in "${batches[@]}"; do
+  fits 90 "batch $b beside PyTorch" && bench "$b" ganzoo ganzoo-vs-pytorch "${torch[@]}"
 done
-log "exit status $status"
+if fits 90 "per-layer timings"; then
+  log "per layer at batch ${batches[0]}: ganzoo's convolutions against Candle's (${device[1]})"
+  "$bin" bench "${device[@]}" --ops-only --batch "${batches[0]}" --wait-quiet-s 0 > "$out/layers.txt" 2> "$out/layers.err" || status=1
+  cat "$out/layers.txt" | tee -a "$out/summary.txt"; tail -3 "$out/layers.err" | tee -a "$out/summary.txt"
+fi
+for b in "${batches[@]}"; do
+  fits 60 "batch $b with Candle's convolutions" && bench "$b" candle candle-convolutions
+done
+for b in "${batches[@]}"; do
+  fits 60 "batch $b with TF32" && GANZOO_TF32=1 bench "$b" ganzoo tf32
+done
+log "exit status $status after ${SECONDS}s"
 exit $status

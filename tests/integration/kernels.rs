@@ -23,7 +23,7 @@ pub(crate) struct Case {
 }
 
 #[allow(clippy::too_many_arguments)]
-const fn case(
+pub(crate) const fn case(
     n: usize,
     cin: usize,
     (h, w): (usize, usize),
@@ -62,7 +62,7 @@ pub(crate) fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
     d.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
 }
 
-fn max_abs(a: &Tensor) -> f64 {
+pub(crate) fn max_abs(a: &Tensor) -> f64 {
     a.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
 }
 
@@ -70,10 +70,10 @@ impl Case {
     pub(crate) fn input(&self, dtype: DType) -> Tensor {
         random(&[self.n, self.cin, self.h, self.w], 1, dtype)
     }
-    fn kernel(&self, dtype: DType) -> Tensor {
+    pub(crate) fn kernel(&self, dtype: DType) -> Tensor {
         random(&[self.cout, self.cin, self.kh, self.kw], 2, dtype)
     }
-    fn candle_conv(&self, x: &Tensor, w: &Tensor) -> Tensor {
+    pub(crate) fn candle_conv(&self, x: &Tensor, w: &Tensor) -> Tensor {
         let p = self.params;
         x.conv2d(w, p.padding, p.stride, p.dilation, 1).unwrap()
     }
@@ -204,7 +204,7 @@ fn objective(p: Primitive, c: &Case, a: &Tensor, b: &Tensor, r: &Tensor) -> Tens
 
 /// Central finite differences of `f` at every element of `base`, against `analytic`
 /// (the gradient of `f` at `base`), within `atol + rtol·|numeric|`.
-fn assert_matches_finite_differences(
+pub(crate) fn assert_matches_finite_differences(
     what: &str,
     base: &Tensor,
     analytic: &Tensor,
@@ -250,40 +250,54 @@ fn every_primitive_matches_finite_differences_in_f64() {
     }
 }
 
-/// `P(x, W) = ‖∂⟨conv2d(x, W), r⟩/∂x‖² + ‖∂⟨conv2d(x, W), r⟩/∂W‖²` with both inner
+/// `P(x, W) = ‖∂⟨f(x, W), r⟩/∂x‖² + ‖∂⟨f(x, W), r⟩/∂W‖²` with `f = ours` and both inner
 /// gradients taken by Candle's `backward` (kept in the graph by
 /// `CANDLE_GRAD_DO_NOT_DETACH`), then differentiated again, against finite
-/// differences of the same quantity computed with Candle's convolutions. With
-/// `layout` NHWC ours runs on channels-last images, moved there and back by Candle's
-/// own permutes.
-fn double_backward_check(c: &Case, layout: ImageLayout) {
-    let r = random(c.candle_conv(&c.input(DType::F64), &c.kernel(DType::F64)).dims(), 8, DType::F64);
-    let penalty = |x: &Tensor, w: &Tensor, ours: bool| -> (Tensor, Var, Var) {
+/// differences of the same quantity with `f = theirs`, on `(x, w)`.
+pub(crate) fn double_backward_check(
+    what: &str,
+    (x, w): (&Tensor, &Tensor),
+    ours: impl Fn(&Tensor, &Tensor) -> Tensor,
+    theirs: impl Fn(&Tensor, &Tensor) -> Tensor,
+) {
+    let r = random(theirs(x, w).dims(), 8, DType::F64);
+    let penalty = |x: &Tensor, w: &Tensor, f: &dyn Fn(&Tensor, &Tensor) -> Tensor| -> (Tensor, Var, Var) {
         let (vx, vw) = (Var::from_tensor(x).unwrap(), Var::from_tensor(w).unwrap());
-        let y = match (ours, layout) {
-            (false, _) => c.candle_conv(&vx, &vw),
-            (true, ImageLayout::Nchw) => kernels::conv2d(&vx, &vw, c.params).unwrap(),
-            (true, ImageLayout::Nhwc) => {
-                let params = c.params.with_layout(ImageLayout::Nhwc);
-                crate::channels_last::nchw(&kernels::conv2d(&crate::channels_last::nhwc(&vx), &vw, params).unwrap())
-            }
-        };
-        let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let g = (f(&vx, &vw) * &r).unwrap().sum_all().unwrap().backward().unwrap();
         let (gx, gw) = (g.get(&vx).unwrap(), g.get(&vw).unwrap());
         let p = (gx.sqr().unwrap().sum_all().unwrap() + gw.sqr().unwrap().sum_all().unwrap()).unwrap();
         (p, vx, vw)
     };
-    let (x, w) = (c.input(DType::F64), c.kernel(DType::F64));
-    let (p, vx, vw) = penalty(&x, &w, true);
+    let (p, vx, vw) = penalty(x, w, &ours);
     let grads = p.backward().unwrap();
     for (which, var) in [("input", &vx), ("kernel", &vw)] {
         let f = |t: &Tensor| {
-            let (x2, w2) = if which == "input" { (t, &w) } else { (&x, t) };
-            penalty(x2, w2, false).0.to_scalar::<f64>().unwrap()
+            let (x2, w2) = if which == "input" { (t, w) } else { (x, t) };
+            penalty(x2, w2, &theirs).0.to_scalar::<f64>().unwrap()
         };
-        let what = format!("{c:?} {layout:?}: {which}");
-        assert_matches_finite_differences(&what, var, grads.get(var).unwrap(), f, 1e-5, (1e-7, 1e-6));
+        assert_matches_finite_differences(
+            &format!("{what}: {which}"),
+            var,
+            grads.get(var).unwrap(),
+            f,
+            1e-5,
+            (1e-7, 1e-6),
+        );
     }
+}
+
+/// [`double_backward_check`] of ganzoo's `conv2d` on images in `layout` (NHWC: moved
+/// there and back by Candle's own permutes) against Candle's.
+fn kernels_double_backward_check(c: &Case, layout: ImageLayout) {
+    let ours = |x: &Tensor, w: &Tensor| match layout {
+        ImageLayout::Nchw => kernels::conv2d(x, w, c.params).unwrap(),
+        ImageLayout::Nhwc => {
+            let params = c.params.with_layout(ImageLayout::Nhwc);
+            crate::channels_last::nchw(&kernels::conv2d(&crate::channels_last::nhwc(x), w, params).unwrap())
+        }
+    };
+    let (x, w) = (c.input(DType::F64), c.kernel(DType::F64));
+    double_backward_check(&format!("{c:?} {layout:?}"), (&x, &w), ours, |x, w| c.candle_conv(x, w));
 }
 
 #[test]
@@ -298,10 +312,10 @@ fn gradient_of_a_gradient_through_candle_autodiff_matches_finite_differences() {
         return;
     }
     for c in ODD.iter().filter(|c| c.output_padding().is_some()).take(4) {
-        double_backward_check(c, ImageLayout::Nchw);
+        kernels_double_backward_check(c, ImageLayout::Nchw);
     }
     for c in ODD.iter().filter(|c| c.output_padding().is_some()).skip(1).take(2) {
-        double_backward_check(c, ImageLayout::Nhwc);
+        kernels_double_backward_check(c, ImageLayout::Nhwc);
     }
 }
 

@@ -31,6 +31,7 @@ mod run_dir;
 mod tidy;
 mod toy;
 mod train;
+mod unfold;
 
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;

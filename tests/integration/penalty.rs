@@ -75,8 +75,8 @@ fn conv_critic_penalty_matches_finite_differences(norm: Norm) {
     let critic = config.discriminator(store.builder(DType::F64, &Device::Cpu).pp("critic")).unwrap();
     assert!(critic.layers().iter().any(|(n, _)| n.ends_with(".ln")));
     // ganzoo's kernels unless a child process below asked for Candle's convolutions.
-    let expected = match std::env::var("GANZOO_KERNELS").as_deref() {
-        Ok("candle") => KernelBackend::Candle,
+    let expected = match std::env::var("GANZOO_KERNELS") {
+        Ok(v) => v.parse::<KernelBackend>().unwrap(),
         _ => KernelBackend::Ganzoo,
     };
     assert_eq!(kernel_backend(), expected);
@@ -145,14 +145,17 @@ fn penalty_is_exact_whatever_candle_grad_do_not_detach_says() {
 
 #[test]
 fn penalty_gradient_is_the_same_with_candle_convolutions() {
-    // Both checks again in a child process with Candle's ops instead of ganzoo's kernels.
+    // Both checks again in a child process with Candle's ops instead of ganzoo's kernels,
+    // then with the convolutions by unfold in Candle's ops (the CUDA path).
     if std::env::var_os("GANZOO_KERNELS").is_some() {
         return;
     }
-    for test in [
-        "penalty::mlp_critic_penalty_gradient_matches_finite_differences",
-        "penalty::conv_layer_norm_critic_penalty_gradient_matches_finite_differences",
-    ] {
-        rerun_in_child(test, ("GANZOO_KERNELS", "candle"));
+    for backend in ["candle", "unfold"] {
+        for test in [
+            "penalty::mlp_critic_penalty_gradient_matches_finite_differences",
+            "penalty::conv_layer_norm_critic_penalty_gradient_matches_finite_differences",
+        ] {
+            rerun_in_child(test, ("GANZOO_KERNELS", backend));
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! weight gradients through Candle's autodiff, seeded with ones), with each [`KernelBackend`]
 //! (ganzoo's on channels-last images, as in its networks; Candle's on NCHW), in
 //! GFLOP/s counted as 2 flops per multiply-add (a backward pass does twice the
-//! forward's multiply-adds).
+//! forward's multiply-adds). On CUDA each run ends with the device synchronized, and
+//! ganzoo's backend runs its convolutions by unfold in Candle's ops (`conv_unfold`).
 
 use std::time::Instant;
 
@@ -118,19 +119,17 @@ fn median_ms(budget_s: f64, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     Ok(times[times.len() / 2])
 }
 
-fn random(shape: &[usize]) -> Result<Tensor> {
-    Ok(Tensor::randn(0f32, 1.0, shape, &Device::Cpu)?)
-}
-
-/// Times one layer's forward and backward with `backend`.
-pub fn time_layer(layer: &LayerShape, backend: KernelBackend, budget_s: f64) -> Result<[OpTiming; 2]> {
+/// Times one layer's forward and backward with `backend` on `device`.
+pub fn time_layer(layer: &LayerShape, backend: KernelBackend, budget_s: f64, device: &Device) -> Result<[OpTiming; 2]> {
     ganzoo_models::set_kernel_backend(backend);
     let g = &layer.geometry;
     let p = g.params;
+    let random = |shape: &[usize]| Tensor::randn(0f32, 1.0, shape, device);
     let w = Var::from_tensor(&random(&[g.cout, g.cin, g.k_h, g.k_w])?)?;
     // ganzoo's kernels on channels-last images, as its networks run them; Candle's
     // ops know NCHW only.
-    let layout = if backend == KernelBackend::Ganzoo { ImageLayout::Nhwc } else { ImageLayout::Nchw };
+    let kernels = backend == KernelBackend::Ganzoo && device.is_cpu();
+    let layout = if kernels { ImageLayout::Nhwc } else { ImageLayout::Nchw };
     let image = |c: usize, h: usize, w: usize| match layout {
         ImageLayout::Nhwc => random(&[g.batch, h, w, c]),
         ImageLayout::Nchw => random(&[g.batch, c, h, w]),
@@ -140,10 +139,12 @@ pub fn time_layer(layer: &LayerShape, backend: KernelBackend, budget_s: f64) -> 
         ConvKind::Transpose => (Var::from_tensor(&image(g.cout, g.out_h, g.out_w)?)?, "conv_transpose2d"),
     };
     let run = || -> Result<Tensor> {
-        Ok(match layer.kind {
+        let y = match layer.kind {
             ConvKind::Conv => conv::conv2d_in(&x, &w, p.stride, p.padding, layout)?,
             ConvKind::Transpose => conv::conv_transpose2d_in(&x, &w, (p.stride, p.padding, 0), layout)?,
-        })
+        };
+        device.synchronize()?;
+        Ok(y)
     };
     let forward = median_ms(budget_s, || run().map(drop))?;
     let y = run()?;
@@ -151,7 +152,7 @@ pub fn time_layer(layer: &LayerShape, backend: KernelBackend, budget_s: f64) -> 
     // input and weight gradients (plus Candle's gradient bookkeeping).
     let backward = median_ms(budget_s, || {
         drop(y.backward()?);
-        Ok(())
+        Ok(device.synchronize()?)
     })?;
     let flops = 2.0 * g.macs() as f64;
     let timing = |pass: &str, ms: f64, factor: f64| OpTiming {
@@ -159,7 +160,7 @@ pub fn time_layer(layer: &LayerShape, backend: KernelBackend, budget_s: f64) -> 
         layer: layer.name.clone(),
         pass: pass.into(),
         backend: backend.name().into(),
-        isa: ganzoo_kernels::isa::active().name().into(),
+        isa: if device.is_cpu() { ganzoo_kernels::isa::active().name().into() } else { "cuda".into() },
         ms,
         gflops: factor * flops / (ms * 1e6),
     };

@@ -46,7 +46,7 @@ impl Target {
     }
 
     pub fn device(self) -> Result<Device> {
-        Ok(if self.cuda { Device::new_cuda(0)? } else { Device::Cpu })
+        Ok(if self.cuda { ganzoo_train::device::cuda(0)? } else { Device::Cpu })
     }
 }
 
@@ -65,6 +65,9 @@ pub struct Throughput {
     /// Samples through the critic per second (real, fake and interpolates).
     pub critic_images_per_s: f64,
     pub peak_rss_mb: f64,
+    /// On CUDA: the most memory live tensors held at once (the pool's high-water mark).
+    #[serde(default)]
+    pub peak_gpu_mb: Option<f64>,
     pub threads: usize,
     /// `cpu` or `cuda` (results saved before CUDA: `cpu`).
     #[serde(default = "cpu")]
@@ -130,6 +133,7 @@ pub fn measure(model: BenchModel, plan: TimingPlan, seed: u64, target: Target) -
         images_per_s: median * real as f64,
         critic_images_per_s: median * critic as f64,
         peak_rss_mb: system::peak_rss_mb(),
+        peak_gpu_mb: ganzoo_train::device::peak_memory_in_use(&device).map(|b| b as f64 / (1u64 << 20) as f64),
         threads: rayon::current_num_threads(),
         device: target.device_name().into(),
         kernels: ganzoo_models::kernel_backend().name().into(),

@@ -54,10 +54,31 @@ pub struct TorchThroughput {
     pub batch: usize,
     pub gen_iters_per_s: f64,
     pub peak_rss_mb: f64,
+    /// On CUDA: `torch.cuda.max_memory_allocated`, added by [`PEAK_GPU_SCRIPT`].
+    #[serde(default)]
+    pub peak_gpu_mb: Option<f64>,
     pub other_cpu_frac: f64,
     pub threads: usize,
     pub torch: String,
 }
+
+/// Runs `throughput.py` (argv[1], then its arguments) in this interpreter and prints its
+/// result line with `peak_gpu_mb` added: the most memory PyTorch's tensors held at once.
+const PEAK_GPU_SCRIPT: &str = r#"
+import contextlib, io, json, runpy, sys
+import torch
+sys.argv = sys.argv[1:]
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    try:
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            raise
+line = json.loads([l for l in out.getvalue().splitlines() if l.startswith("{")][-1])
+line["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+print(json.dumps(line))
+"#;
 
 impl TorchRef {
     fn script(&self) -> PathBuf {
@@ -100,9 +121,11 @@ impl TorchRef {
 
     /// PyTorch's forward and backward times of `layers`, each about `budget_s` seconds
     /// per pass, in a fresh process with the reference's environment.
-    pub fn time_layers(&self, layers: &[LayerShape], budget_s: f64) -> Result<Vec<TorchLayerTiming>> {
+    pub fn time_layers(&self, layers: &[LayerShape], budget_s: f64, target: Target) -> Result<Vec<TorchLayerTiming>> {
         let specs: Vec<_> = layers.iter().map(crate::ops::torch_spec).collect();
-        let spec = serde_json::json!({ "threads": self.threads, "budget_s": budget_s, "layers": specs });
+        let device = target.device_name();
+        let spec =
+            serde_json::json!({ "threads": self.threads, "budget_s": budget_s, "device": device, "layers": specs });
         let out = self
             .python()
             .args(["-c", LAYERS_SCRIPT, &spec.to_string()])
@@ -125,8 +148,11 @@ impl TorchRef {
     pub fn measure(&self, model: BenchModel, plan: TimingPlan, seed: u64, target: Target) -> Result<TorchThroughput> {
         let threads = self.threads.to_string();
         let batch = target.batch.unwrap_or(0).to_string();
-        let out = self
-            .python()
+        let mut python = self.python();
+        if target.cuda {
+            python.args(["-c", PEAK_GPU_SCRIPT]);
+        }
+        let out = python
             .arg(self.script())
             .args(["--worker", model.torch_case(), "--threads", &threads, "--seed", &seed.to_string()])
             .args(["--device", target.device_name(), "--batch", &batch])
@@ -206,13 +232,15 @@ mod tests {
         let t = TorchRef { python: python.clone(), dir: dir.path().into(), threads: 3, held_to: None };
         let layers = crate::ops::dcgan_layers(8).unwrap();
         let generator = layers.iter().find(|l| l.name.starts_with("dcgan32.G4")).unwrap();
-        let got = t.time_layers(std::slice::from_ref(generator), 0.5).unwrap();
+        let cpu = Target { cuda: false, batch: None };
+        let got = t.time_layers(std::slice::from_ref(generator), 0.5, cpu).unwrap();
         assert_eq!(
             got.iter().map(|t| (t.pass.as_str(), t.ms)).collect::<Vec<_>>(),
             [("forward", 2.5), ("backward", 2.5)]
         );
         let sent: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&spec).unwrap()).unwrap();
         assert_eq!((sent["threads"].as_u64(), sent["budget_s"].as_f64()), (Some(3), Some(0.5)));
+        assert_eq!(sent["device"].as_str(), Some("cpu"));
         // dcgan32's last generator layer: 64 channels at 16×16 up to 3 at 32×32.
         let layer = &sent["layers"][0];
         let fields = ["kind", "batch", "cin", "cout", "h", "w", "kh", "stride", "padding", "output_padding"];
@@ -220,10 +248,30 @@ mod tests {
         assert_eq!(values, ["\"transpose\"", "8", "64", "3", "16", "16", "4", "2", "1", "[0,0]"]);
         // Two layers sent, two lines back: the count is checked.
         let two = &layers[..2];
-        assert!(t.time_layers(two, 0.5).unwrap_err().to_string().contains("torch_layers.py"));
+        assert!(t.time_layers(two, 0.5, cpu).unwrap_err().to_string().contains("torch_layers.py"));
         std::fs::write(&python, "#!/bin/sh\necho 'ModuleNotFoundError: torch' >&2\nexit 1\n").unwrap();
-        let err = t.time_layers(two, 0.5).unwrap_err().to_string();
+        let err = t.time_layers(two, 0.5, cpu).unwrap_err().to_string();
         assert!(err.contains("failed") && err.contains("ModuleNotFoundError"), "{err}");
+    }
+
+    #[test]
+    fn on_cuda_the_reference_runs_inside_the_peak_memory_wrapper() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let python = dir.path().join("python");
+        // A stand-in that adds the wrapper's field only when run with `-c SCRIPT`.
+        let script = r##"#!/bin/sh
+gpu=''
+if [ "$1" = -c ]; then gpu=', "peak_gpu_mb": 12.5'; fi
+printf '{"case": "dcgan32", "batch": 64, "gen_iters_per_s": 2.0, "peak_rss_mb": 1.0, "other_cpu_frac": 0.0, "threads": 1, "torch": "x"%s}\n' "$gpu"
+"##;
+        std::fs::write(&python, script).unwrap();
+        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let t = TorchRef { python, dir: dir.path().into(), threads: 1, held_to: None };
+        let plan = TimingPlan { repeats: 1, target_s: 0.1, warmup_s: 0.0 };
+        let run = |cuda| t.measure(BenchModel::Dcgan32, plan, 0, Target { cuda, batch: None }).unwrap();
+        assert_eq!((run(false).peak_gpu_mb, run(true).peak_gpu_mb), (None, Some(12.5)));
+        assert_eq!(run(true).gen_iters_per_s, 2.0);
     }
 
     #[test]

@@ -2,9 +2,11 @@
 the way ganzoo's per-layer benchmark (ops.rs) times its own. For each layer, the
 forward pass, then the backward pass of that output seeded with ones (the input's
 and the weight's gradients), each the median of at least 3 runs over about
-`budget_s` seconds, after one warm-up run. NCHW tensors, no bias, f32, like ganzoo's.
+`budget_s` seconds, after one warm-up run. NCHW tensors, no bias, f32, like ganzoo's;
+on CUDA each run ends with the device synchronized.
 
-argv[1] is a JSON object: {"threads": N, "budget_s": S, "layers": [{"name", "kind"
+argv[1] is a JSON object: {"threads": N, "budget_s": S, "device": "cpu" or "cuda",
+"layers": [{"name", "kind"
 ("conv" or "transpose"), "batch", "cin", "cout", "h", "w", "kh", "kw", "stride",
 "padding", "dilation", "output_padding": [h, w]}]}. One JSON line per layer and pass:
 {"layer", "pass", "ms"}.
@@ -16,7 +18,12 @@ import time
 import torch
 
 
-def median_ms(budget_s, f):
+def median_ms(budget_s, run, device):
+    def f():
+        run()
+        if device == "cuda":
+            torch.cuda.synchronize()
+
     f()
     times = []
     start = time.perf_counter()
@@ -42,10 +49,11 @@ def main():
     spec = json.loads(sys.argv[1])
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
+    device = spec.get("device", "cpu")
     for layer in spec["layers"]:
-        m = module(layer)
-        x = torch.randn(layer["batch"], layer["cin"], layer["h"], layer["w"], requires_grad=True)
-        forward = median_ms(spec["budget_s"], lambda: m(x))
+        m = module(layer).to(device)
+        x = torch.randn(layer["batch"], layer["cin"], layer["h"], layer["w"], device=device, requires_grad=True)
+        forward = median_ms(spec["budget_s"], lambda: m(x), device)
         y = m(x)
         ones = torch.ones_like(y)
 
@@ -54,7 +62,7 @@ def main():
             m.weight.grad = None
             y.backward(ones, retain_graph=True)
 
-        back = median_ms(spec["budget_s"], backward)
+        back = median_ms(spec["budget_s"], backward, device)
         for name, ms in (("forward", forward), ("backward", back)):
             print(json.dumps({"layer": layer["name"], "pass": name, "ms": ms}), flush=True)
 

@@ -113,7 +113,8 @@ pub struct BenchArgs {
     /// One JSON object per line instead of tables.
     #[arg(long)]
     pub json: bool,
-    /// Kernels of the models: ganzoo (ganzoo-kernels) or candle (Candle's ops).
+    /// Kernels of the models: ganzoo (ganzoo-kernels on the CPU, convolutions by unfold on
+    /// CUDA), candle (Candle's ops) or unfold (Candle's ops, convolutions by unfold).
     #[arg(long, default_value = "ganzoo")]
     pub kernels: KernelBackend,
     /// Skip the per-layer convolution timings.
@@ -156,12 +157,12 @@ pub struct BenchArgs {
     /// Before each timed process, wait up to this many seconds for idle CPUs.
     #[arg(long, default_value_t = 120.0)]
     pub wait_quiet_s: f64,
-    /// Where the models train: the CPU, or the first CUDA GPU (a build with the `cuda`
-    /// feature; the per-layer timings are CPU-only and are left out); the PyTorch
-    /// reference runs on the same device.
+    /// Where the models train and the layers run: the CPU, or the first CUDA GPU (a build
+    /// with the `cuda` feature); the PyTorch reference runs on the same device.
     #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
     pub device: DeviceKind,
-    /// Every model's batch size (default: the reference case's), for ganzoo and PyTorch alike.
+    /// Every model's batch size (default: the reference case's; 64 for the per-layer
+    /// timings), for ganzoo and PyTorch alike.
     #[arg(long)]
     pub batch: Option<usize>,
     /// Instead of timing: train each model N generator iterations from one seed on the
@@ -301,7 +302,7 @@ impl DeviceKind {
                 "this ganzoo was built without CUDA: build one with scripts/build-cuda.sh (cargo feature `cuda`), \
                  or use --device cpu"
             ),
-            Self::Cuda => candle_core::Device::new_cuda(0).map_err(|e| {
+            Self::Cuda => ganzoo_train::device::cuda(0).map_err(|e| {
                 // Candle's driver errors carry a backtrace after their first line.
                 let e = e.to_string();
                 anyhow::anyhow!(

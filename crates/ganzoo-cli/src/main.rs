@@ -21,6 +21,10 @@ fn main() -> std::process::ExitCode {
         eprintln!("error: GANZOO_ISA: {e}");
         return std::process::ExitCode::FAILURE;
     }
+    if let Err(e) = tf32_from_env() {
+        eprintln!("error: GANZOO_TF32: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     match pool::run_in_pool(|| commands::run(cli.command, cli.max_memory)) {
         Ok(code) => code,
         Err(e) if e.downcast_ref::<signals::Stopped>().is_some() => {
@@ -32,6 +36,19 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `GANZOO_TF32=1` lets f32 matrix products on CUDA (convolutions by unfold, linear
+/// layers) use TF32 tensor cores, as PyTorch's cuDNN convolutions do by default;
+/// `0` or unset keeps them exact f32. No effect on the CPU.
+fn tf32_from_env() -> Result<(), String> {
+    match std::env::var("GANZOO_TF32").as_deref() {
+        Ok("1") => candle_core::cuda::set_gemm_reduced_precision_f32(true),
+        Ok("0") | Err(std::env::VarError::NotPresent) => {}
+        Ok(other) => return Err(format!("'{other}': expected 1 or 0")),
+        Err(e) => return Err(e.to_string()),
+    }
+    Ok(())
 }
 
 /// The error and its causes joined by `: `, skipping a cause its parent's message

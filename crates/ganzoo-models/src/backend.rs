@@ -1,7 +1,8 @@
-//! The switch between ganzoo's CPU kernels (`ganzoo-kernels`) and Candle's own ops,
-//! for comparison and as a fallback: [`set_kernel_backend`] for the process, or
-//! `GANZOO_KERNELS=candle` in the environment. Tensors the kernels cannot take
-//! (CUDA, dtypes other than f32/f64) always go to Candle.
+//! The switch between ganzoo's CPU kernels (`ganzoo-kernels`), ganzoo's convolutions
+//! in Candle's tensor ops ([`crate::conv_unfold`]) and Candle's own ops, for comparison
+//! and as a fallback: [`set_kernel_backend`] for the process, or `GANZOO_KERNELS` in the
+//! environment. Tensors the kernels cannot take (CUDA, dtypes other than f32/f64) go to
+//! Candle's ops, their convolutions to the unfold unless Candle's are chosen.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -15,6 +16,9 @@ pub enum KernelBackend {
     Ganzoo,
     /// Candle's ops (`conv2d`, `conv_transpose2d`, elementwise and reduction ops).
     Candle,
+    /// Candle's ops, convolutions by unfold and one matrix product ([`crate::conv_unfold`]):
+    /// what the default gives on CUDA, chosen on any device.
+    Unfold,
 }
 
 impl KernelBackend {
@@ -22,6 +26,7 @@ impl KernelBackend {
         match self {
             Self::Ganzoo => "ganzoo",
             Self::Candle => "candle",
+            Self::Unfold => "unfold",
         }
     }
 }
@@ -32,7 +37,8 @@ impl std::str::FromStr for KernelBackend {
         match s {
             "ganzoo" => Ok(Self::Ganzoo),
             "candle" => Ok(Self::Candle),
-            _ => Err(format!("unknown kernel backend '{s}': expected ganzoo or candle")),
+            "unfold" => Ok(Self::Unfold),
+            _ => Err(format!("unknown kernel backend '{s}': expected ganzoo, candle or unfold")),
         }
     }
 }
@@ -46,7 +52,7 @@ pub fn set_kernel_backend(backend: KernelBackend) {
 }
 
 /// The implementation in use: the last [`set_kernel_backend`], else `GANZOO_KERNELS`
-/// (`ganzoo` or `candle`; anything else is ignored with a warning), else ganzoo's.
+/// (`ganzoo`, `candle` or `unfold`; anything else is ignored with a warning), else ganzoo's.
 pub fn kernel_backend() -> KernelBackend {
     match BACKEND.load(Ordering::Relaxed) {
         UNSET => {
@@ -61,6 +67,7 @@ pub fn kernel_backend() -> KernelBackend {
             kernel_backend()
         }
         v if v == KernelBackend::Candle as u8 + 1 => KernelBackend::Candle,
+        v if v == KernelBackend::Unfold as u8 + 1 => KernelBackend::Unfold,
         _ => KernelBackend::Ganzoo,
     }
 }
@@ -74,4 +81,15 @@ pub fn kernels_run(x: &Tensor, with: &[&Tensor], layout: ImageLayout) -> bool {
         || (kernel_backend() == KernelBackend::Ganzoo
             && ganzoo_kernels::supports(x)
             && with.iter().all(|t| t.dtype() == x.dtype()))
+}
+
+/// Whether a convolution on `x` (NCHW) that ganzoo's kernels do not run goes to the
+/// unfold ([`crate::conv_unfold`]) rather than Candle's own op: when the unfold is
+/// chosen, and by default off the CPU.
+pub fn unfold_runs(x: &Tensor) -> bool {
+    match kernel_backend() {
+        KernelBackend::Unfold => true,
+        KernelBackend::Ganzoo => !x.device().is_cpu(),
+        KernelBackend::Candle => false,
+    }
 }

@@ -1,8 +1,9 @@
 //! Convolutions — the one place every convolution of every model goes through,
 //! so the implementation can be swapped: ganzoo's kernels (`ganzoo-kernels`,
-//! im2col + GEMM, differentiable to any order) on CPU tensors of f32/f64, Candle's
-//! own ops elsewhere (CUDA, other dtypes) or when Candle's are chosen for comparison
-//! (see [`crate::backend`]).
+//! im2col + GEMM, differentiable to any order) on CPU tensors of f32/f64; elsewhere
+//! (CUDA) the same unfold + GEMM in Candle's tensor ops ([`crate::conv_unfold`]);
+//! Candle's own ops for other CPU dtypes or when chosen for comparison (see
+//! [`crate::backend`]).
 //!
 //! `Conv2d`: y = W ⋆ x (cross-correlation, stride s, padding p), output side
 //! `(i + 2p − k)/s + 1`. `ConvTranspose2d` is its adjoint, output side
@@ -46,6 +47,8 @@ pub fn conv2d_in(
 ) -> candle_core::Result<Tensor> {
     if crate::backend::kernels_run(x, &[w], layout) {
         ganzoo_kernels::conv2d(x, w, ConvParams::new(stride, padding).with_layout(layout))
+    } else if crate::backend::unfold_runs(x) {
+        crate::conv_unfold::conv2d(x, w, stride, padding)
     } else {
         x.conv2d(w, padding, stride, 1, 1)
     }
@@ -71,6 +74,8 @@ pub fn conv_transpose2d_in(
 ) -> candle_core::Result<Tensor> {
     if crate::backend::kernels_run(x, &[w], layout) {
         ganzoo_kernels::conv_transpose2d(x, w, ConvParams::new(stride, padding).with_layout(layout), output_padding)
+    } else if crate::backend::unfold_runs(x) {
+        crate::conv_unfold::conv_transpose2d(x, w, stride, padding, output_padding)
     } else {
         x.conv_transpose2d(w, padding, output_padding, stride, 1)
     }

@@ -53,9 +53,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut compared = Vec::new();
     if !args.ops_only {
         if !args.json {
-            emit(&table_header(&torch_isa))?;
+            emit(&table_header(&torch_isa, target.cuda))?;
             if target.cuda {
-                emit("device: CUDA GPU 0 (ganzoo and PyTorch); it/s below are the GPU's\n")?;
+                let tf32 = if candle_core::cuda::gemm_reduced_precision_f32() { "TF32 allowed" } else { "exact f32" };
+                emit(&format!("device: CUDA GPU 0 (ganzoo and PyTorch); it/s below are the GPU's; ganzoo's f32 products: {tf32}\n"))?;
             }
         }
         for model in models {
@@ -70,8 +71,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
             }
         }
     }
-    if !args.skip_ops && !target.cuda {
-        per_layer(&args, torch.as_ref().map(|t| (t, torch_isa.as_str())))?;
+    if !args.skip_ops {
+        per_layer(&args, torch.as_ref().map(|t| (t, torch_isa.as_str())), target)?;
     }
     if let Some(path) = &args.write {
         write_report(path, &compared, args.kernels, (threads, rounds), torch_isa)?;
@@ -118,9 +119,6 @@ fn target(args: &BenchArgs) -> Result<Target> {
     let cuda = args.device == DeviceKind::Cuda;
     if cuda {
         args.device.device()?;
-        if args.ops_only {
-            bail!("the per-layer timings (--ops-only) run on the CPU only");
-        }
     }
     if args.batch == Some(0) {
         bail!("--batch must be at least 1");
@@ -241,7 +239,7 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
 }
 
 /// The table's header; `torch_isa` is PyTorch's capability line (empty without PyTorch).
-fn table_header(torch_isa: &str) -> String {
+fn table_header(torch_isa: &str, cuda: bool) -> String {
     let (best, torch) = (Isa::detected(), !torch_isa.is_empty());
     let mut line = format!(
         "CPU: {} ({} CPUs, best instruction set {best}, kernels at {})\n",
@@ -258,6 +256,9 @@ fn table_header(torch_isa: &str) -> String {
     );
     if torch {
         h.push_str(&format!("{:>11}{:>8}{:>9}", "torch it/s", "ratio", "torch MB"));
+    }
+    if cuda {
+        h.push_str(&format!("{:>8}{}", "GPU MB", if torch { format!("{:>10}", "torch GPU") } else { String::new() }));
     }
     format!("{line}{h}\n{}\n", "-".repeat(h.chars().count()))
 }
@@ -284,6 +285,13 @@ fn table_row(round: usize, t: &Throughput, theirs: Option<&TorchThroughput>) -> 
             t.iters_per_s / p.gen_iters_per_s,
             p.peak_rss_mb
         ));
+    }
+    if t.device == "cuda" {
+        let mb = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+        r.push_str(&format!("{:>8}", mb(t.peak_gpu_mb)));
+        if let Some(p) = theirs {
+            r.push_str(&format!("{:>10}", mb(p.peak_gpu_mb)));
+        }
     }
     r + "\n"
 }
@@ -313,7 +321,8 @@ fn json_round(round: usize, r: &Round, first: Side) -> Result<String> {
     let p = &r.theirs;
     let reference = serde_json::json!({
         "reference": "pytorch", "model": r.ours.model, "case": p.case, "batch": p.batch, "round": round,
-        "iters_per_s": p.gen_iters_per_s, "peak_rss_mb": p.peak_rss_mb, "threads": p.threads,
+        "iters_per_s": p.gen_iters_per_s, "peak_rss_mb": p.peak_rss_mb, "peak_gpu_mb": p.peak_gpu_mb,
+        "threads": p.threads,
         "torch": p.torch, "other_cpu_frac": p.other_cpu_frac, "ratio": r.ratio(),
     });
     let (ours, theirs) = (json_line(&r.ours, round)?, reference.to_string() + "\n");
@@ -333,32 +342,38 @@ fn json_summary(c: &Comparison) -> Result<String> {
     Ok(line.to_string() + "\n")
 }
 
-/// Every DCGAN layer with both convolution backends, and with `torch` (the reference
-/// and the CPU capability it reported) PyTorch's time for the same layer right after.
-fn per_layer(args: &BenchArgs, torch: Option<(&TorchRef, &str)>) -> Result<()> {
+/// Every DCGAN layer (at --batch, else 64) with both convolution backends on the
+/// target's device, and with `torch` (the reference and the CPU capability it reported)
+/// PyTorch's time for the same layer right after, on the same device.
+fn per_layer(args: &BenchArgs, torch: Option<(&TorchRef, &str)>, target: Target) -> Result<()> {
     let backends = [KernelBackend::Ganzoo, KernelBackend::Candle];
+    let (device, batch) = (target.device()?, args.batch.unwrap_or(64));
     if !args.json {
         let theirs = if torch.is_some() { format!("{:>18}{:>8}", "PyTorch ms GF/s", "vs PT") } else { String::new() };
+        let machine = if target.cuda {
+            "CUDA GPU 0, ganzoo's convolutions by unfold + cuBLAS".to_string()
+        } else {
+            format!("CPU: {}, ganzoo's kernels at {}", system::cpu_model(), isa::active())
+        };
         emit(&format!(
-            "\nCPU: {}, ganzoo's kernels at {}\n{:<28}{:>10}{:>18}{:>18}{:>8}{theirs}\n",
-            system::cpu_model(),
-            isa::active(),
-            "layer (batch 64)",
+            "\n{machine}\n{:<28}{:>10}{:>18}{:>18}{:>8}{theirs}\n",
+            format!("layer (batch {batch})"),
             "pass",
             "ganzoo ms GF/s",
             "candle ms GF/s",
             "speedup"
         ))?;
     }
-    for layer in ops::dcgan_layers(64)? {
+    for layer in ops::dcgan_layers(batch)? {
         quiet_enough(args);
         let mut timed: Vec<[OpTiming; 2]> = Vec::new();
         for b in backends {
-            timed.push(ops::time_layer(&layer, b, 1.0)?);
+            timed.push(ops::time_layer(&layer, b, 1.0, &device)?);
         }
         let theirs = match torch {
             Some((t, capability)) => {
-                let got = t.time_layers(std::slice::from_ref(&layer), 1.0).context("PyTorch's per-layer timings")?;
+                let got =
+                    t.time_layers(std::slice::from_ref(&layer), 1.0, target).context("PyTorch's per-layer timings")?;
                 let ours = &timed[0];
                 let pair = |i: usize| ours[i].other("pytorch", capability, got[i].ms);
                 Some([pair(0), pair(1)])

@@ -1,0 +1,98 @@
+//! CUDA devices as training wants them. Candle allocates through cudarc with
+//! `cuMemAllocAsync` from the device's default memory pool, which by default hands
+//! freed memory back to the driver at every synchronisation, so each iteration maps its
+//! tensors again; [`cuda`] makes the pool keep it for the next allocation, as PyTorch's
+//! caching allocator does. [`peak_memory_in_use`] reads the pool's high-water mark of
+//! memory held by live tensors (the analogue of `torch.cuda.max_memory_allocated`).
+//! Without the `cuda` feature both only report that CUDA is missing.
+
+use candle_core::Device;
+
+/// CUDA GPU `ordinal` with its memory pool keeping freed memory (a warning, not an
+/// error, where the driver refuses: training still works, only slower).
+pub fn cuda(ordinal: usize) -> candle_core::Result<Device> {
+    let device = Device::new_cuda(ordinal)?;
+    if let Err(e) = pool::keep_freed_memory(&device) {
+        tracing::warn!("CUDA memory pool left releasing freed memory: {e}");
+    }
+    Ok(device)
+}
+
+/// Bytes the device's pool held for live tensors at most since the process started
+/// (`None` on the CPU or where the driver does not say).
+pub fn peak_memory_in_use(device: &Device) -> Option<u64> {
+    match device {
+        Device::Cuda(_) => pool::used_high(device).ok(),
+        _ => None,
+    }
+}
+
+#[cfg(feature = "cuda")]
+mod pool {
+    use std::ffi::c_void;
+
+    use candle_core::cuda_backend::cudarc::driver::sys;
+    use candle_core::Device;
+
+    /// The device's default pool (the one cudarc's `cuMemAllocAsync` draws from).
+    fn default_pool(device: &Device) -> Result<sys::CUmemoryPool, String> {
+        let stream = device.as_cuda_device().map_err(|e| e.to_string())?.cuda_stream();
+        let context = stream.context();
+        context.bind_to_thread().map_err(|e| e.to_string())?;
+        let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+        // SAFETY: `pool` is a valid out-pointer and the device handle comes from a live context.
+        unsafe { sys::cuDeviceGetDefaultMemPool(&mut pool, context.cu_device()) }
+            .result()
+            .map_err(|e| format!("cuDeviceGetDefaultMemPool: {e:?}"))?;
+        Ok(pool)
+    }
+
+    pub fn keep_freed_memory(device: &Device) -> Result<(), String> {
+        let pool = default_pool(device)?;
+        let mut threshold = u64::MAX;
+        let attribute = sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD;
+        // SAFETY: the release threshold is a cuuint64_t, which `threshold` is.
+        unsafe { sys::cuMemPoolSetAttribute(pool, attribute, (&raw mut threshold).cast::<c_void>()) }
+            .result()
+            .map_err(|e| format!("cuMemPoolSetAttribute: {e:?}"))
+    }
+
+    pub fn used_high(device: &Device) -> Result<u64, String> {
+        let pool = default_pool(device)?;
+        let mut bytes = 0u64;
+        let attribute = sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH;
+        // SAFETY: the high-water mark is a cuuint64_t, which `bytes` is.
+        unsafe { sys::cuMemPoolGetAttribute(pool, attribute, (&raw mut bytes).cast::<c_void>()) }
+            .result()
+            .map_err(|e| format!("cuMemPoolGetAttribute: {e:?}"))?;
+        Ok(bytes)
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+mod pool {
+    use candle_core::Device;
+
+    const MISSING: &str = "this build has no CUDA";
+
+    pub fn keep_freed_memory(_: &Device) -> Result<(), String> {
+        Err(MISSING.into())
+    }
+
+    pub fn used_high(_: &Device) -> Result<u64, String> {
+        Err(MISSING.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cpu_has_no_pool_and_a_build_without_cuda_refuses_a_gpu() {
+        assert_eq!(peak_memory_in_use(&Device::Cpu), None);
+        if !cfg!(feature = "cuda") {
+            assert!(cuda(0).is_err());
+        }
+    }
+}
