@@ -2,7 +2,7 @@
 # Everything issue 19 asks of a GPU machine, in one call (15 minutes of device time in
 # all, 10 per call): the machine, CPU-vs-CUDA parity of every model's first steps, every
 # model's speed beside PyTorch's CUDA reference at batch 64 and 256, then — while time is
-# left (LIMIT_S, default 540 s) — each DCGAN layer with ganzoo's convolutions (unfold +
+# left (LIMIT_S, default 540 s) — each DCGAN layer with ganzoo's convolutions (Candle's
 # cuBLAS) and Candle's own, the models with Candle's convolutions, and with TF32 allowed.
 # Results under $OUT; sections in that order, so a cut-short run keeps the first ones.
 #
@@ -52,7 +52,7 @@ log "machine"
   "$bin" --version 2>&1; } | tee -a "$out/summary.txt"
 
 if [ "${CHECK_CPU_ONLY:-0}" = 1 ]; then
-  device=(--device cpu) parity_kernels=(--kernels unfold) batches=(8)
+  device=(--device cpu) parity_kernels=(--kernels gemm) batches=(8)
 else
   device=(--device cuda) parity_kernels=() batches=(64 256)
 fi

@@ -13,6 +13,7 @@ mod channels_last;
 mod charts;
 mod cifar;
 mod common;
+mod conv_as_gemm;
 mod download;
 mod eval;
 mod figures;
@@ -31,7 +32,6 @@ mod run_dir;
 mod tidy;
 mod toy;
 mod train;
-mod unfold;
 
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;

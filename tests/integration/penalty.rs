@@ -146,11 +146,11 @@ fn penalty_is_exact_whatever_candle_grad_do_not_detach_says() {
 #[test]
 fn penalty_gradient_is_the_same_with_candle_convolutions() {
     // Both checks again in a child process with Candle's ops instead of ganzoo's kernels,
-    // then with the convolutions by unfold in Candle's ops (the CUDA path).
+    // then with every convolution as Candle's conv2d with ganzoo's gradients (the CUDA path).
     if std::env::var_os("GANZOO_KERNELS").is_some() {
         return;
     }
-    for backend in ["candle", "unfold"] {
+    for backend in ["candle", "gemm"] {
         for test in [
             "penalty::mlp_critic_penalty_gradient_matches_finite_differences",
             "penalty::conv_layer_norm_critic_penalty_gradient_matches_finite_differences",

@@ -4,7 +4,8 @@
 //! (ganzoo's on channels-last images, as in its networks; Candle's on NCHW), in
 //! GFLOP/s counted as 2 flops per multiply-add (a backward pass does twice the
 //! forward's multiply-adds). On CUDA each run ends with the device synchronized, and
-//! ganzoo's backend runs its convolutions by unfold in Candle's ops (`conv_unfold`).
+//! ganzoo's backend runs its convolutions as Candle's im2col + GEMM `conv2d` with
+//! ganzoo's gradients (`ganzoo_models::conv_as_gemm`).
 
 use std::time::Instant;
 

@@ -113,8 +113,9 @@ pub struct BenchArgs {
     /// One JSON object per line instead of tables.
     #[arg(long)]
     pub json: bool,
-    /// Kernels of the models: ganzoo (ganzoo-kernels on the CPU, convolutions by unfold on
-    /// CUDA), candle (Candle's ops) or unfold (Candle's ops, convolutions by unfold).
+    /// Kernels of the models: ganzoo (ganzoo-kernels on the CPU; on CUDA Candle's ops,
+    /// convolutions as gemm), candle (Candle's ops) or gemm (Candle's ops, every
+    /// convolution as Candle's im2col + GEMM conv2d with ganzoo's gradients).
     #[arg(long, default_value = "ganzoo")]
     pub kernels: KernelBackend,
     /// Skip the per-layer convolution timings.

@@ -38,7 +38,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// `GANZOO_TF32=1` lets f32 matrix products on CUDA (convolutions by unfold, linear
+/// `GANZOO_TF32=1` lets f32 matrix products on CUDA (convolutions, linear
 /// layers) use TF32 tensor cores, as PyTorch's cuDNN convolutions do by default;
 /// `0` or unset keeps them exact f32. No effect on the CPU.
 fn tf32_from_env() -> Result<(), String> {

@@ -1,8 +1,9 @@
-//! The switch between ganzoo's CPU kernels (`ganzoo-kernels`), ganzoo's convolutions
-//! in Candle's tensor ops ([`crate::conv_unfold`]) and Candle's own ops, for comparison
-//! and as a fallback: [`set_kernel_backend`] for the process, or `GANZOO_KERNELS` in the
-//! environment. Tensors the kernels cannot take (CUDA, dtypes other than f32/f64) go to
-//! Candle's ops, their convolutions to the unfold unless Candle's are chosen.
+//! The switch between ganzoo's CPU kernels (`ganzoo-kernels`), convolutions as Candle's
+//! `conv2d` with ganzoo's gradients ([`crate::conv_as_gemm`]) and Candle's own ops, for
+//! comparison and as a fallback: [`set_kernel_backend`] for the process, or
+//! `GANZOO_KERNELS` in the environment. Tensors the kernels cannot take (CUDA, dtypes
+//! other than f32/f64) go to Candle's ops, their convolutions to `conv_as_gemm` unless
+//! Candle's are chosen.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -16,9 +17,9 @@ pub enum KernelBackend {
     Ganzoo,
     /// Candle's ops (`conv2d`, `conv_transpose2d`, elementwise and reduction ops).
     Candle,
-    /// Candle's ops, convolutions by unfold and one matrix product ([`crate::conv_unfold`]):
-    /// what the default gives on CUDA, chosen on any device.
-    Unfold,
+    /// Candle's ops, every convolution as Candle's im2col + GEMM `conv2d` with ganzoo's
+    /// gradients ([`crate::conv_as_gemm`]): what the default gives on CUDA, chosen on any device.
+    Gemm,
 }
 
 impl KernelBackend {
@@ -26,7 +27,7 @@ impl KernelBackend {
         match self {
             Self::Ganzoo => "ganzoo",
             Self::Candle => "candle",
-            Self::Unfold => "unfold",
+            Self::Gemm => "gemm",
         }
     }
 }
@@ -37,8 +38,8 @@ impl std::str::FromStr for KernelBackend {
         match s {
             "ganzoo" => Ok(Self::Ganzoo),
             "candle" => Ok(Self::Candle),
-            "unfold" => Ok(Self::Unfold),
-            _ => Err(format!("unknown kernel backend '{s}': expected ganzoo, candle or unfold")),
+            "gemm" => Ok(Self::Gemm),
+            _ => Err(format!("unknown kernel backend '{s}': expected ganzoo, candle or gemm")),
         }
     }
 }
@@ -52,7 +53,7 @@ pub fn set_kernel_backend(backend: KernelBackend) {
 }
 
 /// The implementation in use: the last [`set_kernel_backend`], else `GANZOO_KERNELS`
-/// (`ganzoo`, `candle` or `unfold`; anything else is ignored with a warning), else ganzoo's.
+/// (`ganzoo`, `candle` or `gemm`; anything else is ignored with a warning), else ganzoo's.
 pub fn kernel_backend() -> KernelBackend {
     match BACKEND.load(Ordering::Relaxed) {
         UNSET => {
@@ -67,7 +68,7 @@ pub fn kernel_backend() -> KernelBackend {
             kernel_backend()
         }
         v if v == KernelBackend::Candle as u8 + 1 => KernelBackend::Candle,
-        v if v == KernelBackend::Unfold as u8 + 1 => KernelBackend::Unfold,
+        v if v == KernelBackend::Gemm as u8 + 1 => KernelBackend::Gemm,
         _ => KernelBackend::Ganzoo,
     }
 }
@@ -84,11 +85,11 @@ pub fn kernels_run(x: &Tensor, with: &[&Tensor], layout: ImageLayout) -> bool {
 }
 
 /// Whether a convolution on `x` (NCHW) that ganzoo's kernels do not run goes to the
-/// unfold ([`crate::conv_unfold`]) rather than Candle's own op: when the unfold is
-/// chosen, and by default off the CPU.
-pub fn unfold_runs(x: &Tensor) -> bool {
+/// [`crate::conv_as_gemm`] rather than Candle's own op: when it is chosen, and by
+/// default off the CPU.
+pub fn gemm_runs(x: &Tensor) -> bool {
     match kernel_backend() {
-        KernelBackend::Unfold => true,
+        KernelBackend::Gemm => true,
         KernelBackend::Ganzoo => !x.device().is_cpu(),
         KernelBackend::Candle => false,
     }

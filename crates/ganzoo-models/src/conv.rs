@@ -1,7 +1,8 @@
 //! Convolutions — the one place every convolution of every model goes through,
 //! so the implementation can be swapped: ganzoo's kernels (`ganzoo-kernels`,
 //! im2col + GEMM, differentiable to any order) on CPU tensors of f32/f64; elsewhere
-//! (CUDA) the same unfold + GEMM in Candle's tensor ops ([`crate::conv_unfold`]);
+//! (CUDA) Candle's im2col + GEMM `conv2d` for every product, with ganzoo's gradients
+//! ([`crate::conv_as_gemm`]);
 //! Candle's own ops for other CPU dtypes or when chosen for comparison (see
 //! [`crate::backend`]).
 //!
@@ -47,8 +48,8 @@ pub fn conv2d_in(
 ) -> candle_core::Result<Tensor> {
     if crate::backend::kernels_run(x, &[w], layout) {
         ganzoo_kernels::conv2d(x, w, ConvParams::new(stride, padding).with_layout(layout))
-    } else if crate::backend::unfold_runs(x) {
-        crate::conv_unfold::conv2d(x, w, stride, padding)
+    } else if crate::backend::gemm_runs(x) {
+        crate::conv_as_gemm::conv2d(x, w, stride, padding)
     } else {
         x.conv2d(w, padding, stride, 1, 1)
     }
@@ -74,8 +75,8 @@ pub fn conv_transpose2d_in(
 ) -> candle_core::Result<Tensor> {
     if crate::backend::kernels_run(x, &[w], layout) {
         ganzoo_kernels::conv_transpose2d(x, w, ConvParams::new(stride, padding).with_layout(layout), output_padding)
-    } else if crate::backend::unfold_runs(x) {
-        crate::conv_unfold::conv_transpose2d(x, w, stride, padding, output_padding)
+    } else if crate::backend::gemm_runs(x) {
+        crate::conv_as_gemm::conv_transpose2d(x, w, stride, padding, output_padding)
     } else {
         x.conv_transpose2d(w, padding, output_padding, stride, 1)
     }

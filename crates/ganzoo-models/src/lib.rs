@@ -10,7 +10,7 @@
 
 pub mod backend;
 pub mod conv;
-pub mod conv_unfold;
+pub mod conv_as_gemm;
 pub mod dcgan;
 pub mod error;
 pub mod footprint;

@@ -1,9 +1,9 @@
-//! ganzoo's convolutions in Candle's tensor ops (`ganzoo_models::conv_unfold`, the CUDA
-//! path) against Candle's own convolutions: values and gradients on odd shapes and the
-//! DCGAN layers, a gradient of a gradient against finite differences, bad operands.
+//! Convolutions as Candle's conv2d with ganzoo's gradients (`ganzoo_models::conv_as_gemm`,
+//! the CUDA path) against Candle's own convolutions: values and gradients on odd shapes
+//! and the DCGAN layers, a gradient of a gradient against finite differences, bad operands.
 
 use candle_core::{DType, Tensor, Var};
-use ganzoo::models::conv_unfold;
+use ganzoo::models::conv_as_gemm;
 
 use crate::common::rerun_in_child;
 use crate::kernels::{self, case, double_backward_check, max_abs, max_diff, random, Case, ODD};
@@ -22,11 +22,11 @@ fn cases() -> Vec<Case> {
 }
 
 fn conv(c: &Case, x: &Tensor, w: &Tensor) -> Tensor {
-    conv_unfold::conv2d(x, w, c.params.stride, c.params.padding).unwrap()
+    conv_as_gemm::conv2d(x, w, c.params.stride, c.params.padding).unwrap()
 }
 
 fn transposed(c: &Case, y: &Tensor, w: &Tensor, op: usize) -> Tensor {
-    conv_unfold::conv_transpose2d(y, w, c.params.stride, c.params.padding, op).unwrap()
+    conv_as_gemm::conv_transpose2d(y, w, c.params.stride, c.params.padding, op).unwrap()
 }
 
 fn candle_transposed(c: &Case, y: &Tensor, w: &Tensor, op: usize) -> Tensor {
@@ -44,7 +44,7 @@ fn output_paddings(c: &Case) -> impl Iterator<Item = usize> {
 }
 
 #[test]
-fn unfold_convolutions_match_candle_in_f64() {
+fn gemm_convolutions_match_candle_in_f64() {
     for c in cases() {
         let (x, w) = (c.input(DType::F64), c.kernel(DType::F64));
         let theirs = c.candle_conv(&x, &w);
@@ -96,14 +96,14 @@ fn compare_both_gradients(c: &Case, dtype: DType, tol: f64) {
 }
 
 #[test]
-fn unfold_gradients_match_candle_in_f64() {
+fn gemm_gradients_match_candle_in_f64() {
     for c in cases() {
         compare_both_gradients(&c, DType::F64, 1e-12);
     }
 }
 
 #[test]
-fn unfold_matches_candle_on_the_dcgan_layers_in_f32() {
+fn gemm_matches_candle_on_the_dcgan_layers_in_f32() {
     for c in kernels::dcgan_layers() {
         let (x, w) = (c.input(DType::F32), c.kernel(DType::F32));
         let theirs = c.candle_conv(&x, &w);
@@ -116,12 +116,12 @@ fn unfold_matches_candle_on_the_dcgan_layers_in_f32() {
 }
 
 #[test]
-fn unfold_gradient_of_a_gradient_matches_finite_differences() {
+fn gemm_gradient_of_a_gradient_matches_finite_differences() {
     // Candle reads CANDLE_GRAD_DO_NOT_DETACH once per thread: without it, re-run this
     // test in a child process of the test binary with it set.
     if std::env::var_os("CANDLE_GRAD_DO_NOT_DETACH").is_none() {
         rerun_in_child(
-            "unfold::unfold_gradient_of_a_gradient_matches_finite_differences",
+            "conv_as_gemm::gemm_gradient_of_a_gradient_matches_finite_differences",
             ("CANDLE_GRAD_DO_NOT_DETACH", "1"),
         );
         return;
@@ -137,23 +137,23 @@ fn unfold_gradient_of_a_gradient_matches_finite_differences() {
 }
 
 #[test]
-fn unfold_refuses_operands_that_do_not_fit() {
+fn gemm_refuses_operands_that_do_not_fit() {
     let x = random(&[1, 2, 5, 5], 1, DType::F32);
     let fits = random(&[3, 2, 3, 3], 2, DType::F32);
-    assert!(conv_unfold::conv2d(&x, &fits, 1, 0).is_ok());
+    assert!(conv_as_gemm::conv2d(&x, &fits, 1, 0).is_ok());
     for (w, stride, padding) in [
         (random(&[3, 1, 3, 3], 2, DType::F32), 1, 0),
         (fits.clone(), 0, 0),
         (random(&[3, 2, 7, 7], 2, DType::F32), 1, 0),
     ] {
-        assert!(conv_unfold::conv2d(&x, &w, stride, padding).is_err(), "{:?} stride {stride}", w.dims());
+        assert!(conv_as_gemm::conv2d(&x, &w, stride, padding).is_err(), "{:?} stride {stride}", w.dims());
     }
     let t = random(&[2, 2, 3, 3], 2, DType::F32);
-    assert!(conv_unfold::conv_transpose2d(&x, &t, 0, 0, 0).is_err());
-    assert!(conv_unfold::conv_transpose2d(&x, &random(&[3, 2, 3, 3], 2, DType::F32), 1, 0, 0).is_err());
-    assert!(conv_unfold::conv_transpose2d(&random(&[1, 2, 1, 1], 1, DType::F32), &t, 1, 2, 0).is_err());
-    assert!(conv_unfold::conv2d(&random(&[2, 5], 1, DType::F32), &fits, 1, 0).is_err());
+    assert!(conv_as_gemm::conv_transpose2d(&x, &t, 0, 0, 0).is_err());
+    assert!(conv_as_gemm::conv_transpose2d(&x, &random(&[3, 2, 3, 3], 2, DType::F32), 1, 0, 0).is_err());
+    assert!(conv_as_gemm::conv_transpose2d(&random(&[1, 2, 1, 1], 1, DType::F32), &t, 1, 2, 0).is_err());
+    assert!(conv_as_gemm::conv2d(&random(&[2, 5], 1, DType::F32), &fits, 1, 0).is_err());
     let empty = Tensor::zeros((3, 2, 0, 3), DType::F32, &candle_core::Device::Cpu).unwrap();
-    assert!(conv_unfold::conv2d(&x, &empty, 1, 0).is_err());
-    assert!(conv_unfold::conv_transpose2d(&x, &empty.transpose(0, 1).unwrap(), 1, 0, 0).is_err());
+    assert!(conv_as_gemm::conv2d(&x, &empty, 1, 0).is_err());
+    assert!(conv_as_gemm::conv_transpose2d(&x, &empty.transpose(0, 1).unwrap(), 1, 0, 0).is_err());
 }
