@@ -72,9 +72,12 @@ bench() {
   cat "$out/bench-$b-$label.txt" | tee -a "$out/summary.txt"; tail -3 "$out/bench-$b-$label.err" | tee -a "$out/summary.txt"
 }
 torch=(--torch "$python" --torchref "${TORCHREF:-../shared/bench/torchref}")
+# The tables go into a copy of docs/performance.md (a section per batch, `cuda-bB`):
+# copy it back into the repository to keep them.
+cp docs/performance.md "$out/performance.md"
 
 for b in "${batches[@]}"; do
-  fits 90 "batch $b beside PyTorch" && bench "$b" ganzoo ganzoo-vs-pytorch "${torch[@]}"
+  fits 90 "batch $b beside PyTorch" && bench "$b" ganzoo ganzoo-vs-pytorch "${torch[@]}" --write "$out/performance.md"
 done
 if fits 90 "per-layer timings"; then
   log "per layer at batch ${batches[0]}: ganzoo's convolutions against Candle's (${device[1]})"

@@ -1,5 +1,6 @@
 //! The comparison tables of ganzoo against PyTorch, one per machine kind (the
-//! instruction set the kernels ran at: AVX2 and AVX-512 machines differ), each written
+//! instruction set the kernels ran at: AVX2 and AVX-512 machines differ; on a GPU, the
+//! batch and whether TF32 was allowed), each written
 //! into a Markdown file between its two markers so that the prose around it and the
 //! other kinds' tables survive each new run.
 
@@ -38,18 +39,23 @@ pub struct Setting {
     pub kernels: String,
     /// Rounds per model.
     pub rounds: usize,
+    /// On CUDA: the GPU's name and how ganzoo's f32 products ran (exact or TF32).
+    pub gpu: Option<(String, String)>,
 }
 
 /// The Markdown section: setting, then one row per model.
 pub fn section(setting: &Setting, models: &[Comparison]) -> String {
+    let place = match &setting.gpu {
+        Some((gpu, products)) => {
+            format!("{gpu} (f32 products {products}; host {}, {} CPUs)", setting.cpu, setting.cpus)
+        }
+        None => format!("{} ({} CPUs, kernels at {})", setting.cpu, setting.cpus, setting.isa),
+    };
     let mut s = format!(
-        "{}\n\nMeasured {} on {} ({} CPUs, kernels at {}), {} threads each; ganzoo {} (Candle {}, {} kernels), \
+        "{}\n\nMeasured {} on {place}, {} threads each; ganzoo {} (Candle {}, {} kernels), \
          PyTorch {} (CPU capability {}); {} alternating rounds per model, the ratio is the median of the rounds' ratios.\n\n",
         begin(&setting.kind),
         setting.date,
-        setting.cpu,
-        setting.cpus,
-        setting.isa,
         setting.threads,
         setting.ganzoo,
         setting.candle,
@@ -58,13 +64,17 @@ pub fn section(setting: &Setting, models: &[Comparison]) -> String {
         setting.torch_isa,
         setting.rounds
     );
-    s.push_str("| model | batch | ganzoo it/s | PyTorch it/s | **ratio** | rounds' ratios (min–max) | ganzoo peak RSS MB | PyTorch peak RSS MB | other CPU (ganzoo / PyTorch) |\n");
-    s.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    let gpu = setting.gpu.is_some();
+    s.push_str("| model | batch | ganzoo it/s | PyTorch it/s | **ratio** | rounds' ratios (min–max) | ganzoo peak RSS MB | PyTorch peak RSS MB | other CPU (ganzoo / PyTorch) |");
+    s.push_str(if gpu { " ganzoo peak GPU MB | PyTorch peak GPU MB |\n" } else { "\n" });
+    s.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    s.push_str(if gpu { " ---: | ---: |\n" } else { "\n" });
+    let mb = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.0}"));
     for c in models {
         let (lo, hi) = c.ratio_range();
         let (ours_other, theirs_other) = c.other_cpu_frac();
         s.push_str(&format!(
-            "| {} | {} | {:.3} | {:.3} | **{:.2}** | {lo:.2}–{hi:.2} | {:.0} | {:.0} | {ours_other:.2} / {theirs_other:.2} |\n",
+            "| {} | {} | {:.3} | {:.3} | **{:.2}** | {lo:.2}–{hi:.2} | {:.0} | {:.0} | {ours_other:.2} / {theirs_other:.2} |",
             c.model(),
             c.batch(),
             c.ours_iters_per_s(),
@@ -73,6 +83,8 @@ pub fn section(setting: &Setting, models: &[Comparison]) -> String {
             c.ours_peak_rss_mb(),
             c.theirs_peak_rss_mb(),
         ));
+        let (ours_gpu, theirs_gpu) = c.peak_gpu_mb();
+        s.push_str(&if gpu { format!(" {} | {} |\n", mb(ours_gpu), mb(theirs_gpu)) } else { "\n".into() });
     }
     s.push('\n');
     s.push_str(&end(&setting.kind));
@@ -162,6 +174,40 @@ mod tests {
         assert!(text.starts_with("# Title\n\nprose\n\n") && text.contains("two") && !text.contains("one"), "{text}");
         assert!(text.find("two") < text.find("after") && text.contains("wide"), "{text}");
         assert!(text.trim_end().ends_with(&end("avx512")), "{text}");
+    }
+
+    #[test]
+    fn a_gpu_table_names_the_gpu_and_adds_its_memory_columns() {
+        use crate::rounds::tests::{ours, theirs};
+        use crate::rounds::Round;
+        let mut round = Round { ours: ours(2.0, 300.0), theirs: theirs(1.0, 900.0) };
+        (round.ours.peak_gpu_mb, round.theirs.peak_gpu_mb) = (Some(1234.4), Some(2048.0));
+        let models = [Comparison { rounds: vec![round] }];
+        let setting = |gpu: Option<(String, String)>| Setting {
+            date: "2026-12-02".into(),
+            cpu: "host".into(),
+            cpus: 16,
+            isa: "avx512".into(),
+            kind: "cuda-b64".into(),
+            threads: 16,
+            ganzoo: "0.1.0".into(),
+            candle: "0.11.1".into(),
+            torch: "2.9".into(),
+            torch_isa: "AVX512".into(),
+            kernels: "ganzoo".into(),
+            rounds: 1,
+            gpu,
+        };
+        let cpu = section(&setting(None), &models);
+        let gpu = section(&setting(Some(("NVIDIA H200".into(), "exact f32".into()))), &models);
+        assert!(gpu.contains("on NVIDIA H200 (f32 products exact f32; host host, 16 CPUs)"), "{gpu}");
+        assert!(gpu.contains("| 1234 | 2048 |") && !cpu.contains("GPU"), "{cpu}\n{gpu}");
+        // Every row of each table has as many cells as its header.
+        for table in [&cpu, &gpu] {
+            let rows: Vec<usize> =
+                table.lines().filter(|l| l.starts_with('|')).map(|l| l.matches('|').count()).collect();
+            assert!(rows.len() == 3 && rows.iter().all(|&n| n == rows[0]), "{table}");
+        }
     }
 
     #[test]

@@ -108,6 +108,12 @@ impl Comparison {
         self.theirs().map(|t| t.peak_rss_mb).fold(0.0, f64::max)
     }
 
+    /// Peak GPU memory in use, the highest of any round (`None` off CUDA).
+    pub fn peak_gpu_mb(&self) -> (Option<f64>, Option<f64>) {
+        let max = |v: Vec<Option<f64>>| v.into_iter().flatten().reduce(f64::max);
+        (max(self.ours().map(|t| t.peak_gpu_mb).collect()), max(self.theirs().map(|t| t.peak_gpu_mb).collect()))
+    }
+
     /// The largest share of the CPUs other processes took while either side ran.
     pub fn other_cpu_frac(&self) -> (f64, f64) {
         (
@@ -118,10 +124,10 @@ impl Comparison {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn ours(rate: f64, rss: f64) -> Throughput {
+    pub(crate) fn ours(rate: f64, rss: f64) -> Throughput {
         Throughput {
             model: "dcgan32".into(),
             batch: 64,
@@ -144,7 +150,7 @@ mod tests {
         }
     }
 
-    fn theirs(rate: f64, rss: f64) -> TorchThroughput {
+    pub(crate) fn theirs(rate: f64, rss: f64) -> TorchThroughput {
         TorchThroughput {
             case: "dcgan32".into(),
             batch: 64,

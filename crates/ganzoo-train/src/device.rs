@@ -3,7 +3,8 @@
 //! freed memory back to the driver at every synchronisation, so each iteration maps its
 //! tensors again; [`cuda`] makes the pool keep it for the next allocation, as PyTorch's
 //! caching allocator does. [`peak_memory_in_use`] reads the pool's high-water mark of
-//! memory held by live tensors (the analogue of `torch.cuda.max_memory_allocated`).
+//! memory held by live tensors (the analogue of `torch.cuda.max_memory_allocated`),
+//! [`name`] the GPU's name.
 //! Without the `cuda` feature both only report that CUDA is missing.
 
 use candle_core::Device;
@@ -27,6 +28,14 @@ pub fn peak_memory_in_use(device: &Device) -> Option<u64> {
     }
 }
 
+/// The GPU's name as the driver gives it (`None` on the CPU or where it does not).
+pub fn name(device: &Device) -> Option<String> {
+    match device {
+        Device::Cuda(_) => pool::name(device).ok(),
+        _ => None,
+    }
+}
+
 #[cfg(feature = "cuda")]
 mod pool {
     use std::ffi::c_void;
@@ -45,6 +54,11 @@ mod pool {
             .result()
             .map_err(|e| format!("cuDeviceGetDefaultMemPool: {e:?}"))?;
         Ok(pool)
+    }
+
+    pub fn name(device: &Device) -> Result<String, String> {
+        let stream = device.as_cuda_device().map_err(|e| e.to_string())?.cuda_stream();
+        stream.context().name().map_err(|e| format!("{e:?}"))
     }
 
     pub fn keep_freed_memory(device: &Device) -> Result<(), String> {
@@ -79,6 +93,10 @@ mod pool {
         Err(MISSING.into())
     }
 
+    pub fn name(_: &Device) -> Result<String, String> {
+        Err(MISSING.into())
+    }
+
     pub fn used_high(_: &Device) -> Result<u64, String> {
         Err(MISSING.into())
     }
@@ -90,7 +108,7 @@ mod tests {
 
     #[test]
     fn the_cpu_has_no_pool_and_a_build_without_cuda_refuses_a_gpu() {
-        assert_eq!(peak_memory_in_use(&Device::Cpu), None);
+        assert_eq!((peak_memory_in_use(&Device::Cpu), name(&Device::Cpu)), (None, None));
         if !cfg!(feature = "cuda") {
             assert!(cuda(0).is_err());
         }

@@ -75,7 +75,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         per_layer(&args, torch.as_ref().map(|t| (t, torch_isa.as_str())), target)?;
     }
     if let Some(path) = &args.write {
-        write_report(path, &compared, args.kernels, (threads, rounds), torch_isa)?;
+        write_report(path, &compared, args.kernels, (threads, rounds), torch_isa, target)?;
     }
     Ok(())
 }
@@ -454,13 +454,24 @@ fn write_report(
     kernels: KernelBackend,
     (threads, rounds): (usize, usize),
     torch_isa: String,
+    target: Target,
 ) -> Result<()> {
+    let tf32 = candle_core::cuda::gemm_reduced_precision_f32();
+    let gpu = if target.cuda {
+        let name = ganzoo_train::device::name(&target.device()?).unwrap_or_else(|| "CUDA GPU 0".into());
+        Some((name, if tf32 { "TF32 allowed" } else { "exact f32" }.to_string()))
+    } else {
+        None
+    };
+    // On a GPU one table per batch (and TF32 setting): the cases' own batches differ.
+    let batch = compared.first().map_or(0, Comparison::batch);
+    let kind = if target.cuda { format!("cuda-b{batch}{}", if tf32 { "-tf32" } else { "" }) } else { machine_kind() };
     let setting = Setting {
         date: report::today(),
         cpu: system::cpu_model(),
         cpus: system::cpus(),
         isa: isa::active().name().into(),
-        kind: machine_kind(),
+        kind,
         threads,
         ganzoo: env!("CARGO_PKG_VERSION").into(),
         candle: report::candle_version(std::path::Path::new("Cargo.lock")),
@@ -468,6 +479,7 @@ fn write_report(
         torch_isa,
         kernels: kernels.name().into(),
         rounds,
+        gpu,
     };
     report::write_section(path, &setting.kind, &report::section(&setting, compared))?;
     tracing::info!("wrote {}", path.display());
