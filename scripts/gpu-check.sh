@@ -23,9 +23,9 @@ out=${OUT:-gpu-check}
 secs=${BENCH_S:-2}
 mkdir -p "$out"
 # Carried compressed (build-cuda.sh writes BIN.xz): unpack with Python's lzma.
+unxz() { "$python" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"; }
 if [ ! -x "$bin" ] && [ -f "$bin.xz" ]; then
-  "$python" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
-    "$bin.xz" /tmp/ganzoo-cuda && chmod +x /tmp/ganzoo-cuda && bin=/tmp/ganzoo-cuda
+  unxz "$bin.xz" /tmp/ganzoo-cuda && chmod +x /tmp/ganzoo-cuda && bin=/tmp/ganzoo-cuda
 fi
 log() { echo "== $*" | tee -a "$out/summary.txt"; }
 status=0
@@ -44,12 +44,18 @@ except ImportError:
 print(":".join(sorted({os.path.dirname(p) for r in roots for p in glob.glob(os.path.join(r, "**", "lib*.so*"), recursive=True)})))
 PY
 )
+# cuRAND, which Candle opens with every CUDA device, is not among PyTorch's CUDA 13
+# wheels (torch 2.15+cu132 has none): build-cuda.sh packs the toolkit's beside the binary.
+curand=$(dirname "${GANZOO_BIN:-target/cuda/ganzoo-cuda}")/libcurand.so.10.xz
+if ! (IFS=:; for d in $libs; do ls "$d"/libcurand.so.10* 2>/dev/null; done) | grep -q . && [ -f "$curand" ]; then
+  mkdir -p /tmp/ganzoo-cuda-libs && unxz "$curand" /tmp/ganzoo-cuda-libs/libcurand.so.10 && libs="${libs:+$libs:}/tmp/ganzoo-cuda-libs"
+fi
 export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 log "machine"
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 || echo "no nvidia-smi"
   "$python" -c 'import torch; b = torch.backends; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "cudnn", b.cudnn.version(), "tf32 conv", b.cudnn.allow_tf32, "tf32 matmul", b.cuda.matmul.allow_tf32)' 2>&1
-  "$bin" --version 2>&1; } | tee -a "$out/summary.txt"
+  "$bin" --version 2>&1; echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; ldd "$bin" 2>&1 | grep -E "not found|cu|nvrtc"; } | tee -a "$out/summary.txt"
 
 if [ "${CHECK_CPU_ONLY:-0}" = 1 ]; then
   device=(--device cpu) parity_kernels=(--kernels gemm) batches=(8)
