@@ -34,6 +34,44 @@ pub struct StepStats {
     pub real_seen: usize,
 }
 
+/// One iteration's statistics while it runs: one-element tensors left where they were
+/// computed, read back together once the iteration's work is queued ([`Self::read`]),
+/// so a GPU is never made to wait in the middle of an iteration. A later critic step
+/// replaces an earlier one's values, as the metrics report the last.
+#[derive(Debug, Clone, Default)]
+pub struct PendingStats {
+    pub d_loss: Option<Tensor>,
+    pub g_loss: Option<Tensor>,
+    pub d_real: Option<Tensor>,
+    pub d_fake: Option<Tensor>,
+    pub wasserstein: Option<Tensor>,
+    pub penalty: Option<Tensor>,
+    pub real_seen: usize,
+}
+
+impl PendingStats {
+    /// Every value set, in one device-to-host copy (unset ones read 0).
+    pub fn read(&self) -> Result<StepStats> {
+        let fields = [&self.d_loss, &self.g_loss, &self.d_real, &self.d_fake, &self.wasserstein, &self.penalty];
+        let set: Vec<Tensor> = fields
+            .iter()
+            .filter_map(|t| t.as_ref())
+            .map(|t| t.detach().to_dtype(DType::F64)?.reshape(1))
+            .collect::<candle_core::Result<_>>()?;
+        let mut values = if set.is_empty() { Vec::new() } else { Tensor::cat(&set, 0)?.to_vec1::<f64>()? }.into_iter();
+        let mut next = |t: &Option<Tensor>| if t.is_some() { values.next().unwrap_or(0.0) } else { 0.0 };
+        Ok(StepStats {
+            d_loss: next(&self.d_loss),
+            g_loss: next(&self.g_loss),
+            d_real: next(&self.d_real),
+            d_fake: next(&self.d_fake),
+            wasserstein: next(&self.wasserstein),
+            penalty: next(&self.penalty),
+            real_seen: self.real_seen,
+        })
+    }
+}
+
 /// One critic pass: its inputs and its outputs on them.
 pub struct CriticPass<'a> {
     pub critic: &'a Network,
@@ -46,7 +84,7 @@ pub struct CriticPass<'a> {
 /// What distinguishes one GAN family's training from another's.
 pub trait AdversarialObjective: Send {
     /// The critic's loss for one step, recording its statistics in `stats`.
-    fn critic_loss(&self, pass: CriticPass<'_>, rng: &mut ChaCha8Rng, stats: &mut StepStats) -> Result<Tensor>;
+    fn critic_loss(&self, pass: CriticPass<'_>, rng: &mut ChaCha8Rng, stats: &mut PendingStats) -> Result<Tensor>;
 
     /// The generator's loss from the critic's outputs on generated samples.
     fn generator_loss(&self, fake_out: &Tensor) -> Result<Tensor>;
@@ -110,9 +148,9 @@ impl CrossEntropy {
 }
 
 impl AdversarialObjective for CrossEntropy {
-    fn critic_loss(&self, pass: CriticPass<'_>, rng: &mut ChaCha8Rng, stats: &mut StepStats) -> Result<Tensor> {
-        stats.d_real = mean_sigmoid(pass.real_out)?;
-        stats.d_fake = mean_sigmoid(pass.fake_out)?;
+    fn critic_loss(&self, pass: CriticPass<'_>, rng: &mut ChaCha8Rng, stats: &mut PendingStats) -> Result<Tensor> {
+        stats.d_real = Some(mean_sigmoid(pass.real_out)?);
+        stats.d_fake = Some(mean_sigmoid(pass.fake_out)?);
         let targets = self.real_targets(pass.real_out.dim(0)?, rng, pass.real_out.device())?;
         Ok(cross_entropy::discriminator_loss_with_targets(pass.real_out, &targets, pass.fake_out)?)
     }
@@ -134,10 +172,12 @@ impl AdversarialObjective for CrossEntropy {
     }
 }
 
-/// The Wasserstein critic's loss and its estimate of W, shared by both WGANs.
-fn wasserstein_critic(pass: &CriticPass<'_>, stats: &mut StepStats) -> Result<Tensor> {
-    stats.wasserstein = wasserstein::wasserstein_estimate(pass.real_out, pass.fake_out)?;
-    Ok(wasserstein::critic_loss(pass.real_out, pass.fake_out)?)
+/// The Wasserstein critic's loss and its estimate of W (the loss negated:
+/// [`wasserstein::wasserstein_estimate`]), shared by both WGANs.
+fn wasserstein_critic(pass: &CriticPass<'_>, stats: &mut PendingStats) -> Result<Tensor> {
+    let loss = wasserstein::critic_loss(pass.real_out, pass.fake_out)?;
+    stats.wasserstein = Some(loss.detach().neg()?);
+    Ok(loss)
 }
 
 /// WGAN: a weight-clipped critic.
@@ -154,7 +194,7 @@ impl WeightClipping {
 }
 
 impl AdversarialObjective for WeightClipping {
-    fn critic_loss(&self, pass: CriticPass<'_>, _: &mut ChaCha8Rng, stats: &mut StepStats) -> Result<Tensor> {
+    fn critic_loss(&self, pass: CriticPass<'_>, _: &mut ChaCha8Rng, stats: &mut PendingStats) -> Result<Tensor> {
         wasserstein_critic(&pass, stats)
     }
 
@@ -187,12 +227,12 @@ pub struct GradientPenalty {
 }
 
 impl AdversarialObjective for GradientPenalty {
-    fn critic_loss(&self, pass: CriticPass<'_>, rng: &mut ChaCha8Rng, stats: &mut StepStats) -> Result<Tensor> {
+    fn critic_loss(&self, pass: CriticPass<'_>, rng: &mut ChaCha8Rng, stats: &mut PendingStats) -> Result<Tensor> {
         let loss = wasserstein_critic(&pass, stats)?;
         let gp = ganzoo_losses::GradientPenalty { lambda: self.lambda };
         let eps = gp.sample_eps(pass.real, rng)?;
         let penalty = gp.penalty(pass.critic, pass.real, pass.fake, &eps)?.penalty;
-        stats.penalty = scalar(&penalty)?;
+        stats.penalty = Some(penalty.detach());
         Ok((loss + penalty)?)
     }
 
@@ -210,6 +250,30 @@ pub fn scalar(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
 }
 
-fn mean_sigmoid(logits: &Tensor) -> Result<f64> {
-    scalar(&candle_nn::ops::sigmoid(logits)?.mean_all()?)
+fn mean_sigmoid(logits: &Tensor) -> Result<Tensor> {
+    Ok(candle_nn::ops::sigmoid(&logits.detach())?.mean_all()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_statistics_are_read_together_unset_ones_as_zero() {
+        let one = |v: f32| Tensor::new(v, &Device::Cpu).unwrap();
+        let pending = PendingStats {
+            d_loss: Some(one(1.5)),
+            g_loss: Some(Tensor::new(&[f32::NAN], &Device::Cpu).unwrap()),
+            wasserstein: Some(one(-0.25)),
+            real_seen: 64,
+            ..PendingStats::default()
+        };
+        let s = pending.read().unwrap();
+        assert_eq!(
+            (s.d_loss, s.wasserstein, s.d_real, s.d_fake, s.penalty, s.real_seen),
+            (1.5, -0.25, 0.0, 0.0, 0.0, 64)
+        );
+        assert!(s.g_loss.is_nan());
+        assert_eq!(PendingStats::default().read().unwrap().d_loss, 0.0);
+    }
 }

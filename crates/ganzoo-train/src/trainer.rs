@@ -34,7 +34,7 @@ use crate::checkpoint::{self, Snapshot, TrainState};
 use crate::config::{DataSource, TrainConfig};
 use crate::metrics::Metrics;
 use crate::networks::Players;
-use crate::objective::{self, scalar, AdversarialObjective, CriticPass, StepStats};
+use crate::objective::{self, scalar, AdversarialObjective, CriticPass, PendingStats, StepStats};
 use crate::optim::OptimizerState;
 use crate::record::Recorder;
 pub use crate::record::{COLLAPSE_D_FAKE, COLLAPSE_STREAK, GRID_SAMPLES};
@@ -386,9 +386,11 @@ impl Trainer {
         Ok(stats)
     }
 
-    /// One generator iteration: its critic steps, then the generator step.
+    /// One generator iteration: its critic steps, then the generator step; its
+    /// statistics read back at the end (a non-finite loss stops training there, before
+    /// anything is written: checkpoints refuse non-finite weights).
     fn step(&mut self) -> Result<StepStats> {
-        let mut stats = StepStats::default();
+        let mut stats = PendingStats::default();
         let factor = self.config.lr_decay.factor(self.iteration, self.total_iters());
         self.opt_d.set_lr_scale(factor);
         self.opt_g.set_lr_scale(factor);
@@ -408,14 +410,17 @@ impl Trainer {
         // The critic's weights get no gradient in this step: none is computed.
         let fake_out = self.players.critic.frozen().forward_t(&fake_in, true)?;
         let loss = self.objective.generator_loss(&fake_out)?;
-        stats.g_loss = self.finite(&loss, "generator loss")?;
+        stats.g_loss = Some(loss.detach());
         let grads = loss.backward()?;
         self.opt_g.step(&grads)?;
+        let stats = stats.read()?;
+        self.finite(stats.d_loss, "critic loss")?;
+        self.finite(stats.g_loss, "generator loss")?;
         Ok(stats)
     }
 
     /// One critic update; returns the generated batch it used, still attached to the generator.
-    fn critic_step(&mut self, stats: &mut StepStats) -> Result<Tensor> {
+    fn critic_step(&mut self, stats: &mut PendingStats) -> Result<Tensor> {
         self.objective.before_critic_step(&self.players.critic_store)?;
         let real = self.stream.next_batch(&mut self.rng)?;
         let b = real.dim(0)?;
@@ -427,7 +432,7 @@ impl Trainer {
         let (real_out, fake_out) = critic_outputs(critic, &real_in, &fake_in)?;
         let pass = CriticPass { critic, real: &real_in, fake: &fake_in, real_out: &real_out, fake_out: &fake_out };
         let loss = self.objective.critic_loss(pass, &mut self.rng, stats)?;
-        stats.d_loss = self.finite(&loss, "critic loss")?;
+        stats.d_loss = Some(loss.detach());
         let grads = loss.backward()?;
         self.opt_d.step(&grads)?;
         self.objective.after_critic_step(&self.players.critic_store)?;
@@ -447,10 +452,9 @@ impl Trainer {
         Ok((x + Tensor::from_vec(n, x.shape(), &self.device)?)?)
     }
 
-    fn finite(&self, t: &Tensor, what: &'static str) -> Result<f64> {
-        let value = scalar(t)?;
+    fn finite(&self, value: f64, what: &'static str) -> Result<()> {
         if value.is_finite() {
-            Ok(value)
+            Ok(())
         } else {
             Err(self.non_finite(what, value))
         }
