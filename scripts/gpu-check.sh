@@ -83,18 +83,18 @@ torch=(--torch "$python" --torchref "${TORCHREF:-../shared/bench/torchref}")
 cp docs/performance.md "$out/performance.md"
 
 for b in "${batches[@]}"; do
-  fits 90 "batch $b beside PyTorch" && bench "$b" ganzoo ganzoo-vs-pytorch "${torch[@]}" --write "$out/performance.md"
+  fits 150 "batch $b beside PyTorch" && bench "$b" ganzoo ganzoo-vs-pytorch "${torch[@]}" --write "$out/performance.md"
 done
-if fits 90 "per-layer timings"; then
+if fits 70 "per-layer timings"; then
   log "per layer at batch ${batches[0]}: ganzoo's convolutions against Candle's (${device[1]})"
   "$bin" bench "${device[@]}" --ops-only --batch "${batches[0]}" --wait-quiet-s 0 > "$out/layers.txt" 2> "$out/layers.err" || status=1
   cat "$out/layers.txt" | tee -a "$out/summary.txt"; tail -3 "$out/layers.err" | tee -a "$out/summary.txt"
 fi
 for b in "${batches[@]}"; do
-  fits 60 "batch $b with Candle's convolutions" && bench "$b" candle candle-convolutions
+  fits 70 "batch $b with Candle's convolutions" && bench "$b" candle candle-convolutions
 done
 for b in "${batches[@]}"; do
-  fits 60 "batch $b with TF32" && GANZOO_TF32=1 bench "$b" ganzoo tf32
+  fits 70 "batch $b with TF32" && GANZOO_TF32=1 bench "$b" ganzoo tf32
 done
 log "exit status $status after ${SECONDS}s"
 exit $status
