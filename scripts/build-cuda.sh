@@ -51,7 +51,7 @@ strip -o "$out/ganzoo-cuda" "$out/release/ganzoo"
 # Compressed for carrying to the GPU machine (its copy limit is 64 MiB, which the binary,
 # with Candle's kernels for every dtype, exceeds). gpu-check.sh unpacks it.
 xz -T0 -6 -k -f "$out/ganzoo-cuda"
-# cuRAND too (Candle opens it with every CUDA device; PyTorch's CUDA 13 wheels lack it):
-# 43 MB compressed, 56 MB with the binary, under the 64 MiB that can be carried.
+# cuRAND too: Candle opens it with every CUDA device, and some PyTorch installs lack it
+# (sizes and the carry limit: README, "CUDA").
 xz -T0 -6 -c "$(ls "$cuda"/lib/libcurand.so.10* | head -1)" > "$out/libcurand.so.10.xz"
 ls -l "$out/ganzoo-cuda" "$out/ganzoo-cuda.xz" "$out/libcurand.so.10.xz"

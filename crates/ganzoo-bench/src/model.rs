@@ -103,6 +103,15 @@ impl BenchModel {
         Ok(Some(ImageDataset::new(pixels, vec![0; n], shape, vec!["synthetic".into()])?))
     }
 
+    /// Bytes one timed run of `config` (this model's) holds at its peak: the training
+    /// estimate over its synthetic images (32 batches).
+    pub fn bytes(self, config: &TrainConfig) -> u128 {
+        let data = self
+            .image()
+            .map(|(c, side)| ganzoo_train::budget::DataSize { count: 32 * config.batch_size, shape: [c, side, side] });
+        ganzoo_train::budget::training_bytes(config, data)
+    }
+
     /// Images per generator iteration: (real images consumed, critic forward passes).
     pub fn images_per_iteration(self, config: &TrainConfig) -> (usize, usize) {
         let (b, n) = (config.batch_size, config.schedule.n_critic);

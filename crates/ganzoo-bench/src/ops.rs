@@ -64,6 +64,18 @@ pub fn dcgan_layers(batch: usize) -> Result<Vec<LayerShape>> {
     Ok(layers)
 }
 
+impl LayerShape {
+    /// Bytes timing the layer holds at most (checked against the memory limit first): the weight and its gradient, input and
+    /// output with their gradients, the unfold forward and backward.
+    pub fn bytes(&self) -> u128 {
+        let g = &self.geometry;
+        let image = |c: usize, h: usize, w: usize| (g.batch * c * h * w) as u128;
+        let cols = (g.batch * g.cin * g.k_h * g.k_w * g.out_h * g.out_w) as u128;
+        let weight = (g.cout * g.cin * g.k_h * g.k_w) as u128;
+        4 * (2 * weight + 2 * image(g.cin, g.in_h, g.in_w) + 2 * image(g.cout, g.out_h, g.out_w) + 2 * cols)
+    }
+}
+
 /// The layer as `torch_layers.py` reads it: the PyTorch module and input computing the
 /// same convolution (a transposed layer's input has the forward's output side, and its
 /// `output_padding` makes PyTorch's output side the forward's input side).

@@ -401,6 +401,16 @@ fn bench_batch_and_device_reach_both_sides() {
     let called = std::fs::read_to_string(&calls).unwrap();
     assert!(called.contains("--worker mlp-gan") && called.contains("--device cpu --batch 8"), "{called}");
     assert_clean_failure(&ganzoo(&["bench", "--models", "gan", "--batch", "0"]), "--batch must be at least 1");
+    // A batch nothing could hold is refused before anything is allocated, models and layers alike.
+    let huge = ["--batch", "100000000", "--wait-quiet-s", "0"];
+    assert_clean_failure(
+        &ganzoo(&[&["bench", "--models", "dcgan32", "--skip-ops"][..], &huge].concat()),
+        "bench dcgan32 at batch 100000000 needs about",
+    );
+    assert_clean_failure(
+        &ganzoo(&[&["bench", "--ops-only"][..], &huge].concat()),
+        "the per-layer timings at batch 100000000 needs about",
+    );
 }
 
 #[test]

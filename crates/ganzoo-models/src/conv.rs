@@ -27,15 +27,18 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> candle_c
 }
 
 /// [`conv2d`] with separate zero padding `(ph, pw)` of the rows and columns of an NCHW
-/// image (InceptionV3's 1×7 and 7×1 kernels pad one axis only): the axis padded more is
-/// padded explicitly by the difference, the rest goes to the convolution itself.
-pub fn conv2d_padded(x: &Tensor, w: &Tensor, stride: usize, (ph, pw): (usize, usize)) -> candle_core::Result<Tensor> {
-    let x = match ph.cmp(&pw) {
-        std::cmp::Ordering::Greater => x.pad_with_zeros(2, ph - pw, ph - pw)?,
-        std::cmp::Ordering::Less => x.pad_with_zeros(3, pw - ph, pw - ph)?,
-        std::cmp::Ordering::Equal => x.clone(),
-    };
-    conv2d(&x, w, stride, ph.min(pw))
+/// image (InceptionV3's 1×7 and 7×1 kernels pad one axis only).
+pub fn conv2d_padded(x: &Tensor, w: &Tensor, stride: usize, pad: (usize, usize)) -> candle_core::Result<Tensor> {
+    let (x, common) = pad_difference(x, pad)?;
+    conv2d(&x, w, stride, common)
+}
+
+/// An NCHW image padded `(ph, pw)` as convolutions with one padding take it: the axis
+/// padded more is padded explicitly by the difference; the padding left for both axes.
+pub(crate) fn pad_difference(x: &Tensor, (ph, pw): (usize, usize)) -> candle_core::Result<(Tensor, usize)> {
+    let common = ph.min(pw);
+    let x = x.pad_with_zeros(2, ph - common, ph - common)?.pad_with_zeros(3, pw - common, pw - common)?;
+    Ok((x, common))
 }
 
 /// [`conv2d`] on images in `layout` (NHWC: `(B, H, W, Cin) → (B, H', W', Cout)`).

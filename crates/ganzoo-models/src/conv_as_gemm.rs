@@ -56,11 +56,9 @@ fn conv2d_padded(x: &Tensor, w: &Tensor, stride: usize, pad: (usize, usize)) -> 
     x.apply_op3(w, &value, WithGradients { stride, pad })
 }
 
-/// Candle's `conv2d` with `(stride, dilation)` and padding `(ph, pw)`: the axis padded
-/// more is padded explicitly by the difference.
-fn candle_conv(x: &Tensor, w: &Tensor, (stride, dilation): (usize, usize), (ph, pw): (usize, usize)) -> Result<Tensor> {
-    let common = ph.min(pw);
-    let x = x.pad_with_zeros(2, ph - common, ph - common)?.pad_with_zeros(3, pw - common, pw - common)?;
+/// Candle's `conv2d` with `(stride, dilation)` and padding `(ph, pw)`.
+fn candle_conv(x: &Tensor, w: &Tensor, (stride, dilation): (usize, usize), pad: (usize, usize)) -> Result<Tensor> {
+    let (x, common) = crate::conv::pad_difference(x, pad)?;
     x.conv2d(w, common, stride, dilation, 1)
 }
 

@@ -14,13 +14,15 @@ use ganzoo_bench::torch::{parse_last_line, TorchRef, TorchThroughput};
 use ganzoo_bench::{system, throughput, BenchModel, Target, Throughput, TimingPlan};
 use ganzoo_kernels::isa::{self, Isa};
 use ganzoo_models::KernelBackend;
+use ganzoo_train::budget::MemoryLimit;
 
 use crate::cli::{BenchArgs, DeviceKind};
 use crate::output::emit;
 
-pub fn run(args: BenchArgs) -> Result<()> {
+pub fn run(args: BenchArgs, limit: MemoryLimit) -> Result<()> {
     let plan = timing_plan(&args)?;
     let target = target(&args)?;
+    check_memory(&args, limit)?;
     ganzoo_models::set_kernel_backend(args.kernels);
     let threads = args.threads.unwrap_or_else(system::cpus).max(1);
     match (args.worker, args.parity) {
@@ -124,6 +126,29 @@ fn target(args: &BenchArgs) -> Result<Target> {
         bail!("--batch must be at least 1");
     }
     Ok(Target { cuda, batch: args.batch })
+}
+
+/// Refuses, before anything is allocated, a batch whose models or layers would not fit
+/// in `limit` (host memory).
+fn check_memory(args: &BenchArgs, limit: MemoryLimit) -> Result<()> {
+    let hint = "use a smaller --batch, or --max-memory to raise the limit";
+    if !args.ops_only {
+        let models = match args.worker {
+            Some(model) => vec![model],
+            None if args.models.is_empty() => BenchModel::ALL.to_vec(),
+            None => args.models.clone(),
+        };
+        for model in models {
+            let config = model.config(args.seed, args.batch)?;
+            limit.check(format!("bench {model} at batch {}", config.batch_size), model.bytes(&config), hint)?;
+        }
+    }
+    if !args.skip_ops && args.worker.is_none() && args.parity.is_none() {
+        let batch = args.batch.unwrap_or(64);
+        let largest = ops::dcgan_layers(batch)?.iter().map(|l| l.bytes()).max().unwrap_or(0);
+        limit.check(format!("the per-layer timings at batch {batch}"), largest, hint)?;
+    }
+    Ok(())
 }
 
 fn timing_plan(args: &BenchArgs) -> Result<TimingPlan> {
