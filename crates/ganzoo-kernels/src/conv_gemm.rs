@@ -12,7 +12,9 @@
 //! lie, so nothing is reordered but the kernel; where ganzoo's GEMM runs the product
 //! (`f32` at AVX2 / AVX-512), the forward pass and the weight gradient do not store
 //! `cols` at all: the GEMM's packing copies it from the images ([`Unfolded`]), and the
-//! products leave out the kernel taps in the padding. On NCHW images the input side
+//! products leave out the kernel taps in the padding; the adjoint does not store
+//! `dŶᵀ · Wc` either where a block runs on one thread: each tile of the product is
+//! added into `x` as it leaves the registers (`col2im` inside the GEMM). On NCHW images the input side
 //! goes through a channels-last copy and the output side is `(O, L)`, the NCHW output
 //! up to a reordering of whole planes (none at all for a single sample).
 
@@ -20,7 +22,9 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use crate::gemm::{matmul, matmul_patches, matmul_to, matmul_unfolded_into, matmul_unfolded_to, Element, MatRef, Side};
+use crate::gemm::{
+    matmul, matmul_folded, matmul_patches, matmul_to, matmul_unfolded_into, matmul_unfolded_to, Element, MatRef, Side,
+};
 use crate::geometry::ConvGeometry;
 use crate::im2col::{col2im, im2col, Unfolded};
 use crate::scratch::Scratch;
@@ -203,17 +207,26 @@ pub fn adjoint<T: Element>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
     let wc = kernel_to_channels_last(w, g.cin, g.k_h * g.k_w);
     let write = |dx: &mut [MaybeUninit<T>]| {
         dx.par_chunks_mut(plan.group * xs).zip(dy.par_chunks(plan.group * ys)).for_each(|(dx, dy)| {
-            let mut buf = Buffers::new(g, &plan);
+            let mut buf = None;
             for (n, dy, dx) in block_pairs(&plan, dy, ys, dx, xs) {
+                let (shape, wc) = ((n * plane, p, g.cout), MatRef::rows(&wc, p));
+                // NHWC on one thread: the product's tiles are added into `dx` as they
+                // are computed, where the GEMM can; else stored, then folded.
+                if g.params.channels_last()
+                    && !plan.threaded
+                    && matmul_folded(shape, dx, MatRef::rows(dy, g.cout), wc, g, n)
+                {
+                    continue;
+                }
+                let buf = buf.get_or_insert_with(|| Buffers::new(g, &plan));
                 // `dyᵀ`, `(L, O)`: an NHWC block as it lies.
                 let dyt = if g.params.channels_last() {
                     MatRef::rows(dy, g.cout)
                 } else {
                     MatRef::transposed(gather(g, &plan, dy, n, &mut buf.out), n * plane)
                 };
-                let wc = MatRef::rows(&wc, p);
                 // `col2im` reads only the taps inside the images: the rest may go unwritten.
-                matmul_patches((n * plane, p, g.cout), &mut buf.cols, dyt, wc, g, n, plan.threaded);
+                matmul_patches(shape, &mut buf.cols, dyt, wc, g, n, plan.threaded);
                 if g.params.channels_last() {
                     col2im(g, &plan, &buf.cols, n, dx);
                 } else {

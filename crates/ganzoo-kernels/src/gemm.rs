@@ -68,6 +68,21 @@ pub trait Element:
     unsafe fn gemm_patches(_isa: crate::isa::Isa, _call: &Call<Self>, _g: &ConvGeometry, _samples: usize) -> bool {
         false
     }
+    /// Whether [`Self::gemm_folded`] takes a block's adjoint product `(m, n, k)` under `g`.
+    #[doc(hidden)]
+    fn folds(_isa: crate::isa::Isa, _shape: (usize, usize, usize), _g: &ConvGeometry) -> bool {
+        false
+    }
+    /// Adds `col2im` of `call`'s product (the adjoint's `dŶᵀ · Wc` over `samples`
+    /// channels-last images under `g`) into the images at `call.dst`, for a product
+    /// [`Self::folds`] took.
+    ///
+    /// # Safety
+    /// As for [`Self::gemm`], `call.dst` the block's images, initialised.
+    #[doc(hidden)]
+    unsafe fn gemm_folded(_isa: crate::isa::Isa, _call: &Call<Self>, _g: &ConvGeometry, _samples: usize) {
+        unreachable!("gemm_folded on a product `folds` refused")
+    }
 }
 
 impl Element for f32 {
@@ -112,6 +127,19 @@ impl Element for f32 {
             return true;
         }
         false
+    }
+    fn folds(isa: crate::isa::Isa, shape: (usize, usize, usize), g: &ConvGeometry) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return crate::sgemm::folds(isa, shape, g);
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+    unsafe fn gemm_folded(isa: crate::isa::Isa, call: &Call<Self>, g: &ConvGeometry, samples: usize) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the caller's contract.
+        unsafe {
+            crate::sgemm::run_folding(isa, call, g, samples)
+        }
     }
 }
 
@@ -222,6 +250,34 @@ pub fn matmul_patches<T: Element>(
     if !unsafe { T::gemm_patches(crate::isa::active(), &call, g, samples) } {
         matmul(m, n, k, dst, false, a, b, threaded);
     }
+}
+
+/// `dx = col2im(a · b)` for the adjoint's `dŶᵀ · Wc` (`m × n × k`) over a block of
+/// `samples` channels-last images under `g`, on the calling thread: the product's
+/// tiles are added into the zeroed images as they are computed, never stored. Writes
+/// all of `dx[..samples·H·W·C]`. Only where ganzoo's GEMM does it
+/// (`Element::folds`); elsewhere `false`, nothing written: multiply with
+/// [`matmul_patches`] and fold with `col2im`.
+pub fn matmul_folded<T: Element>(
+    (m, n, k): (usize, usize, usize),
+    dx: &mut [MaybeUninit<T>],
+    a: MatRef<T>,
+    b: MatRef<T>,
+    g: &ConvGeometry,
+    samples: usize,
+) -> bool {
+    let len = samples * g.in_plane() * g.cin;
+    assert!(dx.len() >= len && a.fits(m, k) && b.fits(k, n), "matmul: operand shorter than its view");
+    assert!(m == samples * g.out_plane() && n == g.patch(), "matmul_folded: {m} × {n} is not {samples} images' im2col");
+    let isa = crate::isa::active();
+    if m == 0 || n == 0 || a.col_stride != 1 || !T::folds(isa, (m, n, k), g) {
+        return false;
+    }
+    let dx = crate::uninit::fill(&mut dx[..len], T::ZERO);
+    let call = Call::of((m, n, k), dx.as_mut_ptr(), true, a, b, false);
+    // SAFETY: the asserts keep every access inside the slices; `dx` is initialised.
+    unsafe { T::gemm_folded(isa, &call, g, samples) };
+    true
 }
 
 /// Which operand of a product is an unfolded im2col matrix.

@@ -180,6 +180,41 @@ pub(crate) unsafe fn run_skipping_padding(isa: Isa, c: &Call<f32>, g: &ConvGeome
     unsafe { blocked_at(isa, c, a, b, skip) }
 }
 
+/// Whether [`run_folding`] takes the adjoint's product `(m, n, k)` of a block under
+/// `g` at `isa`: the blocked path on one thread, each tile of columns inside one tap
+/// (`C` a multiple of the tile width).
+pub(crate) fn folds(isa: Isa, (m, n, k): (usize, usize, usize), g: &ConvGeometry) -> bool {
+    let nr = if isa == Isa::Avx512 { Avx512::NR } else { Avx2::NR };
+    takes_unfolded(isa, m, n, k) && g.params.channels_last() && g.cin.is_multiple_of(nr)
+}
+
+/// `dx += col2im(A · B)` for the adjoint's `A · B = dŶᵀ · Wc` over a block of
+/// `samples` channels-last images under `g`: each tile of the product is added into
+/// the pixels its rows and columns stand for as it leaves the registers, instead of
+/// being stored whole and folded after (the stored product is `k²·C` values per output
+/// pixel, several MiB per block, written and read back from beyond L2). The entries of
+/// taps in the padding go to a scratch tile. Runs on the calling thread only: two
+/// tiles of one block may add into the same pixel.
+///
+/// # Safety
+/// As for [`run`], `c.dst` pointing at the block's `samples · H · W · C` images,
+/// already holding values (zeros or a sum to add to); A's rows contiguous, `c.m` =
+/// `samples · H'·W'`, `c.n` = `g.patch()`; [`folds`] accepted the product.
+pub(crate) unsafe fn run_folding(isa: Isa, c: &Call<f32>, g: &ConvGeometry, samples: usize) {
+    debug_assert!(folds(isa, (c.m, c.n, c.k), g) && c.lhs_cs == 1);
+    let call = Call { parallelism: gemm_common::Parallelism::None, ..*c };
+    let borders = Borders::new(g, samples);
+    let (a, b, skip) = (Source::View(View::lhs(c)), Source::View(View::rhs(c)), borders.as_ref().map(Skip::Width));
+    let fold = Some(Fold { g, dx: Shared(c.dst) });
+    // SAFETY: the caller's contract; `folds` checked the level.
+    unsafe {
+        match isa {
+            Isa::Avx512 => blocked::<Avx512>(&call, a, b, skip, fold),
+            _ => blocked::<Avx2>(&call, a, b, skip, fold),
+        }
+    }
+}
+
 /// [`blocked`] with the microkernel of `isa` (AVX-512, else AVX2).
 ///
 /// # Safety
@@ -187,9 +222,9 @@ pub(crate) unsafe fn run_skipping_padding(isa: Isa, c: &Call<f32>, g: &ConvGeome
 unsafe fn blocked_at(isa: Isa, c: &Call<f32>, a: Source, b: Source, skip: Option<Skip>) {
     match isa {
         // SAFETY: the caller's contract.
-        Isa::Avx512 => unsafe { blocked::<Avx512>(c, a, b, skip) },
+        Isa::Avx512 => unsafe { blocked::<Avx512>(c, a, b, skip, None) },
         // SAFETY: as above.
-        _ => unsafe { blocked::<Avx2>(c, a, b, skip) },
+        _ => unsafe { blocked::<Avx2>(c, a, b, skip, None) },
     }
 }
 
@@ -317,6 +352,59 @@ enum Skip<'a> {
     Sum(&'a Borders),
 }
 
+/// The images a product's tiles are added into ([`run_folding`]): row `l` of the
+/// product, column `(i·kw + j)·C + ch`, belongs to pixel `(oh·s − p + i·d,
+/// ow·s − p + j·d)` of image `l / (H'·W')`, channel `ch`.
+#[derive(Clone, Copy)]
+struct Fold<'a> {
+    g: &'a ConvGeometry,
+    dx: Shared,
+}
+
+impl Fold<'_> {
+    /// Each row's image and the input position its tap `(0, 0)` falls on.
+    fn origins(&self, at: &[usize]) -> [(usize, isize, isize); MAX_MR] {
+        let g = self.g;
+        let (s, p, plane) = (g.params.stride as isize, g.params.padding as isize, g.out_plane());
+        let mut o = [(0, 0, 0); MAX_MR];
+        for (o, &l) in o.iter_mut().zip(at) {
+            let (oh, ow) = ((l % plane / g.out_w) as isize, (l % g.out_w) as isize);
+            *o = (l / plane, oh * s - p, ow * s - p);
+        }
+        o
+    }
+
+    /// The offset `(i·d, j·d)` of the tap and the first channel of the tiles of
+    /// columns `j0, j0 + nr, …` (each inside one tap) up to `j1`.
+    fn tiles(&self, j0: usize, j1: usize, nr: usize) -> Vec<(isize, isize, usize)> {
+        let (g, d) = (self.g, self.g.params.dilation);
+        let tile = |j: usize| (j / g.cin, j % g.cin);
+        (j0..j1).step_by(nr).map(tile).map(|(t, ch)| ((t / g.k_w * d) as isize, (t % g.k_w * d) as isize, ch)).collect()
+    }
+
+    /// Where a tile (its tap's offset and first channel, from [`Self::tiles`]) of each
+    /// row goes: its pixel's channels, or `scratch` for a tap in the padding.
+    #[inline]
+    fn targets(
+        &self,
+        origins: &[(usize, isize, isize)],
+        (di, dj, ch): (isize, isize, usize),
+        scratch: *mut f32,
+    ) -> [*mut f32; MAX_MR] {
+        let g = self.g;
+        let mut out = [scratch; MAX_MR];
+        for (out, &(n, h0, w0)) in out.iter_mut().zip(origins) {
+            let (ih, iw) = (h0 + di, w0 + dj);
+            if (0..g.in_h as isize).contains(&ih) && (0..g.in_w as isize).contains(&iw) {
+                let at = ((n * g.in_h + ih as usize) * g.in_w + iw as usize) * g.cin + ch;
+                // SAFETY: `at` is inside the block's images (the caller of `run_folding`).
+                *out = unsafe { self.dx.ptr().add(at) };
+            }
+        }
+        out
+    }
+}
+
 /// The depths of a block (relative to it) a tile sums over, and whether C is read
 /// first (it is not in the block holding the first depth of all).
 #[derive(Clone, Copy)]
@@ -378,8 +466,8 @@ fn sliver_rows(skip: Option<Skip>, i: usize, rows: usize) -> ([usize; MAX_MR], O
 
 /// # Safety
 /// See [`run`]; with `skip`, the operands are what its variant says, of the borders'
-/// geometry.
-unsafe fn blocked<K: Kernel>(c: &Call<f32>, a: Source, b: Source, skip: Option<Skip>) {
+/// geometry; with `fold`, as for [`run_folding`].
+unsafe fn blocked<K: Kernel>(c: &Call<f32>, a: Source, b: Source, skip: Option<Skip>, fold: Option<Fold>) {
     let (dst, m, k, ldc, read_dst) = (Shared(c.dst), c.m, c.k, c.dst_rs, c.read_dst);
     let slivers = m.div_ceil(K::MR);
     let threaded = !matches!(c.parallelism, gemm_common::Parallelism::None) && slivers >= 4;
@@ -412,11 +500,16 @@ unsafe fn blocked<K: Kernel>(c: &Call<f32>, a: Source, b: Source, skip: Option<S
                     .collect(),
                 _ => Vec::new(),
             };
+            let fold_tiles = fold.map(|f| f.tiles(jc, jc + nc, K::NR)).unwrap_or_default();
             let sliver = |ap: &mut Vec<f32>, s: usize| {
                 let (i, rows) = (s * K::MR, K::MR.min(m - s * K::MR));
                 let (at, taps) = sliver_rows(skip, i, rows);
-                // SAFETY: the rows exist (the caller's contract).
-                let out = at.map(|row| unsafe { dst.ptr().offset(row as isize * ldc) });
+                // Folded, the tiles' targets are found per tile instead.
+                let out = match fold {
+                    Some(_) => [dst.ptr(); MAX_MR],
+                    // SAFETY: the rows exist (the caller's contract).
+                    None => at.map(|row| unsafe { dst.ptr().offset(row as isize * ldc) }),
+                };
                 let depths = match (skip, taps) {
                     (Some(Skip::Depth(borders)), Some(taps)) => {
                         Depths::within(borders.spans(taps, 0, k), pc, kc, read_dst)
@@ -426,6 +519,8 @@ unsafe fn blocked<K: Kernel>(c: &Call<f32>, a: Source, b: Source, skip: Option<S
                 if depths.count == 0 {
                     return;
                 }
+                let origins = fold.map(|f| f.origins(&at[..rows]));
+                let mut scratch = [0f32; 32];
                 // SAFETY: rows `at[..rows]` of A's panel exist (the caller's contract);
                 // `K`'s level is the CPU's.
                 crate::isa::vectorized(
@@ -447,13 +542,21 @@ unsafe fn blocked<K: Kernel>(c: &Call<f32>, a: Source, b: Source, skip: Option<S
                     if tile.count == 0 {
                         continue;
                     }
-                    // SAFETY: the tile lies inside C; the slivers were packed above.
+                    // Folded, every tile adds to the images (they hold the sum so far).
+                    let (out, j, load_c) = match (fold, &origins) {
+                        (Some(f), Some(o)) => {
+                            (f.targets(&o[..rows], fold_tiles[jr / K::NR], scratch.as_mut_ptr()), 0, true)
+                        }
+                        _ => (out, j0, tile.load_c),
+                    };
+                    // SAFETY: the tile lies inside C (folded: inside the images, or the
+                    // scratch tile); the slivers were packed above.
                     unsafe {
                         let (a, b) = (ap.as_ptr(), bp.as_ptr().add(jr * kc));
                         if by_column {
-                            K::run::<true>(tile.spans(), a, b, &out, j0, rows, cols, tile.load_c);
+                            K::run::<true>(tile.spans(), a, b, &out, j, rows, cols, load_c);
                         } else {
-                            K::run::<false>(tile.spans(), a, b, &out, j0, rows, cols, tile.load_c);
+                            K::run::<false>(tile.spans(), a, b, &out, j, rows, cols, load_c);
                         }
                     }
                 }
@@ -852,6 +955,71 @@ mod tests {
                             "{isa} {m}×{n}×{k} ta={ta} tb={tb} acc={acc} at {ij}: {got} vs {want}"
                         );
                     }
+                }
+            }
+        }
+    }
+
+    /// `col2im(dŶᵀ · Wc)` in f64 from the definition: row `l`, column `(i·kw + j)·C +
+    /// ch` of the product added to pixel `(oh·s − p + i·d, ow·s − p + j·d)`, channel `ch`.
+    fn folded_reference(g: &ConvGeometry, n: usize, dy: &[f32], wc: &[f32]) -> Vec<f64> {
+        let (s, p, d, pp) = (g.params.stride, g.params.padding, g.params.dilation, g.patch());
+        let mut dx = vec![0f64; n * g.in_plane() * g.cin];
+        for l in 0..n * g.out_plane() {
+            let (img, oh, ow) = (l / g.out_plane(), l % g.out_plane() / g.out_w, l % g.out_w);
+            for col in 0..pp {
+                let (tap, ch) = (col / g.cin, col % g.cin);
+                let (ih, iw) = ((oh * s + tap / g.k_w * d).wrapping_sub(p), (ow * s + tap % g.k_w * d).wrapping_sub(p));
+                if ih < g.in_h && iw < g.in_w {
+                    let v: f64 = (0..g.cout).map(|o| f64::from(dy[l * g.cout + o]) * f64::from(wc[o * pp + col])).sum();
+                    dx[((img * g.in_h + ih) * g.in_w + iw) * g.cin + ch] += v;
+                }
+            }
+        }
+        dx
+    }
+
+    /// The adjoint's product folded into the images tile by tile against the
+    /// definition, at every level that folds: padding, dilation, odd image sizes,
+    /// pixel counts that are no multiple of a tile's rows, several width panels
+    /// (`k²·C` > 512) and depth panels (`O` > 256); channels a multiple of the tile
+    /// width only (AVX-512: 32, AVX2: 16), else refused with nothing written.
+    #[test]
+    fn folded_adjoint_matches_col2im_of_the_product() {
+        use crate::gemm::matmul_folded;
+        use crate::{ConvGeometry, ConvParams, ImageLayout};
+        let cases = [
+            (3, 32, (8, 8), 16, (4, 4), 2, 1, 1),
+            (2, 64, (7, 5), 8, (3, 3), 1, 2, 1),
+            (2, 16, (9, 9), 24, (3, 3), 2, 1, 2),
+            (2, 32, (6, 6), 300, (2, 2), 2, 0, 1),
+            (1, 48, (5, 5), 3, (4, 4), 1, 1, 1),
+        ];
+        for (n, c, (h, w), o, (kh, kw), stride, padding, dilation) in cases {
+            let params = ConvParams { stride, padding, dilation, layout: ImageLayout::Nhwc };
+            let g = ConvGeometry::new([n, c, h, w], [o, c, kh, kw], params).unwrap();
+            let (m, pp) = (n * g.out_plane(), g.patch());
+            let (dy, wc) = (values(m * o, 7), values(o * pp, 8));
+            let want = folded_reference(&g, n, &dy, &wc);
+            let scale = want.iter().fold(1f64, |a, &v| a.max(v.abs()));
+            for isa in Isa::available() {
+                let mut dx = vec![std::mem::MaybeUninit::new(f32::NAN); g.input_len()];
+                let took = with_isa(isa, || {
+                    matmul_folded((m, pp, o), &mut dx, MatRef::rows(&dy, o), MatRef::rows(&wc, pp), &g, n)
+                });
+                let tile = match isa {
+                    Isa::Avx512 => Avx512::NR,
+                    Isa::Avx2 => Avx2::NR,
+                    Isa::Scalar => usize::MAX,
+                };
+                assert_eq!(took, c % tile == 0, "{isa} {c} channels: folded or not");
+                if !took {
+                    continue;
+                }
+                // SAFETY: `matmul_folded` wrote every value (it took the product).
+                let got = dx.iter().map(|v| f64::from(unsafe { v.assume_init() }));
+                for (i, (got, want)) in got.zip(&want).enumerate() {
+                    assert!((got - want).abs() <= 1e-5 * scale, "{isa} {g:?} at {i}: {got} vs {want}");
                 }
             }
         }
