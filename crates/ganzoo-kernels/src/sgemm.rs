@@ -42,6 +42,8 @@ const NC: usize = 512;
 
 /// Most rows of a tile at any level.
 const MAX_MR: usize = 12;
+/// Most columns of a tile at any level (a folded product's scratch tile).
+const MAX_NR: usize = 32;
 /// Most spans of a depth block a tile sums over when skipping the padding (one per
 /// kernel row in the block, or per pixel group); with more the whole block is summed.
 const MAX_SPANS: usize = 8;
@@ -520,7 +522,8 @@ unsafe fn blocked<K: Kernel>(c: &Call<f32>, a: Source, b: Source, skip: Option<S
                     return;
                 }
                 let origins = fold.map(|f| f.origins(&at[..rows]));
-                let mut scratch = [0f32; 32];
+                const { assert!(K::NR <= MAX_NR) };
+                let mut scratch = [0f32; MAX_NR];
                 // SAFETY: rows `at[..rows]` of A's panel exist (the caller's contract);
                 // `K`'s level is the CPU's.
                 crate::isa::vectorized(
