@@ -65,8 +65,9 @@ pub fn dcgan_layers(batch: usize) -> Result<Vec<LayerShape>> {
 }
 
 impl LayerShape {
-    /// Bytes timing the layer holds at most (checked against the memory limit first): the weight and its gradient, input and
-    /// output with their gradients, the unfold forward and backward.
+    /// Bytes timing the layer holds at most (checked against the memory limit first):
+    /// the weight and its gradient, input and output with their gradients, the unfold
+    /// forward and backward.
     pub fn bytes(&self) -> u128 {
         let g = &self.geometry;
         let image = |c: usize, h: usize, w: usize| (g.batch * c * h * w) as u128;

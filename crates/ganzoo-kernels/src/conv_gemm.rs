@@ -14,9 +14,10 @@
 //! `cols` at all: the GEMM's packing copies it from the images ([`Unfolded`]), and the
 //! products leave out the kernel taps in the padding; the adjoint does not store
 //! `dŶᵀ · Wc` either where a block runs on one thread: each tile of the product is
-//! added into `x` as it leaves the registers (`col2im` inside the GEMM). On NCHW images the input side
-//! goes through a channels-last copy and the output side is `(O, L)`, the NCHW output
-//! up to a reordering of whole planes (none at all for a single sample).
+//! added into `x` as it leaves the registers (`col2im` inside the GEMM). On NCHW
+//! images the input side goes through a channels-last copy and the output side is
+//! `(O, L)`, the NCHW output up to a reordering of whole planes (none at all for a
+//! single sample).
 
 use std::mem::MaybeUninit;
 
