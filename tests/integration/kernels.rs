@@ -319,6 +319,26 @@ fn gradient_of_a_gradient_through_candle_autodiff_matches_finite_differences() {
     }
 }
 
+/// The same check with the three primitives through Winograd's transform
+/// (`GANZOO_WINOGRAD=always`, so that a layer small enough for finite differences
+/// takes it), on a 4×4-kernel, stride-2 layer and on 3 channels.
+#[test]
+fn gradient_of_a_gradient_through_winograd_matches_finite_differences() {
+    if std::env::var_os("CANDLE_GRAD_DO_NOT_DETACH").is_none() {
+        crate::common::rerun_in_child_with(
+            "kernels::gradient_of_a_gradient_through_winograd_matches_finite_differences",
+            &[("CANDLE_GRAD_DO_NOT_DETACH", "1"), ("GANZOO_WINOGRAD", "always")],
+        );
+        return;
+    }
+    for c in [case(1, 3, (4, 8), 2, (4, 4), 2, 1, 1), case(2, 2, (8, 4), 3, (4, 4), 2, 1, 1)] {
+        let nhwc = c.params.with_layout(ImageLayout::Nhwc);
+        let g = kernels::ConvGeometry::new([c.n, c.cin, c.h, c.w], [c.cout, c.cin, c.kh, c.kw], nhwc).unwrap();
+        assert!(g.winograd(), "{c:?} should run through the transform");
+        kernels_double_backward_check(&c, ImageLayout::Nhwc);
+    }
+}
+
 #[test]
 fn bad_operands_are_errors_not_panics() {
     let p = ConvParams::new(1, 0);

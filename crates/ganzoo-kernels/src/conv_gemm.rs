@@ -34,6 +34,7 @@ use crate::transpose::{
     from_channels_last, kernel_from_channels_last, kernel_to_channels_last, kernel_to_patch_major, to_channels_last,
 };
 use crate::uninit::{as_uninit, write_slice, written};
+use crate::winograd;
 
 /// One thread's working space for a block of samples: the input images channels-last
 /// `(n, H·W, C)`, their im2col matrix `(n·H'·W', P)` and the output as `(O, n·H'·W')`,
@@ -121,6 +122,9 @@ fn check(what: &str, got: usize, want: usize) {
 pub fn forward<T: Element>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
     check("conv2d input", x.len(), g.input_len());
     check("conv2d kernel", w.len(), g.kernel_len());
+    if g.winograd() {
+        return winograd::forward(g, x, w);
+    }
     let (plan, channels_last) = (Plan::new(g), g.output_channels_last() || g.params.channels_last());
     let (xs, ys) = (g.cin * g.in_plane(), g.cout * g.out_plane());
     let taps = g.k_h * g.k_w;
@@ -203,6 +207,9 @@ fn multiply_channels_last<T: Element>(
 pub fn adjoint<T: Element>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
     check("conv_transpose2d input", dy.len(), g.output_len());
     check("conv_transpose2d kernel", w.len(), g.kernel_len());
+    if g.winograd() {
+        return winograd::adjoint(g, dy, w);
+    }
     let (plan, p, plane) = (Plan::new(g), g.patch(), g.out_plane());
     let (xs, ys) = (g.cin * g.in_plane(), g.cout * plane);
     let wc = kernel_to_channels_last(w, g.cin, g.k_h * g.k_w);
@@ -251,6 +258,9 @@ pub fn adjoint<T: Element>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
 pub fn weight_grad<T: Element>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
     check("conv2d weight gradient input", x.len(), g.input_len());
     check("conv2d weight gradient output gradient", dy.len(), g.output_len());
+    if g.winograd() {
+        return winograd::weight_grad(g, x, dy);
+    }
     let (plan, p, plane) = (Plan::new(g), g.patch(), g.out_plane());
     let (xs, ys) = (g.cin * g.in_plane(), g.cout * plane);
     // Each thread's partial sum is a fresh vector that its first block's GEMM writes

@@ -4,7 +4,7 @@
 //! CPU matmul uses) with that level's microkernels.
 
 use std::mem::MaybeUninit;
-use std::ops::{AddAssign, Mul, Sub};
+use std::ops::{Add, AddAssign, Mul, Sub};
 
 use crate::geometry::ConvGeometry;
 use crate::im2col::Unfolded;
@@ -22,6 +22,7 @@ pub trait Element:
     + Send
     + Sync
     + Default
+    + Add<Output = Self>
     + AddAssign
     + Mul<Output = Self>
     + Sub<Output = Self>
@@ -83,7 +84,34 @@ pub trait Element:
     unsafe fn gemm_folded(_isa: crate::isa::Isa, _call: &Call<Self>, _g: &ConvGeometry, _samples: usize) {
         unreachable!("gemm_folded on a product `folds` refused")
     }
+    /// `call`'s right operand packed for [`Self::gemm_packed`], where this type's GEMM
+    /// packs at `isa`.
+    ///
+    /// # Safety
+    /// `call`'s right operand is a valid `k × n` matrix.
+    #[doc(hidden)]
+    unsafe fn pack_rhs(_isa: crate::isa::Isa, _call: &Call<Self>, _threaded: bool) -> Option<Packed> {
+        None
+    }
+    /// Runs `call` with its right operand read from `b` (packed from it by
+    /// [`Self::pack_rhs`]); `false` (nothing done) where `b` does not serve the call.
+    ///
+    /// # Safety
+    /// As for [`Self::gemm`].
+    #[doc(hidden)]
+    unsafe fn gemm_packed(_isa: crate::isa::Isa, _call: &Call<Self>, _b: &Packed) -> bool {
+        false
+    }
 }
+
+/// A right operand in ganzoo's GEMM's packed form.
+#[cfg(target_arch = "x86_64")]
+#[doc(hidden)]
+pub type Packed = crate::sgemm::PackedB;
+/// A right operand in ganzoo's GEMM's packed form (none off x86-64).
+#[cfg(not(target_arch = "x86_64"))]
+#[doc(hidden)]
+pub enum Packed {}
 
 impl Element for f32 {
     const ZERO: Self = 0.0;
@@ -140,6 +168,20 @@ impl Element for f32 {
         unsafe {
             crate::sgemm::run_folding(isa, call, g, samples)
         }
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn pack_rhs(isa: crate::isa::Isa, call: &Call<Self>, threaded: bool) -> Option<Packed> {
+        // SAFETY: the caller's contract.
+        unsafe { crate::sgemm::PackedB::new(isa, call, threaded) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn gemm_packed(isa: crate::isa::Isa, call: &Call<Self>, b: &Packed) -> bool {
+        if !b.serves(isa, (call.m, call.n, call.k)) {
+            return false;
+        }
+        // SAFETY: the caller's contract; `serves` checked the level and shape.
+        unsafe { crate::sgemm::run_packed(isa, call, b) };
+        true
     }
 }
 
@@ -362,6 +404,60 @@ unsafe fn unfolded<T: Element>(
     true
 }
 
+/// A right operand `b (k × n)` shared by several products ([`matmul_packed`]): packed
+/// once where ganzoo's GEMM takes them (`f32` at AVX2 / AVX-512), so none of them
+/// packs it again; elsewhere the view itself.
+pub struct PackedRhs<'a, T> {
+    view: MatRef<'a, T>,
+    k: usize,
+    n: usize,
+    packed: Option<Packed>,
+}
+
+impl<'a, T: Element> PackedRhs<'a, T> {
+    /// Packs `b (k × n)` at the active level, on rayon's pool when `threaded`.
+    pub fn new(k: usize, n: usize, b: MatRef<'a, T>, threaded: bool) -> Self {
+        assert!(b.fits(k, n), "matmul: operand shorter than its view");
+        let call = Call {
+            rhs: b.data.as_ptr(),
+            rhs_cs: b.col_stride as isize,
+            rhs_rs: b.row_stride as isize,
+            ..Call::shape(0, n, k)
+        };
+        if k == 0 || n == 0 {
+            return Self { view: b, k, n, packed: None };
+        }
+        // SAFETY: the assert keeps B's view inside its slice.
+        let packed = unsafe { T::pack_rhs(crate::isa::active(), &call, threaded) };
+        Self { view: b, k, n, packed }
+    }
+}
+
+/// `dst (m × n, row-major) = [dst +] a (m × k) · b`, `b` packed beforehand where it
+/// could be (else as [`matmul`]).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_packed<T: Element>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    accumulate: bool,
+    a: MatRef<T>,
+    b: &PackedRhs<T>,
+    threaded: bool,
+) {
+    assert!(dst.len() >= m * n && a.fits(m, k) && (b.k, b.n) == (k, n), "matmul: operand shorter than its view");
+    if let (Some(packed), true) = (&b.packed, m > 0) {
+        let call = Call::of((m, n, k), dst.as_mut_ptr(), accumulate, a, b.view, threaded);
+        // SAFETY: the assert keeps every access inside the slices (B's view was checked
+        // when it was packed).
+        if unsafe { T::gemm_packed(crate::isa::active(), &call, packed) } {
+            return;
+        }
+    }
+    matmul(m, n, k, dst, accumulate, a, b.view, threaded);
+}
+
 /// `a (m × k) · b (k × n)` as a new row-major vector, written once (never zero-filled).
 pub fn product<T: Element>(m: usize, n: usize, k: usize, a: MatRef<T>, b: MatRef<T>, threaded: bool) -> Vec<T> {
     // SAFETY: `matmul_to` writes all `m × n` elements.
@@ -420,7 +516,7 @@ pub struct Call<T> {
 
 impl<T> Call<T> {
     /// `dst (m × n, row-major) = [dst +] a · b` on the views' data.
-    fn of(
+    pub(crate) fn of(
         (m, n, k): (usize, usize, usize),
         dst: *mut T,
         accumulate: bool,

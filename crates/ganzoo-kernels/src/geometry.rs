@@ -67,6 +67,9 @@ pub struct ConvGeometry {
     /// The forward GEMM's output layout; `None` decides by shape
     /// (see [`ConvGeometry::output_channels_last`]).
     pub channels_last: Option<bool>,
+    /// Whether the three primitives run as Winograd's F(2×2, 2×2); `None` decides by
+    /// shape and `GANZOO_WINOGRAD` (see [`ConvGeometry::winograd`]).
+    pub winograd: Option<bool>,
 }
 
 /// Elements of `im2col`'s matrix processed at once (1 MiB of `f32`): large enough
@@ -103,7 +106,21 @@ impl ConvGeometry {
         let (Some(out_h), Some(out_w)) = (params.out_side(in_h, k_h), params.out_side(in_w, k_w)) else {
             bail!("convolution: kernel {kernel:?} with {params:?} does not fit in input {input:?}");
         };
-        Ok(Self { batch, cin, in_h, in_w, cout, k_h, k_w, out_h, out_w, params, block: None, channels_last: None })
+        Ok(Self {
+            batch,
+            cin,
+            in_h,
+            in_w,
+            cout,
+            k_h,
+            k_w,
+            out_h,
+            out_w,
+            params,
+            block: None,
+            channels_last: None,
+            winograd: None,
+        })
     }
 
     /// Rows of the im2col matrix: `C·kh·kw`.
@@ -139,6 +156,24 @@ impl ConvGeometry {
     /// The same convolution with the forward GEMM's output layout fixed.
     pub fn with_output_channels_last(self, channels_last: bool) -> Self {
         Self { channels_last: Some(channels_last), ..self }
+    }
+
+    /// The same convolution with Winograd's transform chosen (where it fits) or not.
+    pub fn with_winograd(self, winograd: bool) -> Self {
+        Self { winograd: Some(winograd), ..self }
+    }
+
+    /// Whether the primitives run as Winograd's F(2×2, 2×2) ([`crate::winograd`]): on
+    /// the shapes it fits, as [`Self::with_winograd`] said, else as `GANZOO_WINOGRAD`
+    /// says (by default where it pays).
+    pub fn winograd(&self) -> bool {
+        use crate::winograd::{fits, pays, Mode};
+        fits(self)
+            && self.winograd.unwrap_or_else(|| match Mode::from_env() {
+                Mode::Off => false,
+                Mode::WherePays => pays(self),
+                Mode::Always => true,
+            })
     }
 
     /// Samples per im2col block, at least one. Blocks sized to `COLS_BUDGET` (but

@@ -59,6 +59,7 @@ pub mod tanh;
 mod threads;
 mod transpose;
 mod uninit;
+pub mod winograd;
 
 pub use batch_norm::{batch_norm, batch_norm_leaky_relu, batch_norm_with_moments, channel_mean_var};
 pub use conv::{conv2d, conv2d_weight_grad, conv_transpose2d, conv_transpose2d_to};

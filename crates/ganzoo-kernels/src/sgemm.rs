@@ -217,6 +217,79 @@ pub(crate) unsafe fn run_folding(isa: Isa, c: &Call<f32>, g: &ConvGeometry, samp
     }
 }
 
+/// A right operand `B (k × n)` packed once, panel after panel in the order the
+/// blocked loop reads them, for products that share it (Winograd's transformed
+/// kernels, multiplied by every block of every thread): each product then skips the
+/// packing of B, which on a few rows costs as much as the multiply.
+#[doc(hidden)]
+pub struct PackedB {
+    data: crate::scratch::Scratch<f32>,
+    k: usize,
+    n: usize,
+    isa: Isa,
+}
+
+impl PackedB {
+    /// Packs `b` at `isa` (AVX2 or AVX-512, the CPU's; else `None`), the slivers of each
+    /// panel in parallel when `threaded`.
+    ///
+    /// # Safety
+    /// `c`'s right operand (`c.k × c.n` through `c.rhs`, `rhs_rs`, `rhs_cs`) is a valid matrix.
+    pub(crate) unsafe fn new(isa: Isa, c: &Call<f32>, threaded: bool) -> Option<Self> {
+        if path(isa, &Call::shape(c.m.max(4), c.n, c.k)) != Some(Path::Blocked) {
+            return None;
+        }
+        // SAFETY: the caller's contract; `path` checked the level.
+        Some(unsafe {
+            match isa {
+                Isa::Avx512 => Self::pack::<Avx512>(isa, c, threaded),
+                _ => Self::pack::<Avx2>(isa, c, threaded),
+            }
+        })
+    }
+
+    /// # Safety
+    /// As for [`Self::new`], the CPU having `K`'s level.
+    unsafe fn pack<K: Kernel>(isa: Isa, c: &Call<f32>, threaded: bool) -> Self {
+        let (k, n) = (c.k, c.n);
+        let len = (0..n).step_by(NC).map(|jc| NC.min(n - jc).div_ceil(K::NR) * K::NR * k).sum();
+        let mut packed = Self { data: crate::scratch::Scratch::take(len), k, n, isa };
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for pc in (0..k).step_by(KC) {
+                let (kc, at) = (KC.min(k - pc), jc * k + pc * nc.div_ceil(K::NR) * K::NR);
+                // SAFETY: the caller's contract keeps the panel inside B; `pack_b`
+                // writes all of it (zeros past `n`).
+                unsafe {
+                    pack_b::<K>(&mut packed.data[at..], Source::View(View::rhs(c)), pc, kc, jc, nc, None, threaded)
+                };
+            }
+        }
+        packed
+    }
+
+    /// The packed panel of depths `pc..pc + kc` and columns `jc..jc + nc`.
+    fn panel(&self, nr: usize, jc: usize, nc: usize, pc: usize, kc: usize) -> &[f32] {
+        let width = nc.div_ceil(nr) * nr;
+        &self.data[jc * self.k + pc * width..][..width * kc]
+    }
+
+    /// Whether a product `(m, n, k)` at `isa` can read this B.
+    pub(crate) fn serves(&self, isa: Isa, (m, n, k): (usize, usize, usize)) -> bool {
+        self.isa == isa && (self.k, self.n) == (k, n) && path(isa, &Call::shape(m, n, k)) == Some(Path::Blocked)
+    }
+}
+
+/// `C (+)= A · B` with B packed beforehand, for a product `b` [serves](PackedB::serves).
+///
+/// # Safety
+/// As for [`run`] (B's view aside).
+pub(crate) unsafe fn run_packed(isa: Isa, c: &Call<f32>, b: &PackedB) {
+    debug_assert!(b.serves(isa, (c.m, c.n, c.k)));
+    // SAFETY: the caller's contract; `serves` checked the level and the shape.
+    unsafe { blocked_at(isa, c, Source::View(View::lhs(c)), Source::Packed(b), None) }
+}
+
 /// [`blocked`] with the microkernel of `isa` (AVX-512, else AVX2).
 ///
 /// # Safety
@@ -473,7 +546,7 @@ unsafe fn blocked<K: Kernel>(c: &Call<f32>, a: Source, b: Source, skip: Option<S
     let (dst, m, k, ldc, read_dst) = (Shared(c.dst), c.m, c.k, c.dst_rs, c.read_dst);
     let slivers = m.div_ceil(K::MR);
     let threaded = !matches!(c.parallelism, gemm_common::Parallelism::None) && slivers >= 4;
-    let mut packed = crate::scratch::Scratch::<f32>::take(KC * NC);
+    let mut packed = crate::scratch::Scratch::<f32>::take(if matches!(b, Source::Packed(_)) { 0 } else { KC * NC });
     // Rows of a sliver buffer past a sliver's last hold whatever an earlier sliver
     // left; their products land in tile rows never stored.
     let new_sliver = || vec![0f32; K::MR * A_STRIDE];
@@ -491,9 +564,14 @@ unsafe fn blocked<K: Kernel>(c: &Call<f32>, a: Source, b: Source, skip: Option<S
         let nc = NC.min(c.n - jc);
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
-            // SAFETY: the caller's contract keeps the panel inside B.
-            unsafe { pack_b::<K>(&mut packed, b, pc, kc, jc, nc, depth_order, threaded) };
-            let bp = &packed[..];
+            let bp = match b {
+                Source::Packed(whole) => whole.panel(K::NR, jc, nc, pc, kc),
+                _ => {
+                    // SAFETY: the caller's contract keeps the panel inside B.
+                    unsafe { pack_b::<K>(&mut packed, b, pc, kc, jc, nc, depth_order, threaded) };
+                    &packed[..]
+                }
+            };
             // A weight gradient's tiles each sum over the pixels that see their columns.
             let sums: Vec<Depths> = match skip {
                 Some(Skip::Sum(borders)) => (jc..jc + nc)
@@ -579,6 +657,8 @@ enum Source<'a> {
     View(View),
     /// An im2col matrix, unfolded while packing.
     Unfolded(Unfolded<'a, f32>),
+    /// B packed beforehand ([`PackedB`]).
+    Packed(&'a PackedB),
 }
 
 /// A strided read-only matrix.
@@ -659,6 +739,7 @@ unsafe fn pack_b<K: Kernel>(
                 || pack_unfolded_b::<K>(panel, u, pc, jc, nc, order),
             );
         }
+        Source::Packed(_) => unreachable!("a packed B is not packed again"),
     };
     debug_assert!(order.is_none(), "only an unfolded B is read in the borders' order");
     let pack = |(s, sliver): (usize, &mut [f32])| {
@@ -760,6 +841,7 @@ unsafe fn pack_a<K: Kernel>(
             }
             return;
         }
+        Source::Packed(_) => unreachable!("only B is packed beforehand"),
     };
     let (i, rows) = (at[0], at.len());
     debug_assert!(by_column || order.is_none());
@@ -905,7 +987,7 @@ microkernel!(Avx2, "avx,avx2,fma", 6, 8, __m256,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gemm::{matmul, MatRef};
+    use crate::gemm::{matmul, Call, MatRef};
     use crate::isa::with_isa;
 
     fn values(len: usize, seed: u64) -> Vec<f32> {
@@ -957,6 +1039,42 @@ mod tests {
                             (f64::from(got) - want).abs() <= tol,
                             "{isa} {m}×{n}×{k} ta={ta} tb={tb} acc={acc} at {ij}: {got} vs {want}"
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A B packed once serves products with different A's, as the same product
+    /// packing B itself would: several width and depth panels, B transposed or a
+    /// strided view, accumulating or not, threaded or not; a shape it was not packed
+    /// for, or a thin product, is refused.
+    #[test]
+    fn packed_b_serves_products_as_an_unpacked_b() {
+        for isa in [Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.supported()) {
+            for &(m, n, k) in &[(13, 33, 7), (25, 600, 300), (40, 70, 520)] {
+                for (tb, acc, threaded) in [(false, false, true), (true, true, false)] {
+                    let b = values(k * n, 2);
+                    let bv = if tb { MatRef::transposed(&b, k) } else { MatRef::rows(&b, n) };
+                    let call = Call {
+                        rhs: b.as_ptr(),
+                        rhs_cs: bv.col_stride as isize,
+                        rhs_rs: bv.row_stride as isize,
+                        ..Call::shape(0, n, k)
+                    };
+                    // SAFETY: `bv` is a valid `k × n` view of `b`.
+                    let packed = unsafe { PackedB::new(isa, &call, threaded) }.unwrap();
+                    assert!(!packed.serves(isa, (m, n + 1, k)) && !packed.serves(isa, (2, n, k)));
+                    for seed in [1, 5] {
+                        let (a, c0) = (values(m * k, seed), values(m * n, 3));
+                        let av = MatRef::rows(&a, k);
+                        let (mut got, mut want) = (c0.clone(), c0.clone());
+                        with_isa(isa, || matmul(m, n, k, &mut want, acc, av, bv, threaded));
+                        let c = Call::of((m, n, k), got.as_mut_ptr(), acc, av, bv, threaded);
+                        assert!(packed.serves(isa, (m, n, k)));
+                        // SAFETY: the views and `got` are valid for the call.
+                        unsafe { run_packed(isa, &c, &packed) };
+                        assert_eq!(got, want, "{isa} {m}×{n}×{k} tb={tb} acc={acc}");
                     }
                 }
             }

@@ -20,7 +20,7 @@ const TILE: usize = 8;
 
 /// `dst (cols × rows) = srcᵀ` for a row-major `src (rows × cols)`; every value of
 /// `dst[..rows · cols]` is written.
-fn transpose<T: Element>(src: &[T], rows: usize, cols: usize, dst: &mut [MaybeUninit<T>]) {
+pub(crate) fn transpose<T: Element>(src: &[T], rows: usize, cols: usize, dst: &mut [MaybeUninit<T>]) {
     if rows == 1 || cols == 1 {
         write_slice(&mut dst[..rows * cols], &src[..rows * cols]);
         return;
@@ -29,7 +29,11 @@ fn transpose<T: Element>(src: &[T], rows: usize, cols: usize, dst: &mut [MaybeUn
 }
 
 /// [`transpose`] of a `rows × cols` matrix whose rows lie `ld` apart in `src`.
-fn transpose_strided<T: Element>(src: &[T], (rows, cols, ld): (usize, usize, usize), dst: &mut [MaybeUninit<T>]) {
+pub(crate) fn transpose_strided<T: Element>(
+    src: &[T],
+    (rows, cols, ld): (usize, usize, usize),
+    dst: &mut [MaybeUninit<T>],
+) {
     if rows == 0 || cols == 0 {
         return;
     }
