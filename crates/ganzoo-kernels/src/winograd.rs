@@ -262,7 +262,8 @@ pub fn weight_grad<T: Element>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
     kernel_gradient(&t, &du)
 }
 
-/// The 3 positions each output row (or column) of a tile sums, `Aᵀ = [1 1 0; 0 1 1]`.
+/// The transformed positions each of a tile's 2 output rows (or columns) sums:
+/// `Aᵀ = [1 1 0; 0 1 1]`.
 const SPANS: [[usize; 2]; 2] = [[0, 1], [1, 2]];
 
 /// The kernel taps `(2u + a)·4 + 2v + b` that `G g Gᵀ` adds into position `(α, β)` of
