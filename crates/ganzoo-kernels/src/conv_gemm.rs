@@ -295,12 +295,18 @@ pub fn weight_grad<T: Element>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
             dwc.unwrap_or_else(|| vec![T::ZERO; g.kernel_len()])
         })
         .collect();
-    let mut parts = partial.into_iter();
-    let Some(mut dwc) = parts.next() else { return vec![T::ZERO; g.kernel_len()] };
+    kernel_from_channels_last(&sum_in_order(partial, g.kernel_len()), g.cin, g.k_h * g.k_w)
+}
+
+/// The threads' partial sums added in their order (so a result does not depend on
+/// which thread finished first); `len` zeros for none.
+pub(crate) fn sum_in_order<T: Element>(parts: Vec<Vec<T>>, len: usize) -> Vec<T> {
+    let mut parts = parts.into_iter();
+    let Some(mut sum) = parts.next() else { return vec![T::ZERO; len] };
     for part in parts {
-        dwc.iter_mut().zip(part.iter()).for_each(|(d, &v)| *d += v);
+        sum.iter_mut().zip(&part).for_each(|(d, &v)| *d += v);
     }
-    kernel_from_channels_last(&dwc, g.cin, g.k_h * g.k_w)
+    sum
 }
 
 /// One NHWC block's `dyᵀ · im2col(x)` with the im2col matrix unfolded while packing,

@@ -418,15 +418,11 @@ impl<'a, T: Element> PackedRhs<'a, T> {
     /// Packs `b (k × n)` at the active level, on rayon's pool when `threaded`.
     pub fn new(k: usize, n: usize, b: MatRef<'a, T>, threaded: bool) -> Self {
         assert!(b.fits(k, n), "matmul: operand shorter than its view");
-        let call = Call {
-            rhs: b.data.as_ptr(),
-            rhs_cs: b.col_stride as isize,
-            rhs_rs: b.row_stride as isize,
-            ..Call::shape(0, n, k)
-        };
         if k == 0 || n == 0 {
             return Self { view: b, k, n, packed: None };
         }
+        let (rhs, rhs_cs, rhs_rs) = (b.data.as_ptr(), b.col_stride as isize, b.row_stride as isize);
+        let call = Call { rhs, rhs_cs, rhs_rs, ..Call::shape(0, n, k) };
         // SAFETY: the assert keeps B's view inside its slice.
         let packed = unsafe { T::pack_rhs(crate::isa::active(), &call, threaded) };
         Self { view: b, k, n, packed }

@@ -236,7 +236,8 @@ impl PackedB {
     /// # Safety
     /// `c`'s right operand (`c.k × c.n` through `c.rhs`, `rhs_rs`, `rhs_cs`) is a valid matrix.
     pub(crate) unsafe fn new(isa: Isa, c: &Call<f32>, threaded: bool) -> Option<Self> {
-        if path(isa, &Call::shape(c.m.max(4), c.n, c.k)) != Some(Path::Blocked) {
+        // Whether products of more rows than the thin paths take (4) run blocked.
+        if path(isa, &Call::shape(4, c.n, c.k)) != Some(Path::Blocked) {
             return None;
         }
         // SAFETY: the caller's contract; `path` checked the level.

@@ -26,6 +26,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use crate::conv_gemm::sum_in_order;
 use crate::gemm::{matmul, matmul_packed, matmul_to, Element, MatRef, PackedRhs};
 use crate::geometry::ConvGeometry;
 use crate::image_layout::ImageLayout;
@@ -185,7 +186,8 @@ fn per_block<T: Element, U: Send>(
 
 /// `y = W ⋆ x`: NHWC input `(N, H, W, C)`, kernel `(O, C, 4, 4)`, NHWC output.
 pub fn forward<T: Element>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
-    let (t, columns) = (Tiling::new(g), kernel_columns(&Tiling::new(g), w));
+    let t = Tiling::new(g);
+    let columns = kernel_columns(&t, w);
     let u: Vec<_> = columns.chunks(t.k * t.o).map(|u| PackedRhs::new(t.k, t.o, MatRef::rows(u, t.o), true)).collect();
     let (xs, ys, ps) = (g.cin * g.in_plane(), g.cout * g.out_plane(), t.per_sample());
     let block = |x: &[T], y: &mut [MaybeUninit<T>], threaded| {
@@ -203,7 +205,8 @@ pub fn forward<T: Element>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
 
 /// The adjoint of [`forward`] in `x`: NHWC `dy (N, H', W', O)` → `dx (N, H, W, C)`.
 pub fn adjoint<T: Element>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
-    let (t, rows) = (Tiling::new(g), kernel_rows(&Tiling::new(g), w));
+    let t = Tiling::new(g);
+    let rows = kernel_rows(&t, w);
     let u: Vec<_> = (0..9).map(|ab| PackedRhs::new(t.o, t.k, kernel_matrix(&t, &rows, ab), true)).collect();
     let (xs, ys, ps) = (g.cin * g.in_plane(), g.cout * g.out_plane(), t.per_sample());
     let block = |dy: &[T], dx: &mut [MaybeUninit<T>], threaded| {
@@ -254,12 +257,7 @@ pub fn weight_grad<T: Element>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
             du
         })
         .collect();
-    let mut parts = partial.into_iter();
-    let Some(mut du) = parts.next() else { return vec![T::ZERO; g.kernel_len()] };
-    for part in parts {
-        du.iter_mut().zip(&part).for_each(|(d, &p)| *d += p);
-    }
-    kernel_gradient(&t, &du)
+    kernel_gradient(&t, &sum_in_order(partial, 9 * t.k * t.o))
 }
 
 /// The transformed positions each of a tile's 2 output rows (or columns) sums:
