@@ -800,8 +800,19 @@ unsafe fn pack_sliver<K: Kernel>(sliver: &mut [f32], b: View, pc: usize, j0: usi
                 row[..cols].copy_from_slice(src);
             }
         }
+    } else if b.rs == 1 && b.cs > 0 && cols == K::NR {
+        // A transposed view (a linear layer's `Wᵀ`): the sliver is the transpose of
+        // `NR` columns of B, each contiguous, taken in register tiles.
+        let (kc, ld) = (sliver.len() / K::NR, b.cs as usize);
+        // SAFETY: the sliver's `kc` rows of columns `j0..j0 + NR` lie inside B (the
+        // caller's contract); column `j0 + j` holds them contiguously from `j · ld`.
+        let src =
+            unsafe { std::slice::from_raw_parts(b.ptr.offset(pc as isize + j0 as isize * b.cs), (cols - 1) * ld + kc) };
+        // SAFETY: the transpose writes every value of the sliver.
+        crate::transpose::transpose_strided(src, (cols, kc, ld), unsafe { crate::uninit::as_uninit(sliver) });
     } else {
-        // Column by column: B's columns are contiguous when it is a transposed view.
+        // Value by value, column by column: a transposed view's last, narrower sliver
+        // (its columns contiguous), or any other strides.
         let kc = sliver.len() / K::NR;
         for j in 0..cols {
             for p in 0..kc {

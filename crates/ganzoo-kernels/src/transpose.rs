@@ -29,7 +29,11 @@ pub(crate) fn transpose<T: Element>(src: &[T], rows: usize, cols: usize, dst: &m
 }
 
 /// [`transpose`] of a `rows × cols` matrix whose rows lie `ld` apart in `src`.
-fn transpose_strided<T: Element>(src: &[T], (rows, cols, ld): (usize, usize, usize), dst: &mut [MaybeUninit<T>]) {
+pub(crate) fn transpose_strided<T: Element>(
+    src: &[T],
+    (rows, cols, ld): (usize, usize, usize),
+    dst: &mut [MaybeUninit<T>],
+) {
     if rows == 0 || cols == 0 {
         return;
     }
