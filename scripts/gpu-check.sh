@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Everything issue 19 asks of a GPU machine, in one call (15 minutes of device time in
-# all, 10 per call): the machine, CPU-vs-CUDA parity of every model's first steps, every
-# model's speed beside PyTorch's CUDA reference at batch 64 and 256, then — while time is
-# left (LIMIT_S, default 540 s) — each DCGAN layer with ganzoo's convolutions (Candle's
-# cuBLAS) and Candle's own, the models with Candle's convolutions, and with TF32 allowed.
+# all, 10 per call): the machine, CPU-vs-CUDA parity of every model's first steps (f32,
+# then bf16 activations with the penalty's bf16 gradient), every model's speed beside
+# PyTorch's CUDA reference at batch 64 and 256, then — while time is left (LIMIT_S,
+# default 540 s) — each DCGAN layer with ganzoo's convolutions (Candle's cuBLAS) and
+# Candle's own, the models with bf16 activations, with Candle's convolutions, and with
+# TF32 allowed.
 # Results under $OUT; sections in that order, so a cut-short run keeps the first ones.
 #
 # Build first, here (no GPU needed):   scripts/build-cuda.sh   → target/cuda/ganzoo-cuda
@@ -66,6 +68,10 @@ fi
 log "parity: first 5 steps of every model, CPU (ganzoo's kernels) against ${device[1]}"
 "$bin" bench --parity 5 "${device[@]}" "${parity_kernels[@]}" --json > "$out/parity.jsonl" 2> "$out/parity.err" || status=1
 cat "$out/parity.jsonl" | tee -a "$out/summary.txt"; tail -3 "$out/parity.err" | tee -a "$out/summary.txt"
+log "parity, bf16 activations on ${device[1]} against the CPU's f32; the penalty's bf16 gradient"
+"$bin" bench --parity 5 "${device[@]}" "${parity_kernels[@]}" --precision bf16 --json > "$out/parity-bf16.jsonl" \
+  2> "$out/parity-bf16.err" || status=1
+cat "$out/parity-bf16.jsonl" | tee -a "$out/summary.txt"; tail -3 "$out/parity-bf16.err" | tee -a "$out/summary.txt"
 
 # bench B KERNELS LABEL [FLAGS...]: the models at batch B with --kernels KERNELS.
 bench() {
@@ -90,6 +96,9 @@ if fits 70 "per-layer timings"; then
   "$bin" bench "${device[@]}" --ops-only --batch "${batches[0]}" --wait-quiet-s 0 > "$out/layers.txt" 2> "$out/layers.err" || status=1
   cat "$out/layers.txt" | tee -a "$out/summary.txt"; tail -3 "$out/layers.err" | tee -a "$out/summary.txt"
 fi
+for b in "${batches[@]}"; do
+  fits 70 "batch $b with bf16 activations" && bench "$b" ganzoo bf16 --precision bf16
+done
 for b in "${batches[@]}"; do
   fits 70 "batch $b with Candle's convolutions" && bench "$b" candle candle-convolutions
 done

@@ -3,7 +3,7 @@
 //! same `GradientPenalty::penalty` the trainer calls.
 
 use candle_core::{DType, Device, Tensor};
-use ganzoo::losses::penalty_check::finite_differences;
+use ganzoo::losses::penalty_check::{finite_differences, mixed_precision, BF16_TOLERANCE};
 use ganzoo::losses::GradientPenalty;
 use ganzoo::models::{kernel_backend, Activation, DcganConfig, KernelBackend, MlpConfig, Network, Norm, ParamStore};
 use rand::{Rng, SeedableRng};
@@ -38,21 +38,25 @@ fn check_against_finite_differences(critic: &Network, store: &ParamStore, real: 
     assert!(r.checked > 50, "checked {} weights", r.checked);
 }
 
+/// The MLP critic 3 → 6 → 5 → 1 the checks use.
+fn small_mlp(activation: Activation) -> MlpConfig {
+    MlpConfig {
+        input: 3,
+        hidden: vec![6, 5],
+        output: 1,
+        activation,
+        output_activation: None,
+        output_shape: None,
+        init: Default::default(),
+    }
+}
+
 #[test]
 fn mlp_critic_penalty_gradient_matches_finite_differences() {
     // Leaky ReLU (the seed's critic) and ReLU (the WGAN-GP toy critic).
     for (seed, activation) in [(0, Activation::LeakyRelu(0.2)), (5, Activation::Relu)] {
         let store = ParamStore::new(seed);
-        let config = MlpConfig {
-            input: 3,
-            hidden: vec![6, 5],
-            output: 1,
-            activation,
-            output_activation: None,
-            output_shape: None,
-            init: Default::default(),
-        };
-        let critic = config.build(store.builder(DType::F64, &Device::Cpu).pp("critic")).unwrap();
+        let critic = small_mlp(activation).build(store.builder(DType::F64, &Device::Cpu).pp("critic")).unwrap();
         randomize(&store, 0.7);
         let (real, fake) = (normal(&[4, 3], 0.0, 1), normal(&[4, 3], 0.5, 2));
         check_against_finite_differences(&critic, &store, &real, &fake);
@@ -154,8 +158,38 @@ fn penalty_gradient_is_the_same_with_candle_convolutions() {
         for test in [
             "penalty::mlp_critic_penalty_gradient_matches_finite_differences",
             "penalty::conv_layer_norm_critic_penalty_gradient_matches_finite_differences",
+            "penalty::bf16_activations_keep_the_penalty_gradient_within_tolerance",
         ] {
             rerun_in_child(test, ("GANZOO_KERNELS", backend));
         }
     }
+}
+
+/// The two critics above with bf16 activations (f64 weights): the penalty's weight
+/// gradient against central differences of the exact penalty (measured: 3.7 % apart in
+/// L2 for the MLP, 0.95 % for the conv critic), and the same comparison with f32 and f64
+/// activations, which must come out far closer.
+#[test]
+fn bf16_activations_keep_the_penalty_gradient_within_tolerance() {
+    let store = ParamStore::new(0);
+    let critic =
+        small_mlp(Activation::LeakyRelu(0.2)).build(store.builder(DType::F64, &Device::Cpu).pp("critic")).unwrap();
+    randomize(&store, 0.7);
+    let (real, fake) = (normal(&[4, 3], 0.0, 1), normal(&[4, 3], 0.5, 2));
+    check_mixed_precision("mlp", &critic, &store, &real, &fake);
+    let conv = DcganConfig { image_size: 28, channels: 1, ndf: 2, critic_norm: Norm::Layer, ..DcganConfig::default() };
+    let store = ParamStore::new(1);
+    let critic = conv.discriminator(store.builder(DType::F64, &Device::Cpu).pp("critic")).unwrap();
+    randomize(&store, 0.3);
+    let (real, fake) = (normal(&[2, 1, 28, 28], 0.0, 3), normal(&[2, 1, 28, 28], 0.0, 4));
+    check_mixed_precision("conv + layer norm", &critic, &store, &real, &fake);
+}
+
+fn check_mixed_precision(what: &str, critic: &Network, store: &ParamStore, real: &Tensor, fake: &Tensor) {
+    let run = |dtype| mixed_precision(critic, dtype, store, real, fake).unwrap();
+    let (bf16, f32, f64) = (run(DType::BF16), run(DType::F32), run(DType::F64));
+    assert!(bf16.within(BF16_TOLERANCE), "{what}: {bf16:?}");
+    assert!(bf16.checked > 50 && bf16.cosine > 0.99, "{what}: {bf16:?}");
+    assert!(f64.relative_error < 1e-6 && f32.relative_error < 1e-3, "{what}: f64 {f64:?}, f32 {f32:?}");
+    assert!(bf16.relative_error > f32.relative_error, "{what}: bf16 {bf16:?} no coarser than f32 {f32:?}");
 }

@@ -9,7 +9,7 @@ use ganzoo::data::{ImageDataset, KnownDataset, ToyDistribution};
 use ganzoo::train::checkpoint::{self, load_store};
 use ganzoo::train::Outcome;
 use ganzoo::train::{
-    Arch, Constraint, DataSource, Family, Objective, Optimizer, RunDir, Silent, TrainConfig, TrainError,
+    Arch, Constraint, DataSource, Family, Objective, Optimizer, Precision, RunDir, Silent, TrainConfig, TrainError,
     TrainedGenerator, Trainer,
 };
 
@@ -421,4 +421,39 @@ fn clipping_before_the_step_clips_the_initial_weights_and_leaves_the_last_update
         // Initial weights reach √(6/2) ≈ 1.7: only clipping brings them to 0.01.
         assert_eq!(max <= 0.01 + 1e-6, within, "{timing:?} lr {lr}: largest critic weight {max}");
     }
+}
+
+#[test]
+fn bf16_activations_train_f32_weights_and_resume_exactly() {
+    let root = tempfile::tempdir().unwrap();
+    let mut config = small(Family::Dcgan, DataSource::Images(ganzoo::data::DatasetSpec::Known(KnownDataset::Mnist)));
+    (config.iters, config.checkpoint_every, config.sample_every) = (Some(4), 100, 100);
+    let f32_run = root.path().join("f32");
+    train(config.clone(), Some(mnist(64)), &f32_run);
+    config.precision = Precision::Bf16;
+    let straight = root.path().join("straight");
+    train(config.clone(), Some(mnist(64)), &straight);
+    let metrics = std::fs::read_to_string(straight.join("metrics.jsonl")).unwrap();
+    let losses: Vec<f64> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["d_loss"].as_f64().unwrap())
+        .collect();
+    assert!(losses.len() == 4 && losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    let (_, saved) = RunDir::open(&straight).unwrap();
+    assert_eq!(saved.precision, Precision::Bf16, "config.toml keeps the precision");
+    // Checkpoints hold f32 weights and optimiser state (`weights_in` reads f32 only),
+    // which bf16's rounding moved a little away from the f32 run's.
+    let (ours, theirs) = (weights(&straight), weights(&f32_run));
+    let gap = ours.iter().zip(&theirs).flat_map(|((_, a), (_, b))| a.iter().zip(b)).map(|(a, b)| (a - b).abs());
+    let gap = gap.fold(0f32, f32::max);
+    assert!(gap > 0.0 && gap < 0.05, "largest difference from the f32 run: {gap}");
+    // Stopped after two iterations and resumed: the same weights as straight through.
+    let split = root.path().join("split");
+    config.iters = Some(2);
+    train(config, Some(mnist(64)), &split);
+    let (run, mut saved) = RunDir::open(&split).unwrap();
+    saved.iters = Some(4);
+    let mut resumed = Trainer::resume(run, saved, Some(mnist(64)), Device::Cpu).unwrap();
+    resumed.run(&mut Silent).unwrap();
+    assert_eq!(weights(&straight), weights(&split), "resumed bf16 weights differ");
 }

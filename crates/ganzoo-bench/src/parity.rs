@@ -8,8 +8,9 @@
 //! looser bound that still catches a wrong operation (which is off by O(1) at once).
 
 use candle_core::{DType, Device, Tensor};
-use ganzoo_losses::penalty_check::{finite_differences, FiniteDifferences};
-use ganzoo_models::{Activation, DcganConfig, MlpConfig, Norm, ParamStore};
+pub use ganzoo_losses::penalty_check::BF16_TOLERANCE;
+use ganzoo_losses::penalty_check::{finite_differences, mixed_precision, FiniteDifferences, MixedPrecision};
+use ganzoo_models::{Activation, DcganConfig, MlpConfig, Network, Norm, ParamStore};
 use ganzoo_train::{RunDir, Trainer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -60,7 +61,7 @@ impl Parity {
 
 /// Trains `steps` generator iterations of `model` on `target` with the kernels in use.
 pub fn losses(model: BenchModel, seed: u64, steps: usize, target: Target) -> Result<Losses> {
-    let config = model.config(seed, target.batch)?;
+    let config = target.config(model, seed)?;
     let images = model.synthetic_images(&config)?;
     let dir = tempfile::tempdir().map_err(|e| BenchError::Io { what: "temporary run directory".into(), source: e })?;
     let run = RunDir::create(&dir.path().join("run"), false)?;
@@ -74,7 +75,10 @@ pub fn losses(model: BenchModel, seed: u64, steps: usize, target: Target) -> Res
     Ok(Losses {
         model: model.name().into(),
         device: target.device_name().into(),
-        kernels: ganzoo_models::kernel_backend().name().into(),
+        kernels: match target.precision.activations() {
+            Some(_) => format!("{}, {}", ganzoo_models::kernel_backend().name(), target.precision.name()),
+            None => ganzoo_models::kernel_backend().name().into(),
+        },
         batch: config.batch_size,
         steps: out,
     })
@@ -84,14 +88,39 @@ pub fn losses(model: BenchModel, seed: u64, steps: usize, target: Target) -> Res
 /// in f64, for the critics `tests/integration/penalty.rs` checks on the CPU: a leaky-ReLU
 /// MLP (3 → 6 → 5 → 1) and the DCGAN critic at 28×28 with ndf 2 and layer norm.
 pub fn penalty_check(target: Target) -> Result<Vec<(String, FiniteDifferences)>> {
-    let device = target.device()?;
+    critics(&target.device()?)?
+        .into_iter()
+        .map(|c| Ok((c.name.clone(), finite_differences(&c.net, &c.store, &c.real, &c.fake).map_err(loss_err)?)))
+        .collect()
+}
+
+/// The same critics with `target`'s mixed-precision activations (none for f32): their
+/// penalty gradient against finite differences of the exact one, within
+/// [`BF16_TOLERANCE`] (`tests/integration/penalty.rs` on the CPU).
+pub fn mixed_precision_check(target: Target) -> Result<Vec<(String, MixedPrecision)>> {
+    let Some(dtype) = target.precision.activations() else { return Ok(Vec::new()) };
+    critics(&target.device()?)?
+        .into_iter()
+        .map(|c| Ok((c.name.clone(), mixed_precision(&c.net, dtype, &c.store, &c.real, &c.fake).map_err(loss_err)?)))
+        .collect()
+}
+
+/// A critic (f64 weights drawn from a fixed seed) and the real and fake batches it is checked on.
+struct Checked {
+    name: String,
+    net: Network,
+    store: ParamStore,
+    real: Tensor,
+    fake: Tensor,
+}
+
+fn critics(device: &Device) -> Result<Vec<Checked>> {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let mut normal = |shape: &[usize], mean: f64, scale: f64| -> Result<Tensor> {
         let n: usize = shape.iter().product();
         let v: Vec<f64> = (0..n).map(|_| mean + scale * rng.sample::<f64, _>(StandardNormal)).collect();
-        Ok(Tensor::from_vec(v, shape, &device)?)
+        Ok(Tensor::from_vec(v, shape, device)?)
     };
-    let mut out = Vec::new();
     let mlp = MlpConfig {
         input: 3,
         hidden: vec![6, 5],
@@ -102,16 +131,16 @@ pub fn penalty_check(target: Target) -> Result<Vec<(String, FiniteDifferences)>>
         init: Default::default(),
     };
     let store = ParamStore::new(0);
-    let critic = mlp.build(store.builder(DType::F64, &device).pp("critic")).map_err(model_err)?;
+    let net = mlp.build(store.builder(DType::F64, device).pp("critic")).map_err(model_err)?;
     randomize(&store, 0.7, &mut normal)?;
     let (real, fake) = (normal(&[4, 3], 0.0, 1.0)?, normal(&[4, 3], 0.5, 1.0)?);
-    out.push(("mlp".to_string(), finite_differences(&critic, &store, &real, &fake).map_err(loss_err)?));
+    let mut out = vec![Checked { name: "mlp".into(), net, store, real, fake }];
     let conv = DcganConfig { image_size: 28, channels: 1, ndf: 2, critic_norm: Norm::Layer, ..DcganConfig::default() };
     let store = ParamStore::new(1);
-    let critic = conv.discriminator(store.builder(DType::F64, &device).pp("critic")).map_err(model_err)?;
+    let net = conv.discriminator(store.builder(DType::F64, device).pp("critic")).map_err(model_err)?;
     randomize(&store, 0.3, &mut normal)?;
     let (real, fake) = (normal(&[2, 1, 28, 28], 0.0, 1.0)?, normal(&[2, 1, 28, 28], 0.0, 1.0)?);
-    out.push(("conv + layer norm".to_string(), finite_differences(&critic, &store, &real, &fake).map_err(loss_err)?));
+    out.push(Checked { name: "conv + layer norm".into(), net, store, real, fake });
     Ok(out)
 }
 

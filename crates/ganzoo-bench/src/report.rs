@@ -37,6 +37,8 @@ pub struct Setting {
     /// The CPU capability PyTorch dispatched to, and how it was held there if it was.
     pub torch_isa: String,
     pub kernels: String,
+    /// ganzoo's activations: `f32`, or `bf16` (mixed precision).
+    pub precision: String,
     /// Rounds per model.
     pub rounds: usize,
     /// On CUDA: the GPU's name and how ganzoo's f32 products ran (exact or TF32).
@@ -52,7 +54,7 @@ pub fn section(setting: &Setting, models: &[Comparison]) -> String {
         None => format!("{} ({} CPUs, kernels at {})", setting.cpu, setting.cpus, setting.isa),
     };
     let mut s = format!(
-        "{}\n\nMeasured {} on {place}, {} threads each; ganzoo {} (Candle {}, {} kernels), \
+        "{}\n\nMeasured {} on {place}, {} threads each; ganzoo {} (Candle {}, {} kernels{}), \
          PyTorch {} (CPU capability {}); {} alternating rounds per model, the ratio is the median of the rounds' ratios.\n\n",
         begin(&setting.kind),
         setting.date,
@@ -60,6 +62,7 @@ pub fn section(setting: &Setting, models: &[Comparison]) -> String {
         setting.ganzoo,
         setting.candle,
         setting.kernels,
+        if setting.precision == "f32" { String::new() } else { format!(", {} activations; PyTorch f32", setting.precision) },
         setting.torch,
         setting.torch_isa,
         setting.rounds
@@ -195,6 +198,7 @@ mod tests {
             torch: "2.9".into(),
             torch_isa: "AVX512".into(),
             kernels: "ganzoo".into(),
+            precision: "f32".into(),
             rounds: 1,
             gpu,
         };

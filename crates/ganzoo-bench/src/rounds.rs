@@ -142,6 +142,7 @@ pub(crate) mod tests {
             threads: 2,
             device: "cpu".into(),
             kernels: "ganzoo".into(),
+            precision: "f32".into(),
             isa: "avx2".into(),
             repeats: 1,
             iters_per_repeat: 2,

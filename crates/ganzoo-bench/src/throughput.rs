@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use candle_core::Device;
-use ganzoo_train::{RunDir, Trainer};
+use ganzoo_train::{Precision, RunDir, TrainConfig, Trainer};
 use serde::{Deserialize, Serialize};
 
 use crate::model::BenchModel;
@@ -27,12 +27,14 @@ impl Default for TimingPlan {
     }
 }
 
-/// Where a benchmark runs and at which batch size (the reference case's by default).
+/// Where a benchmark runs, at which batch size (the reference case's by default) and
+/// in which precision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Target {
     /// The first CUDA GPU instead of the CPU.
     pub cuda: bool,
     pub batch: Option<usize>,
+    pub precision: Precision,
 }
 
 impl Target {
@@ -47,6 +49,13 @@ impl Target {
 
     pub fn device(self) -> Result<Device> {
         Ok(if self.cuda { ganzoo_train::device::cuda(0)? } else { Device::Cpu })
+    }
+
+    /// `model`'s benchmark configuration at this target's batch size and precision.
+    pub fn config(self, model: BenchModel, seed: u64) -> Result<TrainConfig> {
+        let mut config = model.config(seed, self.batch)?;
+        config.precision = self.precision;
+        Ok(config)
     }
 }
 
@@ -73,6 +82,9 @@ pub struct Throughput {
     #[serde(default = "cpu")]
     pub device: String,
     pub kernels: String,
+    /// The activations' precision (results saved before it: f32).
+    #[serde(default = "f32")]
+    pub precision: String,
     /// The instruction set ganzoo's kernels ran at.
     #[serde(default)]
     pub isa: String,
@@ -87,10 +99,14 @@ fn cpu() -> String {
     "cpu".into()
 }
 
+fn f32() -> String {
+    "f32".into()
+}
+
 /// Times `model`'s training iterations on `target`'s device. On a GPU each repeat ends
 /// with the device synchronised, so queued work is counted.
 pub fn measure(model: BenchModel, plan: TimingPlan, seed: u64, target: Target) -> Result<Throughput> {
-    let config = model.config(seed, target.batch)?;
+    let config = target.config(model, seed)?;
     let images = model.synthetic_images(&config)?;
     let dir = tempfile::tempdir().map_err(|e| BenchError::Io { what: "temporary run directory".into(), source: e })?;
     let run = RunDir::create(&dir.path().join("run"), false)?;
@@ -137,6 +153,7 @@ pub fn measure(model: BenchModel, plan: TimingPlan, seed: u64, target: Target) -
         threads: rayon::current_num_threads(),
         device: target.device_name().into(),
         kernels: ganzoo_models::kernel_backend().name().into(),
+        precision: target.precision.name().into(),
         isa: ganzoo_kernels::isa::active().name().into(),
         repeats: rates.len(),
         iters_per_repeat: n,

@@ -232,7 +232,7 @@ mod tests {
         let t = TorchRef { python: python.clone(), dir: dir.path().into(), threads: 3, held_to: None };
         let layers = crate::ops::dcgan_layers(8).unwrap();
         let generator = layers.iter().find(|l| l.name.starts_with("dcgan32.G4")).unwrap();
-        let cpu = Target { cuda: false, batch: None };
+        let cpu = Target { cuda: false, ..Target::default() };
         let got = t.time_layers(std::slice::from_ref(generator), 0.5, cpu).unwrap();
         assert_eq!(
             got.iter().map(|t| (t.pass.as_str(), t.ms)).collect::<Vec<_>>(),
@@ -269,7 +269,7 @@ printf '{"case": "dcgan32", "batch": 64, "gen_iters_per_s": 2.0, "peak_rss_mb": 
         std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
         let t = TorchRef { python, dir: dir.path().into(), threads: 1, held_to: None };
         let plan = TimingPlan { repeats: 1, target_s: 0.1, warmup_s: 0.0 };
-        let run = |cuda| t.measure(BenchModel::Dcgan32, plan, 0, Target { cuda, batch: None }).unwrap();
+        let run = |cuda| t.measure(BenchModel::Dcgan32, plan, 0, Target { cuda, ..Target::default() }).unwrap();
         assert_eq!((run(false).peak_gpu_mb, run(true).peak_gpu_mb), (None, Some(12.5)));
         assert_eq!(run(true).gen_iters_per_s, 2.0);
     }

@@ -166,17 +166,23 @@ pub struct BenchArgs {
     /// timings), for ganzoo and PyTorch alike.
     #[arg(long)]
     pub batch: Option<usize>,
+    /// ganzoo's activations in the models (the PyTorch reference stays f32; --write
+    /// keys a bf16 table apart); with --parity, the candidate's (the CPU reference is f32).
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    pub precision: PrecisionArg,
     /// Instead of timing: train each model N generator iterations from one seed on the
     /// CPU with ganzoo's kernels and on --device with --kernels, and compare the losses
     /// step by step (exit status 1 if a step is over its bound).
     #[arg(long, value_name = "N", conflicts_with_all = ["torch", "ops_only"])]
     pub parity: Option<usize>,
-    /// --parity: the largest allowed |a − b| / max(1, |a|) of the first step's losses.
-    #[arg(long, default_value_t = 1e-3)]
-    pub tolerance: f64,
-    /// --parity: the same bound for every later step (rounding differences grow).
-    #[arg(long, default_value_t = 0.05)]
-    pub drift: f64,
+    /// --parity: the largest allowed |a − b| / max(1, |a|) of the first step's losses
+    /// [default: 1e-3; 2e-2 with --precision bf16]
+    #[arg(long)]
+    pub tolerance: Option<f64>,
+    /// --parity: the same bound for every later step (rounding differences grow)
+    /// [default: 0.05; 0.2 with --precision bf16]
+    #[arg(long)]
+    pub drift: Option<f64>,
     /// Time one model in this process and print its JSON line (used internally).
     #[arg(long, hide = true)]
     pub worker: Option<BenchModel>,
@@ -279,6 +285,10 @@ pub struct RecipeArgs {
     pub sample_every: Option<u64>,
     #[arg(long)]
     pub checkpoint_every: Option<u64>,
+    /// Activations in f32, or bf16 on f32 master weights (mixed precision, for GPUs;
+    /// on the CPU slower than f32) [default: f32]
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
     /// Measure sample quality every K iterations (a multiple of --log-every) into
     /// metrics.jsonl and quality.png: toys by mode counts and W1, MNIST and Fashion-MNIST
     /// by FID, KID, score, classes and precision / recall in the shipped classifier's features.
@@ -331,6 +341,21 @@ pub enum ArchArg {
 pub enum LrDecayArg {
     Constant,
     Linear,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrecisionArg {
+    F32,
+    Bf16,
+}
+
+impl From<PrecisionArg> for ganzoo_train::Precision {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::F32 => Self::F32,
+            PrecisionArg::Bf16 => Self::Bf16,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -464,6 +464,46 @@ fn bench_parity_runs_the_cuda_convolution_path_on_the_cpu() {
     assert!(diffs[0] < 1e-4 && diffs[1] < 1e-2 && diffs.iter().any(|&d| d > 0.0), "{p}");
 }
 
+#[test]
+fn bench_parity_in_bf16_checks_the_losses_and_the_penalty_gradient() {
+    // bf16 activations on the CUDA path (here on the CPU) against the CPU's f32 kernels,
+    // then the penalty's bf16 gradient against finite differences of the exact one.
+    let args = ["bench", "--parity", "2", "--kernels", "gemm", "--precision", "bf16", "--models", "dcgan32", "--json"];
+    let out = ganzoo(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let p = &lines[0];
+    assert_eq!((p["candidate"].as_str(), p["tolerance"].as_f64()), (Some("cpu (gemm, bf16)"), Some(2e-2)), "{p}");
+    let diffs: Vec<f64> = p["diffs"].as_array().unwrap().iter().map(|d| d.as_f64().unwrap()).collect();
+    // bf16 rounds far more coarsely than f32 (the f32 gemm path: below 1e-4 at step 1).
+    assert!(diffs[0] > 1e-4 && diffs[0] < 2e-2, "{p}");
+    let mixed: Vec<&serde_json::Value> = lines.iter().filter(|l| l.get("mixed_precision_check").is_some()).collect();
+    assert_eq!(mixed.len(), 2, "{lines:?}");
+    for m in mixed {
+        let err = m["relative_error"].as_f64().unwrap();
+        assert!(m["ok"] == true && err > 1e-4 && err < 0.05 && m["precision"] == "bf16", "{m}");
+    }
+}
+
+#[test]
+fn a_bf16_run_records_its_precision_and_keeps_it_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let train = ["train", "wgan-gp", "--dataset", "8gaussians", "--iters", "2", "--log-every", "1"];
+    let out = ganzoo(&[&train[..], &["--precision", "bf16", "--out", run_s]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("precision = \"bf16\""), "{config}");
+    let lines = metrics_lines(&run);
+    assert!(lines.len() == 2 && lines.iter().all(|m| m["d_loss"].as_f64().is_some_and(f64::is_finite)), "{lines:?}");
+    assert_clean_failure(&ganzoo(&["train", "--resume", run_s, "--precision", "f32"]), "keeps its recipe");
+    let out = ganzoo(&["train", "--resume", run_s, "--iters", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read_to_string(run.join("config.toml")).unwrap().contains("precision = \"bf16\""));
+}
+
 /// A toy training run in the background, writing `run`.
 fn spawn_training(run: &Path, extra: &[&str]) -> std::process::Child {
     let mut args = vec!["train", "gan", "--dataset", "8gaussians", "--batch-size", "16", "--log-every", "1"];

@@ -15,7 +15,7 @@
 //! keeps its activations channels-last for ganzoo's kernels ([`ImageLayout`]);
 //! only ganzoo's kernels take NHWC images.
 
-use candle_core::{Module, Tensor};
+use candle_core::{DType, Module, Tensor};
 use candle_nn::{Init, VarBuilder};
 use ganzoo_kernels::{ConvParams, ImageLayout};
 
@@ -49,6 +49,9 @@ pub fn conv2d_in(
     padding: usize,
     layout: ImageLayout,
 ) -> candle_core::Result<Tensor> {
+    if let Some((x32, w32)) = widened(x, w)? {
+        return conv2d_in(&x32, &w32, stride, padding, layout)?.to_dtype(x.dtype());
+    }
     if crate::backend::kernels_run(x, &[w], layout) {
         ganzoo_kernels::conv2d(x, w, ConvParams::new(stride, padding).with_layout(layout))
     } else if crate::backend::gemm_runs(x) {
@@ -76,6 +79,9 @@ pub fn conv_transpose2d_in(
     (stride, padding, output_padding): (usize, usize, usize),
     layout: ImageLayout,
 ) -> candle_core::Result<Tensor> {
+    if let Some((x32, w32)) = widened(x, w)? {
+        return conv_transpose2d_in(&x32, &w32, (stride, padding, output_padding), layout)?.to_dtype(x.dtype());
+    }
     if crate::backend::kernels_run(x, &[w], layout) {
         ganzoo_kernels::conv_transpose2d(x, w, ConvParams::new(stride, padding).with_layout(layout), output_padding)
     } else if crate::backend::gemm_runs(x) {
@@ -85,13 +91,32 @@ pub fn conv_transpose2d_in(
     }
 }
 
-/// `y + b` with one bias value per channel of `y`, an image in `layout`.
-fn add_bias(y: Tensor, bias: Option<&Tensor>, layout: ImageLayout) -> candle_core::Result<Tensor> {
-    match (bias, layout) {
-        (None, _) => Ok(y),
-        (Some(b), ImageLayout::Nchw) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
-        (Some(b), ImageLayout::Nhwc) => y.broadcast_add(&b.reshape((1, 1, 1, ()))?),
+/// A half-precision CPU image and weight widened to f32: Candle's CPU back end has no
+/// bf16/f16 convolution, so there a convolution runs as cuBLAS runs a bf16 one on the GPU
+/// (half-precision operands, f32 sums, the result rounded to the operands' dtype).
+/// `None` for every other tensor.
+fn widened(x: &Tensor, w: &Tensor) -> candle_core::Result<Option<(Tensor, Tensor)>> {
+    let half = |t: &Tensor| matches!(t.dtype(), DType::BF16 | DType::F16);
+    if !x.device().is_cpu() || !half(x) {
+        return Ok(None);
     }
+    Ok(Some((x.to_dtype(DType::F32)?, w.to_dtype(DType::F32)?)))
+}
+
+/// `y + b` with one bias value per channel of `y`, an image in `layout` (`b` cast to `y`'s dtype).
+fn add_bias(y: Tensor, bias: Option<&Tensor>, layout: ImageLayout) -> candle_core::Result<Tensor> {
+    let Some(b) = bias else { return Ok(y) };
+    let b = b.to_dtype(y.dtype())?;
+    match layout {
+        ImageLayout::Nchw => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+        ImageLayout::Nhwc => y.broadcast_add(&b.reshape((1, 1, 1, ()))?),
+    }
+}
+
+/// A layer's weight in the dtype of the image it meets (mixed precision: a tracked cast
+/// of the f32 weight; otherwise the weight itself).
+fn weight_for(w: &Tensor, x: &Tensor) -> candle_core::Result<Tensor> {
+    w.to_dtype(x.dtype())
 }
 
 /// Weight initialisation of the DCGAN paper: N(0, 0.02).
@@ -153,12 +178,14 @@ impl Conv2d {
         let axis = layout.height_axis();
         let k = self.weight.dim(2)?;
         let full = (dy.dim(axis)? - 1) * self.stride + k - 2 * self.padding;
-        conv_transpose2d_in(dy, &self.weight, (self.stride, self.padding, x.dim(axis)? - full), layout)
+        let w = weight_for(&self.weight, dy)?;
+        conv_transpose2d_in(dy, &w, (self.stride, self.padding, x.dim(axis)? - full), layout)
     }
 
     /// The layer on an image in `layout`.
     pub fn forward_in(&self, x: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
-        add_bias(conv2d_in(x, &self.weight, self.stride, self.padding, layout)?, self.bias.as_ref(), layout)
+        let y = conv2d_in(x, &weight_for(&self.weight, x)?, self.stride, self.padding, layout)?;
+        add_bias(y, self.bias.as_ref(), layout)
     }
 }
 
@@ -190,12 +217,12 @@ impl ConvTranspose2d {
 
     /// `∂(Σ y·dy)/∂x`, both images in `layout`.
     pub fn input_grad(&self, dy: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
-        conv2d_in(dy, &self.weight, self.stride, self.padding, layout)
+        conv2d_in(dy, &weight_for(&self.weight, dy)?, self.stride, self.padding, layout)
     }
 
     /// The layer on an image in `layout`.
     pub fn forward_in(&self, x: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
-        let y = conv_transpose2d_in(x, &self.weight, (self.stride, self.padding, 0), layout)?;
+        let y = conv_transpose2d_in(x, &weight_for(&self.weight, x)?, (self.stride, self.padding, 0), layout)?;
         add_bias(y, self.bias.as_ref(), layout)
     }
 }

@@ -54,18 +54,21 @@ impl Linear {
     /// `∂(Σ y·dy)/∂x = dy W`: on ganzoo's kernels a product differentiable again (the
     /// WGAN-GP penalty of an MLP critic differentiates it).
     pub fn input_grad(&self, dy: &Tensor) -> candle_core::Result<Tensor> {
-        if crate::backend::kernels_run(dy, &[&self.weight], ImageLayout::Nchw) && dy.rank() == 2 {
-            return ganzoo_kernels::matrix_product(dy, &self.weight, Transposes::NONE);
+        let weight = self.weight.to_dtype(dy.dtype())?;
+        if crate::backend::kernels_run(dy, &[&weight], ImageLayout::Nchw) && dy.rank() == 2 {
+            return ganzoo_kernels::matrix_product(dy, &weight, Transposes::NONE);
         }
-        dy.matmul(&self.weight)
+        dy.matmul(&weight)
     }
 }
 
 impl Module for Linear {
+    /// `x Wᵀ + b` in `x`'s dtype (W and b cast to it: mixed precision).
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        if crate::backend::kernels_run(x, &[&self.weight], ImageLayout::Nchw) && x.rank() == 2 {
-            return ganzoo_kernels::linear(x, &self.weight, &self.bias);
+        let (weight, bias) = (self.weight.to_dtype(x.dtype())?, self.bias.to_dtype(x.dtype())?);
+        if crate::backend::kernels_run(x, &[&weight], ImageLayout::Nchw) && x.rank() == 2 {
+            return ganzoo_kernels::linear(x, &weight, &bias);
         }
-        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+        x.matmul(&weight.t()?)?.broadcast_add(&bias)
     }
 }

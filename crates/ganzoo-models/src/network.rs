@@ -11,8 +11,14 @@
 //! transposes into and out of the layout the kernels unfold; a reshape, and the
 //! network's output, see NCHW again ([`ImageLayout`]). Inputs and outputs are NCHW
 //! whatever runs inside.
+//!
+//! Mixed precision ([`Network::with_activations`]): activations in bf16 (or any other
+//! dtype), weights kept in theirs (f32 master copies) and cast at each use by a tracked
+//! `to_dtype`, so their gradients arrive in the weights' dtype; normalisations compute in
+//! the weights' dtype (as PyTorch's autocast runs batch norm in f32); the output, and the
+//! input gradient, come back in the input's dtype.
 
-use candle_core::{Module, Tensor};
+use candle_core::{DType, Module, Tensor};
 use ganzoo_kernels::ImageLayout;
 
 use crate::conv::{Conv2d, ConvTranspose2d};
@@ -177,6 +183,8 @@ struct Step {
 #[derive(Debug, Clone, Default)]
 pub struct Network {
     layers: Vec<(String, Layer)>,
+    /// Activations' dtype when it differs from the input's (mixed precision).
+    activations: Option<DType>,
 }
 
 impl Network {
@@ -190,6 +198,23 @@ impl Network {
 
     pub fn layers(&self) -> &[(String, Layer)] {
         &self.layers
+    }
+
+    /// The same network computing its activations in `dtype` (`None`: in the input's
+    /// dtype, the default); weights stay in their own dtype (see the module's note).
+    pub fn with_activations(mut self, dtype: Option<DType>) -> Self {
+        self.activations = dtype;
+        self
+    }
+
+    /// The activations' dtype set by [`with_activations`](Self::with_activations).
+    pub fn activations(&self) -> Option<DType> {
+        self.activations
+    }
+
+    /// `x` in the activations' dtype.
+    fn to_activations(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.to_dtype(self.activations.unwrap_or(x.dtype()))
     }
 
     /// The same network on detached parameters (sharing their storage, so it sees every
@@ -211,7 +236,7 @@ impl Network {
                 (name.clone(), layer)
             })
             .collect();
-        Self { layers }
+        Self { layers, activations: self.activations }
     }
 
     /// Whether a sample's output in training mode depends on the other samples of its
@@ -230,8 +255,8 @@ impl Network {
     /// Batch norm followed by a (leaky) ReLU runs as one fused op where ganzoo's kernels
     /// take the tensor: the same values, without the normalised intermediate.
     pub fn forward_mode(&self, x: &Tensor, mode: BnMode) -> Result<Tensor> {
-        let working = working_layout(x);
-        let (mut h, mut current) = (x.clone(), ImageLayout::Nchw);
+        let (mut h, mut current) = (self.to_activations(x)?, ImageLayout::Nchw);
+        let working = working_layout(&h);
         let mut layers = self.layers.iter().map(|(_, layer)| layer).peekable();
         while let Some(layer) = layers.next() {
             let layout = layer.layout(working, current);
@@ -244,15 +269,15 @@ impl Network {
                 h = layer.forward_in(&h, mode, layout)?;
             }
         }
-        Ok(relayout(&h, current, ImageLayout::Nchw)?)
+        Ok(relayout(&h, current, ImageLayout::Nchw)?.to_dtype(x.dtype())?)
     }
 
     /// Each layer's input and output in the layout it ran in, and the network's
-    /// output (NCHW).
+    /// output (NCHW), all in the activations' dtype.
     fn steps(&self, x: &Tensor, mode: BnMode) -> Result<(Vec<Step>, Tensor)> {
-        let working = working_layout(x);
         let mut steps: Vec<Step> = Vec::with_capacity(self.layers.len());
-        let (mut h, mut current) = (x.clone(), ImageLayout::Nchw);
+        let (mut h, mut current) = (self.to_activations(x)?, ImageLayout::Nchw);
+        let working = working_layout(&h);
         for (_, layer) in &self.layers {
             let layout = layer.layout(working, current);
             let input = relayout(&h, current, layout)?;
@@ -263,17 +288,17 @@ impl Network {
         Ok((steps, relayout(&h, current, ImageLayout::Nchw)?))
     }
 
-    /// Every layer's output, in order (images NCHW).
+    /// Every layer's output, in order (images NCHW, in the input's dtype).
     pub fn trace(&self, x: &Tensor, train: bool) -> Result<Vec<Tensor>> {
         let mode = if train { BnMode::Train } else { BnMode::Eval };
         let (steps, _) = self.steps(x, mode)?;
         Ok(steps
             .iter()
-            .map(|s| relayout(&s.output, s.layout, ImageLayout::Nchw))
+            .map(|s| relayout(&s.output, s.layout, ImageLayout::Nchw)?.to_dtype(x.dtype()))
             .collect::<candle_core::Result<_>>()?)
     }
 
-    /// `f(x)` and `∇ₓ Σ_b f(x)_b` (same shape as `x`) as a differentiable graph.
+    /// `f(x)` and `∇ₓ Σ_b f(x)_b` (same shape and dtype as `x`) as a differentiable graph.
     /// Batch norm couples the samples of a batch, so its per-sample gradient is undefined: error.
     pub fn input_gradient(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
         let (steps, out) = self.steps(x, BnMode::Train)?;
@@ -300,6 +325,7 @@ impl Network {
                 }
             };
         }
-        Ok((out, relayout(&dy, at, ImageLayout::Nchw)?))
+        let back = |t: &Tensor| t.to_dtype(x.dtype());
+        Ok((back(&out)?, back(&relayout(&dy, at, ImageLayout::Nchw)?)?))
     }
 }

@@ -68,6 +68,9 @@ impl BatchNorm2d {
 
     /// Normalises an image in `layout` as `mode` says.
     pub fn forward_in(&self, x: &Tensor, mode: BnMode, layout: ImageLayout) -> candle_core::Result<Tensor> {
+        if let Some(master) = in_master(x, &self.gamma)? {
+            return self.forward_in(&master, mode, layout)?.to_dtype(x.dtype());
+        }
         if self.runs_kernel(x, mode, layout) {
             return self.kernel_forward(x, mode, None, layout);
         }
@@ -133,6 +136,13 @@ impl BatchNorm2d {
         blend(&self.running_mean, mean)?;
         blend(&self.running_var, &unbiased)
     }
+}
+
+/// `x` cast to the dtype of the layer's weights where it has another (mixed precision:
+/// the statistics and the normalisation run in the f32 master precision, as PyTorch's
+/// autocast runs its normalisations in f32), else `None`.
+fn in_master(x: &Tensor, weight: &Tensor) -> candle_core::Result<Option<Tensor>> {
+    (x.dtype() != weight.dtype()).then(|| x.to_dtype(weight.dtype())).transpose()
 }
 
 /// The shape that broadcasts `C` per-channel values over an image in `layout`.
@@ -207,6 +217,9 @@ impl LayerNorm {
 
     /// The layer on an input in `layout` (NHWC: ganzoo's kernels, `γ, β` permuted).
     pub fn forward_in(&self, x: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
+        if let Some(master) = in_master(x, &self.gamma)? {
+            return self.forward_in(&master, layout)?.to_dtype(x.dtype());
+        }
         let (gamma, beta) = self.affine()?;
         let (gamma, beta) = (Self::in_layout(&gamma, layout)?, Self::in_layout(&beta, layout)?);
         if crate::backend::kernels_run(x, &[&self.gamma], layout) {
@@ -220,6 +233,9 @@ impl LayerNorm {
     /// `∂(Σ y·dy)/∂x = (g − mean(g) − x̂ · mean(g x̂)) / σ` with `g = γ dy`, for
     /// `dy` and `x` in `layout`.
     pub fn input_grad(&self, dy: &Tensor, x: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
+        if let (Some(dy_master), Some(x_master)) = (in_master(dy, &self.gamma)?, in_master(x, &self.gamma)?) {
+            return self.input_grad(&dy_master, &x_master, layout)?.to_dtype(dy.dtype());
+        }
         let g = dy.flatten_from(1)?.broadcast_mul(&Self::in_layout(&self.affine()?.0, layout)?.flatten_all()?)?;
         if crate::backend::kernels_run(x, &[&self.gamma], layout) {
             return ganzoo_kernels::layer_norm_input_grad(x, &g.reshape(x.shape())?, EPS);

@@ -208,6 +208,37 @@ impl LrDecay {
     }
 }
 
+/// The dtype the networks compute their activations in. Weights, their gradients,
+/// the optimisers' state and checkpoints are f32 either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    /// Everything f32.
+    #[default]
+    F32,
+    /// Mixed precision: bf16 activations on f32 master weights (cast at each use), the
+    /// normalisations and the losses in f32 (`ganzoo_models::Network::with_activations`).
+    /// Meant for GPUs with bf16 tensor cores; on the CPU it runs Candle's generic ops.
+    Bf16,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::Bf16 => "bf16",
+        }
+    }
+
+    /// The activations' dtype where it differs from the weights'.
+    pub fn activations(self) -> Option<candle_core::DType> {
+        match self {
+            Self::F32 => None,
+            Self::Bf16 => Some(candle_core::DType::BF16),
+        }
+    }
+}
+
 /// How many critic steps precede each generator step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CriticSchedule {
@@ -304,6 +335,9 @@ pub struct TrainConfig {
     /// Write TensorBoard event files into the run's `tb/` (runs saved before it: on).
     #[serde(default = "on")]
     pub tensorboard: bool,
+    /// Activations' precision (runs saved before it: f32).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 fn on() -> bool {
@@ -488,6 +522,7 @@ impl TrainConfig {
             checkpoint_every: 500,
             eval_every: None,
             tensorboard: true,
+            precision: Precision::F32,
         }
     }
 

@@ -27,7 +27,9 @@ pub mod sample;
 pub mod stream;
 pub mod trainer;
 
-pub use config::{Arch, Constraint, CriticSchedule, DataSource, Family, Objective, Optimizer, TrainConfig, Tricks};
+pub use config::{
+    Arch, Constraint, CriticSchedule, DataSource, Family, Objective, Optimizer, Precision, TrainConfig, Tricks,
+};
 pub use error::{Result, TrainError};
 pub use metrics::Metrics;
 pub use run_dir::RunDir;

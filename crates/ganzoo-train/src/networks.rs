@@ -74,6 +74,8 @@ impl Players {
         let gvb = gen_store.builder(DType::F32, device).pp("gen");
         let cvb = critic_store.builder(DType::F32, device).pp("critic");
         let (gen, critic) = Architecture::of(config, sample).build(gvb, cvb)?;
+        let activations = config.precision.activations();
+        let (gen, critic) = (gen.with_activations(activations), critic.with_activations(activations));
         Ok(Self { gen, critic, gen_store, critic_store })
     }
 

@@ -112,6 +112,12 @@ impl Trainer {
             (config.channels, config.image_size) = (Some(c), Some(h));
             config.validate()?;
         }
+        if device.is_cpu() && config.precision.activations().is_some() {
+            tracing::warn!(
+                precision = config.precision.name(),
+                "mixed precision on the CPU runs Candle's generic ops, not ganzoo's f32 kernels: slower than f32"
+            );
+        }
         let players = Players::build(&config, &sample, &device)?;
         let opt_g = OptimizerState::new(config.optimizer_g, players.gen_store.trainable())?;
         let opt_d = OptimizerState::new(config.optimizer_d, players.critic_store.trainable())?;

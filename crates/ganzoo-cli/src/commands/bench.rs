@@ -16,7 +16,7 @@ use ganzoo_kernels::isa::{self, Isa};
 use ganzoo_models::KernelBackend;
 use ganzoo_train::budget::MemoryLimit;
 
-use crate::cli::{BenchArgs, DeviceKind};
+use crate::cli::{BenchArgs, DeviceKind, PrecisionArg};
 use crate::output::emit;
 
 pub fn run(args: BenchArgs, limit: MemoryLimit) -> Result<()> {
@@ -55,7 +55,7 @@ pub fn run(args: BenchArgs, limit: MemoryLimit) -> Result<()> {
     let mut compared = Vec::new();
     if !args.ops_only {
         if !args.json {
-            emit(&table_header(&torch_isa, target.cuda))?;
+            emit(&table_header(&torch_isa, target))?;
             if target.cuda {
                 let tf32 = if candle_core::cuda::gemm_reduced_precision_f32() { "TF32 allowed" } else { "exact f32" };
                 emit(&format!("device: CUDA GPU 0 (ganzoo and PyTorch); it/s below are the GPU's; ganzoo's f32 products: {tf32}\n"))?;
@@ -125,7 +125,7 @@ fn target(args: &BenchArgs) -> Result<Target> {
     if args.batch == Some(0) {
         bail!("--batch must be at least 1");
     }
-    Ok(Target { cuda, batch: args.batch })
+    Ok(Target { cuda, batch: args.batch, precision: args.precision.into() })
 }
 
 /// Refuses, before anything is allocated, a batch whose models or layers would not fit
@@ -179,23 +179,24 @@ fn worker(model: BenchModel, args: &BenchArgs, threads: usize) -> Result<Through
     quiet(args);
     let timing = [("--repeats", args.repeats.to_string()), ("--target-s", args.target_s.to_string())];
     let extra = [timing.as_slice(), &[("--warmup-s", args.warmup_s.to_string())]].concat();
-    spawn(model, args, threads, (args.device, args.kernels), &extra)
+    spawn(model, args, threads, (args.device, args.kernels, args.precision), &extra)
 }
 
-/// Runs `ganzoo bench --worker MODEL` on `device` with `kernels` (and `extra` flags) in a
-/// fresh process; its last JSON line.
+/// Runs `ganzoo bench --worker MODEL` on `device` with `kernels` in `precision` (and
+/// `extra` flags) in a fresh process; its last JSON line.
 fn spawn<T: serde::de::DeserializeOwned>(
     model: BenchModel,
     args: &BenchArgs,
     threads: usize,
-    (device, kernels): (DeviceKind, KernelBackend),
+    (device, kernels, precision): (DeviceKind, KernelBackend, PrecisionArg),
     extra: &[(&str, String)],
 ) -> Result<T> {
     let exe = std::env::current_exe().context("locating the ganzoo binary")?;
     let device = if device == DeviceKind::Cuda { "cuda" } else { "cpu" };
+    let precision = ganzoo_train::Precision::from(precision).name();
     let out = Command::new(&exe)
         .args(["bench", "--worker", model.name(), "--kernels", kernels.name(), "--seed", &args.seed.to_string()])
-        .args(["--device", device])
+        .args(["--device", device, "--precision", precision])
         .args(args.batch.map(|b| ["--batch".to_string(), b.to_string()]).into_iter().flatten())
         .args(extra.iter().flat_map(|(k, v)| [k.to_string(), v.clone()]))
         .env("RAYON_NUM_THREADS", threads.to_string())
@@ -211,12 +212,19 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
         bail!("--parity needs at least 1 step");
     }
     let models = if args.models.is_empty() { BenchModel::ALL.to_vec() } else { args.models.clone() };
+    // bf16's rounding moves the first losses by up to 8e-3 and later ones by up to 0.1
+    // on the CPU (docs/performance.md, *Mixed precision*).
+    let (tolerance, drift) = match args.precision {
+        PrecisionArg::F32 => (args.tolerance.unwrap_or(1e-3), args.drift.unwrap_or(0.05)),
+        PrecisionArg::Bf16 => (args.tolerance.unwrap_or(2e-2), args.drift.unwrap_or(0.2)),
+    };
     let mut failed = Vec::new();
     for model in models {
         let n = [("--parity", steps.to_string())];
-        let reference: Losses = spawn(model, args, threads, (DeviceKind::Cpu, KernelBackend::Ganzoo), &n)?;
-        let candidate: Losses = spawn(model, args, threads, (args.device, args.kernels), &n)?;
-        let p = parity::compare(&reference, &candidate, args.tolerance, args.drift)?;
+        let reference = (DeviceKind::Cpu, KernelBackend::Ganzoo, PrecisionArg::F32);
+        let reference: Losses = spawn(model, args, threads, reference, &n)?;
+        let candidate: Losses = spawn(model, args, threads, (args.device, args.kernels, args.precision), &n)?;
+        let p = parity::compare(&reference, &candidate, tolerance, drift)?;
         let line = if args.json {
             serde_json::to_string(&p)? + "\n"
         } else {
@@ -234,7 +242,7 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
         };
         emit(&line)?;
         if !p.ok() {
-            failed.push(format!("{} (losses over {} at step 1 or {} later)", p.model, args.tolerance, args.drift));
+            failed.push(format!("{} (losses over {tolerance} at step 1 or {drift} later)", p.model));
         }
     }
     // The penalty's second-order gradient on the candidate, in this process (--kernels set).
@@ -257,6 +265,30 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
             failed.push(format!("the penalty gradient of the {critic} critic"));
         }
     }
+    for (critic, mp) in parity::mixed_precision_check(target)? {
+        let ok = mp.within(parity::BF16_TOLERANCE);
+        let line = if args.json {
+            let j = serde_json::json!({"mixed_precision_check": critic, "on": on, "precision": target.precision.name(),
+                "checked": mp.checked, "relative_error": mp.relative_error, "cosine": mp.cosine,
+                "tolerance": parity::BF16_TOLERANCE, "missing": mp.missing, "ok": ok});
+            j.to_string() + "\n"
+        } else {
+            format!(
+                "penalty gradient, {critic} critic, {on}, {} activations: {} weights, {:.2e} apart from finite \
+                 differences of the exact penalty in L2 (bound {}), cosine {:.5}: {}\n",
+                target.precision.name(),
+                mp.checked,
+                mp.relative_error,
+                parity::BF16_TOLERANCE,
+                mp.cosine,
+                if ok { "ok" } else { "FAILED" }
+            )
+        };
+        emit(&line)?;
+        if !ok {
+            failed.push(format!("the {} penalty gradient of the {critic} critic", target.precision.name()));
+        }
+    }
     if !failed.is_empty() {
         bail!("parity failed: {}", failed.join("; "));
     }
@@ -264,7 +296,8 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
 }
 
 /// The table's header; `torch_isa` is PyTorch's capability line (empty without PyTorch).
-fn table_header(torch_isa: &str, cuda: bool) -> String {
+fn table_header(torch_isa: &str, target: Target) -> String {
+    let cuda = target.cuda;
     let (best, torch) = (Isa::detected(), !torch_isa.is_empty());
     let mut line = format!(
         "CPU: {} ({} CPUs, best instruction set {best}, kernels at {})\n",
@@ -274,6 +307,10 @@ fn table_header(torch_isa: &str, cuda: bool) -> String {
     );
     if torch {
         line.push_str(&format!("PyTorch: CPU capability {torch_isa}\n"));
+    }
+    if target.precision.activations().is_some() {
+        let theirs = if torch { " (PyTorch: f32)" } else { "" };
+        line.push_str(&format!("ganzoo's activations: {} on f32 weights{theirs}\n", target.precision.name()));
     }
     let mut h = format!(
         "{:<10}{:>6}{:>6}{:>8}{:>10}{:>20}{:>9}{:>10}{:>11}{:>8}{:>7}",
@@ -491,6 +528,10 @@ fn write_report(
     // On a GPU one table per batch (and TF32 setting): the cases' own batches differ.
     let batch = compared.first().map_or(0, Comparison::batch);
     let kind = if target.cuda { format!("cuda-b{batch}{}", if tf32 { "-tf32" } else { "" }) } else { machine_kind() };
+    let kind = match target.precision.activations() {
+        Some(_) => format!("{kind}-{}", target.precision.name()),
+        None => kind,
+    };
     let setting = Setting {
         date: report::today(),
         cpu: system::cpu_model(),
@@ -503,6 +544,7 @@ fn write_report(
         torch: compared.iter().flat_map(|c| c.rounds.first()).next().map_or("?".into(), |r| r.theirs.torch.clone()),
         torch_isa,
         kernels: kernels.name().into(),
+        precision: target.precision.name().into(),
         rounds,
         gpu,
     };

@@ -225,6 +225,7 @@ fn apply_recipe(c: &mut TrainConfig, r: &RecipeArgs) -> anyhow::Result<()> {
     c.sample_every = r.sample_every.unwrap_or(c.sample_every);
     c.checkpoint_every = r.checkpoint_every.unwrap_or(c.checkpoint_every);
     c.eval_every = r.eval_every.or(c.eval_every);
+    c.precision = r.precision.map(Into::into).unwrap_or(c.precision);
     Ok(())
 }
 
@@ -241,6 +242,7 @@ fn recipe_overridden(r: &RecipeArgs) -> bool {
         || r.critic_norm.is_some()
         || r.eval_every.is_some()
         || r.generator_cost.is_some()
+        || r.precision.is_some()
 }
 
 /// The training images (`None` for toys), and what `--eval-every` measures them with.
