@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Everything issue 19 asks of a GPU machine, in one call (15 minutes of device time in
-# all, 10 per call): the machine, CPU-vs-CUDA parity of every model's first steps (f32,
-# then bf16 activations with the penalty's bf16 gradient), every model's speed beside
-# PyTorch's CUDA reference at batch 64 and 256, then — while time is left (LIMIT_S,
-# default 540 s) — each DCGAN layer with ganzoo's convolutions (Candle's cuBLAS) and
-# Candle's own, the models with bf16 activations, with Candle's convolutions, and with
-# TF32 allowed.
+# all, 10 per call): the machine, CPU-vs-CUDA parity of every op (value and gradients)
+# and every model's first steps (f32, then bf16 activations with the penalty's bf16
+# gradient), every model's speed beside PyTorch's CUDA reference at batch 64 and 256,
+# then — while time is left (LIMIT_S, default 540 s) — each DCGAN layer with ganzoo's
+# convolutions (Candle's cuBLAS) and Candle's own, the models with bf16 activations,
+# with Candle's convolutions, and with TF32 allowed.
 # Results under $OUT; sections in that order, so a cut-short run keeps the first ones.
 #
 # Build first, here (no GPU needed):   scripts/build-cuda.sh   → target/cuda/ganzoo-cuda

@@ -14,6 +14,7 @@ mod charts;
 mod cifar;
 mod common;
 mod conv_as_gemm;
+mod cuda;
 mod download;
 mod eval;
 mod figures;

@@ -430,9 +430,17 @@ fn bench_parity_compares_the_first_steps_of_two_backends() {
         "different kernels round differently: {p}"
     );
     // The penalty's second-order gradient on the same kernels, against finite differences.
-    let checks: Vec<&str> = lines[1..].iter().map(|l| l["penalty_check"].as_str().unwrap()).collect();
+    let penalty: Vec<&serde_json::Value> = lines.iter().filter(|l| l.get("penalty_check").is_some()).collect();
+    let checks: Vec<&str> = penalty.iter().map(|l| l["penalty_check"].as_str().unwrap()).collect();
     assert_eq!(checks, ["mlp", "conv + layer norm"]);
-    assert!(lines[1..].iter().all(|l| l["ok"] == true && l["checked"].as_u64().unwrap() > 50), "{lines:?}");
+    assert!(penalty.iter().all(|l| l["ok"] == true && l["checked"].as_u64().unwrap() > 50), "{lines:?}");
+    // Every op off the kernels (here Candle's), value and gradients, against the kernels.
+    let ops: Vec<&serde_json::Value> = lines.iter().filter(|l| l.get("op_parity").is_some()).collect();
+    assert_eq!(ops.len(), 21, "{lines:?}");
+    assert!(ops.iter().all(|l| l["ok"] == true && l["on"] == "cpu (candle)"), "{ops:?}");
+    let batch_norm = ops.iter().find(|l| l["op_parity"].as_str().unwrap().starts_with("batch norm")).unwrap();
+    let grads: Vec<&String> = batch_norm["errors"].as_object().unwrap().keys().collect();
+    assert_eq!(grads, ["dbeta", "dgamma", "dx", "y"], "{batch_norm}");
     // Bounds below the differences fail, naming the model and the step.
     let strict = ganzoo(&[
         "bench",

@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use ganzoo_bench::op_parity;
 use ganzoo_bench::ops::{self, OpTiming};
 use ganzoo_bench::parity::{self, Losses};
 use ganzoo_bench::report::{self, Setting};
@@ -265,6 +266,9 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
             failed.push(format!("the penalty gradient of the {critic} critic"));
         }
     }
+    if target.precision.activations().is_none() {
+        failed.extend(op_parities(args, target)?);
+    }
     for (critic, mp) in parity::mixed_precision_check(target)? {
         let ok = mp.within(parity::BF16_TOLERANCE);
         let line = if args.json {
@@ -293,6 +297,35 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
         bail!("parity failed: {}", failed.join("; "));
     }
     Ok(())
+}
+
+/// Every op off the CPU kernels on the candidate against them, a line each (in this
+/// process, --kernels set); the ops over their bound.
+fn op_parities(args: &BenchArgs, target: Target) -> Result<Vec<String>> {
+    let on = format!("{} ({})", target.device_name(), args.kernels.name());
+    let bound = op_parity::tolerance(target.cuda && candle_core::cuda::gemm_reduced_precision_f32());
+    let mut failed = Vec::new();
+    for p in op_parity::op_parity(target, 2)? {
+        let ok = p.worst() <= bound;
+        let line = if args.json {
+            let errors: serde_json::Map<String, serde_json::Value> =
+                p.errors.iter().map(|(n, e)| (n.clone(), serde_json::json!(e))).collect();
+            serde_json::json!({"op_parity": p.op, "on": on, "errors": errors, "tolerance": bound, "ok": ok}).to_string()
+        } else {
+            let errors: Vec<String> = p.errors.iter().map(|(n, e)| format!("{n} {e:.1e}")).collect();
+            format!(
+                "{:<40} {on} against the CPU kernels: {} (bound {bound:.0e}): {}",
+                p.op,
+                errors.join(", "),
+                if ok { "ok" } else { "FAILED" }
+            )
+        };
+        emit(&(line + "\n"))?;
+        if !ok {
+            failed.push(format!("{} ({:.1e} apart)", p.op, p.worst()));
+        }
+    }
+    Ok(failed)
 }
 
 /// The table's header; `torch_isa` is PyTorch's capability line (empty without PyTorch).

@@ -1,0 +1,233 @@
+//! Every op the models run where ganzoo's CPU kernels do not (on CUDA: each convolution
+//! as `conv_as_gemm`, batch norm and layer norm as Candle's ops), value and gradients,
+//! against the kernels on the CPU from the same host-drawn inputs: every DCGAN-32 and
+//! DCGAN-64 convolution and transposed convolution, batch norm, layer norm and layer
+//! norm's input gradient (the penalty differentiates it). Each side computes `y` and the
+//! gradients of `Σ y·g` (`g` drawn on the host) with respect to every input.
+//! `bench --parity` runs it on the device; `tests/integration/cuda.rs` on a GPU where
+//! one is visible, and on the CPU's CUDA path.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::VarBuilder;
+use ganzoo_kernels::{ConvParams, ImageLayout};
+use ganzoo_models::conv;
+use ganzoo_models::norm::{BatchNorm2d, BnMode, LayerNorm};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+use crate::ops::{dcgan_layers, ConvKind, LayerShape};
+use crate::throughput::Target;
+use crate::Result;
+
+/// The normalisations' ε (`ganzoo_models::norm`'s).
+const EPS: f64 = 1e-5;
+
+/// Bound on [`OpParity::worst`] in f32: sums of up to 8,192 products, rounded in another
+/// order, stay within a few 1e-6 of the largest value. TF32 products round to 10 bits.
+pub fn tolerance(tf32: bool) -> f64 {
+    if tf32 {
+        1e-2
+    } else {
+        1e-4
+    }
+}
+
+/// One op on the candidate against the CPU kernels; one JSON line of `bench --parity`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpParity {
+    pub op: String,
+    /// `max |a − b| / max |b|` of the output (`y`) and of each gradient (`dx`, …), `b`
+    /// the CPU kernels'.
+    pub errors: Vec<(String, f64)>,
+}
+
+impl OpParity {
+    /// The largest error (infinite where a value is not finite).
+    pub fn worst(&self) -> f64 {
+        self.errors.iter().map(|e| if e.1.is_nan() { f64::INFINITY } else { e.1 }).fold(0.0, f64::max)
+    }
+}
+
+/// Every op at `batch` samples on `target`'s device against the CPU kernels.
+pub fn op_parity(target: Target, batch: usize) -> Result<Vec<OpParity>> {
+    let device = target.device()?;
+    let mut out = Vec::new();
+    for layer in dcgan_layers(batch)? {
+        out.push(convolution(&layer, &device)?);
+    }
+    out.push(batch_norm([batch, 64, 8, 8], &device)?);
+    out.push(layer_norm([batch, 16, 8, 8], &device)?);
+    out.push(layer_norm_input_grad([batch, 16, 8, 8], &device)?);
+    Ok(out)
+}
+
+/// A layer's convolution (or transposed convolution): `conv.rs` on `device` against
+/// ganzoo's kernels on the CPU.
+fn convolution(layer: &LayerShape, device: &Device) -> Result<OpParity> {
+    let g = &layer.geometry;
+    let (s, p) = (g.params.stride, g.params.padding);
+    let w = [g.cout, g.cin, g.k_h, g.k_w];
+    match layer.kind {
+        ConvKind::Conv => compare(
+            &layer.name,
+            &[("x", &[g.batch, g.cin, g.in_h, g.in_w]), ("w", &w)],
+            |v| Ok(ganzoo_kernels::conv2d(&v[0], &v[1], ConvParams::new(s, p))?),
+            |v| Ok(conv::conv2d(&v[0], &v[1], s, p)?),
+            device,
+        ),
+        ConvKind::Transpose => compare(
+            &layer.name,
+            &[("x", &[g.batch, g.cout, g.out_h, g.out_w]), ("w", &w)],
+            |v| Ok(ganzoo_kernels::conv_transpose2d(&v[0], &v[1], ConvParams::new(s, p), 0)?),
+            |v| Ok(conv::conv_transpose2d(&v[0], &v[1], s, p, 0)?),
+            device,
+        ),
+    }
+}
+
+/// A layer built on the given tensors (so its gradients reach them) by `build`.
+fn on<T>(
+    tensors: &[(&str, &Tensor)],
+    device: &Device,
+    build: impl FnOnce(VarBuilder) -> ganzoo_models::Result<T>,
+) -> Result<T> {
+    let map: HashMap<String, Tensor> = tensors.iter().map(|(n, t)| (n.to_string(), (*t).clone())).collect();
+    build(VarBuilder::from_tensors(map, DType::F32, device))
+        .map_err(|e| crate::BenchError::Worker(format!("op parity: {e}")))
+}
+
+fn batch_norm(shape: [usize; 4], device: &Device) -> Result<OpParity> {
+    let c = shape[1];
+    compare(
+        &format!("batch norm {shape:?}"),
+        &[("x", &shape), ("gamma", &[c]), ("beta", &[c])],
+        |v| Ok(ganzoo_kernels::batch_norm(&v[0], &v[1], &v[2], EPS)?),
+        |v| {
+            let (mean, var) = (Tensor::zeros(c, DType::F32, device)?, Tensor::ones(c, DType::F32, device)?);
+            let named = [("weight", &*v[1]), ("bias", &*v[2]), ("running_mean", &mean), ("running_var", &var)];
+            let bn = on(&named, device, |vb| BatchNorm2d::new(c, candle_nn::Init::Const(1.0), vb))?;
+            Ok(bn.forward_mode(&v[0], BnMode::Train)?)
+        },
+        device,
+    )
+}
+
+/// Layer norm over `(C, H, W)` with `γ, β` per element.
+fn layer_norm(shape: [usize; 4], device: &Device) -> Result<OpParity> {
+    let sample = [shape[1], shape[2], shape[3]];
+    compare(
+        &format!("layer norm {shape:?}"),
+        &[("x", &shape), ("gamma", &sample), ("beta", &sample)],
+        |v| Ok(ganzoo_kernels::layer_norm(&v[0], &v[1], &v[2], EPS)?),
+        |v| {
+            let ln = on(&[("weight", &*v[1]), ("bias", &*v[2])], device, |vb| LayerNorm::new(&sample, vb))?;
+            Ok(ln.forward(&v[0])?)
+        },
+        device,
+    )
+}
+
+/// Layer norm's input gradient `∂(Σ y·dy)/∂x`, differentiated again (as the penalty does).
+fn layer_norm_input_grad(shape: [usize; 4], device: &Device) -> Result<OpParity> {
+    let sample = [shape[1], shape[2], shape[3]];
+    compare(
+        &format!("layer norm input gradient {shape:?}"),
+        &[("x", &shape), ("dy", &shape), ("gamma", &sample)],
+        |v| Ok(ganzoo_kernels::layer_norm_input_grad(&v[0], &v[1].broadcast_mul(&v[2])?, EPS)?),
+        |v| {
+            let beta = v[2].zeros_like()?;
+            let ln = on(&[("weight", &*v[2]), ("bias", &beta)], device, |vb| LayerNorm::new(&sample, vb))?;
+            Ok(ln.input_grad(&v[1], &v[0], ImageLayout::Nchw)?)
+        },
+        device,
+    )
+}
+
+/// `reference` on the CPU and `candidate` on `device`, each on variables holding the
+/// same standard-normal inputs of the given names and shapes: the output and the
+/// gradient of `Σ y·g` for each input, compared.
+fn compare(
+    op: &str,
+    inputs: &[(&str, &[usize])],
+    reference: impl Fn(&[Var]) -> Result<Tensor>,
+    candidate: impl Fn(&[Var]) -> Result<Tensor>,
+    device: &Device,
+) -> Result<OpParity> {
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let mut normal = |shape: &[usize]| -> Result<Tensor> {
+        let v: Vec<f32> = (0..shape.iter().product()).map(|_| rng.sample(StandardNormal)).collect();
+        Ok(Tensor::from_vec(v, shape, &Device::Cpu)?)
+    };
+    let host: Vec<Tensor> = inputs.iter().map(|(_, shape)| normal(shape)).collect::<Result<_>>()?;
+    let vars_on = |on: &Device| -> Result<Vec<Var>> {
+        Ok(host.iter().map(|t| Var::from_tensor(&t.to_device(on)?)).collect::<candle_core::Result<_>>()?)
+    };
+    // The upstream gradient takes the output's shape, from a first CPU pass.
+    let g = normal(reference(&vars_on(&Device::Cpu)?)?.dims())?;
+    let side = |f: &dyn Fn(&[Var]) -> Result<Tensor>, on: &Device| -> Result<Vec<Tensor>> {
+        let vars = vars_on(on)?;
+        let y = f(&vars)?;
+        let grads = (&y * &g.to_device(on)?)?.sum_all()?.backward()?;
+        let mut out = vec![y.to_device(&Device::Cpu)?];
+        for v in &vars {
+            let grad = grads.get(v).map_or_else(|| v.zeros_like(), |t| Ok(t.clone()))?;
+            out.push(grad.to_device(&Device::Cpu)?);
+        }
+        Ok(out)
+    };
+    let (ours, theirs) = (side(&reference, &Device::Cpu)?, side(&candidate, device)?);
+    let names = std::iter::once("y".to_string()).chain(inputs.iter().map(|(n, _)| format!("d{n}")));
+    let errors =
+        names.zip(theirs.iter().zip(&ours)).map(|(n, (a, b))| Ok((n, relative(a, b)?))).collect::<Result<_>>()?;
+    Ok(OpParity { op: op.into(), errors })
+}
+
+/// `max |a − b| / max |b|` (0 when both are 0; infinite where `a` has a value that is
+/// not finite or another length).
+fn relative(a: &Tensor, b: &Tensor) -> Result<f64> {
+    let values = |t: &Tensor| -> Result<Vec<f64>> { Ok(t.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?) };
+    let (a, b) = (values(a)?, values(b)?);
+    if a.len() != b.len() || a.iter().any(|v| !v.is_finite()) {
+        return Ok(f64::INFINITY);
+    }
+    let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let scale = b.iter().map(|y| y.abs()).fold(0.0, f64::max);
+    Ok(if diff == 0.0 { 0.0 } else { diff / scale })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrong_candidate_is_caught_and_a_right_one_passes() {
+        let x: &[usize] = &[2, 3, 8, 8];
+        let w: &[usize] = &[4, 3, 4, 4];
+        let kernels = |v: &[Var]| Ok(ganzoo_kernels::conv2d(&v[0], &v[1], ConvParams::new(2, 1))?);
+        let same =
+            compare("conv", &[("x", x), ("w", w)], kernels, |v| Ok(conv::conv2d(&v[0], &v[1], 2, 1)?), &Device::Cpu)
+                .unwrap();
+        assert!(same.worst() <= tolerance(false), "{same:?}");
+        // One percent off (value and gradients); then the image shifted by a column.
+        let scaled = |v: &[Var]| Ok((conv::conv2d(&v[0], &v[1], 2, 1)? * 1.01)?);
+        let off = compare("conv", &[("x", x), ("w", w)], kernels, scaled, &Device::Cpu).unwrap();
+        assert!(off.errors.iter().all(|(_, e)| (e - 0.01).abs() < 1e-5), "{off:?}");
+        let shifted = |v: &[Var]| Ok(conv::conv2d(&v[0].pad_with_zeros(3, 1, 0)?.narrow(3, 0, 8)?, &v[1], 2, 1)?);
+        let off = compare("conv", &[("x", x), ("w", w)], kernels, shifted, &Device::Cpu).unwrap();
+        assert!(off.worst() > 0.1, "{off:?}");
+    }
+
+    #[test]
+    fn relative_error_is_against_the_references_largest_value() {
+        let t = |v: &[f32]| Tensor::from_slice(v, v.len(), &Device::Cpu).unwrap();
+        assert_eq!(relative(&t(&[1.0, -4.0]), &t(&[1.0, -4.0])).unwrap(), 0.0);
+        assert_eq!(relative(&t(&[1.5, -4.0]), &t(&[1.0, -4.0])).unwrap(), 0.125);
+        assert_eq!(relative(&t(&[1.0]), &t(&[1.0, 2.0])).unwrap(), f64::INFINITY);
+        assert_eq!(relative(&t(&[f32::NAN, 0.0]), &t(&[1.0, 0.0])).unwrap(), f64::INFINITY);
+        assert_eq!(relative(&t(&[0.0, f32::INFINITY]), &t(&[1.0, 0.0])).unwrap(), f64::INFINITY);
+    }
+}

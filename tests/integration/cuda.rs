@@ -1,0 +1,50 @@
+//! CPU against CUDA: every op the models run off ganzoo's CPU kernels (convolutions,
+//! normalisations; value and gradients), every benchmark model's first training steps
+//! from one seed, and the penalty's second-order gradient against finite differences on
+//! the GPU. Skipped, with a message, where no CUDA GPU is visible (every build without
+//! the `cuda` feature: `cargo test --features cuda -- cuda::` on a GPU machine). The
+//! same op checks run on the CPU against ganzoo's CUDA path (`GANZOO_KERNELS=gemm`).
+
+use ganzoo_bench::op_parity::{op_parity, tolerance, OpParity};
+use ganzoo_bench::parity::{compare, losses, penalty_check};
+use ganzoo_bench::{BenchModel, Target};
+
+use crate::common::rerun_in_child;
+
+fn assert_within(ops: &[OpParity], bound: f64) {
+    let over: Vec<&OpParity> = ops.iter().filter(|p| p.worst() > bound).collect();
+    assert!(over.is_empty(), "over {bound:.0e}: {over:?}");
+}
+
+#[test]
+fn cuda_matches_the_cpu_kernels_op_by_op_and_model_by_model() {
+    let cuda = Target { cuda: true, ..Target::default() };
+    if let Err(e) = cuda.device() {
+        eprintln!("skipped: no CUDA GPU visible ({e})");
+        return;
+    }
+    assert_within(&op_parity(cuda, 2).unwrap(), tolerance(candle_core::cuda::gemm_reduced_precision_f32()));
+    for model in BenchModel::ALL {
+        let (cpu, gpu) = (losses(model, 0, 3, Target::default()).unwrap(), losses(model, 0, 3, cuda).unwrap());
+        let p = compare(&cpu, &gpu, 1e-3, 0.05).unwrap();
+        assert!(p.ok(), "{p:?}");
+    }
+    for (critic, fd) in penalty_check(cuda).unwrap() {
+        assert!(fd.ok(), "{critic}: {fd:?}");
+    }
+}
+
+#[test]
+fn the_cuda_path_matches_the_kernels_op_by_op_on_the_cpu() {
+    // In a child process with every convolution as Candle's conv2d with ganzoo's
+    // gradients and the normalisations as Candle's ops, as on CUDA.
+    if std::env::var("GANZOO_KERNELS").as_deref() != Ok("gemm") {
+        rerun_in_child("cuda::the_cuda_path_matches_the_kernels_op_by_op_on_the_cpu", ("GANZOO_KERNELS", "gemm"));
+        return;
+    }
+    let ops = op_parity(Target::default(), 2).unwrap();
+    assert_within(&ops, tolerance(false));
+    assert_eq!(ops.len(), 21, "{:?}", ops.iter().map(|p| &p.op).collect::<Vec<_>>());
+    // Another code path, so other roundings: not the kernels compared with themselves.
+    assert!(ops.iter().filter(|p| p.worst() > 0.0).count() >= 18, "{ops:?}");
+}
