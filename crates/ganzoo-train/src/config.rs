@@ -218,7 +218,8 @@ pub enum Precision {
     F32,
     /// Mixed precision: bf16 activations on f32 master weights (cast at each use), the
     /// normalisations and the losses in f32 (`ganzoo_models::Network::with_activations`).
-    /// Meant for GPUs with bf16 tensor cores; on the CPU it runs Candle's generic ops.
+    /// Meant for GPUs with bf16 tensor cores; on the CPU slower than f32 (products widened
+    /// to f32 and back, the other ops Candle's generic ones).
     Bf16,
 }
 

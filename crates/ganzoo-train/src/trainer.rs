@@ -115,7 +115,7 @@ impl Trainer {
         if device.is_cpu() && config.precision.activations().is_some() {
             tracing::warn!(
                 precision = config.precision.name(),
-                "mixed precision on the CPU runs Candle's generic ops, not ganzoo's f32 kernels: slower than f32"
+                "mixed precision on the CPU widens every product to f32 and back and runs Candle's generic ops for the rest: slower than f32"
             );
         }
         let players = Players::build(&config, &sample, &device)?;
