@@ -3,9 +3,9 @@
 # all, 10 per call): the machine, CPU-vs-CUDA parity of every op (value and gradients)
 # and every model's first steps (f32, then bf16 activations with the penalty's bf16
 # gradient), every model's speed beside PyTorch's CUDA reference at batch 64 and 256,
-# then — while time is left (LIMIT_S, default 540 s) — each DCGAN layer with ganzoo's
-# convolutions (Candle's cuBLAS) and Candle's own, the models with bf16 activations,
-# with Candle's convolutions, and with TF32 allowed.
+# then — while time is left (LIMIT_S, default 540 s) — the models with bf16
+# activations, each DCGAN layer with ganzoo's convolutions (Candle's cuBLAS) and
+# Candle's own, the models with Candle's convolutions, and with TF32 allowed.
 # Results under $OUT; sections in that order, so a cut-short run keeps the first ones.
 #
 # Build first, here (no GPU needed):   scripts/build-cuda.sh   → target/cuda/ganzoo-cuda
@@ -91,14 +91,14 @@ cp docs/performance.md "$out/performance.md"
 for b in "${batches[@]}"; do
   fits 150 "batch $b beside PyTorch" && bench "$b" ganzoo ganzoo-vs-pytorch "${torch[@]}" --write "$out/performance.md"
 done
+for b in "${batches[@]}"; do
+  fits 70 "batch $b with bf16 activations" && bench "$b" ganzoo bf16 --precision bf16
+done
 if fits 70 "per-layer timings"; then
   log "per layer at batch ${batches[0]}: ganzoo's convolutions against Candle's (${device[1]})"
   "$bin" bench "${device[@]}" --ops-only --batch "${batches[0]}" --wait-quiet-s 0 > "$out/layers.txt" 2> "$out/layers.err" || status=1
   cat "$out/layers.txt" | tee -a "$out/summary.txt"; tail -3 "$out/layers.err" | tee -a "$out/summary.txt"
 fi
-for b in "${batches[@]}"; do
-  fits 70 "batch $b with bf16 activations" && bench "$b" ganzoo bf16 --precision bf16
-done
 for b in "${batches[@]}"; do
   fits 70 "batch $b with Candle's convolutions" && bench "$b" candle candle-convolutions
 done
