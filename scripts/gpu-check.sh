@@ -94,8 +94,8 @@ done
 for b in "${batches[@]}"; do
   fits 70 "batch $b with bf16 activations" && bench "$b" ganzoo bf16 --precision bf16
 done
-if fits 70 "per-layer timings"; then
-  log "per layer at batch ${batches[0]}: ganzoo's convolutions against Candle's (${device[1]})"
+if fits 100 "per-layer timings"; then
+  log "per layer at batch ${batches[0]}: ganzoo's convolutions and batch norms against Candle's (${device[1]})"
   "$bin" bench "${device[@]}" --ops-only --batch "${batches[0]}" --wait-quiet-s 0 > "$out/layers.txt" 2> "$out/layers.err" || status=1
   cat "$out/layers.txt" | tee -a "$out/summary.txt"; tail -3 "$out/layers.err" | tee -a "$out/summary.txt"
 fi

@@ -11,6 +11,7 @@
 //!   ratio written into `docs/performance.md`.
 //! - [`parity`]: a device's (or back end's) losses over the first steps against the
 //!   CPU kernels' (`bench --parity`: CPU against CUDA on a GPU machine).
+//! - [`norms`]: every DCGAN-32 batch norm + activation, forward and backward, in ms.
 //! - [`op_parity`]: every op the models run off the CPU kernels (CUDA's convolutions and
 //!   normalisations), value and gradients, against the kernels (`bench --parity` too).
 //! - [`system`]: peak RSS, CPU model, waiting for a quiet machine.
@@ -19,6 +20,7 @@
 //! baseline timed in the same run are the figures that count.
 
 pub mod model;
+pub mod norms;
 pub mod op_parity;
 pub mod ops;
 pub mod parity;

@@ -133,6 +133,26 @@ fn median_ms(budget_s: f64, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     Ok(times[times.len() / 2])
 }
 
+/// Median milliseconds of `run` (the device synchronised after it) and of the backward
+/// pass of its output. Candle seeds a non-scalar backward with ones: the pass is then
+/// the op's own gradients (plus Candle's gradient bookkeeping).
+pub(crate) fn forward_backward_ms(
+    budget_s: f64,
+    device: &Device,
+    run: impl Fn() -> Result<Tensor>,
+) -> Result<(f64, f64)> {
+    let forward = median_ms(budget_s, || {
+        drop(run()?);
+        Ok(device.synchronize()?)
+    })?;
+    let y = run()?;
+    let backward = median_ms(budget_s, || {
+        drop(y.backward()?);
+        Ok(device.synchronize()?)
+    })?;
+    Ok((forward, backward))
+}
+
 /// Times one layer's forward and backward with `backend` on `device`.
 pub fn time_layer(layer: &LayerShape, backend: KernelBackend, budget_s: f64, device: &Device) -> Result<[OpTiming; 2]> {
     ganzoo_models::set_kernel_backend(backend);
@@ -152,21 +172,11 @@ pub fn time_layer(layer: &LayerShape, backend: KernelBackend, budget_s: f64, dev
         ConvKind::Conv => (Var::from_tensor(&image(g.cin, g.in_h, g.in_w)?)?, "conv2d"),
         ConvKind::Transpose => (Var::from_tensor(&image(g.cout, g.out_h, g.out_w)?)?, "conv_transpose2d"),
     };
-    let run = || -> Result<Tensor> {
-        let y = match layer.kind {
+    let (forward, backward) = forward_backward_ms(budget_s, device, || {
+        Ok(match layer.kind {
             ConvKind::Conv => conv::conv2d_in(&x, &w, p.stride, p.padding, layout)?,
             ConvKind::Transpose => conv::conv_transpose2d_in(&x, &w, (p.stride, p.padding, 0), layout)?,
-        };
-        device.synchronize()?;
-        Ok(y)
-    };
-    let forward = median_ms(budget_s, || run().map(drop))?;
-    let y = run()?;
-    // Candle seeds a non-scalar backward with ones: the pass is then the op's own
-    // input and weight gradients (plus Candle's gradient bookkeeping).
-    let backward = median_ms(budget_s, || {
-        drop(y.backward()?);
-        Ok(device.synchronize()?)
+        })
     })?;
     let flops = 2.0 * g.macs() as f64;
     let timing = |pass: &str, ms: f64, factor: f64| OpTiming {

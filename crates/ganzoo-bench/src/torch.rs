@@ -122,7 +122,19 @@ impl TorchRef {
     /// PyTorch's forward and backward times of `layers`, each about `budget_s` seconds
     /// per pass, in a fresh process with the reference's environment.
     pub fn time_layers(&self, layers: &[LayerShape], budget_s: f64, target: Target) -> Result<Vec<TorchLayerTiming>> {
-        let specs: Vec<_> = layers.iter().map(crate::ops::torch_spec).collect();
+        self.time_specs(layers.iter().map(crate::ops::torch_spec).collect(), budget_s, target)
+    }
+
+    /// PyTorch's forward and backward times of the layers `torch_layers.py` reads from
+    /// `specs` (convolutions as [`crate::ops::torch_spec`] writes them, batch norms as
+    /// [`crate::norms::NormShape::torch_spec`]), two per layer.
+    pub fn time_specs(
+        &self,
+        specs: Vec<serde_json::Value>,
+        budget_s: f64,
+        target: Target,
+    ) -> Result<Vec<TorchLayerTiming>> {
+        let layers = specs.len();
         let device = target.device_name();
         let spec =
             serde_json::json!({ "threads": self.threads, "budget_s": budget_s, "device": device, "layers": specs });
@@ -138,7 +150,7 @@ impl TorchRef {
             .map(serde_json::from_str)
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| BenchError::Worker(format!("{}: unreadable result line ({e})", what.display())))?;
-        if !out.status.success() || timings.len() != 2 * layers.len() {
+        if !out.status.success() || timings.len() != 2 * layers {
             return Err(failure(what, &out.stderr));
         }
         Ok(timings)

@@ -1,14 +1,15 @@
-"""PyTorch's side of `ganzoo bench --ops-only --torch PY`: times convolution layers
-the way ganzoo's per-layer benchmark (ops.rs) times its own. For each layer, the
-forward pass, then the backward pass of that output seeded with ones (the input's
-and the weight's gradients), each the median of at least 3 runs over about
-`budget_s` seconds, after one warm-up run. NCHW tensors, no bias, f32, like ganzoo's;
-on CUDA each run ends with the device synchronized.
+"""PyTorch's side of `ganzoo bench --ops-only --torch PY`: times convolution and
+batch-norm layers the way ganzoo's per-layer benchmarks (ops.rs, norms.rs) time their
+own. For each layer, the forward pass, then the backward pass of that output seeded
+with ones (the input's and the parameters' gradients), each the median of at least 3
+runs over about `budget_s` seconds, after one warm-up run. NCHW tensors, no bias, f32,
+like ganzoo's; on CUDA each run ends with the device synchronized.
 
 argv[1] is a JSON object: {"threads": N, "budget_s": S, "device": "cpu" or "cuda",
-"layers": [{"name", "kind"
-("conv" or "transpose"), "batch", "cin", "cout", "h", "w", "kh", "kw", "stride",
-"padding", "dilation", "output_padding": [h, w]}]}. One JSON line per layer and pass:
+"layers": [{"name", "kind" ("conv" or "transpose"), "batch", "cin", "cout", "h", "w",
+"kh", "kw", "stride", "padding", "dilation", "output_padding": [h, w]} or {"name",
+"kind": "batchnorm", "batch", "cin", "h", "w", "slope"} (training-mode BatchNorm2d,
+then ReLU for slope 0, else LeakyReLU(slope))]}. One JSON line per layer and pass:
 {"layer", "pass", "ms"}.
 """
 import json
@@ -36,6 +37,9 @@ def median_ms(budget_s, run, device):
 
 
 def module(layer):
+    if layer["kind"] == "batchnorm":
+        act = torch.nn.ReLU() if layer["slope"] == 0 else torch.nn.LeakyReLU(layer["slope"])
+        return torch.nn.Sequential(torch.nn.BatchNorm2d(layer["cin"]), act)
     common = dict(stride=layer["stride"], padding=layer["padding"], dilation=layer["dilation"], bias=False)
     size = (layer["kh"], layer["kw"])
     if layer["kind"] == "conv":
@@ -59,7 +63,7 @@ def main():
 
         def backward():
             x.grad = None
-            m.weight.grad = None
+            m.zero_grad(set_to_none=True)
             y.backward(ones, retain_graph=True)
 
         back = median_ms(spec["budget_s"], backward, device)

@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use ganzoo_bench::norms;
 use ganzoo_bench::op_parity;
 use ganzoo_bench::ops::{self, OpTiming};
 use ganzoo_bench::parity::{self, Losses};
@@ -146,7 +147,8 @@ fn check_memory(args: &BenchArgs, limit: MemoryLimit) -> Result<()> {
     }
     if !args.skip_ops && args.worker.is_none() && args.parity.is_none() {
         let batch = args.batch.unwrap_or(64);
-        let largest = ops::dcgan_layers(batch)?.iter().map(|l| l.bytes()).max().unwrap_or(0);
+        let convs = ops::dcgan_layers(batch)?.iter().map(|l| l.bytes()).max().unwrap_or(0);
+        let largest = norms::dcgan_norms(batch).iter().map(|l| l.bytes()).fold(convs, u128::max);
         limit.check(format!("the per-layer timings at batch {batch}"), largest, hint)?;
     }
     Ok(())
@@ -475,27 +477,45 @@ fn per_layer(args: &BenchArgs, torch: Option<(&TorchRef, &str)>, target: Target)
             }
             None => None,
         };
-        for (i, (g, c)) in timed[0].iter().zip(&timed[1]).enumerate() {
-            let t = theirs.as_ref().map(|t| &t[i]);
-            emit(&if args.json { layer_json(&[Some(g), Some(c), t])? } else { layer_row(&layer.name, g, c, t) })?;
+        emit_layer(args, &layer.name, &timed, theirs.as_ref())?;
+    }
+    // Each batch norm + activation of DCGAN-32, as the networks run them.
+    for layer in norms::dcgan_norms(batch) {
+        quiet_enough(args);
+        let mut timed: Vec<[OpTiming; 2]> = Vec::new();
+        for b in backends {
+            timed.push(norms::time_norm(&layer, b, 1.0, &device)?);
         }
+        let theirs = match torch {
+            Some((t, capability)) => {
+                let got =
+                    t.time_specs(vec![layer.torch_spec()], 1.0, target).context("PyTorch's batch-norm timings")?;
+                let pair = |i: usize| timed[0][i].other("pytorch", capability, got[i].ms);
+                Some([pair(0), pair(1)])
+            }
+            None => None,
+        };
+        emit_layer(args, &layer.name, &timed, theirs.as_ref())?;
     }
     ganzoo_models::set_kernel_backend(args.kernels);
     Ok(())
 }
 
-/// One table row of [`per_layer`]: ganzoo, Candle, and PyTorch when timed.
+/// One layer's rows (forward, backward): ganzoo's and Candle's timings, PyTorch's if any.
+fn emit_layer(args: &BenchArgs, name: &str, timed: &[[OpTiming; 2]], theirs: Option<&[OpTiming; 2]>) -> Result<()> {
+    for (i, (g, c)) in timed[0].iter().zip(&timed[1]).enumerate() {
+        let t = theirs.map(|t| &t[i]);
+        emit(&if args.json { layer_json(&[Some(g), Some(c), t])? } else { layer_row(name, g, c, t) })?;
+    }
+    Ok(())
+}
+
+/// One table row of [`per_layer`]: ganzoo, Candle, and PyTorch when timed (GF/s `-`
+/// for batch norms, which count no multiply-adds).
 fn layer_row(name: &str, g: &OpTiming, c: &OpTiming, t: Option<&OpTiming>) -> String {
-    let theirs = t.map_or(String::new(), |t| format!("{:>9.1}{:>9.1}{:>8.2}", t.ms, t.gflops, t.ms / g.ms));
-    format!(
-        "{name:<28}{:>10}{:>9.1}{:>9.1}{:>9.1}{:>9.1}{:>8.2}{theirs}\n",
-        g.pass,
-        g.ms,
-        g.gflops,
-        c.ms,
-        c.gflops,
-        c.ms / g.ms
-    )
+    let rate = |t: &OpTiming| if t.gflops > 0.0 { format!("{:>9.1}", t.gflops) } else { format!("{:>9}", "-") };
+    let theirs = t.map_or(String::new(), |t| format!("{:>9.2}{}{:>8.2}", t.ms, rate(t), t.ms / g.ms));
+    format!("{name:<28}{:>10}{:>9.2}{}{:>9.2}{}{:>8.2}{theirs}\n", g.pass, g.ms, rate(g), c.ms, rate(c), c.ms / g.ms)
 }
 
 /// The JSON lines of one layer's pass, one per backend timed.
