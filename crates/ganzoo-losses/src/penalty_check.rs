@@ -97,6 +97,22 @@ fn compare_weights(
     Ok((out, missing))
 }
 
+/// The penalty (λ = 10, one ε per sample from a fixed seed) on `real` and `fake`: its
+/// weight gradient through `analytic` beside central differences of its value through
+/// `numeric` (the same critic, or the same weights computing otherwise), per weight.
+fn penalty_gradients(
+    analytic: &Network,
+    numeric: &Network,
+    store: &ParamStore,
+    (real, fake): (&Tensor, &Tensor),
+) -> Result<Compared> {
+    let gp = GradientPenalty { lambda: 10.0 };
+    let eps = gp.sample_eps(real, &mut ChaCha8Rng::seed_from_u64(3))?;
+    let value = || -> Result<f64> { Ok(gp.penalty(numeric, real, fake, &eps)?.penalty.to_scalar::<f64>()?) };
+    let grads = gp.penalty(analytic, real, fake, &eps)?.penalty.backward()?;
+    compare_weights(store, &grads, value)
+}
+
 /// Compares `∂ penalty / ∂ w` (λ = 10, one ε per sample from a fixed seed) with central
 /// differences for every trainable weight of `critic` (built from `store`, f64).
 pub fn finite_differences(
@@ -105,11 +121,7 @@ pub fn finite_differences(
     real: &Tensor,
     fake: &Tensor,
 ) -> Result<FiniteDifferences> {
-    let gp = GradientPenalty { lambda: 10.0 };
-    let eps = gp.sample_eps(real, &mut ChaCha8Rng::seed_from_u64(3))?;
-    let value = || -> Result<f64> { Ok(gp.penalty(critic, real, fake, &eps)?.penalty.to_scalar::<f64>()?) };
-    let grads = gp.penalty(critic, real, fake, &eps)?.penalty.backward()?;
-    let (weights, missing) = compare_weights(store, &grads, value)?;
+    let (weights, missing) = penalty_gradients(critic, critic, store, (real, fake))?;
     let mut report = FiniteDifferences { checked: 0, worst: 0.0, worst_at: String::new(), missing };
     for (name, analytic, numeric) in weights {
         for (i, (&a, &n)) in analytic.iter().zip(&numeric).enumerate() {
@@ -134,13 +146,8 @@ pub fn mixed_precision(
     real: &Tensor,
     fake: &Tensor,
 ) -> Result<MixedPrecision> {
-    let gp = GradientPenalty { lambda: 10.0 };
-    let eps = gp.sample_eps(real, &mut ChaCha8Rng::seed_from_u64(3))?;
-    let exact = critic.clone().with_activations(None);
-    let value = || -> Result<f64> { Ok(gp.penalty(&exact, real, fake, &eps)?.penalty.to_scalar::<f64>()?) };
-    let mixed = critic.clone().with_activations(Some(activations));
-    let grads = gp.penalty(&mixed, real, fake, &eps)?.penalty.backward()?;
-    let (weights, missing) = compare_weights(store, &grads, value)?;
+    let (exact, mixed) = (critic.clone().with_activations(None), critic.clone().with_activations(Some(activations)));
+    let (weights, missing) = penalty_gradients(&mixed, &exact, store, (real, fake))?;
     let (mut diff, mut norm_n, mut norm_g, mut dot, mut checked) = (0.0, 0.0, 0.0, 0.0, 0);
     for (_, analytic, numeric) in &weights {
         for (&g, &n) in analytic.iter().zip(numeric) {

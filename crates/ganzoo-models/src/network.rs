@@ -207,11 +207,6 @@ impl Network {
         self
     }
 
-    /// The activations' dtype set by [`with_activations`](Self::with_activations).
-    pub fn activations(&self) -> Option<DType> {
-        self.activations
-    }
-
     /// `x` in the activations' dtype.
     fn to_activations(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         x.to_dtype(self.activations.unwrap_or(x.dtype()))
