@@ -1,5 +1,6 @@
 //! CPU against CUDA: every op the models run off ganzoo's CPU kernels (convolutions,
-//! normalisations; value and gradients), every benchmark model's first training steps
+//! normalisations, the leaky ReLU, optimiser steps; value and gradients, on CUDA ganzoo's
+//! CUDA kernels where it has them), every benchmark model's first training steps
 //! from one seed, and the penalty's second-order gradient against finite differences on
 //! the GPU. Skipped, with a message, where no CUDA GPU is visible (every build without
 //! the `cuda` feature: `cargo test --features cuda -- cuda::` on a GPU machine). The
@@ -45,7 +46,7 @@ fn the_cuda_path_matches_the_kernels_op_by_op_on_the_cpu() {
     }
     let ops = op_parity(Target::default(), 2).unwrap();
     assert_within(&ops, tolerance(false));
-    assert_eq!(ops.len(), 21, "{:?}", ops.iter().map(|p| &p.op).collect::<Vec<_>>());
+    assert_eq!(ops.len(), 26, "{:?}", ops.iter().map(|p| &p.op).collect::<Vec<_>>());
     // Another code path, so other roundings: not the kernels compared with themselves.
     assert!(ops.iter().filter(|p| p.worst() > 0.0).count() >= 18, "{ops:?}");
 }

@@ -15,6 +15,7 @@ mod cifar;
 mod common;
 mod conv_as_gemm;
 mod cuda;
+mod cuda_emulated;
 mod download;
 mod eval;
 mod figures;

@@ -1,9 +1,9 @@
 //! Per-layer batch-norm benchmarks: each batch norm of DCGAN-32 (ngf = ndf = 64, batch
 //! 64 unless told) with the activation after it, forward (batch statistics, running
 //! ones updated) and backward (gradients of the input, γ and β seeded with ones), as
-//! the networks run them: on the CPU ganzoo's fused kernel on channels-last images or
-//! Candle's ops on NCHW; on CUDA Candle's ops (the step a fused CUDA kernel would
-//! replace). Milliseconds only: the work is memory traffic, not multiply-adds.
+//! the networks run them: ganzoo's fused kernel (on the CPU on channels-last images, on
+//! CUDA its CUDA kernels on NCHW) or Candle's ops on NCHW. Milliseconds only: the work is
+//! memory traffic, not multiply-adds.
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};

@@ -1,9 +1,12 @@
 //! Every op the models run where ganzoo's CPU kernels do not (on CUDA: each convolution
-//! as `conv_as_gemm`, batch norm and layer norm as Candle's ops), value and gradients,
-//! against the kernels on the CPU from the same host-drawn inputs: every DCGAN-32 and
-//! DCGAN-64 convolution and transposed convolution, batch norm, layer norm and layer
-//! norm's input gradient (the penalty differentiates it). Each side computes `y` and the
-//! gradients of `Σ y·g` (`g` drawn on the host) with respect to every input.
+//! as `conv_as_gemm`; batch norm, layer norm, the leaky ReLU and the optimiser steps as
+//! ganzoo's CUDA kernels, or Candle's ops with `--kernels gemm`), value and
+//! gradients, against the kernels on the CPU from the same host-drawn inputs: every
+//! DCGAN-32 and DCGAN-64 convolution and transposed convolution, batch norm (alone and
+//! with its leaky ReLU), the leaky ReLU and its input gradient, layer norm and its input
+//! gradient (the penalty differentiates both), and three Adam and RMSprop steps. Each
+//! side computes `y` and the gradients of `Σ y·g` (`g` drawn on the host) with respect to
+//! every input.
 //! `bench --parity` runs it on the device; `tests/integration/cuda.rs` on a GPU where
 //! one is visible, and on the CPU's CUDA path.
 
@@ -14,6 +17,9 @@ use candle_nn::VarBuilder;
 use ganzoo_kernels::{ConvParams, ImageLayout};
 use ganzoo_models::conv;
 use ganzoo_models::norm::{BatchNorm2d, BnMode, LayerNorm};
+use ganzoo_models::Activation;
+use ganzoo_train::config::Optimizer;
+use ganzoo_train::optim::OptimizerState;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -25,6 +31,8 @@ use crate::Result;
 
 /// The normalisations' ε (`ganzoo_models::norm`'s).
 const EPS: f64 = 1e-5;
+/// DCGAN's leaky-ReLU slope.
+const SLOPE: f64 = 0.2;
 
 /// Bound on [`OpParity::worst`] in f32: sums of up to 8,192 products, rounded in another
 /// order, stay within a few 1e-6 of the largest value. TF32 products round to 10 bits.
@@ -60,8 +68,14 @@ pub fn op_parity(target: Target, batch: usize) -> Result<Vec<OpParity>> {
         out.push(convolution(&layer, &device)?);
     }
     out.push(batch_norm([batch, 64, 8, 8], &device)?);
+    out.push(batch_norm_leaky_relu([batch, 64, 8, 8], &device)?);
+    out.push(leaky_relu([batch, 64, 8, 8], &device)?);
+    out.push(leaky_relu_input_grad([batch, 64, 8, 8], &device)?);
     out.push(layer_norm([batch, 16, 8, 8], &device)?);
     out.push(layer_norm_input_grad([batch, 16, 8, 8], &device)?);
+    for kind in [Optimizer::Adam { lr: 2e-4, beta1: 0.5, beta2: 0.999 }, Optimizer::RmsPropTf { lr: 5e-5 }] {
+        out.push(optimiser(kind, &device)?);
+    }
     Ok(out)
 }
 
@@ -114,6 +128,88 @@ fn batch_norm(shape: [usize; 4], device: &Device) -> Result<OpParity> {
         },
         device,
     )
+}
+
+/// A batch-norm layer and the leaky ReLU after it, as a network runs the pair (one fused
+/// op where ganzoo's kernels take the input).
+fn batch_norm_leaky_relu(shape: [usize; 4], device: &Device) -> Result<OpParity> {
+    let c = shape[1];
+    compare(
+        &format!("batch norm + leaky ReLU {shape:?}"),
+        &[("x", &shape), ("gamma", &[c]), ("beta", &[c])],
+        |v| Ok(ganzoo_kernels::batch_norm_leaky_relu(&v[0], &v[1], &v[2], EPS, SLOPE)?),
+        |v| {
+            let (mean, var) = (Tensor::zeros(c, DType::F32, device)?, Tensor::ones(c, DType::F32, device)?);
+            let named = [("weight", &*v[1]), ("bias", &*v[2]), ("running_mean", &mean), ("running_var", &var)];
+            let bn = on(&named, device, |vb| BatchNorm2d::new(c, candle_nn::Init::Const(1.0), vb))?;
+            let (x, layout) = (&v[0], ImageLayout::Nchw);
+            Ok(match bn.forward_leaky_relu(x, BnMode::Train, SLOPE, layout) {
+                Some(y) => y?,
+                None => Activation::LeakyRelu(SLOPE).forward(&bn.forward_in(x, BnMode::Train, layout)?)?,
+            })
+        },
+        device,
+    )
+}
+
+fn leaky_relu(shape: [usize; 4], device: &Device) -> Result<OpParity> {
+    compare(
+        &format!("leaky ReLU {shape:?}"),
+        &[("x", &shape)],
+        |v| Ok(ganzoo_kernels::leaky_relu(&v[0], SLOPE)?),
+        |v| Ok(Activation::LeakyRelu(SLOPE).forward(&v[0])?),
+        device,
+    )
+}
+
+/// The leaky ReLU's input gradient `∂(Σ y·dy)/∂x`, differentiated again (as the penalty does).
+fn leaky_relu_input_grad(shape: [usize; 4], device: &Device) -> Result<OpParity> {
+    compare(
+        &format!("leaky ReLU input gradient {shape:?}"),
+        &[("x", &shape), ("dy", &shape)],
+        |v| Ok(ganzoo_kernels::leaky_relu_grad(&v[0], &v[1], SLOPE)?),
+        |v| {
+            let act = Activation::LeakyRelu(SLOPE);
+            Ok(act.input_grad(&v[1], &v[0], &act.forward(&v[0].detach())?)?)
+        },
+        device,
+    )
+}
+
+/// Three steps of `kind` on one `(64, 128, 4, 4)` variable from the same start and
+/// gradients: the variable and the moments after them, on `device` against the same
+/// optimiser's on the CPU (ganzoo's fused kernels, unless `GANZOO_KERNELS` says otherwise).
+fn optimiser(kind: Optimizer, device: &Device) -> Result<OpParity> {
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let mut normal = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.sample(StandardNormal)).collect() };
+    let shape = [64, 128, 4, 4];
+    let n = shape.iter().product();
+    let start = normal(n);
+    let grads: Vec<Vec<f32>> = (0..3).map(|_| normal(n)).collect();
+    let run = |on: &Device| -> Result<Vec<Tensor>> {
+        let theta = Var::from_tensor(&Tensor::from_slice(&start, &shape[..], on)?)?;
+        let mut state = OptimizerState::new(kind, vec![("w".into(), theta.clone())])?;
+        for g in &grads {
+            let g = Tensor::from_slice(g, &shape[..], on)?;
+            state.step(&(theta.as_tensor() * g)?.sum_all()?.backward()?)?;
+        }
+        let moments = state.state_tensors();
+        let mut out = vec![theta.as_tensor().to_device(&Device::Cpu)?];
+        for key in ["w.m", "w.v"] {
+            if let Some(t) = moments.get(key) {
+                out.push(t.to_device(&Device::Cpu)?);
+            }
+        }
+        Ok(out)
+    };
+    let (ours, theirs) = (run(&Device::Cpu)?, run(device)?);
+    let (name, names): (_, &[&str]) = match kind {
+        Optimizer::Adam { .. } => ("Adam", &["θ", "m", "v"]),
+        Optimizer::RmsProp { .. } => ("RMSprop", &["θ", "v"]),
+        Optimizer::RmsPropTf { .. } => ("RMSprop (TF)", &["θ", "v"]),
+    };
+    let errors = names.iter().zip(theirs.iter().zip(&ours)).map(|(n, (a, b))| Ok((n.to_string(), relative(a, b)?)));
+    Ok(OpParity { op: format!("{name}, 3 steps {shape:?}"), errors: errors.collect::<Result<_>>()? })
 }
 
 /// Layer norm over `(C, H, W)` with `γ, β` per element.

@@ -113,9 +113,10 @@ pub struct BenchArgs {
     /// One JSON object per line instead of tables.
     #[arg(long)]
     pub json: bool,
-    /// Kernels of the models: ganzoo (ganzoo-kernels on the CPU; on CUDA Candle's ops,
-    /// convolutions as gemm), candle (Candle's ops) or gemm (Candle's ops, every
-    /// convolution as Candle's im2col + GEMM conv2d with ganzoo's gradients).
+    /// Kernels of the models: ganzoo (ganzoo-kernels on the CPU; on CUDA its CUDA kernels
+    /// for batch norm, leaky ReLU and optimisers, convolutions as gemm, the rest Candle's
+    /// ops), candle (Candle's ops) or gemm (Candle's ops, every convolution as Candle's
+    /// im2col + GEMM conv2d with ganzoo's gradients).
     #[arg(long, default_value = "ganzoo")]
     pub kernels: KernelBackend,
     /// Skip the per-layer convolution timings.

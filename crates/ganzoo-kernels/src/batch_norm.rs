@@ -366,13 +366,22 @@ impl CustomOp3 for BatchNormOp {
             gamma,
             &BatchNormGradOp { eps: self.eps, layout: self.layout, moments: self.moments.clone() },
         )?;
-        let (len, c) = (x.elem_count(), gamma.elem_count());
-        let dx = packed.narrow(0, 0, len)?.reshape(x.shape())?;
-        Ok((Some(dx), Some(packed.narrow(0, len, c)?), Some(packed.narrow(0, len + c, c)?)))
+        unpack_grads(&packed, x, gamma)
     }
 }
 
-fn check_affine(gamma: &Layout, beta: &Layout, c: usize) -> Result<()> {
+/// `(dx, dγ, dβ)` from a backward op's `[dx | dγ | dβ]`.
+pub(crate) fn unpack_grads(
+    packed: &Tensor,
+    x: &Tensor,
+    gamma: &Tensor,
+) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    let (len, c) = (x.elem_count(), gamma.elem_count());
+    let dx = packed.narrow(0, 0, len)?.reshape(x.shape())?;
+    Ok((Some(dx), Some(packed.narrow(0, len, c)?), Some(packed.narrow(0, len + c, c)?)))
+}
+
+pub(crate) fn check_affine(gamma: &Layout, beta: &Layout, c: usize) -> Result<()> {
     if gamma.shape().elem_count() != c || beta.shape().elem_count() != c {
         candle_core::bail!(
             "batch norm: γ {:?} and β {:?} must have one value per channel ({c})",
@@ -453,10 +462,35 @@ fn normalise(
     moments: Moments,
     slope: Option<f64>,
 ) -> Result<Tensor> {
+    check_slope(slope)?;
+    #[cfg(feature = "cuda")]
+    if x.device().is_cuda() {
+        return Ok(cuda_normalise(x, gamma, beta, eps, layout, slope)?.0);
+    }
+    x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, BatchNormOp { eps, layout, moments, slope })
+}
+
+fn check_slope(slope: Option<f64>) -> Result<()> {
     if slope.is_some_and(|a| !(0.0..=1.0).contains(&a)) {
         candle_core::bail!("batch norm + leaky ReLU: the slope must be in [0, 1], got {slope:?}");
     }
-    x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, BatchNormOp { eps, layout, moments, slope })
+    Ok(())
+}
+
+/// The CUDA op (NCHW only) and its `(4, C)` statistics (mean, variance, scale, shift).
+#[cfg(feature = "cuda")]
+fn cuda_normalise(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    layout: ImageLayout,
+    slope: Option<f64>,
+) -> Result<(Tensor, Tensor)> {
+    if layout != ImageLayout::Nchw {
+        candle_core::bail!("batch norm: CUDA tensors are NCHW only");
+    }
+    crate::cuda::batch_norm::normalise(x, gamma, beta, eps, slope)
 }
 
 /// [`batch_norm`] (followed by a leaky ReLU of negative slope `slope` if given, as
@@ -472,6 +506,12 @@ pub fn batch_norm_with_moments(
     slope: Option<f64>,
     layout: ImageLayout,
 ) -> Result<(Tensor, Tensor, Tensor)> {
+    #[cfg(feature = "cuda")]
+    if x.device().is_cuda() {
+        check_slope(slope)?;
+        let (y, stats) = cuda_normalise(x, gamma, beta, eps, layout, slope)?;
+        return Ok((y, stats.get(0)?, stats.get(1)?));
+    }
     let moments = Moments::default();
     let y = normalise(x, gamma, beta, eps, layout, moments.clone(), slope)?;
     let Some(m) = moments.0.get() else { candle_core::bail!("batch norm: the forward op left no moments") };
@@ -483,6 +523,10 @@ pub fn batch_norm_with_moments(
 
 /// Per-channel batch mean and biased variance of `x (N, C, H, W)`, as two `(C,)` tensors.
 pub fn channel_mean_var(x: &Tensor) -> Result<(Tensor, Tensor)> {
+    #[cfg(feature = "cuda")]
+    if x.device().is_cuda() {
+        return crate::cuda::batch_norm::mean_var(x);
+    }
     let m = x.detach().contiguous()?.apply_op1_no_bwd(&MomentsOp)?;
     Ok((m.get(0)?, m.get(1)?))
 }

@@ -16,6 +16,8 @@
 
 use std::mem::MaybeUninit;
 
+#[cfg(feature = "cuda")]
+use candle_core::cuda_backend::CudaStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -100,6 +102,22 @@ impl CustomOp3 for LayerNormOp {
         Ok((out, l1.shape().clone()))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        let (_, n) = samples(l1, self.name())?;
+        check_len(self.name(), "γ", l2.shape().elem_count(), n)?;
+        check_len(self.name(), "β", l3.shape().elem_count(), n)?;
+        Ok((crate::cuda::layer_norm::forward((s1, l1), (s2, l2), (s3, l3), n, self.eps)?, l1.shape().clone()))
+    }
+
     fn bwd(
         &self,
         x: &Tensor,
@@ -175,6 +193,12 @@ impl CustomOp2 for AffineGradOp {
         };
         Ok((out, Shape::from((2, n))))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s1: &CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<(CudaStorage, Shape)> {
+        let n = paired_samples(l1, l2, self.name())?;
+        Ok((crate::cuda::layer_norm::affine_grad((s1, l1), (s2, l2), n, self.eps)?, Shape::from((2, n))))
+    }
 }
 
 /// One sample with its moments `μ` and `σ = √(var + ε)`, shared by every op here.
@@ -242,6 +266,12 @@ impl CustomOp2 for LayerNormInputGradOp {
         Ok((out, l1.shape().clone()))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s1: &CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<(CudaStorage, Shape)> {
+        let n = paired_samples(l1, l2, self.name())?;
+        Ok((crate::cuda::layer_norm::input_grad((s1, l1), (s2, l2), n, self.eps)?, l1.shape().clone()))
+    }
+
     fn bwd(&self, x: &Tensor, g: &Tensor, _: &Tensor, h: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let dx = tracked(x, || {
             x.contiguous()?.apply_op3_no_bwd(&g.contiguous()?, &h.contiguous()?, &LayerNormSecondOp { eps: self.eps })
@@ -302,6 +332,23 @@ impl CustomOp3 for LayerNormSecondOp {
             Typed::F64([x, g, h]) => CpuStorage::F64(second(x, g, h, n, self.eps)),
         };
         Ok((out, l1.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        let (_, n) = samples(l1, self.name())?;
+        if l1.shape() != l2.shape() || l1.shape() != l3.shape() {
+            bail!("{}: operands {:?}, {:?}, {:?} differ", self.name(), l1.dims(), l2.dims(), l3.dims());
+        }
+        Ok((crate::cuda::layer_norm::second((s1, l1), (s2, l2), (s3, l3), n, self.eps)?, l1.shape().clone()))
     }
 }
 

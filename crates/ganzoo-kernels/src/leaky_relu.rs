@@ -31,6 +31,15 @@ impl CustomOp1 for LeakyReluOp {
         Ok((out, l.shape().clone()))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::cuda_backend::CudaStorage,
+        l: &Layout,
+    ) -> Result<(candle_core::cuda_backend::CudaStorage, Shape)> {
+        Ok((crate::cuda::mask((s, l), (s, l), self.0)?, l.shape().clone()))
+    }
+
     fn bwd(&self, x: &Tensor, _: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(leaky_relu_grad(x, dy, self.0)?))
     }
@@ -53,6 +62,20 @@ impl CustomOp2 for LeakyReluGradOp {
             Typed::F64([x, dy]) => CpuStorage::F64(masked(x, dy, self.0)),
         };
         Ok((out, l1.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::cuda_backend::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::cuda_backend::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::cuda_backend::CudaStorage, Shape)> {
+        if l1.shape() != l2.shape() {
+            candle_core::bail!("leaky ReLU backward: input {:?} and gradient {:?} differ", l1.dims(), l2.dims());
+        }
+        Ok((crate::cuda::mask((s1, l1), (s2, l2), self.0)?, l1.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, _: &Tensor, _: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {

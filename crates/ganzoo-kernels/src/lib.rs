@@ -32,13 +32,18 @@
 //! [`column_sum`], differentiable again), [`layer_norm`](fn@layer_norm) (with an input
 //! gradient that is differentiable again) and in-place [`adam_step`] / [`rmsprop_step`].
 //!
-//! Only `f32` and `f64` CPU tensors are supported: callers route other devices
-//! and dtypes to Candle's own ops.
+//! Only `f32` and `f64` CPU tensors are supported ([`supports`]), except with the `cuda`
+//! feature: batch norm (with its activation), layer norm (with its input gradient and
+//! that gradient's derivative), the leaky ReLU and the optimiser steps also take f32 CUDA
+//! tensors ([`cuda_supports`]), from ganzoo's own CUDA kernels.
+//! Callers route other devices and dtypes to Candle's own ops.
 
 pub mod batch_norm;
 mod borders;
 pub mod conv;
 mod conv_gemm;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod elementwise;
 mod gemm;
 mod geometry;
@@ -72,11 +77,25 @@ pub use layer_norm::{layer_norm, layer_norm_input_grad};
 pub use leaky_relu::{leaky_relu, leaky_relu_grad};
 pub use linear::linear;
 pub use matrix_product::{column_sum, matrix_product, Transposes};
-pub use optim::{adam_step, rmsprop_step};
+pub use optim::{adam_step, moving_average, rmsprop_step};
 pub use tanh::{tanh, tanh_grad};
 pub use transpose::{to_nchw, to_nhwc};
 
 /// Whether [`conv2d`] and friends can run on `t`: a CPU tensor of `f32` or `f64`.
 pub fn supports(t: &candle_core::Tensor) -> bool {
     t.device().is_cpu() && matches!(t.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
+}
+
+/// Whether the ops with a CUDA kernel ([`batch_norm_with_moments`] and the other batch
+/// norms, [`layer_norm`], [`layer_norm_input_grad`], [`leaky_relu`], [`leaky_relu_grad`],
+/// [`adam_step`], [`rmsprop_step`], [`moving_average`]) run on `t`:
+/// an f32 tensor on a CUDA device, in a build with the `cuda` feature.
+pub fn cuda_supports(t: &candle_core::Tensor) -> bool {
+    #[cfg(feature = "cuda")]
+    return cuda::supports(t);
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = t;
+        false
+    }
 }

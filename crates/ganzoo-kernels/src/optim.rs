@@ -6,6 +6,8 @@
 //! RMSprop (Tieleman & Hinton 2012): `v ← αv + (1−α)g²`, `θ ← θ − lr · g/(√v + ε)`;
 //! TensorFlow 1 puts ε inside the root: `θ ← θ − lr · g/√(v + ε)`.
 
+#[cfg(feature = "cuda")]
+use candle_core::cuda_backend::CudaStorage;
 use candle_core::{bail, CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
 use rayon::prelude::*;
 
@@ -21,20 +23,21 @@ fn target<'a, T>(data: &'a mut [T], l: &Layout, op: &'static str) -> Result<&'a 
     }
 }
 
-/// `dst ← β·dst + (1 − β)·f(g)`, with `f(g) = g` or `g²`.
+/// `dst ← β·dst + (1 − β)·f(g·scale)`, with `f(v) = v` or `v²`.
 struct MovingAverage {
     beta: f64,
+    scale: f64,
     square: bool,
 }
 
 impl MovingAverage {
     fn run<T: Element>(&self, dst: &mut [T], g: &[T]) {
-        let (b, square) = (self.beta, self.square);
+        let (b, scale, square) = (self.beta, self.scale, self.square);
         let isa = crate::isa::active();
         dst.par_chunks_mut(GRAIN).zip(g.par_chunks(GRAIN)).for_each(|(d, g)| {
             crate::isa::vectorized(isa, || {
                 for (d, &g) in d.iter_mut().zip(g) {
-                    let g = g.to_f64();
+                    let g = g.to_f64() * scale;
                     *d = T::from_f64(b * d.to_f64() + (1.0 - b) * if square { g * g } else { g });
                 }
             })
@@ -59,6 +62,12 @@ impl InplaceOp2 for MovingAverage {
             _ => bail!("{}: f32 or f64 operands of one dtype only", self.name()),
         }
         Ok(())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s1: &mut CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<()> {
+        same_shape(l1, l2, self.name())?;
+        crate::cuda::moving_average((s1, l1), (s2, l2), (self.beta, self.scale), self.square)
     }
 }
 
@@ -118,6 +127,23 @@ impl InplaceOp3 for ScaledStep {
         }
         Ok(())
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &mut CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
+    ) -> Result<()> {
+        same_shape(l1, l2, self.name())?;
+        same_shape(l1, l3, self.name())?;
+        let Self { lr, a_scale, b_scale, eps, eps_in_root } = *self;
+        let scalars = crate::cuda::StepScalars { lr, a_scale, b_scale, eps, eps_in_root };
+        crate::cuda::scaled_step((s1, l1), (s2, l2), (s3, l3), &scalars)
+    }
 }
 
 fn same_shape(a: &Layout, b: &Layout, op: &str) -> Result<()> {
@@ -140,8 +166,8 @@ pub fn adam_step(
     eps: f64,
 ) -> Result<()> {
     let g = g.contiguous()?;
-    m.inplace_op2(&g, &MovingAverage { beta: betas.0, square: false })?;
-    v.inplace_op2(&g, &MovingAverage { beta: betas.1, square: true })?;
+    m.inplace_op2(&g, &MovingAverage { beta: betas.0, scale: 1.0, square: false })?;
+    v.inplace_op2(&g, &MovingAverage { beta: betas.1, scale: 1.0, square: true })?;
     let (c1, c2) = (1.0 - betas.0.powi(t as i32), 1.0 - betas.1.powi(t as i32));
     theta.inplace_op3(m, v, &ScaledStep { lr, a_scale: 1.0 / c1, b_scale: 1.0 / c2, eps, eps_in_root: false })
 }
@@ -157,6 +183,12 @@ pub fn rmsprop_step(
     (eps, eps_in_root): (f64, bool),
 ) -> Result<()> {
     let g = g.contiguous()?;
-    v.inplace_op2(&g, &MovingAverage { beta: alpha, square: true })?;
+    v.inplace_op2(&g, &MovingAverage { beta: alpha, scale: 1.0, square: true })?;
     theta.inplace_op3(&g, v, &ScaledStep { lr, a_scale: 1.0, b_scale: 1.0, eps, eps_in_root })
+}
+
+/// `d ← β·d + (1 − β)·scale·g` in place: batch norm's running statistics (`β` one minus
+/// the momentum, `scale` the variance's `n/(n − 1)`), computed in f64.
+pub fn moving_average(d: &Tensor, g: &Tensor, beta: f64, scale: f64) -> Result<()> {
+    d.inplace_op2(&g.contiguous()?, &MovingAverage { beta, scale, square: false })
 }

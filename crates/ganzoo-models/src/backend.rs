@@ -18,7 +18,8 @@ pub enum KernelBackend {
     /// Candle's ops (`conv2d`, `conv_transpose2d`, elementwise and reduction ops).
     Candle,
     /// Candle's ops, every convolution as Candle's im2col + GEMM `conv2d` with ganzoo's
-    /// gradients ([`crate::conv_as_gemm`]): what the default gives on CUDA, chosen on any device.
+    /// gradients ([`crate::conv_as_gemm`]): the default's convolutions on CUDA, without
+    /// ganzoo's CUDA kernels ([`cuda_kernels_run`]); chosen on any device.
     Gemm,
 }
 
@@ -81,6 +82,16 @@ pub fn kernels_run(x: &Tensor, with: &[&Tensor], layout: ImageLayout) -> bool {
     layout == ImageLayout::Nhwc
         || (kernel_backend() == KernelBackend::Ganzoo
             && ganzoo_kernels::supports(x)
+            && with.iter().all(|t| t.dtype() == x.dtype()))
+}
+
+/// [`kernels_run`] for the ops ganzoo also has CUDA kernels for (batch norm with its
+/// activation, layer norm, the leaky ReLU, the optimiser steps): also on an f32 CUDA tensor `x`,
+/// with `with` of its dtype, when ganzoo's kernels are chosen (the default).
+pub fn cuda_kernels_run(x: &Tensor, with: &[&Tensor], layout: ImageLayout) -> bool {
+    kernels_run(x, with, layout)
+        || (kernel_backend() == KernelBackend::Ganzoo
+            && ganzoo_kernels::cuda_supports(x)
             && with.iter().all(|t| t.dtype() == x.dtype()))
 }
 

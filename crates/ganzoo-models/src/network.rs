@@ -44,10 +44,11 @@ impl Activation {
             Self::LeakyRelu(a) => a,
             Self::Tanh => return None,
         };
-        crate::backend::kernels_run(x, &[], ImageLayout::Nchw).then_some(slope)
+        crate::backend::cuda_kernels_run(x, &[], ImageLayout::Nchw).then_some(slope)
     }
 
-    fn forward(self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// The activation of `x`, as the networks run it (ganzoo's kernel where it takes `x`).
+    pub fn forward(self, x: &Tensor) -> candle_core::Result<Tensor> {
         if let Some(a) = self.kernel_slope(x) {
             return ganzoo_kernels::leaky_relu(x, a);
         }
@@ -60,7 +61,7 @@ impl Activation {
     }
 
     /// `∂(Σ y·dy)/∂x`; the piecewise-linear masks are constants (their derivative is 0 almost everywhere).
-    fn input_grad(self, dy: &Tensor, x: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
+    pub fn input_grad(self, dy: &Tensor, x: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
         if let Some(a) = self.kernel_slope(x) {
             return ganzoo_kernels::leaky_relu_grad(x, dy, a);
         }

@@ -110,7 +110,7 @@ impl BatchNorm2d {
     /// Whether ganzoo's fused kernel normalises `x` in `mode` (batch statistics only;
     /// always on NHWC images, which only the kernels take).
     fn runs_kernel(&self, x: &Tensor, mode: BnMode, layout: ImageLayout) -> bool {
-        mode != BnMode::Eval && crate::backend::kernels_run(x, &[&self.gamma], layout)
+        mode != BnMode::Eval && crate::backend::cuda_kernels_run(x, &[&self.gamma], layout)
     }
 
     fn kernel_forward(
@@ -128,7 +128,14 @@ impl BatchNorm2d {
     }
 
     fn update_running(&self, mean: &Tensor, var: &Tensor, n: usize) -> candle_core::Result<()> {
-        let unbiased = (var.detach() * (n as f64 / (n.max(2) - 1) as f64))?;
+        let unbias = n as f64 / (n.max(2) - 1) as f64;
+        let (old_mean, old_var) = (self.running_mean.as_tensor(), self.running_var.as_tensor());
+        if crate::backend::cuda_kernels_run(old_mean, &[mean, var], ImageLayout::Nchw) {
+            // In place, one pass each (on CUDA one launch instead of five ops).
+            ganzoo_kernels::moving_average(old_mean, &mean.detach(), 1.0 - MOMENTUM, 1.0)?;
+            return ganzoo_kernels::moving_average(old_var, &var.detach(), 1.0 - MOMENTUM, unbias);
+        }
+        let unbiased = (var.detach() * unbias)?;
         let blend = |old: &Var, new: &Tensor| -> candle_core::Result<()> {
             let v = ((old.as_tensor() * (1.0 - MOMENTUM))? + (new.detach().to_dtype(old.dtype())? * MOMENTUM)?)?;
             old.set(&v)
@@ -222,7 +229,7 @@ impl LayerNorm {
         }
         let (gamma, beta) = self.affine()?;
         let (gamma, beta) = (Self::in_layout(&gamma, layout)?, Self::in_layout(&beta, layout)?);
-        if crate::backend::kernels_run(x, &[&self.gamma], layout) {
+        if crate::backend::cuda_kernels_run(x, &[&self.gamma], layout) {
             return ganzoo_kernels::layer_norm(x, &gamma, &beta, EPS);
         }
         let (xhat, _) = Self::normalise(x)?;
@@ -237,7 +244,7 @@ impl LayerNorm {
             return self.input_grad(&dy_master, &x_master, layout)?.to_dtype(dy.dtype());
         }
         let g = dy.flatten_from(1)?.broadcast_mul(&Self::in_layout(&self.affine()?.0, layout)?.flatten_all()?)?;
-        if crate::backend::kernels_run(x, &[&self.gamma], layout) {
+        if crate::backend::cuda_kernels_run(x, &[&self.gamma], layout) {
             return ganzoo_kernels::layer_norm_input_grad(x, &g.reshape(x.shape())?, EPS);
         }
         let (xhat, sigma) = Self::normalise(x)?;

@@ -58,16 +58,17 @@ impl OptimizerState {
         self.step
     }
 
-    /// One update from `grads`; variables without a gradient are left alone. On the
-    /// CPU the update is ganzoo's fused in-place kernel; elsewhere Candle's tensor ops,
-    /// on all variables at once where every one has a gradient ([`Self::flat_step`]).
+    /// One update from `grads`; variables without a gradient are left alone. Where
+    /// ganzoo's kernels run (the CPU; f32 on CUDA) the update is their fused in-place
+    /// op; elsewhere Candle's tensor ops, on all variables at once where every one has a
+    /// gradient ([`Self::flat_step`]).
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.step += 1;
         let gs: Vec<Option<Tensor>> = self.vars.iter().map(|(_, v)| grads.get(v).map(Tensor::detach)).collect();
         let fused: Vec<bool> = (self.vars.iter().zip(&gs))
             .map(|((_, v), g)| {
                 g.as_ref().is_some_and(|g| {
-                    ganzoo_models::backend::kernels_run(v.as_tensor(), &[g], ganzoo_kernels::ImageLayout::Nchw)
+                    ganzoo_models::backend::cuda_kernels_run(v.as_tensor(), &[g], ganzoo_kernels::ImageLayout::Nchw)
                 })
             })
             .collect();

@@ -447,7 +447,8 @@ fn per_layer(args: &BenchArgs, torch: Option<(&TorchRef, &str)>, target: Target)
     if !args.json {
         let theirs = if torch.is_some() { format!("{:>18}{:>8}", "PyTorch ms GF/s", "vs PT") } else { String::new() };
         let machine = if target.cuda {
-            "CUDA GPU 0, ganzoo's convolutions as Candle's im2col + cuBLAS conv2d".to_string()
+            "CUDA GPU 0, ganzoo's convolutions as Candle's im2col + cuBLAS conv2d, its batch norms its CUDA kernels"
+                .to_string()
         } else {
             format!("CPU: {}, ganzoo's kernels at {}", system::cpu_model(), isa::active())
         };

@@ -1,0 +1,152 @@
+// Runs one of kernels.cu's kernels on the host (compiled with emulate.h: `c++ -std=c++20
+// -pthread -ffp-contract=off -include emulate.h emulate.cpp`), on raw
+// little-endian f32 files in a directory, for tests/integration/cuda_emulated.rs:
+//
+//   emulate DIR batch_norm N C PLANE EPS SLOPE ACTIVATE  x gamma beta dy → stats y grad
+//   emulate DIR layer_norm B N EPS          x gamma beta dy g h → y affine q second
+//   emulate DIR leaky_relu LEN SLOPE                     x g → out
+//   emulate DIR moving_average LEN BETA SCALE SQUARE     d g → d
+//   emulate DIR scaled_step LEN LR A_SCALE B_SCALE EPS EPS_IN_ROOT  theta a b → theta
+//
+// Launch shapes as cuda/mod.rs's: per-channel and per-sample kernels one block of GZ_BLOCK
+// threads per channel or sample; elementwise kernels two blocks of 256 threads here, so
+// that they stride.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kernels.cu"
+
+static std::string dir;
+
+static std::vector<float> load(const char* name, size_t len) {
+    std::ifstream in(dir + "/" + name + ".f32", std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (bytes.size() != len * sizeof(float)) {
+        std::fprintf(stderr, "%s.f32: %zu bytes, expected %zu\n", name, bytes.size(), len * sizeof(float));
+        std::exit(2);
+    }
+    std::vector<float> v(len);
+    std::memcpy(v.data(), bytes.data(), bytes.size());
+    return v;
+}
+
+static void save(const char* name, const std::vector<float>& v) {
+    std::ofstream out(dir + "/" + name + ".f32", std::ios::binary);
+    out.write(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+}
+
+// Runs `kernel` over `grid` blocks of `block` threads: as host threads meeting at a
+// barrier where the kernel synchronises, else one after another.
+template <class F>
+static void launch(unsigned grid, unsigned block, bool synchronises, F kernel) {
+    gridDim = {grid, 1, 1};
+    blockDim = {block, 1, 1};
+    for (unsigned b = 0; b < grid; ++b) {
+        if (!synchronises) {
+            for (unsigned t = 0; t < block; ++t) {
+                blockIdx = {b, 1, 1};
+                threadIdx = {t, 1, 1};
+                kernel();
+            }
+            continue;
+        }
+        std::barrier<> barrier(block);
+        gz_block_barrier = &barrier;
+        std::vector<std::thread> threads;
+        for (unsigned t = 0; t < block; ++t) {
+            threads.emplace_back([=] {
+                blockIdx = {b, 1, 1};
+                threadIdx = {t, 1, 1};
+                kernel();
+            });
+        }
+        for (auto& thread : threads) thread.join();
+    }
+}
+
+int main(int argc, char** argv) {
+    if (argc < 3) {
+        std::fprintf(stderr, "usage: emulate DIR KERNEL ARGS...\n");
+        return 2;
+    }
+    dir = argv[1];
+    const std::string kernel = argv[2];
+    auto arg = [&](int i) -> const char* {
+        if (i >= argc) {
+            std::fprintf(stderr, "%s: missing argument %d\n", kernel.c_str(), i);
+            std::exit(2);
+        }
+        return argv[i];
+    };
+    const unsigned EW_GRID = 2, EW_BLOCK = 256;
+    if (kernel == "batch_norm") {
+        const int n = std::atoi(arg(3)), c = std::atoi(arg(4)), plane = std::atoi(arg(5));
+        const double eps = std::atof(arg(6));
+        const float slope = (float)std::atof(arg(7));
+        const int activate = std::atoi(arg(8));
+        const size_t len = (size_t)n * c * plane;
+        auto x = load("x", len), gamma = load("gamma", c), beta = load("beta", c), dy = load("dy", len);
+        std::vector<float> stats(4 * c), y(len), grad(len + 2 * c);
+        launch(c, GZ_BLOCK, true, [&] { gz_bn_statistics(x.data(), gamma.data(), beta.data(), stats.data(), n, c, plane, eps); });
+        launch(EW_GRID, EW_BLOCK, false, [&] { gz_bn_forward(x.data(), stats.data(), y.data(), len, c, plane, slope, activate); });
+        launch(c, GZ_BLOCK, true, [&] {
+            gz_bn_backward(x.data(), dy.data(), y.data(), gamma.data(), stats.data(), grad.data(), n, c, plane, eps, slope,
+                           activate);
+        });
+        save("stats", stats);
+        save("y", y);
+        save("grad", grad);
+    } else if (kernel == "layer_norm") {
+        const int b = std::atoi(arg(3));
+        const size_t n = std::strtoull(arg(4), nullptr, 10);
+        const double eps = std::atof(arg(5));
+        const size_t len = b * n;
+        auto x = load("x", len), gamma = load("gamma", n), beta = load("beta", n), dy = load("dy", len),
+             g = load("g", len), h = load("h", len);
+        std::vector<float> y(len), affine(2 * n), q(len), second(len);
+        std::vector<double> moments(2 * b);
+        launch(b, GZ_BLOCK, true, [&] { gz_ln_forward(x.data(), gamma.data(), beta.data(), y.data(), n, eps); });
+        launch(b, GZ_BLOCK, true, [&] { gz_ln_moments(x.data(), moments.data(), n, eps); });
+        launch(EW_GRID, EW_BLOCK, false,
+               [&] { gz_ln_affine_grad(x.data(), dy.data(), moments.data(), affine.data(), b, n); });
+        launch(b, GZ_BLOCK, true, [&] { gz_ln_input_grad(x.data(), g.data(), q.data(), n, eps); });
+        launch(b, GZ_BLOCK, true, [&] { gz_ln_second(x.data(), g.data(), h.data(), second.data(), n, eps); });
+        save("y", y);
+        save("affine", affine);
+        save("q", q);
+        save("second", second);
+    } else if (kernel == "leaky_relu") {
+        const size_t len = std::strtoull(arg(3), nullptr, 10);
+        const float slope = (float)std::atof(arg(4));
+        auto x = load("x", len), g = load("g", len);
+        std::vector<float> out(len);
+        launch(EW_GRID, EW_BLOCK, false, [&] { gz_leaky_relu_mask(x.data(), g.data(), out.data(), len, slope); });
+        save("out", out);
+    } else if (kernel == "moving_average") {
+        const size_t len = std::strtoull(arg(3), nullptr, 10);
+        const double beta = std::atof(arg(4)), scale = std::atof(arg(5));
+        const int square = std::atoi(arg(6));
+        auto d = load("d", len), g = load("g", len);
+        launch(EW_GRID, EW_BLOCK, false, [&] { gz_moving_average(d.data(), g.data(), len, beta, scale, square); });
+        save("d", d);
+    } else if (kernel == "scaled_step") {
+        const size_t len = std::strtoull(arg(3), nullptr, 10);
+        const double lr = std::atof(arg(4)), a_scale = std::atof(arg(5)), b_scale = std::atof(arg(6)),
+                     eps = std::atof(arg(7));
+        const int eps_in_root = std::atoi(arg(8));
+        auto theta = load("theta", len), a = load("a", len), b = load("b", len);
+        launch(EW_GRID, EW_BLOCK, false,
+               [&] { gz_scaled_step(theta.data(), a.data(), b.data(), len, lr, a_scale, b_scale, eps, eps_in_root); });
+        save("theta", theta);
+    } else {
+        std::fprintf(stderr, "unknown kernel %s\n", kernel.c_str());
+        return 2;
+    }
+    return 0;
+}

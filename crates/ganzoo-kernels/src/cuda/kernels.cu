@@ -1,0 +1,272 @@
+// ganzoo's CUDA kernels, f32: training-mode batch norm (statistics, forward, backward;
+// each fused with a following (leaky) ReLU), layer norm (forward, the affine gradients,
+// the input gradient and its derivative), the leaky-ReLU mask, and in-place moving
+// averages (the optimisers' moments, batch norm's running statistics) and optimiser
+// steps. The arithmetic is the CPU kernels' (batch_norm.rs, layer_norm.rs, leaky_relu.rs,
+// optim.rs): sums and coefficients in f64, rounded to f32 where the CPU rounds; build.rs
+// compiles this file with --fmad=false, so no product is fused into an addition that the
+// CPU code rounds separately.
+//
+// Launch shapes (cuda/mod.rs): the per-channel and per-sample kernels run one block of
+// GZ_BLOCK threads per channel or sample; the elementwise kernels any grid, striding.
+
+#define GZ_BLOCK 512
+
+// Sums each of the K values over the block; every thread gets the totals.
+template <int K>
+__device__ void block_sums(double (&v)[K]) {
+    __shared__ double s[K][GZ_BLOCK];
+    const unsigned t = threadIdx.x;
+    for (int k = 0; k < K; ++k) s[k][t] = v[k];
+    __syncthreads();
+    for (unsigned half = GZ_BLOCK / 2; half > 0; half >>= 1) {
+        if (t < half) {
+            for (int k = 0; k < K; ++k) s[k][t] += s[k][t + half];
+        }
+        __syncthreads();
+    }
+    for (int k = 0; k < K; ++k) v[k] = s[k][0];
+    __syncthreads();  // every thread has read the totals before s can be written again
+}
+
+// The flat index of the `i`-th value of channel `ch` of an (n, c, plane) image.
+__device__ __forceinline__ size_t channel_index(size_t i, int ch, int c, int plane) {
+    const size_t sample = i / plane;
+    return (sample * c + ch) * plane + (i - sample * plane);
+}
+
+// Per channel of x (n, c, plane): mean, biased variance, and the forward pass's
+// `scale = γ/√(σ² + ε)`, `shift = β − μ·scale`, as the rows of stats (4, c).
+extern "C" __global__ void gz_bn_statistics(const float* x, const float* gamma, const float* beta, float* stats,
+                                            int n, int c, int plane, double eps) {
+    const int ch = blockIdx.x;
+    const size_t count = (size_t)n * plane;
+    double sums[2] = {0.0, 0.0};
+    for (size_t i = threadIdx.x; i < count; i += GZ_BLOCK) {
+        const double v = x[channel_index(i, ch, c, plane)];
+        sums[0] += v;
+        sums[1] += v * v;
+    }
+    block_sums(sums);
+    const double s = sums[0], ss = sums[1];
+    if (threadIdx.x == 0) {
+        const double mean = s / (double)count;
+        const double var = fmax(ss / (double)count - mean * mean, 0.0);
+        const double scale = (double)gamma[ch] / sqrt(var + eps);
+        stats[ch] = (float)mean;
+        stats[c + ch] = (float)var;
+        stats[2 * c + ch] = (float)scale;
+        stats[3 * c + ch] = (float)((double)beta[ch] - mean * scale);
+    }
+}
+
+// y = x·scale + shift per channel, through a leaky ReLU of slope `slope` if `activate`.
+extern "C" __global__ void gz_bn_forward(const float* x, const float* stats, float* y, size_t len, int c, int plane,
+                                         float slope, int activate) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (size_t)gridDim.x * blockDim.x) {
+        const int ch = (int)((i / plane) % c);
+        float z = x[i] * stats[2 * c + ch];
+        z += stats[3 * c + ch];
+        if (activate) {
+            const float negative = z * slope;
+            z = z > 0.0f ? z : negative;
+        }
+        y[i] = z;
+    }
+}
+
+// The upstream gradient through the activation: masked by the output's sign.
+__device__ __forceinline__ float masked_grad(const float* dy, const float* y, size_t k, float slope, int activate) {
+    const float g = dy[k];
+    return (activate && !(y[k] > 0.0f)) ? g * slope : g;
+}
+
+// out = [dx | dγ | dβ] for x (n, c, plane), one block per channel:
+// dx = γ/√(σ² + ε) · (dy − mean(dy) − x̂ · mean(dy · x̂)), dγ = Σ dy · x̂, dβ = Σ dy,
+// with dy first masked by the activation when `activate` (y: the forward's output).
+extern "C" __global__ void gz_bn_backward(const float* x, const float* dy, const float* y, const float* gamma,
+                                          const float* stats, float* out, int n, int c, int plane, double eps,
+                                          float slope, int activate) {
+    const int ch = blockIdx.x;
+    const size_t count = (size_t)n * plane;
+    double sums[2] = {0.0, 0.0};
+    for (size_t i = threadIdx.x; i < count; i += GZ_BLOCK) {
+        const size_t k = channel_index(i, ch, c, plane);
+        const double g = masked_grad(dy, y, k, slope, activate);
+        sums[0] += g;
+        sums[1] += g * (double)x[k];
+    }
+    block_sums(sums);
+    const double s_dy = sums[0], s_dyx = sums[1];
+    const double mean = stats[ch];
+    const double rstd = 1.0 / sqrt((double)stats[c + ch] + eps);
+    const double scale = (double)gamma[ch] * rstd;
+    const double d_gamma = (s_dyx - mean * s_dy) * rstd;
+    const double per_x_wide = -scale * (d_gamma / (double)count) * rstd;
+    const float per_dy = (float)scale;
+    const float per_x = (float)per_x_wide;
+    const float offset = (float)(-scale * (s_dy / (double)count) - per_x_wide * mean);
+    for (size_t i = threadIdx.x; i < count; i += GZ_BLOCK) {
+        const size_t k = channel_index(i, ch, c, plane);
+        float z = masked_grad(dy, y, k, slope, activate) * per_dy;
+        z += x[k] * per_x;
+        z += offset;
+        out[k] = z;
+    }
+    if (threadIdx.x == 0) {
+        const size_t len = count * c;
+        out[len + ch] = (float)d_gamma;
+        out[len + c + ch] = (float)s_dy;
+    }
+}
+
+// Layer norm (layer_norm.rs): per sample of n values, μ and σ = √(var + ε), x̂ = (x − μ)/σ.
+// One block per sample, except gz_ln_affine_grad (one thread per sample element).
+struct Sample {
+    double mean, sigma, rstd;
+};
+
+__device__ Sample sample_of(double s, double ss, size_t n, double eps) {
+    Sample m;
+    m.mean = s / (double)n;
+    m.sigma = sqrt(fmax(ss / (double)n - m.mean * m.mean, 0.0) + eps);
+    m.rstd = 1.0 / m.sigma;
+    return m;
+}
+
+// `(mean(w), mean(w ⊙ x̂))` from Σw and Σw·x.
+__device__ void means(const Sample& m, double s_w, double s_wx, size_t n, double& w_mean, double& wx_mean) {
+    w_mean = s_w / (double)n;
+    wx_mean = (s_wx - m.mean * s_w) * m.rstd / (double)n;
+}
+
+// y = x̂ ⊙ γ + β.
+extern "C" __global__ void gz_ln_forward(const float* x, const float* gamma, const float* beta, float* y, size_t n,
+                                         double eps) {
+    const size_t base = (size_t)blockIdx.x * n;
+    double sums[2] = {0.0, 0.0};
+    for (size_t k = threadIdx.x; k < n; k += GZ_BLOCK) {
+        const double v = x[base + k];
+        sums[0] += v;
+        sums[1] += v * v;
+    }
+    block_sums(sums);
+    const Sample m = sample_of(sums[0], sums[1], n, eps);
+    for (size_t k = threadIdx.x; k < n; k += GZ_BLOCK) {
+        const double xhat = ((double)x[base + k] - m.mean) * m.rstd;
+        y[base + k] = (float)(xhat * (double)gamma[k] + (double)beta[k]);
+    }
+}
+
+// moments[2i], moments[2i + 1] = μ, 1/σ of sample i.
+extern "C" __global__ void gz_ln_moments(const float* x, double* moments, size_t n, double eps) {
+    const size_t base = (size_t)blockIdx.x * n;
+    double sums[2] = {0.0, 0.0};
+    for (size_t k = threadIdx.x; k < n; k += GZ_BLOCK) {
+        const double v = x[base + k];
+        sums[0] += v;
+        sums[1] += v * v;
+    }
+    block_sums(sums);
+    if (threadIdx.x == 0) {
+        const Sample m = sample_of(sums[0], sums[1], n, eps);
+        moments[2 * blockIdx.x] = m.mean;
+        moments[2 * blockIdx.x + 1] = m.rstd;
+    }
+}
+
+// out = [Σ_b dy ⊙ x̂ | Σ_b dy] (2n), samples summed in order, from gz_ln_moments' moments.
+extern "C" __global__ void gz_ln_affine_grad(const float* x, const float* dy, const double* moments, float* out,
+                                             int b, size_t n) {
+    for (size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x; k < n; k += (size_t)gridDim.x * blockDim.x) {
+        double sg = 0.0, sb = 0.0;
+        for (int i = 0; i < b; ++i) {
+            const double d = dy[(size_t)i * n + k];
+            sb += d;
+            sg += d * ((double)x[(size_t)i * n + k] - moments[2 * i]) * moments[2 * i + 1];
+        }
+        out[k] = (float)sg;
+        out[n + k] = (float)sb;
+    }
+}
+
+// Q(x, g) = (g − mean(g) − x̂ · mean(g ⊙ x̂)) / σ.
+extern "C" __global__ void gz_ln_input_grad(const float* x, const float* g, float* out, size_t n, double eps) {
+    const size_t base = (size_t)blockIdx.x * n;
+    double sums[4] = {0.0, 0.0, 0.0, 0.0};
+    for (size_t k = threadIdx.x; k < n; k += GZ_BLOCK) {
+        const double v = x[base + k], w = g[base + k];
+        sums[0] += v;
+        sums[1] += v * v;
+        sums[2] += w;
+        sums[3] += w * v;
+    }
+    block_sums(sums);
+    const Sample m = sample_of(sums[0], sums[1], n, eps);
+    double g_mean, gx_mean;
+    means(m, sums[2], sums[3], n, g_mean, gx_mean);
+    for (size_t k = threadIdx.x; k < n; k += GZ_BLOCK) {
+        const double xhat = ((double)x[base + k] - m.mean) * m.rstd;
+        out[base + k] = (float)(((double)g[base + k] - g_mean - xhat * gx_mean) * m.rstd);
+    }
+}
+
+// ∂⟨h, Q(x, g)⟩/∂x = P v / σ + (s/N) x̂, v = −(m h + k g)/σ, s = −⟨h, P g⟩/σ²,
+// m = mean(g ⊙ x̂), k = mean(h ⊙ x̂) (layer_norm.rs, `second`).
+extern "C" __global__ void gz_ln_second(const float* x, const float* g, const float* h, float* out, size_t n,
+                                        double eps) {
+    const size_t base = (size_t)blockIdx.x * n;
+    double sums[7] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    for (size_t j = threadIdx.x; j < n; j += GZ_BLOCK) {
+        const double v = x[base + j], w = g[base + j], u = h[base + j];
+        sums[0] += v;
+        sums[1] += v * v;
+        sums[2] += w;
+        sums[3] += w * v;
+        sums[4] += u;
+        sums[5] += u * v;
+        sums[6] += u * w;
+    }
+    block_sums(sums);
+    const Sample s = sample_of(sums[0], sums[1], n, eps);
+    const double nf = (double)n;
+    double g_mean, m, h_mean, k;
+    means(s, sums[2], sums[3], n, g_mean, m);
+    means(s, sums[4], sums[5], n, h_mean, k);
+    const double h_pg = sums[6] - nf * g_mean * h_mean - nf * m * k;
+    const double scale = -h_pg / (s.sigma * s.sigma) / nf;
+    const double v_mean = -(m * h_mean + k * g_mean) * s.rstd;
+    const double vx_mean = -2.0 * m * k * s.rstd;
+    for (size_t j = threadIdx.x; j < n; j += GZ_BLOCK) {
+        const double xhat = ((double)x[base + j] - s.mean) * s.rstd;
+        const double v = -(m * (double)h[base + j] + k * (double)g[base + j]) * s.rstd;
+        out[base + j] = (float)((v - v_mean - xhat * vx_mean) * s.rstd + scale * xhat);
+    }
+}
+
+// out = g where x > 0, else g·slope (the leaky ReLU with g = x, its gradient with g = dy).
+extern "C" __global__ void gz_leaky_relu_mask(const float* x, const float* g, float* out, size_t len, float slope) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (size_t)gridDim.x * blockDim.x) {
+        out[i] = x[i] > 0.0f ? g[i] : g[i] * slope;
+    }
+}
+
+// d ← β·d + (1 − β)·f(g·scale), f(v) = v or v², in f64.
+extern "C" __global__ void gz_moving_average(float* d, const float* g, size_t len, double beta, double scale,
+                                             int square) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (size_t)gridDim.x * blockDim.x) {
+        const double v = (double)g[i] * scale;
+        d[i] = (float)(beta * (double)d[i] + (1.0 - beta) * (square ? v * v : v));
+    }
+}
+
+// θ ← θ − lr · (a·a_scale) / (√(b·b_scale) + ε), or / √(b·b_scale + ε) with eps_in_root, in f64.
+extern "C" __global__ void gz_scaled_step(float* theta, const float* a, const float* b, size_t len, double lr,
+                                          double a_scale, double b_scale, double eps, int eps_in_root) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (size_t)gridDim.x * blockDim.x) {
+        const double v = (double)b[i] * b_scale;
+        const double root = eps_in_root ? sqrt(v + eps) : sqrt(v) + eps;
+        const double step = lr * ((double)a[i] * a_scale) / root;
+        theta[i] = (float)((double)theta[i] - step);
+    }
+}
