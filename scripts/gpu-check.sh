@@ -6,8 +6,9 @@
 # then — while time is left (LIMIT_S, default 540 s) — the models with bf16
 # activations, each DCGAN layer with ganzoo's convolutions (Candle's cuBLAS) and
 # Candle's own (batch norms: ganzoo's CUDA kernels, Candle's ops, PyTorch's), the models
-# without ganzoo's CUDA kernels (`--kernels gemm`: batch norm, leaky ReLU and optimiser
-# as Candle's ops), with Candle's convolutions, and with TF32 allowed.
+# without ganzoo's CUDA kernels (`--kernels gemm`: batch norm, layer norm, leaky ReLU and
+# optimiser as Candle's ops), with cudarc's per-allocation events (GANZOO_CUDA_EVENTS=1),
+# with Candle's convolutions, and with TF32 allowed.
 # Results under $OUT; sections in that order, so a cut-short run keeps the first ones.
 #
 # Build first, here (no GPU needed):   scripts/build-cuda.sh   → target/cuda/ganzoo-cuda
@@ -102,6 +103,7 @@ if fits 100 "per-layer timings"; then
   cat "$out/layers.txt" | tee -a "$out/summary.txt"; tail -3 "$out/layers.err" | tee -a "$out/summary.txt"
 fi
 fits 70 "batch ${batches[0]} without ganzoo's CUDA kernels" && bench "${batches[0]}" gemm without-cuda-kernels
+fits 70 "batch ${batches[0]} with cudarc's events" && GANZOO_CUDA_EVENTS=1 bench "${batches[0]}" ganzoo cuda-events
 for b in "${batches[@]}"; do
   fits 70 "batch $b with Candle's convolutions" && bench "$b" candle candle-convolutions
 done

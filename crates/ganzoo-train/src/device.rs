@@ -5,6 +5,10 @@
 //! caching allocator does. [`peak_memory_in_use`] reads the pool's high-water mark of
 //! memory held by live tensors (the analogue of `torch.cuda.max_memory_allocated`),
 //! [`name`] the GPU's name.
+//! cudarc creates two CUDA events with every allocation and destroys them with it, to
+//! order work between streams; Candle's device runs one stream (CUDA's per-thread one),
+//! on which cudarc never records them, so [`cuda`] turns that off (`GANZOO_CUDA_EVENTS=1`
+//! keeps it, to measure what it costs).
 //! Without the `cuda` feature both only report that CUDA is missing.
 
 use candle_core::Device;
@@ -13,6 +17,9 @@ use candle_core::Device;
 /// error, where the driver refuses: training still works, only slower).
 pub fn cuda(ordinal: usize) -> candle_core::Result<Device> {
     let device = Device::new_cuda(ordinal)?;
+    if std::env::var_os("GANZOO_CUDA_EVENTS").is_none_or(|v| v != "1") {
+        pool::one_stream(&device);
+    }
     if let Err(e) = pool::keep_freed_memory(&device) {
         tracing::warn!("CUDA memory pool left releasing freed memory: {e}");
     }
@@ -61,6 +68,16 @@ mod pool {
         stream.context().name().map_err(|e| format!("{e:?}"))
     }
 
+    /// Tensors allocated from now on carry no CUDA events.
+    pub fn one_stream(device: &Device) {
+        if let Ok(cuda) = device.as_cuda_device() {
+            // SAFETY: the events order work between streams; ganzoo issues all its CUDA
+            // work on the device's one stream from one thread, and cudarc reads the events
+            // only in multi-stream mode, which nothing here enters (no `new_stream`).
+            unsafe { cuda.disable_event_tracking() }
+        }
+    }
+
     pub fn keep_freed_memory(device: &Device) -> Result<(), String> {
         let pool = default_pool(device)?;
         let mut threshold = u64::MAX;
@@ -88,6 +105,8 @@ mod pool {
     use candle_core::Device;
 
     const MISSING: &str = "this build has no CUDA";
+
+    pub fn one_stream(_: &Device) {}
 
     pub fn keep_freed_memory(_: &Device) -> Result<(), String> {
         Err(MISSING.into())
