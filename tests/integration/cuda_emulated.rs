@@ -255,3 +255,17 @@ fn optimiser_kernels_are_the_cpu_steps_bit_for_bit() {
     ganzoo_kernels::moving_average(&vc, &cpu(&m), 0.9, unbias).unwrap();
     assert_eq!(running, values(&vc));
 }
+
+#[test]
+fn clamp_kernel_is_the_cpu_ops_bit_for_bit() {
+    let mut rng = ChaCha8Rng::seed_from_u64(10);
+    let mut v: Vec<f32> = normal(&mut rng, 1100).iter().map(|x| x * 0.02).collect();
+    v[7] = f32::NAN;
+    let args = [v.len().to_string(), "-0.01".into(), "0.01".into()];
+    let Some(out) = run("clamp", &args, &[("v", &v)], &["v"]) else { return };
+    let cpu = Tensor::from_slice(&v, v.len(), &Device::Cpu).unwrap();
+    ganzoo_kernels::clamp_in_place(&cpu, -0.01, 0.01).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&out[0]), bits(&values(&cpu)));
+    assert!(out[0][7].is_nan() && out[0].iter().filter(|x| x.abs() == 0.01).count() > 100);
+}

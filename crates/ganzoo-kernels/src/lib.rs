@@ -77,7 +77,7 @@ pub use layer_norm::{layer_norm, layer_norm_input_grad};
 pub use leaky_relu::{leaky_relu, leaky_relu_grad};
 pub use linear::linear;
 pub use matrix_product::{column_sum, matrix_product, Transposes};
-pub use optim::{adam_step, moving_average, rmsprop_step};
+pub use optim::{adam_step, clamp_in_place, moving_average, rmsprop_step};
 pub use tanh::{tanh, tanh_grad};
 pub use transpose::{to_nchw, to_nhwc};
 
@@ -88,7 +88,7 @@ pub fn supports(t: &candle_core::Tensor) -> bool {
 
 /// Whether the ops with a CUDA kernel ([`batch_norm_with_moments`] and the other batch
 /// norms, [`layer_norm`], [`layer_norm_input_grad`], [`leaky_relu`], [`leaky_relu_grad`],
-/// [`adam_step`], [`rmsprop_step`], [`moving_average`]) run on `t`:
+/// [`adam_step`], [`rmsprop_step`], [`moving_average`], [`clamp_in_place`]) run on `t`:
 /// an f32 tensor on a CUDA device, in a build with the `cuda` feature.
 pub fn cuda_supports(t: &candle_core::Tensor) -> bool {
     #[cfg(feature = "cuda")]

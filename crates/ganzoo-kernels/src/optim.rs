@@ -8,7 +8,7 @@
 
 #[cfg(feature = "cuda")]
 use candle_core::cuda_backend::CudaStorage;
-use candle_core::{bail, CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
+use candle_core::{bail, CpuStorage, InplaceOp1, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
 use rayon::prelude::*;
 
 use crate::gemm::Element;
@@ -191,4 +191,55 @@ pub fn rmsprop_step(
 /// the momentum, `scale` the variance's `n/(n − 1)`), computed in f64.
 pub fn moving_average(d: &Tensor, g: &Tensor, beta: f64, scale: f64) -> Result<()> {
     d.inplace_op2(&g.contiguous()?, &MovingAverage { beta, scale, square: false })
+}
+
+/// `v ← clamp(v, lo, hi)` (NaN stays NaN).
+struct Clamp {
+    lo: f64,
+    hi: f64,
+}
+
+impl Clamp {
+    fn run<T: Element>(&self, v: &mut [T]) {
+        let (lo, hi) = (T::from_f64(self.lo), T::from_f64(self.hi));
+        v.par_chunks_mut(GRAIN).for_each(|chunk| {
+            for x in chunk {
+                *x = if *x < lo {
+                    lo
+                } else if *x > hi {
+                    hi
+                } else {
+                    *x
+                };
+            }
+        });
+    }
+}
+
+impl InplaceOp1 for Clamp {
+    fn name(&self) -> &'static str {
+        "ganzoo-clamp"
+    }
+
+    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> Result<()> {
+        match s {
+            CpuStorage::F32(v) => self.run(target(v, l, self.name())?),
+            CpuStorage::F64(v) => self.run(target(v, l, self.name())?),
+            _ => bail!("{}: f32 or f64 only", self.name()),
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &mut CudaStorage, l: &Layout) -> Result<()> {
+        crate::cuda::clamp((s, l), (self.lo as f32, self.hi as f32))
+    }
+}
+
+/// Clamps `v` to `[lo, hi]` in place: WGAN's weight clipping, one pass per variable.
+pub fn clamp_in_place(v: &Tensor, lo: f64, hi: f64) -> Result<()> {
+    if lo.partial_cmp(&hi).is_none_or(|o| o == std::cmp::Ordering::Greater) {
+        bail!("clamp: the bounds [{lo}, {hi}] are empty");
+    }
+    v.inplace_op1(&Clamp { lo, hi })
 }

@@ -7,6 +7,7 @@
 //   emulate DIR leaky_relu LEN SLOPE                     x g → out
 //   emulate DIR moving_average LEN BETA SCALE SQUARE     d g → d
 //   emulate DIR scaled_step LEN LR A_SCALE B_SCALE EPS EPS_IN_ROOT  theta a b → theta
+//   emulate DIR clamp LEN LO HI                          v → v
 //
 // Launch shapes as cuda/mod.rs's: per-channel and per-sample kernels one block of GZ_BLOCK
 // threads per channel or sample; elementwise kernels two blocks of 256 threads here, so
@@ -144,6 +145,12 @@ int main(int argc, char** argv) {
         launch(EW_GRID, EW_BLOCK, false,
                [&] { gz_scaled_step(theta.data(), a.data(), b.data(), len, lr, a_scale, b_scale, eps, eps_in_root); });
         save("theta", theta);
+    } else if (kernel == "clamp") {
+        const size_t len = std::strtoull(arg(3), nullptr, 10);
+        const float lo = (float)std::atof(arg(4)), hi = (float)std::atof(arg(5));
+        auto v = load("v", len);
+        launch(EW_GRID, EW_BLOCK, false, [&] { gz_clamp(v.data(), len, lo, hi); });
+        save("v", v);
     } else {
         std::fprintf(stderr, "unknown kernel %s\n", kernel.c_str());
         return 2;

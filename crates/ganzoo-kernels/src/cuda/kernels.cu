@@ -1,8 +1,8 @@
 // ganzoo's CUDA kernels, f32: training-mode batch norm (statistics, forward, backward;
 // each fused with a following (leaky) ReLU), layer norm (forward, the affine gradients,
 // the input gradient and its derivative), the leaky-ReLU mask, and in-place moving
-// averages (the optimisers' moments, batch norm's running statistics) and optimiser
-// steps. The arithmetic is the CPU kernels' (batch_norm.rs, layer_norm.rs, leaky_relu.rs,
+// averages (the optimisers' moments, batch norm's running statistics), optimiser steps
+// and weight clipping. The arithmetic is the CPU kernels' (batch_norm.rs, layer_norm.rs, leaky_relu.rs,
 // optim.rs): sums and coefficients in f64, rounded to f32 where the CPU rounds; build.rs
 // compiles this file with --fmad=false, so no product is fused into an addition that the
 // CPU code rounds separately.
@@ -248,6 +248,14 @@ extern "C" __global__ void gz_ln_second(const float* x, const float* g, const fl
 extern "C" __global__ void gz_leaky_relu_mask(const float* x, const float* g, float* out, size_t len, float slope) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (size_t)gridDim.x * blockDim.x) {
         out[i] = x[i] > 0.0f ? g[i] : g[i] * slope;
+    }
+}
+
+// v ← lo where v < lo, hi where v > hi (WGAN's weight clipping; NaN stays NaN).
+extern "C" __global__ void gz_clamp(float* v, size_t len, float lo, float hi) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (size_t)gridDim.x * blockDim.x) {
+        const float x = v[i];
+        v[i] = x < lo ? lo : (x > hi ? hi : x);
     }
 }
 

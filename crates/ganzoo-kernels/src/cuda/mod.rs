@@ -1,7 +1,8 @@
 //! ganzoo's CUDA kernels (`kernels.cu`, compiled to PTX by `build.rs` and loaded once
 //! per device through Candle's module cache): their launches, on f32 storage. Batch
 //! norm's ops are in [`batch_norm`]; layer norm's ops call [`layer_norm`]'s launches,
-//! the leaky ReLU's and the in-place ops [`mask`], [`moving_average`] and [`scaled_step`],
+//! the leaky ReLU's and the in-place ops [`mask`], [`moving_average`], [`scaled_step`] and
+//! [`clamp`],
 //! from their `cuda_fwd`.
 
 pub(crate) mod batch_norm;
@@ -101,6 +102,18 @@ pub(crate) fn moving_average(
         let square = square as i32;
         let mut b = func.builder();
         b.arg(ds).arg(&gs).arg(&len).arg(&beta).arg(&scale).arg(&square);
+        // SAFETY: argument types and count match the kernel's signature in kernels.cu.
+        unsafe { b.launch(elementwise(len)) }.w().map(|_| ())
+    })
+}
+
+/// `v ← clamp(v, lo, hi)` in place.
+pub(crate) fn clamp(v: (&mut CudaStorage, &Layout), (lo, hi): (f32, f32)) -> Result<()> {
+    in_place(v.0, v.1, "ganzoo-clamp (cuda)", |device, vs| {
+        let len = vs.len();
+        let func = device.get_or_load_custom_func("gz_clamp", MODULE, PTX)?;
+        let mut b = func.builder();
+        b.arg(vs).arg(&len).arg(&lo).arg(&hi);
         // SAFETY: argument types and count match the kernel's signature in kernels.cu.
         unsafe { b.launch(elementwise(len)) }.w().map(|_| ())
     })
