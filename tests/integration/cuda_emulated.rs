@@ -199,14 +199,6 @@ fn leaky_relu_kernel_is_the_cpu_ops_bit_for_bit() {
     }
 }
 
-/// One optimiser step on the emulator: the moving averages, then the scaled step, as the
-/// in-place ops `adam_step` / `rmsprop_step` launch them.
-struct Emulated {
-    theta: Vec<f32>,
-    m: Vec<f32>,
-    v: Vec<f32>,
-}
-
 fn moving_average(d: &[f32], g: &[f32], (beta, scale): (f64, f64), square: bool) -> Option<Vec<f32>> {
     let args = [d.len().to_string(), beta.to_string(), format!("{scale:e}"), (square as i32).to_string()];
     Some(run("moving_average", &args, &[("d", d), ("g", g)], &["d"])?.remove(0))
@@ -228,16 +220,16 @@ fn optimiser_kernels_are_the_cpu_steps_bit_for_bit() {
     let v: Vec<f32> = normal(&mut rng, len).iter().map(|x| x * x).collect();
     let cpu = |x: &[f32]| Tensor::from_slice(x, len, &Device::Cpu).unwrap();
 
-    // Adam at step 3 (DCGAN's lr and β).
+    // Adam at step 3 (DCGAN's lr and β): the moving averages, then the scaled step, as
+    // `adam_step` launches them.
     let (lr, betas, t) = (2e-4, (0.5, 0.999), 3);
     let Some(m1) = moving_average(&m, &g, (betas.0, 1.0), false) else { return };
     let v1 = moving_average(&v, &g, (betas.1, 1.0), true).unwrap();
     let (c1, c2) = (1.0 - f64::powi(betas.0, t), 1.0 - f64::powi(betas.1, t));
     let theta1 = scaled_step(&theta, &m1, &v1, [lr, 1.0 / c1, 1.0 / c2, 1e-8], false).unwrap();
-    let emulated = Emulated { theta: theta1, m: m1, v: v1 };
     let (tc, mc, vc) = (cpu(&theta), cpu(&m), cpu(&v));
     ganzoo_kernels::adam_step(&tc, &cpu(&g), &mc, &vc, t as u64, lr, betas, 1e-8).unwrap();
-    assert_eq!((emulated.theta, emulated.m, emulated.v), (values(&tc), values(&mc), values(&vc)));
+    assert_eq!((theta1, m1, v1), (values(&tc), values(&mc), values(&vc)));
 
     // RMSprop as TensorFlow (ε inside the root) and as PyTorch.
     for (alpha, eps, in_root) in [(0.9, 1e-10, true), (0.99, 1e-8, false)] {

@@ -78,6 +78,15 @@ fn normalise<T: Element>(x: &[T], gamma: &[T], beta: &[T], n: usize, eps: f64) -
     })
 }
 
+/// `N` of `x (B, …)`, checked against `γ`'s and `β`'s lengths.
+fn forward_len(x: &Layout, gamma: &Layout, beta: &Layout) -> Result<usize> {
+    let op = "ganzoo-layer-norm";
+    let (_, n) = samples(x, op)?;
+    check_len(op, "γ", gamma.shape().elem_count(), n)?;
+    check_len(op, "β", beta.shape().elem_count(), n)?;
+    Ok(n)
+}
+
 impl CustomOp3 for LayerNormOp {
     fn name(&self) -> &'static str {
         "ganzoo-layer-norm"
@@ -92,9 +101,7 @@ impl CustomOp3 for LayerNormOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (_, n) = samples(l1, self.name())?;
-        check_len(self.name(), "γ", l2.shape().elem_count(), n)?;
-        check_len(self.name(), "β", l3.shape().elem_count(), n)?;
+        let n = forward_len(l1, l2, l3)?;
         let out = match typed(self.name(), [(s1, l1), (s2, l2), (s3, l3)])? {
             Typed::F32([x, g, b]) => CpuStorage::F32(normalise(x, g, b, n, self.eps)),
             Typed::F64([x, g, b]) => CpuStorage::F64(normalise(x, g, b, n, self.eps)),
@@ -112,9 +119,7 @@ impl CustomOp3 for LayerNormOp {
         s3: &CudaStorage,
         l3: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        let (_, n) = samples(l1, self.name())?;
-        check_len(self.name(), "γ", l2.shape().elem_count(), n)?;
-        check_len(self.name(), "β", l3.shape().elem_count(), n)?;
+        let n = forward_len(l1, l2, l3)?;
         Ok((crate::cuda::layer_norm::forward((s1, l1), (s2, l2), (s3, l3), n, self.eps)?, l1.shape().clone()))
     }
 
@@ -309,6 +314,16 @@ fn second<T: Element>(x: &[T], g: &[T], h: &[T], n: usize, eps: f64) -> Vec<T> {
     })
 }
 
+/// `N` of `x (B, …)`, with `g` and `h` of `x`'s shape.
+fn second_len(x: &Layout, g: &Layout, h: &Layout) -> Result<usize> {
+    let op = "ganzoo-layer-norm-second-derivative";
+    let (_, n) = samples(x, op)?;
+    if x.shape() != g.shape() || x.shape() != h.shape() {
+        bail!("{op}: operands {:?}, {:?}, {:?} differ", x.dims(), g.dims(), h.dims());
+    }
+    Ok(n)
+}
+
 impl CustomOp3 for LayerNormSecondOp {
     fn name(&self) -> &'static str {
         "ganzoo-layer-norm-second-derivative"
@@ -323,10 +338,7 @@ impl CustomOp3 for LayerNormSecondOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (_, n) = samples(l1, self.name())?;
-        if l1.shape() != l2.shape() || l1.shape() != l3.shape() {
-            bail!("{}: operands {:?}, {:?}, {:?} differ", self.name(), l1.dims(), l2.dims(), l3.dims());
-        }
+        let n = second_len(l1, l2, l3)?;
         let out = match typed(self.name(), [(s1, l1), (s2, l2), (s3, l3)])? {
             Typed::F32([x, g, h]) => CpuStorage::F32(second(x, g, h, n, self.eps)),
             Typed::F64([x, g, h]) => CpuStorage::F64(second(x, g, h, n, self.eps)),
@@ -344,10 +356,7 @@ impl CustomOp3 for LayerNormSecondOp {
         s3: &CudaStorage,
         l3: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        let (_, n) = samples(l1, self.name())?;
-        if l1.shape() != l2.shape() || l1.shape() != l3.shape() {
-            bail!("{}: operands {:?}, {:?}, {:?} differ", self.name(), l1.dims(), l2.dims(), l3.dims());
-        }
+        let n = second_len(l1, l2, l3)?;
         Ok((crate::cuda::layer_norm::second((s1, l1), (s2, l2), (s3, l3), n, self.eps)?, l1.shape().clone()))
     }
 }

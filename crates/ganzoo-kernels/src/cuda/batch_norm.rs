@@ -8,7 +8,7 @@ use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
 use candle_core::cuda_backend::{CudaStorage, WrapErr};
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 
-use super::{elementwise, int, per_channel, view, MODULE, PTX};
+use super::{block_each, elementwise, int, view, MODULE, PTX};
 
 /// `(N, C, H·W)` of an NCHW input.
 fn planes(l: &Layout, op: &str) -> Result<(usize, usize, usize)> {
@@ -75,7 +75,7 @@ impl CustomOp3 for StatisticsOp {
             let mut b = func.builder();
             b.arg(&xs).arg(&gs).arg(&bs).arg(&stats).arg(&ni).arg(&ci).arg(&pi).arg(&self.eps);
             // SAFETY: argument types and count match the kernel's signature in kernels.cu.
-            unsafe { b.launch(per_channel(c)) }.w()?;
+            unsafe { b.launch(block_each(c)) }.w()?;
         }
         Ok((CudaStorage::wrap_cuda_slice(stats, device.clone()), Shape::from((4, c))))
     }
@@ -202,7 +202,7 @@ impl CustomOp3 for GradOp {
                 b.arg(&xs).arg(&dys).arg(&y).arg(&gs).arg(&stats).arg(&out);
                 b.arg(&ni).arg(&ci).arg(&pi).arg(&self.eps).arg(&slope).arg(&activate);
                 // SAFETY: argument types and count match the kernel's signature in kernels.cu.
-                unsafe { b.launch(per_channel(c)) }.w().map(|_| ())
+                unsafe { b.launch(block_each(c)) }.w().map(|_| ())
             })
         })?;
         Ok((CudaStorage::wrap_cuda_slice(out, device.clone()), Shape::from(len + 2 * c)))

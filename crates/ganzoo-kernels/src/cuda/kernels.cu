@@ -134,6 +134,18 @@ __device__ Sample sample_of(double s, double ss, size_t n, double eps) {
     return m;
 }
 
+// The moments of the block's sample: its n values from x + base, summed over the block.
+__device__ Sample block_sample(const float* x, size_t base, size_t n, double eps) {
+    double sums[2] = {0.0, 0.0};
+    for (size_t k = threadIdx.x; k < n; k += GZ_BLOCK) {
+        const double v = x[base + k];
+        sums[0] += v;
+        sums[1] += v * v;
+    }
+    block_sums(sums);
+    return sample_of(sums[0], sums[1], n, eps);
+}
+
 // `(mean(w), mean(w ⊙ x̂))` from Σw and Σw·x.
 __device__ void means(const Sample& m, double s_w, double s_wx, size_t n, double& w_mean, double& wx_mean) {
     w_mean = s_w / (double)n;
@@ -144,14 +156,7 @@ __device__ void means(const Sample& m, double s_w, double s_wx, size_t n, double
 extern "C" __global__ void gz_ln_forward(const float* x, const float* gamma, const float* beta, float* y, size_t n,
                                          double eps) {
     const size_t base = (size_t)blockIdx.x * n;
-    double sums[2] = {0.0, 0.0};
-    for (size_t k = threadIdx.x; k < n; k += GZ_BLOCK) {
-        const double v = x[base + k];
-        sums[0] += v;
-        sums[1] += v * v;
-    }
-    block_sums(sums);
-    const Sample m = sample_of(sums[0], sums[1], n, eps);
+    const Sample m = block_sample(x, base, n, eps);
     for (size_t k = threadIdx.x; k < n; k += GZ_BLOCK) {
         const double xhat = ((double)x[base + k] - m.mean) * m.rstd;
         y[base + k] = (float)(xhat * (double)gamma[k] + (double)beta[k]);
@@ -160,16 +165,8 @@ extern "C" __global__ void gz_ln_forward(const float* x, const float* gamma, con
 
 // moments[2i], moments[2i + 1] = μ, 1/σ of sample i.
 extern "C" __global__ void gz_ln_moments(const float* x, double* moments, size_t n, double eps) {
-    const size_t base = (size_t)blockIdx.x * n;
-    double sums[2] = {0.0, 0.0};
-    for (size_t k = threadIdx.x; k < n; k += GZ_BLOCK) {
-        const double v = x[base + k];
-        sums[0] += v;
-        sums[1] += v * v;
-    }
-    block_sums(sums);
+    const Sample m = block_sample(x, (size_t)blockIdx.x * n, n, eps);
     if (threadIdx.x == 0) {
-        const Sample m = sample_of(sums[0], sums[1], n, eps);
         moments[2 * blockIdx.x] = m.mean;
         moments[2 * blockIdx.x + 1] = m.rstd;
     }

@@ -7,12 +7,7 @@ use candle_core::cuda_backend::cudarc::driver::{CudaView, PushKernelArg};
 use candle_core::cuda_backend::{CudaStorage, WrapErr};
 use candle_core::{Layout, Result};
 
-use super::{elementwise, view, MODULE, PTX};
-
-/// One block per sample.
-fn per_sample(b: usize) -> candle_core::cuda_backend::cudarc::driver::LaunchConfig {
-    super::per_channel(b)
-}
+use super::{block_each, elementwise, view, MODULE, PTX};
 
 /// `y = x̂ ⊙ γ + β` for samples of `n` values.
 pub(crate) fn forward(
@@ -74,7 +69,7 @@ fn per_sample_kernel(
         }
         b.arg(&out).arg(&n).arg(&eps);
         // SAFETY: argument types and count match the kernel's signature in kernels.cu.
-        unsafe { b.launch(per_sample(samples)) }.w()?;
+        unsafe { b.launch(block_each(samples)) }.w()?;
     }
     Ok(CudaStorage::wrap_cuda_slice(out, device.clone()))
 }
@@ -101,7 +96,7 @@ pub(crate) fn affine_grad(
         let mut b = func.builder();
         b.arg(&xs).arg(&moments).arg(&n).arg(&eps);
         // SAFETY: argument types and count match the kernel's signature in kernels.cu.
-        unsafe { b.launch(per_sample(samples)) }.w()?;
+        unsafe { b.launch(block_each(samples)) }.w()?;
     }
     if n > 0 {
         let func = device.get_or_load_custom_func("gz_ln_affine_grad", MODULE, PTX)?;

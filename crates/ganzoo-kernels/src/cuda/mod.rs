@@ -31,8 +31,9 @@ fn elementwise(len: usize) -> LaunchConfig {
     LaunchConfig { grid_dim: (blocks as u32, 1, 1), block_dim: (ELEMENTWISE_BLOCK, 1, 1), shared_mem_bytes: 0 }
 }
 
-fn per_channel(c: usize) -> LaunchConfig {
-    LaunchConfig { grid_dim: (c as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
+/// One block of [`BLOCK`] threads for each of `blocks` channels or samples.
+fn block_each(blocks: usize) -> LaunchConfig {
+    LaunchConfig { grid_dim: (blocks as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
 }
 
 /// A dimension as the kernels' `int`.
