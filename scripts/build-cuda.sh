@@ -54,4 +54,13 @@ xz -T0 -6 -k -f "$out/ganzoo-cuda"
 # cuRAND too: Candle opens it with every CUDA device, and some PyTorch installs lack it
 # (sizes and the carry limit: README, "CUDA").
 xz -T0 -6 -c "$(ls "$cuda"/lib/libcurand.so.10* | head -1)" > "$out/libcurand.so.10.xz"
+# The PyTorch reference gpu-check.sh times beside ganzoo: `../shared` does not travel to
+# the GPU machine, a folder of the repository named in `carry` does.
+ref=${TORCHREF:-../shared/bench/torchref}
+rm -rf "$out/torchref"
+if [ -f "$ref/throughput.py" ]; then
+  cp -r "$ref" "$out/torchref" && chmod -R u+w "$out/torchref"
+else
+  echo "no PyTorch reference at $ref: gpu-check.sh will time ganzoo alone" >&2
+fi
 ls -l "$out/ganzoo-cuda" "$out/ganzoo-cuda.xz" "$out/libcurand.so.10.xz"

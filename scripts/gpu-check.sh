@@ -2,23 +2,32 @@
 # Everything issue 19 asks of a GPU machine, in one call (15 minutes of device time in
 # all, 10 per call): the machine, CPU-vs-CUDA parity of every op (value and gradients)
 # and every model's first steps (f32, then bf16 activations with the penalty's bf16
-# gradient), every model's speed beside PyTorch's CUDA reference at batch 64 and 256,
-# then — while time is left (LIMIT_S, default 540 s) — the models with bf16
-# activations, each DCGAN layer with ganzoo's convolutions (Candle's cuBLAS) and
-# Candle's own (batch norms: ganzoo's CUDA kernels, Candle's ops, PyTorch's), the models
-# without ganzoo's CUDA kernels (`--kernels gemm`: batch norm, layer norm, leaky ReLU and
-# optimiser as Candle's ops), with cudarc's per-allocation events (GANZOO_CUDA_EVENTS=1),
-# with Candle's convolutions, and with TF32 allowed.
-# Results under $OUT; sections in that order, so a cut-short run keeps the first ones.
+# gradient), a user's commands on the GPU (train with checkpoints and evaluation, stop
+# by SIGINT, resume on the GPU and on the CPU, sample, eval), every model's speed beside
+# PyTorch's CUDA reference at batch 64 and 256, then — while time is left (LIMIT_S,
+# default 540 s) — the models with bf16 activations, each DCGAN layer with ganzoo's
+# convolutions (Candle's cuBLAS) and Candle's own (batch norms: ganzoo's CUDA kernels,
+# Candle's ops, PyTorch's), the models without ganzoo's CUDA kernels (`--kernels gemm`:
+# batch norm, layer norm, leaky ReLU and optimiser as Candle's ops), with cudarc's
+# per-allocation events (GANZOO_CUDA_EVENTS=1), with Candle's convolutions, and with
+# TF32 allowed. Sections in that order, so a cut-short run keeps the first ones.
 #
-# Build first, here (no GPU needed):   scripts/build-cuda.sh   → target/cuda/ganzoo-cuda
-# Then on the GPU machine, from the repository root:
+# Under $OUT, three files (the device tool returns at most 8): summary.txt (every
+# section's results and its errors' last lines), performance.md (docs/performance.md with
+# the GPU's tables: copy it back into the repository) and details.tar.gz (each command's
+# whole output, and the workflow's runs without their checkpoints).
+#
+# Build first, here (no GPU needed):   scripts/build-cuda.sh   → target/cuda/
+# Then on the GPU machine, from the repository root, with target/cuda/ganzoo-cuda.xz,
+# target/cuda/libcurand.so.10.xz and target/cuda/torchref carried there:
 #   OUT=/tmp/out PYTHON=/path/to/venv/bin/python scripts/gpu-check.sh
 #
-# PYTHON: a Python with PyTorch built for CUDA; its NVIDIA wheels (cuBLAS, cuRAND,
-# NVRTC, cudart) also serve ganzoo. GANZOO_BIN overrides the binary. BENCH_S: seconds per
-# timed repeat (default 2). Set CHECK_CPU_ONLY=1 to run the script's own plumbing on a
-# machine without a GPU (parity against Candle's CPU kernels, one small CPU bench).
+# PYTHON: a Python with PyTorch built for CUDA (and NumPy); its NVIDIA wheels (cuBLAS,
+# cuRAND, NVRTC, cudart) also serve ganzoo. GANZOO_BIN overrides the binary; TORCHREF the
+# PyTorch reference (default: build-cuda.sh's copy, else ../shared/bench/torchref; without
+# one, ganzoo is timed alone). BENCH_S: seconds per timed repeat (default 2). Set
+# CHECK_CPU_ONLY=1 to run the script's own plumbing on a machine without a GPU (parity
+# against Candle's CPU kernels, the workflow and one small bench on the CPU).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,16 +36,31 @@ python=${PYTHON:-python3}
 out=${OUT:-gpu-check}
 secs=${BENCH_S:-2}
 mkdir -p "$out"
+work=$(mktemp -d /tmp/gpu-check.XXXXXX)   # what details.tar.gz holds
+tools=$(mktemp -d /tmp/gpu-check-tools.XXXXXX)   # the unpacked binary and cuRAND
+# Whatever happens, the details come back as one file; the script's own folders go.
+trap 'tar -czf "$out/details.tar.gz" --exclude=checkpoints --exclude=./workflow/data -C "$work" . 2>/dev/null
+  rm -rf "$work" "$tools"' EXIT
 # Carried compressed (build-cuda.sh writes BIN.xz): unpack with Python's lzma.
 unxz() { "$python" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"; }
 if [ ! -x "$bin" ] && [ -f "$bin.xz" ]; then
-  unxz "$bin.xz" /tmp/ganzoo-cuda && chmod +x /tmp/ganzoo-cuda && bin=/tmp/ganzoo-cuda
+  unxz "$bin.xz" "$tools/ganzoo-cuda" && chmod +x "$tools/ganzoo-cuda" && bin=$tools/ganzoo-cuda
 fi
 log() { echo "== $*" | tee -a "$out/summary.txt"; }
 status=0
 limit=${LIMIT_S:-540}
 # Whether a section expected to take $1 seconds still fits before the limit.
 fits() { [ $((SECONDS + $1)) -le "$limit" ] || { log "skipped (${SECONDS}s of ${limit}s used): $2"; false; }; }
+# step NAME CMD...: runs CMD, its output into $work/NAME.{txt,err}; summarised, a failure counted.
+step() {
+  local name=$1 rc=0
+  shift
+  "$@" > "$work/$name.txt" 2> "$work/$name.err" || rc=$?
+  cat "$work/$name.txt" | tee -a "$out/summary.txt"
+  tail -3 "$work/$name.err" | tee -a "$out/summary.txt"
+  [ "$rc" = 0 ] || { status=1; log "FAILED with exit status $rc: $*"; }
+  return "$rc"
+}
 
 # The CUDA libraries PyTorch's wheels carry, for ganzoo's dynamic links.
 libs=$("$python" - <<'PY' 2>/dev/null
@@ -49,17 +73,18 @@ except ImportError:
 print(":".join(sorted({os.path.dirname(p) for r in roots for p in glob.glob(os.path.join(r, "**", "lib*.so*"), recursive=True)})))
 PY
 )
-# cuRAND, which Candle opens with every CUDA device, is not among PyTorch's CUDA 13
-# wheels (torch 2.15+cu132 has none): build-cuda.sh packs the toolkit's beside the binary.
+# cuRAND, which Candle opens with every CUDA device, is missing from some PyTorch
+# installs: build-cuda.sh packs the toolkit's beside the binary.
 curand=$(dirname "${GANZOO_BIN:-target/cuda/ganzoo-cuda}")/libcurand.so.10.xz
 if ! (IFS=:; for d in $libs; do ls "$d"/libcurand.so.10* 2>/dev/null; done) | grep -q . && [ -f "$curand" ]; then
-  mkdir -p /tmp/ganzoo-cuda-libs && unxz "$curand" /tmp/ganzoo-cuda-libs/libcurand.so.10 && libs="${libs:+$libs:}/tmp/ganzoo-cuda-libs"
+  unxz "$curand" "$tools/libcurand.so.10" && libs="${libs:+$libs:}$tools"
 fi
 export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 log "machine"
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 || echo "no nvidia-smi"
   "$python" -c 'import torch; b = torch.backends; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "cudnn", b.cudnn.version(), "tf32 conv", b.cudnn.allow_tf32, "tf32 matmul", b.cuda.matmul.allow_tf32)' 2>&1
+  ldd --version 2>&1 | head -1; nproc
   "$bin" --version 2>&1; echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; ldd "$bin" 2>&1 | grep -E "not found|cu|nvrtc"; } | tee -a "$out/summary.txt"
 
 if [ "${CHECK_CPU_ONLY:-0}" = 1 ]; then
@@ -69,12 +94,58 @@ else
 fi
 
 log "parity: first 5 steps of every model, CPU (ganzoo's kernels) against ${device[1]}"
-"$bin" bench --parity 5 "${device[@]}" "${parity_kernels[@]}" --json > "$out/parity.jsonl" 2> "$out/parity.err" || status=1
-cat "$out/parity.jsonl" | tee -a "$out/summary.txt"; tail -3 "$out/parity.err" | tee -a "$out/summary.txt"
+step parity "$bin" bench --parity 5 "${device[@]}" "${parity_kernels[@]}" --json
 log "parity, bf16 activations on ${device[1]} against the CPU's f32; the penalty's bf16 gradient"
-"$bin" bench --parity 5 "${device[@]}" "${parity_kernels[@]}" --precision bf16 --json > "$out/parity-bf16.jsonl" \
-  2> "$out/parity-bf16.err" || status=1
-cat "$out/parity-bf16.jsonl" | tee -a "$out/summary.txt"; tail -3 "$out/parity-bf16.err" | tee -a "$out/summary.txt"
+step parity-bf16 "$bin" bench --parity 5 "${device[@]}" "${parity_kernels[@]}" --precision bf16 --json
+
+# A user's commands on the device: WGAN-GP on a toy with checkpoints and in-training
+# evaluation, resumed on the device and on the CPU, sampled and evaluated; DCGAN with
+# bf16 activations on MNIST-shaped noise (no data set travels), stopped by SIGINT,
+# resumed, sampled in f32 and evaluated. Each command's status is checked.
+workflow() {
+  local wf=$work/workflow
+  mkdir -p "$wf/data/mnist"
+  step workflow-data "$python" - "$wf/data/mnist" <<'PY' || return
+import sys
+import numpy as np
+d, rng = sys.argv[1], np.random.default_rng(0)
+for split, n in (("train", 640), ("t10k", 640)):
+    x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    y = (np.arange(n) % 10).astype(np.uint8)
+    open(f"{d}/{split}-images-idx3-ubyte", "wb").write(np.array([0x803, n, 28, 28], ">i4").tobytes() + x.tobytes())
+    open(f"{d}/{split}-labels-idx1-ubyte", "wb").write(np.array([0x801, n], ">i4").tobytes() + y.tobytes())
+PY
+  local every=(--log-every 5 --checkpoint-every 10)
+  step workflow-toy "$bin" train wgan-gp --dataset 25gaussians --iters 20 --eval-every 10 "${every[@]}" \
+    "${device[@]}" --out "$wf/toy" || return
+  step workflow-toy-resume "$bin" train --resume "$wf/toy" --iters 30 "${device[@]}"
+  step workflow-toy-resume-cpu "$bin" train --resume "$wf/toy" --iters 35 --device cpu
+  step workflow-toy-sample "$bin" sample --run "$wf/toy" --n 300 "${device[@]}" --out "$wf/toy.png"
+  step workflow-toy-eval "$bin" eval --run "$wf/toy" --n 1000 "${device[@]}" --json
+  local data=(--data-dir "$wf/data" --no-download)
+  step workflow-dcgan "$bin" train dcgan "${data[@]}" --iters 20 --precision bf16 "${every[@]}" "${device[@]}" \
+    --out "$wf/dcgan" || return
+  # SIGINT after a few seconds: a checkpoint, exit status 130, then resumed 5 iterations on.
+  local rc=0
+  timeout --preserve-status -s INT 8 "$bin" train dcgan "${data[@]}" --iters 100000 "${every[@]}" "${device[@]}" \
+    --out "$wf/stopped" > "$work/workflow-stop.txt" 2> "$work/workflow-stop.err" || rc=$?
+  local at
+  at=$(sed 's/^step-0*//' "$wf/stopped/checkpoints/latest" 2>/dev/null)
+  log "SIGINT: exit status $rc (130 expected), latest checkpoint at iteration ${at:-none}"
+  if [ "$rc" != 130 ] || [ -z "$at" ]; then
+    status=1
+    tail -3 "$work/workflow-stop.err" | tee -a "$out/summary.txt"
+  else
+    step workflow-stop-resume "$bin" train --resume "$wf/stopped" "${data[@]}" --iters $((at + 5)) "${device[@]}"
+  fi
+  step workflow-dcgan-sample "$bin" sample --run "$wf/dcgan" --precision f32 "${device[@]}" --out "$wf/dcgan.png"
+  step workflow-dcgan-eval "$bin" eval --run "$wf/dcgan" "${data[@]}" --n 640 "${device[@]}" --json
+  log "workflow: runs in details.tar.gz (workflow/), checkpoints left out"
+}
+if fits 90 "workflow"; then
+  log "workflow on ${device[1]}: train, evaluate, SIGINT, resume (also on the CPU), sample, eval"
+  workflow
+fi
 
 # bench B KERNELS LABEL [FLAGS...]: the models at batch B with --kernels KERNELS.
 bench() {
@@ -82,25 +153,32 @@ bench() {
   local models=()
   [ "${CHECK_CPU_ONLY:-0}" = 1 ] && models=(--models gan)
   log "speed at batch $b, $label (${device[1]})"
-  "$bin" bench "${device[@]}" --kernels "$kernels" --batch "$b" --skip-ops --rounds 1 --repeats 2 --target-s "$secs" \
-    --warmup-s 1 --wait-quiet-s 0 "${models[@]}" "$@" > "$out/bench-$b-$label.txt" 2> "$out/bench-$b-$label.err" || status=1
-  cat "$out/bench-$b-$label.txt" | tee -a "$out/summary.txt"; tail -3 "$out/bench-$b-$label.err" | tee -a "$out/summary.txt"
+  step "bench-$b-$label" "$bin" bench "${device[@]}" --kernels "$kernels" --batch "$b" --skip-ops --rounds 1 \
+    --repeats 2 --target-s "$secs" --warmup-s 1 --wait-quiet-s 0 "${models[@]}" "$@"
 }
-torch=(--torch "$python" --torchref "${TORCHREF:-../shared/bench/torchref}")
-# The tables go into a copy of docs/performance.md (a section per batch, `cuda-bB`):
-# copy it back into the repository to keep them.
+torchref=${TORCHREF:-}
+for d in target/cuda/torchref ../shared/bench/torchref; do
+  [ -z "$torchref" ] && [ -f "$d/throughput.py" ] && torchref=$d
+done
+# The tables go into a copy of docs/performance.md (a section per batch, `cuda-bB`).
 cp docs/performance.md "$out/performance.md"
+if [ -n "$torchref" ]; then
+  log "PyTorch reference: $torchref"
+  torch=(--torch "$python" --torchref "$torchref" --write "$out/performance.md")
+else
+  log "no PyTorch reference (TORCHREF, target/cuda/torchref, ../shared/bench/torchref): ganzoo timed alone"
+  torch=() status=1
+fi
 
 for b in "${batches[@]}"; do
-  fits 150 "batch $b beside PyTorch" && bench "$b" ganzoo ganzoo-vs-pytorch "${torch[@]}" --write "$out/performance.md"
+  fits 150 "batch $b beside PyTorch" && bench "$b" ganzoo ganzoo-vs-pytorch "${torch[@]}"
 done
 for b in "${batches[@]}"; do
   fits 70 "batch $b with bf16 activations" && bench "$b" ganzoo bf16 --precision bf16
 done
 if fits 100 "per-layer timings"; then
   log "per layer at batch ${batches[0]}: ganzoo's convolutions and batch norms against Candle's (${device[1]})"
-  "$bin" bench "${device[@]}" --ops-only --batch "${batches[0]}" --wait-quiet-s 0 > "$out/layers.txt" 2> "$out/layers.err" || status=1
-  cat "$out/layers.txt" | tee -a "$out/summary.txt"; tail -3 "$out/layers.err" | tee -a "$out/summary.txt"
+  step layers "$bin" bench "${device[@]}" --ops-only --batch "${batches[0]}" --wait-quiet-s 0
 fi
 fits 70 "batch ${batches[0]} without ganzoo's CUDA kernels" && bench "${batches[0]}" gemm without-cuda-kernels
 fits 70 "batch ${batches[0]} with cudarc's events" && GANZOO_CUDA_EVENTS=1 bench "${batches[0]}" ganzoo cuda-events

@@ -9,6 +9,7 @@
 use ganzoo_bench::op_parity::{op_parity, tolerance, OpParity};
 use ganzoo_bench::parity::{compare, losses, penalty_check};
 use ganzoo_bench::{BenchModel, Target};
+use ganzoo_train::device::DeviceSpec;
 
 use crate::common::rerun_in_child;
 
@@ -19,7 +20,7 @@ fn assert_within(ops: &[OpParity], bound: f64) {
 
 #[test]
 fn cuda_matches_the_cpu_kernels_op_by_op_and_model_by_model() {
-    let cuda = Target { cuda: true, ..Target::default() };
+    let cuda = Target { device: DeviceSpec::Cuda(0), ..Target::default() };
     if let Err(e) = cuda.device() {
         let reason = e.to_string();
         eprintln!("skipped: no CUDA GPU visible ({})", reason.lines().next().unwrap_or_default());

@@ -447,6 +447,16 @@ fn bf16_activations_train_f32_weights_and_resume_exactly() {
     let gap = ours.iter().zip(&theirs).flat_map(|((_, a), (_, b))| a.iter().zip(b)).map(|(a, b)| (a - b).abs());
     let gap = gap.fold(0f32, f32::max);
     assert!(gap > 0.0 && gap < 0.05, "largest difference from the f32 run: {gap}");
+    // Sampled with f32 activations instead of the run's bf16 (`sample --precision f32`):
+    // the same weights, so the same images within bf16's rounding.
+    let generator = TrainedGenerator::load(&straight, &Device::Cpu).unwrap();
+    let own = generator.sample(8, 0).unwrap();
+    let generator = generator.with_precision(Precision::F32);
+    assert_eq!(generator.config.precision, Precision::F32);
+    let wide = generator.sample(8, 0).unwrap();
+    assert_eq!((own.dtype(), wide.dtype()), (candle_core::DType::F32, candle_core::DType::F32));
+    let gap = (own - wide).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(gap > 0.0 && gap < 0.03, "largest difference between bf16 and f32 samples: {gap}");
     // Stopped after two iterations and resumed: the same weights as straight through.
     let split = root.path().join("split");
     config.iters = Some(2);

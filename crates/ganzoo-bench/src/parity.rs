@@ -74,7 +74,7 @@ pub fn losses(model: BenchModel, seed: u64, steps: usize, target: Target) -> Res
     }
     Ok(Losses {
         model: model.name().into(),
-        device: target.device_name().into(),
+        device: target.device_name(),
         kernels: match target.precision.activations() {
             Some(_) => format!("{}, {}", ganzoo_models::kernel_backend().name(), target.precision.name()),
             None => ganzoo_models::kernel_backend().name().into(),

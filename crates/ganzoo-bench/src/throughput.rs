@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use candle_core::Device;
+use ganzoo_train::device::DeviceSpec;
 use ganzoo_train::{Precision, RunDir, TrainConfig, Trainer};
 use serde::{Deserialize, Serialize};
 
@@ -31,24 +32,23 @@ impl Default for TimingPlan {
 /// in which precision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Target {
-    /// The first CUDA GPU instead of the CPU.
-    pub cuda: bool,
+    pub device: DeviceSpec,
     pub batch: Option<usize>,
     pub precision: Precision,
 }
 
 impl Target {
-    /// `cpu` or `cuda`, as both `ganzoo bench --device` and `throughput.py --device` spell it.
-    pub fn device_name(self) -> &'static str {
-        if self.cuda {
-            "cuda"
-        } else {
-            "cpu"
-        }
+    /// `cpu`, `cuda` or `cuda:N`, as both `ganzoo bench --device` and `throughput.py --device` spell it.
+    pub fn device_name(self) -> String {
+        self.device.to_string()
+    }
+
+    pub fn cuda(self) -> bool {
+        self.device.is_cuda()
     }
 
     pub fn device(self) -> Result<Device> {
-        Ok(if self.cuda { ganzoo_train::device::cuda(0)? } else { Device::Cpu })
+        Ok(self.device.open()?)
     }
 
     /// `model`'s benchmark configuration at this target's batch size and precision.
@@ -151,7 +151,7 @@ pub fn measure(model: BenchModel, plan: TimingPlan, seed: u64, target: Target) -
         peak_rss_mb: system::peak_rss_mb(),
         peak_gpu_mb: ganzoo_train::device::peak_memory_in_use(&device).map(|b| b as f64 / (1u64 << 20) as f64),
         threads: rayon::current_num_threads(),
-        device: target.device_name().into(),
+        device: target.device_name(),
         kernels: ganzoo_models::kernel_backend().name().into(),
         precision: target.precision.name().into(),
         isa: ganzoo_kernels::isa::active().name().into(),

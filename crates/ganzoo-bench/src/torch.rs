@@ -68,6 +68,11 @@ const PEAK_GPU_SCRIPT: &str = r#"
 import contextlib, io, json, runpy, sys
 import torch
 sys.argv = sys.argv[1:]
+# On GPU N, make it PyTorch's current device: synchronize() and max_memory_allocated()
+# read the current one.
+device = torch.device(sys.argv[sys.argv.index("--device") + 1])
+if device.index is not None:
+    torch.cuda.set_device(device)
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     try:
@@ -161,13 +166,13 @@ impl TorchRef {
         let threads = self.threads.to_string();
         let batch = target.batch.unwrap_or(0).to_string();
         let mut python = self.python();
-        if target.cuda {
+        if target.cuda() {
             python.args(["-c", PEAK_GPU_SCRIPT]);
         }
         let out = python
             .arg(self.script())
             .args(["--worker", model.torch_case(), "--threads", &threads, "--seed", &seed.to_string()])
-            .args(["--device", target.device_name(), "--batch", &batch])
+            .args(["--device", &target.device_name(), "--batch", &batch])
             .args(["--repeats", &plan.repeats.to_string(), "--target-s", &plan.target_s.to_string()])
             .args(["--warmup-s", &plan.warmup_s.to_string()])
             .current_dir(&self.dir)
@@ -202,6 +207,8 @@ fn failure(what: &Path, stderr: &[u8]) -> BenchError {
 
 #[cfg(test)]
 mod tests {
+    use ganzoo_train::device::DeviceSpec;
+
     use super::*;
 
     /// A stand-in for Python that prints the capability PyTorch would pick from its
@@ -244,7 +251,7 @@ mod tests {
         let t = TorchRef { python: python.clone(), dir: dir.path().into(), threads: 3, held_to: None };
         let layers = crate::ops::dcgan_layers(8).unwrap();
         let generator = layers.iter().find(|l| l.name.starts_with("dcgan32.G4")).unwrap();
-        let cpu = Target { cuda: false, ..Target::default() };
+        let cpu = Target::default();
         let got = t.time_layers(std::slice::from_ref(generator), 0.5, cpu).unwrap();
         assert_eq!(
             got.iter().map(|t| (t.pass.as_str(), t.ms)).collect::<Vec<_>>(),
@@ -281,9 +288,10 @@ printf '{"case": "dcgan32", "batch": 64, "gen_iters_per_s": 2.0, "peak_rss_mb": 
         std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
         let t = TorchRef { python, dir: dir.path().into(), threads: 1, held_to: None };
         let plan = TimingPlan { repeats: 1, target_s: 0.1, warmup_s: 0.0 };
-        let run = |cuda| t.measure(BenchModel::Dcgan32, plan, 0, Target { cuda, ..Target::default() }).unwrap();
-        assert_eq!((run(false).peak_gpu_mb, run(true).peak_gpu_mb), (None, Some(12.5)));
-        assert_eq!(run(true).gen_iters_per_s, 2.0);
+        let run = |device| t.measure(BenchModel::Dcgan32, plan, 0, Target { device, ..Target::default() }).unwrap();
+        let gpu = DeviceSpec::Cuda(1);
+        assert_eq!((run(DeviceSpec::Cpu).peak_gpu_mb, run(gpu).peak_gpu_mb), (None, Some(12.5)));
+        assert_eq!(run(gpu).gen_iters_per_s, 2.0);
     }
 
     #[test]

@@ -5,7 +5,7 @@ with ones (the input's and the parameters' gradients), each the median of at lea
 runs over about `budget_s` seconds, after one warm-up run. NCHW tensors, no bias, f32,
 like ganzoo's; on CUDA each run ends with the device synchronized.
 
-argv[1] is a JSON object: {"threads": N, "budget_s": S, "device": "cpu" or "cuda",
+argv[1] is a JSON object: {"threads": N, "budget_s": S, "device": "cpu", "cuda" or "cuda:N",
 "layers": [{"name", "kind" ("conv" or "transpose"), "batch", "cin", "cout", "h", "w",
 "kh", "kw", "stride", "padding", "dilation", "output_padding": [h, w]} or {"name",
 "kind": "batchnorm", "batch", "cin", "h", "w", "slope"} (training-mode BatchNorm2d,
@@ -22,7 +22,7 @@ import torch
 def median_ms(budget_s, run, device):
     def f():
         run()
-        if device == "cuda":
+        if device.type == "cuda":
             torch.cuda.synchronize()
 
     f()
@@ -53,7 +53,9 @@ def main():
     spec = json.loads(sys.argv[1])
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
-    device = spec.get("device", "cpu")
+    device = torch.device(spec.get("device", "cpu"))
+    if device.index is not None:
+        torch.cuda.set_device(device)  # the one synchronize() waits for
     for layer in spec["layers"]:
         m = module(layer).to(device)
         x = torch.randn(layer["batch"], layer["cin"], layer["h"], layer["w"], device=device, requires_grad=True)

@@ -8,6 +8,7 @@ use ganzoo_bench::BenchModel;
 use ganzoo_data::{DatasetSpec, ToyDistribution};
 use ganzoo_models::KernelBackend;
 use ganzoo_train::config::Preset;
+use ganzoo_train::device::DeviceSpec;
 use ganzoo_train::DataSource;
 
 #[derive(Debug, Parser)]
@@ -159,10 +160,10 @@ pub struct BenchArgs {
     /// Before each timed process, wait up to this many seconds for idle CPUs.
     #[arg(long, default_value_t = 120.0)]
     pub wait_quiet_s: f64,
-    /// Where the models train and the layers run: the CPU, or the first CUDA GPU (a build
-    /// with the `cuda` feature); the PyTorch reference runs on the same device.
-    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
-    pub device: DeviceKind,
+    /// Where the models train and the layers run: cpu, or a CUDA GPU, cuda (GPU 0) or cuda:N
+    /// (a build with the `cuda` feature); the PyTorch reference runs on the same device.
+    #[arg(long, default_value_t = DeviceSpec::Cpu)]
+    pub device: DeviceSpec,
     /// Every model's batch size (default: the reference case's; 64 for the per-layer
     /// timings), for ganzoo and PyTorch alike.
     #[arg(long)]
@@ -209,8 +210,10 @@ pub struct TrainArgs {
     pub batch_size: Option<usize>,
     #[arg(long)]
     pub seed: Option<u64>,
-    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
-    pub device: DeviceKind,
+    /// cpu, or a CUDA GPU: cuda (GPU 0) or cuda:N (a build with the `cuda` feature); a run
+    /// resumes on any device.
+    #[arg(long, default_value_t = DeviceSpec::Cpu)]
+    pub device: DeviceSpec,
     /// Run directory [default: runs/<family>-<dataset>, numbered if taken].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -297,33 +300,24 @@ pub struct RecipeArgs {
     pub eval_every: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DeviceKind {
-    Cpu,
-    Cuda,
-}
-
-impl DeviceKind {
-    /// The device `--device` names, or an error that says what to do: a binary built
-    /// without the `cuda` feature says how to build one; a CUDA build without a usable
-    /// GPU says what Candle reported.
-    pub fn device(self) -> anyhow::Result<candle_core::Device> {
-        match self {
-            Self::Cpu => Ok(candle_core::Device::Cpu),
-            Self::Cuda if !cfg!(feature = "cuda") => anyhow::bail!(
-                "this ganzoo was built without CUDA: build one with scripts/build-cuda.sh (cargo feature `cuda`), \
-                 or use --device cpu"
-            ),
-            Self::Cuda => ganzoo_train::device::cuda(0).map_err(|e| {
-                // Candle's driver errors carry a backtrace after their first line.
-                let e = e.to_string();
-                anyhow::anyhow!(
-                    "no usable CUDA GPU ({}); check that the NVIDIA driver is loaded, a GPU is visible \
-                     (nvidia-smi, CUDA_VISIBLE_DEVICES) and the CUDA 13 libraries are on LD_LIBRARY_PATH",
-                    e.lines().next().unwrap_or_default().trim()
-                )
-            }),
-        }
+/// The device `--device` names, or an error that says what to do: a binary built without
+/// the `cuda` feature says how to build one; a CUDA build without that GPU says what
+/// Candle reported.
+pub fn open_device(spec: DeviceSpec) -> anyhow::Result<candle_core::Device> {
+    match spec {
+        DeviceSpec::Cuda(_) if !cfg!(feature = "cuda") => anyhow::bail!(
+            "this ganzoo was built without CUDA: build one with scripts/build-cuda.sh (cargo feature `cuda`), \
+             or use --device cpu"
+        ),
+        _ => spec.open().map_err(|e| {
+            // Candle's driver errors carry a backtrace after their first line.
+            let e = e.to_string();
+            anyhow::anyhow!(
+                "no usable CUDA GPU for --device {spec} ({}); check that the NVIDIA driver is loaded, the GPU is \
+                 visible (nvidia-smi, CUDA_VISIBLE_DEVICES) and the CUDA 13 libraries are on LD_LIBRARY_PATH",
+                e.lines().next().unwrap_or_default().trim()
+            )
+        }),
     }
 }
 
@@ -391,8 +385,12 @@ pub struct SampleArgs {
     /// A grid of 8 walks of 8 steps between random latent points.
     #[arg(long)]
     pub interpolate: bool,
-    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
-    pub device: DeviceKind,
+    /// The generator's activations: f32, or bf16 on its f32 weights [default: the run's].
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value_t = DeviceSpec::Cpu)]
+    pub device: DeviceSpec,
 }
 
 #[derive(Debug, Args)]
@@ -430,9 +428,13 @@ pub struct EvalArgs {
     /// inception) [default: found in ~/.cache/ganzoo or torch.hub's cache, else downloaded]
     #[arg(long)]
     pub inception_weights: Option<PathBuf>,
-    /// Where a run's generator makes the samples (--run); features are computed on the CPU.
-    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
-    pub device: DeviceKind,
+    /// The run's generator's activations (--run): f32, or bf16 on its f32 weights [default: the run's].
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
+    /// Where a run's generator makes the samples (--run): cpu, cuda or cuda:N; features are
+    /// computed on the CPU.
+    #[arg(long, default_value_t = DeviceSpec::Cpu)]
+    pub device: DeviceSpec,
     #[command(flatten)]
     pub source: SourceArgs,
 }

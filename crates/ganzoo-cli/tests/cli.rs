@@ -208,6 +208,12 @@ fn train_then_sample_then_resume() {
     assert!(header.contains("'shape': (5, 1, 28, 28)"), "{header}");
     let grid = dir.path().join("i.png");
     assert!(ganzoo(&["sample", "--run", run_s, "--interpolate", "--out", grid.to_str().unwrap()]).status.success());
+    // The same samples with bf16 activations: another rounding of the same images.
+    let bf16 = dir.path().join("b.npy");
+    let args = ["sample", "--run", run_s, "--n", "5", "--precision", "bf16", "--out", bf16.to_str().unwrap()];
+    assert!(ganzoo(&args).status.success());
+    let (a, b) = (std::fs::read(&npy).unwrap(), std::fs::read(&bf16).unwrap());
+    assert!(a.len() == b.len() && a != b, "bf16 samples are bf16's rounding of the f32 ones");
     // Resume for two more iterations.
     let out = ganzoo(&["train", "--resume", run_s, "--data-dir", data_s, "--iters", "5"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -1108,7 +1114,23 @@ fn cuda_without_a_cuda_build_says_how_to_get_one() {
         vec!["sample", "--run", run.to_str().unwrap(), "--device", "cuda", "--out", npy.to_str().unwrap()],
         vec!["eval", "--run", run.to_str().unwrap(), "--device", "cuda"],
         vec!["bench", "--models", "gan", "--device", "cuda"],
+        vec!["sample", "--run", run.to_str().unwrap(), "--device", "cuda:1", "--out", npy.to_str().unwrap()],
     ] {
         assert_clean_failure(&ganzoo(&args), "built without CUDA");
     }
+}
+
+#[test]
+fn devices_are_named_as_pytorch_names_them() {
+    for device in ["gpu", "cuda:", "cuda:x", "cuda:-1", "CUDA"] {
+        let out = ganzoo(&["train", "gan", "--dataset", "8gaussians", "--device", device]);
+        assert_clean_failure(&out, "expected cpu, cuda or cuda:N");
+        assert_eq!(out.status.code(), Some(2), "a usage error");
+    }
+    let help = String::from_utf8_lossy(&ganzoo(&["sample", "--help"]).stdout).to_string();
+    assert!(help.contains("cuda:N") && help.contains("--precision"), "{help}");
+    assert_clean_failure(
+        &ganzoo(&["eval", "--samples", "x.npy", "--dataset", "8gaussians", "--precision", "bf16"]),
+        "--run",
+    );
 }

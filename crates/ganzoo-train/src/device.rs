@@ -9,13 +9,69 @@
 //! order work between streams; Candle's device runs one stream (CUDA's per-thread one),
 //! on which cudarc never records them, so [`cuda`] turns that off (`GANZOO_CUDA_EVENTS=1`
 //! keeps it, to measure what it costs).
+//! [`DeviceSpec`] is a device as the command line names it.
 //! Without the `cuda` feature both only report that CUDA is missing.
 
+use std::fmt;
+use std::str::FromStr;
+
 use candle_core::Device;
+
+/// Where tensors live: the CPU or CUDA GPU `n` (as CUDA numbers the visible GPUs), spelt
+/// as PyTorch does: `cpu`, `cuda` (GPU 0), `cuda:N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DeviceSpec {
+    #[default]
+    Cpu,
+    Cuda(usize),
+}
+
+impl DeviceSpec {
+    pub fn is_cuda(self) -> bool {
+        matches!(self, Self::Cuda(_))
+    }
+
+    /// The device, [`cuda`] for a GPU.
+    pub fn open(self) -> candle_core::Result<Device> {
+        match self {
+            Self::Cpu => Ok(Device::Cpu),
+            Self::Cuda(n) => cuda(n),
+        }
+    }
+}
+
+impl FromStr for DeviceSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| format!("`{s}`: expected cpu, cuda or cuda:N (N the GPU's number, from 0)")),
+        }
+    }
+}
+
+/// `cpu`, `cuda` (GPU 0), `cuda:N`: what [`FromStr`] reads back.
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda(0) => f.write_str("cuda"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
 
 /// CUDA GPU `ordinal` with its memory pool keeping freed memory (a warning, not an
 /// error, where the driver refuses: training still works, only slower).
 pub fn cuda(ordinal: usize) -> candle_core::Result<Device> {
+    pool::check_ordinal(ordinal)?;
     let device = Device::new_cuda(ordinal)?;
     if std::env::var_os("GANZOO_CUDA_EVENTS").is_none_or(|v| v != "1") {
         pool::one_stream(&device);
@@ -63,6 +119,19 @@ mod pool {
         Ok(pool)
     }
 
+    /// An error naming how many GPUs are visible where `ordinal` is not one of them
+    /// (the driver's own error only says the device is invalid).
+    pub fn check_ordinal(ordinal: usize) -> candle_core::Result<()> {
+        use candle_core::cuda_backend::cudarc::driver::CudaContext;
+        match CudaContext::device_count() {
+            Ok(count) if ordinal >= count.max(0) as usize => {
+                Err(candle_core::Error::Msg(format!("CUDA GPU {ordinal} asked for, {count} visible, numbered from 0")))
+            }
+            // A driver that cannot count fails again, with its own error, in Candle's call.
+            _ => Ok(()),
+        }
+    }
+
     pub fn name(device: &Device) -> Result<String, String> {
         let stream = device.as_cuda_device().map_err(|e| e.to_string())?.cuda_stream();
         stream.context().name().map_err(|e| format!("{e:?}"))
@@ -108,6 +177,10 @@ mod pool {
 
     pub fn one_stream(_: &Device) {}
 
+    pub fn check_ordinal(_: usize) -> candle_core::Result<()> {
+        Ok(())
+    }
+
     pub fn keep_freed_memory(_: &Device) -> Result<(), String> {
         Err(MISSING.into())
     }
@@ -124,6 +197,23 @@ mod pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn devices_are_spelt_as_pytorch_spells_them() {
+        for (text, spec) in [("cpu", DeviceSpec::Cpu), ("cuda", DeviceSpec::Cuda(0)), ("cuda:3", DeviceSpec::Cuda(3))] {
+            assert_eq!(text.parse::<DeviceSpec>(), Ok(spec));
+            assert_eq!(spec.to_string().parse::<DeviceSpec>(), Ok(spec), "{spec}");
+        }
+        assert_eq!(DeviceSpec::Cuda(0).to_string(), "cuda");
+        assert_eq!("cuda:0".parse::<DeviceSpec>(), Ok(DeviceSpec::Cuda(0)));
+        for bad in ["", "gpu", "CUDA", "cuda:", "cuda:-1", "cuda:+1", "cuda:1:2", "cpu:0", "cuda:99999999999999999999"]
+        {
+            let e = bad.parse::<DeviceSpec>().unwrap_err();
+            assert!(e.contains("expected cpu, cuda or cuda:N"), "{bad}: {e}");
+        }
+        assert!(!DeviceSpec::Cpu.is_cuda() && DeviceSpec::Cuda(1).is_cuda());
+        assert!(matches!(DeviceSpec::Cpu.open(), Ok(Device::Cpu)));
+    }
 
     #[test]
     fn the_cpu_has_no_pool_and_a_build_without_cuda_refuses_a_gpu() {

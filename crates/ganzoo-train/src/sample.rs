@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint;
-use crate::config::{DataSource, TrainConfig};
+use crate::config::{DataSource, Precision, TrainConfig};
 use crate::networks::Players;
 use crate::run_dir::RunDir;
 use crate::trainer::noise;
@@ -38,6 +38,14 @@ impl TrainedGenerator {
         let players = Players::build(&config, &sample_shape, device)?;
         checkpoint::load_store(&players.gen_store, &weights)?;
         Ok(Self { config, gen: players.gen, sample_shape, device: device.clone() })
+    }
+
+    /// The same generator computing its activations in `precision` instead of the run's
+    /// (e.g. f32 for a run trained with bf16 activations; the weights are f32 either way).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.gen = self.gen.with_activations(precision.activations());
+        self.config.precision = precision;
+        self
     }
 
     /// `n` samples from noise drawn with `seed`: `(n, 2)` for toys, `(n, C, H, W)` in [−1, 1] for images.

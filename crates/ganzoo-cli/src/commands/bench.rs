@@ -17,8 +17,9 @@ use ganzoo_bench::{system, throughput, BenchModel, Target, Throughput, TimingPla
 use ganzoo_kernels::isa::{self, Isa};
 use ganzoo_models::KernelBackend;
 use ganzoo_train::budget::MemoryLimit;
+use ganzoo_train::device::DeviceSpec;
 
-use crate::cli::{BenchArgs, DeviceKind, PrecisionArg};
+use crate::cli::{open_device, BenchArgs, PrecisionArg};
 use crate::output::emit;
 
 pub fn run(args: BenchArgs, limit: MemoryLimit) -> Result<()> {
@@ -58,9 +59,12 @@ pub fn run(args: BenchArgs, limit: MemoryLimit) -> Result<()> {
     if !args.ops_only {
         if !args.json {
             emit(&table_header(&torch_isa, target))?;
-            if target.cuda {
+            if target.cuda() {
                 let tf32 = if candle_core::cuda::gemm_reduced_precision_f32() { "TF32 allowed" } else { "exact f32" };
-                emit(&format!("device: CUDA GPU 0 (ganzoo and PyTorch); it/s below are the GPU's; ganzoo's f32 products: {tf32}\n"))?;
+                let gpu = gpu_label(target);
+                emit(&format!(
+                    "device: {gpu} (ganzoo and PyTorch); it/s below are the GPU's; ganzoo's f32 products: {tf32}\n"
+                ))?;
             }
         }
         for model in models {
@@ -117,17 +121,23 @@ fn compare(
     Ok(compared)
 }
 
-/// The timing options, checked once.
+/// `CUDA GPU N` for the target's GPU.
+fn gpu_label(target: Target) -> String {
+    match target.device {
+        DeviceSpec::Cuda(n) => format!("CUDA GPU {n}"),
+        DeviceSpec::Cpu => "the CPU".into(),
+    }
+}
+
 /// `--device` and `--batch`, checked before anything runs (a CUDA device must exist).
 fn target(args: &BenchArgs) -> Result<Target> {
-    let cuda = args.device == DeviceKind::Cuda;
-    if cuda {
-        args.device.device()?;
+    if args.device.is_cuda() {
+        open_device(args.device)?;
     }
     if args.batch == Some(0) {
         bail!("--batch must be at least 1");
     }
-    Ok(Target { cuda, batch: args.batch, precision: args.precision.into() })
+    Ok(Target { device: args.device, batch: args.batch, precision: args.precision.into() })
 }
 
 /// Refuses, before anything is allocated, a batch whose models or layers would not fit
@@ -154,6 +164,7 @@ fn check_memory(args: &BenchArgs, limit: MemoryLimit) -> Result<()> {
     Ok(())
 }
 
+/// The timing options, checked once.
 fn timing_plan(args: &BenchArgs) -> Result<TimingPlan> {
     let seconds = |v: f64| v.is_finite() && v >= 0.0;
     if args.repeats == 0 || !seconds(args.target_s) || args.target_s == 0.0 || !seconds(args.warmup_s) {
@@ -191,15 +202,14 @@ fn spawn<T: serde::de::DeserializeOwned>(
     model: BenchModel,
     args: &BenchArgs,
     threads: usize,
-    (device, kernels, precision): (DeviceKind, KernelBackend, PrecisionArg),
+    (device, kernels, precision): (DeviceSpec, KernelBackend, PrecisionArg),
     extra: &[(&str, String)],
 ) -> Result<T> {
     let exe = std::env::current_exe().context("locating the ganzoo binary")?;
-    let device = if device == DeviceKind::Cuda { "cuda" } else { "cpu" };
     let precision = ganzoo_train::Precision::from(precision).name();
     let out = Command::new(&exe)
         .args(["bench", "--worker", model.name(), "--kernels", kernels.name(), "--seed", &args.seed.to_string()])
-        .args(["--device", device, "--precision", precision])
+        .args(["--device", &device.to_string(), "--precision", precision])
         .args(args.batch.map(|b| ["--batch".to_string(), b.to_string()]).into_iter().flatten())
         .args(extra.iter().flat_map(|(k, v)| [k.to_string(), v.clone()]))
         .env("RAYON_NUM_THREADS", threads.to_string())
@@ -224,7 +234,7 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
     let mut failed = Vec::new();
     for model in models {
         let n = [("--parity", steps.to_string())];
-        let reference = (DeviceKind::Cpu, KernelBackend::Ganzoo, PrecisionArg::F32);
+        let reference = (DeviceSpec::Cpu, KernelBackend::Ganzoo, PrecisionArg::F32);
         let reference: Losses = spawn(model, args, threads, reference, &n)?;
         let candidate: Losses = spawn(model, args, threads, (args.device, args.kernels, args.precision), &n)?;
         let p = parity::compare(&reference, &candidate, tolerance, drift)?;
@@ -305,7 +315,7 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
 /// process, --kernels set); the ops over their bound.
 fn op_parities(args: &BenchArgs, target: Target) -> Result<Vec<String>> {
     let on = format!("{} ({})", target.device_name(), args.kernels.name());
-    let bound = op_parity::tolerance(target.cuda && candle_core::cuda::gemm_reduced_precision_f32());
+    let bound = op_parity::tolerance(target.cuda() && candle_core::cuda::gemm_reduced_precision_f32());
     let mut failed = Vec::new();
     for p in op_parity::op_parity(target, 2)? {
         let ok = p.worst() <= bound;
@@ -332,7 +342,7 @@ fn op_parities(args: &BenchArgs, target: Target) -> Result<Vec<String>> {
 
 /// The table's header; `torch_isa` is PyTorch's capability line (empty without PyTorch).
 fn table_header(torch_isa: &str, target: Target) -> String {
-    let cuda = target.cuda;
+    let cuda = target.cuda();
     let (best, torch) = (Isa::detected(), !torch_isa.is_empty());
     let mut line = format!(
         "CPU: {} ({} CPUs, best instruction set {best}, kernels at {})\n",
@@ -383,7 +393,7 @@ fn table_row(round: usize, t: &Throughput, theirs: Option<&TorchThroughput>) -> 
             p.peak_rss_mb
         ));
     }
-    if t.device == "cuda" {
+    if t.device.starts_with("cuda") {
         let mb = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
         r.push_str(&format!("{:>8}", mb(t.peak_gpu_mb)));
         if let Some(p) = theirs {
@@ -446,9 +456,9 @@ fn per_layer(args: &BenchArgs, torch: Option<(&TorchRef, &str)>, target: Target)
     let (device, batch) = (target.device()?, args.batch.unwrap_or(64));
     if !args.json {
         let theirs = if torch.is_some() { format!("{:>18}{:>8}", "PyTorch ms GF/s", "vs PT") } else { String::new() };
-        let machine = if target.cuda {
-            "CUDA GPU 0, ganzoo's convolutions as Candle's im2col + cuBLAS conv2d, its batch norms its CUDA kernels"
-                .to_string()
+        let machine = if target.cuda() {
+            let gpu = gpu_label(target);
+            format!("{gpu}, ganzoo's convolutions as Candle's im2col + cuBLAS conv2d, its batch norms its CUDA kernels")
         } else {
             format!("CPU: {}, ganzoo's kernels at {}", system::cpu_model(), isa::active())
         };
@@ -563,15 +573,15 @@ fn write_report(
     target: Target,
 ) -> Result<()> {
     let tf32 = candle_core::cuda::gemm_reduced_precision_f32();
-    let gpu = if target.cuda {
-        let name = ganzoo_train::device::name(&target.device()?).unwrap_or_else(|| "CUDA GPU 0".into());
+    let gpu = if target.cuda() {
+        let name = ganzoo_train::device::name(&target.device()?).unwrap_or_else(|| gpu_label(target));
         Some((name, if tf32 { "TF32 allowed" } else { "exact f32" }.to_string()))
     } else {
         None
     };
     // On a GPU one table per batch (and TF32 setting): the cases' own batches differ.
     let batch = compared.first().map_or(0, Comparison::batch);
-    let kind = if target.cuda { format!("cuda-b{batch}{}", if tf32 { "-tf32" } else { "" }) } else { machine_kind() };
+    let kind = if target.cuda() { format!("cuda-b{batch}{}", if tf32 { "-tf32" } else { "" }) } else { machine_kind() };
     let kind = match target.precision.activations() {
         Some(_) => format!("{kind}-{}", target.precision.name()),
         None => kind,

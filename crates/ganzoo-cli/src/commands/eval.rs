@@ -18,13 +18,17 @@ use ganzoo_eval::{toy_metrics, EvalReport, ToyReport};
 use ganzoo_train::budget::MemoryLimit;
 use ganzoo_train::{checkpoint, DataSource, TrainedGenerator};
 
-use crate::cli::{EvalArgs, FeatureKind, SourceArgs};
+use crate::cli::{open_device, EvalArgs, FeatureKind, SourceArgs};
 use crate::commands::data::load;
 use crate::output::emit;
 use crate::progress::DownloadBar;
 
 pub fn run(args: EvalArgs, limit: MemoryLimit) -> anyhow::Result<()> {
     anyhow::ensure!(args.n != Some(0), "--n must be at least 1");
+    anyhow::ensure!(
+        args.run.is_some() || args.precision.is_none(),
+        "--precision sets the activations of --run's generator; samples from a file are already made"
+    );
     let (report, run_step) = match (&args.run, &args.samples, &args.dataset) {
         (Some(run), _, _) => {
             let (report, step) = eval_run(run, &args, limit)?;
@@ -65,8 +69,12 @@ fn check_toy_memory(n: usize, limit: MemoryLimit) -> anyhow::Result<()> {
 }
 
 fn eval_run(run: &Path, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<(EvalReport, u64)> {
-    let device = args.device.device()?;
-    let gen = TrainedGenerator::load(run, &device).with_context(|| format!("cannot load the run {}", run.display()))?;
+    let device = open_device(args.device)?;
+    let mut gen =
+        TrainedGenerator::load(run, &device).with_context(|| format!("cannot load the run {}", run.display()))?;
+    if let Some(precision) = args.precision {
+        gen = gen.with_precision(precision.into());
+    }
     let step = checkpoint::latest(run)?.and_then(|dir| checkpoint::read_state(&dir).ok()).map_or(0, |s| s.iteration);
     let report = match &gen.config.data {
         DataSource::Toy(toy) => {

@@ -8,7 +8,7 @@ use ganzoo_train::plot::toy_surface_png;
 use ganzoo_train::run_dir::write_atomic;
 use ganzoo_train::TrainedGenerator;
 
-use crate::cli::SampleArgs;
+use crate::cli::{open_device, SampleArgs};
 use crate::commands::data::output_kind;
 use crate::output::emit;
 use crate::signals::StopFlag;
@@ -17,13 +17,16 @@ use crate::signals::StopFlag;
 const CHUNK: usize = 1024;
 
 pub fn run(args: SampleArgs, limit: MemoryLimit) -> anyhow::Result<()> {
-    let device = args.device.device()?;
+    let device = open_device(args.device)?;
     if args.n == 0 {
         bail!("--n must be at least 1");
     }
     let kind = output_kind(&args.out, &["png", "npy"])?;
-    let gen = TrainedGenerator::load(&args.run, &device)
+    let mut gen = TrainedGenerator::load(&args.run, &device)
         .with_context(|| format!("cannot load the run {}", args.run.display()))?;
+    if let Some(precision) = args.precision {
+        gen = gen.with_precision(precision.into());
+    }
     let toy = gen.sample_shape.len() == 1;
     if args.interpolate && toy {
         bail!("--interpolate makes image grids; this run trained on 2-D points");

@@ -20,7 +20,9 @@ use ganzoo_train::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{ArchArg, CostArg, GanFamily, LrDecayArg, NormArg, RecipeArgs, SourceArgs, TrainArgs, TrainTarget};
+use crate::cli::{
+    open_device, ArchArg, CostArg, GanFamily, LrDecayArg, NormArg, RecipeArgs, SourceArgs, TrainArgs, TrainTarget,
+};
 use crate::commands::data::load;
 use crate::commands::eval::feature_cache_dirs;
 use crate::logfile;
@@ -31,7 +33,7 @@ pub fn run(args: TrainArgs, limit: MemoryLimit) -> anyhow::Result<ExitCode> {
     if args.family == Some(TrainTarget::Classifier) {
         return crate::commands::classifier::train(&args, limit).map(|()| ExitCode::SUCCESS);
     }
-    let device = args.device.device()?;
+    let device = open_device(args.device)?;
     let trainer = match &args.resume {
         Some(path) => resume(path, &args, device, limit)?,
         None => fresh(&args, device, limit)?,
