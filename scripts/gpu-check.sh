@@ -27,7 +27,8 @@
 # PyTorch reference (default: build-cuda.sh's copy, else ../shared/bench/torchref; without
 # one, ganzoo is timed alone). BENCH_S: seconds per timed repeat (default 2). Set
 # CHECK_CPU_ONLY=1 to run the script's own plumbing on a machine without a GPU (parity
-# against Candle's CPU kernels, the workflow and one small bench on the CPU).
+# against Candle's CPU kernels, the workflow and one small bench on the CPU);
+# PARITY_MODELS (e.g. gan) and TORCHREF=none shorten it (the CLI's tests do).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,35 +86,37 @@ log "machine"
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 || echo "no nvidia-smi"
   "$python" -c 'import torch; b = torch.backends; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "cudnn", b.cudnn.version(), "tf32 conv", b.cudnn.allow_tf32, "tf32 matmul", b.cuda.matmul.allow_tf32)' 2>&1
   ldd --version 2>&1 | head -1; nproc
+  # Without memory pools cudarc frees synchronously (slow): CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED = 115.
+  "$python" -c 'import ctypes; c = ctypes.CDLL("libcuda.so.1"); v = ctypes.c_int(-1); r = (c.cuInit(0), c.cuDeviceGetAttribute(ctypes.byref(v), 115, 0)); print("memory pools supported:", v.value, "(driver calls returned", r, ")")' 2>&1
   "$bin" --version 2>&1; echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; ldd "$bin" 2>&1 | grep -E "not found|cu|nvrtc"; } | tee -a "$out/summary.txt"
 
 if [ "${CHECK_CPU_ONLY:-0}" = 1 ]; then
-  device=(--device cpu) parity_kernels=(--kernels gemm) batches=(8)
+  device=(--device cpu) parity_flags=(--kernels gemm) batches=(8)
 else
-  device=(--device cuda) parity_kernels=() batches=(64 256)
+  device=(--device cuda) parity_flags=() batches=(64 256)
 fi
+[ -n "${PARITY_MODELS:-}" ] && parity_flags+=(--models "$PARITY_MODELS")
 
 log "parity: first 5 steps of every model, CPU (ganzoo's kernels) against ${device[1]}"
-step parity "$bin" bench --parity 5 "${device[@]}" "${parity_kernels[@]}" --json
+step parity "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json
 log "parity, bf16 activations on ${device[1]} against the CPU's f32; the penalty's bf16 gradient"
-step parity-bf16 "$bin" bench --parity 5 "${device[@]}" "${parity_kernels[@]}" --precision bf16 --json
+step parity-bf16 "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --precision bf16 --json
 
 # A user's commands on the device: WGAN-GP on a toy with checkpoints and in-training
 # evaluation, resumed on the device and on the CPU, sampled and evaluated; DCGAN with
-# bf16 activations on MNIST-shaped noise (no data set travels), stopped by SIGINT,
-# resumed, sampled in f32 and evaluated. Each command's status is checked.
+# bf16 activations and in-training evaluation on MNIST-shaped noise (no data set
+# travels); another stopped by SIGINT and resumed; sampled in f32 and evaluated. Each command's status is checked.
 workflow() {
   local wf=$work/workflow
   mkdir -p "$wf/data/mnist"
   step workflow-data "$python" - "$wf/data/mnist" <<'PY' || return
-import sys
-import numpy as np
-d, rng = sys.argv[1], np.random.default_rng(0)
+import random, struct, sys
+d, rng = sys.argv[1], random.Random(0)
 for split, n in (("train", 640), ("t10k", 640)):
-    x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-    y = (np.arange(n) % 10).astype(np.uint8)
-    open(f"{d}/{split}-images-idx3-ubyte", "wb").write(np.array([0x803, n, 28, 28], ">i4").tobytes() + x.tobytes())
-    open(f"{d}/{split}-labels-idx1-ubyte", "wb").write(np.array([0x801, n], ">i4").tobytes() + y.tobytes())
+    with open(f"{d}/{split}-images-idx3-ubyte", "wb") as f:
+        f.write(struct.pack(">4i", 0x803, n, 28, 28) + rng.randbytes(n * 28 * 28))
+    with open(f"{d}/{split}-labels-idx1-ubyte", "wb") as f:
+        f.write(struct.pack(">2i", 0x801, n) + bytes(i % 10 for i in range(n)))
 PY
   local every=(--log-every 5 --checkpoint-every 10)
   step workflow-toy "$bin" train wgan-gp --dataset 25gaussians --iters 20 --eval-every 10 "${every[@]}" \
@@ -123,20 +126,22 @@ PY
   step workflow-toy-sample "$bin" sample --run "$wf/toy" --n 300 "${device[@]}" --out "$wf/toy.png"
   step workflow-toy-eval "$bin" eval --run "$wf/toy" --n 1000 "${device[@]}" --json
   local data=(--data-dir "$wf/data" --no-download)
-  step workflow-dcgan "$bin" train dcgan "${data[@]}" --iters 20 --precision bf16 "${every[@]}" "${device[@]}" \
-    --out "$wf/dcgan" || return
+  step workflow-dcgan "$bin" train dcgan "${data[@]}" --iters 20 --precision bf16 --eval-every 10 "${every[@]}" \
+    "${device[@]}" --out "$wf/dcgan" || return
   # SIGINT after a few seconds: a checkpoint, exit status 130, then resumed 5 iterations on.
   local rc=0
   timeout --preserve-status -s INT 8 "$bin" train dcgan "${data[@]}" --iters 100000 "${every[@]}" "${device[@]}" \
     --out "$wf/stopped" > "$work/workflow-stop.txt" 2> "$work/workflow-stop.err" || rc=$?
   local at
-  at=$(sed 's/^step-0*//' "$wf/stopped/checkpoints/latest" 2>/dev/null)
-  log "SIGINT: exit status $rc (130 expected), latest checkpoint at iteration ${at:-none}"
+  at=$(sed -n 's/^step-\([0-9]*\)$/\1/p' "$wf/stopped/checkpoints/latest" 2>/dev/null)
+  local shown=${at:+$((10#$at))}
+  log "SIGINT: exit status $rc (130 expected), latest checkpoint at iteration ${shown:-none}"
   if [ "$rc" != 130 ] || [ -z "$at" ]; then
     status=1
+    log "FAILED: SIGINT did not end training with exit status 130 and a checkpoint"
     tail -3 "$work/workflow-stop.err" | tee -a "$out/summary.txt"
   else
-    step workflow-stop-resume "$bin" train --resume "$wf/stopped" "${data[@]}" --iters $((at + 5)) "${device[@]}"
+    step workflow-stop-resume "$bin" train --resume "$wf/stopped" "${data[@]}" --iters $((10#$at + 5)) "${device[@]}"
   fi
   step workflow-dcgan-sample "$bin" sample --run "$wf/dcgan" --precision f32 "${device[@]}" --out "$wf/dcgan.png"
   step workflow-dcgan-eval "$bin" eval --run "$wf/dcgan" "${data[@]}" --n 640 "${device[@]}" --json
@@ -162,7 +167,10 @@ for d in target/cuda/torchref ../shared/bench/torchref; do
 done
 # The tables go into a copy of docs/performance.md (a section per batch, `cuda-bB`).
 cp docs/performance.md "$out/performance.md"
-if [ -n "$torchref" ]; then
+if [ "$torchref" = none ]; then
+  log "no PyTorch reference (TORCHREF=none): ganzoo timed alone"
+  torch=()
+elif [ -n "$torchref" ]; then
   log "PyTorch reference: $torchref"
   torch=(--torch "$python" --torchref "$torchref" --write "$out/performance.md")
 else

@@ -1120,6 +1120,46 @@ fn cuda_without_a_cuda_build_says_how_to_get_one() {
     }
 }
 
+/// `scripts/gpu-check.sh` is run once per GPU lease, with no second try: its plumbing (the
+/// steps, the workflow's commands and their checks, the three files it returns) runs here
+/// on the CPU with this binary, shortened (one model's parity, no PyTorch).
+#[test]
+fn the_gpu_check_script_runs_its_cpu_part() {
+    let python = ["python3", "python"].into_iter().find(|p| Command::new(p).arg("--version").output().is_ok());
+    let Some(python) = python else {
+        assert!(std::env::var_os("CI").is_none(), "CI must have Python 3");
+        eprintln!("skipped: no python3 to write the workflow's data");
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/gpu-check.sh");
+    let run = Command::new("bash")
+        .arg(script)
+        .envs([("CHECK_CPU_ONLY", "1"), ("PARITY_MODELS", "gan"), ("TORCHREF", "none"), ("BENCH_S", "0.2")])
+        .env("LIMIT_S", "100000")
+        .env("GANZOO_BIN", env!("CARGO_BIN_EXE_ganzoo"))
+        .env("PYTHON", python)
+        .env("OUT", out.path())
+        .output()
+        .unwrap();
+    let summary = std::fs::read_to_string(out.path().join("summary.txt")).unwrap_or_default();
+    assert!(run.status.success(), "{summary}\n{}", String::from_utf8_lossy(&run.stderr));
+    let mut files: Vec<String> =
+        std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    files.sort();
+    assert_eq!(files, ["details.tar.gz", "performance.md", "summary.txt"], "at most 8 files come back");
+    for needle in
+        ["\"ok\":true", "SIGINT: exit status 130 (130 expected)", "wrote [64, 1, 28, 28] samples", "exit status 0"]
+    {
+        assert!(summary.contains(needle), "summary.txt lacks {needle}: {summary}");
+    }
+    assert!(!summary.contains("FAILED") && !summary.contains("skipped ("), "{summary}");
+    let listing = Command::new("tar").arg("-tzf").arg(out.path().join("details.tar.gz")).output().unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("workflow/dcgan/report.html") && listing.contains("parity.txt"), "{listing}");
+    assert!(!listing.contains("checkpoints/") && !listing.contains("workflow/data/"), "{listing}");
+}
+
 #[test]
 fn devices_are_named_as_pytorch_names_them() {
     for device in ["gpu", "cuda:", "cuda:x", "cuda:-1", "CUDA"] {

@@ -69,14 +69,17 @@ impl fmt::Display for DeviceSpec {
 }
 
 /// CUDA GPU `ordinal` with its memory pool keeping freed memory (a warning, not an
-/// error, where the driver refuses: training still works, only slower).
+/// error, where the driver refuses or has no pools: training still works, only slower).
 pub fn cuda(ordinal: usize) -> candle_core::Result<Device> {
     pool::check_ordinal(ordinal)?;
     let device = Device::new_cuda(ordinal)?;
     if std::env::var_os("GANZOO_CUDA_EVENTS").is_none_or(|v| v != "1") {
         pool::one_stream(&device);
     }
-    if let Err(e) = pool::keep_freed_memory(&device) {
+    if !pool::pooled(&device) {
+        // cudarc then allocates with cuMemAlloc and frees with cuMemFree after waiting for the GPU.
+        tracing::warn!("CUDA GPU {ordinal} has no memory pools: every freed tensor waits for the GPU (slow)");
+    } else if let Err(e) = pool::keep_freed_memory(&device) {
         tracing::warn!("CUDA memory pool left releasing freed memory: {e}");
     }
     Ok(device)
@@ -147,6 +150,12 @@ mod pool {
         }
     }
 
+    /// Whether cudarc allocates from the device's memory pool (`cuMemAllocAsync`), which
+    /// it does where the driver reports pools supported.
+    pub fn pooled(device: &Device) -> bool {
+        device.as_cuda_device().is_ok_and(|d| d.cuda_stream().context().has_async_alloc())
+    }
+
     pub fn keep_freed_memory(device: &Device) -> Result<(), String> {
         let pool = default_pool(device)?;
         let mut threshold = u64::MAX;
@@ -179,6 +188,10 @@ mod pool {
 
     pub fn check_ordinal(_: usize) -> candle_core::Result<()> {
         Ok(())
+    }
+
+    pub fn pooled(_: &Device) -> bool {
+        false
     }
 
     pub fn keep_freed_memory(_: &Device) -> Result<(), String> {
