@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Everything issue 19 asks of a GPU machine, in one call (15 minutes of device time in
 # all, 10 per call): the machine, CPU-vs-CUDA parity of every op (value and gradients)
-# and every model's first steps (f32, then bf16 activations with the penalty's bf16
-# gradient), a user's commands on the GPU (train with checkpoints and evaluation, stop
-# by SIGINT, resume on the GPU and on the CPU, sample, eval), every model's speed beside
-# PyTorch's CUDA reference at batch 64 and 256, then — while time is left (LIMIT_S,
-# default 540 s) — the models with bf16 activations, each DCGAN layer with ganzoo's
+# and every model's first steps, every model's speed beside PyTorch's CUDA reference at
+# batch 64 and 256, then — while time is left (LIMIT_S, default 540 s) — a user's
+# commands on the GPU (train with checkpoints and evaluation, stop by SIGINT, resume on
+# the GPU and on the CPU, sample, eval), parity with bf16 activations (and the penalty's
+# bf16 gradient), the models with bf16 activations, each DCGAN layer with ganzoo's
 # convolutions (Candle's cuBLAS) and Candle's own (batch norms: ganzoo's CUDA kernels,
 # Candle's ops, PyTorch's), the models without ganzoo's CUDA kernels (`--kernels gemm`:
 # batch norm, layer norm, leaky ReLU and optimiser as Candle's ops), with cudarc's
@@ -97,15 +97,11 @@ else
 fi
 [ -n "${PARITY_MODELS:-}" ] && parity_flags+=(--models "$PARITY_MODELS")
 
-log "parity: first 5 steps of every model, CPU (ganzoo's kernels) against ${device[1]}"
-step parity "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json
-log "parity, bf16 activations on ${device[1]} against the CPU's f32; the penalty's bf16 gradient"
-step parity-bf16 "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --precision bf16 --json
-
-# A user's commands on the device: WGAN-GP on a toy with checkpoints and in-training
-# evaluation, resumed on the device and on the CPU, sampled and evaluated; DCGAN with
-# bf16 activations and in-training evaluation on MNIST-shaped noise (no data set
-# travels); another stopped by SIGINT and resumed; sampled in f32 and evaluated. Each command's status is checked.
+# A user's commands on the device, each one's status checked: WGAN-GP on a toy with
+# checkpoints and in-training evaluation, resumed on the device and on the CPU, sampled
+# and evaluated; DCGAN with bf16 activations and in-training evaluation on MNIST-shaped
+# noise (no data set travels), sampled in f32 and evaluated; another stopped by SIGINT
+# and resumed.
 workflow() {
   local wf=$work/workflow
   mkdir -p "$wf/data/mnist"
@@ -147,10 +143,6 @@ PY
   step workflow-dcgan-eval "$bin" eval --run "$wf/dcgan" "${data[@]}" --n 640 "${device[@]}" --json
   log "workflow: runs in details.tar.gz (workflow/), checkpoints left out"
 }
-if fits 90 "workflow"; then
-  log "workflow on ${device[1]}: train, evaluate, SIGINT, resume (also on the CPU), sample, eval"
-  workflow
-fi
 
 # bench B KERNELS LABEL [FLAGS...]: the models at batch B with --kernels KERNELS.
 bench() {
@@ -161,6 +153,7 @@ bench() {
   step "bench-$b-$label" "$bin" bench "${device[@]}" --kernels "$kernels" --batch "$b" --skip-ops --rounds 1 \
     --repeats 2 --target-s "$secs" --warmup-s 1 --wait-quiet-s 0 "${models[@]}" "$@"
 }
+
 torchref=${TORCHREF:-}
 for d in target/cuda/torchref ../shared/bench/torchref; do
   [ -z "$torchref" ] && [ -f "$d/throughput.py" ] && torchref=$d
@@ -178,9 +171,19 @@ else
   torch=() status=1
 fi
 
+log "parity: first 5 steps of every model, CPU (ganzoo's kernels) against ${device[1]}"
+step parity "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json
 for b in "${batches[@]}"; do
   fits 150 "batch $b beside PyTorch" && bench "$b" ganzoo ganzoo-vs-pytorch "${torch[@]}"
 done
+if fits 90 "workflow"; then
+  log "workflow on ${device[1]}: train, evaluate, SIGINT, resume (also on the CPU), sample, eval"
+  workflow
+fi
+if fits 120 "parity with bf16 activations"; then
+  log "parity, bf16 activations on ${device[1]} against the CPU's f32; the penalty's bf16 gradient"
+  step parity-bf16 "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --precision bf16 --json
+fi
 for b in "${batches[@]}"; do
   fits 70 "batch $b with bf16 activations" && bench "$b" ganzoo bf16 --precision bf16
 done
