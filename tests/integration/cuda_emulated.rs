@@ -2,7 +2,8 @@
 //! compiled as host C++ (`emulate.h`, `emulate.cpp`: each block's threads as host
 //! threads, `__syncthreads` a barrier) and run on the inputs the CPU kernels get here,
 //! so their arithmetic is checked against the CPU's on every machine with a C++
-//! compiler. What only a GPU shows (launches, memory, Candle's storage) is in `cuda.rs`.
+//! compiler. Launch signatures are checked in `cuda_launches.rs`; what only a GPU shows
+//! (launches, memory, Candle's storage) is in `cuda.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

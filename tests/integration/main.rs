@@ -16,6 +16,7 @@ mod common;
 mod conv_as_gemm;
 mod cuda;
 mod cuda_emulated;
+mod cuda_launches;
 mod download;
 mod eval;
 mod figures;

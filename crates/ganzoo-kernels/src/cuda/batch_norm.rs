@@ -4,11 +4,10 @@
 //! ReLU), and the backward pass with the activation's mask folded in. As on the CPU, the
 //! backward op has no backward of its own.
 
-use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-use candle_core::cuda_backend::{CudaStorage, WrapErr};
+use candle_core::cuda_backend::CudaStorage;
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 
-use super::{block_each, elementwise, int, view, MODULE, PTX};
+use super::{block_each, elementwise, int, launch, view};
 
 /// `(N, C, H·W)` of an NCHW input.
 fn planes(l: &Layout, op: &str) -> Result<(usize, usize, usize)> {
@@ -69,14 +68,8 @@ impl CustomOp3 for StatisticsOp {
         let (ni, ci, pi) = (int(n, "batch")?, int(c, "channels")?, int(plane, "plane")?);
         let device = &x.device;
         // SAFETY: the kernel writes all 4·C values (thread 0 of each channel's block).
-        let stats = unsafe { device.alloc::<f32>(4 * c)? };
-        let func = device.get_or_load_custom_func("gz_bn_statistics", MODULE, PTX)?;
-        {
-            let mut b = func.builder();
-            b.arg(&xs).arg(&gs).arg(&bs).arg(&stats).arg(&ni).arg(&ci).arg(&pi).arg(&self.eps);
-            // SAFETY: argument types and count match the kernel's signature in kernels.cu.
-            unsafe { b.launch(block_each(c)) }.w()?;
-        }
+        let mut stats = unsafe { device.alloc::<f32>(4 * c)? };
+        launch::gz_bn_statistics(device, block_each(c), &xs, &gs, &bs, &mut stats, &ni, &ci, &pi, &self.eps)?;
         Ok((CudaStorage::wrap_cuda_slice(stats, device.clone()), Shape::from((4, c))))
     }
 }
@@ -122,14 +115,10 @@ impl CustomOp3 for NormaliseOp {
         let (slope, activate) = (self.slope.unwrap_or(0.0) as f32, self.slope.is_some() as i32);
         let device = &x.device;
         // SAFETY: the kernel writes all `len` values.
-        let y = unsafe { device.alloc::<f32>(len)? };
+        let mut y = unsafe { device.alloc::<f32>(len)? };
         on_storage(&self.stats, |s, ls| {
             let stats = view(s, ls, op)?;
-            let func = device.get_or_load_custom_func("gz_bn_forward", MODULE, PTX)?;
-            let mut b = func.builder();
-            b.arg(&xs).arg(&stats).arg(&y).arg(&len).arg(&ci).arg(&pi).arg(&slope).arg(&activate);
-            // SAFETY: argument types and count match the kernel's signature in kernels.cu.
-            unsafe { b.launch(elementwise(len)) }.w().map(|_| ())
+            launch::gz_bn_forward(device, elementwise(len), &xs, &stats, &mut y, &len, &ci, &pi, &slope, &activate)
         })?;
         Ok((CudaStorage::wrap_cuda_slice(y, device.clone()), lx.shape().clone()))
     }
@@ -193,16 +182,14 @@ impl CustomOp3 for GradOp {
         let device = &x.device;
         let len = xs.len();
         // SAFETY: each channel's block writes its values of dx, dγ and dβ.
-        let out = unsafe { device.alloc::<f32>(len + 2 * c)? };
+        let mut out = unsafe { device.alloc::<f32>(len + 2 * c)? };
         on_storage(&self.stats, |s, ls| {
             on_storage(&self.y, |ys, ly| {
                 let (stats, y) = (view(s, ls, op)?, view(ys, ly, op)?);
-                let func = device.get_or_load_custom_func("gz_bn_backward", MODULE, PTX)?;
-                let mut b = func.builder();
-                b.arg(&xs).arg(&dys).arg(&y).arg(&gs).arg(&stats).arg(&out);
-                b.arg(&ni).arg(&ci).arg(&pi).arg(&self.eps).arg(&slope).arg(&activate);
-                // SAFETY: argument types and count match the kernel's signature in kernels.cu.
-                unsafe { b.launch(block_each(c)) }.w().map(|_| ())
+                let (config, eps) = (block_each(c), &self.eps);
+                launch::gz_bn_backward(
+                    device, config, &xs, &dys, &y, &gs, &stats, &mut out, &ni, &ci, &pi, eps, &slope, &activate,
+                )
             })
         })?;
         Ok((CudaStorage::wrap_cuda_slice(out, device.clone()), Shape::from(len + 2 * c)))

@@ -3,11 +3,11 @@
 //! pass, the affine gradients, the input gradient `Q` and its derivative in `x`.
 //! Operands are `(B, N)` samples, contiguous f32.
 
-use candle_core::cuda_backend::cudarc::driver::{CudaView, PushKernelArg};
-use candle_core::cuda_backend::{CudaStorage, WrapErr};
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig};
+use candle_core::cuda_backend::{CudaDevice, CudaStorage};
 use candle_core::{Layout, Result};
 
-use super::{block_each, elementwise, view, MODULE, PTX};
+use super::{block_each, elementwise, launch, view};
 
 /// `y = x̂ ⊙ γ + β` for samples of `n` values.
 pub(crate) fn forward(
@@ -19,7 +19,7 @@ pub(crate) fn forward(
 ) -> Result<CudaStorage> {
     let op = "ganzoo-layer-norm (cuda)";
     let (xs, gs, bs) = (view(x.0, x.1, op)?, view(gamma.0, gamma.1, op)?, view(beta.0, beta.1, op)?);
-    per_sample_kernel("gz_ln_forward", x.0, &[&xs, &gs, &bs], n, eps)
+    per_sample(x.0, xs.len(), n, |device, config, y| launch::gz_ln_forward(device, config, &xs, &gs, &bs, y, &n, &eps))
 }
 
 /// `Q(x, g)`, the input gradient for an upstream gradient `g` at `x̂`.
@@ -31,7 +31,9 @@ pub(crate) fn input_grad(
 ) -> Result<CudaStorage> {
     let op = "ganzoo-layer-norm-input-grad (cuda)";
     let (xs, gs) = (view(x.0, x.1, op)?, view(g.0, g.1, op)?);
-    per_sample_kernel("gz_ln_input_grad", x.0, &[&xs, &gs], n, eps)
+    per_sample(x.0, xs.len(), n, |device, config, out| {
+        launch::gz_ln_input_grad(device, config, &xs, &gs, out, &n, &eps)
+    })
 }
 
 /// `∂⟨h, Q(x, g)⟩/∂x`.
@@ -44,32 +46,25 @@ pub(crate) fn second(
 ) -> Result<CudaStorage> {
     let op = "ganzoo-layer-norm-second-derivative (cuda)";
     let (xs, gs, hs) = (view(x.0, x.1, op)?, view(g.0, g.1, op)?, view(h.0, h.1, op)?);
-    per_sample_kernel("gz_ln_second", x.0, &[&xs, &gs, &hs], n, eps)
+    per_sample(x.0, xs.len(), n, |device, config, out| {
+        launch::gz_ln_second(device, config, &xs, &gs, &hs, out, &n, &eps)
+    })
 }
 
-/// A kernel `(inputs…, out, n, eps)` with one block per sample of `inputs[0]` (`x`), into
-/// a new storage of `x`'s length.
-fn per_sample_kernel(
-    name: &str,
+/// A new storage of `len` values (on `storage`'s device) written by `launch` with one
+/// block per sample of `n` values.
+fn per_sample(
     storage: &CudaStorage,
-    inputs: &[&CudaView<'_, f32>],
+    len: usize,
     n: usize,
-    eps: f64,
+    launch: impl FnOnce(&CudaDevice, LaunchConfig, &mut CudaSlice<f32>) -> Result<()>,
 ) -> Result<CudaStorage> {
     let device = &storage.device;
-    let len = inputs[0].len();
     let samples = len.checked_div(n).unwrap_or(0);
     // SAFETY: each sample's block writes its `n` values.
-    let out = unsafe { device.alloc::<f32>(len)? };
+    let mut out = unsafe { device.alloc::<f32>(len)? };
     if samples > 0 {
-        let func = device.get_or_load_custom_func(name, MODULE, PTX)?;
-        let mut b = func.builder();
-        for input in inputs {
-            b.arg(*input);
-        }
-        b.arg(&out).arg(&n).arg(&eps);
-        // SAFETY: argument types and count match the kernel's signature in kernels.cu.
-        unsafe { b.launch(block_each(samples)) }.w()?;
+        launch(device, block_each(samples), &mut out)?;
     }
     Ok(CudaStorage::wrap_cuda_slice(out, device.clone()))
 }
@@ -88,22 +83,15 @@ pub(crate) fn affine_grad(
     let samples = xs.len().checked_div(n).unwrap_or(0);
     let b_int = super::int(samples, "batch")?;
     // SAFETY: the moments kernel writes both values of every sample.
-    let moments = unsafe { device.alloc::<f64>(2 * samples.max(1))? };
+    let mut moments = unsafe { device.alloc::<f64>(2 * samples.max(1))? };
     // SAFETY: the affine kernel writes all `2n` outputs.
-    let out = unsafe { device.alloc::<f32>(2 * n)? };
+    let mut out = unsafe { device.alloc::<f32>(2 * n)? };
     if samples > 0 {
-        let func = device.get_or_load_custom_func("gz_ln_moments", MODULE, PTX)?;
-        let mut b = func.builder();
-        b.arg(&xs).arg(&moments).arg(&n).arg(&eps);
-        // SAFETY: argument types and count match the kernel's signature in kernels.cu.
-        unsafe { b.launch(block_each(samples)) }.w()?;
+        launch::gz_ln_moments(device, block_each(samples), &xs, &mut moments, &n, &eps)?;
     }
     if n > 0 {
-        let func = device.get_or_load_custom_func("gz_ln_affine_grad", MODULE, PTX)?;
-        let mut b = func.builder();
-        b.arg(&xs).arg(&dys).arg(&moments).arg(&out).arg(&b_int).arg(&n);
-        // SAFETY: argument types and count match the kernel's signature in kernels.cu.
-        unsafe { b.launch(elementwise(n)) }.w()?;
+        let moments: CudaView<'_, f64> = moments.slice(..);
+        launch::gz_ln_affine_grad(device, elementwise(n), &xs, &dys, &moments, &mut out, &b_int, &n)?;
     }
     Ok(CudaStorage::wrap_cuda_slice(out, device.clone()))
 }

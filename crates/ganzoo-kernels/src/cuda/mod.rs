@@ -1,15 +1,15 @@
 //! ganzoo's CUDA kernels (`kernels.cu`, compiled to PTX by `build.rs` and loaded once
-//! per device through Candle's module cache): their launches, on f32 storage. Batch
-//! norm's ops are in [`batch_norm`]; layer norm's ops call [`layer_norm`]'s launches,
-//! the leaky ReLU's and the in-place ops [`mask`], [`moving_average`], [`scaled_step`] and
-//! [`clamp`],
-//! from their `cuda_fwd`.
+//! per device through Candle's module cache) on f32 storage; [`launch`] holds one typed
+//! launch function per kernel. Batch norm's ops are in [`batch_norm`]; layer norm's ops
+//! call [`layer_norm`]'s functions, the leaky ReLU's and the in-place ops [`mask`],
+//! [`moving_average`], [`scaled_step`] and [`clamp`], from their `cuda_fwd`.
 
 pub(crate) mod batch_norm;
+mod launch;
 pub(crate) mod layer_norm;
 
-use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
-use candle_core::cuda_backend::{CudaDevice, CudaStorage, WrapErr};
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, CudaViewMut, LaunchConfig};
+use candle_core::cuda_backend::{CudaDevice, CudaStorage};
 use candle_core::{bail, Layout, Result, Tensor};
 
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/ganzoo_kernels.ptx"));
@@ -52,7 +52,7 @@ fn in_place(
     s: &mut CudaStorage,
     l: &Layout,
     op: &'static str,
-    launch: impl FnOnce(&CudaDevice, &mut candle_core::cuda_backend::cudarc::driver::CudaViewMut<'_, f32>) -> Result<()>,
+    launch: impl FnOnce(&CudaDevice, &mut CudaViewMut<'_, f32>) -> Result<()>,
 ) -> Result<()> {
     let Some((start, end)) = l.contiguous_offsets() else { return Err(candle_core::Error::RequiresContiguous { op }) };
     let device = s.device.clone();
@@ -75,15 +75,8 @@ pub(crate) fn mask(x: (&CudaStorage, &Layout), g: (&CudaStorage, &Layout), slope
     let device = &x.0.device;
     let len = xs.len();
     // SAFETY: the kernel writes all `len` values.
-    let out: CudaSlice<f32> = unsafe { device.alloc::<f32>(len)? };
-    let func = device.get_or_load_custom_func("gz_leaky_relu_mask", MODULE, PTX)?;
-    let slope = slope as f32;
-    {
-        let mut b = func.builder();
-        b.arg(&xs).arg(&gs).arg(&out).arg(&len).arg(&slope);
-        // SAFETY: argument types and count match the kernel's signature in kernels.cu.
-        unsafe { b.launch(elementwise(len)) }.w()?;
-    }
+    let mut out: CudaSlice<f32> = unsafe { device.alloc::<f32>(len)? };
+    launch::gz_leaky_relu_mask(device, elementwise(len), &xs, &gs, &mut out, &len, &(slope as f32))?;
     Ok(CudaStorage::wrap_cuda_slice(out, device.clone()))
 }
 
@@ -99,12 +92,7 @@ pub(crate) fn moving_average(
     in_place(d.0, d.1, op, |device, ds| {
         same_len(ds.len(), gs.len(), op)?;
         let len = ds.len();
-        let func = device.get_or_load_custom_func("gz_moving_average", MODULE, PTX)?;
-        let square = square as i32;
-        let mut b = func.builder();
-        b.arg(ds).arg(&gs).arg(&len).arg(&beta).arg(&scale).arg(&square);
-        // SAFETY: argument types and count match the kernel's signature in kernels.cu.
-        unsafe { b.launch(elementwise(len)) }.w().map(|_| ())
+        launch::gz_moving_average(device, elementwise(len), ds, &gs, &len, &beta, &scale, &(square as i32))
     })
 }
 
@@ -112,11 +100,7 @@ pub(crate) fn moving_average(
 pub(crate) fn clamp(v: (&mut CudaStorage, &Layout), (lo, hi): (f32, f32)) -> Result<()> {
     in_place(v.0, v.1, "ganzoo-clamp (cuda)", |device, vs| {
         let len = vs.len();
-        let func = device.get_or_load_custom_func("gz_clamp", MODULE, PTX)?;
-        let mut b = func.builder();
-        b.arg(vs).arg(&len).arg(&lo).arg(&hi);
-        // SAFETY: argument types and count match the kernel's signature in kernels.cu.
-        unsafe { b.launch(elementwise(len)) }.w().map(|_| ())
+        launch::gz_clamp(device, elementwise(len), vs, &len, &lo, &hi)
     })
 }
 
@@ -142,11 +126,8 @@ pub(crate) fn scaled_step(
         same_len(ts.len(), av.len(), op)?;
         same_len(ts.len(), bv.len(), op)?;
         let len = ts.len();
-        let func = device.get_or_load_custom_func("gz_scaled_step", MODULE, PTX)?;
         let eps_in_root = s.eps_in_root as i32;
-        let mut l = func.builder();
-        l.arg(ts).arg(&av).arg(&bv).arg(&len).arg(&s.lr).arg(&s.a_scale).arg(&s.b_scale).arg(&s.eps).arg(&eps_in_root);
-        // SAFETY: argument types and count match the kernel's signature in kernels.cu.
-        unsafe { l.launch(elementwise(len)) }.w().map(|_| ())
+        let config = elementwise(len);
+        launch::gz_scaled_step(device, config, ts, &av, &bv, &len, &s.lr, &s.a_scale, &s.b_scale, &s.eps, &eps_in_root)
     })
 }
