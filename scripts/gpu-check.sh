@@ -6,8 +6,10 @@
 # commands on the GPU (train with checkpoints and evaluation, stop by SIGINT, resume on
 # the GPU and on the CPU, sample, eval), parity with bf16 activations (and the penalty's
 # bf16 gradient), the models with bf16 activations, each DCGAN layer with ganzoo's
-# convolutions (Candle's cuBLAS) and Candle's own (batch norms: ganzoo's CUDA kernels,
-# Candle's ops, PyTorch's), the models without ganzoo's CUDA kernels (`--kernels gemm`:
+# convolutions (its im2col / col2im kernels, cuBLAS) and Candle's own (batch norms:
+# ganzoo's CUDA kernels, Candle's ops, PyTorch's), the models with Candle's conv2d in
+# place of ganzoo's CUDA convolutions (GANZOO_CUDA_CONV=gemm; also the fallback for the
+# rest of the run if ganzoo's fail parity and Candle's pass), without ganzoo's CUDA kernels (`--kernels gemm`:
 # batch norm, layer norm, leaky ReLU and optimiser as Candle's ops), with cudarc's
 # per-allocation events (GANZOO_CUDA_EVENTS=1), with Candle's convolutions, and with
 # TF32 allowed. Sections in that order, so a cut-short run keeps the first ones.
@@ -172,7 +174,16 @@ else
 fi
 
 log "parity: first 5 steps of every model, CPU (ganzoo's kernels) against ${device[1]}"
-step parity "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json
+if ! step parity "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json \
+  && [ "${CHECK_CPU_ONLY:-0}" != 1 ] && fits 60 "parity with Candle's conv2d for the convolutions"; then
+  # ganzoo's CUDA convolutions (their first run anywhere) may be what failed: with
+  # Candle's conv2d in their place, does the rest pass? Then time that.
+  log "parity again with GANZOO_CUDA_CONV=gemm (convolutions as Candle's conv2d)"
+  if GANZOO_CUDA_CONV=gemm step parity-conv-gemm "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json; then
+    export GANZOO_CUDA_CONV=gemm
+    log "GANZOO_CUDA_CONV=gemm from here on: ganzoo's CUDA convolutions failed parity, Candle's conv2d passed"
+  fi
+fi
 for b in "${batches[@]}"; do
   fits 150 "batch $b beside PyTorch" && bench "$b" ganzoo ganzoo-vs-pytorch "${torch[@]}"
 done
@@ -190,6 +201,10 @@ done
 if fits 100 "per-layer timings"; then
   log "per layer at batch ${batches[0]}: ganzoo's convolutions and batch norms against Candle's (${device[1]})"
   step layers "$bin" bench "${device[@]}" --ops-only --batch "${batches[0]}" --wait-quiet-s 0
+fi
+if [ "${GANZOO_CUDA_CONV:-ganzoo}" != gemm ]; then
+  fits 70 "batch ${batches[0]} with Candle's conv2d for the convolutions" \
+    && GANZOO_CUDA_CONV=gemm bench "${batches[0]}" ganzoo conv-as-gemm
 fi
 fits 70 "batch ${batches[0]} without ganzoo's CUDA kernels" && bench "${batches[0]}" gemm without-cuda-kernels
 fits 70 "batch ${batches[0]} with cudarc's events" && GANZOO_CUDA_EVENTS=1 bench "${batches[0]}" ganzoo cuda-events

@@ -262,3 +262,52 @@ fn clamp_kernel_is_the_cpu_ops_bit_for_bit() {
     assert_eq!(bits(&out[0]), bits(&values(&cpu)));
     assert!(out[0][7].is_nan() && out[0].iter().filter(|x| x.abs() == 0.01).count() > 100);
 }
+
+/// `gz_im2col` and `gz_col2im` through the convolutions they serve: the kernel times the
+/// `(N, P, L)` columns is the CPU kernels' `conv2d`, the `(N, L, P)` columns are their
+/// transpose, and the folded `Wᵀ·dy` is the CPU's transposed convolution.
+fn columns_match_the_cpu(x_dims: [usize; 4], w_dims: [usize; 4], params: ganzoo_kernels::ConvParams) {
+    let ([n, c, h, w], [o, _, kh, kw]) = (x_dims, w_dims);
+    let out_side = |i: usize, k: usize| (i + 2 * params.padding - params.dilation * (k - 1) - 1) / params.stride + 1;
+    let (oh, ow) = (out_side(h, kh), out_side(w, kw));
+    let (p, l) = (c * kh * kw, oh * ow);
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let (x, kernel, dy) = (normal(&mut rng, n * c * h * w), normal(&mut rng, o * p), normal(&mut rng, n * o * l));
+    // c = Wᵀ·dy per sample (P, L), in f64.
+    let mut folded_in = vec![0f32; n * p * l];
+    for (s, q, px) in (0..n).flat_map(|s| (0..p).flat_map(move |q| (0..l).map(move |px| (s, q, px)))) {
+        let sum: f64 = (0..o).map(|k| kernel[k * p + q] as f64 * dy[(s * o + k) * l + px] as f64).sum();
+        folded_in[(s * p + q) * l + px] = sum as f32;
+    }
+    let sizes = [n, c, h, w, kh, kw, oh, ow, params.stride, params.padding, params.dilation];
+    let args: Vec<String> = sizes.iter().map(|v| v.to_string()).collect();
+    let inputs = [("x", &x[..]), ("c", &folded_in[..])];
+    let Some(out) = run("columns", &args, &inputs, &["cols", "cols_t", "folded"]) else { return };
+    let (cols, cols_t, folded) = (&out[0], &out[1], &out[2]);
+
+    let transposed: Vec<f32> = (0..n * l * p).map(|i| cols[(i / (l * p) * p + i % p) * l + i / p % l]).collect();
+    assert_eq!(cols_t, &transposed, "pixel-major columns");
+    let mut y = vec![0f32; n * o * l];
+    for (s, k, px) in (0..n).flat_map(|s| (0..o).flat_map(move |k| (0..l).map(move |px| (s, k, px)))) {
+        let sum: f64 = (0..p).map(|q| kernel[k * p + q] as f64 * cols[(s * p + q) * l + px] as f64).sum();
+        y[(s * o + k) * l + px] = sum as f32;
+    }
+    let cpu = |v: &[f32], dims: &[usize]| Tensor::from_slice(v, dims, &Device::Cpu).unwrap();
+    let (xt, wt, dyt) = (cpu(&x, &x_dims), cpu(&kernel, &w_dims), cpu(&dy, &[n, o, oh, ow]));
+    let case = format!("{x_dims:?} {w_dims:?} {params:?}");
+    let e = relative(&y, &values(&ganzoo_kernels::conv2d(&xt, &wt, params).unwrap()));
+    assert!(e <= 1e-5, "W·im2col(x) against conv2d, {case}: {e}");
+    let e = relative(folded, &values(&ganzoo_kernels::conv_transpose2d_to(&dyt, &wt, params, (h, w)).unwrap()));
+    assert!(e <= 1e-5, "col2im(Wᵀ·dy) against conv_transpose2d, {case}: {e}");
+}
+
+#[test]
+fn column_kernels_unfold_and_fold_as_the_cpu_convolutions() {
+    use ganzoo_kernels::ConvParams;
+    // DCGAN's stride-2 4×4 layers, a 1×1 input spread over the kernel (the generator's
+    // first layer's adjoint), odd sizes with dilation, and more values than the grid's threads.
+    columns_match_the_cpu([2, 3, 8, 8], [4, 3, 4, 4], ConvParams::new(2, 1));
+    columns_match_the_cpu([3, 5, 4, 4], [2, 5, 4, 4], ConvParams::new(1, 0));
+    columns_match_the_cpu([2, 2, 9, 7], [3, 2, 3, 2], ConvParams { dilation: 2, ..ConvParams::new(3, 2) });
+    columns_match_the_cpu([4, 8, 16, 16], [6, 8, 4, 4], ConvParams::new(2, 1));
+}

@@ -1,6 +1,7 @@
-//! Every op the models run where ganzoo's CPU kernels do not (on CUDA: each convolution
-//! as `conv_as_gemm`; batch norm, layer norm, the leaky ReLU and the optimiser steps as
-//! ganzoo's CUDA kernels, or Candle's ops with `--kernels gemm`), value and
+//! Every op the models run where ganzoo's CPU kernels do not (on CUDA: each convolution,
+//! batch norm, layer norm, the leaky ReLU and the optimiser steps as ganzoo's CUDA
+//! kernels, or Candle's ops with `--kernels gemm`; the convolutions as `conv_as_gemm`
+//! with `GANZOO_CUDA_CONV=gemm` too), value and
 //! gradients, against the kernels on the CPU from the same host-drawn inputs: every
 //! DCGAN-32 and DCGAN-64 convolution and transposed convolution, batch norm (alone and
 //! with its leaky ReLU), the leaky ReLU and its input gradient, layer norm and its input

@@ -13,8 +13,12 @@
 //! [`ConvParams`]' layout says so; kernels are `(O, C, kh, kw)` either way. The
 //! backward ops keep the forward op's parameters, so the layout too.
 
+#[cfg(feature = "cuda")]
+use candle_core::cuda_backend::CudaStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
+#[cfg(feature = "cuda")]
+use crate::conv_columns;
 use crate::conv_gemm;
 use crate::gemm::Element;
 use crate::geometry::{ConvGeometry, ConvParams};
@@ -57,6 +61,16 @@ fn dispatch(
     })
 }
 
+/// Whether ganzoo's CUDA convolutions take the images: NCHW f32.
+#[cfg(feature = "cuda")]
+fn cuda_takes(op: &str, g: &ConvGeometry, s: &CudaStorage) -> Result<()> {
+    use candle_core::backend::BackendStorage;
+    if g.params.channels_last() || s.dtype() != candle_core::DType::F32 {
+        bail!("{op}: on CUDA, ganzoo's convolutions take NCHW f32 images, got {:?} {:?}", g.params.layout, s.dtype());
+    }
+    Ok(())
+}
+
 /// One of the three primitives on a fixed geometry.
 trait Kernel {
     fn run<T: Element>(&self, a: &[T], b: &[T]) -> Vec<T>;
@@ -87,16 +101,30 @@ impl Kernel for WeightGrad {
 /// `conv2d(x, W)`: operands `x (N, C, H, W)`, `W (O, C, kh, kw)`.
 struct Conv2dOp(ConvParams);
 
+impl Conv2dOp {
+    /// The convolution and its output's shape.
+    fn geometry(&self, l1: &Layout, l2: &Layout) -> Result<(ConvGeometry, Shape)> {
+        let x = image(l1, "conv2d input", self.0.layout)?;
+        let g = ConvGeometry::new(x, dims4(l2, "conv2d kernel")?, self.0)?;
+        Ok((g, image_shape(self.0.layout, [g.batch, g.cout, g.out_h, g.out_w])))
+    }
+}
+
 impl CustomOp2 for Conv2dOp {
     fn name(&self) -> &'static str {
         "ganzoo-conv2d"
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = image(l1, "conv2d input", self.0.layout)?;
-        let g = ConvGeometry::new(x, dims4(l2, "conv2d kernel")?, self.0)?;
-        let out = dispatch(self.name(), (s1, l1), (s2, l2), Forward(g))?;
-        Ok((out, image_shape(self.0.layout, [g.batch, g.cout, g.out_h, g.out_w])))
+        let (g, shape) = self.geometry(l1, l2)?;
+        Ok((dispatch(self.name(), (s1, l1), (s2, l2), Forward(g))?, shape))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s1: &CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<(CudaStorage, Shape)> {
+        let (g, shape) = self.geometry(l1, l2)?;
+        cuda_takes(self.name(), &g, s1)?;
+        Ok((conv_columns::forward(&g, (s1, l1), (s2, l2))?, shape))
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -116,8 +144,10 @@ struct ConvTranspose2dOp {
 }
 
 impl ConvTranspose2dOp {
-    /// The forward convolution this op is the adjoint of.
-    fn geometry(&self, x: [usize; 4], w: [usize; 4]) -> Result<ConvGeometry> {
+    /// The forward convolution this op is the adjoint of, and this op's output shape.
+    fn geometry(&self, l1: &Layout, l2: &Layout) -> Result<(ConvGeometry, Shape)> {
+        let x = image(l1, "conv_transpose2d input", self.params.layout)?;
+        let w = dims4(l2, "conv_transpose2d kernel")?;
         let [n, cin, h, wd] = x;
         let [wc, cout, kh, kw] = w;
         if wc != cin {
@@ -127,7 +157,7 @@ impl ConvTranspose2dOp {
         if (g.out_h, g.out_w) != (h, wd) {
             bail!("conv_transpose2d: output {:?} does not map back to input {x:?} with {:?}", self.output, self.params);
         }
-        Ok(g)
+        Ok((g, image_shape(self.params.layout, [g.batch, g.cin, g.in_h, g.in_w])))
     }
 }
 
@@ -137,10 +167,15 @@ impl CustomOp2 for ConvTranspose2dOp {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = image(l1, "conv_transpose2d input", self.params.layout)?;
-        let g = self.geometry(x, dims4(l2, "conv_transpose2d kernel")?)?;
-        let out = dispatch(self.name(), (s1, l1), (s2, l2), Adjoint(g))?;
-        Ok((out, image_shape(self.params.layout, [g.batch, g.cin, g.in_h, g.in_w])))
+        let (g, shape) = self.geometry(l1, l2)?;
+        Ok((dispatch(self.name(), (s1, l1), (s2, l2), Adjoint(g))?, shape))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s1: &CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<(CudaStorage, Shape)> {
+        let (g, shape) = self.geometry(l1, l2)?;
+        cuda_takes(self.name(), &g, s1)?;
+        Ok((conv_columns::adjoint(&g, (s1, l1), (s2, l2))?, shape))
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -157,20 +192,34 @@ struct WeightGradOp {
     kernel: (usize, usize),
 }
 
-impl CustomOp2 for WeightGradOp {
-    fn name(&self) -> &'static str {
-        "ganzoo-conv2d-weight-grad"
-    }
-
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+impl WeightGradOp {
+    /// The convolution whose kernel gradient this is, and the kernel's shape.
+    fn geometry(&self, l1: &Layout, l2: &Layout) -> Result<(ConvGeometry, Shape)> {
         let x = image(l1, "conv2d weight gradient input", self.params.layout)?;
         let dy = image(l2, "conv2d weight gradient output gradient", self.params.layout)?;
         let g = ConvGeometry::new(x, [dy[1], x[1], self.kernel.0, self.kernel.1], self.params)?;
         if dy != [g.batch, g.cout, g.out_h, g.out_w] {
             bail!("conv2d weight gradient: output gradient {dy:?} does not match input {x:?} with {:?}", self.params);
         }
-        let out = dispatch(self.name(), (s1, l1), (s2, l2), WeightGrad(g))?;
-        Ok((out, Shape::from((g.cout, g.cin, g.k_h, g.k_w))))
+        Ok((g, Shape::from((g.cout, g.cin, g.k_h, g.k_w))))
+    }
+}
+
+impl CustomOp2 for WeightGradOp {
+    fn name(&self) -> &'static str {
+        "ganzoo-conv2d-weight-grad"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (g, shape) = self.geometry(l1, l2)?;
+        Ok((dispatch(self.name(), (s1, l1), (s2, l2), WeightGrad(g))?, shape))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s1: &CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<(CudaStorage, Shape)> {
+        let (g, shape) = self.geometry(l1, l2)?;
+        cuda_takes(self.name(), &g, s1)?;
+        Ok((conv_columns::weight_grad(&g, (s1, l1), (s2, l2))?, shape))
     }
 
     fn bwd(&self, x: &Tensor, dy: &Tensor, _: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {

@@ -41,6 +41,8 @@
 pub mod batch_norm;
 mod borders;
 pub mod conv;
+#[cfg(any(feature = "cuda", test))]
+mod conv_columns;
 mod conv_gemm;
 #[cfg(feature = "cuda")]
 mod cuda;

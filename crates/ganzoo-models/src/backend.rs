@@ -1,9 +1,10 @@
 //! The switch between ganzoo's CPU kernels (`ganzoo-kernels`), convolutions as Candle's
 //! `conv2d` with ganzoo's gradients ([`crate::conv_as_gemm`]) and Candle's own ops, for
 //! comparison and as a fallback: [`set_kernel_backend`] for the process, or
-//! `GANZOO_KERNELS` in the environment. Tensors the kernels cannot take (CUDA, dtypes
-//! other than f32/f64) go to Candle's ops, their convolutions to `conv_as_gemm` unless
-//! Candle's are chosen.
+//! `GANZOO_KERNELS` in the environment. On CUDA, f32 tensors go to ganzoo's CUDA
+//! kernels where it has them ([`cuda_kernels_run`], [`conv_kernels_run`]). Tensors the
+//! kernels cannot take (other dtypes; CUDA with `--kernels gemm`) go to Candle's ops,
+//! their convolutions to `conv_as_gemm` unless Candle's are chosen.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -18,8 +19,8 @@ pub enum KernelBackend {
     /// Candle's ops (`conv2d`, `conv_transpose2d`, elementwise and reduction ops).
     Candle,
     /// Candle's ops, every convolution as Candle's im2col + GEMM `conv2d` with ganzoo's
-    /// gradients ([`crate::conv_as_gemm`]): the default's convolutions on CUDA, without
-    /// ganzoo's CUDA kernels ([`cuda_kernels_run`]); chosen on any device.
+    /// gradients ([`crate::conv_as_gemm`]), without ganzoo's CUDA kernels
+    /// ([`cuda_kernels_run`]); chosen on any device.
     Gemm,
 }
 
@@ -93,6 +94,27 @@ pub fn cuda_kernels_run(x: &Tensor, with: &[&Tensor], layout: ImageLayout) -> bo
         || (kernel_backend() == KernelBackend::Ganzoo
             && ganzoo_kernels::cuda_supports(x)
             && with.iter().all(|t| t.dtype() == x.dtype()))
+}
+
+/// Whether ganzoo's kernels run a convolution of `x` (an image in `layout`) by `w`:
+/// [`kernels_run`], and on CUDA where [`cuda_kernels_run`] says so (f32 NCHW; ganzoo's
+/// im2col and col2im kernels around cuBLAS products) unless `GANZOO_CUDA_CONV=gemm` sends
+/// them to [`crate::conv_as_gemm`] (a fallback beside ganzoo's other CUDA kernels).
+pub fn conv_kernels_run(x: &Tensor, w: &Tensor, layout: ImageLayout) -> bool {
+    kernels_run(x, &[w], layout) || (cuda_kernels_run(x, &[w], layout) && !cuda_convolutions_as_gemm())
+}
+
+/// `GANZOO_CUDA_CONV=gemm`, read once (anything else is ignored with a warning).
+pub fn cuda_convolutions_as_gemm() -> bool {
+    static AS_GEMM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AS_GEMM.get_or_init(|| match std::env::var("GANZOO_CUDA_CONV").as_deref() {
+        Ok("gemm") => true,
+        Ok("ganzoo") | Err(_) => false,
+        Ok(other) => {
+            tracing::warn!("GANZOO_CUDA_CONV={other}: expected ganzoo or gemm; using ganzoo's");
+            false
+        }
+    })
 }
 
 /// Whether a convolution on `x` (NCHW) that ganzoo's kernels do not run goes to the

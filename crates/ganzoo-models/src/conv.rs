@@ -1,7 +1,8 @@
 //! Convolutions — the one place every convolution of every model goes through,
 //! so the implementation can be swapped: ganzoo's kernels (`ganzoo-kernels`,
-//! im2col + GEMM, differentiable to any order) on CPU tensors of f32/f64; elsewhere
-//! (CUDA) Candle's im2col + GEMM `conv2d` for every product, with ganzoo's gradients
+//! im2col + GEMM, differentiable to any order) on CPU tensors of f32/f64 and CUDA
+//! tensors of f32 (its im2col / col2im kernels around cuBLAS); on CUDA otherwise
+//! Candle's im2col + GEMM `conv2d` for every product, with ganzoo's gradients
 //! ([`crate::conv_as_gemm`]);
 //! Candle's own ops for other CPU dtypes or when chosen for comparison (see
 //! [`crate::backend`]).
@@ -52,7 +53,7 @@ pub fn conv2d_in(
     if let Some((x32, w32)) = widened(x, w)? {
         return conv2d_in(&x32, &w32, stride, padding, layout)?.to_dtype(x.dtype());
     }
-    if crate::backend::kernels_run(x, &[w], layout) {
+    if crate::backend::conv_kernels_run(x, w, layout) {
         ganzoo_kernels::conv2d(x, w, ConvParams::new(stride, padding).with_layout(layout))
     } else if crate::backend::gemm_runs(x) {
         crate::conv_as_gemm::conv2d(x, w, stride, padding)
@@ -82,7 +83,7 @@ pub fn conv_transpose2d_in(
     if let Some((x32, w32)) = widened(x, w)? {
         return conv_transpose2d_in(&x32, &w32, (stride, padding, output_padding), layout)?.to_dtype(x.dtype());
     }
-    if crate::backend::kernels_run(x, &[w], layout) {
+    if crate::backend::conv_kernels_run(x, w, layout) {
         ganzoo_kernels::conv_transpose2d(x, w, ConvParams::new(stride, padding).with_layout(layout), output_padding)
     } else if crate::backend::gemm_runs(x) {
         crate::conv_as_gemm::conv_transpose2d(x, w, stride, padding, output_padding)

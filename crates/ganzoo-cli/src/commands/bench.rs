@@ -458,7 +458,12 @@ fn per_layer(args: &BenchArgs, torch: Option<(&TorchRef, &str)>, target: Target)
         let theirs = if torch.is_some() { format!("{:>18}{:>8}", "PyTorch ms GF/s", "vs PT") } else { String::new() };
         let machine = if target.cuda() {
             let gpu = gpu_label(target);
-            format!("{gpu}, ganzoo's convolutions as Candle's im2col + cuBLAS conv2d, its batch norms its CUDA kernels")
+            let convolutions = if ganzoo_models::backend::cuda_convolutions_as_gemm() {
+                "as Candle's im2col + cuBLAS conv2d (GANZOO_CUDA_CONV=gemm)"
+            } else {
+                "its im2col / col2im kernels + cuBLAS"
+            };
+            format!("{gpu}, ganzoo's convolutions {convolutions}, its batch norms its CUDA kernels")
         } else {
             format!("CPU: {}, ganzoo's kernels at {}", system::cpu_model(), isa::active())
         };

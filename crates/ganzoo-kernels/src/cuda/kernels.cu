@@ -2,7 +2,7 @@
 // each fused with a following (leaky) ReLU), layer norm (forward, the affine gradients,
 // the input gradient and its derivative), the leaky-ReLU mask, and in-place moving
 // averages (the optimisers' moments, batch norm's running statistics), optimiser steps
-// and weight clipping. The arithmetic is the CPU kernels' (batch_norm.rs, layer_norm.rs, leaky_relu.rs,
+// and weight clipping; im2col and col2im for the convolutions (cuBLAS multiplies). The arithmetic is the CPU kernels' (batch_norm.rs, layer_norm.rs, leaky_relu.rs,
 // optim.rs): sums and coefficients in f64, rounded to f32 where the CPU rounds; build.rs
 // compiles this file with --fmad=false, so no product is fused into an addition that the
 // CPU code rounds separately.
@@ -273,5 +273,52 @@ extern "C" __global__ void gz_scaled_step(float* theta, const float* a, const fl
         const double root = eps_in_root ? sqrt(v + eps) : sqrt(v) + eps;
         const double step = lr * ((double)a[i] * a_scale) / root;
         theta[i] = (float)((double)theta[i] - step);
+    }
+}
+
+// The im2col matrix of NCHW images x (n, c, h, w) for a kernel (kh, kw) at stride, zero
+// padding and dilation, output (oh, ow): cols (n, P, L), P = c·kh·kw in the order of a
+// (c, kh, kw) kernel, L = oh·ow; (n, L, P) with pixel_major. len = n·P·L.
+extern "C" __global__ void gz_im2col(const float* x, float* cols, size_t len, int c, int h, int w, int kh, int kw,
+                                     int oh, int ow, int stride, int pad, int dilation, int pixel_major) {
+    const size_t taps = (size_t)kh * kw, patch = (size_t)c * taps, pixels = (size_t)oh * ow;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (size_t)gridDim.x * blockDim.x) {
+        size_t p, l, n;
+        if (pixel_major) {
+            p = i % patch;
+            l = (i / patch) % pixels;
+            n = i / patch / pixels;
+        } else {
+            l = i % pixels;
+            p = (i / pixels) % patch;
+            n = i / pixels / patch;
+        }
+        const int ch = (int)(p / taps), ky = (int)(p % taps) / kw, kx = (int)(p % taps) % kw;
+        const int iy = (int)(l / ow) * stride - pad + ky * dilation, ix = (int)(l % ow) * stride - pad + kx * dilation;
+        const bool inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+        cols[i] = inside ? x[((n * c + ch) * h + iy) * w + ix] : 0.0f;
+    }
+}
+
+// The adjoint of gz_im2col's (n, P, L) form: each value of the NCHW images x (n, c, h, w)
+// is the sum of the column entries unfolded from it, taps in kernel order. len = n·c·h·w.
+extern "C" __global__ void gz_col2im(const float* cols, float* x, size_t len, int c, int h, int w, int kh, int kw,
+                                     int oh, int ow, int stride, int pad, int dilation) {
+    const size_t pixels = (size_t)oh * ow;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (size_t)gridDim.x * blockDim.x) {
+        const int ix = (int)(i % w), iy = (int)(i / w % h);
+        const size_t image = i / w / h;  // n·c + ch: the first row of this channel's taps
+        const float* taps = cols + image * kh * kw * pixels;
+        float sum = 0.0f;
+        for (int ky = 0; ky < kh; ++ky) {
+            const int ty = iy + pad - ky * dilation;
+            if (ty < 0 || ty % stride != 0 || ty / stride >= oh) continue;
+            for (int kx = 0; kx < kw; ++kx) {
+                const int tx = ix + pad - kx * dilation;
+                if (tx < 0 || tx % stride != 0 || tx / stride >= ow) continue;
+                sum += taps[(size_t)(ky * kw + kx) * pixels + (size_t)(ty / stride) * ow + tx / stride];
+            }
+        }
+        x[i] = sum;
     }
 }

@@ -1,10 +1,12 @@
 //! ganzoo's CUDA kernels (`kernels.cu`, compiled to PTX by `build.rs` and loaded once
 //! per device through Candle's module cache) on f32 storage; [`launch`] holds one typed
-//! launch function per kernel. Batch norm's ops are in [`batch_norm`]; layer norm's ops
+//! launch function per kernel. Batch norm's ops are in [`batch_norm`]; the convolutions'
+//! im2col and col2im in [`conv`] (for `crate::conv_columns`); layer norm's ops
 //! call [`layer_norm`]'s functions, the leaky ReLU's and the in-place ops [`mask`],
 //! [`moving_average`], [`scaled_step`] and [`clamp`], from their `cuda_fwd`.
 
 pub(crate) mod batch_norm;
+mod conv;
 mod launch;
 pub(crate) mod layer_norm;
 

@@ -1,0 +1,224 @@
+//! The three convolution primitives on a back end's storage (NCHW, whole batch): the
+//! back end unfolds and folds ([`Columns`]: ganzoo's CUDA kernels), and Candle's batched
+//! matrix product (cuBLAS on CUDA) multiplies, writing NCHW outputs as they lie.
+//!
+//! With `P = C·kh·kw`, `L = H'·W'`, the kernel `W (O, P)` and per sample `X̃ = im2col(x)
+//! (P, L)`: forward `y = W·X̃` (a batched product, `W` broadcast); adjoint `x =
+//! col2im(Wᵀ·dy)`; weight gradient `dW = dyᵀ·X̃ᵀ` summed over the samples, one product of
+//! `dy` reordered to `(O, N·L)` by the unfolding laid out `(N·L, P)`.
+//!
+//! Every layout handed to the product is one cuBLAS takes as Candle calls it (leading
+//! dimensions the rows' lengths, any batch stride, 0 included); the tests below hold
+//! them to that rule, and the arithmetic to the CPU kernels, on the CPU.
+
+use candle_core::backend::{BackendDevice, BackendStorage};
+use candle_core::{bail, Layout, Result, Shape};
+
+use crate::geometry::ConvGeometry;
+
+/// What a back end adds to Candle's storage for the convolutions: im2col and col2im.
+pub(crate) trait Columns: BackendStorage + Sized {
+    /// The im2col columns of the NCHW images `(self, l)`: `(N, P, L)`, or `(N, L, P)`
+    /// with `pixel_major`.
+    fn im2col(&self, l: &Layout, g: &ConvGeometry, pixel_major: bool) -> Result<Self>;
+
+    /// The NCHW images `(N, C, H, W)` whose values sum the `(N, P, L)` columns `self`
+    /// unfolded from them (the adjoint of [`Columns::im2col`]).
+    fn col2im(&self, g: &ConvGeometry) -> Result<Self>;
+
+    /// Candle's batched product `(b, m, k)·(b, k, n)` (the tests check the layouts here).
+    fn product(&self, rhs: &Self, bmnk: (usize, usize, usize, usize), lhs: &Layout, rhs_l: &Layout) -> Result<Self> {
+        self.matmul(rhs, bmnk, lhs, rhs_l)
+    }
+}
+
+/// The layout of a contiguous operand with `shape` in place of its own (same values).
+fn as_shape(l: &Layout, shape: &[usize], what: &str) -> Result<Layout> {
+    if !l.is_contiguous() || l.shape().elem_count() != shape.iter().product::<usize>() {
+        bail!("convolution: the {what} {:?} is not a contiguous {shape:?}", l.dims());
+    }
+    Ok(Layout::contiguous_with_offset(shape, l.start_offset()))
+}
+
+/// The kernel `(O, C, kh, kw)` as `(N, O, P)` (`transposed`: `(N, P, O)`), batch stride 0.
+fn kernel_for_each_sample(g: &ConvGeometry, w: &Layout, transposed: bool) -> Result<Layout> {
+    let (o, p) = (g.cout, g.patch());
+    as_shape(w, &[o, p], "kernel")?;
+    Ok(if transposed {
+        Layout::new((g.batch, p, o).into(), vec![0, 1, p], w.start_offset())
+    } else {
+        Layout::new((g.batch, o, p).into(), vec![0, p, 1], w.start_offset())
+    })
+}
+
+/// `y = W ⋆ x`: `x (N, C, H, W)`, `w (O, C, kh, kw)` → `(N, O, H', W')`.
+pub(crate) fn forward<S: Columns>(g: &ConvGeometry, x: (&S, &Layout), w: (&S, &Layout)) -> Result<S> {
+    let (p, l) = (g.patch(), g.out_plane());
+    let cols = x.0.im2col(x.1, g, false)?;
+    let kernel = kernel_for_each_sample(g, w.1, false)?;
+    w.0.product(&cols, (g.batch, g.cout, l, p), &kernel, &Layout::contiguous((g.batch, p, l)))
+}
+
+/// The adjoint of [`forward`]: `dy (N, O, H', W')`, `w (O, C, kh, kw)` → `(N, C, H, W)`.
+pub(crate) fn adjoint<S: Columns>(g: &ConvGeometry, dy: (&S, &Layout), w: (&S, &Layout)) -> Result<S> {
+    let (p, l) = (g.patch(), g.out_plane());
+    let dy_l = as_shape(dy.1, &[g.batch, g.cout, l], "output gradient")?;
+    let kernel = kernel_for_each_sample(g, w.1, true)?;
+    w.0.product(dy.0, (g.batch, p, l, g.cout), &kernel, &dy_l)?.col2im(g)
+}
+
+/// `∂⟨W ⋆ x, dy⟩/∂W`: `x (N, C, H, W)`, `dy (N, O, H', W')` → `(O, C, kh, kw)`.
+pub(crate) fn weight_grad<S>(g: &ConvGeometry, x: (&S, &Layout), dy: (&S, &Layout)) -> Result<S>
+where
+    S: Columns,
+    S::Device: BackendDevice<Storage = S>,
+{
+    let (n, o, p, l) = (g.batch, g.cout, g.patch(), g.out_plane());
+    let dy_l = as_shape(dy.1, &[n, o, l], "output gradient")?;
+    // dy as (O, N, L): the samples' rows of each channel side by side.
+    let by_channel = Layout::new((o, n, l).into(), vec![l, o * l, 1], dy_l.start_offset());
+    // SAFETY: `copy_strided_src` writes all O·N·L values before any is read.
+    let mut dy_t = unsafe { dy.0.device().alloc_uninit(&Shape::from((o, n * l)), dy.0.dtype())? };
+    dy.0.copy_strided_src(&mut dy_t, 0, &by_channel)?;
+    let cols = x.0.im2col(x.1, g, true)?;
+    dy_t.product(&cols, (1, o, p, n * l), &Layout::contiguous((o, n * l)), &Layout::contiguous((n * l, p)))
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{CpuStorage, Tensor};
+
+    use super::*;
+    use crate::geometry::ConvParams;
+
+    /// The columns in plain loops on the CPU, f32 (the CUDA kernels' definition).
+    impl Columns for CpuStorage {
+        fn im2col(&self, l: &Layout, g: &ConvGeometry, pixel_major: bool) -> Result<Self> {
+            let x = &self.as_slice::<f32>()?[l.start_offset()..];
+            let mut cols = vec![0f32; g.batch * g.patch() * g.out_plane()];
+            for (at, source) in taps(g, pixel_major) {
+                cols[at] = source.map_or(0.0, |i| x[i]);
+            }
+            Ok(CpuStorage::F32(cols))
+        }
+
+        fn col2im(&self, g: &ConvGeometry) -> Result<Self> {
+            let cols = self.as_slice::<f32>()?;
+            let mut x = vec![0f32; g.batch * g.cin * g.in_plane()];
+            for (at, source) in taps(g, false) {
+                if let Some(i) = source {
+                    x[i] += cols[at];
+                }
+            }
+            Ok(CpuStorage::F32(x))
+        }
+
+        fn product(&self, rhs: &Self, bmnk: (usize, usize, usize, usize), lhs: &Layout, r: &Layout) -> Result<Self> {
+            assert!(cublas_takes(bmnk, lhs, r), "cuBLAS (as Candle calls it) refuses {lhs:?} · {r:?} for {bmnk:?}");
+            self.matmul(rhs, bmnk, lhs, r)
+        }
+    }
+
+    /// Each column entry's index (`(N, P, L)`, or `(N, L, P)` with `pixel_major`) and the
+    /// index of the NCHW input value it holds (`None`: padding).
+    fn taps(g: &ConvGeometry, pixel_major: bool) -> impl Iterator<Item = (usize, Option<usize>)> + '_ {
+        let (patch, pixels, s) = (g.patch(), g.out_plane(), g.params);
+        let all = (0..g.batch).flat_map(move |n| (0..patch).flat_map(move |p| (0..pixels).map(move |px| (n, p, px))));
+        all.map(move |(n, p, px)| {
+            let (c, ky, kx) = (p / (g.k_h * g.k_w), p / g.k_w % g.k_h, p % g.k_w);
+            let iy = (px / g.out_w * s.stride + ky * s.dilation).checked_sub(s.padding).filter(|&y| y < g.in_h);
+            let ix = (px % g.out_w * s.stride + kx * s.dilation).checked_sub(s.padding).filter(|&x| x < g.in_w);
+            let at = if pixel_major { (n * pixels + px) * patch + p } else { (n * patch + p) * pixels + px };
+            (at, iy.zip(ix).map(|(y, x)| ((n * g.cin + c) * g.in_h + y) * g.in_w + x))
+        })
+    }
+
+    /// Candle 0.11.1's CUDA `gemm_config` rule (cuda_backend/mod.rs): each operand's two
+    /// last strides are a row-major or column-major matrix with the leading dimension its
+    /// side (1-long sides free), and the batch strides one stride per batch.
+    fn cublas_takes((_, m, n, k): (usize, usize, usize, usize), lhs: &Layout, rhs: &Layout) -> bool {
+        let last_two = |l: &Layout| {
+            let s = l.stride();
+            (s[s.len() - 2], s[s.len() - 1])
+        };
+        let matrix = |(rs, cs): (usize, usize), rows: usize, cols: usize| {
+            ((cs == 1 || cols == 1) && (rs == cols || rows == 1))
+                || ((rs == 1 || rows == 1) && (cs == rows || cols == 1))
+        };
+        let batch = |l: &Layout| l.stride().len() <= 3;
+        matrix(last_two(lhs), m, k) && matrix(last_two(rhs), k, n) && batch(lhs) && batch(rhs)
+    }
+
+    fn tensor(shape: &[usize], seed: u64) -> Tensor {
+        let len = shape.iter().product::<usize>();
+        let v: Vec<f32> =
+            (0..len).map(|i| (((i as u64 * 2654435761 + seed * 97) % 1000) as f32 / 500.0) - 1.0).collect();
+        Tensor::from_vec(v, shape, &candle_core::Device::Cpu).unwrap()
+    }
+
+    fn storage(t: &Tensor) -> (CpuStorage, Layout) {
+        let (s, l) = t.storage_and_layout();
+        match &*s {
+            candle_core::Storage::Cpu(s) => (s.clone(), l.clone()),
+            _ => unreachable!(),
+        }
+    }
+
+    fn max_diff(a: &CpuStorage, b: &Tensor) -> f32 {
+        let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
+        let a = a.as_slice::<f32>().unwrap();
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    }
+
+    /// The three primitives against the CPU kernels on odd geometries: strides, padding,
+    /// dilation, non-square images and kernels, one and several samples.
+    #[test]
+    fn the_column_primitives_match_the_cpu_kernels() {
+        let cases = [
+            ([2, 3, 7, 6], [4, 3, 3, 2], ConvParams::new(2, 1)),
+            ([1, 2, 5, 5], [3, 2, 4, 4], ConvParams::new(1, 2)),
+            ([3, 4, 8, 8], [5, 4, 4, 4], ConvParams::new(2, 1)),
+            ([2, 1, 9, 7], [2, 1, 3, 3], ConvParams { dilation: 2, ..ConvParams::new(3, 2) }),
+            ([2, 5, 4, 4], [3, 5, 4, 4], ConvParams::new(1, 0)),
+        ];
+        for (i, (x_dims, w_dims, params)) in cases.into_iter().enumerate() {
+            let g = ConvGeometry::new(x_dims, w_dims, params).unwrap();
+            let (x, w) = (tensor(&x_dims, i as u64), tensor(&w_dims, 10 + i as u64));
+            let dy = tensor(&[g.batch, g.cout, g.out_h, g.out_w], 20 + i as u64);
+            let ((xs, xl), (ws, wl), (dys, dyl)) = (storage(&x), storage(&w), storage(&dy));
+            let y = forward(&g, (&xs, &xl), (&ws, &wl)).unwrap();
+            assert!(max_diff(&y, &crate::conv2d(&x, &w, params).unwrap()) < 1e-5, "forward, case {i}");
+            let dx = adjoint(&g, (&dys, &dyl), (&ws, &wl)).unwrap();
+            let want = crate::conv_transpose2d_to(&dy, &w, params, (g.in_h, g.in_w)).unwrap();
+            assert!(max_diff(&dx, &want) < 1e-5, "adjoint, case {i}");
+            let dw = weight_grad(&g, (&xs, &xl), (&dys, &dyl)).unwrap();
+            let want = crate::conv2d_weight_grad(&x, &dy, params, (g.k_h, g.k_w)).unwrap();
+            assert!(max_diff(&dw, &want) < 1e-4, "weight gradient, case {i}");
+        }
+    }
+
+    /// The rule is not vacuous: rows with a gap, or a 4-D operand, are refused.
+    #[test]
+    fn the_cublas_rule_refuses_what_candle_would() {
+        let packed = Layout::contiguous((3, 2));
+        assert!(cublas_takes((1, 2, 2, 3), &Layout::contiguous((2, 3)), &packed));
+        assert!(cublas_takes((1, 2, 2, 3), &Layout::new((2, 3).into(), vec![1, 2], 0), &packed));
+        assert!(!cublas_takes((1, 2, 2, 3), &Layout::new((2, 3).into(), vec![4, 1], 0), &packed));
+        assert!(!cublas_takes((1, 2, 2, 3), &Layout::contiguous((1, 1, 2, 3)), &Layout::contiguous((1, 1, 3, 2))));
+    }
+
+    /// Operands at an offset into their storage (as a narrowed tensor's) are read there.
+    #[test]
+    fn operands_are_read_from_their_offsets() {
+        let g = ConvGeometry::new([1, 2, 4, 4], [2, 2, 3, 3], ConvParams::new(1, 1)).unwrap();
+        let big = tensor(&[3, 2, 4, 4], 5);
+        let x = big.narrow(0, 1, 1).unwrap();
+        let w = tensor(&[2, 2, 3, 3], 6);
+        let ((xs, xl), (ws, wl)) = (storage(&x), storage(&w));
+        assert_eq!(xl.start_offset(), 32);
+        let y = forward(&g, (&xs, &xl), (&ws, &wl)).unwrap();
+        let want = crate::conv2d(&x, &w, ConvParams::new(1, 1)).unwrap();
+        assert!(max_diff(&y, &want) < 1e-5);
+    }
+}
