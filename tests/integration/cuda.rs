@@ -4,7 +4,10 @@
 //! from one seed, and the penalty's second-order gradient against finite differences on
 //! the GPU. Skipped, with a message, where no CUDA GPU is visible (every build without
 //! the `cuda` feature: `cargo test --features cuda -- cuda::` on a GPU machine). The
-//! same op checks run on the CPU against ganzoo's CUDA path (`GANZOO_KERNELS=gemm`).
+//! convolutions are checked both ways on the GPU: ganzoo's CUDA convolutions (the
+//! default) and Candle's conv2d with ganzoo's gradients (`GANZOO_CUDA_CONV=gemm`, the
+//! fallback). The same op checks run on the CPU against that fallback's ops
+//! (`GANZOO_KERNELS=gemm`).
 
 use ganzoo_bench::op_parity::{op_parity, tolerance, OpParity};
 use ganzoo_bench::parity::{compare, losses, penalty_check};
@@ -20,12 +23,7 @@ fn assert_within(ops: &[OpParity], bound: f64) {
 
 #[test]
 fn cuda_matches_the_cpu_kernels_op_by_op_and_model_by_model() {
-    let cuda = Target { device: DeviceSpec::Cuda(0), ..Target::default() };
-    if let Err(e) = cuda.device() {
-        let reason = e.to_string();
-        eprintln!("skipped: no CUDA GPU visible ({})", reason.lines().next().unwrap_or_default());
-        return;
-    }
+    let Some(cuda) = gpu() else { return };
     assert_within(&op_parity(cuda, 2).unwrap(), tolerance(candle_core::cuda::gemm_reduced_precision_f32()));
     for model in BenchModel::ALL {
         let (cpu, gpu) = (losses(model, 0, 3, Target::default()).unwrap(), losses(model, 0, 3, cuda).unwrap());
@@ -37,10 +35,32 @@ fn cuda_matches_the_cpu_kernels_op_by_op_and_model_by_model() {
     }
 }
 
+/// The GPU, or `None` with a message.
+fn gpu() -> Option<Target> {
+    let cuda = Target { device: DeviceSpec::Cuda(0), ..Target::default() };
+    match cuda.device() {
+        Ok(_) => Some(cuda),
+        Err(e) => {
+            eprintln!("skipped: no CUDA GPU visible ({})", e.to_string().lines().next().unwrap_or_default());
+            None
+        }
+    }
+}
+
+#[test]
+fn cuda_fallback_convolutions_match_the_cpu_kernels() {
+    let Some(cuda) = gpu() else { return };
+    if std::env::var("GANZOO_CUDA_CONV").as_deref() != Ok("gemm") {
+        rerun_in_child("cuda::cuda_fallback_convolutions_match_the_cpu_kernels", ("GANZOO_CUDA_CONV", "gemm"));
+        return;
+    }
+    assert_within(&op_parity(cuda, 2).unwrap(), tolerance(candle_core::cuda::gemm_reduced_precision_f32()));
+}
+
 #[test]
 fn the_cuda_path_matches_the_kernels_op_by_op_on_the_cpu() {
     // In a child process with every convolution as Candle's conv2d with ganzoo's
-    // gradients and the normalisations as Candle's ops, as on CUDA.
+    // gradients and the normalisations as Candle's ops, as CUDA's fallback runs them.
     if std::env::var("GANZOO_KERNELS").as_deref() != Ok("gemm") {
         rerun_in_child("cuda::the_cuda_path_matches_the_kernels_op_by_op_on_the_cpu", ("GANZOO_KERNELS", "gemm"));
         return;
