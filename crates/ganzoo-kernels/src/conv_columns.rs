@@ -1,6 +1,7 @@
-//! The three convolution primitives on a back end's storage (NCHW, whole batch): the
-//! back end unfolds and folds ([`Columns`]: ganzoo's CUDA kernels), and Candle's batched
-//! matrix product (cuBLAS on CUDA) multiplies, writing NCHW outputs as they lie.
+//! The three convolution primitives on a back end's storage (NCHW): the back end unfolds
+//! and folds ([`Columns`]: ganzoo's CUDA kernels), and Candle's batched matrix product
+//! (cuBLAS on CUDA) multiplies, writing NCHW outputs as they lie. Batches whose columns
+//! would pass [`COLUMN_BYTES`] go in chunks of samples.
 //!
 //! With `P = C·kh·kw`, `L = H'·W'`, the kernel `W (O, P)` and per sample `X̃ = im2col(x)
 //! (P, L)`: forward `y = W·X̃` (a batched product, `W` broadcast); adjoint `x =
@@ -51,37 +52,112 @@ fn kernel_for_each_sample(g: &ConvGeometry, w: &Layout, transposed: bool) -> Res
     })
 }
 
+/// Bytes of columns one product unfolds at most: 64 MiB, DCGAN 64×64's widest layer
+/// (`64→128`, 4×4) at batch 64 in one product. Larger batches go in chunks of samples,
+/// so the transient columns stay this size whatever the batch (at batch 256 that layer's
+/// would be 256 MiB), as cuDNN's bounded workspace does.
+const COLUMN_BYTES: usize = 64 << 20;
+
+/// Samples per product: `g.block` where set (tests), else as many as [`COLUMN_BYTES`]
+/// holds, in chunks of equal size but perhaps the last; at least one.
+fn samples_per_product(g: &ConvGeometry) -> usize {
+    let most = g
+        .block
+        .unwrap_or(COLUMN_BYTES / (g.patch() * g.out_plane() * size_of::<f32>()).max(1))
+        .clamp(1, g.batch.max(1));
+    g.batch.div_ceil(g.batch.div_ceil(most)).max(1)
+}
+
+/// Each chunk of samples as a convolution of its own, with its first sample's index.
+fn chunks(g: &ConvGeometry) -> impl Iterator<Item = (ConvGeometry, usize)> + '_ {
+    let size = samples_per_product(g);
+    (0..g.batch).step_by(size).map(move |first| (ConvGeometry { batch: size.min(g.batch - first), ..*g }, first))
+}
+
+/// `part` run on each chunk of samples, its outputs (`per_sample` values a sample, of
+/// `like`'s type and device) side by side; one chunk's output as it is.
+fn side_by_side<S>(
+    g: &ConvGeometry,
+    per_sample: usize,
+    like: &S,
+    part: impl Fn(&ConvGeometry, usize) -> Result<S>,
+) -> Result<S>
+where
+    S: Columns,
+    S::Device: BackendDevice<Storage = S>,
+{
+    if samples_per_product(g) >= g.batch {
+        return part(g, 0);
+    }
+    // SAFETY: the chunks write all N·per_sample values before any is read.
+    let mut out = unsafe { like.device().alloc_uninit(&Shape::from(g.batch * per_sample), like.dtype())? };
+    for (c, first) in chunks(g) {
+        part(&c, first)?.copy_strided_src(&mut out, first * per_sample, &Layout::contiguous(c.batch * per_sample))?;
+    }
+    Ok(out)
+}
+
+/// The images `(first.., C, H, W)` of `x` that chunk `c` covers.
+fn samples(x: &Layout, c: &ConvGeometry, first: usize) -> Result<Layout> {
+    x.narrow(0, first, c.batch)
+}
+
 /// `y = W ⋆ x`: `x (N, C, H, W)`, `w (O, C, kh, kw)` → `(N, O, H', W')`.
-pub(crate) fn forward<S: Columns>(g: &ConvGeometry, x: (&S, &Layout), w: (&S, &Layout)) -> Result<S> {
+pub(crate) fn forward<S>(g: &ConvGeometry, x: (&S, &Layout), w: (&S, &Layout)) -> Result<S>
+where
+    S: Columns,
+    S::Device: BackendDevice<Storage = S>,
+{
     let (p, l) = (g.patch(), g.out_plane());
-    let cols = x.0.im2col(x.1, g, false)?;
-    let kernel = kernel_for_each_sample(g, w.1, false)?;
-    w.0.product(&cols, (g.batch, g.cout, l, p), &kernel, &Layout::contiguous((g.batch, p, l)))
+    side_by_side(g, g.cout * l, w.0, |c, first| {
+        let cols = x.0.im2col(&samples(x.1, c, first)?, c, false)?;
+        let kernel = kernel_for_each_sample(c, w.1, false)?;
+        w.0.product(&cols, (c.batch, c.cout, l, p), &kernel, &Layout::contiguous((c.batch, p, l)))
+    })
 }
 
 /// The adjoint of [`forward`]: `dy (N, O, H', W')`, `w (O, C, kh, kw)` → `(N, C, H, W)`.
-pub(crate) fn adjoint<S: Columns>(g: &ConvGeometry, dy: (&S, &Layout), w: (&S, &Layout)) -> Result<S> {
+pub(crate) fn adjoint<S>(g: &ConvGeometry, dy: (&S, &Layout), w: (&S, &Layout)) -> Result<S>
+where
+    S: Columns,
+    S::Device: BackendDevice<Storage = S>,
+{
     let (p, l) = (g.patch(), g.out_plane());
     let dy_l = as_shape(dy.1, &[g.batch, g.cout, l], "output gradient")?;
-    let kernel = kernel_for_each_sample(g, w.1, true)?;
-    w.0.product(dy.0, (g.batch, p, l, g.cout), &kernel, &dy_l)?.col2im(g)
+    side_by_side(g, g.cin * g.in_plane(), w.0, |c, first| {
+        let kernel = kernel_for_each_sample(c, w.1, true)?;
+        let dy_c = samples(&dy_l, c, first)?;
+        w.0.product(dy.0, (c.batch, p, l, c.cout), &kernel, &dy_c)?.col2im(c)
+    })
 }
 
-/// `∂⟨W ⋆ x, dy⟩/∂W`: `x (N, C, H, W)`, `dy (N, O, H', W')` → `(O, C, kh, kw)`.
+/// `∂⟨W ⋆ x, dy⟩/∂W`: `x (N, C, H, W)`, `dy (N, O, H', W')` → `(O, C, kh, kw)`, the
+/// chunks' products summed.
 pub(crate) fn weight_grad<S>(g: &ConvGeometry, x: (&S, &Layout), dy: (&S, &Layout)) -> Result<S>
 where
     S: Columns,
     S::Device: BackendDevice<Storage = S>,
 {
-    let (n, o, p, l) = (g.batch, g.cout, g.patch(), g.out_plane());
-    let dy_l = as_shape(dy.1, &[n, o, l], "output gradient")?;
-    // dy as (O, N, L): the samples' rows of each channel side by side.
-    let by_channel = Layout::new((o, n, l).into(), vec![l, o * l, 1], dy_l.start_offset());
-    // SAFETY: `copy_strided_src` writes all O·N·L values before any is read.
-    let mut dy_t = unsafe { dy.0.device().alloc_uninit(&Shape::from((o, n * l)), dy.0.dtype())? };
-    dy.0.copy_strided_src(&mut dy_t, 0, &by_channel)?;
-    let cols = x.0.im2col(x.1, g, true)?;
-    dy_t.product(&cols, (1, o, p, n * l), &Layout::contiguous((o, n * l)), &Layout::contiguous((n * l, p)))
+    let (o, p, l) = (g.cout, g.patch(), g.out_plane());
+    let dy_l = as_shape(dy.1, &[g.batch, o, l], "output gradient")?;
+    let mut sum: Option<S> = None;
+    for (c, first) in chunks(g) {
+        let n = c.batch;
+        // The chunk's dy as (O, n, L): its samples' rows of each channel side by side.
+        let by_channel = Layout::new((o, n, l).into(), vec![l, o * l, 1], dy_l.start_offset() + first * o * l);
+        // SAFETY: `copy_strided_src` writes all O·n·L values before any is read.
+        let mut dy_t = unsafe { dy.0.device().alloc_uninit(&Shape::from((o, n * l)), dy.0.dtype())? };
+        dy.0.copy_strided_src(&mut dy_t, 0, &by_channel)?;
+        let cols = x.0.im2col(&samples(x.1, &c, first)?, &c, true)?;
+        let part =
+            dy_t.product(&cols, (1, o, p, n * l), &Layout::contiguous((o, n * l)), &Layout::contiguous((n * l, p)))?;
+        let both = Layout::contiguous((o, p));
+        sum = Some(match sum {
+            None => part,
+            Some(sum) => sum.binary_impl::<candle_core::op::Add>(&part, &both, &both)?,
+        });
+    }
+    sum.ok_or_else(|| candle_core::Error::Msg("convolution weight gradient: an empty batch".into()))
 }
 
 #[cfg(test)]
@@ -172,7 +248,8 @@ mod tests {
     }
 
     /// The three primitives against the CPU kernels on odd geometries: strides, padding,
-    /// dilation, non-square images and kernels, one and several samples.
+    /// dilation, non-square images and kernels, one and several samples; in one product,
+    /// and in chunks of one and two samples (the last one shorter where the batch is odd).
     #[test]
     fn the_column_primitives_match_the_cpu_kernels() {
         let cases = [
@@ -182,8 +259,9 @@ mod tests {
             ([2, 1, 9, 7], [2, 1, 3, 3], ConvParams { dilation: 2, ..ConvParams::new(3, 2) }),
             ([2, 5, 4, 4], [3, 5, 4, 4], ConvParams::new(1, 0)),
         ];
-        for (i, (x_dims, w_dims, params)) in cases.into_iter().enumerate() {
-            let g = ConvGeometry::new(x_dims, w_dims, params).unwrap();
+        let blocks = [None, Some(1), Some(2)];
+        for (i, ((x_dims, w_dims, params), block)) in cases.iter().flat_map(|c| blocks.map(|b| (*c, b))).enumerate() {
+            let g = ConvGeometry { block, ..ConvGeometry::new(x_dims, w_dims, params).unwrap() };
             let (x, w) = (tensor(&x_dims, i as u64), tensor(&w_dims, 10 + i as u64));
             let dy = tensor(&[g.batch, g.cout, g.out_h, g.out_w], 20 + i as u64);
             let ((xs, xl), (ws, wl), (dys, dyl)) = (storage(&x), storage(&w), storage(&dy));
@@ -196,6 +274,21 @@ mod tests {
             let want = crate::conv2d_weight_grad(&x, &dy, params, (g.k_h, g.k_w)).unwrap();
             assert!(max_diff(&dw, &want) < 1e-4, "weight gradient, case {i}");
         }
+    }
+
+    /// Columns stay within 64 MiB a product: DCGAN 64×64's widest layer in one product at
+    /// batch 64, in 4 equal chunks at 256, 3 at 130 (44 + 44 + 42); a sample over the
+    /// budget alone.
+    #[test]
+    fn batches_go_in_chunks_of_columns_within_the_budget() {
+        let dcgan = |n| ConvGeometry::new([n, 64, 32, 32], [128, 64, 4, 4], ConvParams::new(2, 1)).unwrap();
+        let plan = |g: &ConvGeometry| chunks(g).map(|(c, first)| (first, c.batch)).collect::<Vec<_>>();
+        assert_eq!(plan(&dcgan(64)), [(0, 64)]);
+        assert_eq!(plan(&dcgan(256)), [(0, 64), (64, 64), (128, 64), (192, 64)]);
+        assert_eq!(plan(&dcgan(130)), [(0, 44), (44, 44), (88, 42)]);
+        let huge = ConvGeometry::new([3, 512, 64, 64], [8, 512, 4, 4], ConvParams::new(1, 0)).unwrap();
+        assert_eq!(plan(&huge), [(0, 1), (1, 1), (2, 1)]);
+        assert!(chunks(&dcgan(256)).all(|(c, _)| c.batch * c.patch() * c.out_plane() * 4 <= COLUMN_BYTES));
     }
 
     /// The rule is not vacuous: rows with a gap, or a 4-D operand, are refused.
