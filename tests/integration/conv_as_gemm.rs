@@ -157,3 +157,19 @@ fn gemm_refuses_operands_that_do_not_fit() {
     assert!(conv_as_gemm::conv2d(&x, &empty, 1, 0).is_err());
     assert!(conv_as_gemm::conv_transpose2d(&x, &empty.transpose(0, 1).unwrap(), 1, 0, 0).is_err());
 }
+
+/// Without `CANDLE_GRAD_DO_NOT_DETACH`, the weight's gradient carries no graph (it would
+/// hold the output gradient to the end of the backward pass), and a constant input (a
+/// batch of images) gets no gradient at all.
+#[test]
+fn gemm_gradients_carry_no_graph_by_default() {
+    if std::env::var_os("CANDLE_GRAD_DO_NOT_DETACH").is_some() {
+        return;
+    }
+    let images = random(&[2, 3, 8, 8], 50, DType::F32);
+    let w = Var::from_tensor(&random(&[4, 3, 4, 4], 51, DType::F32)).unwrap();
+    let y = conv_as_gemm::conv2d(&images, &w, 2, 1).unwrap();
+    let grads = (y * random(&[2, 4, 4, 4], 52, DType::F32)).unwrap().sum_all().unwrap().backward().unwrap();
+    assert!(!grads.get(&w).unwrap().track_op(), "the weight's gradient carries a graph");
+    assert!(grads.get(&images).is_none(), "the images got a gradient");
+}

@@ -777,3 +777,27 @@ fn fused_optimiser_steps_follow_the_pytorch_formulas() {
         assert!(kernels::rmsprop_step(&theta, &wrong, &v, lr, alpha, (eps, in_root)).is_err());
     }
 }
+
+/// Without `CANDLE_GRAD_DO_NOT_DETACH` (Candle's default), the gradients ganzoo's ops
+/// hand Candle carry no graph: a weight's would hold its layer's output gradient, and an
+/// activation's Candle's zeros and summand, until the backward pass ends or reaches them
+/// (docs/performance.md, *Memory*). With it, the tests above differentiate them again.
+#[test]
+fn gradients_carry_no_graph_by_default() {
+    if std::env::var_os("CANDLE_GRAD_DO_NOT_DETACH").is_some() {
+        return;
+    }
+    let var = |dims: &[usize], seed| Var::from_tensor(&random(dims, seed, DType::F32)).unwrap();
+    let (x, w1, w2) = (var(&[2, 3, 6, 6], 40), var(&[4, 3, 3, 3], 41), var(&[4, 2, 4, 4], 42));
+    let (w3, b3) = (var(&[5, 2 * 12 * 12], 43), var(&[5], 44));
+    let (gamma, beta) = (var(&[5], 45), var(&[5], 46));
+    let h = kernels::conv2d(&x, &w1, ConvParams::new(1, 1)).unwrap();
+    let h = kernels::conv_transpose2d(&h, &w2, ConvParams::new(2, 1), 0).unwrap();
+    let h = kernels::linear(&h.flatten_from(1).unwrap(), &w3, &b3).unwrap();
+    let y = kernels::layer_norm(&h, &gamma, &beta, 1e-5).unwrap();
+    let grads = (y * random(&[2, 5], 47, DType::F32)).unwrap().sum_all().unwrap().backward().unwrap();
+    for (name, v) in [("x", &x), ("w1", &w1), ("w2", &w2), ("w3", &w3), ("b3", &b3), ("gamma", &gamma)] {
+        let g = grads.get(v).unwrap_or_else(|| panic!("no gradient for {name}"));
+        assert!(!g.track_op(), "the gradient of {name} carries a graph");
+    }
+}

@@ -80,6 +80,7 @@ pub use leaky_relu::{leaky_relu, leaky_relu_grad};
 pub use linear::linear;
 pub use matrix_product::{column_sum, matrix_product, Transposes};
 pub use optim::{adam_step, clamp_in_place, moving_average, rmsprop_step};
+pub use storage::tracked;
 pub use tanh::{tanh, tanh_grad};
 pub use transpose::{to_nchw, to_nhwc};
 

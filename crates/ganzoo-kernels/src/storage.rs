@@ -57,11 +57,26 @@ fn s_dtype(s: &CpuStorage) -> candle_core::DType {
 }
 
 /// The gradient of an operand, computed only when the operand is part of a graph
-/// (a constant input, such as a batch of real images, needs none).
-pub(crate) fn tracked(operand: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
-    if operand.track_op() {
-        grad().map(Some)
-    } else {
-        Ok(None)
+/// (a constant input, such as a batch of real images, needs none), and detached unless
+/// Candle keeps gradients' graphs (`CANDLE_GRAD_DO_NOT_DETACH`, as Candle reads it).
+/// Without that setting Candle detaches each gradient when it passes it on, so no
+/// higher derivative ran through these graphs; but until then a graph held every tensor
+/// its gradient came from: Candle's running sum held its zeros and the summand (three
+/// copies of an activation's gradient at once), and a weight's gradient held its
+/// layer's output gradient to the end of the backward pass (docs/performance.md,
+/// *Memory*). ganzoo's penalty differentiates its own input-gradient graph
+/// (`Network::input_gradient`), not these.
+pub fn tracked(operand: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
+    if !operand.track_op() {
+        return Ok(None);
     }
+    let grad = grad()?;
+    Ok(Some(if gradients_keep_graphs() { grad } else { grad.detach() }))
+}
+
+/// Whether Candle keeps the graphs of the gradients it computes: `CANDLE_GRAD_DO_NOT_DETACH`
+/// set, non-empty and not `0` (read once, as Candle reads it once per thread).
+fn gradients_keep_graphs() -> bool {
+    static KEEP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *KEEP.get_or_init(|| std::env::var("CANDLE_GRAD_DO_NOT_DETACH").is_ok_and(|s| !s.is_empty() && s != "0"))
 }

@@ -13,10 +13,13 @@
 //!   of the input with the output gradient (weight, as Candle's own backward does).
 //!
 //! The gradients are built from tracked ops, these functions included, so they
-//! differentiate again to any order and the gradient penalty stays exact.
+//! differentiate again to any order and the gradient penalty stays exact; handed to
+//! Candle detached unless `CANDLE_GRAD_DO_NOT_DETACH` ([`ganzoo_kernels::tracked`]), and
+//! an untracked input (a batch of images) gets none.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CudaStorage, CustomOp3, Layout, MetalStorage, Result, Shape, Tensor};
+use ganzoo_kernels::tracked;
 
 /// `y = W ⋆ x`: `x (B, C, H, W)`, `w (Cout, C, kh, kw)`, stride and zero padding on
 /// both axes → `(B, Cout, H', W')`, `H' = (H + 2p − kh)/s + 1`.
@@ -178,11 +181,13 @@ impl CustomOp3 for WithGradients {
         _: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let dx = transposed_to(dy, w, self.stride, self.pad, (x.dim(2)?, x.dim(3)?))?;
+        let dx = tracked(x, || transposed_to(dy, w, self.stride, self.pad, (x.dim(2)?, x.dim(3)?)))?;
         // Candle's weight gradient: the input's channels as the batch, the output
         // gradient as the kernel, dilated by the stride; cut to the kernel's side.
-        let dw = candle_conv(&x.transpose(0, 1)?, &dy.transpose(0, 1)?, (1, self.stride), self.pad)?;
-        let dw = dw.narrow(2, 0, w.dim(2)?)?.narrow(3, 0, w.dim(3)?)?.transpose(0, 1)?;
-        Ok((Some(dx), Some(dw), None))
+        let dw = tracked(w, || {
+            let dw = candle_conv(&x.transpose(0, 1)?, &dy.transpose(0, 1)?, (1, self.stride), self.pad)?;
+            dw.narrow(2, 0, w.dim(2)?)?.narrow(3, 0, w.dim(3)?)?.transpose(0, 1)
+        })?;
+        Ok((dx, dw, None))
     }
 }
