@@ -488,6 +488,60 @@ fn batch_norm_with_leaky_relu_matches_the_two_ops_and_their_gradients() {
     assert!(kernels::batch_norm_leaky_relu(&x, &gamma, &beta, 1e-5, -0.5).is_err());
 }
 
+/// `conv2d_leaky_relu` against Candle's convolution then `max(y, a·y)`: values, and
+/// the gradients of `Σ r ⊙ f²` for the input and kernel, on odd shapes, NCHW and NHWC,
+/// slopes 0.2 and 0 (ReLU); slopes outside [0, 1] refused.
+#[test]
+fn conv_with_leaky_relu_matches_the_two_ops_and_their_gradients() {
+    // Cases Candle's own convolution backward gets the shape of (as in the tests above).
+    for (i, c) in ODD.iter().filter(|c| c.output_padding().is_some()).enumerate() {
+        let x = Var::from_tensor(&c.input(DType::F64)).unwrap();
+        let w = Var::from_tensor(&c.kernel(DType::F64)).unwrap();
+        for (slope, layout) in [(0.2, ImageLayout::Nchw), (0.0, ImageLayout::Nchw), (0.2, ImageLayout::Nhwc)] {
+            let z = c.candle_conv(&x, &w);
+            let theirs = z.maximum(&(&z * slope).unwrap()).unwrap();
+            let ours = match layout {
+                ImageLayout::Nchw => kernels::conv2d_leaky_relu(&x, &w, c.params, slope).unwrap(),
+                ImageLayout::Nhwc => {
+                    let params = c.params.with_layout(ImageLayout::Nhwc);
+                    let y = kernels::conv2d_leaky_relu(&crate::channels_last::nhwc(&x), &w, params, slope).unwrap();
+                    crate::channels_last::nchw(&y)
+                }
+            };
+            assert!(max_diff(&ours, &theirs) < 1e-10, "{c:?} slope {slope} {layout:?}");
+            let r = random(theirs.dims(), 30 + i as u64, DType::F64);
+            let grads = |y: &Tensor| (y.sqr().unwrap() * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let (g_ours, g_theirs) = (grads(&ours), grads(&theirs));
+            for (name, v) in [("x", &x), ("w", &w)] {
+                let d = max_diff(g_ours.get(v).unwrap(), g_theirs.get(v).unwrap());
+                assert!(d < 1e-9, "{c:?} slope {slope} {layout:?}: {name} gradient differs by {d}");
+            }
+        }
+    }
+    let (x, w) = (ODD[0].input(DType::F32), ODD[0].kernel(DType::F32));
+    for slope in [-0.1, 1.5, f64::NAN] {
+        assert!(kernels::conv2d_leaky_relu(&x, &w, ODD[0].params, slope).is_err(), "slope {slope}");
+    }
+}
+
+/// [`double_backward_check`] of `conv2d_leaky_relu` against Candle's convolution then
+/// `max(y, a·y)`: its backward (the mask, then the three primitives) differentiates again.
+#[test]
+fn conv_with_leaky_relu_differentiates_again() {
+    if std::env::var_os("CANDLE_GRAD_DO_NOT_DETACH").is_none() {
+        rerun_in_child("kernels::conv_with_leaky_relu_differentiates_again", ("CANDLE_GRAD_DO_NOT_DETACH", "1"));
+        return;
+    }
+    for c in ODD.iter().filter(|c| c.output_padding().is_some()).take(3) {
+        let ours = |x: &Tensor, w: &Tensor| kernels::conv2d_leaky_relu(x, w, c.params, 0.2).unwrap();
+        let theirs = |x: &Tensor, w: &Tensor| {
+            let z = c.candle_conv(x, w);
+            z.maximum(&(&z * 0.2).unwrap()).unwrap()
+        };
+        double_backward_check(&format!("{c:?}"), (&c.input(DType::F64), &c.kernel(DType::F64)), ours, theirs);
+    }
+}
+
 #[test]
 fn batch_norm_gradient_matches_finite_differences() {
     let dims = [3usize, 2, 2, 3];

@@ -260,10 +260,11 @@ fn only_batch_norm_couples_the_samples_of_a_batch() {
     assert!(!d.couples_samples());
 }
 
-/// Batch norm + (leaky) ReLU run as one fused op in `forward_t`; `trace` runs every
-/// layer by itself. Same outputs and the same gradients for the input and every weight.
+/// Batch norm + (leaky) ReLU, and a convolution + leaky ReLU (the critic's first layer),
+/// run as one fused op each in `forward_t`; `trace` runs every layer by itself. Same
+/// outputs and the same gradients for the input and every weight.
 #[test]
-fn fused_norm_and_activation_match_the_layers_one_by_one() {
+fn fused_layers_and_activations_match_the_layers_one_by_one() {
     let config = DcganConfig::cifar10();
     let (generator, g_store) = build(|vb| config.generator(vb), "gen");
     let (critic, c_store) = build(|vb| config.discriminator(vb), "critic");

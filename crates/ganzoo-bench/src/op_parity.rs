@@ -3,7 +3,8 @@
 //! kernels, or Candle's ops with `--kernels gemm`; the convolutions as `conv_as_gemm`
 //! with `GANZOO_CUDA_CONV=gemm` too), value and
 //! gradients, against the kernels on the CPU from the same host-drawn inputs: every
-//! DCGAN-32 and DCGAN-64 convolution and transposed convolution, batch norm (alone and
+//! DCGAN-32 and DCGAN-64 convolution and transposed convolution, a convolution with its
+//! leaky ReLU (the critics' first layer), batch norm (alone and
 //! with its leaky ReLU), the leaky ReLU and its input gradient, layer norm and its input
 //! gradient (the penalty differentiates both), and three Adam and RMSprop steps. Each
 //! side computes `y` and the gradients of `Σ y·g` (`g` drawn on the host) with respect to
@@ -68,6 +69,7 @@ pub fn op_parity(target: Target, batch: usize) -> Result<Vec<OpParity>> {
     for layer in dcgan_layers(batch)? {
         out.push(convolution(&layer, &device)?);
     }
+    out.push(conv_leaky_relu([batch, 3, 16, 16], &device)?);
     out.push(batch_norm([batch, 64, 8, 8], &device)?);
     out.push(batch_norm_leaky_relu([batch, 64, 8, 8], &device)?);
     out.push(leaky_relu([batch, 64, 8, 8], &device)?);
@@ -102,6 +104,27 @@ fn convolution(layer: &LayerShape, device: &Device) -> Result<OpParity> {
             device,
         ),
     }
+}
+
+/// A critic's first layer: a bias-free 4×4, stride-2 convolution and the leaky ReLU after
+/// it, as a network runs the pair (one fused op where ganzoo's kernels take the input).
+fn conv_leaky_relu(x: [usize; 4], device: &Device) -> Result<OpParity> {
+    let (params, w) = (ConvParams::new(2, 1), [16, x[1], 4, 4]);
+    compare(
+        &format!("conv + leaky ReLU {x:?}"),
+        &[("x", &x), ("w", &w)],
+        |v| Ok(ganzoo_kernels::conv2d_leaky_relu(&v[0], &v[1], params, SLOPE)?),
+        |v| {
+            let spec = conv::ConvSpec::dcgan(x[1], w[0], 4, 2, 1);
+            let layer = on(&[("weight", &*v[1])], device, |vb| conv::Conv2d::new(spec, vb))?;
+            let (x, layout) = (&v[0], ImageLayout::Nchw);
+            Ok(match layer.forward_leaky_relu(x, SLOPE, layout) {
+                Some(y) => y?,
+                None => Activation::LeakyRelu(SLOPE).forward(&layer.forward_in(x, layout)?)?,
+            })
+        },
+        device,
+    )
 }
 
 /// A layer built on the given tensors (so its gradients reach them) by `build`.

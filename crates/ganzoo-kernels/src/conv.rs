@@ -12,6 +12,10 @@
 //! Images (`x`, `y` and their gradients) are NCHW, or NHWC when the
 //! [`ConvParams`]' layout says so; kernels are `(O, C, kh, kw)` either way. The
 //! backward ops keep the forward op's parameters, so the layout too.
+//!
+//! [`conv2d_leaky_relu`] is `conv2d` with a (leaky) ReLU applied to its output in the
+//! same op: the graph holds the activation alone, as batch norm's fused activation does,
+//! and the backward masks `dy` by the output's sign first.
 
 #[cfg(feature = "cuda")]
 use candle_core::cuda_backend::CudaStorage;
@@ -23,6 +27,7 @@ use crate::conv_gemm;
 use crate::gemm::Element;
 use crate::geometry::{ConvGeometry, ConvParams};
 use crate::image_layout::ImageLayout;
+use crate::leaky_relu::{leaky_relu_grad, leaky_relu_in_place};
 use crate::storage::{tracked, typed, Typed};
 
 fn dims4(l: &Layout, what: &str) -> Result<[usize; 4]> {
@@ -98,15 +103,19 @@ impl Kernel for WeightGrad {
     }
 }
 
-/// `conv2d(x, W)`: operands `x (N, C, H, W)`, `W (O, C, kh, kw)`.
-struct Conv2dOp(ConvParams);
+/// `conv2d(x, W)`: operands `x (N, C, H, W)`, `W (O, C, kh, kw)`; with `slope`, its
+/// output through `max(y, slope·y)`.
+struct Conv2dOp {
+    params: ConvParams,
+    slope: Option<f64>,
+}
 
 impl Conv2dOp {
     /// The convolution and its output's shape.
     fn geometry(&self, l1: &Layout, l2: &Layout) -> Result<(ConvGeometry, Shape)> {
-        let x = image(l1, "conv2d input", self.0.layout)?;
-        let g = ConvGeometry::new(x, dims4(l2, "conv2d kernel")?, self.0)?;
-        Ok((g, image_shape(self.0.layout, [g.batch, g.cout, g.out_h, g.out_w])))
+        let x = image(l1, "conv2d input", self.params.layout)?;
+        let g = ConvGeometry::new(x, dims4(l2, "conv2d kernel")?, self.params)?;
+        Ok((g, image_shape(self.params.layout, [g.batch, g.cout, g.out_h, g.out_w])))
     }
 }
 
@@ -117,21 +126,31 @@ impl CustomOp2 for Conv2dOp {
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (g, shape) = self.geometry(l1, l2)?;
-        Ok((dispatch(self.name(), (s1, l1), (s2, l2), Forward(g))?, shape))
+        let y = dispatch(self.name(), (s1, l1), (s2, l2), Forward(g))?;
+        let y = if let Some(a) = self.slope { leaky_relu_in_place(y, a)? } else { y };
+        Ok((y, shape))
     }
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s1: &CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<(CudaStorage, Shape)> {
         let (g, shape) = self.geometry(l1, l2)?;
         cuda_takes(self.name(), &g, s1)?;
-        Ok((conv_columns::forward(&g, (s1, l1), (s2, l2))?, shape))
+        let y = conv_columns::forward(&g, (s1, l1), (s2, l2))?;
+        let Some(a) = self.slope else { return Ok((y, shape)) };
+        let all = Layout::contiguous(shape.clone());
+        Ok((crate::cuda::mask((&y, &all), (&y, &all), a)?, shape))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let size = spatial(x, self.0.layout)?;
-        let dx = tracked(x, || conv_transpose2d_to(dy, w, self.0, size))?;
+    fn bwd(&self, x: &Tensor, w: &Tensor, y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        // The activation's gradient first: its mask is the sign of the output.
+        let dy = &match self.slope {
+            Some(a) => leaky_relu_grad(y, dy, a)?,
+            None => dy.clone(),
+        };
+        let size = spatial(x, self.params.layout)?;
+        let dx = tracked(x, || conv_transpose2d_to(dy, w, self.params, size))?;
         let (_, _, kh, kw) = w.dims4()?;
-        let dw = tracked(w, || conv2d_weight_grad(x, dy, self.0, (kh, kw)))?;
+        let dw = tracked(w, || conv2d_weight_grad(x, dy, self.params, (kh, kw)))?;
         Ok((dx, dw))
     }
 }
@@ -230,7 +249,17 @@ impl CustomOp2 for WeightGradOp {
 
 /// Cross-correlation of `x (N, C, H, W)` (or `(N, H, W, C)`) with `w (O, C, kh, kw)`.
 pub fn conv2d(x: &Tensor, w: &Tensor, params: ConvParams) -> Result<Tensor> {
-    x.contiguous()?.apply_op2(&w.contiguous()?, Conv2dOp(params))
+    x.contiguous()?.apply_op2(&w.contiguous()?, Conv2dOp { params, slope: None })
+}
+
+/// `max(y, a·y)` of `y = conv2d(x, W)` for a slope `0 ≤ a ≤ 1` (0: ReLU), in one op: the
+/// graph keeps the activation, not the convolution's output (DCGAN's critic's first
+/// layer: 64 MB at batch 256 a pass).
+pub fn conv2d_leaky_relu(x: &Tensor, w: &Tensor, params: ConvParams, slope: f64) -> Result<Tensor> {
+    if !(0.0..=1.0).contains(&slope) {
+        bail!("conv2d_leaky_relu: the slope must lie in [0, 1], got {slope}");
+    }
+    x.contiguous()?.apply_op2(&w.contiguous()?, Conv2dOp { params, slope: Some(slope) })
 }
 
 /// Transposed convolution of `x (N, Cin, H, W)` (or `(N, H, W, Cin)`) with `w (Cin, Cout, kh, kw)`, as

@@ -15,6 +15,20 @@ fn masked<T: Element>(x: &[T], g: &[T], a: T) -> Vec<T> {
     zip_map(x, g, move |v, g| if v > T::ZERO { g } else { g * a })
 }
 
+/// `max(y, a·y)` over `y`'s own values (as [`masked`] with `g = x`), for an op that
+/// applies the activation to the output it just computed.
+pub(crate) fn leaky_relu_in_place(y: CpuStorage, a: f64) -> Result<CpuStorage> {
+    fn each<T: Element>(mut v: Vec<T>, a: T) -> Vec<T> {
+        v.iter_mut().for_each(|e| *e = if *e > T::ZERO { *e } else { *e * a });
+        v
+    }
+    Ok(match y {
+        CpuStorage::F32(v) => CpuStorage::F32(each(v, a as f32)),
+        CpuStorage::F64(v) => CpuStorage::F64(each(v, a)),
+        _ => candle_core::bail!("leaky ReLU: f32 or f64 only"),
+    })
+}
+
 struct LeakyReluOp(f64);
 
 impl CustomOp1 for LeakyReluOp {

@@ -188,6 +188,25 @@ impl Conv2d {
         let y = conv2d_in(x, &weight_for(&self.weight, x)?, self.stride, self.padding, layout)?;
         add_bias(y, self.bias.as_ref(), layout)
     }
+
+    /// The layer then `max(y, slope·y)` as one of ganzoo's ops (the graph keeps the
+    /// activation alone), or `None` where that op does not run: a bias, a slope outside
+    /// [0, 1], or a convolution ganzoo's kernels do not take (bf16, `--kernels gemm`,
+    /// `GANZOO_CUDA_CONV=gemm`).
+    pub fn forward_leaky_relu(
+        &self,
+        x: &Tensor,
+        slope: f64,
+        layout: ImageLayout,
+    ) -> Option<candle_core::Result<Tensor>> {
+        let plain = matches!(x.dtype(), DType::F32 | DType::F64) && x.dtype() == self.weight.dtype();
+        let fits = self.bias.is_none() && plain && (0.0..=1.0).contains(&slope);
+        if !fits || !crate::backend::conv_kernels_run(x, &self.weight, layout) {
+            return None;
+        }
+        let params = ConvParams::new(self.stride, self.padding).with_layout(layout);
+        Some(ganzoo_kernels::conv2d_leaky_relu(x, &self.weight, params, slope))
+    }
 }
 
 impl Module for Conv2d {

@@ -39,12 +39,16 @@ impl Activation {
     /// The negative-side slope of the piecewise-linear activations (ReLU: 0), which
     /// ganzoo's leaky-ReLU kernel runs when the tensor suits it.
     fn kernel_slope(self, x: &Tensor) -> Option<f64> {
-        let slope = match self {
-            Self::Relu => 0.0,
-            Self::LeakyRelu(a) => a,
-            Self::Tanh => return None,
-        };
-        crate::backend::cuda_kernels_run(x, &[], ImageLayout::Nchw).then_some(slope)
+        self.slope().filter(|_| crate::backend::cuda_kernels_run(x, &[], ImageLayout::Nchw))
+    }
+
+    /// The negative-side slope of the piecewise-linear activations (ReLU: 0).
+    fn slope(self) -> Option<f64> {
+        match self {
+            Self::Relu => Some(0.0),
+            Self::LeakyRelu(a) => Some(a),
+            Self::Tanh => None,
+        }
     }
 
     /// The activation of `x`, as the networks run it (ganzoo's kernel where it takes `x`).
@@ -132,17 +136,21 @@ impl Layer {
     }
 }
 
-/// `layer` (batch norm) and `next` (a piecewise-linear activation) on `x` as one
-/// kernel op, or `None` where they are not that pair or the kernel does not run.
-fn norm_then_activation(
+/// `layer` (batch norm, or a convolution) and `next` (a piecewise-linear activation) on
+/// `x` as one kernel op, or `None` where they are not such a pair or the kernel does not run.
+fn then_activation(
     layer: &Layer,
     next: Option<&Layer>,
     x: &Tensor,
     mode: BnMode,
     layout: ImageLayout,
 ) -> Option<candle_core::Result<Tensor>> {
-    let (Layer::BatchNorm(bn), Some(Layer::Act(act))) = (layer, next) else { return None };
-    bn.forward_leaky_relu(x, mode, act.kernel_slope(x)?, layout)
+    let Some(Layer::Act(act)) = next else { return None };
+    match layer {
+        Layer::BatchNorm(bn) => bn.forward_leaky_relu(x, mode, act.kernel_slope(x)?, layout),
+        Layer::Conv(conv) => conv.forward_leaky_relu(x, act.slope()?, layout),
+        _ => None,
+    }
 }
 
 /// The layout a network keeps its images in on input `x`: NHWC where ganzoo's
@@ -248,8 +256,8 @@ impl Network {
     }
 
     /// Forward pass with batch norm in the given mode.
-    /// Batch norm followed by a (leaky) ReLU runs as one fused op where ganzoo's kernels
-    /// take the tensor: the same values, without the normalised intermediate.
+    /// Batch norm or a convolution followed by a (leaky) ReLU runs as one fused op where
+    /// ganzoo's kernels take the tensor: the same values, without the intermediate.
     pub fn forward_mode(&self, x: &Tensor, mode: BnMode) -> Result<Tensor> {
         let (mut h, mut current) = (self.to_activations(x)?, ImageLayout::Nchw);
         let working = working_layout(&h);
@@ -258,7 +266,7 @@ impl Network {
             let layout = layer.layout(working, current);
             h = relayout(&h, current, layout)?;
             current = layout;
-            if let Some(fused) = norm_then_activation(layer, layers.peek().copied(), &h, mode, layout) {
+            if let Some(fused) = then_activation(layer, layers.peek().copied(), &h, mode, layout) {
                 h = fused?;
                 layers.next();
             } else {
