@@ -253,8 +253,8 @@ pub fn conv2d(x: &Tensor, w: &Tensor, params: ConvParams) -> Result<Tensor> {
 }
 
 /// `max(y, a·y)` of `y = conv2d(x, W)` for a slope `0 ≤ a ≤ 1` (0: ReLU), in one op: the
-/// graph keeps the activation, not the convolution's output (DCGAN's critic's first
-/// layer: 64 MB at batch 256 a pass).
+/// graph keeps the activation, not the convolution's output (the critics' first layer;
+/// what it saves: docs/performance.md, *Memory*).
 pub fn conv2d_leaky_relu(x: &Tensor, w: &Tensor, params: ConvParams, slope: f64) -> Result<Tensor> {
     if !(0.0..=1.0).contains(&slope) {
         bail!("conv2d_leaky_relu: the slope must lie in [0, 1], got {slope}");

@@ -62,7 +62,8 @@ pub struct ConvGeometry {
     pub out_h: usize,
     pub out_w: usize,
     pub params: ConvParams,
-    /// Samples unfolded at once; `None` sizes blocks to `COLS_BUDGET` (1 MiB of `f32`).
+    /// Samples unfolded at once; `None` sizes blocks to `COLS_BUDGET` (1 MiB of `f32`) on
+    /// the CPU, to `conv_columns`' `COLUMN_BYTES` (64 MiB) on CUDA.
     pub block: Option<usize>,
     /// The forward GEMM's output layout; `None` decides by shape
     /// (see [`ConvGeometry::output_channels_last`]).
