@@ -138,6 +138,7 @@ pub(crate) mod tests {
             images_per_s: rate * 64.0,
             critic_images_per_s: rate * 128.0,
             peak_rss_mb: rss,
+            peak_heap_mb: None,
             peak_gpu_mb: None,
             threads: 2,
             device: "cpu".into(),

@@ -74,6 +74,11 @@ pub struct Throughput {
     /// Samples through the critic per second (real, fake and interpolates).
     pub critic_images_per_s: f64,
     pub peak_rss_mb: f64,
+    /// The most memory the process's live heap allocations held at once (host tensors,
+    /// on the CPU the counterpart of `peak_gpu_mb`; below `peak_rss_mb`, which includes
+    /// what the allocator keeps). Set by the `ganzoo` binary, whose allocator counts.
+    #[serde(default)]
+    pub peak_heap_mb: Option<f64>,
     /// On CUDA: the most memory live tensors held at once (the pool's high-water mark).
     #[serde(default)]
     pub peak_gpu_mb: Option<f64>,
@@ -149,6 +154,7 @@ pub fn measure(model: BenchModel, plan: TimingPlan, seed: u64, target: Target) -
         images_per_s: median * real as f64,
         critic_images_per_s: median * critic as f64,
         peak_rss_mb: system::peak_rss_mb(),
+        peak_heap_mb: None,
         peak_gpu_mb: ganzoo_train::device::peak_memory_in_use(&device).map(|b| b as f64 / (1u64 << 20) as f64),
         threads: rayon::current_num_threads(),
         device: target.device_name(),

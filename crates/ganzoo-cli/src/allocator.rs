@@ -8,6 +8,11 @@
 //! page first: 11 % of a dcgan64 iteration in `perf`. Training reuses the same
 //! sizes all run long, so the process keeps what it freed instead: its resident
 //! memory stays at its peak, which is what it needs anyway.
+//!
+//! It counts the bytes it hands out, so `bench` can report the heap's peak in use.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// mimalloc's `mi_option_purge_delay` (milliseconds; -1: never purge). Option numbers
 /// are part of mimalloc's ABI (retired options keep their number as `deprecated_*`);
@@ -21,7 +26,68 @@ const PURGE_DELAY_VAR: &str = "MIMALLOC_PURGE_DELAY";
 const ALLOW_THP_VAR: &str = "MIMALLOC_ALLOW_THP";
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Counting = Counting;
+
+/// Bytes the process's live allocations hold, and the most they have held at once.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// mimalloc, counting live bytes. The peak is the CPU's counterpart of a CUDA pool's
+/// high-water mark (what `bench` reports as `peak_heap_mb`): the memory tensors held at
+/// once, which the resident size hides under what mimalloc keeps (see above). Two
+/// uncontended atomics per allocation; a training step makes a few thousand.
+struct Counting;
+
+impl Counting {
+    fn grew(by: usize) {
+        let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
+        if now > PEAK.load(Ordering::Relaxed) {
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+    }
+}
+
+// SAFETY: every call is mimalloc's with the same arguments; the counters only observe.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's guarantees for `alloc`, passed on unchanged.
+        let p = unsafe { mimalloc::MiMalloc.alloc(layout) };
+        if !p.is_null() {
+            Self::grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let p = unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) };
+        if !p.is_null() {
+            Self::grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator (so from mimalloc) with `layout`.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as for `dealloc`, and the caller's guarantees on `new_size`.
+        let p = unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            Self::grew(new_size);
+        }
+        p
+    }
+}
+
+/// The most bytes live allocations have held at once since the process started.
+pub fn peak_live_bytes() -> usize {
+    PEAK.load(Ordering::Relaxed)
+}
 
 /// Never purge freed memory, unless the user chose a delay with `MIMALLOC_PURGE_DELAY`.
 /// Call first thing in `main`, before any other thread exists (mimalloc's option
@@ -52,6 +118,23 @@ fn no_transparent_huge_pages() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The test binary's allocator is this one too: a buffer held counts toward the
+    /// peak, and is counted out when freed.
+    #[test]
+    fn the_peak_counts_what_was_held_at_once() {
+        const BIG: usize = 1 << 30;
+        let buffer = vec![0u8; BIG];
+        let held = LIVE.load(Ordering::Relaxed);
+        assert!(held >= BIG && peak_live_bytes() >= held, "{held} live, peak {}", peak_live_bytes());
+        drop(buffer);
+        // Other tests may allocate meanwhile, but not a gigabyte.
+        assert!(LIVE.load(Ordering::Relaxed) < held - BIG / 2);
+        assert!(peak_live_bytes() >= BIG);
+        let mut grown = Vec::<u8>::with_capacity(16);
+        grown.reserve_exact(BIG);
+        assert!(LIVE.load(Ordering::Relaxed) >= BIG, "a reallocation counts its new size");
+    }
 
     #[test]
     fn the_option_number_is_mimallocs_purge_delay() {

@@ -34,8 +34,9 @@ pub fn run(args: BenchArgs, limit: MemoryLimit) -> Result<()> {
             return emit(&format!("{}\n", serde_json::to_string(&l)?));
         }
         (Some(model), None) => {
-            let t =
+            let mut t =
                 throughput::measure(model, plan, args.seed, target).with_context(|| format!("benchmarking {model}"))?;
+            t.peak_heap_mb = Some(crate::allocator::peak_live_bytes() as f64 / (1u64 << 20) as f64);
             return emit(&format!("{}\n", serde_json::to_string(&t)?));
         }
         (None, Some(steps)) => return parities(&args, target, steps, threads),
