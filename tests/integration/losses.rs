@@ -1,8 +1,12 @@
 //! Losses against their formulas, including extreme logits; clipping bounds.
 
 use candle_core::{DType, Device, Tensor};
-use ganzoo::losses::cross_entropy::{discriminator_loss_with_targets, softplus};
-use ganzoo::losses::wasserstein::{clip_weights, critic_loss, wasserstein_estimate};
+use ganzoo::losses::cross_entropy::{
+    discriminator_fake_term, discriminator_loss_with_targets, discriminator_real_term, softplus,
+};
+use ganzoo::losses::wasserstein::{
+    clip_weights, critic_fake_term, critic_loss, critic_real_term, wasserstein_estimate,
+};
 use ganzoo::losses::{discriminator_loss, generator_loss, wasserstein, GeneratorCost, ParallelLines};
 use ganzoo::models::{DcganConfig, ParamStore};
 
@@ -46,6 +50,12 @@ fn cross_entropy_matches_its_formula() {
         / 3.0
         - 0.5 * (1.0 - sigmoid(-0.5)).ln();
     assert!((soft - expect).abs() < 1e-12);
+    // The terms the trainer back-propagates one at a time are the two halves.
+    let real_half = scalar(discriminator_real_term(&real, &t9).unwrap());
+    assert!((real_half - (expect + 0.5 * (1.0 - sigmoid(-0.5)).ln())).abs() < 1e-12);
+    let fake_half = scalar(discriminator_fake_term(&t(&[-0.5, 0.7])).unwrap());
+    assert!((fake_half + 0.5 * ((1.0 - sigmoid(-0.5)).ln() + (1.0 - sigmoid(0.7)).ln()) / 2.0).abs() < 1e-12);
+    assert!(discriminator_real_term(&real, &t(&[0.9, 0.9])).is_err());
 }
 
 #[test]
@@ -96,6 +106,8 @@ fn wasserstein_losses_match_their_formulas() {
     assert!((scalar(critic_loss(&real, &fake).unwrap()) - (-0.5 - 7.0 / 3.0)).abs() < 1e-12);
     assert!((scalar(wasserstein::generator_loss(&fake).unwrap()) - 0.5).abs() < 1e-12);
     assert!((wasserstein_estimate(&real, &fake).unwrap() - (7.0 / 3.0 + 0.5)).abs() < 1e-12);
+    assert!((scalar(critic_real_term(&real).unwrap()) + 7.0 / 3.0).abs() < 1e-12);
+    assert!((scalar(critic_fake_term(&fake).unwrap()) + 0.5).abs() < 1e-12);
 }
 
 #[test]

@@ -29,6 +29,13 @@ pub fn discriminator_loss(real_logits: &Tensor, fake_logits: &Tensor) -> Result<
 /// `J(D)` with soft or noisy real-label targets `t ∈ [0, 1]` per sample (the seed's
 /// label smoothing): `−½ E[t log D(x) + (1 − t) log(1 − D(x))] − ½ E log(1 − D(G(z)))`.
 pub fn discriminator_loss_with_targets(real_logits: &Tensor, targets: &Tensor, fake_logits: &Tensor) -> Result<Tensor> {
+    Ok((discriminator_real_term(real_logits, targets)? + discriminator_fake_term(fake_logits)?)?)
+}
+
+/// `J(D)`'s term on real samples, `−½ E[t log D(x) + (1 − t) log(1 − D(x))]`: the trainer
+/// back-propagates it before the generated batch's pass (as pytorch/examples/dcgan's
+/// `errD_real.backward()`), so only one of the two passes is held at a time.
+pub fn discriminator_real_term(real_logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let l = real_logits.flatten_all()?;
     let t = targets.flatten_all()?;
     if l.dims() != t.dims() {
@@ -36,9 +43,12 @@ pub fn discriminator_loss_with_targets(real_logits: &Tensor, targets: &Tensor, f
     }
     let pos = (softplus(&l.neg()?)? * &t)?;
     let neg = (softplus(&l)? * (1.0 - &t)?)?;
-    let real = (pos + neg)?.mean_all()?;
-    let fake = softplus(&fake_logits.flatten_all()?)?.mean_all()?;
-    Ok(((real + fake)? * 0.5)?)
+    Ok(((pos + neg)?.mean_all()? * 0.5)?)
+}
+
+/// `J(D)`'s term on generated samples, `−½ E log(1 − D(G(z)))`.
+pub fn discriminator_fake_term(fake_logits: &Tensor) -> Result<Tensor> {
+    Ok((softplus(&fake_logits.flatten_all()?)?.mean_all()? * 0.5)?)
 }
 
 /// Which generator cost to minimise.

@@ -12,7 +12,18 @@ use crate::{LossError, Result};
 
 /// `L_f = E f(G(z)) − E f(x)`.
 pub fn critic_loss(real_scores: &Tensor, fake_scores: &Tensor) -> Result<Tensor> {
-    Ok((fake_scores.flatten_all()?.mean_all()? - real_scores.flatten_all()?.mean_all()?)?)
+    Ok((critic_fake_term(fake_scores)? + critic_real_term(real_scores)?)?)
+}
+
+/// `L_f`'s term on real samples, `−E f(x)` (the reference's `errD_real.backward(one)`,
+/// back-propagated before the generated batch's pass).
+pub fn critic_real_term(real_scores: &Tensor) -> Result<Tensor> {
+    Ok(real_scores.flatten_all()?.mean_all()?.neg()?)
+}
+
+/// `L_f`'s term on generated samples, `E f(G(z))`.
+pub fn critic_fake_term(fake_scores: &Tensor) -> Result<Tensor> {
+    Ok(fake_scores.flatten_all()?.mean_all()?)
 }
 
 /// `L_G = −E f(G(z))`.

@@ -11,6 +11,7 @@ pub mod budget;
 pub mod checkpoint;
 pub mod compare;
 pub mod config;
+pub mod critic_step;
 pub mod device;
 pub mod error;
 pub mod html;

@@ -26,9 +26,11 @@ use crate::Result;
 pub struct StepStats {
     pub d_loss: f64,
     pub g_loss: f64,
+    /// The critic's mean output on the real batch: `D(x)`, a probability, for
+    /// cross-entropy; the score `f(x)` for WGANs.
     pub d_real: f64,
+    /// The same on the generated batch.
     pub d_fake: f64,
-    pub wasserstein: f64,
     pub penalty: f64,
     /// Real samples the critic saw.
     pub real_seen: usize,
@@ -44,7 +46,6 @@ pub struct PendingStats {
     pub g_loss: Option<Tensor>,
     pub d_real: Option<Tensor>,
     pub d_fake: Option<Tensor>,
-    pub wasserstein: Option<Tensor>,
     pub penalty: Option<Tensor>,
     pub real_seen: usize,
 }
@@ -52,7 +53,7 @@ pub struct PendingStats {
 impl PendingStats {
     /// Every value set, in one device-to-host copy (unset ones read 0).
     pub fn read(&self) -> Result<StepStats> {
-        let fields = [&self.d_loss, &self.g_loss, &self.d_real, &self.d_fake, &self.wasserstein, &self.penalty];
+        let fields = [&self.d_loss, &self.g_loss, &self.d_real, &self.d_fake, &self.penalty];
         let set: Vec<Tensor> = fields
             .iter()
             .filter_map(|t| t.as_ref())
@@ -65,26 +66,40 @@ impl PendingStats {
             g_loss: next(&self.g_loss),
             d_real: next(&self.d_real),
             d_fake: next(&self.d_fake),
-            wasserstein: next(&self.wasserstein),
             penalty: next(&self.penalty),
             real_seen: self.real_seen,
         })
     }
 }
 
-/// One critic pass: its inputs and its outputs on them.
-pub struct CriticPass<'a> {
-    pub critic: &'a Network,
-    pub real: &'a Tensor,
-    pub fake: &'a Tensor,
-    pub real_out: &'a Tensor,
-    pub fake_out: &'a Tensor,
+/// The critic's two batches in a step, in the order their terms are asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batch {
+    Real,
+    Generated,
 }
 
 /// What distinguishes one GAN family's training from another's.
 pub trait AdversarialObjective: Send {
-    /// The critic's loss for one step, recording its statistics in `stats`.
-    fn critic_loss(&self, pass: CriticPass<'_>, rng: &mut ChaCha8Rng, stats: &mut PendingStats) -> Result<Tensor>;
+    /// The critic's loss term on its outputs `out` for one batch, recording its
+    /// statistics in `stats`. The critic minimises the real batch's term plus the
+    /// generated batch's plus [`Self::critic_penalty`]; each is back-propagated before
+    /// the next is built ([`crate::critic_step`]), so the terms must not share a graph.
+    fn critic_term(&self, batch: Batch, out: &Tensor, rng: &mut ChaCha8Rng, stats: &mut PendingStats)
+        -> Result<Tensor>;
+
+    /// A term of the critic's loss on the critic itself (the gradient penalty), asked
+    /// for after both batches' terms.
+    fn critic_penalty(
+        &self,
+        _critic: &Network,
+        _real: &Tensor,
+        _fake: &Tensor,
+        _rng: &mut ChaCha8Rng,
+        _stats: &mut PendingStats,
+    ) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
 
     /// The generator's loss from the critic's outputs on generated samples.
     fn generator_loss(&self, fake_out: &Tensor) -> Result<Tensor>;
@@ -148,11 +163,25 @@ impl CrossEntropy {
 }
 
 impl AdversarialObjective for CrossEntropy {
-    fn critic_loss(&self, pass: CriticPass<'_>, rng: &mut ChaCha8Rng, stats: &mut PendingStats) -> Result<Tensor> {
-        stats.d_real = Some(mean_sigmoid(pass.real_out)?);
-        stats.d_fake = Some(mean_sigmoid(pass.fake_out)?);
-        let targets = self.real_targets(pass.real_out.dim(0)?, rng, pass.real_out.device())?;
-        Ok(cross_entropy::discriminator_loss_with_targets(pass.real_out, &targets, pass.fake_out)?)
+    fn critic_term(
+        &self,
+        batch: Batch,
+        out: &Tensor,
+        rng: &mut ChaCha8Rng,
+        stats: &mut PendingStats,
+    ) -> Result<Tensor> {
+        let mean = Some(candle_nn::ops::sigmoid(&out.detach())?.mean_all()?);
+        match batch {
+            Batch::Real => {
+                stats.d_real = mean;
+                let targets = self.real_targets(out.dim(0)?, rng, out.device())?;
+                Ok(cross_entropy::discriminator_real_term(out, &targets)?)
+            }
+            Batch::Generated => {
+                stats.d_fake = mean;
+                Ok(cross_entropy::discriminator_fake_term(out)?)
+            }
+        }
     }
 
     fn generator_loss(&self, fake_out: &Tensor) -> Result<Tensor> {
@@ -172,12 +201,26 @@ impl AdversarialObjective for CrossEntropy {
     }
 }
 
-/// The Wasserstein critic's loss and its estimate of W (the loss negated:
-/// [`wasserstein::wasserstein_estimate`]), shared by both WGANs.
-fn wasserstein_critic(pass: &CriticPass<'_>, stats: &mut PendingStats) -> Result<Tensor> {
-    let loss = wasserstein::critic_loss(pass.real_out, pass.fake_out)?;
-    stats.wasserstein = Some(loss.detach().neg()?);
-    Ok(loss)
+/// The Wasserstein critic's loss terms, shared by both WGANs; the mean scores they
+/// record give the estimate of W ([`wasserstein_estimate`]).
+fn wasserstein_term(batch: Batch, out: &Tensor, stats: &mut PendingStats) -> Result<Tensor> {
+    let mean = Some(out.detach().to_dtype(DType::F32)?.mean_all()?);
+    match batch {
+        Batch::Real => {
+            stats.d_real = mean;
+            Ok(wasserstein::critic_real_term(out)?)
+        }
+        Batch::Generated => {
+            stats.d_fake = mean;
+            Ok(wasserstein::critic_fake_term(out)?)
+        }
+    }
+}
+
+/// `E f(x) − E f(G(z))`, the critic's loss negated (Arjovsky et al. 2017, eq. 3), from
+/// the mean scores of the last critic step.
+fn wasserstein_estimate(stats: &StepStats) -> f64 {
+    stats.d_real - stats.d_fake
 }
 
 /// WGAN: a weight-clipped critic.
@@ -194,8 +237,8 @@ impl WeightClipping {
 }
 
 impl AdversarialObjective for WeightClipping {
-    fn critic_loss(&self, pass: CriticPass<'_>, _: &mut ChaCha8Rng, stats: &mut PendingStats) -> Result<Tensor> {
-        wasserstein_critic(&pass, stats)
+    fn critic_term(&self, batch: Batch, out: &Tensor, _: &mut ChaCha8Rng, stats: &mut PendingStats) -> Result<Tensor> {
+        wasserstein_term(batch, out, stats)
     }
 
     fn generator_loss(&self, fake_out: &Tensor) -> Result<Tensor> {
@@ -217,7 +260,7 @@ impl AdversarialObjective for WeightClipping {
     }
 
     fn record(&self, stats: &StepStats, m: &mut Metrics) {
-        m.wasserstein = Some(stats.wasserstein);
+        m.wasserstein = Some(wasserstein_estimate(stats));
     }
 }
 
@@ -227,13 +270,23 @@ pub struct GradientPenalty {
 }
 
 impl AdversarialObjective for GradientPenalty {
-    fn critic_loss(&self, pass: CriticPass<'_>, rng: &mut ChaCha8Rng, stats: &mut PendingStats) -> Result<Tensor> {
-        let loss = wasserstein_critic(&pass, stats)?;
+    fn critic_term(&self, batch: Batch, out: &Tensor, _: &mut ChaCha8Rng, stats: &mut PendingStats) -> Result<Tensor> {
+        wasserstein_term(batch, out, stats)
+    }
+
+    fn critic_penalty(
+        &self,
+        critic: &Network,
+        real: &Tensor,
+        fake: &Tensor,
+        rng: &mut ChaCha8Rng,
+        stats: &mut PendingStats,
+    ) -> Result<Option<Tensor>> {
         let gp = ganzoo_losses::GradientPenalty { lambda: self.lambda };
-        let eps = gp.sample_eps(pass.real, rng)?;
-        let penalty = gp.penalty(pass.critic, pass.real, pass.fake, &eps)?.penalty;
+        let eps = gp.sample_eps(real, rng)?;
+        let penalty = gp.penalty(critic, real, fake, &eps)?.penalty;
         stats.penalty = Some(penalty.detach());
-        Ok((loss + penalty)?)
+        Ok(Some(penalty))
     }
 
     fn generator_loss(&self, fake_out: &Tensor) -> Result<Tensor> {
@@ -241,17 +294,13 @@ impl AdversarialObjective for GradientPenalty {
     }
 
     fn record(&self, stats: &StepStats, m: &mut Metrics) {
-        (m.wasserstein, m.penalty) = (Some(stats.wasserstein), Some(stats.penalty));
+        (m.wasserstein, m.penalty) = (Some(wasserstein_estimate(stats)), Some(stats.penalty));
     }
 }
 
 /// A one-element tensor's value as `f64`.
 pub fn scalar(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
-}
-
-fn mean_sigmoid(logits: &Tensor) -> Result<Tensor> {
-    Ok(candle_nn::ops::sigmoid(&logits.detach())?.mean_all()?)
 }
 
 #[cfg(test)]
@@ -264,15 +313,12 @@ mod tests {
         let pending = PendingStats {
             d_loss: Some(one(1.5)),
             g_loss: Some(Tensor::new(&[f32::NAN], &Device::Cpu).unwrap()),
-            wasserstein: Some(one(-0.25)),
+            d_fake: Some(one(-0.25)),
             real_seen: 64,
             ..PendingStats::default()
         };
         let s = pending.read().unwrap();
-        assert_eq!(
-            (s.d_loss, s.wasserstein, s.d_real, s.d_fake, s.penalty, s.real_seen),
-            (1.5, -0.25, 0.0, 0.0, 0.0, 64)
-        );
+        assert_eq!((s.d_loss, s.d_fake, s.d_real, s.penalty, s.real_seen), (1.5, -0.25, 0.0, 0.0, 64));
         assert!(s.g_loss.is_nan());
         assert_eq!(PendingStats::default().read().unwrap().d_loss, 0.0);
     }

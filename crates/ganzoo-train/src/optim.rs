@@ -61,7 +61,7 @@ impl OptimizerState {
     /// One update from `grads`; variables without a gradient are left alone. Where
     /// ganzoo's kernels run (the CPU; f32 on CUDA) the update is their fused in-place
     /// op; elsewhere Candle's tensor ops, on all variables at once where every one has a
-    /// gradient ([`Self::flat_step`]).
+    /// gradient (`flat_step`).
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.step += 1;
         let gs: Vec<Option<Tensor>> = self.vars.iter().map(|(_, v)| grads.get(v).map(Tensor::detach)).collect();

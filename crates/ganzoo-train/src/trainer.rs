@@ -12,8 +12,9 @@
 //! randomness — init, data order, noise, ε, label noise — comes from the run's seed,
 //! so a run resumed from a checkpoint continues exactly.
 //!
-//! What differs between families lives in [`crate::objective`]; what a run writes
-//! (metrics, samples, curves, checkpoints) in [`crate::record`].
+//! What differs between families lives in [`crate::objective`]; how a critic step's
+//! gradients are formed, a loss term at a time, in [`crate::critic_step`]; what a run
+//! writes (metrics, samples, curves, checkpoints) in [`crate::record`].
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,7 +23,6 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use ganzoo_data::{Batcher, BatcherConfig, ImageDataset};
-use ganzoo_models::Network;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -32,9 +32,10 @@ use ganzoo_eval::EvalReport;
 
 use crate::checkpoint::{self, Snapshot, TrainState};
 use crate::config::{DataSource, TrainConfig};
+use crate::critic_step::critic_gradients;
 use crate::metrics::Metrics;
 use crate::networks::Players;
-use crate::objective::{self, scalar, AdversarialObjective, CriticPass, PendingStats, StepStats};
+use crate::objective::{self, scalar, AdversarialObjective, PendingStats, StepStats};
 use crate::optim::OptimizerState;
 use crate::record::Recorder;
 pub use crate::record::{COLLAPSE_D_FAKE, COLLAPSE_STREAK, GRID_SAMPLES};
@@ -434,12 +435,8 @@ impl Trainer {
         let generated = self.players.gen.forward_t(&z, true)?;
         let fake = generated.detach();
         let (real_in, fake_in) = (self.instance_noise(&real)?, self.instance_noise(&fake)?);
-        let critic = &self.players.critic;
-        let (real_out, fake_out) = critic_outputs(critic, &real_in, &fake_in)?;
-        let pass = CriticPass { critic, real: &real_in, fake: &fake_in, real_out: &real_out, fake_out: &fake_out };
-        let loss = self.objective.critic_loss(pass, &mut self.rng, stats)?;
-        stats.d_loss = Some(loss.detach());
-        let grads = loss.backward()?;
+        let (objective, critic) = (self.objective.as_ref(), &self.players.critic);
+        let grads = critic_gradients(objective, critic, &real_in, &fake_in, &mut self.rng, stats)?;
         self.opt_d.step(&grads)?;
         self.objective.after_critic_step(&self.players.critic_store)?;
         stats.real_seen += b;
@@ -517,20 +514,6 @@ impl Trainer {
     }
 }
 
-/// The critic's outputs on the real and the fake batch. One forward pass over both
-/// when no layer couples the samples of a batch: the same outputs, from matrix
-/// products twice as tall and one weight gradient per layer instead of two. With
-/// batch norm, two passes, so each batch is normalised by its own statistics as in
-/// the papers' code.
-fn critic_outputs(critic: &Network, real: &Tensor, fake: &Tensor) -> Result<(Tensor, Tensor)> {
-    if critic.couples_samples() || real.dims() != fake.dims() {
-        return Ok((critic.forward_t(real, true)?, critic.forward_t(fake, true)?));
-    }
-    let b = real.dim(0)?;
-    let both = critic.forward_t(&Tensor::cat(&[real, fake], 0)?, true)?;
-    Ok((both.narrow(0, 0, b)?, both.narrow(0, b, b)?))
-}
-
 /// `n × latent` standard normal noise from `rng`.
 pub fn noise(rng: &mut ChaCha8Rng, n: usize, latent: usize, device: &Device) -> Result<Tensor> {
     let v: Vec<f32> = (0..n * latent).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
@@ -569,32 +552,5 @@ fn sample_shape(stream: &DataStream) -> Vec<usize> {
             vec![s.channels, s.height, s.width]
         }
         DataStream::Toy { .. } => vec![2],
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use candle_core::{DType, Device, Tensor};
-    use ganzoo_models::{DcganConfig, Norm, ParamStore};
-
-    use super::critic_outputs;
-
-    /// One joint pass (layer norm) or two passes (batch norm): either way each batch gets
-    /// the outputs the critic gives it alone, in the order (real, fake).
-    #[test]
-    fn the_critic_scores_each_batch_as_if_alone() {
-        let real = Tensor::randn(0f32, 1.0, (2, 3, 32, 32), &Device::Cpu).unwrap();
-        let fake = Tensor::randn(1f32, 3.0, (2, 3, 32, 32), &Device::Cpu).unwrap();
-        for norm in [Norm::Layer, Norm::Batch] {
-            let config = DcganConfig { critic_norm: norm, ndf: 8, ..DcganConfig::cifar10() };
-            let store = ParamStore::new(1);
-            let critic = config.discriminator(store.builder(DType::F32, &Device::Cpu).pp("critic")).unwrap();
-            let (r, f) = critic_outputs(&critic, &real, &fake).unwrap();
-            for (joint, input) in [(r, &real), (f, &fake)] {
-                let alone = critic.forward_t(input, true).unwrap();
-                let diff = (joint - alone).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-                assert!(diff < 1e-5, "{norm:?}: {diff}");
-            }
-        }
     }
 }
