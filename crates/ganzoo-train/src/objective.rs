@@ -83,8 +83,9 @@ pub enum Batch {
 pub trait AdversarialObjective: Send {
     /// The critic's loss term on its outputs `out` for one batch, recording its
     /// statistics in `stats`. The critic minimises the real batch's term plus the
-    /// generated batch's plus [`Self::critic_penalty`]; each is back-propagated before
-    /// the next is built ([`crate::critic_step`]), so the terms must not share a graph.
+    /// generated batch's plus [`Self::critic_penalty`]. [`crate::critic_step`] asks for
+    /// the real batch's first and back-propagates each term before building the next
+    /// pass (with batch norm), or sums the two from one pass over both batches.
     fn critic_term(&self, batch: Batch, out: &Tensor, rng: &mut ChaCha8Rng, stats: &mut PendingStats)
         -> Result<Tensor>;
 
