@@ -402,13 +402,14 @@ impl Trainer {
         self.opt_d.set_lr_scale(factor);
         self.opt_g.set_lr_scale(factor);
         let critic_steps = self.config.schedule.critic_steps(self.iteration);
+        let reuse = self.objective.reuses_fake_batch(critic_steps);
         let mut last_fake = None;
         for _ in 0..critic_steps {
-            last_fake = Some(self.critic_step(&mut stats)?);
+            last_fake = self.critic_step(reuse, &mut stats)?;
         }
         let fake = match last_fake {
-            Some(fake) if self.objective.reuses_fake_batch(critic_steps) => fake,
-            _ => {
+            Some(fake) => fake,
+            None => {
                 let z = noise(&mut self.rng, self.config.batch_size, self.config.latent, &self.device)?;
                 self.players.gen.forward_t(&z, true)?
             }
@@ -426,14 +427,17 @@ impl Trainer {
         Ok(stats)
     }
 
-    /// One critic update; returns the generated batch it used, still attached to the generator.
-    fn critic_step(&mut self, stats: &mut PendingStats) -> Result<Tensor> {
+    /// One critic update; with `keep_generated`, returns the generated batch it used, still
+    /// attached to the generator, for the generator step. Otherwise the generator's
+    /// graph is dropped before the critic's passes are built (the batch is detached).
+    fn critic_step(&mut self, keep_generated: bool, stats: &mut PendingStats) -> Result<Option<Tensor>> {
         self.objective.before_critic_step(&self.players.critic_store)?;
         let real = self.stream.next_batch(&mut self.rng)?;
         let b = real.dim(0)?;
         let z = noise(&mut self.rng, b, self.config.latent, &self.device)?;
         let generated = self.players.gen.forward_t(&z, true)?;
         let fake = generated.detach();
+        let generated = keep_generated.then_some(generated);
         let (real_in, fake_in) = (self.instance_noise(&real)?, self.instance_noise(&fake)?);
         let (objective, critic) = (self.objective.as_ref(), &self.players.critic);
         let grads = critic_gradients(objective, critic, &real_in, &fake_in, &mut self.rng, stats)?;
