@@ -421,14 +421,14 @@ fn bench_batch_and_device_reach_both_sides() {
 
 /// The trainer holds a generated batch's graph only where the generator step reuses it
 /// (one critic step, as DCGAN): WGAN-GP's five critic steps each drop theirs at once.
-/// Measured by the binary's own allocator: 79 MB, against 111 MB when every critic step
-/// kept its generator graph until the next (docs/performance.md, "Memory").
+/// The bound lies between the binary's own allocator's peaks with and without that
+/// (docs/performance.md, "Memory").
 #[test]
 fn a_critic_step_keeps_no_generator_graph_it_does_not_reuse() {
     let out = Command::new(env!("CARGO_BIN_EXE_ganzoo"))
         .args(["bench", "--worker", "wgan-gp32", "--kernels", "ganzoo", "--seed", "0", "--device", "cpu"])
         .args(["--precision", "f32", "--batch", "64", "--repeats", "1", "--target-s", "0.1", "--warmup-s", "0"])
-        // Each worker thread adds about 1.5 MB of scratch: the bound is for two.
+        // Each worker thread adds scratch of its own: the bound is for two.
         .env("RAYON_NUM_THREADS", "2")
         .output()
         .unwrap();
