@@ -1,6 +1,7 @@
-//! The comparison tables of ganzoo against PyTorch, one per machine kind (the
-//! instruction set the kernels ran at: AVX2 and AVX-512 machines differ; on a GPU, the
-//! batch and whether TF32 was allowed), each written
+//! The comparison tables of ganzoo against PyTorch, one per machine kind (on a CPU, the
+//! instruction set the kernels ran at and the CPU model: AVX2 and AVX-512 machines
+//! differ, and so do two AVX-512 CPUs; on a GPU, the batch and whether TF32 was
+//! allowed), each written
 //! into a Markdown file between its two markers so that the prose around it and the
 //! other kinds' tables survive each new run.
 
@@ -17,6 +18,19 @@ pub fn begin(kind: &str) -> String {
 /// The line that closes it.
 pub fn end(kind: &str) -> String {
     format!("<!-- bench:end {kind} -->")
+}
+
+/// The key of a CPU table: the instruction-set label (`avx512`, or `avx512-as-avx2` when
+/// the kernels were held lower) and the CPU it ran on, since one level differs by CPU —
+/// a Zen 4's 512-bit FMAs are double-pumped, a Zen 5's are not, and PyTorch gains from
+/// that as much as ganzoo. A `--` would end the HTML comment the key sits in, so dashes
+/// never come in pairs.
+pub fn cpu_kind(isa: &str, cpu: &str) -> String {
+    let mut key = format!("{isa} on {cpu}");
+    while key.contains("--") {
+        key = key.replace("--", "-");
+    }
+    key
 }
 
 /// The setting a comparison ran in.
@@ -212,6 +226,28 @@ mod tests {
                 table.lines().filter(|l| l.starts_with('|')).map(|l| l.matches('|').count()).collect();
             assert!(rows.len() == 3 && rows.iter().all(|&n| n == rows[0]), "{table}");
         }
+    }
+
+    #[test]
+    fn each_cpu_model_keys_a_table_of_its_own() {
+        let zen4 = cpu_kind("avx512", "AMD EPYC, family 25 model 17");
+        let zen5 = cpu_kind("avx512", "AMD EPYC, family 26 model 2");
+        assert_eq!(zen5, "avx512 on AMD EPYC, family 26 model 2");
+        assert_ne!(zen4, zen5);
+        assert_eq!(cpu_kind("avx512-as-avx2", "CPU --- X"), "avx512-as-avx2 on CPU - X");
+        // Two CPUs' tables in one file: writing one leaves the other.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("perf.md");
+        let table = |kind: &str, body: &str| format!("{}\n{body}\n{}\n", begin(kind), end(kind));
+        write_section(&path, &zen4, &table(&zen4, "four")).unwrap();
+        write_section(&path, &zen5, &table(&zen5, "five")).unwrap();
+        write_section(&path, &zen4, &table(&zen4, "four again")).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("five") && text.contains("four again") && text.find("four") < text.find("five"),
+            "{text}"
+        );
+        assert_eq!(text.matches("four").count(), 1, "{text}");
     }
 
     #[test]

@@ -560,14 +560,15 @@ fn describe_hold(capability: &str, held_to: Option<Isa>) -> String {
     }
 }
 
-/// The key of this machine's table: its best instruction set, or `BEST-as-USED` when
-/// `GANZOO_ISA` moved the kernels off the level they pick by themselves.
+/// The key of this machine's table: its best instruction set (`BEST-as-USED` when
+/// `GANZOO_ISA` moved the kernels off the level they pick by themselves) and its CPU.
 fn machine_kind() -> String {
     let best = Isa::detected();
-    match held_to() {
+    let isa = match held_to() {
         None => best.name().into(),
         Some(used) => format!("{best}-as-{used}"),
-    }
+    };
+    report::cpu_kind(&isa, &system::cpu_model())
 }
 
 fn write_report(
