@@ -160,7 +160,7 @@ torchref=${TORCHREF:-}
 for d in target/cuda/torchref ../shared/bench/torchref; do
   [ -z "$torchref" ] && [ -f "$d/throughput.py" ] && torchref=$d
 done
-# The tables go into a copy of docs/performance.md (a section per batch, `cuda-bB`).
+# The tables go into a copy of docs/performance.md (a section per batch, `cuda-bB on GPU`).
 cp docs/performance.md "$out/performance.md"
 if [ "$torchref" = none ]; then
   log "no PyTorch reference (TORCHREF=none): ganzoo timed alone"

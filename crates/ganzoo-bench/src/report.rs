@@ -1,6 +1,6 @@
 //! The comparison tables of ganzoo against PyTorch, one per machine kind (on a CPU, the
 //! instruction set the kernels ran at and the CPU model: AVX2 and AVX-512 machines
-//! differ, and so do two AVX-512 CPUs; on a GPU, the batch and whether TF32 was
+//! differ, and so do two AVX-512 CPUs; on a GPU, the batch, the GPU and whether TF32 was
 //! allowed), each written
 //! into a Markdown file between its two markers so that the prose around it and the
 //! other kinds' tables survive each new run.
@@ -20,13 +20,14 @@ pub fn end(kind: &str) -> String {
     format!("<!-- bench:end {kind} -->")
 }
 
-/// The key of a CPU table: the instruction-set label (`avx512`, or `avx512-as-avx2` when
-/// the kernels were held lower) and the CPU it ran on, since one level differs by CPU —
-/// a Zen 4's 512-bit FMAs are double-pumped, a Zen 5's are not, and PyTorch gains from
-/// that as much as ganzoo. A `--` would end the HTML comment the key sits in, so dashes
-/// never come in pairs.
-pub fn cpu_kind(isa: &str, cpu: &str) -> String {
-    let mut key = format!("{isa} on {cpu}");
+/// A table's key: what was measured (`avx512`; `avx512-as-avx2` when the kernels were
+/// held lower; `cuda-b64`, `cuda-b256-tf32`; `-bf16` appended for bf16 activations) and
+/// on what (the CPU model with its family and model numbers, or the GPU's name), since
+/// one level differs by CPU — a Zen 4's 512-bit FMAs are double-pumped, a Zen 5's are
+/// not, and PyTorch gains from that as much as ganzoo — and a batch by GPU. A `--` would
+/// end the HTML comment the key sits in, so dashes never come in pairs.
+pub fn table_key(label: &str, machine: &str) -> String {
+    let mut key = format!("{label} on {machine}");
     while key.contains("--") {
         key = key.replace("--", "-");
     }
@@ -205,7 +206,7 @@ mod tests {
             cpu: "host".into(),
             cpus: 16,
             isa: "avx512".into(),
-            kind: "cuda-b64".into(),
+            kind: "cuda-b64 on NVIDIA H200".into(),
             threads: 16,
             ganzoo: "0.1.0".into(),
             candle: "0.11.1".into(),
@@ -229,12 +230,13 @@ mod tests {
     }
 
     #[test]
-    fn each_cpu_model_keys_a_table_of_its_own() {
-        let zen4 = cpu_kind("avx512", "AMD EPYC, family 25 model 17");
-        let zen5 = cpu_kind("avx512", "AMD EPYC, family 26 model 2");
+    fn each_machine_keys_a_table_of_its_own() {
+        let zen4 = table_key("avx512", "AMD EPYC, family 25 model 17");
+        let zen5 = table_key("avx512", "AMD EPYC, family 26 model 2");
         assert_eq!(zen5, "avx512 on AMD EPYC, family 26 model 2");
         assert_ne!(zen4, zen5);
-        assert_eq!(cpu_kind("avx512-as-avx2", "CPU --- X"), "avx512-as-avx2 on CPU - X");
+        assert_ne!(table_key("cuda-b64", "NVIDIA H200"), table_key("cuda-b64", "NVIDIA H100 80GB HBM3"));
+        assert_eq!(table_key("avx512-as-avx2", "CPU --- X"), "avx512-as-avx2 on CPU - X");
         // Two CPUs' tables in one file: writing one leaves the other.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("perf.md");

@@ -560,15 +560,14 @@ fn describe_hold(capability: &str, held_to: Option<Isa>) -> String {
     }
 }
 
-/// The key of this machine's table: its best instruction set (`BEST-as-USED` when
-/// `GANZOO_ISA` moved the kernels off the level they pick by themselves) and its CPU.
-fn machine_kind() -> String {
+/// The instruction-set part of this CPU's table key: the best level the CPU has, or
+/// `BEST-as-USED` when `GANZOO_ISA` moved the kernels off the level they pick.
+fn isa_label() -> String {
     let best = Isa::detected();
-    let isa = match held_to() {
+    match held_to() {
         None => best.name().into(),
         Some(used) => format!("{best}-as-{used}"),
-    };
-    report::cpu_kind(&isa, &system::cpu_model())
+    }
 }
 
 fn write_report(
@@ -588,11 +587,12 @@ fn write_report(
     };
     // On a GPU one table per batch (and TF32 setting): the cases' own batches differ.
     let batch = compared.first().map_or(0, Comparison::batch);
-    let kind = if target.cuda() { format!("cuda-b{batch}{}", if tf32 { "-tf32" } else { "" }) } else { machine_kind() };
-    let kind = match target.precision.activations() {
-        Some(_) => format!("{kind}-{}", target.precision.name()),
-        None => kind,
+    let label = if target.cuda() { format!("cuda-b{batch}{}", if tf32 { "-tf32" } else { "" }) } else { isa_label() };
+    let label = match target.precision.activations() {
+        Some(_) => format!("{label}-{}", target.precision.name()),
+        None => label,
     };
+    let kind = report::table_key(&label, gpu.as_ref().map_or(system::cpu_model(), |(name, _)| name.clone()).as_str());
     let setting = Setting {
         date: report::today(),
         cpu: system::cpu_model(),
