@@ -592,10 +592,11 @@ fn write_report(
         Some(_) => format!("{label}-{}", target.precision.name()),
         None => label,
     };
-    let kind = report::table_key(&label, gpu.as_ref().map_or(system::cpu_model(), |(name, _)| name.clone()).as_str());
+    let cpu = system::cpu_model();
+    let kind = report::table_key(&label, gpu.as_ref().map_or(&cpu, |(name, _)| name));
     let setting = Setting {
         date: report::today(),
-        cpu: system::cpu_model(),
+        cpu,
         cpus: system::cpus(),
         isa: isa::active().name().into(),
         kind,
