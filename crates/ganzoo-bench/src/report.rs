@@ -112,17 +112,9 @@ pub fn section(setting: &Setting, models: &[Comparison]) -> String {
 
 /// Replaces the section of machine kind `kind` in `path` with `section` (appending it,
 /// or creating the file, when there is none), keeping every byte around it as it was;
-/// written to a temporary file and renamed.
+/// written to a temporary file, synced and renamed.
 pub fn write_section(path: &Path, kind: &str, section: &str) -> Result<()> {
-    let io = |what: &str| {
-        let what = format!("{what} {}", path.display());
-        move |source| BenchError::Io { what, source }
-    };
-    let old = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(io("reading")(e)),
-    };
+    let old = existing(path)?;
     let (begin, end) = (begin(kind), end(kind));
     let new = match (old.find(&begin), old.find(&end)) {
         (Some(b), Some(e)) if b < e => {
@@ -132,9 +124,38 @@ pub fn write_section(path: &Path, kind: &str, section: &str) -> Result<()> {
         _ if old.is_empty() => section.to_string(),
         _ => format!("{}\n\n{section}", old.trim_end()),
     };
-    let tmp = path.with_extension("md.tmp");
-    std::fs::write(&tmp, new).map_err(io("writing"))?;
-    std::fs::rename(&tmp, path).map_err(io("replacing"))
+    Ok(ganzoo_train::run_dir::write_atomic(path, new.as_bytes())?)
+}
+
+/// Checks, before a run spends its minutes timing, that [`write_section`] will be able
+/// to write `path`: an existing file must be readable text, and its folder must take a
+/// new file (a temporary one, made and removed here).
+pub fn check_writable(path: &Path) -> Result<()> {
+    existing(path)?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let what = format!("writing {} into the folder {}", path.display(), dir.display());
+    std::fs::read_dir(dir).map_err(|source| BenchError::Io { what: what.clone(), source })?;
+    // A new name (never a file that was there), removed at once.
+    let probe = dir.join(format!(".ganzoo-bench-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|source| BenchError::Io { what, source })?;
+    std::fs::remove_file(&probe)
+        .map_err(|source| BenchError::Io { what: format!("removing {}", probe.display()), source })
+}
+
+/// The text of `path`, or nothing when there is no such file.
+fn existing(path: &Path) -> Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(source) => Err(BenchError::Io { what: format!("reading {}", path.display()), source }),
+    }
 }
 
 /// Today's date (UTC) as `YYYY-MM-DD`, from the system clock.
@@ -250,6 +271,29 @@ mod tests {
             "{text}"
         );
         assert_eq!(text.matches("four").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn a_path_that_cannot_be_written_is_refused_before_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = |path: &Path| check_writable(path).unwrap_err().to_string();
+        let e = err(dir.path());
+        assert!(e.contains(&format!("reading {}", dir.path().display())), "{e}");
+        let missing = dir.path().join("no/such/folder/perf.md");
+        assert!(err(&missing).contains(&missing.display().to_string()), "{}", err(&missing));
+        let binary = dir.path().join("binary.md");
+        std::fs::write(&binary, [0xff, 0xfe, 0x00]).unwrap();
+        assert!(err(&binary).contains("binary.md"), "{}", err(&binary));
+        // A new file in an existing folder, or an existing text file, passes, and the
+        // check leaves the folder and the file as they were.
+        let text = dir.path().join("perf.md");
+        check_writable(&text).unwrap();
+        std::fs::write(&text, "# Performance\n").unwrap();
+        check_writable(&text).unwrap();
+        let mut names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, ["binary.md", "perf.md"]);
+        assert_eq!(std::fs::read_to_string(&text).unwrap(), "# Performance\n");
     }
 
     #[test]

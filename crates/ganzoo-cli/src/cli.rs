@@ -154,8 +154,9 @@ pub struct BenchArgs {
     /// Directory of the PyTorch reference (throughput.py, models.py).
     #[arg(long, default_value = "../shared/bench/torchref")]
     pub torchref: PathBuf,
-    /// Write the ganzoo/PyTorch table into this Markdown file (e.g. docs/performance.md).
-    #[arg(long, requires = "torch")]
+    /// Write the ganzoo/PyTorch table into this Markdown file (e.g. docs/performance.md),
+    /// replacing this machine's table there; checked before anything is timed.
+    #[arg(long, requires = "torch", conflicts_with = "ops_only")]
     pub write: Option<PathBuf>,
     /// Before each timed process, wait up to this many seconds for idle CPUs.
     #[arg(long, default_value_t = 120.0)]

@@ -407,6 +407,16 @@ fn bench_batch_and_device_reach_both_sides() {
     let called = std::fs::read_to_string(&calls).unwrap();
     assert!(called.contains("--worker mlp-gan") && called.contains("--device cpu --batch 8"), "{called}");
     assert_clean_failure(&ganzoo(&["bench", "--models", "gan", "--batch", "0"]), "--batch must be at least 1");
+    // A --write that could not be written fails before anything is timed; --ops-only
+    // has no table to write, so the two together are refused rather than blanking it.
+    std::fs::remove_file(&calls).unwrap();
+    let bench = ["bench", "--models", "gan", "--skip-ops", "--wait-quiet-s", "0", "--torch", py, "--torchref", tr];
+    assert_clean_failure(&ganzoo(&[&bench[..], &["--write", tr]].concat()), &format!("reading {tr}"));
+    let nowhere = dir.path().join("missing/perf.md");
+    assert_clean_failure(&ganzoo(&[&bench[..], &["--write", nowhere.to_str().unwrap()]].concat()), "missing/perf.md");
+    assert!(!calls.exists(), "the reference ran: {}", std::fs::read_to_string(&calls).unwrap_or_default());
+    let ops_only = ["bench", "--ops-only", "--torch", py, "--torchref", tr, "--write", "perf.md"];
+    assert_clean_failure(&ganzoo(&ops_only), "--ops-only");
     // A batch nothing could hold is refused before anything is allocated, models and layers alike.
     let huge = ["--batch", "100000000", "--wait-quiet-s", "0"];
     assert_clean_failure(

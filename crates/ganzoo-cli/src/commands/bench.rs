@@ -26,6 +26,9 @@ pub fn run(args: BenchArgs, limit: MemoryLimit) -> Result<()> {
     let plan = timing_plan(&args)?;
     let target = target(&args)?;
     check_memory(&args, limit)?;
+    if let Some(path) = &args.write {
+        report::check_writable(path)?;
+    }
     ganzoo_models::set_kernel_backend(args.kernels);
     let threads = args.threads.unwrap_or_else(system::cpus).max(1);
     match (args.worker, args.parity) {
