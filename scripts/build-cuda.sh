@@ -63,4 +63,13 @@ if [ -f "$ref/throughput.py" ]; then
 else
   echo "no PyTorch reference at $ref: gpu-check.sh will time ganzoo alone" >&2
 fi
+# The reference's gan case reads Fashion-MNIST's training images from the path its
+# throughput.py names; gpu-check.sh puts this copy there (the GPU machine has none).
+rm -rf "$out/fmnist"
+fmnist=$(sed -n 's/^FMNIST = "\(.*\)"$/\1/p' "$out/torchref/throughput.py" 2>/dev/null)
+if [ -n "$fmnist" ] && [ -f "$fmnist" ]; then
+  mkdir -p "$out/fmnist" && cp "$fmnist" "$out/fmnist/"
+elif [ -n "$fmnist" ]; then
+  echo "no $fmnist (apt-get install -y dataset-fashion-mnist): the reference's gan case will fail on the GPU" >&2
+fi
 ls -l "$out/ganzoo-cuda" "$out/ganzoo-cuda.xz" "$out/libcurand.so.10.xz"

@@ -21,7 +21,9 @@
 #
 # Build first, here (no GPU needed):   scripts/build-cuda.sh   → target/cuda/
 # Then on the GPU machine, from the repository root, with target/cuda/ganzoo-cuda.xz,
-# target/cuda/libcurand.so.10.xz and target/cuda/torchref carried there:
+# target/cuda/torchref and target/cuda/fmnist carried there (38 MB; add
+# target/cuda/libcurand.so.10.xz only where PYTHON's wheels lack cuRAND — the H200's
+# PyTorch has it, and all four exceed the 64 MiB carry limit):
 #   OUT=/tmp/out PYTHON=/path/to/venv/bin/python scripts/gpu-check.sh
 #
 # PYTHON: a Python with PyTorch built for CUDA (and NumPy); its NVIDIA wheels (cuBLAS,
@@ -168,6 +170,18 @@ if [ "$torchref" = none ]; then
 elif [ -n "$torchref" ]; then
   log "PyTorch reference: $torchref"
   torch=(--torch "$python" --torchref "$torchref" --write "$out/performance.md")
+  # Its gan case trains on Fashion-MNIST's training images, read from the path its
+  # throughput.py names (Debian's package); the GPU machine has none, so build-cuda.sh
+  # copies them into target/cuda/fmnist, carried and put in place here.
+  fmnist=$(sed -n 's/^FMNIST = "\(.*\)"$/\1/p' "$torchref/throughput.py")
+  carried=target/cuda/fmnist/$(basename "${fmnist:-none}")
+  if [ -n "$fmnist" ] && [ ! -f "$fmnist" ]; then
+    if [ -f "$carried" ] && mkdir -p "$(dirname "$fmnist")" && cp "$carried" "$fmnist"; then
+      log "Fashion-MNIST for the reference's gan case: $carried copied to $fmnist"
+    else
+      log "the reference's gan case needs $fmnist (absent, and no $carried): its comparisons will fail"
+    fi
+  fi
 else
   log "no PyTorch reference (TORCHREF, target/cuda/torchref, ../shared/bench/torchref): ganzoo timed alone"
   torch=() status=1
