@@ -149,8 +149,16 @@ pub fn check_writable(path: &Path) -> Result<()> {
         .map_err(|source| BenchError::Io { what: format!("removing {}", probe.display()), source })
 }
 
-/// The text of `path`, or nothing when there is no such file.
+/// The text of `path`, or nothing when there is no such file. Anything but a regular
+/// file is refused before it is opened: a FIFO would block the read, and the rename
+/// that writes the table would replace a device such as `/dev/null`.
 fn existing(path: &Path) -> Result<String> {
+    if let Ok(meta) = std::fs::metadata(path) {
+        if !meta.is_file() && !meta.is_dir() {
+            let source = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file");
+            return Err(BenchError::Io { what: format!("reading {}", path.display()), source });
+        }
+    }
     match std::fs::read_to_string(path) {
         Ok(t) => Ok(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
@@ -284,6 +292,12 @@ mod tests {
         let binary = dir.path().join("binary.md");
         std::fs::write(&binary, [0xff, 0xfe, 0x00]).unwrap();
         assert!(err(&binary).contains("binary.md"), "{}", err(&binary));
+        // A device is refused, not read and later replaced by the rename.
+        assert!(
+            err(Path::new("/dev/null")).contains("/dev/null: not a regular file"),
+            "{}",
+            err(Path::new("/dev/null"))
+        );
         // A new file in an existing folder, or an existing text file, passes, and the
         // check leaves the folder and the file as they were.
         let text = dir.path().join("perf.md");
