@@ -6,9 +6,11 @@
 #   scripts/build-cuda.sh            # → target/cuda/ganzoo-cuda (stripped)
 #
 # Environment: CUDA_COMPUTE_CAP (default 90, an H100/H200), GANZOO_CUDA_VENV (where the
-# wheels go; default target/cuda/venv). The first build is long (nvcc compiles Candle's
+# wheels go; default target/cuda/venv), GANZOO_CUDNN=0 to build without cuDNN (feature
+# `cudnn`: the convolutions through cuDNN). The first build is long (nvcc compiles Candle's
 # kernels; times in the README, "CUDA"). The binary loads the real libcuda.so.1 and the CUDA
-# libraries (cuBLAS, cuRAND, NVRTC, cudart 13) from LD_LIBRARY_PATH where it runs.
+# libraries (cuBLAS, cuRAND, NVRTC, cudart 13; cuDNN 9 unless built without) from
+# LD_LIBRARY_PATH where it runs — PyTorch's CUDA wheels carry them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,11 +44,22 @@ grep -ho '^ \+fn cu[A-Za-z0-9_]*(' "$cudarc/src/driver/sys/mod.rs" | sed 's/^ *f
   sed 's/.*/int &(void) { return 999; }/' > "$link/libcuda-stub.c"
 test -s "$link/libcuda-stub.c" || { echo "no driver functions found in $cudarc" >&2; exit 1; }
 cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$link/libcuda.so" "$link/libcuda-stub.c"
+# cuDNN the same way (soname libcudnn.so.9, as cuDNN 9's): its wheel is about 700 MB, and
+# only the functions' names are needed here.
+features=cudnn
+if [ "${GANZOO_CUDNN:-1}" = 0 ]; then
+  features=cuda
+else
+  grep -ho '^ \+fn cudnn[A-Za-z0-9_]*(' "$cudarc/src/cudnn/sys/mod.rs" | sed 's/^ *fn //; s/($//' | sort -u |
+    sed 's/.*/int &(void) { return 999; }/' > "$link/libcudnn-stub.c"
+  test -s "$link/libcudnn-stub.c" || { echo "no cuDNN functions found in $cudarc" >&2; exit 1; }
+  cc -shared -fPIC -Wl,-soname,libcudnn.so.9 -o "$link/libcudnn.so" "$link/libcudnn-stub.c"
+fi
 
 # 3. The build.
 export PATH="$cuda/bin:$PATH" CUDA_ROOT="$cuda" CUDA_PATH="$cuda" CUDA_HOME="$cuda"
 export LIBRARY_PATH="$link${LIBRARY_PATH:+:$LIBRARY_PATH}"
-cargo build --release -p ganzoo-cli --features cuda --target-dir "$out"
+cargo build --release -p ganzoo-cli --features "$features" --target-dir "$out"
 strip -o "$out/ganzoo-cuda" "$out/release/ganzoo"
 # Compressed for carrying to the GPU machine (its copy limit is 64 MiB, which the binary,
 # with Candle's kernels for every dtype, exceeds). gpu-check.sh unpacks it.

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Everything issue 19 asks of a GPU machine, in one call (15 minutes of device time in
-# all, 10 per call): the machine, CPU-vs-CUDA parity of every op (value and gradients)
-# and every model's first steps, every model's speed beside PyTorch's CUDA reference at
-# batch 64 and 256, then — while time is left (LIMIT_S, default 540 s) — a user's
+# all, 10 per call): the machine; CPU-vs-CUDA parity of every op (value and gradients),
+# every model's first steps and the penalty's finite-difference check (if ganzoo's
+# convolutions fail it, its im2col / col2im ones and then Candle's conv2d are tried, and
+# the first that passes runs the rest); every model's speed beside PyTorch's CUDA
+# reference at batch 64 and 256, like for like: TF32 in the convolutions on both sides
+# (PyTorch's default), then exact f32 on both; then, while time is left (LIMIT_S, default
+# 540 s): each DCGAN layer with ganzoo's convolutions and Candle's (batch norms too), the
+# models with the im2col / col2im convolutions (GANZOO_CUDA_CONV=columns), a user's
 # commands on the GPU (train with checkpoints and evaluation, stop by SIGINT, resume on
-# the GPU and on the CPU, sample, eval), parity with bf16 activations (and the penalty's
-# bf16 gradient), the models with bf16 activations, each DCGAN layer with ganzoo's
-# convolutions (its im2col / col2im kernels, cuBLAS) and Candle's own (batch norms:
-# ganzoo's CUDA kernels, Candle's ops, PyTorch's), the models with Candle's conv2d in
-# place of ganzoo's CUDA convolutions (GANZOO_CUDA_CONV=gemm; also the fallback for the
-# rest of the run if ganzoo's fail parity and Candle's pass), without ganzoo's CUDA kernels (`--kernels gemm`:
-# batch norm, layer norm, leaky ReLU and optimiser as Candle's ops), with cudarc's
-# per-allocation events (GANZOO_CUDA_EVENTS=1), with Candle's convolutions, and with
-# TF32 allowed. Sections in that order, so a cut-short run keeps the first ones.
+# the GPU and on the CPU, sample, eval), parity and speed with bf16 activations, the
+# models with Candle's conv2d for the convolutions (GANZOO_CUDA_CONV=gemm), without
+# ganzoo's CUDA kernels (`--kernels gemm`), with cudarc's per-allocation events
+# (GANZOO_CUDA_EVENTS=1), with Candle's convolutions, and with TF32 in every product.
+# Sections in that order, so a cut-short run keeps the first ones; SECTIONS (below)
+# picks some, so a second call can take up what the first left.
 #
 # Under $OUT, three files (the device tool returns at most 8): summary.txt (every
 # section's results and its errors' last lines), performance.md (docs/performance.md with
@@ -27,7 +29,7 @@
 #   OUT=/tmp/out PYTHON=/path/to/venv/bin/python scripts/gpu-check.sh
 #
 # PYTHON: a Python with PyTorch built for CUDA (and NumPy); its NVIDIA wheels (cuBLAS,
-# cuRAND, NVRTC, cudart) also serve ganzoo. GANZOO_BIN overrides the binary; TORCHREF the
+# cuRAND, NVRTC, cudart, cuDNN) also serve ganzoo. GANZOO_BIN overrides the binary; TORCHREF the
 # PyTorch reference (default: build-cuda.sh's copy, else ../shared/bench/torchref; without
 # one, ganzoo is timed alone). BENCH_S: seconds per timed repeat (default 2). Set
 # CHECK_CPU_ONLY=1 to run the script's own plumbing on a machine without a GPU (parity
@@ -187,46 +189,87 @@ else
   torch=() status=1
 fi
 
-log "parity: first 5 steps of every model, CPU (ganzoo's kernels) against ${device[1]}"
-if ! step parity "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json \
-  && [ "${CHECK_CPU_ONLY:-0}" != 1 ] && fits 60 "parity with Candle's conv2d for the convolutions"; then
-  # ganzoo's CUDA convolutions (their first run anywhere) may be what failed: with
-  # Candle's conv2d in their place, does the rest pass? Then time that.
-  log "parity again with GANZOO_CUDA_CONV=gemm (convolutions as Candle's conv2d)"
-  if GANZOO_CUDA_CONV=gemm step parity-conv-gemm "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json; then
-    export GANZOO_CUDA_CONV=gemm
-    log "GANZOO_CUDA_CONV=gemm from here on: ganzoo's CUDA convolutions failed parity, Candle's conv2d passed"
+# SECTIONS (default: all, in this order) names the sections to run, so that a second
+# call can take up what a first left: parity speed speed-exact layers columns workflow
+# bf16 gemm without-kernels events candle tf32.
+want() { [ -z "${SECTIONS:-}" ] || [[ " $SECTIONS " == *" $1 "* ]]; }
+
+if want parity; then
+  log "parity: first 5 steps of every model, CPU (ganzoo's kernels) against ${device[1]}"
+  if ! step parity "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json \
+    && [ "${CHECK_CPU_ONLY:-0}" != 1 ]; then
+    # ganzoo's CUDA convolutions (cuDNN where built, untried on a GPU before 2026-12-05)
+    # may be what failed: with its im2col / col2im kernels, then with Candle's conv2d in
+    # their place, does the rest pass? Then time that.
+    for conv in columns gemm; do
+      fits 60 "parity with GANZOO_CUDA_CONV=$conv" || break
+      log "parity again with GANZOO_CUDA_CONV=$conv"
+      if GANZOO_CUDA_CONV=$conv step "parity-conv-$conv" "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json; then
+        export GANZOO_CUDA_CONV=$conv
+        log "GANZOO_CUDA_CONV=$conv from here on: it passed parity where the default failed"
+        break
+      fi
+    done
   fi
 fi
-for b in "${batches[@]}"; do
-  fits 150 "batch $b beside PyTorch" && bench "$b" ganzoo ganzoo-vs-pytorch "${torch[@]}"
-done
-if fits 90 "workflow"; then
+# Beside PyTorch, like for like: TF32 in the convolutions on both sides (PyTorch's
+# default, cudnn.allow_tf32; GANZOO_TF32=conv), then exact f32 on both
+# (NVIDIA_TF32_OVERRIDE=0, which cuDNN and cuBLAS obey under PyTorch and ganzoo alike).
+if want speed; then
+  for b in "${batches[@]}"; do
+    fits 150 "batch $b beside PyTorch, TF32 in the convolutions" \
+      && GANZOO_TF32=conv bench "$b" ganzoo tf32conv-vs-pytorch "${torch[@]}"
+  done
+fi
+if want speed-exact; then
+  for b in "${batches[@]}"; do
+    fits 150 "batch $b beside PyTorch, exact f32" \
+      && NVIDIA_TF32_OVERRIDE=0 bench "$b" ganzoo exact-vs-pytorch "${torch[@]}"
+  done
+fi
+if want layers; then
+  for b in "${batches[@]}"; do
+    fits 100 "per-layer timings at batch $b" || continue
+    log "per layer at batch $b: ganzoo's convolutions and batch norms against Candle's (${device[1]})"
+    step "layers-$b" "$bin" bench "${device[@]}" --ops-only --batch "$b" --wait-quiet-s 0
+  done
+fi
+if want columns && [ "${GANZOO_CUDA_CONV:-ganzoo}" != gemm ]; then
+  for b in "${batches[@]}"; do
+    fits 70 "batch $b with the im2col / col2im convolutions" \
+      && GANZOO_CUDA_CONV=columns bench "$b" ganzoo columns
+  done
+fi
+if want workflow && fits 90 "workflow"; then
   log "workflow on ${device[1]}: train, evaluate, SIGINT, resume (also on the CPU), sample, eval"
   workflow
 fi
-if fits 120 "parity with bf16 activations"; then
-  log "parity, bf16 activations on ${device[1]} against the CPU's f32; the penalty's bf16 gradient"
-  step parity-bf16 "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --precision bf16 --json
+if want bf16; then
+  if fits 120 "parity with bf16 activations"; then
+    log "parity, bf16 activations on ${device[1]} against the CPU's f32; the penalty's bf16 gradient"
+    step parity-bf16 "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --precision bf16 --json
+  fi
+  for b in "${batches[@]}"; do
+    fits 70 "batch $b with bf16 activations" && bench "$b" ganzoo bf16 --precision bf16
+  done
 fi
-for b in "${batches[@]}"; do
-  fits 70 "batch $b with bf16 activations" && bench "$b" ganzoo bf16 --precision bf16
-done
-if fits 100 "per-layer timings"; then
-  log "per layer at batch ${batches[0]}: ganzoo's convolutions and batch norms against Candle's (${device[1]})"
-  step layers "$bin" bench "${device[@]}" --ops-only --batch "${batches[0]}" --wait-quiet-s 0
-fi
-if [ "${GANZOO_CUDA_CONV:-ganzoo}" != gemm ]; then
+if want gemm && [ "${GANZOO_CUDA_CONV:-ganzoo}" != gemm ]; then
   fits 70 "batch ${batches[0]} with Candle's conv2d for the convolutions" \
     && GANZOO_CUDA_CONV=gemm bench "${batches[0]}" ganzoo conv-as-gemm
 fi
-fits 70 "batch ${batches[0]} without ganzoo's CUDA kernels" && bench "${batches[0]}" gemm without-cuda-kernels
-fits 70 "batch ${batches[0]} with cudarc's events" && GANZOO_CUDA_EVENTS=1 bench "${batches[0]}" ganzoo cuda-events
-for b in "${batches[@]}"; do
-  fits 70 "batch $b with Candle's convolutions" && bench "$b" candle candle-convolutions
-done
-for b in "${batches[@]}"; do
-  fits 70 "batch $b with TF32" && GANZOO_TF32=1 bench "$b" ganzoo tf32
-done
+want without-kernels && fits 70 "batch ${batches[0]} without ganzoo's CUDA kernels" \
+  && bench "${batches[0]}" gemm without-cuda-kernels
+want events && fits 70 "batch ${batches[0]} with cudarc's events" \
+  && GANZOO_CUDA_EVENTS=1 bench "${batches[0]}" ganzoo cuda-events
+if want candle; then
+  for b in "${batches[@]}"; do
+    fits 70 "batch $b with Candle's convolutions" && bench "$b" candle candle-convolutions
+  done
+fi
+if want tf32; then
+  for b in "${batches[@]}"; do
+    fits 70 "batch $b with TF32 in every product" && GANZOO_TF32=1 bench "$b" ganzoo tf32
+  done
+fi
 log "exit status $status after ${SECONDS}s"
 exit $status

@@ -4,9 +4,10 @@
 //! from one seed, and the penalty's second-order gradient against finite differences on
 //! the GPU. Skipped, with a message, where no CUDA GPU is visible (every build without
 //! the `cuda` feature: `cargo test --features cuda -- cuda::` on a GPU machine). The
-//! convolutions are checked both ways on the GPU: ganzoo's CUDA convolutions (the
-//! default) and Candle's conv2d with ganzoo's gradients (`GANZOO_CUDA_CONV=gemm`, the
-//! fallback). The same op checks run on the CPU against that fallback's ops
+//! convolutions are checked every way on the GPU: ganzoo's CUDA convolutions (the
+//! default: cuDNN in a build with the `cudnn` feature), its im2col / col2im kernels
+//! around cuBLAS (`GANZOO_CUDA_CONV=columns`) and Candle's conv2d with ganzoo's
+//! gradients (`GANZOO_CUDA_CONV=gemm`, the fallback). The same op checks run on the CPU against that fallback's ops
 //! (`GANZOO_KERNELS=gemm`).
 
 use ganzoo_bench::op_parity::{op_parity, tolerance, OpParity};
@@ -24,7 +25,7 @@ fn assert_within(ops: &[OpParity], bound: f64) {
 #[test]
 fn cuda_matches_the_cpu_kernels_op_by_op_and_model_by_model() {
     let Some(cuda) = gpu() else { return };
-    assert_within(&op_parity(cuda, 2).unwrap(), tolerance(candle_core::cuda::gemm_reduced_precision_f32()));
+    assert_within(&op_parity(cuda, 2).unwrap(), tolerance(ganzoo_kernels::conv_tf32()));
     for model in BenchModel::ALL {
         let (cpu, gpu) = (losses(model, 0, 3, Target::default()).unwrap(), losses(model, 0, 3, cuda).unwrap());
         let p = compare(&cpu, &gpu, 1e-3, 0.05).unwrap();
@@ -47,14 +48,24 @@ fn gpu() -> Option<Target> {
     }
 }
 
-#[test]
-fn cuda_fallback_convolutions_match_the_cpu_kernels() {
+/// Op by op on the GPU with `GANZOO_CUDA_CONV=value`, in a child process that reruns `test`.
+fn op_parity_with_convolutions(test: &str, value: &str) {
     let Some(cuda) = gpu() else { return };
-    if std::env::var("GANZOO_CUDA_CONV").as_deref() != Ok("gemm") {
-        rerun_in_child("cuda::cuda_fallback_convolutions_match_the_cpu_kernels", ("GANZOO_CUDA_CONV", "gemm"));
+    if std::env::var("GANZOO_CUDA_CONV").as_deref() != Ok(value) {
+        rerun_in_child(test, ("GANZOO_CUDA_CONV", value));
         return;
     }
-    assert_within(&op_parity(cuda, 2).unwrap(), tolerance(candle_core::cuda::gemm_reduced_precision_f32()));
+    assert_within(&op_parity(cuda, 2).unwrap(), tolerance(ganzoo_kernels::conv_tf32()));
+}
+
+#[test]
+fn cuda_fallback_convolutions_match_the_cpu_kernels() {
+    op_parity_with_convolutions("cuda::cuda_fallback_convolutions_match_the_cpu_kernels", "gemm");
+}
+
+#[test]
+fn cuda_column_convolutions_match_the_cpu_kernels() {
+    op_parity_with_convolutions("cuda::cuda_column_convolutions_match_the_cpu_kernels", "columns");
 }
 
 #[test]

@@ -11,8 +11,16 @@ use ganzoo_train::config::Preset;
 use ganzoo_train::device::DeviceSpec;
 use ganzoo_train::DataSource;
 
+/// The version, and what the build can run on: `0.1.0 (cpu)`, `0.1.0 (cpu, cuda)` or
+/// `0.1.0 (cpu, cuda, cudnn)`.
+const VERSION: &str = match (cfg!(feature = "cudnn"), cfg!(feature = "cuda")) {
+    (true, _) => concat!(env!("CARGO_PKG_VERSION"), " (cpu, cuda, cudnn)"),
+    (false, true) => concat!(env!("CARGO_PKG_VERSION"), " (cpu, cuda)"),
+    _ => concat!(env!("CARGO_PKG_VERSION"), " (cpu)"),
+};
+
 #[derive(Debug, Parser)]
-#[command(name = "ganzoo", version, about = "The classic GAN family on Candle")]
+#[command(name = "ganzoo", version = VERSION, about = "The classic GAN family on Candle")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

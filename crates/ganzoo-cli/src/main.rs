@@ -38,14 +38,16 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// `GANZOO_TF32=1` lets f32 matrix products on CUDA (convolutions, linear
-/// layers) use TF32 tensor cores, as PyTorch's cuDNN convolutions do by default;
-/// `0` or unset keeps them exact f32. No effect on the CPU.
+/// `GANZOO_TF32=1` lets every f32 matrix product on CUDA (convolutions, linear
+/// layers) use TF32 tensor cores; `conv` only the convolutions, as PyTorch does by
+/// default (`cudnn.allow_tf32` on, `cuda.matmul.allow_tf32` off); `0` or unset keeps
+/// them exact f32. No effect on the CPU.
 fn tf32_from_env() -> Result<(), String> {
     match std::env::var("GANZOO_TF32").as_deref() {
         Ok("1") => candle_core::cuda::set_gemm_reduced_precision_f32(true),
+        Ok("conv") => ganzoo_kernels::set_conv_tf32(true),
         Ok("0") | Err(std::env::VarError::NotPresent) => {}
-        Ok(other) => return Err(format!("'{other}': expected 1 or 0")),
+        Ok(other) => return Err(format!("'{other}': expected 1, conv or 0")),
         Err(e) => return Err(e.to_string()),
     }
     Ok(())

@@ -1191,6 +1191,14 @@ fn the_gpu_check_script_runs_its_cpu_part() {
 }
 
 #[test]
+fn the_version_names_what_the_build_runs_on() {
+    let out = ganzoo(&["--version"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let expected = if cfg!(feature = "cuda") { "(cpu, cuda" } else { "(cpu)" };
+    assert!(out.status.success() && text.starts_with("ganzoo 0.") && text.contains(expected), "{text}");
+}
+
+#[test]
 fn devices_are_named_as_pytorch_names_them() {
     for device in ["gpu", "cuda:", "cuda:x", "cuda:-1", "CUDA"] {
         let out = ganzoo(&["train", "gan", "--dataset", "8gaussians", "--device", device]);

@@ -21,9 +21,9 @@
 use candle_core::cuda_backend::CudaStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
-#[cfg(feature = "cuda")]
-use crate::conv_columns;
 use crate::conv_gemm;
+#[cfg(feature = "cuda")]
+use crate::cuda::conv as on_cuda;
 use crate::gemm::Element;
 use crate::geometry::{ConvGeometry, ConvParams};
 use crate::image_layout::ImageLayout;
@@ -135,7 +135,7 @@ impl CustomOp2 for Conv2dOp {
     fn cuda_fwd(&self, s1: &CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<(CudaStorage, Shape)> {
         let (g, shape) = self.geometry(l1, l2)?;
         cuda_takes(self.name(), &g, s1)?;
-        let y = conv_columns::forward(&g, (s1, l1), (s2, l2))?;
+        let y = on_cuda::forward(&g, (s1, l1), (s2, l2))?;
         let Some(a) = self.slope else { return Ok((y, shape)) };
         let all = Layout::contiguous(shape.clone());
         Ok((crate::cuda::mask((&y, &all), (&y, &all), a)?, shape))
@@ -194,7 +194,7 @@ impl CustomOp2 for ConvTranspose2dOp {
     fn cuda_fwd(&self, s1: &CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<(CudaStorage, Shape)> {
         let (g, shape) = self.geometry(l1, l2)?;
         cuda_takes(self.name(), &g, s1)?;
-        Ok((conv_columns::adjoint(&g, (s1, l1), (s2, l2))?, shape))
+        Ok((on_cuda::adjoint(&g, (s1, l1), (s2, l2))?, shape))
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -238,7 +238,7 @@ impl CustomOp2 for WeightGradOp {
     fn cuda_fwd(&self, s1: &CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<(CudaStorage, Shape)> {
         let (g, shape) = self.geometry(l1, l2)?;
         cuda_takes(self.name(), &g, s1)?;
-        Ok((conv_columns::weight_grad(&g, (s1, l1), (s2, l2))?, shape))
+        Ok((on_cuda::weight_grad(&g, (s1, l1), (s2, l2))?, shape))
     }
 
     fn bwd(&self, x: &Tensor, dy: &Tensor, _: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {

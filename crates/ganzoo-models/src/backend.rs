@@ -97,21 +97,23 @@ pub fn cuda_kernels_run(x: &Tensor, with: &[&Tensor], layout: ImageLayout) -> bo
 }
 
 /// Whether ganzoo's kernels run a convolution of `x` (an image in `layout`) by `w`:
-/// [`kernels_run`], and on CUDA where [`cuda_kernels_run`] says so (f32 NCHW; ganzoo's
-/// im2col and col2im kernels around cuBLAS products) unless `GANZOO_CUDA_CONV=gemm` sends
-/// them to [`crate::conv_as_gemm`] (a fallback beside ganzoo's other CUDA kernels).
+/// [`kernels_run`], and on CUDA where [`cuda_kernels_run`] says so (f32 NCHW; cuDNN, or
+/// ganzoo's im2col and col2im kernels around cuBLAS products: `ganzoo_kernels::cuda_conv`)
+/// unless `GANZOO_CUDA_CONV=gemm` sends them to [`crate::conv_as_gemm`] (a fallback
+/// beside ganzoo's other CUDA kernels).
 pub fn conv_kernels_run(x: &Tensor, w: &Tensor, layout: ImageLayout) -> bool {
     kernels_run(x, &[w], layout) || (cuda_kernels_run(x, &[w], layout) && !cuda_convolutions_as_gemm())
 }
 
-/// `GANZOO_CUDA_CONV=gemm`, read once (anything else is ignored with a warning).
+/// `GANZOO_CUDA_CONV=gemm`, read once. `cudnn` and `columns` choose among ganzoo's own
+/// (`ganzoo_kernels::cuda_conv`); anything else is ignored with a warning.
 pub fn cuda_convolutions_as_gemm() -> bool {
     static AS_GEMM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AS_GEMM.get_or_init(|| match std::env::var("GANZOO_CUDA_CONV").as_deref() {
         Ok("gemm") => true,
-        Ok("ganzoo") | Err(_) => false,
+        Ok("ganzoo" | "cudnn" | "columns") | Err(_) => false,
         Ok(other) => {
-            tracing::warn!("GANZOO_CUDA_CONV={other}: expected ganzoo or gemm; using ganzoo's");
+            tracing::warn!("GANZOO_CUDA_CONV={other}: expected ganzoo, cudnn, columns or gemm; using ganzoo's");
             false
         }
     })

@@ -19,7 +19,7 @@ use crate::objective::{AdversarialObjective, Batch, PendingStats};
 use crate::Result;
 
 /// The critic's loss gradients for one step on `real` and `fake` (inputs as the critic
-/// sees them); the loss's value goes to `stats.d_loss`.
+/// sees them); the loss's value goes to `stats.d_loss` (and `first_d_loss` if unset).
 pub fn critic_gradients(
     objective: &dyn AdversarialObjective,
     critic: &Network,
@@ -48,6 +48,9 @@ pub fn critic_gradients(
     };
     if let Some(penalty) = objective.critic_penalty(critic, real, fake, rng, stats)? {
         sum.add(penalty)?;
+    }
+    if stats.first_d_loss.is_none() {
+        stats.first_d_loss = Some(sum.value.clone());
     }
     stats.d_loss = Some(sum.value);
     Ok(sum.grads)
@@ -149,6 +152,12 @@ mod tests {
                 let scalar = |t: &Tensor| t.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
                 let (value, expect) = (scalar(stats.d_loss.as_ref().unwrap()), scalar(&whole));
                 assert!((value - expect).abs() <= 1e-5 * expect.abs().max(1.0), "{norm:?}: loss {value} vs {expect}");
+                // A second step replaces the loss; the first step's stays.
+                let mut again = stats.clone();
+                critic_gradients(objective.as_ref(), &critic, &fake, &real, &mut rng, &mut again).unwrap();
+                let (first, last) =
+                    (scalar(again.first_d_loss.as_ref().unwrap()), scalar(again.d_loss.as_ref().unwrap()));
+                assert!(first == value && last != value, "{norm:?}: first {first}, last {last}, was {value}");
                 // No stored gradient keeps a graph (and with it a pass's activations) alive.
                 for id in grads.get_ids() {
                     assert!(!grads.get_id(*id).unwrap().track_op(), "{norm:?}: a gradient carries a graph");

@@ -24,7 +24,10 @@ use crate::Result;
 /// Losses and diagnostics of one generator iteration.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StepStats {
+    /// The last critic step's loss, as the papers' code reports it.
     pub d_loss: f64,
+    /// The first critic step's, before this iteration updated anything.
+    pub first_d_loss: f64,
     pub g_loss: f64,
     /// The critic's mean output on the real batch: `D(x)`, a probability, for
     /// cross-entropy; the score `f(x)` for WGANs.
@@ -39,10 +42,12 @@ pub struct StepStats {
 /// One iteration's statistics while it runs: one-element tensors left where they were
 /// computed, read back together once the iteration's work is queued ([`Self::read`]),
 /// so a GPU is never made to wait in the middle of an iteration. A later critic step
-/// replaces an earlier one's values, as the metrics report the last.
+/// replaces an earlier one's values, as the metrics report the last; the first's loss is
+/// kept too (`first_d_loss`).
 #[derive(Debug, Clone, Default)]
 pub struct PendingStats {
     pub d_loss: Option<Tensor>,
+    pub first_d_loss: Option<Tensor>,
     pub g_loss: Option<Tensor>,
     pub d_real: Option<Tensor>,
     pub d_fake: Option<Tensor>,
@@ -53,7 +58,7 @@ pub struct PendingStats {
 impl PendingStats {
     /// Every value set, in one device-to-host copy (unset ones read 0).
     pub fn read(&self) -> Result<StepStats> {
-        let fields = [&self.d_loss, &self.g_loss, &self.d_real, &self.d_fake, &self.penalty];
+        let fields = [&self.d_loss, &self.first_d_loss, &self.g_loss, &self.d_real, &self.d_fake, &self.penalty];
         let set: Vec<Tensor> = fields
             .iter()
             .filter_map(|t| t.as_ref())
@@ -63,6 +68,7 @@ impl PendingStats {
         let mut next = |t: &Option<Tensor>| if t.is_some() { values.next().unwrap_or(0.0) } else { 0.0 };
         Ok(StepStats {
             d_loss: next(&self.d_loss),
+            first_d_loss: next(&self.first_d_loss),
             g_loss: next(&self.g_loss),
             d_real: next(&self.d_real),
             d_fake: next(&self.d_fake),
@@ -313,6 +319,7 @@ mod tests {
         let one = |v: f32| Tensor::new(v, &Device::Cpu).unwrap();
         let pending = PendingStats {
             d_loss: Some(one(1.5)),
+            first_d_loss: Some(one(2.5)),
             g_loss: Some(Tensor::new(&[f32::NAN], &Device::Cpu).unwrap()),
             d_fake: Some(one(-0.25)),
             real_seen: 64,
@@ -320,6 +327,7 @@ mod tests {
         };
         let s = pending.read().unwrap();
         assert_eq!((s.d_loss, s.d_fake, s.d_real, s.penalty, s.real_seen), (1.5, -0.25, 0.0, 0.0, 64));
+        assert_eq!(s.first_d_loss, 2.5);
         assert!(s.g_loss.is_nan());
         assert_eq!(PendingStats::default().read().unwrap().d_loss, 0.0);
     }

@@ -64,10 +64,10 @@ pub fn run(args: BenchArgs, limit: MemoryLimit) -> Result<()> {
         if !args.json {
             emit(&table_header(&torch_isa, target))?;
             if target.cuda() {
-                let tf32 = if candle_core::cuda::gemm_reduced_precision_f32() { "TF32 allowed" } else { "exact f32" };
+                let (products, _) = cuda_precision();
                 let gpu = gpu_label(target);
                 emit(&format!(
-                    "device: {gpu} (ganzoo and PyTorch); it/s below are the GPU's; ganzoo's f32 products: {tf32}\n"
+                    "device: {gpu} (ganzoo and PyTorch); it/s below are the GPU's; ganzoo's f32 products: {products}\n"
                 ))?;
             }
         }
@@ -126,6 +126,23 @@ fn compare(
 }
 
 /// `CUDA GPU N` for the target's GPU.
+/// How f32 products ran on CUDA, and the suffix of the GPU table's key: exact f32 (no
+/// suffix; PyTorch then keeps its default, TF32 in cuDNN's convolutions), exact on both
+/// sides under `NVIDIA_TF32_OVERRIDE=0` (the CUDA libraries' own switch, which PyTorch's
+/// obey too; `-exact`), TF32 in the convolutions only, as PyTorch's default (`-tf32conv`),
+/// or in every product (`-tf32`).
+fn cuda_precision() -> (&'static str, &'static str) {
+    if std::env::var("NVIDIA_TF32_OVERRIDE").as_deref() == Ok("0") {
+        ("exact f32, PyTorch's too (NVIDIA_TF32_OVERRIDE=0)", "-exact")
+    } else if candle_core::cuda::gemm_reduced_precision_f32() {
+        ("TF32 allowed", "-tf32")
+    } else if ganzoo_kernels::conv_tf32() {
+        ("TF32 in the convolutions, as PyTorch's default", "-tf32conv")
+    } else {
+        ("exact f32", "")
+    }
+}
+
 fn gpu_label(target: Target) -> String {
     match target.device {
         DeviceSpec::Cuda(n) => format!("CUDA GPU {n}"),
@@ -247,11 +264,13 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
         } else {
             let verdict = p.first_over.map_or("ok".to_string(), |s| format!("over its bound at step {s}"));
             let diffs: Vec<String> = p.diffs.iter().map(|d| format!("{d:.1e}")).collect();
+            let tight = if p.critic_steps == 1 { " and step 1" } else { "" };
             format!(
-                "{:<10} {} against {}: differences by step {} (bounds {:.0e}, then {:.0e}): {verdict}\n",
+                "{:<10} {} against {}: first critic loss {:.1e}, differences by step {} (bounds {:.0e} on the first critic loss{tight}, {:.0e} after): {verdict}\n",
                 p.model,
                 p.candidate,
                 p.reference,
+                p.first_critic_diff,
                 diffs.join(" "),
                 p.tolerance,
                 p.drift
@@ -259,7 +278,7 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
         };
         emit(&line)?;
         if !p.ok() {
-            failed.push(format!("{} (losses over {tolerance} at step 1 or {drift} later)", p.model));
+            failed.push(format!("{} (losses over {tolerance} before a second update or {drift} after)", p.model));
         }
     }
     // The penalty's second-order gradient on the candidate, in this process (--kernels set).
@@ -319,7 +338,7 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
 /// process, --kernels set); the ops over their bound.
 fn op_parities(args: &BenchArgs, target: Target) -> Result<Vec<String>> {
     let on = format!("{} ({})", target.device_name(), args.kernels.name());
-    let bound = op_parity::tolerance(target.cuda() && candle_core::cuda::gemm_reduced_precision_f32());
+    let bound = op_parity::tolerance(target.cuda() && ganzoo_kernels::conv_tf32());
     let mut failed = Vec::new();
     for p in op_parity::op_parity(target, 2)? {
         let ok = p.worst() <= bound;
@@ -465,7 +484,7 @@ fn per_layer(args: &BenchArgs, torch: Option<(&TorchRef, &str)>, target: Target)
             let convolutions = if ganzoo_models::backend::cuda_convolutions_as_gemm() {
                 "as Candle's im2col + cuBLAS conv2d (GANZOO_CUDA_CONV=gemm)"
             } else {
-                "its im2col / col2im kernels + cuBLAS"
+                ganzoo_kernels::cuda_conv().name()
             };
             format!("{gpu}, ganzoo's convolutions {convolutions}, its batch norms its CUDA kernels")
         } else {
@@ -581,16 +600,16 @@ fn write_report(
     torch_isa: String,
     target: Target,
 ) -> Result<()> {
-    let tf32 = candle_core::cuda::gemm_reduced_precision_f32();
+    let (products, suffix) = cuda_precision();
     let gpu = if target.cuda() {
         let name = ganzoo_train::device::name(&target.device()?).unwrap_or_else(|| gpu_label(target));
-        Some((name, if tf32 { "TF32 allowed" } else { "exact f32" }.to_string()))
+        Some((name, products.to_string()))
     } else {
         None
     };
     // On a GPU one table per batch (and TF32 setting): the cases' own batches differ.
     let batch = compared.first().map_or(0, Comparison::batch);
-    let label = if target.cuda() { format!("cuda-b{batch}{}", if tf32 { "-tf32" } else { "" }) } else { isa_label() };
+    let label = if target.cuda() { format!("cuda-b{batch}{suffix}") } else { isa_label() };
     let label = match target.precision.activations() {
         Some(_) => format!("{label}-{}", target.precision.name()),
         None => label,
