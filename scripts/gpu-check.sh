@@ -231,7 +231,8 @@ if want layers; then
   for b in "${batches[@]}"; do
     fits 100 "per-layer timings at batch $b" || continue
     log "per layer at batch $b: ganzoo's convolutions and batch norms against Candle's (${device[1]})"
-    step "layers-$b" "$bin" bench "${device[@]}" --ops-only --batch "$b" --wait-quiet-s 0
+    # cuDNN's offers and choices per primitive and geometry go to layers-$b.err (details).
+    RUST_LOG=warn,ganzoo_kernels=debug step "layers-$b" "$bin" bench "${device[@]}" --ops-only --batch "$b" --wait-quiet-s 0
   done
 fi
 if want columns && [ "${GANZOO_CUDA_CONV:-ganzoo}" != gemm ]; then

@@ -29,6 +29,9 @@ enum Primitive {
     WeightGrad,
 }
 
+/// An offer's algorithm and the math type it computes in.
+type Choice = (Algo, sys::cudnnMathType_t);
+
 /// The algorithm taken for one primitive.
 #[derive(Debug, Clone, Copy)]
 enum Algo {
@@ -111,8 +114,8 @@ impl Descriptors {
     }
 }
 
-/// A primitive's algorithm and workspace on one geometry; `None`: none qualified.
-type Plan = Option<(Algo, usize)>;
+/// A primitive's algorithm, math type and workspace on one geometry; `None`: none qualified.
+type Plan = Option<(Algo, sys::cudnnMathType_t, usize)>;
 
 /// Per device: its handle; per geometry and math: descriptors and plans.
 struct State {
@@ -144,8 +147,8 @@ const OFFERS: usize = 8;
 /// `ask` writes at most [`OFFERS`] results into the array and their number into the count.
 unsafe fn query<P: Copy>(
     ask: impl FnOnce(*mut P, *mut i32) -> std::result::Result<(), result::CudnnError>,
-    read: impl Fn(&P) -> (Algo, Offer),
-) -> Result<(Vec<Algo>, Vec<Offer>)> {
+    read: impl Fn(&P) -> (Choice, Offer),
+) -> Result<(Vec<Choice>, Vec<Offer>)> {
     // SAFETY: the perf structs are plain C data, valid all zero.
     let mut p = [unsafe { std::mem::zeroed::<P>() }; OFFERS];
     let mut n = 0;
@@ -153,8 +156,8 @@ unsafe fn query<P: Copy>(
     Ok(p[..(n.max(0) as usize).min(OFFERS)].iter().map(read).unzip())
 }
 
-/// The heuristics' offers for `primitive` on `d`, and the one [`choose`] takes.
-fn plan(h: sys::cudnnHandle_t, d: &Descriptors, primitive: Primitive, tf32: bool) -> Result<Plan> {
+/// The heuristics' offers for `primitive` on `d` (`g`'s descriptors), and the one [`choose`] takes.
+fn plan(h: sys::cudnnHandle_t, d: &Descriptors, g: &ConvGeometry, primitive: Primitive, tf32: bool) -> Result<Plan> {
     let k = OFFERS as i32;
     // SAFETY: the handle and descriptors are live, and each call writes at most `k` results.
     let (algos, offers) = unsafe {
@@ -162,19 +165,19 @@ fn plan(h: sys::cudnnHandle_t, d: &Descriptors, primitive: Primitive, tf32: bool
             Primitive::Forward => query(
                 |p, n| result::get_convolution_forward_algorithm(h, d.x, d.w, d.conv, d.y, k, n, p),
                 |p: &sys::cudnnConvolutionFwdAlgoPerf_t| {
-                    (Algo::Forward(p.algo), offer(p.status, p.determinism, p.mathType, p.memory))
+                    ((Algo::Forward(p.algo), p.mathType), offer(p.status, p.determinism, p.mathType, p.memory))
                 },
             ),
             Primitive::Adjoint => query(
                 |p, n| result::get_convolution_backward_data_algorithm(h, d.w, d.y, d.conv, d.x, k, n, p),
                 |p: &sys::cudnnConvolutionBwdDataAlgoPerf_t| {
-                    (Algo::Data(p.algo), offer(p.status, p.determinism, p.mathType, p.memory))
+                    ((Algo::Data(p.algo), p.mathType), offer(p.status, p.determinism, p.mathType, p.memory))
                 },
             ),
             Primitive::WeightGrad => query(
                 |p, n| result::get_convolution_backward_filter_algorithm(h, d.x, d.y, d.conv, d.w, k, n, p),
                 |p: &sys::cudnnConvolutionBwdFilterAlgoPerf_t| {
-                    (Algo::Filter(p.algo), offer(p.status, p.determinism, p.mathType, p.memory))
+                    ((Algo::Filter(p.algo), p.mathType), offer(p.status, p.determinism, p.mathType, p.memory))
                 },
             ),
         }
@@ -187,18 +190,23 @@ fn plan(h: sys::cudnnHandle_t, d: &Descriptors, primitive: Primitive, tf32: bool
         );
         return Ok(None);
     };
+    let (algo, math) = algos[i];
+    // Exact f32 keeps FMA math; with TF32 the descriptor takes the offer's math type, as
+    // PyTorch sets it (cuDNN decides on tensor cores from algorithm and math type both).
+    let math = if tf32 { math } else { sys::cudnnMathType_t::CUDNN_FMA_MATH };
     // The workspace the chosen algorithm asks for at launch (the offer's is an estimate).
-    // SAFETY: as above.
+    // SAFETY: as above; the math type is set before the size is asked, as at launch.
     let workspace = unsafe {
-        match algos[i] {
+        result::set_convolution_math_type(d.conv, math).map_err(cudnn_err)?;
+        match algo {
             Algo::Forward(a) => result::get_convolution_forward_workspace_size(h, d.x, d.w, d.conv, d.y, a),
             Algo::Data(a) => result::get_convolution_backward_data_workspace_size(h, d.w, d.y, d.conv, d.x, a),
             Algo::Filter(a) => result::get_convolution_backward_filter_workspace_size(h, d.x, d.y, d.conv, d.w, a),
         }
     }
     .map_err(cudnn_err)?;
-    tracing::debug!(?primitive, algo = ?algos[i], workspace, "cuDNN algorithm");
-    Ok(Some((algos[i], workspace)))
+    tracing::debug!(?primitive, geometry = ?sizes(g), ?algo, ?math, workspace, ?offers, "cuDNN algorithm");
+    Ok(Some((algo, math, workspace)))
 }
 
 /// Runs `primitive` on `g` with `launch` (handle, descriptors, algorithm, workspace), the
@@ -232,12 +240,15 @@ fn with_plan(
         let chosen = match state.plans.get(&(key, tf32, primitive)) {
             Some(p) => *p,
             None => {
-                let p = plan(h, d, primitive, tf32)?;
+                let p = plan(h, d, g, primitive, tf32)?;
                 state.plans.insert((key, tf32, primitive), p);
                 p
             }
         };
-        let Some((algo, workspace)) = chosen else { return Ok(None) };
+        let Some((algo, math, workspace)) = chosen else { return Ok(None) };
+        // The three primitives share the descriptor and may differ in math type.
+        // SAFETY: a live descriptor.
+        unsafe { result::set_convolution_math_type(d.conv, math) }.map_err(cudnn_err)?;
         launch(h, d, algo, workspace).map(Some)
     })
 }
