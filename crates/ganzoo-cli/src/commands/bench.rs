@@ -125,7 +125,6 @@ fn compare(
     Ok(compared)
 }
 
-/// `CUDA GPU N` for the target's GPU.
 /// How f32 products ran on CUDA, and the suffix of the GPU table's key: exact f32 (no
 /// suffix; PyTorch then keeps its default, TF32 in cuDNN's convolutions), exact on both
 /// sides under `NVIDIA_TF32_OVERRIDE=0` (the CUDA libraries' own switch, which PyTorch's
@@ -143,6 +142,7 @@ fn cuda_precision() -> (&'static str, &'static str) {
     }
 }
 
+/// `CUDA GPU N` for the target's GPU.
 fn gpu_label(target: Target) -> String {
     match target.device {
         DeviceSpec::Cuda(n) => format!("CUDA GPU {n}"),

@@ -211,12 +211,12 @@ fn plan(h: sys::cudnnHandle_t, d: &Descriptors, g: &ConvGeometry, primitive: Pri
 
 /// Runs `primitive` on `g` with `launch` (handle, descriptors, algorithm, workspace), the
 /// device's state made or found first; `Ok(None)` when no algorithm qualified.
-fn with_plan(
+fn with_plan<T>(
     device: &CudaDevice,
     g: &ConvGeometry,
     primitive: Primitive,
-    launch: impl FnOnce(sys::cudnnHandle_t, &Descriptors, Algo, usize) -> Result<()>,
-) -> Result<Option<()>> {
+    launch: impl FnOnce(sys::cudnnHandle_t, &Descriptors, Algo, usize) -> Result<T>,
+) -> Result<Option<T>> {
     let tf32 = conv_tf32();
     let key = sizes(g);
     STATE.with(|states| {
@@ -269,16 +269,21 @@ fn run(
     let (av, bv) = (view(a.0, a.1, op)?, view(b.0, b.1, op)?);
     let device = &a.0.device;
     let stream = device.cuda_stream();
-    // SAFETY: cuDNN writes all `out_len` values (beta 0).
-    let mut out = unsafe { device.alloc::<f32>(out_len)? };
-    let done = with_plan(device, g, primitive, |h, d, algo, workspace| {
-        // SAFETY: only cuDNN touches the workspace.
-        let mut space = unsafe { device.alloc::<u8>(workspace.max(1))? };
+    // Allocated only once an algorithm is taken: where cuDNN declines, the columns run.
+    with_plan(device, g, primitive, |h, d, algo, workspace| {
+        // SAFETY: cuDNN writes all `out_len` values (beta 0).
+        let mut out = unsafe { device.alloc::<f32>(out_len)? };
+        let mut space = match workspace {
+            0 => None,
+            // SAFETY: only cuDNN touches the workspace.
+            n => Some(unsafe { device.alloc::<u8>(n)? }),
+        };
         let (pa, _ga) = av.device_ptr(&stream);
         let (pb, _gb) = bv.device_ptr(&stream);
-        let (po, _go) = out.device_ptr_mut(&stream);
-        let (ps, _gs) = space.device_ptr_mut(&stream);
-        let (pa, pb, po, ps) = (pa as *const c_void, pb as *const c_void, po as *mut c_void, ps as *mut c_void);
+        let (po, out_guard) = out.device_ptr_mut(&stream);
+        let (ps, space_guard) = space.as_mut().map(|s| s.device_ptr_mut(&stream)).unzip();
+        let ps = ps.map_or(std::ptr::null_mut(), |p| p as *mut c_void);
+        let (pa, pb, po) = (pa as *const c_void, pb as *const c_void, po as *mut c_void);
         let (one, zero) = (&ONE as *const f32 as *const c_void, &ZERO as *const f32 as *const c_void);
         // SAFETY: the descriptors describe these buffers (the geometry's sizes, f32 NCHW,
         // contiguous), the workspace is the size the algorithm asked for, and all lie on
@@ -296,9 +301,11 @@ fn run(
                 ),
             }
         }
-        .map_err(cudnn_err)
-    })?;
-    Ok(done.map(|()| CudaStorage::wrap_cuda_slice(out, device.clone())))
+        .map_err(cudnn_err)?;
+        // The guards borrow the buffers until the launch is recorded; then `out` is handed over.
+        drop((out_guard, space_guard));
+        Ok(CudaStorage::wrap_cuda_slice(out, device.clone()))
+    })
 }
 
 /// `y = W ⋆ x`: `x (N, C, H, W)`, `w (O, C, kh, kw)` → `(N, O, H', W')`.
