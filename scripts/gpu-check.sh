@@ -3,9 +3,11 @@
 # all, 10 per call): the machine; CPU-vs-CUDA parity of every op (value and gradients),
 # every model's first steps and the penalty's finite-difference check (if ganzoo's
 # convolutions fail it, its im2col / col2im ones and then Candle's conv2d are tried, and
-# the first that passes runs the rest); every model's speed beside PyTorch's CUDA
-# reference at batch 64 and 256, like for like: TF32 in the convolutions on both sides
-# (PyTorch's default), then exact f32 on both; then, while time is left (LIMIT_S, default
+# the first that passes runs the rest), again with the convolutions chosen by timing
+# (GANZOO_CUDA_CONV=timed); every model's speed beside PyTorch's CUDA reference at batch
+# 64 and 256, like for like: TF32 in the convolutions on both sides (PyTorch's default),
+# with cuDNN's heuristics and then timed (each choice and its timings to timed.txt), then
+# exact f32 on both, the same two ways; then, while time is left (LIMIT_S, default
 # 540 s): each DCGAN layer with ganzoo's convolutions and Candle's (batch norms too), the
 # models with the im2col / col2im convolutions (GANZOO_CUDA_CONV=columns), a user's
 # commands on the GPU (train with checkpoints and evaluation, stop by SIGINT, resume on
@@ -16,10 +18,12 @@
 # Sections in that order, so a cut-short run keeps the first ones; SECTIONS (below)
 # picks some, so a second call can take up what the first left.
 #
-# Under $OUT, three files (the device tool returns at most 8): summary.txt (every
+# Under $OUT, four files (the device tool returns at most 8): summary.txt (every
 # section's results and its errors' last lines), performance.md (docs/performance.md with
-# the GPU's tables: copy it back into the repository) and details.tar.gz (each command's
-# whole output, and the workflow's runs without their checkpoints).
+# the GPU's tables: copy it back into the repository), timed.txt (what the timed
+# sections chose per primitive and geometry, with every candidate's time) and
+# details.tar.gz (each command's whole output, and the workflow's runs without their
+# checkpoints).
 #
 # Build first, here (no GPU needed):   scripts/build-cuda.sh   → target/cuda/
 # Then on the GPU machine, from the repository root, with target/cuda/ganzoo-cuda.xz,
@@ -190,8 +194,8 @@ else
 fi
 
 # SECTIONS (default: all, in this order) names the sections to run, so that a second
-# call can take up what a first left: parity speed speed-exact layers columns workflow
-# bf16 gemm without-kernels events candle tf32.
+# call can take up what a first left: parity parity-timed speed timed speed-exact
+# timed-exact layers columns workflow bf16 gemm without-kernels events candle tf32.
 want() { [ -z "${SECTIONS:-}" ] || [[ " $SECTIONS " == *" $1 "* ]]; }
 
 if want parity; then
@@ -214,19 +218,45 @@ if want parity; then
     done
   fi
 fi
+# The convolutions chosen by timing (opt-in: two runs may choose differently) against
+# the same checks, unless a fallback replaced ganzoo's convolutions above.
+timed_ok() { [ -z "${GANZOO_CUDA_CONV:-}" ]; }
+if want parity-timed && timed_ok && fits 60 "parity with GANZOO_CUDA_CONV=timed"; then
+  log "parity with the convolutions chosen by timing (GANZOO_CUDA_CONV=timed)"
+  GANZOO_CUDA_CONV=timed step parity-timed "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json
+fi
+# timed_bench B LABEL [FLAGS...]: bench with GANZOO_CUDA_CONV=timed, its choices to timed.txt.
+timed_bench() {
+  local b=$1 label=$2; shift 2
+  GANZOO_CUDA_CONV=timed RUST_LOG=warn,ganzoo_kernels=info bench "$b" ganzoo "$label" "$@"
+  { echo "== batch $b, $label"; sed 's/\x1b\[[0-9;]*m//g' "$work/bench-$b-$label.err" | grep "timed convolution"; } >> "$out/timed.txt"
+}
 # Beside PyTorch, like for like: TF32 in the convolutions on both sides (PyTorch's
 # default, cudnn.allow_tf32; GANZOO_TF32=conv), then exact f32 on both
-# (NVIDIA_TF32_OVERRIDE=0, which cuDNN and cuBLAS obey under PyTorch and ganzoo alike).
+# (NVIDIA_TF32_OVERRIDE=0, which cuDNN and cuBLAS obey under PyTorch and ganzoo alike);
+# each with cuDNN's heuristics, then with the convolutions chosen by timing.
 if want speed; then
   for b in "${batches[@]}"; do
     fits 150 "batch $b beside PyTorch, TF32 in the convolutions" \
       && GANZOO_TF32=conv bench "$b" ganzoo tf32conv-vs-pytorch "${torch[@]}"
   done
 fi
+if want timed && timed_ok; then
+  for b in "${batches[@]}"; do
+    fits 150 "batch $b beside PyTorch, TF32 in the convolutions, chosen by timing" \
+      && GANZOO_TF32=conv timed_bench "$b" tf32conv-timed-vs-pytorch "${torch[@]}"
+  done
+fi
 if want speed-exact; then
   for b in "${batches[@]}"; do
     fits 150 "batch $b beside PyTorch, exact f32" \
       && NVIDIA_TF32_OVERRIDE=0 bench "$b" ganzoo exact-vs-pytorch "${torch[@]}"
+  done
+fi
+if want timed-exact && timed_ok; then
+  for b in "${batches[@]}"; do
+    fits 150 "batch $b beside PyTorch, exact f32, chosen by timing" \
+      && NVIDIA_TF32_OVERRIDE=0 timed_bench "$b" exact-timed-vs-pytorch "${torch[@]}"
   done
 fi
 if want layers; then

@@ -6,8 +6,9 @@
 //! the `cuda` feature: `cargo test --features cuda -- cuda::` on a GPU machine). The
 //! convolutions are checked every way on the GPU: ganzoo's CUDA convolutions (the
 //! default: cuDNN in a build with the `cudnn` feature), its im2col / col2im kernels
-//! around cuBLAS (`GANZOO_CUDA_CONV=columns`) and Candle's conv2d with ganzoo's
-//! gradients (`GANZOO_CUDA_CONV=gemm`, the fallback). The same op checks run on the CPU against that fallback's ops
+//! around cuBLAS (`GANZOO_CUDA_CONV=columns`), the fastest of those by timing
+//! (`GANZOO_CUDA_CONV=timed`) and Candle's conv2d with ganzoo's gradients
+//! (`GANZOO_CUDA_CONV=gemm`, the fallback). The same op checks run on the CPU against that fallback's ops
 //! (`GANZOO_KERNELS=gemm`).
 
 use ganzoo_bench::op_parity::{op_parity, tolerance, OpParity};
@@ -66,6 +67,11 @@ fn cuda_fallback_convolutions_match_the_cpu_kernels() {
 #[test]
 fn cuda_column_convolutions_match_the_cpu_kernels() {
     op_parity_with_convolutions("cuda::cuda_column_convolutions_match_the_cpu_kernels", "columns");
+}
+
+#[test]
+fn cuda_timed_convolutions_match_the_cpu_kernels() {
+    op_parity_with_convolutions("cuda::cuda_timed_convolutions_match_the_cpu_kernels", "timed");
 }
 
 #[test]

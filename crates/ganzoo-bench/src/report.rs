@@ -56,7 +56,7 @@ pub struct Setting {
     pub precision: String,
     /// Rounds per model.
     pub rounds: usize,
-    /// On CUDA: the GPU's name and how ganzoo's f32 products ran (exact or TF32).
+    /// On CUDA: the GPU's name, how ganzoo's f32 products ran (exact or TF32) and its convolutions.
     pub gpu: Option<(String, String)>,
 }
 

@@ -1151,7 +1151,7 @@ fn cuda_without_a_cuda_build_says_how_to_get_one() {
 }
 
 /// `scripts/gpu-check.sh` is run once per GPU lease, with no second try: its plumbing (the
-/// steps, the workflow's commands and their checks, the three files it returns) runs here
+/// steps, the workflow's commands and their checks, the four files it returns) runs here
 /// on the CPU with this binary, shortened (one model's parity, no PyTorch).
 #[test]
 fn the_gpu_check_script_runs_its_cpu_part() {
@@ -1177,7 +1177,10 @@ fn the_gpu_check_script_runs_its_cpu_part() {
     let mut files: Vec<String> =
         std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
     files.sort();
-    assert_eq!(files, ["details.tar.gz", "performance.md", "summary.txt"], "at most 8 files come back");
+    assert_eq!(files, ["details.tar.gz", "performance.md", "summary.txt", "timed.txt"], "at most 8 files come back");
+    // The timed sections' choices, one heading per timed comparison (the CPU has none to log).
+    let timed = std::fs::read_to_string(out.path().join("timed.txt")).unwrap();
+    assert!(timed.contains("== batch 8, tf32conv-timed-vs-pytorch") && timed.contains("exact-timed"), "{timed}");
     for needle in
         ["\"ok\":true", "SIGINT: exit status 130 (130 expected)", "wrote [64, 1, 28, 28] samples", "exit status 0"]
     {

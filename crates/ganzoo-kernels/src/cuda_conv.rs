@@ -1,12 +1,14 @@
 //! How ganzoo's convolutions run on CUDA: through cuDNN (feature `cudnn`; the default
-//! there) or as ganzoo's im2col / col2im kernels around cuBLAS products
-//! (`conv_columns.rs`), chosen by `GANZOO_CUDA_CONV`; in exact f32, or with TF32 tensor
-//! cores as PyTorch's cuDNN convolutions run by default ([`set_conv_tf32`]). The rule
-//! that takes an algorithm from cuDNN's heuristics ([`choose`]) lives here, off the GPU,
-//! so the CPU's tests hold it.
+//! there), as ganzoo's im2col / col2im kernels around cuBLAS products
+//! (`conv_columns.rs`), or, opted into, whichever of those is fastest on each geometry
+//! by timing ([`CudaConv::Timed`]), chosen by `GANZOO_CUDA_CONV`; in exact f32, or with
+//! TF32 tensor cores as PyTorch's cuDNN convolutions run by default ([`set_conv_tf32`]).
+//! The rules that take cuDNN's algorithms ([`qualifying`]) and a timed candidate
+//! ([`fastest`]) live here, off the GPU, so the CPU's tests hold them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// The implementation of the three convolution primitives on CUDA f32 NCHW images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +17,13 @@ pub enum CudaConv {
     Cudnn,
     /// ganzoo's im2col / col2im kernels around Candle's cuBLAS products.
     Columns,
+    /// Per primitive and geometry, the fastest of the columns and every cuDNN algorithm
+    /// [`qualifying`] allows — non-deterministic ones too, as PyTorch's default takes
+    /// them —, each timed once ([`TIMED_REPEATS`]) where the geometry first runs (as
+    /// PyTorch's `cudnn.benchmark`). The candidates round differently, some differently
+    /// from one call to the next, and timing may choose differently from one process to
+    /// the next: two runs from one seed then agree only within rounding. Opt-in.
+    Timed,
 }
 
 impl CudaConv {
@@ -22,13 +31,14 @@ impl CudaConv {
         match self {
             Self::Cudnn => "cuDNN",
             Self::Columns => "its im2col / col2im kernels + cuBLAS",
+            Self::Timed => "the faster of cuDNN and its im2col / col2im kernels, timed per layer",
         }
     }
 }
 
-/// The implementation in use, from `GANZOO_CUDA_CONV` (read once): `cudnn` or `columns`;
-/// unset or anything else (`ganzoo`; `gemm` is the models' switch to Candle's `conv2d`)
-/// the default, cuDNN in a build with the `cudnn` feature, else the columns.
+/// The implementation in use, from `GANZOO_CUDA_CONV` (read once): `cudnn`, `columns` or
+/// `timed`; unset or anything else (`ganzoo`; `gemm` is the models' switch to Candle's
+/// `conv2d`) the default, cuDNN in a build with the `cudnn` feature, else the columns.
 pub fn cuda_conv() -> CudaConv {
     static CHOSEN: OnceLock<CudaConv> = OnceLock::new();
     *CHOSEN.get_or_init(|| chosen(std::env::var("GANZOO_CUDA_CONV").ok().as_deref(), cfg!(feature = "cudnn")))
@@ -37,10 +47,11 @@ pub fn cuda_conv() -> CudaConv {
 fn chosen(value: Option<&str>, cudnn_built: bool) -> CudaConv {
     match value {
         Some("columns") => CudaConv::Columns,
-        Some("cudnn") if !cudnn_built => {
-            tracing::warn!("GANZOO_CUDA_CONV=cudnn: this build has no cuDNN (feature `cudnn`); using the columns");
+        Some(v @ ("cudnn" | "timed")) if !cudnn_built => {
+            tracing::warn!("GANZOO_CUDA_CONV={v}: this build has no cuDNN (feature `cudnn`); using the columns");
             CudaConv::Columns
         }
+        Some("timed") => CudaConv::Timed,
         _ if cudnn_built => CudaConv::Cudnn,
         _ => CudaConv::Columns,
     }
@@ -76,11 +87,25 @@ pub struct Offer {
     pub workspace: usize,
 }
 
-/// The offer to take: the first that runs, is deterministic (one seed gives one run,
-/// as on the CPU), needs at most [`WORKSPACE_BYTES`], and — unless `tf32` — computes
-/// in exact f32. `None`: the caller falls back to the columns.
-pub fn choose(offers: &[Offer], tf32: bool) -> Option<usize> {
-    offers.iter().position(|o| o.runs && o.deterministic && o.workspace <= WORKSPACE_BYTES && (tf32 || !o.tensor_cores))
+/// The offers that may be taken, in the heuristics' order: those that run, need at most
+/// [`WORKSPACE_BYTES`], compute in exact f32 unless `tf32`, and are deterministic (one
+/// seed gives one run, as on the CPU) unless `any_order` ([`CudaConv::Timed`]).
+/// [`CudaConv::Cudnn`] takes the first; none: the caller falls back to the columns.
+pub fn qualifying(offers: &[Offer], tf32: bool, any_order: bool) -> Vec<usize> {
+    let takes = |o: &Offer| {
+        o.runs && (o.deterministic || any_order) && o.workspace <= WORKSPACE_BYTES && (tf32 || !o.tensor_cores)
+    };
+    (0..offers.len()).filter(|&i| takes(&offers[i])).collect()
+}
+
+/// Runs of each candidate [`CudaConv::Timed`] times, after one untimed (which loads,
+/// plans and allocates); the best counts.
+pub const TIMED_REPEATS: usize = 3;
+
+/// The candidate [`CudaConv::Timed`] takes from their best times: the fastest, the
+/// earlier among equals (the columns come first). `None` for no candidates.
+pub fn fastest(times: &[Duration]) -> Option<usize> {
+    (0..times.len()).min_by_key(|&i| times[i])
 }
 
 #[cfg(test)]
@@ -92,7 +117,7 @@ mod tests {
     }
 
     #[test]
-    fn the_first_offer_that_runs_deterministically_within_the_workspace_is_taken() {
+    fn offers_that_run_deterministically_within_the_workspace_qualify_in_order() {
         let offers = [
             offer(false, true, false, 0),
             offer(true, false, false, 0),
@@ -100,16 +125,26 @@ mod tests {
             offer(true, true, false, WORKSPACE_BYTES),
             offer(true, true, false, 0),
         ];
-        assert_eq!(choose(&offers, false), Some(3));
-        assert_eq!(choose(&offers[..3], false), None);
+        assert_eq!(qualifying(&offers, false, false), [3, 4]);
+        assert!(qualifying(&offers[..3], false, false).is_empty());
+        assert_eq!(qualifying(&offers, false, true), [1, 3, 4]);
     }
 
     #[test]
-    fn tensor_core_offers_are_taken_only_with_tf32() {
+    fn tensor_core_offers_qualify_only_with_tf32() {
         let offers = [offer(true, true, true, 0), offer(true, true, false, 0)];
-        assert_eq!(choose(&offers, false), Some(1));
-        assert_eq!(choose(&offers, true), Some(0));
-        assert_eq!(choose(&offers[..1], false), None);
+        assert_eq!(qualifying(&offers, false, false), [1]);
+        assert_eq!(qualifying(&offers, true, false), [0, 1]);
+        assert!(qualifying(&offers[..1], false, true).is_empty());
+    }
+
+    #[test]
+    fn timing_takes_the_fastest_and_the_earlier_of_equals() {
+        let ms = |v: &[u64]| v.iter().map(|&m| Duration::from_micros(m)).collect::<Vec<_>>();
+        assert_eq!(fastest(&ms(&[90, 320, 85, 400])), Some(2));
+        assert_eq!(fastest(&ms(&[90, 90, 120])), Some(0));
+        assert_eq!(fastest(&ms(&[500, 90, 90])), Some(1));
+        assert_eq!(fastest(&[]), None);
     }
 
     #[test]
@@ -120,6 +155,8 @@ mod tests {
         assert_eq!(chosen(Some("cudnn"), true), CudaConv::Cudnn);
         assert_eq!(chosen(Some("cudnn"), false), CudaConv::Columns);
         assert_eq!(chosen(Some("gemm"), true), CudaConv::Cudnn);
+        assert_eq!(chosen(Some("timed"), true), CudaConv::Timed);
+        assert_eq!(chosen(Some("timed"), false), CudaConv::Columns);
     }
 
     #[test]

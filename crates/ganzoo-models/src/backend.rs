@@ -105,15 +105,15 @@ pub fn conv_kernels_run(x: &Tensor, w: &Tensor, layout: ImageLayout) -> bool {
     kernels_run(x, &[w], layout) || (cuda_kernels_run(x, &[w], layout) && !cuda_convolutions_as_gemm())
 }
 
-/// `GANZOO_CUDA_CONV=gemm`, read once. `cudnn` and `columns` choose among ganzoo's own
+/// `GANZOO_CUDA_CONV=gemm`, read once. `cudnn`, `columns` and `timed` choose among ganzoo's own
 /// (`ganzoo_kernels::cuda_conv`); anything else is ignored with a warning.
 pub fn cuda_convolutions_as_gemm() -> bool {
     static AS_GEMM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AS_GEMM.get_or_init(|| match std::env::var("GANZOO_CUDA_CONV").as_deref() {
         Ok("gemm") => true,
-        Ok("ganzoo" | "cudnn" | "columns") | Err(_) => false,
+        Ok("ganzoo" | "cudnn" | "columns" | "timed") | Err(_) => false,
         Ok(other) => {
-            tracing::warn!("GANZOO_CUDA_CONV={other}: expected ganzoo, cudnn, columns or gemm; using ganzoo's");
+            tracing::warn!("GANZOO_CUDA_CONV={other}: expected ganzoo, cudnn, columns, timed or gemm; using ganzoo's");
             false
         }
     })

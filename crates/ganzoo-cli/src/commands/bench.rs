@@ -64,10 +64,11 @@ pub fn run(args: BenchArgs, limit: MemoryLimit) -> Result<()> {
         if !args.json {
             emit(&table_header(&torch_isa, target))?;
             if target.cuda() {
-                let (products, _) = cuda_precision();
+                let ((products, _), (convolutions, _)) = (cuda_precision(), cuda_convolutions());
                 let gpu = gpu_label(target);
                 emit(&format!(
-                    "device: {gpu} (ganzoo and PyTorch); it/s below are the GPU's; ganzoo's f32 products: {products}\n"
+                    "device: {gpu} (ganzoo and PyTorch); it/s below are the GPU's; ganzoo's f32 products: {products}; \
+                     its convolutions: {convolutions}\n"
                 ))?;
             }
         }
@@ -140,6 +141,23 @@ fn cuda_precision() -> (&'static str, &'static str) {
     } else {
         ("exact f32", "")
     }
+}
+
+/// How ganzoo's convolutions ran on CUDA, and the suffix of the GPU table's key: cuDNN
+/// with the heuristics' algorithm (the default; no suffix), the fastest of cuDNN and the
+/// columns by timing (`-timed`), the columns (`-columns`), or Candle's conv2d (`-gemm`).
+fn cuda_convolutions() -> (&'static str, &'static str) {
+    use ganzoo_kernels::CudaConv;
+    if ganzoo_models::backend::cuda_convolutions_as_gemm() {
+        return ("as Candle's im2col + cuBLAS conv2d (GANZOO_CUDA_CONV=gemm)", "-gemm");
+    }
+    let conv = ganzoo_kernels::cuda_conv();
+    let suffix = match conv {
+        CudaConv::Cudnn => "",
+        CudaConv::Columns => "-columns",
+        CudaConv::Timed => "-timed",
+    };
+    (conv.name(), suffix)
 }
 
 /// `CUDA GPU N` for the target's GPU.
@@ -480,12 +498,7 @@ fn per_layer(args: &BenchArgs, torch: Option<(&TorchRef, &str)>, target: Target)
     if !args.json {
         let theirs = if torch.is_some() { format!("{:>18}{:>8}", "PyTorch ms GF/s", "vs PT") } else { String::new() };
         let machine = if target.cuda() {
-            let gpu = gpu_label(target);
-            let convolutions = if ganzoo_models::backend::cuda_convolutions_as_gemm() {
-                "as Candle's im2col + cuBLAS conv2d (GANZOO_CUDA_CONV=gemm)"
-            } else {
-                ganzoo_kernels::cuda_conv().name()
-            };
+            let (gpu, (convolutions, _)) = (gpu_label(target), cuda_convolutions());
             format!("{gpu}, ganzoo's convolutions {convolutions}, its batch norms its CUDA kernels")
         } else {
             format!("CPU: {}, ganzoo's kernels at {}", system::cpu_model(), isa::active())
@@ -600,16 +613,16 @@ fn write_report(
     torch_isa: String,
     target: Target,
 ) -> Result<()> {
-    let (products, suffix) = cuda_precision();
+    let ((products, suffix), (convolutions, conv_suffix)) = (cuda_precision(), cuda_convolutions());
     let gpu = if target.cuda() {
         let name = ganzoo_train::device::name(&target.device()?).unwrap_or_else(|| gpu_label(target));
-        Some((name, products.to_string()))
+        Some((name, format!("{products}; convolutions {convolutions}")))
     } else {
         None
     };
-    // On a GPU one table per batch (and TF32 setting): the cases' own batches differ.
+    // On a GPU one table per batch, TF32 setting and convolutions: the cases' own batches differ.
     let batch = compared.first().map_or(0, Comparison::batch);
-    let label = if target.cuda() { format!("cuda-b{batch}{suffix}") } else { isa_label() };
+    let label = if target.cuda() { format!("cuda-b{batch}{suffix}{conv_suffix}") } else { isa_label() };
     let label = match target.precision.activations() {
         Some(_) => format!("{label}-{}", target.precision.name()),
         None => label,

@@ -1,62 +1,155 @@
 //! The three convolution primitives on CUDA: through cuDNN ([`super::cudnn`]) or as
 //! [`crate::conv_columns`] — the im2col and col2im kernels here (`gz_im2col`,
 //! `gz_col2im`) around Candle's cuBLAS product —, as [`cuda_conv`] says; the columns also
-//! where cuDNN offers no algorithm [`crate::cuda_conv::choose`] takes.
+//! where cuDNN offers no algorithm [`crate::cuda_conv::qualifying`] takes. With
+//! [`CudaConv::Timed`], each primitive and geometry times the columns and every such
+//! algorithm once, and keeps the fastest.
 
-use candle_core::backend::BackendStorage;
-use candle_core::cuda_backend::CudaStorage;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use candle_core::backend::{BackendDevice, BackendStorage};
+use candle_core::cuda_backend::{CudaDevice, CudaStorage, DeviceId};
 use candle_core::{Layout, Result};
 
 use super::{elementwise, int, launch, view};
 use crate::conv_columns::{self, Columns};
-use crate::cuda_conv::{conv_tf32, cuda_conv, CudaConv};
+use crate::cuda_conv::{conv_tf32, cuda_conv, fastest, CudaConv, TIMED_REPEATS};
 use crate::geometry::ConvGeometry;
 
-type Operand<'a> = (&'a CudaStorage, &'a Layout);
+pub(super) type Operand<'a> = (&'a CudaStorage, &'a Layout);
 
-/// `primitive` through cuDNN where it is chosen and built, else (or where it declines)
-/// `columns`.
-fn either(
-    cudnn: fn(&ConvGeometry, Operand, Operand) -> Result<Option<CudaStorage>>,
-    columns: fn(&ConvGeometry, Operand, Operand) -> Result<CudaStorage>,
-    g: &ConvGeometry,
-    a: Operand,
-    b: Operand,
-) -> Result<CudaStorage> {
-    if cuda_conv() == CudaConv::Cudnn {
-        if let Some(out) = cudnn(g, a, b)? {
+/// The three primitives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Primitive {
+    Forward,
+    Adjoint,
+    WeightGrad,
+}
+
+/// A geometry as a key: batch, channels in and out, input and kernel sides, stride,
+/// padding, dilation.
+pub(super) type Shape = [usize; 10];
+
+pub(super) fn shape(g: &ConvGeometry) -> Shape {
+    let p = &g.params;
+    [g.batch, g.cin, g.cout, g.in_h, g.in_w, g.k_h, g.k_w, p.stride, p.padding, p.dilation]
+}
+
+/// `primitive` as the columns compute it.
+fn columns(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<CudaStorage> {
+    match primitive {
+        Primitive::Forward => conv_columns::forward(g, a, b),
+        Primitive::Adjoint => conv_columns::adjoint(g, a, b),
+        Primitive::WeightGrad => conv_columns::weight_grad(g, a, b),
+    }
+}
+
+/// What runs a primitive: the columns, or the `n`th algorithm cuDNN qualifies
+/// (deterministic ones only, or with `any_order` all).
+#[derive(Debug, Clone, Copy)]
+enum Candidate {
+    Columns,
+    Cudnn { any_order: bool, n: usize },
+}
+
+fn run_candidate(c: Candidate, primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<CudaStorage> {
+    if let Candidate::Cudnn { any_order, n } = c {
+        if let Some(out) = cudnn::run((primitive, any_order, n), g, a, b)? {
             return Ok(out);
         }
     }
-    columns(g, a, b)
+    columns(primitive, g, a, b)
+}
+
+/// `primitive` as [`cuda_conv`] says.
+fn run(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<CudaStorage> {
+    let candidate = match cuda_conv() {
+        CudaConv::Columns => Candidate::Columns,
+        CudaConv::Cudnn => Candidate::Cudnn { any_order: false, n: 0 },
+        CudaConv::Timed => timed(primitive, g, a, b)?,
+    };
+    run_candidate(candidate, primitive, g, a, b)
+}
+
+thread_local! {
+    /// [`CudaConv::Timed`]'s choices per device, geometry, TF32 and primitive.
+    static TIMED: RefCell<HashMap<(DeviceId, Shape, bool, Primitive), Candidate>> = RefCell::new(HashMap::new());
+}
+
+/// [`CudaConv::Timed`]'s candidate for `primitive` on `g`, timed on `a` and `b` where the
+/// geometry first runs.
+fn timed(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<Candidate> {
+    let key = (a.0.device.id(), shape(g), conv_tf32(), primitive);
+    if let Some(c) = TIMED.with(|t| t.borrow().get(&key).copied()) {
+        return Ok(c);
+    }
+    let names: Vec<String> =
+        std::iter::once("columns".into()).chain(cudnn::algorithms(&a.0.device, g, (primitive, true))?).collect();
+    let candidates: Vec<_> = std::iter::once(Candidate::Columns)
+        .chain((1..names.len()).map(|n| Candidate::Cudnn { any_order: true, n: n - 1 }))
+        .collect();
+    let mut times = Vec::with_capacity(candidates.len());
+    for &c in &candidates {
+        times.push(best_time(&a.0.device, || run_candidate(c, primitive, g, a, b).map(drop))?);
+    }
+    let i = fastest(&times).unwrap_or(0);
+    let timings: Vec<String> =
+        names.iter().zip(&times).map(|(name, t)| format!("{name}: {:.3} ms", t.as_secs_f64() * 1e3)).collect();
+    tracing::info!(?primitive, geometry = ?key.1, tf32 = key.2, chosen = %names[i], ?timings, "timed convolution");
+    let chosen = candidates[i];
+    TIMED.with(|t| t.borrow_mut().insert(key, chosen));
+    Ok(chosen)
+}
+
+/// The best of [`TIMED_REPEATS`] runs of `f` after an untimed one, the device idle
+/// before and after each.
+fn best_time(device: &CudaDevice, mut f: impl FnMut() -> Result<()>) -> Result<Duration> {
+    f()?;
+    let mut best = Duration::MAX;
+    for _ in 0..TIMED_REPEATS {
+        device.synchronize()?;
+        let start = Instant::now();
+        f()?;
+        device.synchronize()?;
+        best = best.min(start.elapsed());
+    }
+    Ok(best)
 }
 
 #[cfg(feature = "cudnn")]
 use super::cudnn;
-/// Without cuDNN in the build ([`cuda_conv`] is then never cuDNN), every primitive declines.
+/// Without cuDNN in the build ([`cuda_conv`] is then never cuDNN), no algorithm qualifies.
 #[cfg(not(feature = "cudnn"))]
 mod cudnn {
-    use super::{ConvGeometry, CudaStorage, Operand, Result};
-    pub(crate) fn forward(_: &ConvGeometry, _: Operand, _: Operand) -> Result<Option<CudaStorage>> {
+    use super::{ConvGeometry, CudaDevice, CudaStorage, Operand, Primitive, Result};
+    pub(super) fn run(
+        _: (Primitive, bool, usize),
+        _: &ConvGeometry,
+        _: Operand,
+        _: Operand,
+    ) -> Result<Option<CudaStorage>> {
         Ok(None)
     }
-    pub(crate) use forward as adjoint;
-    pub(crate) use forward as weight_grad;
+    pub(super) fn algorithms(_: &CudaDevice, _: &ConvGeometry, _: (Primitive, bool)) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 /// `y = W ⋆ x`: `x (N, C, H, W)`, `w (O, C, kh, kw)` → `(N, O, H', W')`.
 pub(crate) fn forward(g: &ConvGeometry, x: Operand, w: Operand) -> Result<CudaStorage> {
-    either(cudnn::forward, conv_columns::forward, g, x, w)
+    run(Primitive::Forward, g, x, w)
 }
 
 /// The adjoint of [`forward`]: `dy (N, O, H', W')`, `w (O, C, kh, kw)` → `(N, C, H, W)`.
 pub(crate) fn adjoint(g: &ConvGeometry, dy: Operand, w: Operand) -> Result<CudaStorage> {
-    either(cudnn::adjoint, conv_columns::adjoint, g, dy, w)
+    run(Primitive::Adjoint, g, dy, w)
 }
 
 /// `∂⟨W ⋆ x, dy⟩/∂W`: `x (N, C, H, W)`, `dy (N, O, H', W')` → `(O, C, kh, kw)`.
 pub(crate) fn weight_grad(g: &ConvGeometry, x: Operand, dy: Operand) -> Result<CudaStorage> {
-    either(cudnn::weight_grad, conv_columns::weight_grad, g, x, dy)
+    run(Primitive::WeightGrad, g, x, dy)
 }
 
 /// The geometry's sizes as the kernels' `int`s: `c, h, w, kh, kw, oh, ow, stride, pad, dilation`.

@@ -2,11 +2,14 @@
 //! `cudnnConvolutionForward`, adjoint `cudnnConvolutionBackwardData`, weight gradient
 //! `cudnnConvolutionBackwardFilter`. All three describe the same forward convolution
 //! (`x (N, C, H, W)`, `w (O, C, kh, kw)`, `y (N, O, H', W')`), so one set of descriptors
-//! serves a geometry. Each primitive's algorithm is the first of cuDNN's heuristics
+//! serves a geometry. A primitive's algorithms are those of cuDNN's heuristics
 //! (`…Algorithm_v7`, as PyTorch picks without `cudnn.benchmark`) that
-//! [`crate::cuda_conv::choose`] takes; handles, descriptors and choices are kept per
-//! thread (cuDNN handles are not `Send`), per device and geometry. `None` from a
-//! primitive: no algorithm qualified, and the caller runs the columns instead.
+//! [`crate::cuda_conv::qualifying`] allows, in the heuristics' order, deterministic only
+//! or not: [`run`] takes the `n`th (the first deterministic by default, any with
+//! `GANZOO_CUDA_CONV=timed`). Handles,
+//! descriptors and algorithms are kept per thread (cuDNN handles are not `Send`), per
+//! device and geometry. `None` from [`run`]: no such algorithm, and the caller runs the
+//! columns instead.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -15,19 +18,12 @@ use std::ffi::c_void;
 use candle_core::cuda_backend::cudarc::cudnn::{result, sys};
 use candle_core::cuda_backend::cudarc::driver::{DevicePtr, DevicePtrMut};
 use candle_core::cuda_backend::{CudaDevice, CudaStorage, DeviceId};
-use candle_core::{Layout, Result};
+use candle_core::Result;
 
+use super::conv::{shape, Operand, Primitive, Shape};
 use super::{int, view};
-use crate::cuda_conv::{choose, conv_tf32, Offer};
+use crate::cuda_conv::{conv_tf32, qualifying, Offer};
 use crate::geometry::ConvGeometry;
-
-/// The primitives, as the plans' keys know them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Primitive {
-    Forward,
-    Adjoint,
-    WeightGrad,
-}
 
 /// An offer's algorithm and the math type it computes in.
 type Choice = (Algo, sys::cudnnMathType_t);
@@ -38,15 +34,6 @@ enum Algo {
     Forward(sys::cudnnConvolutionFwdAlgo_t),
     Data(sys::cudnnConvolutionBwdDataAlgo_t),
     Filter(sys::cudnnConvolutionBwdFilterAlgo_t),
-}
-
-/// What a geometry's sizes are as a key: batch, channels in and out, input and kernel
-/// sides, stride, padding, dilation.
-type Sizes = [usize; 10];
-
-fn sizes(g: &ConvGeometry) -> Sizes {
-    let p = &g.params;
-    [g.batch, g.cin, g.cout, g.in_h, g.in_w, g.k_h, g.k_w, p.stride, p.padding, p.dilation]
 }
 
 fn cudnn_err(e: result::CudnnError) -> candle_core::Error {
@@ -114,14 +101,16 @@ impl Descriptors {
     }
 }
 
-/// A primitive's algorithm, math type and workspace on one geometry; `None`: none qualified.
-type Plan = Option<(Algo, sys::cudnnMathType_t, usize)>;
+/// A qualifying algorithm of a primitive on one geometry: it, its math type, its
+/// workspace, whether it is deterministic.
+type Plan = (Algo, sys::cudnnMathType_t, usize, bool);
 
 /// Per device: its handle; per geometry and math: descriptors and plans.
 struct State {
     handle: Handle,
-    descriptors: HashMap<(Sizes, bool), Descriptors>,
-    plans: HashMap<(Sizes, bool, Primitive), Plan>,
+    descriptors: HashMap<(Shape, bool), Descriptors>,
+    /// Keyed also by whether non-deterministic algorithms may be taken.
+    plans: HashMap<(Shape, bool, Primitive, bool), Vec<Plan>>,
 }
 
 thread_local! {
@@ -156,8 +145,10 @@ unsafe fn query<P: Copy>(
     Ok(p[..(n.max(0) as usize).min(OFFERS)].iter().map(read).unzip())
 }
 
-/// The heuristics' offers for `primitive` on `d` (`g`'s descriptors), and the one [`choose`] takes.
-fn plan(h: sys::cudnnHandle_t, d: &Descriptors, g: &ConvGeometry, primitive: Primitive, tf32: bool) -> Result<Plan> {
+/// The heuristics' offers for `primitive` on `d` (`g`'s descriptors), and the plans of
+/// those [`qualifying`] allows (with `any_order`, non-deterministic ones too), in order.
+fn plans(h: sys::cudnnHandle_t, d: &Descriptors, g: &ConvGeometry, key: (Primitive, bool, bool)) -> Result<Vec<Plan>> {
+    let (primitive, tf32, any_order) = key;
     let k = OFFERS as i32;
     // SAFETY: the handle and descriptors are live, and each call writes at most `k` results.
     let (algos, offers) = unsafe {
@@ -182,21 +173,32 @@ fn plan(h: sys::cudnnHandle_t, d: &Descriptors, g: &ConvGeometry, primitive: Pri
             ),
         }
     }?;
-    let Some(i) = choose(&offers, tf32) else {
+    let taken = qualifying(&offers, tf32, any_order);
+    if taken.is_empty() {
         tracing::warn!(
             ?primitive,
             ?offers,
             "cuDNN offers no deterministic algorithm within the workspace: columns instead"
         );
-        return Ok(None);
-    };
-    let (algo, math) = algos[i];
-    // Exact f32 keeps FMA math; with TF32 the descriptor takes the offer's math type, as
-    // PyTorch sets it (cuDNN decides on tensor cores from algorithm and math type both).
+    }
+    let plan = |i: usize| workspace(h, d, algos[i], tf32).map(|(a, m, w)| (a, m, w, offers[i].deterministic));
+    let plans = taken.into_iter().map(plan).collect::<Result<Vec<_>>>()?;
+    tracing::debug!(?primitive, geometry = ?shape(g), ?plans, ?offers, "cuDNN algorithms");
+    Ok(plans)
+}
+
+/// `choice`'s plan: exact f32 keeps FMA math; with TF32 the descriptor takes the offer's
+/// math type, as PyTorch sets it (cuDNN decides on tensor cores from algorithm and math
+/// type both); the workspace the algorithm asks for at launch (the offer's is an estimate).
+fn workspace(
+    h: sys::cudnnHandle_t,
+    d: &Descriptors,
+    (algo, math): Choice,
+    tf32: bool,
+) -> Result<(Algo, sys::cudnnMathType_t, usize)> {
     let math = if tf32 { math } else { sys::cudnnMathType_t::CUDNN_FMA_MATH };
-    // The workspace the chosen algorithm asks for at launch (the offer's is an estimate).
-    // SAFETY: as above; the math type is set before the size is asked, as at launch.
-    let workspace = unsafe {
+    // SAFETY: a live handle and descriptors; the math type is set before the size is asked, as at launch.
+    let bytes = unsafe {
         result::set_convolution_math_type(d.conv, math).map_err(cudnn_err)?;
         match algo {
             Algo::Forward(a) => result::get_convolution_forward_workspace_size(h, d.x, d.w, d.conv, d.y, a),
@@ -205,25 +207,24 @@ fn plan(h: sys::cudnnHandle_t, d: &Descriptors, g: &ConvGeometry, primitive: Pri
         }
     }
     .map_err(cudnn_err)?;
-    tracing::debug!(?primitive, geometry = ?sizes(g), ?algo, ?math, workspace, ?offers, "cuDNN algorithm");
-    Ok(Some((algo, math, workspace)))
+    Ok((algo, math, bytes))
 }
 
-/// Runs `primitive` on `g` with `launch` (handle, descriptors, algorithm, workspace), the
-/// device's state made or found first; `Ok(None)` when no algorithm qualified.
-fn with_plan<T>(
+/// `f` on the device's handle and `g`'s descriptors and `primitive`'s plans (with
+/// `any_order`, non-deterministic algorithms too), the device's state made or found first.
+fn with_plans<T>(
     device: &CudaDevice,
     g: &ConvGeometry,
-    primitive: Primitive,
-    launch: impl FnOnce(sys::cudnnHandle_t, &Descriptors, Algo, usize) -> Result<T>,
-) -> Result<Option<T>> {
-    let tf32 = conv_tf32();
-    let key = sizes(g);
+    (primitive, any_order): (Primitive, bool),
+    f: impl FnOnce(sys::cudnnHandle_t, &Descriptors, &[Plan]) -> Result<T>,
+) -> Result<T> {
+    use std::collections::hash_map::Entry;
+    let (tf32, key) = (conv_tf32(), shape(g));
     STATE.with(|states| {
         let mut states = states.borrow_mut();
         let state = match states.entry(device.id()) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
                 let stream = device.cuda_stream();
                 stream.context().bind_to_thread().map_err(|e| candle_core::Error::Msg(format!("cuDNN: {e:?}")))?;
                 let handle = Handle(result::create_handle().map_err(cudnn_err)?);
@@ -234,22 +235,26 @@ fn with_plan<T>(
         };
         let h = state.handle.0;
         let d = match state.descriptors.entry((key, tf32)) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(Descriptors::new(g, tf32)?),
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(Descriptors::new(g, tf32)?),
         };
-        let chosen = match state.plans.get(&(key, tf32, primitive)) {
-            Some(p) => *p,
-            None => {
-                let p = plan(h, d, g, primitive, tf32)?;
-                state.plans.insert((key, tf32, primitive), p);
-                p
-            }
+        let plans = match state.plans.entry((key, tf32, primitive, any_order)) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(plans(h, d, g, (primitive, tf32, any_order))?),
         };
-        let Some((algo, math, workspace)) = chosen else { return Ok(None) };
-        // The three primitives share the descriptor and may differ in math type.
-        // SAFETY: a live descriptor.
-        unsafe { result::set_convolution_math_type(d.conv, math) }.map_err(cudnn_err)?;
-        launch(h, d, algo, workspace).map(Some)
+        f(h, d, plans)
+    })
+}
+
+/// The algorithms [`run`] can take for `primitive` on `g` (with `any_order`,
+/// non-deterministic ones too), named, in order.
+pub(super) fn algorithms(device: &CudaDevice, g: &ConvGeometry, pick: (Primitive, bool)) -> Result<Vec<String>> {
+    with_plans(device, g, pick, |_, _, plans| {
+        let name = |&(algo, math, bytes, deterministic): &Plan| {
+            let order = if deterministic { "" } else { " non-deterministic" };
+            format!("{algo:?} {math:?} {bytes} B{order}")
+        };
+        Ok(plans.iter().map(name).collect())
     })
 }
 
@@ -257,20 +262,31 @@ fn with_plan<T>(
 const ONE: f32 = 1.0;
 const ZERO: f32 = 0.0;
 
-/// One primitive: `a` and `b` (contiguous f32) in, `out_len` values out.
-fn run(
-    primitive: Primitive,
+/// `primitive` on `g` with its `nth` algorithm (counting non-deterministic ones with
+/// `any_order`): `a` and `b` (contiguous f32) in — for the forward `x` and `w`, the
+/// adjoint `dy` and `w`, the weight gradient `x` and `dy` — the output out; `None` where
+/// there are not that many.
+pub(super) fn run(
+    (primitive, any_order, nth): (Primitive, bool, usize),
     g: &ConvGeometry,
-    a: (&CudaStorage, &Layout),
-    b: (&CudaStorage, &Layout),
-    out_len: usize,
+    a: Operand,
+    b: Operand,
 ) -> Result<Option<CudaStorage>> {
     let op = "ganzoo-convolution (cuDNN)";
     let (av, bv) = (view(a.0, a.1, op)?, view(b.0, b.1, op)?);
+    let out_len = match primitive {
+        Primitive::Forward => g.batch * g.cout * g.out_plane(),
+        Primitive::Adjoint => g.batch * g.cin * g.in_plane(),
+        Primitive::WeightGrad => g.cout * g.patch(),
+    };
     let device = &a.0.device;
     let stream = device.cuda_stream();
-    // Allocated only once an algorithm is taken: where cuDNN declines, the columns run.
-    with_plan(device, g, primitive, |h, d, algo, workspace| {
+    with_plans(device, g, (primitive, any_order), |h, d, plans| {
+        // Allocated only once an algorithm is taken: where there is none, the columns run.
+        let Some(&(algo, math, workspace, _)) = plans.get(nth) else { return Ok(None) };
+        // The three primitives share the descriptor and may differ in math type.
+        // SAFETY: a live descriptor.
+        unsafe { result::set_convolution_math_type(d.conv, math) }.map_err(cudnn_err)?;
         // SAFETY: cuDNN writes all `out_len` values (beta 0).
         let mut out = unsafe { device.alloc::<f32>(out_len)? };
         let mut space = match workspace {
@@ -304,33 +320,6 @@ fn run(
         .map_err(cudnn_err)?;
         // The guards borrow the buffers until the launch is recorded; then `out` is handed over.
         drop((out_guard, space_guard));
-        Ok(CudaStorage::wrap_cuda_slice(out, device.clone()))
+        Ok(Some(CudaStorage::wrap_cuda_slice(out, device.clone())))
     })
-}
-
-/// `y = W ⋆ x`: `x (N, C, H, W)`, `w (O, C, kh, kw)` → `(N, O, H', W')`.
-pub(crate) fn forward(
-    g: &ConvGeometry,
-    x: (&CudaStorage, &Layout),
-    w: (&CudaStorage, &Layout),
-) -> Result<Option<CudaStorage>> {
-    run(Primitive::Forward, g, x, w, g.batch * g.cout * g.out_plane())
-}
-
-/// The adjoint of [`forward`]: `dy (N, O, H', W')`, `w (O, C, kh, kw)` → `(N, C, H, W)`.
-pub(crate) fn adjoint(
-    g: &ConvGeometry,
-    dy: (&CudaStorage, &Layout),
-    w: (&CudaStorage, &Layout),
-) -> Result<Option<CudaStorage>> {
-    run(Primitive::Adjoint, g, dy, w, g.batch * g.cin * g.in_plane())
-}
-
-/// `∂⟨W ⋆ x, dy⟩/∂W`: `x (N, C, H, W)`, `dy (N, O, H', W')` → `(O, C, kh, kw)`.
-pub(crate) fn weight_grad(
-    g: &ConvGeometry,
-    x: (&CudaStorage, &Layout),
-    dy: (&CudaStorage, &Layout),
-) -> Result<Option<CudaStorage>> {
-    run(Primitive::WeightGrad, g, x, dy, g.cout * g.patch())
 }
