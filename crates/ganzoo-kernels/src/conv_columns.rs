@@ -8,6 +8,10 @@
 //! col2im(Wᵀ·dy)`; weight gradient `dW = dyᵀ·X̃ᵀ` summed over the samples, one product of
 //! `dy` reordered to `(O, N·L)` by the unfolding laid out `(N·L, P)`.
 //!
+//! A dense convolution ([`ConvGeometry::dense`]: the kernel covers the whole unpadded
+//! image, as in DCGAN's first generator and last critic layers) is one plain product
+//! each way, with no columns: its images as they lie are its columns `(N, P)`.
+//!
 //! Every layout handed to the product is one cuBLAS takes as Candle calls it (leading
 //! dimensions the rows' lengths, any batch stride, 0 included); the tests below hold
 //! them to that rule, and the arithmetic to the CPU kernels, on the CPU.
@@ -102,6 +106,12 @@ fn samples(x: &Layout, c: &ConvGeometry, first: usize) -> Result<Layout> {
     x.narrow(0, first, c.batch)
 }
 
+/// The contiguous `(rows, cols)` operand `l` read transposed, as `(1, cols, rows)`.
+fn transposed(l: &Layout, (rows, cols): (usize, usize), what: &str) -> Result<Layout> {
+    let l = as_shape(l, &[rows, cols], what)?;
+    Ok(Layout::new((1, cols, rows).into(), vec![rows * cols, 1, cols], l.start_offset()))
+}
+
 /// `y = W ⋆ x`: `x (N, C, H, W)`, `w (O, C, kh, kw)` → `(N, O, H', W')`.
 pub(crate) fn forward<S>(g: &ConvGeometry, x: (&S, &Layout), w: (&S, &Layout)) -> Result<S>
 where
@@ -109,6 +119,11 @@ where
     S::Device: BackendDevice<Storage = S>,
 {
     let (p, l) = (g.patch(), g.out_plane());
+    if g.dense() {
+        // y (N, O) = X (N, P) · Wᵀ (P, O).
+        let (xl, wt) = (as_shape(x.1, &[1, g.batch, p], "input")?, transposed(w.1, (g.cout, p), "kernel")?);
+        return x.0.product(w.0, (1, g.batch, g.cout, p), &xl, &wt);
+    }
     side_by_side(g, g.cout * l, w.0, |c, first| {
         let cols = x.0.im2col(&samples(x.1, c, first)?, c, false)?;
         let kernel = kernel_for_each_sample(c, w.1, false)?;
@@ -123,6 +138,12 @@ where
     S::Device: BackendDevice<Storage = S>,
 {
     let (p, l) = (g.patch(), g.out_plane());
+    if g.dense() {
+        // dx (N, P) = dy (N, O) · W (O, P), the images as they lie.
+        let (dyl, wl) =
+            (as_shape(dy.1, &[1, g.batch, g.cout], "output gradient")?, as_shape(w.1, &[1, g.cout, p], "kernel")?);
+        return dy.0.product(w.0, (1, g.batch, p, g.cout), &dyl, &wl);
+    }
     let dy_l = as_shape(dy.1, &[g.batch, g.cout, l], "output gradient")?;
     side_by_side(g, g.cin * g.in_plane(), w.0, |c, first| {
         let kernel = kernel_for_each_sample(c, w.1, true)?;
@@ -139,6 +160,11 @@ where
     S::Device: BackendDevice<Storage = S>,
 {
     let (o, p, l) = (g.cout, g.patch(), g.out_plane());
+    if g.dense() {
+        // dW (O, P) = dyᵀ (O, N) · X (N, P).
+        let (dyt, xl) = (transposed(dy.1, (g.batch, o), "output gradient")?, as_shape(x.1, &[1, g.batch, p], "input")?);
+        return dy.0.product(x.0, (1, o, p, g.batch), &dyt, &xl);
+    }
     let dy_l = as_shape(dy.1, &[g.batch, o, l], "output gradient")?;
     let mut sum: Option<S> = None;
     for (c, first) in chunks(g) {
@@ -259,6 +285,11 @@ mod tests {
             ([2, 1, 9, 7], [2, 1, 3, 3], ConvParams { dilation: 2, ..ConvParams::new(3, 2) }),
             ([2, 5, 4, 4], [3, 5, 4, 4], ConvParams::new(1, 0)),
         ];
+        // The last is dense: one product each way, no columns.
+        assert_eq!(
+            cases.map(|(x, w, p)| ConvGeometry::new(x, w, p).unwrap().dense()),
+            [false, false, false, false, true]
+        );
         let blocks = [None, Some(1), Some(2)];
         for (i, ((x_dims, w_dims, params), block)) in cases.iter().flat_map(|c| blocks.map(|b| (*c, b))).enumerate() {
             let g = ConvGeometry { block, ..ConvGeometry::new(x_dims, w_dims, params).unwrap() };
@@ -301,17 +332,25 @@ mod tests {
         assert!(!cublas_takes((1, 2, 2, 3), &Layout::contiguous((1, 1, 2, 3)), &Layout::contiguous((1, 1, 3, 2))));
     }
 
-    /// Operands at an offset into their storage (as a narrowed tensor's) are read there.
+    /// Operands at an offset into their storage (as a narrowed tensor's) are read there,
+    /// through the columns and through a dense product.
     #[test]
     fn operands_are_read_from_their_offsets() {
-        let g = ConvGeometry::new([1, 2, 4, 4], [2, 2, 3, 3], ConvParams::new(1, 1)).unwrap();
-        let big = tensor(&[3, 2, 4, 4], 5);
-        let x = big.narrow(0, 1, 1).unwrap();
-        let w = tensor(&[2, 2, 3, 3], 6);
-        let ((xs, xl), (ws, wl)) = (storage(&x), storage(&w));
-        assert_eq!(xl.start_offset(), 32);
-        let y = forward(&g, (&xs, &xl), (&ws, &wl)).unwrap();
-        let want = crate::conv2d(&x, &w, ConvParams::new(1, 1)).unwrap();
-        assert!(max_diff(&y, &want) < 1e-5);
+        for (k, padding) in [(3, 1), (4, 0)] {
+            let params = ConvParams::new(1, padding);
+            let g = ConvGeometry::new([2, 2, 4, 4], [3, 2, k, k], params).unwrap();
+            let big = tensor(&[4, 2, 4, 4], 5);
+            let x = big.narrow(0, 1, 2).unwrap();
+            let w = tensor(&[3, 2, k, k], 6);
+            let dy = tensor(&[3, 3, g.out_h, g.out_w], 7).narrow(0, 1, 2).unwrap();
+            let ((xs, xl), (ws, wl), (dys, dyl)) = (storage(&x), storage(&w), storage(&dy));
+            assert_eq!((xl.start_offset(), dyl.start_offset() > 0), (32, true));
+            let y = forward(&g, (&xs, &xl), (&ws, &wl)).unwrap();
+            assert!(max_diff(&y, &crate::conv2d(&x, &w, params).unwrap()) < 1e-5);
+            let dx = adjoint(&g, (&dys, &dyl), (&ws, &wl)).unwrap();
+            assert!(max_diff(&dx, &crate::conv_transpose2d_to(&dy, &w, params, (4, 4)).unwrap()) < 1e-5);
+            let dw = weight_grad(&g, (&xs, &xl), (&dys, &dyl)).unwrap();
+            assert!(max_diff(&dw, &crate::conv2d_weight_grad(&x, &dy, params, (k, k)).unwrap()) < 1e-4);
+        }
     }
 }

@@ -10,10 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+#[cfg(any(feature = "cuda", test))]
+use crate::geometry::ConvGeometry;
+
 /// The implementation of the three convolution primitives on CUDA f32 NCHW images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CudaConv {
-    /// `cudnnConvolutionForward`, `…BackwardData`, `…BackwardFilter`.
+    /// `cudnnConvolutionForward`, `…BackwardData`, `…BackwardFilter`, the heuristics'
+    /// first algorithm [`qualifying`] allows; the dense convolutions the columns' one
+    /// product (`through_cudnn`).
     Cudnn,
     /// ganzoo's im2col / col2im kernels around Candle's cuBLAS products.
     Columns,
@@ -70,6 +75,16 @@ pub fn set_conv_tf32(on: bool) {
 /// every f32 product (`candle_core::cuda::set_gemm_reduced_precision_f32`).
 pub fn conv_tf32() -> bool {
     CONV_TF32.load(Ordering::Relaxed) || candle_core::cuda::gemm_reduced_precision_f32()
+}
+
+/// Whether [`CudaConv::Cudnn`] sends a convolution on `g` to cuDNN: every one but the
+/// dense ones (the kernel covering the whole unpadded image: DCGAN's first generator and
+/// last critic layers), which are one matrix product each way, cuBLAS's GEMM in the
+/// columns with no unfolding, where cuDNN's heuristic choice ran 3 to 10 times slower
+/// (docs/performance.md, *CUDA with cuDNN*).
+#[cfg(any(feature = "cuda", test))]
+pub(crate) fn through_cudnn(g: &ConvGeometry) -> bool {
+    !g.dense()
 }
 
 /// Workspace one cuDNN call may take, as `conv_columns`' bound on its columns.
@@ -157,6 +172,22 @@ mod tests {
         assert_eq!(chosen(Some("gemm"), true), CudaConv::Cudnn);
         assert_eq!(chosen(Some("timed"), true), CudaConv::Timed);
         assert_eq!(chosen(Some("timed"), false), CudaConv::Columns);
+    }
+
+    /// DCGAN's layers (as the primitives' forward geometry: a transposed convolution is
+    /// its forward's adjoint): only G1 (100 → 512 channels, 1² → 4²) and the critic's last
+    /// (512 → 1, 4² → 1²) are dense.
+    #[test]
+    fn only_dense_convolutions_skip_cudnn() {
+        use crate::geometry::ConvParams;
+        let geometry = |x: [usize; 4], w: [usize; 4], s, p| ConvGeometry::new(x, w, ConvParams::new(s, p)).unwrap();
+        assert!(!through_cudnn(&geometry([64, 512, 4, 4], [100, 512, 4, 4], 1, 0)));
+        assert!(!through_cudnn(&geometry([64, 512, 4, 4], [1, 512, 4, 4], 1, 0)));
+        assert!(through_cudnn(&geometry([64, 3, 64, 64], [64, 3, 4, 4], 2, 1)));
+        assert!(through_cudnn(&geometry([64, 256, 8, 8], [512, 256, 4, 4], 2, 1)));
+        // One output pixel, but a patch short of the image, or padded: not one product.
+        assert!(through_cudnn(&geometry([64, 8, 5, 5], [4, 8, 4, 4], 2, 0)));
+        assert!(through_cudnn(&geometry([64, 8, 2, 2], [4, 8, 4, 4], 1, 1)));
     }
 
     #[test]

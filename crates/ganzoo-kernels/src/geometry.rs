@@ -137,6 +137,13 @@ impl ConvGeometry {
         self.out_h * self.out_w
     }
 
+    /// Whether the convolution is one dense product: the kernel as large as the
+    /// unpadded, undilated image, so one output pixel whose patch is the whole image.
+    pub fn dense(&self) -> bool {
+        let p = &self.params;
+        p.padding == 0 && p.dilation == 1 && self.k_h == self.in_h && self.k_w == self.in_w
+    }
+
     pub fn input_len(&self) -> usize {
         self.batch * self.cin * self.in_plane()
     }

@@ -1,7 +1,8 @@
 //! The three convolution primitives on CUDA: through cuDNN ([`super::cudnn`]) or as
 //! [`crate::conv_columns`] — the im2col and col2im kernels here (`gz_im2col`,
 //! `gz_col2im`) around Candle's cuBLAS product —, as [`cuda_conv`] says; the columns also
-//! where cuDNN offers no algorithm [`crate::cuda_conv::qualifying`] takes. With
+//! where cuDNN offers no algorithm [`crate::cuda_conv::qualifying`] takes, and for the
+//! dense convolutions ([`crate::cuda_conv::through_cudnn`]). With
 //! [`CudaConv::Timed`], each primitive and geometry times the columns and every such
 //! algorithm once, and keeps the fastest.
 
@@ -15,7 +16,7 @@ use candle_core::{Layout, Result};
 
 use super::{elementwise, int, launch, view};
 use crate::conv_columns::{self, Columns};
-use crate::cuda_conv::{conv_tf32, cuda_conv, fastest, CudaConv, TIMED_REPEATS};
+use crate::cuda_conv::{conv_tf32, cuda_conv, fastest, through_cudnn, CudaConv, TIMED_REPEATS};
 use crate::geometry::ConvGeometry;
 
 pub(super) type Operand<'a> = (&'a CudaStorage, &'a Layout);
@@ -67,7 +68,8 @@ fn run_candidate(c: Candidate, primitive: Primitive, g: &ConvGeometry, a: Operan
 fn run(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<CudaStorage> {
     let candidate = match cuda_conv() {
         CudaConv::Columns => Candidate::Columns,
-        CudaConv::Cudnn => Candidate::Cudnn { any_order: false, n: 0 },
+        CudaConv::Cudnn if through_cudnn(g) => Candidate::Cudnn { any_order: false, n: 0 },
+        CudaConv::Cudnn => Candidate::Columns,
         CudaConv::Timed => timed(primitive, g, a, b)?,
     };
     run_candidate(candidate, primitive, g, a, b)
