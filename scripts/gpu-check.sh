@@ -204,9 +204,9 @@ if want parity; then
   conv_failed() { grep -E '"ok":false|"first_over":[0-9]' "$work/parity.txt" | grep -qvE '"model":"(gan|toy)"'; }
   if ! step parity "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json \
     && [ "${CHECK_CPU_ONLY:-0}" != 1 ] && conv_failed; then
-    # ganzoo's CUDA convolutions (cuDNN where built, untried on a GPU before 2026-12-05)
-    # may be what failed: with its im2col / col2im kernels, then with Candle's conv2d in
-    # their place, does the rest pass? Then time that.
+    # ganzoo's CUDA convolutions (cuDNN where built, cuBLAS for the dense ones) may be
+    # what failed: with its im2col / col2im kernels, then with Candle's conv2d in their
+    # place, does the rest pass? Then time that.
     for conv in columns gemm; do
       fits 60 "parity with GANZOO_CUDA_CONV=$conv" || break
       log "parity again with GANZOO_CUDA_CONV=$conv"
@@ -220,8 +220,10 @@ if want parity; then
 fi
 # The convolutions chosen by timing (opt-in: two runs may choose differently) against
 # the same checks, unless a fallback replaced ganzoo's convolutions above.
-timed_ok() { [ -z "${GANZOO_CUDA_CONV:-}" ]; }
-if want parity-timed && timed_ok && fits 60 "parity with GANZOO_CUDA_CONV=timed"; then
+timed_ok() {
+  [ -z "${GANZOO_CUDA_CONV:-}" ] || { log "skipped (GANZOO_CUDA_CONV=$GANZOO_CUDA_CONV): $1, chosen by timing"; false; }
+}
+if want parity-timed && timed_ok parity && fits 60 "parity with GANZOO_CUDA_CONV=timed"; then
   log "parity with the convolutions chosen by timing (GANZOO_CUDA_CONV=timed)"
   GANZOO_CUDA_CONV=timed step parity-timed "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json
 fi
@@ -241,7 +243,7 @@ if want speed; then
       && GANZOO_TF32=conv bench "$b" ganzoo tf32conv-vs-pytorch "${torch[@]}"
   done
 fi
-if want timed && timed_ok; then
+if want timed && timed_ok "TF32 comparisons"; then
   for b in "${batches[@]}"; do
     fits 150 "batch $b beside PyTorch, TF32 in the convolutions, chosen by timing" \
       && GANZOO_TF32=conv timed_bench "$b" tf32conv-timed-vs-pytorch "${torch[@]}"
@@ -253,7 +255,7 @@ if want speed-exact; then
       && NVIDIA_TF32_OVERRIDE=0 bench "$b" ganzoo exact-vs-pytorch "${torch[@]}"
   done
 fi
-if want timed-exact && timed_ok; then
+if want timed-exact && timed_ok "exact comparisons"; then
   for b in "${batches[@]}"; do
     fits 150 "batch $b beside PyTorch, exact f32, chosen by timing" \
       && NVIDIA_TF32_OVERRIDE=0 timed_bench "$b" exact-timed-vs-pytorch "${torch[@]}"

@@ -80,8 +80,8 @@ pub fn conv_tf32() -> bool {
 /// Whether [`CudaConv::Cudnn`] sends a convolution on `g` to cuDNN: every one but the
 /// dense ones (the kernel covering the whole unpadded image: DCGAN's first generator and
 /// last critic layers), which are one matrix product each way, cuBLAS's GEMM in the
-/// columns with no unfolding, where cuDNN's heuristic choice ran 3 to 10 times slower
-/// (docs/performance.md, *CUDA with cuDNN*).
+/// columns with no unfolding, where cuDNN's heuristic choice ran much slower on the
+/// H200 (measured: docs/performance.md, *CUDA with cuDNN*).
 #[cfg(any(feature = "cuda", test))]
 pub(crate) fn through_cudnn(g: &ConvGeometry) -> bool {
     !g.dense()

@@ -6,10 +6,9 @@
 //! (`…Algorithm_v7`, as PyTorch picks without `cudnn.benchmark`) that
 //! [`crate::cuda_conv::qualifying`] allows, in the heuristics' order, deterministic only
 //! or not: [`run`] takes the `n`th (the first deterministic by default, any with
-//! `GANZOO_CUDA_CONV=timed`). Handles,
-//! descriptors and algorithms are kept per thread (cuDNN handles are not `Send`), per
-//! device and geometry. `None` from [`run`]: no such algorithm, and the caller runs the
-//! columns instead.
+//! `GANZOO_CUDA_CONV=timed`). Handles, descriptors and algorithms are kept per thread
+//! (cuDNN handles are not `Send`), per device and geometry. `None` from [`run`]: no
+//! such algorithm, and the caller runs the columns instead.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -178,7 +177,7 @@ fn plans(h: sys::cudnnHandle_t, d: &Descriptors, g: &ConvGeometry, key: (Primiti
         tracing::warn!(
             ?primitive,
             ?offers,
-            "cuDNN offers no deterministic algorithm within the workspace: columns instead"
+            "cuDNN offers no algorithm that qualifies (within the workspace, deterministic unless timed): columns instead"
         );
     }
     let plan = |i: usize| workspace(h, d, algos[i], tf32).map(|(a, m, w)| (a, m, w, offers[i].deterministic));
