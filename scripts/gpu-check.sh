@@ -6,8 +6,9 @@
 # the first that passes runs the rest), again with the convolutions chosen by timing
 # (GANZOO_CUDA_CONV=timed); every model's speed beside PyTorch's CUDA reference at batch
 # 64 and 256, like for like: TF32 in the convolutions on both sides (PyTorch's default),
-# with cuDNN's heuristics and then timed (each choice and its timings to timed.txt), then
-# exact f32 on both, the same two ways; then, while time is left (LIMIT_S, default
+# then exact f32 on both, ganzoo's convolutions each time with cuDNN's heuristics and
+# chosen by timing (each choice and its timings to timed.txt), both against one PyTorch
+# run per model; then, while time is left (LIMIT_S, default
 # 540 s): each DCGAN layer with ganzoo's convolutions and Candle's (batch norms too), the
 # models with the im2col / col2im convolutions (GANZOO_CUDA_CONV=columns), a user's
 # commands on the GPU (train with checkpoints and evaluation, stop by SIGINT, resume on
@@ -175,7 +176,9 @@ if [ "$torchref" = none ]; then
   torch=()
 elif [ -n "$torchref" ]; then
   log "PyTorch reference: $torchref"
-  torch=(--torch "$python" --torchref "$torchref" --write "$out/performance.md")
+  torch=(--torch "$python" --torchref "$torchref")
+  # The GPU's tables; a CPU-only run has none (bench keys no CPU table by convolutions).
+  [ "${CHECK_CPU_ONLY:-0}" = 1 ] || torch+=(--write "$out/performance.md")
   # Its gan case trains on Fashion-MNIST's training images, read from the path its
   # throughput.py names (Debian's package); the GPU machine has none, so build-cuda.sh
   # copies them into target/cuda/fmnist, carried and put in place here.
@@ -194,8 +197,8 @@ else
 fi
 
 # SECTIONS (default: all, in this order) names the sections to run, so that a second
-# call can take up what a first left: parity parity-timed speed timed speed-exact
-# timed-exact layers columns workflow bf16 gemm without-kernels events candle tf32.
+# call can take up what a first left: parity parity-timed speed speed-exact layers
+# columns workflow bf16 gemm without-kernels events candle tf32.
 want() { [ -z "${SECTIONS:-}" ] || [[ " $SECTIONS " == *" $1 "* ]]; }
 
 if want parity; then
@@ -227,38 +230,27 @@ if want parity-timed && timed_ok parity && fits 60 "parity with GANZOO_CUDA_CONV
   log "parity with the convolutions chosen by timing (GANZOO_CUDA_CONV=timed)"
   GANZOO_CUDA_CONV=timed step parity-timed "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json
 fi
-# timed_bench B LABEL [FLAGS...]: bench with GANZOO_CUDA_CONV=timed, its choices to timed.txt.
-timed_bench() {
-  local b=$1 label=$2; shift 2
-  GANZOO_CUDA_CONV=timed RUST_LOG=warn,ganzoo_kernels=info bench "$b" ganzoo "$label" "$@"
-  { echo "== batch $b, $label"; sed 's/\x1b\[[0-9;]*m//g' "$work/bench-$b-$label.err" | grep "timed convolution"; } >> "$out/timed.txt"
+# compared B LABEL: the models at batch B beside PyTorch, ganzoo with cuDNN's heuristics
+# and with the convolutions chosen by timing, both against each round's one PyTorch run
+# (--cuda-conv; tables cuda-bB… and cuda-bB…-timed), the timed choices to timed.txt;
+# after a fallback (GANZOO_CUDA_CONV set above), that one alone.
+compared() {
+  local b=$1 label=$2 variants=()
+  timed_ok "batch $b, $label" && variants=(--cuda-conv cudnn,timed)
+  RUST_LOG=warn,ganzoo_kernels=info bench "$b" ganzoo "$label-vs-pytorch" "${variants[@]}" "${torch[@]}"
+  { echo "== batch $b, $label"; sed 's/\x1b\[[0-9;]*m//g' "$work/bench-$b-$label-vs-pytorch.err" | grep "timed convolution"; } >> "$out/timed.txt"
 }
 # Beside PyTorch, like for like: TF32 in the convolutions on both sides (PyTorch's
 # default, cudnn.allow_tf32; GANZOO_TF32=conv), then exact f32 on both
-# (NVIDIA_TF32_OVERRIDE=0, which cuDNN and cuBLAS obey under PyTorch and ganzoo alike);
-# each with cuDNN's heuristics, then with the convolutions chosen by timing.
+# (NVIDIA_TF32_OVERRIDE=0, which cuDNN and cuBLAS obey under PyTorch and ganzoo alike).
 if want speed; then
   for b in "${batches[@]}"; do
-    fits 150 "batch $b beside PyTorch, TF32 in the convolutions" \
-      && GANZOO_TF32=conv bench "$b" ganzoo tf32conv-vs-pytorch "${torch[@]}"
-  done
-fi
-if want timed && timed_ok "TF32 comparisons"; then
-  for b in "${batches[@]}"; do
-    fits 150 "batch $b beside PyTorch, TF32 in the convolutions, chosen by timing" \
-      && GANZOO_TF32=conv timed_bench "$b" tf32conv-timed-vs-pytorch "${torch[@]}"
+    fits 200 "batch $b beside PyTorch, TF32 in the convolutions" && GANZOO_TF32=conv compared "$b" tf32conv
   done
 fi
 if want speed-exact; then
   for b in "${batches[@]}"; do
-    fits 150 "batch $b beside PyTorch, exact f32" \
-      && NVIDIA_TF32_OVERRIDE=0 bench "$b" ganzoo exact-vs-pytorch "${torch[@]}"
-  done
-fi
-if want timed-exact && timed_ok "exact comparisons"; then
-  for b in "${batches[@]}"; do
-    fits 150 "batch $b beside PyTorch, exact f32, chosen by timing" \
-      && NVIDIA_TF32_OVERRIDE=0 timed_bench "$b" exact-timed-vs-pytorch "${torch[@]}"
+    fits 200 "batch $b beside PyTorch, exact f32" && NVIDIA_TF32_OVERRIDE=0 compared "$b" exact
   done
 fi
 if want layers; then

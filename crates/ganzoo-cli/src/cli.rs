@@ -194,6 +194,12 @@ pub struct BenchArgs {
     /// [default: 0.05; 0.2 with --precision bf16]
     #[arg(long)]
     pub drift: Option<f64>,
+    /// On CUDA, time every model once per convolution implementation listed
+    /// (comma-separated: cudnn, columns, timed, gemm; GANZOO_CUDA_CONV in its worker), each
+    /// against the same PyTorch run, with a table each [default: GANZOO_CUDA_CONV's]. The
+    /// per-layer timings follow GANZOO_CUDA_CONV, so this needs --skip-ops.
+    #[arg(long, value_delimiter = ',', requires = "skip_ops", conflicts_with = "parity")]
+    pub cuda_conv: Vec<CudaConvArg>,
     /// Time one model in this process and print its JSON line (used internally).
     #[arg(long, hide = true)]
     pub worker: Option<BenchModel>,
@@ -358,6 +364,26 @@ impl From<PrecisionArg> for ganzoo_train::Precision {
         match p {
             PrecisionArg::F32 => Self::F32,
             PrecisionArg::Bf16 => Self::Bf16,
+        }
+    }
+}
+
+/// A value of GANZOO_CUDA_CONV (`ganzoo_kernels::cuda_conv`; `gemm`: Candle's conv2d).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CudaConvArg {
+    Cudnn,
+    Columns,
+    Timed,
+    Gemm,
+}
+
+impl CudaConvArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cudnn => "cudnn",
+            Self::Columns => "columns",
+            Self::Timed => "timed",
+            Self::Gemm => "gemm",
         }
     }
 }

@@ -363,19 +363,25 @@ fn bench_times_a_model_and_writes_the_comparison_with_a_reference() {
     assert_clean_failure(&out, "/nonexistent/python");
 }
 
-#[test]
-fn bench_batch_and_device_reach_both_sides() {
-    let dir = tempfile::tempdir().unwrap();
-    let torchref = dir.path().join("torchref");
+/// A stand-in PyTorch reference in `dir`: a "python" that answers gan's case at 5 it/s
+/// and writes down how it was called (in `calls`), and its reference directory.
+fn stand_in_reference(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let torchref = dir.join("torchref");
     std::fs::create_dir(&torchref).unwrap();
     std::fs::write(torchref.join("throughput.py"), "").unwrap();
-    // The stand-in reference writes down how it was called.
-    let (python, calls) = (dir.path().join("python"), dir.path().join("calls"));
+    let (python, calls) = (dir.join("python"), dir.join("calls"));
     let line = r#"{"case": "mlp-gan", "batch": 8, "gen_iters_per_s": 5.0, "peak_rss_mb": 1.0, "other_cpu_frac": 0.0, "threads": 2, "torch": "fake"}"#;
     let script =
         format!("#!/bin/sh\n[ \"$1\" = \"-c\" ] && exit 0\necho \"$@\" >> '{}'\necho '{line}'\n", calls.display());
     std::fs::write(&python, script).unwrap();
     std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    (python, torchref, calls)
+}
+
+#[test]
+fn bench_batch_and_device_reach_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let (python, torchref, calls) = stand_in_reference(dir.path());
     let (py, tr) = (python.to_str().unwrap(), torchref.to_str().unwrap());
     let out = ganzoo(&[
         "bench",
@@ -427,6 +433,59 @@ fn bench_batch_and_device_reach_both_sides() {
         &ganzoo(&[&["bench", "--ops-only"][..], &huge].concat()),
         "the per-layer timings at batch 100000000 needs about",
     );
+}
+
+/// `--cuda-conv` times ganzoo once per convolution implementation against one PyTorch
+/// run per round (on the CPU every variant runs the same kernels; the plumbing is what is
+/// checked), and a worker's log reaches the bench's stderr (the timed choices travel so).
+#[test]
+fn bench_variants_share_the_pytorch_run_and_workers_logs_come_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let (python, torchref, calls) = stand_in_reference(dir.path());
+    let (py, tr) = (python.to_str().unwrap(), torchref.to_str().unwrap());
+    let bench = ["bench", "--models", "gan", "--batch", "8", "--torch", py, "--torchref", tr, "--wait-quiet-s", "0"];
+    let timing = ["--repeats", "1", "--target-s", "0.1", "--warmup-s", "0", "--skip-ops"];
+    let out = Command::new(env!("CARGO_BIN_EXE_ganzoo"))
+        .args(bench)
+        .args(timing)
+        .args(["--rounds", "2", "--json", "--cuda-conv", "cudnn,timed"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let (text, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{err}");
+    assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), 2, "one PyTorch run a round");
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ours: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["reference"].is_null() && l["summary"].is_null())
+        .map(|l| l["cuda_conv"].as_str().unwrap())
+        .collect();
+    assert_eq!(ours, ["cudnn", "timed", "cudnn", "timed"], "{text}");
+    let summaries: Vec<&str> =
+        lines.iter().filter(|l| l["summary"] == true).map(|l| l["cuda_conv"].as_str().unwrap()).collect();
+    assert_eq!(summaries, ["cudnn", "timed"], "a median per variant: {text}");
+    assert!(lines.iter().filter(|l| l["reference"] == "pytorch").all(|l| l["iters_per_s"] == 5.0), "{text}");
+    assert_eq!(err.matches("timing in a worker process").count(), 4, "each worker's log: {err}");
+    assert!(err.contains("--cuda-conv on the CPU"), "{err}");
+    // The table names each row's variant.
+    let out = ganzoo(&[&bench[..], &timing, &["--rounds", "1", "--cuda-conv", "columns,gemm"]].concat());
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && table.contains("gan columns") && table.contains("gan gemm"), "{table}");
+    // Refused before anything runs: the per-layer timings (GANZOO_CUDA_CONV's), parity,
+    // a CPU table that has no variants, a value that is none.
+    std::fs::remove_file(&calls).unwrap();
+    let report = dir.path().join("perf.md");
+    std::fs::write(&report, "# Performance\n").unwrap();
+    for (extra, needle) in [
+        (vec!["--cuda-conv", "timed"], "--skip-ops"),
+        (vec!["--cuda-conv", "timed", "--skip-ops", "--write", report.to_str().unwrap()], "needs --device cuda"),
+        (vec!["--cuda-conv", "nope", "--skip-ops"], "nope"),
+    ] {
+        assert_clean_failure(&ganzoo(&[&bench[..], &extra].concat()), needle);
+    }
+    assert_clean_failure(&ganzoo(&["bench", "--parity", "1", "--cuda-conv", "timed", "--skip-ops"]), "--parity");
+    assert!(!calls.exists(), "the reference ran");
 }
 
 /// The trainer holds a generated batch's graph only where the generator step reuses it
@@ -1178,9 +1237,11 @@ fn the_gpu_check_script_runs_its_cpu_part() {
         std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
     files.sort();
     assert_eq!(files, ["details.tar.gz", "performance.md", "summary.txt", "timed.txt"], "at most 8 files come back");
-    // The timed sections' choices, one heading per timed comparison (the CPU has none to log).
+    // The timed choices, one heading per comparison (the CPU has none to log); each
+    // comparison times cuDNN's heuristics and timing both.
     let timed = std::fs::read_to_string(out.path().join("timed.txt")).unwrap();
-    assert!(timed.contains("== batch 8, tf32conv-timed-vs-pytorch") && timed.contains("exact-timed"), "{timed}");
+    assert!(timed.contains("== batch 8, tf32conv\n") && timed.contains("== batch 8, exact\n"), "{timed}");
+    assert_eq!(summary.matches("gan timed ").count(), 2, "{summary}");
     for needle in
         ["\"ok\":true", "SIGINT: exit status 130 (130 expected)", "wrote [64, 1, 28, 28] samples", "exit status 0"]
     {

@@ -49,6 +49,11 @@ pub fn cuda_conv() -> CudaConv {
     *CHOSEN.get_or_init(|| chosen(std::env::var("GANZOO_CUDA_CONV").ok().as_deref(), cfg!(feature = "cudnn")))
 }
 
+/// What `GANZOO_CUDA_CONV=value` chooses in this build (a bench names its workers' choice).
+pub fn cuda_conv_for(value: &str) -> CudaConv {
+    chosen(Some(value), cfg!(feature = "cudnn"))
+}
+
 fn chosen(value: Option<&str>, cudnn_built: bool) -> CudaConv {
     match value {
         Some("columns") => CudaConv::Columns,

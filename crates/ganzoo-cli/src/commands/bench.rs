@@ -2,6 +2,7 @@
 //! its own), the PyTorch reference beside it in alternating rounds when asked, then
 //! the per-layer convolution timings; tables or JSON lines.
 
+use std::io::Write;
 use std::process::Command;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use ganzoo_models::KernelBackend;
 use ganzoo_train::budget::MemoryLimit;
 use ganzoo_train::device::DeviceSpec;
 
-use crate::cli::{open_device, BenchArgs, PrecisionArg};
+use crate::cli::{open_device, BenchArgs, CudaConvArg, PrecisionArg};
 use crate::output::emit;
 
 pub fn run(args: BenchArgs, limit: MemoryLimit) -> Result<()> {
@@ -27,6 +28,9 @@ pub fn run(args: BenchArgs, limit: MemoryLimit) -> Result<()> {
     let target = target(&args)?;
     check_memory(&args, limit)?;
     if let Some(path) = &args.write {
+        if !args.cuda_conv.is_empty() && !target.cuda() {
+            bail!("--cuda-conv with --write needs --device cuda: the CPU's table has no convolution variants");
+        }
         report::check_writable(path)?;
     }
     ganzoo_models::set_kernel_backend(args.kernels);
@@ -37,6 +41,7 @@ pub fn run(args: BenchArgs, limit: MemoryLimit) -> Result<()> {
             return emit(&format!("{}\n", serde_json::to_string(&l)?));
         }
         (Some(model), None) => {
+            tracing::info!(model = model.name(), device = %args.device, "timing in a worker process");
             let mut t =
                 throughput::measure(model, plan, args.seed, target).with_context(|| format!("benchmarking {model}"))?;
             t.peak_heap_mb = Some(crate::allocator::peak_live_bytes() as f64 / (1u64 << 20) as f64);
@@ -59,26 +64,37 @@ pub fn run(args: BenchArgs, limit: MemoryLimit) -> Result<()> {
     };
     let rounds = args.rounds.unwrap_or(if torch.is_some() { 3 } else { 1 });
     let models = if args.models.is_empty() { BenchModel::ALL.to_vec() } else { args.models.clone() };
-    let mut compared = Vec::new();
+    let variants = variants(&args);
+    // Per model, a comparison per variant.
+    let mut compared: Vec<Vec<Comparison>> = Vec::new();
     if !args.ops_only {
+        let width = model_column(&variants);
         if !args.json {
-            emit(&table_header(&torch_isa, target))?;
+            emit(&table_header(&torch_isa, target, width))?;
             if target.cuda() {
-                let ((products, _), (convolutions, _)) = (cuda_precision(), cuda_convolutions());
-                let gpu = gpu_label(target);
+                let convolutions: Vec<&str> = variants.iter().map(|&v| cuda_convolutions(v).0).collect();
+                let (gpu, (products, _)) = (gpu_label(target), cuda_precision());
                 emit(&format!(
                     "device: {gpu} (ganzoo and PyTorch); it/s below are the GPU's; ganzoo's f32 products: {products}; \
-                     its convolutions: {convolutions}\n"
+                     its convolutions: {}\n",
+                    convolutions.join("; ")
                 ))?;
             }
         }
         for model in models {
             match &torch {
-                Some(t) => compared.push(compare(model, t, (rounds, plan, target), &args, threads)?),
+                Some(t) => compared.push(compare(model, t, (rounds, plan, target), &args, (threads, &variants))?),
                 None => {
                     for round in 0..rounds {
-                        let ours = worker(model, &args, threads)?;
-                        emit(&if args.json { json_line(&ours, round)? } else { table_row(round, &ours, None) })?;
+                        for &v in &variants {
+                            let ours = worker(model, &args, threads, v)?;
+                            let label = row_label(&ours.model, v);
+                            emit(&if args.json {
+                                json_line(&ours, round, v)?
+                            } else {
+                                table_row((round, &label, width), &ours, None)
+                            })?;
+                        }
                     }
                 }
             }
@@ -88,42 +104,86 @@ pub fn run(args: BenchArgs, limit: MemoryLimit) -> Result<()> {
         per_layer(&args, torch.as_ref().map(|t| (t, torch_isa.as_str())), target)?;
     }
     if let Some(path) = &args.write {
-        write_report(path, &compared, args.kernels, (threads, rounds), torch_isa, target)?;
+        for (i, &v) in variants.iter().enumerate() {
+            let tables: Vec<Comparison> = compared.iter().map(|c| c[i].clone()).collect();
+            write_report(path, (&tables, v), args.kernels, (threads, rounds), torch_isa.clone(), target)?;
+        }
     }
     Ok(())
 }
 
 /// `rounds` rounds of `model` against the PyTorch reference, each side a fresh
-/// process, in the order [`rounds::order`] gives; each round's lines as it ends,
-/// then (for several rounds) the median ratio.
+/// process, in the order [`rounds::order`] gives (ganzoo's side: each of `variants` in
+/// turn, all against the round's one PyTorch run); each round's lines as it ends, then
+/// (for several rounds) the median ratios. A comparison per variant.
 fn compare(
     model: BenchModel,
     torch: &TorchRef,
     (rounds, plan, target): (usize, TimingPlan, Target),
     args: &BenchArgs,
-    threads: usize,
-) -> Result<Comparison> {
+    (threads, variants): (usize, &[Option<CudaConvArg>]),
+) -> Result<Vec<Comparison>> {
     let reference = || {
         quiet(args);
         torch.measure(model, plan, args.seed, target).with_context(|| format!("PyTorch reference of {model}"))
     };
-    let mut compared = Comparison { rounds: Vec::with_capacity(rounds) };
+    let ganzoo = || variants.iter().map(|&v| worker(model, args, threads, v)).collect::<Result<Vec<_>>>();
+    let width = model_column(variants);
+    let mut compared: Vec<Comparison> =
+        variants.iter().map(|_| Comparison { rounds: Vec::with_capacity(rounds) }).collect();
     for r in 0..rounds {
         let first = rounds::order(r)[0];
-        let round = if first == Side::Ganzoo {
-            let ours = worker(model, args, threads)?;
-            Round { ours, theirs: reference()? }
+        let (ours, theirs) = if first == Side::Ganzoo {
+            let ours = ganzoo()?;
+            (ours, reference()?)
         } else {
             let theirs = reference()?;
-            Round { ours: worker(model, args, threads)?, theirs }
+            (ganzoo()?, theirs)
         };
-        emit(&if args.json { json_round(r, &round, first)? } else { table_row(r, &round.ours, Some(&round.theirs)) })?;
-        compared.rounds.push(round);
+        for ((ours, &v), c) in ours.into_iter().zip(variants).zip(&mut compared) {
+            let round = Round { ours, theirs: theirs.clone() };
+            let label = row_label(&round.ours.model, v);
+            emit(&if args.json {
+                json_round(r, &round, first, v)?
+            } else {
+                table_row((r, &label, width), &round.ours, Some(&round.theirs))
+            })?;
+            c.rounds.push(round);
+        }
     }
     if rounds > 1 {
-        emit(&if args.json { json_summary(&compared)? } else { table_summary(&compared) })?;
+        for (c, &v) in compared.iter().zip(variants) {
+            emit(&if args.json { json_summary(c, v)? } else { table_summary(c, &row_label(c.model(), v)) })?;
+        }
     }
     Ok(compared)
+}
+
+/// The convolution implementations each model is timed with: `--cuda-conv`'s, else
+/// `[None]`, the one GANZOO_CUDA_CONV chooses.
+fn variants(args: &BenchArgs) -> Vec<Option<CudaConvArg>> {
+    if args.cuda_conv.is_empty() {
+        return vec![None];
+    }
+    if !args.device.is_cuda() {
+        tracing::warn!("--cuda-conv on the CPU: every variant runs the same CPU kernels");
+    }
+    args.cuda_conv.iter().map(|&v| Some(v)).collect()
+}
+
+/// A table row's first column: the model, and the variant where `--cuda-conv` names one.
+fn row_label(model: &str, variant: Option<CudaConvArg>) -> String {
+    variant.map_or_else(|| model.to_string(), |v| format!("{model} {}", v.name()))
+}
+
+/// The width of a table's first column: the longest model name (`wgan-gp32`) and, with
+/// `--cuda-conv`, the longest variant (`columns`).
+fn model_column(variants: &[Option<CudaConvArg>]) -> usize {
+    if variants.iter().any(Option::is_some) {
+        18
+    } else {
+        10
+    }
 }
 
 /// How f32 products ran on CUDA, and the suffix of the GPU table's key: exact f32 (no
@@ -145,13 +205,15 @@ fn cuda_precision() -> (&'static str, &'static str) {
 
 /// How ganzoo's convolutions ran on CUDA, and the suffix of the GPU table's key: cuDNN
 /// with the heuristics' algorithm (the default; no suffix), the fastest of cuDNN and the
-/// columns by timing (`-timed`), the columns (`-columns`), or Candle's conv2d (`-gemm`).
-fn cuda_convolutions() -> (&'static str, &'static str) {
+/// columns by timing (`-timed`), the columns (`-columns`), or Candle's conv2d (`-gemm`);
+/// `variant`'s (`--cuda-conv`), else GANZOO_CUDA_CONV's.
+fn cuda_convolutions(variant: Option<CudaConvArg>) -> (&'static str, &'static str) {
     use ganzoo_kernels::CudaConv;
-    if ganzoo_models::backend::cuda_convolutions_as_gemm() {
+    let as_gemm = variant.map_or_else(ganzoo_models::backend::cuda_convolutions_as_gemm, |v| v == CudaConvArg::Gemm);
+    if as_gemm {
         return ("as Candle's im2col + cuBLAS conv2d (GANZOO_CUDA_CONV=gemm)", "-gemm");
     }
-    let conv = ganzoo_kernels::cuda_conv();
+    let conv = variant.map_or_else(ganzoo_kernels::cuda_conv, |v| ganzoo_kernels::cuda_conv_for(v.name()));
     let suffix = match conv {
         CudaConv::Cudnn => "",
         CudaConv::Columns => "-columns",
@@ -227,22 +289,24 @@ fn quiet(args: &BenchArgs) {
     }
 }
 
-/// Times `model` in a fresh process of this binary.
-fn worker(model: BenchModel, args: &BenchArgs, threads: usize) -> Result<Throughput> {
+/// Times `model` in a fresh process of this binary, with `variant`'s convolutions.
+fn worker(model: BenchModel, args: &BenchArgs, threads: usize, variant: Option<CudaConvArg>) -> Result<Throughput> {
     quiet(args);
     let timing = [("--repeats", args.repeats.to_string()), ("--target-s", args.target_s.to_string())];
     let extra = [timing.as_slice(), &[("--warmup-s", args.warmup_s.to_string())]].concat();
-    spawn(model, args, threads, (args.device, args.kernels, args.precision), &extra)
+    spawn(model, args, threads, (args.device, args.kernels, args.precision), (&extra, variant))
 }
 
 /// Runs `ganzoo bench --worker MODEL` on `device` with `kernels` in `precision` (and
-/// `extra` flags) in a fresh process; its last JSON line.
+/// `extra` flags; GANZOO_CUDA_CONV set to `variant`'s, else inherited) in a fresh
+/// process; its last JSON line. What it logged is passed on to this process's stderr
+/// (the timed convolutions' choices, cuDNN's warnings).
 fn spawn<T: serde::de::DeserializeOwned>(
     model: BenchModel,
     args: &BenchArgs,
     threads: usize,
     (device, kernels, precision): (DeviceSpec, KernelBackend, PrecisionArg),
-    extra: &[(&str, String)],
+    (extra, variant): (&[(&str, String)], Option<CudaConvArg>),
 ) -> Result<T> {
     let exe = std::env::current_exe().context("locating the ganzoo binary")?;
     let precision = ganzoo_train::Precision::from(precision).name();
@@ -252,8 +316,12 @@ fn spawn<T: serde::de::DeserializeOwned>(
         .args(args.batch.map(|b| ["--batch".to_string(), b.to_string()]).into_iter().flatten())
         .args(extra.iter().flat_map(|(k, v)| [k.to_string(), v.clone()]))
         .env("RAYON_NUM_THREADS", threads.to_string())
+        .envs(variant.map(|v| ("GANZOO_CUDA_CONV", v.name())))
         .output()
         .with_context(|| format!("running {}", exe.display()))?;
+    if out.status.success() {
+        std::io::stderr().write_all(&out.stderr).context("passing on a worker's log")?;
+    }
     Ok(parse_last_line(&out.stdout, &out.stderr, out.status.success(), &exe)?)
 }
 
@@ -274,8 +342,8 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
     for model in models {
         let n = [("--parity", steps.to_string())];
         let reference = (DeviceSpec::Cpu, KernelBackend::Ganzoo, PrecisionArg::F32);
-        let reference: Losses = spawn(model, args, threads, reference, &n)?;
-        let candidate: Losses = spawn(model, args, threads, (args.device, args.kernels, args.precision), &n)?;
+        let reference: Losses = spawn(model, args, threads, reference, (&n, None))?;
+        let candidate: Losses = spawn(model, args, threads, (args.device, args.kernels, args.precision), (&n, None))?;
         let p = parity::compare(&reference, &candidate, tolerance, drift)?;
         let line = if args.json {
             serde_json::to_string(&p)? + "\n"
@@ -381,8 +449,9 @@ fn op_parities(args: &BenchArgs, target: Target) -> Result<Vec<String>> {
     Ok(failed)
 }
 
-/// The table's header; `torch_isa` is PyTorch's capability line (empty without PyTorch).
-fn table_header(torch_isa: &str, target: Target) -> String {
+/// The table's header; `torch_isa` is PyTorch's capability line (empty without PyTorch),
+/// `width` the first column's.
+fn table_header(torch_isa: &str, target: Target, width: usize) -> String {
     let cuda = target.cuda();
     let (best, torch) = (Isa::detected(), !torch_isa.is_empty());
     let mut line = format!(
@@ -399,7 +468,7 @@ fn table_header(torch_isa: &str, target: Target) -> String {
         line.push_str(&format!("ganzoo's activations: {} on f32 weights{theirs}\n", target.precision.name()));
     }
     let mut h = format!(
-        "{:<10}{:>6}{:>6}{:>8}{:>10}{:>20}{:>9}{:>10}{:>11}{:>8}{:>7}",
+        "{:<width$}{:>6}{:>6}{:>8}{:>10}{:>20}{:>9}{:>10}{:>11}{:>8}{:>7}",
         "model", "round", "batch", "isa", "it/s", "(min–max)", "ms/it", "real/s", "critic/s", "RSS MB", "other"
     );
     if torch {
@@ -411,10 +480,11 @@ fn table_header(torch_isa: &str, target: Target) -> String {
     format!("{line}{h}\n{}\n", "-".repeat(h.chars().count()))
 }
 
-fn table_row(round: usize, t: &Throughput, theirs: Option<&TorchThroughput>) -> String {
+/// A round's row, `label` (the model, perhaps with its variant) in a first column `width` wide.
+fn table_row((round, label, width): (usize, &str, usize), t: &Throughput, theirs: Option<&TorchThroughput>) -> String {
     let mut r = format!(
-        "{:<10}{:>6}{:>6}{:>8}{:>10.3}{:>20}{:>9.1}{:>10.0}{:>11.0}{:>8.0}{:>7.2}",
-        t.model,
+        "{:<width$}{:>6}{:>6}{:>8}{:>10.3}{:>20}{:>9.1}{:>10.0}{:>11.0}{:>8.0}{:>7.2}",
+        label,
         round,
         t.batch,
         t.isa,
@@ -444,11 +514,10 @@ fn table_row(round: usize, t: &Throughput, theirs: Option<&TorchThroughput>) -> 
     r + "\n"
 }
 
-fn table_summary(c: &Comparison) -> String {
+fn table_summary(c: &Comparison, label: &str) -> String {
     let (lo, hi) = c.ratio_range();
     format!(
-        "{:<10}median of {} rounds: ganzoo {:.3} it/s, PyTorch {:.3} it/s, ratio {:.2} (rounds {lo:.2}–{hi:.2})\n",
-        c.model(),
+        "{label:<10} median of {} rounds: ganzoo {:.3} it/s, PyTorch {:.3} it/s, ratio {:.2} (rounds {lo:.2}–{hi:.2})\n",
         c.rounds.len(),
         c.ours_iters_per_s(),
         c.theirs_iters_per_s(),
@@ -456,16 +525,25 @@ fn table_summary(c: &Comparison) -> String {
     )
 }
 
-/// ganzoo's result line, with its round.
-fn json_line(t: &Throughput, round: usize) -> Result<String> {
+/// `line` with `"cuda_conv"`, the variant (`--cuda-conv`) it belongs to, if any.
+fn with_variant(mut line: serde_json::Value, variant: Option<CudaConvArg>) -> String {
+    if let Some(v) = variant {
+        line["cuda_conv"] = v.name().into();
+    }
+    line.to_string() + "\n"
+}
+
+/// ganzoo's result line, with its round (and variant).
+fn json_line(t: &Throughput, round: usize, variant: Option<CudaConvArg>) -> Result<String> {
     let mut v = serde_json::to_value(t)?;
     v["round"] = round.into();
     v["cpu"] = system::cpu_model().into();
-    Ok(v.to_string() + "\n")
+    Ok(with_variant(v, variant))
 }
 
-/// A round's two lines, in the order they were measured.
-fn json_round(round: usize, r: &Round, first: Side) -> Result<String> {
+/// A round's two lines, in the order they were measured; with a variant, the reference's
+/// line repeated for each, with that variant's ratio.
+fn json_round(round: usize, r: &Round, first: Side, variant: Option<CudaConvArg>) -> Result<String> {
     let p = &r.theirs;
     let reference = serde_json::json!({
         "reference": "pytorch", "model": r.ours.model, "case": p.case, "batch": p.batch, "round": round,
@@ -473,12 +551,12 @@ fn json_round(round: usize, r: &Round, first: Side) -> Result<String> {
         "threads": p.threads,
         "torch": p.torch, "other_cpu_frac": p.other_cpu_frac, "ratio": r.ratio(),
     });
-    let (ours, theirs) = (json_line(&r.ours, round)?, reference.to_string() + "\n");
+    let (ours, theirs) = (json_line(&r.ours, round, variant)?, with_variant(reference, variant));
     Ok(if first == Side::Ganzoo { ours + &theirs } else { theirs + &ours })
 }
 
 /// The model's line over all rounds: medians, the rounds' ratio range, peak memory.
-fn json_summary(c: &Comparison) -> Result<String> {
+fn json_summary(c: &Comparison, variant: Option<CudaConvArg>) -> Result<String> {
     let images_per_iter = c.rounds.first().map_or(0.0, |r| r.ours.images_per_s / r.ours.iters_per_s);
     let (lo, hi) = c.ratio_range();
     let line = serde_json::json!({
@@ -487,7 +565,7 @@ fn json_summary(c: &Comparison) -> Result<String> {
         "peak_rss_mb": c.ours_peak_rss_mb(), "torch_iters_per_s": c.theirs_iters_per_s(),
         "torch_peak_rss_mb": c.theirs_peak_rss_mb(), "ratio": c.ratio(), "ratio_min": lo, "ratio_max": hi,
     });
-    Ok(line.to_string() + "\n")
+    Ok(with_variant(line, variant))
 }
 
 /// Every DCGAN layer (at --batch, else 64) with both convolution backends on the
@@ -498,7 +576,7 @@ fn per_layer(args: &BenchArgs, torch: Option<(&TorchRef, &str)>, target: Target)
     if !args.json {
         let theirs = if torch.is_some() { format!("{:>18}{:>8}", "PyTorch ms GF/s", "vs PT") } else { String::new() };
         let machine = if target.cuda() {
-            let (gpu, (convolutions, _)) = (gpu_label(target), cuda_convolutions());
+            let (gpu, (convolutions, _)) = (gpu_label(target), cuda_convolutions(None));
             format!("{gpu}, ganzoo's convolutions {convolutions}, its batch norms its CUDA kernels")
         } else {
             format!("CPU: {}, ganzoo's kernels at {}", system::cpu_model(), isa::active())
@@ -607,13 +685,13 @@ fn isa_label() -> String {
 
 fn write_report(
     path: &std::path::Path,
-    compared: &[Comparison],
+    (compared, variant): (&[Comparison], Option<CudaConvArg>),
     kernels: KernelBackend,
     (threads, rounds): (usize, usize),
     torch_isa: String,
     target: Target,
 ) -> Result<()> {
-    let ((products, suffix), (convolutions, conv_suffix)) = (cuda_precision(), cuda_convolutions());
+    let ((products, suffix), (convolutions, conv_suffix)) = (cuda_precision(), cuda_convolutions(variant));
     let gpu = if target.cuda() {
         let name = ganzoo_train::device::name(&target.device()?).unwrap_or_else(|| gpu_label(target));
         Some((name, format!("{products}; convolutions {convolutions}")))
