@@ -222,22 +222,31 @@ if want parity; then
   fi
 fi
 # The convolutions chosen by timing (opt-in: two runs may choose differently) against
-# the same checks, unless a fallback replaced ganzoo's convolutions above.
+# the same checks, unless a fallback replaced ganzoo's convolutions above; once timing
+# has failed (timed_failed), the comparisons leave it out.
 timed_ok() {
-  [ -z "${GANZOO_CUDA_CONV:-}" ] || { log "skipped (GANZOO_CUDA_CONV=$GANZOO_CUDA_CONV): $1, chosen by timing"; false; }
+  [ -z "${GANZOO_CUDA_CONV:-}" ] || { log "skipped (GANZOO_CUDA_CONV=$GANZOO_CUDA_CONV): $1, chosen by timing"; false; } || return
+  [ -z "${timed_failed:-}" ] || { log "skipped (timing failed $timed_failed): $1, chosen by timing"; false; }
 }
+timed_failed=
 if want parity-timed && timed_ok parity && fits 60 "parity with GANZOO_CUDA_CONV=timed"; then
   log "parity with the convolutions chosen by timing (GANZOO_CUDA_CONV=timed)"
-  GANZOO_CUDA_CONV=timed step parity-timed "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json
+  GANZOO_CUDA_CONV=timed step parity-timed "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json \
+    || timed_failed="its parity"
 fi
 # compared B LABEL: the models at batch B beside PyTorch, ganzoo with cuDNN's heuristics
 # and with the convolutions chosen by timing, both against each round's one PyTorch run
 # (--cuda-conv; tables cuda-bB… and cuda-bB…-timed), the timed choices to timed.txt;
-# after a fallback (GANZOO_CUDA_CONV set above), that one alone.
+# after a fallback (GANZOO_CUDA_CONV set above) or a failure of timing, without timing.
+# If the two together fail, the heuristics' alone are timed again.
 compared() {
   local b=$1 label=$2 variants=()
   timed_ok "batch $b, $label" && variants=(--cuda-conv cudnn,timed)
-  RUST_LOG=warn,ganzoo_kernels=info bench "$b" ganzoo "$label-vs-pytorch" "${variants[@]}" "${torch[@]}"
+  if ! RUST_LOG=warn,ganzoo_kernels=info bench "$b" ganzoo "$label-vs-pytorch" "${variants[@]}" "${torch[@]}" \
+    && [ ${#variants[@]} -gt 0 ]; then
+    timed_failed="at batch $b, $label"
+    fits 150 "batch $b, $label, cuDNN's heuristics alone" && bench "$b" ganzoo "$label-cudnn-vs-pytorch" "${torch[@]}"
+  fi
   { echo "== batch $b, $label"; sed 's/\x1b\[[0-9;]*m//g' "$work/bench-$b-$label-vs-pytorch.err" | grep "timed convolution"; } >> "$out/timed.txt"
 }
 # Beside PyTorch, like for like: TF32 in the convolutions on both sides (PyTorch's
