@@ -263,30 +263,39 @@ fn clamp_kernel_is_the_cpu_ops_bit_for_bit() {
     assert!(out[0][7].is_nan() && out[0].iter().filter(|x| x.abs() == 0.01).count() > 100);
 }
 
-/// `gz_im2col` and `gz_col2im` through the convolutions they serve: the kernel times the
-/// `(N, P, L)` columns is the CPU kernels' `conv2d`, the `(N, L, P)` columns are their
-/// transpose, and the folded `Wᵀ·dy` is the CPU's transposed convolution.
+/// `gz_im2col` and `gz_col2im` through the convolutions they serve, in each of their
+/// three layouts: the kernel times the `(N, P, L)` columns is the CPU kernels' `conv2d`,
+/// the `(N, L, P)` and `(P, N, L)` columns are those entries reordered, and `Wᵀ·dy`
+/// folded from any layout is the CPU's transposed convolution.
 fn columns_match_the_cpu(x_dims: [usize; 4], w_dims: [usize; 4], params: ganzoo_kernels::ConvParams) {
     let ([n, c, h, w], [o, _, kh, kw]) = (x_dims, w_dims);
     let out_side = |i: usize, k: usize| (i + 2 * params.padding - params.dilation * (k - 1) - 1) / params.stride + 1;
     let (oh, ow) = (out_side(h, kh), out_side(w, kw));
     let (p, l) = (c * kh * kw, oh * ow);
+    // Where sample s's entry for patch row q and pixel px lies in each layout.
+    let index = |s: usize, q: usize, px: usize| [(s * p + q) * l + px, (s * l + px) * p + q, (q * n + s) * l + px];
+    let every = || (0..n).flat_map(|s| (0..p).flat_map(move |q| (0..l).map(move |px| (s, q, px))));
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let (x, kernel, dy) = (normal(&mut rng, n * c * h * w), normal(&mut rng, o * p), normal(&mut rng, n * o * l));
-    // c = Wᵀ·dy per sample (P, L), in f64.
-    let mut folded_in = vec![0f32; n * p * l];
-    for (s, q, px) in (0..n).flat_map(|s| (0..p).flat_map(move |q| (0..l).map(move |px| (s, q, px)))) {
+    // Wᵀ·dy per sample (P, L), in f64, in each layout.
+    let mut folded_in = vec![vec![0f32; n * p * l]; 3];
+    for (s, q, px) in every() {
         let sum: f64 = (0..o).map(|k| kernel[k * p + q] as f64 * dy[(s * o + k) * l + px] as f64).sum();
-        folded_in[(s * p + q) * l + px] = sum as f32;
+        for (layout, at) in index(s, q, px).into_iter().enumerate() {
+            folded_in[layout][at] = sum as f32;
+        }
     }
     let sizes = [n, c, h, w, kh, kw, oh, ow, params.stride, params.padding, params.dilation];
     let args: Vec<String> = sizes.iter().map(|v| v.to_string()).collect();
-    let inputs = [("x", &x[..]), ("c", &folded_in[..])];
-    let Some(out) = run("columns", &args, &inputs, &["cols", "cols_t", "folded"]) else { return };
-    let (cols, cols_t, folded) = (&out[0], &out[1], &out[2]);
+    let inputs = [("x", &x[..]), ("c0", &folded_in[0][..]), ("c1", &folded_in[1][..]), ("c2", &folded_in[2][..])];
+    let outputs = ["cols0", "cols1", "cols2", "folded0", "folded1", "folded2"];
+    let Some(out) = run("columns", &args, &inputs, &outputs) else { return };
+    let (cols, folded) = (&out[0], &out[3..]);
 
-    let transposed: Vec<f32> = (0..n * l * p).map(|i| cols[(i / (l * p) * p + i % p) * l + i / p % l]).collect();
-    assert_eq!(cols_t, &transposed, "pixel-major columns");
+    for layout in 1..3 {
+        let reordered: Vec<f32> = every().map(|(s, q, px)| out[layout][index(s, q, px)[layout]]).collect();
+        assert_eq!(&reordered, cols, "layout {layout}'s columns against (N, P, L)'s");
+    }
     let mut y = vec![0f32; n * o * l];
     for (s, k, px) in (0..n).flat_map(|s| (0..o).flat_map(move |k| (0..l).map(move |px| (s, k, px)))) {
         let sum: f64 = (0..p).map(|q| kernel[k * p + q] as f64 * cols[(s * p + q) * l + px] as f64).sum();
@@ -297,8 +306,12 @@ fn columns_match_the_cpu(x_dims: [usize; 4], w_dims: [usize; 4], params: ganzoo_
     let case = format!("{x_dims:?} {w_dims:?} {params:?}");
     let e = relative(&y, &values(&ganzoo_kernels::conv2d(&xt, &wt, params).unwrap()));
     assert!(e <= 1e-5, "W·im2col(x) against conv2d, {case}: {e}");
-    let e = relative(folded, &values(&ganzoo_kernels::conv_transpose2d_to(&dyt, &wt, params, (h, w)).unwrap()));
-    assert!(e <= 1e-5, "col2im(Wᵀ·dy) against conv_transpose2d, {case}: {e}");
+    let want = values(&ganzoo_kernels::conv_transpose2d_to(&dyt, &wt, params, (h, w)).unwrap());
+    for (layout, folded) in folded.iter().enumerate() {
+        let e = relative(folded, &want);
+        assert!(e <= 1e-5, "col2im(Wᵀ·dy) from layout {layout} against conv_transpose2d, {case}: {e}");
+    }
+    assert!(folded[1..].iter().all(|f| f == &folded[0]), "one sum order whatever the layout");
 }
 
 #[test]

@@ -20,9 +20,11 @@ pub enum CudaConv {
     /// first algorithm [`qualifying`] allows; the dense convolutions the columns' one
     /// product (`through_cudnn`).
     Cudnn,
-    /// ganzoo's im2col / col2im kernels around Candle's cuBLAS products.
+    /// ganzoo's im2col / col2im kernels around Candle's cuBLAS products, one a chunk of
+    /// samples.
     Columns,
-    /// Per primitive and geometry, the fastest of the columns and every cuDNN algorithm
+    /// Per primitive and geometry, the fastest of the columns (one product a chunk, or
+    /// one a sample in a batched product) and every cuDNN algorithm
     /// [`qualifying`] allows — non-deterministic ones too, as PyTorch's default takes
     /// them —, each timed once ([`TIMED_REPEATS`]) where the geometry first runs (as
     /// PyTorch's `cudnn.benchmark`). The candidates round differently, some differently

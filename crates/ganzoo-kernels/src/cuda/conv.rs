@@ -3,8 +3,8 @@
 //! `gz_col2im`) around Candle's cuBLAS product —, as [`cuda_conv`] says; the columns also
 //! where cuDNN offers no algorithm [`crate::cuda_conv::qualifying`] takes, and for the
 //! dense convolutions ([`crate::cuda_conv::through_cudnn`]). With
-//! [`CudaConv::Timed`], each primitive and geometry times the columns and every such
-//! algorithm once, and keeps the fastest.
+//! [`CudaConv::Timed`], each primitive and geometry times the columns (both
+//! [`Products`]) and every such algorithm once, and keeps the fastest.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -15,7 +15,7 @@ use candle_core::cuda_backend::{CudaDevice, CudaStorage, DeviceId};
 use candle_core::{Layout, Result};
 
 use super::{elementwise, int, launch, view};
-use crate::conv_columns::{self, Columns};
+use crate::conv_columns::{self, ColumnLayout, Columns, Products};
 use crate::cuda_conv::{conv_tf32, cuda_conv, fastest, through_cudnn, CudaConv, TIMED_REPEATS};
 use crate::geometry::ConvGeometry;
 
@@ -39,20 +39,32 @@ pub(super) fn shape(g: &ConvGeometry) -> Shape {
 }
 
 /// `primitive` as the columns compute it.
-fn columns(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<CudaStorage> {
+fn columns(primitive: Primitive, products: Products, g: &ConvGeometry, a: Operand, b: Operand) -> Result<CudaStorage> {
     match primitive {
-        Primitive::Forward => conv_columns::forward(g, a, b),
-        Primitive::Adjoint => conv_columns::adjoint(g, a, b),
+        Primitive::Forward => conv_columns::forward(g, a, b, products),
+        Primitive::Adjoint => conv_columns::adjoint(g, a, b, products),
         Primitive::WeightGrad => conv_columns::weight_grad(g, a, b),
     }
 }
 
-/// What runs a primitive: the columns, or the `n`th algorithm cuDNN qualifies
-/// (deterministic ones only, or with `any_order` all).
+/// What runs a primitive: the columns (a product per chunk of samples, or per sample),
+/// or the `n`th algorithm cuDNN qualifies (deterministic ones only, or with `any_order`
+/// all).
 #[derive(Debug, Clone, Copy)]
 enum Candidate {
-    Columns,
+    Columns(Products),
     Cudnn { any_order: bool, n: usize },
+}
+
+/// The columns' candidates [`CudaConv::Timed`] times for `primitive` on `g`, named: a
+/// product per chunk, and for the forward and adjoint of images with several samples
+/// also a product per sample (the weight gradient's are the same either way).
+fn column_candidates(primitive: Primitive, g: &ConvGeometry) -> Vec<(String, Candidate)> {
+    let mut out = vec![("columns".to_string(), Candidate::Columns(Products::PerChunk))];
+    if primitive != Primitive::WeightGrad && !g.dense() && g.batch > 1 {
+        out.push(("columns per sample".into(), Candidate::Columns(Products::PerSample)));
+    }
+    out
 }
 
 fn run_candidate(c: Candidate, primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<CudaStorage> {
@@ -61,15 +73,19 @@ fn run_candidate(c: Candidate, primitive: Primitive, g: &ConvGeometry, a: Operan
             return Ok(out);
         }
     }
-    columns(primitive, g, a, b)
+    let products = match c {
+        Candidate::Columns(products) => products,
+        Candidate::Cudnn { .. } => Products::PerChunk,
+    };
+    columns(primitive, products, g, a, b)
 }
 
 /// `primitive` as [`cuda_conv`] says.
 fn run(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<CudaStorage> {
     let candidate = match cuda_conv() {
-        CudaConv::Columns => Candidate::Columns,
+        CudaConv::Columns => Candidate::Columns(Products::PerChunk),
         CudaConv::Cudnn if through_cudnn(g) => Candidate::Cudnn { any_order: false, n: 0 },
-        CudaConv::Cudnn => Candidate::Columns,
+        CudaConv::Cudnn => Candidate::Columns(Products::PerChunk),
         CudaConv::Timed => timed(primitive, g, a, b)?,
     };
     run_candidate(candidate, primitive, g, a, b)
@@ -87,11 +103,11 @@ fn timed(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Resu
     if let Some(c) = TIMED.with(|t| t.borrow().get(&key).copied()) {
         return Ok(c);
     }
-    let names: Vec<String> =
-        std::iter::once("columns".into()).chain(cudnn::algorithms(&a.0.device, g, (primitive, true))?).collect();
-    let candidates: Vec<_> = std::iter::once(Candidate::Columns)
-        .chain((1..names.len()).map(|n| Candidate::Cudnn { any_order: true, n: n - 1 }))
-        .collect();
+    let algorithms = cudnn::algorithms(&a.0.device, g, (primitive, true))?.into_iter().enumerate();
+    let (names, candidates): (Vec<String>, Vec<Candidate>) = column_candidates(primitive, g)
+        .into_iter()
+        .chain(algorithms.map(|(n, name)| (name, Candidate::Cudnn { any_order: true, n })))
+        .unzip();
     let mut times = Vec::with_capacity(candidates.len());
     for &c in &candidates {
         times.push(best_time(&a.0.device, || run_candidate(c, primitive, g, a, b).map(drop))?);
@@ -166,31 +182,30 @@ fn sizes(g: &ConvGeometry) -> Result<[i32; 10]> {
 }
 
 impl Columns for CudaStorage {
-    fn im2col(&self, l: &Layout, g: &ConvGeometry, pixel_major: bool) -> Result<Self> {
+    fn im2col(&self, l: &Layout, g: &ConvGeometry, layout: ColumnLayout) -> Result<Self> {
         let x = view(self, l, "ganzoo-im2col (cuda)")?;
         let len = g.batch * g.patch() * g.out_plane();
         let [c, h, w, kh, kw, oh, ow, stride, pad, dilation] = sizes(g)?;
         let device = &self.device;
         // SAFETY: the kernel writes all `len` values.
         let mut cols = unsafe { device.alloc::<f32>(len)? };
-        let major = pixel_major as i32;
-        let config = elementwise(len);
+        let (config, layout) = (elementwise(len), layout.code());
         launch::gz_im2col(
-            device, config, &x, &mut cols, &len, &c, &h, &w, &kh, &kw, &oh, &ow, &stride, &pad, &dilation, &major,
+            device, config, &x, &mut cols, &len, &c, &h, &w, &kh, &kw, &oh, &ow, &stride, &pad, &dilation, &layout,
         )?;
         Ok(CudaStorage::wrap_cuda_slice(cols, device.clone()))
     }
 
-    fn col2im(&self, g: &ConvGeometry) -> Result<Self> {
+    fn col2im(&self, g: &ConvGeometry, layout: ColumnLayout) -> Result<Self> {
         let cols = view(self, &Layout::contiguous(g.batch * g.patch() * g.out_plane()), "ganzoo-col2im (cuda)")?;
         let len = g.batch * g.cin * g.in_plane();
         let [c, h, w, kh, kw, oh, ow, stride, pad, dilation] = sizes(g)?;
         let device = &self.device;
         // SAFETY: the kernel writes all `len` values.
         let mut x = unsafe { device.alloc::<f32>(len)? };
-        let config = elementwise(len);
+        let (config, layout) = (elementwise(len), layout.code());
         launch::gz_col2im(
-            device, config, &cols, &mut x, &len, &c, &h, &w, &kh, &kw, &oh, &ow, &stride, &pad, &dilation,
+            device, config, &cols, &mut x, &len, &c, &h, &w, &kh, &kw, &oh, &ow, &stride, &pad, &dilation, &layout,
         )?;
         Ok(CudaStorage::wrap_cuda_slice(x, device.clone()))
     }

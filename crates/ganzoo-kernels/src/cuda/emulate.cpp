@@ -8,8 +8,9 @@
 //   emulate DIR moving_average LEN BETA SCALE SQUARE     d g → d
 //   emulate DIR scaled_step LEN LR A_SCALE B_SCALE EPS EPS_IN_ROOT  theta a b → theta
 //   emulate DIR clamp LEN LO HI                          v → v
-//   emulate DIR columns N C H W KH KW OH OW STRIDE PAD DILATION  x c → cols cols_t folded
-//     (cols: im2col of x as (N, P, L), cols_t as (N, L, P); folded: col2im of c)
+//   emulate DIR columns N C H W KH KW OH OW STRIDE PAD DILATION  x c0 c1 c2 → cols0 cols1 cols2
+//     folded0 folded1 folded2 (colsK: im2col of x in layout K — (N, P, L), (N, L, P),
+//     (P, N, L); foldedK: col2im of cK, columns in layout K)
 //
 // Launch shapes as cuda/mod.rs's: per-channel and per-sample kernels one block of GZ_BLOCK
 // threads per channel or sample; elementwise kernels two blocks of 256 threads here, so
@@ -158,19 +159,20 @@ int main(int argc, char** argv) {
         for (int i = 0; i < 11; ++i) v[i] = std::atoi(arg(3 + i));
         const auto [n, c, h, w, kh, kw, oh, ow, stride, pad, dilation] = v;
         const size_t image = (size_t)n * c * h * w, columns = (size_t)n * c * kh * kw * oh * ow;
-        auto x = load("x", image), cin = load("c", columns);
-        std::vector<float> cols(columns), cols_t(columns), folded(image);
-        for (int major = 0; major < 2; ++major) {
-            float* out = major ? cols_t.data() : cols.data();
+        auto x = load("x", image);
+        for (int layout = 0; layout < 3; ++layout) {
+            const std::string k = std::to_string(layout);
+            auto cin = load(("c" + k).c_str(), columns);
+            std::vector<float> cols(columns), folded(image);
             launch(EW_GRID, EW_BLOCK, false, [&] {
-                gz_im2col(x.data(), out, columns, c, h, w, kh, kw, oh, ow, stride, pad, dilation, major);
+                gz_im2col(x.data(), cols.data(), columns, c, h, w, kh, kw, oh, ow, stride, pad, dilation, layout);
             });
+            launch(EW_GRID, EW_BLOCK, false, [&] {
+                gz_col2im(cin.data(), folded.data(), image, c, h, w, kh, kw, oh, ow, stride, pad, dilation, layout);
+            });
+            save(("cols" + k).c_str(), cols);
+            save(("folded" + k).c_str(), folded);
         }
-        launch(EW_GRID, EW_BLOCK, false,
-               [&] { gz_col2im(cin.data(), folded.data(), image, c, h, w, kh, kw, oh, ow, stride, pad, dilation); });
-        save("cols", cols);
-        save("cols_t", cols_t);
-        save("folded", folded);
     } else {
         std::fprintf(stderr, "unknown kernel %s\n", kernel.c_str());
         return 2;

@@ -276,18 +276,33 @@ extern "C" __global__ void gz_scaled_step(float* theta, const float* a, const fl
     }
 }
 
+// The index in columns of the entry for sample n, patch row p (c·kh·kw in the order of a
+// (c, kh, kw) kernel) and output pixel l, laid out (batch, P, L) for layout 0, (batch, L,
+// P) for 1 (pixel-major), (P, batch, L) for 2 (one row per patch entry across the batch).
+__device__ __forceinline__ size_t column_index(size_t n, size_t p, size_t l, size_t batch, size_t patch,
+                                               size_t pixels, int layout) {
+    if (layout == 1) return (n * pixels + l) * patch + p;
+    if (layout == 2) return (p * batch + n) * pixels + l;
+    return (n * patch + p) * pixels + l;
+}
+
 // The im2col matrix of NCHW images x (n, c, h, w) for a kernel (kh, kw) at stride, zero
-// padding and dilation, output (oh, ow): cols (n, P, L), P = c·kh·kw in the order of a
-// (c, kh, kw) kernel, L = oh·ow; (n, L, P) with pixel_major. len = n·P·L.
+// padding and dilation, output (oh, ow): cols in `layout` (column_index), P = c·kh·kw,
+// L = oh·ow. len = n·P·L. Each thread writes the entries of consecutive indices.
 extern "C" __global__ void gz_im2col(const float* x, float* cols, size_t len, int c, int h, int w, int kh, int kw,
-                                     int oh, int ow, int stride, int pad, int dilation, int pixel_major) {
+                                     int oh, int ow, int stride, int pad, int dilation, int layout) {
     const size_t taps = (size_t)kh * kw, patch = (size_t)c * taps, pixels = (size_t)oh * ow;
+    const size_t batch = len / (patch * pixels);
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (size_t)gridDim.x * blockDim.x) {
         size_t p, l, n;
-        if (pixel_major) {
+        if (layout == 1) {
             p = i % patch;
             l = (i / patch) % pixels;
             n = i / patch / pixels;
+        } else if (layout == 2) {
+            l = i % pixels;
+            n = (i / pixels) % batch;
+            p = i / pixels / batch;
         } else {
             l = i % pixels;
             p = (i / pixels) % patch;
@@ -300,15 +315,15 @@ extern "C" __global__ void gz_im2col(const float* x, float* cols, size_t len, in
     }
 }
 
-// The adjoint of gz_im2col's (n, P, L) form: each value of the NCHW images x (n, c, h, w)
-// is the sum of the column entries unfolded from it, taps in kernel order. len = n·c·h·w.
+// The adjoint of gz_im2col in the same layout: each value of the NCHW images x (n, c, h,
+// w) is the sum of the column entries unfolded from it, taps in kernel order. len = n·c·h·w.
 extern "C" __global__ void gz_col2im(const float* cols, float* x, size_t len, int c, int h, int w, int kh, int kw,
-                                     int oh, int ow, int stride, int pad, int dilation) {
-    const size_t pixels = (size_t)oh * ow;
+                                     int oh, int ow, int stride, int pad, int dilation, int layout) {
+    const size_t taps = (size_t)kh * kw, patch = (size_t)c * taps, pixels = (size_t)oh * ow;
+    const size_t batch = len / ((size_t)c * h * w);
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (size_t)gridDim.x * blockDim.x) {
         const int ix = (int)(i % w), iy = (int)(i / w % h);
-        const size_t image = i / w / h;  // n·c + ch: the first row of this channel's taps
-        const float* taps = cols + image * kh * kw * pixels;
+        const size_t image = i / w / h, n = image / c, first = (image % c) * taps;  // first: the channel's first row
         float sum = 0.0f;
         for (int ky = 0; ky < kh; ++ky) {
             const int ty = iy + pad - ky * dilation;
@@ -316,7 +331,8 @@ extern "C" __global__ void gz_col2im(const float* cols, float* x, size_t len, in
             for (int kx = 0; kx < kw; ++kx) {
                 const int tx = ix + pad - kx * dilation;
                 if (tx < 0 || tx % stride != 0 || tx / stride >= ow) continue;
-                sum += taps[(size_t)(ky * kw + kx) * pixels + (size_t)(ty / stride) * ow + tx / stride];
+                const size_t l = (size_t)(ty / stride) * ow + tx / stride;
+                sum += cols[column_index(n, first + ky * kw + kx, l, batch, patch, pixels, layout)];
             }
         }
         x[i] = sum;

@@ -76,14 +76,14 @@ kernels! {
         theta: &mut CudaViewMut<'_, f32>, a: &CudaView<'_, f32>, b: &CudaView<'_, f32>, len: &usize, lr: &f64,
         a_scale: &f64, b_scale: &f64, eps: &f64, eps_in_root: &i32,
     );
-    /// NCHW images → im2col columns `(n, P, L)`, or `(n, L, P)` if `pixel_major`. Elementwise.
+    /// NCHW images → im2col columns in `layout` (`ColumnLayout::code`). Elementwise.
     fn gz_im2col(
         x: &CudaView<'_, f32>, cols: &mut CudaSlice<f32>, len: &usize, c: &i32, h: &i32, w: &i32, kh: &i32,
-        kw: &i32, oh: &i32, ow: &i32, stride: &i32, pad: &i32, dilation: &i32, pixel_major: &i32,
+        kw: &i32, oh: &i32, ow: &i32, stride: &i32, pad: &i32, dilation: &i32, layout: &i32,
     );
-    /// Columns `(n, P, L)` → NCHW images, each value the sum of its taps. Elementwise.
+    /// Columns in `layout` → NCHW images, each value the sum of its taps. Elementwise.
     fn gz_col2im(
         cols: &CudaView<'_, f32>, x: &mut CudaSlice<f32>, len: &usize, c: &i32, h: &i32, w: &i32, kh: &i32,
-        kw: &i32, oh: &i32, ow: &i32, stride: &i32, pad: &i32, dilation: &i32,
+        kw: &i32, oh: &i32, ow: &i32, stride: &i32, pad: &i32, dilation: &i32, layout: &i32,
     );
 }
