@@ -27,7 +27,8 @@ pub enum CudaConv {
     /// one a sample in a batched product) and every cuDNN algorithm
     /// [`qualifying`] allows — non-deterministic ones too, as PyTorch's default takes
     /// them —, each timed once ([`TIMED_REPEATS`]) where the geometry first runs (as
-    /// PyTorch's `cudnn.benchmark`). The candidates round differently, some differently
+    /// PyTorch's `cudnn.benchmark`), but those whose output is off the default's
+    /// ([`TIMED_AGREEMENT`]). The candidates round differently, some differently
     /// from one call to the next, and timing may choose differently from one process to
     /// the next: two runs from one seed then agree only within rounding. Opt-in.
     Timed,
@@ -121,13 +122,43 @@ pub fn qualifying(offers: &[Offer], tf32: bool, any_order: bool) -> Vec<usize> {
 }
 
 /// Runs of each candidate [`CudaConv::Timed`] times, after one untimed (which loads,
-/// plans and allocates); the best counts.
+/// plans and allocates, and whose output is checked: [`TIMED_AGREEMENT`]); the best counts.
 pub const TIMED_REPEATS: usize = 3;
 
-/// The candidate [`CudaConv::Timed`] takes from their best times: the fastest, the
-/// earlier among equals (the columns come first). `None` for no candidates.
-pub fn fastest(times: &[Duration]) -> Option<usize> {
-    (0..times.len()).min_by_key(|&i| times[i])
+/// How far a candidate's output may lie from the default's ([`CudaConv::Cudnn`]'s
+/// choice) for [`CudaConv::Timed`] to take it, in [`disagreement`]. Correct candidates
+/// differ by rounding (TF32 ones by about 1e-3); a wrong one (a layout or an
+/// algorithm's defect) by the order of the values themselves.
+pub const TIMED_AGREEMENT: f64 = 2e-2;
+
+/// `max |got − want| / max |want|`; infinite where the lengths differ, a value is NaN or
+/// `want` is all zeros and `got` is not.
+pub fn disagreement(got: &[f32], want: &[f32]) -> f64 {
+    if got.len() != want.len() {
+        return f64::INFINITY;
+    }
+    let (mut diff, mut scale) = (0f64, 0f64);
+    for (&g, &w) in got.iter().zip(want) {
+        let d = (g as f64 - w as f64).abs();
+        if d.is_nan() {
+            return f64::INFINITY;
+        }
+        (diff, scale) = (diff.max(d), scale.max((w as f64).abs()));
+    }
+    if diff == 0.0 {
+        0.0
+    } else if scale == 0.0 {
+        f64::INFINITY
+    } else {
+        diff / scale
+    }
+}
+
+/// The candidate [`CudaConv::Timed`] takes from their best times (`None`: left out,
+/// its output off the default's): the fastest, the earlier among equals (the columns
+/// come first). `None` where no candidate is left.
+pub fn fastest(times: &[Option<Duration>]) -> Option<usize> {
+    (0..times.len()).filter(|&i| times[i].is_some()).min_by_key(|&i| times[i])
 }
 
 #[cfg(test)]
@@ -161,12 +192,31 @@ mod tests {
     }
 
     #[test]
-    fn timing_takes_the_fastest_and_the_earlier_of_equals() {
-        let ms = |v: &[u64]| v.iter().map(|&m| Duration::from_micros(m)).collect::<Vec<_>>();
+    fn timing_takes_the_fastest_and_the_earlier_of_equals_among_those_left() {
+        let ms = |v: &[u64]| v.iter().map(|&m| (m > 0).then(|| Duration::from_micros(m))).collect::<Vec<_>>();
         assert_eq!(fastest(&ms(&[90, 320, 85, 400])), Some(2));
         assert_eq!(fastest(&ms(&[90, 90, 120])), Some(0));
         assert_eq!(fastest(&ms(&[500, 90, 90])), Some(1));
+        // 0: left out, however fast it ran.
+        assert_eq!(fastest(&ms(&[90, 0, 85, 0])), Some(2));
+        assert_eq!(fastest(&ms(&[0, 0])), None);
         assert_eq!(fastest(&[]), None);
+    }
+
+    /// Rounding passes, a wrong output (a transposed layout, NaN, another length) does not.
+    #[test]
+    fn a_candidate_off_the_defaults_output_is_told_apart_from_rounding() {
+        let want: Vec<f32> = (0..64).map(|i| ((i * 37 % 64) as f32 - 32.0) / 8.0).collect();
+        assert_eq!(disagreement(&want, &want), 0.0);
+        let tf32: Vec<f32> = want.iter().map(|v| v * (1.0 + 1e-3)).collect();
+        assert!(disagreement(&tf32, &want) < TIMED_AGREEMENT);
+        let transposed: Vec<f32> = (0..64).map(|i| want[i % 8 * 8 + i / 8]).collect();
+        assert!(disagreement(&transposed, &want) > TIMED_AGREEMENT);
+        let mut nan = want.clone();
+        nan[5] = f32::NAN;
+        assert_eq!(disagreement(&nan, &want), f64::INFINITY);
+        assert_eq!(disagreement(&want[1..], &want), f64::INFINITY);
+        assert_eq!(disagreement(&[0.0, 1e-9], &[0.0, 0.0]), f64::INFINITY);
     }
 
     #[test]

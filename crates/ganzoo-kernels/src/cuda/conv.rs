@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use candle_core::backend::{BackendDevice, BackendStorage};
 use candle_core::cuda_backend::{CudaDevice, CudaStorage, DeviceId};
-use candle_core::{Layout, Result};
+use candle_core::{CpuStorage, Layout, Result};
 
 use super::{elementwise, int, launch, view};
 use crate::conv_columns::{self, ColumnLayout, Columns, Products};
-use crate::cuda_conv::{conv_tf32, cuda_conv, fastest, through_cudnn, CudaConv, TIMED_REPEATS};
+use crate::cuda_conv::{
+    conv_tf32, cuda_conv, disagreement, fastest, through_cudnn, CudaConv, TIMED_AGREEMENT, TIMED_REPEATS,
+};
 use crate::geometry::ConvGeometry;
 
 pub(super) type Operand<'a> = (&'a CudaStorage, &'a Layout);
@@ -80,12 +82,20 @@ fn run_candidate(c: Candidate, primitive: Primitive, g: &ConvGeometry, a: Operan
     columns(primitive, products, g, a, b)
 }
 
+/// [`CudaConv::Cudnn`]'s candidate on `g`.
+fn default_candidate(g: &ConvGeometry) -> Candidate {
+    if through_cudnn(g) {
+        Candidate::Cudnn { any_order: false, n: 0 }
+    } else {
+        Candidate::Columns(Products::PerChunk)
+    }
+}
+
 /// `primitive` as [`cuda_conv`] says.
 fn run(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<CudaStorage> {
     let candidate = match cuda_conv() {
         CudaConv::Columns => Candidate::Columns(Products::PerChunk),
-        CudaConv::Cudnn if through_cudnn(g) => Candidate::Cudnn { any_order: false, n: 0 },
-        CudaConv::Cudnn => Candidate::Columns(Products::PerChunk),
+        CudaConv::Cudnn => default_candidate(g),
         CudaConv::Timed => timed(primitive, g, a, b)?,
     };
     run_candidate(candidate, primitive, g, a, b)
@@ -97,7 +107,8 @@ thread_local! {
 }
 
 /// [`CudaConv::Timed`]'s candidate for `primitive` on `g`, timed on `a` and `b` where the
-/// geometry first runs.
+/// geometry first runs; a candidate whose first output is off the default's by more
+/// than [`TIMED_AGREEMENT`] is left out (warned), and with none left the default runs.
 fn timed(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<Candidate> {
     let key = (a.0.device.id(), shape(g), conv_tf32(), primitive);
     if let Some(c) = TIMED.with(|t| t.borrow().get(&key).copied()) {
@@ -108,23 +119,39 @@ fn timed(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Resu
         .into_iter()
         .chain(algorithms.map(|(n, name)| (name, Candidate::Cudnn { any_order: true, n })))
         .unzip();
-    let mut times = Vec::with_capacity(candidates.len());
-    for &c in &candidates {
-        times.push(best_time(&a.0.device, || run_candidate(c, primitive, g, a, b).map(drop))?);
+    let want = host(&run_candidate(default_candidate(g), primitive, g, a, b)?)?;
+    let (mut times, mut timings) = (Vec::with_capacity(candidates.len()), Vec::with_capacity(candidates.len()));
+    for (&c, name) in candidates.iter().zip(&names) {
+        // The first run loads, plans and allocates; its output is checked, the rest timed.
+        let off = disagreement(&host(&run_candidate(c, primitive, g, a, b)?)?, &want);
+        if off <= TIMED_AGREEMENT {
+            let t = best_time(&a.0.device, || run_candidate(c, primitive, g, a, b).map(drop))?;
+            timings.push(format!("{name}: {:.3} ms", t.as_secs_f64() * 1e3));
+            times.push(Some(t));
+        } else {
+            tracing::warn!(?primitive, geometry = ?key.1, candidate = %name, off, "timed convolution: left out, its output off the default's");
+            timings.push(format!("{name}: left out, {off:.1e} off the default's output"));
+            times.push(None);
+        }
     }
-    let i = fastest(&times).unwrap_or(0);
-    let timings: Vec<String> =
-        names.iter().zip(&times).map(|(name, t)| format!("{name}: {:.3} ms", t.as_secs_f64() * 1e3)).collect();
-    tracing::info!(?primitive, geometry = ?key.1, tf32 = key.2, chosen = %names[i], ?timings, "timed convolution");
-    let chosen = candidates[i];
+    let i = fastest(&times);
+    let chosen_name = i.map_or("the default (no candidate left)", |i| names[i].as_str());
+    tracing::info!(?primitive, geometry = ?key.1, tf32 = key.2, chosen = %chosen_name, ?timings, "timed convolution");
+    let chosen = i.map_or(default_candidate(g), |i| candidates[i]);
     TIMED.with(|t| t.borrow_mut().insert(key, chosen));
     Ok(chosen)
 }
 
-/// The best of [`TIMED_REPEATS`] runs of `f` after an untimed one, the device idle
-/// before and after each.
+/// The values of a primitive's f32 output, on the host.
+fn host(out: &CudaStorage) -> Result<Vec<f32>> {
+    match out.to_cpu_storage()? {
+        CpuStorage::F32(values) => Ok(values),
+        other => candle_core::bail!("ganzoo-convolution (cuda): a {:?} output where f32 was expected", other.dtype()),
+    }
+}
+
+/// The best of [`TIMED_REPEATS`] runs of `f`, the device idle before and after each.
 fn best_time(device: &CudaDevice, mut f: impl FnMut() -> Result<()>) -> Result<Duration> {
-    f()?;
     let mut best = Duration::MAX;
     for _ in 0..TIMED_REPEATS {
         device.synchronize()?;
