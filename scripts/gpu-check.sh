@@ -2,13 +2,14 @@
 # Everything issue 19 asks of a GPU machine, in one call (15 minutes of device time in
 # all, 10 per call): the machine; CPU-vs-CUDA parity of every op (value and gradients),
 # every model's first steps and the penalty's finite-difference check (if ganzoo's
-# convolutions fail it, its im2col / col2im ones and then Candle's conv2d are tried, and
-# the first that passes runs the rest), again with the convolutions chosen by timing
-# (GANZOO_CUDA_CONV=timed); every model's speed beside PyTorch's CUDA reference at batch
-# 64 and 256, like for like: TF32 in the convolutions on both sides (PyTorch's default),
-# then exact f32 on both, ganzoo's convolutions each time with cuDNN's heuristics and
-# chosen by timing (each choice and its timings to timed.txt), both against one PyTorch
-# run per model; then, while time is left (LIMIT_S, default
+# default convolutions fail it, cuDNN's deterministic choice, its im2col / col2im ones
+# and then Candle's conv2d are tried, and the first that passes runs the rest), again
+# with the convolutions chosen by timing (GANZOO_CUDA_CONV=timed); every model's speed
+# beside PyTorch's CUDA reference at batch 64 and 256, like for like: TF32 in the
+# convolutions on both sides (PyTorch's default), then exact f32 on both, ganzoo's
+# convolutions each time by its default rule, with cuDNN's heuristics and chosen by
+# timing (VARIANTS; each timed choice and its timings to timed.txt), all against one
+# PyTorch run per model; then, while time is left (LIMIT_S, default
 # 540 s): each DCGAN layer with ganzoo's convolutions and Candle's (batch norms too), the
 # models with the im2col / col2im convolutions (GANZOO_CUDA_CONV=columns), a user's
 # commands on the GPU (train with checkpoints and evaluation, stop by SIGINT, resume on
@@ -36,7 +37,9 @@
 # PYTHON: a Python with PyTorch built for CUDA (and NumPy); its NVIDIA wheels (cuBLAS,
 # cuRAND, NVRTC, cudart, cuDNN) also serve ganzoo. GANZOO_BIN overrides the binary; TORCHREF the
 # PyTorch reference (default: build-cuda.sh's copy, else ../shared/bench/torchref; without
-# one, ganzoo is timed alone). BENCH_S: seconds per timed repeat (default 2). Set
+# one, ganzoo is timed alone). BENCH_S: seconds per timed repeat (default 2). VARIANTS:
+# the convolutions each comparison with PyTorch times (default auto,cudnn,timed; a list
+# for bench --cuda-conv: auto cudnn cudnn-any columns timed gemm). Set
 # CHECK_CPU_ONLY=1 to run the script's own plumbing on a machine without a GPU (parity
 # against Candle's CPU kernels, the workflow and one small bench on the CPU);
 # PARITY_MODELS (e.g. gan) and TORCHREF=none shorten it (the CLI's tests do).
@@ -207,10 +210,10 @@ if want parity; then
   conv_failed() { grep -E '"ok":false|"first_over":[0-9]' "$work/parity.txt" | grep -qvE '"model":"(gan|toy)"'; }
   if ! step parity "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json \
     && [ "${CHECK_CPU_ONLY:-0}" != 1 ] && conv_failed; then
-    # ganzoo's CUDA convolutions (cuDNN where built, cuBLAS for the dense ones) may be
-    # what failed: with its im2col / col2im kernels, then with Candle's conv2d in their
-    # place, does the rest pass? Then time that.
-    for conv in columns gemm; do
+    # ganzoo's CUDA convolutions (by default cuDNN or the columns by size) may be what
+    # failed: with cuDNN's deterministic choice (which passed on 2026-12-04), its im2col /
+    # col2im kernels, then Candle's conv2d in their place, does the rest pass? Then time that.
+    for conv in cudnn columns gemm; do
       fits 60 "parity with GANZOO_CUDA_CONV=$conv" || break
       log "parity again with GANZOO_CUDA_CONV=$conv"
       if GANZOO_CUDA_CONV=$conv step "parity-conv-$conv" "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json; then
@@ -234,18 +237,19 @@ if want parity-timed && timed_ok parity && fits 60 "parity with GANZOO_CUDA_CONV
   GANZOO_CUDA_CONV=timed step parity-timed "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json \
     || timed_failed="its parity"
 fi
-# compared B LABEL: the models at batch B beside PyTorch, ganzoo with cuDNN's heuristics
-# and with the convolutions chosen by timing, both against each round's one PyTorch run
-# (--cuda-conv; tables cuda-bB… and cuda-bB…-timed), the timed choices to timed.txt;
-# after a fallback (GANZOO_CUDA_CONV set above) or a failure of timing, without timing.
-# If the two together fail, the heuristics' alone are timed again.
+# compared B LABEL: the models at batch B beside PyTorch, ganzoo's convolutions each way
+# VARIANTS names (by default its rule by size, cuDNN's heuristics, chosen by timing), all
+# against each round's one PyTorch run (--cuda-conv; tables cuda-bB…, cuda-bB…-cudnn,
+# cuda-bB…-timed), the timed choices to timed.txt; after a fallback (GANZOO_CUDA_CONV set
+# above) or a failure of timing, the fallback or the default alone. If the variants
+# together fail, the default alone is timed again.
 compared() {
   local b=$1 label=$2 variants=()
-  timed_ok "batch $b, $label" && variants=(--cuda-conv cudnn,timed)
+  timed_ok "batch $b, $label" && variants=(--cuda-conv "${VARIANTS:-auto,cudnn,timed}")
   if ! RUST_LOG=warn,ganzoo_kernels=info bench "$b" ganzoo "$label-vs-pytorch" "${variants[@]}" "${torch[@]}" \
     && [ ${#variants[@]} -gt 0 ]; then
     timed_failed="at batch $b, $label"
-    fits 150 "batch $b, $label, cuDNN's heuristics alone" && bench "$b" ganzoo "$label-cudnn-vs-pytorch" "${torch[@]}"
+    fits 150 "batch $b, $label, the default alone" && bench "$b" ganzoo "$label-default-vs-pytorch" "${torch[@]}"
   fi
   { echo "== batch $b, $label"; sed 's/\x1b\[[0-9;]*m//g' "$work/bench-$b-$label-vs-pytorch.err" | grep "timed convolution"; } >> "$out/timed.txt"
 }

@@ -5,8 +5,10 @@
 //! the GPU. Skipped, with a message, where no CUDA GPU is visible (every build without
 //! the `cuda` feature: `cargo test --features cuda -- cuda::` on a GPU machine). The
 //! convolutions are checked every way on the GPU: ganzoo's CUDA convolutions (the
-//! default: cuDNN in a build with the `cudnn` feature), its im2col / col2im kernels
-//! around cuBLAS (`GANZOO_CUDA_CONV=columns`), the fastest of those by timing
+//! default: cuDNN or the columns by size in a build with the `cudnn` feature), cuDNN's
+//! deterministic choice (`GANZOO_CUDA_CONV=cudnn`) and its first of all
+//! (`GANZOO_CUDA_CONV=cudnn-any`), its im2col / col2im kernels around cuBLAS
+//! (`GANZOO_CUDA_CONV=columns`), the fastest of those by timing
 //! (`GANZOO_CUDA_CONV=timed`) and Candle's conv2d with ganzoo's gradients
 //! (`GANZOO_CUDA_CONV=gemm`, the fallback). The same op checks run on the CPU against that fallback's ops
 //! (`GANZOO_KERNELS=gemm`).
@@ -62,6 +64,16 @@ fn op_parity_with_convolutions(test: &str, value: &str) {
 #[test]
 fn cuda_fallback_convolutions_match_the_cpu_kernels() {
     op_parity_with_convolutions("cuda::cuda_fallback_convolutions_match_the_cpu_kernels", "gemm");
+}
+
+#[test]
+fn cuda_cudnn_convolutions_match_the_cpu_kernels() {
+    op_parity_with_convolutions("cuda::cuda_cudnn_convolutions_match_the_cpu_kernels", "cudnn");
+}
+
+#[test]
+fn cuda_any_cudnn_convolutions_match_the_cpu_kernels() {
+    op_parity_with_convolutions("cuda::cuda_any_cudnn_convolutions_match_the_cpu_kernels", "cudnn-any");
 }
 
 #[test]

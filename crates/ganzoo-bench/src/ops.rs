@@ -4,8 +4,9 @@
 //! (ganzoo's on channels-last images, as in its networks; Candle's on NCHW), in
 //! GFLOP/s counted as 2 flops per multiply-add (a backward pass does twice the
 //! forward's multiply-adds). On CUDA each run ends with the device synchronized, and
-//! ganzoo's backend runs its convolutions as its im2col / col2im kernels and cuBLAS
-//! (`ganzoo_kernels::conv`), or with `GANZOO_CUDA_CONV=gemm` as Candle's im2col + GEMM
+//! ganzoo's backend runs its convolutions as `GANZOO_CUDA_CONV` says (by default cuDNN
+//! or its im2col / col2im kernels and cuBLAS by size: `ganzoo_kernels::conv`), or with
+//! `GANZOO_CUDA_CONV=gemm` as Candle's im2col + GEMM
 //! `conv2d` with ganzoo's gradients (`ganzoo_models::conv_as_gemm`).
 
 use std::time::Instant;

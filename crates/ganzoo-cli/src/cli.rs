@@ -195,7 +195,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub drift: Option<f64>,
     /// On CUDA, time every model once per convolution implementation listed
-    /// (comma-separated: cudnn, columns, timed, gemm; GANZOO_CUDA_CONV in its worker), each
+    /// (comma-separated: auto, cudnn, cudnn-any, columns, timed, gemm; GANZOO_CUDA_CONV in
+    /// its worker), each
     /// against the same PyTorch run, with a table each [default: GANZOO_CUDA_CONV's]. The
     /// per-layer timings follow GANZOO_CUDA_CONV, so this needs --skip-ops.
     #[arg(long, value_delimiter = ',', requires = "skip_ops", conflicts_with = "parity")]
@@ -371,7 +372,9 @@ impl From<PrecisionArg> for ganzoo_train::Precision {
 /// A value of GANZOO_CUDA_CONV (`ganzoo_kernels::cuda_conv`; `gemm`: Candle's conv2d).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CudaConvArg {
+    Auto,
     Cudnn,
+    CudnnAny,
     Columns,
     Timed,
     Gemm,
@@ -380,7 +383,9 @@ pub enum CudaConvArg {
 impl CudaConvArg {
     pub fn name(self) -> &'static str {
         match self {
+            Self::Auto => "auto",
             Self::Cudnn => "cudnn",
+            Self::CudnnAny => "cudnn-any",
             Self::Columns => "columns",
             Self::Timed => "timed",
             Self::Gemm => "gemm",

@@ -1238,10 +1238,12 @@ fn the_gpu_check_script_runs_its_cpu_part() {
     files.sort();
     assert_eq!(files, ["details.tar.gz", "performance.md", "summary.txt", "timed.txt"], "at most 8 files come back");
     // The timed choices, one heading per comparison (the CPU has none to log); each
-    // comparison times cuDNN's heuristics and timing both.
+    // comparison times the default, cuDNN's heuristics and timing.
     let timed = std::fs::read_to_string(out.path().join("timed.txt")).unwrap();
     assert!(timed.contains("== batch 8, tf32conv\n") && timed.contains("== batch 8, exact\n"), "{timed}");
-    assert_eq!(summary.matches("gan timed ").count(), 2, "{summary}");
+    for row in ["gan auto ", "gan cudnn ", "gan timed "] {
+        assert_eq!(summary.matches(row).count(), 2, "{row}: {summary}");
+    }
     for needle in
         ["\"ok\":true", "SIGINT: exit status 130 (130 expected)", "wrote [64, 1, 28, 28] samples", "exit status 0"]
     {

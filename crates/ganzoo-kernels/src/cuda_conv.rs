@@ -1,10 +1,12 @@
-//! How ganzoo's convolutions run on CUDA: through cuDNN (feature `cudnn`; the default
-//! there), as ganzoo's im2col / col2im kernels around cuBLAS products
-//! (`conv_columns.rs`), or, opted into, whichever of those is fastest on each geometry
-//! by timing ([`CudaConv::Timed`]), chosen by `GANZOO_CUDA_CONV`; in exact f32, or with
-//! TF32 tensor cores as PyTorch's cuDNN convolutions run by default ([`set_conv_tf32`]).
-//! The rules that take cuDNN's algorithms ([`qualifying`]) and a timed candidate
-//! ([`fastest`]) live here, off the GPU, so the CPU's tests hold them.
+//! How ganzoo's convolutions run on CUDA: by default each geometry by a rule of size and
+//! precision ([`CudaConv::Auto`], [`through_cudnn`]), either through cuDNN (feature
+//! `cudnn`) or as ganzoo's im2col / col2im kernels around cuBLAS products
+//! (`conv_columns.rs`); or all through cuDNN, all as the columns, or, opted into,
+//! whichever is fastest on each geometry by timing ([`CudaConv::Timed`]), chosen by
+//! `GANZOO_CUDA_CONV`; in exact f32, or with TF32 tensor cores as PyTorch's cuDNN
+//! convolutions run by default ([`set_conv_tf32`]). The rules that send a geometry to
+//! cuDNN ([`through_cudnn`]), take cuDNN's algorithms ([`qualifying`]) and a timed
+//! candidate ([`fastest`]) live here, off the GPU, so the CPU's tests hold them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -16,10 +18,18 @@ use crate::geometry::ConvGeometry;
 /// The implementation of the three convolution primitives on CUDA f32 NCHW images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CudaConv {
+    /// The default with cuDNN built: per geometry, cuDNN as [`CudaConv::Cudnn`] or the
+    /// columns as [`CudaConv::Columns`], by [`through_cudnn`]'s rule (the columns in
+    /// exact f32 and for small products, cuDNN for large ones with TF32).
+    Auto,
     /// `cudnnConvolutionForward`, `…BackwardData`, `…BackwardFilter`, the heuristics'
-    /// first algorithm [`qualifying`] allows; the dense convolutions the columns' one
-    /// product (`through_cudnn`).
+    /// first algorithm [`qualifying`] allows (deterministic ones only); the dense
+    /// convolutions the columns' one product.
     Cudnn,
+    /// As [`CudaConv::Cudnn`], but the heuristics' first offer deterministic or not, as
+    /// PyTorch's default takes it (`cudnn.deterministic` off): two runs from one seed
+    /// then agree only within rounding.
+    CudnnAny,
     /// ganzoo's im2col / col2im kernels around Candle's cuBLAS products, one a chunk of
     /// samples.
     Columns,
@@ -27,7 +37,7 @@ pub enum CudaConv {
     /// one a sample in a batched product) and every cuDNN algorithm
     /// [`qualifying`] allows — non-deterministic ones too, as PyTorch's default takes
     /// them —, each timed once ([`TIMED_REPEATS`]) where the geometry first runs (as
-    /// PyTorch's `cudnn.benchmark`), but those whose output is off the default's
+    /// PyTorch's `cudnn.benchmark`), but those whose output is off the reference's
     /// ([`TIMED_AGREEMENT`]). The candidates round differently, some differently
     /// from one call to the next, and timing may choose differently from one process to
     /// the next: two runs from one seed then agree only within rounding. Opt-in.
@@ -37,16 +47,19 @@ pub enum CudaConv {
 impl CudaConv {
     pub fn name(self) -> &'static str {
         match self {
+            Self::Auto => "cuDNN or its im2col / col2im kernels + cuBLAS by size and precision",
             Self::Cudnn => "cuDNN",
+            Self::CudnnAny => "cuDNN, non-deterministic algorithms allowed",
             Self::Columns => "its im2col / col2im kernels + cuBLAS",
             Self::Timed => "the faster of cuDNN and its im2col / col2im kernels, timed per layer",
         }
     }
 }
 
-/// The implementation in use, from `GANZOO_CUDA_CONV` (read once): `cudnn`, `columns` or
-/// `timed`; unset or anything else (`ganzoo`; `gemm` is the models' switch to Candle's
-/// `conv2d`) the default, cuDNN in a build with the `cudnn` feature, else the columns.
+/// The implementation in use, from `GANZOO_CUDA_CONV` (read once): `auto`, `cudnn`,
+/// `cudnn-any`, `columns` or `timed`; unset or anything else (`ganzoo`; `gemm` is the
+/// models' switch to Candle's `conv2d`) the default, [`CudaConv::Auto`] in a build with
+/// the `cudnn` feature, else the columns.
 pub fn cuda_conv() -> CudaConv {
     static CHOSEN: OnceLock<CudaConv> = OnceLock::new();
     *CHOSEN.get_or_init(|| chosen(std::env::var("GANZOO_CUDA_CONV").ok().as_deref(), cfg!(feature = "cudnn")))
@@ -60,12 +73,14 @@ pub fn cuda_conv_for(value: &str) -> CudaConv {
 fn chosen(value: Option<&str>, cudnn_built: bool) -> CudaConv {
     match value {
         Some("columns") => CudaConv::Columns,
-        Some(v @ ("cudnn" | "timed")) if !cudnn_built => {
+        Some(v @ ("auto" | "cudnn" | "cudnn-any" | "timed")) if !cudnn_built => {
             tracing::warn!("GANZOO_CUDA_CONV={v}: this build has no cuDNN (feature `cudnn`); using the columns");
             CudaConv::Columns
         }
+        Some("cudnn") => CudaConv::Cudnn,
+        Some("cudnn-any") => CudaConv::CudnnAny,
         Some("timed") => CudaConv::Timed,
-        _ if cudnn_built => CudaConv::Cudnn,
+        _ if cudnn_built => CudaConv::Auto,
         _ => CudaConv::Columns,
     }
 }
@@ -85,14 +100,37 @@ pub fn conv_tf32() -> bool {
     CONV_TF32.load(Ordering::Relaxed) || candle_core::cuda::gemm_reduced_precision_f32()
 }
 
-/// Whether [`CudaConv::Cudnn`] sends a convolution on `g` to cuDNN: every one but the
-/// dense ones (the kernel covering the whole unpadded image: DCGAN's first generator and
-/// last critic layers), which are one matrix product each way, cuBLAS's GEMM in the
-/// columns with no unfolding, where cuDNN's heuristic choice ran much slower on the
-/// H200 (measured: docs/performance.md, *CUDA with cuDNN*).
+/// Whether `conv` sends a convolution on `g` to cuDNN (else the columns run it), with
+/// TF32 allowed in the convolutions or not. Never the dense ones (the kernel covering the
+/// whole unpadded image: DCGAN's first generator and last critic layers): they are one
+/// matrix product each way, cuBLAS's GEMM in the columns with no unfolding, where
+/// cuDNN's heuristic choice ran 3 to 10 times slower on the H200. [`CudaConv::Cudnn`],
+/// [`CudaConv::CudnnAny`] (and [`CudaConv::Timed`]'s reference): every other one.
+/// [`CudaConv::Auto`]: those of at least [`cudnn_from_macs`] multiply-adds, the
+/// crossover the H200's measurements put between DCGAN's layer sizes
+/// (docs/performance.md, *CUDA: which convolutions go to cuDNN*).
 #[cfg(any(feature = "cuda", test))]
-pub(crate) fn through_cudnn(g: &ConvGeometry) -> bool {
-    !g.dense()
+pub(crate) fn through_cudnn(conv: CudaConv, g: &ConvGeometry, tf32: bool) -> bool {
+    match conv {
+        _ if g.dense() => false,
+        CudaConv::Auto => g.macs() >= cudnn_from_macs(tf32),
+        CudaConv::Columns => false,
+        CudaConv::Cudnn | CudaConv::CudnnAny | CudaConv::Timed => true,
+    }
+}
+
+/// The smallest convolution (multiply-adds of one primitive, [`ConvGeometry::macs`])
+/// [`CudaConv::Auto`] sends to cuDNN: 2³⁰ with TF32, between DCGAN-32's layers at batch
+/// 64 (0.54 G; the columns ahead) and DCGAN-64's at 64 or DCGAN-32's at 256 (2.1 G;
+/// cuDNN ahead); 2³² in exact f32, between those (the columns ahead) and DCGAN-64's at
+/// 256 (8.6 G; cuDNN ahead).
+#[cfg(any(feature = "cuda", test))]
+pub(crate) fn cudnn_from_macs(tf32: bool) -> usize {
+    if tf32 {
+        1 << 30
+    } else {
+        1 << 32
+    }
 }
 
 /// Workspace one cuDNN call may take, as `conv_columns`' bound on its columns.
@@ -125,8 +163,8 @@ pub fn qualifying(offers: &[Offer], tf32: bool, any_order: bool) -> Vec<usize> {
 /// plans and allocates, and whose output is checked: [`TIMED_AGREEMENT`]); the best counts.
 pub const TIMED_REPEATS: usize = 3;
 
-/// How far a candidate's output may lie from the default's ([`CudaConv::Cudnn`]'s
-/// choice) for [`CudaConv::Timed`] to take it, in [`disagreement`]. Correct candidates
+/// How far a candidate's output may lie from the reference's ([`CudaConv::Cudnn`]'s
+/// choice, which passed parity on the H200) for [`CudaConv::Timed`] to take it, in [`disagreement`]. Correct candidates
 /// differ by rounding (TF32 ones by about 1e-3); a wrong one (a layout or an
 /// algorithm's defect) by the order of the values themselves.
 pub const TIMED_AGREEMENT: f64 = 2e-2;
@@ -155,7 +193,7 @@ pub fn disagreement(got: &[f32], want: &[f32]) -> f64 {
 }
 
 /// The candidate [`CudaConv::Timed`] takes from their best times (`None`: left out,
-/// its output off the default's): the fastest, the earlier among equals (the columns
+/// its output off the reference's): the fastest, the earlier among equals (the columns
 /// come first). `None` where no candidate is left.
 pub fn fastest(times: &[Option<Duration>]) -> Option<usize> {
     (0..times.len()).filter(|&i| times[i].is_some()).min_by_key(|&i| times[i])
@@ -205,7 +243,7 @@ mod tests {
 
     /// Rounding passes, a wrong output (a transposed layout, NaN, another length) does not.
     #[test]
-    fn a_candidate_off_the_defaults_output_is_told_apart_from_rounding() {
+    fn a_candidate_off_the_references_output_is_told_apart_from_rounding() {
         let want: Vec<f32> = (0..64).map(|i| ((i * 37 % 64) as f32 - 32.0) / 8.0).collect();
         assert_eq!(disagreement(&want, &want), 0.0);
         let tf32: Vec<f32> = want.iter().map(|v| v * (1.0 + 1e-3)).collect();
@@ -221,30 +259,67 @@ mod tests {
 
     #[test]
     fn the_environment_chooses_among_what_was_built() {
-        assert_eq!(chosen(None, true), CudaConv::Cudnn);
+        assert_eq!(chosen(None, true), CudaConv::Auto);
         assert_eq!(chosen(None, false), CudaConv::Columns);
+        assert_eq!(chosen(Some("auto"), true), CudaConv::Auto);
         assert_eq!(chosen(Some("columns"), true), CudaConv::Columns);
         assert_eq!(chosen(Some("cudnn"), true), CudaConv::Cudnn);
-        assert_eq!(chosen(Some("cudnn"), false), CudaConv::Columns);
-        assert_eq!(chosen(Some("gemm"), true), CudaConv::Cudnn);
+        assert_eq!(chosen(Some("cudnn-any"), true), CudaConv::CudnnAny);
+        assert_eq!(chosen(Some("gemm"), true), CudaConv::Auto);
         assert_eq!(chosen(Some("timed"), true), CudaConv::Timed);
-        assert_eq!(chosen(Some("timed"), false), CudaConv::Columns);
+        for v in ["auto", "cudnn", "cudnn-any", "timed", "columns"] {
+            assert_eq!(chosen(Some(v), false), CudaConv::Columns, "{v}");
+        }
+    }
+
+    fn geometry(x: [usize; 4], w: [usize; 4], stride: usize, padding: usize) -> ConvGeometry {
+        use crate::geometry::ConvParams;
+        ConvGeometry::new(x, w, ConvParams::new(stride, padding)).unwrap()
     }
 
     /// DCGAN's layers (as the primitives' forward geometry: a transposed convolution is
     /// its forward's adjoint): only G1 (100 → 512 channels, 1² → 4²) and the critic's last
-    /// (512 → 1, 4² → 1²) are dense.
+    /// (512 → 1, 4² → 1²) are dense, and none of those goes to cuDNN.
     #[test]
     fn only_dense_convolutions_skip_cudnn() {
-        use crate::geometry::ConvParams;
-        let geometry = |x: [usize; 4], w: [usize; 4], s, p| ConvGeometry::new(x, w, ConvParams::new(s, p)).unwrap();
-        assert!(!through_cudnn(&geometry([64, 512, 4, 4], [100, 512, 4, 4], 1, 0)));
-        assert!(!through_cudnn(&geometry([64, 512, 4, 4], [1, 512, 4, 4], 1, 0)));
-        assert!(through_cudnn(&geometry([64, 3, 64, 64], [64, 3, 4, 4], 2, 1)));
-        assert!(through_cudnn(&geometry([64, 256, 8, 8], [512, 256, 4, 4], 2, 1)));
-        // One output pixel, but a patch short of the image, or padded: not one product.
-        assert!(through_cudnn(&geometry([64, 8, 5, 5], [4, 8, 4, 4], 2, 0)));
-        assert!(through_cudnn(&geometry([64, 8, 2, 2], [4, 8, 4, 4], 1, 1)));
+        let every = [CudaConv::Auto, CudaConv::Cudnn, CudaConv::CudnnAny, CudaConv::Columns, CudaConv::Timed];
+        for conv in every {
+            for tf32 in [false, true] {
+                assert!(!through_cudnn(conv, &geometry([256, 512, 4, 4], [100, 512, 4, 4], 1, 0), tf32));
+                assert!(!through_cudnn(conv, &geometry([256, 512, 4, 4], [1, 512, 4, 4], 1, 0), tf32));
+            }
+        }
+        for conv in [CudaConv::Cudnn, CudaConv::CudnnAny, CudaConv::Timed] {
+            assert!(through_cudnn(conv, &geometry([64, 3, 64, 64], [64, 3, 4, 4], 2, 1), false));
+            assert!(through_cudnn(conv, &geometry([64, 256, 8, 8], [512, 256, 4, 4], 2, 1), true));
+            // One output pixel, but a patch short of the image, or padded: not one product.
+            assert!(through_cudnn(conv, &geometry([64, 8, 5, 5], [4, 8, 4, 4], 2, 0), false));
+            assert!(through_cudnn(conv, &geometry([64, 8, 2, 2], [4, 8, 4, 4], 1, 1), false));
+        }
+        assert!(!through_cudnn(CudaConv::Columns, &geometry([256, 256, 8, 8], [512, 256, 4, 4], 2, 1), true));
+    }
+
+    /// The default by DCGAN's sizes: a middle layer (128 → 256 channels, 16² → 8²,
+    /// 0.54 G multiply-adds at batch 64 on DCGAN-32's shapes, 2.1 G on DCGAN-64's or at
+    /// 256, 8.6 G on DCGAN-64's at 256) goes to cuDNN from 2.1 G with TF32, only at 8.6 G
+    /// in exact f32; the 3-channel first layer (0.05–0.8 G) never.
+    #[test]
+    fn the_default_sends_large_convolutions_to_cudnn_and_sooner_with_tf32() {
+        let middle = |n, side| geometry([n, 128, side, side], [256, 128, 4, 4], 2, 1);
+        let on = |g: &ConvGeometry, tf32| through_cudnn(CudaConv::Auto, g, tf32);
+        assert_eq!(middle(64, 8).macs(), 64 * 256 * 16 * 128 * 16);
+        assert!(!on(&middle(64, 8), true) && !on(&middle(64, 8), false));
+        assert!(on(&middle(64, 16), true) && !on(&middle(64, 16), false));
+        assert!(on(&middle(256, 8), true) && !on(&middle(256, 8), false));
+        assert!(on(&middle(256, 16), true) && on(&middle(256, 16), false));
+        let first = geometry([256, 3, 64, 64], [64, 3, 4, 4], 2, 1);
+        assert!(!on(&first, true) && !on(&first, false));
+        // The bounds themselves.
+        let at = |n| geometry([n, 1, 4, 4], [1 << 18, 1, 2, 2], 2, 0);
+        assert_eq!(at(256).macs(), cudnn_from_macs(true));
+        assert!(on(&at(256), true) && !on(&at(255), true));
+        assert_eq!(at(1024).macs(), cudnn_from_macs(false));
+        assert!(on(&at(1024), false) && !on(&at(1023), false));
     }
 
     #[test]

@@ -177,10 +177,10 @@ fn row_label(model: &str, variant: Option<CudaConvArg>) -> String {
 }
 
 /// The width of a table's first column: the longest model name (`wgan-gp32`) and, with
-/// `--cuda-conv`, the longest variant (`columns`).
+/// `--cuda-conv`, the longest variant (`cudnn-any`).
 fn model_column(variants: &[Option<CudaConvArg>]) -> usize {
     if variants.iter().any(Option::is_some) {
-        18
+        20
     } else {
         10
     }
@@ -203,9 +203,10 @@ fn cuda_precision() -> (&'static str, &'static str) {
     }
 }
 
-/// How ganzoo's convolutions ran on CUDA, and the suffix of the GPU table's key: cuDNN
-/// with the heuristics' algorithm (the default; no suffix), the fastest of cuDNN and the
-/// columns by timing (`-timed`), the columns (`-columns`), or Candle's conv2d (`-gemm`);
+/// How ganzoo's convolutions ran on CUDA, and the suffix of the GPU table's key: cuDNN or
+/// the columns by size (the default; no suffix), cuDNN with the heuristics' deterministic
+/// algorithm (`-cudnn`) or any (`-cudnn-any`), the fastest of cuDNN and the columns by
+/// timing (`-timed`), the columns (`-columns`), or Candle's conv2d (`-gemm`);
 /// `variant`'s (`--cuda-conv`), else GANZOO_CUDA_CONV's.
 fn cuda_convolutions(variant: Option<CudaConvArg>) -> (&'static str, &'static str) {
     use ganzoo_kernels::CudaConv;
@@ -215,7 +216,9 @@ fn cuda_convolutions(variant: Option<CudaConvArg>) -> (&'static str, &'static st
     }
     let conv = variant.map_or_else(ganzoo_kernels::cuda_conv, |v| ganzoo_kernels::cuda_conv_for(v.name()));
     let suffix = match conv {
-        CudaConv::Cudnn => "",
+        CudaConv::Auto => "",
+        CudaConv::Cudnn => "-cudnn",
+        CudaConv::CudnnAny => "-cudnn-any",
         CudaConv::Columns => "-columns",
         CudaConv::Timed => "-timed",
     };

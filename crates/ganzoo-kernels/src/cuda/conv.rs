@@ -1,8 +1,8 @@
 //! The three convolution primitives on CUDA: through cuDNN ([`super::cudnn`]) or as
 //! [`crate::conv_columns`] — the im2col and col2im kernels here (`gz_im2col`,
-//! `gz_col2im`) around Candle's cuBLAS product —, as [`cuda_conv`] says; the columns also
-//! where cuDNN offers no algorithm [`crate::cuda_conv::qualifying`] takes, and for the
-//! dense convolutions ([`crate::cuda_conv::through_cudnn`]). With
+//! `gz_col2im`) around Candle's cuBLAS product —, as [`cuda_conv`] and, per geometry,
+//! [`crate::cuda_conv::through_cudnn`] say; the columns also where cuDNN offers no
+//! algorithm [`crate::cuda_conv::qualifying`] takes. With
 //! [`CudaConv::Timed`], each primitive and geometry times the columns (both
 //! [`Products`]) and every such algorithm once, and keeps the fastest.
 
@@ -82,10 +82,11 @@ fn run_candidate(c: Candidate, primitive: Primitive, g: &ConvGeometry, a: Operan
     columns(primitive, products, g, a, b)
 }
 
-/// [`CudaConv::Cudnn`]'s candidate on `g`.
-fn default_candidate(g: &ConvGeometry) -> Candidate {
-    if through_cudnn(g) {
-        Candidate::Cudnn { any_order: false, n: 0 }
+/// `conv`'s candidate on `g` (not [`CudaConv::Timed`], whose reference is
+/// [`CudaConv::Cudnn`]'s).
+fn fixed_candidate(conv: CudaConv, g: &ConvGeometry) -> Candidate {
+    if through_cudnn(conv, g, conv_tf32()) {
+        Candidate::Cudnn { any_order: conv == CudaConv::CudnnAny, n: 0 }
     } else {
         Candidate::Columns(Products::PerChunk)
     }
@@ -94,9 +95,8 @@ fn default_candidate(g: &ConvGeometry) -> Candidate {
 /// `primitive` as [`cuda_conv`] says.
 fn run(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<CudaStorage> {
     let candidate = match cuda_conv() {
-        CudaConv::Columns => Candidate::Columns(Products::PerChunk),
-        CudaConv::Cudnn => default_candidate(g),
         CudaConv::Timed => timed(primitive, g, a, b)?,
+        conv => fixed_candidate(conv, g),
     };
     run_candidate(candidate, primitive, g, a, b)
 }
@@ -107,8 +107,9 @@ thread_local! {
 }
 
 /// [`CudaConv::Timed`]'s candidate for `primitive` on `g`, timed on `a` and `b` where the
-/// geometry first runs; a candidate whose first output is off the default's by more
-/// than [`TIMED_AGREEMENT`] is left out (warned), and with none left the default runs.
+/// geometry first runs; a candidate whose first output is off the reference's
+/// ([`CudaConv::Cudnn`]'s candidate) by more than [`TIMED_AGREEMENT`] is left out
+/// (warned), and with none left the reference runs.
 fn timed(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<Candidate> {
     let key = (a.0.device.id(), shape(g), conv_tf32(), primitive);
     if let Some(c) = TIMED.with(|t| t.borrow().get(&key).copied()) {
@@ -119,7 +120,8 @@ fn timed(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Resu
         .into_iter()
         .chain(algorithms.map(|(n, name)| (name, Candidate::Cudnn { any_order: true, n })))
         .unzip();
-    let want = host(&run_candidate(default_candidate(g), primitive, g, a, b)?)?;
+    let reference = fixed_candidate(CudaConv::Cudnn, g);
+    let want = host(&run_candidate(reference, primitive, g, a, b)?)?;
     let (mut times, mut timings) = (Vec::with_capacity(candidates.len()), Vec::with_capacity(candidates.len()));
     for (&c, name) in candidates.iter().zip(&names) {
         // The first run loads, plans and allocates; its output is checked, the rest timed.
@@ -129,15 +131,15 @@ fn timed(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Resu
             timings.push(format!("{name}: {:.3} ms", t.as_secs_f64() * 1e3));
             times.push(Some(t));
         } else {
-            tracing::warn!(?primitive, geometry = ?key.1, candidate = %name, off, "timed convolution: left out, its output off the default's");
-            timings.push(format!("{name}: left out, {off:.1e} off the default's output"));
+            tracing::warn!(?primitive, geometry = ?key.1, candidate = %name, off, "timed convolution: left out, its output off the reference's");
+            timings.push(format!("{name}: left out, {off:.1e} off the reference's output"));
             times.push(None);
         }
     }
     let i = fastest(&times);
-    let chosen_name = i.map_or("the default (no candidate left)", |i| names[i].as_str());
+    let chosen_name = i.map_or("the reference (no candidate left)", |i| names[i].as_str());
     tracing::info!(?primitive, geometry = ?key.1, tf32 = key.2, chosen = %chosen_name, ?timings, "timed convolution");
-    let chosen = i.map_or(default_candidate(g), |i| candidates[i]);
+    let chosen = i.map_or(reference, |i| candidates[i]);
     TIMED.with(|t| t.borrow_mut().insert(key, chosen));
     Ok(chosen)
 }

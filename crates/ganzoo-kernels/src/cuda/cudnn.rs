@@ -5,8 +5,8 @@
 //! serves a geometry. A primitive's algorithms are those of cuDNN's heuristics
 //! (`…Algorithm_v7`, as PyTorch picks without `cudnn.benchmark`) that
 //! [`crate::cuda_conv::qualifying`] allows, in the heuristics' order, deterministic only
-//! or not: [`run`] takes the `n`th (the first deterministic by default, any with
-//! `GANZOO_CUDA_CONV=timed`). Handles, descriptors and algorithms are kept per thread
+//! or not: [`run`] takes the `n`th (the first deterministic by default, the first of
+//! all with `GANZOO_CUDA_CONV=cudnn-any`, any with `GANZOO_CUDA_CONV=timed`). Handles, descriptors and algorithms are kept per thread
 //! (cuDNN handles are not `Send`), per device and geometry. `None` from [`run`]: no
 //! such algorithm, and the caller runs the columns instead.
 
