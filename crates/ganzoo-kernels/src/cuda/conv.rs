@@ -138,10 +138,24 @@ fn timed(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Resu
     }
     let i = fastest(&times);
     let chosen_name = i.map_or("the reference (no candidate left)", |i| names[i].as_str());
-    tracing::info!(?primitive, geometry = ?key.1, tf32 = key.2, chosen = %chosen_name, ?timings, "timed convolution");
+    let (default, macs) = (default_name(g, &names), g.macs());
+    tracing::info!(?primitive, geometry = ?key.1, tf32 = key.2, macs, chosen = %chosen_name, %default, ?timings, "timed convolution");
     let chosen = i.map_or(reference, |i| candidates[i]);
     TIMED.with(|t| t.borrow_mut().insert(key, chosen));
     Ok(chosen)
+}
+
+/// What the default ([`CudaConv::Auto`]) runs on `g`, named as among `names` (the
+/// columns' candidates, then `cudnn::algorithms`' names, a non-deterministic one's
+/// ending so): "columns", or cuDNN's first deterministic algorithm.
+fn default_name<'a>(g: &ConvGeometry, names: &'a [String]) -> &'a str {
+    let deterministic = |n: &&String| !n.starts_with("columns") && !n.ends_with("non-deterministic");
+    match fixed_candidate(CudaConv::Auto, g) {
+        Candidate::Columns(_) => "columns",
+        Candidate::Cudnn { .. } => {
+            names.iter().find(deterministic).map_or("columns (cuDNN offers none)", String::as_str)
+        }
+    }
 }
 
 /// The values of a primitive's f32 output, on the host.
