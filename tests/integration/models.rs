@@ -452,3 +452,34 @@ fn bf16_activations_track_f32_and_train_the_f32_weights() {
         assert!(cos > 0.98 && rel < 0.25, "{name}: cosine {cos}, relative error {rel}");
     }
 }
+
+/// With bf16 activations, batch norm and the (leaky) ReLU after it run as one kernel op
+/// in the f32 master precision, rounded to bf16 once: the f32 op's output on the same
+/// input, rounded; its gradient reaches the bf16 input, in bf16.
+#[test]
+fn bf16_batch_norm_and_its_activation_run_fused_in_f32() {
+    use ganzoo::kernels::ImageLayout;
+    use ganzoo::models::norm::{BatchNorm2d, BnMode};
+    let store = ParamStore::new(0);
+    let bn =
+        BatchNorm2d::new(3, candle_nn::Init::Const(1.5), store.builder(DType::F32, &Device::Cpu).pp("bn")).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let x: Vec<f32> = (0..2 * 3 * 4 * 4).map(|_| rng.sample(StandardNormal)).collect();
+    let x = Tensor::from_vec(x, (2, 3, 4, 4), &Device::Cpu).unwrap().to_dtype(DType::BF16).unwrap();
+    let x = candle_core::Var::from_tensor(&x).unwrap();
+    for slope in [0.0, 0.2] {
+        let fused = bn
+            .forward_leaky_relu(x.as_tensor(), BnMode::Train, slope, ImageLayout::Nchw)
+            .expect("fused in f32")
+            .unwrap();
+        assert_eq!(fused.dtype(), DType::BF16);
+        let f32_op = bn.forward_leaky_relu(&x.to_dtype(DType::F32).unwrap(), BnMode::Train, slope, ImageLayout::Nchw);
+        let want = f32_op.unwrap().unwrap().to_dtype(DType::BF16).unwrap();
+        let bits = |t: &Tensor| t.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(bits(&fused), bits(&want), "slope {slope}");
+        let grads = (fused.to_dtype(DType::F32).unwrap() * 2.0).unwrap().sum_all().unwrap().backward().unwrap();
+        let dx = grads.get(&x).expect("a gradient for the bf16 input");
+        assert_eq!(dx.dtype(), DType::BF16);
+        assert!(bits(dx).iter().any(|&v| v != 0.0), "slope {slope}");
+    }
+}

@@ -147,7 +147,7 @@ fn then_activation(
 ) -> Option<candle_core::Result<Tensor>> {
     let Some(Layer::Act(act)) = next else { return None };
     match layer {
-        Layer::BatchNorm(bn) => bn.forward_leaky_relu(x, mode, act.kernel_slope(x)?, layout),
+        Layer::BatchNorm(bn) => bn.forward_leaky_relu(x, mode, act.slope()?, layout),
         Layer::Conv(conv) => conv.forward_leaky_relu(x, act.slope()?, layout),
         _ => None,
     }

@@ -97,6 +97,9 @@ impl BatchNorm2d {
     /// `leaky_relu(self.forward_in(x, mode, layout), slope)` as one kernel op (`slope`
     /// 0: ReLU), or `None` where the kernel does not run (running statistics, or a
     /// tensor ganzoo's kernels do not take): the caller then runs the two layers one by one.
+    /// With mixed precision (`x` in another dtype than the weights), both run in the
+    /// master dtype as [`Self::forward_in`] normalises, the result cast back: one rounding
+    /// after the activation, where the two layers one by one round twice.
     pub fn forward_leaky_relu(
         &self,
         x: &Tensor,
@@ -104,7 +107,14 @@ impl BatchNorm2d {
         slope: f64,
         layout: ImageLayout,
     ) -> Option<candle_core::Result<Tensor>> {
-        self.runs_kernel(x, mode, layout).then(|| self.kernel_forward(x, mode, Some(slope), layout))
+        if x.dtype() == self.gamma.dtype() {
+            return self.runs_kernel(x, mode, layout).then(|| self.kernel_forward(x, mode, Some(slope), layout));
+        }
+        // γ: a tensor of the master dtype on x's device, as the cast of x would be.
+        self.runs_kernel(&self.gamma, mode, layout).then(|| {
+            let master = x.to_dtype(self.gamma.dtype())?;
+            self.kernel_forward(&master, mode, Some(slope), layout)?.to_dtype(x.dtype())
+        })
     }
 
     /// Whether ganzoo's fused kernel normalises `x` in `mode` (batch statistics only;
