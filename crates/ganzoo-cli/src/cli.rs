@@ -196,9 +196,9 @@ pub struct BenchArgs {
     pub drift: Option<f64>,
     /// On CUDA, time every model once per convolution implementation listed
     /// (comma-separated: auto, cudnn, cudnn-any, columns, timed, gemm; GANZOO_CUDA_CONV in
-    /// its worker), each
-    /// against the same PyTorch run, with a table each [default: GANZOO_CUDA_CONV's]. The
-    /// per-layer timings follow GANZOO_CUDA_CONV, so this needs --skip-ops.
+    /// its worker), each against the same PyTorch run, with a table each [default:
+    /// GANZOO_CUDA_CONV's]. The per-layer timings follow GANZOO_CUDA_CONV, so this needs
+    /// --skip-ops.
     #[arg(long, value_delimiter = ',', requires = "skip_ops", conflicts_with = "parity")]
     pub cuda_conv: Vec<CudaConvArg>,
     /// Time one model in this process and print its JSON line (used internally).

@@ -115,10 +115,12 @@ fn timed(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Resu
     if let Some(c) = TIMED.with(|t| t.borrow().get(&key).copied()) {
         return Ok(c);
     }
-    let algorithms = cudnn::algorithms(&a.0.device, g, (primitive, true))?.into_iter().enumerate();
+    let algorithms = cudnn::algorithms(&a.0.device, g, (primitive, true))?;
     let (names, candidates): (Vec<String>, Vec<Candidate>) = column_candidates(primitive, g)
         .into_iter()
-        .chain(algorithms.map(|(n, name)| (name, Candidate::Cudnn { any_order: true, n })))
+        .chain(
+            algorithms.iter().enumerate().map(|(n, (name, _))| (name.clone(), Candidate::Cudnn { any_order: true, n })),
+        )
         .unzip();
     let reference = fixed_candidate(CudaConv::Cudnn, g);
     let want = host(&run_candidate(reference, primitive, g, a, b)?)?;
@@ -138,23 +140,22 @@ fn timed(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Resu
     }
     let i = fastest(&times);
     let chosen_name = i.map_or("the reference (no candidate left)", |i| names[i].as_str());
-    let (default, macs) = (default_name(g, &names), g.macs());
+    let (default, macs) = (default_name(g, &algorithms), g.macs());
     tracing::info!(?primitive, geometry = ?key.1, tf32 = key.2, macs, chosen = %chosen_name, %default, ?timings, "timed convolution");
     let chosen = i.map_or(reference, |i| candidates[i]);
     TIMED.with(|t| t.borrow_mut().insert(key, chosen));
     Ok(chosen)
 }
 
-/// What the default ([`CudaConv::Auto`]) runs on `g`, named as among `names` (the
-/// columns' candidates, then `cudnn::algorithms`' names, a non-deterministic one's
-/// ending so): "columns", or cuDNN's first deterministic algorithm.
-fn default_name<'a>(g: &ConvGeometry, names: &'a [String]) -> &'a str {
-    let deterministic = |n: &&String| !n.starts_with("columns") && !n.ends_with("non-deterministic");
+/// What the default ([`CudaConv::Auto`]) runs on `g`, named as timing names it:
+/// "columns", or the first deterministic one of cuDNN's `algorithms`.
+fn default_name<'a>(g: &ConvGeometry, algorithms: &'a [(String, bool)]) -> &'a str {
     match fixed_candidate(CudaConv::Auto, g) {
         Candidate::Columns(_) => "columns",
-        Candidate::Cudnn { .. } => {
-            names.iter().find(deterministic).map_or("columns (cuDNN offers none)", String::as_str)
-        }
+        Candidate::Cudnn { .. } => algorithms
+            .iter()
+            .find(|(_, deterministic)| *deterministic)
+            .map_or("columns (cuDNN offers none)", |(name, _)| name.as_str()),
     }
 }
 
@@ -193,7 +194,7 @@ mod cudnn {
     ) -> Result<Option<CudaStorage>> {
         Ok(None)
     }
-    pub(super) fn algorithms(_: &CudaDevice, _: &ConvGeometry, _: (Primitive, bool)) -> Result<Vec<String>> {
+    pub(super) fn algorithms(_: &CudaDevice, _: &ConvGeometry, _: (Primitive, bool)) -> Result<Vec<(String, bool)>> {
         Ok(Vec::new())
     }
 }

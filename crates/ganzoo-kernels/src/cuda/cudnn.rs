@@ -6,8 +6,9 @@
 //! (`…Algorithm_v7`, as PyTorch picks without `cudnn.benchmark`) that
 //! [`crate::cuda_conv::qualifying`] allows, in the heuristics' order, deterministic only
 //! or not: [`run`] takes the `n`th (the first deterministic by default, the first of
-//! all with `GANZOO_CUDA_CONV=cudnn-any`, any with `GANZOO_CUDA_CONV=timed`). Handles, descriptors and algorithms are kept per thread
-//! (cuDNN handles are not `Send`), per device and geometry. `None` from [`run`]: no
+//! all with `GANZOO_CUDA_CONV=cudnn-any`, any with `GANZOO_CUDA_CONV=timed`). Handles,
+//! descriptors and algorithms are kept per thread (cuDNN handles are not `Send`), per
+//! device and geometry. `None` from [`run`]: no
 //! such algorithm, and the caller runs the columns instead.
 
 use std::cell::RefCell;
@@ -246,12 +247,16 @@ fn with_plans<T>(
 }
 
 /// The algorithms [`run`] can take for `primitive` on `g` (with `any_order`,
-/// non-deterministic ones too), named, in order.
-pub(super) fn algorithms(device: &CudaDevice, g: &ConvGeometry, pick: (Primitive, bool)) -> Result<Vec<String>> {
+/// non-deterministic ones too), in order: each named, and whether it is deterministic.
+pub(super) fn algorithms(
+    device: &CudaDevice,
+    g: &ConvGeometry,
+    pick: (Primitive, bool),
+) -> Result<Vec<(String, bool)>> {
     with_plans(device, g, pick, |_, _, plans| {
         let name = |&(algo, math, bytes, deterministic): &Plan| {
             let order = if deterministic { "" } else { " non-deterministic" };
-            format!("{algo:?} {math:?} {bytes} B{order}")
+            (format!("{algo:?} {math:?} {bytes} B{order}"), deterministic)
         };
         Ok(plans.iter().map(name).collect())
     })
