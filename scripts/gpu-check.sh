@@ -4,11 +4,13 @@
 # every model's first steps and the penalty's finite-difference check (if ganzoo's
 # default convolutions fail it, cuDNN's deterministic choice, its im2col / col2im ones
 # and then Candle's conv2d are tried, and the first that passes runs the rest), again
-# with the convolutions chosen by timing (GANZOO_CUDA_CONV=timed); every model's speed
+# with the convolutions chosen by timing (GANZOO_CUDA_CONV=timed) and through cuDNN's
+# graph API (GANZOO_CUDA_CONV=cudnn-graph-any); every model's speed
 # beside PyTorch's CUDA reference at batch 64 and 256, like for like: TF32 in the
 # convolutions on both sides (PyTorch's default), then exact f32 on both, ganzoo's
-# convolutions each time by its default rule, with cuDNN's heuristics and chosen by
-# timing (VARIANTS; each timed choice and its timings to timed.txt), all against one
+# convolutions each time by its default rule, through cuDNN's graph API (its first
+# engine as PyTorch takes it) and chosen by timing (VARIANTS; each timed choice and its
+# timings, the graph API's plans among them, to timed.txt), all against one
 # PyTorch run per model; then, while time is left (LIMIT_S, default
 # 540 s): each DCGAN layer with ganzoo's convolutions and Candle's (batch norms too), the
 # models with the im2col / col2im convolutions (GANZOO_CUDA_CONV=columns), a user's
@@ -38,8 +40,9 @@
 # cuRAND, NVRTC, cudart, cuDNN) also serve ganzoo. GANZOO_BIN overrides the binary; TORCHREF the
 # PyTorch reference (default: build-cuda.sh's copy, else ../shared/bench/torchref; without
 # one, ganzoo is timed alone). BENCH_S: seconds per timed repeat (default 2). VARIANTS:
-# the convolutions each comparison with PyTorch times (default auto,cudnn,timed; a list
-# for bench --cuda-conv: auto cudnn cudnn-any columns timed gemm). Set
+# the convolutions each comparison with PyTorch times (default
+# auto,cudnn-graph-any,timed; a list for bench --cuda-conv: auto cudnn cudnn-any
+# cudnn-graph cudnn-graph-any columns timed gemm). Set
 # CHECK_CPU_ONLY=1 to run the script's own plumbing on a machine without a GPU (parity
 # against Candle's CPU kernels, the workflow and one small bench on the CPU);
 # PARITY_MODELS (e.g. gan) and TORCHREF=none shorten it (the CLI's tests do).
@@ -200,7 +203,7 @@ else
 fi
 
 # SECTIONS (default: all, in this order) names the sections to run, so that a second
-# call can take up what a first left: parity parity-timed speed speed-exact layers
+# call can take up what a first left: parity parity-timed parity-graph speed speed-exact layers
 # columns workflow bf16 gemm without-kernels events candle tf32.
 want() { [ -z "${SECTIONS:-}" ] || [[ " $SECTIONS " == *" $1 "* ]]; }
 
@@ -237,21 +240,34 @@ if want parity-timed && timed_ok parity && fits 60 "parity with GANZOO_CUDA_CONV
   GANZOO_CUDA_CONV=timed step parity-timed "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" --json \
     || timed_failed="its parity"
 fi
+# cuDNN's graph API (the engine PyTorch's default takes) against the same checks, unless
+# a fallback replaced ganzoo's convolutions above; if it fails, the comparisons leave
+# the graph API out (graph_failed).
+graph_failed=
+if want parity-graph && [ -z "${GANZOO_CUDA_CONV:-}" ] && fits 60 "parity with GANZOO_CUDA_CONV=cudnn-graph-any"; then
+  log "parity with the convolutions through cuDNN's graph API (GANZOO_CUDA_CONV=cudnn-graph-any)"
+  GANZOO_CUDA_CONV=cudnn-graph-any step parity-graph "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" \
+    --json || graph_failed=1
+fi
 # compared B LABEL: the models at batch B beside PyTorch, ganzoo's convolutions each way
-# VARIANTS names (by default its rule by size, cuDNN's heuristics, chosen by timing), all
-# against each round's one PyTorch run (--cuda-conv; tables cuda-bB…, cuda-bB…-cudnn,
-# cuda-bB…-timed), the timed choices to timed.txt; after a fallback (GANZOO_CUDA_CONV set
-# above) or a failure of timing, the fallback or the default alone. If the variants
-# together fail, the default alone is timed again.
+# VARIANTS names (by default its rule by size, cuDNN's graph API's first engine as
+# PyTorch takes it, chosen by timing), all against each round's one PyTorch run
+# (--cuda-conv; tables cuda-bB…, cuda-bB…-cudnn-graph-any, cuda-bB…-timed), the
+# timed choices to timed.txt; after a fallback (GANZOO_CUDA_CONV set above) or a failure
+# of timing, the fallback or the default alone; after the graph API failed parity,
+# without it. If the variants together fail, the default alone is timed again.
 compared() {
-  local b=$1 label=$2 variants=()
-  timed_ok "batch $b, $label" && variants=(--cuda-conv "${VARIANTS:-auto,cudnn,timed}")
-  if ! RUST_LOG=warn,ganzoo_kernels=info bench "$b" ganzoo "$label-vs-pytorch" "${variants[@]}" "${torch[@]}" \
+  local b=$1 label=$2 variants=() list=${VARIANTS:-auto,cudnn-graph-any,timed}
+  [ -n "$graph_failed" ] && list=$(tr , '\n' <<< "$list" | grep -v '^cudnn-graph' | paste -sd, -)
+  timed_ok "batch $b, $label" && variants=(--cuda-conv "$list")
+  # The timed choices (info, to timed.txt) and what cuDNN's graph API offered and built
+  # (debug, in details.tar.gz).
+  if ! RUST_LOG=warn,ganzoo_kernels=info,ganzoo_kernels::cuda::cudnn_graph=debug bench "$b" ganzoo "$label-vs-pytorch" "${variants[@]}" "${torch[@]}" \
     && [ ${#variants[@]} -gt 0 ]; then
     timed_failed="at batch $b, $label"
     fits 150 "batch $b, $label, the default alone" && bench "$b" ganzoo "$label-default-vs-pytorch" "${torch[@]}"
   fi
-  { echo "== batch $b, $label"; sed 's/\x1b\[[0-9;]*m//g' "$work/bench-$b-$label-vs-pytorch.err" | grep "timed convolution"; } >> "$out/timed.txt"
+  { echo "== batch $b, $label"; sed 's/\x1b\[[0-9;]*m//g' "$work/bench-$b-$label-vs-pytorch.err" | grep -E "timed convolution|cuDNN graph API: no plan"; } >> "$out/timed.txt"
 }
 # Beside PyTorch, like for like: TF32 in the convolutions on both sides (PyTorch's
 # default, cudnn.allow_tf32; GANZOO_TF32=conv), then exact f32 on both

@@ -7,7 +7,8 @@
 //! convolutions are checked every way on the GPU: ganzoo's CUDA convolutions (the
 //! default: cuDNN or the columns by size in a build with the `cudnn` feature), cuDNN's
 //! deterministic choice (`GANZOO_CUDA_CONV=cudnn`) and its first of all
-//! (`GANZOO_CUDA_CONV=cudnn-any`), its im2col / col2im kernels around cuBLAS
+//! (`GANZOO_CUDA_CONV=cudnn-any`), the same through cuDNN's graph API
+//! (`GANZOO_CUDA_CONV=cudnn-graph`, `cudnn-graph-any`), its im2col / col2im kernels around cuBLAS
 //! (`GANZOO_CUDA_CONV=columns`), the fastest of those by timing
 //! (`GANZOO_CUDA_CONV=timed`) and Candle's conv2d with ganzoo's gradients
 //! (`GANZOO_CUDA_CONV=gemm`, the fallback). The same op checks run on the CPU against that fallback's ops
@@ -74,6 +75,16 @@ fn cuda_cudnn_convolutions_match_the_cpu_kernels() {
 #[test]
 fn cuda_any_cudnn_convolutions_match_the_cpu_kernels() {
     op_parity_with_convolutions("cuda::cuda_any_cudnn_convolutions_match_the_cpu_kernels", "cudnn-any");
+}
+
+#[test]
+fn cuda_graph_api_convolutions_match_the_cpu_kernels() {
+    op_parity_with_convolutions("cuda::cuda_graph_api_convolutions_match_the_cpu_kernels", "cudnn-graph");
+}
+
+#[test]
+fn cuda_any_graph_api_convolutions_match_the_cpu_kernels() {
+    op_parity_with_convolutions("cuda::cuda_any_graph_api_convolutions_match_the_cpu_kernels", "cudnn-graph-any");
 }
 
 #[test]

@@ -195,7 +195,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub drift: Option<f64>,
     /// On CUDA, time every model once per convolution implementation listed
-    /// (comma-separated: auto, cudnn, cudnn-any, columns, timed, gemm; GANZOO_CUDA_CONV in
+    /// (comma-separated: auto, cudnn, cudnn-any, cudnn-graph, cudnn-graph-any, columns,
+    /// timed, gemm; GANZOO_CUDA_CONV in
     /// its worker), each against the same PyTorch run, with a table each [default:
     /// GANZOO_CUDA_CONV's]. The per-layer timings follow GANZOO_CUDA_CONV, so this needs
     /// --skip-ops.
@@ -375,6 +376,8 @@ pub enum CudaConvArg {
     Auto,
     Cudnn,
     CudnnAny,
+    CudnnGraph,
+    CudnnGraphAny,
     Columns,
     Timed,
     Gemm,
@@ -386,6 +389,8 @@ impl CudaConvArg {
             Self::Auto => "auto",
             Self::Cudnn => "cudnn",
             Self::CudnnAny => "cudnn-any",
+            Self::CudnnGraph => "cudnn-graph",
+            Self::CudnnGraphAny => "cudnn-graph-any",
             Self::Columns => "columns",
             Self::Timed => "timed",
             Self::Gemm => "gemm",

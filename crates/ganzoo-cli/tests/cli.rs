@@ -1238,10 +1238,10 @@ fn the_gpu_check_script_runs_its_cpu_part() {
     files.sort();
     assert_eq!(files, ["details.tar.gz", "performance.md", "summary.txt", "timed.txt"], "at most 8 files come back");
     // The timed choices, one heading per comparison (the CPU has none to log); each
-    // comparison times the default, cuDNN's heuristics and timing.
+    // comparison times the default, cuDNN's graph API's choice and timing.
     let timed = std::fs::read_to_string(out.path().join("timed.txt")).unwrap();
     assert!(timed.contains("== batch 8, tf32conv\n") && timed.contains("== batch 8, exact\n"), "{timed}");
-    for row in ["gan auto ", "gan cudnn ", "gan timed "] {
+    for row in ["gan auto ", "gan cudnn-graph-any ", "gan timed "] {
         assert_eq!(summary.matches(row).count(), 2, "{row}: {summary}");
     }
     for needle in
@@ -1253,6 +1253,7 @@ fn the_gpu_check_script_runs_its_cpu_part() {
     let listing = Command::new("tar").arg("-tzf").arg(out.path().join("details.tar.gz")).output().unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout);
     assert!(listing.contains("workflow/dcgan/report.html") && listing.contains("parity.txt"), "{listing}");
+    assert!(listing.contains("parity-graph.txt"), "{listing}");
     assert!(!listing.contains("checkpoints/") && !listing.contains("workflow/data/"), "{listing}");
 }
 

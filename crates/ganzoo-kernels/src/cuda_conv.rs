@@ -30,12 +30,23 @@ pub enum CudaConv {
     /// PyTorch's default takes it (`cudnn.deterministic` off): two runs from one seed
     /// then agree only within rounding.
     CudnnAny,
+    /// The three primitives through cuDNN's graph API (its backend descriptors, as
+    /// PyTorch's cuDNN convolutions since its v8 API): the first engine configuration of
+    /// cuDNN's instant heuristics that [`engine_qualifies`] allows (deterministic ones
+    /// only) and that builds into a plan within [`WORKSPACE_BYTES`]; the dense
+    /// convolutions the columns' one product. Not yet run on a GPU.
+    CudnnGraph,
+    /// As [`CudaConv::CudnnGraph`], non-deterministic engines allowed: PyTorch's default
+    /// choice (`cudnn.benchmark` and `cudnn.deterministic` off), but for the workspace
+    /// bound and the dense layers.
+    CudnnGraphAny,
     /// ganzoo's im2col / col2im kernels around Candle's cuBLAS products, one a chunk of
     /// samples.
     Columns,
     /// Per primitive and geometry, the fastest of the columns (one product a chunk, or
-    /// one a sample in a batched product) and every cuDNN algorithm
-    /// [`qualifying`] allows — non-deterministic ones too, as PyTorch's default takes
+    /// one a sample in a batched product), every cuDNN algorithm [`qualifying`] allows
+    /// and every engine configuration of its graph API's heuristics [`engine_qualifies`]
+    /// allows (at most [`GRAPH_PLANS`]) — non-deterministic ones too, as PyTorch's default takes
     /// them —, each timed once ([`TIMED_REPEATS`]) where the geometry first runs (as
     /// PyTorch's `cudnn.benchmark`), but those whose output is off the reference's
     /// ([`TIMED_AGREEMENT`]). The candidates round differently, some differently
@@ -50,6 +61,8 @@ impl CudaConv {
             Self::Auto => "cuDNN or its im2col / col2im kernels + cuBLAS by size and precision",
             Self::Cudnn => "cuDNN",
             Self::CudnnAny => "cuDNN, non-deterministic algorithms allowed",
+            Self::CudnnGraph => "cuDNN's graph API",
+            Self::CudnnGraphAny => "cuDNN's graph API, non-deterministic engines allowed",
             Self::Columns => "its im2col / col2im kernels + cuBLAS",
             Self::Timed => "the faster of cuDNN and its im2col / col2im kernels, timed per layer",
         }
@@ -57,7 +70,7 @@ impl CudaConv {
 }
 
 /// The implementation in use, from `GANZOO_CUDA_CONV` (read once): `auto`, `cudnn`,
-/// `cudnn-any`, `columns` or `timed`; unset or anything else (`ganzoo`; `gemm` is the
+/// `cudnn-any`, `cudnn-graph`, `cudnn-graph-any`, `columns` or `timed`; unset or anything else (`ganzoo`; `gemm` is the
 /// models' switch to Candle's `conv2d`) the default, [`CudaConv::Auto`] in a build with
 /// the `cudnn` feature, else the columns.
 pub fn cuda_conv() -> CudaConv {
@@ -73,12 +86,14 @@ pub fn cuda_conv_for(value: &str) -> CudaConv {
 fn chosen(value: Option<&str>, cudnn_built: bool) -> CudaConv {
     match value {
         Some("columns") => CudaConv::Columns,
-        Some(v @ ("auto" | "cudnn" | "cudnn-any" | "timed")) if !cudnn_built => {
+        Some(v @ ("auto" | "cudnn" | "cudnn-any" | "cudnn-graph" | "cudnn-graph-any" | "timed")) if !cudnn_built => {
             tracing::warn!("GANZOO_CUDA_CONV={v}: this build has no cuDNN (feature `cudnn`); using the columns");
             CudaConv::Columns
         }
         Some("cudnn") => CudaConv::Cudnn,
         Some("cudnn-any") => CudaConv::CudnnAny,
+        Some("cudnn-graph") => CudaConv::CudnnGraph,
+        Some("cudnn-graph-any") => CudaConv::CudnnGraphAny,
         Some("timed") => CudaConv::Timed,
         _ if cudnn_built => CudaConv::Auto,
         _ => CudaConv::Columns,
@@ -105,7 +120,8 @@ pub fn conv_tf32() -> bool {
 /// whole unpadded image: DCGAN's first generator and last critic layers): they are one
 /// matrix product each way, cuBLAS's GEMM in the columns with no unfolding, where
 /// cuDNN's heuristic choice ran 3 to 10 times slower on the H200. [`CudaConv::Cudnn`],
-/// [`CudaConv::CudnnAny`] (and [`CudaConv::Timed`]'s reference): every other one.
+/// [`CudaConv::CudnnAny`], the graph API's two (and [`CudaConv::Timed`]'s reference):
+/// every other one.
 /// [`CudaConv::Auto`]: those of at least [`cudnn_from_macs`] multiply-adds, the
 /// crossover the H200's measurements put between DCGAN's layer sizes
 /// (docs/performance.md, *CUDA: which convolutions go to cuDNN*).
@@ -115,7 +131,7 @@ pub(crate) fn through_cudnn(conv: CudaConv, g: &ConvGeometry, tf32: bool) -> boo
         _ if g.dense() => false,
         CudaConv::Auto => g.macs() >= cudnn_from_macs(tf32),
         CudaConv::Columns => false,
-        CudaConv::Cudnn | CudaConv::CudnnAny | CudaConv::Timed => true,
+        CudaConv::Cudnn | CudaConv::CudnnAny | CudaConv::CudnnGraph | CudaConv::CudnnGraphAny | CudaConv::Timed => true,
     }
 }
 
@@ -158,6 +174,28 @@ pub fn qualifying(offers: &[Offer], tf32: bool, any_order: bool) -> Vec<usize> {
     };
     (0..offers.len()).filter(|&i| takes(&offers[i])).collect()
 }
+
+/// What cuDNN's graph API notes of an engine ([`CudaConv::CudnnGraph`]): its numerical
+/// notes `CUDNN_NUMERICAL_NOTE_TENSOR_CORE` (TF32 on f32 data),
+/// `…_DOWN_CONVERT_INPUTS` (f32 inputs rounded to a 16-bit type) and `…_NONDETERMINISTIC`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EngineNotes {
+    pub tensor_core: bool,
+    pub down_convert: bool,
+    pub non_deterministic: bool,
+}
+
+/// Whether an engine with `notes` may run a convolution: never one that rounds its f32
+/// inputs to 16 bits, tensor cores (TF32) only with `tf32`, a non-deterministic one only
+/// with `any_order` — the filter PyTorch's v8 API applies (`filterEngineConfigs` in
+/// `aten/src/ATen/native/cudnn/Conv_v8.cpp`), `any_order` its `cudnn.deterministic` off.
+pub fn engine_qualifies(notes: EngineNotes, tf32: bool, any_order: bool) -> bool {
+    !notes.down_convert && (tf32 || !notes.tensor_core) && (any_order || !notes.non_deterministic)
+}
+
+/// At most this many of the graph API's engine configurations become plans for one
+/// primitive and geometry ([`CudaConv::Timed`] times each; the others take the first).
+pub const GRAPH_PLANS: usize = 8;
 
 /// Runs of each candidate [`CudaConv::Timed`] times, after one untimed (which loads,
 /// plans and allocates, and whose output is checked: [`TIMED_AGREEMENT`]); the best counts.
@@ -229,6 +267,24 @@ mod tests {
         assert!(qualifying(&offers[..1], false, true).is_empty());
     }
 
+    /// PyTorch's filter: rounding inputs to 16 bits never, TF32 only where allowed,
+    /// non-deterministic engines only where asked for.
+    #[test]
+    fn engines_qualify_by_their_numerical_notes() {
+        let plain = EngineNotes::default();
+        let tc = EngineNotes { tensor_core: true, ..plain };
+        let down = EngineNotes { down_convert: true, ..plain };
+        let nd = EngineNotes { non_deterministic: true, ..plain };
+        let tc_nd = EngineNotes { tensor_core: true, non_deterministic: true, ..plain };
+        for (tf32, any) in [(false, false), (false, true), (true, false), (true, true)] {
+            assert!(engine_qualifies(plain, tf32, any));
+            assert!(!engine_qualifies(down, tf32, any));
+            assert_eq!(engine_qualifies(tc, tf32, any), tf32);
+            assert_eq!(engine_qualifies(nd, tf32, any), any);
+            assert_eq!(engine_qualifies(tc_nd, tf32, any), tf32 && any);
+        }
+    }
+
     #[test]
     fn timing_takes_the_fastest_and_the_earlier_of_equals_among_those_left() {
         let ms = |v: &[u64]| v.iter().map(|&m| (m > 0).then(|| Duration::from_micros(m))).collect::<Vec<_>>();
@@ -265,9 +321,11 @@ mod tests {
         assert_eq!(chosen(Some("columns"), true), CudaConv::Columns);
         assert_eq!(chosen(Some("cudnn"), true), CudaConv::Cudnn);
         assert_eq!(chosen(Some("cudnn-any"), true), CudaConv::CudnnAny);
+        assert_eq!(chosen(Some("cudnn-graph"), true), CudaConv::CudnnGraph);
+        assert_eq!(chosen(Some("cudnn-graph-any"), true), CudaConv::CudnnGraphAny);
         assert_eq!(chosen(Some("gemm"), true), CudaConv::Auto);
         assert_eq!(chosen(Some("timed"), true), CudaConv::Timed);
-        for v in ["auto", "cudnn", "cudnn-any", "timed", "columns"] {
+        for v in ["auto", "cudnn", "cudnn-any", "cudnn-graph", "cudnn-graph-any", "timed", "columns"] {
             assert_eq!(chosen(Some(v), false), CudaConv::Columns, "{v}");
         }
     }
@@ -282,14 +340,16 @@ mod tests {
     /// (512 → 1, 4² → 1²) are dense, and none of those goes to cuDNN.
     #[test]
     fn only_dense_convolutions_skip_cudnn() {
-        let every = [CudaConv::Auto, CudaConv::Cudnn, CudaConv::CudnnAny, CudaConv::Columns, CudaConv::Timed];
+        let cudnn =
+            [CudaConv::Cudnn, CudaConv::CudnnAny, CudaConv::CudnnGraph, CudaConv::CudnnGraphAny, CudaConv::Timed];
+        let every = [&cudnn[..], &[CudaConv::Auto, CudaConv::Columns]].concat();
         for conv in every {
             for tf32 in [false, true] {
                 assert!(!through_cudnn(conv, &geometry([256, 512, 4, 4], [100, 512, 4, 4], 1, 0), tf32));
                 assert!(!through_cudnn(conv, &geometry([256, 512, 4, 4], [1, 512, 4, 4], 1, 0), tf32));
             }
         }
-        for conv in [CudaConv::Cudnn, CudaConv::CudnnAny, CudaConv::Timed] {
+        for conv in cudnn {
             assert!(through_cudnn(conv, &geometry([64, 3, 64, 64], [64, 3, 4, 4], 2, 1), false));
             assert!(through_cudnn(conv, &geometry([64, 256, 8, 8], [512, 256, 4, 4], 2, 1), true));
             // One output pixel, but a patch short of the image, or padded: not one product.

@@ -105,17 +105,19 @@ pub fn conv_kernels_run(x: &Tensor, w: &Tensor, layout: ImageLayout) -> bool {
     kernels_run(x, &[w], layout) || (cuda_kernels_run(x, &[w], layout) && !cuda_convolutions_as_gemm())
 }
 
-/// `GANZOO_CUDA_CONV=gemm`, read once. `auto`, `cudnn`, `cudnn-any`, `columns` and `timed`
-/// choose among ganzoo's own (`ganzoo_kernels::cuda_conv`); anything else is ignored with a
+/// `GANZOO_CUDA_CONV=gemm`, read once. `auto`, `cudnn`, `cudnn-any`, `cudnn-graph`,
+/// `cudnn-graph-any`, `columns` and `timed` choose among ganzoo's own (`ganzoo_kernels::cuda_conv`); anything else is ignored with a
 /// warning.
 pub fn cuda_convolutions_as_gemm() -> bool {
     static AS_GEMM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AS_GEMM.get_or_init(|| match std::env::var("GANZOO_CUDA_CONV").as_deref() {
         Ok("gemm") => true,
-        Ok("ganzoo" | "auto" | "cudnn" | "cudnn-any" | "columns" | "timed") | Err(_) => false,
+        Ok("ganzoo" | "auto" | "cudnn" | "cudnn-any" | "cudnn-graph" | "cudnn-graph-any" | "columns" | "timed")
+        | Err(_) => false,
         Ok(other) => {
             tracing::warn!(
-                "GANZOO_CUDA_CONV={other}: expected auto, cudnn, cudnn-any, columns, timed or gemm; using the default"
+                "GANZOO_CUDA_CONV={other}: expected auto, cudnn, cudnn-any, cudnn-graph, cudnn-graph-any, columns, \
+                 timed or gemm; using the default"
             );
             false
         }

@@ -177,10 +177,10 @@ fn row_label(model: &str, variant: Option<CudaConvArg>) -> String {
 }
 
 /// The width of a table's first column: the longest model name (`wgan-gp32`) and, with
-/// `--cuda-conv`, the longest variant (`cudnn-any`).
+/// `--cuda-conv`, the longest variant (`cudnn-graph-any`).
 fn model_column(variants: &[Option<CudaConvArg>]) -> usize {
     if variants.iter().any(Option::is_some) {
-        20
+        26
     } else {
         10
     }
@@ -205,8 +205,9 @@ fn cuda_precision() -> (&'static str, &'static str) {
 
 /// How ganzoo's convolutions ran on CUDA, and the suffix of the GPU table's key: cuDNN or
 /// the columns by size (the default; no suffix), cuDNN with the heuristics' deterministic
-/// algorithm (`-cudnn`) or any (`-cudnn-any`), the fastest of cuDNN and the columns by
-/// timing (`-timed`), the columns (`-columns`), or Candle's conv2d (`-gemm`);
+/// algorithm (`-cudnn`) or any (`-cudnn-any`), the same through cuDNN's graph API
+/// (`-cudnn-graph`, `-cudnn-graph-any`), the fastest of cuDNN and the columns by timing
+/// (`-timed`), the columns (`-columns`), or Candle's conv2d (`-gemm`);
 /// `variant`'s (`--cuda-conv`), else GANZOO_CUDA_CONV's.
 fn cuda_convolutions(variant: Option<CudaConvArg>) -> (&'static str, &'static str) {
     use ganzoo_kernels::CudaConv;
@@ -219,6 +220,8 @@ fn cuda_convolutions(variant: Option<CudaConvArg>) -> (&'static str, &'static st
         CudaConv::Auto => "",
         CudaConv::Cudnn => "-cudnn",
         CudaConv::CudnnAny => "-cudnn-any",
+        CudaConv::CudnnGraph => "-cudnn-graph",
+        CudaConv::CudnnGraphAny => "-cudnn-graph-any",
         CudaConv::Columns => "-columns",
         CudaConv::Timed => "-timed",
     };

@@ -1,10 +1,12 @@
-//! The three convolution primitives on CUDA: through cuDNN ([`super::cudnn`]) or as
+//! The three convolution primitives on CUDA: through cuDNN ([`super::cudnn`], or its
+//! graph API, `super::cudnn_graph`) or as
 //! [`crate::conv_columns`] — the im2col and col2im kernels here (`gz_im2col`,
 //! `gz_col2im`) around Candle's cuBLAS product —, as [`cuda_conv`] and, per geometry,
 //! [`crate::cuda_conv::through_cudnn`] say; the columns also where cuDNN offers no
 //! algorithm [`crate::cuda_conv::qualifying`] takes. With
 //! [`CudaConv::Timed`], each primitive and geometry times the columns (both
-//! [`Products`]) and every such algorithm once, and keeps the fastest.
+//! [`Products`]), every such algorithm and every plan of the graph API once, and keeps
+//! the fastest.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -31,6 +33,17 @@ pub(super) enum Primitive {
     WeightGrad,
 }
 
+impl Primitive {
+    /// The values of its output on `g`: `y`'s, `dx`'s or `dw`'s.
+    pub(super) fn output_len(self, g: &ConvGeometry) -> usize {
+        match self {
+            Primitive::Forward => g.batch * g.cout * g.out_plane(),
+            Primitive::Adjoint => g.batch * g.cin * g.in_plane(),
+            Primitive::WeightGrad => g.cout * g.patch(),
+        }
+    }
+}
+
 /// A geometry as a key: batch, channels in and out, input and kernel sides, stride,
 /// padding, dilation.
 pub(super) type Shape = [usize; 10];
@@ -50,12 +63,13 @@ fn columns(primitive: Primitive, products: Products, g: &ConvGeometry, a: Operan
 }
 
 /// What runs a primitive: the columns (a product per chunk of samples, or per sample),
-/// or the `n`th algorithm cuDNN qualifies (deterministic ones only, or with `any_order`
-/// all).
+/// the `n`th algorithm cuDNN qualifies or the `n`th plan of its graph API (deterministic
+/// ones only, or with `any_order` all).
 #[derive(Debug, Clone, Copy)]
 enum Candidate {
     Columns(Products),
     Cudnn { any_order: bool, n: usize },
+    Graph { any_order: bool, n: usize },
 }
 
 /// The columns' candidates [`CudaConv::Timed`] times for `primitive` on `g`, named: a
@@ -69,26 +83,28 @@ fn column_candidates(primitive: Primitive, g: &ConvGeometry) -> Vec<(String, Can
     out
 }
 
+/// `c` runs `primitive`; the columns where cuDNN has no such algorithm or plan.
 fn run_candidate(c: Candidate, primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<CudaStorage> {
-    if let Candidate::Cudnn { any_order, n } = c {
-        if let Some(out) = cudnn::run((primitive, any_order, n), g, a, b)? {
-            return Ok(out);
-        }
-    }
-    let products = match c {
-        Candidate::Columns(products) => products,
-        Candidate::Cudnn { .. } => Products::PerChunk,
+    let out = match c {
+        Candidate::Columns(products) => return columns(primitive, products, g, a, b),
+        Candidate::Cudnn { any_order, n } => cudnn::run((primitive, any_order, n), g, a, b)?,
+        Candidate::Graph { any_order, n } => cudnn_graph::run((primitive, any_order, n), g, a, b)?,
     };
-    columns(primitive, products, g, a, b)
+    match out {
+        Some(out) => Ok(out),
+        None => columns(primitive, Products::PerChunk, g, a, b),
+    }
 }
 
 /// `conv`'s candidate on `g` (not [`CudaConv::Timed`], whose reference is
 /// [`CudaConv::Cudnn`]'s).
 fn fixed_candidate(conv: CudaConv, g: &ConvGeometry) -> Candidate {
-    if through_cudnn(conv, g, conv_tf32()) {
-        Candidate::Cudnn { any_order: conv == CudaConv::CudnnAny, n: 0 }
-    } else {
-        Candidate::Columns(Products::PerChunk)
+    match conv {
+        _ if !through_cudnn(conv, g, conv_tf32()) => Candidate::Columns(Products::PerChunk),
+        CudaConv::CudnnGraph | CudaConv::CudnnGraphAny => {
+            Candidate::Graph { any_order: conv == CudaConv::CudnnGraphAny, n: 0 }
+        }
+        _ => Candidate::Cudnn { any_order: conv == CudaConv::CudnnAny, n: 0 },
     }
 }
 
@@ -116,11 +132,13 @@ fn timed(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Resu
         return Ok(c);
     }
     let algorithms = cudnn::algorithms(&a.0.device, g, (primitive, true))?;
+    let engines = cudnn_graph::engines((primitive, true), g, a, b)?;
     let (names, candidates): (Vec<String>, Vec<Candidate>) = column_candidates(primitive, g)
         .into_iter()
         .chain(
             algorithms.iter().enumerate().map(|(n, (name, _))| (name.clone(), Candidate::Cudnn { any_order: true, n })),
         )
+        .chain(engines.iter().enumerate().map(|(n, (name, _))| (name.clone(), Candidate::Graph { any_order: true, n })))
         .unzip();
     let reference = fixed_candidate(CudaConv::Cudnn, g);
     let want = host(&run_candidate(reference, primitive, g, a, b)?)?;
@@ -152,7 +170,7 @@ fn timed(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Resu
 fn default_name<'a>(g: &ConvGeometry, algorithms: &'a [(String, bool)]) -> &'a str {
     match fixed_candidate(CudaConv::Auto, g) {
         Candidate::Columns(_) => "columns",
-        Candidate::Cudnn { .. } => algorithms
+        Candidate::Cudnn { .. } | Candidate::Graph { .. } => algorithms
             .iter()
             .find(|(_, deterministic)| *deterministic)
             .map_or("columns (cuDNN offers none)", |(name, _)| name.as_str()),
@@ -181,7 +199,7 @@ fn best_time(device: &CudaDevice, mut f: impl FnMut() -> Result<()>) -> Result<D
 }
 
 #[cfg(feature = "cudnn")]
-use super::cudnn;
+use super::{cudnn, cudnn_graph};
 /// Without cuDNN in the build ([`cuda_conv`] is then never cuDNN), no algorithm qualifies.
 #[cfg(not(feature = "cudnn"))]
 mod cudnn {
@@ -195,6 +213,20 @@ mod cudnn {
         Ok(None)
     }
     pub(super) fn algorithms(_: &CudaDevice, _: &ConvGeometry, _: (Primitive, bool)) -> Result<Vec<(String, bool)>> {
+        Ok(Vec::new())
+    }
+}
+/// Nor any plan of its graph API.
+#[cfg(not(feature = "cudnn"))]
+mod cudnn_graph {
+    pub(super) use super::cudnn::run;
+    use super::{ConvGeometry, Operand, Primitive, Result};
+    pub(super) fn engines(
+        _: (Primitive, bool),
+        _: &ConvGeometry,
+        _: Operand,
+        _: Operand,
+    ) -> Result<Vec<(String, bool)>> {
         Ok(Vec::new())
     }
 }

@@ -105,16 +105,38 @@ impl Descriptors {
 /// workspace, whether it is deterministic.
 type Plan = (Algo, sys::cudnnMathType_t, usize, bool);
 
-/// Per device: its handle; per geometry and math: descriptors and plans.
+/// Per geometry and math: descriptors and plans.
+#[derive(Default)]
 struct State {
-    handle: Handle,
     descriptors: HashMap<(Shape, bool), Descriptors>,
     /// Keyed also by whether non-deterministic algorithms may be taken.
     plans: HashMap<(Shape, bool, Primitive, bool), Vec<Plan>>,
 }
 
 thread_local! {
+    /// Per device: its cuDNN handle, kept for the thread's life (this module's and
+    /// `cudnn_graph`'s calls share it).
+    static HANDLES: RefCell<HashMap<DeviceId, Handle>> = RefCell::new(HashMap::new());
     static STATE: RefCell<HashMap<DeviceId, State>> = RefCell::new(HashMap::new());
+}
+
+/// This thread's cuDNN handle for `device`, on the stream Candle launches on; made on
+/// first use and never destroyed before the thread ends, so the raw handle stays valid.
+pub(super) fn handle(device: &CudaDevice) -> Result<sys::cudnnHandle_t> {
+    HANDLES.with(|handles| {
+        let mut handles = handles.borrow_mut();
+        if let Some(h) = handles.get(&device.id()) {
+            return Ok(h.0);
+        }
+        let stream = device.cuda_stream();
+        stream.context().bind_to_thread().map_err(|e| candle_core::Error::Msg(format!("cuDNN: {e:?}")))?;
+        let handle = Handle(result::create_handle().map_err(cudnn_err)?);
+        // SAFETY: a live handle, set to the stream Candle launches on.
+        unsafe { result::set_stream(handle.0, stream.cu_stream() as *mut _) }.map_err(cudnn_err)?;
+        let h = handle.0;
+        handles.insert(device.id(), handle);
+        Ok(h)
+    })
 }
 
 fn offer(status: sys::cudnnStatus_t, det: sys::cudnnDeterminism_t, math: sys::cudnnMathType_t, mem: usize) -> Offer {
@@ -211,7 +233,7 @@ fn workspace(
 }
 
 /// `f` on the device's handle and `g`'s descriptors and `primitive`'s plans (with
-/// `any_order`, non-deterministic algorithms too), the device's state made or found first.
+/// `any_order`, non-deterministic algorithms too), made or found first.
 fn with_plans<T>(
     device: &CudaDevice,
     g: &ConvGeometry,
@@ -220,20 +242,10 @@ fn with_plans<T>(
 ) -> Result<T> {
     use std::collections::hash_map::Entry;
     let (tf32, key) = (conv_tf32(), shape(g));
+    let h = handle(device)?;
     STATE.with(|states| {
         let mut states = states.borrow_mut();
-        let state = match states.entry(device.id()) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => {
-                let stream = device.cuda_stream();
-                stream.context().bind_to_thread().map_err(|e| candle_core::Error::Msg(format!("cuDNN: {e:?}")))?;
-                let handle = Handle(result::create_handle().map_err(cudnn_err)?);
-                // SAFETY: a live handle, set to the stream Candle launches on.
-                unsafe { result::set_stream(handle.0, stream.cu_stream() as *mut _) }.map_err(cudnn_err)?;
-                e.insert(State { handle, descriptors: HashMap::new(), plans: HashMap::new() })
-            }
-        };
-        let h = state.handle.0;
+        let state = states.entry(device.id()).or_default();
         let d = match state.descriptors.entry((key, tf32)) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => e.insert(Descriptors::new(g, tf32)?),
@@ -278,11 +290,7 @@ pub(super) fn run(
 ) -> Result<Option<CudaStorage>> {
     let op = "ganzoo-convolution (cuDNN)";
     let (av, bv) = (view(a.0, a.1, op)?, view(b.0, b.1, op)?);
-    let out_len = match primitive {
-        Primitive::Forward => g.batch * g.cout * g.out_plane(),
-        Primitive::Adjoint => g.batch * g.cin * g.in_plane(),
-        Primitive::WeightGrad => g.cout * g.patch(),
-    };
+    let out_len = primitive.output_len(g);
     let device = &a.0.device;
     let stream = device.cuda_stream();
     with_plans(device, g, (primitive, any_order), |h, d, plans| {

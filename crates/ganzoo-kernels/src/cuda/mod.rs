@@ -1,8 +1,8 @@
 //! ganzoo's CUDA kernels (`kernels.cu`, compiled to PTX by `build.rs` and loaded once
 //! per device through Candle's module cache) on f32 storage; [`launch`] holds one typed
 //! launch function per kernel. Batch norm's ops are in [`batch_norm`]; the convolutions'
-//! primitives in [`conv`] (cuDNN's in `cudnn`, feature `cudnn`, or im2col and col2im for
-//! `crate::conv_columns`); layer norm's ops
+//! primitives in [`conv`] (cuDNN's in `cudnn` and, through its graph API, `cudnn_graph`,
+//! feature `cudnn`; or im2col and col2im for `crate::conv_columns`); layer norm's ops
 //! call [`layer_norm`]'s functions, the leaky ReLU's and the in-place ops [`mask`],
 //! [`moving_average`], [`scaled_step`] and [`clamp`], from their `cuda_fwd`.
 
@@ -10,6 +10,8 @@ pub(crate) mod batch_norm;
 pub(crate) mod conv;
 #[cfg(feature = "cudnn")]
 mod cudnn;
+#[cfg(feature = "cudnn")]
+mod cudnn_graph;
 mod launch;
 pub(crate) mod layer_norm;
 

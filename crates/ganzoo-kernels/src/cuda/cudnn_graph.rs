@@ -1,0 +1,528 @@
+//! The three convolution primitives through cuDNN's graph API (its backend descriptors,
+//! the API PyTorch's cuDNN convolutions use since its v8 API; feature `cudnn`), f32 NCHW:
+//! one operation graph per geometry and primitive — `CONVOLUTION_FORWARD` (`x`, `w` →
+//! `y`), `…BACKWARD_DATA` (`dy`, `w` → `dx`), `…BACKWARD_FILTER` (`x`, `dy` → `dw`) of the
+//! same forward convolution —, the engine configurations cuDNN's instant heuristics
+//! (`CUDNN_HEUR_MODE_INSTANT`, PyTorch's default mode) return for it, in their order,
+//! those [`engine_qualifies`] allows built into execution plans within
+//! [`WORKSPACE_BYTES`], at most [`GRAPH_PLANS`] and only as many as asked for so far
+//! (building one may compile a kernel). [`run`] takes the `n`th plan. Graphs and plans are
+//! kept per thread, per device, geometry, TF32, primitive, determinism and the data's
+//! alignment (declared to cuDNN, as PyTorch keys its plans). `None` from [`run`]: no such
+//! plan (or no graph: cuDNN refused to describe or plan it, warned), and the caller runs
+//! the columns instead.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::c_void;
+
+use candle_core::cuda_backend::cudarc::cudnn::sys::{
+    self, cudnnBackendAttributeName_t as Attr, cudnnBackendAttributeType_t as Type,
+    cudnnBackendDescriptorType_t as Kind,
+};
+use candle_core::cuda_backend::cudarc::driver::{DevicePtr, DevicePtrMut};
+use candle_core::cuda_backend::{CudaDevice, CudaStorage, DeviceId};
+use candle_core::Result;
+
+use super::conv::{shape, Operand, Primitive, Shape};
+use super::{int, view};
+use crate::cuda_conv::{conv_tf32, engine_qualifies, EngineNotes, GRAPH_PLANS, WORKSPACE_BYTES};
+use crate::geometry::ConvGeometry;
+
+fn check(status: sys::cudnnStatus_t, what: &str) -> Result<()> {
+    status.result().map_err(|e| candle_core::Error::Msg(format!("cuDNN graph API, {what}: {e:?}")))
+}
+
+/// A backend descriptor, destroyed when dropped.
+struct Desc(sys::cudnnBackendDescriptor_t);
+
+impl Drop for Desc {
+    fn drop(&mut self) {
+        // SAFETY: created by `cudnnBackendCreateDescriptor`, destroyed once.
+        let _ = unsafe { sys::cudnnBackendDestroyDescriptor(self.0) };
+    }
+}
+
+impl Desc {
+    fn new(kind: Kind) -> Result<Self> {
+        let mut d = std::ptr::null_mut();
+        // SAFETY: cuDNN writes the new descriptor's handle.
+        check(unsafe { sys::cudnnBackendCreateDescriptor(kind, &mut d) }, "creating a descriptor")?;
+        Ok(Desc(d))
+    }
+
+    /// Sets `name` to `values`.
+    ///
+    /// # Safety
+    /// `V` is the C type cuDNN reads for `ty`.
+    unsafe fn set<V>(&self, name: Attr, ty: Type, values: &[V]) -> Result<()> {
+        let (n, p) = (values.len() as i64, values.as_ptr() as *const c_void);
+        // SAFETY: `p` points at `n` values of the type cuDNN reads (the caller's promise).
+        check(unsafe { sys::cudnnBackendSetAttribute(self.0, name, ty, n, p) }, "setting an attribute")
+    }
+
+    fn int64s(&self, name: Attr, values: &[i64]) -> Result<()> {
+        // SAFETY: `CUDNN_TYPE_INT64` is read as `int64_t`.
+        unsafe { self.set(name, Type::CUDNN_TYPE_INT64, values) }
+    }
+
+    fn descriptors(&self, name: Attr, values: &[&Desc]) -> Result<()> {
+        let raw: Vec<sys::cudnnBackendDescriptor_t> = values.iter().map(|d| d.0).collect();
+        // SAFETY: `CUDNN_TYPE_BACKEND_DESCRIPTOR` is read as descriptor handles.
+        unsafe { self.set(name, Type::CUDNN_TYPE_BACKEND_DESCRIPTOR, &raw) }
+    }
+
+    /// Up to `out.len()` values of `name` into `out`; how many there were.
+    ///
+    /// # Safety
+    /// `V` is the C type cuDNN writes for `ty`.
+    unsafe fn get<V>(&self, name: Attr, ty: Type, out: &mut [V]) -> Result<usize> {
+        let mut n = 0i64;
+        let p = if out.is_empty() { std::ptr::null_mut() } else { out.as_mut_ptr() as *mut c_void };
+        // SAFETY: room for `out.len()` values of the type cuDNN writes (the caller's promise).
+        let status = unsafe { sys::cudnnBackendGetAttribute(self.0, name, ty, out.len() as i64, &mut n, p) };
+        check(status, "reading an attribute")?;
+        Ok(n.max(0) as usize)
+    }
+
+    /// The descriptor `name` holds, as a new descriptor of `kind` that cuDNN fills.
+    fn get_descriptor(&self, name: Attr, kind: Kind) -> Result<Desc> {
+        let d = Desc::new(kind)?;
+        // SAFETY: one pre-made descriptor of the attribute's kind, as cuDNN fills them.
+        unsafe { self.get(name, Type::CUDNN_TYPE_BACKEND_DESCRIPTOR, &mut [d.0])? };
+        Ok(d)
+    }
+
+    fn finalize(&self, what: &str) -> Result<()> {
+        // SAFETY: a live descriptor.
+        check(unsafe { sys::cudnnBackendFinalize(self.0) }, what)
+    }
+}
+
+/// The variant pack's names of `x`, `w` and `y` (for the adjoint `dx` and `dy`, for the
+/// weight gradient `dw`).
+const UIDS: [i64; 3] = [1, 2, 3];
+
+/// An f32 NCHW tensor of `dims`, contiguous, named `uid`, its data aligned to `align` bytes.
+fn tensor(dims: [usize; 4], uid: i64, align: i64) -> Result<Desc> {
+    let mut d64 = [0i64; 4];
+    for (o, v) in d64.iter_mut().zip(dims) {
+        *o = int(v, "cuDNN convolution size")? as i64;
+    }
+    let strides = [d64[1] * d64[2] * d64[3], d64[2] * d64[3], d64[3], 1];
+    let t = Desc::new(Kind::CUDNN_BACKEND_TENSOR_DESCRIPTOR)?;
+    // SAFETY: `CUDNN_TYPE_DATA_TYPE` is read as `cudnnDataType_t`.
+    unsafe {
+        t.set(Attr::CUDNN_ATTR_TENSOR_DATA_TYPE, Type::CUDNN_TYPE_DATA_TYPE, &[sys::cudnnDataType_t::CUDNN_DATA_FLOAT])?
+    };
+    t.int64s(Attr::CUDNN_ATTR_TENSOR_DIMENSIONS, &d64)?;
+    t.int64s(Attr::CUDNN_ATTR_TENSOR_STRIDES, &strides)?;
+    t.int64s(Attr::CUDNN_ATTR_TENSOR_UNIQUE_ID, &[uid])?;
+    t.int64s(Attr::CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, &[align])?;
+    t.finalize("a tensor")?;
+    Ok(t)
+}
+
+/// `g`'s cross-correlation, computed in f32.
+fn convolution(g: &ConvGeometry) -> Result<Desc> {
+    let p = &g.params;
+    let i = |v: usize| int(v, "cuDNN convolution size").map(i64::from);
+    let (stride, pad, dilation) = (i(p.stride)?, i(p.padding)?, i(p.dilation)?);
+    let c = Desc::new(Kind::CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR)?;
+    // SAFETY: the data and mode types are read as their C enums.
+    unsafe {
+        c.set(
+            Attr::CUDNN_ATTR_CONVOLUTION_COMP_TYPE,
+            Type::CUDNN_TYPE_DATA_TYPE,
+            &[sys::cudnnDataType_t::CUDNN_DATA_FLOAT],
+        )?;
+        let mode = sys::cudnnConvolutionMode_t::CUDNN_CROSS_CORRELATION;
+        c.set(Attr::CUDNN_ATTR_CONVOLUTION_CONV_MODE, Type::CUDNN_TYPE_CONVOLUTION_MODE, &[mode])?;
+    }
+    c.int64s(Attr::CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, &[2])?;
+    c.int64s(Attr::CUDNN_ATTR_CONVOLUTION_DILATIONS, &[dilation; 2])?;
+    c.int64s(Attr::CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, &[stride; 2])?;
+    c.int64s(Attr::CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, &[pad; 2])?;
+    c.int64s(Attr::CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, &[pad; 2])?;
+    c.finalize("the convolution")?;
+    Ok(c)
+}
+
+/// `primitive`'s operation on `g`, its `x`, `w` and `y` aligned as `align` says, and the
+/// descriptors it was made of (kept alive with it).
+fn operation(primitive: Primitive, g: &ConvGeometry, align: [i64; 3]) -> Result<(Desc, Vec<Desc>)> {
+    let x = tensor([g.batch, g.cin, g.in_h, g.in_w], UIDS[0], align[0])?;
+    let w = tensor([g.cout, g.cin, g.k_h, g.k_w], UIDS[1], align[1])?;
+    let y = tensor([g.batch, g.cout, g.out_h, g.out_w], UIDS[2], align[2])?;
+    assemble(primitive, [x, w, y], convolution(g)?)
+}
+
+/// `primitive`'s operation on tensors `x`, `w`, `y` (for the adjoint `dx`, `w`, `dy`; for
+/// the weight gradient `x`, `dw`, `dy`) and convolution `conv`, output overwritten; cuDNN
+/// checks their sizes agree.
+fn assemble(primitive: Primitive, [x, w, y]: [Desc; 3], conv: Desc) -> Result<(Desc, Vec<Desc>)> {
+    use Attr::*;
+    let (kind, [ax, aw, ay, ac, alpha, beta]) = match primitive {
+        Primitive::Forward => (
+            Kind::CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR,
+            [
+                CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
+                CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,
+                CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
+                CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
+                CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA,
+                CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA,
+            ],
+        ),
+        Primitive::Adjoint => (
+            Kind::CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR,
+            [
+                CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX,
+                CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W,
+                CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY,
+                CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC,
+                CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA,
+                CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA,
+            ],
+        ),
+        Primitive::WeightGrad => (
+            Kind::CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR,
+            [
+                CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X,
+                CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW,
+                CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY,
+                CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC,
+                CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA,
+                CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA,
+            ],
+        ),
+    };
+    let op = Desc::new(kind)?;
+    op.descriptors(ax, &[&x])?;
+    op.descriptors(aw, &[&w])?;
+    op.descriptors(ay, &[&y])?;
+    op.descriptors(ac, &[&conv])?;
+    // SAFETY: `CUDNN_TYPE_FLOAT` is read as `float`. The output is overwritten (beta 0).
+    unsafe {
+        op.set(alpha, Type::CUDNN_TYPE_FLOAT, &[1f32])?;
+        op.set(beta, Type::CUDNN_TYPE_FLOAT, &[0f32])?;
+    }
+    op.finalize("the convolution operation (its sizes disagree)")?;
+    Ok((op, vec![x, w, y, conv]))
+}
+
+/// An engine configuration that qualifies: it, its engine's name, whether it is
+/// deterministic, and whether building its plan compiles a kernel (NVRTC).
+struct Config {
+    config: Desc,
+    name: String,
+    deterministic: bool,
+    compiled: bool,
+}
+
+/// An execution plan built from a [`Config`], and its workspace.
+struct Plan {
+    plan: Desc,
+    name: String,
+    deterministic: bool,
+    workspace: usize,
+}
+
+/// One primitive's graph on one geometry, its qualifying configurations not yet tried
+/// (in the heuristics' order, reversed: the next is last), and the plans built so far.
+struct Graph {
+    plans: Vec<Plan>,
+    untried: Vec<Config>,
+    /// Kept alive while plans made from them may run.
+    _descriptors: Vec<Desc>,
+}
+
+/// An engine's notes, whether it compiles at run time, and its name, read off a configuration.
+fn notes(config: &Desc) -> Result<(EngineNotes, bool, String)> {
+    let engine = config.get_descriptor(Attr::CUDNN_ATTR_ENGINECFG_ENGINE, Kind::CUDNN_BACKEND_ENGINE_DESCRIPTOR)?;
+    // Read as C `int`s, not the binding's enum: a newer cuDNN may write notes it lacks.
+    let mut numerical = [-1i32; 16];
+    let mut behaviour = [-1i32; 16];
+    let mut index = [0i64];
+    // SAFETY: the notes are written as C enums (`int`s), the index as `int64_t`. The
+    // numerical notes decide whether the engine may run; the rest only name it.
+    let (n, b) = unsafe {
+        let _ = engine.get(Attr::CUDNN_ATTR_ENGINE_GLOBAL_INDEX, Type::CUDNN_TYPE_INT64, &mut index);
+        let n = engine.get(Attr::CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, Type::CUDNN_TYPE_NUMERICAL_NOTE, &mut numerical)?;
+        (
+            n,
+            engine
+                .get(Attr::CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, Type::CUDNN_TYPE_BEHAVIOR_NOTE, &mut behaviour)
+                .unwrap_or(0),
+        )
+    };
+    let compiled = sys::cudnnBackendBehaviorNote_t::CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION as i32;
+    let compiled = behaviour[..b.min(behaviour.len())].contains(&compiled);
+    use sys::cudnnBackendNumericalNote_t as N;
+    let has = |note: N| numerical[..n.min(numerical.len())].contains(&(note as i32));
+    let notes = EngineNotes {
+        tensor_core: has(N::CUDNN_NUMERICAL_NOTE_TENSOR_CORE),
+        down_convert: has(N::CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS),
+        non_deterministic: has(N::CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC),
+    };
+    let tags = [
+        (notes.tensor_core, " tensor cores"),
+        (notes.non_deterministic, " non-deterministic"),
+        (compiled, " runtime-compiled"),
+    ];
+    let tags: String = tags.iter().filter(|t| t.0).map(|t| t.1).collect();
+    Ok((notes, compiled, format!("engine {}{tags}", index[0])))
+}
+
+impl Graph {
+    /// `primitive`'s graph on `g` on handle `h`, and the configurations of its heuristics
+    /// that qualify (`tf32`, `any_order`: [`engine_qualifies`]).
+    fn new(h: sys::cudnnHandle_t, g: &ConvGeometry, key: &Key) -> Result<Self> {
+        let (_, geometry, tf32, primitive, any_order, align) = *key;
+        let (op, mut keep) = operation(primitive, g, align)?;
+        let graph = Desc::new(Kind::CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR)?;
+        // SAFETY: `CUDNN_TYPE_HANDLE` is read as `cudnnHandle_t`.
+        unsafe { graph.set(Attr::CUDNN_ATTR_OPERATIONGRAPH_HANDLE, Type::CUDNN_TYPE_HANDLE, &[h])? };
+        graph.descriptors(Attr::CUDNN_ATTR_OPERATIONGRAPH_OPS, &[&op])?;
+        graph.finalize("the operation graph")?;
+        let heuristics = Desc::new(Kind::CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR)?;
+        heuristics.descriptors(Attr::CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, &[&graph])?;
+        let mode = sys::cudnnBackendHeurMode_t::CUDNN_HEUR_MODE_INSTANT;
+        // SAFETY: `CUDNN_TYPE_HEUR_MODE` is read as its C enum.
+        unsafe { heuristics.set(Attr::CUDNN_ATTR_ENGINEHEUR_MODE, Type::CUDNN_TYPE_HEUR_MODE, &[mode])? };
+        heuristics.finalize("the heuristics")?;
+        let results = (Attr::CUDNN_ATTR_ENGINEHEUR_RESULTS, Type::CUDNN_TYPE_BACKEND_DESCRIPTOR);
+        // SAFETY: asked for none, cuDNN only counts them.
+        let offered = unsafe { heuristics.get::<sys::cudnnBackendDescriptor_t>(results.0, results.1, &mut [])? };
+        let configs =
+            (0..offered).map(|_| Desc::new(Kind::CUDNN_BACKEND_ENGINECFG_DESCRIPTOR)).collect::<Result<Vec<_>>>()?;
+        let mut raw: Vec<_> = configs.iter().map(|c| c.0).collect();
+        // SAFETY: `offered` pre-made configuration descriptors, as cuDNN fills them.
+        let filled = unsafe { heuristics.get(results.0, results.1, &mut raw)? }.min(configs.len());
+        let mut untried = Vec::new();
+        let mut seen = Vec::new();
+        for config in configs.into_iter().take(filled) {
+            let (notes, compiled, name) = notes(&config)?;
+            seen.push(format!("{name}{}", if notes.down_convert { " down-converts" } else { "" }));
+            if engine_qualifies(notes, tf32, any_order) {
+                untried.push(Config { config, name, deterministic: !notes.non_deterministic, compiled });
+            }
+        }
+        tracing::debug!(?primitive, ?geometry, tf32, any_order, ?seen, "cuDNN graph API heuristics");
+        untried.reverse();
+        keep.extend([op, graph, heuristics]);
+        Ok(Graph { plans: Vec::new(), untried, _descriptors: keep })
+    }
+
+    /// Builds plans until there are `n + 1` or no configuration is left untried (at
+    /// most [`GRAPH_PLANS`]); a configuration that does not build or asks for more than
+    /// [`WORKSPACE_BYTES`] is passed over, and after the first plan (the one the fixed
+    /// choices take, as PyTorch would) so is one that compiles a kernel, which can take
+    /// seconds each (timing's other candidates).
+    fn build(&mut self, h: sys::cudnnHandle_t, n: usize) -> Result<()> {
+        while self.plans.len() <= n.min(GRAPH_PLANS - 1) {
+            let Some(Config { config, name, deterministic, compiled }) = self.untried.pop() else { break };
+            if compiled && !self.plans.is_empty() {
+                tracing::debug!(engine = %name, "cuDNN graph API: passed over, compiled at run time");
+                continue;
+            }
+            let plan = Desc::new(Kind::CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR)?;
+            // SAFETY: `CUDNN_TYPE_HANDLE` is read as `cudnnHandle_t`.
+            unsafe { plan.set(Attr::CUDNN_ATTR_EXECUTION_PLAN_HANDLE, Type::CUDNN_TYPE_HANDLE, &[h])? };
+            plan.descriptors(Attr::CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, &[&config])?;
+            if let Err(e) = plan.finalize("an execution plan") {
+                tracing::debug!(engine = %name, %e, "cuDNN graph API: passed over");
+                continue;
+            }
+            let mut bytes = [0i64];
+            // SAFETY: `CUDNN_TYPE_INT64` is written as `int64_t`.
+            unsafe { plan.get(Attr::CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, Type::CUDNN_TYPE_INT64, &mut bytes)? };
+            let workspace = bytes[0].max(0) as usize;
+            if workspace > WORKSPACE_BYTES {
+                tracing::debug!(engine = %name, workspace, "cuDNN graph API: passed over, its workspace too large");
+                continue;
+            }
+            self.plans.push(Plan { plan, name, deterministic, workspace });
+        }
+        Ok(())
+    }
+}
+
+/// Device, geometry, TF32, primitive, whether non-deterministic engines may run, and the
+/// alignment of `x`, `w` and `y`.
+type Key = (DeviceId, Shape, bool, Primitive, bool, [i64; 3]);
+
+thread_local! {
+    static GRAPHS: RefCell<HashMap<Key, Graph>> = RefCell::new(HashMap::new());
+}
+
+/// The largest power of two up to 16 that divides `address`: the alignment cuDNN is told.
+fn alignment(address: u64) -> i64 {
+    1 << address.trailing_zeros().min(4)
+}
+
+/// `f` on `primitive`'s graph on `g` for data aligned as `align`, with at least `n + 1`
+/// plans built where it has that many configurations.
+fn with_graph<T>(
+    device: &CudaDevice,
+    g: &ConvGeometry,
+    (primitive, any_order, n, align): (Primitive, bool, usize, [i64; 3]),
+    f: impl FnOnce(sys::cudnnHandle_t, &Graph) -> Result<T>,
+) -> Result<T> {
+    use std::collections::hash_map::Entry;
+    let h = super::cudnn::handle(device)?;
+    let key = (device.id(), shape(g), conv_tf32(), primitive, any_order, align);
+    GRAPHS.with(|graphs| {
+        let mut graphs = graphs.borrow_mut();
+        let graph = match graphs.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            // A graph cuDNN cannot describe or has no heuristics for runs as the columns.
+            Entry::Vacant(e) => e.insert(Graph::new(h, g, &key).unwrap_or_else(|error| {
+                tracing::warn!(?primitive, geometry = ?key.1, %error, "cuDNN graph API: no plan, columns instead");
+                Graph { plans: Vec::new(), untried: Vec::new(), _descriptors: Vec::new() }
+            })),
+        };
+        graph.build(h, n)?;
+        f(h, graph)
+    })
+}
+
+/// The alignment declared for a primitive's output: a fresh allocation's (`cudaMalloc`'s
+/// are 256-byte aligned; [`run`] checks).
+const OUT_ALIGNMENT: i64 = 16;
+
+/// The alignments of `a`, `b` and a fresh output, as `x`, `w`, `y` for `primitive`.
+fn alignments(primitive: Primitive, a: u64, b: u64) -> [i64; 3] {
+    let (a, b, out) = (alignment(a), alignment(b), OUT_ALIGNMENT);
+    match primitive {
+        Primitive::Forward => [a, b, out],
+        Primitive::Adjoint => [out, b, a],
+        Primitive::WeightGrad => [a, out, b],
+    }
+}
+
+/// The plans [`run`] can take for `primitive` on `g` with `a` and `b` (with `any_order`,
+/// non-deterministic ones too), in order, all built: each named, and whether it is
+/// deterministic.
+pub(super) fn engines(
+    (primitive, any_order): (Primitive, bool),
+    g: &ConvGeometry,
+    a: Operand,
+    b: Operand,
+) -> Result<Vec<(String, bool)>> {
+    let op = "ganzoo-convolution (cuDNN graph API)";
+    let (av, bv) = (view(a.0, a.1, op)?, view(b.0, b.1, op)?);
+    let stream = a.0.device.cuda_stream();
+    let (pa, _ga) = av.device_ptr(&stream);
+    let (pb, _gb) = bv.device_ptr(&stream);
+    let pick = (primitive, any_order, GRAPH_PLANS - 1, alignments(primitive, pa, pb));
+    with_graph(&a.0.device, g, pick, |_, graph| {
+        let name = |(i, p): (usize, &Plan)| (format!("graph #{i} {} {} B", p.name, p.workspace), p.deterministic);
+        Ok(graph.plans.iter().enumerate().map(name).collect())
+    })
+}
+
+/// As `cudnn::run`, with the graph API's `nth` plan (counting non-deterministic ones with
+/// `any_order`); `None` where there are not that many.
+pub(super) fn run(
+    (primitive, any_order, nth): (Primitive, bool, usize),
+    g: &ConvGeometry,
+    a: Operand,
+    b: Operand,
+) -> Result<Option<CudaStorage>> {
+    let op = "ganzoo-convolution (cuDNN graph API)";
+    let (av, bv) = (view(a.0, a.1, op)?, view(b.0, b.1, op)?);
+    let out_len = primitive.output_len(g);
+    let device = &a.0.device;
+    let stream = device.cuda_stream();
+    let (pa, _ga) = av.device_ptr(&stream);
+    let (pb, _gb) = bv.device_ptr(&stream);
+    let align = alignments(primitive, pa, pb);
+    with_graph(device, g, (primitive, any_order, nth, align), |h, graph| {
+        // Allocated only once a plan is taken: where there is none, the columns run.
+        let Some(plan) = graph.plans.get(nth) else { return Ok(None) };
+        // SAFETY: cuDNN writes all `out_len` values (beta 0).
+        let mut out = unsafe { device.alloc::<f32>(out_len)? };
+        let mut space = match plan.workspace {
+            0 => None,
+            // SAFETY: only cuDNN touches the workspace.
+            n => Some(unsafe { device.alloc::<u8>(n)? }),
+        };
+        let (po, out_guard) = out.device_ptr_mut(&stream);
+        if alignment(po) < OUT_ALIGNMENT {
+            candle_core::bail!("{op}: an output allocation less aligned than declared to cuDNN");
+        }
+        let (ps, space_guard) = space.as_mut().map(|s| s.device_ptr_mut(&stream)).unzip();
+        let data: [*mut c_void; 3] = match primitive {
+            Primitive::Forward => [pa, pb, po],
+            Primitive::Adjoint => [po, pb, pa],
+            Primitive::WeightGrad => [pa, po, pb],
+        }
+        .map(|p| p as *mut c_void);
+        let workspace = ps.map_or(std::ptr::null_mut(), |p| p as *mut c_void);
+        let pack = Desc::new(Kind::CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)?;
+        pack.int64s(Attr::CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, &UIDS)?;
+        // SAFETY: `CUDNN_TYPE_VOID_PTR` is read as `void*`: the three device buffers, each
+        // of its tensor's size and alignment, and the workspace of the plan's size.
+        unsafe {
+            pack.set(Attr::CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, Type::CUDNN_TYPE_VOID_PTR, &data)?;
+            pack.set(Attr::CUDNN_ATTR_VARIANT_PACK_WORKSPACE, Type::CUDNN_TYPE_VOID_PTR, &[workspace])?;
+        }
+        pack.finalize("the variant pack")?;
+        // SAFETY: the plan was built on this handle, whose stream all these buffers are on.
+        check(unsafe { sys::cudnnBackendExecute(h, plan.plan.0, pack.0) }, "executing a plan")?;
+        // The guards borrow the buffers until the launch is recorded; then `out` is handed over.
+        drop((out_guard, space_guard));
+        Ok(Some(CudaStorage::wrap_cuda_slice(out, device.clone())))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::ConvParams;
+
+    /// cuDNN checks an operation's sizes as it is finalized, with no GPU needed (so this
+    /// runs wherever the `cudnn` build's tests start): DCGAN's geometries and padded,
+    /// strided, dilated and rectangular ones describe consistent operations for all
+    /// three primitives, however aligned; an output a pixel short, or a kernel channel
+    /// off, does not.
+    #[test]
+    fn the_operations_describe_consistent_convolutions() {
+        let dilated = ConvParams { dilation: 2, ..ConvParams::new(1, 2) };
+        let geometries = [
+            ConvGeometry::new([64, 3, 64, 64], [64, 3, 4, 4], ConvParams::new(2, 1)),
+            ConvGeometry::new([256, 256, 8, 8], [512, 256, 4, 4], ConvParams::new(2, 1)),
+            ConvGeometry::new([256, 512, 4, 4], [1, 512, 4, 4], ConvParams::new(1, 0)),
+            ConvGeometry::new([3, 5, 9, 7], [4, 5, 3, 2], ConvParams::new(2, 0)),
+            ConvGeometry::new([2, 4, 11, 6], [3, 4, 3, 3], dilated),
+        ];
+        let primitives = [Primitive::Forward, Primitive::Adjoint, Primitive::WeightGrad];
+        for g in geometries.map(|g| g.unwrap()) {
+            for p in primitives {
+                for align in [[16; 3], [4, 16, 8]] {
+                    let (_, parts) = operation(p, &g, align).unwrap_or_else(|e| panic!("{p:?} on {g:?}: {e}"));
+                    assert_eq!(parts.len(), 4);
+                }
+                let short = ConvGeometry { out_h: g.out_h - 1, ..g };
+                assert!(operation(p, &short, [16; 3]).is_err(), "{p:?} on {short:?}");
+                let x = tensor([g.batch, g.cin + 1, g.in_h, g.in_w], UIDS[0], 16).unwrap();
+                let w = tensor([g.cout, g.cin, g.k_h, g.k_w], UIDS[1], 16).unwrap();
+                let y = tensor([g.batch, g.cout, g.out_h, g.out_w], UIDS[2], 16).unwrap();
+                let conv = convolution(&g).unwrap();
+                assert!(assemble(p, [x, w, y], conv).is_err(), "{p:?} on {g:?} with an input channel more");
+            }
+        }
+    }
+
+    #[test]
+    fn alignment_is_the_largest_power_of_two_up_to_16_dividing_the_address() {
+        assert_eq!(alignment(0x7f00_0000_0000), 16);
+        assert_eq!(alignment(0x7f00_0000_0104), 4);
+        assert_eq!(alignment(0x7f00_0000_0108), 8);
+        assert_eq!(alignment(0x7f00_0000_0102), 2);
+        assert_eq!(alignment(0x7f00_0000_0101), 1);
+        assert_eq!(alignments(Primitive::Adjoint, 0x104, 0x108), [OUT_ALIGNMENT, 8, 4]);
+        assert_eq!(alignments(Primitive::WeightGrad, 0x104, 0x108), [4, OUT_ALIGNMENT, 8]);
+    }
+}
