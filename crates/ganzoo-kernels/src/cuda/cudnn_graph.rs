@@ -326,6 +326,7 @@ impl Graph {
                 tracing::debug!(engine = %name, "cuDNN graph API: passed over, compiled at run time");
                 continue;
             }
+            let started = std::time::Instant::now();
             let plan = Desc::new(Kind::CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR)?;
             // SAFETY: `CUDNN_TYPE_HANDLE` is read as `cudnnHandle_t`.
             unsafe { plan.set(Attr::CUDNN_ATTR_EXECUTION_PLAN_HANDLE, Type::CUDNN_TYPE_HANDLE, &[h])? };
@@ -342,6 +343,8 @@ impl Graph {
                 tracing::debug!(engine = %name, workspace, "cuDNN graph API: passed over, its workspace too large");
                 continue;
             }
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            tracing::debug!(engine = %name, workspace, ms, "cuDNN graph API: plan built");
             self.plans.push(Plan { plan, name, deterministic, workspace });
         }
         Ok(())
