@@ -123,9 +123,9 @@ thread_local! {
 }
 
 /// [`CudaConv::Timed`]'s candidate for `primitive` on `g`, timed on `a` and `b` where the
-/// geometry first runs; a candidate whose first output is off the reference's
-/// ([`CudaConv::Cudnn`]'s candidate) by more than [`TIMED_AGREEMENT`] is left out
-/// (warned), and with none left the reference runs.
+/// geometry first runs; a candidate whose first run fails or whose first output is off
+/// the reference's ([`CudaConv::Cudnn`]'s candidate) by more than [`TIMED_AGREEMENT`] is
+/// left out (warned), and with none left the reference runs.
 fn timed(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<Candidate> {
     let key = (a.0.device.id(), shape(g), conv_tf32(), primitive);
     if let Some(c) = TIMED.with(|t| t.borrow().get(&key).copied()) {
@@ -145,16 +145,21 @@ fn timed(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Resu
     let (mut times, mut timings) = (Vec::with_capacity(candidates.len()), Vec::with_capacity(candidates.len()));
     for (&c, name) in candidates.iter().zip(&names) {
         // The first run loads, plans and allocates; its output is checked, the rest timed.
-        let off = disagreement(&host(&run_candidate(c, primitive, g, a, b)?)?, &want);
-        if off <= TIMED_AGREEMENT {
-            let t = best_time(&a.0.device, || run_candidate(c, primitive, g, a, b).map(drop))?;
-            timings.push(format!("{name}: {:.3} ms", t.as_secs_f64() * 1e3));
-            times.push(Some(t));
-        } else {
-            tracing::warn!(?primitive, geometry = ?key.1, candidate = %name, off, "timed convolution: left out, its output off the reference's");
-            timings.push(format!("{name}: left out, {off:.1e} off the reference's output"));
-            times.push(None);
-        }
+        // A candidate that fails to run is left out too: the others and the reference remain.
+        let first = run_candidate(c, primitive, g, a, b).and_then(|out| host(&out));
+        let why = match first.map(|got| disagreement(&got, &want)) {
+            Ok(off) if off <= TIMED_AGREEMENT => {
+                let t = best_time(&a.0.device, || run_candidate(c, primitive, g, a, b).map(drop))?;
+                timings.push(format!("{name}: {:.3} ms", t.as_secs_f64() * 1e3));
+                times.push(Some(t));
+                continue;
+            }
+            Ok(off) => format!("{off:.1e} off the reference's output"),
+            Err(e) => format!("failed: {e}"),
+        };
+        tracing::warn!(?primitive, geometry = ?key.1, candidate = %name, %why, "timed convolution: left out");
+        timings.push(format!("{name}: left out, {why}"));
+        times.push(None);
     }
     let i = fastest(&times);
     let chosen_name = i.map_or("the reference (no candidate left)", |i| names[i].as_str());
