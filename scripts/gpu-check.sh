@@ -45,7 +45,8 @@
 # cudnn-graph cudnn-graph-any columns timed gemm). Set
 # CHECK_CPU_ONLY=1 to run the script's own plumbing on a machine without a GPU (parity
 # against Candle's CPU kernels, the workflow and one small bench on the CPU);
-# PARITY_MODELS (e.g. gan) and TORCHREF=none shorten it (the CLI's tests do).
+# PARITY_MODELS (e.g. gan) and TORCHREF=none shorten it (the CLI's tests do). BATCHES:
+# the batches compared, in that order (default "64 256").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -110,7 +111,9 @@ log "machine"
 if [ "${CHECK_CPU_ONLY:-0}" = 1 ]; then
   device=(--device cpu) parity_flags=(--kernels gemm) batches=(8)
 else
-  device=(--device cuda) parity_flags=() batches=(64 256)
+  # BATCHES: the comparisons' batches, in order (a cut-short run keeps the first).
+  read -ra batches <<< "${BATCHES:-64 256}"
+  device=(--device cuda) parity_flags=()
 fi
 [ -n "${PARITY_MODELS:-}" ] && parity_flags+=(--models "$PARITY_MODELS")
 
