@@ -229,7 +229,9 @@ struct Plan {
 }
 
 /// One primitive's graph on one geometry, its qualifying configurations not yet tried
-/// (in the heuristics' order, reversed: the next is last), and the plans built so far.
+/// (in the heuristics' order, reversed: the next is last), and the plans built so far;
+/// empty (the default) where cuDNN refused the graph.
+#[derive(Default)]
 struct Graph {
     plans: Vec<Plan>,
     untried: Vec<Config>,
@@ -382,7 +384,7 @@ fn with_graph<T>(
             // A graph cuDNN cannot describe or has no heuristics for runs as the columns.
             Entry::Vacant(e) => e.insert(Graph::new(h, g, &key).unwrap_or_else(|error| {
                 tracing::warn!(?primitive, geometry = ?key.1, %error, "cuDNN graph API: no plan, columns instead");
-                Graph { plans: Vec::new(), untried: Vec::new(), _descriptors: Vec::new() }
+                Graph::default()
             })),
         };
         graph.build(h, n)?;
@@ -394,14 +396,20 @@ fn with_graph<T>(
 /// are 256-byte aligned; [`run`] checks).
 const OUT_ALIGNMENT: i64 = 16;
 
-/// The alignments of `a`, `b` and a fresh output, as `x`, `w`, `y` for `primitive`.
-fn alignments(primitive: Primitive, a: u64, b: u64) -> [i64; 3] {
-    let (a, b, out) = (alignment(a), alignment(b), OUT_ALIGNMENT);
+/// `primitive`'s operands `a`, `b` and output `out` in the slots of `x`, `w` and `y`
+/// ([`UIDS`]' order): the forward's `x`, `w` → `y`; the adjoint's `dy`, `w` → `dx`; the
+/// weight gradient's `x`, `dy` → `dw`.
+fn slots<T>(primitive: Primitive, a: T, b: T, out: T) -> [T; 3] {
     match primitive {
         Primitive::Forward => [a, b, out],
         Primitive::Adjoint => [out, b, a],
         Primitive::WeightGrad => [a, out, b],
     }
+}
+
+/// The alignments of `a`, `b` and a fresh output, as `x`, `w`, `y` for `primitive`.
+fn alignments(primitive: Primitive, a: u64, b: u64) -> [i64; 3] {
+    slots(primitive, alignment(a), alignment(b), OUT_ALIGNMENT)
 }
 
 /// The plans [`run`] can take for `primitive` on `g` with `a` and `b` (with `any_order`,
@@ -456,12 +464,7 @@ pub(super) fn run(
             candle_core::bail!("{op}: an output allocation less aligned than declared to cuDNN");
         }
         let (ps, space_guard) = space.as_mut().map(|s| s.device_ptr_mut(&stream)).unzip();
-        let data: [*mut c_void; 3] = match primitive {
-            Primitive::Forward => [pa, pb, po],
-            Primitive::Adjoint => [po, pb, pa],
-            Primitive::WeightGrad => [pa, po, pb],
-        }
-        .map(|p| p as *mut c_void);
+        let data = slots(primitive, pa, pb, po).map(|p| p as *mut c_void);
         let workspace = ps.map_or(std::ptr::null_mut(), |p| p as *mut c_void);
         let pack = Desc::new(Kind::CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)?;
         pack.int64s(Attr::CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, &UIDS)?;
