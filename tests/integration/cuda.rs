@@ -11,8 +11,8 @@
 //! (`GANZOO_CUDA_CONV=cudnn-graph`, `cudnn-graph-any`), its im2col / col2im kernels around cuBLAS
 //! (`GANZOO_CUDA_CONV=columns`), the fastest of those by timing
 //! (`GANZOO_CUDA_CONV=timed`) and Candle's conv2d with ganzoo's gradients
-//! (`GANZOO_CUDA_CONV=gemm`, the fallback). The same op checks run on the CPU against that fallback's ops
-//! (`GANZOO_KERNELS=gemm`).
+//! (`GANZOO_CUDA_CONV=gemm`, the fallback); and with bf16 operands (mixed precision). The
+//! same op checks run on the CPU against that fallback's ops (`GANZOO_KERNELS=gemm`).
 
 use ganzoo_bench::op_parity::{op_parity, tolerance, OpParity};
 use ganzoo_bench::parity::{compare, losses, penalty_check};
@@ -95,6 +95,15 @@ fn cuda_column_convolutions_match_the_cpu_kernels() {
 #[test]
 fn cuda_timed_convolutions_match_the_cpu_kernels() {
     op_parity_with_convolutions("cuda::cuda_timed_convolutions_match_the_cpu_kernels", "timed");
+}
+
+/// Mixed precision: every DCGAN convolution with bf16 operands on the GPU (through cuDNN's
+/// graph API where it is built, else Candle's bf16 `conv2d`) against the f32 kernels.
+#[test]
+fn cuda_bf16_convolutions_match_the_cpu_kernels() {
+    let Some(cuda) = gpu() else { return };
+    let ops = ganzoo_bench::op_parity::conv_parity_in(candle_core::DType::BF16, cuda, 2).unwrap();
+    assert_within(&ops, ganzoo_bench::op_parity::BF16_TOLERANCE);
 }
 
 #[test]

@@ -66,12 +66,31 @@ fn dispatch(
     })
 }
 
-/// Whether ganzoo's CUDA convolutions take the images: NCHW f32.
+/// Whether ganzoo's CUDA convolutions take operands of `dtype`: f32, or bf16 where cuDNN
+/// is built (through its graph API; not `fused` with the leaky ReLU, whose kernel is f32).
+pub(crate) fn cuda_dtype(dtype: candle_core::DType, fused: bool) -> bool {
+    use candle_core::DType;
+    dtype == DType::F32 || (dtype == DType::BF16 && cfg!(feature = "cudnn") && !fused)
+}
+
+/// Whether ganzoo's CUDA convolutions take the operands: NCHW, both of one dtype
+/// [`cuda_dtype`] takes.
 #[cfg(feature = "cuda")]
-fn cuda_takes(op: &str, g: &ConvGeometry, s: &CudaStorage) -> Result<()> {
+fn cuda_takes(op: &str, g: &ConvGeometry, [a, b]: [&CudaStorage; 2], fused: bool) -> Result<()> {
     use candle_core::backend::BackendStorage;
-    if g.params.channels_last() || s.dtype() != candle_core::DType::F32 {
-        bail!("{op}: on CUDA, ganzoo's convolutions take NCHW f32 images, got {:?} {:?}", g.params.layout, s.dtype());
+    let (da, db) = (a.dtype(), b.dtype());
+    if g.params.channels_last() || da != db || !cuda_dtype(da, fused) {
+        let dtypes = if fused {
+            "f32"
+        } else if cfg!(feature = "cudnn") {
+            "f32 or bf16"
+        } else {
+            "f32"
+        };
+        bail!(
+            "{op}: on CUDA, ganzoo's convolutions take NCHW operands of one dtype, {dtypes}; got {:?} {da:?} and {db:?}",
+            g.params.layout
+        );
     }
     Ok(())
 }
@@ -134,7 +153,7 @@ impl CustomOp2 for Conv2dOp {
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s1: &CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<(CudaStorage, Shape)> {
         let (g, shape) = self.geometry(l1, l2)?;
-        cuda_takes(self.name(), &g, s1)?;
+        cuda_takes(self.name(), &g, [s1, s2], self.slope.is_some())?;
         let y = on_cuda::forward(&g, (s1, l1), (s2, l2))?;
         let Some(a) = self.slope else { return Ok((y, shape)) };
         let all = Layout::contiguous(shape.clone());
@@ -193,7 +212,7 @@ impl CustomOp2 for ConvTranspose2dOp {
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s1: &CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<(CudaStorage, Shape)> {
         let (g, shape) = self.geometry(l1, l2)?;
-        cuda_takes(self.name(), &g, s1)?;
+        cuda_takes(self.name(), &g, [s1, s2], false)?;
         Ok((on_cuda::adjoint(&g, (s1, l1), (s2, l2))?, shape))
     }
 
@@ -237,7 +256,7 @@ impl CustomOp2 for WeightGradOp {
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s1: &CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<(CudaStorage, Shape)> {
         let (g, shape) = self.geometry(l1, l2)?;
-        cuda_takes(self.name(), &g, s1)?;
+        cuda_takes(self.name(), &g, [s1, s2], false)?;
         Ok((on_cuda::weight_grad(&g, (s1, l1), (s2, l2))?, shape))
     }
 
@@ -283,4 +302,22 @@ pub fn conv_transpose2d_to(x: &Tensor, w: &Tensor, params: ConvParams, output: (
 /// `∂⟨conv2d(x, W), dy⟩/∂W` for a `kernel = (kh, kw)` kernel: shape `(O, C, kh, kw)`.
 pub fn conv2d_weight_grad(x: &Tensor, dy: &Tensor, params: ConvParams, kernel: (usize, usize)) -> Result<Tensor> {
     x.contiguous()?.apply_op2(&dy.contiguous()?, WeightGradOp { params, kernel })
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::DType;
+
+    use super::cuda_dtype;
+
+    /// f32 always; bf16 only where cuDNN is built and not fused with the leaky ReLU.
+    #[test]
+    fn cuda_convolutions_take_f32_and_with_cudnn_unfused_bf16() {
+        assert!(cuda_dtype(DType::F32, false) && cuda_dtype(DType::F32, true));
+        assert_eq!(cuda_dtype(DType::BF16, false), cfg!(feature = "cudnn"));
+        assert!(!cuda_dtype(DType::BF16, true));
+        for other in [DType::F16, DType::F64, DType::U8] {
+            assert!(!cuda_dtype(other, false), "{other:?}");
+        }
+    }
 }

@@ -4,7 +4,8 @@
 //! (`conv_columns.rs`); or all through cuDNN, all as the columns, or, opted into,
 //! whichever is fastest on each geometry by timing ([`CudaConv::Timed`]), chosen by
 //! `GANZOO_CUDA_CONV`; in exact f32, or with TF32 tensor cores as PyTorch's cuDNN
-//! convolutions run by default ([`set_conv_tf32`]). The rules that send a geometry to
+//! convolutions run by default ([`set_conv_tf32`]); bf16 ones (mixed precision) through
+//! cuDNN's graph API ([`bf16_through_graph`]). The rules that send a geometry to
 //! cuDNN ([`through_cudnn`]), take cuDNN's algorithms ([`qualifying`]) and a timed
 //! candidate ([`fastest`]) live here, off the GPU, so the CPU's tests hold them.
 
@@ -15,7 +16,8 @@ use std::time::Duration;
 #[cfg(any(feature = "cuda", test))]
 use crate::geometry::ConvGeometry;
 
-/// The implementation of the three convolution primitives on CUDA f32 NCHW images.
+/// The implementation of the three convolution primitives on CUDA f32 NCHW images (and
+/// what it means for bf16 ones: [`bf16_through_graph`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CudaConv {
     /// The default with cuDNN built: per geometry, cuDNN as [`CudaConv::Cudnn`] or the
@@ -135,6 +137,24 @@ pub(crate) fn through_cudnn(conv: CudaConv, g: &ConvGeometry, tf32: bool) -> boo
     }
 }
 
+/// How `conv` runs a bf16 convolution on `g` (mixed precision; the operands and output
+/// bf16, the sums f32): `Some(any_order)`, through cuDNN's graph API, its first plan —
+/// non-deterministic engines allowed under [`CudaConv::CudnnAny`],
+/// [`CudaConv::CudnnGraphAny`] and [`CudaConv::Timed`] (which does not time bf16
+/// convolutions) —; `None`, the operands widened to f32 and the convolution run as an f32
+/// one on `g` runs, the result rounded to bf16: the dense ones (one cuBLAS product, as in
+/// f32) and every one under [`CudaConv::Columns`] (also what a build without cuDNN has).
+/// The graph API with no plan for `g` falls back the same way.
+#[cfg(any(feature = "cuda", test))]
+pub(crate) fn bf16_through_graph(conv: CudaConv, g: &ConvGeometry) -> Option<bool> {
+    match conv {
+        _ if g.dense() => None,
+        CudaConv::Columns => None,
+        CudaConv::CudnnAny | CudaConv::CudnnGraphAny | CudaConv::Timed => Some(true),
+        CudaConv::Auto | CudaConv::Cudnn | CudaConv::CudnnGraph => Some(false),
+    }
+}
+
 /// The smallest convolution (multiply-adds of one primitive, [`ConvGeometry::macs`])
 /// [`CudaConv::Auto`] sends to cuDNN: 2³⁰ with TF32, between DCGAN-32's layers at batch
 /// 64 (0.54 G; the columns ahead) and DCGAN-64's at 64 or DCGAN-32's at 256 (2.1 G;
@@ -185,9 +205,10 @@ pub struct EngineNotes {
     pub non_deterministic: bool,
 }
 
-/// Whether an engine with `notes` may run a convolution: never one that rounds its f32
-/// inputs to 16 bits, tensor cores (TF32) only with `tf32`, a non-deterministic one only
-/// with `any_order` — the filter PyTorch's v8 API applies (`filterEngineConfigs` in
+/// Whether an engine with `notes` may run a convolution: never one that rounds its
+/// inputs to a narrower type, tensor cores only with `tf32` (pass `true` for bf16 data:
+/// PyTorch restricts them only on f32), a non-deterministic one only with `any_order` —
+/// the filter PyTorch's v8 API applies (`filterEngineConfigs` in
 /// `aten/src/ATen/native/cudnn/Conv_v8.cpp`), `any_order` its `cudnn.deterministic` off.
 pub fn engine_qualifies(notes: EngineNotes, tf32: bool, any_order: bool) -> bool {
     !notes.down_convert && (tf32 || !notes.tensor_core) && (any_order || !notes.non_deterministic)
@@ -380,6 +401,28 @@ mod tests {
         assert!(on(&at(256), true) && !on(&at(255), true));
         assert_eq!(at(1024).macs(), cudnn_from_macs(false));
         assert!(on(&at(1024), false) && !on(&at(1023), false));
+    }
+
+    /// bf16: the graph API's first plan on every non-dense convolution, deterministic
+    /// unless the setting allows otherwise; f32 through casts on the dense ones and
+    /// under `columns`.
+    #[test]
+    fn bf16_convolutions_go_through_the_graph_api_but_the_dense_ones() {
+        let middle = geometry([64, 128, 16, 16], [256, 128, 4, 4], 2, 1);
+        let small = geometry([2, 3, 8, 8], [4, 3, 4, 4], 2, 1);
+        let dense = geometry([256, 512, 4, 4], [1, 512, 4, 4], 1, 0);
+        for g in [&middle, &small] {
+            for conv in [CudaConv::Auto, CudaConv::Cudnn, CudaConv::CudnnGraph] {
+                assert_eq!(bf16_through_graph(conv, g), Some(false), "{conv:?}");
+            }
+            for conv in [CudaConv::CudnnAny, CudaConv::CudnnGraphAny, CudaConv::Timed] {
+                assert_eq!(bf16_through_graph(conv, g), Some(true), "{conv:?}");
+            }
+            assert_eq!(bf16_through_graph(CudaConv::Columns, g), None);
+        }
+        for conv in [CudaConv::Auto, CudaConv::CudnnGraphAny, CudaConv::Timed, CudaConv::Columns] {
+            assert_eq!(bf16_through_graph(conv, &dense), None, "{conv:?}");
+        }
     }
 
     #[test]

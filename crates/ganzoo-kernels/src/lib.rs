@@ -104,3 +104,11 @@ pub fn cuda_supports(t: &candle_core::Tensor) -> bool {
         false
     }
 }
+
+/// Whether ganzoo's convolutions ([`conv2d`], [`conv_transpose2d`],
+/// [`conv2d_weight_grad`]) run on `t` on CUDA: an NCHW tensor on a CUDA device of f32, or
+/// of bf16 in a build with cuDNN (feature `cudnn`: mixed precision through its graph API,
+/// `cuda_conv`'s rule for bf16). [`conv2d_leaky_relu`] takes f32 only.
+pub fn cuda_conv_supports(t: &candle_core::Tensor) -> bool {
+    t.device().is_cuda() && conv::cuda_dtype(t.dtype(), false)
+}

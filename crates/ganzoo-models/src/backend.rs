@@ -97,12 +97,17 @@ pub fn cuda_kernels_run(x: &Tensor, with: &[&Tensor], layout: ImageLayout) -> bo
 }
 
 /// Whether ganzoo's kernels run a convolution of `x` (an image in `layout`) by `w`:
-/// [`kernels_run`], and on CUDA where [`cuda_kernels_run`] says so (f32 NCHW; cuDNN, or
-/// ganzoo's im2col and col2im kernels around cuBLAS products: `ganzoo_kernels::cuda_conv`)
-/// unless `GANZOO_CUDA_CONV=gemm` sends them to [`crate::conv_as_gemm`] (a fallback
-/// beside ganzoo's other CUDA kernels).
+/// [`kernels_run`], and on CUDA where ganzoo's kernels are chosen and take `x` and `w` of
+/// one dtype (`ganzoo_kernels::cuda_conv_supports`: f32 NCHW through cuDNN or ganzoo's
+/// im2col and col2im kernels around cuBLAS products, `ganzoo_kernels::cuda_conv`; bf16
+/// through cuDNN's graph API where cuDNN is built) unless `GANZOO_CUDA_CONV=gemm` sends
+/// them to [`crate::conv_as_gemm`] (a fallback beside ganzoo's other CUDA kernels).
 pub fn conv_kernels_run(x: &Tensor, w: &Tensor, layout: ImageLayout) -> bool {
-    kernels_run(x, &[w], layout) || (cuda_kernels_run(x, &[w], layout) && !cuda_convolutions_as_gemm())
+    let on_cuda = kernel_backend() == KernelBackend::Ganzoo
+        && ganzoo_kernels::cuda_conv_supports(x)
+        && w.dtype() == x.dtype()
+        && !cuda_convolutions_as_gemm();
+    kernels_run(x, &[w], layout) || on_cuda
 }
 
 /// `GANZOO_CUDA_CONV=gemm`, read once. `auto`, `cudnn`, `cudnn-any`, `cudnn-graph`,

@@ -1,7 +1,8 @@
 //! Convolutions — the one place every convolution of every model goes through,
 //! so the implementation can be swapped: ganzoo's kernels (`ganzoo-kernels`,
 //! im2col + GEMM, differentiable to any order) on CPU tensors of f32/f64 and CUDA
-//! tensors of f32 (its im2col / col2im kernels around cuBLAS); on CUDA otherwise
+//! tensors of f32 (cuDNN or its im2col / col2im kernels around cuBLAS) and, where cuDNN
+//! is built, bf16 (cuDNN's graph API); on CUDA otherwise
 //! Candle's im2col + GEMM `conv2d` for every product, with ganzoo's gradients
 //! ([`crate::conv_as_gemm`]);
 //! Candle's own ops for other CPU dtypes or when chosen for comparison (see
@@ -191,8 +192,8 @@ impl Conv2d {
 
     /// The layer then `max(y, slope·y)` as one of ganzoo's ops (the graph keeps the
     /// activation alone), or `None` where that op does not run: a bias, a slope outside
-    /// [0, 1], or a convolution ganzoo's kernels do not take (bf16, `--kernels gemm`,
-    /// `GANZOO_CUDA_CONV=gemm`).
+    /// [0, 1], bf16 (the fused op is f32 only), or a convolution ganzoo's kernels do not
+    /// take (`--kernels gemm`, `GANZOO_CUDA_CONV=gemm`).
     pub fn forward_leaky_relu(
         &self,
         x: &Tensor,

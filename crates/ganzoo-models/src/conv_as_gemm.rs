@@ -1,5 +1,5 @@
 //! Convolutions where ganzoo's kernels do not run (CUDA with `--kernels gemm` or
-//! `GANZOO_CUDA_CONV=gemm`, bf16 on CUDA): every product is Candle's own
+//! `GANZOO_CUDA_CONV=gemm`, bf16 on CUDA in a build without cuDNN): every product is Candle's own
 //! `conv2d` (im2col + one GEMM; cuBLAS on CUDA), with ganzoo's gradients. Candle's CUDA
 //! `conv_transpose2d` is one thread per output looping over the inputs, and its `conv2d`
 //! backward runs it for the input gradient; here neither is used:

@@ -393,9 +393,7 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
             failed.push(format!("the penalty gradient of the {critic} critic"));
         }
     }
-    if target.precision.activations().is_none() {
-        failed.extend(op_parities(args, target)?);
-    }
+    failed.extend(op_parities(args, target)?);
     for (critic, mp) in parity::mixed_precision_check(target)? {
         let ok = mp.within(parity::BF16_TOLERANCE);
         let line = if args.json {
@@ -426,13 +424,17 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
     Ok(())
 }
 
-/// Every op off the CPU kernels on the candidate against them, a line each (in this
-/// process, --kernels set); the ops over their bound.
+/// Every op off the CPU kernels on the candidate against them (with bf16 activations,
+/// every convolution with bf16 operands), a line each (in this process, --kernels set);
+/// the ops over their bound.
 fn op_parities(args: &BenchArgs, target: Target) -> Result<Vec<String>> {
     let on = format!("{} ({})", target.device_name(), args.kernels.name());
-    let bound = op_parity::tolerance(target.cuda() && ganzoo_kernels::conv_tf32());
+    let (ops, bound) = match target.precision.activations() {
+        None => (op_parity::op_parity(target, 2)?, op_parity::tolerance(target.cuda() && ganzoo_kernels::conv_tf32())),
+        Some(dtype) => (op_parity::conv_parity_in(dtype, target, 2)?, op_parity::BF16_TOLERANCE),
+    };
     let mut failed = Vec::new();
-    for p in op_parity::op_parity(target, 2)? {
+    for p in ops {
         let ok = p.worst() <= bound;
         let line = if args.json {
             let errors: serde_json::Map<String, serde_json::Value> =

@@ -6,7 +6,8 @@
 //! algorithm [`crate::cuda_conv::qualifying`] takes. With
 //! [`CudaConv::Timed`], each primitive and geometry times the columns (both
 //! [`Products`]), every such algorithm and every plan of the graph API once, and keeps
-//! the fastest.
+//! the fastest. bf16 operands (mixed precision, feature `cudnn`) go through the graph API
+//! in bf16 ([`run_bf16`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,12 +15,13 @@ use std::time::{Duration, Instant};
 
 use candle_core::backend::{BackendDevice, BackendStorage};
 use candle_core::cuda_backend::{CudaDevice, CudaStorage, DeviceId};
-use candle_core::{CpuStorage, Layout, Result};
+use candle_core::{CpuStorage, DType, Layout, Result};
 
 use super::{elementwise, int, launch, view};
 use crate::conv_columns::{self, ColumnLayout, Columns, Products};
 use crate::cuda_conv::{
-    conv_tf32, cuda_conv, disagreement, fastest, through_cudnn, CudaConv, TIMED_AGREEMENT, TIMED_REPEATS,
+    bf16_through_graph, conv_tf32, cuda_conv, disagreement, fastest, through_cudnn, CudaConv, TIMED_AGREEMENT,
+    TIMED_REPEATS,
 };
 use crate::geometry::ConvGeometry;
 
@@ -108,13 +110,32 @@ fn fixed_candidate(conv: CudaConv, g: &ConvGeometry) -> Candidate {
     }
 }
 
-/// `primitive` as [`cuda_conv`] says.
+/// `primitive` as [`cuda_conv`] says (bf16 operands: [`run_bf16`]).
 fn run(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<CudaStorage> {
+    if a.0.dtype() == DType::BF16 {
+        return run_bf16(primitive, g, a, b);
+    }
     let candidate = match cuda_conv() {
         CudaConv::Timed => timed(primitive, g, a, b)?,
         conv => fixed_candidate(conv, g),
     };
     run_candidate(candidate, primitive, g, a, b)
+}
+
+/// `primitive` on bf16 operands, as [`bf16_through_graph`] says: the graph API's first plan
+/// in bf16 (f32 sums), or, on a dense geometry, under [`CudaConv::Columns`] or where the
+/// graph API has no plan, the f32 primitive on the operands widened, rounded back to bf16.
+fn run_bf16(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<CudaStorage> {
+    if let Some(any_order) = bf16_through_graph(cuda_conv(), g) {
+        if let Some(out) = cudnn_graph::run((primitive, any_order, 0), g, a, b)? {
+            return Ok(out);
+        }
+    }
+    let widen =
+        |(s, l): Operand| Ok::<_, candle_core::Error>((s.to_dtype(l, DType::F32)?, Layout::contiguous(l.shape())));
+    let ((a32, la), (b32, lb)) = (widen(a)?, widen(b)?);
+    let out = run(primitive, g, (&a32, &la), (&b32, &lb))?;
+    out.to_dtype(&Layout::contiguous(primitive.output_len(g)), DType::BF16)
 }
 
 thread_local! {

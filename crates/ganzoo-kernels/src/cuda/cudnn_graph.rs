@@ -1,31 +1,33 @@
 //! The three convolution primitives through cuDNN's graph API (its backend descriptors,
-//! the API PyTorch's cuDNN convolutions use since its v8 API; feature `cudnn`), f32 NCHW:
-//! one operation graph per geometry and primitive — `CONVOLUTION_FORWARD` (`x`, `w` →
-//! `y`), `…BACKWARD_DATA` (`dy`, `w` → `dx`), `…BACKWARD_FILTER` (`x`, `dy` → `dw`) of the
-//! same forward convolution —, the engine configurations cuDNN's instant heuristics
+//! the API PyTorch's cuDNN convolutions use since its v8 API; feature `cudnn`), NCHW in
+//! f32 or bf16 (mixed precision; sums in f32 either way): one operation graph per
+//! geometry and primitive — `CONVOLUTION_FORWARD` (`x`, `w` → `y`), `…BACKWARD_DATA`
+//! (`dy`, `w` → `dx`), `…BACKWARD_FILTER` (`x`, `dy` → `dw`) of the same forward
+//! convolution —, the engine configurations cuDNN's instant heuristics
 //! (`CUDNN_HEUR_MODE_INSTANT`, PyTorch's default mode) return for it, in their order,
 //! those [`engine_qualifies`] allows built into execution plans within
 //! [`WORKSPACE_BYTES`], at most [`GRAPH_PLANS`] and only as many as asked for so far
 //! (building one may compile a kernel). [`run`] takes the `n`th plan. Graphs and plans are
-//! kept per thread, per device, geometry, TF32, primitive, determinism and the data's
-//! alignment (declared to cuDNN, as PyTorch keys its plans). `None` from [`run`]: no such
-//! plan (or no graph: cuDNN refused to describe or plan it, warned), and the caller runs
-//! the columns instead.
+//! kept per thread, per device, geometry, TF32, primitive, determinism, element type and
+//! the data's alignment (declared to cuDNN, as PyTorch keys its plans). `None` from
+//! [`run`]: no such plan (or no graph: cuDNN refused to describe or plan it, warned), and
+//! the caller runs the convolution another way.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::c_void;
 
+use candle_core::backend::{BackendDevice, BackendStorage};
 use candle_core::cuda_backend::cudarc::cudnn::sys::{
     self, cudnnBackendAttributeName_t as Attr, cudnnBackendAttributeType_t as Type,
     cudnnBackendDescriptorType_t as Kind,
 };
-use candle_core::cuda_backend::cudarc::driver::{DevicePtr, DevicePtrMut};
-use candle_core::cuda_backend::{CudaDevice, CudaStorage, DeviceId};
-use candle_core::Result;
+use candle_core::cuda_backend::cudarc::driver::{CudaStream, DevicePtr, DevicePtrMut, SyncOnDrop};
+use candle_core::cuda_backend::{CudaDevice, CudaStorage, CudaStorageSlice, DeviceId};
+use candle_core::{DType, Layout, Result};
 
 use super::conv::{shape, Operand, Primitive, Shape};
-use super::{int, view};
+use super::int;
 use crate::cuda_conv::{conv_tf32, engine_qualifies, EngineNotes, GRAPH_PLANS, WORKSPACE_BYTES};
 use crate::geometry::ConvGeometry;
 
@@ -103,8 +105,19 @@ impl Desc {
 /// weight gradient `dw`).
 const UIDS: [i64; 3] = [1, 2, 3];
 
-/// An f32 NCHW tensor of `dims`, contiguous, named `uid`, its data aligned to `align` bytes.
-fn tensor(dims: [usize; 4], uid: i64, align: i64) -> Result<Desc> {
+/// cuDNN's name for the element type of a primitive's operands and output: f32, or bf16
+/// (mixed precision).
+fn data_type(dtype: DType) -> Result<sys::cudnnDataType_t> {
+    match dtype {
+        DType::F32 => Ok(sys::cudnnDataType_t::CUDNN_DATA_FLOAT),
+        DType::BF16 => Ok(sys::cudnnDataType_t::CUDNN_DATA_BFLOAT16),
+        other => candle_core::bail!("cuDNN graph API: convolutions of f32 or bf16, not {other:?}"),
+    }
+}
+
+/// An NCHW tensor of `dims` and element type `data`, contiguous, named `uid`, its data
+/// aligned to `align` bytes.
+fn tensor(dims: [usize; 4], uid: i64, align: i64, data: sys::cudnnDataType_t) -> Result<Desc> {
     let mut d64 = [0i64; 4];
     for (o, v) in d64.iter_mut().zip(dims) {
         *o = int(v, "cuDNN convolution size")? as i64;
@@ -112,9 +125,7 @@ fn tensor(dims: [usize; 4], uid: i64, align: i64) -> Result<Desc> {
     let strides = [d64[1] * d64[2] * d64[3], d64[2] * d64[3], d64[3], 1];
     let t = Desc::new(Kind::CUDNN_BACKEND_TENSOR_DESCRIPTOR)?;
     // SAFETY: `CUDNN_TYPE_DATA_TYPE` is read as `cudnnDataType_t`.
-    unsafe {
-        t.set(Attr::CUDNN_ATTR_TENSOR_DATA_TYPE, Type::CUDNN_TYPE_DATA_TYPE, &[sys::cudnnDataType_t::CUDNN_DATA_FLOAT])?
-    };
+    unsafe { t.set(Attr::CUDNN_ATTR_TENSOR_DATA_TYPE, Type::CUDNN_TYPE_DATA_TYPE, &[data])? };
     t.int64s(Attr::CUDNN_ATTR_TENSOR_DIMENSIONS, &d64)?;
     t.int64s(Attr::CUDNN_ATTR_TENSOR_STRIDES, &strides)?;
     t.int64s(Attr::CUDNN_ATTR_TENSOR_UNIQUE_ID, &[uid])?;
@@ -123,7 +134,7 @@ fn tensor(dims: [usize; 4], uid: i64, align: i64) -> Result<Desc> {
     Ok(t)
 }
 
-/// `g`'s cross-correlation, computed in f32.
+/// `g`'s cross-correlation, computed in f32 (bf16 operands too: f32 sums, as PyTorch asks).
 fn convolution(g: &ConvGeometry) -> Result<Desc> {
     let p = &g.params;
     let i = |v: usize| int(v, "cuDNN convolution size").map(i64::from);
@@ -148,12 +159,17 @@ fn convolution(g: &ConvGeometry) -> Result<Desc> {
     Ok(c)
 }
 
-/// `primitive`'s operation on `g`, its `x`, `w` and `y` aligned as `align` says, and the
-/// descriptors it was made of (kept alive with it).
-fn operation(primitive: Primitive, g: &ConvGeometry, align: [i64; 3]) -> Result<(Desc, Vec<Desc>)> {
-    let x = tensor([g.batch, g.cin, g.in_h, g.in_w], UIDS[0], align[0])?;
-    let w = tensor([g.cout, g.cin, g.k_h, g.k_w], UIDS[1], align[1])?;
-    let y = tensor([g.batch, g.cout, g.out_h, g.out_w], UIDS[2], align[2])?;
+/// `primitive`'s operation on `g`, its `x`, `w` and `y` of element type `data` and aligned
+/// as `align` says, and the descriptors it was made of (kept alive with it).
+fn operation(
+    primitive: Primitive,
+    g: &ConvGeometry,
+    align: [i64; 3],
+    data: sys::cudnnDataType_t,
+) -> Result<(Desc, Vec<Desc>)> {
+    let x = tensor([g.batch, g.cin, g.in_h, g.in_w], UIDS[0], align[0], data)?;
+    let w = tensor([g.cout, g.cin, g.k_h, g.k_w], UIDS[1], align[1], data)?;
+    let y = tensor([g.batch, g.cout, g.out_h, g.out_w], UIDS[2], align[2], data)?;
     assemble(primitive, [x, w, y], convolution(g)?)
 }
 
@@ -277,11 +293,12 @@ fn notes(config: &Desc) -> Result<(EngineNotes, bool, String)> {
 }
 
 impl Graph {
-    /// `primitive`'s graph on `g` on handle `h`, and the configurations of its heuristics
-    /// that qualify (`tf32`, `any_order`: [`engine_qualifies`]).
+    /// `key`'s graph on `g` on handle `h`, and the configurations of its heuristics that
+    /// qualify ([`engine_qualifies`]: tensor cores with TF32 or on bf16 data, as PyTorch
+    /// restricts them only on f32 data).
     fn new(h: sys::cudnnHandle_t, g: &ConvGeometry, key: &Key) -> Result<Self> {
-        let (_, geometry, tf32, primitive, any_order, align) = *key;
-        let (op, mut keep) = operation(primitive, g, align)?;
+        let Key { geometry, tf32, primitive, any_order, dtype, align, .. } = *key;
+        let (op, mut keep) = operation(primitive, g, align, data_type(dtype)?)?;
         let graph = Desc::new(Kind::CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR)?;
         // SAFETY: `CUDNN_TYPE_HANDLE` is read as `cudnnHandle_t`.
         unsafe { graph.set(Attr::CUDNN_ATTR_OPERATIONGRAPH_HANDLE, Type::CUDNN_TYPE_HANDLE, &[h])? };
@@ -306,11 +323,11 @@ impl Graph {
         for config in configs.into_iter().take(filled) {
             let (notes, compiled, name) = notes(&config)?;
             seen.push(format!("{name}{}", if notes.down_convert { " down-converts" } else { "" }));
-            if engine_qualifies(notes, tf32, any_order) {
+            if engine_qualifies(notes, tf32 || dtype == DType::BF16, any_order) {
                 untried.push(Config { config, name, deterministic: !notes.non_deterministic, compiled });
             }
         }
-        tracing::debug!(?primitive, ?geometry, tf32, any_order, ?seen, "cuDNN graph API heuristics");
+        tracing::debug!(?primitive, ?geometry, tf32, any_order, ?dtype, ?seen, "cuDNN graph API heuristics");
         untried.reverse();
         keep.extend([op, graph, heuristics]);
         Ok(Graph { plans: Vec::new(), untried, _descriptors: keep })
@@ -353,9 +370,20 @@ impl Graph {
     }
 }
 
-/// Device, geometry, TF32, primitive, whether non-deterministic engines may run, and the
-/// alignment of `x`, `w` and `y`.
-type Key = (DeviceId, Shape, bool, Primitive, bool, [i64; 3]);
+/// What a graph and its plans are kept for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    device: DeviceId,
+    geometry: Shape,
+    tf32: bool,
+    primitive: Primitive,
+    /// Whether non-deterministic engines may run.
+    any_order: bool,
+    /// The operands' element type: f32 or bf16.
+    dtype: DType,
+    /// The alignment of `x`, `w` and `y`.
+    align: [i64; 3],
+}
 
 thread_local! {
     static GRAPHS: RefCell<HashMap<Key, Graph>> = RefCell::new(HashMap::new());
@@ -366,30 +394,61 @@ fn alignment(address: u64) -> i64 {
     1 << address.trailing_zeros().min(4)
 }
 
-/// `f` on `primitive`'s graph on `g` for data aligned as `align`, with at least `n + 1`
-/// plans built where it has that many configurations.
+/// What [`with_graph`] looks up: a primitive, whether non-deterministic engines may run,
+/// the plan asked for, the operands' element type and the alignments of `x`, `w`, `y`.
+type Lookup = (Primitive, bool, usize, DType, [i64; 3]);
+
+/// `f` on `primitive`'s graph on `g` for data of `dtype` aligned as `align`, with at least
+/// `n + 1` plans built where it has that many configurations.
 fn with_graph<T>(
     device: &CudaDevice,
     g: &ConvGeometry,
-    (primitive, any_order, n, align): (Primitive, bool, usize, [i64; 3]),
+    (primitive, any_order, n, dtype, align): Lookup,
     f: impl FnOnce(sys::cudnnHandle_t, &Graph) -> Result<T>,
 ) -> Result<T> {
     use std::collections::hash_map::Entry;
     let h = super::cudnn::handle(device)?;
-    let key = (device.id(), shape(g), conv_tf32(), primitive, any_order, align);
+    let key = Key { device: device.id(), geometry: shape(g), tf32: conv_tf32(), primitive, any_order, dtype, align };
     GRAPHS.with(|graphs| {
         let mut graphs = graphs.borrow_mut();
         let graph = match graphs.entry(key) {
             Entry::Occupied(e) => e.into_mut(),
-            // A graph cuDNN cannot describe or has no heuristics for runs as the columns.
+            // A graph cuDNN cannot describe or has no heuristics for runs another way.
             Entry::Vacant(e) => e.insert(Graph::new(h, g, &key).unwrap_or_else(|error| {
-                tracing::warn!(?primitive, geometry = ?key.1, %error, "cuDNN graph API: no plan, columns instead");
+                let geometry = key.geometry;
+                tracing::warn!(?primitive, ?geometry, ?dtype, %error, "cuDNN graph API: no plan, columns instead");
                 Graph::default()
             })),
         };
         graph.build(h, n)?;
         f(h, graph)
     })
+}
+
+/// The device address of the values a contiguous layout covers in `s` (f32 or bf16), and
+/// the guard that orders cuDNN's read after earlier writes on `stream`.
+fn address<'a>(s: &'a CudaStorage, l: &Layout, stream: &'a CudaStream) -> Result<(u64, SyncOnDrop<'a>)> {
+    let op = "ganzoo-convolution (cuDNN graph API)";
+    let Some((start, end)) = l.contiguous_offsets() else { return Err(candle_core::Error::RequiresContiguous { op }) };
+    let (len, size, (base, guard)) = match &s.slice {
+        CudaStorageSlice::F32(v) => (v.len(), 4, v.device_ptr(stream)),
+        CudaStorageSlice::BF16(v) => (v.len(), 2, v.device_ptr(stream)),
+        _ => candle_core::bail!("{op}: operands of f32 or bf16, not {:?}", s.dtype()),
+    };
+    if start > end || end > len {
+        candle_core::bail!("{op}: values {start}..{end} of a buffer of {len}");
+    }
+    Ok((base + (start * size) as u64, guard))
+}
+
+/// The device address of a whole fresh output buffer, and the guard that orders later
+/// reads after cuDNN's write.
+fn address_mut<'a>(s: &'a mut CudaStorage, stream: &'a CudaStream) -> Result<(u64, SyncOnDrop<'a>)> {
+    match &mut s.slice {
+        CudaStorageSlice::F32(v) => Ok(v.device_ptr_mut(stream)),
+        CudaStorageSlice::BF16(v) => Ok(v.device_ptr_mut(stream)),
+        _ => candle_core::bail!("ganzoo-convolution (cuDNN graph API): an output of f32 or bf16"),
+    }
 }
 
 /// The alignment declared for a primitive's output: a fresh allocation's (`cudaMalloc`'s
@@ -421,12 +480,9 @@ pub(super) fn engines(
     a: Operand,
     b: Operand,
 ) -> Result<Vec<(String, bool)>> {
-    let op = "ganzoo-convolution (cuDNN graph API)";
-    let (av, bv) = (view(a.0, a.1, op)?, view(b.0, b.1, op)?);
     let stream = a.0.device.cuda_stream();
-    let (pa, _ga) = av.device_ptr(&stream);
-    let (pb, _gb) = bv.device_ptr(&stream);
-    let pick = (primitive, any_order, GRAPH_PLANS - 1, alignments(primitive, pa, pb));
+    let ((pa, _ga), (pb, _gb)) = (address(a.0, a.1, &stream)?, address(b.0, b.1, &stream)?);
+    let pick = (primitive, any_order, GRAPH_PLANS - 1, a.0.dtype(), alignments(primitive, pa, pb));
     with_graph(&a.0.device, g, pick, |_, graph| {
         let name = |(i, p): (usize, &Plan)| (format!("graph #{i} {} {} B", p.name, p.workspace), p.deterministic);
         Ok(graph.plans.iter().enumerate().map(name).collect())
@@ -434,7 +490,8 @@ pub(super) fn engines(
 }
 
 /// As `cudnn::run`, with the graph API's `nth` plan (counting non-deterministic ones with
-/// `any_order`); `None` where there are not that many.
+/// `any_order`), on f32 or bf16 operands, the output of their element type; `None` where
+/// there are not that many.
 pub(super) fn run(
     (primitive, any_order, nth): (Primitive, bool, usize),
     g: &ConvGeometry,
@@ -442,24 +499,26 @@ pub(super) fn run(
     b: Operand,
 ) -> Result<Option<CudaStorage>> {
     let op = "ganzoo-convolution (cuDNN graph API)";
-    let (av, bv) = (view(a.0, a.1, op)?, view(b.0, b.1, op)?);
+    let dtype = a.0.dtype();
+    if b.0.dtype() != dtype {
+        candle_core::bail!("{op}: operands of {dtype:?} and {:?}", b.0.dtype());
+    }
     let out_len = primitive.output_len(g);
     let device = &a.0.device;
     let stream = device.cuda_stream();
-    let (pa, _ga) = av.device_ptr(&stream);
-    let (pb, _gb) = bv.device_ptr(&stream);
+    let ((pa, _ga), (pb, _gb)) = (address(a.0, a.1, &stream)?, address(b.0, b.1, &stream)?);
     let align = alignments(primitive, pa, pb);
-    with_graph(device, g, (primitive, any_order, nth, align), |h, graph| {
-        // Allocated only once a plan is taken: where there is none, the columns run.
+    with_graph(device, g, (primitive, any_order, nth, dtype, align), |h, graph| {
+        // Allocated only once a plan is taken: where there is none, another way runs.
         let Some(plan) = graph.plans.get(nth) else { return Ok(None) };
         // SAFETY: cuDNN writes all `out_len` values (beta 0).
-        let mut out = unsafe { device.alloc::<f32>(out_len)? };
+        let mut out = unsafe { device.alloc_uninit(&out_len.into(), dtype)? };
         let mut space = match plan.workspace {
             0 => None,
             // SAFETY: only cuDNN touches the workspace.
             n => Some(unsafe { device.alloc::<u8>(n)? }),
         };
-        let (po, out_guard) = out.device_ptr_mut(&stream);
+        let (po, out_guard) = address_mut(&mut out, &stream)?;
         if alignment(po) < OUT_ALIGNMENT {
             candle_core::bail!("{op}: an output allocation less aligned than declared to cuDNN");
         }
@@ -469,7 +528,8 @@ pub(super) fn run(
         let pack = Desc::new(Kind::CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)?;
         pack.int64s(Attr::CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, &UIDS)?;
         // SAFETY: `CUDNN_TYPE_VOID_PTR` is read as `void*`: the three device buffers, each
-        // of its tensor's size and alignment, and the workspace of the plan's size.
+        // of its tensor's size, element type and alignment, and the workspace of the
+        // plan's size.
         unsafe {
             pack.set(Attr::CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, Type::CUDNN_TYPE_VOID_PTR, &data)?;
             pack.set(Attr::CUDNN_ATTR_VARIANT_PACK_WORKSPACE, Type::CUDNN_TYPE_VOID_PTR, &[workspace])?;
@@ -479,7 +539,7 @@ pub(super) fn run(
         check(unsafe { sys::cudnnBackendExecute(h, plan.plan.0, pack.0) }, "executing a plan")?;
         // The guards borrow the buffers until the launch is recorded; then `out` is handed over.
         drop((out_guard, space_guard));
-        Ok(Some(CudaStorage::wrap_cuda_slice(out, device.clone())))
+        Ok(Some(out))
     })
 }
 
@@ -491,8 +551,8 @@ mod tests {
     /// cuDNN checks an operation's sizes as it is finalized, with no GPU needed (so this
     /// runs wherever the `cudnn` build's tests start): DCGAN's geometries and padded,
     /// strided, dilated and rectangular ones describe consistent operations for all
-    /// three primitives, however aligned; an output a pixel short, or a kernel channel
-    /// off, does not.
+    /// three primitives, in f32 and bf16, however aligned; an output a pixel short, or a
+    /// kernel channel off, does not.
     #[test]
     fn the_operations_describe_consistent_convolutions() {
         let dilated = ConvParams { dilation: 2, ..ConvParams::new(1, 2) };
@@ -504,20 +564,41 @@ mod tests {
             ConvGeometry::new([2, 4, 11, 6], [3, 4, 3, 3], dilated),
         ];
         let primitives = [Primitive::Forward, Primitive::Adjoint, Primitive::WeightGrad];
-        for g in geometries.map(|g| g.unwrap()) {
+        let types = [DType::F32, DType::BF16].map(|t| data_type(t).unwrap());
+        for (g, data) in geometries.map(|g| g.unwrap()).into_iter().flat_map(|g| types.map(|t| (g, t))) {
             for p in primitives {
-                for align in [[16; 3], [4, 16, 8]] {
-                    let (_, parts) = operation(p, &g, align).unwrap_or_else(|e| panic!("{p:?} on {g:?}: {e}"));
+                // bf16 values may sit 2 bytes apart from a 16-byte boundary; f32 ones not.
+                let two = [2; 3];
+                if data == sys::cudnnDataType_t::CUDNN_DATA_FLOAT {
+                    assert!(operation(p, &g, two, data).is_err(), "{p:?} on {g:?}, f32 aligned to 2 bytes");
+                }
+                let aligns = if data == sys::cudnnDataType_t::CUDNN_DATA_FLOAT {
+                    &[[16; 3], [4, 16, 8]][..]
+                } else {
+                    &[[16; 3], [4, 16, 8], two][..]
+                };
+                for &align in aligns {
+                    let (_, parts) =
+                        operation(p, &g, align, data).unwrap_or_else(|e| panic!("{p:?} on {g:?} ({data:?}): {e}"));
                     assert_eq!(parts.len(), 4);
                 }
                 let short = ConvGeometry { out_h: g.out_h - 1, ..g };
-                assert!(operation(p, &short, [16; 3]).is_err(), "{p:?} on {short:?}");
-                let x = tensor([g.batch, g.cin + 1, g.in_h, g.in_w], UIDS[0], 16).unwrap();
-                let w = tensor([g.cout, g.cin, g.k_h, g.k_w], UIDS[1], 16).unwrap();
-                let y = tensor([g.batch, g.cout, g.out_h, g.out_w], UIDS[2], 16).unwrap();
+                assert!(operation(p, &short, [16; 3], data).is_err(), "{p:?} on {short:?}");
+                let x = tensor([g.batch, g.cin + 1, g.in_h, g.in_w], UIDS[0], 16, data).unwrap();
+                let w = tensor([g.cout, g.cin, g.k_h, g.k_w], UIDS[1], 16, data).unwrap();
+                let y = tensor([g.batch, g.cout, g.out_h, g.out_w], UIDS[2], 16, data).unwrap();
                 let conv = convolution(&g).unwrap();
                 assert!(assemble(p, [x, w, y], conv).is_err(), "{p:?} on {g:?} with an input channel more");
             }
+        }
+    }
+
+    #[test]
+    fn only_f32_and_bf16_operands_are_described() {
+        assert_eq!(data_type(DType::F32).unwrap(), sys::cudnnDataType_t::CUDNN_DATA_FLOAT);
+        assert_eq!(data_type(DType::BF16).unwrap(), sys::cudnnDataType_t::CUDNN_DATA_BFLOAT16);
+        for other in [DType::F16, DType::F64, DType::U8] {
+            assert!(data_type(other).is_err(), "{other:?}");
         }
     }
 
