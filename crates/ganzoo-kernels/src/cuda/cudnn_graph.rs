@@ -31,6 +31,9 @@ use super::int;
 use crate::cuda_conv::{conv_tf32, engine_qualifies, EngineNotes, GRAPH_PLANS, WORKSPACE_BYTES};
 use crate::geometry::ConvGeometry;
 
+/// The ops' name in errors.
+const OP: &str = "ganzoo-convolution (cuDNN graph API)";
+
 fn check(status: sys::cudnnStatus_t, what: &str) -> Result<()> {
     status.result().map_err(|e| candle_core::Error::Msg(format!("cuDNN graph API, {what}: {e:?}")))
 }
@@ -242,6 +245,10 @@ struct Plan {
     name: String,
     deterministic: bool,
     workspace: usize,
+    /// It has run once.
+    ran: bool,
+    /// It failed on its first run, and the fixed choices pass it over ([`plan_index`]).
+    failed: bool,
 }
 
 /// One primitive's graph on one geometry, its qualifying configurations not yet tried
@@ -364,7 +371,7 @@ impl Graph {
             }
             let ms = started.elapsed().as_secs_f64() * 1e3;
             tracing::debug!(engine = %name, workspace, ms, "cuDNN graph API: plan built");
-            self.plans.push(Plan { plan, name, deterministic, workspace });
+            self.plans.push(Plan { plan, name, deterministic, workspace, ran: false, failed: false });
         }
         Ok(())
     }
@@ -404,7 +411,7 @@ fn with_graph<T>(
     device: &CudaDevice,
     g: &ConvGeometry,
     (primitive, any_order, n, dtype, align): Lookup,
-    f: impl FnOnce(sys::cudnnHandle_t, &Graph) -> Result<T>,
+    f: impl FnOnce(sys::cudnnHandle_t, &mut Graph) -> Result<T>,
 ) -> Result<T> {
     use std::collections::hash_map::Entry;
     let h = super::cudnn::handle(device)?;
@@ -428,15 +435,16 @@ fn with_graph<T>(
 /// The device address of the values a contiguous layout covers in `s` (f32 or bf16), and
 /// the guard that orders cuDNN's read after earlier writes on `stream`.
 fn address<'a>(s: &'a CudaStorage, l: &Layout, stream: &'a CudaStream) -> Result<(u64, SyncOnDrop<'a>)> {
-    let op = "ganzoo-convolution (cuDNN graph API)";
-    let Some((start, end)) = l.contiguous_offsets() else { return Err(candle_core::Error::RequiresContiguous { op }) };
+    let Some((start, end)) = l.contiguous_offsets() else {
+        return Err(candle_core::Error::RequiresContiguous { op: OP });
+    };
     let (len, size, (base, guard)) = match &s.slice {
         CudaStorageSlice::F32(v) => (v.len(), 4, v.device_ptr(stream)),
         CudaStorageSlice::BF16(v) => (v.len(), 2, v.device_ptr(stream)),
-        _ => candle_core::bail!("{op}: operands of f32 or bf16, not {:?}", s.dtype()),
+        _ => candle_core::bail!("{OP}: operands of f32 or bf16, not {:?}", s.dtype()),
     };
     if start > end || end > len {
-        candle_core::bail!("{op}: values {start}..{end} of a buffer of {len}");
+        candle_core::bail!("{OP}: values {start}..{end} of a buffer of {len}");
     }
     Ok((base + (start * size) as u64, guard))
 }
@@ -447,7 +455,7 @@ fn address_mut<'a>(s: &'a mut CudaStorage, stream: &'a CudaStream) -> Result<(u6
     match &mut s.slice {
         CudaStorageSlice::F32(v) => Ok(v.device_ptr_mut(stream)),
         CudaStorageSlice::BF16(v) => Ok(v.device_ptr_mut(stream)),
-        _ => candle_core::bail!("ganzoo-convolution (cuDNN graph API): an output of f32 or bf16"),
+        _ => candle_core::bail!("{OP}: an output of f32 or bf16"),
     }
 }
 
@@ -490,57 +498,94 @@ pub(super) fn engines(
 }
 
 /// As `cudnn::run`, with the graph API's `nth` plan (counting non-deterministic ones with
-/// `any_order`), on f32 or bf16 operands, the output of their element type; `None` where
-/// there are not that many.
+/// `any_order`; [`plan_index`]: for `nth` 0 the first that runs), on f32 or bf16
+/// operands, the output of their element type; `None` where there are not that many.
 pub(super) fn run(
     (primitive, any_order, nth): (Primitive, bool, usize),
     g: &ConvGeometry,
     a: Operand,
     b: Operand,
 ) -> Result<Option<CudaStorage>> {
-    let op = "ganzoo-convolution (cuDNN graph API)";
     let dtype = a.0.dtype();
     if b.0.dtype() != dtype {
-        candle_core::bail!("{op}: operands of {dtype:?} and {:?}", b.0.dtype());
+        candle_core::bail!("{OP}: operands of {dtype:?} and {:?}", b.0.dtype());
     }
-    let out_len = primitive.output_len(g);
-    let device = &a.0.device;
-    let stream = device.cuda_stream();
+    let stream = a.0.device.cuda_stream();
     let ((pa, _ga), (pb, _gb)) = (address(a.0, a.1, &stream)?, address(b.0, b.1, &stream)?);
     let align = alignments(primitive, pa, pb);
-    with_graph(device, g, (primitive, any_order, nth, dtype, align), |h, graph| {
-        // Allocated only once a plan is taken: where there is none, another way runs.
-        let Some(plan) = graph.plans.get(nth) else { return Ok(None) };
-        // SAFETY: cuDNN writes all `out_len` values (beta 0).
-        let mut out = unsafe { device.alloc_uninit(&out_len.into(), dtype)? };
-        let mut space = match plan.workspace {
-            0 => None,
-            // SAFETY: only cuDNN touches the workspace.
-            n => Some(unsafe { device.alloc::<u8>(n)? }),
-        };
-        let (po, out_guard) = address_mut(&mut out, &stream)?;
-        if alignment(po) < OUT_ALIGNMENT {
-            candle_core::bail!("{op}: an output allocation less aligned than declared to cuDNN");
+    let (device, out) = (&a.0.device, (primitive, dtype, primitive.output_len(g)));
+    with_graph(device, g, (primitive, any_order, nth, dtype, align), |h, graph| loop {
+        let failed: Vec<bool> = graph.plans.iter().map(|p| p.failed).collect();
+        // Where there is none, another way runs.
+        let Some(i) = plan_index(&failed, nth) else { return Ok(None) };
+        let plan = &mut graph.plans[i];
+        match execute(h, plan, device, out, [pa, pb]) {
+            Ok(y) => {
+                plan.ran = true;
+                return Ok(Some(y));
+            }
+            Err(e) if nth == 0 && !plan.ran => {
+                tracing::warn!(engine = %plan.name, %e, "cuDNN graph API: a plan failed on its first run; the next instead");
+                plan.failed = true;
+                let built = graph.plans.len();
+                graph.build(h, built)?;
+            }
+            Err(e) => return Err(e),
         }
-        let (ps, space_guard) = space.as_mut().map(|s| s.device_ptr_mut(&stream)).unzip();
-        let data = slots(primitive, pa, pb, po).map(|p| p as *mut c_void);
-        let workspace = ps.map_or(std::ptr::null_mut(), |p| p as *mut c_void);
-        let pack = Desc::new(Kind::CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)?;
-        pack.int64s(Attr::CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, &UIDS)?;
-        // SAFETY: `CUDNN_TYPE_VOID_PTR` is read as `void*`: the three device buffers, each
-        // of its tensor's size, element type and alignment, and the workspace of the
-        // plan's size.
-        unsafe {
-            pack.set(Attr::CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, Type::CUDNN_TYPE_VOID_PTR, &data)?;
-            pack.set(Attr::CUDNN_ATTR_VARIANT_PACK_WORKSPACE, Type::CUDNN_TYPE_VOID_PTR, &[workspace])?;
-        }
-        pack.finalize("the variant pack")?;
-        // SAFETY: the plan was built on this handle, whose stream all these buffers are on.
-        check(unsafe { sys::cudnnBackendExecute(h, plan.plan.0, pack.0) }, "executing a plan")?;
-        // The guards borrow the buffers until the launch is recorded; then `out` is handed over.
-        drop((out_guard, space_guard));
-        Ok(Some(out))
     })
+}
+
+/// Which built plan [`run`] takes as its `nth`, given which failed on their first run:
+/// the `nth` (timing's candidates, which leave out one that fails), but for the fixed
+/// choices (`nth` 0) the first that has not failed — PyTorch runs its plans in order
+/// until one runs (`try_plans` in `Conv_v8.cpp`). Timing's first candidate is then the
+/// next plan under the first one's name; the warning says so.
+fn plan_index(failed: &[bool], nth: usize) -> Option<usize> {
+    match nth {
+        0 => failed.iter().position(|f| !f),
+        n => (n < failed.len()).then_some(n),
+    }
+}
+
+/// `plan` run on handle `h` on `device` for `primitive` on operands of `dtype` at device
+/// addresses `a` and `b` (their guards held by the caller): a fresh output of `len`
+/// values, allocated only now.
+fn execute(
+    h: sys::cudnnHandle_t,
+    plan: &Plan,
+    device: &CudaDevice,
+    (primitive, dtype, len): (Primitive, DType, usize),
+    [pa, pb]: [u64; 2],
+) -> Result<CudaStorage> {
+    let stream = device.cuda_stream();
+    // SAFETY: cuDNN writes all `len` values (beta 0).
+    let mut out = unsafe { device.alloc_uninit(&len.into(), dtype)? };
+    let mut space = match plan.workspace {
+        0 => None,
+        // SAFETY: only cuDNN touches the workspace.
+        n => Some(unsafe { device.alloc::<u8>(n)? }),
+    };
+    let (po, out_guard) = address_mut(&mut out, &stream)?;
+    if alignment(po) < OUT_ALIGNMENT {
+        candle_core::bail!("{OP}: an output allocation less aligned than declared to cuDNN");
+    }
+    let (ps, space_guard) = space.as_mut().map(|s| s.device_ptr_mut(&stream)).unzip();
+    let data = slots(primitive, pa, pb, po).map(|p| p as *mut c_void);
+    let workspace = ps.map_or(std::ptr::null_mut(), |p| p as *mut c_void);
+    let pack = Desc::new(Kind::CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)?;
+    pack.int64s(Attr::CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, &UIDS)?;
+    // SAFETY: `CUDNN_TYPE_VOID_PTR` is read as `void*`: the three device buffers, each of
+    // its tensor's size, element type and alignment, and the workspace of the plan's size.
+    unsafe {
+        pack.set(Attr::CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, Type::CUDNN_TYPE_VOID_PTR, &data)?;
+        pack.set(Attr::CUDNN_ATTR_VARIANT_PACK_WORKSPACE, Type::CUDNN_TYPE_VOID_PTR, &[workspace])?;
+    }
+    pack.finalize("the variant pack")?;
+    // SAFETY: the plan was built on this handle, whose stream all these buffers are on.
+    check(unsafe { sys::cudnnBackendExecute(h, plan.plan.0, pack.0) }, "executing a plan")?;
+    // The guards borrow the buffers until the launch is recorded; then `out` is handed over.
+    drop((out_guard, space_guard));
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -600,6 +645,18 @@ mod tests {
         for other in [DType::F16, DType::F64, DType::U8] {
             assert!(data_type(other).is_err(), "{other:?}");
         }
+    }
+
+    /// The fixed choice moves past plans that failed on their first run; timing's `nth`
+    /// is that plan or none.
+    #[test]
+    fn a_plan_that_failed_is_passed_over_by_the_fixed_choice_only() {
+        assert_eq!(plan_index(&[false, false], 0), Some(0));
+        assert_eq!(plan_index(&[true, false, false], 0), Some(1));
+        assert_eq!(plan_index(&[true, true], 0), None);
+        assert_eq!(plan_index(&[], 0), None);
+        assert_eq!(plan_index(&[true, true, false], 1), Some(1));
+        assert_eq!(plan_index(&[false, false], 2), None);
     }
 
     #[test]
