@@ -214,6 +214,20 @@ pub fn engine_qualifies(notes: EngineNotes, tf32: bool, any_order: bool) -> bool
     !notes.down_convert && (tf32 || !notes.tensor_core) && (any_order || !notes.non_deterministic)
 }
 
+/// Which built plan of cuDNN's graph API (`cuda/cudnn_graph.rs`) runs as its `nth`,
+/// given which failed on their first run: the `nth` (timing's candidates, which leave
+/// out one that fails), but for the fixed
+/// choices (`nth` 0) the first that has not failed — PyTorch runs its plans in order
+/// until one runs (`try_plans` in `Conv_v8.cpp`). Timing's first candidate is then the
+/// next plan under the first one's name; the warning says so.
+#[cfg(any(feature = "cudnn", test))]
+pub(crate) fn plan_index(failed: &[bool], nth: usize) -> Option<usize> {
+    match nth {
+        0 => failed.iter().position(|f| !f),
+        n => (n < failed.len()).then_some(n),
+    }
+}
+
 /// At most this many of the graph API's engine configurations become plans for one
 /// primitive and geometry ([`CudaConv::Timed`] times each; the others take the first).
 pub const GRAPH_PLANS: usize = 8;
@@ -304,6 +318,18 @@ mod tests {
             assert_eq!(engine_qualifies(nd, tf32, any), any);
             assert_eq!(engine_qualifies(tc_nd, tf32, any), tf32 && any);
         }
+    }
+
+    /// The fixed choice moves past plans that failed on their first run; timing's `nth`
+    /// is that plan or none.
+    #[test]
+    fn a_plan_that_failed_is_passed_over_by_the_fixed_choice_only() {
+        assert_eq!(plan_index(&[false, false], 0), Some(0));
+        assert_eq!(plan_index(&[true, false, false], 0), Some(1));
+        assert_eq!(plan_index(&[true, true], 0), None);
+        assert_eq!(plan_index(&[], 0), None);
+        assert_eq!(plan_index(&[true, true, false], 1), Some(1));
+        assert_eq!(plan_index(&[false, false], 2), None);
     }
 
     #[test]

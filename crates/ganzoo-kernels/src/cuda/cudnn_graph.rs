@@ -28,7 +28,7 @@ use candle_core::{DType, Layout, Result};
 
 use super::conv::{shape, Operand, Primitive, Shape};
 use super::int;
-use crate::cuda_conv::{conv_tf32, engine_qualifies, EngineNotes, GRAPH_PLANS, WORKSPACE_BYTES};
+use crate::cuda_conv::{conv_tf32, engine_qualifies, plan_index, EngineNotes, GRAPH_PLANS, WORKSPACE_BYTES};
 use crate::geometry::ConvGeometry;
 
 /// The ops' name in errors.
@@ -535,18 +535,6 @@ pub(super) fn run(
     })
 }
 
-/// Which built plan [`run`] takes as its `nth`, given which failed on their first run:
-/// the `nth` (timing's candidates, which leave out one that fails), but for the fixed
-/// choices (`nth` 0) the first that has not failed — PyTorch runs its plans in order
-/// until one runs (`try_plans` in `Conv_v8.cpp`). Timing's first candidate is then the
-/// next plan under the first one's name; the warning says so.
-fn plan_index(failed: &[bool], nth: usize) -> Option<usize> {
-    match nth {
-        0 => failed.iter().position(|f| !f),
-        n => (n < failed.len()).then_some(n),
-    }
-}
-
 /// `plan` run on handle `h` on `device` for `primitive` on operands of `dtype` at device
 /// addresses `a` and `b` (their guards held by the caller): a fresh output of `len`
 /// values, allocated only now.
@@ -645,18 +633,6 @@ mod tests {
         for other in [DType::F16, DType::F64, DType::U8] {
             assert!(data_type(other).is_err(), "{other:?}");
         }
-    }
-
-    /// The fixed choice moves past plans that failed on their first run; timing's `nth`
-    /// is that plan or none.
-    #[test]
-    fn a_plan_that_failed_is_passed_over_by_the_fixed_choice_only() {
-        assert_eq!(plan_index(&[false, false], 0), Some(0));
-        assert_eq!(plan_index(&[true, false, false], 0), Some(1));
-        assert_eq!(plan_index(&[true, true], 0), None);
-        assert_eq!(plan_index(&[], 0), None);
-        assert_eq!(plan_index(&[true, true, false], 1), Some(1));
-        assert_eq!(plan_index(&[false, false], 2), None);
     }
 
     #[test]
