@@ -80,13 +80,7 @@ fn cuda_takes(op: &str, g: &ConvGeometry, [a, b]: [&CudaStorage; 2], fused: bool
     use candle_core::backend::BackendStorage;
     let (da, db) = (a.dtype(), b.dtype());
     if g.params.channels_last() || da != db || !cuda_dtype(da, fused) {
-        let dtypes = if fused {
-            "f32"
-        } else if cfg!(feature = "cudnn") {
-            "f32 or bf16"
-        } else {
-            "f32"
-        };
+        let dtypes = if cuda_dtype(candle_core::DType::BF16, fused) { "f32 or bf16" } else { "f32" };
         bail!(
             "{op}: on CUDA, ganzoo's convolutions take NCHW operands of one dtype, {dtypes}; got {:?} {da:?} and {db:?}",
             g.params.layout
