@@ -138,9 +138,12 @@ fn run_bf16(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> R
     out.to_dtype(&Layout::contiguous(primitive.output_len(g)), DType::BF16)
 }
 
+type TimedKey = (DeviceId, Shape, bool, Primitive, [i64; 3]);
+
 thread_local! {
-    /// [`CudaConv::Timed`]'s choices per device, geometry, TF32 and primitive.
-    static TIMED: RefCell<HashMap<(DeviceId, Shape, bool, Primitive), Candidate>> = RefCell::new(HashMap::new());
+    /// [`CudaConv::Timed`]'s choices per device, geometry, TF32, primitive and the alignment
+    /// cuDNN's graph API is told (its plans are kept per alignment).
+    static TIMED: RefCell<HashMap<TimedKey, Candidate>> = RefCell::new(HashMap::new());
 }
 
 /// [`CudaConv::Timed`]'s candidate for `primitive` on `g`, timed on `a` and `b` where the
@@ -148,7 +151,8 @@ thread_local! {
 /// the reference's ([`CudaConv::Cudnn`]'s candidate) by more than [`TIMED_AGREEMENT`] is
 /// left out (warned), and with none left the reference runs.
 fn timed(primitive: Primitive, g: &ConvGeometry, a: Operand, b: Operand) -> Result<Candidate> {
-    let key = (a.0.device.id(), shape(g), conv_tf32(), primitive);
+    let align = cudnn_graph::operand_alignments(primitive, a, b)?;
+    let key = (a.0.device.id(), shape(g), conv_tf32(), primitive, align);
     if let Some(c) = TIMED.with(|t| t.borrow().get(&key).copied()) {
         return Ok(c);
     }
@@ -247,6 +251,9 @@ mod cudnn {
 mod cudnn_graph {
     pub(super) use super::cudnn::run;
     use super::{ConvGeometry, Operand, Primitive, Result};
+    pub(super) fn operand_alignments(_: Primitive, _: Operand, _: Operand) -> Result<[i64; 3]> {
+        Ok([0; 3])
+    }
     pub(super) fn engines(
         _: (Primitive, bool),
         _: &ConvGeometry,

@@ -479,6 +479,14 @@ fn alignments(primitive: Primitive, a: u64, b: u64) -> [i64; 3] {
     slots(primitive, alignment(a), alignment(b), OUT_ALIGNMENT)
 }
 
+/// The alignments cuDNN is told for `primitive` on `a` and `b` and a fresh output (`x`,
+/// `w`, `y`): plans are kept per alignment, so timing keeps its choices per alignment too.
+pub(super) fn operand_alignments(primitive: Primitive, a: Operand, b: Operand) -> Result<[i64; 3]> {
+    let stream = a.0.device.cuda_stream();
+    let ((pa, _ga), (pb, _gb)) = (address(a.0, a.1, &stream)?, address(b.0, b.1, &stream)?);
+    Ok(alignments(primitive, pa, pb))
+}
+
 /// The plans [`run`] can take for `primitive` on `g` with `a` and `b` (with `any_order`,
 /// non-deterministic ones too), in order, all built: each named, and whether it is
 /// deterministic.
