@@ -221,9 +221,9 @@ pub fn engine_qualifies(notes: EngineNotes, tf32: bool, any_order: bool) -> bool
 /// until one runs (`try_plans` in `Conv_v8.cpp`). Timing's first candidate is then the
 /// next plan under the first one's name; the warning says so.
 #[cfg(any(feature = "cudnn", test))]
-pub(crate) fn plan_index(failed: &[bool], nth: usize) -> Option<usize> {
+pub(crate) fn plan_index(mut failed: impl ExactSizeIterator<Item = bool>, nth: usize) -> Option<usize> {
     match nth {
-        0 => failed.iter().position(|f| !f),
+        0 => failed.position(|f| !f),
         n => (n < failed.len()).then_some(n),
     }
 }
@@ -324,12 +324,12 @@ mod tests {
     /// is that plan or none.
     #[test]
     fn a_plan_that_failed_is_passed_over_by_the_fixed_choice_only() {
-        assert_eq!(plan_index(&[false, false], 0), Some(0));
-        assert_eq!(plan_index(&[true, false, false], 0), Some(1));
-        assert_eq!(plan_index(&[true, true], 0), None);
-        assert_eq!(plan_index(&[], 0), None);
-        assert_eq!(plan_index(&[true, true, false], 1), Some(1));
-        assert_eq!(plan_index(&[false, false], 2), None);
+        assert_eq!(plan_index([false, false].into_iter(), 0), Some(0));
+        assert_eq!(plan_index([true, false, false].into_iter(), 0), Some(1));
+        assert_eq!(plan_index([true, true].into_iter(), 0), None);
+        assert_eq!(plan_index([].into_iter(), 0), None);
+        assert_eq!(plan_index([true, true, false].into_iter(), 1), Some(1));
+        assert_eq!(plan_index([false, false].into_iter(), 2), None);
     }
 
     #[test]

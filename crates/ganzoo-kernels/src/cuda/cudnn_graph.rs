@@ -496,9 +496,7 @@ pub(super) fn engines(
     a: Operand,
     b: Operand,
 ) -> Result<Vec<(String, bool)>> {
-    let stream = a.0.device.cuda_stream();
-    let ((pa, _ga), (pb, _gb)) = (address(a.0, a.1, &stream)?, address(b.0, b.1, &stream)?);
-    let pick = (primitive, any_order, GRAPH_PLANS - 1, a.0.dtype(), alignments(primitive, pa, pb));
+    let pick = (primitive, any_order, GRAPH_PLANS - 1, a.0.dtype(), operand_alignments(primitive, a, b)?);
     with_graph(&a.0.device, g, pick, |_, graph| {
         let name = |(i, p): (usize, &Plan)| (format!("graph #{i} {} {} B", p.name, p.workspace), p.deterministic);
         Ok(graph.plans.iter().enumerate().map(name).collect())
@@ -523,9 +521,8 @@ pub(super) fn run(
     let align = alignments(primitive, pa, pb);
     let (device, out) = (&a.0.device, (primitive, dtype, primitive.output_len(g)));
     with_graph(device, g, (primitive, any_order, nth, dtype, align), |h, graph| loop {
-        let failed: Vec<bool> = graph.plans.iter().map(|p| p.failed).collect();
         // Where there is none, another way runs.
-        let Some(i) = plan_index(&failed, nth) else { return Ok(None) };
+        let Some(i) = plan_index(graph.plans.iter().map(|p| p.failed), nth) else { return Ok(None) };
         let plan = &mut graph.plans[i];
         match execute(h, plan, device, out, [pa, pb]) {
             Ok(y) => {
