@@ -50,8 +50,7 @@ pub fn tolerance(tf32: bool) -> f64 {
 /// Bound on [`OpParity::worst`] of a convolution with bf16 operands and output (mixed
 /// precision) against the CPU kernels' f32: each operand and the output rounded to 8
 /// mantissa bits (2⁻⁹ relative) and the gradients' `g` to bf16 too, so a few 1e-3 of the
-/// largest value; on the CPU (bf16 widened to f32) the worst was 5.6e-3
-/// (docs/performance.md, *Mixed precision (bf16)*).
+/// largest value (measured on the CPU: docs/performance.md, *Mixed precision (bf16)*).
 pub const BF16_TOLERANCE: f64 = 2e-2;
 
 /// One op on the candidate against the CPU kernels; one JSON line of `bench --parity`.
