@@ -42,7 +42,9 @@
 # one, ganzoo is timed alone). BENCH_S: seconds per timed repeat (default 2). VARIANTS:
 # the convolutions each comparison with PyTorch times (default
 # auto,cudnn-graph-any,timed; a list for bench --cuda-conv: auto cudnn cudnn-any
-# cudnn-graph cudnn-graph-any columns timed gemm). Set
+# cudnn-graph cudnn-graph-any columns timed gemm). GANZOO_CUDNN_WORKSPACE_MIB moves
+# the bound on cuDNN's workspace (default 64; the comparisons' tables are then keyed
+# `-wsN`). Set
 # CHECK_CPU_ONLY=1 to run the script's own plumbing on a machine without a GPU (parity
 # against Candle's CPU kernels, the workflow and one small bench on the CPU);
 # PARITY_MODELS (e.g. gan) and TORCHREF=none shorten it (the CLI's tests do). BATCHES:
@@ -106,7 +108,7 @@ log "machine"
   ldd --version 2>&1 | head -1; nproc
   # Without memory pools cudarc frees synchronously (slow): CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED = 115.
   "$python" -c 'import ctypes; c = ctypes.CDLL("libcuda.so.1"); v = ctypes.c_int(-1); r = (c.cuInit(0), c.cuDeviceGetAttribute(ctypes.byref(v), 115, 0)); print("memory pools supported:", v.value, "(driver calls returned", r, ")")' 2>&1
-  "$bin" --version 2>&1; echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; ldd "$bin" 2>&1 | grep -E "not found|cu|nvrtc"; } | tee -a "$out/summary.txt"
+  "$bin" --version 2>&1; echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; env | grep '^GANZOO_' | sort; ldd "$bin" 2>&1 | grep -E "not found|cu|nvrtc"; } | tee -a "$out/summary.txt"
 
 if [ "${CHECK_CPU_ONLY:-0}" = 1 ]; then
   device=(--device cpu) parity_flags=(--kernels gemm) batches=(8)

@@ -35,7 +35,7 @@ pub enum CudaConv {
     /// The three primitives through cuDNN's graph API (its backend descriptors, as
     /// PyTorch's cuDNN convolutions since its v8 API): the first engine configuration of
     /// cuDNN's instant heuristics that [`engine_qualifies`] allows (deterministic ones
-    /// only) and that builds into a plan within [`WORKSPACE_BYTES`]; the dense
+    /// only) and that builds into a plan within [`cudnn_workspace_bytes`]; the dense
     /// convolutions the columns' one product. Not yet run on a GPU.
     CudnnGraph,
     /// As [`CudaConv::CudnnGraph`], non-deterministic engines allowed: PyTorch's default
@@ -169,8 +169,39 @@ pub(crate) fn cudnn_from_macs(tf32: bool) -> usize {
     }
 }
 
-/// Workspace one cuDNN call may take, as `conv_columns`' bound on its columns.
+/// Workspace one cuDNN call may take by default ([`cudnn_workspace_bytes`]), as
+/// `conv_columns`' bound on its columns.
 pub const WORKSPACE_BYTES: usize = 64 << 20;
+
+/// The largest `GANZOO_CUDNN_WORKSPACE_MIB` taken: 1 TiB, above any GPU's memory.
+pub const MAX_WORKSPACE_MIB: usize = 1 << 20;
+
+/// The workspace one cuDNN call may take ([`qualifying`]; the graph API passes over a
+/// plan that asks for more): `GANZOO_CUDNN_WORKSPACE_MIB` (read once; a whole number of
+/// MiB up to [`MAX_WORKSPACE_MIB`], 0 for algorithms without workspace), else
+/// [`WORKSPACE_BYTES`]. PyTorch bounds it by free memory only (`Conv_v8.cpp`: a plan
+/// whose workspace cannot be allocated is passed over); the fixed choices here pass over
+/// an algorithm or plan whose workspace fails to allocate the same way.
+pub fn cudnn_workspace_bytes() -> usize {
+    static CHOSEN: OnceLock<usize> = OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        let value = std::env::var("GANZOO_CUDNN_WORKSPACE_MIB").ok();
+        workspace_bound(value.as_deref()).unwrap_or_else(|e| {
+            tracing::warn!("GANZOO_CUDNN_WORKSPACE_MIB: {e}; using the default, {} MiB", WORKSPACE_BYTES >> 20);
+            WORKSPACE_BYTES
+        })
+    })
+}
+
+/// The bound in bytes `GANZOO_CUDNN_WORKSPACE_MIB=value` sets ([`cudnn_workspace_bytes`]).
+fn workspace_bound(value: Option<&str>) -> Result<usize, String> {
+    let Some(value) = value else { return Ok(WORKSPACE_BYTES) };
+    match value.trim().parse::<usize>() {
+        Ok(mib) if mib <= MAX_WORKSPACE_MIB => Ok(mib << 20),
+        Ok(mib) => Err(format!("{mib} MiB is above the largest taken, {MAX_WORKSPACE_MIB} MiB")),
+        Err(_) => Err(format!("`{value}` is not a whole number of MiB")),
+    }
+}
 
 /// One algorithm cuDNN's heuristics offer (`cudnnGetConvolution…Algorithm_v7`), in
 /// their order, fastest first as cuDNN predicts.
@@ -185,13 +216,13 @@ pub struct Offer {
 }
 
 /// The offers that may be taken, in the heuristics' order: those that run, need at most
-/// [`WORKSPACE_BYTES`], compute in exact f32 unless `tf32`, and are deterministic (one
-/// seed gives one run, as on the CPU) unless `any_order` ([`CudaConv::Timed`]).
-/// [`CudaConv::Cudnn`] takes the first; none: the caller falls back to the columns.
-pub fn qualifying(offers: &[Offer], tf32: bool, any_order: bool) -> Vec<usize> {
-    let takes = |o: &Offer| {
-        o.runs && (o.deterministic || any_order) && o.workspace <= WORKSPACE_BYTES && (tf32 || !o.tensor_cores)
-    };
+/// `workspace` bytes ([`cudnn_workspace_bytes`]), compute in exact f32 unless `tf32`, and
+/// are deterministic (one seed gives one run, as on the CPU) unless `any_order`
+/// ([`CudaConv::CudnnAny`], [`CudaConv::Timed`]). [`CudaConv::Cudnn`] takes the first;
+/// none: the caller falls back to the columns.
+pub fn qualifying(offers: &[Offer], (tf32, any_order): (bool, bool), workspace: usize) -> Vec<usize> {
+    let takes =
+        |o: &Offer| o.runs && (o.deterministic || any_order) && o.workspace <= workspace && (tf32 || !o.tensor_cores);
     (0..offers.len()).filter(|&i| takes(&offers[i])).collect()
 }
 
@@ -289,17 +320,30 @@ mod tests {
             offer(true, true, false, WORKSPACE_BYTES),
             offer(true, true, false, 0),
         ];
-        assert_eq!(qualifying(&offers, false, false), [3, 4]);
-        assert!(qualifying(&offers[..3], false, false).is_empty());
-        assert_eq!(qualifying(&offers, false, true), [1, 3, 4]);
+        assert_eq!(qualifying(&offers, (false, false), WORKSPACE_BYTES), [3, 4]);
+        assert!(qualifying(&offers[..3], (false, false), WORKSPACE_BYTES).is_empty());
+        assert_eq!(qualifying(&offers, (false, true), WORKSPACE_BYTES), [1, 3, 4]);
+        assert_eq!(qualifying(&offers, (false, false), WORKSPACE_BYTES + 1), [2, 3, 4]);
+        assert_eq!(qualifying(&offers, (false, false), 0), [4]);
+    }
+
+    #[test]
+    fn the_workspace_bound_takes_whole_mib_up_to_a_tebibyte() {
+        assert_eq!(workspace_bound(None), Ok(WORKSPACE_BYTES));
+        assert_eq!(workspace_bound(Some("0")), Ok(0));
+        assert_eq!(workspace_bound(Some(" 4096\n")), Ok(4096 << 20));
+        assert_eq!(workspace_bound(Some("1048576")), Ok(1 << 40));
+        for bad in ["1048577", "-1", "1.5", "64MiB", "", "18446744073709551616"] {
+            assert!(workspace_bound(Some(bad)).is_err(), "{bad:?} taken");
+        }
     }
 
     #[test]
     fn tensor_core_offers_qualify_only_with_tf32() {
         let offers = [offer(true, true, true, 0), offer(true, true, false, 0)];
-        assert_eq!(qualifying(&offers, false, false), [1]);
-        assert_eq!(qualifying(&offers, true, false), [0, 1]);
-        assert!(qualifying(&offers[..1], false, true).is_empty());
+        assert_eq!(qualifying(&offers, (false, false), 0), [1]);
+        assert_eq!(qualifying(&offers, (true, false), 0), [0, 1]);
+        assert!(qualifying(&offers[..1], (false, true), 0).is_empty());
     }
 
     /// PyTorch's filter: rounding inputs to 16 bits never, TF32 only where allowed,

@@ -228,6 +228,16 @@ fn cuda_convolutions(variant: Option<CudaConvArg>) -> (&'static str, &'static st
     (conv.name(), suffix)
 }
 
+/// The cuDNN workspace bound where `GANZOO_CUDNN_WORKSPACE_MIB` moved it from its
+/// default (`ganzoo_kernels::cudnn_workspace_bytes`): its description and the GPU table
+/// key's suffix (`-ws4096`); else nothing.
+fn cudnn_workspace() -> (String, String) {
+    match ganzoo_kernels::cudnn_workspace_bytes() {
+        ganzoo_kernels::cuda_conv::WORKSPACE_BYTES => (String::new(), String::new()),
+        bytes => (format!(" (cuDNN workspace up to {} MiB)", bytes >> 20), format!("-ws{}", bytes >> 20)),
+    }
+}
+
 /// `CUDA GPU N` for the target's GPU.
 fn gpu_label(target: Target) -> String {
     match target.device {
@@ -700,15 +710,17 @@ fn write_report(
     target: Target,
 ) -> Result<()> {
     let ((products, suffix), (convolutions, conv_suffix)) = (cuda_precision(), cuda_convolutions(variant));
+    let (workspace, ws_suffix) = cudnn_workspace();
     let gpu = if target.cuda() {
         let name = ganzoo_train::device::name(&target.device()?).unwrap_or_else(|| gpu_label(target));
-        Some((name, format!("{products}; convolutions {convolutions}")))
+        Some((name, format!("{products}; convolutions {convolutions}{workspace}")))
     } else {
         None
     };
-    // On a GPU one table per batch, TF32 setting and convolutions: the cases' own batches differ.
+    // On a GPU one table per batch, TF32 setting, convolutions and workspace bound: the
+    // cases' own batches differ.
     let batch = compared.first().map_or(0, Comparison::batch);
-    let label = if target.cuda() { format!("cuda-b{batch}{suffix}{conv_suffix}") } else { isa_label() };
+    let label = if target.cuda() { format!("cuda-b{batch}{suffix}{conv_suffix}{ws_suffix}") } else { isa_label() };
     let label = match target.precision.activations() {
         Some(_) => format!("{label}-{}", target.precision.name()),
         None => label,

@@ -22,7 +22,7 @@ use candle_core::Result;
 
 use super::conv::{shape, Operand, Primitive, Shape};
 use super::{int, view};
-use crate::cuda_conv::{conv_tf32, qualifying, Offer};
+use crate::cuda_conv::{conv_tf32, cudnn_workspace_bytes, qualifying, Offer};
 use crate::geometry::ConvGeometry;
 
 /// An offer's algorithm and the math type it computes in.
@@ -195,7 +195,7 @@ fn plans(h: sys::cudnnHandle_t, d: &Descriptors, g: &ConvGeometry, key: (Primiti
             ),
         }
     }?;
-    let taken = qualifying(&offers, tf32, any_order);
+    let taken = qualifying(&offers, (tf32, any_order), cudnn_workspace_bytes());
     if taken.is_empty() {
         tracing::warn!(
             ?primitive,
@@ -281,7 +281,9 @@ const ZERO: f32 = 0.0;
 /// `primitive` on `g` with its `nth` algorithm (counting non-deterministic ones with
 /// `any_order`): `a` and `b` (contiguous f32) in — for the forward `x` and `w`, the
 /// adjoint `dy` and `w`, the weight gradient `x` and `dy` — the output out; `None` where
-/// there are not that many.
+/// there are not that many. The fixed choice (`nth` 0) passes over an algorithm whose
+/// workspace fails to allocate, as PyTorch passes over a plan (`try_plans`), and `None`
+/// where none allocates; a timed candidate's failure is an error (timing leaves it out).
 pub(super) fn run(
     (primitive, any_order, nth): (Primitive, bool, usize),
     g: &ConvGeometry,
@@ -294,18 +296,31 @@ pub(super) fn run(
     let device = &a.0.device;
     let stream = device.cuda_stream();
     with_plans(device, g, (primitive, any_order), |h, d, plans| {
-        // Allocated only once an algorithm is taken: where there is none, the columns run.
-        let Some(&(algo, math, workspace, _)) = plans.get(nth) else { return Ok(None) };
+        let tried = if nth == 0 { plans } else { plans.get(nth..=nth).unwrap_or_default() };
+        let mut taken = None;
+        for &(algo, math, workspace, _) in tried {
+            let space = match workspace {
+                0 => None,
+                // SAFETY: only cuDNN touches the workspace.
+                n => match unsafe { device.alloc::<u8>(n) } {
+                    Ok(space) => Some(space),
+                    Err(e) if nth == 0 => {
+                        tracing::warn!(?algo, workspace = n, %e, "cuDNN: its workspace does not allocate; the next algorithm");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
+            taken = Some((algo, math, workspace, space));
+            break;
+        }
+        // Where no algorithm is taken the columns run, so the output is allocated only now.
+        let Some((algo, math, workspace, mut space)) = taken else { return Ok(None) };
         // The three primitives share the descriptor and may differ in math type.
         // SAFETY: a live descriptor.
         unsafe { result::set_convolution_math_type(d.conv, math) }.map_err(cudnn_err)?;
         // SAFETY: cuDNN writes all `out_len` values (beta 0).
         let mut out = unsafe { device.alloc::<f32>(out_len)? };
-        let mut space = match workspace {
-            0 => None,
-            // SAFETY: only cuDNN touches the workspace.
-            n => Some(unsafe { device.alloc::<u8>(n)? }),
-        };
         let (pa, _ga) = av.device_ptr(&stream);
         let (pb, _gb) = bv.device_ptr(&stream);
         let (po, out_guard) = out.device_ptr_mut(&stream);

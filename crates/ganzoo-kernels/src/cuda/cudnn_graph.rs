@@ -6,7 +6,7 @@
 //! convolution —, the engine configurations cuDNN's instant heuristics
 //! (`CUDNN_HEUR_MODE_INSTANT`, PyTorch's default mode) return for it, in their order,
 //! those [`engine_qualifies`] allows built into execution plans within
-//! [`WORKSPACE_BYTES`], at most [`GRAPH_PLANS`] and only as many as asked for so far
+//! [`cudnn_workspace_bytes`], at most [`GRAPH_PLANS`] and only as many as asked for so far
 //! (building one may compile a kernel). [`run`] takes the `n`th plan. Graphs and plans are
 //! kept per thread, per device, geometry, TF32, primitive, determinism, element type and
 //! the data's alignment (declared to cuDNN, as PyTorch keys its plans). `None` from
@@ -28,7 +28,7 @@ use candle_core::{DType, Layout, Result};
 
 use super::conv::{shape, Operand, Primitive, Shape};
 use super::int;
-use crate::cuda_conv::{conv_tf32, engine_qualifies, plan_index, EngineNotes, GRAPH_PLANS, WORKSPACE_BYTES};
+use crate::cuda_conv::{conv_tf32, cudnn_workspace_bytes, engine_qualifies, plan_index, EngineNotes, GRAPH_PLANS};
 use crate::geometry::ConvGeometry;
 
 /// The ops' name in errors.
@@ -342,7 +342,7 @@ impl Graph {
 
     /// Builds plans until there are `n + 1` or no configuration is left untried (at
     /// most [`GRAPH_PLANS`]); a configuration that does not build or asks for more than
-    /// [`WORKSPACE_BYTES`] is passed over, and after the first plan (the one the fixed
+    /// [`cudnn_workspace_bytes`] is passed over, and after the first plan (the one the fixed
     /// choices take, as PyTorch would) so is one that compiles a kernel, which can take
     /// seconds each (timing's other candidates).
     fn build(&mut self, h: sys::cudnnHandle_t, n: usize) -> Result<()> {
@@ -365,7 +365,7 @@ impl Graph {
             // SAFETY: `CUDNN_TYPE_INT64` is written as `int64_t`.
             unsafe { plan.get(Attr::CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, Type::CUDNN_TYPE_INT64, &mut bytes)? };
             let workspace = bytes[0].max(0) as usize;
-            if workspace > WORKSPACE_BYTES {
+            if workspace > cudnn_workspace_bytes() {
                 tracing::debug!(engine = %name, workspace, "cuDNN graph API: passed over, its workspace too large");
                 continue;
             }
