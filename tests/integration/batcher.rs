@@ -1,7 +1,7 @@
 //! Seeded batching: same seed, same batches; every image once per epoch.
 
-use candle_core::Device;
-use ganzoo::data::{Batcher, BatcherConfig, DataError, ImageDataset, ImageShape};
+use candle_core::{Device, Tensor};
+use ganzoo::data::{Batch, Batcher, BatcherConfig, DataError, ImageDataset, ImageShape};
 
 fn dataset(n: usize) -> ImageDataset {
     let shape = ImageShape { channels: 1, height: 2, width: 1 };
@@ -69,4 +69,42 @@ fn drop_last_and_bad_sizes() {
     assert!(matches!(zero.unwrap_err(), DataError::InvalidArgument(_)));
     let too_big = Batcher::new(dataset(4), BatcherConfig { batch_size: 5, drop_last: true, seed: 0 }, Device::Cpu);
     assert!(too_big.is_err());
+}
+
+#[test]
+fn batches_cut_from_a_copy_on_the_device_are_the_hosts_bit_for_bit() {
+    // Every byte value, in 7 images of 40 pixels; a last batch short of the others.
+    let shape = ImageShape { channels: 2, height: 4, width: 5 };
+    let pixels: Vec<u8> = (0..7 * 40).map(|i| (i * 37 % 256) as u8).collect();
+    assert!((0..=255u8).all(|p| pixels.contains(&p)));
+    let data = ImageDataset::new(pixels, (0..7).map(|i| i % 2).collect(), shape, vec!["a".into(), "b".into()]).unwrap();
+    let config = BatcherConfig { batch_size: 3, drop_last: false, seed: 5 };
+    let host = Batcher::with_residence(data.clone(), config, Device::Cpu, false).unwrap();
+    let resident = Batcher::with_residence(data.clone(), config, Device::Cpu, true).unwrap();
+    assert!(!host.resident() && resident.resident());
+    assert!(!Batcher::new(data, config, Device::Cpu).unwrap().resident(), "the CPU batches on the host");
+    let bits =
+        |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for (epoch, index) in [(0, 0), (0, 2), (1, 1), (0, 1), (3, 2)] {
+        let (a, b) = (host.batch(epoch, index).unwrap(), resident.batch(epoch, index).unwrap());
+        assert_eq!(a.images.dims(), b.images.dims());
+        assert_eq!(bits(&a.images), bits(&b.images), "epoch {epoch} batch {index}");
+        assert_eq!(a.labels.to_vec1::<u32>().unwrap(), b.labels.to_vec1::<u32>().unwrap());
+    }
+}
+
+#[test]
+fn the_kept_order_follows_the_epoch_asked_for() {
+    let config = BatcherConfig { batch_size: 2, drop_last: true, seed: 3 };
+    let b = Batcher::new(dataset(10), config, Device::Cpu).unwrap();
+    let values = |batch: Batch| batch.images.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    // Back and forth between epochs: each batch is the images its epoch's order names.
+    for (epoch, index) in [(2, 0), (2, 4), (0, 1), (2, 3), (5, 0), (0, 1)] {
+        let order = Batcher::new(dataset(10), config, Device::Cpu).unwrap().order(epoch);
+        let want: Vec<f32> = order[index * 2..index * 2 + 2]
+            .iter()
+            .flat_map(|&i| [i as f32 / 127.5 - 1.0, (255 - i) as f32 / 127.5 - 1.0])
+            .collect();
+        assert_eq!(values(b.batch(epoch, index).unwrap()), want, "epoch {epoch} batch {index}");
+    }
 }

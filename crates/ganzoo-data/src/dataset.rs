@@ -108,7 +108,7 @@ impl ImageDataset {
             if i >= self.len() {
                 return Err(DataError::InvalidArgument(format!("image {i} of a data set of {}", self.len())));
             }
-            pixels.extend(self.image(i).iter().map(|&p| f32::from(p) / 127.5 - 1.0));
+            pixels.extend(self.image(i).iter().copied().map(crate::batcher::scaled));
             labels.push(self.labels[i]);
         }
         let images = Tensor::from_vec(pixels, (ids.len(), shape.channels, shape.height, shape.width), device)?;
