@@ -140,6 +140,7 @@ pub(crate) mod tests {
             peak_rss_mb: rss,
             peak_heap_mb: None,
             peak_gpu_mb: None,
+            host_ms_per_iter: None,
             threads: 2,
             device: "cpu".into(),
             kernels: "ganzoo".into(),

@@ -82,6 +82,12 @@ pub struct Throughput {
     /// On CUDA: the most memory live tensors held at once (the pool's high-water mark).
     #[serde(default)]
     pub peak_gpu_mb: Option<f64>,
+    /// On CUDA: milliseconds an iteration kept the host busy, its time less the waits for
+    /// the GPU (each iteration's statistics read back, each repeat's final
+    /// synchronisation). Near `ms_per_iter`, the host's launches bound the speed; well
+    /// below, the GPU's work does.
+    #[serde(default)]
+    pub host_ms_per_iter: Option<f64>,
     pub threads: usize,
     /// `cpu` or `cuda` (results saved before CUDA: `cpu`).
     #[serde(default = "cpu")]
@@ -128,19 +134,24 @@ pub fn measure(model: BenchModel, plan: TimingPlan, seed: u64, target: Target) -
     let per_iter = start.elapsed().as_secs_f64() / warmup_iters as f64;
     let n = ((plan.target_s / per_iter).round() as usize).max(2);
 
+    let mut host = std::time::Duration::ZERO;
     let (rates, others) = system::others_during(|| -> Result<Vec<f64>> {
         let mut rates = Vec::with_capacity(plan.repeats);
         for _ in 0..plan.repeats.max(1) {
-            let t = Instant::now();
+            let (t, waited) = (Instant::now(), trainer.waited());
             for _ in 0..n {
                 trainer.train_iteration()?;
             }
+            let synchronizing = Instant::now();
             device.synchronize()?;
-            rates.push(n as f64 / t.elapsed().as_secs_f64());
+            let elapsed = t.elapsed();
+            host += elapsed.saturating_sub(trainer.waited() - waited + synchronizing.elapsed());
+            rates.push(n as f64 / elapsed.as_secs_f64());
         }
         Ok(rates)
     });
     let mut rates = rates?;
+    let host_ms_per_iter = device.is_cuda().then(|| host.as_secs_f64() * 1e3 / (n * rates.len()) as f64);
     rates.sort_by(f64::total_cmp);
     let median = rates[rates.len() / 2];
     let (real, critic) = model.images_per_iteration(&config);
@@ -156,6 +167,7 @@ pub fn measure(model: BenchModel, plan: TimingPlan, seed: u64, target: Target) -
         peak_rss_mb: system::peak_rss_mb(),
         peak_heap_mb: None,
         peak_gpu_mb: ganzoo_train::device::peak_memory_in_use(&device).map(|b| b as f64 / (1u64 << 20) as f64),
+        host_ms_per_iter,
         threads: rayon::current_num_threads(),
         device: target.device_name(),
         kernels: ganzoo_models::kernel_backend().name().into(),

@@ -19,7 +19,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 use ganzoo_data::{Batcher, BatcherConfig, ImageDataset};
@@ -86,6 +86,8 @@ pub struct Trainer {
     record: Recorder,
     stop: Arc<AtomicBool>,
     image_eval: Option<ImageEval>,
+    /// Time spent reading iterations' statistics back ([`Trainer::waited`]).
+    waited: Duration,
 }
 
 /// What `--eval-every` measures an image run with: a feature network (the data set's
@@ -136,6 +138,7 @@ impl Trainer {
             record,
             stop: Arc::new(AtomicBool::new(false)),
             image_eval: None,
+            waited: Duration::ZERO,
         })
     }
 
@@ -385,6 +388,13 @@ impl Trainer {
         Ok(Some(report))
     }
 
+    /// Time the iterations so far spent reading their statistics back: on a GPU mostly
+    /// the wait for the work they queued, so an iteration's time less this is the host's
+    /// (what `ganzoo bench` reports as `host ms`).
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+
     /// One generator iteration and nothing else — no metrics, samples or
     /// checkpoints (what `ganzoo bench` times); its losses.
     pub fn train_iteration(&mut self) -> Result<StepStats> {
@@ -421,7 +431,9 @@ impl Trainer {
         stats.g_loss = Some(loss.detach());
         let grads = loss.backward()?;
         self.opt_g.step(&grads)?;
+        let reading = Instant::now();
         let stats = stats.read()?;
+        self.waited += reading.elapsed();
         self.finite(stats.d_loss, "critic loss")?;
         self.finite(stats.g_loss, "generator loss")?;
         Ok(stats)

@@ -494,6 +494,7 @@ fn table_header(torch_isa: &str, target: Target, width: usize) -> String {
     }
     if cuda {
         h.push_str(&format!("{:>8}{}", "GPU MB", if torch { format!("{:>10}", "torch GPU") } else { String::new() }));
+        h.push_str(&format!("{:>9}", "host ms"));
     }
     format!("{line}{h}\n{}\n", "-".repeat(h.chars().count()))
 }
@@ -528,6 +529,7 @@ fn table_row((round, label, width): (usize, &str, usize), t: &Throughput, theirs
         if let Some(p) = theirs {
             r.push_str(&format!("{:>10}", mb(p.peak_gpu_mb)));
         }
+        r.push_str(&format!("{:>9}", t.host_ms_per_iter.map_or("-".to_string(), |v| format!("{v:.2}"))));
     }
     r + "\n"
 }
@@ -746,4 +748,52 @@ fn write_report(
     report::write_section(path, &setting.kind, &report::section(&setting, compared))?;
     tracing::info!("wrote {}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn throughput(device: &str, host_ms_per_iter: Option<f64>) -> Throughput {
+        Throughput {
+            model: "dcgan32".into(),
+            batch: 64,
+            iters_per_s: 160.0,
+            iters_per_s_min: 150.0,
+            iters_per_s_max: 170.0,
+            ms_per_iter: 6.25,
+            images_per_s: 10240.0,
+            critic_images_per_s: 30720.0,
+            peak_rss_mb: 500.0,
+            peak_heap_mb: None,
+            peak_gpu_mb: Some(68.0),
+            host_ms_per_iter,
+            threads: 16,
+            device: device.into(),
+            kernels: "ganzoo".into(),
+            precision: "f32".into(),
+            isa: "avx512".into(),
+            repeats: 3,
+            iters_per_repeat: 100,
+            warmup_iters: 3,
+            other_cpu_frac: 0.0,
+        }
+    }
+
+    /// A GPU row ends with the host's milliseconds an iteration, under its header; a CPU
+    /// row has neither column.
+    #[test]
+    fn gpu_rows_show_the_hosts_share_of_an_iteration_under_their_header() {
+        let cuda = Target { device: DeviceSpec::Cuda(0), ..Target::default() };
+        let header = table_header("", cuda, 8);
+        let head = header.lines().rev().nth(1).unwrap();
+        let row = table_row((0, "dcgan32", 8), &throughput("cuda:0", Some(4.567)), None);
+        assert!(head.ends_with("  GPU MB  host ms"), "{head}");
+        assert!(row.trim_end().ends_with("      68     4.57"), "{row}");
+        assert_eq!(row.trim_end().chars().count(), head.chars().count());
+        let missing = table_row((0, "dcgan32", 8), &throughput("cuda:0", None), None);
+        assert!(missing.trim_end().ends_with("      68        -"), "{missing}");
+        let cpu = table_row((0, "dcgan32", 8), &throughput("cpu", Some(4.567)), None);
+        assert!(!cpu.contains("4.57"), "{cpu}");
+    }
 }
