@@ -48,7 +48,8 @@
 # CHECK_CPU_ONLY=1 to run the script's own plumbing on a machine without a GPU (parity
 # against Candle's CPU kernels, the workflow and one small bench on the CPU);
 # PARITY_MODELS (e.g. gan) and TORCHREF=none shorten it (the CLI's tests do). BATCHES:
-# the batches compared, in that order (default "64 256").
+# the batches compared, in that order (default "64 256"); BENCH_MODELS (e.g. dcgan64)
+# the models every speed section times (default all six).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -171,6 +172,7 @@ bench() {
   local b=$1 kernels=$2 label=$3; shift 3
   local models=()
   [ "${CHECK_CPU_ONLY:-0}" = 1 ] && models=(--models gan)
+  [ -n "${BENCH_MODELS:-}" ] && models=(--models "$BENCH_MODELS")
   log "speed at batch $b, $label (${device[1]})"
   step "bench-$b-$label" "$bin" bench "${device[@]}" --kernels "$kernels" --batch "$b" --skip-ops --rounds 1 \
     --repeats 2 --target-s "$secs" --warmup-s 1 --wait-quiet-s 0 "${models[@]}" "$@"
