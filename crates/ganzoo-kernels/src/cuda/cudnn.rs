@@ -14,6 +14,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::cuda_backend::cudarc::cudnn::{result, sys};
 use candle_core::cuda_backend::cudarc::driver::{DevicePtr, DevicePtrMut};
@@ -305,7 +306,13 @@ pub(super) fn run(
                 n => match unsafe { device.alloc::<u8>(n) } {
                     Ok(space) => Some(space),
                     Err(e) if nth == 0 => {
-                        tracing::warn!(?algo, workspace = n, %e, "cuDNN: its workspace does not allocate; the next algorithm");
+                        // Likely again at every call of a layer: warned once, then logged.
+                        static WARNED: AtomicBool = AtomicBool::new(false);
+                        let what = "cuDNN: an algorithm's workspace does not allocate; the next one instead";
+                        match WARNED.swap(true, Ordering::Relaxed) {
+                            false => tracing::warn!(?algo, workspace = n, %e, "{what} (warned once)"),
+                            true => tracing::debug!(?algo, workspace = n, %e, "{what}"),
+                        }
                         continue;
                     }
                     Err(e) => return Err(e),
