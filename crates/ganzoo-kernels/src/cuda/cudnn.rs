@@ -17,7 +17,7 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::cuda_backend::cudarc::cudnn::{result, sys};
-use candle_core::cuda_backend::cudarc::driver::{DevicePtr, DevicePtrMut};
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
 use candle_core::cuda_backend::{CudaDevice, CudaStorage, DeviceId};
 use candle_core::Result;
 
@@ -275,6 +275,39 @@ pub(super) fn algorithms(
     })
 }
 
+/// The first of `plans` whose workspace allocates, with it (`None`: none needed); with
+/// `pass_over`, one that fails to allocate is passed over (warned once), else its error
+/// returned. `None` where none allocates.
+fn with_workspace(
+    device: &CudaDevice,
+    plans: &[Plan],
+    pass_over: bool,
+) -> Result<Option<(Plan, Option<CudaSlice<u8>>)>> {
+    for &plan in plans {
+        let (algo, _, workspace, _) = plan;
+        let space = match workspace {
+            0 => None,
+            // SAFETY: only cuDNN touches the workspace.
+            n => match unsafe { device.alloc::<u8>(n) } {
+                Ok(space) => Some(space),
+                Err(e) if pass_over => {
+                    // Likely again at every call of the layer: warned once, then logged.
+                    static WARNED: AtomicBool = AtomicBool::new(false);
+                    let what = "cuDNN: an algorithm's workspace does not allocate; the next one instead";
+                    match WARNED.swap(true, Ordering::Relaxed) {
+                        false => tracing::warn!(?algo, workspace = n, %e, "{what} (warned once)"),
+                        true => tracing::debug!(?algo, workspace = n, %e, "{what}"),
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        return Ok(Some((plan, space)));
+    }
+    Ok(None)
+}
+
 /// `(1, 0)`: cuDNN's `alpha` and `beta`, the output overwritten.
 const ONE: f32 = 1.0;
 const ZERO: f32 = 0.0;
@@ -298,31 +331,9 @@ pub(super) fn run(
     let stream = device.cuda_stream();
     with_plans(device, g, (primitive, any_order), |h, d, plans| {
         let tried = if nth == 0 { plans } else { plans.get(nth..=nth).unwrap_or_default() };
-        let mut taken = None;
-        for &(algo, math, workspace, _) in tried {
-            let space = match workspace {
-                0 => None,
-                // SAFETY: only cuDNN touches the workspace.
-                n => match unsafe { device.alloc::<u8>(n) } {
-                    Ok(space) => Some(space),
-                    Err(e) if nth == 0 => {
-                        // Likely again at every call of a layer: warned once, then logged.
-                        static WARNED: AtomicBool = AtomicBool::new(false);
-                        let what = "cuDNN: an algorithm's workspace does not allocate; the next one instead";
-                        match WARNED.swap(true, Ordering::Relaxed) {
-                            false => tracing::warn!(?algo, workspace = n, %e, "{what} (warned once)"),
-                            true => tracing::debug!(?algo, workspace = n, %e, "{what}"),
-                        }
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                },
-            };
-            taken = Some((algo, math, workspace, space));
-            break;
-        }
+        let taken = with_workspace(device, tried, nth == 0)?;
         // Where no algorithm is taken the columns run, so the output is allocated only now.
-        let Some((algo, math, workspace, mut space)) = taken else { return Ok(None) };
+        let Some(((algo, math, workspace, _), mut space)) = taken else { return Ok(None) };
         // The three primitives share the descriptor and may differ in math type.
         // SAFETY: a live descriptor.
         unsafe { result::set_convolution_math_type(d.conv, math) }.map_err(cudnn_err)?;
