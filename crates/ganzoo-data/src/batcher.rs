@@ -96,21 +96,20 @@ impl Resident {
 }
 
 /// A pixel's value in a batch: `p / 127.5 − 1 ∈ [−1, 1]`.
-pub fn scaled(p: u8) -> f32 {
+pub(crate) fn scaled(p: u8) -> f32 {
     f32::from(p) / 127.5 - 1.0
 }
 
 /// Whether a data set of `bytes` pixels is kept on `device`: on a GPU, up to
-/// [`RESIDENT_BYTES`] (Candle's CUDA `index_select` counts in 32 bits; the image index is
-/// a `u32` below its largest value, which reads as padding); never on the CPU, where the
-/// host's gather is the batch.
-pub fn resident_on(device: &Device, bytes: usize, count: usize) -> bool {
-    !device.is_cpu() && bytes <= RESIDENT_BYTES && count < u32::MAX as usize
+/// [`RESIDENT_BYTES`] (Candle's CUDA `index_select` counts in 32 bits); never on the CPU,
+/// where the host's gather is the batch.
+fn resident_on(device: &Device, bytes: usize) -> bool {
+    !device.is_cpu() && bytes <= RESIDENT_BYTES
 }
 
 impl Batcher {
     pub fn new(data: ImageDataset, config: BatcherConfig, device: Device) -> Result<Self> {
-        let resident = resident_on(&device, data.pixels().len(), data.len());
+        let resident = resident_on(&device, data.pixels().len());
         Self::with_residence(data, config, device, resident)
     }
 
@@ -128,6 +127,7 @@ impl Batcher {
                 data.len()
             )));
         }
+        // The image index is a `u32` below its largest value, which reads as padding.
         let resident = if resident && data.len() < u32::MAX as usize {
             match Resident::new(&data, &device) {
                 Ok(r) => Some(r),
