@@ -263,6 +263,69 @@ fn clamp_kernel_is_the_cpu_ops_bit_for_bit() {
     assert!(out[0][7].is_nan() && out[0].iter().filter(|x| x.abs() == 0.01).count() > 100);
 }
 
+/// `gz_multi_step` and `gz_multi_clamp` (one launch for all of an optimiser's tensors, each
+/// reached through the address table) on tensors of several sizes — empty, one value, and
+/// spanning the emulator's blocks — against `optimiser_steps` / `clamp_all` on the CPU,
+/// which are `adam_step`, `rmsprop_step`, `clamp_in_place` per tensor: bit for bit.
+#[test]
+fn multi_tensor_kernels_are_the_cpu_steps_bit_for_bit() {
+    use ganzoo_kernels::{StepRule, StepSlot};
+    let lens = [700, 0, 1, 257, 3, 1300];
+    let total: usize = lens.iter().sum();
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let (theta, g, m) = (normal(&mut rng, total), normal(&mut rng, total), normal(&mut rng, total));
+    let v: Vec<f32> = normal(&mut rng, total).iter().map(|x| x * x).collect();
+    let split = |x: &[f32]| -> Vec<Tensor> {
+        let mut start = 0;
+        (lens.iter())
+            .map(|&n| {
+                start += n;
+                Tensor::from_slice(&x[start - n..start], n, &Device::Cpu).unwrap()
+            })
+            .collect()
+    };
+    let joined = |ts: &[Tensor]| ts.iter().flat_map(values).collect::<Vec<f32>>();
+    let table_args = std::iter::once(lens.len().to_string()).chain(lens.iter().map(|n| n.to_string()));
+    let rules = [
+        StepRule::Adam { t: 3, lr: 2e-4, betas: (0.5, 0.999), eps: 1e-8 },
+        StepRule::RmsProp { lr: 5e-5, alpha: 0.9, eps: 1e-10, eps_in_root: true },
+        StepRule::RmsProp { lr: 5e-5, alpha: 0.99, eps: 1e-8, eps_in_root: false },
+    ];
+    for rule in rules {
+        // The kernel's scalars as `cuda/multi_tensor.rs` derives them.
+        let (adam, scalars, in_root) = match rule {
+            StepRule::Adam { t, lr, betas: (b1, b2), eps } => {
+                let (c1, c2) = (1.0 - f64::powi(b1, t as i32), 1.0 - f64::powi(b2, t as i32));
+                (true, [lr, b1, b2, 1.0 / c1, 1.0 / c2, eps], false)
+            }
+            StepRule::RmsProp { lr, alpha, eps, eps_in_root } => (false, [lr, 0.0, alpha, 1.0, 1.0, eps], eps_in_root),
+        };
+        let args: Vec<String> = (table_args.clone())
+            .chain(scalars.iter().map(|s| format!("{s:e}")))
+            .chain([(in_root as i32).to_string(), (adam as i32).to_string()])
+            .collect();
+        let inputs = [("theta", &theta[..]), ("g", &g[..]), ("m", &m[..]), ("v", &v[..])];
+        let Some(out) = run("multi_step", &args, &inputs, &["theta", "m", "v"]) else { return };
+        let (ts, gs, ms, vs) = (split(&theta), split(&g), split(&m), split(&v));
+        let slots: Vec<StepSlot> = (0..lens.len())
+            .map(|k| StepSlot { theta: &ts[k], grad: &gs[k], m: adam.then(|| &ms[k]), v: &vs[k] })
+            .collect();
+        ganzoo_kernels::optimiser_steps(&slots, rule).unwrap();
+        assert_eq!(out, [joined(&ts), joined(&ms), joined(&vs)], "{rule:?}");
+        assert!(joined(&ts) != theta && (adam || joined(&ms) == m), "{rule:?}: θ moved, m only with Adam");
+    }
+
+    let mut w: Vec<f32> = normal(&mut rng, total).iter().map(|x| x * 0.02).collect();
+    w[800] = f32::NAN;
+    let args: Vec<String> = table_args.chain(["-0.01".into(), "0.01".into()]).collect();
+    let out = run("multi_clamp", &args, &[("v", &w)], &["v"]).unwrap().remove(0);
+    let ws = split(&w);
+    ganzoo_kernels::clamp_all(&ws.iter().collect::<Vec<_>>(), -0.01, 0.01).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&out), bits(&joined(&ws)));
+    assert!(out[800].is_nan() && out.iter().filter(|x| x.abs() == 0.01).count() > 500);
+}
+
 /// `gz_im2col` and `gz_col2im` through the convolutions they serve, in each of their
 /// three layouts: the kernel times the `(N, P, L)` columns is the CPU kernels' `conv2d`,
 /// the `(N, L, P)` and `(P, N, L)` columns are those entries reordered, and `Wᵀ·dy`

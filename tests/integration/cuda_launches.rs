@@ -76,6 +76,7 @@ fn rust_param(param: &str) -> (String, String) {
         "i32" => "int",
         "f32" => "float",
         "f64" => "double",
+        "u64" => "unsigned long long",
         other => panic!("{name}: no C type for {other}"),
     };
     let pointer = |t: &str, open: &str| {
@@ -112,7 +113,7 @@ fn every_kernel_is_launched_with_its_c_signature() {
 
 #[test]
 fn launches_go_through_the_declarations_with_the_kernels_block_size() {
-    for file in ["mod.rs", "batch_norm.rs", "layer_norm.rs"] {
+    for file in ["mod.rs", "batch_norm.rs", "layer_norm.rs", "multi_tensor.rs"] {
         let text = source(file);
         for call in ["get_or_load_custom_func", ".builder()", ".launch("] {
             assert!(!text.contains(call), "{file} calls {call} itself; launches belong in launch.rs");
@@ -138,5 +139,7 @@ fn the_checks_read_c_and_rust_parameters_as_intended() {
     assert_eq!(rust_param("n: &i32"), ("n".into(), "int".into()));
     assert_eq!(split_params("a: &CudaView<'_, f32>, b: &usize"), ["a: &CudaView<'_, f32>", "b: &usize"]);
     assert!(std::panic::catch_unwind(|| rust_param("n: usize")).is_err(), "a value, not a reference");
-    assert!(std::panic::catch_unwind(|| rust_param("n: &u64")).is_err(), "no C type chosen for u64");
+    assert_eq!(rust_param("t: &CudaSlice<u64>"), ("t".into(), "const unsigned long long*".into()));
+    assert_eq!(c_param("const unsigned long long* t"), ("t".into(), "const unsigned long long*".into()));
+    assert!(std::panic::catch_unwind(|| rust_param("n: &u8")).is_err(), "no C type chosen for u8");
 }

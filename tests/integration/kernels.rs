@@ -832,6 +832,26 @@ fn fused_optimiser_steps_follow_the_pytorch_formulas() {
     }
 }
 
+/// `optimiser_steps` and `clamp_all` refuse what their per-tensor steps refuse, and Adam
+/// without first moments (the CUDA path checks the same; `cuda_emulated.rs` its values).
+#[test]
+fn all_at_once_steps_refuse_bad_operands() {
+    use kernels::{StepRule, StepSlot};
+    let theta = Tensor::zeros(5, DType::F32, &Device::Cpu).unwrap();
+    let (g, wrong) = (theta.ones_like().unwrap(), Tensor::ones(6, DType::F32, &Device::Cpu).unwrap());
+    let adam = StepRule::Adam { t: 1, lr: 1e-3, betas: (0.5, 0.9), eps: 1e-8 };
+    let slot = StepSlot { theta: &theta, grad: &g, m: None, v: &theta.zeros_like().unwrap() };
+    let err = kernels::optimiser_steps(&[slot], adam).unwrap_err().to_string();
+    assert!(err.contains("first moments"), "{err}");
+    let rms = StepRule::RmsProp { lr: 1e-3, alpha: 0.9, eps: 1e-8, eps_in_root: false };
+    assert!(kernels::optimiser_steps(&[StepSlot { grad: &wrong, ..slot }], rms).is_err());
+    assert!(kernels::optimiser_steps(&[], adam).is_ok());
+    kernels::optimiser_steps(&[slot], rms).unwrap();
+    assert!(theta.to_vec1::<f32>().unwrap().iter().all(|&x| x < 0.0), "RMSprop moved θ against g");
+    assert!(kernels::clamp_all(&[&theta], 1.0, -1.0).is_err());
+    assert!(kernels::clamp_all(&[&theta], f64::NAN, 1.0).is_err());
+}
+
 /// Without `CANDLE_GRAD_DO_NOT_DETACH` (Candle's default), the gradients ganzoo's ops
 /// hand Candle carry no graph: a weight's would hold its layer's output gradient, and an
 /// activation's Candle's zeros and summand, until the backward pass ends or reaches them

@@ -30,7 +30,8 @@
 //! [`tanh`](fn@tanh) (the same, in parallel), [`linear`](fn@linear) (bias fused into
 //! the GEMM; its backward from [`matrix_product`](fn@matrix_product) and
 //! [`column_sum`], differentiable again), [`layer_norm`](fn@layer_norm) (with an input
-//! gradient that is differentiable again) and in-place [`adam_step`] / [`rmsprop_step`].
+//! gradient that is differentiable again) and in-place [`adam_step`] / [`rmsprop_step`]
+//! (or [`optimiser_steps`] on all of an optimiser's tensors at once).
 //!
 //! Only `f32` and `f64` CPU tensors are supported ([`supports`]), except with the `cuda`
 //! feature: batch norm (with its activation), layer norm (with its input gradient and
@@ -81,7 +82,9 @@ pub use layer_norm::{layer_norm, layer_norm_input_grad};
 pub use leaky_relu::{leaky_relu, leaky_relu_grad};
 pub use linear::linear;
 pub use matrix_product::{column_sum, matrix_product, Transposes};
-pub use optim::{adam_step, clamp_in_place, moving_average, rmsprop_step};
+pub use optim::{
+    adam_step, clamp_all, clamp_in_place, moving_average, optimiser_steps, rmsprop_step, StepRule, StepSlot,
+};
 pub use storage::tracked;
 pub use tanh::{tanh, tanh_grad};
 pub use transpose::{to_nchw, to_nhwc};
@@ -93,7 +96,8 @@ pub fn supports(t: &candle_core::Tensor) -> bool {
 
 /// Whether the ops with a CUDA kernel ([`batch_norm_with_moments`] and the other batch
 /// norms, [`layer_norm`], [`layer_norm_input_grad`], [`leaky_relu`], [`leaky_relu_grad`],
-/// [`adam_step`], [`rmsprop_step`], [`moving_average`], [`clamp_in_place`]) run on `t`:
+/// [`adam_step`], [`rmsprop_step`], [`optimiser_steps`], [`moving_average`], [`clamp_in_place`],
+/// [`clamp_all`]) run on `t`:
 /// an f32 tensor on a CUDA device, in a build with the `cuda` feature.
 pub fn cuda_supports(t: &candle_core::Tensor) -> bool {
     #[cfg(feature = "cuda")]

@@ -187,6 +187,63 @@ pub fn rmsprop_step(
     theta.inplace_op3(&g, v, &ScaledStep { lr, a_scale: 1.0, b_scale: 1.0, eps, eps_in_root })
 }
 
+/// One parameter's tensors for [`optimiser_steps`]: the parameter, its gradient, Adam's
+/// first moments (`None` for RMSprop) and the second moments, all of one shape.
+#[derive(Clone, Copy, Debug)]
+pub struct StepSlot<'a> {
+    pub theta: &'a Tensor,
+    pub grad: &'a Tensor,
+    pub m: Option<&'a Tensor>,
+    pub v: &'a Tensor,
+}
+
+/// The update [`optimiser_steps`] applies to every slot.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StepRule {
+    /// Adam at step number `t ≥ 1` (as [`adam_step`]).
+    Adam { t: u64, lr: f64, betas: (f64, f64), eps: f64 },
+    /// RMSprop with smoothing `alpha`, ε inside the root with `eps_in_root` (as [`rmsprop_step`]).
+    RmsProp { lr: f64, alpha: f64, eps: f64, eps_in_root: bool },
+}
+
+/// One optimiser step on every slot, in place. Where every tensor is f32 on one CUDA
+/// device (a build with `cuda`), one kernel launch updates them all — the idea of
+/// PyTorch's foreach optimisers: a GPU's step is otherwise three launches a parameter,
+/// paid on the host. Elsewhere each slot is [`adam_step`] or [`rmsprop_step`]. The same
+/// values either way, bit for bit.
+pub fn optimiser_steps(slots: &[StepSlot<'_>], rule: StepRule) -> Result<()> {
+    if slots.is_empty() {
+        return Ok(());
+    }
+    #[cfg(feature = "cuda")]
+    if crate::cuda::multi_tensor::takes(slots.iter().flat_map(|s| [s.theta, s.grad, s.m.unwrap_or(s.v), s.v])) {
+        return crate::cuda::multi_tensor::optimiser_steps(slots, rule);
+    }
+    for s in slots {
+        match (rule, s.m) {
+            (StepRule::Adam { t, lr, betas, eps }, Some(m)) => adam_step(s.theta, s.grad, m, s.v, t, lr, betas, eps)?,
+            (StepRule::Adam { .. }, None) => bail!("optimiser steps: Adam without first moments"),
+            (StepRule::RmsProp { lr, alpha, eps, eps_in_root }, _) => {
+                rmsprop_step(s.theta, s.grad, s.v, lr, alpha, (eps, eps_in_root))?
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Clamps every tensor of `vs` to `[lo, hi]` in place ([`clamp_in_place`]): on one CUDA
+/// device, f32, in one launch for all.
+pub fn clamp_all(vs: &[&Tensor], lo: f64, hi: f64) -> Result<()> {
+    if lo.partial_cmp(&hi).is_none_or(|o| o == std::cmp::Ordering::Greater) {
+        bail!("clamp: the bounds [{lo}, {hi}] are empty");
+    }
+    #[cfg(feature = "cuda")]
+    if !vs.is_empty() && crate::cuda::multi_tensor::takes(vs.iter().copied()) {
+        return crate::cuda::multi_tensor::clamp_all(vs, (lo as f32, hi as f32));
+    }
+    vs.iter().try_for_each(|v| clamp_in_place(v, lo, hi))
+}
+
 /// `d ← β·d + (1 − β)·scale·g` in place: batch norm's running statistics (`β` one minus
 /// the momentum, `scale` the variance's `n/(n − 1)`), computed in f64.
 pub fn moving_average(d: &Tensor, g: &Tensor, beta: f64, scale: f64) -> Result<()> {

@@ -36,20 +36,22 @@ pub fn wasserstein_estimate(real_scores: &Tensor, fake_scores: &Tensor) -> Resul
     Ok(critic_loss(real_scores, fake_scores)?.neg()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
 }
 
-/// Clamps each variable to `[−c, c]` in place (one pass of ganzoo's kernel where it runs,
-/// else Candle's ops and a copy back). Pass only the critic's trainable
-/// weights ([`ganzoo_models::ParamStore::trainable`]), never batch-norm running statistics.
+/// Clamps each variable to `[−c, c]` in place (ganzoo's kernel where it runs: one pass
+/// per variable, or on CUDA one launch for all; else Candle's ops and a copy back). Pass
+/// only the critic's trainable weights ([`ganzoo_models::ParamStore::trainable`]), never
+/// batch-norm running statistics.
 pub fn clip_weights<'a>(vars: impl IntoIterator<Item = &'a Var>, c: f64) -> Result<()> {
     if !(c > 0.0 && c.is_finite()) {
         return Err(LossError::InvalidArgument(format!("clip value must be positive and finite, got {c}")));
     }
+    let mut in_place = Vec::new();
     for var in vars {
         let v = var.as_tensor();
         if ganzoo_models::backend::cuda_kernels_run(v, &[], ganzoo_kernels::ImageLayout::Nchw) {
-            ganzoo_kernels::clamp_in_place(v, -c, c)?;
+            in_place.push(v);
         } else {
             var.set(&v.clamp(-c, c)?)?;
         }
     }
-    Ok(())
+    Ok(ganzoo_kernels::clamp_all(&in_place, -c, c)?)
 }

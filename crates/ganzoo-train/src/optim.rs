@@ -60,7 +60,7 @@ impl OptimizerState {
 
     /// One update from `grads`; variables without a gradient are left alone. Where
     /// ganzoo's kernels run (the CPU; f32 on CUDA) the update is their fused in-place
-    /// op; elsewhere Candle's tensor ops, on all variables at once where every one has a
+    /// op (on CUDA one launch for all the variables: `optimiser_steps`); elsewhere Candle's tensor ops, on all variables at once where every one has a
     /// gradient (`flat_step`).
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.step += 1;
@@ -79,29 +79,34 @@ impl OptimizerState {
             }
         }
         for (i, g) in gs.iter().enumerate() {
-            match g {
-                Some(g) if fused[i] => self.fused_step(i, g)?,
-                Some(g) => self.tensor_step(i, g)?,
-                None => {}
+            if let Some(g) = g.as_ref().filter(|_| !fused[i]) {
+                self.tensor_step(i, g)?;
             }
         }
-        Ok(())
+        let slots: Vec<_> = (gs.iter().enumerate())
+            .filter_map(|(i, g)| g.as_ref().filter(|_| fused[i]).map(|g| (i, g)))
+            .map(|(i, g)| ganzoo_kernels::StepSlot {
+                theta: self.vars[i].1.as_tensor(),
+                grad: g,
+                m: self.m.get(i),
+                v: &self.v[i],
+            })
+            .collect();
+        Ok(ganzoo_kernels::optimiser_steps(&slots, self.rule())?)
     }
 
-    fn fused_step(&mut self, i: usize, g: &Tensor) -> Result<()> {
-        let theta = self.vars[i].1.as_tensor();
+    /// The kernels' form of this step's update.
+    fn rule(&self) -> ganzoo_kernels::StepRule {
+        use ganzoo_kernels::StepRule;
         match self.kind.scaled(self.lr_scale) {
             Optimizer::Adam { lr, beta1, beta2 } => {
-                ganzoo_kernels::adam_step(theta, g, &self.m[i], &self.v[i], self.step, lr, (beta1, beta2), EPS)?
+                StepRule::Adam { t: self.step, lr, betas: (beta1, beta2), eps: EPS }
             }
-            Optimizer::RmsProp { lr } => {
-                ganzoo_kernels::rmsprop_step(theta, g, &self.v[i], lr, RMS_ALPHA, (EPS, false))?
-            }
+            Optimizer::RmsProp { lr } => StepRule::RmsProp { lr, alpha: RMS_ALPHA, eps: EPS, eps_in_root: false },
             Optimizer::RmsPropTf { lr } => {
-                ganzoo_kernels::rmsprop_step(theta, g, &self.v[i], lr, TF_RMS_DECAY, (TF_RMS_EPS, true))?
+                StepRule::RmsProp { lr, alpha: TF_RMS_DECAY, eps: TF_RMS_EPS, eps_in_root: true }
             }
         }
-        Ok(())
     }
 
     fn tensor_step(&mut self, i: usize, g: &Tensor) -> Result<()> {

@@ -8,6 +8,10 @@
 //   emulate DIR moving_average LEN BETA SCALE SQUARE     d g → d
 //   emulate DIR scaled_step LEN LR A_SCALE B_SCALE EPS EPS_IN_ROOT  theta a b → theta
 //   emulate DIR clamp LEN LO HI                          v → v
+//   emulate DIR multi_step COUNT LEN... LR BETA1 BETA2 A_SCALE B_SCALE EPS EPS_IN_ROOT ADAM
+//     theta g m v → theta m v (each file the COUNT tensors' concatenation; the kernel
+//     reaches each tensor, a separate allocation here, through its address table)
+//   emulate DIR multi_clamp COUNT LEN... LO HI           v → v (the same way)
 //   emulate DIR columns N C H W KH KW OH OW STRIDE PAD DILATION  x c0 c1 c2 → cols0 cols1 cols2
 //     folded0 folded1 folded2 (colsK: im2col of x in layout K — (N, P, L), (N, L, P),
 //     (P, N, L); foldedK: col2im of cK, columns in layout K)
@@ -154,6 +158,46 @@ int main(int argc, char** argv) {
         auto v = load("v", len);
         launch(EW_GRID, EW_BLOCK, false, [&] { gz_clamp(v.data(), len, lo, hi); });
         save("v", v);
+    } else if (kernel == "multi_step" || kernel == "multi_clamp") {
+        const int count = std::atoi(arg(3));
+        std::vector<size_t> lens(count);
+        std::vector<unsigned long long> offsets{0};
+        for (int k = 0; k < count; ++k) {
+            lens[k] = std::strtoull(arg(4 + k), nullptr, 10);
+            offsets.push_back(offsets.back() + lens[k]);
+        }
+        const size_t total = offsets.back();
+        const int next = 4 + count;
+        const bool step = kernel == "multi_step";
+        const std::vector<const char*> names = step ? std::vector<const char*>{"theta", "g", "m", "v"}
+                                                    : std::vector<const char*>{"v"};
+        // One allocation per tensor and role, as on a GPU, and the table of their addresses.
+        std::vector<std::vector<std::vector<float>>> parts(names.size());
+        std::vector<unsigned long long> table(names.size() * count);
+        for (size_t r = 0; r < names.size(); ++r) {
+            const auto all = load(names[r], total);
+            for (int k = 0; k < count; ++k) {
+                parts[r].emplace_back(all.begin() + offsets[k], all.begin() + offsets[k + 1]);
+                table[names.size() * k + r] = (unsigned long long)parts[r][k].data();
+            }
+        }
+        table.insert(table.end(), offsets.begin(), offsets.end());
+        if (step) {
+            double d[6];
+            for (int i = 0; i < 6; ++i) d[i] = std::atof(arg(next + i));
+            const int eps_in_root = std::atoi(arg(next + 6)), adam = std::atoi(arg(next + 7));
+            launch(EW_GRID, EW_BLOCK, false, [&] {
+                gz_multi_step(table.data(), count, total, d[0], d[1], d[2], d[3], d[4], d[5], eps_in_root, adam);
+            });
+        } else {
+            const float lo = (float)std::atof(arg(next)), hi = (float)std::atof(arg(next + 1));
+            launch(EW_GRID, EW_BLOCK, false, [&] { gz_multi_clamp(table.data(), count, total, lo, hi); });
+        }
+        for (size_t r = 0; r < names.size(); ++r) {
+            std::vector<float> all;
+            for (const auto& part : parts[r]) all.insert(all.end(), part.begin(), part.end());
+            save(names[r], all);
+        }
     } else if (kernel == "columns") {
         int v[11];
         for (int i = 0; i < 11; ++i) v[i] = std::atoi(arg(3 + i));

@@ -2,10 +2,12 @@
 // each fused with a following (leaky) ReLU), layer norm (forward, the affine gradients,
 // the input gradient and its derivative), the leaky-ReLU mask, and in-place moving
 // averages (the optimisers' moments, batch norm's running statistics), optimiser steps
-// and weight clipping; im2col and col2im for the convolutions (cuBLAS multiplies). The arithmetic is the CPU kernels' (batch_norm.rs, layer_norm.rs, leaky_relu.rs,
-// optim.rs): sums and coefficients in f64, rounded to f32 where the CPU rounds; build.rs
-// compiles this file with --fmad=false, so no product is fused into an addition that the
-// CPU code rounds separately.
+// and weight clipping (per tensor, or all of an optimiser's tensors in one launch);
+// im2col and col2im for the convolutions (cuBLAS multiplies). The arithmetic is the CPU
+// kernels' (batch_norm.rs, layer_norm.rs, leaky_relu.rs, optim.rs): sums and coefficients
+// in f64, rounded to f32 where the CPU rounds; build.rs compiles this file with
+// --fmad=false, so no product is fused into an addition that the CPU code rounds
+// separately.
 //
 // Launch shapes (cuda/mod.rs): the per-channel and per-sample kernels run one block of
 // GZ_BLOCK threads per channel or sample; the elementwise kernels any grid, striding.
@@ -273,6 +275,62 @@ extern "C" __global__ void gz_scaled_step(float* theta, const float* a, const fl
         const double root = eps_in_root ? sqrt(v + eps) : sqrt(v) + eps;
         const double step = lr * ((double)a[i] * a_scale) / root;
         theta[i] = (float)((double)theta[i] - step);
+    }
+}
+
+// The multi-tensor kernels' address tables: `count` rows of `per` addresses, then count + 1
+// offsets, each tensor's first index in the tensors' concatenation (the total last).
+// The tensor holding index i of the concatenation: the last k with offsets[k] <= i (empty
+// tensors, whose offset is the next one's, are passed over).
+__device__ __forceinline__ int table_tensor(const unsigned long long* offsets, int count, size_t i) {
+    int lo = 0, hi = count - 1;
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (offsets[mid] <= i) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+// One optimiser's step on all its tensors in one launch (PyTorch's foreach optimisers'
+// idea): table rows (θ, g, m, v) (table_tensor). With adam, m and v as gz_moving_average
+// (scale 1), then θ as gz_scaled_step with a = m, b = v; else RMSprop: v (β2 = α), then θ
+// with a = g. The same arithmetic in the same order as those kernels, so the same bits.
+extern "C" __global__ void gz_multi_step(const unsigned long long* table, int count, size_t total, double lr,
+                                         double beta1, double beta2, double a_scale, double b_scale, double eps,
+                                         int eps_in_root, int adam) {
+    const unsigned long long* offsets = table + 4 * (size_t)count;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        const int k = table_tensor(offsets, count, i);
+        const size_t j = i - offsets[k];
+        float* theta = (float*)table[4 * k];
+        const float* g = (const float*)table[4 * k + 1];
+        float* m = (float*)table[4 * k + 2];
+        float* v = (float*)table[4 * k + 3];
+        const double gv = (double)g[j] * 1.0;
+        float a = g[j];
+        if (adam) {
+            m[j] = (float)(beta1 * (double)m[j] + (1.0 - beta1) * gv);
+            a = m[j];
+        }
+        v[j] = (float)(beta2 * (double)v[j] + (1.0 - beta2) * (gv * gv));
+        const double b = (double)v[j] * b_scale;
+        const double root = eps_in_root ? sqrt(b + eps) : sqrt(b) + eps;
+        const double step = lr * ((double)a * a_scale) / root;
+        theta[j] = (float)((double)theta[j] - step);
+    }
+}
+
+// gz_clamp on all of table's tensors in one launch: rows of one address (table_tensor).
+extern "C" __global__ void gz_multi_clamp(const unsigned long long* table, int count, size_t total, float lo,
+                                          float hi) {
+    const unsigned long long* offsets = table + (size_t)count;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        const int k = table_tensor(offsets, count, i);
+        float* v = (float*)table[k];
+        const size_t j = i - offsets[k];
+        const float x = v[j];
+        v[j] = x < lo ? lo : (x > hi ? hi : x);
     }
 }
 

@@ -1,6 +1,7 @@
 //! One typed launch function per kernel of `kernels.cu`, its parameters named and typed
 //! as the kernel's C signature: `&` views for `const T*`, `&mut` slices or views for `T*`,
-//! `&usize`/`&i32`/`&f32`/`&f64` for `size_t`/`int`/`float`/`double`. The compiler holds
+//! `&usize`/`&i32`/`&f32`/`&f64` for `size_t`/`int`/`float`/`double`, `u64` elements for
+//! `unsigned long long` ones. The compiler holds
 //! every launch to these types; `tests/integration/cuda_launches.rs` holds these
 //! declarations to `kernels.cu` (names, order, types) on every machine, GPU or not.
 
@@ -76,6 +77,13 @@ kernels! {
         theta: &mut CudaViewMut<'_, f32>, a: &CudaView<'_, f32>, b: &CudaView<'_, f32>, len: &usize, lr: &f64,
         a_scale: &f64, b_scale: &f64, eps: &f64, eps_in_root: &i32,
     );
+    /// One optimiser step on every tensor of `table` (rows θ, g, m, v; offsets). Elementwise.
+    fn gz_multi_step(
+        table: &CudaSlice<u64>, count: &i32, total: &usize, lr: &f64, beta1: &f64, beta2: &f64, a_scale: &f64,
+        b_scale: &f64, eps: &f64, eps_in_root: &i32, adam: &i32,
+    );
+    /// `v ← clamp(v, lo, hi)` in place on every tensor of `table` (rows v; offsets). Elementwise.
+    fn gz_multi_clamp(table: &CudaSlice<u64>, count: &i32, total: &usize, lo: &f32, hi: &f32);
     /// NCHW images → im2col columns in `layout` (`ColumnLayout::code`). Elementwise.
     fn gz_im2col(
         x: &CudaView<'_, f32>, cols: &mut CudaSlice<f32>, len: &usize, c: &i32, h: &i32, w: &i32, kh: &i32,

@@ -4,7 +4,8 @@
 //! primitives in [`conv`] (cuDNN's in `cudnn` and, through its graph API, `cudnn_graph`,
 //! feature `cudnn`; or im2col and col2im for `crate::conv_columns`); layer norm's ops
 //! call [`layer_norm`]'s functions, the leaky ReLU's and the in-place ops [`mask`],
-//! [`moving_average`], [`scaled_step`] and [`clamp`], from their `cuda_fwd`.
+//! [`moving_average`], [`scaled_step`] and [`clamp`], from their `cuda_fwd`;
+//! [`multi_tensor`] updates all of an optimiser's tensors in one launch.
 
 pub(crate) mod batch_norm;
 pub(crate) mod conv;
@@ -14,6 +15,7 @@ mod cudnn;
 mod cudnn_graph;
 mod launch;
 pub(crate) mod layer_norm;
+pub(crate) mod multi_tensor;
 
 use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, CudaViewMut, LaunchConfig};
 use candle_core::cuda_backend::{CudaDevice, CudaStorage};
