@@ -83,7 +83,8 @@ fn relative(a: &[f32], b: &[f32]) -> f64 {
 }
 
 /// Statistics, output and `[dx | dγ | dβ]` of the three batch-norm kernels against the
-/// CPU op's moments, output and gradients of `Σ y·dy`.
+/// CPU op's moments, output and gradients of `Σ y·dy`; the running statistics the
+/// statistics kernel updates against `moving_average` on the CPU from its rows, bit for bit.
 fn batch_norm_matches_the_cpu(shape: [usize; 4], slope: Option<f64>) {
     let [n, c, h, w] = shape;
     let len = n * c * h * w;
@@ -91,13 +92,33 @@ fn batch_norm_matches_the_cpu(shape: [usize; 4], slope: Option<f64>) {
     // Off-centre inputs, as a convolution's outputs are: the variance's cancellation shows.
     let x: Vec<f32> = normal(&mut rng, len).iter().map(|v| 3.0 + 2.0 * v).collect();
     let (gamma, beta, dy) = (normal(&mut rng, c), normal(&mut rng, c), normal(&mut rng, len));
+    let (running_mean, running_var) =
+        (normal(&mut rng, c), normal(&mut rng, c).iter().map(|v| v * v).collect::<Vec<f32>>());
+    let (keep, unbias) = (0.9, (n * h * w) as f64 / (n * h * w - 1) as f64);
     let args = [n, c, h * w].map(|v| v.to_string()).into_iter().chain([
         EPS.to_string(),
         slope.unwrap_or(0.0).to_string(),
         (slope.is_some() as i32).to_string(),
+        format!("{keep:e}"),
+        format!("{unbias:e}"),
     ]);
-    let inputs = [("x", &x[..]), ("gamma", &gamma[..]), ("beta", &beta[..]), ("dy", &dy[..])];
-    let Some(out) = run("batch_norm", &args.collect::<Vec<_>>(), &inputs, &["stats", "y", "grad"]) else { return };
+    let inputs = [
+        ("x", &x[..]),
+        ("gamma", &gamma[..]),
+        ("beta", &beta[..]),
+        ("dy", &dy[..]),
+        ("running_mean", &running_mean[..]),
+        ("running_var", &running_var[..]),
+    ];
+    let names = ["stats", "y", "grad", "running_mean", "running_var"];
+    let Some(out) = run("batch_norm", &args.collect::<Vec<_>>(), &inputs, &names) else { return };
+    let row = |r: usize| Tensor::from_slice(&out[0][r * c..(r + 1) * c], c, &Device::Cpu).unwrap();
+    for (running, (r, scale), got) in [(&running_mean, (0, 1.0), &out[3]), (&running_var, (1, unbias), &out[4])] {
+        let expected = Tensor::from_slice(running, c, &Device::Cpu).unwrap();
+        ganzoo_kernels::moving_average(&expected, &row(r), keep, scale).unwrap();
+        assert_eq!(got, &values(&expected), "running statistics row {r}");
+        assert!(got != running, "row {r} moved");
+    }
 
     let cpu = Device::Cpu;
     let var = |v: &[f32], dims: &[usize]| Var::from_tensor(&Tensor::from_slice(v, dims, &cpu).unwrap()).unwrap();

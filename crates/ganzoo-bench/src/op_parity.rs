@@ -5,7 +5,8 @@
 //! gradients, against the kernels on the CPU from the same host-drawn inputs: every
 //! DCGAN-32 and DCGAN-64 convolution and transposed convolution, a convolution with its
 //! leaky ReLU (the critics' first layer), batch norm (alone and
-//! with its leaky ReLU), the leaky ReLU and its input gradient, layer norm and its input
+//! with its leaky ReLU, and updating its running statistics), the leaky ReLU and its input
+//! gradient, layer norm and its input
 //! gradient (the penalty differentiates both), and three Adam and RMSprop steps. Each
 //! side computes `y` and the gradients of `Σ y·g` (`g` drawn on the host) with respect to
 //! every input. With bf16 activations ([`conv_parity_in`]) the convolutions alone, their
@@ -78,6 +79,7 @@ pub fn op_parity(target: Target, batch: usize) -> Result<Vec<OpParity>> {
     }
     out.push(conv_leaky_relu([batch, 3, 16, 16], &device)?);
     out.push(batch_norm([batch, 64, 8, 8], &device)?);
+    out.push(batch_norm_running([batch, 64, 8, 8], &device)?);
     out.push(batch_norm_leaky_relu([batch, 64, 8, 8], &device)?);
     out.push(leaky_relu([batch, 64, 8, 8], &device)?);
     out.push(leaky_relu_input_grad([batch, 64, 8, 8], &device)?);
@@ -177,6 +179,29 @@ fn batch_norm(shape: [usize; 4], device: &Device) -> Result<OpParity> {
         },
         device,
     )
+}
+
+/// A training-mode batch norm that updates the layer's running statistics in place
+/// (`batch_norm_updating`; on CUDA in the statistics kernel's launch): its output and the
+/// running mean and variance after it, from the same host-drawn start on both sides.
+fn batch_norm_running(shape: [usize; 4], device: &Device) -> Result<OpParity> {
+    let c = shape[1];
+    let mut rng = ChaCha8Rng::seed_from_u64(29);
+    let mut normal = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.sample(StandardNormal)).collect() };
+    let (x, gamma, beta, mean) = (normal(shape.iter().product()), normal(c), normal(c), normal(c));
+    let var: Vec<f32> = normal(c).iter().map(|v| v * v).collect();
+    let run = |on: &Device| -> Result<Vec<Tensor>> {
+        let t = |v: &[f32], dims: &[usize]| Tensor::from_slice(v, dims, on);
+        let (mean, var) = (t(&mean, &[c])?, t(&var, &[c])?);
+        let running = ganzoo_kernels::RunningStats { mean: &mean, var: &var, momentum: 0.1 };
+        let (x, gamma, beta) = (t(&x, &shape)?, t(&gamma, &[c])?, t(&beta, &[c])?);
+        let y = ganzoo_kernels::batch_norm_updating(&x, &gamma, &beta, EPS, (None, ImageLayout::Nchw), &running)?;
+        Ok([y, mean, var].iter().map(|t| t.to_device(&Device::Cpu)).collect::<candle_core::Result<_>>()?)
+    };
+    let (ours, theirs) = (run(&Device::Cpu)?, run(device)?);
+    let names = ["y", "running mean", "running var"];
+    let errors = names.iter().zip(theirs.iter().zip(&ours)).map(|(n, (a, b))| Ok((n.to_string(), relative(a, b)?)));
+    Ok(OpParity { op: format!("batch norm, running statistics {shape:?}"), errors: errors.collect::<Result<_>>()? })
 }
 
 /// A batch-norm layer and the leaky ReLU after it, as a network runs the pair (one fused

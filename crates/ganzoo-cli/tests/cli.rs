@@ -531,7 +531,7 @@ fn bench_parity_compares_the_first_steps_of_two_backends() {
     assert!(penalty.iter().all(|l| l["ok"] == true && l["checked"].as_u64().unwrap() > 50), "{lines:?}");
     // Every op off the kernels (here Candle's), value and gradients, against the kernels.
     let ops: Vec<&serde_json::Value> = lines.iter().filter(|l| l.get("op_parity").is_some()).collect();
-    assert_eq!(ops.len(), 27, "{lines:?}");
+    assert_eq!(ops.len(), 28, "{lines:?}");
     assert!(ops.iter().all(|l| l["ok"] == true && l["on"] == "cpu (candle)"), "{ops:?}");
     let batch_norm = ops.iter().find(|l| l["op_parity"].as_str().unwrap().starts_with("batch norm")).unwrap();
     let grads: Vec<&String> = batch_norm["errors"].as_object().unwrap().keys().collect();

@@ -465,7 +465,7 @@ fn normalise(
     check_slope(slope)?;
     #[cfg(feature = "cuda")]
     if x.device().is_cuda() {
-        return Ok(cuda_normalise(x, gamma, beta, eps, layout, slope)?.0);
+        return Ok(cuda_normalise(x, gamma, beta, eps, (layout, slope), None)?.0);
     }
     x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, BatchNormOp { eps, layout, moments, slope })
 }
@@ -484,13 +484,13 @@ fn cuda_normalise(
     gamma: &Tensor,
     beta: &Tensor,
     eps: f64,
-    layout: ImageLayout,
-    slope: Option<f64>,
+    (layout, slope): (ImageLayout, Option<f64>),
+    running: Option<&RunningStats<'_>>,
 ) -> Result<(Tensor, Tensor)> {
     if layout != ImageLayout::Nchw {
         candle_core::bail!("batch norm: CUDA tensors are NCHW only");
     }
-    crate::cuda::batch_norm::normalise(x, gamma, beta, eps, slope)
+    crate::cuda::batch_norm::normalise(x, gamma, beta, eps, slope, running)
 }
 
 /// [`batch_norm`] (followed by a leaky ReLU of negative slope `slope` if given, as
@@ -509,7 +509,7 @@ pub fn batch_norm_with_moments(
     #[cfg(feature = "cuda")]
     if x.device().is_cuda() {
         check_slope(slope)?;
-        let (y, stats) = cuda_normalise(x, gamma, beta, eps, layout, slope)?;
+        let (y, stats) = cuda_normalise(x, gamma, beta, eps, (layout, slope), None)?;
         return Ok((y, stats.get(0)?, stats.get(1)?));
     }
     let moments = Moments::default();
@@ -519,6 +519,41 @@ pub fn batch_norm_with_moments(
     let c = mean.len();
     let as_tensor = |v: Vec<f64>| Tensor::from_vec(v, c, x.device())?.to_dtype(x.dtype());
     Ok((y, as_tensor(mean)?, as_tensor(var)?))
+}
+
+/// A batch-norm layer's running statistics, for [`batch_norm_updating`]: `(C,)` tensors of
+/// the weights' dtype, updated in place as PyTorch does, `r ← (1 − momentum)·r +
+/// momentum·s`, `s` the batch's mean or its unbiased variance.
+#[derive(Clone, Copy, Debug)]
+pub struct RunningStats<'a> {
+    pub mean: &'a Tensor,
+    pub var: &'a Tensor,
+    pub momentum: f64,
+}
+
+/// [`batch_norm_with_moments`]'s output, `running` updated from its moments
+/// ([`moving_average`](crate::moving_average), the variance unbiased by `n/(n − 1)`, `n`
+/// the values per channel). On CUDA (f32, one device) the update is part of the
+/// statistics' launch instead of two more; the same values either way.
+pub fn batch_norm_updating(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    (slope, layout): (Option<f64>, ImageLayout),
+    running: &RunningStats<'_>,
+) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if crate::cuda::multi_tensor::takes([x, gamma, beta, running.mean, running.var].into_iter()) {
+        check_slope(slope)?;
+        return Ok(cuda_normalise(x, gamma, beta, eps, (layout, slope), Some(running))?.0);
+    }
+    let (y, mean, var) = batch_norm_with_moments(x, gamma, beta, eps, slope, layout)?;
+    let n = x.elem_count() / mean.elem_count().max(1);
+    let unbias = n as f64 / (n.max(2) - 1) as f64;
+    crate::moving_average(running.mean, &mean, 1.0 - running.momentum, 1.0)?;
+    crate::moving_average(running.var, &var, 1.0 - running.momentum, unbias)?;
+    Ok(y)
 }
 
 /// Per-channel batch mean and biased variance of `x (N, C, H, W)`, as two `(C,)` tensors.

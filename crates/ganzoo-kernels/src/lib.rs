@@ -70,7 +70,9 @@ mod transpose;
 mod uninit;
 pub mod winograd;
 
-pub use batch_norm::{batch_norm, batch_norm_leaky_relu, batch_norm_with_moments, channel_mean_var};
+pub use batch_norm::{
+    batch_norm, batch_norm_leaky_relu, batch_norm_updating, batch_norm_with_moments, channel_mean_var, RunningStats,
+};
 pub use conv::{conv2d, conv2d_leaky_relu, conv2d_weight_grad, conv_transpose2d, conv_transpose2d_to};
 pub use conv_gemm::{adjoint, forward, weight_grad};
 pub use cuda_conv::{conv_tf32, cuda_conv, cuda_conv_for, cudnn_workspace_bytes, set_conv_tf32, CudaConv};

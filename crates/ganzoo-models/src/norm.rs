@@ -130,11 +130,13 @@ impl BatchNorm2d {
         slope: Option<f64>,
         layout: ImageLayout,
     ) -> candle_core::Result<Tensor> {
-        let (y, mean, var) = ganzoo_kernels::batch_norm_with_moments(x, &self.gamma, &self.beta, EPS, slope, layout)?;
         if mode == BnMode::Train {
-            self.update_running(&mean, &var, x.elem_count() / mean.elem_count().max(1))?;
+            // The running statistics updated by the kernels (on CUDA in the statistics' launch).
+            let (mean, var) = (self.running_mean.as_tensor(), self.running_var.as_tensor());
+            let running = ganzoo_kernels::RunningStats { mean, var, momentum: MOMENTUM };
+            return ganzoo_kernels::batch_norm_updating(x, &self.gamma, &self.beta, EPS, (slope, layout), &running);
         }
-        Ok(y)
+        Ok(ganzoo_kernels::batch_norm_with_moments(x, &self.gamma, &self.beta, EPS, slope, layout)?.0)
     }
 
     fn update_running(&self, mean: &Tensor, var: &Tensor, n: usize) -> candle_core::Result<()> {

@@ -30,9 +30,20 @@ fn cuda_only(op: &str) -> Result<(CpuStorage, Shape)> {
     bail!("{op}: a CUDA op, given CPU tensors")
 }
 
-/// `(x, γ, β) → (4, C)`: per channel μ, σ² (biased), `γ/√(σ² + ε)`, `β − μ·γ/√(σ² + ε)`.
+/// `(x, γ, β) → (4, C)`: per channel μ, σ² (biased), `γ/√(σ² + ε)`, `β − μ·γ/√(σ² + ε)`;
+/// with `running`, the running statistics updated in the same launch.
 struct StatisticsOp {
     eps: f64,
+    running: Option<RunningAt>,
+}
+
+/// Running statistics as `gz_bn_statistics` updates them: the addresses of the mean's and
+/// variance's `C` values, `keep` = 1 − momentum, `unbias` = n/(n − 1).
+struct RunningAt {
+    mean: u64,
+    var: u64,
+    keep: f64,
+    unbias: f64,
 }
 
 impl CustomOp3 for StatisticsOp {
@@ -69,7 +80,13 @@ impl CustomOp3 for StatisticsOp {
         let device = &x.device;
         // SAFETY: the kernel writes all 4·C values (thread 0 of each channel's block).
         let mut stats = unsafe { device.alloc::<f32>(4 * c)? };
-        launch::gz_bn_statistics(device, block_each(c), &xs, &gs, &bs, &mut stats, &ni, &ci, &pi, &self.eps)?;
+        let none = RunningAt { mean: 0, var: 0, keep: 0.0, unbias: 0.0 };
+        let r = self.running.as_ref().unwrap_or(&none);
+        let config = block_each(c);
+        let (eps, keep, unbias) = (&self.eps, &r.keep, &r.unbias);
+        launch::gz_bn_statistics(
+            device, config, &xs, &gs, &bs, &mut stats, &ni, &ci, &pi, eps, &r.mean, &r.var, keep, unbias,
+        )?;
         Ok((CudaStorage::wrap_cuda_slice(stats, device.clone()), Shape::from((4, c))))
     }
 }
@@ -197,16 +214,33 @@ impl CustomOp3 for GradOp {
 }
 
 /// Training-mode batch norm of the NCHW `x` (a leaky ReLU of slope `slope` after it, if
-/// given), and its `(4, C)` statistics: rows mean, biased variance, scale, shift.
+/// given), and its `(4, C)` statistics: rows mean, biased variance, scale, shift; with
+/// `running`, its running statistics updated in the statistics' launch (the values
+/// `moving_average` gives from the rows).
 pub(crate) fn normalise(
     x: &Tensor,
     gamma: &Tensor,
     beta: &Tensor,
     eps: f64,
     slope: Option<f64>,
+    running: Option<&crate::RunningStats<'_>>,
 ) -> Result<(Tensor, Tensor)> {
+    let op = "ganzoo-batch-norm-statistics";
     let (x, gamma, beta) = (x.contiguous()?, gamma.contiguous()?, beta.contiguous()?);
-    let stats = x.apply_op3_no_bwd(&gamma, &beta, &StatisticsOp { eps })?;
+    let running = match running {
+        Some(r) => {
+            let c = x.dim(1)?;
+            let ((mean, cm), (var, cv)) =
+                (super::multi_tensor::address(r.mean, op)?, super::multi_tensor::address(r.var, op)?);
+            if (cm, cv) != (c, c) {
+                bail!("{op}: running statistics of {cm} and {cv} values for {c} channels");
+            }
+            let n = x.elem_count() / c.max(1);
+            Some(RunningAt { mean, var, keep: 1.0 - r.momentum, unbias: n as f64 / (n.max(2) - 1) as f64 })
+        }
+        None => None,
+    };
+    let stats = x.apply_op3_no_bwd(&gamma, &beta, &StatisticsOp { eps, running })?;
     let y = x.apply_op3(&gamma, &beta, NormaliseOp { eps, slope, stats: stats.clone() })?;
     Ok((y, stats))
 }
@@ -215,6 +249,6 @@ pub(crate) fn normalise(
 pub(crate) fn mean_var(x: &Tensor) -> Result<(Tensor, Tensor)> {
     let c = x.dim(1)?;
     let (ones, zeros) = (Tensor::ones(c, x.dtype(), x.device())?, Tensor::zeros(c, x.dtype(), x.device())?);
-    let stats = x.detach().contiguous()?.apply_op3_no_bwd(&ones, &zeros, &StatisticsOp { eps: 0.0 })?;
+    let stats = x.detach().contiguous()?.apply_op3_no_bwd(&ones, &zeros, &StatisticsOp { eps: 0.0, running: None })?;
     Ok((stats.get(0)?, stats.get(1)?))
 }

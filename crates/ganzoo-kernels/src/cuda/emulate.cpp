@@ -2,7 +2,8 @@
 // -pthread -ffp-contract=off -include emulate.h emulate.cpp`), on raw
 // little-endian f32 files in a directory, for tests/integration/cuda_emulated.rs:
 //
-//   emulate DIR batch_norm N C PLANE EPS SLOPE ACTIVATE  x gamma beta dy → stats y grad
+//   emulate DIR batch_norm N C PLANE EPS SLOPE ACTIVATE [KEEP UNBIAS]  x gamma beta dy
+//     [running_mean running_var] → stats y grad [running_mean running_var]
 //   emulate DIR layer_norm B N EPS          x gamma beta dy g h → y affine q second
 //   emulate DIR leaky_relu LEN SLOPE                     x g → out
 //   emulate DIR moving_average LEN BETA SCALE SQUARE     d g → d
@@ -101,7 +102,21 @@ int main(int argc, char** argv) {
         const size_t len = (size_t)n * c * plane;
         auto x = load("x", len), gamma = load("gamma", c), beta = load("beta", c), dy = load("dy", len);
         std::vector<float> stats(4 * c), y(len), grad(len + 2 * c);
-        launch(c, GZ_BLOCK, true, [&] { gz_bn_statistics(x.data(), gamma.data(), beta.data(), stats.data(), n, c, plane, eps); });
+        const bool update = argc > 10;
+        std::vector<float> rm, rv;
+        double keep = 0.0, unbias = 0.0;
+        if (update) {
+            keep = std::atof(arg(9));
+            unbias = std::atof(arg(10));
+            rm = load("running_mean", c);
+            rv = load("running_var", c);
+        }
+        const unsigned long long rma = update ? (unsigned long long)rm.data() : 0,
+                                 rva = update ? (unsigned long long)rv.data() : 0;
+        launch(c, GZ_BLOCK, true, [&] {
+            gz_bn_statistics(x.data(), gamma.data(), beta.data(), stats.data(), n, c, plane, eps, rma, rva, keep,
+                             unbias);
+        });
         launch(EW_GRID, EW_BLOCK, false, [&] { gz_bn_forward(x.data(), stats.data(), y.data(), len, c, plane, slope, activate); });
         launch(c, GZ_BLOCK, true, [&] {
             gz_bn_backward(x.data(), dy.data(), y.data(), gamma.data(), stats.data(), grad.data(), n, c, plane, eps, slope,
@@ -110,6 +125,10 @@ int main(int argc, char** argv) {
         save("stats", stats);
         save("y", y);
         save("grad", grad);
+        if (update) {
+            save("running_mean", rm);
+            save("running_var", rv);
+        }
     } else if (kernel == "layer_norm") {
         const int b = std::atoi(arg(3));
         const size_t n = std::strtoull(arg(4), nullptr, 10);

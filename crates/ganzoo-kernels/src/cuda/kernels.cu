@@ -38,9 +38,13 @@ __device__ __forceinline__ size_t channel_index(size_t i, int ch, int c, int pla
 }
 
 // Per channel of x (n, c, plane): mean, biased variance, and the forward pass's
-// `scale = γ/√(σ² + ε)`, `shift = β − μ·scale`, as the rows of stats (4, c).
+// `scale = γ/√(σ² + ε)`, `shift = β − μ·scale`, as the rows of stats (4, c). Unless
+// running_mean is 0, the running statistics (addresses of c floats each) are updated too,
+// as gz_moving_average would from the rows: r ← keep·r + (1 − keep)·row·scale, the
+// variance's scale `unbias` (n/(n − 1)), the mean's 1.
 extern "C" __global__ void gz_bn_statistics(const float* x, const float* gamma, const float* beta, float* stats,
-                                            int n, int c, int plane, double eps) {
+                                            int n, int c, int plane, double eps, unsigned long long running_mean,
+                                            unsigned long long running_var, double keep, double unbias) {
     const int ch = blockIdx.x;
     const size_t count = (size_t)n * plane;
     double sums[2] = {0.0, 0.0};
@@ -59,6 +63,13 @@ extern "C" __global__ void gz_bn_statistics(const float* x, const float* gamma, 
         stats[c + ch] = (float)var;
         stats[2 * c + ch] = (float)scale;
         stats[3 * c + ch] = (float)((double)beta[ch] - mean * scale);
+        if (running_mean != 0) {
+            float* rm = (float*)running_mean;
+            float* rv = (float*)running_var;
+            const double m = (double)stats[ch] * 1.0, v = (double)stats[c + ch] * unbias;
+            rm[ch] = (float)(keep * (double)rm[ch] + (1.0 - keep) * m);
+            rv[ch] = (float)(keep * (double)rv[ch] + (1.0 - keep) * v);
+        }
     }
 }
 

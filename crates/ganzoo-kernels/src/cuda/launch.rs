@@ -29,10 +29,11 @@ macro_rules! kernels {
 }
 
 kernels! {
-    /// Per channel: μ, σ², scale, shift into `stats` (4, c). One block per channel.
+    /// Per channel: μ, σ², scale, shift into `stats` (4, c), and the running statistics at
+    /// the two addresses updated unless the first is 0. One block per channel.
     fn gz_bn_statistics(
         x: &CudaView<'_, f32>, gamma: &CudaView<'_, f32>, beta: &CudaView<'_, f32>, stats: &mut CudaSlice<f32>,
-        n: &i32, c: &i32, plane: &i32, eps: &f64,
+        n: &i32, c: &i32, plane: &i32, eps: &f64, running_mean: &u64, running_var: &u64, keep: &f64, unbias: &f64,
     );
     /// `y = x·scale + shift`, then the (leaky) ReLU if `activate`. Elementwise.
     fn gz_bn_forward(

@@ -15,6 +15,20 @@ pub(crate) fn takes<'a>(mut tensors: impl Iterator<Item = &'a Tensor>) -> bool {
     super::supports(first) && tensors.all(|t| super::supports(t) && t.device().same_device(first.device()))
 }
 
+/// The device address of `t`'s first value and its length: an f32 contiguous CUDA tensor,
+/// for a kernel that reaches it by address (written there while only borrowed here:
+/// device memory the host never reads, every use of it ordered on the device's one stream).
+pub(crate) fn address(t: &Tensor, op: &'static str) -> Result<(u64, usize)> {
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cuda(s) = &*storage else { bail!("{op}: a tensor is not on CUDA") };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        return Err(candle_core::Error::RequiresContiguous { op });
+    };
+    let stream = s.device.cuda_stream();
+    let (base, _record) = s.as_cuda_slice::<f32>()?.device_ptr(&stream);
+    Ok((base + (start * std::mem::size_of::<f32>()) as u64, end - start))
+}
+
 /// The address table of `rows` (each row one tensor per role, all of one shape): the
 /// rows' addresses, then each row's first index in the concatenation and the total.
 /// Also the device, the row count and the total.
@@ -29,7 +43,6 @@ impl Table {
     fn of(rows: &[Vec<&Tensor>], op: &'static str) -> Result<Self> {
         let Some(first) = rows.first().and_then(|r| r.first()) else { bail!("{op}: no tensors") };
         let device = first.device().as_cuda_device()?.clone();
-        let stream = device.cuda_stream();
         let mut addresses = Vec::with_capacity(rows.len() * (rows[0].len() + 1) + 1);
         let mut offsets = vec![0u64];
         for row in rows {
@@ -38,13 +51,7 @@ impl Table {
                 if t.dims() != dims {
                     bail!("{op}: shapes {:?} and {:?} differ", dims, t.dims());
                 }
-                let (storage, layout) = t.storage_and_layout();
-                let Storage::Cuda(s) = &*storage else { bail!("{op}: a tensor is not on CUDA") };
-                let Some((start, _)) = layout.contiguous_offsets() else {
-                    return Err(candle_core::Error::RequiresContiguous { op });
-                };
-                let (base, _record) = s.as_cuda_slice::<f32>()?.device_ptr(&stream);
-                addresses.push(base + (start * std::mem::size_of::<f32>()) as u64);
+                addresses.push(address(t, op)?.0);
             }
             offsets.push(offsets[offsets.len() - 1] + row[0].elem_count() as u64);
         }
@@ -79,9 +86,6 @@ pub(crate) fn optimiser_steps(slots: &[StepSlot<'_>], rule: StepRule) -> Result<
     }
     let addresses = table.device.clone_htod(&table.addresses)?;
     let Table { device, count, total, .. } = table;
-    // The kernel writes θ, m and v through their addresses while the tensors are only
-    // borrowed: device memory that the host never reads here, and every use of it is
-    // ordered on the device's one stream.
     launch::gz_multi_step(
         &device,
         elementwise(total),
