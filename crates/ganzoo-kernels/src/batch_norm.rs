@@ -485,7 +485,7 @@ fn cuda_normalise(
     beta: &Tensor,
     eps: f64,
     (layout, slope): (ImageLayout, Option<f64>),
-    running: Option<&RunningStats<'_>>,
+    running: Option<(&RunningStats<'_>, f64)>,
 ) -> Result<(Tensor, Tensor)> {
     if layout != ImageLayout::Nchw {
         candle_core::bail!("batch norm: CUDA tensors are NCHW only");
@@ -543,14 +543,14 @@ pub fn batch_norm_updating(
     (slope, layout): (Option<f64>, ImageLayout),
     running: &RunningStats<'_>,
 ) -> Result<Tensor> {
+    let n = x.elem_count() / gamma.elem_count().max(1);
+    let unbias = n as f64 / (n.max(2) - 1) as f64;
     #[cfg(feature = "cuda")]
     if crate::cuda::multi_tensor::takes([x, gamma, beta, running.mean, running.var].into_iter()) {
         check_slope(slope)?;
-        return Ok(cuda_normalise(x, gamma, beta, eps, (layout, slope), Some(running))?.0);
+        return Ok(cuda_normalise(x, gamma, beta, eps, (layout, slope), Some((running, unbias)))?.0);
     }
     let (y, mean, var) = batch_norm_with_moments(x, gamma, beta, eps, slope, layout)?;
-    let n = x.elem_count() / mean.elem_count().max(1);
-    let unbias = n as f64 / (n.max(2) - 1) as f64;
     crate::moving_average(running.mean, &mean, 1.0 - running.momentum, 1.0)?;
     crate::moving_average(running.var, &var, 1.0 - running.momentum, unbias)?;
     Ok(y)

@@ -168,8 +168,13 @@ pub fn adam_step(
     let g = g.contiguous()?;
     m.inplace_op2(&g, &MovingAverage { beta: betas.0, scale: 1.0, square: false })?;
     v.inplace_op2(&g, &MovingAverage { beta: betas.1, scale: 1.0, square: true })?;
-    let (c1, c2) = (1.0 - betas.0.powi(t as i32), 1.0 - betas.1.powi(t as i32));
-    theta.inplace_op3(m, v, &ScaledStep { lr, a_scale: 1.0 / c1, b_scale: 1.0 / c2, eps, eps_in_root: false })
+    let (a_scale, b_scale) = bias_corrections(t, betas);
+    theta.inplace_op3(m, v, &ScaledStep { lr, a_scale, b_scale, eps, eps_in_root: false })
+}
+
+/// Adam's bias corrections at step `t` as the scales of `m` and `v`: `1/(1 − β₁ᵗ)`, `1/(1 − β₂ᵗ)`.
+pub(crate) fn bias_corrections(t: u64, (beta1, beta2): (f64, f64)) -> (f64, f64) {
+    (1.0 / (1.0 - beta1.powi(t as i32)), 1.0 / (1.0 - beta2.powi(t as i32)))
 }
 
 /// One RMSprop step (smoothing `alpha`), updating `theta` and `v` in place; ε inside

@@ -139,14 +139,10 @@ impl BatchNorm2d {
         Ok(ganzoo_kernels::batch_norm_with_moments(x, &self.gamma, &self.beta, EPS, slope, layout)?.0)
     }
 
+    /// The running statistics blended with Candle's ops, where the kernels do not run
+    /// (where they do, `batch_norm_updating` updates them in place).
     fn update_running(&self, mean: &Tensor, var: &Tensor, n: usize) -> candle_core::Result<()> {
         let unbias = n as f64 / (n.max(2) - 1) as f64;
-        let (old_mean, old_var) = (self.running_mean.as_tensor(), self.running_var.as_tensor());
-        if crate::backend::cuda_kernels_run(old_mean, &[mean, var], ImageLayout::Nchw) {
-            // In place, one pass each (on CUDA one launch instead of five ops).
-            ganzoo_kernels::moving_average(old_mean, &mean.detach(), 1.0 - MOMENTUM, 1.0)?;
-            return ganzoo_kernels::moving_average(old_var, &var.detach(), 1.0 - MOMENTUM, unbias);
-        }
         let unbiased = (var.detach() * unbias)?;
         let blend = |old: &Var, new: &Tensor| -> candle_core::Result<()> {
             let v = ((old.as_tensor() * (1.0 - MOMENTUM))? + (new.detach().to_dtype(old.dtype())? * MOMENTUM)?)?;

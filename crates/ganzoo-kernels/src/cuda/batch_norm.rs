@@ -215,28 +215,27 @@ impl CustomOp3 for GradOp {
 
 /// Training-mode batch norm of the NCHW `x` (a leaky ReLU of slope `slope` after it, if
 /// given), and its `(4, C)` statistics: rows mean, biased variance, scale, shift; with
-/// `running`, its running statistics updated in the statistics' launch (the values
-/// `moving_average` gives from the rows).
+/// `running` (and the variance's `n/(n − 1)`), its running statistics updated in the
+/// statistics' launch (the values `moving_average` gives from the rows).
 pub(crate) fn normalise(
     x: &Tensor,
     gamma: &Tensor,
     beta: &Tensor,
     eps: f64,
     slope: Option<f64>,
-    running: Option<&crate::RunningStats<'_>>,
+    running: Option<(&crate::RunningStats<'_>, f64)>,
 ) -> Result<(Tensor, Tensor)> {
     let op = "ganzoo-batch-norm-statistics";
     let (x, gamma, beta) = (x.contiguous()?, gamma.contiguous()?, beta.contiguous()?);
     let running = match running {
-        Some(r) => {
+        Some((r, unbias)) => {
             let c = x.dim(1)?;
             let ((mean, cm), (var, cv)) =
                 (super::multi_tensor::address(r.mean, op)?, super::multi_tensor::address(r.var, op)?);
             if (cm, cv) != (c, c) {
                 bail!("{op}: running statistics of {cm} and {cv} values for {c} channels");
             }
-            let n = x.elem_count() / c.max(1);
-            Some(RunningAt { mean, var, keep: 1.0 - r.momentum, unbias: n as f64 / (n.max(2) - 1) as f64 })
+            Some(RunningAt { mean, var, keep: 1.0 - r.momentum, unbias })
         }
         None => None,
     };

@@ -66,9 +66,9 @@ pub(crate) fn optimiser_steps(slots: &[StepSlot<'_>], rule: StepRule) -> Result<
     let op = "ganzoo-optimiser-steps (cuda)";
     let grads = slots.iter().map(|s| s.grad.contiguous()).collect::<Result<Vec<_>>>()?;
     let (adam, [lr, beta1, beta2, a_scale, b_scale, eps], eps_in_root) = match rule {
-        StepRule::Adam { t, lr, betas: (b1, b2), eps } => {
-            let (c1, c2) = (1.0 - b1.powi(t as i32), 1.0 - b2.powi(t as i32));
-            (1, [lr, b1, b2, 1.0 / c1, 1.0 / c2, eps], 0)
+        StepRule::Adam { t, lr, betas, eps } => {
+            let (a_scale, b_scale) = crate::optim::bias_corrections(t, betas);
+            (1, [lr, betas.0, betas.1, a_scale, b_scale, eps], 0)
         }
         StepRule::RmsProp { lr, alpha, eps, eps_in_root } => (0, [lr, 0.0, alpha, 1.0, 1.0, eps], eps_in_root as i32),
     };
