@@ -5,13 +5,14 @@
 # default convolutions fail it, cuDNN's deterministic choice, its im2col / col2im ones
 # and then Candle's conv2d are tried, and the first that passes runs the rest), again
 # with the convolutions chosen by timing (GANZOO_CUDA_CONV=timed) and through cuDNN's
-# graph API (GANZOO_CUDA_CONV=cudnn-graph-any); every model's speed
+# graph API (GANZOO_CUDA_CONV=cudnn-graph-any) and with the steps replayed as CUDA
+# graphs (GANZOO_CUDA_GRAPHS=1); every model's speed
 # beside PyTorch's CUDA reference at batch 64 and 256, like for like: TF32 in the
 # convolutions on both sides (PyTorch's default), then exact f32 on both, ganzoo's
 # convolutions each time by its default rule, through cuDNN's graph API (its first
 # engine as PyTorch takes it) and chosen by timing (VARIANTS; each timed choice and its
 # timings, the graph API's plans among them, to timed.txt), all against one
-# PyTorch run per model; then, while time is left (LIMIT_S, default
+# PyTorch run per model, and again with CUDA graphs; then, while time is left (LIMIT_S, default
 # 540 s): each DCGAN layer with ganzoo's convolutions and Candle's (batch norms too), the
 # models with the im2col / col2im convolutions (GANZOO_CUDA_CONV=columns), a user's
 # commands on the GPU (train with checkpoints and evaluation, stop by SIGINT, resume on
@@ -210,8 +211,8 @@ else
 fi
 
 # SECTIONS (default: all, in this order) names the sections to run, so that a second
-# call can take up what a first left: parity parity-timed parity-graph speed speed-exact layers
-# columns workflow bf16 gemm without-kernels events candle tf32.
+# call can take up what a first left: parity parity-timed parity-graph parity-replay speed
+# speed-replay speed-exact layers columns workflow bf16 gemm without-kernels events candle tf32.
 want() { [ -z "${SECTIONS:-}" ] || [[ " $SECTIONS " == *" $1 "* ]]; }
 
 if want parity; then
@@ -256,6 +257,15 @@ if want parity-graph && [ -z "${GANZOO_CUDA_CONV:-}" ] && fits 60 "parity with G
   GANZOO_CUDA_CONV=cudnn-graph-any step parity-graph "$bin" bench --parity 5 "${device[@]}" "${parity_flags[@]}" \
     --json || graph_failed=1
 fi
+# CUDA graphs (GANZOO_CUDA_GRAPHS=1: each step recorded once, then replayed with one
+# launch) against the same checks; each model's line says how many step graphs replayed
+# (the log, parity-replay.err in details, which steps were recorded or why not). If they fail, speed-replay is skipped (replay_failed).
+replay_failed=
+if want parity-replay && fits 60 "parity with CUDA graphs"; then
+  log "parity with the steps replayed as CUDA graphs (GANZOO_CUDA_GRAPHS=1)"
+  GANZOO_CUDA_GRAPHS=1 RUST_LOG=warn,ganzoo_train::replay=info step parity-replay "$bin" bench --parity 5 \
+    "${device[@]}" "${parity_flags[@]}" --json || replay_failed=1
+fi
 # compared B LABEL: the models at batch B beside PyTorch, ganzoo's convolutions each way
 # VARIANTS names (by default its rule by size, cuDNN's graph API's first engine as
 # PyTorch takes it, chosen by timing), all against each round's one PyTorch run
@@ -282,6 +292,16 @@ compared() {
 if want speed; then
   for b in "${batches[@]}"; do
     fits 200 "batch $b beside PyTorch, TF32 in the convolutions" && GANZOO_TF32=conv compared "$b" tf32conv
+  done
+fi
+# The same with the steps replayed as CUDA graphs (tables cuda-bB-tf32conv…-graphs; the
+# rows' `graphs` column counts the step graphs replaying, 0 where recording failed),
+# with REPLAY_VARIANTS' convolutions (default: ganzoo's rule alone).
+if want speed-replay; then
+  for b in "${batches[@]}"; do
+    [ -z "$replay_failed" ] || { log "skipped (parity with CUDA graphs failed): batch $b with CUDA graphs"; break; }
+    fits 150 "batch $b beside PyTorch, CUDA graphs" && GANZOO_TF32=conv GANZOO_CUDA_GRAPHS=1 \
+      VARIANTS=${REPLAY_VARIANTS:-auto} compared "$b" tf32conv-graphs
   done
 fi
 if want speed-exact; then

@@ -89,13 +89,18 @@ pub fn losses(model: BenchModel, seed: u64, steps: usize, target: Target) -> Res
         }
         out.push([s.d_loss, s.g_loss]);
     }
+    let mut kernels = ganzoo_models::kernel_backend().name().to_string();
+    if target.precision.activations().is_some() {
+        kernels += &format!(", {}", target.precision.name());
+    }
+    // With GANZOO_CUDA_GRAPHS: whether the later steps were replays (0: all eager).
+    if let Some(n) = trainer.cuda_graphs_replaying() {
+        kernels += &format!(", {n} CUDA graphs replaying");
+    }
     Ok(Losses {
         model: model.name().into(),
         device: target.device_name(),
-        kernels: match target.precision.activations() {
-            Some(_) => format!("{}, {}", ganzoo_models::kernel_backend().name(), target.precision.name()),
-            None => ganzoo_models::kernel_backend().name().into(),
-        },
+        kernels,
         batch: config.batch_size,
         steps: out,
         first_critic,

@@ -141,6 +141,7 @@ pub(crate) mod tests {
             peak_heap_mb: None,
             peak_gpu_mb: None,
             host_ms_per_iter: None,
+            cuda_graphs: None,
             threads: 2,
             device: "cpu".into(),
             kernels: "ganzoo".into(),

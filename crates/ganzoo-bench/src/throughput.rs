@@ -88,6 +88,10 @@ pub struct Throughput {
     /// below, the GPU's work does.
     #[serde(default)]
     pub host_ms_per_iter: Option<f64>,
+    /// With `GANZOO_CUDA_GRAPHS=1`: how many of the steps' CUDA graphs replayed at the
+    /// end (0: none, every step ran eagerly).
+    #[serde(default)]
+    pub cuda_graphs: Option<usize>,
     pub threads: usize,
     /// `cpu` or `cuda` (results saved before CUDA: `cpu`).
     #[serde(default = "cpu")]
@@ -168,6 +172,7 @@ pub fn measure(model: BenchModel, plan: TimingPlan, seed: u64, target: Target) -
         peak_heap_mb: None,
         peak_gpu_mb: ganzoo_train::device::peak_memory_in_use(&device).map(|b| b as f64 / (1u64 << 20) as f64),
         host_ms_per_iter,
+        cuda_graphs: trainer.cuda_graphs_replaying(),
         threads: rayon::current_num_threads(),
         device: target.device_name(),
         kernels: ganzoo_models::kernel_backend().name().into(),

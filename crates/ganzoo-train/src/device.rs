@@ -85,8 +85,10 @@ pub fn cuda(ordinal: usize) -> candle_core::Result<Device> {
     Ok(device)
 }
 
-/// Bytes the device's pool held for live tensors at most since the process started
-/// (`None` on the CPU or where the driver does not say).
+/// Bytes the device's pool held for live tensors at most since the process started,
+/// plus CUDA graphs' memory at most (`None` on the CPU or where the driver does not say).
+/// The two high-water marks may have been reached at different times, so with graphs
+/// this can overstate the true peak, never understate it.
 pub fn peak_memory_in_use(device: &Device) -> Option<u64> {
     match device {
         Device::Cuda(_) => pool::used_high(device).ok(),
@@ -174,6 +176,21 @@ mod pool {
         unsafe { sys::cuMemPoolGetAttribute(pool, attribute, (&raw mut bytes).cast::<c_void>()) }
             .result()
             .map_err(|e| format!("cuMemPoolGetAttribute: {e:?}"))?;
+        Ok(bytes + graph_used_high(device)?)
+    }
+
+    /// The high-water mark of CUDA graphs' own memory (what recorded steps allocate,
+    /// `GANZOO_CUDA_GRAPHS`), which the default pool does not count; 0 without graphs.
+    fn graph_used_high(device: &Device) -> Result<u64, String> {
+        let stream = device.as_cuda_device().map_err(|e| e.to_string())?.cuda_stream();
+        let context = stream.context();
+        let mut bytes = 0u64;
+        let attribute = sys::CUgraphMem_attribute::CU_GRAPH_MEM_ATTR_USED_MEM_HIGH;
+        // SAFETY: the high-water mark is a cuuint64_t, which `bytes` is; the device
+        // handle comes from a live context.
+        unsafe { sys::cuDeviceGetGraphMemAttribute(context.cu_device(), attribute, (&raw mut bytes).cast::<c_void>()) }
+            .result()
+            .map_err(|e| format!("cuDeviceGetGraphMemAttribute: {e:?}"))?;
         Ok(bytes)
     }
 }

@@ -22,6 +22,7 @@ pub mod objective;
 pub mod optim;
 pub mod plot;
 pub mod record;
+pub mod replay;
 pub mod report;
 pub mod run_dir;
 pub mod sample;

@@ -21,8 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, TensorId};
 use ganzoo_data::{Batcher, BatcherConfig, ImageDataset};
+use ganzoo_models::ParamStore;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -39,6 +40,7 @@ use crate::objective::{self, scalar, AdversarialObjective, PendingStats, StepSta
 use crate::optim::OptimizerState;
 use crate::record::Recorder;
 pub use crate::record::{COLLAPSE_D_FAKE, COLLAPSE_STREAK, GRID_SAMPLES};
+use crate::replay::{self, CriticOut, GeneratorOut, StepGraphs};
 
 /// Samples each `--eval-every` measurement takes.
 pub const EVAL_SAMPLES: usize = 2000;
@@ -88,6 +90,11 @@ pub struct Trainer {
     image_eval: Option<ImageEval>,
     /// Time spent reading iterations' statistics back ([`Trainer::waited`]).
     waited: Duration,
+    /// CUDA graphs of the steps (`GANZOO_CUDA_GRAPHS`), and the variables whose
+    /// gradients each step keeps.
+    graphs: StepGraphs,
+    critic_ids: Vec<TensorId>,
+    gen_ids: Vec<TensorId>,
 }
 
 /// What `--eval-every` measures an image run with: a feature network (the data set's
@@ -125,7 +132,12 @@ impl Trainer {
         let opt_g = OptimizerState::new(config.optimizer_g, players.gen_store.trainable())?;
         let opt_d = OptimizerState::new(config.optimizer_d, players.critic_store.trainable())?;
         let record = Recorder::new(run, &config, &device)?;
+        let ids = |store: &ParamStore| store.trainable().iter().map(|(_, v)| v.as_tensor().id()).collect();
+        let (critic_ids, gen_ids) = (ids(&players.critic_store), ids(&players.gen_store));
         Ok(Self {
+            graphs: StepGraphs::new(replay::requested(), &device),
+            critic_ids,
+            gen_ids,
             objective: objective::for_config(&config),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
@@ -395,6 +407,13 @@ impl Trainer {
         self.waited
     }
 
+    /// How many of the steps' CUDA graphs replay (`GANZOO_CUDA_GRAPHS`; `None` where
+    /// not asked for or not on a GPU). 0 after warm-up: recording failed or was given
+    /// up, and every step runs eagerly (the log says why).
+    pub fn cuda_graphs_replaying(&self) -> Option<usize> {
+        self.graphs.replaying()
+    }
+
     /// One generator iteration and nothing else — no metrics, samples or
     /// checkpoints (what `ganzoo bench` times); its losses.
     pub fn train_iteration(&mut self) -> Result<StepStats> {
@@ -414,23 +433,13 @@ impl Trainer {
         let critic_steps = self.config.schedule.critic_steps(self.iteration);
         let reuse = self.objective.reuses_fake_batch(critic_steps);
         let mut last_fake = None;
-        for _ in 0..critic_steps {
-            last_fake = self.critic_step(reuse, &mut stats)?;
+        for i in 0..critic_steps {
+            last_fake = self.critic_step(reuse, i + 1 < critic_steps, &mut stats)?;
         }
-        let fake = match last_fake {
-            Some(fake) => fake,
-            None => {
-                let z = noise(&mut self.rng, self.config.batch_size, self.config.latent, &self.device)?;
-                self.players.gen.forward_t(&z, true)?
-            }
-        };
-        let fake_in = self.instance_noise(&fake)?;
-        // The critic's weights get no gradient in this step: none is computed.
-        let fake_out = self.players.critic.frozen().forward_t(&fake_in, true)?;
-        let loss = self.objective.generator_loss(&fake_out)?;
-        stats.g_loss = Some(loss.detach());
-        let grads = loss.backward()?;
-        self.opt_g.step(&grads)?;
+        let out = self.generator_step(last_fake)?;
+        stats.g_loss = Some(out.loss);
+        self.opt_g.step(&out.grads)?;
+        drop(out.grads);
         let reading = Instant::now();
         let stats = stats.read()?;
         self.waited += reading.elapsed();
@@ -442,33 +451,76 @@ impl Trainer {
     /// One critic update; with `keep_generated`, returns the generated batch it used, still
     /// attached to the generator, for the generator step. Otherwise the generator's
     /// graph is dropped before the critic's passes are built (the batch is detached).
-    fn critic_step(&mut self, keep_generated: bool, stats: &mut PendingStats) -> Result<Option<Tensor>> {
+    /// `more`: critic steps follow in this iteration.
+    fn critic_step(&mut self, keep_generated: bool, more: bool, stats: &mut PendingStats) -> Result<Option<Tensor>> {
         self.objective.before_critic_step(&self.players.critic_store)?;
         let real = self.stream.next_batch(&mut self.rng)?;
         let b = real.dim(0)?;
         let z = noise(&mut self.rng, b, self.config.latent, &self.device)?;
-        let generated = self.players.gen.forward_t(&z, true)?;
-        let fake = generated.detach();
-        let generated = keep_generated.then_some(generated);
-        let (real_in, fake_in) = (self.instance_noise(&real)?, self.instance_noise(&fake)?);
-        let (objective, critic) = (self.objective.as_ref(), &self.players.critic);
-        let grads = critic_gradients(objective, critic, &real_in, &fake_in, &mut self.rng, stats)?;
-        self.opt_d.step(&grads)?;
+        let sigma = self.instance_sigma();
+        let real = instance_noise(&real, sigma, &mut self.rng, &self.device)?;
+        let (players, objective, device) = (&self.players, self.objective.as_ref(), &self.device);
+        let ids = &self.critic_ids;
+        let step = |rng: &mut ChaCha8Rng, real: &Tensor, z: &Tensor| -> Result<CriticOut> {
+            let generated = players.gen.forward_t(z, true)?;
+            let fake = instance_noise(&generated.detach(), sigma, rng, device)?;
+            let mut stats = PendingStats::default();
+            let grads = critic_gradients(objective, &players.critic, real, &fake, rng, &mut stats)?;
+            Ok(CriticOut { grads: replay::keep(grads, ids), stats, generated: keep_generated.then_some(generated) })
+        };
+        let (out, replayed) = match self.graphs.critic(keep_generated, &real, &z)? {
+            Some(s) => (
+                s.recording.run(device, &mut self.rng, |rng| step(rng, &s.inputs[0], &s.inputs[1]))?,
+                s.recording.is_replaying(),
+            ),
+            None => (step(&mut self.rng, &real, &z)?, false),
+        };
+        self.opt_d.step(&out.grads)?;
+        drop(out.grads);
         self.objective.after_critic_step(&self.players.critic_store)?;
+        // A replay rewrites its loss: the first step's is copied if more steps follow.
+        let first = match &out.stats.d_loss {
+            Some(loss) if replayed && more => Some(loss.copy()?),
+            loss => loss.clone(),
+        };
+        stats.first_d_loss = stats.first_d_loss.take().or(first);
+        let s = out.stats;
+        stats.d_loss = s.d_loss.or(stats.d_loss.take());
+        stats.d_real = s.d_real.or(stats.d_real.take());
+        stats.d_fake = s.d_fake.or(stats.d_fake.take());
+        stats.penalty = s.penalty.or(stats.penalty.take());
         stats.real_seen += b;
-        Ok(generated)
+        Ok(out.generated)
     }
 
-    /// `x + σ_t N(0, 1)`, σ decaying linearly from `instance_noise` to 0 over the run.
-    fn instance_noise(&mut self, x: &Tensor) -> Result<Tensor> {
-        let sigma0 = self.config.tricks.instance_noise;
-        if sigma0 == 0.0 {
-            return Ok(x.clone());
+    /// The generator's gradients and loss, on the last critic step's generated batch
+    /// where it kept one, else on fresh noise.
+    fn generator_step(&mut self, kept: Option<Tensor>) -> Result<GeneratorOut> {
+        let (input, from_kept) = match kept {
+            Some(fake) => (fake, true),
+            None => (noise(&mut self.rng, self.config.batch_size, self.config.latent, &self.device)?, false),
+        };
+        let sigma = self.instance_sigma();
+        let (players, objective, device, ids) = (&self.players, self.objective.as_ref(), &self.device, &self.gen_ids);
+        let step = |rng: &mut ChaCha8Rng, input: &Tensor| -> Result<GeneratorOut> {
+            let fake = if from_kept { input.clone() } else { players.gen.forward_t(input, true)? };
+            let fake = instance_noise(&fake, sigma, rng, device)?;
+            // The critic's weights get no gradient in this step: none is computed.
+            let fake_out = players.critic.frozen().forward_t(&fake, true)?;
+            let loss = objective.generator_loss(&fake_out)?;
+            Ok(GeneratorOut { grads: replay::keep(loss.backward()?, ids), loss: loss.detach() })
+        };
+        match self.graphs.generator(&input, from_kept)? {
+            Some(s) => s.recording.run(device, &mut self.rng, |rng| step(rng, &s.inputs[0])),
+            None => step(&mut self.rng, &input),
         }
-        let sigma = sigma0 * (1.0 - self.iteration as f64 / self.total_iters().max(1) as f64).max(0.0);
-        let n: Vec<f32> =
-            (0..x.elem_count()).map(|_| (sigma * self.rng.sample::<f64, _>(StandardNormal)) as f32).collect();
-        Ok((x + Tensor::from_vec(n, x.shape(), &self.device)?)?)
+    }
+
+    /// σ of the instance noise at this iteration, decaying linearly from
+    /// `instance_noise` to 0 over the run; `None` without instance noise.
+    fn instance_sigma(&self) -> Option<f64> {
+        let sigma0 = self.config.tricks.instance_noise;
+        (sigma0 != 0.0).then(|| sigma0 * (1.0 - self.iteration as f64 / self.total_iters().max(1) as f64).max(0.0))
     }
 
     fn finite(&self, value: f64, what: &'static str) -> Result<()> {
@@ -530,6 +582,15 @@ impl Trainer {
     }
 }
 
+/// `x + σ N(0, 1)` (`x` itself without instance noise, drawing nothing).
+fn instance_noise(x: &Tensor, sigma: Option<f64>, rng: &mut ChaCha8Rng, device: &Device) -> Result<Tensor> {
+    let Some(sigma) = sigma else {
+        return Ok(x.clone());
+    };
+    let n: Vec<f32> = (0..x.elem_count()).map(|_| (sigma * rng.sample::<f64, _>(StandardNormal)) as f32).collect();
+    Ok((x + Tensor::from_vec(n, x.shape(), device)?)?)
+}
+
 /// `n × latent` standard normal noise from `rng`.
 pub fn noise(rng: &mut ChaCha8Rng, n: usize, latent: usize, device: &Device) -> Result<Tensor> {
     let v: Vec<f32> = (0..n * latent).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
@@ -568,5 +629,61 @@ fn sample_shape(stream: &DataStream) -> Vec<usize> {
             vec![s.channels, s.height, s.width]
         }
         DataStream::Toy { .. } => vec![2],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+    use ganzoo_data::{DatasetSpec, ImageDataset, ImageShape, KnownDataset, ToyDistribution};
+
+    use super::Trainer;
+    use crate::config::{DataSource, Family, TrainConfig};
+    use crate::replay::StepGraphs;
+    use crate::RunDir;
+
+    /// 48 noisy 28×28 images.
+    fn images() -> ImageDataset {
+        let pixels = (0..48 * 784).map(|i: usize| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let shape = ImageShape { channels: 1, height: 28, width: 28 };
+        ImageDataset::new(pixels, vec![0; 48], shape, vec!["x".into()]).unwrap()
+    }
+
+    /// With graphs asked for where recording cannot work (the CPU), every step runs
+    /// eagerly on inputs staged at fixed addresses and its outputs merged into the
+    /// iteration's statistics: the same losses and weights, bit for bit, as the plain
+    /// loop, for every family (one and five critic steps, a kept generated batch, the
+    /// penalty's draws, label smoothing).
+    #[test]
+    fn staged_steps_train_exactly_as_the_plain_loop() {
+        let mnist = DataSource::Images(DatasetSpec::Known(KnownDataset::Mnist));
+        let toy = DataSource::Toy(ToyDistribution::EightGaussians);
+        for (family, data) in
+            [(Family::Gan, &mnist), (Family::Dcgan, &mnist), (Family::Wgan, &mnist), (Family::WganGp, &toy)]
+        {
+            let mut c = TrainConfig::preset(family, data.clone());
+            (c.ngf, c.ndf, c.batch_size, c.epochs, c.iters) = (8, 8, 16, None, Some(4));
+            c.schedule.warmup = None;
+            let run = |staged: bool| {
+                let dir = tempfile::tempdir().unwrap();
+                let run = RunDir::create(&dir.path().join("run"), false).unwrap();
+                let train = matches!(data, DataSource::Images(_)).then(images);
+                let mut t = Trainer::new(c.clone(), train, run, Device::Cpu).unwrap();
+                if staged {
+                    t.graphs = StepGraphs::forced();
+                }
+                let stats: Vec<_> = (0..4).map(|_| format!("{:?}", t.train_iteration().unwrap())).collect();
+                let weights: Vec<Vec<f32>> = t
+                    .players
+                    .gen_store
+                    .trainable()
+                    .iter()
+                    .map(|(_, v)| v.flatten_all().unwrap().to_vec1().unwrap())
+                    .collect();
+                assert_eq!(t.cuda_graphs_replaying(), staged.then_some(0), "{family:?}");
+                (stats, weights)
+            };
+            assert_eq!(run(true), run(false), "{family:?}");
+        }
     }
 }

@@ -494,7 +494,7 @@ fn table_header(torch_isa: &str, target: Target, width: usize) -> String {
     }
     if cuda {
         h.push_str(&format!("{:>8}{}", "GPU MB", if torch { format!("{:>10}", "torch GPU") } else { String::new() }));
-        h.push_str(&format!("{:>9}", "host ms"));
+        h.push_str(&format!("{:>9}{:>8}", "host ms", "graphs"));
     }
     format!("{line}{h}\n{}\n", "-".repeat(h.chars().count()))
 }
@@ -530,6 +530,8 @@ fn table_row((round, label, width): (usize, &str, usize), t: &Throughput, theirs
             r.push_str(&format!("{:>10}", mb(p.peak_gpu_mb)));
         }
         r.push_str(&format!("{:>9}", t.host_ms_per_iter.map_or("-".to_string(), |v| format!("{v:.2}"))));
+        // The steps' CUDA graphs replaying (GANZOO_CUDA_GRAPHS; "-" where not asked for).
+        r.push_str(&format!("{:>8}", t.cuda_graphs.map_or("-".to_string(), |n| n.to_string())));
     }
     r + "\n"
 }
@@ -715,14 +717,19 @@ fn write_report(
     let (workspace, ws_suffix) = cudnn_workspace();
     let gpu = if target.cuda() {
         let name = ganzoo_train::device::name(&target.device()?).unwrap_or_else(|| gpu_label(target));
-        Some((name, format!("{products}; convolutions {convolutions}{workspace}")))
+        let replay = if ganzoo_train::replay::requested() { "; steps replayed as CUDA graphs" } else { "" };
+        Some((name, format!("{products}; convolutions {convolutions}{workspace}{replay}")))
     } else {
         None
     };
     // On a GPU one table per batch, TF32 setting, convolutions and workspace bound: the
     // cases' own batches differ.
     let batch = compared.first().map_or(0, Comparison::batch);
-    let label = if target.cuda() { format!("cuda-b{batch}{suffix}{conv_suffix}{ws_suffix}") } else { isa_label() };
+    // Steps replayed as CUDA graphs are keyed apart (`-graphs`), whether or not every
+    // recording worked (the rows' `graphs` column says).
+    let graphs = if ganzoo_train::replay::requested() { "-graphs" } else { "" };
+    let label =
+        if target.cuda() { format!("cuda-b{batch}{suffix}{conv_suffix}{ws_suffix}{graphs}") } else { isa_label() };
     let label = match target.precision.activations() {
         Some(_) => format!("{label}-{}", target.precision.name()),
         None => label,
@@ -754,7 +761,7 @@ fn write_report(
 mod tests {
     use super::*;
 
-    fn throughput(device: &str, host_ms_per_iter: Option<f64>) -> Throughput {
+    fn throughput(device: &str, host_ms_per_iter: Option<f64>, cuda_graphs: Option<usize>) -> Throughput {
         Throughput {
             model: "dcgan32".into(),
             batch: 64,
@@ -768,6 +775,7 @@ mod tests {
             peak_heap_mb: None,
             peak_gpu_mb: Some(68.0),
             host_ms_per_iter,
+            cuda_graphs,
             threads: 16,
             device: device.into(),
             kernels: "ganzoo".into(),
@@ -780,20 +788,20 @@ mod tests {
         }
     }
 
-    /// A GPU row ends with the host's milliseconds an iteration, under its header; a CPU
-    /// row has neither column.
+    /// A GPU row ends with the host's milliseconds an iteration and the CUDA graphs
+    /// replaying, under their headers; a CPU row has neither column.
     #[test]
     fn gpu_rows_show_the_hosts_share_of_an_iteration_under_their_header() {
         let cuda = Target { device: DeviceSpec::Cuda(0), ..Target::default() };
         let header = table_header("", cuda, 8);
         let head = header.lines().rev().nth(1).unwrap();
-        let row = table_row((0, "dcgan32", 8), &throughput("cuda:0", Some(4.567)), None);
-        assert!(head.ends_with("  GPU MB  host ms"), "{head}");
-        assert!(row.trim_end().ends_with("      68     4.57"), "{row}");
+        let row = table_row((0, "dcgan32", 8), &throughput("cuda:0", Some(4.567), Some(2)), None);
+        assert!(head.ends_with("  GPU MB  host ms  graphs"), "{head}");
+        assert!(row.trim_end().ends_with("      68     4.57       2"), "{row}");
         assert_eq!(row.trim_end().chars().count(), head.chars().count());
-        let missing = table_row((0, "dcgan32", 8), &throughput("cuda:0", None), None);
-        assert!(missing.trim_end().ends_with("      68        -"), "{missing}");
-        let cpu = table_row((0, "dcgan32", 8), &throughput("cpu", Some(4.567)), None);
+        let missing = table_row((0, "dcgan32", 8), &throughput("cuda:0", None, None), None);
+        assert!(missing.trim_end().ends_with("      68        -       -"), "{missing}");
+        let cpu = table_row((0, "dcgan32", 8), &throughput("cpu", Some(4.567), Some(2)), None);
         assert!(!cpu.contains("4.57"), "{cpu}");
     }
 }
