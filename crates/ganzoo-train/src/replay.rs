@@ -95,7 +95,15 @@ impl<T: Shared> Recording<T> {
 
     /// Whether calls replay a graph now.
     pub fn is_replaying(&self) -> bool {
-        matches!(self.state, State::Recorded { .. })
+        self.recorded().is_some()
+    }
+
+    /// The outputs every replay rewrites, once recorded.
+    fn recorded(&self) -> Option<&T> {
+        match &self.state {
+            State::Recorded { outputs, .. } => Some(outputs),
+            _ => None,
+        }
     }
 
     /// `step`'s outputs for this call: run eagerly, or recorded and replayed, or replayed.
@@ -200,15 +208,11 @@ impl StepGraphs {
     /// steps run eagerly on staged inputs (tests of the staging).
     #[cfg(test)]
     pub(crate) fn forced() -> Self {
-        let (critic, generator) = (|| Recording::cold("critic step"), || Recording::cold("generator step"));
-        Self {
-            wanted: true,
-            critic: [critic(), critic()],
-            generator: [generator(), generator()],
-            real: None,
-            z: None,
-            z_generator: None,
-        }
+        let mut graphs = Self::new(false, &Device::Cpu);
+        graphs.wanted = true;
+        graphs.critic.iter_mut().for_each(|r| r.state = State::Cold);
+        graphs.generator.iter_mut().for_each(|r| r.state = State::Cold);
+        graphs
     }
 
     /// How many step graphs replay now; `None` where graphs were not asked for (or the
@@ -231,14 +235,16 @@ impl StepGraphs {
     }
 
     /// The generator step's recording for its `input`: the batch the critic step kept
-    /// (which must come from a replayed critic step, its address then fixed), or fresh
-    /// noise, staged; `None` where it runs eagerly.
+    /// (only where it is the replayed critic step's output, whose address the recording
+    /// reads; an eager critic step's batch lies elsewhere), or fresh noise, staged;
+    /// `None` where it runs eagerly.
     pub fn generator(&mut self, input: &Tensor, kept: bool) -> Result<Option<Staged<'_, GeneratorOut>>> {
         if !self.wanted {
             return Ok(None);
         }
         let input = if kept {
-            if !self.critic[1].is_replaying() {
+            let replayed = self.critic[1].recorded().and_then(|out| out.generated.as_ref());
+            if replayed.is_none_or(|g| g.id() != input.id()) {
                 return Ok(None);
             }
             input.clone()
