@@ -19,12 +19,13 @@ use crate::objective::{AdversarialObjective, Batch, PendingStats};
 use crate::Result;
 
 /// The critic's loss gradients for one step on `real` and `fake` (inputs as the critic
-/// sees them); the loss's value goes to `stats.d_loss` (and `first_d_loss` if unset).
+/// sees them), with the penalty's draws (`AdversarialObjective::penalty_draws`); the
+/// loss's value goes to `stats.d_loss` (and `first_d_loss` if unset).
 pub fn critic_gradients(
     objective: &dyn AdversarialObjective,
     critic: &Network,
-    real: &Tensor,
-    fake: &Tensor,
+    (real, fake): (&Tensor, &Tensor),
+    drawn: Option<&Tensor>,
     rng: &mut ChaCha8Rng,
     stats: &mut PendingStats,
 ) -> Result<GradStore> {
@@ -46,7 +47,7 @@ pub fn critic_gradients(
         let fake_term = objective.critic_term(Batch::Generated, &both.narrow(0, b, b)?, rng, stats)?;
         TermSum::of((real_term + fake_term)?)?
     };
-    if let Some(penalty) = objective.critic_penalty(critic, real, fake, rng, stats)? {
+    if let Some(penalty) = objective.critic_penalty(critic, real, fake, drawn, stats)? {
         sum.add(penalty)?;
     }
     if stats.first_d_loss.is_none() {
@@ -147,14 +148,19 @@ mod tests {
                 let critic = config.discriminator(store.builder(DType::F32, &Device::Cpu).pp("critic")).unwrap();
                 let mut stats = PendingStats::default();
                 let mut rng = ChaCha8Rng::seed_from_u64(7);
-                let grads = critic_gradients(objective.as_ref(), &critic, &real, &fake, &mut rng, &mut stats).unwrap();
+                let drawn = objective.penalty_draws(&real, &mut rng).unwrap();
+                let grads =
+                    critic_gradients(objective.as_ref(), &critic, (&real, &fake), drawn.as_ref(), &mut rng, &mut stats)
+                        .unwrap();
                 let whole = reference(&critic, &real, &fake, &mut ChaCha8Rng::seed_from_u64(7));
                 let scalar = |t: &Tensor| t.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
                 let (value, expect) = (scalar(stats.d_loss.as_ref().unwrap()), scalar(&whole));
                 assert!((value - expect).abs() <= 1e-5 * expect.abs().max(1.0), "{norm:?}: loss {value} vs {expect}");
                 // A second step replaces the loss; the first step's stays.
                 let mut again = stats.clone();
-                critic_gradients(objective.as_ref(), &critic, &fake, &real, &mut rng, &mut again).unwrap();
+                let drawn = objective.penalty_draws(&fake, &mut rng).unwrap();
+                critic_gradients(objective.as_ref(), &critic, (&fake, &real), drawn.as_ref(), &mut rng, &mut again)
+                    .unwrap();
                 let (first, last) =
                     (scalar(again.first_d_loss.as_ref().unwrap()), scalar(again.d_loss.as_ref().unwrap()));
                 assert!(first == value && last != value, "{norm:?}: first {first}, last {last}, was {value}");

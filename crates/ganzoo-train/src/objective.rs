@@ -95,14 +95,22 @@ pub trait AdversarialObjective: Send {
     fn critic_term(&self, batch: Batch, out: &Tensor, rng: &mut ChaCha8Rng, stats: &mut PendingStats)
         -> Result<Tensor>;
 
+    /// What [`Self::critic_penalty`] draws from the run's RNG (WGAN-GP's ε, one per
+    /// sample of `real`), drawn before the step's passes, after the batches: a step
+    /// recorded as a CUDA graph then reads its draws from a fixed tensor instead of
+    /// drawing (`replay.rs`). `None` where the penalty draws nothing.
+    fn penalty_draws(&self, _real: &Tensor, _rng: &mut ChaCha8Rng) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+
     /// A term of the critic's loss on the critic itself (the gradient penalty), asked
-    /// for after both batches' terms.
+    /// for after both batches' terms, with what [`Self::penalty_draws`] drew.
     fn critic_penalty(
         &self,
         _critic: &Network,
         _real: &Tensor,
         _fake: &Tensor,
-        _rng: &mut ChaCha8Rng,
+        _drawn: Option<&Tensor>,
         _stats: &mut PendingStats,
     ) -> Result<Option<Tensor>> {
         Ok(None)
@@ -276,9 +284,19 @@ pub struct GradientPenalty {
     pub lambda: f64,
 }
 
+impl GradientPenalty {
+    fn penalty(&self) -> ganzoo_losses::GradientPenalty {
+        ganzoo_losses::GradientPenalty { lambda: self.lambda }
+    }
+}
+
 impl AdversarialObjective for GradientPenalty {
     fn critic_term(&self, batch: Batch, out: &Tensor, _: &mut ChaCha8Rng, stats: &mut PendingStats) -> Result<Tensor> {
         wasserstein_term(batch, out, stats)
+    }
+
+    fn penalty_draws(&self, real: &Tensor, rng: &mut ChaCha8Rng) -> Result<Option<Tensor>> {
+        Ok(Some(self.penalty().sample_eps(real, rng)?))
     }
 
     fn critic_penalty(
@@ -286,12 +304,12 @@ impl AdversarialObjective for GradientPenalty {
         critic: &Network,
         real: &Tensor,
         fake: &Tensor,
-        rng: &mut ChaCha8Rng,
+        drawn: Option<&Tensor>,
         stats: &mut PendingStats,
     ) -> Result<Option<Tensor>> {
-        let gp = ganzoo_losses::GradientPenalty { lambda: self.lambda };
-        let eps = gp.sample_eps(real, rng)?;
-        let penalty = gp.penalty(critic, real, fake, &eps)?.penalty;
+        let missing = || ganzoo_losses::LossError::InvalidArgument("the gradient penalty's ε was not drawn".into());
+        let eps = drawn.ok_or_else(missing)?;
+        let penalty = self.penalty().penalty(critic, real, fake, eps)?.penalty;
         stats.penalty = Some(penalty.detach());
         Ok(Some(penalty))
     }

@@ -70,8 +70,12 @@ enum State<T> {
         graph: graph::Graph,
         outputs: T,
     },
-    /// Eager for good.
-    Off,
+    /// Eager for good; `drew`: because the closure drew from the RNG (which the tests
+    /// count; the log says so at the time).
+    Off {
+        #[cfg_attr(not(test), allow(dead_code))]
+        drew: bool,
+    },
 }
 
 /// One closure's recording; `name` says which in logs.
@@ -83,7 +87,7 @@ pub struct Recording<T> {
 impl<T: Shared> Recording<T> {
     /// Graphs where `wanted` and `device` is a GPU; else every call runs eagerly.
     pub fn new(name: &'static str, wanted: bool, device: &Device) -> Self {
-        let state = if wanted && device.is_cuda() { State::Cold } else { State::Off };
+        let state = if wanted && device.is_cuda() { State::Cold } else { State::Off { drew: false } };
         Self { name, state }
     }
 
@@ -96,6 +100,12 @@ impl<T: Shared> Recording<T> {
     /// Whether calls replay a graph now.
     pub fn is_replaying(&self) -> bool {
         self.recorded().is_some()
+    }
+
+    /// Whether it was given up because its step drew from the run's RNG.
+    #[cfg(test)]
+    fn drew(&self) -> bool {
+        matches!(self.state, State::Off { drew: true })
     }
 
     /// The outputs every replay rewrites, once recorded.
@@ -114,7 +124,7 @@ impl<T: Shared> Recording<T> {
         mut step: impl FnMut(&mut ChaCha8Rng) -> Result<T>,
     ) -> Result<T> {
         match &self.state {
-            State::Off => step(rng),
+            State::Off { .. } => step(rng),
             State::Recorded { graph, outputs } => {
                 graph.replay()?;
                 Ok(outputs.share())
@@ -129,7 +139,7 @@ impl<T: Shared> Recording<T> {
                         step = self.name,
                         "this step draws from the run's RNG: not recorded as a CUDA graph"
                     );
-                    State::Off
+                    State::Off { drew: true }
                 };
                 Ok(outputs)
             }
@@ -143,12 +153,22 @@ impl<T: Shared> Recording<T> {
                 }
                 Err(e) => {
                     tracing::warn!(step = self.name, "recording a CUDA graph failed, eager from now on: {e}");
-                    self.state = State::Off;
+                    self.state = State::Off { drew: false };
                     step(rng)
                 }
             },
         }
     }
+}
+
+/// A critic step's inputs: the real batch (with its instance noise), the generator's
+/// noise, and what was drawn for the step beforehand — the instance noise for its
+/// generated batch and the penalty's draws — so that the step itself draws nothing.
+pub struct CriticInputs {
+    pub real: Tensor,
+    pub z: Tensor,
+    pub fake_noise: Option<Tensor>,
+    pub drawn: Option<Tensor>,
 }
 
 /// A critic step's outputs: its critic's gradients, its statistics, and (for the
@@ -184,8 +204,9 @@ pub struct StepGraphs {
     wanted: bool,
     critic: [Recording<CriticOut>; 2],
     generator: [Recording<GeneratorOut>; 2],
-    real: Option<Tensor>,
-    z: Option<Tensor>,
+    /// The critic step's inputs' fixed tensors: the real batch, the noise, the generated
+    /// batch's instance noise, the penalty's draws.
+    critic_slots: [Option<Tensor>; 4],
     z_generator: Option<Tensor>,
 }
 
@@ -198,8 +219,7 @@ impl StepGraphs {
             wanted,
             critic: [critic("critic step"), critic("critic step, batch kept")],
             generator: [generator("generator step"), generator("generator step, kept batch")],
-            real: None,
-            z: None,
+            critic_slots: Default::default(),
             z_generator: None,
         }
     }
@@ -223,22 +243,36 @@ impl StepGraphs {
         self.wanted.then(|| all.filter(|&r| r).count())
     }
 
+    /// How many recordings were given up because their step drew from the run's RNG.
+    #[cfg(test)]
+    pub(crate) fn given_up_for_draws(&self) -> usize {
+        let critic = self.critic.iter().filter(|r| r.drew());
+        critic.count() + self.generator.iter().filter(|r| r.drew()).count()
+    }
+
     /// The critic step's recording, and its inputs staged; `None` where it runs eagerly.
-    pub fn critic(&mut self, keep: bool, real: &Tensor, z: &Tensor) -> Result<Option<Staged<'_, CriticOut>>> {
+    pub fn critic(&mut self, keep: bool, inputs: &CriticInputs) -> Result<Option<Staged<'_, CriticOut, CriticInputs>>> {
         if !self.wanted {
             return Ok(None);
         }
-        let (Some(real), Some(z)) = (stage(&mut self.real, real)?, stage(&mut self.z, z)?) else {
+        let [real, z, fake_noise, drawn] = &mut self.critic_slots;
+        let (Some(real), Some(z)) = (stage(real, &inputs.real)?, stage(z, &inputs.z)?) else {
             return Ok(None);
         };
-        Ok(Some(Staged { recording: &mut self.critic[keep as usize], inputs: vec![real, z] }))
+        let (Some(fake_noise), Some(drawn)) =
+            (stage_optional(fake_noise, inputs.fake_noise.as_ref())?, stage_optional(drawn, inputs.drawn.as_ref())?)
+        else {
+            return Ok(None);
+        };
+        let inputs = CriticInputs { real, z, fake_noise, drawn };
+        Ok(Some(Staged { recording: &mut self.critic[keep as usize], inputs }))
     }
 
     /// The generator step's recording for its `input`: the batch the critic step kept
     /// (only where it is the replayed critic step's output, whose address the recording
     /// reads; an eager critic step's batch lies elsewhere), or fresh noise, staged;
     /// `None` where it runs eagerly.
-    pub fn generator(&mut self, input: &Tensor, kept: bool) -> Result<Option<Staged<'_, GeneratorOut>>> {
+    pub fn generator(&mut self, input: &Tensor, kept: bool) -> Result<Option<Staged<'_, GeneratorOut, Tensor>>> {
         if !self.wanted {
             return Ok(None);
         }
@@ -254,14 +288,14 @@ impl StepGraphs {
                 None => return Ok(None),
             }
         };
-        Ok(Some(Staged { recording: &mut self.generator[kept as usize], inputs: vec![input] }))
+        Ok(Some(Staged { recording: &mut self.generator[kept as usize], inputs: input }))
     }
 }
 
 /// A recording and the inputs its closure reads.
-pub struct Staged<'a, T> {
+pub struct Staged<'a, T, I> {
     pub recording: &'a mut Recording<T>,
-    pub inputs: Vec<Tensor>,
+    pub inputs: I,
 }
 
 /// `x` copied into `slot` (made on first use), whose address a recording reads; `None`
@@ -276,6 +310,14 @@ fn stage(slot: &mut Option<Tensor>, x: &Tensor) -> Result<Option<Tensor>> {
     }
     buffer.slice_set(&x.contiguous()?, 0, 0)?;
     Ok(Some(buffer.clone()))
+}
+
+/// [`stage`] for an input a step may not have: `Some(None)` where it has none.
+fn stage_optional(slot: &mut Option<Tensor>, x: Option<&Tensor>) -> Result<Option<Option<Tensor>>> {
+    match x {
+        Some(x) => Ok(stage(slot, x)?.map(Some)),
+        None => Ok(Some(None)),
+    }
 }
 
 /// `grads` reduced to the variables `ids`, detached (a recording's outputs stay
@@ -432,7 +474,7 @@ mod tests {
                 assert!(!rec.is_replaying());
             }
             assert_eq!(calls, 4, "draws {draws}");
-            assert!(matches!(rec.state, super::State::Off), "draws {draws}: left off after the first calls");
+            assert!(matches!(rec.state, super::State::Off { drew } if drew == draws), "draws {draws}: left off");
         }
     }
 

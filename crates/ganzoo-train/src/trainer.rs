@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use candle_core::{Device, Tensor, TensorId};
+use candle_core::{Device, Shape, Tensor, TensorId};
 use ganzoo_data::{Batcher, BatcherConfig, ImageDataset};
 use ganzoo_models::ParamStore;
 use rand::{Rng, SeedableRng};
@@ -40,7 +40,7 @@ use crate::objective::{self, scalar, AdversarialObjective, PendingStats, StepSta
 use crate::optim::OptimizerState;
 use crate::record::Recorder;
 pub use crate::record::{COLLAPSE_D_FAKE, COLLAPSE_STREAK, GRID_SAMPLES};
-use crate::replay::{self, CriticOut, GeneratorOut, StepGraphs};
+use crate::replay::{self, CriticInputs, CriticOut, GeneratorOut, StepGraphs};
 
 /// Samples each `--eval-every` measurement takes.
 pub const EVAL_SAMPLES: usize = 2000;
@@ -458,22 +458,27 @@ impl Trainer {
         let b = real.dim(0)?;
         let z = noise(&mut self.rng, b, self.config.latent, &self.device)?;
         let sigma = self.instance_sigma();
-        let real = instance_noise(&real, sigma, &mut self.rng, &self.device)?;
+        let real_noise = instance_noise(real.shape(), sigma, &mut self.rng, &self.device)?;
+        let real = noisy(&real, real_noise.as_ref())?;
+        // Drawn here, in the order the step uses them, so that the step itself draws nothing.
+        let fake_noise = instance_noise(real.shape(), sigma, &mut self.rng, &self.device)?;
+        let drawn = self.objective.penalty_draws(&real, &mut self.rng)?;
+        let inputs = CriticInputs { real, z, fake_noise, drawn };
         let (players, objective, device) = (&self.players, self.objective.as_ref(), &self.device);
         let ids = &self.critic_ids;
-        let step = |rng: &mut ChaCha8Rng, real: &Tensor, z: &Tensor| -> Result<CriticOut> {
-            let generated = players.gen.forward_t(z, true)?;
-            let fake = instance_noise(&generated.detach(), sigma, rng, device)?;
+        let step = |rng: &mut ChaCha8Rng, inputs: &CriticInputs| -> Result<CriticOut> {
+            let generated = players.gen.forward_t(&inputs.z, true)?;
+            let fake = noisy(&generated.detach(), inputs.fake_noise.as_ref())?;
             let mut stats = PendingStats::default();
-            let grads = critic_gradients(objective, &players.critic, real, &fake, rng, &mut stats)?;
+            let (batches, drawn) = ((&inputs.real, &fake), inputs.drawn.as_ref());
+            let grads = critic_gradients(objective, &players.critic, batches, drawn, rng, &mut stats)?;
             Ok(CriticOut { grads: replay::keep(grads, ids), stats, generated: keep_generated.then_some(generated) })
         };
-        let (out, replayed) = match self.graphs.critic(keep_generated, &real, &z)? {
-            Some(s) => (
-                s.recording.run(device, &mut self.rng, |rng| step(rng, &s.inputs[0], &s.inputs[1]))?,
-                s.recording.is_replaying(),
-            ),
-            None => (step(&mut self.rng, &real, &z)?, false),
+        let (out, replayed) = match self.graphs.critic(keep_generated, &inputs)? {
+            Some(s) => {
+                (s.recording.run(device, &mut self.rng, |rng| step(rng, &s.inputs))?, s.recording.is_replaying())
+            }
+            None => (step(&mut self.rng, &inputs)?, false),
         };
         self.opt_d.step(&out.grads)?;
         drop(out.grads);
@@ -504,14 +509,14 @@ impl Trainer {
         let (players, objective, device, ids) = (&self.players, self.objective.as_ref(), &self.device, &self.gen_ids);
         let step = |rng: &mut ChaCha8Rng, input: &Tensor| -> Result<GeneratorOut> {
             let fake = if from_kept { input.clone() } else { players.gen.forward_t(input, true)? };
-            let fake = instance_noise(&fake, sigma, rng, device)?;
+            let fake = noisy(&fake, instance_noise(fake.shape(), sigma, rng, device)?.as_ref())?;
             // The critic's weights get no gradient in this step: none is computed.
             let fake_out = players.critic.frozen().forward_t(&fake, true)?;
             let loss = objective.generator_loss(&fake_out)?;
             Ok(GeneratorOut { grads: replay::keep(loss.backward()?, ids), loss: loss.detach() })
         };
         match self.graphs.generator(&input, from_kept)? {
-            Some(s) => s.recording.run(device, &mut self.rng, |rng| step(rng, &s.inputs[0])),
+            Some(s) => s.recording.run(device, &mut self.rng, |rng| step(rng, &s.inputs)),
             None => step(&mut self.rng, &input),
         }
     }
@@ -582,13 +587,21 @@ impl Trainer {
     }
 }
 
-/// `x + σ N(0, 1)` (`x` itself without instance noise, drawing nothing).
-fn instance_noise(x: &Tensor, sigma: Option<f64>, rng: &mut ChaCha8Rng, device: &Device) -> Result<Tensor> {
+/// `σ N(0, 1)` instance noise shaped `shape`; `None`, drawing nothing, without instance noise.
+fn instance_noise(shape: &Shape, sigma: Option<f64>, rng: &mut ChaCha8Rng, device: &Device) -> Result<Option<Tensor>> {
     let Some(sigma) = sigma else {
-        return Ok(x.clone());
+        return Ok(None);
     };
-    let n: Vec<f32> = (0..x.elem_count()).map(|_| (sigma * rng.sample::<f64, _>(StandardNormal)) as f32).collect();
-    Ok((x + Tensor::from_vec(n, x.shape(), device)?)?)
+    let n: Vec<f32> = (0..shape.elem_count()).map(|_| (sigma * rng.sample::<f64, _>(StandardNormal)) as f32).collect();
+    Ok(Some(Tensor::from_vec(n, shape, device)?))
+}
+
+/// `x + noise`, or `x` itself.
+fn noisy(x: &Tensor, noise: Option<&Tensor>) -> Result<Tensor> {
+    Ok(match noise {
+        Some(n) => (x + n)?,
+        None => x.clone(),
+    })
 }
 
 /// `n × latent` standard normal noise from `rng`.
@@ -653,16 +666,24 @@ mod tests {
     /// eagerly on inputs staged at fixed addresses and its outputs merged into the
     /// iteration's statistics: the same losses and weights, bit for bit, as the plain
     /// loop, for every family (one and five critic steps, a kept generated batch, the
-    /// penalty's draws, label smoothing).
+    /// penalty's draws and instance noise staged, label smoothing).
     #[test]
     fn staged_steps_train_exactly_as_the_plain_loop() {
         let mnist = DataSource::Images(DatasetSpec::Known(KnownDataset::Mnist));
         let toy = DataSource::Toy(ToyDistribution::EightGaussians);
-        for (family, data) in
-            [(Family::Gan, &mnist), (Family::Dcgan, &mnist), (Family::Wgan, &mnist), (Family::WganGp, &toy)]
-        {
+        // The last number: recordings given up for drawing from the RNG inside a step; with
+        // instance noise the generator step draws its own (the critic step's is drawn before).
+        let cases = [
+            (Family::Gan, &mnist, 0.0, 0),
+            (Family::Dcgan, &mnist, 0.0, 0),
+            (Family::Wgan, &mnist, 0.0, 0),
+            (Family::WganGp, &toy, 0.0, 0),
+            (Family::WganGp, &toy, 0.1, 1),
+        ];
+        for (family, data, instance_noise, given_up) in cases {
             let mut c = TrainConfig::preset(family, data.clone());
             (c.ngf, c.ndf, c.batch_size, c.epochs, c.iters) = (8, 8, 16, None, Some(4));
+            c.tricks.instance_noise = instance_noise;
             c.schedule.warmup = None;
             let run = |staged: bool| {
                 let dir = tempfile::tempdir().unwrap();
@@ -681,6 +702,9 @@ mod tests {
                     .map(|(_, v)| v.flatten_all().unwrap().to_vec1().unwrap())
                     .collect();
                 assert_eq!(t.cuda_graphs_replaying(), staged.then_some(0), "{family:?}");
+                // The penalty's ε and the critic step's instance noise are drawn before the
+                // step: on a GPU the presets' steps would all be recorded.
+                assert_eq!(t.graphs.given_up_for_draws(), if staged { given_up } else { 0 }, "{family:?}");
                 (stats, weights)
             };
             assert_eq!(run(true), run(false), "{family:?}");
