@@ -10,27 +10,24 @@
 //! as one backward pass over the summed loss (tested below): the weights' gradients
 //! are added, as one backward pass would add them.
 
+use crate::objective::{AdversarialObjective, Batch, PendingStats};
+use crate::Result;
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
 use ganzoo_models::Network;
-use rand_chacha::ChaCha8Rng;
-
-use crate::objective::{AdversarialObjective, Batch, PendingStats};
-use crate::Result;
 
 /// The critic's loss gradients for one step on `real` and `fake` (inputs as the critic
-/// sees them), with the penalty's draws (`AdversarialObjective::penalty_draws`); the
-/// loss's value goes to `stats.d_loss` (and `first_d_loss` if unset).
+/// sees them), with what the objective drew for it (`AdversarialObjective::critic_draws`);
+/// the loss's value goes to `stats.d_loss` (and `first_d_loss` if unset).
 pub fn critic_gradients(
     objective: &dyn AdversarialObjective,
     critic: &Network,
     (real, fake): (&Tensor, &Tensor),
     drawn: Option<&Tensor>,
-    rng: &mut ChaCha8Rng,
     stats: &mut PendingStats,
 ) -> Result<GradStore> {
-    let mut pass = |batch: Batch, x: &Tensor, stats: &mut PendingStats| -> Result<Tensor> {
-        objective.critic_term(batch, &critic.forward_t(x, true)?, rng, stats)
+    let pass = |batch: Batch, x: &Tensor, stats: &mut PendingStats| -> Result<Tensor> {
+        objective.critic_term(batch, &critic.forward_t(x, true)?, drawn, stats)
     };
     let mut sum = if critic.couples_samples() || real.dims() != fake.dims() {
         // Batch norm: two passes, so each batch is normalised by its own statistics as in
@@ -43,8 +40,8 @@ pub fn critic_gradients(
         // matrix products twice as tall and one weight gradient per layer instead of two.
         let b = real.dim(0)?;
         let both = critic.forward_t(&Tensor::cat(&[real, fake], 0)?, true)?;
-        let real_term = objective.critic_term(Batch::Real, &both.narrow(0, 0, b)?, rng, stats)?;
-        let fake_term = objective.critic_term(Batch::Generated, &both.narrow(0, b, b)?, rng, stats)?;
+        let real_term = objective.critic_term(Batch::Real, &both.narrow(0, 0, b)?, drawn, stats)?;
+        let fake_term = objective.critic_term(Batch::Generated, &both.narrow(0, b, b)?, drawn, stats)?;
         TermSum::of((real_term + fake_term)?)?
     };
     if let Some(penalty) = objective.critic_penalty(critic, real, fake, drawn, stats)? {
@@ -94,7 +91,7 @@ mod tests {
     use candle_core::{DType, Device, Tensor};
     use ganzoo_losses::{cross_entropy, wasserstein, GradientPenalty as Penalty};
     use ganzoo_models::{DcganConfig, Network, Norm, ParamStore};
-    use rand::SeedableRng;
+    use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
     use super::critic_gradients;
@@ -106,6 +103,15 @@ mod tests {
 
     fn cross_entropy_loss(critic: &Network, real: &Tensor, fake: &Tensor, _: &mut ChaCha8Rng) -> Tensor {
         let targets = Tensor::full(0.9f32, real.dim(0).unwrap(), &Device::Cpu).unwrap();
+        let (r, f) = (critic.forward_t(real, true).unwrap(), critic.forward_t(fake, true).unwrap());
+        cross_entropy::discriminator_loss_with_targets(&r, &targets, &f).unwrap()
+    }
+
+    /// Label noise: each real target `0.9 − 0.2 u`, `u ~ U[0, 1)` drawn in sample order.
+    fn noisy_cross_entropy_loss(critic: &Network, real: &Tensor, fake: &Tensor, rng: &mut ChaCha8Rng) -> Tensor {
+        let b = real.dim(0).unwrap();
+        let targets: Vec<f32> = (0..b).map(|_| (0.9 - 0.2 * rng.random::<f64>()) as f32).collect();
+        let targets = Tensor::from_vec(targets, b, &Device::Cpu).unwrap();
         let (r, f) = (critic.forward_t(real, true).unwrap(), critic.forward_t(fake, true).unwrap());
         cross_entropy::discriminator_loss_with_targets(&r, &targets, &f).unwrap()
     }
@@ -130,12 +136,18 @@ mod tests {
         let real = Tensor::randn(0f32, 1.0, (3, 3, 32, 32), &Device::Cpu).unwrap();
         let fake = Tensor::randn(1f32, 3.0, (3, 3, 32, 32), &Device::Cpu).unwrap();
         let smoothed = Tricks { real_label: 0.9, ..Tricks::default() };
+        let noisy = Tricks { label_noise: 0.2, ..smoothed };
         let all = [Norm::Layer, Norm::Batch, Norm::None];
         // The penalty refuses batch norm (no per-sample input gradient).
-        let cases: [(Box<dyn AdversarialObjective>, Reference, &[Norm]); 3] = [
+        let cases: [(Box<dyn AdversarialObjective>, Reference, &[Norm]); 4] = [
             (
                 Box::new(CrossEntropy { cost: Default::default(), tricks: smoothed, fresh_noise: false }),
                 cross_entropy_loss,
+                &all,
+            ),
+            (
+                Box::new(CrossEntropy { cost: Default::default(), tricks: noisy, fresh_noise: false }),
+                noisy_cross_entropy_loss,
                 &all,
             ),
             (Box::new(WeightClipping { value: 0.01, timing: ClipTiming::AfterStep }), wasserstein_loss, &all),
@@ -148,19 +160,17 @@ mod tests {
                 let critic = config.discriminator(store.builder(DType::F32, &Device::Cpu).pp("critic")).unwrap();
                 let mut stats = PendingStats::default();
                 let mut rng = ChaCha8Rng::seed_from_u64(7);
-                let drawn = objective.penalty_draws(&real, &mut rng).unwrap();
+                let drawn = objective.critic_draws(&real, &mut rng).unwrap();
                 let grads =
-                    critic_gradients(objective.as_ref(), &critic, (&real, &fake), drawn.as_ref(), &mut rng, &mut stats)
-                        .unwrap();
+                    critic_gradients(objective.as_ref(), &critic, (&real, &fake), drawn.as_ref(), &mut stats).unwrap();
                 let whole = reference(&critic, &real, &fake, &mut ChaCha8Rng::seed_from_u64(7));
                 let scalar = |t: &Tensor| t.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
                 let (value, expect) = (scalar(stats.d_loss.as_ref().unwrap()), scalar(&whole));
                 assert!((value - expect).abs() <= 1e-5 * expect.abs().max(1.0), "{norm:?}: loss {value} vs {expect}");
                 // A second step replaces the loss; the first step's stays.
                 let mut again = stats.clone();
-                let drawn = objective.penalty_draws(&fake, &mut rng).unwrap();
-                critic_gradients(objective.as_ref(), &critic, (&fake, &real), drawn.as_ref(), &mut rng, &mut again)
-                    .unwrap();
+                let drawn = objective.critic_draws(&fake, &mut rng).unwrap();
+                critic_gradients(objective.as_ref(), &critic, (&fake, &real), drawn.as_ref(), &mut again).unwrap();
                 let (first, last) =
                     (scalar(again.first_d_loss.as_ref().unwrap()), scalar(again.d_loss.as_ref().unwrap()));
                 assert!(first == value && last != value, "{norm:?}: first {first}, last {last}, was {value}");

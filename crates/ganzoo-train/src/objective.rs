@@ -11,7 +11,7 @@
 //! - [`GradientPenalty`]: Gulrajani et al. 2017, algorithm 1 — the same losses plus
 //!   `λ E[(‖∇x̂ f(x̂)‖₂ − 1)²]`, no clipping.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use ganzoo_losses::{cross_entropy, generator_loss, wasserstein, GeneratorCost};
 use ganzoo_models::{Network, ParamStore};
 use rand::Rng;
@@ -87,24 +87,31 @@ pub enum Batch {
 
 /// What distinguishes one GAN family's training from another's.
 pub trait AdversarialObjective: Send {
-    /// The critic's loss term on its outputs `out` for one batch, recording its
-    /// statistics in `stats`. The critic minimises the real batch's term plus the
-    /// generated batch's plus [`Self::critic_penalty`]. [`crate::critic_step`] asks for
-    /// the real batch's first and back-propagates each term before building the next
-    /// pass (with batch norm), or sums the two from one pass over both batches.
-    fn critic_term(&self, batch: Batch, out: &Tensor, rng: &mut ChaCha8Rng, stats: &mut PendingStats)
-        -> Result<Tensor>;
-
-    /// What [`Self::critic_penalty`] draws from the run's RNG (WGAN-GP's ε, one per
-    /// sample of `real`), drawn before the step's passes, after the batches: a step
-    /// recorded as a CUDA graph then reads its draws from a fixed tensor instead of
-    /// drawing (`replay.rs`). `None` where the penalty draws nothing.
-    fn penalty_draws(&self, _real: &Tensor, _rng: &mut ChaCha8Rng) -> Result<Option<Tensor>> {
+    /// What the critic step draws from the run's RNG, drawn on the host before the step,
+    /// after its batches and their instance noise, in the order the terms use it:
+    /// cross-entropy's noisy real targets, WGAN-GP's ε (one per sample of `real`).
+    /// The step itself draws nothing, so a CUDA graph can record it (`replay.rs`).
+    /// `None` where the objective draws nothing.
+    fn critic_draws(&self, _real: &Tensor, _rng: &mut ChaCha8Rng) -> Result<Option<Tensor>> {
         Ok(None)
     }
 
+    /// The critic's loss term on its outputs `out` for one batch, with what
+    /// [`Self::critic_draws`] drew, recording its statistics in `stats`. The critic
+    /// minimises the real batch's term plus the generated batch's plus
+    /// [`Self::critic_penalty`]. [`crate::critic_step`] asks for the real batch's first
+    /// and back-propagates each term before building the next pass (with batch norm), or
+    /// sums the two from one pass over both batches.
+    fn critic_term(
+        &self,
+        batch: Batch,
+        out: &Tensor,
+        drawn: Option<&Tensor>,
+        stats: &mut PendingStats,
+    ) -> Result<Tensor>;
+
     /// A term of the critic's loss on the critic itself (the gradient penalty), asked
-    /// for after both batches' terms, with what [`Self::penalty_draws`] drew.
+    /// for after both batches' terms, with what [`Self::critic_draws`] drew.
     fn critic_penalty(
         &self,
         _critic: &Network,
@@ -166,30 +173,33 @@ pub struct CrossEntropy {
     pub fresh_noise: bool,
 }
 
-impl CrossEntropy {
-    /// Real-label targets: `real_label − U[0, label_noise]` per sample.
-    fn real_targets(&self, b: usize, rng: &mut ChaCha8Rng, device: &Device) -> Result<Tensor> {
-        let t = self.tricks;
-        let values: Vec<f32> = (0..b)
-            .map(|_| if t.label_noise > 0.0 { t.real_label - t.label_noise * rng.random::<f64>() } else { t.real_label } as f32)
-            .collect();
-        Ok(Tensor::from_vec(values, b, device)?)
-    }
-}
-
 impl AdversarialObjective for CrossEntropy {
+    /// Label noise: real targets `real_label − U[0, label_noise]`, one per sample of
+    /// `real`; nothing drawn without it.
+    fn critic_draws(&self, real: &Tensor, rng: &mut ChaCha8Rng) -> Result<Option<Tensor>> {
+        let (t, b) = (self.tricks, real.dim(0)?);
+        if t.label_noise <= 0.0 {
+            return Ok(None);
+        }
+        let values: Vec<f32> = (0..b).map(|_| (t.real_label - t.label_noise * rng.random::<f64>()) as f32).collect();
+        Ok(Some(Tensor::from_vec(values, b, real.device())?))
+    }
+
     fn critic_term(
         &self,
         batch: Batch,
         out: &Tensor,
-        rng: &mut ChaCha8Rng,
+        drawn: Option<&Tensor>,
         stats: &mut PendingStats,
     ) -> Result<Tensor> {
         let mean = Some(candle_nn::ops::sigmoid(&out.detach())?.mean_all()?);
         match batch {
             Batch::Real => {
                 stats.d_real = mean;
-                let targets = self.real_targets(out.dim(0)?, rng, out.device())?;
+                let targets = match drawn {
+                    Some(noisy) => noisy.clone(),
+                    None => Tensor::full(self.tricks.real_label as f32, out.dim(0)?, out.device())?,
+                };
                 Ok(cross_entropy::discriminator_real_term(out, &targets)?)
             }
             Batch::Generated => {
@@ -252,7 +262,7 @@ impl WeightClipping {
 }
 
 impl AdversarialObjective for WeightClipping {
-    fn critic_term(&self, batch: Batch, out: &Tensor, _: &mut ChaCha8Rng, stats: &mut PendingStats) -> Result<Tensor> {
+    fn critic_term(&self, batch: Batch, out: &Tensor, _: Option<&Tensor>, stats: &mut PendingStats) -> Result<Tensor> {
         wasserstein_term(batch, out, stats)
     }
 
@@ -291,11 +301,11 @@ impl GradientPenalty {
 }
 
 impl AdversarialObjective for GradientPenalty {
-    fn critic_term(&self, batch: Batch, out: &Tensor, _: &mut ChaCha8Rng, stats: &mut PendingStats) -> Result<Tensor> {
+    fn critic_term(&self, batch: Batch, out: &Tensor, _: Option<&Tensor>, stats: &mut PendingStats) -> Result<Tensor> {
         wasserstein_term(batch, out, stats)
     }
 
-    fn penalty_draws(&self, real: &Tensor, rng: &mut ChaCha8Rng) -> Result<Option<Tensor>> {
+    fn critic_draws(&self, real: &Tensor, rng: &mut ChaCha8Rng) -> Result<Option<Tensor>> {
         Ok(Some(self.penalty().sample_eps(real, rng)?))
     }
 
@@ -330,6 +340,8 @@ pub fn scalar(t: &Tensor) -> Result<f64> {
 
 #[cfg(test)]
 mod tests {
+    use candle_core::Device;
+
     use super::*;
 
     #[test]

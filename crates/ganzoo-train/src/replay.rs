@@ -10,10 +10,11 @@
 //! while recorded, rewritten by every replay. What varies from step to step on the host
 //! (learning rates, Adam's step count, clipping) stays outside, in eager launches.
 //!
-//! A closure that draws from the run's RNG cannot be replayed (its draws would be frozen):
-//! the warm-up checks the RNG did not move, else the recording is given up with a warning
-//! and the closure runs eagerly ever after, as it does on the CPU and wherever recording
-//! fails.
+//! A step that drew from the run's RNG could not be replayed (its draws would be frozen),
+//! so a step draws nothing: the trainer draws what it needs before it and stages the draws
+//! with its inputs, and [`Recording::run`] holds the RNG borrowed while the step runs, so a
+//! step that drew from it would not compile. A recording that fails runs its closure
+//! eagerly ever after, as every closure runs on the CPU.
 
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, TensorId};
@@ -62,7 +63,7 @@ fn asks(value: Option<&str>) -> bool {
 }
 
 enum State<T> {
-    /// Next call: eager, checking the RNG.
+    /// Next call: eager (the warm-up).
     Cold,
     /// Next call: recorded, then replayed.
     Warm,
@@ -70,12 +71,8 @@ enum State<T> {
         graph: graph::Graph,
         outputs: T,
     },
-    /// Eager for good; `drew`: because the closure drew from the RNG (which the tests
-    /// count; the log says so at the time).
-    Off {
-        #[cfg_attr(not(test), allow(dead_code))]
-        drew: bool,
-    },
+    /// Eager for good.
+    Off,
 }
 
 /// One closure's recording; `name` says which in logs.
@@ -87,7 +84,7 @@ pub struct Recording<T> {
 impl<T: Shared> Recording<T> {
     /// Graphs where `wanted` and `device` is a GPU; else every call runs eagerly.
     pub fn new(name: &'static str, wanted: bool, device: &Device) -> Self {
-        let state = if wanted && device.is_cuda() { State::Cold } else { State::Off { drew: false } };
+        let state = if wanted && device.is_cuda() { State::Cold } else { State::Off };
         Self { name, state }
     }
 
@@ -102,12 +99,6 @@ impl<T: Shared> Recording<T> {
         self.recorded().is_some()
     }
 
-    /// Whether it was given up because its step drew from the run's RNG.
-    #[cfg(test)]
-    fn drew(&self) -> bool {
-        matches!(self.state, State::Off { drew: true })
-    }
-
     /// The outputs every replay rewrites, once recorded.
     fn recorded(&self) -> Option<&T> {
         match &self.state {
@@ -117,33 +108,45 @@ impl<T: Shared> Recording<T> {
     }
 
     /// `step`'s outputs for this call: run eagerly, or recorded and replayed, or replayed.
-    pub fn run(
-        &mut self,
-        device: &Device,
-        rng: &mut ChaCha8Rng,
-        mut step: impl FnMut(&mut ChaCha8Rng) -> Result<T>,
-    ) -> Result<T> {
+    ///
+    /// `_rng`, the run's RNG, stays borrowed while `step` runs, so `step` cannot draw from
+    /// it: what a step needs is drawn before it (a recording would freeze its draws).
+    ///
+    /// ```
+    /// # use candle_core::{Device, Tensor};
+    /// # use ganzoo_train::replay::Recording;
+    /// # use rand::{Rng, SeedableRng};
+    /// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    /// let mut recording = Recording::<Tensor>::new("step", true, &Device::Cpu);
+    /// let drawn = Tensor::new(&[rng.random::<f32>()], &Device::Cpu)?;
+    /// recording.run(&Device::Cpu, &rng, || Ok((&drawn * 2.0)?))?;
+    /// # Ok::<(), ganzoo_train::TrainError>(())
+    /// ```
+    ///
+    /// The same step drawing inside itself does not compile:
+    ///
+    /// ```compile_fail,E0502
+    /// # use candle_core::{Device, Tensor};
+    /// # use ganzoo_train::replay::Recording;
+    /// # use rand::{Rng, SeedableRng};
+    /// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    /// let mut recording = Recording::<Tensor>::new("step", true, &Device::Cpu);
+    /// recording.run(&Device::Cpu, &rng, || Ok((Tensor::new(&[rng.random::<f32>()], &Device::Cpu)? * 2.0)?))?;
+    /// # Ok::<(), ganzoo_train::TrainError>(())
+    /// ```
+    pub fn run(&mut self, device: &Device, _rng: &ChaCha8Rng, mut step: impl FnMut() -> Result<T>) -> Result<T> {
         match &self.state {
-            State::Off { .. } => step(rng),
+            State::Off => step(),
             State::Recorded { graph, outputs } => {
                 graph.replay()?;
                 Ok(outputs.share())
             }
             State::Cold => {
-                let before = rng.get_word_pos();
-                let outputs = graph::with_upload_cache(device, || step(rng))?;
-                self.state = if rng.get_word_pos() == before {
-                    State::Warm
-                } else {
-                    tracing::warn!(
-                        step = self.name,
-                        "this step draws from the run's RNG: not recorded as a CUDA graph"
-                    );
-                    State::Off { drew: true }
-                };
+                let outputs = graph::with_upload_cache(device, &mut step)?;
+                self.state = State::Warm;
                 Ok(outputs)
             }
-            State::Warm => match graph::record(device, || step(rng)) {
+            State::Warm => match graph::record(device, &mut step) {
                 Ok((graph, outputs)) => {
                     graph.replay()?;
                     let mine = outputs.share();
@@ -153,8 +156,8 @@ impl<T: Shared> Recording<T> {
                 }
                 Err(e) => {
                     tracing::warn!(step = self.name, "recording a CUDA graph failed, eager from now on: {e}");
-                    self.state = State::Off { drew: false };
-                    step(rng)
+                    self.state = State::Off;
+                    step()
                 }
             },
         }
@@ -163,7 +166,8 @@ impl<T: Shared> Recording<T> {
 
 /// A critic step's inputs: the real batch (with its instance noise), the generator's
 /// noise, and what was drawn for the step beforehand — the instance noise for its
-/// generated batch and the penalty's draws — so that the step itself draws nothing.
+/// generated batch and the objective's draws (noisy labels, the penalty's ε) — so that
+/// the step itself draws nothing.
 pub struct CriticInputs {
     pub real: Tensor,
     pub z: Tensor,
@@ -183,6 +187,13 @@ impl Shared for CriticOut {
     fn share(&self) -> Self {
         Self { grads: self.grads.share(), stats: self.stats.clone(), generated: self.generated.share() }
     }
+}
+
+/// A generator step's inputs: the generator's noise, or the batch the last critic step
+/// generated and kept; and the instance noise for the generated batch, drawn beforehand.
+pub struct GeneratorInputs {
+    pub input: Tensor,
+    pub fake_noise: Option<Tensor>,
 }
 
 /// A generator step's outputs: its generator's gradients and its loss.
@@ -205,9 +216,11 @@ pub struct StepGraphs {
     critic: [Recording<CriticOut>; 2],
     generator: [Recording<GeneratorOut>; 2],
     /// The critic step's inputs' fixed tensors: the real batch, the noise, the generated
-    /// batch's instance noise, the penalty's draws.
+    /// batch's instance noise, the objective's draws.
     critic_slots: [Option<Tensor>; 4],
-    z_generator: Option<Tensor>,
+    /// The generator step's: the noise (a kept batch is not staged), the generated
+    /// batch's instance noise.
+    generator_slots: [Option<Tensor>; 2],
 }
 
 impl StepGraphs {
@@ -220,7 +233,7 @@ impl StepGraphs {
             critic: [critic("critic step"), critic("critic step, batch kept")],
             generator: [generator("generator step"), generator("generator step, kept batch")],
             critic_slots: Default::default(),
-            z_generator: None,
+            generator_slots: Default::default(),
         }
     }
 
@@ -243,13 +256,6 @@ impl StepGraphs {
         self.wanted.then(|| all.filter(|&r| r).count())
     }
 
-    /// How many recordings were given up because their step drew from the run's RNG.
-    #[cfg(test)]
-    pub(crate) fn given_up_for_draws(&self) -> usize {
-        let critic = self.critic.iter().filter(|r| r.drew());
-        critic.count() + self.generator.iter().filter(|r| r.drew()).count()
-    }
-
     /// The critic step's recording, and its inputs staged; `None` where it runs eagerly.
     pub fn critic(&mut self, keep: bool, inputs: &CriticInputs) -> Result<Option<Staged<'_, CriticOut, CriticInputs>>> {
         if !self.wanted {
@@ -268,27 +274,38 @@ impl StepGraphs {
         Ok(Some(Staged { recording: &mut self.critic[keep as usize], inputs }))
     }
 
-    /// The generator step's recording for its `input`: the batch the critic step kept
-    /// (only where it is the replayed critic step's output, whose address the recording
-    /// reads; an eager critic step's batch lies elsewhere), or fresh noise, staged;
-    /// `None` where it runs eagerly.
-    pub fn generator(&mut self, input: &Tensor, kept: bool) -> Result<Option<Staged<'_, GeneratorOut, Tensor>>> {
+    /// The generator step's recording for its inputs: the batch the critic step kept
+    /// (`kept`; only where it is the replayed critic step's output, whose address the
+    /// recording reads; an eager critic step's batch lies elsewhere), or fresh noise,
+    /// staged; the instance noise staged. `None` where it runs eagerly.
+    pub fn generator(
+        &mut self,
+        inputs: &GeneratorInputs,
+        kept: bool,
+    ) -> Result<Option<Staged<'_, GeneratorOut, GeneratorInputs>>> {
         if !self.wanted {
             return Ok(None);
         }
+        let [z, fake_noise] = &mut self.generator_slots;
         let input = if kept {
             let replayed = self.critic[1].recorded().and_then(|out| out.generated.as_ref());
-            if replayed.is_none_or(|g| g.id() != input.id()) {
+            if replayed.is_none_or(|g| g.id() != inputs.input.id()) {
                 return Ok(None);
             }
-            input.clone()
+            inputs.input.clone()
         } else {
-            match stage(&mut self.z_generator, input)? {
+            match stage(z, &inputs.input)? {
                 Some(z) => z,
                 None => return Ok(None),
             }
         };
-        Ok(Some(Staged { recording: &mut self.generator[kept as usize], inputs: input }))
+        let Some(fake_noise) = stage_optional(fake_noise, inputs.fake_noise.as_ref())? else {
+            return Ok(None);
+        };
+        Ok(Some(Staged {
+            recording: &mut self.generator[kept as usize],
+            inputs: GeneratorInputs { input, fake_noise },
+        }))
     }
 }
 
@@ -440,42 +457,44 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut calls = 0;
         for i in 0..3 {
+            let drawn = i as f32 + rng.random::<f32>();
             let out = rec
-                .run(&Device::Cpu, &mut rng, |r| {
+                .run(&Device::Cpu, &rng, || {
                     calls += 1;
-                    Ok(Tensor::new(&[i as f32 + r.random::<f32>()], &Device::Cpu)?)
+                    Ok(Tensor::new(&[drawn], &Device::Cpu)?)
                 })
                 .unwrap();
-            assert!(out.to_vec1::<f32>().unwrap()[0] >= i as f32);
+            assert_eq!(out.to_vec1::<f32>().unwrap(), [drawn]);
         }
         assert_eq!(calls, 3);
         assert!(!rec.is_replaying());
     }
 
-    /// A closure that draws from the RNG is never recorded; one that does not is, and
-    /// where recording fails (here: no GPU) it runs eagerly from then on. Either way
-    /// every call gets the closure's own outputs.
+    /// Where recording fails (here: no GPU) the closure runs eagerly: the warm-up, the
+    /// failed recording, and every call after it, each getting the closure's own outputs.
     #[test]
     fn where_recording_cannot_work_every_call_still_runs_the_step() {
-        for draws in [true, false] {
-            let mut rec = Recording::<Tensor>::cold("test");
-            let mut rng = ChaCha8Rng::seed_from_u64(1);
-            let mut calls = 0;
-            for i in 0..4 {
-                let out = rec
-                    .run(&Device::Cpu, &mut rng, |r| {
-                        calls += 1;
-                        let drawn = if draws { r.random::<f32>() } else { 0.5 };
-                        Ok(Tensor::new(&[i as f32 + drawn], &Device::Cpu)?)
-                    })
-                    .unwrap();
-                let v = out.to_vec1::<f32>().unwrap()[0];
-                assert!(v > i as f32 && v < i as f32 + 1.0, "draws {draws}, call {i}: {v}");
-                assert!(!rec.is_replaying());
-            }
-            assert_eq!(calls, 4, "draws {draws}");
-            assert!(matches!(rec.state, super::State::Off { drew } if drew == draws), "draws {draws}: left off");
+        let mut rec = Recording::<Tensor>::cold("test");
+        let rng = ChaCha8Rng::seed_from_u64(1);
+        let mut calls = 0;
+        for i in 0..4 {
+            let out = rec
+                .run(&Device::Cpu, &rng, || {
+                    calls += 1;
+                    Ok(Tensor::new(&[i as f32], &Device::Cpu)?)
+                })
+                .unwrap();
+            assert_eq!(out.to_vec1::<f32>().unwrap(), [i as f32], "call {i}");
+            assert!(!rec.is_replaying());
+            let state = match rec.state {
+                super::State::Cold => "cold",
+                super::State::Warm => "warm",
+                super::State::Recorded { .. } => "recorded",
+                super::State::Off => "off",
+            };
+            assert_eq!(state, if i == 0 { "warm" } else { "off" }, "call {i}");
         }
+        assert_eq!(calls, 4);
     }
 
     #[test]
