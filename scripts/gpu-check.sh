@@ -6,7 +6,8 @@
 # and then Candle's conv2d are tried, and the first that passes runs the rest), again
 # with the convolutions chosen by timing (GANZOO_CUDA_CONV=timed) and through cuDNN's
 # graph API (GANZOO_CUDA_CONV=cudnn-graph-any) and with the steps replayed as CUDA
-# graphs (GANZOO_CUDA_GRAPHS=1); every model's speed
+# graphs (GANZOO_CUDA_GRAPHS=1; also short toy runs with label and instance noise, eager
+# against replayed); every model's speed
 # beside PyTorch's CUDA reference at batch 64 and 256, like for like: TF32 in the
 # convolutions on both sides (PyTorch's default), then exact f32 on both, ganzoo's
 # convolutions each time by its default rule, through cuDNN's graph API (its first
@@ -168,6 +169,39 @@ PY
   log "workflow: runs in details.tar.gz (workflow/), checkpoints left out"
 }
 
+# Steps with every draw made before them, replayed: label noise and instance noise (on
+# a critic step and on a generator step, on the kept batch (gan) and on fresh noise
+# (wgan-gp)), trained eagerly and with CUDA graphs from one seed; each iteration's losses
+# must agree within 1e-4 (relative), and the log names the steps recorded.
+replay_noise() {
+  local rn=$work/replay-noise
+  mkdir -p "$rn"
+  local runs=("gan --label-noise 0.2 --instance-noise 0.1" "wgan-gp --instance-noise 0.1")
+  for run in "${runs[@]}"; do
+    local family=${run%% *} flags
+    read -ra flags <<< "${run#* }"
+    local common=(train "$family" --dataset 8gaussians --iters 12 --log-every 1 --seed 7 "${flags[@]}" "${device[@]}")
+    step "replay-noise-$family-eager" "$bin" "${common[@]}" --out "$rn/$family-eager" || continue
+    GANZOO_CUDA_GRAPHS=1 RUST_LOG=warn,ganzoo_train::replay=info step "replay-noise-$family-graphs" "$bin" \
+      "${common[@]}" --out "$rn/$family-graphs" || continue
+    local recorded
+    recorded=$(grep -c 'recorded as a CUDA graph' "$work/replay-noise-$family-graphs.err")
+    log "$family ($run): $recorded steps recorded as CUDA graphs (2 expected on a GPU: critic and generator)"
+    if [ "${CHECK_CPU_ONLY:-0}" != 1 ] && [ "$recorded" != 2 ]; then
+      status=1
+      log "FAILED: $family's steps were not both recorded (replay-noise-$family-graphs.err in details says why)"
+    fi
+    step "replay-noise-$family-compare" "$python" - "$rn/$family-eager/metrics.jsonl" "$rn/$family-graphs/metrics.jsonl" <<'PY'
+import json, sys
+eager, graphs = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
+worst = max(abs(a[k] - b[k]) / max(abs(a[k]), 1e-3) for a, b in zip(eager, graphs) for k in ("d_loss", "g_loss"))
+ok = len(eager) == len(graphs) == 12 and worst <= 1e-4
+print(f"losses with CUDA graphs against eager, {len(graphs)} iterations: worst relative difference {worst:.2e} (bound 1e-4): {'ok' if ok else 'FAILED'}")
+sys.exit(0 if ok else 1)
+PY
+  done
+}
+
 # bench B KERNELS LABEL [FLAGS...]: the models at batch B with --kernels KERNELS.
 bench() {
   local b=$1 kernels=$2 label=$3; shift 3
@@ -265,6 +299,10 @@ if want parity-replay && fits 60 "parity with CUDA graphs"; then
   log "parity with the steps replayed as CUDA graphs (GANZOO_CUDA_GRAPHS=1)"
   GANZOO_CUDA_GRAPHS=1 RUST_LOG=warn,ganzoo_train::replay=info step parity-replay "$bin" bench --parity 5 \
     "${device[@]}" "${parity_flags[@]}" --json || replay_failed=1
+  if fits 40 "CUDA graphs with label and instance noise"; then
+    log "CUDA graphs with label and instance noise: losses against eager steps"
+    replay_noise
+  fi
 fi
 # compared B LABEL: the models at batch B beside PyTorch, ganzoo's convolutions each way
 # VARIANTS names (by default its rule by size, cuDNN's graph API's first engine as
