@@ -39,6 +39,8 @@ const KC: usize = 256;
 const A_STRIDE: usize = KC + 16;
 /// Width of a packed B panel (a multiple of both kernels' `NR`).
 const NC: usize = 512;
+/// How many depths ahead a microkernel prefetches its B sliver.
+const PREFETCH: usize = 8;
 
 /// Most rows of a tile at any level.
 const MAX_MR: usize = 12;
@@ -128,13 +130,69 @@ pub(crate) unsafe fn run(isa: Isa, c: &Call<f32>) {
     match (path, isa) {
         // SAFETY: see above.
         (Path::Blocked, _) => unsafe {
-            blocked_at(isa, c, Source::View(View::lhs(c)), Source::View(View::rhs(c)), None)
+            match column_parts(isa, c) {
+                Some(parts) => blocked_by_columns(isa, c, &parts),
+                None => blocked_at(isa, c, Source::View(View::lhs(c)), Source::View(View::rhs(c)), None),
+            }
         },
         // SAFETY: see above.
         (thin, Isa::Avx512) => unsafe { thin_avx512(c, thin) },
         // SAFETY: see above.
         (thin, _) => unsafe { thin_avx2(c, thin) },
     }
+}
+
+/// A call shared by the threads that each compute some of its columns.
+#[derive(Clone, Copy)]
+struct CallRef<'a>(&'a Call<f32>);
+// SAFETY: each thread reads the operands and writes its own columns of C only.
+unsafe impl Send for CallRef<'_> {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for CallRef<'_> {}
+
+impl<'a> CallRef<'a> {
+    /// The call (a method, so closures capture the whole `Send` wrapper).
+    fn get(self) -> &'a Call<f32> {
+        self.0
+    }
+}
+
+/// The blocked path on each part `(first column, width)` of C's columns, one thread
+/// each, each part single-threaded.
+///
+/// # Safety
+/// As for [`run`], on a call the blocked path takes; the parts lie inside C.
+unsafe fn blocked_by_columns(isa: Isa, c: &Call<f32>, parts: &[(usize, usize)]) {
+    let whole = CallRef(c);
+    parts.par_iter().for_each(|&(j0, width)| {
+        let c = whole.get();
+        // SAFETY: columns `j0..j0 + width` of C and B exist (the caller's contract).
+        let (dst, rhs) = unsafe { (c.dst.offset(j0 as isize * c.dst_cs), c.rhs.offset(j0 as isize * c.rhs_cs)) };
+        let part = Call { n: width, dst, rhs, parallelism: gemm_common::Parallelism::None, ..*c };
+        // SAFETY: the part is a product of the same kind on columns inside the call's.
+        unsafe { blocked_at(isa, &part, Source::View(View::lhs(&part)), Source::View(View::rhs(&part)), None) }
+    });
+}
+
+/// Rows of C per thread below which a threaded product splits its columns among the
+/// threads instead of its rows (`docs/performance.md`, *Few rows*).
+const COLUMN_SPLIT_ROWS: usize = 96;
+
+/// For a threaded product with fewer than [`COLUMN_SPLIT_ROWS`] rows per thread and at
+/// least two tiles of columns per thread: its columns in one part per thread (whole
+/// tiles each). Each thread then packs its own panels of B and all of A, in one
+/// fork-join, instead of a fork-join per panel over a few slivers of A. Every element
+/// is summed as before, so the result is the same bits.
+fn column_parts(isa: Isa, c: &Call<f32>) -> Option<Vec<(usize, usize)>> {
+    let nr = if isa == Isa::Avx512 { Avx512::NR } else { Avx2::NR };
+    let threads = rayon::current_num_threads();
+    let threaded = !matches!(c.parallelism, gemm_common::Parallelism::None);
+    if !threaded || threads < 2 || c.m >= COLUMN_SPLIT_ROWS * threads || c.n < 2 * nr * threads {
+        return None;
+    }
+    let tiles = c.n.div_ceil(nr);
+    let per = tiles.div_ceil(threads);
+    Some((0..tiles).step_by(per).map(|t| (t * nr, (per * nr).min(c.n - t * nr))).collect())
 }
 
 /// Whether [`run_unfolded`] takes an `m × n × k` product at `isa` (the blocked path;
@@ -951,6 +1009,9 @@ macro_rules! microkernel {
                     unsafe {
                         for &(k0, k1) in spans {
                             for p in k0..k1 {
+                                let ahead = b.wrapping_add((p + PREFETCH) * NR) as *const i8;
+                                _mm_prefetch::<_MM_HINT_T0>(ahead);
+                                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(4 * $lanes));
                                 let b0 = $load(b.add(p * NR));
                                 let b1 = $load(b.add(p * NR + $lanes));
                                 for (r, acc) in acc.iter_mut().enumerate() {
@@ -1055,6 +1116,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A threaded product with few rows is split by columns, one part per thread
+    /// (whole tiles, the last part short; B transposed or not, accumulating or not):
+    /// the same bits as the single-threaded product, which splits nothing. Run in
+    /// pools of 2 and 3 threads, so that it is tested whatever the machine's count.
+    #[test]
+    fn few_rows_split_by_columns_give_the_single_threaded_bits() {
+        for isa in [Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.supported()) {
+            let nr = if isa == Isa::Avx512 { Avx512::NR } else { Avx2::NR };
+            for threads in [2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                for &(m, n, k) in &[(64, 784, 300), (13, 7 * nr + 5, 600), (100, 2 * nr * threads, 40)] {
+                    assert_eq!(parts(&pool, isa, (m, n, k)), Some(threads), "{isa} {m}×{n}×{k}");
+                    for (tb, acc) in [(false, false), (true, true)] {
+                        let (a, b, c0) = (values(m * k, 1), values(k * n, 2), values(m * n, 3));
+                        let (av, bv) =
+                            (MatRef::rows(&a, k), if tb { MatRef::transposed(&b, k) } else { MatRef::rows(&b, n) });
+                        let (mut split, mut serial) = (c0.clone(), c0.clone());
+                        pool.install(|| with_isa(isa, || matmul(m, n, k, &mut split, acc, av, bv, true)));
+                        with_isa(isa, || matmul(m, n, k, &mut serial, acc, av, bv, false));
+                        assert_eq!(split, serial, "{isa}, {threads} threads, {m}×{n}×{k} tb={tb} acc={acc}");
+                    }
+                }
+                // Many rows per thread, or too few columns: rows as before.
+                assert_eq!(parts(&pool, isa, (COLUMN_SPLIT_ROWS * threads, 4096, 64)), None);
+                assert_eq!(parts(&pool, isa, (8, 2 * nr * threads - 1, 64)), None);
+            }
+        }
+    }
+
+    /// How many parts a threaded product of this shape is split into in `pool`.
+    fn parts(pool: &rayon::ThreadPool, isa: Isa, (m, n, k): (usize, usize, usize)) -> Option<usize> {
+        let threaded = gemm_common::Parallelism::Rayon(0);
+        pool.install(|| column_parts(isa, &Call { parallelism: threaded, ..Call::shape(m, n, k) }).map(|p| p.len()))
     }
 
     /// A B packed once serves products with different A's, as the same product
