@@ -39,8 +39,6 @@ const KC: usize = 256;
 const A_STRIDE: usize = KC + 16;
 /// Width of a packed B panel (a multiple of both kernels' `NR`).
 const NC: usize = 512;
-/// How many depths ahead a microkernel prefetches its B sliver.
-const PREFETCH: usize = 8;
 
 /// Most rows of a tile at any level.
 const MAX_MR: usize = 12;
@@ -1009,9 +1007,6 @@ macro_rules! microkernel {
                     unsafe {
                         for &(k0, k1) in spans {
                             for p in k0..k1 {
-                                let ahead = b.wrapping_add((p + PREFETCH) * NR) as *const i8;
-                                _mm_prefetch::<_MM_HINT_T0>(ahead);
-                                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(4 * $lanes));
                                 let b0 = $load(b.add(p * NR));
                                 let b1 = $load(b.add(p * NR + $lanes));
                                 for (r, acc) in acc.iter_mut().enumerate() {

@@ -10,11 +10,12 @@
 //! as one backward pass over the summed loss (tested below): the weights' gradients
 //! are added, as one backward pass would add them.
 
-use crate::objective::{AdversarialObjective, Batch, PendingStats};
-use crate::Result;
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
 use ganzoo_models::Network;
+
+use crate::objective::{AdversarialObjective, Batch, PendingStats};
+use crate::Result;
 
 /// The critic's loss gradients for one step on `real` and `fake` (inputs as the critic
 /// sees them), with what the objective drew for it (`AdversarialObjective::critic_draws`);
