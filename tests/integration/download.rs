@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use ganzoo::data::download::{download_source, download_verified, md5_file};
+use ganzoo::data::download::{download_sha256, download_source, download_verified, md5_file};
 use ganzoo::data::{
     load_dataset, DataError, DataLocator, DatasetSpec, Fetch, ImageFolderConfig, KnownDataset, NoProgress, RemoteFile,
     RemoteSource,
@@ -34,6 +34,29 @@ fn official_file_downloads_and_matches_the_published_md5() {
     let path = download_verified(&[&format!("{base}mnist/")], &file, dest.path(), &mut NoProgress).unwrap();
     assert_eq!(md5_file(&path).unwrap(), "9fb629c4189551a2d022fa330f9573f3");
     assert!(!dest.path().join("t10k-images-idx3-ubyte.gz.part").exists());
+}
+
+/// A mirror announcing more bytes than the disk has free is refused before a byte is
+/// written: the error names the file and both sizes, and no partial file is left.
+#[test]
+fn a_download_larger_than_the_disk_is_refused_before_anything_is_written() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let _ = stream.read(&mut [0u8; 1024]);
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", 1u64 << 62);
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&[0u8; 4096]);
+        }
+    });
+    let dest = tempfile::tempdir().unwrap();
+    let file = dest.path().join("weights.bin");
+    let err = download_sha256(&format!("http://{addr}/weights.bin"), &file, "00", &mut NoProgress).unwrap_err();
+    assert!(matches!(err, DataError::NoRoom { needed, .. } if needed == 1 << 62), "{err:?}");
+    assert!(err.to_string().contains("weights.bin") && err.to_string().contains("4.0 EiB"), "{err}");
+    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0, "nothing written");
 }
 
 #[test]

@@ -22,3 +22,18 @@ fn npy_round_trip_and_header_alignment() {
     assert_eq!(read_npy_f32(&path).unwrap().0, vec![4]);
     assert!(write_npy_f32(&path, &[5], &[1.0]).is_err());
 }
+
+/// An array that would not fit on the disk is refused before a byte is written, naming
+/// the file, what it needs and what is free; neither it nor its partial file is left.
+#[test]
+fn an_array_larger_than_the_disk_is_refused_before_anything_is_written() {
+    use ganzoo::data::npy::NpyWriter;
+    use ganzoo::data::DataError;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.npy");
+    let err = NpyWriter::create(&path, &[1 << 40, 1 << 20]).err().expect("4 EiB cannot fit");
+    assert!(matches!(err, DataError::NoRoom { needed, .. } if needed > 4 << 60), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("huge.npy") && msg.contains("4.0 EiB") && msg.contains("free"), "{msg}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+}

@@ -134,7 +134,16 @@ fn bad_files_fail_cleanly_naming_the_file() {
         "--n must be at least 1",
     );
     let unwritable = ganzoo(&["data", "sample", "swissroll", "--out", "/nonexistent/dir/p.npy"]);
-    assert_clean_failure(&unwritable, "/nonexistent/dir/p.npy");
+    assert_clean_failure(&unwritable, "/nonexistent/dir/p.npy: its folder /nonexistent/dir does not exist");
+    let under_a_file = dir.path().join("x.npy/p.npy");
+    std::fs::write(dir.path().join("x.npy"), b"not a folder").unwrap();
+    let out = ganzoo(&["data", "sample", "swissroll", "--out", under_a_file.to_str().unwrap()]);
+    assert_clean_failure(&out, "x.npy is not a folder");
+    // More than the disk holds: refused before anything is written, not after filling it.
+    let huge = dir.path().join("huge.npy");
+    let out = ganzoo(&["data", "sample", "swissroll", "--n", "1000000000000000000", "--out", huge.to_str().unwrap()]);
+    assert_clean_failure(&out, "huge.npy: writing it needs 6.9 EiB but its file system has");
+    assert!(!huge.exists() && !dir.path().join("huge.npy.partial").exists());
 }
 
 #[test]
@@ -206,6 +215,11 @@ fn train_then_sample_then_resume() {
     assert!(ganzoo(&["sample", "--run", run_s, "--n", "5", "--out", npy.to_str().unwrap()]).status.success());
     let header = String::from_utf8_lossy(&std::fs::read(&npy).unwrap()[..100]).to_string();
     assert!(header.contains("'shape': (5, 1, 28, 28)"), "{header}");
+    // 10¹⁵ images of 28 × 28: refused at once for the disk, nothing written.
+    let huge = dir.path().join("huge.npy");
+    let out = ganzoo(&["sample", "--run", run_s, "--n", "1000000000000000", "--out", huge.to_str().unwrap()]);
+    assert_clean_failure(&out, "huge.npy: writing it needs 2.7 EiB but its file system has");
+    assert!(!huge.exists() && !dir.path().join("huge.npy.partial").exists());
     let grid = dir.path().join("i.png");
     assert!(ganzoo(&["sample", "--run", run_s, "--interpolate", "--out", grid.to_str().unwrap()]).status.success());
     // The same samples with bf16 activations: another rounding of the same images.
@@ -811,9 +825,12 @@ fn small_things_are_reported_as_what_they_are() {
     let missing = ganzoo(&["data", "info", "mnist", "--data-dir", "/nonexistent-ganzoo", "--no-download"]);
     let err = String::from_utf8_lossy(&missing.stderr).to_string();
     assert!(!missing.status.success());
-    let npy_missing = ganzoo(&["data", "sample", "swissroll", "--out", "/nonexistent/dir/p.npy"]);
-    let text = String::from_utf8_lossy(&npy_missing.stderr).to_string();
-    assert_eq!(text.matches("os error 2").count(), 1, "{text}");
+    // (The partial file's name taken by a folder: the write's own error.)
+    let blocked = dir.path().join("p.npy");
+    std::fs::create_dir(dir.path().join("p.npy.partial")).unwrap();
+    let npy_blocked = ganzoo(&["data", "sample", "swissroll", "--out", blocked.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&npy_blocked.stderr).to_string();
+    assert_eq!(text.matches("os error 21").count(), 1, "{text}");
     assert!(!err.contains("panicked"), "{err}");
     // Output formats are what their names say.
     let root = fixture_root();

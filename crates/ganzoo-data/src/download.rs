@@ -119,6 +119,9 @@ fn download_checked<H: Digest + Named>(
     let total = response.body().content_length();
     let name = final_path.file_name().map_or_else(|| final_path.display().to_string(), |n| n.to_string_lossy().into());
     let part = final_path.with_file_name(format!("{name}.part"));
+    if let Some(total) = total {
+        crate::room::ensure_room(final_path, u128::from(total))?;
+    }
     progress.begin(&name, total);
     let copied = copy_hashing::<H>(&mut response.body_mut().as_reader(), &part, progress);
     progress.end();

@@ -52,6 +52,9 @@ pub enum DataError {
     Corrupt { path: PathBuf, detail: String },
     #[error("{path}: too large: {detail}")]
     TooLarge { path: PathBuf, detail: String },
+    /// A file whose size is known would not fit on its file system.
+    #[error("{path}: writing it needs {} but its file system has {} free", crate::room::gib(*.needed), crate::room::gib(u128::from(*.free)))]
+    NoRoom { path: PathBuf, needed: u128, free: u64 },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     #[error(transparent)]

@@ -7,7 +7,8 @@
 //!   one (MD5-verified) from its canonical mirrors.
 //! - [`Batcher`] turns an [`ImageDataset`] into seeded, shuffled `f32` batches in [−1, 1].
 //! - [`ToyDistribution`] samples the 2-D toys of the WGAN and WGAN-GP papers.
-//! - [`grid`] tiles images into PNG grids; [`npy`] reads and writes `.npy` arrays.
+//! - [`grid`] tiles images into PNG grids; [`npy`] reads and writes `.npy` arrays;
+//!   [`room`] checks a file of known size fits before it is written.
 //!
 //! Invariant: nothing here trains or knows about models; errors name the file at fault.
 
@@ -25,6 +26,7 @@ pub mod idx;
 pub mod locate;
 pub mod mnist;
 pub mod npy;
+pub mod room;
 pub mod toy;
 
 pub use batcher::{Batch, Batcher, BatcherConfig};

@@ -21,8 +21,10 @@ pub fn write_npy_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
 }
 
 /// An `.npy` file written a chunk at a time, so an array is bounded by the disk, not
-/// memory. It goes to `PATH.partial` and is renamed to `PATH` by [`finish`](Self::finish)
-/// once every value is there: an interrupted write never leaves a truncated `PATH`.
+/// memory: [`create`](Self::create) refuses an array larger than the disk's free space
+/// before writing anything. It goes to `PATH.partial` and is renamed to `PATH` by
+/// [`finish`](Self::finish) once every value is there: an interrupted write never leaves
+/// a truncated `PATH`.
 pub struct NpyWriter {
     path: PathBuf,
     partial: PathBuf,
@@ -41,6 +43,9 @@ impl NpyWriter {
         header.push('\n');
         let hlen = u16::try_from(header.len())
             .map_err(|_| DataError::InvalidArgument(format!("shape {shape:?} does not fit an .npy header")))?;
+        let remaining = shape.iter().map(|&d| d as u128).product::<u128>();
+        let bytes = (MAGIC.len() + 2 + header.len()) as u128 + remaining.saturating_mul(4);
+        crate::room::ensure_room(path, bytes)?;
         let mut partial = path.as_os_str().to_owned();
         partial.push(".partial");
         let partial = PathBuf::from(partial);
@@ -49,7 +54,6 @@ impl NpyWriter {
             .and_then(|()| file.write_all(&hlen.to_le_bytes()))
             .and_then(|()| file.write_all(header.as_bytes()))
             .map_err(io_err(&partial))?;
-        let remaining = shape.iter().map(|&d| d as u128).product();
         Ok(Self { path: path.to_path_buf(), partial, file: Some(file), remaining })
     }
 

@@ -52,16 +52,7 @@ fn holder(pid: &Option<u32>) -> String {
 
 /// Bytes as `1.5 GiB`.
 pub fn gib(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let (mut v, mut unit) = (bytes as f64, 0);
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        (v, unit) = (v / 1024.0, unit + 1);
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
+    ganzoo_data::room::gib(u128::from(bytes))
 }
 
 fn limit_text(limit: u64, source: &str) -> String {

@@ -110,12 +110,17 @@ fn grid(
 /// Points drawn and written at a time by `data sample`.
 const TOY_CHUNK: usize = 1 << 16;
 
-/// The lower-case extension of `out` if it is one of `allowed`, else an error naming them.
+/// The lower-case extension of `out` if it is one of `allowed` and its folder exists,
+/// else an error naming what is wrong.
 pub fn output_kind(out: &Path, allowed: &[&str]) -> anyhow::Result<String> {
     let ext = out.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-    if allowed.contains(&ext.as_str()) {
-        return Ok(ext);
+    if !allowed.contains(&ext.as_str()) {
+        let names: Vec<String> = allowed.iter().map(|e| format!(".{e}")).collect();
+        anyhow::bail!("{}: the output must end in {}", out.display(), names.join(" or "));
     }
-    let names: Vec<String> = allowed.iter().map(|e| format!(".{e}")).collect();
-    anyhow::bail!("{}: the output must end in {}", out.display(), names.join(" or "))
+    if let Some(folder) = out.parent().filter(|p| !p.as_os_str().is_empty() && !p.is_dir()) {
+        let what = if folder.exists() { "is not a folder" } else { "does not exist" };
+        anyhow::bail!("{}: its folder {} {what}", out.display(), folder.display());
+    }
+    Ok(ext)
 }
