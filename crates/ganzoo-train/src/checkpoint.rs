@@ -47,7 +47,9 @@ pub fn checkpoints_dir(run: &Path) -> PathBuf {
     run.join("checkpoints")
 }
 
-/// Writes a checkpoint atomically and points `latest` at it.
+/// Writes a checkpoint atomically and points `latest` at it. Where the disk lacks room
+/// for it, the checkpoints older than the latest go first; if that is not enough,
+/// nothing is written and [`TrainError::NoRoom`] says what is needed and what is kept.
 pub fn save(run: &Path, snap: &Snapshot<'_>) -> Result<PathBuf> {
     let root = checkpoints_dir(run);
     std::fs::create_dir_all(&root).map_err(io_err(&root))?;
@@ -56,13 +58,13 @@ pub fn save(run: &Path, snap: &Snapshot<'_>) -> Result<PathBuf> {
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
     }
+    make_room(run, &tmp, size_on_disk(snap))?;
     std::fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-    save_tensors(&store_tensors(snap.gen), &tmp.join("generator.safetensors"))?;
-    save_tensors(&store_tensors(snap.critic), &tmp.join("critic.safetensors"))?;
-    save_tensors(&snap.optimizer_g, &tmp.join("optimizer_g.safetensors"))?;
-    save_tensors(&snap.optimizer_d, &tmp.join("optimizer_d.safetensors"))?;
-    let state = serde_json::to_string_pretty(&snap.state).map_err(|e| TrainError::Config(e.to_string()))?;
-    write_synced(&tmp.join("state.json"), state.as_bytes())?;
+    if let Err(e) = write_files(&tmp, snap) {
+        // A failed write (the disk filled after all) gives its space back.
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
     let dir = root.join(&name);
     if dir.exists() {
         let old = root.join(format!("{name}.old"));
@@ -75,6 +77,58 @@ pub fn save(run: &Path, snap: &Snapshot<'_>) -> Result<PathBuf> {
     crate::run_dir::write_atomic(&root.join("latest"), name.as_bytes())?;
     prune(&root, &name)?;
     Ok(dir)
+}
+
+/// The checkpoint's files, written and synced into `tmp`.
+fn write_files(tmp: &Path, snap: &Snapshot<'_>) -> Result<()> {
+    save_tensors(&store_tensors(snap.gen), &tmp.join("generator.safetensors"))?;
+    save_tensors(&store_tensors(snap.critic), &tmp.join("critic.safetensors"))?;
+    save_tensors(&snap.optimizer_g, &tmp.join("optimizer_g.safetensors"))?;
+    save_tensors(&snap.optimizer_d, &tmp.join("optimizer_d.safetensors"))?;
+    let state = serde_json::to_string_pretty(&snap.state).map_err(|e| TrainError::Config(e.to_string()))?;
+    write_synced(&tmp.join("state.json"), state.as_bytes())
+}
+
+/// About the bytes a checkpoint of `snap` takes: its tensors' values, and a margin for
+/// the safetensors headers (names, shapes) and `state.json`.
+fn size_on_disk(snap: &Snapshot<'_>) -> u128 {
+    let (gen, critic) = (store_tensors(snap.gen), store_tensors(snap.critic));
+    let all = [&gen, &critic, &snap.optimizer_g, &snap.optimizer_d];
+    let tensors = all.iter().flat_map(|m| m.values());
+    tensors.map(|t| (t.elem_count() * t.dtype().size_in_bytes()) as u128 + 256).sum::<u128>() + (64 << 10)
+}
+
+/// Checks that `needed` bytes fit beside `tmp`; where they do not, removes the complete
+/// checkpoints other than the one `latest` names and the newest (`prune` would remove
+/// them once this one is written) and checks again. The checkpoint a resume would
+/// start from is never removed.
+fn make_room(run: &Path, tmp: &Path, needed: u128) -> Result<()> {
+    make_room_within(run, tmp, needed, &|| ganzoo_data::room::free_bytes(tmp))
+}
+
+/// [`make_room`] with the free space read by `free` (tests give a small disk).
+fn make_room_within(run: &Path, tmp: &Path, needed: u128, free: &dyn Fn() -> Option<u64>) -> Result<()> {
+    let short = || free().filter(|&free| needed > u128::from(free));
+    if short().is_none() {
+        return Ok(());
+    }
+    let root = checkpoints_dir(run);
+    let kept = latest(run).ok().flatten();
+    let steps = complete_steps(&root)?;
+    for name in steps.iter().rev().skip(1) {
+        let dir = root.join(name);
+        if Some(&dir) != kept.as_ref() {
+            tracing::warn!(checkpoint = %dir.display(), "removed early to make room for the next checkpoint");
+            std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+        }
+    }
+    match short() {
+        Some(free) => {
+            let kept = kept.or_else(|| steps.last().map(|n| root.join(n)));
+            Err(TrainError::NoRoom { path: tmp.to_path_buf(), needed, free, checkpoint: kept })
+        }
+        None => Ok(()),
+    }
 }
 
 /// The checkpoint `latest` points to, if any.
@@ -196,4 +250,76 @@ fn prune(root: &Path, current: &str) -> Result<()> {
         std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run with complete checkpoints `steps` of `size` bytes each, `latest` naming one.
+    fn run_with(steps: &[u64], size: usize, latest: u64) -> tempfile::TempDir {
+        let run = tempfile::tempdir().unwrap();
+        let root = checkpoints_dir(run.path());
+        for step in steps {
+            let dir = root.join(format!("step-{step:08}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("generator.safetensors"), vec![0u8; size]).unwrap();
+        }
+        std::fs::write(root.join("latest"), format!("step-{latest:08}")).unwrap();
+        run
+    }
+
+    /// The free space of a disk of `capacity` bytes holding only the run's checkpoints.
+    fn disk(run: &Path, capacity: u64) -> impl Fn() -> Option<u64> + '_ {
+        move || {
+            let used: u64 = complete_steps(&checkpoints_dir(run))
+                .unwrap()
+                .iter()
+                .map(|n| std::fs::metadata(checkpoints_dir(run).join(n).join("generator.safetensors")).unwrap().len())
+                .sum();
+            Some(capacity.saturating_sub(used))
+        }
+    }
+
+    fn left(run: &Path) -> Vec<String> {
+        complete_steps(&checkpoints_dir(run)).unwrap()
+    }
+
+    #[test]
+    fn room_enough_removes_nothing() {
+        let run = run_with(&[10, 20, 30], 100, 30);
+        let tmp = checkpoints_dir(run.path()).join("step-00000040.tmp");
+        make_room_within(run.path(), &tmp, 100, &disk(run.path(), 400)).unwrap();
+        assert_eq!(left(run.path()).len(), 3);
+    }
+
+    /// Short of room: the older checkpoints go, never the newest or the one `latest`
+    /// names (a resume's start), and that makes room.
+    #[test]
+    fn short_of_room_the_older_checkpoints_go_first() {
+        let run = run_with(&[10, 20, 30], 100, 30);
+        let tmp = checkpoints_dir(run.path()).join("step-00000040.tmp");
+        make_room_within(run.path(), &tmp, 100, &disk(run.path(), 350)).unwrap();
+        assert_eq!(left(run.path()), ["step-00000030"]);
+        // `latest` naming an older one (a resume from it): both it and the newest stay.
+        let run = run_with(&[10, 20, 30], 100, 20);
+        make_room_within(run.path(), &tmp, 100, &disk(run.path(), 350)).unwrap();
+        assert_eq!(left(run.path()), ["step-00000020", "step-00000030"]);
+    }
+
+    /// Still short once the older ones are gone: an error naming the checkpoint, both
+    /// sizes and the checkpoint kept, which is still there.
+    #[test]
+    fn no_room_even_then_stops_with_the_latest_kept() {
+        let run = run_with(&[10, 20], 100, 20);
+        let tmp = checkpoints_dir(run.path()).join("step-00000030.tmp");
+        let err = make_room_within(run.path(), &tmp, 100, &disk(run.path(), 150)).unwrap_err();
+        assert!(matches!(err, TrainError::NoRoom { needed: 100, free: 50, .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("step-00000030.tmp") && msg.contains("100 B") && msg.contains("50 B free"), "{msg}");
+        assert!(msg.contains("(") && msg.contains("step-00000020) is kept"), "{msg}");
+        assert_eq!(left(run.path()), ["step-00000020"]);
+        // Unknown free space refuses nothing.
+        make_room_within(run.path(), &tmp, u128::MAX, &|| None).unwrap();
+    }
 }

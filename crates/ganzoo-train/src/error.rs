@@ -16,6 +16,9 @@ pub enum TrainError {
     },
     #[error("non-finite {what} ({value}) at iteration {iteration}; training stopped, {}", kept_checkpoint(.checkpoint))]
     NonFinite { iteration: u64, what: &'static str, value: f64, checkpoint: Option<PathBuf> },
+    /// A checkpoint that does not fit on its disk; nothing of it was written.
+    #[error("{path}: a checkpoint needs about {} but its file system has {} free; training stopped, {}: free some space, then resume", ganzoo_data::room::gib(*.needed), gib(*.free), kept_checkpoint(.checkpoint))]
+    NoRoom { path: PathBuf, needed: u128, free: u64, checkpoint: Option<PathBuf> },
     /// A run directory that a command will not write into, and why.
     #[error("{path}: {detail}")]
     Refused { path: PathBuf, detail: String },
