@@ -25,7 +25,7 @@ for toy in 8gaussians 25gaussians; do
   echo "## $toy, $ITERS generator iterations, seeds ${SEEDS[*]}, 2,000 samples, eval seed 0"
   echo "| run | modes covered | ≥ 20 samples | high-quality | KL(modes ‖ uniform) | W1 | W1 real vs real |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-  "$G" data sample "$toy" --n 2000 --seed 99 --out "$OUT/real-$toy.npy" >/dev/null
+  "$G" data sample "$toy" --n 2000 --seed 99 --out "$OUT/real-$toy.npy" --overwrite >/dev/null
   row "real samples" "$("$G" eval --samples "$OUT/real-$toy.npy" --dataset "$toy" --json)"
   python3 - "$OUT/uniform-$toy.npy" <<'PY'
 import random, struct, sys

@@ -427,6 +427,9 @@ pub struct SampleArgs {
     /// .png (grid, or scatter for toys) or .npy (raw samples)
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
     /// A grid of 8 walks of 8 steps between random latent points.
     #[arg(long)]
     pub interpolate: bool,
@@ -570,6 +573,9 @@ pub enum DataCommand {
         seed: u64,
         #[arg(long)]
         out: PathBuf,
+        /// Replace OUT if it exists.
+        #[arg(long)]
+        overwrite: bool,
     },
     /// An 8×8 grid of real training images as PNG.
     Grid {
@@ -581,6 +587,9 @@ pub enum DataCommand {
         seed: Option<u64>,
         #[arg(long)]
         out: PathBuf,
+        /// Replace OUT if it exists.
+        #[arg(long)]
+        overwrite: bool,
     },
 }
 

@@ -48,6 +48,14 @@ fn ganzoo(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The shape in an `.npy` file's header, as written there: `(3, 2)`.
+fn npy_shape(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    let header = String::from_utf8_lossy(&bytes[..128.min(bytes.len())]).to_string();
+    let from = header.find("'shape': ").unwrap() + "'shape': ".len();
+    header[from..].split_inclusive(')').next().unwrap().to_string()
+}
+
 fn assert_clean_failure(out: &Output, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "expected failure, stderr: {err}");
@@ -144,6 +152,14 @@ fn bad_files_fail_cleanly_naming_the_file() {
     let out = ganzoo(&["data", "sample", "swissroll", "--n", "1000000000000000000", "--out", huge.to_str().unwrap()]);
     assert_clean_failure(&out, "huge.npy: writing it needs 6.9 EiB but its file system has");
     assert!(!huge.exists() && !dir.path().join("huge.npy.partial").exists());
+    // A file already there (the user's, say) is replaced only with --overwrite.
+    let mine = dir.path().join("mine.npy");
+    std::fs::write(&mine, b"the user's own file").unwrap();
+    let args = ["data", "sample", "swissroll", "--n", "4", "--out", mine.to_str().unwrap()];
+    assert_clean_failure(&ganzoo(&args), "mine.npy exists: pass --overwrite to replace it, or another --out");
+    assert_eq!(std::fs::read(&mine).unwrap(), b"the user's own file");
+    assert!(ganzoo(&[&args[..], &["--overwrite"]].concat()).status.success());
+    assert_eq!(npy_shape(&mine), "(4, 2)");
 }
 
 #[test]
@@ -949,10 +965,12 @@ fn eval_scores_a_toy_run_and_samples_from_a_file() {
         &ganzoo(&["train", "classifier", "--dataset", "8gaussians"]),
         "mnist, fashion-mnist or cifar10",
     );
-    let images = dir.path().join("images.npy");
-    assert!(ganzoo(&["sample", "--run", image_run.to_str().unwrap(), "--n", "3", "--out", images.to_str().unwrap()])
-        .status
-        .success());
+    // The same file again: refused, then replaced when asked.
+    let again = ["sample", "--run", image_run.to_str().unwrap(), "--n", "3", "--out", images.to_str().unwrap()];
+    assert_clean_failure(&ganzoo(&again), "images.npy exists: pass --overwrite to replace it");
+    assert_eq!(npy_shape(&images), "(150, 1, 28, 28)");
+    assert!(ganzoo(&[&again[..], &["--overwrite"]].concat()).status.success());
+    assert_eq!(npy_shape(&images), "(3, 1, 28, 28)");
     assert_clean_failure(
         &ganzoo(&["eval", "--samples", images.to_str().unwrap(), "--dataset", "8gaussians"]),
         "takes N×2 points",

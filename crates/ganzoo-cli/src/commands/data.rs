@@ -23,8 +23,10 @@ use crate::signals::StopFlag;
 pub fn run(cmd: DataCommand, limit: MemoryLimit) -> anyhow::Result<()> {
     match cmd {
         DataCommand::Info { dataset, source } => info(&dataset, &source, limit),
-        DataCommand::Sample { toy, n, seed, out } => sample(toy, n, seed, &out),
-        DataCommand::Grid { dataset, source, seed, out } => grid(&dataset, &source, seed, &out, limit),
+        DataCommand::Sample { toy, n, seed, out, overwrite } => sample(toy, n, seed, (&out, overwrite)),
+        DataCommand::Grid { dataset, source, seed, out, overwrite } => {
+            grid(&dataset, &source, seed, (&out, overwrite), limit)
+        }
     }
 }
 
@@ -71,9 +73,9 @@ fn describe_split(out: &mut String, name: &str, data: &ImageDataset) {
 }
 
 /// Points are drawn and written a chunk at a time: `--n` is bounded by the disk, not memory.
-fn sample(toy: ToyDistribution, n: usize, seed: u64, out: &Path) -> anyhow::Result<()> {
+fn sample(toy: ToyDistribution, n: usize, seed: u64, (out, overwrite): (&Path, bool)) -> anyhow::Result<()> {
     anyhow::ensure!(n > 0, "--n must be at least 1");
-    output_kind(out, &["npy"])?;
+    output_kind(out, &["npy"], overwrite)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let stop = StopFlag::install()?;
     let mut writer = NpyWriter::create(out, &[n, toy.dim()])?;
@@ -92,10 +94,10 @@ fn grid(
     dataset: &DatasetSpec,
     source: &SourceArgs,
     seed: Option<u64>,
-    out: &Path,
+    (out, overwrite): (&Path, bool),
     limit: MemoryLimit,
 ) -> anyhow::Result<()> {
-    output_kind(out, &["png"])?;
+    output_kind(out, &["png"], overwrite)?;
     let train = load(dataset, source, limit)?.train;
     let n = train.len().min(64);
     let ids: Vec<usize> = match seed {
@@ -110,9 +112,10 @@ fn grid(
 /// Points drawn and written at a time by `data sample`.
 const TOY_CHUNK: usize = 1 << 16;
 
-/// The lower-case extension of `out` if it is one of `allowed` and its folder exists,
-/// else an error naming what is wrong.
-pub fn output_kind(out: &Path, allowed: &[&str]) -> anyhow::Result<String> {
+/// The lower-case extension of `out` if it is one of `allowed`, its folder exists and
+/// it does not (unless `overwrite`: a user's file is replaced only when asked), else an
+/// error naming what is wrong.
+pub fn output_kind(out: &Path, allowed: &[&str], overwrite: bool) -> anyhow::Result<String> {
     let ext = out.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     if !allowed.contains(&ext.as_str()) {
         let names: Vec<String> = allowed.iter().map(|e| format!(".{e}")).collect();
@@ -121,6 +124,9 @@ pub fn output_kind(out: &Path, allowed: &[&str]) -> anyhow::Result<String> {
     if let Some(folder) = out.parent().filter(|p| !p.as_os_str().is_empty() && !p.is_dir()) {
         let what = if folder.exists() { "is not a folder" } else { "does not exist" };
         anyhow::bail!("{}: its folder {} {what}", out.display(), folder.display());
+    }
+    if out.exists() && !overwrite {
+        anyhow::bail!("{} exists: pass --overwrite to replace it, or another --out", out.display());
     }
     Ok(ext)
 }

@@ -1,7 +1,7 @@
 //! `ganzoo report RUN…`: one run's `report.html` (and charts) rewritten from its files,
 //! or, for several runs, a comparison page at `--out`.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use ganzoo_train::compare::comparison_html;
 use ganzoo_train::report::{self, RunView};
 use ganzoo_train::run_dir::write_atomic;
@@ -15,10 +15,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         let page = report::rewrite(run).with_context(|| format!("cannot rewrite the report of {}", run.display()))?;
         return emit(&format!("wrote {}\n", page.display()));
     }
-    output_kind(&args.out, &["html"])?;
-    if args.out.exists() && !args.overwrite {
-        bail!("{} exists: pass --overwrite to replace it, or another --out", args.out.display());
-    }
+    output_kind(&args.out, &["html"], args.overwrite)?;
     let views = args
         .runs
         .iter()

@@ -21,7 +21,7 @@ pub fn run(args: SampleArgs, limit: MemoryLimit) -> anyhow::Result<()> {
     if args.n == 0 {
         bail!("--n must be at least 1");
     }
-    let kind = output_kind(&args.out, &["png", "npy"])?;
+    let kind = output_kind(&args.out, &["png", "npy"], args.overwrite)?;
     let mut gen = TrainedGenerator::load(&args.run, &device)
         .with_context(|| format!("cannot load the run {}", args.run.display()))?;
     if let Some(precision) = args.precision {
