@@ -467,3 +467,36 @@ fn bf16_activations_train_f32_weights_and_resume_exactly() {
     resumed.run(&mut Silent).unwrap();
     assert_eq!(weights(&straight), weights(&split), "resumed bf16 weights differ");
 }
+
+/// A configuration file is read whole or refused: every preset's own `config.toml`
+/// reads back as itself, and a key it does not have — at the top or in a table, a
+/// typo of a real one — is an error naming it, not a setting silently left at the
+/// preset's value.
+#[test]
+fn a_configuration_with_an_unknown_key_is_refused_naming_it() {
+    use ganzoo::train::config::Preset;
+    for data in [
+        DataSource::Toy(ToyDistribution::EightGaussians),
+        DataSource::Images(ganzoo::data::DatasetSpec::Known(KnownDataset::Mnist)),
+    ] {
+        for preset in Preset::ALL {
+            let mut c = TrainConfig::from_preset(preset, data.clone());
+            c.image_size = c.image_size.or(Some(28)).filter(|_| matches!(data, DataSource::Images(_)));
+            let Ok(()) = c.validate() else { continue };
+            let text = c.to_toml().unwrap();
+            assert_eq!(TrainConfig::from_toml(&text).unwrap().to_toml().unwrap(), text, "{}", preset.name());
+        }
+    }
+    let text =
+        TrainConfig::from_preset(Preset::Dcgan, DataSource::Toy(ToyDistribution::EightGaussians)).to_toml().unwrap();
+    for (edit, key) in [
+        (format!("wat = 3\n{text}"), "wat"),
+        (text.replace("[optimizer_g]\n", "[optimizer_g]\nlearning_rate = 0.1\n"), "optimizer_g.learning_rate"),
+        (text.replace("tensorboard =", "tensor_board ="), "tensor_board"),
+        (format!("{text}\n[extras]\nx = 1\n"), "extras"),
+    ] {
+        let err = TrainConfig::from_toml(&edit).unwrap_err();
+        assert!(matches!(err, TrainError::Config(_)), "{err:?}");
+        assert!(err.to_string().contains(&format!("unknown setting `{key}`")), "{key}: {err}");
+    }
+}

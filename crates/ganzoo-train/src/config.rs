@@ -615,9 +615,19 @@ impl TrainConfig {
         }
     }
 
-    /// Parses a saved `config.toml`.
+    /// Parses a saved `config.toml` (or one a user wrote, `train --config`). Every key
+    /// must be one the configuration has: a misspelt one (`learning_rate` for `lr`) would
+    /// otherwise be dropped and the run trained with the value it meant to replace.
     pub fn from_toml(text: &str) -> Result<Self> {
         let config: Self = toml::from_str(text).map_err(|e| TrainError::Config(e.to_string()))?;
+        let table = |text: &str| toml::from_str::<toml::Table>(text).map_err(|e| TrainError::Config(e.to_string()));
+        // The configuration writes every field it holds, so a key it did not write back
+        // is one it did not read.
+        if let Some(key) = unknown_key(&table(text)?, &table(&config.to_toml()?)?, "") {
+            return Err(TrainError::Config(format!(
+                "unknown setting `{key}` (the settings are those `ganzoo train` writes to a run's config.toml)"
+            )));
+        }
         config.validate()?;
         Ok(config)
     }
@@ -625,6 +635,18 @@ impl TrainConfig {
     pub fn to_toml(&self) -> Result<String> {
         toml::to_string_pretty(self).map_err(|e| TrainError::Config(e.to_string()))
     }
+}
+
+/// The first key of `given`, at any depth and dotted (`optimizer_g.lr`), that `known` lacks.
+fn unknown_key(given: &toml::Table, known: &toml::Table, prefix: &str) -> Option<String> {
+    given.iter().find_map(|(key, value)| {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match (value, known.get(key)) {
+            (_, None) => Some(path),
+            (toml::Value::Table(inner), Some(toml::Value::Table(known))) => unknown_key(inner, known, &path),
+            _ => None,
+        }
+    })
 }
 
 fn check_optimizer(opt: Optimizer) -> Result<()> {
