@@ -52,7 +52,9 @@ fn bad_samples_are_errors_not_nans() {
     let toy = ToyDistribution::EightGaussians;
     assert!(matches!(toy_metrics(toy, &[0.0, 1.0, 2.0], 0), Err(EvalError::Samples(_))));
     assert!(matches!(toy_metrics(toy, &[], 0), Err(EvalError::Samples(_))));
-    assert!(matches!(toy_metrics(toy, &[0.0, f32::NAN], 0), Err(EvalError::NonFinite { index: 1, .. })));
+    let err = toy_metrics(toy, &[0.0, f32::NAN], 0).unwrap_err();
+    assert!(matches!(err, EvalError::NonFinite { index: 1, .. }), "{err:?}");
+    assert_eq!(err.to_string(), "a non-finite value in the samples at index 1");
     let few = normal(10, 16, 0.0, 1);
     let err = Gaussian::fit(&few, 16).unwrap_err();
     assert!(matches!(err, EvalError::TooFew { needed: 17, got: 10, .. }), "{err}");

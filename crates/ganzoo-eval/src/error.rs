@@ -7,7 +7,7 @@ pub enum EvalError {
     #[error("bad samples: {0}")]
     Samples(String),
     /// A value that is NaN or infinite where a number is needed.
-    #[error("{what} holds a non-finite value at index {index}")]
+    #[error("a non-finite value in {what} at index {index}")]
     NonFinite { what: &'static str, index: usize },
     /// Fewer samples than a statistic needs.
     #[error("{what} needs at least {needed} samples, got {got}")]
