@@ -23,9 +23,9 @@ use crate::signals::StopFlag;
 pub fn run(cmd: DataCommand, limit: MemoryLimit) -> anyhow::Result<()> {
     match cmd {
         DataCommand::Info { dataset, source } => info(&dataset, &source, limit),
-        DataCommand::Sample { toy, n, seed, out, overwrite } => sample(toy, n, seed, (&out, overwrite)),
+        DataCommand::Sample { toy, n, seed, out, overwrite } => sample(toy, n, seed, &out, overwrite),
         DataCommand::Grid { dataset, source, seed, out, overwrite } => {
-            grid(&dataset, &source, seed, (&out, overwrite), limit)
+            grid(&dataset, &source, seed, &out, overwrite, limit)
         }
     }
 }
@@ -73,7 +73,7 @@ fn describe_split(out: &mut String, name: &str, data: &ImageDataset) {
 }
 
 /// Points are drawn and written a chunk at a time: `--n` is bounded by the disk, not memory.
-fn sample(toy: ToyDistribution, n: usize, seed: u64, (out, overwrite): (&Path, bool)) -> anyhow::Result<()> {
+fn sample(toy: ToyDistribution, n: usize, seed: u64, out: &Path, overwrite: bool) -> anyhow::Result<()> {
     anyhow::ensure!(n > 0, "--n must be at least 1");
     output_kind(out, &["npy"], overwrite)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -94,7 +94,8 @@ fn grid(
     dataset: &DatasetSpec,
     source: &SourceArgs,
     seed: Option<u64>,
-    (out, overwrite): (&Path, bool),
+    out: &Path,
+    overwrite: bool,
     limit: MemoryLimit,
 ) -> anyhow::Result<()> {
     output_kind(out, &["png"], overwrite)?;
