@@ -11,6 +11,18 @@ use ganzoo::data::idx::{write_idx_images, write_idx_labels};
 use ganzoo::data::ImageDataset;
 use rand::{Rng, SeedableRng};
 
+/// Rewrites the configuration each of `run`'s checkpoints keeps, as if they had been
+/// trained with `config`: how a test changes a recipe under a stopped run (to make it
+/// diverge, say), which a resume otherwise refuses (tested in `train.rs`).
+pub fn pretend_trained_with(run: &Path, config: &ganzoo::train::TrainConfig) {
+    for entry in std::fs::read_dir(run.join("checkpoints")).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.is_dir() {
+            std::fs::write(dir.join("config.toml"), config.to_toml().unwrap()).unwrap();
+        }
+    }
+}
+
 /// `../shared/data` beside the checkout.
 pub fn shared_data() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");

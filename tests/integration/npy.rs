@@ -37,3 +37,62 @@ fn an_array_larger_than_the_disk_is_refused_before_anything_is_written() {
     assert!(msg.contains("huge.npy") && msg.contains("4.0 EiB") && msg.contains("free"), "{msg}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
 }
+
+/// A write that cannot be put in place (its destination is a folder) fails naming it,
+/// leaves the folder as it was and removes its partial file.
+#[test]
+fn a_failed_rename_leaves_the_destination_and_no_partial_file() {
+    use ganzoo::data::grid::save_png;
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a.npy", "a.png"] {
+        let dest = dir.path().join(name);
+        std::fs::create_dir(&dest).unwrap();
+        std::fs::write(dest.join("inside"), b"kept").unwrap();
+        let err = if name.ends_with("npy") {
+            write_npy_f32(&dest, &[2], &[1.0, 2.0]).unwrap_err()
+        } else {
+            save_png(&image::DynamicImage::new_luma8(2, 2), &dest).unwrap_err()
+        };
+        assert!(err.to_string().contains(name), "{err}");
+        assert_eq!(std::fs::read(dest.join("inside")).unwrap(), b"kept");
+        assert!(!dir.path().join(format!("{name}.partial")).exists(), "{name}.partial left behind");
+    }
+}
+
+/// A `PATH.partial` already there is someone's (or a killed write's): refused by name and
+/// left as it was, never truncated; `PATH` is not written either.
+#[test]
+fn an_existing_partial_file_is_refused_not_truncated() {
+    use ganzoo::data::grid::save_png;
+    use ganzoo::data::DataError;
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["b.npy", "b.png"] {
+        let dest = dir.path().join(name);
+        let partial = dir.path().join(format!("{name}.partial"));
+        std::fs::write(&partial, b"the user's notes").unwrap();
+        let err = if name.ends_with("npy") {
+            write_npy_f32(&dest, &[2], &[1.0, 2.0]).unwrap_err()
+        } else {
+            save_png(&image::DynamicImage::new_luma8(2, 2), &dest).unwrap_err()
+        };
+        assert!(matches!(err, DataError::PartialExists { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("{name}.partial exists")) && msg.contains("remove it"), "{msg}");
+        assert_eq!(std::fs::read(&partial).unwrap(), b"the user's notes");
+        assert!(!dest.exists());
+    }
+}
+
+/// An unfinished array (fewer values than its shape) is never put in place, and its
+/// partial file goes when the writer is dropped.
+#[test]
+fn an_unfinished_array_leaves_nothing() {
+    use ganzoo::data::npy::NpyWriter;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("c.npy");
+    let mut w = NpyWriter::create(&dest, &[3]).unwrap();
+    w.write(&[1.0]).unwrap();
+    assert!(dir.path().join("c.npy.partial").exists());
+    assert!(w.finish().unwrap_err().to_string().contains("2 values missing from"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

@@ -179,6 +179,7 @@ fn a_failed_run_shows_in_the_report_then_and_later() {
     for opt in [&mut saved.optimizer_g, &mut saved.optimizer_d] {
         *opt = ganzoo::train::Optimizer::Adam { lr: 1e38, beta1: 0.5, beta2: 0.9 };
     }
+    crate::common::pretend_trained_with(&run, &saved);
     let err = Trainer::resume(dir, saved, None, Device::Cpu).unwrap().run(&mut Silent).unwrap_err();
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(html.contains("Training failed.") && html.contains("non-finite"), "{err}");
@@ -194,6 +195,7 @@ fn a_failed_run_shows_in_the_report_then_and_later() {
     saved.optimizer_g = ganzoo::train::Optimizer::Adam { lr: 1e-4, beta1: 0.5, beta2: 0.9 };
     saved.optimizer_d = saved.optimizer_g;
     saved.iters = Some(3);
+    crate::common::pretend_trained_with(&run, &saved);
     Trainer::resume(dir, saved, None, Device::Cpu).unwrap().run(&mut Silent).unwrap();
     // Finished, though no logged step reached 3 (every 5th is logged).
     assert_eq!(RunView::load(&run).unwrap().status, RunStatus::Finished);

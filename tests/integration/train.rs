@@ -206,6 +206,37 @@ fn resume_continues_exactly() {
     }
 }
 
+/// A run's `config.toml` edited between stop and resume: a change to what shapes the
+/// state (batch size, learning rate) is refused, naming each setting with both values and
+/// leaving the run as it was; a change to how long it trains or how often it writes is not.
+#[test]
+fn a_resume_refuses_a_configuration_its_checkpoint_was_not_trained_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small(Family::Gan, DataSource::Toy(ToyDistribution::EightGaussians));
+    config.iters = Some(2);
+    train(config, None, dir.path());
+    let before = crate::run_dir::snapshot(dir.path());
+    let (run, mut edited) = RunDir::open(dir.path()).unwrap();
+    edited.batch_size = 8;
+    edited.optimizer_g = Optimizer::Adam { lr: 0.5, beta1: 0.5, beta2: 0.999 };
+    let err = Trainer::resume(run, edited, None, Device::Cpu).err().expect("refused").to_string();
+    for needle in [
+        "config.toml: ",
+        "`batch_size` is 8 (trained with 16)",
+        "`optimizer_g.lr` is 0.5 (trained with 0.0002)",
+        "step-00000002 was trained otherwise",
+        "may change only epochs, iters",
+    ] {
+        assert!(err.contains(needle), "expected '{needle}' in: {err}");
+    }
+    assert_eq!(crate::run_dir::snapshot(dir.path()), before, "a refused resume changes nothing");
+    let (run, mut longer) = RunDir::open(dir.path()).unwrap();
+    (longer.iters, longer.sample_every, longer.tensorboard) = (Some(3), 1, false);
+    let mut t = Trainer::resume(run, longer, None, Device::Cpu).unwrap();
+    assert_eq!(t.run(&mut Silent).unwrap(), Outcome::Finished);
+    assert_eq!(t.iteration(), 3);
+}
+
 #[test]
 fn an_interrupted_checkpoint_write_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -301,6 +332,7 @@ fn non_finite_values_stop_training_and_keep_the_last_good_checkpoint() {
     for opt in [&mut saved.optimizer_g, &mut saved.optimizer_d] {
         *opt = Optimizer::Adam { lr: 1e38, beta1: 0.5, beta2: 0.9 };
     }
+    crate::common::pretend_trained_with(dir.path(), &saved);
     let mut t = Trainer::resume(run, saved, None, Device::Cpu).unwrap();
     let err = t.run(&mut Silent).unwrap_err();
     assert!(matches!(err, TrainError::NonFinite { .. }), "{err}");

@@ -160,6 +160,14 @@ fn bad_files_fail_cleanly_naming_the_file() {
     assert_eq!(std::fs::read(&mine).unwrap(), b"the user's own file");
     assert!(ganzoo(&[&args[..], &["--overwrite"]].concat()).status.success());
     assert_eq!(npy_shape(&mine), "(4, 2)");
+    // A folder is never replaced, asked or not, and nothing is left beside it.
+    let folder = dir.path().join("kept.npy");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("inside"), b"kept").unwrap();
+    let args = ["data", "sample", "swissroll", "--n", "4", "--out", folder.to_str().unwrap(), "--overwrite"];
+    assert_clean_failure(&ganzoo(&args), "kept.npy is a folder: --out names a file");
+    assert_eq!(std::fs::read(folder.join("inside")).unwrap(), b"kept");
+    assert!(!dir.path().join("kept.npy.partial").exists());
 }
 
 #[test]
@@ -252,6 +260,44 @@ fn train_then_sample_then_resume() {
         &ganzoo(&["train", "--resume", run_s, "--data-dir", data_s, "--lr-g", "0.1"]),
         "keeps its recipe",
     );
+    // Nor by editing the run's config.toml: refused, and the edit is left for the user.
+    let config = run.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let edited = text.replace("batch_size = 16", "batch_size = 8");
+    assert_ne!(edited, text);
+    std::fs::write(&config, &edited).unwrap();
+    let out = ganzoo(&["train", "--resume", run_s, "--data-dir", data_s, "--iters", "6"]);
+    assert_clean_failure(&out, "`batch_size` is 8 (trained with 16)");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), edited);
+    assert_eq!(std::fs::read_to_string(run.join("metrics.jsonl")).unwrap().lines().count(), 5);
+}
+
+/// A checkpoint write that fails part-way (here: a file-size limit, `ulimit -f`, as a full
+/// disk would) fails the run naming the file, removes its temporary folder, and keeps the
+/// checkpoint before it as the one to resume from.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_checkpoint_write_that_fails_leaves_the_previous_one_and_no_temporary_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let first = ganzoo(&["train", "gan", "--dataset", "8gaussians", "--iters", "2", "--out", run_s]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    // 200 KiB lets the logs, plots and report through but not the generator's weights.
+    let limited = Command::new("bash")
+        .args(["-c", "trap '' XFSZ; ulimit -f 200; exec \"$@\"", "bash", env!("CARGO_BIN_EXE_ganzoo")])
+        .args(["train", "--resume", run_s, "--iters", "4"])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert_clean_failure(&limited, "checkpoints/step-00000004.tmp/generator.safetensors: cannot write");
+    let names: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&"step-00000002".to_string()), "{names:?}");
+    assert!(!names.iter().any(|n| n.ends_with(".tmp")), "a temporary folder was left: {names:?}");
+    assert_eq!(std::fs::read_to_string(run.join("checkpoints/latest")).unwrap(), "step-00000002");
 }
 
 #[test]
@@ -841,12 +887,13 @@ fn small_things_are_reported_as_what_they_are() {
     let missing = ganzoo(&["data", "info", "mnist", "--data-dir", "/nonexistent-ganzoo", "--no-download"]);
     let err = String::from_utf8_lossy(&missing.stderr).to_string();
     assert!(!missing.status.success());
-    // (The partial file's name taken by a folder: the write's own error.)
+    // (The partial file's name taken by a folder: refused by name, once, and kept.)
     let blocked = dir.path().join("p.npy");
     std::fs::create_dir(dir.path().join("p.npy.partial")).unwrap();
     let npy_blocked = ganzoo(&["data", "sample", "swissroll", "--out", blocked.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&npy_blocked.stderr).to_string();
-    assert_eq!(text.matches("os error 21").count(), 1, "{text}");
+    assert_eq!(text.matches("p.npy.partial exists").count(), 1, "{text}");
+    assert!(dir.path().join("p.npy.partial").is_dir() && !blocked.exists());
     assert!(!err.contains("panicked"), "{err}");
     // Output formats are what their names say.
     let root = fixture_root();

@@ -55,6 +55,9 @@ pub enum DataError {
     /// A file whose size is known would not fit on its file system.
     #[error("{path}: writing it needs {} but its file system has {} free", crate::room::gib(*.needed), crate::room::gib(u128::from(*.free)))]
     NoRoom { path: PathBuf, needed: u128, free: u64 },
+    /// The temporary file of a write to `path` exists already: refused, never truncated.
+    #[error("{partial} exists: an interrupted write to {path} leaves one, or it is someone's file; remove it or choose another output")]
+    PartialExists { partial: PathBuf, path: PathBuf },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     #[error(transparent)]

@@ -57,15 +57,13 @@ pub fn save_tensor_grid(images: &Tensor, cols: usize, path: &Path) -> Result<()>
     save_png(&make_grid(shape, &pixels, cols, 2)?, path)
 }
 
-/// Saves an image as PNG, through `PATH.partial` and a rename: an interrupted save
+/// Saves an image as PNG through a [`PartialFile`]: an interrupted or failed save
 /// leaves the previous file (or none), never half a PNG.
 pub fn save_png(img: &image::DynamicImage, path: &Path) -> Result<()> {
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = std::path::PathBuf::from(partial);
-    if let Err(source) = img.save_with_format(&partial, image::ImageFormat::Png) {
-        let _ = std::fs::remove_file(&partial);
-        return Err(DataError::Encode { path: path.to_path_buf(), source });
-    }
-    std::fs::rename(&partial, path).map_err(crate::error::io_err(path))
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|source| DataError::Encode { path: path.to_path_buf(), source })?;
+    let mut file = crate::partial::PartialFile::create(path)?;
+    file.write_all(&png)?;
+    file.commit()
 }

@@ -8,7 +8,8 @@
 //! - [`Batcher`] turns an [`ImageDataset`] into seeded, shuffled `f32` batches in [−1, 1].
 //! - [`ToyDistribution`] samples the 2-D toys of the WGAN and WGAN-GP papers.
 //! - [`grid`] tiles images into PNG grids; [`npy`] reads and writes `.npy` arrays;
-//!   [`room`] checks a file of known size fits before it is written.
+//!   [`room`] checks a file of known size fits before it is written; [`partial`] writes a
+//!   file whole or not at all.
 //!
 //! Invariant: nothing here trains or knows about models; errors name the file at fault.
 
@@ -26,6 +27,7 @@ pub mod idx;
 pub mod locate;
 pub mod mnist;
 pub mod npy;
+pub mod partial;
 pub mod room;
 pub mod toy;
 

@@ -5,10 +5,11 @@
 //! padded with spaces and a newline so the data starts on a 64-byte boundary.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 
 use crate::error::io_err;
+use crate::partial::PartialFile;
 use crate::{DataError, Result};
 
 const MAGIC: &[u8] = b"\x93NUMPY\x01\x00";
@@ -22,13 +23,11 @@ pub fn write_npy_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
 
 /// An `.npy` file written a chunk at a time, so an array is bounded by the disk, not
 /// memory: [`create`](Self::create) refuses an array larger than the disk's free space
-/// before writing anything. It goes to `PATH.partial` and is renamed to `PATH` by
+/// before writing anything. It is written through a [`PartialFile`], put in place by
 /// [`finish`](Self::finish) once every value is there: an interrupted write never leaves
 /// a truncated `PATH`.
 pub struct NpyWriter {
-    path: PathBuf,
-    partial: PathBuf,
-    file: Option<BufWriter<File>>,
+    file: PartialFile,
     remaining: u128,
 }
 
@@ -46,15 +45,11 @@ impl NpyWriter {
         let remaining = shape.iter().map(|&d| d as u128).product::<u128>();
         let bytes = (MAGIC.len() + 2 + header.len()) as u128 + remaining.saturating_mul(4);
         crate::room::ensure_room(path, bytes)?;
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = PathBuf::from(partial);
-        let mut file = BufWriter::new(File::create(&partial).map_err(io_err(&partial))?);
-        file.write_all(MAGIC)
-            .and_then(|()| file.write_all(&hlen.to_le_bytes()))
-            .and_then(|()| file.write_all(header.as_bytes()))
-            .map_err(io_err(&partial))?;
-        Ok(Self { path: path.to_path_buf(), partial, file: Some(file), remaining })
+        let mut file = PartialFile::create(path)?;
+        file.write_all(MAGIC)?;
+        file.write_all(&hlen.to_le_bytes())?;
+        file.write_all(header.as_bytes())?;
+        Ok(Self { file, remaining })
     }
 
     /// Appends values.
@@ -62,39 +57,25 @@ impl NpyWriter {
         if values.len() as u128 > self.remaining {
             return Err(DataError::InvalidArgument(format!(
                 "more values than the shape of {} holds",
-                self.path.display()
+                self.file.path().display()
             )));
         }
-        let Some(file) = self.file.as_mut() else { return Ok(()) };
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        file.write_all(&bytes).map_err(io_err(&self.partial))?;
+        self.file.write_all(&bytes)?;
         self.remaining -= values.len() as u128;
         Ok(())
     }
 
-    /// Checks that the shape is full, syncs, and renames the file into place.
-    pub fn finish(mut self) -> Result<()> {
+    /// Checks that the shape is full, then puts the file in place.
+    pub fn finish(self) -> Result<()> {
         if self.remaining != 0 {
             return Err(DataError::InvalidArgument(format!(
                 "{} values missing from {}",
                 self.remaining,
-                self.path.display()
+                self.file.path().display()
             )));
         }
-        if let Some(file) = self.file.take() {
-            let file = file.into_inner().map_err(|e| io_err(&self.partial)(e.into_error()))?;
-            file.sync_all().map_err(io_err(&self.partial))?;
-        }
-        std::fs::rename(&self.partial, &self.path).map_err(io_err(&self.path))
-    }
-}
-
-impl Drop for NpyWriter {
-    /// An unfinished array is removed (it was never at `PATH`).
-    fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.partial);
-        }
+        self.file.commit()
     }
 }
 

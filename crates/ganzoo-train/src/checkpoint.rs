@@ -1,6 +1,7 @@
 //! Checkpoints: `run/checkpoints/step-NNNNNNNN/` holding `generator.safetensors`,
 //! `critic.safetensors`, `optimizer_g.safetensors`, `optimizer_d.safetensors` and
-//! `state.json` (counters, data position, RNG position), plus `run/checkpoints/latest`
+//! `state.json` (counters, data position, RNG position) and `config.toml` (the
+//! configuration it was trained with), plus `run/checkpoints/latest`
 //! naming the newest complete one.
 //!
 //! Writes are atomic: a checkpoint is written into `step-N.tmp/`, synced, renamed into
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::io_err;
 use crate::stream::StreamPosition;
-use crate::{Result, TrainError};
+use crate::{Result, TrainConfig, TrainError};
 
 /// Checkpoints kept on disk; older ones are removed.
 const KEEP: usize = 2;
@@ -41,6 +42,9 @@ pub struct Snapshot<'a> {
     pub optimizer_g: HashMap<String, Tensor>,
     pub optimizer_d: HashMap<String, Tensor>,
     pub state: TrainState,
+    /// The configuration it was trained with, kept beside the state: a resume checks the
+    /// run's (perhaps hand-edited) `config.toml` against it.
+    pub config: &'a TrainConfig,
 }
 
 pub fn checkpoints_dir(run: &Path) -> PathBuf {
@@ -86,7 +90,8 @@ fn write_files(tmp: &Path, snap: &Snapshot<'_>) -> Result<()> {
     save_tensors(&snap.optimizer_g, &tmp.join("optimizer_g.safetensors"))?;
     save_tensors(&snap.optimizer_d, &tmp.join("optimizer_d.safetensors"))?;
     let state = serde_json::to_string_pretty(&snap.state).map_err(|e| TrainError::Config(e.to_string()))?;
-    write_synced(&tmp.join("state.json"), state.as_bytes())
+    write_synced(&tmp.join("state.json"), state.as_bytes())?;
+    write_synced(&tmp.join("config.toml"), snap.config.to_toml()?.as_bytes())
 }
 
 /// About the bytes a checkpoint of `snap` takes: its tensors' values, and a margin for
@@ -173,6 +178,19 @@ pub fn read_state(dir: &Path) -> Result<TrainState> {
     let path = dir.join("state.json");
     let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
     serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint { path, detail: format!("unreadable state: {e}") })
+}
+
+/// Reads the configuration a checkpoint was trained with; `None` for a checkpoint
+/// written before checkpoints kept it.
+pub fn read_config(dir: &Path) -> Result<Option<TrainConfig>> {
+    let path = dir.join("config.toml");
+    match std::fs::read_to_string(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(&path)(e)),
+        Ok(text) => TrainConfig::from_toml(&text)
+            .map(Some)
+            .map_err(|e| TrainError::Checkpoint { path, detail: format!("unreadable configuration: {e}") }),
+    }
 }
 
 /// Loads tensors from a safetensors file, naming the file on failure.

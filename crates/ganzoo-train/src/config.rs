@@ -637,6 +637,51 @@ impl TrainConfig {
     }
 }
 
+/// Settings a resumed run may change (by flag or by editing its `config.toml`): how long
+/// it trains and what it writes along the way. Every other one shapes the run's state
+/// (data order, batch, models, optimisers) and must stay as its checkpoint was trained.
+pub const RESUME_MAY_CHANGE: [&str; 6] =
+    ["epochs", "iters", "tensorboard", "sample_every", "checkpoint_every", "eval_every"];
+
+impl TrainConfig {
+    /// The settings, dotted (`optimizer_g.lr`), in which `self` differs from `trained`
+    /// (the configuration a checkpoint was written with), other than
+    /// [`RESUME_MAY_CHANGE`]; each with its value here and in `trained`.
+    pub fn changed_since(&self, trained: &TrainConfig) -> Result<Vec<Changed>> {
+        let table = |c: &TrainConfig| {
+            c.to_toml().and_then(|t| toml::from_str::<toml::Table>(&t).map_err(|e| TrainError::Config(e.to_string())))
+        };
+        let (now, then) = (table(self)?, table(trained)?);
+        let mut out = Vec::new();
+        changed_keys(&now, &then, "", &mut out);
+        out.retain(|c| !RESUME_MAY_CHANGE.contains(&c.key.as_str()));
+        Ok(out)
+    }
+}
+
+/// A setting whose value differs between two configurations (`unset` where one lacks it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changed {
+    pub key: String,
+    pub now: String,
+    pub then: String,
+}
+
+fn changed_keys(now: &toml::Table, then: &toml::Table, prefix: &str, out: &mut Vec<Changed>) {
+    let keys: std::collections::BTreeSet<&String> = now.keys().chain(then.keys()).collect();
+    for key in keys {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match (now.get(key), then.get(key)) {
+            (Some(toml::Value::Table(a)), Some(toml::Value::Table(b))) => changed_keys(a, b, &path, out),
+            (a, b) if a != b => {
+                let show = |v: Option<&toml::Value>| v.map_or("unset".to_string(), toml::Value::to_string);
+                out.push(Changed { key: path, now: show(a), then: show(b) });
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The first key of `given`, at any depth and dotted (`optimizer_g.lr`), that `known` lacks.
 fn unknown_key(given: &toml::Table, known: &toml::Table, prefix: &str) -> Option<String> {
     given.iter().find_map(|(key, value)| {

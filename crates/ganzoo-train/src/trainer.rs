@@ -16,7 +16,7 @@
 //! gradients are formed, a loss term at a time, in [`crate::critic_step`]; what a run
 //! writes (metrics, samples, curves, checkpoints) in [`crate::record`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -169,6 +169,7 @@ impl Trainer {
             });
         }
         let mut t = Self::build(config, train, run, device)?;
+        t.check_config_unchanged(&candidates)?;
         let mut failures = Vec::new();
         for dir in &candidates {
             match t.restore(dir) {
@@ -194,6 +195,31 @@ impl Trainer {
             path: t.run_dir().path().to_path_buf(),
             detail: format!("no readable checkpoint: {}", failures.join("; ")),
         })
+    }
+
+    /// Refuses a configuration (the run's `config.toml`, perhaps edited by hand) that
+    /// differs from the one the newest checkpoint keeping it was trained with, other than
+    /// in [`RESUME_MAY_CHANGE`](crate::config::RESUME_MAY_CHANGE): a batch size or recipe
+    /// changed under a checkpoint would silently make its state mean something else.
+    fn check_config_unchanged(&self, candidates: &[PathBuf]) -> Result<()> {
+        let Some((dir, trained)) =
+            candidates.iter().find_map(|dir| Some((dir, checkpoint::read_config(dir).ok().flatten()?)))
+        else {
+            return Ok(());
+        };
+        let changed = self.config.changed_since(&trained)?;
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> =
+            changed.iter().map(|c| format!("`{}` is {} (trained with {})", c.key, c.now, c.then)).collect();
+        Err(TrainError::Config(format!(
+            "{}: {}; checkpoint {} was trained otherwise, and a resumed run may change only {}: put the values back, or start a new run",
+            self.run_dir().path().join("config.toml").display(),
+            list.join(", "),
+            dir.display(),
+            crate::config::RESUME_MAY_CHANGE.join(", "),
+        )))
     }
 
     /// Restores every piece of state from the checkpoint `dir`, after checking its
@@ -567,6 +593,7 @@ impl Trainer {
                 wall_time_s: self.record.wall_time_s(),
                 collapse_streak: self.record.collapse_streak(),
             },
+            config: &self.config,
         };
         self.record.checkpoint(&snap)?;
         Ok(())

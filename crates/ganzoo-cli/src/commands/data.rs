@@ -114,8 +114,8 @@ fn grid(
 const TOY_CHUNK: usize = 1 << 16;
 
 /// The lower-case extension of `out` if it is one of `allowed`, its folder exists and
-/// it does not (unless `overwrite`: a user's file is replaced only when asked), else an
-/// error naming what is wrong.
+/// it does not (unless `overwrite`: a user's file is replaced only when asked, a folder
+/// never), else an error naming what is wrong.
 pub fn output_kind(out: &Path, allowed: &[&str], overwrite: bool) -> anyhow::Result<String> {
     let ext = out.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     if !allowed.contains(&ext.as_str()) {
@@ -125,6 +125,9 @@ pub fn output_kind(out: &Path, allowed: &[&str], overwrite: bool) -> anyhow::Res
     if let Some(folder) = out.parent().filter(|p| !p.as_os_str().is_empty() && !p.is_dir()) {
         let what = if folder.exists() { "is not a folder" } else { "does not exist" };
         anyhow::bail!("{}: its folder {} {what}", out.display(), folder.display());
+    }
+    if out.is_dir() {
+        anyhow::bail!("{} is a folder: --out names a file (--overwrite replaces files only)", out.display());
     }
     if out.exists() && !overwrite {
         anyhow::bail!("{} exists: pass --overwrite to replace it, or another --out", out.display());
