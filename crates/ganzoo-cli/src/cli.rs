@@ -451,11 +451,11 @@ pub struct EvalArgs {
     #[arg(long, requires = "dataset")]
     pub samples: Option<PathBuf>,
     /// What the samples imitate (with --samples): 8gaussians, 25gaussians, swissroll, or an
-    /// image data set (mnist, fashion-mnist, cifar10).
-    #[arg(long)]
+    /// image data set (mnist, fashion-mnist, cifar10). A run is measured against its own.
+    #[arg(long, conflicts_with = "run")]
     pub dataset: Option<DataSource>,
     /// Samples to draw from the run's generator [default: 2000 for toys, 10000 for images].
-    #[arg(long)]
+    #[arg(long, conflicts_with = "samples")]
     pub n: Option<usize>,
     /// Seed of the generator's noise and of the fresh real samples.
     #[arg(long, default_value_t = 0)]
@@ -481,7 +481,7 @@ pub struct EvalArgs {
     pub precision: Option<PrecisionArg>,
     /// Where a run's generator makes the samples (--run): cpu, cuda or cuda:N; features are
     /// computed on the CPU.
-    #[arg(long, default_value_t = DeviceSpec::Cpu)]
+    #[arg(long, default_value_t = DeviceSpec::Cpu, conflicts_with = "samples")]
     pub device: DeviceSpec,
     #[command(flatten)]
     pub source: SourceArgs,

@@ -963,6 +963,20 @@ fn eval_scores_a_toy_run_and_samples_from_a_file() {
         "--n",
     );
     assert_clean_failure(&ganzoo(&["eval"]), "--run");
+    // A flag that does not apply is refused, not ignored: a run is measured against its
+    // own data, a file's samples are all used, toys have no image network.
+    assert_clean_failure(&ganzoo(&["eval", "--run", r, "--dataset", "mnist"]), "cannot be used with '--dataset");
+    let w = wide.to_str().unwrap();
+    assert_clean_failure(&ganzoo(&["eval", "--samples", w, "--dataset", "8gaussians", "--n", "5"]), "'--n <N>'");
+    assert_clean_failure(&ganzoo(&["eval", "--samples", w, "--dataset", "8gaussians", "--device", "cpu"]), "--device");
+    let image_flags = [("--classifier", "c"), ("--features", "inception"), ("--inception-weights", "w.pth")];
+    for (flag, value) in image_flags {
+        let named = if flag == "--features" { "--features inception" } else { flag };
+        let from_run = ganzoo(&["eval", "--run", r, flag, value]);
+        assert_clean_failure(&from_run, &format!("{named} applies to images; samples of 8gaussians"));
+        let from_file = ganzoo(&["eval", "--samples", w, "--dataset", "8gaussians", flag, value]);
+        assert_clean_failure(&from_file, &format!("{named} applies to images"));
+    }
     let root = fixture_root();
     let image_run = dir.path().join("img");
     let d = root.path().to_str().unwrap();

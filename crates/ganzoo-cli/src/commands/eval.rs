@@ -35,6 +35,7 @@ pub fn run(args: EvalArgs, limit: MemoryLimit) -> anyhow::Result<()> {
             (report, Some((run.clone(), step)))
         }
         (None, Some(file), Some(DataSource::Toy(toy))) => {
+            refuse_image_flags(*toy, &args)?;
             (EvalReport::Toy(eval_file(file, *toy, args.seed, limit)?), None)
         }
         (None, Some(file), Some(DataSource::Images(spec))) => {
@@ -78,6 +79,7 @@ fn eval_run(run: &Path, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<(
     let step = checkpoint::latest(run)?.and_then(|dir| checkpoint::read_state(&dir).ok()).map_or(0, |s| s.iteration);
     let report = match &gen.config.data {
         DataSource::Toy(toy) => {
+            refuse_image_flags(*toy, args)?;
             let n = args.n.unwrap_or(2000);
             check_toy_memory(n, limit)?;
             let mut points = Vec::with_capacity(2 * n);
@@ -90,6 +92,20 @@ fn eval_run(run: &Path, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<(
         DataSource::Images(spec) => EvalReport::Image(eval_images(&gen, &spec.to_string(), args, limit)?),
     };
     Ok((report, step))
+}
+
+/// Refuses the flags that choose an image network for samples of a toy (measured by
+/// mode counts and W1), rather than ignoring them.
+fn refuse_image_flags(toy: ToyDistribution, args: &EvalArgs) -> anyhow::Result<()> {
+    let given = [
+        (args.classifier.is_some(), "--classifier"),
+        (args.inception_weights.is_some(), "--inception-weights"),
+        (matches!(args.features, FeatureKind::Inception), "--features inception"),
+    ];
+    if let Some((_, flag)) = given.iter().find(|(given, _)| *given) {
+        bail!("{flag} applies to images; samples of {} are measured by their modes and W1 to real points", toy.name());
+    }
+    Ok(())
 }
 
 /// The classifier given by `--classifier`, else the one shipped for `dataset`.
