@@ -352,6 +352,10 @@ fn bad_training_requests_fail_cleanly() {
     );
     assert_clean_failure(&ganzoo(&["train", "dcgan", "--dataset", "imagenet"]), "unknown data set");
     assert_clean_failure(
+        &ganzoo(&["train", "gan", "--dataset", "8gaussians", "--image-size", "64", "--out", o]),
+        "--image-size applies to images; 8gaussians is 2-D points",
+    );
+    assert_clean_failure(
         &ganzoo(&["train", "gan", "--data-dir", d, "--clip", "0.1", "--out", o]),
         "--clip is for wgan",
     );

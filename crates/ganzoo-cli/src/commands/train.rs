@@ -162,6 +162,9 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     }
     c.batch_size = args.batch_size.unwrap_or(c.batch_size);
     c.seed = args.seed.unwrap_or(c.seed);
+    if let (Some(_), DataSource::Toy(toy)) = (args.source.image_size, &c.data) {
+        bail!("--image-size applies to images; {} is 2-D points", toy.name());
+    }
     c.image_size = args.source.image_size.or(c.image_size);
     c.tensorboard &= !args.no_tensorboard;
     apply_recipe(&mut c, &args.recipe)?;
