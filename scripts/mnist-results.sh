@@ -3,22 +3,26 @@
 # iterations and seeds, scores each run with `ganzoo eval` (the shipped MNIST classifier,
 # 10,000 samples against the 10,000 test digits) and prints docs/results.md's rows.
 # Usage: scripts/mnist-results.sh [ITERS] [SEEDS...]; runs go to ${OUT:-runs/results};
-# FAMILIES="gan wgan" limits the presets (default: gan dcgan wgan wgan-gp).
+# FAMILIES="gan wgan" limits the presets (default: gan dcgan wgan wgan-gp);
+# DATASET=fashion-mnist DATA=/usr/share/datasets does the same on Fashion-MNIST (its
+# shipped classifier).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 G=${GANZOO:-target/release/ganzoo}
 OUT=${OUT:-runs/results}
 DATA=${DATA:-../shared/data}
+DATASET=${DATASET:-mnist}
 ITERS=${1:-300}
 shift || true
-SEEDS=("${@:-1 2}")
+SEEDS=("$@")
+[ ${#SEEDS[@]} -gt 0 ] || SEEDS=(1 2)
 mkdir -p "$OUT"
 echo "| run | FID | KID | score | classes covered | precision | recall |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for family in ${FAMILIES:-gan dcgan wgan wgan-gp}; do
   for seed in "${SEEDS[@]}"; do
-    run="$OUT/$family-mnist-s$seed"
-    "$G" train "$family" --data-dir "$DATA" --iters "$ITERS" --seed "$seed" --checkpoint-every 100000 \
+    run="$OUT/$family-$DATASET-s$seed"
+    "$G" train "$family" --dataset "$DATASET" --data-dir "$DATA" --iters "$ITERS" --seed "$seed" --checkpoint-every 100000 \
       --out "$run" --overwrite >/dev/null 2>&1
     "$G" eval --run "$run" --data-dir "$DATA" --json >"$run.eval.json"
     python3 - "$family" "$seed" "$run.eval.json" <<'PY'
