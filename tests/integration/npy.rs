@@ -96,3 +96,11 @@ fn an_unfinished_array_leaves_nothing() {
     assert!(w.finish().unwrap_err().to_string().contains("2 values missing from"));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// A folder given where an array is expected is named as a folder.
+#[test]
+fn a_folder_is_not_read_as_an_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = read_npy_f32(dir.path()).unwrap_err().to_string();
+    assert!(err.ends_with("is a folder, not an .npy file"), "{err}");
+}

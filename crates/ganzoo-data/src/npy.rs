@@ -84,7 +84,11 @@ impl NpyWriter {
 pub fn read_npy_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
     let bad = |detail: String| DataError::BadLayout { path: path.to_path_buf(), detail };
     let mut file = File::open(path).map_err(io_err(path))?;
-    let len = file.metadata().map_err(io_err(path))?.len();
+    let meta = file.metadata().map_err(io_err(path))?;
+    if meta.is_dir() {
+        return Err(bad("is a folder, not an .npy file".into()));
+    }
+    let len = meta.len();
     let mut head = [0u8; 10];
     file.read_exact(&mut head).map_err(|_| bad("not a version 1.0 .npy file".into()))?;
     if &head[..8] != MAGIC {
