@@ -620,7 +620,6 @@ impl TrainConfig {
     /// otherwise be dropped and the run trained with the value it meant to replace.
     pub fn from_toml(text: &str) -> Result<Self> {
         let config: Self = toml::from_str(text).map_err(|e| TrainError::Config(e.to_string()))?;
-        let table = |text: &str| toml::from_str::<toml::Table>(text).map_err(|e| TrainError::Config(e.to_string()));
         // The configuration writes every field it holds, so a key it did not write back
         // is one it did not read.
         if let Some(key) = unknown_key(&table(text)?, &table(&config.to_toml()?)?, "") {
@@ -648,15 +647,17 @@ impl TrainConfig {
     /// (the configuration a checkpoint was written with), other than
     /// [`RESUME_MAY_CHANGE`]; each with its value here and in `trained`.
     pub fn changed_since(&self, trained: &TrainConfig) -> Result<Vec<Changed>> {
-        let table = |c: &TrainConfig| {
-            c.to_toml().and_then(|t| toml::from_str::<toml::Table>(&t).map_err(|e| TrainError::Config(e.to_string())))
-        };
-        let (now, then) = (table(self)?, table(trained)?);
+        let (now, then) = (table(&self.to_toml()?)?, table(&trained.to_toml()?)?);
         let mut out = Vec::new();
         changed_keys(&now, &then, "", &mut out);
         out.retain(|c| !RESUME_MAY_CHANGE.contains(&c.key.as_str()));
         Ok(out)
     }
+}
+
+/// TOML text as a table of settings.
+fn table(text: &str) -> Result<toml::Table> {
+    toml::from_str(text).map_err(|e| TrainError::Config(e.to_string()))
 }
 
 /// A setting whose value differs between two configurations (`unset` where one lacks it).
