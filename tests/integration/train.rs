@@ -280,7 +280,16 @@ fn stop_flag_saves_a_checkpoint_and_returns_interrupted() {
     let mut t = Trainer::new(config, Some(mnist(64)), RunDir::create(dir.path(), false).unwrap(), Device::Cpu).unwrap();
     t.stop_flag().store(true, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(t.run(&mut Silent).unwrap(), Outcome::Interrupted);
-    assert!(checkpoint::latest(dir.path()).unwrap().is_some());
+    let saved = checkpoint::latest(dir.path()).unwrap().unwrap();
+    // Its tensors have the permissions of the run's other files (the umask's), not 0600.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: std::path::PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for file in ["generator.safetensors", "critic.safetensors", "optimizer_g.safetensors"] {
+            assert_eq!(mode(saved.join(file)), mode(saved.join("state.json")), "{file}");
+        }
+    }
 }
 
 #[test]

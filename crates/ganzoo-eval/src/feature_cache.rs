@@ -79,7 +79,7 @@ pub fn write(path: &Path, seen: &Seen) -> Result<()> {
         tensors.insert("probs".to_string(), to_tensor(&seen.probs, seen.classes)?);
     }
     crate::files::write_whole(path, |tmp| {
-        candle_core::safetensors::save(&tensors, tmp)
+        ganzoo_data::safetensors_file::write(tmp, &tensors)
             .map_err(|e| EvalError::File { path: path.to_path_buf(), detail: e.to_string() })
     })
 }

@@ -228,14 +228,10 @@ fn store_tensors(store: &ParamStore) -> HashMap<String, Tensor> {
 }
 
 fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
-    // GPU tensors come to host memory here, where a failed copy is an error: Candle's
-    // writer copies them inside safetensors' `View::data`, which cannot fail, and unwraps.
-    let host = tensors.iter().map(|(n, t)| Ok((n.clone(), t.to_device(&Device::Cpu)?)));
-    let host = host.collect::<candle_core::Result<HashMap<String, Tensor>>>()?;
-    candle_core::safetensors::save(&host, path)
-        .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), detail: format!("cannot write: {e}") })?;
-    let f = std::fs::File::open(path).map_err(io_err(path))?;
-    f.sync_all().map_err(io_err(path))
+    // Written with the run's other files' permissions, synced (inside the checkpoint's
+    // `.tmp` folder, renamed whole after).
+    ganzoo_data::safetensors_file::write(path, tensors)
+        .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), detail: format!("cannot write: {e}") })
 }
 
 pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
