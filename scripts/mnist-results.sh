@@ -5,7 +5,7 @@
 # Usage: scripts/mnist-results.sh [ITERS] [SEEDS...]; runs go to ${OUT:-runs/results};
 # FAMILIES="gan wgan" limits the presets (default: gan dcgan wgan wgan-gp);
 # DATASET=fashion-mnist DATA=/usr/share/datasets does the same on Fashion-MNIST (its
-# shipped classifier).
+# shipped classifier); DATASET=cifar10 on CIFAR-10 (the 10,000 images of its first batch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 G=${GANZOO:-target/release/ganzoo}

@@ -210,14 +210,14 @@ fn a_classifier_learns_the_digits_and_its_features_score_real_against_noise() {
 #[test]
 fn the_shipped_classifiers_load_and_state_their_accuracy() {
     use ganzoo::eval::classifier::{shipped, Classifier};
-    for (dataset, floor) in [("mnist", 0.985), ("fashion-mnist", 0.91)] {
+    for (dataset, floor) in [("mnist", 0.985), ("fashion-mnist", 0.91), ("cifar10", 0.63)] {
         let (weights, card) = shipped(dataset).unwrap();
         let c = Classifier::load(weights, card, &candle_core::Device::Cpu).unwrap();
         assert_eq!(c.card.dataset, dataset);
         assert!(c.card.test_accuracy.unwrap() >= floor, "{:?}", c.card);
         assert!(c.card.command.starts_with(&format!("ganzoo train classifier --dataset {dataset} --seed")));
     }
-    assert!(shipped("cifar10").is_none());
+    assert!(shipped("folder:pictures").is_none());
 }
 
 #[test]
@@ -228,6 +228,7 @@ fn the_shipped_classifiers_score_what_their_cards_say_on_the_real_test_sets() {
     for (dataset, dir) in [
         (KnownDataset::Mnist, crate::common::shared_data().join("mnist")),
         (KnownDataset::FashionMnist, std::path::PathBuf::from("/usr/share/datasets/fashion-mnist")),
+        (KnownDataset::Cifar10, crate::common::shared_data().join("cifar-10-batches-bin")),
     ] {
         let (weights, card) = shipped(&dataset.to_string()).unwrap();
         let c = Classifier::load(weights, card, &candle_core::Device::Cpu).unwrap();

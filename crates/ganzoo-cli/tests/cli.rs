@@ -1106,12 +1106,49 @@ fn train_eval_every_scores_mnist_runs_with_the_shipped_classifier() {
     let lines = metrics_lines(&run);
     assert_eq!(lines.len(), 4);
     assert_eq!(lines[3]["eval"]["features"].as_str(), Some("classifier:mnist"));
-    // No classifier ships for CIFAR-10: refused before a run directory exists.
-    let cifar = dir.path().join("cifar");
+    // No classifier ships for a folder of images: refused before a run directory exists.
+    let (folder, run) = (format!("folder:{}", dir.path().join("pictures").display()), dir.path().join("folder-run"));
     let refused =
-        ganzoo(&["train", "dcgan", "--dataset", "cifar10", "--eval-every", "10", "--out", cifar.to_str().unwrap()]);
-    assert_clean_failure(&refused, "ships only for mnist and fashion-mnist");
-    assert!(!cifar.exists());
+        ganzoo(&["train", "dcgan", "--dataset", &folder, "--eval-every", "10", "--out", run.to_str().unwrap()]);
+    assert_clean_failure(&refused, "ships only for mnist, fashion-mnist and cifar10");
+    assert!(!run.exists());
+}
+
+#[test]
+fn eval_scores_cifar10_samples_with_the_shipped_classifier() {
+    // A CIFAR-10 root: 64 training and 300 test records of pseudo-random pixels.
+    let root = tempfile::tempdir().unwrap();
+    let cifar = root.path().join("cifar-10-batches-bin");
+    std::fs::create_dir(&cifar).unwrap();
+    let pixel = |i: usize, p: usize| ((i * 7919 + p * 104_729 + (p * p) % 251) % 256) as u8;
+    let records = |n: usize, salt: usize| -> Vec<u8> {
+        (0..n).flat_map(|i| std::iter::once((i % 10) as u8).chain((0..3072).map(move |p| pixel(i + salt, p)))).collect()
+    };
+    std::fs::write(cifar.join("data_batch_1.bin"), records(64, 1000)).unwrap();
+    std::fs::write(cifar.join("test_batch.bin"), records(300, 0)).unwrap();
+    let d = root.path().to_str().unwrap();
+    // The test images themselves, as samples: FID 0 up to rounding; uniform noise: far off.
+    let dir = tempfile::tempdir().unwrap();
+    let (same, noise) = (dir.path().join("same.npy"), dir.path().join("noise.npy"));
+    let test: Vec<f32> = (0..300).flat_map(|i| (0..3072).map(move |p| pixel(i, p) as f32 / 127.5 - 1.0)).collect();
+    ganzoo_data::npy::write_npy_f32(&same, &[300, 3, 32, 32], &test).unwrap();
+    let uniform: Vec<f32> = (0..300 * 3072usize).map(|i| ((i * 48_271) % 2001) as f32 / 1000.0 - 1.0).collect();
+    ganzoo_data::npy::write_npy_f32(&noise, &[300, 3, 32, 32], &uniform).unwrap();
+    let fid = |npy: &Path| {
+        let out =
+            ganzoo(&["eval", "--samples", npy.to_str().unwrap(), "--dataset", "cifar10", "--data-dir", d, "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["features"].as_str(), Some("classifier:cifar10"), "{report}");
+        report["fid"].as_f64().unwrap()
+    };
+    let (same_fid, noise_fid) = (fid(&same), fid(&noise));
+    assert!(same_fid.abs() < 1e-3 && noise_fid > 100.0, "same {same_fid}, noise {noise_fid}");
+    // Digits are not CIFAR-10 images: the shape is named.
+    let gray = dir.path().join("gray.npy");
+    ganzoo_data::npy::write_npy_f32(&gray, &[300, 1, 28, 28], &vec![0.0; 300 * 784]).unwrap();
+    let refused = ganzoo(&["eval", "--samples", gray.to_str().unwrap(), "--dataset", "cifar10", "--data-dir", d]);
+    assert_clean_failure(&refused, "takes [3, 32, 32] images (C, H, W), got [1, 28, 28]");
 }
 
 #[test]

@@ -51,8 +51,9 @@ pub struct Classifier {
 
 /// The classifier that ships for `dataset` (weights, card), made by the command in its
 /// card — MNIST on the 10,000-digit training subset in `../shared/data`, Fashion-MNIST on
-/// Debian's full 60,000 images — kept in `crates/ganzoo-eval/classifiers/` and compiled into
-/// the binary, so evaluation needs nothing fetched.
+/// Debian's full 60,000 images, CIFAR-10 on the 10,000 images of `data_batch_1.bin` in
+/// `../shared/data` — kept in `crates/ganzoo-eval/classifiers/` and compiled into the
+/// binary, so evaluation needs nothing fetched.
 pub fn shipped(dataset: &str) -> Option<(&'static [u8], &'static str)> {
     match dataset {
         "mnist" => {
@@ -62,6 +63,9 @@ pub fn shipped(dataset: &str) -> Option<(&'static [u8], &'static str)> {
             include_bytes!("../classifiers/fashion-mnist.safetensors"),
             include_str!("../classifiers/fashion-mnist.json"),
         )),
+        "cifar10" => {
+            Some((include_bytes!("../classifiers/cifar10.safetensors"), include_str!("../classifiers/cifar10.json")))
+        }
         _ => None,
     }
 }
@@ -120,7 +124,7 @@ impl Classifier {
         let failed = |path: &Path, e: String| EvalError::File { path: path.to_path_buf(), detail: e };
         let weights = stem.with_extension("safetensors");
         crate::files::write_whole(&weights, |tmp| {
-            candle_core::safetensors::save(&tensors, tmp).map_err(|e| failed(&weights, e.to_string()))
+            ganzoo_data::safetensors_file::write(tmp, &tensors).map_err(|e| failed(&weights, e.to_string()))
         })?;
         let card_path = stem.with_extension("json");
         crate::files::write_whole(&card_path, |tmp| {
@@ -150,7 +154,8 @@ impl Classifier {
     }
 
     /// Trains on `train` for `epochs` (Adam, batch 128 or the whole set if smaller, lr 1e-3 and 1e-4 for the last third;
-    /// each image shifted by up to 2 pixels either way, seeded); reports the accuracy on
+    /// each image shifted by up to 2 pixels either way and, if in colour, mirrored left to
+    /// right half the time, seeded); reports the accuracy on
     /// `test` after each epoch and returns the last.
     pub fn fit(
         &mut self,
@@ -172,7 +177,7 @@ impl Classifier {
             }
             for batch in batches.epoch(epoch) {
                 let batch = batch.map_err(data_err)?;
-                let images = shifted(&batch.images, &mut rng).map_err(candle_err)?;
+                let images = augmented(&batch.images, &mut rng).map_err(candle_err)?;
                 let logits = self.net.forward_t(&images, true).map_err(model_err)?;
                 let loss = candle_nn::loss::cross_entropy(&logits, &batch.labels).map_err(candle_err)?;
                 opt.backward_step(&loss).map_err(candle_err)?;
@@ -203,14 +208,22 @@ impl Classifier {
 const SHIFT: usize = 2;
 
 /// Each image moved by up to [`SHIFT`] pixels along each axis, the border filled with −1
-/// (the background of MNIST-like data in [−1, 1]).
-fn shifted(images: &Tensor, rng: &mut ChaCha8Rng) -> candle_core::Result<Tensor> {
-    let (n, _, h, w) = images.dims4()?;
+/// (the background of MNIST-like data in [−1, 1]). Colour images (natural scenes, as
+/// CIFAR-10) are also mirrored left to right with probability ½, the usual CIFAR
+/// augmentation; gray digits and clothes are not (a mirrored digit is another glyph), so
+/// their draws, and the shipped MNIST classifiers' weights, are as before.
+fn augmented(images: &Tensor, rng: &mut ChaCha8Rng) -> candle_core::Result<Tensor> {
+    let (n, c, h, w) = images.dims4()?;
     let padded = ((images + 1.0)?.pad_with_zeros(2, SHIFT, SHIFT)?.pad_with_zeros(3, SHIFT, SHIFT)? - 1.0)?;
+    let reversed = Tensor::from_vec((0..w as u32).rev().collect::<Vec<_>>(), w, images.device())?;
     let moved: Vec<Tensor> = (0..n)
         .map(|i| {
             let (dy, dx) = (rng.random_range(0..=2 * SHIFT), rng.random_range(0..=2 * SHIFT));
-            padded.narrow(0, i, 1)?.narrow(2, dy, h)?.narrow(3, dx, w)
+            let image = padded.narrow(0, i, 1)?.narrow(2, dy, h)?.narrow(3, dx, w)?;
+            match c == 3 && rng.random_bool(0.5) {
+                true => image.contiguous()?.index_select(&reversed, 3),
+                false => Ok(image),
+            }
         })
         .collect::<candle_core::Result<_>>()?;
     Tensor::cat(&moved, 0)?.contiguous()
@@ -256,4 +269,42 @@ fn model_err(e: ganzoo_models::ModelError) -> EvalError {
 
 fn data_err(e: ganzoo_data::DataError) -> EvalError {
     EvalError::Samples(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The augmented images against the draws replayed by hand: shift (border −1), then,
+    /// for colour only, a mirror; gray images draw nothing but the two shifts.
+    #[test]
+    fn augmentation_shifts_every_image_and_mirrors_only_colour() {
+        let (n, h, w) = (32, 5, 6);
+        for c in [1, 3] {
+            // Multiples of 1/128: exact through the padding's +1 and −1.
+            let src: Vec<f32> = (0..n * c * h * w).map(|i| (i % 97) as f32 / 128.0).collect();
+            let images = Tensor::from_vec(src.clone(), (n, c, h, w), &Device::Cpu).unwrap();
+            let mut rng = ChaCha8Rng::seed_from_u64(7);
+            let out: Vec<f32> = augmented(&images, &mut rng).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let mut replay = ChaCha8Rng::seed_from_u64(7);
+            let mut mirrored = 0;
+            for i in 0..n {
+                let (dy, dx) = (replay.random_range(0..=2 * SHIFT), replay.random_range(0..=2 * SHIFT));
+                let mirror = c == 3 && replay.random_bool(0.5);
+                mirrored += usize::from(mirror);
+                for (ch, y, x) in (0..c).flat_map(|ch| (0..h).flat_map(move |y| (0..w).map(move |x| (ch, y, x)))) {
+                    let col = if mirror { w - 1 - x } else { x };
+                    let (sy, sx) = ((y + dy).checked_sub(SHIFT), (col + dx).checked_sub(SHIFT));
+                    let want = match (sy, sx) {
+                        (Some(sy), Some(sx)) if sy < h && sx < w => src[((i * c + ch) * h + sy) * w + sx],
+                        _ => -1.0,
+                    };
+                    assert_eq!(out[((i * c + ch) * h + y) * w + x], want, "c={c} image {i} ({ch}, {y}, {x})");
+                }
+            }
+            // Both sides of the coin in colour; the generator left where the replay is.
+            assert!(c == 1 || (4..n - 4).contains(&mirrored), "{mirrored} of {n} mirrored");
+            assert_eq!(rng.random::<u64>(), replay.random::<u64>());
+        }
+    }
 }

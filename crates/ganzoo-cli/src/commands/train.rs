@@ -275,7 +275,7 @@ fn load_images(
 fn shipped_classifier(spec: &DatasetSpec) -> anyhow::Result<Classifier> {
     let dataset = spec.to_string();
     let Some((weights, card)) = ganzoo_eval::classifier::shipped(&dataset) else {
-        bail!("--eval-every on {dataset} needs a domain classifier, and one ships only for mnist and fashion-mnist")
+        bail!("--eval-every on {dataset} needs a domain classifier, and one ships only for mnist, fashion-mnist and cifar10")
     };
     Ok(Classifier::load(weights, card, &Device::Cpu)?)
 }
