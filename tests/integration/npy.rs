@@ -102,5 +102,5 @@ fn an_unfinished_array_leaves_nothing() {
 fn a_folder_is_not_read_as_an_array() {
     let dir = tempfile::tempdir().unwrap();
     let err = read_npy_f32(dir.path()).unwrap_err().to_string();
-    assert!(err.ends_with("is a folder, not an .npy file"), "{err}");
+    assert!(err.ends_with("is a folder, not a .npy file"), "{err}");
 }

@@ -242,3 +242,34 @@ fn configs_and_checkpoints_never_panic_or_over_allocate() {
     );
     drop(run_dir);
 }
+
+/// A named pipe where a file goes is refused at once. Opening one for reading waits for a
+/// writer: here a writer comes after 5 s and closes at once, so a reader that waited
+/// reads an empty file and fails with another message (the test fails, it does not hang).
+#[test]
+fn named_pipes_are_refused_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = |name: &str| {
+        let path = dir.path().join(name);
+        assert!(std::process::Command::new("mkfifo").arg(&path).status().unwrap().success());
+        let writer = path.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            let _ = std::fs::OpenOptions::new().write(true).open(writer);
+        });
+        path
+    };
+    let said = |e: String| assert!(e.contains("is not a regular file"), "{e}");
+    said(IdxReader::open(fifo("train-images-idx3-ubyte")).err().unwrap().to_string());
+    said(read_npy_f32(&fifo("s.npy")).unwrap_err().to_string());
+    said(ganzoo::train::config::read_config_text(&fifo("config.toml")).unwrap_err().to_string());
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(run.join("checkpoints")).unwrap();
+    std::fs::rename(fifo("pipe"), run.join("checkpoints/latest")).unwrap();
+    said(checkpoint::latest(&run).unwrap_err().to_string());
+    let images = dir.path().join("images/cat");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::rename(fifo("a.png"), images.join("a.png")).unwrap();
+    let folder = load_image_folder(images.parent().unwrap(), ImageFolderConfig::new(8, false));
+    assert!(folder.unwrap_err().to_string().contains("a.png: not a regular file"));
+}

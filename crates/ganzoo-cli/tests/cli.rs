@@ -359,6 +359,18 @@ fn bad_training_requests_fail_cleanly() {
         &ganzoo(&["train", "gan", "--data-dir", d, "--clip", "0.1", "--out", o]),
         "--clip is for wgan",
     );
+    // Each trick out of range is named with its flag and its bounds.
+    for (flags, said) in [
+        (&["--real-label", "2"][..], "the real label (--real-label) must lie in [0, 1], got 2"),
+        (
+            &["--real-label", "0.1", "--label-noise", "0.5"][..],
+            "(--label-noise) must lie in [0, real label = 0.1], got 0.5",
+        ),
+        (&["--instance-noise", "inf"][..], "instance noise (--instance-noise) must be finite and ≥ 0, got inf"),
+    ] {
+        let toy = ["train", "gan", "--dataset", "8gaussians", "--out", o];
+        assert_clean_failure(&ganzoo(&[&toy[..], flags].concat()), said);
+    }
     assert_clean_failure(&ganzoo(&["train", "--resume", dir.path().to_str().unwrap()]), "not a run directory");
     assert_clean_failure(
         &ganzoo(&["sample", "--run", dir.path().to_str().unwrap(), "--out", "a.png"]),
@@ -882,6 +894,51 @@ fn sizes_are_refused_before_anything_is_allocated() {
         &ganzoo(&["data", "info", &spec, "--image-size", "8192", "--max-memory", "100M"]),
         "too large",
     );
+    // Files read whole are read only if regular and small: a configuration that is
+    // /dev/zero or a FIFO is refused at once (it was read until memory ran out, or
+    // waited forever for a writer); so is an oversized one.
+    let fifo = dir.path().join("fifo.toml");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, vec![b'#'; (1 << 20) + 1]).unwrap();
+    for (config, said) in [
+        ("/dev/zero", "/dev/zero: is not a regular file, not a configuration file"),
+        (fifo.to_str().unwrap(), "fifo.toml: is not a regular file"),
+        (big.to_str().unwrap(), "1048577 bytes is more than a configuration file can be (1048576 at most)"),
+    ] {
+        // Under `timeout`: were the file read, this would not end.
+        let refused = Command::new("timeout")
+            .args(["30", env!("CARGO_BIN_EXE_ganzoo"), "train", "gan", "--config", config, "--out", o])
+            .output()
+            .unwrap();
+        assert_clean_failure(&refused, said);
+    }
+    // A classifier card may not describe a network larger than any ganzoo trains.
+    let stem = dir.path().join("wide");
+    let card =
+        include_str!("../../ganzoo-eval/classifiers/mnist.json").replace("\"width\": 32", "\"width\": 1000000000");
+    assert!(card.contains("1000000000"));
+    std::fs::write(stem.with_extension("json"), card).unwrap();
+    std::fs::write(
+        stem.with_extension("safetensors"),
+        include_bytes!("../../ganzoo-eval/classifiers/mnist.safetensors"),
+    )
+    .unwrap();
+    let wide = ganzoo(&[
+        "eval",
+        "--samples",
+        npy.to_str().unwrap(),
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        d,
+        "--classifier",
+        stem.to_str().unwrap(),
+    ]);
+    assert_clean_failure(
+        &wide,
+        "wide: unsupported classifier: image size 28 (28 or 32), 1 channels (1 or 3), width 1000000000 (1 to 512)",
+    );
 }
 
 #[test]
@@ -1013,6 +1070,19 @@ fn eval_scores_a_toy_run_and_samples_from_a_file() {
         &ganzoo(&["train", "classifier", "--dataset", "mnist", "--data-dir", d, "--out", s]),
         "--overwrite",
     );
+    // An --out the two files cannot take is refused before the data is read (a data dir
+    // that does not exist would fail later), not after the epochs.
+    let taken = dir.path().join("taken");
+    std::fs::create_dir(taken.with_extension("safetensors")).unwrap();
+    for (bad, said) in [
+        (".", "--out names the stem of the two files to write"),
+        (dir.path().to_str().unwrap(), "not a folder"),
+        (&format!("{s}.json/c"), "classifier.json is not a folder"),
+        (taken.to_str().unwrap(), "taken.safetensors is a folder"),
+    ] {
+        let train = ["train", "classifier", "--dataset", "mnist", "--data-dir", "/nonexistent", "--overwrite"];
+        assert_clean_failure(&ganzoo(&[&train[..], &["--out", bad]].concat()), said);
+    }
     let few = ganzoo(&["eval", "--run", ir, "--classifier", s, "--data-dir", d, "--n", "200"]);
     assert_clean_failure(&few, "needs more than 128 samples on each side; got 200 generated and 20 real");
     let images = dir.path().join("images.npy");
@@ -1202,6 +1272,29 @@ fn figures_are_made_named_and_never_overwritten_unasked() {
         &ganzoo(&["figures", "mode-coverage", "--iters", "15", "--eval-every", "10"]),
         "multiple of --eval-every",
     );
+    // Every output is checked before the first figure is computed: a later figure's file
+    // (or a mode-coverage run) that exists stops the command with nothing written.
+    let later = dir.path().join("later");
+    std::fs::create_dir_all(later.join("mode-coverage-runs/wgan-25gaussians-s2")).unwrap();
+    let l = later.to_str().unwrap();
+    let refused = ganzoo(&["figures", "distances", "mode-coverage", "--out", l]);
+    assert_clean_failure(&refused, "wgan-25gaussians-s2 exists: pass --overwrite");
+    std::fs::write(later.join("generator-costs.csv"), "mine").unwrap();
+    assert_clean_failure(
+        &ganzoo(&["figures", "distances", "generator-costs", "--out", l]),
+        "generator-costs.csv exists",
+    );
+    assert!(!later.join("distances.png").exists() && !later.join("distances.csv").exists());
+    std::fs::create_dir(later.join("distances.png")).unwrap();
+    let folder = ganzoo(&["figures", "distances", "--out", l, "--overwrite"]);
+    assert_clean_failure(&folder, "distances.png: is a folder where the figure's file goes");
+    let file = later.join("generator-costs.csv");
+    assert_clean_failure(&ganzoo(&["figures", "distances", "--out", file.to_str().unwrap()]), "--out names a folder");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+    // A name given twice is made once.
+    let twice =
+        ganzoo(&["figures", "generator-costs", "generator-costs", "--out", dir.path().join("twice").to_str().unwrap()]);
+    assert!(twice.status.success(), "{}", String::from_utf8_lossy(&twice.stderr));
 }
 
 /// Debian's headless Chromium, which `.ci/run` installs; `None` (the browser checks are

@@ -77,7 +77,7 @@ fn read_class_names(dir: &Path) -> Result<Vec<String>> {
     if !meta.is_file() {
         return Ok(CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect());
     }
-    let text = std::fs::read_to_string(&meta).map_err(io_err(&meta))?;
+    let text = crate::regular_file::read_to_string(&meta, 1 << 16, "class-name list").map_err(io_err(&meta))?;
     let names: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
     if names.len() != 10 {
         return Err(DataError::BadLayout {

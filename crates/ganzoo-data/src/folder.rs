@@ -157,10 +157,15 @@ fn list_dir(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
         if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
             continue;
         }
-        if path.is_dir() {
+        let meta = std::fs::metadata(&path);
+        if meta.as_ref().is_ok_and(|m| m.is_dir()) {
             dirs.push(path);
-        } else {
+        } else if meta.is_err() || meta.as_ref().is_ok_and(|m| m.is_file()) {
+            // A broken link stays a file: decoding it names the error.
             files.push(path);
+        } else {
+            let detail = "not a regular file (a FIFO, socket or device): an image folder holds image files".into();
+            return Err(DataError::BadLayout { path, detail });
         }
     }
     dirs.sort();

@@ -6,7 +6,6 @@
 //! values. Images are `0x00000803` (N × rows × cols), labels `0x00000801` (N).
 //! Gzip is recognised by its magic bytes, not by the file name.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -97,8 +96,8 @@ impl IdxReader {
     /// file whose header promises more than deflate could hold is refused unread.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let mut file = BufReader::new(File::open(&path).map_err(io_err(&path))?);
-        let len = file.get_ref().metadata().map_err(io_err(&path))?.len();
+        let (file, meta) = crate::regular_file::open(&path, "IDX").map_err(io_err(&path))?;
+        let (mut file, len) = (BufReader::new(file), meta.len());
         let gzipped = file.fill_buf().map_err(io_err(&path))?.starts_with(&[0x1f, 0x8b]);
         let bytes = if gzipped {
             let mut gz = flate2::bufread::GzDecoder::new(file);

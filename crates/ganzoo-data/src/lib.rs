@@ -9,7 +9,8 @@
 //! - [`ToyDistribution`] samples the 2-D toys of the WGAN and WGAN-GP papers.
 //! - [`grid`] tiles images into PNG grids; [`npy`] reads and writes `.npy` arrays;
 //!   [`room`] checks a file of known size fits before it is written; [`partial`] writes a
-//!   file whole or not at all; [`safetensors_file`] writes tensors as safetensors.
+//!   file whole or not at all; [`safetensors_file`] writes tensors as safetensors;
+//!   [`regular_file`] opens only regular files and reads small ones whole within a stated size.
 //!
 //! Invariant: nothing here trains or knows about models; errors name the file at fault.
 
@@ -28,6 +29,7 @@ pub mod locate;
 pub mod mnist;
 pub mod npy;
 pub mod partial;
+pub mod regular_file;
 pub mod room;
 pub mod safetensors_file;
 pub mod toy;

@@ -4,7 +4,6 @@
 //! an ASCII dict `{'descr': '<f4', 'fortran_order': False, 'shape': (...), }`
 //! padded with spaces and a newline so the data starts on a 64-byte boundary.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
@@ -83,11 +82,7 @@ impl NpyWriter {
 /// header's shape is checked against the file's length before the values are read.
 pub fn read_npy_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
     let bad = |detail: String| DataError::BadLayout { path: path.to_path_buf(), detail };
-    let mut file = File::open(path).map_err(io_err(path))?;
-    let meta = file.metadata().map_err(io_err(path))?;
-    if meta.is_dir() {
-        return Err(bad("is a folder, not an .npy file".into()));
-    }
+    let (mut file, meta) = crate::regular_file::open(path, ".npy").map_err(io_err(path))?;
     let len = meta.len();
     let mut head = [0u8; 10];
     file.read_exact(&mut head).map_err(|_| bad("not a version 1.0 .npy file".into()))?;

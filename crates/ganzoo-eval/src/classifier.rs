@@ -70,14 +70,31 @@ pub fn shipped(dataset: &str) -> Option<(&'static [u8], &'static str)> {
     }
 }
 
+/// The widest classifier a card may describe (ganzoo trains width 32).
+const MAX_WIDTH: usize = 512;
+/// The most classes a card may describe.
+const MAX_CLASSES: usize = 1000;
+/// The most bytes a classifier's card and weights files may have (ganzoo's: 1 KiB and
+/// 2.4 MB at most).
+const CARD_BYTES: u64 = 1 << 20;
+const WEIGHTS_BYTES: u64 = 256 << 20;
+
 /// Index of the feature layer (fc1's ReLU) in the network.
 const FEATURE_LAYER: usize = 8;
 
 impl Classifier {
     /// A freshly initialised classifier.
     pub fn new(card: ClassifierCard, device: &Device) -> Result<Self> {
-        if ![28, 32].contains(&card.image_size) || card.channels == 0 || card.width == 0 || card.classes < 2 {
-            return Err(EvalError::Samples(format!("unsupported classifier: {card:?}")));
+        // Bounded before anything is allocated: a card is a file a user may have edited.
+        let fits = [28, 32].contains(&card.image_size)
+            && [1, 3].contains(&card.channels)
+            && (1..=MAX_WIDTH).contains(&card.width)
+            && (2..=MAX_CLASSES).contains(&card.classes);
+        if !fits {
+            return Err(EvalError::Weights(format!(
+                "unsupported classifier: image size {} (28 or 32), {} channels (1 or 3), width {} (1 to {MAX_WIDTH}), {} classes (2 to {MAX_CLASSES})",
+                card.image_size, card.channels, card.width, card.classes
+            )));
         }
         let store = ParamStore::new(card.seed);
         let net = build(&card, store.builder(DType::F32, device)).map_err(model_err)?;
@@ -87,13 +104,13 @@ impl Classifier {
     /// Loads weights written by [`save`](Self::save) (`stem.safetensors` + `stem.json`).
     pub fn load(weights: &[u8], card: &str, device: &Device) -> Result<Self> {
         let card: ClassifierCard =
-            serde_json::from_str(card).map_err(|e| EvalError::Samples(format!("bad classifier card: {e}")))?;
+            serde_json::from_str(card).map_err(|e| EvalError::Weights(format!("bad classifier card: {e}")))?;
         let c = Self::new(card, device)?;
         let tensors = candle_core::safetensors::load_buffer(weights, device).map_err(candle_err)?;
         for (name, var) in c.store.named() {
-            let t = tensors.get(&name).ok_or_else(|| EvalError::Samples(format!("classifier weights lack {name}")))?;
+            let t = tensors.get(&name).ok_or_else(|| EvalError::Weights(format!("classifier weights lack {name}")))?;
             if t.dims() != var.dims() {
-                return Err(EvalError::Samples(format!("classifier weight {name} has shape {:?}", t.dims())));
+                return Err(EvalError::Weights(format!("classifier weight {name} has shape {:?}", t.dims())));
             }
             var.set(&t.to_dtype(DType::F32).map_err(candle_err)?).map_err(candle_err)?;
         }
@@ -102,12 +119,16 @@ impl Classifier {
 
     /// Loads `stem.safetensors` and `stem.json`.
     pub fn load_files(stem: &Path, device: &Device) -> Result<Self> {
-        let read = |ext: &str| {
+        let read = |ext: &str, max: u64, what: &str| {
             let path = stem.with_extension(ext);
-            std::fs::read(&path).map_err(|e| EvalError::Samples(format!("{}: {e}", path.display())))
+            ganzoo_data::regular_file::read(&path, max, what)
+                .map_err(|e| EvalError::File { path, detail: e.to_string() })
         };
-        let card = String::from_utf8(read("json")?).map_err(|e| EvalError::Samples(format!("classifier card: {e}")))?;
-        Self::load(&read("safetensors")?, &card, device)
+        let card = read("json", CARD_BYTES, "classifier card")?;
+        let in_files = |e: EvalError| EvalError::File { path: stem.to_path_buf(), detail: e.to_string() };
+        let card =
+            String::from_utf8(card).map_err(|e| in_files(EvalError::Weights(format!("classifier card: {e}"))))?;
+        Self::load(&read("safetensors", WEIGHTS_BYTES, "classifier weights")?, &card, device).map_err(in_files)
     }
 
     /// Writes `stem.safetensors` (weights in f16: half the size, and features within

@@ -91,7 +91,7 @@ pub struct Made {
 /// Computes `figure` and writes `OUT/<name>.png` and `OUT/<name>.csv` (existing ones
 /// only with `overwrite`).
 pub fn make(figure: Figure, options: &Options) -> Result<Made> {
-    let (png, csv) = outputs(figure, &options.out, options.overwrite)?;
+    let (png, csv) = outputs(figure, options)?;
     let summary = match figure {
         Figure::Distances => {
             let d = distances::compute(options.seed)?;
@@ -119,7 +119,7 @@ pub fn make(figure: Figure, options: &Options) -> Result<Made> {
             gradient_norms::summary(&f)
         }
         Figure::ModeCoverage => {
-            let runs = options.out.join("mode-coverage-runs");
+            let runs = options.out.join(RUNS);
             let f = mode_coverage::compute(options.budget, options.seed, &runs, options.overwrite)?;
             mode_coverage::write(&f, &png, &csv)?;
             mode_coverage::summary(&f)
@@ -133,13 +133,43 @@ pub fn make(figure: Figure, options: &Options) -> Result<Made> {
     Ok(Made { png, csv, summary })
 }
 
-fn outputs(figure: Figure, dir: &Path, overwrite: bool) -> Result<(PathBuf, PathBuf)> {
-    std::fs::create_dir_all(dir).map_err(|e| FigureError::Io { path: dir.to_path_buf(), detail: e.to_string() })?;
-    let (png, csv) = (dir.join(format!("{}.png", figure.name())), dir.join(format!("{}.csv", figure.name())));
-    for file in [&png, &csv] {
-        if !overwrite && std::fs::symlink_metadata(file).is_ok() {
-            return Err(FigureError::Exists(file.clone()));
+/// Refuses, before any figure is computed, every file and run folder the figures would
+/// write that exists (unless `overwrite`) or that is a folder where a file goes, so that
+/// `figures all` does not stop at the sixth figure over a file it could have named first.
+pub fn check_outputs(figures: &[Figure], options: &Options) -> Result<()> {
+    if std::fs::metadata(&options.out).is_ok_and(|m| !m.is_dir()) {
+        return Err(FigureError::Io { path: options.out.clone(), detail: "is a file: --out names a folder".into() });
+    }
+    for &figure in figures {
+        let (png, csv) = paths(figure, &options.out);
+        let mut taken = vec![png, csv];
+        if figure == Figure::ModeCoverage {
+            taken.extend(mode_coverage::run_dirs(options.budget, options.seed, &options.out.join(RUNS)));
+        }
+        for (i, path) in taken.into_iter().enumerate() {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            if i < 2 && meta.is_dir() {
+                return Err(FigureError::Io { path, detail: "is a folder where the figure's file goes".into() });
+            }
+            if !options.overwrite {
+                return Err(FigureError::Exists(path));
+            }
         }
     }
-    Ok((png, csv))
+    Ok(())
+}
+
+/// Where `mode-coverage` keeps its runs, under `--out`.
+const RUNS: &str = "mode-coverage-runs";
+
+/// `DIR/<name>.png` and `DIR/<name>.csv`.
+fn paths(figure: Figure, dir: &Path) -> (PathBuf, PathBuf) {
+    (dir.join(format!("{}.png", figure.name())), dir.join(format!("{}.csv", figure.name())))
+}
+
+fn outputs(figure: Figure, options: &Options) -> Result<(PathBuf, PathBuf)> {
+    check_outputs(&[figure], options)?;
+    let dir = &options.out;
+    std::fs::create_dir_all(dir).map_err(|e| FigureError::Io { path: dir.to_path_buf(), detail: e.to_string() })?;
+    Ok(paths(figure, dir))
 }

@@ -6,7 +6,7 @@
 //! al. 2018, table 2: 6.3 of 8, 17.3 of 25) publish. Runs are kept in
 //! `OUT/mode-coverage-runs/` (each a normal run directory: `ganzoo eval` and `sample` work on it).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use ganzoo_data::ToyDistribution;
@@ -46,6 +46,22 @@ pub struct Coverage {
     pub points: Vec<(u64, f64, f64)>,
 }
 
+/// The run folder of `preset` on `toy` for seed `seed` under `runs`.
+fn run_dir(runs: &Path, preset: Preset, toy: ToyDistribution, seed: u64) -> PathBuf {
+    runs.join(format!("{}-{}-s{}", preset.name(), toy.name(), seed))
+}
+
+/// Every run folder `compute` creates, in its order.
+pub fn run_dirs(budget: Budget, seed: u64, runs: &Path) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for toy in TOYS {
+        for preset in PRESETS {
+            dirs.extend((0..budget.seeds).map(|s| run_dir(runs, preset, toy, seed + s)));
+        }
+    }
+    dirs
+}
+
 pub fn compute(budget: Budget, seed: u64, runs: &Path, overwrite: bool) -> Result<Vec<Coverage>> {
     let mut out = Vec::new();
     for toy in TOYS {
@@ -57,8 +73,7 @@ pub fn compute(budget: Budget, seed: u64, runs: &Path, overwrite: bool) -> Resul
                 (c.iters, c.seed, c.eval_every, c.log_every) =
                     (Some(budget.iters), seed + s, Some(budget.eval_every), budget.eval_every);
                 (c.sample_every, c.checkpoint_every) = (budget.iters, budget.iters);
-                let dir = runs.join(format!("{}-{}-s{}", preset.name(), toy.name(), seed + s));
-                let run = RunDir::create(&dir, overwrite)?;
+                let run = RunDir::create(&run_dir(runs, preset, toy, seed + s), overwrite)?;
                 let mut trainer = Trainer::new(c, None, run.clone(), Device::Cpu)?;
                 trainer.run(&mut Silent)?;
                 let reports: Vec<(u64, f64, f64)> = run

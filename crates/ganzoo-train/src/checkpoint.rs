@@ -21,6 +21,8 @@ use crate::{Result, TrainConfig, TrainError};
 
 /// Checkpoints kept on disk; older ones are removed.
 const KEEP: usize = 2;
+/// The most bytes `latest` or a `state.json` may have (ganzoo's are under 1 KiB).
+pub const SMALL_FILE_BYTES: u64 = 1 << 20;
 
 /// Counters and random-stream positions that make a resume exact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,7 +144,8 @@ pub fn latest(run: &Path) -> Result<Option<PathBuf>> {
     if !pointer.exists() {
         return Ok(None);
     }
-    let name = std::fs::read_to_string(&pointer).map_err(io_err(&pointer))?;
+    let name = ganzoo_data::regular_file::read_to_string(&pointer, SMALL_FILE_BYTES, "checkpoint pointer")
+        .map_err(io_err(&pointer))?;
     let dir = checkpoints_dir(run).join(name.trim());
     if name.trim().is_empty() || name.contains('/') || !dir.is_dir() {
         return Err(TrainError::Checkpoint {
@@ -176,7 +179,8 @@ pub fn candidates(run: &Path) -> Result<Vec<PathBuf>> {
 /// Reads a checkpoint's `state.json`.
 pub fn read_state(dir: &Path) -> Result<TrainState> {
     let path = dir.join("state.json");
-    let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+    let text = ganzoo_data::regular_file::read_to_string(&path, SMALL_FILE_BYTES, "checkpoint state")
+        .map_err(io_err(&path))?;
     serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint { path, detail: format!("unreadable state: {e}") })
 }
 
@@ -184,7 +188,7 @@ pub fn read_state(dir: &Path) -> Result<TrainState> {
 /// written before checkpoints kept it.
 pub fn read_config(dir: &Path) -> Result<Option<TrainConfig>> {
     let path = dir.join("config.toml");
-    match std::fs::read_to_string(&path) {
+    match crate::config::read_config_text(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(&path)(e)),
         Ok(text) => TrainConfig::from_toml(&text)

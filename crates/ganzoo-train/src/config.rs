@@ -582,12 +582,18 @@ impl TrainConfig {
             _ => {}
         }
         let t = self.tricks;
-        let non_negative = |v: f64| v.is_finite() && v >= 0.0;
-        if !(0.0..=1.0).contains(&t.real_label)
-            || !(0.0..=1.0).contains(&t.label_noise)
-            || !non_negative(t.instance_noise)
-        {
-            return bad(format!("tricks out of range: {t:?}"));
+        if !(0.0..=1.0).contains(&t.real_label) {
+            return bad(format!("the real label (--real-label) must lie in [0, 1], got {}", t.real_label));
+        }
+        // Real targets are real_label − U[0, label_noise]: they stay in [0, 1].
+        if !(0.0..=t.real_label).contains(&t.label_noise) {
+            return bad(format!(
+                "label noise (--label-noise) must lie in [0, real label = {}], got {}",
+                t.real_label, t.label_noise
+            ));
+        }
+        if !(t.instance_noise.is_finite() && t.instance_noise >= 0.0) {
+            return bad(format!("instance noise (--instance-noise) must be finite and ≥ 0, got {}", t.instance_noise));
         }
         if matches!(self.generator_norm, NormName::Layer | NormName::LayerChannel) {
             return bad("the generator takes batch norm or none".into());
@@ -639,6 +645,15 @@ impl TrainConfig {
 /// Settings a resumed run may change (by flag or by editing its `config.toml`): how long
 /// it trains and what it writes along the way. Every other one shapes the run's state
 /// (data order, batch, models, optimisers) and must stay as its checkpoint was trained.
+/// The most bytes a configuration file (`--config`, a run's or a checkpoint's
+/// `config.toml`) may have; ganzoo's own are under 1 KiB.
+pub const CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads a configuration file: a regular file of at most [`CONFIG_BYTES`].
+pub fn read_config_text(path: &std::path::Path) -> std::io::Result<String> {
+    ganzoo_data::regular_file::read_to_string(path, CONFIG_BYTES, "configuration")
+}
+
 pub const RESUME_MAY_CHANGE: [&str; 6] =
     ["epochs", "iters", "tensorboard", "sample_every", "checkpoint_every", "eval_every"];
 

@@ -178,7 +178,7 @@ pub fn report_html(view: &RunView<'_>) -> Result<String> {
     }
     body += &metrics_html(view);
     body += &checkpoints_html(dir)?;
-    let config_text = std::fs::read_to_string(dir.join(CONFIG_FILE)).unwrap_or_default();
+    let config_text = crate::config::read_config_text(&dir.join(CONFIG_FILE)).unwrap_or_default();
     body += &format!("<h2>Configuration</h2>\n<pre>{}</pre>\n", escape(&config_text));
     let refresh = (view.status == RunStatus::Training).then_some(REFRESH_S);
     Ok(page(&format!("{} — ganzoo run", view.name), refresh, &body))
@@ -340,7 +340,12 @@ impl std::fmt::Display for Number {
 
 fn checkpoints_html(dir: &Path) -> Result<String> {
     let root = checkpoint::checkpoints_dir(dir);
-    let latest = std::fs::read_to_string(root.join("latest")).unwrap_or_default();
+    let latest = ganzoo_data::regular_file::read_to_string(
+        &root.join("latest"),
+        checkpoint::SMALL_FILE_BYTES,
+        "checkpoint pointer",
+    )
+    .unwrap_or_default();
     let mut rows = Vec::new();
     if let Ok(entries) = std::fs::read_dir(&root) {
         let mut names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();

@@ -149,7 +149,7 @@ impl RunDir {
         if !cfg.is_file() {
             return Err(TrainError::Config(format!("{} is not a run directory (no {CONFIG_FILE})", path.display())));
         }
-        let text = std::fs::read_to_string(&cfg).map_err(io_err(&cfg))?;
+        let text = crate::config::read_config_text(&cfg).map_err(io_err(&cfg))?;
         let config = TrainConfig::from_toml(&text)
             .map_err(|e| TrainError::Checkpoint { path: cfg.clone(), detail: e.to_string() })?;
         Ok((run, config))
@@ -294,7 +294,7 @@ fn classify(path: &Path) -> Result<Contents> {
     }
     let marked = path.join(MARKER_FILE).is_file();
     let legacy = names.iter().all(|n| RUN_FILES.contains(&n.as_str()) || n == LOCK_FILE)
-        && std::fs::read_to_string(path.join(CONFIG_FILE)).is_ok_and(|t| TrainConfig::from_toml(&t).is_ok());
+        && crate::config::read_config_text(&path.join(CONFIG_FILE)).is_ok_and(|t| TrainConfig::from_toml(&t).is_ok());
     Ok(if marked || legacy { Contents::Run } else { Contents::Other(names) })
 }
 

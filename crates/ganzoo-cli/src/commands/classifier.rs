@@ -1,7 +1,7 @@
 //! `ganzoo train classifier --dataset D`: the domain classifier image metrics are
 //! measured with, trained on the data set's labels and saved with its test accuracy.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use candle_core::Device;
@@ -24,11 +24,7 @@ pub fn train(args: &TrainArgs, limit: MemoryLimit) -> anyhow::Result<()> {
         Some(other) => bail!("the classifier trains on mnist, fashion-mnist or cifar10, not {other}"),
     };
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("classifier-{spec}")));
-    for file in [out.with_extension("safetensors"), out.with_extension("json")] {
-        if file.exists() && !args.overwrite {
-            bail!("{} exists: pass --overwrite to replace it, or another --out", file.display());
-        }
-    }
+    check_stem(&out, args.overwrite)?;
     let splits = load(&spec, &args.source, limit)?;
     let test = splits.test.with_context(|| format!("{spec} has no test split to measure the classifier on"))?;
     let shape = splits.train.shape();
@@ -53,4 +49,44 @@ pub fn train(args: &TrainArgs, limit: MemoryLimit) -> anyhow::Result<()> {
     }
     classifier.save(&out)?;
     emit(&format!("test accuracy {:.2} %; wrote {}.safetensors and .json\n", 100.0 * accuracy, out.display()))
+}
+
+/// Refuses, before any data is read or any epoch trained, an `--out` that cannot take
+/// `STEM.safetensors` and `STEM.json`: a stem with no file name (`.`, `..`, `/`) or
+/// naming a folder, a folder where either file goes, a file where a folder goes, or
+/// either file existing without `--overwrite`.
+fn check_stem(stem: &Path, overwrite: bool) -> anyhow::Result<()> {
+    let example = "e.g. runs/classifier-mnist";
+    if stem.file_name().is_none() || stem.is_dir() {
+        bail!(
+            "{}: --out names the stem of the two files to write (STEM.safetensors, STEM.json; {example}), not a folder",
+            stem.display()
+        );
+    }
+    for file in [stem.with_extension("safetensors"), stem.with_extension("json")] {
+        if file.is_dir() {
+            bail!("{} is a folder: --out names files (--overwrite replaces files only)", file.display());
+        }
+        if std::fs::symlink_metadata(&file).is_ok() && !overwrite {
+            bail!("{} exists: pass --overwrite to replace it, or another --out", file.display());
+        }
+    }
+    // The nearest folder that exists is where the files' folders will be created.
+    if let Some(above) = stem.ancestors().skip(1).find(|p| !p.as_os_str().is_empty() && p.exists()) {
+        if !above.is_dir() {
+            bail!("{}: {} is not a folder", stem.display(), above.display());
+        }
+        if !writable(above) {
+            bail!("{}: cannot write in {} (permission denied)", stem.display(), above.display());
+        }
+    }
+    Ok(())
+}
+
+/// Whether this process may create entries in `folder` (`access(2)` with `W_OK`).
+fn writable(folder: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(folder.as_os_str().as_bytes()) else { return false };
+    // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
+    unsafe { libc::access(path.as_ptr(), libc::W_OK) == 0 }
 }

@@ -141,7 +141,8 @@ fn drive(mut trainer: Trainer) -> anyhow::Result<ExitCode> {
 fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     let mut c = match (&args.config, args.family) {
         (Some(file), _) => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let text = ganzoo_train::config::read_config_text(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
             TrainConfig::from_toml(&text).with_context(|| format!("{}", file.display()))?
         }
         (None, Some(target)) => {
