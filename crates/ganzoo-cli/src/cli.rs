@@ -430,8 +430,9 @@ pub struct SampleArgs {
     /// Replace OUT if it exists.
     #[arg(long)]
     pub overwrite: bool,
-    /// A grid of 8 walks of 8 steps between random latent points.
-    #[arg(long)]
+    /// A grid of 8 walks of 8 steps between random latent points (always 64 images: not
+    /// with --n).
+    #[arg(long, conflicts_with = "n")]
     pub interpolate: bool,
     /// The generator's activations: f32, or bf16 on its f32 weights [default: the run's].
     #[arg(long, value_enum)]

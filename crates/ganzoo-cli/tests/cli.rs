@@ -246,6 +246,9 @@ fn train_then_sample_then_resume() {
     assert!(!huge.exists() && !dir.path().join("huge.npy.partial").exists());
     let grid = dir.path().join("i.png");
     assert!(ganzoo(&["sample", "--run", run_s, "--interpolate", "--out", grid.to_str().unwrap()]).status.success());
+    // --interpolate always draws 8 walks of 8: an --n beside it is refused, not ignored.
+    let walks = ["sample", "--run", run_s, "--interpolate", "--n", "100", "--out", "x.png"];
+    assert_clean_failure(&ganzoo(&walks), "cannot be used with '--n <N>'");
     // The same samples with bf16 activations: another rounding of the same images.
     let bf16 = dir.path().join("b.npy");
     let args = ["sample", "--run", run_s, "--n", "5", "--precision", "bf16", "--out", bf16.to_str().unwrap()];

@@ -28,7 +28,7 @@ fn summary(family: GanFamily, image_size: usize, channels: usize, limit: MemoryL
     let (gf, df) = arch.footprints();
     let bytes = |f: Footprint| 4 * (f.params + f.activations + f.unfold);
     limit.check(
-        format!("the {family:?} networks at {channels}x{image_size}x{image_size}"),
+        format!("the {} networks at {channels}x{image_size}x{image_size}", family_of(family).name()),
         2 * (bytes(gf) + bytes(df)),
         "lower --image-size or --channels",
     )?;
