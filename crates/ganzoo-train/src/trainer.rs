@@ -174,6 +174,7 @@ impl Trainer {
         for dir in &candidates {
             match t.restore(dir) {
                 Ok(()) => {
+                    t.check_not_shortened(dir)?;
                     if !failures.is_empty() {
                         tracing::warn!(checkpoint = %dir.display(), "resumed from an older checkpoint: {}", failures.join("; "));
                     }
@@ -195,6 +196,24 @@ impl Trainer {
             path: t.run_dir().path().to_path_buf(),
             detail: format!("no readable checkpoint: {}", failures.join("; ")),
         })
+    }
+
+    /// Refuses a length (`--iters`, or `iters` edited in `config.toml`) that ends the run
+    /// before the checkpoint just restored (in memory only: nothing on disk has changed
+    /// yet). Falling back to an older checkpoint instead, as for a damaged one, would drop
+    /// the metrics past it, and retrain what was trained.
+    fn check_not_shortened(&self, dir: &Path) -> Result<()> {
+        match self.config.iters.filter(|&n| self.iteration > n) {
+            None => Ok(()),
+            Some(n) => Err(TrainError::Config(format!(
+                "{} has trained {} iterations (checkpoint {}), more than the {n} asked for: a run is never shortened; \
+                 pass --iters {} or more (or set iters back in config.toml), or start a new run",
+                self.run_dir().path().display(),
+                self.iteration,
+                dir.display(),
+                self.iteration,
+            ))),
+        }
     }
 
     /// Refuses a configuration (the run's `config.toml`, perhaps edited by hand) that
@@ -249,8 +268,8 @@ impl Trainer {
         Ok(())
     }
 
-    /// A checkpoint's counters must agree with each other, with the critic schedule and
-    /// with the run's length; the metrics, where there are any, must reach its last log step.
+    /// A checkpoint's counters must agree with each other and with the critic schedule;
+    /// the metrics, where there are any, must reach its last log step.
     fn check_state(&self, s: &TrainState, history: &[Metrics], path: &Path) -> Result<()> {
         let bad = |detail: String| Err(TrainError::Checkpoint { path: path.to_path_buf(), detail });
         let critic_steps = self.config.schedule.critic_steps_before(s.iteration);
@@ -268,9 +287,6 @@ impl Trainer {
                 "impossible counters (wall time {} s, collapse streak {})",
                 s.wall_time_s, s.collapse_streak
             ));
-        }
-        if let Some(n) = self.config.iters.filter(|&n| s.iteration > n) {
-            return bad(format!("at iteration {}, past the run's length of {n} iterations", s.iteration));
         }
         let expected = s.iteration - s.iteration % self.config.log_every;
         if let Some(last) = history.last().filter(|m| m.iteration != expected) {
