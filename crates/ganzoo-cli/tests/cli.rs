@@ -259,6 +259,14 @@ fn train_then_sample_then_resume() {
     let out = ganzoo(&["train", "--resume", run_s, "--data-dir", data_s, "--iters", "5"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read_to_string(run.join("metrics.jsonl")).unwrap().lines().count(), 5);
+    // Never shortened (5 iterations of 4 batches an epoch are 1.25 epochs): refused.
+    for (flag, n, said) in [("--iters", "4", "pass --iters 5 or more"), ("--epochs", "1", "pass --epochs 2 or more")] {
+        let shorter = ganzoo(&["train", "--resume", run_s, "--data-dir", data_s, flag, n]);
+        assert_clean_failure(&shorter, &format!("has trained 5 iterations, 1.25 epochs (checkpoint {run_s}"));
+        assert_clean_failure(&shorter, said);
+    }
+    assert_eq!(std::fs::read_to_string(run.join("metrics.jsonl")).unwrap().lines().count(), 5);
+    assert!(std::fs::read_to_string(run.join("config.toml")).unwrap().contains("iters = 5"));
     assert_clean_failure(
         &ganzoo(&["train", "--resume", run_s, "--data-dir", data_s, "--lr-g", "0.1"]),
         "keeps its recipe",

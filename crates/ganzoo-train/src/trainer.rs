@@ -198,22 +198,24 @@ impl Trainer {
         })
     }
 
-    /// Refuses a length (`--iters`, or `iters` edited in `config.toml`) that ends the run
-    /// before the checkpoint just restored (in memory only: nothing on disk has changed
-    /// yet). Falling back to an older checkpoint instead, as for a damaged one, would drop
-    /// the metrics past it, and retrain what was trained.
+    /// Refuses a length (`--iters` / `--epochs`, or edited in `config.toml`) that ends the
+    /// run before the checkpoint just restored (in memory only: nothing on disk has
+    /// changed yet). Falling back to an older checkpoint instead, as for a damaged one,
+    /// would drop the metrics past it; keeping it would record a length it exceeds.
     fn check_not_shortened(&self, dir: &Path) -> Result<()> {
-        match self.config.iters.filter(|&n| self.iteration > n) {
-            None => Ok(()),
-            Some(n) => Err(TrainError::Config(format!(
-                "{} has trained {} iterations (checkpoint {}), more than the {n} asked for: a run is never shortened; \
-                 pass --iters {} or more (or set iters back in config.toml), or start a new run",
-                self.run_dir().path().display(),
-                self.iteration,
-                dir.display(),
-                self.iteration,
-            ))),
-        }
+        let epochs = self.stream.epochs_done();
+        let (asked, needed) = match (self.config.iters, self.config.epochs) {
+            (Some(n), _) if self.iteration > n => (format!("{n} iterations"), format!("--iters {}", self.iteration)),
+            (None, Some(e)) if epochs > e as f64 => (format!("{e} epochs"), format!("--epochs {}", epochs.ceil())),
+            _ => return Ok(()),
+        };
+        Err(TrainError::Config(format!(
+            "{} has trained {} iterations, {epochs:.2} epochs (checkpoint {}), more than the {asked} asked for: a run \
+             is never shortened; pass {needed} or more (or set it back in config.toml), or start a new run",
+            self.run_dir().path().display(),
+            self.iteration,
+            dir.display(),
+        )))
     }
 
     /// Refuses a configuration (the run's `config.toml`, perhaps edited by hand) that
