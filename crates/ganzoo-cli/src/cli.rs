@@ -445,7 +445,7 @@ pub struct SampleArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["run", "samples"])))]
 pub struct EvalArgs {
-    /// A run directory: its latest generator is sampled; the report goes to RUN/eval/step-N.json.
+    /// A run directory: its latest generator is sampled; the report goes to RUN/eval/step-N.json (with the settings given in the name).
     #[arg(long)]
     pub run: Option<PathBuf>,
     /// Samples from anywhere, as float32 .npy: N×2 toy points, or N×C×H×W images in [−1, 1].

@@ -1003,9 +1003,17 @@ fn eval_scores_a_toy_run_and_samples_from_a_file() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((report["samples"].as_u64(), report["modes"].as_u64()), (Some(300), Some(8)));
-    let saved: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("eval/step-00000003.json")).unwrap()).unwrap();
-    assert_eq!(saved, report);
+    let saved = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval").join(name)).unwrap()).unwrap()
+    };
+    assert_eq!(saved("step-00000003-n300.json"), report);
+    // Measured another way, the checkpoint gets another file: none replaces another.
+    assert!(ganzoo(&["eval", "--run", r]).status.success());
+    assert!(ganzoo(&["eval", "--run", r, "--n", "300", "--seed", "4"]).status.success());
+    assert_eq!(saved("step-00000003.json")["samples"].as_u64(), Some(2000));
+    assert_eq!(saved("step-00000003-n300-s4.json")["samples"].as_u64(), Some(300));
+    assert_ne!(saved("step-00000003-n300-s4.json"), report);
+    assert_eq!(saved("step-00000003-n300.json"), report);
     // Real samples score like real samples; the fresh real set is not the file's own draw.
     let npy = dir.path().join("real.npy");
     assert!(ganzoo(&["data", "sample", "8gaussians", "--n", "1000", "--out", npy.to_str().unwrap()]).status.success());

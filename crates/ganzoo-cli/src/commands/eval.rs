@@ -50,7 +50,7 @@ pub fn run(args: EvalArgs, limit: MemoryLimit) -> anyhow::Result<()> {
     if let Some((run, step)) = run_step {
         let dir = run.join("eval");
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        ganzoo_train::run_dir::write_atomic(&dir.join(format!("step-{step:08}.json")), json.as_bytes())?;
+        ganzoo_train::run_dir::write_atomic(&dir.join(report_name(step, &args)), json.as_bytes())?;
     }
     let text = match &report {
         _ if args.json => json + "\n",
@@ -266,6 +266,35 @@ pub fn feature_cache_dirs(spec: &DatasetSpec, source: &SourceArgs) -> Vec<PathBu
         DatasetSpec::Folder(_) => None,
     };
     data_dir.into_iter().chain(ganzoo_cache_dir().map(|d| d.join("features"))).collect()
+}
+
+/// `step-N.json` for a measurement with the defaults; each setting given that changes
+/// the numbers joins the name (`step-N-inception-n50000-s3.json`), so that measuring a
+/// checkpoint another way never replaces an earlier measurement (an hour of Inception
+/// features by a minute of the classifier's). The same settings give the same name.
+fn report_name(step: u64, args: &EvalArgs) -> String {
+    let mut name = format!("step-{step:08}");
+    if args.features == FeatureKind::Inception {
+        name += "-inception";
+    }
+    if let Some(stem) = args.classifier.as_ref().and_then(|s| s.file_name()) {
+        let safe: String = stem
+            .to_string_lossy()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+            .collect();
+        name += &format!("-classifier-{safe}");
+    }
+    if let Some(n) = args.n {
+        name += &format!("-n{n}");
+    }
+    if args.seed != 0 {
+        name += &format!("-s{}", args.seed);
+    }
+    if let Some(precision) = args.precision {
+        name += &format!("-{}", ganzoo_train::Precision::from(precision).name());
+    }
+    name + ".json"
 }
 
 /// Logs how far a long feature pass is, about every 10 %.
