@@ -5,6 +5,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::Context;
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -33,6 +35,44 @@ impl StopSignals {
         match self.which.load(Ordering::SeqCst) {
             0 => 128 + SIGINT as u8,
             s => 128u8.saturating_add(s as u8),
+        }
+    }
+}
+
+/// Says, as soon as the first stop signal arrives, what happens next: the run stops only
+/// after its current iteration, which may be long (WGAN's 100 critic steps, a large
+/// `--n-critic`), and silence there looks like a hang. A thread watches the flag until
+/// this is dropped.
+pub struct StopNotice {
+    done: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StopNotice {
+    pub fn watch(stop: Arc<AtomicBool>) -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let finished = Arc::clone(&done);
+        let thread = std::thread::spawn(move || {
+            while !finished.load(Ordering::SeqCst) {
+                if stop.load(Ordering::SeqCst) {
+                    tracing::warn!(
+                        "stop requested: the run stops after its current iteration, with a checkpoint; \
+                         signal again to quit at once (the checkpoints already written are kept)"
+                    );
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Self { done, thread: Some(thread) }
+    }
+}
+
+impl Drop for StopNotice {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

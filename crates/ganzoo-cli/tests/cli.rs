@@ -378,6 +378,9 @@ fn bad_training_requests_fail_cleanly() {
             "(--label-noise) must lie in [0, real label = 0.1], got 0.5",
         ),
         (&["--instance-noise", "inf"][..], "instance noise (--instance-noise) must be finite and ≥ 0, got inf"),
+        // The toy generator takes 2-D noise: a wider draw failed at the first step with a
+        // shape error, and --latent 1000000000 filled 22 GB drawing it.
+        (&["--latent", "1000000000"][..], "the toy networks take 2-D noise (gan_toy.py), not --latent 1000000000"),
     ] {
         let toy = ["train", "gan", "--dataset", "8gaussians", "--out", o];
         assert_clean_failure(&ganzoo(&[&toy[..], flags].concat()), said);
@@ -803,6 +806,36 @@ fn sigterm_and_sigint_save_a_checkpoint_and_exit_143_and_130() {
         let latest = std::fs::read_to_string(run.join("checkpoints/latest")).unwrap();
         assert_eq!(latest.trim(), format!("step-{last:08}"), "the checkpoint is at the last logged iteration");
     }
+}
+
+/// A stop during a long iteration is acknowledged at once (it used to be silent until
+/// the iteration ended), and a second signal quits without waiting.
+#[test]
+fn a_stop_during_a_long_iteration_is_said_and_a_second_quits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    // One iteration of 10⁹ critic steps: it never ends here.
+    let child = Command::new(env!("CARGO_BIN_EXE_ganzoo"))
+        .args(["train", "wgan", "--dataset", "8gaussians", "--n-critic", "1000000000", "--out", run.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    // train.log's "new run" line comes just before the signal handlers.
+    while !std::fs::read_to_string(run.join("train.log")).is_ok_and(|l| l.contains("new run")) {
+        assert!(started.elapsed().as_secs() < 60, "the run did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    signal(&child, "TERM");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("stop requested: the run stops after its current iteration"), "{stderr}");
+    assert!(run.join("config.toml").is_file(), "the run stays");
 }
 
 #[test]

@@ -17,6 +17,9 @@ use crate::linear::{Linear, LinearInit};
 use crate::network::{Activation, Layer, Network};
 use crate::{ModelError, Result};
 
+/// The noise the toy generators take (gan_toy.py: 2-D).
+pub const TOY_LATENT: usize = 2;
+
 /// Sizes and activations of an MLP.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MlpConfig {
@@ -58,7 +61,7 @@ impl MlpConfig {
     /// tflib's initialisation (`ReLULayer`: He; output `Linear`: Glorot).
     pub fn toy_generator() -> Self {
         Self {
-            input: 2,
+            input: TOY_LATENT,
             hidden: vec![512; 3],
             output: 2,
             activation: Activation::Relu,

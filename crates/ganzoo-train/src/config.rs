@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use ganzoo_data::{DatasetSpec, ToyDistribution};
 use ganzoo_losses::GeneratorCost;
+use ganzoo_models::mlp::TOY_LATENT;
 use ganzoo_models::Norm;
 use serde::{Deserialize, Serialize};
 
@@ -497,7 +498,7 @@ impl TrainConfig {
             },
             arch,
             latent: if toy {
-                2
+                TOY_LATENT
             } else if family == Family::Gan {
                 64
             } else {
@@ -544,6 +545,13 @@ impl TrainConfig {
         }
         if self.latent == 0 || self.ngf == 0 || self.ndf == 0 {
             return bad("latent size, ngf and ndf must be positive".into());
+        }
+        // The toy MLPs' generator takes 2-D noise (gan_toy.py); a wider draw would not fit it.
+        if matches!(self.data, DataSource::Toy(_)) && self.latent != TOY_LATENT {
+            return bad(format!(
+                "the toy networks take {TOY_LATENT}-D noise (gan_toy.py), not --latent {}: --latent applies to image networks",
+                self.latent
+            ));
         }
         if self.log_every == 0 || self.sample_every == 0 || self.checkpoint_every == 0 {
             return bad("log, sample and checkpoint intervals must be positive".into());

@@ -27,7 +27,7 @@ use crate::commands::data::load;
 use crate::commands::eval::feature_cache_dirs;
 use crate::logfile;
 use crate::output::emit;
-use crate::signals::StopSignals;
+use crate::signals::{StopNotice, StopSignals};
 
 pub fn run(args: TrainArgs, limit: MemoryLimit) -> anyhow::Result<ExitCode> {
     if args.family == Some(TrainTarget::Classifier) {
@@ -110,8 +110,10 @@ fn check_memory(config: &TrainConfig, train: Option<&ImageDataset>, limit: Memor
 
 fn drive(mut trainer: Trainer) -> anyhow::Result<ExitCode> {
     let signals = StopSignals::install(trainer.stop_flag())?;
+    let notice = StopNotice::watch(trainer.stop_flag());
     let mut bar = Bar::new(trainer.total_iters(), trainer.iteration());
     let outcome = trainer.run(&mut bar);
+    drop(notice);
     bar.bar.finish_and_clear();
     let outcome = outcome?;
     let run = trainer.run_dir().path().to_path_buf();
