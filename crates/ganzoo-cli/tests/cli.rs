@@ -1007,8 +1007,14 @@ fn small_things_are_reported_as_what_they_are() {
     assert_clean_failure(&ganzoo(&["data", "grid", "mnist", "--data-dir", d, "--out", jpgx.to_str().unwrap()]), ".png");
     assert!(!jpgx.exists());
     let q = dir.path().join("q.npy");
-    assert_clean_failure(&ganzoo(&["data", "sample", "parallel-line:nan", "--out", q.to_str().unwrap()]), "finite");
+    let bounds = "parallel-line:THETA needs a number in [-1000000, 1000000]";
+    assert_clean_failure(&ganzoo(&["data", "sample", "parallel-line:nan", "--out", q.to_str().unwrap()]), bounds);
     assert!(!q.exists());
+    // 1e308 was accepted and training failed at its first step on infinite points.
+    let pl = dir.path().join("pl");
+    let far = ganzoo(&["train", "gan", "--dataset", "parallel-line:1e308", "--out", pl.to_str().unwrap()]);
+    assert_clean_failure(&far, &format!("{bounds}, got '1e308'"));
+    assert!(!pl.exists());
     // A damaged gzip member (bad CRC) is "damaged", not "truncated".
     let mnist = root.path().join("mnist");
     let raw = std::fs::read(mnist.join("train-images-idx3-ubyte")).unwrap();

@@ -120,16 +120,21 @@ impl FromStr for ToyDistribution {
             "swissroll" => Ok(Self::SwissRoll),
             other => match other.strip_prefix("parallel-line:") {
                 Some(t) => match t.parse::<f64>() {
-                    Ok(theta) if theta.is_finite() => Ok(Self::ParallelLine { theta }),
-                    _ => {
-                        Err(DataError::InvalidArgument(format!("parallel-line:THETA needs a finite number, got '{t}'")))
-                    }
+                    Ok(theta) if theta.abs() <= MAX_THETA => Ok(Self::ParallelLine { theta }),
+                    _ => Err(DataError::InvalidArgument(format!(
+                        "parallel-line:THETA needs a number in [-{MAX_THETA}, {MAX_THETA}], got '{t}'"
+                    ))),
                 },
                 None => Err(bad_toy(s)),
             },
         }
     }
 }
+
+/// The farthest line `parallel-line:THETA` may name (the WGAN paper's figure 1 spans
+/// θ ∈ [−1, 1]); beyond, the points' f32 values lose the unit interval's detail and,
+/// near 1e38, become infinite.
+pub const MAX_THETA: f64 = 1e6;
 
 fn bad_toy(s: &str) -> DataError {
     DataError::InvalidArgument(format!(

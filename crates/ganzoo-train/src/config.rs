@@ -44,12 +44,17 @@ pub enum DataSource {
 impl FromStr for DataSource {
     type Err = TrainError;
     fn from_str(s: &str) -> Result<Self> {
-        if let Ok(toy) = s.parse::<ToyDistribution>() {
-            return Ok(Self::Toy(toy));
+        match s.parse::<ToyDistribution>() {
+            Ok(toy) => return Ok(Self::Toy(toy)),
+            // A toy named with a bad parameter: its own message says what is wrong.
+            Err(e) if s.to_ascii_lowercase().starts_with("parallel-line:") => {
+                return Err(TrainError::Config(e.to_string()))
+            }
+            Err(_) => {}
         }
         s.parse::<DatasetSpec>().map(Self::Images).map_err(|_| {
             TrainError::Config(format!(
-                "unknown data set '{s}': expected mnist, fashion-mnist, cifar10, folder:PATH, 8gaussians, 25gaussians or swissroll"
+                "unknown data set '{s}': expected mnist, fashion-mnist, cifar10, folder:PATH, 8gaussians, 25gaussians, swissroll or parallel-line:THETA"
             ))
         })
     }
