@@ -142,21 +142,26 @@ pub fn check_outputs(figures: &[Figure], options: &Options) -> Result<()> {
     }
     for &figure in figures {
         let (png, csv) = paths(figure, &options.out);
-        let mut taken = vec![png, csv];
-        if figure == Figure::ModeCoverage {
-            taken.extend(mode_coverage::run_dirs(options.budget, options.seed, &options.out.join(RUNS)));
-        }
-        for (i, path) in taken.into_iter().enumerate() {
-            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
-            if i < 2 && meta.is_dir() {
-                return Err(FigureError::Io { path, detail: "is a folder where the figure's file goes".into() });
+        for file in [png, csv] {
+            if std::fs::metadata(&file).is_ok_and(|m| m.is_dir()) {
+                return Err(FigureError::Io { path: file, detail: "is a folder where the figure's file goes".into() });
             }
-            if !options.overwrite {
-                return Err(FigureError::Exists(path));
+            refuse_existing(file, options.overwrite)?;
+        }
+        if figure == Figure::ModeCoverage {
+            for run in mode_coverage::run_dirs(options.budget, options.seed, &options.out.join(RUNS)) {
+                refuse_existing(run, options.overwrite)?;
             }
         }
     }
     Ok(())
+}
+
+fn refuse_existing(path: PathBuf, overwrite: bool) -> Result<()> {
+    match std::fs::symlink_metadata(&path) {
+        Ok(_) if !overwrite => Err(FigureError::Exists(path)),
+        _ => Ok(()),
+    }
 }
 
 /// Where `mode-coverage` keeps its runs, under `--out`.
