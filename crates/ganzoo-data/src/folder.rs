@@ -157,15 +157,14 @@ fn list_dir(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
         if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
             continue;
         }
-        let meta = std::fs::metadata(&path);
-        if meta.as_ref().is_ok_and(|m| m.is_dir()) {
-            dirs.push(path);
-        } else if meta.is_err() || meta.as_ref().is_ok_and(|m| m.is_file()) {
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => dirs.push(path),
+            Ok(m) if !m.is_file() => {
+                let detail = "not a regular file (a FIFO, socket or device): an image folder holds image files".into();
+                return Err(DataError::BadLayout { path, detail });
+            }
             // A broken link stays a file: decoding it names the error.
-            files.push(path);
-        } else {
-            let detail = "not a regular file (a FIFO, socket or device): an image folder holds image files".into();
-            return Err(DataError::BadLayout { path, detail });
+            _ => files.push(path),
         }
     }
     dirs.sort();

@@ -144,8 +144,7 @@ pub fn latest(run: &Path) -> Result<Option<PathBuf>> {
     if !pointer.exists() {
         return Ok(None);
     }
-    let name = ganzoo_data::regular_file::read_to_string(&pointer, SMALL_FILE_BYTES, "checkpoint pointer")
-        .map_err(io_err(&pointer))?;
+    let name = read_pointer(&pointer).map_err(io_err(&pointer))?;
     let dir = checkpoints_dir(run).join(name.trim());
     if name.trim().is_empty() || name.contains('/') || !dir.is_dir() {
         return Err(TrainError::Checkpoint {
@@ -174,6 +173,11 @@ pub fn candidates(run: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+/// The text of a `latest` pointer (a regular file of at most [`SMALL_FILE_BYTES`]).
+pub fn read_pointer(pointer: &Path) -> std::io::Result<String> {
+    ganzoo_data::regular_file::read_to_string(pointer, SMALL_FILE_BYTES, "checkpoint pointer")
 }
 
 /// Reads a checkpoint's `state.json`.

@@ -340,12 +340,7 @@ impl std::fmt::Display for Number {
 
 fn checkpoints_html(dir: &Path) -> Result<String> {
     let root = checkpoint::checkpoints_dir(dir);
-    let latest = ganzoo_data::regular_file::read_to_string(
-        &root.join("latest"),
-        checkpoint::SMALL_FILE_BYTES,
-        "checkpoint pointer",
-    )
-    .unwrap_or_default();
+    let latest = checkpoint::read_pointer(&root.join("latest")).unwrap_or_default();
     let mut rows = Vec::new();
     if let Ok(entries) = std::fs::read_dir(&root) {
         let mut names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
