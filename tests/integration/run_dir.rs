@@ -229,6 +229,45 @@ fn a_resume_never_shortens_a_run() {
     assert_eq!(Trainer::resume(dir, config, None, Device::Cpu).unwrap().iteration(), 4);
 }
 
+/// A resume keeps `metrics.jsonl`'s lines as they were written, byte for byte, and only
+/// drops those past the checkpoint: it used to rewrite every line from its parsed value,
+/// and serde_json's default float parsing is off by an ulp on some numbers (a WGAN run's
+/// `d_loss` 0.0009612115100026131 came back as …132), and fields it does not know were lost.
+#[test]
+fn a_resume_keeps_the_metrics_lines_byte_for_byte() {
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("run");
+    train_toy(&run, 4);
+    let metrics = run.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 4);
+    let d_loss = lines[0].split("\"d_loss\":").nth(1).unwrap().split(',').next().unwrap().to_string();
+    lines[0] = lines[0].replacen(&d_loss, "0.0009612115100026131", 1);
+    lines[1] = lines[1].replacen('{', "{\"note\":\"added by hand\",", 1);
+    let written = lines.join("\n") + "\n";
+    std::fs::write(&metrics, &written).unwrap();
+    let resume = |iters: u64| {
+        let (dir, mut config) = RunDir::open(&run).unwrap();
+        config.iters = Some(iters);
+        Trainer::resume(dir, config, None, Device::Cpu).unwrap().iteration()
+    };
+    assert_eq!(resume(4), 4);
+    assert_eq!(std::fs::read_to_string(&metrics).unwrap(), written, "a resume at the last line changed the lines");
+    // From the older checkpoint (the newest damaged), the lines past it go, the rest stay as written.
+    std::fs::write(run.join("checkpoints/step-00000004/generator.safetensors"), b"damaged").unwrap();
+    assert_eq!(resume(4), 3);
+    let kept: String = lines[..3].iter().map(|l| l.clone() + "\n").collect();
+    assert_eq!(std::fs::read_to_string(&metrics).unwrap(), kept);
+    // A last line cut short by an interrupted append goes; a whole one only gains its newline.
+    std::fs::write(&metrics, kept.clone() + "{\"iteration\":4,\"ep").unwrap();
+    assert_eq!(resume(4), 3);
+    assert_eq!(std::fs::read_to_string(&metrics).unwrap(), kept);
+    std::fs::write(&metrics, kept.trim_end()).unwrap();
+    assert_eq!(resume(4), 3);
+    assert_eq!(std::fs::read_to_string(&metrics).unwrap(), kept);
+}
+
 #[test]
 fn a_checkpoint_whose_counters_contradict_the_run_is_refused() {
     let root = tempfile::tempdir().unwrap();

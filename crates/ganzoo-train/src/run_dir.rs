@@ -250,11 +250,32 @@ impl RunDir {
         Ok(kept)
     }
 
-    /// Rewrites `metrics.jsonl` to hold exactly `kept` (atomically).
-    pub fn truncate_metrics(&self, kept: &[Metrics]) -> Result<()> {
+    /// Drops `metrics.jsonl`'s lines past `iteration`, and a last line cut short by an
+    /// interrupted append; every other line stays byte for byte (a whole last line only
+    /// gains its newline). The file is rewritten (atomically) only if something changes.
+    /// Lines are never re-serialised: a parsed value need not print back as it was
+    /// written, and fields this version does not know would be lost.
+    pub fn truncate_metrics(&self, iteration: u64) -> Result<()> {
         let path = self.path.join(METRICS_FILE);
-        let body: String = kept.iter().filter_map(|m| serde_json::to_string(m).ok()).map(|l| l + "\n").collect();
-        write_atomic(&path, body.as_bytes())
+        if !path.exists() {
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+        let mut kept = String::with_capacity(text.len());
+        for line in text.split_inclusive('\n') {
+            match serde_json::from_str::<Metrics>(line) {
+                Ok(m) if m.iteration > iteration => continue,
+                Err(_) if !line.ends_with('\n') => continue,
+                _ => kept.push_str(line),
+            }
+            if !kept.ends_with('\n') {
+                kept.push('\n');
+            }
+        }
+        if kept == text {
+            return Ok(());
+        }
+        write_atomic(&path, kept.as_bytes())
     }
 
     /// Removes the entries a run writes (see the module doc); everything else stays.

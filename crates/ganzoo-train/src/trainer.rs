@@ -180,7 +180,7 @@ impl Trainer {
                     }
                     let run = t.record.run_dir();
                     run.save_config(&t.config)?;
-                    run.truncate_metrics(t.record.history())?;
+                    run.truncate_metrics(t.iteration)?;
                     for p in run.clean_leftovers()? {
                         tracing::info!(leftover = %p.display(), "removed what an interrupted write left");
                     }
