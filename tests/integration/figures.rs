@@ -67,28 +67,43 @@ fn clipped_deep_critics_explode_or_vanish_and_the_penalty_stays_flat() {
 
 #[test]
 fn figure_files_are_written_and_never_replaced_without_overwrite() {
-    use ganzoo::figures::{make, Figure, Options};
+    use ganzoo::figures::{make, Existing, Figure, Options};
+    use ganzoo::train::Silent;
     let dir = tempfile::tempdir().unwrap();
-    let budget = ganzoo::figures::mode_coverage::DEFAULT;
-    let options = Options { out: dir.path().join("figs"), seed: 0, overwrite: false, budget };
-    let made = make(Figure::GeneratorCosts, &options).unwrap();
+    let options = Options::new(dir.path().join("figs"));
+    let made = make(Figure::GeneratorCosts, &options, &mut Silent).unwrap();
     let png = std::fs::read(&made.png).unwrap();
     assert_eq!(&png[1..4], b"PNG");
     let csv = std::fs::read_to_string(&made.csv).unwrap();
     assert!(csv.starts_with("d_g_z,minimax,non_saturating,maximum_likelihood\n") && csv.lines().count() == 1000);
-    let e = make(Figure::GeneratorCosts, &options).unwrap_err().to_string();
+    let e = make(Figure::GeneratorCosts, &options, &mut Silent).unwrap_err().to_string();
     assert!(e.contains("--overwrite") && e.contains("generator-costs.png"), "{e}");
     assert_eq!(std::fs::read(&made.png).unwrap(), png, "the first file is untouched");
-    make(Figure::GeneratorCosts, &Options { overwrite: true, ..options }).unwrap();
+    // Resuming keeps a whole figure as it is; half a figure is refused.
+    let resume = Options { existing: Existing::Resume, ..options.clone() };
+    assert!(make(Figure::GeneratorCosts, &resume, &mut Silent).unwrap().kept);
+    std::fs::remove_file(&made.csv).unwrap();
+    let e = make(Figure::GeneratorCosts, &resume, &mut Silent).unwrap_err().to_string();
+    assert!(e.contains("generator-costs.png: exists without") && e.contains("generator-costs.csv"), "{e}");
+    assert_eq!(std::fs::read(&made.png).unwrap(), png);
+    make(Figure::GeneratorCosts, &Options { existing: Existing::Replace, ..options }, &mut Silent).unwrap();
     assert!("nope".parse::<Figure>().unwrap_err().contains("distances"));
 }
 
 #[test]
 fn mode_coverage_runs_each_preset_on_each_toy_and_keeps_the_runs() {
-    use ganzoo::figures::mode_coverage::{compute, Budget, PRESETS, PUBLISHED, TOYS};
+    use ganzoo::figures::mode_coverage::{compute, Budget, Training, PRESETS, PUBLISHED, TOYS};
+    use ganzoo::figures::{Existing, FigureError};
+    use ganzoo::train::Silent;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
     let budget = Budget { iters: 10, eval_every: 10, seeds: 1 };
-    let cov = compute(budget, 3, dir.path(), false).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let coverage = |budget: Budget, runs: &std::path::Path, existing| {
+        compute(budget, 3, runs, &mut Training { existing, stop: Arc::clone(&stop), observer: &mut Silent })
+    };
+    let cov = coverage(budget, dir.path(), Existing::Refuse).unwrap();
     assert_eq!(cov.len(), TOYS.len() * PRESETS.len());
     for c in &cov {
         assert_eq!(c.modes, if c.toy == TOYS[0] { 8 } else { 25 });
@@ -99,7 +114,25 @@ fn mode_coverage_runs_each_preset_on_each_toy_and_keeps_the_runs() {
     }
     assert_eq!(PUBLISHED, [("VEEGAN's GAN", 1.0, 3.3), ("PacGAN's GAN", 6.3, 17.3)]);
     // The runs are not overwritten without being asked to.
-    assert!(compute(budget, 3, dir.path(), false).is_err());
+    assert!(coverage(budget, dir.path(), Existing::Refuse).is_err());
+    // Resumed, finished runs are read as they are.
+    let again = coverage(budget, dir.path(), Existing::Resume).unwrap();
+    assert_eq!(format!("{again:?}"), format!("{cov:?}"));
+    // A stop ends the run in progress with a checkpoint; resuming gives the same figure as
+    // training without a stop.
+    let other = dir.path().join("stopped");
+    stop.store(true, Ordering::SeqCst);
+    match coverage(budget, &other, Existing::Refuse) {
+        Err(FigureError::Stopped { run, iteration: 0 }) => assert!(run.join("checkpoints/latest").is_file()),
+        e => panic!("expected a stop at iteration 0, got {e:?}"),
+    }
+    stop.store(false, Ordering::SeqCst);
+    let resumed = coverage(budget, &other, Existing::Resume).unwrap();
+    assert_eq!(format!("{resumed:?}"), format!("{cov:?}"));
+    // Runs of another measurement spacing are not continued as this one's.
+    let spaced = Budget { iters: 10, eval_every: 5, seeds: 1 };
+    let e = coverage(spaced, dir.path(), Existing::Resume).unwrap_err().to_string();
+    assert!(e.contains("was trained with other settings") && e.contains("`log_every` 10 (asked 5)"), "{e}");
 }
 
 #[test]

@@ -101,8 +101,12 @@ pub struct FiguresArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Replace figure files (and mode-coverage's runs) that exist already.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,
+    /// Keep the figures whose PNG and CSV exist already, and continue mode-coverage's runs
+    /// (each from its newest checkpoint) after a stop.
+    #[arg(long)]
+    pub resume: bool,
     /// mode-coverage: generator iterations of each run.
     #[arg(long, default_value_t = 1000)]
     pub iters: u64,

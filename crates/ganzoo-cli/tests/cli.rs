@@ -838,6 +838,74 @@ fn a_stop_during_a_long_iteration_is_said_and_a_second_quits_at_once() {
     assert!(run.join("config.toml").is_file(), "the run stays");
 }
 
+/// mode-coverage trains 18 runs: a stop signal ends the one in progress with a checkpoint
+/// and names the command that continues; `--resume` refuses runs of other settings.
+#[test]
+fn mode_coverage_stops_with_a_checkpoint_and_says_how_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("figs");
+    let o = out.to_str().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_ganzoo"))
+        .args(["figures", "mode-coverage", "--iters", "2000000", "--eval-every", "1000000", "--seeds", "1", "--out", o])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = out.join("mode-coverage-runs/gan-8gaussians-s0");
+    let started = std::time::Instant::now();
+    while !run.join("config.toml").is_file() {
+        assert!(started.elapsed().as_secs() < 60, "the first run did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    signal(&child, "TERM");
+    let done = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&done.stdout), String::from_utf8_lossy(&done.stderr));
+    assert_eq!(done.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("mode-coverage: run 1 of 6") && stderr.contains("stop requested"), "{stderr}");
+    let said = format!(
+        "of {} (checkpoint saved); continue with: ganzoo figures mode-coverage --out {o} --seed 0 --iters 2000000 \
+         --eval-every 1000000 --seeds 1 --resume",
+        run.display()
+    );
+    assert!(stdout.starts_with("stopped at iteration ") && stdout.contains(&said), "{stdout}");
+    assert!(run.join("checkpoints/latest").is_file());
+    let other = ganzoo(&[
+        "figures",
+        "mode-coverage",
+        "--iters",
+        "20",
+        "--eval-every",
+        "10",
+        "--seeds",
+        "1",
+        "--out",
+        o,
+        "--resume",
+    ]);
+    assert_clean_failure(&other, "gan-8gaussians-s0: was trained with other settings (`log_every` 1000000 (asked 10)");
+    let shorter = ganzoo(&[
+        "figures",
+        "mode-coverage",
+        "--iters",
+        "1000000",
+        "--eval-every",
+        "1000000",
+        "--seeds",
+        "1",
+        "--out",
+        o,
+        "--resume",
+    ]);
+    assert_clean_failure(
+        &shorter,
+        "was started for 2000000 iterations: a run is never shortened; pass --iters 2000000",
+    );
+    let both = ganzoo(&["figures", "mode-coverage", "--out", o, "--resume", "--overwrite"]);
+    assert_clean_failure(&both, "cannot be used with");
+    assert!(run.join("checkpoints/latest").is_file(), "nothing was removed");
+}
+
 #[test]
 fn a_second_writer_is_refused_while_a_run_trains_and_readers_still_read() {
     let dir = tempfile::tempdir().unwrap();
@@ -1330,6 +1398,10 @@ fn figures_are_made_named_and_never_overwritten_unasked() {
         &ganzoo(&["figures", "mode-coverage", "--iters", "15", "--eval-every", "10"]),
         "multiple of --eval-every",
     );
+    // Bounded before anything is planned: 10¹² seeds used to abort on the allocation.
+    assert_clean_failure(&ganzoo(&["figures", "mode-coverage", "--seeds", "1000000000000"]), "more than 1000 runs");
+    let past = ganzoo(&["figures", "mode-coverage", "--seed", "18446744073709551615", "--seeds", "2"]);
+    assert_clean_failure(&past, "the seeds would pass 18446744073709551615");
     // Every output is checked before the first figure is computed: a later figure's file
     // (or a mode-coverage run) that exists stops the command with nothing written.
     let later = dir.path().join("later");

@@ -10,6 +10,11 @@ pub enum FigureError {
     Io { path: PathBuf, detail: String },
     #[error("{} exists: pass --overwrite to replace it, or another --out", .0.display())]
     Exists(PathBuf),
+    #[error("{}: {detail}", path.display())]
+    Refused { path: PathBuf, detail: String },
+    /// A stop signal ended the run in progress after its iteration, with a checkpoint.
+    #[error("stopped at iteration {iteration} of {} (checkpoint saved)", run.display())]
+    Stopped { run: PathBuf, iteration: u64 },
     #[error("{0}")]
     Compute(String),
 }

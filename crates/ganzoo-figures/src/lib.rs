@@ -21,8 +21,11 @@ pub mod mode_coverage;
 pub mod value_surfaces;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 pub use error::{FigureError, Result};
+use ganzoo_train::Observer;
 
 /// A figure `ganzoo figures` can make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,28 +73,57 @@ impl std::str::FromStr for Figure {
     }
 }
 
+/// What a figure run does with its files, and mode-coverage's runs, where they exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Refuses them, before any figure is computed.
+    Refuse,
+    /// Replaces them (`--overwrite`); a run folder's run files only, its other files kept.
+    Replace,
+    /// Keeps a figure whose PNG and CSV both exist, and continues mode-coverage's runs
+    /// (`--resume`): each from its newest checkpoint; those finished are only read.
+    Resume,
+}
+
 /// What a figure run needs.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub out: PathBuf,
     pub seed: u64,
-    pub overwrite: bool,
+    pub existing: Existing,
     /// Training budget of `mode-coverage`.
     pub budget: mode_coverage::Budget,
+    /// Once set, `mode-coverage` stops after the current iteration of its run in progress,
+    /// with a checkpoint ([`FigureError::Stopped`]).
+    pub stop: Arc<AtomicBool>,
 }
 
-/// The files a figure wrote and a line saying what it shows.
+impl Options {
+    /// Every option at its default: refuse existing files, the default budget, seed 0.
+    pub fn new(out: PathBuf) -> Self {
+        let (seed, existing, budget) = (0, Existing::Refuse, mode_coverage::DEFAULT);
+        Self { out, seed, existing, budget, stop: Arc::new(AtomicBool::new(false)) }
+    }
+}
+
+/// The files a figure wrote (or, under [`Existing::Resume`], kept) and a line saying what
+/// it shows.
 #[derive(Debug, Clone)]
 pub struct Made {
     pub png: PathBuf,
     pub csv: PathBuf,
     pub summary: String,
+    /// Both files existed and were kept ([`Existing::Resume`]); `summary` is empty.
+    pub kept: bool,
 }
 
-/// Computes `figure` and writes `OUT/<name>.png` and `OUT/<name>.csv` (existing ones
-/// only with `overwrite`).
-pub fn make(figure: Figure, options: &Options) -> Result<Made> {
+/// Computes `figure` and writes `OUT/<name>.png` and `OUT/<name>.csv` (existing ones as
+/// `options.existing` says). `observer` hears of mode-coverage's runs.
+pub fn make(figure: Figure, options: &Options, observer: &mut dyn Observer) -> Result<Made> {
     let (png, csv) = outputs(figure, options)?;
+    if kept(figure, options) {
+        return Ok(Made { png, csv, summary: String::new(), kept: true });
+    }
     let summary = match figure {
         Figure::Distances => {
             let d = distances::compute(options.seed)?;
@@ -120,7 +152,9 @@ pub fn make(figure: Figure, options: &Options) -> Result<Made> {
         }
         Figure::ModeCoverage => {
             let runs = options.out.join(RUNS);
-            let f = mode_coverage::compute(options.budget, options.seed, &runs, options.overwrite)?;
+            let stop = Arc::clone(&options.stop);
+            let mut training = mode_coverage::Training { existing: options.existing, stop, observer };
+            let f = mode_coverage::compute(options.budget, options.seed, &runs, &mut training)?;
             mode_coverage::write(&f, &png, &csv)?;
             mode_coverage::summary(&f)
         }
@@ -130,38 +164,63 @@ pub fn make(figure: Figure, options: &Options) -> Result<Made> {
             generator_costs::summary()?
         }
     };
-    Ok(Made { png, csv, summary })
+    Ok(Made { png, csv, summary, kept: false })
 }
 
 /// Refuses, before any figure is computed, every file and run folder the figures would
-/// write that exists (unless `overwrite`) or that is a folder where a file goes, so that
-/// `figures all` does not stop at the sixth figure over a file it could have named first.
+/// write that `options.existing` does not allow, or that is a folder where a file goes,
+/// so that `figures all` does not stop at the sixth figure over a file it could have
+/// named first: under [`Existing::Refuse`] any that exists; under [`Existing::Resume`]
+/// half a figure (one of its two files) and a run folder that cannot be continued
+/// ([`mode_coverage::check_resumable`]).
 pub fn check_outputs(figures: &[Figure], options: &Options) -> Result<()> {
     if std::fs::metadata(&options.out).is_ok_and(|m| !m.is_dir()) {
         return Err(FigureError::Io { path: options.out.clone(), detail: "is a file: --out names a folder".into() });
     }
     for &figure in figures {
         let (png, csv) = paths(figure, &options.out);
-        for file in [png, csv] {
-            if std::fs::metadata(&file).is_ok_and(|m| m.is_dir()) {
-                return Err(FigureError::Io { path: file, detail: "is a folder where the figure's file goes".into() });
+        for file in [&png, &csv] {
+            if std::fs::metadata(file).is_ok_and(|m| m.is_dir()) {
+                return Err(FigureError::Io {
+                    path: file.clone(),
+                    detail: "is a folder where the figure's file goes".into(),
+                });
             }
-            refuse_existing(file, options.overwrite)?;
+            if options.existing == Existing::Refuse && exists(file) {
+                return Err(FigureError::Exists(file.clone()));
+            }
         }
-        if figure == Figure::ModeCoverage {
-            for run in mode_coverage::run_dirs(options.budget, options.seed, &options.out.join(RUNS)) {
-                refuse_existing(run, options.overwrite)?;
+        if options.existing == Existing::Resume && exists(&png) != exists(&csv) {
+            let (there, missing) = if exists(&png) { (png, csv) } else { (csv, png) };
+            let detail = format!(
+                "exists without {}: a figure is kept only whole; remove it, or pass --overwrite",
+                missing.display()
+            );
+            return Err(FigureError::Refused { path: there, detail });
+        }
+        if figure == Figure::ModeCoverage && !kept(figure, options) {
+            options.budget.check(options.seed)?;
+            for run in mode_coverage::plan(options.budget, options.seed, &options.out.join(RUNS)) {
+                match options.existing {
+                    Existing::Refuse if exists(&run.path) => return Err(FigureError::Exists(run.path)),
+                    Existing::Resume => mode_coverage::check_resumable(&run)?,
+                    _ => {}
+                }
             }
         }
     }
     Ok(())
 }
 
-fn refuse_existing(path: PathBuf, overwrite: bool) -> Result<()> {
-    match std::fs::symlink_metadata(&path) {
-        Ok(_) if !overwrite => Err(FigureError::Exists(path)),
-        _ => Ok(()),
-    }
+/// Whether `figure` is kept as it is: [`Existing::Resume`] and both its files exist.
+fn kept(figure: Figure, options: &Options) -> bool {
+    let (png, csv) = paths(figure, &options.out);
+    options.existing == Existing::Resume && exists(&png) && exists(&csv)
+}
+
+/// Whether anything, even a dangling link, is at `path`.
+fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
 }
 
 /// Where `mode-coverage` keeps its runs, under `--out`.

@@ -4,20 +4,26 @@
 //! fixed noise), averaged over seeds; beside the GAN numbers VEEGAN (Srivastava et al.
 //! 2017, table 1: 1 of 8 modes on its ring, 3.3 of 25 on its grid) and PacGAN (Lin et
 //! al. 2018, table 2: 6.3 of 8, 17.3 of 25) publish. Runs are kept in
-//! `OUT/mode-coverage-runs/` (each a normal run directory: `ganzoo eval` and `sample` work on it).
+//! `OUT/mode-coverage-runs/` (each a normal run directory: `ganzoo eval` and `sample` work on it);
+//! under [`Existing::Resume`] they are continued from their checkpoints, and since every
+//! random number comes from each run's seed, a figure made across stops is the one made
+//! without.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use candle_core::Device;
 use ganzoo_data::ToyDistribution;
 use ganzoo_eval::EvalReport;
 use ganzoo_train::config::Preset;
-use ganzoo_train::{DataSource, RunDir, Silent, TrainConfig, Trainer};
+use ganzoo_train::run_dir::MARKER_FILE;
+use ganzoo_train::{checkpoint, DataSource, Observer, Outcome, RunDir, TrainConfig, Trainer};
 
 use ganzoo_charts::{Chart, Mark, Series};
 
 use crate::files::{save_csv, save_png};
-use crate::Result;
+use crate::{Existing, FigureError, Result};
 
 pub const TOYS: [ToyDistribution; 2] = [ToyDistribution::EightGaussians, ToyDistribution::TwentyFiveGaussians];
 pub const PRESETS: [Preset; 3] = [Preset::Gan, Preset::Wgan, Preset::WganGp];
@@ -35,6 +41,29 @@ pub struct Budget {
 /// The command's default: 1,000 generator iterations, measured every 100, three seeds.
 pub const DEFAULT: Budget = Budget { iters: 1000, eval_every: 100, seeds: 3 };
 
+/// The most runs (seeds) per family and toy: 6,000 runs of about a minute each.
+pub const MAX_SEEDS: u64 = 1000;
+
+impl Budget {
+    /// Refuses a budget the figure cannot be made with, before any run is planned.
+    pub fn check(&self, seed: u64) -> Result<()> {
+        let bad = |m: String| Err(FigureError::Compute(m));
+        if self.iters == 0 || self.seeds == 0 || self.eval_every == 0 || !self.iters.is_multiple_of(self.eval_every) {
+            return bad("--iters, --seeds and --eval-every must be positive, --iters a multiple of --eval-every".into());
+        }
+        if self.seeds > MAX_SEEDS {
+            return bad(format!("--seeds {} is more than {MAX_SEEDS} runs per family and toy", self.seeds));
+        }
+        if seed.checked_add(self.seeds - 1).is_none() {
+            return bad(format!("--seed {seed} with --seeds {}: the seeds would pass {}", self.seeds, u64::MAX));
+        }
+        Ok(())
+    }
+}
+
+/// A measurement: `(generator iteration, modes covered, high-quality share)`.
+pub type Point = (u64, f64, f64);
+
 /// One preset on one toy: per measured iteration, the seeds' mean modes covered and
 /// high-quality share.
 #[derive(Debug, Clone)]
@@ -42,65 +71,182 @@ pub struct Coverage {
     pub preset: Preset,
     pub toy: ToyDistribution,
     pub modes: usize,
-    /// `(iteration, mean modes covered, mean high-quality share)`.
-    pub points: Vec<(u64, f64, f64)>,
+    /// The seeds' means.
+    pub points: Vec<Point>,
 }
 
-/// The run folder of `preset` on `toy` for seed `seed` under `runs`.
-fn run_dir(runs: &Path, preset: Preset, toy: ToyDistribution, seed: u64) -> PathBuf {
-    runs.join(format!("{}-{}-s{}", preset.name(), toy.name(), seed))
+/// One run of the figure: a preset on a toy with one seed, in its folder.
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    pub preset: Preset,
+    pub toy: ToyDistribution,
+    pub seed: u64,
+    pub path: PathBuf,
+    pub config: TrainConfig,
 }
 
-/// Every run folder `compute` creates, in its order.
-pub fn run_dirs(budget: Budget, seed: u64, runs: &Path) -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
+/// Every run `compute` trains, in its order (toy, preset, seed), each with the toy
+/// preset's configuration at the budget. The budget must have passed [`Budget::check`].
+pub fn plan(budget: Budget, seed: u64, runs: &Path) -> Vec<PlannedRun> {
+    let mut planned = Vec::new();
     for toy in TOYS {
         for preset in PRESETS {
-            dirs.extend((0..budget.seeds).map(|s| run_dir(runs, preset, toy, seed + s)));
-        }
-    }
-    dirs
-}
-
-pub fn compute(budget: Budget, seed: u64, runs: &Path, overwrite: bool) -> Result<Vec<Coverage>> {
-    let mut out = Vec::new();
-    for toy in TOYS {
-        for preset in PRESETS {
-            let mut per_seed: Vec<Vec<(u64, f64, f64)>> = Vec::new();
-            let mut modes = 0;
-            for s in 0..budget.seeds {
+            for seed in (0..budget.seeds).map(|s| seed.saturating_add(s)) {
                 let mut c = TrainConfig::from_preset(preset, DataSource::Toy(toy));
                 (c.iters, c.seed, c.eval_every, c.log_every) =
-                    (Some(budget.iters), seed + s, Some(budget.eval_every), budget.eval_every);
+                    (Some(budget.iters), seed, Some(budget.eval_every), budget.eval_every);
                 (c.sample_every, c.checkpoint_every) = (budget.iters, budget.iters);
-                let run = RunDir::create(&run_dir(runs, preset, toy, seed + s), overwrite)?;
-                let mut trainer = Trainer::new(c, None, run.clone(), Device::Cpu)?;
-                trainer.run(&mut Silent)?;
-                let reports: Vec<(u64, f64, f64)> = run
-                    .read_metrics(budget.iters)?
-                    .into_iter()
-                    .filter_map(|m| match m.eval {
-                        Some(EvalReport::Toy(r)) => {
-                            modes = r.modes.unwrap_or(0);
-                            Some((m.iteration, r.modes_covered.unwrap_or(0) as f64, r.high_quality.unwrap_or(0.0)))
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                per_seed.push(reports);
+                let path = runs.join(format!("{}-{}-s{}", preset.name(), toy.name(), seed));
+                planned.push(PlannedRun { preset, toy, seed, path, config: c });
             }
-            let n = per_seed.len().max(1) as f64;
-            let points = (0..per_seed.first().map_or(0, Vec::len))
-                .map(|i| {
-                    let it = per_seed[0][i].0;
-                    let (m, hq) = per_seed.iter().fold((0.0, 0.0), |(a, b), r| (a + r[i].1, b + r[i].2));
-                    (it, m / n, hq / n)
-                })
-                .collect();
-            out.push(Coverage { preset, toy, modes, points });
         }
     }
+    planned
+}
+
+/// How `compute` treats the runs it finds, tells of its progress, and is stopped.
+pub struct Training<'a> {
+    pub existing: Existing,
+    /// Once set (by a stop signal), the run in progress stops after its iteration with a
+    /// checkpoint, and `compute` returns [`FigureError::Stopped`].
+    pub stop: Arc<AtomicBool>,
+    /// Told of each run as it starts, and given its log steps.
+    pub observer: &'a mut dyn Observer,
+}
+
+pub fn compute(budget: Budget, seed: u64, runs: &Path, training: &mut Training<'_>) -> Result<Vec<Coverage>> {
+    budget.check(seed)?;
+    let planned = plan(budget, seed, runs);
+    let mut out = Vec::new();
+    for (g, group) in planned.chunks(budget.seeds as usize).enumerate() {
+        let mut per_seed = Vec::new();
+        let mut modes = 0;
+        for (i, run) in group.iter().enumerate() {
+            let k = g * group.len() + i + 1;
+            training.observer.on_message(&format!(
+                "mode-coverage: run {k} of {}: {}",
+                planned.len(),
+                run.path.display()
+            ));
+            train(run, training)?;
+            let (m, points) = measurements(&run.path, budget.iters)?;
+            modes = m;
+            per_seed.push(points);
+        }
+        out.push(Coverage { preset: group[0].preset, toy: group[0].toy, modes, points: mean(group, &per_seed)? });
+    }
     Ok(out)
+}
+
+/// Trains `run` to its length: a new run, or under [`Existing::Resume`] the one in its
+/// folder continued.
+fn train(run: &PlannedRun, training: &mut Training<'_>) -> Result<()> {
+    let config = run.config.clone();
+    let trainer = match training.existing {
+        Existing::Resume if run.path.join(MARKER_FILE).is_file() => continue_run(run)?,
+        existing => Trainer::new(config, None, RunDir::create(&run.path, existing == Existing::Replace)?, Device::Cpu)?,
+    };
+    let mut trainer = trainer.with_stop_flag(Arc::clone(&training.stop));
+    match trainer.run(training.observer)? {
+        Outcome::Finished => Ok(()),
+        Outcome::Interrupted => Err(FigureError::Stopped { run: run.path.clone(), iteration: trainer.iteration() }),
+    }
+}
+
+/// A run found under `--resume`, after [`check_resumable`]: continued from its newest
+/// checkpoint (a finished one only rewrites its report), or, stopped before its first
+/// checkpoint (killed: a stop signal writes one), trained again from the start with its
+/// run files replaced — the same seed makes the same run.
+fn continue_run(run: &PlannedRun) -> Result<Trainer> {
+    check_resumable(run)?;
+    if checkpoint::candidates(&run.path)?.is_empty() {
+        tracing::info!(run = %run.path.display(), "no checkpoint: trained again from the start");
+        return Ok(Trainer::new(run.config.clone(), None, RunDir::create(&run.path, true)?, Device::Cpu)?);
+    }
+    let (dir, _) = RunDir::open_for_writing(&run.path)?;
+    Ok(Trainer::resume(dir, run.config.clone(), None, Device::Cpu)?)
+}
+
+/// Refuses, under `--resume`, a folder where `run` goes that holds anything but an empty
+/// folder or a run of the figure's own settings: not a ganzoo run, another seed,
+/// recipe or measurement spacing, or a longer length than the budget's (never shortened).
+pub fn check_resumable(run: &PlannedRun) -> Result<()> {
+    let path = &run.path;
+    let refuse = |detail: String| Err(FigureError::Refused { path: path.clone(), detail });
+    let mut entries = match std::fs::read_dir(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return refuse(e.to_string()),
+        Ok(entries) => entries,
+    };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    if !path.join(MARKER_FILE).is_file() {
+        return refuse(
+            "is not a ganzoo run and not empty: nothing there is replaced; move it, or choose another --out".into(),
+        );
+    }
+    let (_, trained) = RunDir::open(path)?;
+    let mut changed: Vec<String> = run
+        .config
+        .changed_since(&trained)?
+        .iter()
+        .map(|c| format!("`{}` {} (asked {})", c.key, c.then, c.now))
+        .collect();
+    if trained.eval_every != run.config.eval_every {
+        changed.push(format!("`eval_every` {:?} (asked {:?})", trained.eval_every, run.config.eval_every));
+    }
+    if !changed.is_empty() {
+        return refuse(format!(
+            "was trained with other settings ({}): resume with the --eval-every it was made with, or pass --overwrite to train it again",
+            changed.join(", ")
+        ));
+    }
+    match (trained.iters, run.config.iters) {
+        (Some(then), Some(now)) if then > now => {
+            refuse(format!("was started for {then} iterations: a run is never shortened; pass --iters {then} or more"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The toy's number of modes and the run's measurements up to `iters`: `(iteration,
+/// modes covered, high-quality share)`.
+fn measurements(run: &Path, iters: u64) -> Result<(usize, Vec<Point>)> {
+    let (dir, _) = RunDir::open(run)?;
+    let mut modes = 0;
+    let points = dir
+        .read_metrics(iters)?
+        .into_iter()
+        .filter_map(|m| match m.eval {
+            Some(EvalReport::Toy(r)) => {
+                modes = r.modes.unwrap_or(0);
+                Some((m.iteration, r.modes_covered.unwrap_or(0) as f64, r.high_quality.unwrap_or(0.0)))
+            }
+            _ => None,
+        })
+        .collect();
+    Ok((modes, points))
+}
+
+/// The seeds' mean at each measured iteration; every seed's run must have been measured
+/// at the same iterations.
+fn mean(group: &[PlannedRun], per_seed: &[Vec<Point>]) -> Result<Vec<Point>> {
+    let at = |r: &[Point]| r.iter().map(|p| p.0).collect::<Vec<_>>();
+    let first = per_seed.first().map(|r| at(r)).unwrap_or_default();
+    if let Some((run, _)) = group.iter().zip(per_seed).find(|(_, r)| at(r) != first) {
+        return Err(FigureError::Refused {
+            path: run.path.clone(),
+            detail: format!("was measured at other iterations than {}", group[0].path.display()),
+        });
+    }
+    let n = per_seed.len().max(1) as f64;
+    Ok((0..first.len())
+        .map(|i| {
+            let (m, hq) = per_seed.iter().fold((0.0, 0.0), |(a, b), r| (a + r[i].1, b + r[i].2));
+            (first[i], m / n, hq / n)
+        })
+        .collect())
 }
 
 pub fn write(cov: &[Coverage], png: &Path, csv: &Path) -> Result<()> {
@@ -128,7 +274,7 @@ pub fn write(cov: &[Coverage], png: &Path, csv: &Path) -> Result<()> {
         .flat_map(|(t, toy)| {
             let of_toy: Vec<&Coverage> = cov.iter().filter(|c| c.toy == *toy).collect();
             let modes = of_toy.first().map_or(0, |c| c.modes) as f64;
-            let line = |c: &Coverage, f: fn(&(u64, f64, f64)) -> f64| {
+            let line = |c: &Coverage, f: fn(&Point) -> f64| {
                 Series::new(c.preset.name(), c.points.iter().map(|p| (p.0 as f64, f(p))).collect(), Mark::Line)
             };
             let mut covered: Vec<Series> = of_toy.iter().map(|c| line(c, |p| p.1)).collect();

@@ -305,6 +305,13 @@ impl Trainer {
         self.stop.clone()
     }
 
+    /// Stops on `stop` instead of the trainer's own flag: one flag for a command that
+    /// trains several runs in turn (`figures mode-coverage`).
+    pub fn with_stop_flag(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = stop;
+        self
+    }
+
     pub fn iteration(&self) -> u64 {
         self.iteration
     }

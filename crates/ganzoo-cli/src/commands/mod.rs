@@ -27,7 +27,7 @@ pub fn run(command: Command, max_memory: Option<u64>) -> anyhow::Result<ExitCode
         Command::Sample(args) => done(sample::run(args, limit)),
         Command::Eval(args) => done(eval::run(args, limit)),
         Command::Bench(args) => done(bench::run(args, limit)),
-        Command::Figures(args) => done(figures::run(args)),
+        Command::Figures(args) => figures::run(args),
         Command::Report(args) => done(report::run(args)),
     }
 }
