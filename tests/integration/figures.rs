@@ -115,9 +115,11 @@ fn mode_coverage_runs_each_preset_on_each_toy_and_keeps_the_runs() {
     assert_eq!(PUBLISHED, [("VEEGAN's GAN", 1.0, 3.3), ("PacGAN's GAN", 6.3, 17.3)]);
     // The runs are not overwritten without being asked to.
     assert!(coverage(budget, dir.path(), Existing::Refuse).is_err());
-    // Resumed, finished runs are read as they are.
+    // Resumed, finished runs are only read: nothing in them changes.
+    let before = crate::run_dir::snapshot(dir.path());
     let again = coverage(budget, dir.path(), Existing::Resume).unwrap();
     assert_eq!(format!("{again:?}"), format!("{cov:?}"));
+    assert!(crate::run_dir::snapshot(dir.path()) == before, "a finished run was written");
     // A stop ends the run in progress with a checkpoint; resuming gives the same figure as
     // training without a stop.
     let other = dir.path().join("stopped");

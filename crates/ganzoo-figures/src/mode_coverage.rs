@@ -141,10 +141,16 @@ pub fn compute(budget: Budget, seed: u64, runs: &Path, training: &mut Training<'
 /// Trains `run` to its length: a new run, or under [`Existing::Resume`] the one in its
 /// folder continued.
 fn train(run: &PlannedRun, training: &mut Training<'_>) -> Result<()> {
-    let config = run.config.clone();
-    let trainer = match training.existing {
-        Existing::Resume if run.path.join(MARKER_FILE).is_file() => continue_run(run)?,
-        existing => Trainer::new(config, None, RunDir::create(&run.path, existing == Existing::Replace)?, Device::Cpu)?,
+    let resumable = training.existing == Existing::Resume && run.path.join(MARKER_FILE).is_file();
+    if resumable && finished(run)? {
+        return Ok(());
+    }
+    let trainer = match resumable {
+        true => continue_run(run)?,
+        false => {
+            let dir = RunDir::create(&run.path, training.existing == Existing::Replace)?;
+            Trainer::new(run.config.clone(), None, dir, Device::Cpu)?
+        }
     };
     let mut trainer = trainer.with_stop_flag(Arc::clone(&training.stop));
     match trainer.run(training.observer)? {
@@ -153,8 +159,19 @@ fn train(run: &PlannedRun, training: &mut Training<'_>) -> Result<()> {
     }
 }
 
-/// A run found under `--resume`, after [`check_resumable`]: continued from its newest
-/// checkpoint (a finished one only rewrites its report), or, stopped before its first
+/// Whether the run found in `run`'s folder has trained its whole length (its preferred
+/// checkpoint is at the last iteration): its measurements are then only read, and nothing
+/// in it is written.
+fn finished(run: &PlannedRun) -> Result<bool> {
+    check_resumable(run)?;
+    let Some(newest) = checkpoint::candidates(&run.path)?.into_iter().next() else {
+        return Ok(false);
+    };
+    Ok(checkpoint::read_state(&newest).is_ok_and(|s| Some(s.iteration) == run.config.iters))
+}
+
+/// A run found under `--resume`, after [`check_resumable`], not finished: continued from its newest
+/// checkpoint, or, stopped before its first
 /// checkpoint (killed: a stop signal writes one), trained again from the start with its
 /// run files replaced — the same seed makes the same run.
 fn continue_run(run: &PlannedRun) -> Result<Trainer> {
