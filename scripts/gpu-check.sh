@@ -38,7 +38,8 @@
 # PyTorch has it, and all four exceed the 64 MiB carry limit):
 #   OUT=/tmp/out PYTHON=/path/to/venv/bin/python scripts/gpu-check.sh
 #
-# PYTHON: a Python with PyTorch built for CUDA (and NumPy); its NVIDIA wheels (cuBLAS,
+# PYTHON: a Python with PyTorch built for CUDA (and NumPy; unset: the first found in
+# /opt/torch/.venv, /opt/*/.venv, /opt/*, PATH); its NVIDIA wheels (cuBLAS,
 # cuRAND, NVRTC, cudart, cuDNN) also serve ganzoo. GANZOO_BIN overrides the binary; TORCHREF the
 # PyTorch reference (default: build-cuda.sh's copy, else ../shared/bench/torchref; without
 # one, ganzoo is timed alone). BENCH_S: seconds per timed repeat (default 2). VARIANTS:
@@ -56,7 +57,14 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bin=${GANZOO_BIN:-target/cuda/ganzoo-cuda}
-python=${PYTHON:-python3}
+python=${PYTHON:-}
+# Unset: the first Python with PyTorch among the places the lent machines keep it.
+if [ -z "$python" ]; then
+  for p in /opt/torch/.venv/bin/python3 /opt/*/.venv/bin/python3 /opt/*/bin/python3 python3; do
+    if "$p" -c 'import torch' 2>/dev/null; then python=$p; break; fi
+  done
+  python=${python:-python3}
+fi
 out=${OUT:-gpu-check}
 secs=${BENCH_S:-2}
 mkdir -p "$out"
