@@ -79,9 +79,23 @@ fn figure_files_are_written_and_never_replaced_without_overwrite() {
     let e = make(Figure::GeneratorCosts, &options, &mut Silent).unwrap_err().to_string();
     assert!(e.contains("--overwrite") && e.contains("generator-costs.png"), "{e}");
     assert_eq!(std::fs::read(&made.png).unwrap(), png, "the first file is untouched");
-    // Resuming keeps a whole figure as it is; half a figure is refused.
+    // Resuming keeps a whole figure made with the settings asked now; one made otherwise,
+    // or with no record of how (figures.json), is refused, as is half a figure.
     let resume = Options { existing: Existing::Resume, ..options.clone() };
     assert!(make(Figure::GeneratorCosts, &resume, &mut Silent).unwrap().kept);
+    let manifest = dir.path().join("figs/figures.json");
+    let recorded = std::fs::read_to_string(&manifest).unwrap();
+    assert!(recorded.contains("\"generator-costs\"") && recorded.contains("\"seed\": 0"), "{recorded}");
+    let e = make(Figure::GeneratorCosts, &Options { seed: 1, ..resume.clone() }, &mut Silent).unwrap_err().to_string();
+    assert!(e.contains("was made with --seed 0 (--seed 1 asked now)"), "{e}");
+    std::fs::remove_file(&manifest).unwrap();
+    let e = make(Figure::GeneratorCosts, &resume, &mut Silent).unwrap_err().to_string();
+    assert!(e.contains("has no record in figures.json"), "{e}");
+    std::fs::write(&manifest, "{\"mine\": true}").unwrap();
+    let e = make(Figure::GeneratorCosts, &options, &mut Silent).unwrap_err().to_string();
+    assert!(e.contains("figures.json: is not ganzoo's record"), "{e}");
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), "{\"mine\": true}", "a file of theirs is never replaced");
+    std::fs::write(&manifest, recorded).unwrap();
     std::fs::remove_file(&made.csv).unwrap();
     let e = make(Figure::GeneratorCosts, &resume, &mut Silent).unwrap_err().to_string();
     assert!(e.contains("generator-costs.png: exists without") && e.contains("generator-costs.csv"), "{e}");

@@ -28,6 +28,11 @@ pub fn save_csv(path: &Path, header: &[&str], rows: &[Vec<f64>]) -> Result<()> {
     write_whole(path, |tmp| std::fs::write(tmp, &text).map_err(|e| io(path, e)))
 }
 
+/// Writes `text` whole.
+pub fn save_text(path: &Path, text: &str) -> Result<()> {
+    write_whole(path, |tmp| std::fs::write(tmp, text).map_err(|e| io(path, e)))
+}
+
 fn write_whole(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     ganzoo_eval::files::write_whole_with(path, write, |e| io(path, e))
 }

@@ -17,6 +17,7 @@ pub mod error;
 pub mod files;
 pub mod generator_costs;
 pub mod gradient_norms;
+pub mod manifest;
 pub mod mode_coverage;
 pub mod value_surfaces;
 
@@ -164,6 +165,7 @@ pub fn make(figure: Figure, options: &Options, observer: &mut dyn Observer) -> R
             generator_costs::summary()?
         }
     };
+    manifest::record(figure, options)?;
     Ok(Made { png, csv, summary, kept: false })
 }
 
@@ -177,6 +179,7 @@ pub fn check_outputs(figures: &[Figure], options: &Options) -> Result<()> {
     if std::fs::metadata(&options.out).is_ok_and(|m| !m.is_dir()) {
         return Err(FigureError::Io { path: options.out.clone(), detail: "is a file: --out names a folder".into() });
     }
+    manifest::check(options)?;
     for &figure in figures {
         let (png, csv) = paths(figure, &options.out);
         for file in [&png, &csv] {
@@ -198,7 +201,9 @@ pub fn check_outputs(figures: &[Figure], options: &Options) -> Result<()> {
             );
             return Err(FigureError::Refused { path: there, detail });
         }
-        if figure == Figure::ModeCoverage && !kept(figure, options) {
+        if kept(figure, options) {
+            manifest::check_kept(figure, options)?;
+        } else if figure == Figure::ModeCoverage {
             options.budget.check(options.seed)?;
             for run in mode_coverage::plan(options.budget, options.seed, &options.out.join(RUNS)) {
                 match options.existing {
@@ -212,7 +217,8 @@ pub fn check_outputs(figures: &[Figure], options: &Options) -> Result<()> {
     Ok(())
 }
 
-/// Whether `figure` is kept as it is: [`Existing::Resume`] and both its files exist.
+/// Whether `figure` is kept as it is: [`Existing::Resume`] and both its files exist (made
+/// with the settings asked now: [`check_outputs`] refuses it otherwise).
 fn kept(figure: Figure, options: &Options) -> bool {
     let (png, csv) = paths(figure, &options.out);
     options.existing == Existing::Resume && exists(&png) && exists(&csv)
