@@ -134,7 +134,8 @@ fn mode_coverage_runs_each_preset_on_each_toy_and_keeps_the_runs() {
     let again = coverage(budget, dir.path(), Existing::Resume).unwrap();
     assert_eq!(format!("{again:?}"), format!("{cov:?}"));
     assert!(crate::run_dir::snapshot(dir.path()) == before, "a finished run was written");
-    // A stop ends the run in progress with a checkpoint; resuming gives the same figure as
+    // A stop ends the run in progress with a checkpoint; resuming (that run from its
+    // checkpoint, one killed before its first trained again) gives the same figure as
     // training without a stop.
     let other = dir.path().join("stopped");
     stop.store(true, Ordering::SeqCst);
@@ -143,6 +144,11 @@ fn mode_coverage_runs_each_preset_on_each_toy_and_keeps_the_runs() {
         e => panic!("expected a stop at iteration 0, got {e:?}"),
     }
     stop.store(false, Ordering::SeqCst);
+    // The second run as a kill before its first checkpoint leaves it: begun, no checkpoint.
+    let second = &ganzoo::figures::mode_coverage::plan(budget, 3, &other)[1];
+    let begun = ganzoo::train::RunDir::create(&second.path, false).unwrap();
+    drop(ganzoo::train::Trainer::new(second.config.clone(), None, begun, candle_core::Device::Cpu).unwrap());
+    assert!(second.path.join("config.toml").is_file() && !second.path.join("checkpoints").exists());
     let resumed = coverage(budget, &other, Existing::Resume).unwrap();
     assert_eq!(format!("{resumed:?}"), format!("{cov:?}"));
     // Runs of another measurement spacing are not continued as this one's.

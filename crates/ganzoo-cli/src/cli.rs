@@ -103,8 +103,8 @@ pub struct FiguresArgs {
     /// Replace figure files (and mode-coverage's runs) that exist already.
     #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,
-    /// Keep the figures whose PNG and CSV exist already, and continue mode-coverage's runs
-    /// (each from its newest checkpoint) after a stop.
+    /// Keep the figures whose PNG and CSV exist already, made with these settings (OUT/figures.json
+    /// records them), and continue mode-coverage's runs (each from its newest checkpoint) after a stop.
     #[arg(long)]
     pub resume: bool,
     /// mode-coverage: generator iterations of each run.
