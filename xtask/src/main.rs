@@ -4,6 +4,11 @@
 //! itself: every command is handed to the `ganzoo` binary, built with
 //! `--release` so numeric work never runs in a debug build.
 //! `cargo xtask train dcgan` is `ganzoo train dcgan` from a release build.
+//!
+//! On Unix it replaces itself with `cargo run`, which replaces itself with `ganzoo`
+//! (cargo execs what it runs there): the process a shell, `timeout` or a scheduler
+//! started is `ganzoo` itself, so their SIGTERM reaches the training and its checkpoint,
+//! rather than killing a wrapper and leaving the training running orphaned.
 
 use std::process::{Command, ExitCode};
 
@@ -13,11 +18,23 @@ fn main() -> ExitCode {
         args.push("--help".into());
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["run", "--quiet", "--release", "--package", "ganzoo-cli", "--bin", "ganzoo", "--"])
-        .args(&args)
-        .status();
-    match status {
+    let mut command = Command::new(cargo);
+    command.args(["run", "--quiet", "--release", "--package", "ganzoo-cli", "--bin", "ganzoo", "--"]).args(&args);
+    run(command)
+}
+
+#[cfg(unix)]
+fn run(mut command: Command) -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    // `exec` returns only when it failed.
+    let e = command.exec();
+    eprintln!("xtask: cannot run cargo: {e}");
+    ExitCode::FAILURE
+}
+
+#[cfg(not(unix))]
+fn run(mut command: Command) -> ExitCode {
+    match command.status() {
         Ok(s) if s.success() => ExitCode::SUCCESS,
         Ok(s) => ExitCode::from(s.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1)),
         Err(e) => {
