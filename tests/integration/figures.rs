@@ -105,6 +105,23 @@ fn figure_files_are_written_and_never_replaced_without_overwrite() {
 }
 
 #[test]
+fn one_process_at_a_time_makes_figures_in_a_folder() {
+    use ganzoo::figures::{make, Existing, Figure, Options, LOCK_FILE};
+    use ganzoo::train::{lock::RunLock, Silent};
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options { existing: Existing::Replace, ..Options::new(dir.path().to_path_buf()) };
+    // Another writer (a flock on its own descriptor, as another process's would be).
+    let other = RunLock::acquire_named(dir.path(), LOCK_FILE).unwrap();
+    let e = make(Figure::GeneratorCosts, &options, &mut Silent).unwrap_err().to_string();
+    let pid = std::process::id();
+    assert!(e.contains(&format!("in use by process {pid}: one command makes figures in a folder at a time")), "{e}");
+    assert!(!dir.path().join("generator-costs.png").exists() && !dir.path().join("figures.json").exists());
+    drop(other);
+    assert!(!make(Figure::GeneratorCosts, &options, &mut Silent).unwrap().kept);
+    assert!(dir.path().join("figures.json").exists());
+}
+
+#[test]
 fn mode_coverage_runs_each_preset_on_each_toy_and_keeps_the_runs() {
     use ganzoo::figures::mode_coverage::{compute, Budget, Training, PRESETS, PUBLISHED, TOYS};
     use ganzoo::figures::{Existing, FigureError};

@@ -26,7 +26,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 pub use error::{FigureError, Result};
-use ganzoo_train::Observer;
+use ganzoo_train::lock::RunLock;
+use ganzoo_train::{Observer, TrainError};
 
 /// A figure `ganzoo figures` can make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,9 +120,10 @@ pub struct Made {
 }
 
 /// Computes `figure` and writes `OUT/<name>.png` and `OUT/<name>.csv` (existing ones as
-/// `options.existing` says). `observer` hears of mode-coverage's runs.
+/// `options.existing` says), holding the folder's writer lock ([`LOCK_FILE`]) meanwhile.
+/// `observer` hears of mode-coverage's runs.
 pub fn make(figure: Figure, options: &Options, observer: &mut dyn Observer) -> Result<Made> {
-    let (png, csv) = outputs(figure, options)?;
+    let (png, csv, _lock) = outputs(figure, options)?;
     if kept(figure, options) {
         return Ok(Made { png, csv, summary: String::new(), kept: true });
     }
@@ -237,9 +239,30 @@ fn paths(figure: Figure, dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join(format!("{}.png", figure.name())), dir.join(format!("{}.csv", figure.name())))
 }
 
-fn outputs(figure: Figure, options: &Options) -> Result<(PathBuf, PathBuf)> {
-    check_outputs(&[figure], options)?;
+/// The writer lock file in a figures folder (kept there, like a run's `.lock`).
+pub const LOCK_FILE: &str = ".ganzoo-figures.lock";
+
+/// Takes the folder's writer lock (a folder not there yet is created once `figure`'s
+/// outputs are checked), then checks them under it: a second process making figures into
+/// the same folder is refused while this one makes one (its files, runs and
+/// `figures.json` record), naming its pid.
+fn outputs(figure: Figure, options: &Options) -> Result<(PathBuf, PathBuf, RunLock)> {
     let dir = &options.out;
-    std::fs::create_dir_all(dir).map_err(|e| FigureError::Io { path: dir.to_path_buf(), detail: e.to_string() })?;
-    Ok(paths(figure, dir))
+    if !dir.is_dir() {
+        check_outputs(&[figure], options)?;
+        std::fs::create_dir_all(dir).map_err(|e| FigureError::Io { path: dir.clone(), detail: e.to_string() })?;
+    }
+    let lock = RunLock::acquire_named(dir, LOCK_FILE).map_err(|e| match e {
+        TrainError::InUse { pid, .. } => FigureError::Refused {
+            path: dir.clone(),
+            detail: format!(
+                "in use by {}: one command makes figures in a folder at a time",
+                pid.map_or("another process".into(), |p| format!("process {p}"))
+            ),
+        },
+        e => e.into(),
+    })?;
+    check_outputs(&[figure], options)?;
+    let (png, csv) = paths(figure, dir);
+    Ok((png, csv, lock))
 }

@@ -170,12 +170,11 @@ fn finished(run: &PlannedRun) -> Result<bool> {
     Ok(checkpoint::read_state(&newest).is_ok_and(|s| Some(s.iteration) == run.config.iters))
 }
 
-/// A run found under `--resume`, after [`check_resumable`], not finished: continued from its newest
+/// A run found under `--resume` and not [`finished`] (which checked it): continued from its newest
 /// checkpoint, or, stopped before its first
 /// checkpoint (killed: a stop signal writes one), trained again from the start with its
 /// run files replaced — the same seed makes the same run.
 fn continue_run(run: &PlannedRun) -> Result<Trainer> {
-    check_resumable(run)?;
     if checkpoint::candidates(&run.path)?.is_empty() {
         tracing::info!(run = %run.path.display(), "no checkpoint: trained again from the start");
         return Ok(Trainer::new(run.config.clone(), None, RunDir::create(&run.path, true)?, Device::Cpu)?);

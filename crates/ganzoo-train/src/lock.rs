@@ -23,7 +23,13 @@ pub struct RunLock {
 impl RunLock {
     /// Takes the lock of the run directory `dir` (which must exist), or says which process holds it.
     pub fn acquire(dir: &Path) -> Result<Self> {
-        let path = dir.join(LOCK_FILE);
+        Self::acquire_named(dir, LOCK_FILE)
+    }
+
+    /// As [`acquire`](Self::acquire), with the lock file `dir/name`: for a folder other
+    /// than a run that one process writes at a time (the figures' folder).
+    pub fn acquire_named(dir: &Path, name: &str) -> Result<Self> {
+        let path = dir.join(name);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
