@@ -377,7 +377,12 @@ fn bad_training_requests_fail_cleanly() {
             &["--real-label", "0.1", "--label-noise", "0.5"][..],
             "(--label-noise) must lie in [0, real label = 0.1], got 0.5",
         ),
-        (&["--instance-noise", "inf"][..], "instance noise (--instance-noise) must be finite and ≥ 0, got inf"),
+        (
+            &["--instance-noise", "inf"][..],
+            "instance noise (--instance-noise) must be ≥ 0 and within f32's range (3.4028235e38), got inf",
+        ),
+        // Finite in f64, ∞ in the f32 the tensors use: these stopped at iteration 0 on a NaN.
+        (&["--lr-d", "1e300"][..], "learning rate 1e300 is beyond f32's range (3.4028235e38)"),
         // The toy generator takes 2-D noise: a wider draw failed at the first step with a
         // shape error, and --latent 1000000000 filled 22 GB drawing it.
         (&["--latent", "1000000000"][..], "the toy networks take 2-D noise (gan_toy.py), not --latent 1000000000"),
@@ -385,6 +390,10 @@ fn bad_training_requests_fail_cleanly() {
         let toy = ["train", "gan", "--dataset", "8gaussians", "--out", o];
         assert_clean_failure(&ganzoo(&[&toy[..], flags].concat()), said);
     }
+    assert_clean_failure(
+        &ganzoo(&["train", "wgan-gp", "--dataset", "8gaussians", "--lambda", "1e300", "--out", o]),
+        "λ = 1e300 is beyond f32's range (3.4028235e38): the penalty is computed in f32",
+    );
     assert_clean_failure(&ganzoo(&["train", "--resume", dir.path().to_str().unwrap()]), "not a run directory");
     assert_clean_failure(
         &ganzoo(&["sample", "--run", dir.path().to_str().unwrap(), "--out", "a.png"]),

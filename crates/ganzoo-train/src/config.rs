@@ -584,6 +584,12 @@ impl TrainConfig {
             {
                 return bad(format!("λ must be non-negative, got {lambda}"))
             }
+            Objective::Wasserstein { constraint: Constraint::Penalty { lambda } } if !fits_f32(lambda) => {
+                return bad(format!(
+                    "λ = {lambda:e} is beyond f32's range ({:e}): the penalty is computed in f32",
+                    f32::MAX
+                ))
+            }
             Objective::Wasserstein { constraint: Constraint::Penalty { .. } }
                 if self.critic_norm == NormName::Batch && self.arch == Arch::Dcgan =>
             {
@@ -605,8 +611,12 @@ impl TrainConfig {
                 t.real_label, t.label_noise
             ));
         }
-        if !(t.instance_noise.is_finite() && t.instance_noise >= 0.0) {
-            return bad(format!("instance noise (--instance-noise) must be finite and ≥ 0, got {}", t.instance_noise));
+        if !(fits_f32(t.instance_noise) && t.instance_noise >= 0.0) {
+            return bad(format!(
+                "instance noise (--instance-noise) must be ≥ 0 and within f32's range ({:e}), got {:e}",
+                f32::MAX,
+                t.instance_noise
+            ));
         }
         if matches!(self.generator_norm, NormName::Layer | NormName::LayerChannel) {
             return bad("the generator takes batch norm or none".into());
@@ -723,6 +733,12 @@ fn unknown_key(given: &toml::Table, known: &toml::Table, prefix: &str) -> Option
     })
 }
 
+/// Whether `v` stays finite as the f32 the tensors compute with (a larger finite f64,
+/// 1e300, would become ∞ there and every loss NaN at the first step).
+fn fits_f32(v: f64) -> bool {
+    v.is_finite() && v.abs() <= f64::from(f32::MAX)
+}
+
 fn check_optimizer(opt: Optimizer) -> Result<()> {
     let (lr, betas) = match opt {
         Optimizer::Adam { lr, beta1, beta2 } => (lr, vec![beta1, beta2]),
@@ -730,6 +746,12 @@ fn check_optimizer(opt: Optimizer) -> Result<()> {
     };
     if !(lr > 0.0 && lr.is_finite()) {
         return Err(TrainError::Config(format!("learning rate must be positive and finite, got {lr}")));
+    }
+    if !fits_f32(lr) {
+        return Err(TrainError::Config(format!(
+            "learning rate {lr:e} is beyond f32's range ({:e}): updates are computed in f32",
+            f32::MAX
+        )));
     }
     if betas.iter().any(|b| !(0.0..1.0).contains(b)) {
         return Err(TrainError::Config(format!("Adam betas must lie in [0, 1), got {betas:?}")));
