@@ -124,7 +124,7 @@ pub fn write_section(path: &Path, kind: &str, section: &str) -> Result<()> {
         _ if old.is_empty() => section.to_string(),
         _ => format!("{}\n\n{section}", old.trim_end()),
     };
-    Ok(ganzoo_train::run_dir::write_atomic(path, new.as_bytes())?)
+    Ok(ganzoo_data::partial::write_whole(path, new.as_bytes())?)
 }
 
 /// Checks, before a run spends its minutes timing, that [`write_section`] will be able

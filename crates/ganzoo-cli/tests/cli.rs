@@ -283,6 +283,37 @@ fn train_then_sample_then_resume() {
     assert_eq!(std::fs::read_to_string(run.join("metrics.jsonl")).unwrap().lines().count(), 5);
 }
 
+/// Files at paths a user chose are written through `PATH.partial`, created new: a file of
+/// the user's named `PATH.tmp` is not replaced and renamed away, and a link named
+/// `PATH.partial` is refused, not followed (before, `sample --out x.png` truncated and
+/// renamed a user's `x.png.tmp`, and wrote its PNG into the target of a link `y.png.tmp`).
+#[cfg(unix)]
+#[test]
+fn outputs_never_touch_a_users_files_by_their_temporary_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let first = ganzoo(&["train", "gan", "--dataset", "8gaussians", "--iters", "2", "--out", run_s]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let important = dir.path().join("important");
+    std::fs::write(&important, "theirs").unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    for out in ["x.png", "cmp.html"] {
+        std::fs::write(path(&format!("{out}.tmp")), "mine").unwrap();
+        let made = match out {
+            "x.png" => ganzoo(&["sample", "--run", run_s, "--out", &path(out)]),
+            _ => ganzoo(&["report", run_s, run_s, "--out", &path(out)]),
+        };
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        assert_eq!(std::fs::read_to_string(path(&format!("{out}.tmp"))).unwrap(), "mine");
+        assert!(std::fs::metadata(path(out)).unwrap().len() > 1000);
+    }
+    std::os::unix::fs::symlink(&important, path("y.png.partial")).unwrap();
+    assert_clean_failure(&ganzoo(&["sample", "--run", run_s, "--out", &path("y.png")]), "y.png.partial exists");
+    assert_eq!(std::fs::read_to_string(&important).unwrap(), "theirs");
+    assert!(!dir.path().join("y.png").exists());
+}
+
 /// A checkpoint write that fails part-way (here: a file-size limit, `ulimit -f`, as a full
 /// disk would) fails the run naming the file, removes its temporary folder, and keeps the
 /// checkpoint before it as the one to resume from.

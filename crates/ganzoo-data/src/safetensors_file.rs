@@ -5,8 +5,9 @@
 //! umask (checkpoints a colleague cannot read, unlike the run's other files), and a killed
 //! process leaves a randomly named `.tmpXXXXXX` there that no cleanup knows. Here the
 //! bytes are built in memory and written to `path` itself (`File::create`: mode
-//! `0666 & !umask`), then synced; callers that replace a file write to a temporary name
-//! of their own and rename it.
+//! `0666 & !umask`), then synced (checkpoints: a new folder of the run's, renamed when
+//! complete); files at a path a user chose take [`to_bytes`] through
+//! [`crate::partial::write_whole`].
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -20,14 +21,20 @@ use crate::{DataError, Result};
 /// first, where a failed copy is an error rather than Candle's panic inside the writer).
 pub fn write(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
     let io = |source: std::io::Error| DataError::Io { path: path.to_path_buf(), source };
+    let bytes = to_bytes(tensors)?;
+    let mut file = std::fs::File::create(path).map_err(io)?;
+    file.write_all(&bytes).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+/// `tensors` as the bytes of a safetensors file (for [`crate::partial::write_whole`], where
+/// the file is at a path a user chose).
+pub fn to_bytes(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>> {
     let host = tensors
         .iter()
         .map(|(name, t)| Ok((name.as_str(), t.to_device(&Device::Cpu)?)))
         .collect::<candle_core::Result<Vec<_>>>()?;
-    let bytes = safetensors::serialize(host, None).map_err(|e| io(std::io::Error::other(e)))?;
-    let mut file = std::fs::File::create(path).map_err(io)?;
-    file.write_all(&bytes).map_err(io)?;
-    file.sync_all().map_err(io)
+    safetensors::serialize(host, None).map_err(|e| DataError::InvalidArgument(format!("safetensors: {e}")))
 }
 
 #[cfg(test)]

@@ -144,13 +144,9 @@ impl Classifier {
         let card = serde_json::to_string_pretty(&self.card).map_err(|e| EvalError::Numeric(e.to_string()))?;
         let failed = |path: &Path, e: String| EvalError::File { path: path.to_path_buf(), detail: e };
         let weights = stem.with_extension("safetensors");
-        crate::files::write_whole(&weights, |tmp| {
-            ganzoo_data::safetensors_file::write(tmp, &tensors).map_err(|e| failed(&weights, e.to_string()))
-        })?;
-        let card_path = stem.with_extension("json");
-        crate::files::write_whole(&card_path, |tmp| {
-            std::fs::write(tmp, &card).map_err(|e| failed(&card_path, e.to_string()))
-        })
+        let bytes = ganzoo_data::safetensors_file::to_bytes(&tensors).map_err(|e| failed(&weights, e.to_string()))?;
+        crate::files::write_whole(&weights, &bytes)?;
+        crate::files::write_whole(&stem.with_extension("json"), card.as_bytes())
     }
 
     /// The weights, sorted by name.

@@ -78,10 +78,9 @@ pub fn write(path: &Path, seen: &Seen) -> Result<()> {
     if seen.classes > 0 {
         tensors.insert("probs".to_string(), to_tensor(&seen.probs, seen.classes)?);
     }
-    crate::files::write_whole(path, |tmp| {
-        ganzoo_data::safetensors_file::write(tmp, &tensors)
-            .map_err(|e| EvalError::File { path: path.to_path_buf(), detail: e.to_string() })
-    })
+    let bytes = ganzoo_data::safetensors_file::to_bytes(&tensors)
+        .map_err(|e| EvalError::File { path: path.to_path_buf(), detail: e.to_string() })?;
+    crate::files::write_whole(path, &bytes)
 }
 
 /// What `net` sees in `data`: read from the first cache in `dirs` that holds it, else

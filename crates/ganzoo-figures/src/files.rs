@@ -1,5 +1,5 @@
-//! A figure's two files, each written whole (temporary name, then rename): the chart
-//! as PNG and the numbers behind it as CSV.
+//! A figure's two files, each written whole (`ganzoo_data::partial`: `PATH.partial`,
+//! then rename): the chart as PNG and the numbers behind it as CSV.
 
 use std::path::Path;
 
@@ -15,7 +15,7 @@ pub fn save_png(
     draw: impl FnOnce(&[Panel<'_>]) -> Result<()>,
 ) -> Result<()> {
     let png = ganzoo_charts::render_png(size, grid, draw)?;
-    write_whole(path, |tmp| std::fs::write(tmp, &png).map_err(|e| io(path, e)))
+    write_whole(path, &png)
 }
 
 /// Writes `header` and `rows` as CSV (numbers in full precision; `inf` for infinities).
@@ -25,18 +25,15 @@ pub fn save_csv(path: &Path, header: &[&str], rows: &[Vec<f64>]) -> Result<()> {
         text += &row.iter().map(|v| format!("{v}")).collect::<Vec<_>>().join(",");
         text.push('\n');
     }
-    write_whole(path, |tmp| std::fs::write(tmp, &text).map_err(|e| io(path, e)))
+    write_whole(path, text.as_bytes())
 }
 
 /// Writes `text` whole.
 pub fn save_text(path: &Path, text: &str) -> Result<()> {
-    write_whole(path, |tmp| std::fs::write(tmp, text).map_err(|e| io(path, e)))
+    write_whole(path, text.as_bytes())
 }
 
-fn write_whole(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    ganzoo_eval::files::write_whole_with(path, write, |e| io(path, e))
-}
-
-fn io(path: &Path, e: std::io::Error) -> FigureError {
-    FigureError::Io { path: path.to_path_buf(), detail: e.to_string() }
+fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    ganzoo_data::partial::write_whole(path, bytes)
+        .map_err(|e| FigureError::Io { path: path.to_path_buf(), detail: e.to_string() })
 }

@@ -385,7 +385,9 @@ fn listing(names: &[String]) -> String {
 
 /// Writes `bytes` to `path` through `path.tmp` (synced) and a rename, so a reader (or a
 /// crash) sees the old file or the new one, never half of one; a failed write removes
-/// the temporary file.
+/// the temporary file. For a run's own files only, whose `.tmp` names are the run's (a
+/// killed write's is cleared on resume): a path a user chose goes through
+/// `ganzoo_data::partial::write_whole`, which never replaces a file by its temporary name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");

@@ -53,8 +53,9 @@ pub fn train(args: &TrainArgs, limit: MemoryLimit) -> anyhow::Result<()> {
 
 /// Refuses, before any data is read or any epoch trained, an `--out` that cannot take
 /// `STEM.safetensors` and `STEM.json`: a stem with no file name (`.`, `..`, `/`) or
-/// naming a folder, a folder where either file goes, a file where a folder goes, or
-/// either file existing without `--overwrite`.
+/// naming a folder, a folder where either file goes, a file where a folder goes,
+/// either file existing without `--overwrite`, or either's `.partial` there (before
+/// minutes of training, not after).
 fn check_stem(stem: &Path, overwrite: bool) -> anyhow::Result<()> {
     let example = "e.g. runs/classifier-mnist";
     if stem.file_name().is_none() || stem.is_dir() {
@@ -70,6 +71,7 @@ fn check_stem(stem: &Path, overwrite: bool) -> anyhow::Result<()> {
         if std::fs::symlink_metadata(&file).is_ok() && !overwrite {
             bail!("{} exists: pass --overwrite to replace it, or another --out", file.display());
         }
+        ganzoo_data::partial::check_free(&file)?;
     }
     // The nearest folder that exists is where the files' folders will be created.
     if let Some(above) = stem.ancestors().skip(1).find(|p| !p.as_os_str().is_empty() && p.exists()) {

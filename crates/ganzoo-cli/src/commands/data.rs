@@ -132,5 +132,6 @@ pub fn output_kind(out: &Path, allowed: &[&str], overwrite: bool) -> anyhow::Res
     if out.exists() && !overwrite {
         anyhow::bail!("{} exists: pass --overwrite to replace it, or another --out", out.display());
     }
+    ganzoo_data::partial::check_free(out)?;
     Ok(ext)
 }

@@ -4,7 +4,6 @@
 use anyhow::Context;
 use ganzoo_train::compare::comparison_html;
 use ganzoo_train::report::{self, RunView};
-use ganzoo_train::run_dir::write_atomic;
 
 use crate::cli::ReportArgs;
 use crate::commands::data::output_kind;
@@ -22,6 +21,6 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         .map(|r| RunView::load(r).with_context(|| format!("cannot read the run {}", r.display())))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let html = comparison_html(&views, &args.out)?;
-    write_atomic(&args.out, html.as_bytes())?;
+    ganzoo_data::partial::write_whole(&args.out, html.as_bytes())?;
     emit(&format!("wrote {} comparing {} runs\n", args.out.display(), views.len()))
 }

@@ -5,7 +5,6 @@ use ganzoo_data::grid::save_tensor_grid;
 use ganzoo_data::npy::{write_npy_f32, NpyWriter};
 use ganzoo_train::budget::{sampling_bytes, MemoryLimit};
 use ganzoo_train::plot::toy_surface_png;
-use ganzoo_train::run_dir::write_atomic;
 use ganzoo_train::TrainedGenerator;
 
 use crate::cli::{open_device, SampleArgs};
@@ -56,7 +55,7 @@ pub fn run(args: SampleArgs, limit: MemoryLimit) -> anyhow::Result<()> {
         (_, true) => {
             let title = format!("{} generated points (seed {})", samples.dim(0)?, args.seed);
             let png = toy_surface_png(None, &device, &[], &samples.flatten_all()?.to_vec1::<f32>()?, &title)?;
-            write_atomic(&args.out, &png)?
+            ganzoo_data::partial::write_whole(&args.out, &png)?
         }
         _ => save_tensor_grid(&samples, 8, &args.out)?,
     }
