@@ -20,6 +20,9 @@ fn main() -> ExitCode {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command.args(["run", "--quiet", "--release", "--package", "ganzoo-cli", "--bin", "ganzoo", "--"]).args(&args);
+    // What ganzoo prints as the command to run next (`continue with: cargo xtask train
+    // --resume …`): a user of `cargo xtask` may have no `ganzoo` on the PATH.
+    command.env("GANZOO_PROGRAM", "cargo xtask");
     run(command)
 }
 

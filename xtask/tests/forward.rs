@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 fn fake_cargo(dir: &Path) -> PathBuf {
     let script = dir.join("cargo");
     let body = format!(
-        "#!/bin/sh\necho \"$$ $*\" > {d}/started\ntrap 'echo term > {d}/got-term; exit 143' TERM\n\
+        "#!/bin/sh\necho \"$GANZOO_PROGRAM\" > {d}/program\necho \"$$ $*\" > {d}/started\ntrap 'echo term > {d}/got-term; exit 143' TERM\n\
          while :; do sleep 0.05; done\n",
         d = dir.display()
     );
@@ -59,6 +59,7 @@ fn sigterm_to_xtask_reaches_the_command_it_runs() {
     let started = wait_for(&dir.join("started"));
     let (pid, args) = started.trim_end().split_once(' ').unwrap();
     let _reap = Reap(pid.to_owned());
+    assert_eq!(wait_for(&dir.join("program")), "cargo xtask\n");
     assert_eq!(args, "run --quiet --release --package ganzoo-cli --bin ganzoo -- train dcgan --iters 5");
     // The pid a shell or `timeout` holds is the command's own, not a wrapper's.
     assert_eq!(pid, child.id().to_string());

@@ -766,10 +766,11 @@ fn spawn_training(run: &Path, extra: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
-/// `train --resume run` in the background.
+/// `train --resume run` in the background, as `cargo xtask` runs it (`GANZOO_PROGRAM`).
 fn spawn_resume(run: &Path, iters: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_ganzoo"))
         .args(["train", "--resume", run.to_str().unwrap(), "--iters", iters])
+        .env("GANZOO_PROGRAM", "cargo xtask")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -841,7 +842,9 @@ fn sigterm_and_sigint_save_a_checkpoint_and_exit_143_and_130() {
         let out = child.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(code), "SIG{name}: {}", String::from_utf8_lossy(&out.stderr));
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains("continue with: ganzoo train --resume"), "{stdout}");
+        // The command printed is the one the user ran: `ganzoo`, or `cargo xtask`.
+        let program = if name == "TERM" { "ganzoo" } else { "cargo xtask" };
+        assert!(stdout.contains(&format!("continue with: {program} train --resume")), "{stdout}");
         let last = *metric_iterations(&run).last().unwrap();
         let latest = std::fs::read_to_string(run.join("checkpoints/latest")).unwrap();
         assert_eq!(latest.trim(), format!("step-{last:08}"), "the checkpoint is at the last logged iteration");

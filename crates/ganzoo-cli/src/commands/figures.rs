@@ -13,7 +13,7 @@ use ganzoo_figures::{make, Existing, Figure, FigureError, Options};
 use ganzoo_train::{Metrics, Observer};
 
 use crate::cli::FiguresArgs;
-use crate::output::emit;
+use crate::output::{emit, program, shell_word};
 use crate::signals::{StopNotice, StopSignals};
 
 pub fn run(args: FiguresArgs) -> anyhow::Result<ExitCode> {
@@ -71,11 +71,11 @@ fn figures(names: &[String]) -> anyhow::Result<Vec<Figure>> {
 
 /// The command that continues a stopped mode-coverage: the same figures, folder and budget.
 fn continue_command(args: &FiguresArgs) -> String {
-    let out = args.out.display().to_string();
-    let quoted = if out.contains(char::is_whitespace) { format!("'{out}'") } else { out };
     format!(
-        "ganzoo figures {} --out {quoted} --seed {} --iters {} --eval-every {} --seeds {} --resume",
+        "{} figures {} --out {} --seed {} --iters {} --eval-every {} --seeds {} --resume",
+        program(),
         args.names.join(" "),
+        shell_word(&args.out),
         args.seed,
         args.iters,
         args.eval_every,

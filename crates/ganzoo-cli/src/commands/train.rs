@@ -26,7 +26,7 @@ use crate::cli::{
 use crate::commands::data::load;
 use crate::commands::eval::feature_cache_dirs;
 use crate::logfile;
-use crate::output::emit;
+use crate::output::{emit, program, shell_word};
 use crate::signals::{StopNotice, StopSignals};
 
 pub fn run(args: TrainArgs, limit: MemoryLimit) -> anyhow::Result<ExitCode> {
@@ -130,9 +130,10 @@ fn drive(mut trainer: Trainer) -> anyhow::Result<ExitCode> {
         }
         Outcome::Interrupted => {
             emit(&format!(
-                "stopped at iteration {}; continue with: ganzoo train --resume {}\n",
+                "stopped at iteration {}; continue with: {} train --resume {}\n",
                 trainer.iteration(),
-                run.display()
+                program(),
+                shell_word(&run)
             ))?;
             Ok(ExitCode::from(signals.exit_status()))
         }
