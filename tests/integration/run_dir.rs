@@ -268,6 +268,43 @@ fn a_resume_keeps_the_metrics_lines_byte_for_byte() {
     assert_eq!(std::fs::read_to_string(&metrics).unwrap(), kept);
 }
 
+/// `metrics.jsonl` is streamed from a regular file only, each line bounded: a FIFO
+/// hung `report` and `--resume`, and a link to `/dev/zero` read until memory ran out.
+#[cfg(unix)]
+#[test]
+fn a_metrics_file_that_is_not_one_is_refused_not_read_forever() {
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("run");
+    train_toy(&run, 2);
+    let metrics = run.join("metrics.jsonl");
+    let read = |what: &str| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dir = RunDir::open(&run).unwrap().0;
+        std::thread::spawn(move || tx.send(dir.read_metrics(u64::MAX).map(|m| m.len())));
+        let result = rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap_or_else(|_| panic!("{what}: hung"));
+        result.map_err(|e| e.to_string())
+    };
+    assert_eq!(read("the run's own"), Ok(2));
+    std::fs::remove_file(&metrics).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(&metrics).status().unwrap().success());
+    assert!(read("a FIFO").unwrap_err().ends_with("metrics.jsonl: is not a regular file, not a metrics file"));
+    std::fs::remove_file(&metrics).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &metrics).unwrap();
+    assert!(read("/dev/zero").unwrap_err().contains("is not a regular file"));
+    std::fs::remove_file(&metrics).unwrap();
+    std::fs::write(&metrics, vec![b'x'; (1 << 20) + 10]).unwrap();
+    assert!(read("one long line").unwrap_err().contains("line 1 is longer than 1048576 bytes: not a metrics file"));
+    std::fs::remove_file(&metrics).unwrap();
+    assert_eq!(read("none"), Ok(0));
+    // The report's other inputs: a FIFO as warnings.log is passed over, not waited on.
+    let warnings = run.join("warnings.log");
+    assert!(std::process::Command::new("mkfifo").arg(&warnings).status().unwrap().success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dir = run.clone();
+    std::thread::spawn(move || tx.send(ganzoo::train::report::rewrite(&dir).map_err(|e| e.to_string())));
+    rx.recv_timeout(std::time::Duration::from_secs(20)).expect("report hung on a FIFO").unwrap();
+}
+
 #[test]
 fn a_checkpoint_whose_counters_contradict_the_run_is_refused() {
     let root = tempfile::tempdir().unwrap();

@@ -226,11 +226,13 @@ fn duration(s: f64) -> String {
     }
 }
 
-/// `path`'s first `max` bytes as text (lossy); `None` if it cannot be read.
+/// `path`'s first `max` bytes as text (lossy); `None` if it cannot be read or is not a
+/// regular file (a FIFO would hang the report).
 fn read_bounded(path: &Path, max: u64) -> Option<String> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    std::fs::File::open(path).ok()?.take(max).read_to_end(&mut bytes).ok()?;
+    let (file, _) = ganzoo_data::regular_file::open(path, "run").ok()?;
+    file.take(max).read_to_end(&mut bytes).ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 

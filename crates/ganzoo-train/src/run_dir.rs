@@ -229,15 +229,14 @@ impl RunDir {
     /// [`truncate_metrics`](Self::truncate_metrics) drops them once a resume has succeeded.
     pub fn read_metrics(&self, iteration: u64) -> Result<Vec<Metrics>> {
         let path = self.path.join(METRICS_FILE);
-        if !path.exists() {
-            return Ok(Vec::new());
-        }
-        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
-        let kept: Vec<Metrics> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Metrics>(l).ok())
-            .filter(|m| m.iteration <= iteration)
-            .collect();
+        let mut kept: Vec<Metrics> = Vec::new();
+        for_each_metrics_line(&path, |line| {
+            match serde_json::from_slice::<Metrics>(line) {
+                Ok(m) if m.iteration <= iteration => kept.push(m),
+                _ => {}
+            }
+            Ok(())
+        })?;
         if let Some(w) = kept.windows(2).find(|w| w[1].iteration <= w[0].iteration) {
             return Err(TrainError::Checkpoint {
                 path,
@@ -257,25 +256,26 @@ impl RunDir {
     /// written, and fields this version does not know would be lost.
     pub fn truncate_metrics(&self, iteration: u64) -> Result<()> {
         let path = self.path.join(METRICS_FILE);
-        if !path.exists() {
-            return Ok(());
-        }
-        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
-        let mut kept = String::with_capacity(text.len());
-        for line in text.split_inclusive('\n') {
-            match serde_json::from_str::<Metrics>(line) {
-                Ok(m) if m.iteration > iteration => continue,
-                Err(_) if !line.ends_with('\n') => continue,
-                _ => kept.push_str(line),
+        let (mut kept, mut changed) = (Vec::new(), false);
+        for_each_metrics_line(&path, |line| {
+            let whole = line.ends_with(b"\n");
+            match serde_json::from_slice::<Metrics>(line) {
+                Ok(m) if m.iteration > iteration => changed = true,
+                Err(_) if !whole => changed = true,
+                _ => {
+                    kept.extend_from_slice(line);
+                    if !whole {
+                        kept.push(b'\n');
+                        changed = true;
+                    }
+                }
             }
-            if !kept.ends_with('\n') {
-                kept.push('\n');
-            }
+            Ok(())
+        })?;
+        match changed {
+            true => write_atomic(&path, &kept),
+            false => Ok(()),
         }
-        if kept == text {
-            return Ok(());
-        }
-        write_atomic(&path, kept.as_bytes())
     }
 
     /// Removes the entries a run writes (see the module doc); everything else stays.
@@ -381,6 +381,38 @@ fn listing(names: &[String]) -> String {
         text += &format!(" and {} more", names.len() - SHOWN);
     }
     text
+}
+
+/// Longest `metrics.jsonl` line read: a line is a few hundred bytes; the bound keeps a
+/// damaged file (one without line breaks) from deciding what is allocated.
+const MAX_METRICS_LINE: usize = 1 << 20;
+
+/// Calls `each` on every line of the metrics file `path` with its newline (the last one
+/// may lack it), streamed: nothing if there is no file; an error naming the file if it is
+/// not a regular file (a FIFO would hang the read, `/dev/zero` fill the memory) or has a
+/// line longer than [`MAX_METRICS_LINE`].
+fn for_each_metrics_line(path: &Path, mut each: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    use std::io::{BufRead, Read};
+    let file = match ganzoo_data::regular_file::open(path, "metrics") {
+        Ok((file, _)) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let limit = (MAX_METRICS_LINE + 1) as u64;
+        if reader.by_ref().take(limit).read_until(b'\n', &mut line).map_err(io_err(path))? == 0 {
+            return Ok(());
+        }
+        if line.len() > MAX_METRICS_LINE {
+            let detail = format!("line {number} is longer than {MAX_METRICS_LINE} bytes: not a metrics file");
+            return Err(io_err(path)(std::io::Error::new(std::io::ErrorKind::InvalidData, detail)));
+        }
+        each(&line)?;
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` through `path.tmp` (synced) and a rename, so a reader (or a
