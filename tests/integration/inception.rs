@@ -153,6 +153,13 @@ mod weights {
         let missing = tmp.path().join("nope.pth");
         let explicit = WeightsLocator { explicit: Some(missing), ..locator(vec![], None, "") };
         assert!(explicit.locate(&mut NoProgress).unwrap_err().to_string().contains("nope.pth"));
+        // Not a regular file (a folder; on Unix /dev/zero, which would be hashed forever).
+        let named =
+            |p: &std::path::Path| WeightsLocator { explicit: Some(p.to_path_buf()), ..locator(vec![], None, "") };
+        let e = named(tmp.path()).locate(&mut NoProgress).unwrap_err().to_string();
+        assert!(e.contains("is not a regular file, not a weights file"), "{e}");
+        #[cfg(unix)]
+        assert!(named(std::path::Path::new("/dev/zero")).locate(&mut NoProgress).is_err());
     }
 
     #[test]

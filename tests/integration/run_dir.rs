@@ -303,6 +303,16 @@ fn a_metrics_file_that_is_not_one_is_refused_not_read_forever() {
     let dir = run.clone();
     std::thread::spawn(move || tx.send(ganzoo::train::report::rewrite(&dir).map_err(|e| e.to_string())));
     rx.recv_timeout(std::time::Duration::from_secs(20)).expect("report hung on a FIFO").unwrap();
+    // A checkpoint's weights: a FIFO is refused, not opened (the open would wait for a writer).
+    let weights = run.join("checkpoints/step-00000002/generator.safetensors");
+    std::fs::remove_file(&weights).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(&weights).status().unwrap().success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        tx.send(ganzoo::train::checkpoint::load_tensors(&weights, &Device::Cpu).map(|_| ()).map_err(|e| e.to_string()))
+    });
+    let e = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("hung on a FIFO").unwrap_err();
+    assert!(e.contains("is not a regular file, not a safetensors file"), "{e}");
 }
 
 #[test]

@@ -61,8 +61,16 @@ impl WeightsLocator {
     /// The weights file: found, or downloaded (with progress) and verified.
     pub fn locate(&self, progress: &mut dyn DownloadProgress) -> Result<PathBuf> {
         if let Some(path) = &self.explicit {
-            if !path.is_file() {
-                return Err(EvalError::File { path: path.clone(), detail: "no such file".into() });
+            let detail = match std::fs::metadata(path) {
+                Err(e) => Some(e.to_string()),
+                Ok(m) if !m.is_file() => Some("is not a regular file, not a weights file".into()),
+                Ok(m) if m.len() > MAX_BYTES => {
+                    Some(format!("{} bytes is more than any InceptionV3 weights file ({MAX_BYTES} at most)", m.len()))
+                }
+                Ok(_) => None,
+            };
+            if let Some(detail) = detail {
+                return Err(EvalError::File { path: path.clone(), detail });
             }
             let sha = sha256_file(path).map_err(|e| EvalError::Weights(e.to_string()))?;
             if !sha.starts_with(&self.sha256_prefix) {

@@ -201,8 +201,11 @@ pub fn read_config(dir: &Path) -> Result<Option<TrainConfig>> {
     }
 }
 
-/// Loads tensors from a safetensors file, naming the file on failure.
+/// Loads tensors from a safetensors file, naming the file on failure; only a regular file
+/// is opened (a FIFO in its place would hang the open).
 pub fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    ganzoo_data::regular_file::open(path, "safetensors")
+        .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), detail: e.to_string() })?;
     candle_core::safetensors::load(path, device).map_err(|e| TrainError::Checkpoint {
         path: path.to_path_buf(),
         detail: format!("not a readable safetensors file: {e}"),
