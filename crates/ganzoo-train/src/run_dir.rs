@@ -400,7 +400,7 @@ fn for_each_metrics_line(path: &Path, mut each: impl FnMut(&[u8]) -> Result<()>)
     };
     let mut reader = std::io::BufReader::new(file);
     let mut line = Vec::new();
-    for number in 1.. {
+    for number in 1u64.. {
         line.clear();
         let limit = (MAX_METRICS_LINE + 1) as u64;
         if reader.by_ref().take(limit).read_until(b'\n', &mut line).map_err(io_err(path))? == 0 {
