@@ -216,6 +216,15 @@ fn real_features_are_computed_once_and_cached_next_to_the_data() {
     // Only the cache files themselves were written (no temporaries left).
     let names: Vec<_> = std::fs::read_dir(&dirs[1]).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 1, "{names:?}");
+    // A FIFO by the cache's name is passed over (recomputed), not waited on.
+    #[cfg(unix)]
+    {
+        std::fs::remove_file(&file).unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(&file).status().unwrap().success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(real_features(&net, &data, &dirs, |_, _| {}).unwrap()));
+        assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(60)).expect("hung on a FIFO"), first);
+    }
 }
 
 #[test]

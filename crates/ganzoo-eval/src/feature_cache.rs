@@ -55,6 +55,8 @@ pub fn cache_file(dir: &Path, id: &str, fingerprint: &str) -> PathBuf {
 
 /// The cached features if `path` holds `n` rows of `dim` features (and `classes` probabilities).
 pub fn read(path: &Path, n: usize, dim: usize, classes: usize) -> Option<Seen> {
+    // Only a regular file is opened (a FIFO by that name would hang the open).
+    std::fs::metadata(path).ok().filter(std::fs::Metadata::is_file)?;
     let tensors = candle_core::safetensors::load(path, &Device::Cpu).ok()?;
     let rows = |name: &str, width: usize| -> Option<Vec<f32>> {
         let t = tensors.get(name)?;
