@@ -231,11 +231,11 @@ impl RunDir {
         let path = self.path.join(METRICS_FILE);
         let mut kept: Vec<Metrics> = Vec::new();
         for_each_metrics_line(&path, |line| {
-            match serde_json::from_slice::<Metrics>(line) {
-                Ok(m) if m.iteration <= iteration => kept.push(m),
-                _ => {}
+            if let Ok(m) = serde_json::from_slice::<Metrics>(line) {
+                if m.iteration <= iteration {
+                    kept.push(m);
+                }
             }
-            Ok(())
         })?;
         if let Some(w) = kept.windows(2).find(|w| w[1].iteration <= w[0].iteration) {
             return Err(TrainError::Checkpoint {
@@ -270,7 +270,6 @@ impl RunDir {
                     }
                 }
             }
-            Ok(())
         })?;
         match changed {
             true => write_atomic(&path, &kept),
@@ -391,7 +390,7 @@ const MAX_METRICS_LINE: usize = 1 << 20;
 /// may lack it), streamed: nothing if there is no file; an error naming the file if it is
 /// not a regular file (a FIFO would hang the read, `/dev/zero` fill the memory) or has a
 /// line longer than [`MAX_METRICS_LINE`].
-fn for_each_metrics_line(path: &Path, mut each: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+fn for_each_metrics_line(path: &Path, mut each: impl FnMut(&[u8])) -> Result<()> {
     use std::io::{BufRead, Read};
     let file = match ganzoo_data::regular_file::open(path, "metrics") {
         Ok((file, _)) => file,
@@ -410,7 +409,7 @@ fn for_each_metrics_line(path: &Path, mut each: impl FnMut(&[u8]) -> Result<()>)
             let detail = format!("line {number} is longer than {MAX_METRICS_LINE} bytes: not a metrics file");
             return Err(io_err(path)(std::io::Error::new(std::io::ErrorKind::InvalidData, detail)));
         }
-        each(&line)?;
+        each(&line);
     }
     Ok(())
 }
