@@ -48,7 +48,7 @@ fn pth_reader_reads_both_torch_save_formats() {
     use ganzoo::eval::pth::read_state_dict;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     for file in ["state-dict-legacy.pth", "state-dict-zip.pth"] {
-        let sd = read_state_dict(&dir.join(file)).unwrap();
+        let sd = read_state_dict(&dir.join(file), 1 << 30).unwrap();
         let mut names: Vec<_> = sd.keys().cloned().collect();
         names.sort();
         assert_eq!(names, ["a.weight", "base", "double", "half", "view"], "{file}");
@@ -75,20 +75,26 @@ fn pth_reader_names_the_file_on_damage_and_never_panics() {
         // Every truncation, and single-byte changes throughout the legacy stream.
         for cut in (0..good.len()).step_by(7) {
             std::fs::write(&path, &good[..cut]).unwrap();
-            let e = read_state_dict(&path).unwrap_err().to_string();
+            let e = read_state_dict(&path, 1 << 30).unwrap_err().to_string();
             assert!(e.contains(file), "{e}");
         }
         for at in (0..good.len()).step_by(3) {
             let mut bad = good.clone();
             bad[at] = bad[at].wrapping_add(0x55);
             std::fs::write(&path, &bad).unwrap();
-            if let Err(e) = read_state_dict(&path) {
+            if let Err(e) = read_state_dict(&path, 1 << 30) {
                 assert!(e.to_string().contains(file), "{e}");
             }
         }
     }
+    // A file larger than the caller's bound is refused before it is read.
+    let e = read_state_dict(&dir.join("state-dict-zip.pth"), 100).unwrap_err().to_string();
+    assert!(
+        e.contains("state-dict-zip.pth") && e.contains("more than a PyTorch weights file can be (100 at most)"),
+        "{e}"
+    );
     let missing = tmp.path().join("absent.pth");
-    assert!(read_state_dict(&missing).unwrap_err().to_string().contains("absent.pth"));
+    assert!(read_state_dict(&missing, 1 << 30).unwrap_err().to_string().contains("absent.pth"));
 }
 
 mod weights {

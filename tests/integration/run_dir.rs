@@ -202,6 +202,42 @@ fn leftovers_of_interrupted_writes_are_removed_at_the_next_start() {
     assert_eq!(t.iteration(), 2);
 }
 
+/// Two evaluations of one run writing their reports at once: each report is whole and
+/// neither write fails (both used to write through the one `step-N.json.tmp`, so one
+/// renamed the other's half-written file or found it gone). A start's clean-up leaves an
+/// evaluation's temporary file alone while the evaluation holds `eval/.lock`.
+#[test]
+fn evaluations_writing_at_once_never_share_a_temporary_file() {
+    use ganzoo::train::run_dir::write_eval_report;
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("run");
+    train_toy(&run, 2);
+    let report = |c: u8| vec![c; 256 << 10];
+    let writers: Vec<_> = [b'a', b'b']
+        .into_iter()
+        .map(|c| {
+            let run = run.clone();
+            std::thread::spawn(move || {
+                for _ in 0..100 {
+                    write_eval_report(&run, "step-00000002.json", &report(c)).unwrap();
+                }
+            })
+        })
+        .collect();
+    writers.into_iter().for_each(|w| w.join().unwrap());
+    let written = std::fs::read(run.join("eval/step-00000002.json")).unwrap();
+    assert!(written == report(b'a') || written == report(b'b'), "a report mixes both writers");
+    let tmp = run.join("eval/step-00000002.json.tmp");
+    std::fs::write(&tmp, "mid-write").unwrap();
+    let held = std::fs::File::open(run.join("eval/.lock")).unwrap();
+    held.lock().unwrap();
+    let (dir, _) = RunDir::open_for_writing(&run).unwrap();
+    assert!(dir.clean_leftovers().unwrap().is_empty());
+    assert!(tmp.exists(), "an evaluation's file was removed while it wrote it");
+    drop(held);
+    assert_eq!(dir.clean_leftovers().unwrap(), [tmp]);
+}
+
 /// Resuming with a length shorter than the newest checkpoint is refused with nothing
 /// changed: it used to fall back to an older checkpoint, as for a damaged one, and drop
 /// the metrics past it.
@@ -309,7 +345,11 @@ fn a_metrics_file_that_is_not_one_is_refused_not_read_forever() {
     assert!(std::process::Command::new("mkfifo").arg(&weights).status().unwrap().success());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        tx.send(ganzoo::train::checkpoint::load_tensors(&weights, &Device::Cpu).map(|_| ()).map_err(|e| e.to_string()))
+        tx.send(
+            ganzoo::train::checkpoint::load_tensors(&weights, &Device::Cpu, 1 << 30)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        )
     });
     let e = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("hung on a FIFO").unwrap_err();
     assert!(e.contains("is not a regular file, not a safetensors file"), "{e}");

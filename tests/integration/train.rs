@@ -139,7 +139,8 @@ fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
 fn weights_in(ckpt: &Path) -> Vec<(String, Vec<f32>)> {
     let mut out = Vec::new();
     for file in ["generator.safetensors", "critic.safetensors", "optimizer_g.safetensors", "optimizer_d.safetensors"] {
-        let mut t: Vec<_> = checkpoint::load_tensors(&ckpt.join(file), &Device::Cpu).unwrap().into_iter().collect();
+        let mut t: Vec<_> =
+            checkpoint::load_tensors(&ckpt.join(file), &Device::Cpu, 1 << 30).unwrap().into_iter().collect();
         t.sort_by(|a, b| a.0.cmp(&b.0));
         out.extend(
             t.into_iter().map(|(n, t)| (format!("{file}/{n}"), t.flatten_all().unwrap().to_vec1::<f32>().unwrap())),
@@ -327,6 +328,12 @@ fn bad_configurations_are_clear_errors() {
     let a_gen = checkpoint::latest(&run_a).unwrap().unwrap().join("generator.safetensors");
     let err = load_store(&t.players().gen_store, &a_gen).unwrap_err().to_string();
     assert!(err.contains("another architecture") && err.contains("generator.safetensors"), "{err}");
+    // A file far larger than the model's weights is refused by its size, before it is read
+    // (sparse: it takes no disk space).
+    let huge = dir.path().join("generator.safetensors");
+    std::fs::File::create(&huge).unwrap().set_len(1 << 32).unwrap();
+    let err = load_store(&t.players().gen_store, &huge).unwrap_err().to_string();
+    assert!(err.contains("4294967296 bytes is more than a safetensors file can be"), "{err}");
 }
 
 #[test]
@@ -348,7 +355,7 @@ fn non_finite_values_stop_training_and_keep_the_last_good_checkpoint() {
     assert!(err.to_string().contains("the last good checkpoint") && err.to_string().contains("step-00000002"), "{err}");
     let latest = checkpoint::latest(dir.path()).unwrap().unwrap();
     for file in ["generator.safetensors", "critic.safetensors"] {
-        let tensors = checkpoint::load_tensors(&latest.join(file), &Device::Cpu).unwrap();
+        let tensors = checkpoint::load_tensors(&latest.join(file), &Device::Cpu, 1 << 30).unwrap();
         assert!(tensors.values().all(|t| t
             .flatten_all()
             .unwrap()
@@ -441,7 +448,7 @@ fn clipping_before_the_step_clips_the_initial_weights_and_leaves_the_last_update
     use ganzoo::train::config::{ClipTiming, Preset};
     let largest = |dir: &Path| {
         let ckpt = checkpoint::latest(dir).unwrap().unwrap();
-        let critic = checkpoint::load_tensors(&ckpt.join("critic.safetensors"), &Device::Cpu).unwrap();
+        let critic = checkpoint::load_tensors(&ckpt.join("critic.safetensors"), &Device::Cpu, 1 << 30).unwrap();
         critic
             .values()
             .map(|t| t.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap())

@@ -55,9 +55,12 @@ pub fn cache_file(dir: &Path, id: &str, fingerprint: &str) -> PathBuf {
 
 /// The cached features if `path` holds `n` rows of `dim` features (and `classes` probabilities).
 pub fn read(path: &Path, n: usize, dim: usize, classes: usize) -> Option<Seen> {
-    // Only a regular file is opened (a FIFO by that name would hang the open).
-    std::fs::metadata(path).ok().filter(std::fs::Metadata::is_file)?;
-    let tensors = candle_core::safetensors::load(path, &Device::Cpu).ok()?;
+    // Only a regular file no larger than those rows (f32) and a header is read, into
+    // memory: a FIFO by that name would hang the open, a mapped file truncated meanwhile
+    // would kill the process.
+    let max = (n as u64).saturating_mul((dim + classes) as u64 * 4).saturating_add(1 << 20);
+    let bytes = ganzoo_data::regular_file::read(path, max, "feature cache").ok()?;
+    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).ok()?;
     let rows = |name: &str, width: usize| -> Option<Vec<f32>> {
         let t = tensors.get(name)?;
         (t.dims() == [n, width]).then(|| t.flatten_all().and_then(|t| t.to_vec1()).ok())?

@@ -110,21 +110,18 @@ impl WeightsLocator {
 }
 
 /// The network on the weights in `path`: a `.pth` state dict (either `torch.save` format)
-/// or a `.safetensors` file with the same names. Sizes are checked before reading.
+/// or a `.safetensors` file with the same names. The file is read once (a regular file,
+/// its size checked before reading) into memory, never mapped.
 pub fn load_inception(path: &Path, device: &Device) -> Result<Inception> {
-    let len = std::fs::metadata(path).map_err(|e| EvalError::File { path: path.into(), detail: e.to_string() })?.len();
-    if len > MAX_BYTES {
-        return Err(EvalError::File {
-            path: path.into(),
-            detail: format!("{len} bytes is more than any InceptionV3 weights file ({MAX_BYTES} at most)"),
-        });
-    }
+    let bad = |detail: String| EvalError::File { path: path.into(), detail };
+    let bytes = ganzoo_data::regular_file::read(path, MAX_BYTES, "weights").map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => bad(format!("{e}; any InceptionV3 weights file is smaller")),
+        _ => bad(e.to_string()),
+    })?;
     let tensors = if path.extension().is_some_and(|e| e == "safetensors") {
-        candle_core::safetensors::load(path, &Device::Cpu)
-            .map_err(|e| EvalError::File { path: path.into(), detail: e.to_string() })?
+        candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| bad(e.to_string()))?
     } else {
-        crate::pth::read_state_dict(path)?
+        crate::pth::parse_state_dict(path, &bytes)?
     };
-    Inception::from_state_dict(&tensors, device)
-        .map_err(|e| EvalError::File { path: path.into(), detail: e.to_string() })
+    Inception::from_state_dict(&tensors, device).map_err(|e| bad(e.to_string()))
 }

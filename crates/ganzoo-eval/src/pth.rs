@@ -26,16 +26,24 @@ const LEGACY_MAGIC: [u8; 15] =
 const ZIP_MAGIC: [u8; 4] = *b"PK\x03\x04";
 
 /// Every tensor of the state dict in `path`, by name (entries that are not tensors skipped).
-pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
+/// The file must be a regular file of at most `max_bytes`.
+pub fn read_state_dict(path: &Path, max_bytes: u64) -> Result<HashMap<String, Tensor>> {
+    let bytes = ganzoo_data::regular_file::read(path, max_bytes, "PyTorch weights")
+        .map_err(|e| EvalError::File { path: path.to_path_buf(), detail: e.to_string() })?;
+    parse_state_dict(path, &bytes)
+}
+
+/// As [`read_state_dict`], on the file's bytes already read (a zip archive is read
+/// again from `path`, entry by entry).
+pub fn parse_state_dict(path: &Path, bytes: &[u8]) -> Result<HashMap<String, Tensor>> {
     let bad = |detail: String| EvalError::File { path: path.to_path_buf(), detail };
-    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
     // Candle's pickle reader is not hardened against arbitrary bytes (an over-long
     // integer overflows a shift): a panic in it is reported as a malformed file.
     let parsed = std::panic::catch_unwind(|| {
         if bytes.starts_with(&ZIP_MAGIC) {
             read_zip(path)
         } else if bytes.starts_with(&LEGACY_MAGIC) {
-            read_legacy(&bytes)
+            read_legacy(bytes)
         } else {
             Err("neither a zip-format nor a legacy PyTorch file".to_string())
         }

@@ -201,22 +201,32 @@ pub fn read_config(dir: &Path) -> Result<Option<TrainConfig>> {
     }
 }
 
-/// Loads tensors from a safetensors file, naming the file on failure; only a regular file
-/// is opened (a FIFO in its place would hang the open).
-pub fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
-    ganzoo_data::regular_file::open(path, "safetensors")
-        .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), detail: e.to_string() })?;
-    candle_core::safetensors::load(path, device).map_err(|e| TrainError::Checkpoint {
-        path: path.to_path_buf(),
-        detail: format!("not a readable safetensors file: {e}"),
-    })
+/// The most bytes a safetensors file of `elements` numbers may have: 8 bytes a number
+/// (f64, the widest dtype ganzoo reads) plus [`SMALL_FILE_BYTES`] for the header.
+pub fn max_safetensors_bytes(elements: usize) -> u64 {
+    (elements as u64).saturating_mul(8).saturating_add(SMALL_FILE_BYTES)
+}
+
+/// Loads tensors from a safetensors file of at most `max_bytes`, naming the file on
+/// failure. The file is opened once, only if regular (a FIFO would hang the open), and read
+/// into memory rather than mapped: a mapped file truncated by another process meanwhile
+/// would kill the process with SIGBUS.
+pub fn load_tensors(path: &Path, device: &Device, max_bytes: u64) -> Result<HashMap<String, Tensor>> {
+    let failed = |detail: String| TrainError::Checkpoint { path: path.to_path_buf(), detail };
+    let bytes = ganzoo_data::regular_file::read(path, max_bytes, "safetensors").map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => failed(format!("{e} for this model: a checkpoint of another architecture?")),
+        _ => failed(e.to_string()),
+    })?;
+    candle_core::safetensors::load_buffer(&bytes, device)
+        .map_err(|e| failed(format!("not a readable safetensors file: {e}")))
 }
 
 /// Sets every variable of `store` from `path`; names and shapes must match exactly.
 pub fn load_store(store: &ParamStore, path: &Path) -> Result<()> {
     let named = store.named();
     let device = named.first().map(|(_, v)| v.device().clone()).unwrap_or(Device::Cpu);
-    let tensors = load_tensors(path, &device)?;
+    let elements = named.iter().map(|(_, v)| v.elem_count()).sum();
+    let tensors = load_tensors(path, &device, max_safetensors_bytes(elements))?;
     let mismatch = |detail: String| TrainError::Checkpoint {
         path: path.to_path_buf(),
         detail: format!("{detail}: the checkpoint is of another architecture"),

@@ -182,6 +182,11 @@ impl OptimizerState {
         out
     }
 
+    /// How many numbers [`Self::state_tensors`] holds.
+    pub fn state_elements(&self) -> usize {
+        self.m.iter().chain(&self.v).map(Tensor::elem_count).sum()
+    }
+
     /// Restores moments saved by [`state_tensors`](Self::state_tensors) and the step count.
     pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, step: u64, origin: &std::path::Path) -> Result<()> {
         let fetch = |key: String, like: &Tensor| -> Result<Tensor> {

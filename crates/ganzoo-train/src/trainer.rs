@@ -256,7 +256,8 @@ impl Trainer {
             (&mut self.opt_d, "optimizer_d.safetensors", state.optimizer_d_steps),
         ] {
             let path = dir.join(file);
-            opt.load_state(&checkpoint::load_tensors(&path, &self.device)?, steps, &path)?;
+            let max = checkpoint::max_safetensors_bytes(opt.state_elements());
+            opt.load_state(&checkpoint::load_tensors(&path, &self.device, max)?, steps, &path)?;
         }
         let word_pos: u128 = state.rng_word_pos.parse().map_err(|_| TrainError::Checkpoint {
             path: dir.join("state.json"),

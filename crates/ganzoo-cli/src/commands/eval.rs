@@ -48,9 +48,7 @@ pub fn run(args: EvalArgs, limit: MemoryLimit) -> anyhow::Result<()> {
         EvalReport::Image(r) => serde_json::to_string_pretty(r)?,
     };
     if let Some((run, step)) = run_step {
-        let dir = run.join("eval");
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        ganzoo_train::run_dir::write_atomic(&dir.join(report_name(step, &args)), json.as_bytes())?;
+        ganzoo_train::run_dir::write_eval_report(&run, &report_name(step, &args), json.as_bytes())?;
     }
     let text = match &report {
         _ if args.json => json + "\n",
