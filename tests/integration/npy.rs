@@ -83,8 +83,9 @@ fn an_existing_partial_file_is_refused_not_truncated() {
     }
 }
 
-/// An unfinished array (fewer values than its shape) is never put in place, and its
-/// partial file goes when the writer is dropped.
+/// An unfinished array (fewer values than its shape) is never put in place, and nothing
+/// of it is left (on Linux its bytes never had a name; elsewhere its partial file goes
+/// when the writer is dropped).
 #[test]
 fn an_unfinished_array_leaves_nothing() {
     use ganzoo::data::npy::NpyWriter;
@@ -92,7 +93,7 @@ fn an_unfinished_array_leaves_nothing() {
     let dest = dir.path().join("c.npy");
     let mut w = NpyWriter::create(&dest, &[3]).unwrap();
     w.write(&[1.0]).unwrap();
-    assert!(dir.path().join("c.npy.partial").exists());
+    assert_eq!(dir.path().join("c.npy.partial").exists(), !cfg!(target_os = "linux"));
     assert!(w.finish().unwrap_err().to_string().contains("2 values missing from"));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

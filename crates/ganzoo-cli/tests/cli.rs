@@ -1002,6 +1002,42 @@ fn kill_9_at_any_moment_loses_nothing() {
     assert_eq!(metric_iterations(&run), (1..=at + 5).collect::<Vec<_>>());
 }
 
+/// kill -9 while an output file is being written leaves nothing in its folder: not the
+/// file, not a `NAME.partial` that would block the next write (its bytes were in an
+/// unnamed file, which goes with the process).
+#[test]
+#[cfg(target_os = "linux")]
+fn kill_9_while_writing_an_output_leaves_nothing() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("big.npy");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ganzoo"))
+        .args(["data", "sample", "swissroll", "--n", "100000000", "--out", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed as soon as it holds a file open in the folder (it takes seconds to write).
+    let fds = PathBuf::from(format!("/proc/{}/fd", child.id()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let writing = loop {
+        let open_there = std::fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.starts_with(dir.path())));
+        if open_there || std::time::Instant::now() > deadline {
+            break open_there;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(writing && status.signal() == Some(9), "not killed mid-write: {status:?}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 #[test]
 fn sizes_are_refused_before_anything_is_allocated() {
     let dir = tempfile::tempdir().unwrap();

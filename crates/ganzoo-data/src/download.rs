@@ -1,12 +1,13 @@
 //! Downloading published files with checksum verification: data sets by MD5, model
 //! weights by (a prefix of) SHA-256.
 //!
-//! A file is streamed into `<name>.part` beside its destination while its digest is
-//! computed; only a file whose checksum matches the publisher's is renamed into
-//! place, so a failed or corrupted download never leaves a file that looks valid.
+//! A file is streamed into a [`PartialFile`] beside its destination (unnamed on Linux,
+//! else `<name>.partial`) while its digest is computed; only a file whose checksum
+//! matches the publisher's is put in place, so a failed, corrupted or killed download
+//! never leaves a file that looks valid, nor (on Linux) any file at all.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use md5::{Digest, Md5};
 use sha2::Sha256;
 
 use crate::error::io_err;
+use crate::partial::PartialFile;
 use crate::{DataError, KnownDataset, RemoteFile, RemoteSource, Result};
 
 /// Receives progress of a download; the command line shows it as a bar.
@@ -93,15 +95,15 @@ fn download_one(url: &str, file: &RemoteFile, dest: &Path, progress: &mut dyn Do
     Ok(final_path)
 }
 
-/// Downloads `url` to `dest` (through `dest.part`), keeping it only if the hex SHA-256 of
+/// Downloads `url` to `dest` (through a [`PartialFile`]), keeping it only if the hex SHA-256 of
 /// what arrived starts with `sha256_prefix` (torch.hub names weight files
 /// `name-<first 8 hex digits of SHA-256>.pth`).
 pub fn download_sha256(url: &str, dest: &Path, sha256_prefix: &str, progress: &mut dyn DownloadProgress) -> Result<()> {
     download_checked::<Sha256>(url, dest, sha256_prefix, progress)
 }
 
-/// Streams `url` into `final_path.part` hashing with `H`; renames it into place only if
-/// the hex digest starts with `expected`, else removes it.
+/// Streams `url` into a [`PartialFile`] for `final_path` hashing with `H`; puts it in
+/// place only if the hex digest starts with `expected`, else drops it.
 fn download_checked<H: Digest + Named>(
     url: &str,
     final_path: &Path,
@@ -118,22 +120,15 @@ fn download_checked<H: Digest + Named>(
     let mut response = agent.get(url).call().map_err(|e| fail(e.to_string()))?;
     let total = response.body().content_length();
     let name = final_path.file_name().map_or_else(|| final_path.display().to_string(), |n| n.to_string_lossy().into());
-    let part = final_path.with_file_name(format!("{name}.part"));
     if let Some(total) = total {
         crate::room::ensure_room(final_path, u128::from(total))?;
     }
+    let mut file = PartialFile::create(final_path)?;
     progress.begin(&name, total);
-    let copied = copy_hashing::<H>(&mut response.body_mut().as_reader(), &part, progress);
+    let copied = copy_hashing::<H>(&mut response.body_mut().as_reader(), &mut file, progress);
     progress.end();
-    let digest = match copied {
-        Ok(d) => d,
-        Err(e) => {
-            let _ = std::fs::remove_file(&part);
-            return Err(e.into_download(url));
-        }
-    };
+    let digest = copied.map_err(|e| e.into_download(url))?;
     if !digest.starts_with(expected) {
-        let _ = std::fs::remove_file(&part);
         return Err(DataError::Checksum {
             path: final_path.to_path_buf(),
             algorithm: H::NAME,
@@ -141,7 +136,7 @@ fn download_checked<H: Digest + Named>(
             expected: expected.to_string(),
         });
     }
-    std::fs::rename(&part, final_path).map_err(io_err(final_path))?;
+    file.commit()?;
     tracing::info!(file = %final_path.display(), "downloaded and verified");
     Ok(())
 }
@@ -173,13 +168,12 @@ impl CopyError {
     }
 }
 
-/// Streams `reader` into `path`, returning the hex digest (by `H`) of what was written.
+/// Streams `reader` into `out`, returning the hex digest (by `H`) of what was written.
 fn copy_hashing<H: Digest>(
     reader: &mut dyn Read,
-    path: &Path,
+    out: &mut PartialFile,
     progress: &mut dyn DownloadProgress,
 ) -> Result<String, CopyError> {
-    let mut out = File::create(path).map_err(|e| CopyError::Write(io_err(path)(e)))?;
     let mut hasher = H::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -188,10 +182,9 @@ fn copy_hashing<H: Digest>(
             break;
         }
         hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(|e| CopyError::Write(io_err(path)(e)))?;
+        out.write_all(&buf[..n]).map_err(CopyError::Write)?;
         progress.advance(n as u64);
     }
-    out.sync_all().map_err(|e| CopyError::Write(io_err(path)(e)))?;
     Ok(hex(&hasher.finalize()))
 }
 
