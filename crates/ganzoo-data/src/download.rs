@@ -210,7 +210,9 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Extracts the regular files of a `.tar.gz` into `dest`, flattening their folders.
-/// Only plain file names are written: no member can escape `dest`.
+/// Only plain file names are written: no member can escape `dest`. Each is written
+/// whole through a [`PartialFile`], so an interrupted extraction never leaves a
+/// truncated data file that looks whole.
 fn extract_tar_gz(archive: &Path, dest: &Path) -> Result<()> {
     let f = File::open(archive).map_err(io_err(archive))?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(f));
@@ -223,9 +225,16 @@ fn extract_tar_gz(archive: &Path, dest: &Path) -> Result<()> {
         }
         let member = entry.path().map_err(bad)?.into_owned();
         let Some(name) = member.file_name() else { continue };
-        let out = dest.join(name);
-        let mut file = File::create(&out).map_err(io_err(&out))?;
-        std::io::copy(&mut entry, &mut file).map_err(io_err(&out))?;
+        let mut file = PartialFile::create(&dest.join(name))?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = entry.read(&mut buf).map_err(bad)?;
+            if n == 0 {
+                break;
+            }
+            file.write_all(&buf[..n])?;
+        }
+        file.commit()?;
     }
     Ok(())
 }
