@@ -175,17 +175,24 @@ fn copy_hashing<H: Digest>(
     progress: &mut dyn DownloadProgress,
 ) -> Result<String, CopyError> {
     let mut hasher = H::new();
+    copy_into(reader, out, |chunk| {
+        hasher.update(chunk);
+        progress.advance(chunk.len() as u64);
+    })?;
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Streams `reader` into `out`, showing `seen` each chunk written.
+fn copy_into(reader: &mut dyn Read, out: &mut PartialFile, mut seen: impl FnMut(&[u8])) -> Result<(), CopyError> {
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = reader.read(&mut buf).map_err(CopyError::Read)?;
         if n == 0 {
-            break;
+            return Ok(());
         }
-        hasher.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(CopyError::Write)?;
-        progress.advance(n as u64);
+        seen(&buf[..n]);
     }
-    Ok(hex(&hasher.finalize()))
 }
 
 /// Hex MD5 of a file on disk.
@@ -226,14 +233,10 @@ fn extract_tar_gz(archive: &Path, dest: &Path) -> Result<()> {
         let member = entry.path().map_err(bad)?.into_owned();
         let Some(name) = member.file_name() else { continue };
         let mut file = PartialFile::create(&dest.join(name))?;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = entry.read(&mut buf).map_err(bad)?;
-            if n == 0 {
-                break;
-            }
-            file.write_all(&buf[..n])?;
-        }
+        copy_into(&mut entry, &mut file, |_| {}).map_err(|e| match e {
+            CopyError::Read(e) => bad(e),
+            CopyError::Write(e) => e,
+        })?;
         file.commit()?;
     }
     Ok(())

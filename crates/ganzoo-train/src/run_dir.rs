@@ -181,9 +181,7 @@ impl RunDir {
         remove_files(&self.samples_dir(), |n| n.starts_with("iter-") && partial(n), &mut removed)?;
         // An evaluation writing its report now holds `eval/.lock`: its `.tmp` is no leftover.
         let eval = self.path.join("eval");
-        let evaluating = std::fs::File::open(eval.join(LOCK_FILE))
-            .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
-        if !evaluating {
+        if !RunLock::is_held(&eval) {
             remove_files(&eval, |n| n.starts_with("step-") && n.ends_with(".json.tmp"), &mut removed)?;
         }
         let root = crate::checkpoint::checkpoints_dir(&self.path);
@@ -423,17 +421,16 @@ fn for_each_metrics_line(path: &Path, mut each: impl FnMut(&[u8])) -> Result<()>
 /// Writes an evaluation's report `RUN/eval/NAME` (creating `eval/`) as [`write_atomic`]
 /// does, holding `eval/.lock` meanwhile (waiting for it if need be): two evaluations of one
 /// run writing at once, or a training start clearing leftovers, never share a `.tmp` file.
-pub fn write_eval_report(run: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+pub fn write_eval_report(run: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let dir = run.join("eval");
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let lock_path = dir.join(LOCK_FILE);
     let lock = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(&lock_path);
     // Held until `lock` is dropped, after the rename (the kernel also drops it on exit).
     let lock = lock.and_then(|f| f.lock().map(|()| f)).map_err(io_err(&lock_path))?;
-    let path = dir.join(name);
-    write_atomic(&path, bytes)?;
+    let written = write_atomic(&dir.join(name), bytes);
     drop(lock);
-    Ok(path)
+    written
 }
 
 /// Writes `bytes` to `path` through `path.tmp` (synced) and a rename, so a reader (or a
