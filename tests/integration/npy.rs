@@ -105,3 +105,35 @@ fn a_folder_is_not_read_as_an_array() {
     let err = read_npy_f32(dir.path()).unwrap_err().to_string();
     assert!(err.ends_with("is a folder, not a .npy file"), "{err}");
 }
+
+/// Arrays ganzoo does not read are refused saying what the file holds and how to
+/// convert it (before: one message, "only C-ordered little-endian float32 arrays are
+/// supported", for every dtype and order).
+#[test]
+fn an_array_of_another_type_or_order_is_named_with_the_conversion() {
+    let dir = tempfile::tempdir().unwrap();
+    let npy = |name: &str, header: &str, body: usize| {
+        let path = dir.path().join(name);
+        let header = format!("{header}\n");
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend((header.len() as u16).to_le_bytes());
+        bytes.extend(header.as_bytes());
+        bytes.extend(vec![0u8; body]);
+        std::fs::write(&path, bytes).unwrap();
+        read_npy_f32(&path).map_err(|e| e.to_string())
+    };
+    let f64 = npy("d.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }", 32).unwrap_err();
+    assert!(
+        f64.ends_with("holds '<f8' values; only little-endian float32 ('<f4') is read: save a.astype(np.float32)"),
+        "{f64}"
+    );
+    let big = npy("b.npy", "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 2), }", 16).unwrap_err();
+    assert!(big.contains("holds '>f4' values"), "{big}");
+    let fortran = npy("f.npy", "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16).unwrap_err();
+    assert!(
+        fortran.ends_with("holds a Fortran-ordered array; only C order is read: save np.ascontiguousarray(a)"),
+        "{fortran}"
+    );
+    let ok = npy("c.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", 16);
+    assert_eq!(ok, Ok((vec![2, 2], vec![0.0; 4])));
+}

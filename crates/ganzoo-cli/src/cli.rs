@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use ganzoo_bench::BenchModel;
 use ganzoo_data::{DatasetSpec, ToyDistribution};
 use ganzoo_models::KernelBackend;
@@ -28,6 +28,22 @@ pub struct Cli {
     /// Commands estimate what their sizes need first and refuse above it.
     #[arg(long, global = true, value_parser = parse_bytes)]
     pub max_memory: Option<u64>,
+}
+
+impl Cli {
+    /// The process's arguments parsed, exiting with clap's message on a grammar error.
+    /// Every (sub)command accepts negative numbers as values, so `--lr-g -1` reaches
+    /// the validation that names the flag and its range instead of clap's
+    /// "unexpected argument '-1'" with a tip that would make it a positional.
+    pub fn parse_args() -> Self {
+        let mut command = negative_numbers_everywhere(Self::command());
+        let matches = command.clone().get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command).exit())
+    }
+}
+
+fn negative_numbers_everywhere(command: clap::Command) -> clap::Command {
+    command.allow_negative_numbers(true).mut_subcommands(negative_numbers_everywhere)
 }
 
 /// `8G`, `512M`, `1.5GiB`, `100000` (bytes): powers of 1024.
@@ -80,9 +96,9 @@ pub struct ReportArgs {
     /// Run directories (folders that `ganzoo train` wrote).
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
-    /// With several runs: the comparison page to write (.html).
-    #[arg(long, default_value = "comparison.html")]
-    pub out: PathBuf,
+    /// With several runs: the comparison page to write (.html) [default: comparison.html].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Replace the comparison page if it exists.
     #[arg(long)]
     pub overwrite: bool,

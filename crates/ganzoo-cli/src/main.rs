@@ -9,12 +9,10 @@ mod pool;
 mod progress;
 mod signals;
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
     allocator::keep_freed_memory();
     pool::limit_candle_spinning();
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_args();
     logfile::init();
     // The kernels' instruction set, checked once here (kernels would only warn).
     if let Err(e) = ganzoo_kernels::isa::from_env().and_then(ganzoo_kernels::isa::set) {

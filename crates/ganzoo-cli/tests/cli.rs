@@ -408,6 +408,10 @@ fn bad_training_requests_fail_cleanly() {
             &["--real-label", "0.1", "--label-noise", "0.5"][..],
             "(--label-noise) must lie in [0, real label = 0.1], got 0.5",
         ),
+        // Negative numbers reach these checks as values (clap alone called `-1` an
+        // unexpected argument and suggested `-- -1`, which makes it a positional).
+        (&["--instance-noise", "-1"][..], "instance noise (--instance-noise) must be ≥ 0, got -1"),
+        (&["--lr-g", "-1"][..], "learning rate must be positive and finite, got -1"),
         (
             &["--instance-noise", "inf"][..],
             "instance noise (--instance-noise) must be ≥ 0 and within f32's range (3.4028235e38), got inf",
@@ -430,6 +434,14 @@ fn bad_training_requests_fail_cleanly() {
         &ganzoo(&["sample", "--run", dir.path().to_str().unwrap(), "--out", "a.png"]),
         "not a run directory",
     );
+    // A file or a missing path given as a run is called what it is.
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, "").unwrap();
+    assert_clean_failure(
+        &ganzoo(&["sample", "--run", file.to_str().unwrap(), "--out", "a.png"]),
+        "config.toml is a file, not a run directory (the folder `ganzoo train` wrote)",
+    );
+    assert_clean_failure(&ganzoo(&["train", "--resume", o]), &format!("{o} does not exist"));
     assert!(!out_dir.exists(), "a rejected configuration creates no run");
 }
 
@@ -1596,6 +1608,11 @@ fn reports_render_in_a_browser_and_report_rewrites_and_compares_runs() {
         ".html",
     );
     assert_clean_failure(&ganzoo(&["report", dir.path().to_str().unwrap()]), "not a run directory");
+    // One run with --out: refused, not written in the run while --out is ignored.
+    assert_clean_failure(
+        &ganzoo(&["report", a.to_str().unwrap(), "--out", txt.to_str().unwrap()]),
+        "names the page comparing several runs; one run's report is rewritten in the run",
+    );
 
     // As a person sees them: rendered, not blank, the run's name in the heading, and
     // every image the page references on disk.

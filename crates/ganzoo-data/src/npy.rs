@@ -93,8 +93,14 @@ pub fn read_npy_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
     let mut header = vec![0u8; hlen];
     file.read_exact(&mut header).map_err(|_| bad("truncated header".into()))?;
     let header = std::str::from_utf8(&header).map_err(|_| bad("header is not text".into()))?;
-    if !header.contains("'descr': '<f4'") || header.contains("'fortran_order': True") {
-        return Err(bad("only C-ordered little-endian float32 arrays are supported".into()));
+    let descr = header.split("'descr': '").nth(1).and_then(|s| s.split('\'').next()).unwrap_or("?");
+    if descr != "<f4" {
+        return Err(bad(format!(
+            "holds '{descr}' values; only little-endian float32 ('<f4') is read: save a.astype(np.float32)"
+        )));
+    }
+    if header.contains("'fortran_order': True") {
+        return Err(bad("holds a Fortran-ordered array; only C order is read: save np.ascontiguousarray(a)".into()));
     }
     let dims = header
         .split("'shape': (")

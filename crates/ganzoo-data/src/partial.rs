@@ -71,7 +71,7 @@ impl PartialFile {
     /// Appends bytes.
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         let file = self.file.as_mut().ok_or_else(|| closed(&self.partial))?;
-        file.write_all(bytes).map_err(io_err(&self.partial))
+        file.write_all(bytes).map_err(io_err(&self.path))
     }
 
     /// Flushes and syncs the file, names it `PATH.partial` (if unnamed so far), then
@@ -81,8 +81,8 @@ impl PartialFile {
         let file = self.file.take().ok_or_else(|| closed(&self.partial))?;
         let done = file
             .into_inner()
-            .map_err(|e| io_err(&self.partial)(e.into_error()))
-            .and_then(|file| file.sync_all().map_err(io_err(&self.partial)).map(|()| file))
+            .map_err(|e| io_err(&self.path)(e.into_error()))
+            .and_then(|file| file.sync_all().map_err(io_err(&self.path)).map(|()| file))
             .and_then(|file| match self.unnamed {
                 true => self.name(&file),
                 false => Ok(()),
@@ -114,7 +114,7 @@ fn create_new(partial: &Path, path: &Path) -> Result<File> {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             DataError::PartialExists { partial: partial.to_path_buf(), path: path.to_path_buf() }
         } else {
-            io_err(partial)(e)
+            io_err(path)(e)
         }
     })
 }
@@ -257,5 +257,21 @@ mod tests {
         assert_eq!(names(dir.path()), ["b.png.partial"]);
         drop(named);
         assert!(names(dir.path()).is_empty());
+    }
+
+    /// A write that cannot start names the file asked for, not its `.partial` name
+    /// (which, unnamed, never existed): `sample --out /proc/a.png` said
+    /// "/proc/a.png.partial: No such file or directory".
+    #[test]
+    fn a_write_that_cannot_start_names_the_path_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        for path in [dir.path().join("missing/a.png"), dir.path().join("file/a.png")] {
+            for allow_unnamed in [true, false] {
+                let e = PartialFile::create_in(&path, allow_unnamed).err().unwrap();
+                let said = e.to_string();
+                assert!(said.starts_with(&format!("{}: ", path.display())) && !said.contains(".partial"), "{said}");
+            }
+        }
     }
 }

@@ -611,7 +611,10 @@ impl TrainConfig {
                 t.real_label, t.label_noise
             ));
         }
-        if !(fits_f32(t.instance_noise) && t.instance_noise >= 0.0) {
+        if t.instance_noise.is_nan() || t.instance_noise < 0.0 {
+            return bad(format!("instance noise (--instance-noise) must be ≥ 0, got {}", t.instance_noise));
+        }
+        if !fits_f32(t.instance_noise) {
             return bad(format!(
                 "instance noise (--instance-noise) must be ≥ 0 and within f32's range ({:e}), got {:e}",
                 f32::MAX,

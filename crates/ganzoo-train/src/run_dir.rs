@@ -147,7 +147,12 @@ impl RunDir {
         let run = Self { path: path.to_path_buf(), lock: None, made_folder: false };
         let cfg = run.config_path();
         if !cfg.is_file() {
-            return Err(TrainError::Config(format!("{} is not a run directory (no {CONFIG_FILE})", path.display())));
+            let what = match std::fs::metadata(path) {
+                Err(_) => "does not exist".to_string(),
+                Ok(m) if !m.is_dir() => "is a file, not a run directory (the folder `ganzoo train` wrote)".to_string(),
+                Ok(_) => format!("is not a run directory (no {CONFIG_FILE})"),
+            };
+            return Err(TrainError::Config(format!("{} {what}", path.display())));
         }
         let text = crate::config::read_config_text(&cfg).map_err(io_err(&cfg))?;
         let config = TrainConfig::from_toml(&text)

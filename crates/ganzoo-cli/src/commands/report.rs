@@ -11,16 +11,24 @@ use crate::output::emit;
 
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     if let [run] = args.runs.as_slice() {
+        if let Some(out) = &args.out {
+            anyhow::bail!(
+                "--out {} names the page comparing several runs; one run's report is rewritten in the run ({})",
+                out.display(),
+                run.join("report.html").display()
+            );
+        }
         let page = report::rewrite(run).with_context(|| format!("cannot rewrite the report of {}", run.display()))?;
         return emit(&format!("wrote {}\n", page.display()));
     }
-    output_kind(&args.out, &["html"], args.overwrite)?;
+    let out = args.out.unwrap_or_else(|| "comparison.html".into());
+    output_kind(&out, &["html"], args.overwrite)?;
     let views = args
         .runs
         .iter()
         .map(|r| RunView::load(r).with_context(|| format!("cannot read the run {}", r.display())))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let html = comparison_html(&views, &args.out)?;
-    ganzoo_data::partial::write_whole(&args.out, html.as_bytes())?;
-    emit(&format!("wrote {} comparing {} runs\n", args.out.display(), views.len()))
+    let html = comparison_html(&views, &out)?;
+    ganzoo_data::partial::write_whole(&out, html.as_bytes())?;
+    emit(&format!("wrote {} comparing {} runs\n", out.display(), views.len()))
 }
