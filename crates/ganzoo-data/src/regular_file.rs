@@ -13,21 +13,34 @@ use std::path::Path;
 /// `path` opened for reading, if it is a regular file (checked before opening); `what`
 /// names the file's role in the error ("configuration", "IDX").
 pub fn open(path: &Path, what: &str) -> std::io::Result<(File, Metadata)> {
+    let meta = check(path, u64::MAX, what)?;
+    Ok((File::open(path)?, meta))
+}
+
+/// Checks without opening it that `path` is a regular file of at most `max` bytes, with
+/// [`read`]'s errors: for a caller that must refuse a file before working through it
+/// (hashing a weights file) and reads it later.
+pub fn check(path: &Path, max: u64, what: &str) -> std::io::Result<Metadata> {
     let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
         let kind = if meta.is_dir() { "a folder" } else { "not a regular file" };
         return Err(Error::new(ErrorKind::InvalidInput, format!("is {kind}, not a {what} file")));
     }
-    Ok((File::open(path)?, meta))
+    if meta.len() > max {
+        return Err(too_big(meta.len(), max, what));
+    }
+    Ok(meta)
+}
+
+fn too_big(len: u64, max: u64, what: &str) -> Error {
+    Error::new(ErrorKind::InvalidData, format!("{len} bytes is more than a {what} file can be ({max} at most)"))
 }
 
 /// `path`'s bytes, if it is a regular file of at most `max` bytes; `what` names the
 /// file's role in the error ("configuration", "classifier card").
 pub fn read(path: &Path, max: u64, what: &str) -> std::io::Result<Vec<u8>> {
     let (file, meta) = open(path, what)?;
-    let too_big = |len: u64| {
-        Error::new(ErrorKind::InvalidData, format!("{len} bytes is more than a {what} file can be ({max} at most)"))
-    };
+    let too_big = |len: u64| too_big(len, max, what);
     if meta.len() > max {
         return Err(too_big(meta.len()));
     }

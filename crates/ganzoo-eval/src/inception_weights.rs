@@ -61,17 +61,8 @@ impl WeightsLocator {
     /// The weights file: found, or downloaded (with progress) and verified.
     pub fn locate(&self, progress: &mut dyn DownloadProgress) -> Result<PathBuf> {
         if let Some(path) = &self.explicit {
-            let detail = match std::fs::metadata(path) {
-                Err(e) => Some(e.to_string()),
-                Ok(m) if !m.is_file() => Some("is not a regular file, not a weights file".into()),
-                Ok(m) if m.len() > MAX_BYTES => {
-                    Some(format!("{} bytes is more than any InceptionV3 weights file ({MAX_BYTES} at most)", m.len()))
-                }
-                Ok(_) => None,
-            };
-            if let Some(detail) = detail {
-                return Err(EvalError::File { path: path.clone(), detail });
-            }
+            // Checked before hashing: a 4 GiB file is refused at once, as loading would.
+            ganzoo_data::regular_file::check(path, MAX_BYTES, WHAT).map_err(|e| file_error(path, e))?;
             let sha = sha256_file(path).map_err(|e| EvalError::Weights(e.to_string()))?;
             if !sha.starts_with(&self.sha256_prefix) {
                 tracing::warn!(file = %path.display(), sha256 = %sha,
@@ -114,14 +105,24 @@ impl WeightsLocator {
 /// its size checked before reading) into memory, never mapped.
 pub fn load_inception(path: &Path, device: &Device) -> Result<Inception> {
     let bad = |detail: String| EvalError::File { path: path.into(), detail };
-    let bytes = ganzoo_data::regular_file::read(path, MAX_BYTES, "weights").map_err(|e| match e.kind() {
-        std::io::ErrorKind::InvalidData => bad(format!("{e}; any InceptionV3 weights file is smaller")),
-        _ => bad(e.to_string()),
-    })?;
+    let bytes = ganzoo_data::regular_file::read(path, MAX_BYTES, WHAT).map_err(|e| file_error(path, e))?;
     let tensors = if path.extension().is_some_and(|e| e == "safetensors") {
         candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| bad(e.to_string()))?
     } else {
         crate::pth::parse_state_dict(path, &bytes)?
     };
     Inception::from_state_dict(&tensors, device).map_err(|e| bad(e.to_string()))
+}
+
+/// The role a weights file has in [`ganzoo_data::regular_file`]'s errors.
+const WHAT: &str = "weights";
+
+/// A weights file refused by [`ganzoo_data::regular_file`], in one phrasing wherever
+/// it is refused.
+fn file_error(path: &Path, e: std::io::Error) -> EvalError {
+    let detail = match e.kind() {
+        std::io::ErrorKind::InvalidData => format!("{e}; any InceptionV3 weights file is smaller"),
+        _ => e.to_string(),
+    };
+    EvalError::File { path: path.into(), detail }
 }
