@@ -54,7 +54,7 @@ pub struct TorchThroughput {
     pub batch: usize,
     pub gen_iters_per_s: f64,
     pub peak_rss_mb: f64,
-    /// On CUDA: `torch.cuda.max_memory_allocated`, added by [`PEAK_GPU_SCRIPT`].
+    /// On CUDA: `torch.cuda.max_memory_allocated`, added by the peak-memory script.
     #[serde(default)]
     pub peak_gpu_mb: Option<f64>,
     pub other_cpu_frac: f64,

@@ -8,7 +8,7 @@ use plotters::style::{register_font, FontStyle};
 pub(crate) const FONT: &str = "sans-serif";
 
 /// Registers the embedded DejaVu Sans subset (Latin-1, Greek, a few math signs) as
-/// [`FONT`]. Every drawing function calls it; callers drawing with plotters directly
+/// the font family every chart names. Every drawing function calls it; callers drawing with plotters directly
 /// call it first.
 pub fn register() {
     static ONCE: Once = Once::new();

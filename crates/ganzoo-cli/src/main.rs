@@ -1,5 +1,8 @@
 //! `ganzoo`: the command-line tool. Parsing lives in [`cli`], each command in [`commands`].
 
+// The grammar's doc comments are `--help` text, where `<name>` is a placeholder, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
+
 mod allocator;
 mod cli;
 mod commands;

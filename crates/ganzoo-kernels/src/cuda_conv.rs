@@ -1,12 +1,12 @@
 //! How ganzoo's convolutions run on CUDA: by default each geometry by a rule of size and
-//! precision ([`CudaConv::Auto`], [`through_cudnn`]), either through cuDNN (feature
+//! precision ([`CudaConv::Auto`], `through_cudnn`), either through cuDNN (feature
 //! `cudnn`) or as ganzoo's im2col / col2im kernels around cuBLAS products
 //! (`conv_columns.rs`); or all through cuDNN, all as the columns, or, opted into,
 //! whichever is fastest on each geometry by timing ([`CudaConv::Timed`]), chosen by
 //! `GANZOO_CUDA_CONV`; in exact f32, or with TF32 tensor cores as PyTorch's cuDNN
 //! convolutions run by default ([`set_conv_tf32`]); bf16 ones (mixed precision) through
-//! cuDNN's graph API ([`bf16_through_graph`]). The rules that send a geometry to
-//! cuDNN ([`through_cudnn`]), take cuDNN's algorithms ([`qualifying`]) and a timed
+//! cuDNN's graph API (`bf16_through_graph`). The rules that send a geometry to
+//! cuDNN (`through_cudnn`), take cuDNN's algorithms ([`qualifying`]) and a timed
 //! candidate ([`fastest`]) live here, off the GPU, so the CPU's tests hold them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,11 +17,11 @@ use std::time::Duration;
 use crate::geometry::ConvGeometry;
 
 /// The implementation of the three convolution primitives on CUDA f32 NCHW images (and
-/// what it means for bf16 ones: [`bf16_through_graph`]).
+/// what it means for bf16 ones: `bf16_through_graph`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CudaConv {
     /// The default with cuDNN built: per geometry, cuDNN as [`CudaConv::Cudnn`] or the
-    /// columns as [`CudaConv::Columns`], by [`through_cudnn`]'s rule (the columns in
+    /// columns as [`CudaConv::Columns`], by `through_cudnn`'s rule (the columns in
     /// exact f32 and for small products, cuDNN for large ones with TF32).
     Auto,
     /// `cudnnConvolutionForward`, `…BackwardData`, `…BackwardFilter`, the heuristics'

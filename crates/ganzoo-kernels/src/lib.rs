@@ -97,7 +97,7 @@ pub fn supports(t: &candle_core::Tensor) -> bool {
 }
 
 /// Whether the ops with a CUDA kernel ([`batch_norm_with_moments`] and the other batch
-/// norms, [`layer_norm`], [`layer_norm_input_grad`], [`leaky_relu`], [`leaky_relu_grad`],
+/// norms, [`layer_norm()`], [`layer_norm_input_grad`], [`leaky_relu()`], [`leaky_relu_grad`],
 /// [`adam_step`], [`rmsprop_step`], [`optimiser_steps`], [`moving_average`], [`clamp_in_place`],
 /// [`clamp_all`]) run on `t`:
 /// an f32 tensor on a CUDA device, in a build with the `cuda` feature.

@@ -17,8 +17,8 @@
 //! `dM = A dY Aᵀ` per tile, `dd = B [Σₒ Uₒ ⊙ dMₒ] Bᵀ` (added into the overlapping input
 //! tiles) and `dg = Gᵀ [Σ_tiles V ⊙ dM] G`; each is again 9 GEMMs between transforms.
 //! The 9 transformed kernels are computed and packed for the GEMM once per call
-//! ([`PackedRhs`]); each thread then takes its own run of samples (tiles of different
-//! samples never overlap), in blocks small enough to stay in L2 ([`BLOCK_VALUES`]).
+//! (`PackedRhs`); each thread then takes its own run of samples (tiles of different
+//! samples never overlap), in blocks small enough to stay in L2 (`BLOCK_VALUES`).
 //! Transforms write tile-major `(tiles, 9, width)`, GEMMs position-major
 //! `(9, tiles, width)`, each reading the other through strides.
 
@@ -65,7 +65,7 @@ pub fn fits(g: &ConvGeometry) -> bool {
 }
 
 /// Whether the transform beat the direct products on `g`'s size: at least
-/// [`MIN_CHANNELS`] channels on either side and sides of at least [`MIN_SIDE`].
+/// `MIN_CHANNELS` channels on either side and sides of at least `MIN_SIDE`.
 pub fn pays(g: &ConvGeometry) -> bool {
     g.cin.min(g.cout) >= MIN_CHANNELS && g.in_h.min(g.in_w) >= MIN_SIDE
 }

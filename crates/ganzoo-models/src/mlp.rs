@@ -7,7 +7,7 @@
 //! | [`MlpConfig::seed_discriminator`] | 784 → 256 → 256 → 1, LeakyReLU 0.2, logit out | the seed's MLP GAN |
 //! | [`MlpConfig::wgan_generator`], [`MlpConfig::wgan_critic`] | 3 hidden ReLU layers of 512, linear out | WassersteinGAN `models/mlp.py` (`MLP_G`, `MLP_D`) |
 //! | [`MlpConfig::toy_generator`], [`MlpConfig::toy_critic`] | 2 → 512 → 512 → 512 → 2 (→ 1), ReLU; tflib init | improved_wgan_training `gan_toy.py` |
-//! | [`MlpConfig::legacy_generator`], [`MlpConfig::legacy_critic`] | ganzoo ≤ 0.1's `arch = "mlp"`: ReLU G; 4 × 512 with Tanh for WGAN; PyTorch init | (kept to load old runs) |
+//! | [`MlpConfig::legacy_generator`], [`MlpConfig::legacy_wgan_generator`], [`MlpConfig::legacy_wgan_critic`], [`MlpConfig::legacy_toy`] | ganzoo ≤ 0.1's `arch = "mlp"`: ReLU G; 4 × 512 with Tanh for WGAN; PyTorch init | (kept to load old runs) |
 //!
 //! Image-shaped inputs are flattened first; image-shaped outputs are reshaped to `(C, H, W)`.
 
