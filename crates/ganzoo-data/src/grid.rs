@@ -57,8 +57,8 @@ pub fn save_tensor_grid(images: &Tensor, cols: usize, path: &Path) -> Result<()>
     save_png(&make_grid(shape, &pixels, cols, 2)?, path)
 }
 
-/// Saves an image as PNG through a [`PartialFile`](crate::partial::PartialFile): an interrupted or failed save
-/// leaves the previous file (or none), never half a PNG.
+/// Saves an image as PNG through a [`PartialFile`](crate::partial::PartialFile): an
+/// interrupted or failed save leaves the previous file (or none), never half a PNG.
 pub fn save_png(img: &image::DynamicImage, path: &Path) -> Result<()> {
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{io_err, DataError, Result};
 
 /// An open partial file; [`commit`](Self::commit) puts it at `PATH`, dropping it without
-/// a commit removes it.
+/// a commit removes it. I/O errors name `PATH`, the file asked for (its `.partial` name
+/// may never have existed); only a `.partial` name in the way is named itself.
 pub struct PartialFile {
     path: PathBuf,
     partial: PathBuf,
@@ -103,7 +104,7 @@ impl PartialFile {
             std::io::ErrorKind::AlreadyExists => {
                 DataError::PartialExists { partial: self.partial.clone(), path: self.path.clone() }
             }
-            _ => io_err(&self.partial)(e),
+            _ => io_err(&self.path)(e),
         })
     }
 }
