@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Trains every family on the 2-D toys for a fixed budget and seeds, scores each run with
 # `ganzoo eval`, and prints the rows of docs/results.md's toy table (plus the real-data
-# floor and uniform noise). Usage: scripts/toy-results.sh [ITERS] [SEEDS...]
+# floor and uniform noise). Usage: scripts/toy-results.sh [ITERS|preset] [SEEDS...]
+# (default 1000, seeds 1 2; `preset`: each preset's own budget). FAMILIES and TOYS pick
+# a subset (default: gan dcgan wgan wgan-gp; 8gaussians 25gaussians).
 # Release binary: cargo build --release -p ganzoo-cli. Runs go to ${OUT:-runs/results}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +11,13 @@ G=${GANZOO:-target/release/ganzoo}
 OUT=${OUT:-runs/results}
 ITERS=${1:-1000}
 shift || true
-SEEDS=("${@:-1 2}")
+SEEDS=("$@")
+[ ${#SEEDS[@]} -gt 0 ] || SEEDS=(1 2)
+read -r -a FAMILIES <<<"${FAMILIES:-gan dcgan wgan wgan-gp}"
+read -r -a TOYS <<<"${TOYS:-8gaussians 25gaussians}"
+BUDGET=(--iters "$ITERS")
+LABEL="$ITERS generator iterations"
+[ "$ITERS" != preset ] || { BUDGET=(); LABEL="each preset's generator iterations"; }
 mkdir -p "$OUT"
 row() { # name, json
   python3 - "$1" "$2" <<'PY'
@@ -21,8 +29,8 @@ cells = [sys.argv[1], f"{f(r['modes_covered'])} / {f(r['modes'])}", f(r["modes_c
 print("| " + " | ".join(cells) + " |")
 PY
 }
-for toy in 8gaussians 25gaussians; do
-  echo "## $toy, $ITERS generator iterations, seeds ${SEEDS[*]}, 2,000 samples, eval seed 0"
+for toy in "${TOYS[@]}"; do
+  echo "## $toy, $LABEL, seeds ${SEEDS[*]}, 2,000 samples, eval seed 0"
   echo "| run | modes covered | ≥ 20 samples | high-quality | KL(modes ‖ uniform) | W1 | W1 real vs real |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
   "$G" data sample "$toy" --n 2000 --seed 99 --out "$OUT/real-$toy.npy" --overwrite >/dev/null
@@ -37,10 +45,10 @@ with open(sys.argv[1], "wb") as f:
     f.write(struct.pack("<4000f", *[random.uniform(-2, 2) for _ in range(4000)]))
 PY
   row "uniform on [−2, 2]²" "$("$G" eval --samples "$OUT/uniform-$toy.npy" --dataset "$toy" --json)"
-  for family in gan dcgan wgan wgan-gp; do
+  for family in "${FAMILIES[@]}"; do
     for seed in "${SEEDS[@]}"; do
       run="$OUT/$family-$toy-s$seed"
-      "$G" train "$family" --dataset "$toy" --iters "$ITERS" --seed "$seed" --sample-every 100000 \
+      "$G" train "$family" --dataset "$toy" "${BUDGET[@]}" --seed "$seed" --sample-every 100000 \
         --checkpoint-every 100000 --out "$run" --overwrite >/dev/null 2>&1
       row "$family, seed $seed" "$("$G" eval --run "$run" --n 2000 --seed 0 --json)"
     done

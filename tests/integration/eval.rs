@@ -262,6 +262,15 @@ fn eval_every_puts_toy_metrics_into_the_metrics_lines() {
     // The same run measured again gives the same numbers (fixed noise and real draws).
     let again = ganzoo::train::TrainedGenerator::load(dir.path(), &candle_core::Device::Cpu).unwrap();
     assert_eq!(again.config.eval_every, Some(2));
+    // Measuring does not change the run: the same generator bits without it.
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain = TrainConfig { eval_every: None, ..c.clone() };
+    let mut t =
+        Trainer::new(plain, None, RunDir::create(plain_dir.path(), false).unwrap(), candle_core::Device::Cpu).unwrap();
+    t.run(&mut Silent).unwrap();
+    let generator =
+        |run: &std::path::Path| std::fs::read(run.join("checkpoints/step-00000004/generator.safetensors")).unwrap();
+    assert!(generator(dir.path()) == generator(plain_dir.path()), "--eval-every changed the training");
     let mut bad = TrainConfig::preset(Family::WganGp, c.data.clone());
     (bad.log_every, bad.eval_every) = (2, Some(3));
     assert!(bad.validate().unwrap_err().to_string().contains("multiple of --log-every"));
