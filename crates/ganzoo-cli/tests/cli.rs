@@ -412,6 +412,9 @@ fn bad_training_requests_fail_cleanly() {
         // unexpected argument and suggested `-- -1`, which makes it a positional).
         (&["--instance-noise", "-1"][..], "instance noise (--instance-noise) must be ≥ 0, got -1"),
         (&["--lr-g", "-1"][..], "learning rate must be positive and finite, got -1"),
+        // The toy MLPs have no widths or normalisation: these were ignored, yet recorded.
+        (&["--critic-norm", "layer"][..], "--critic-norm applies to DCGAN networks; this run trains MLPs"),
+        (&["--ngf", "32"][..], "--ngf applies to DCGAN networks"),
         (
             &["--instance-noise", "inf"][..],
             "instance noise (--instance-noise) must be ≥ 0 and within f32's range (3.4028235e38), got inf",

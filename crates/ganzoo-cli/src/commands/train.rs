@@ -224,6 +224,17 @@ fn apply_recipe(c: &mut TrainConfig, r: &RecipeArgs) -> anyhow::Result<()> {
             ArchArg::Dcgan => Arch::Dcgan,
         };
     }
+    // The MLPs (seed, WassersteinGAN, gan_toy.py) have no width or normalisation to set:
+    // these flags were ignored there while config.toml recorded them.
+    let dcgan_only = [
+        ("--ngf", r.ngf.is_some()),
+        ("--ndf", r.ndf.is_some()),
+        ("--generator-norm", r.generator_norm.is_some()),
+        ("--critic-norm", r.critic_norm.is_some()),
+    ];
+    if let (false, Some((flag, _))) = (c.arch == Arch::Dcgan, dcgan_only.iter().find(|(_, given)| *given)) {
+        bail!("{flag} applies to DCGAN networks; this run trains MLPs, which have no widths or normalisation to set (--arch dcgan trains DCGAN networks)");
+    }
     c.generator_norm = r.generator_norm.map(norm_of).unwrap_or(c.generator_norm);
     c.critic_norm = r.critic_norm.map(norm_of).unwrap_or(c.critic_norm);
     let t = &mut c.tricks;
