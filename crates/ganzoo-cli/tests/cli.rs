@@ -437,6 +437,20 @@ fn bad_training_requests_fail_cleanly() {
         &ganzoo(&["sample", "--run", dir.path().to_str().unwrap(), "--out", "a.png"]),
         "not a run directory",
     );
+    // Flags that do not apply are refused, not ignored: a Wasserstein critic has no
+    // targets, and only image folders are converted to grayscale.
+    assert_clean_failure(
+        &ganzoo(&["train", "wgan", "--dataset", "8gaussians", "--real-label", "0.9", "--out", o]),
+        "--real-label sets the targets of a cross-entropy discriminator (gan, dcgan); a Wasserstein critic has none",
+    );
+    assert_clean_failure(
+        &ganzoo(&["train", "gan", "--dataset", "8gaussians", "--grayscale", "--out", o]),
+        "--grayscale applies to images; 8gaussians is 2-D points",
+    );
+    assert_clean_failure(
+        &ganzoo(&["train", "dcgan", "--data-dir", d, "--grayscale", "--out", o]),
+        "--grayscale applies to image folders (folder:PATH); mnist is read as it is stored",
+    );
     // A file or a missing path given as a run is called what it is.
     let file = dir.path().join("config.toml");
     std::fs::write(&file, "").unwrap();

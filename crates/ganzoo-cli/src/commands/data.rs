@@ -33,6 +33,9 @@ pub fn run(cmd: DataCommand, limit: MemoryLimit) -> anyhow::Result<()> {
 /// Loads an image data set as the command line describes it; an image folder is
 /// refused before decoding when its images would not fit in `limit`.
 pub fn load(dataset: &DatasetSpec, source: &SourceArgs, limit: MemoryLimit) -> anyhow::Result<Splits> {
+    if source.grayscale && !matches!(dataset, DatasetSpec::Folder(_)) {
+        anyhow::bail!("--grayscale applies to image folders (folder:PATH); {dataset} is read as it is stored");
+    }
     let locator = DataLocator::new(source.data_dir.clone());
     let folder = ImageFolderConfig {
         max_bytes: limit.bytes.saturating_sub(BASELINE_BYTES),

@@ -166,8 +166,11 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     }
     c.batch_size = args.batch_size.unwrap_or(c.batch_size);
     c.seed = args.seed.unwrap_or(c.seed);
-    if let (Some(_), DataSource::Toy(toy)) = (args.source.image_size, &c.data) {
-        bail!("--image-size applies to images; {} is 2-D points", toy.name());
+    if let DataSource::Toy(toy) = &c.data {
+        let given = [(args.source.image_size.is_some(), "--image-size"), (args.source.grayscale, "--grayscale")];
+        if let Some((_, flag)) = given.iter().find(|(given, _)| *given) {
+            bail!("{flag} applies to images; {} is 2-D points", toy.name());
+        }
     }
     c.image_size = args.source.image_size.or(c.image_size);
     c.tensorboard &= !args.no_tensorboard;
@@ -212,6 +215,10 @@ fn apply_recipe(c: &mut TrainConfig, r: &RecipeArgs) -> anyhow::Result<()> {
             *generator_cost = cost.map(cost_of).unwrap_or(*generator_cost)
         }
         _ => bail!("--clip is for wgan, --lambda for wgan-gp, --generator-cost for gan and dcgan"),
+    }
+    let targets = [(r.real_label.is_some(), "--real-label"), (r.label_noise.is_some(), "--label-noise")];
+    if let (Objective::Wasserstein { .. }, Some((_, flag))) = (&c.objective, targets.iter().find(|(given, _)| *given)) {
+        bail!("{flag} sets the targets of a cross-entropy discriminator (gan, dcgan); a Wasserstein critic has none");
     }
     c.latent = r.latent.unwrap_or(c.latent);
     c.ngf = r.ngf.unwrap_or(c.ngf);
