@@ -1264,12 +1264,17 @@ fn eval_scores_a_toy_run_and_samples_from_a_file() {
     let w = wide.to_str().unwrap();
     assert_clean_failure(&ganzoo(&["eval", "--samples", w, "--dataset", "8gaussians", "--n", "5"]), "'--n <N>'");
     assert_clean_failure(&ganzoo(&["eval", "--samples", w, "--dataset", "8gaussians", "--device", "cpu"]), "--device");
-    let image_flags = [("--classifier", "c"), ("--features", "inception"), ("--inception-weights", "w.pth")];
-    for (flag, value) in image_flags {
-        let named = if flag == "--features" { "--features inception" } else { flag };
-        let from_run = ganzoo(&["eval", "--run", r, flag, value]);
+    let image_flags = [
+        (&["--classifier", "c"][..], "--classifier"),
+        (&["--features", "inception"], "--features inception"),
+        (&["--inception-weights", "w.pth"], "--inception-weights"),
+        (&["--image-size", "32"], "--image-size"),
+        (&["--grayscale"], "--grayscale"),
+    ];
+    for (flag, named) in image_flags {
+        let from_run = ganzoo(&[&["eval", "--run", r][..], flag].concat());
         assert_clean_failure(&from_run, &format!("{named} applies to images; samples of 8gaussians"));
-        let from_file = ganzoo(&["eval", "--samples", w, "--dataset", "8gaussians", flag, value]);
+        let from_file = ganzoo(&[&["eval", "--samples", w, "--dataset", "8gaussians"][..], flag].concat());
         assert_clean_failure(&from_file, &format!("{named} applies to images"));
     }
     let root = fixture_root();

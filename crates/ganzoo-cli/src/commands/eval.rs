@@ -92,13 +92,15 @@ fn eval_run(run: &Path, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<(
     Ok((report, step))
 }
 
-/// Refuses the flags that choose an image network for samples of a toy (measured by
-/// mode counts and W1), rather than ignoring them.
+/// Refuses the flags that choose an image network or read images for samples of a toy
+/// (measured by mode counts and W1), rather than ignoring them.
 fn refuse_image_flags(toy: ToyDistribution, args: &EvalArgs) -> anyhow::Result<()> {
     let given = [
         (args.classifier.is_some(), "--classifier"),
         (args.inception_weights.is_some(), "--inception-weights"),
         (matches!(args.features, FeatureKind::Inception), "--features inception"),
+        (args.source.image_size.is_some(), "--image-size"),
+        (args.source.grayscale, "--grayscale"),
     ];
     if let Some((_, flag)) = given.iter().find(|(given, _)| *given) {
         bail!("{flag} applies to images; samples of {} are measured by their modes and W1 to real points", toy.name());
