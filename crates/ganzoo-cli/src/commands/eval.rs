@@ -20,6 +20,7 @@ use ganzoo_train::{checkpoint, DataSource, TrainedGenerator};
 
 use crate::cli::{open_device, EvalArgs, FeatureKind, SourceArgs};
 use crate::commands::data::load;
+use crate::commands::first_given;
 use crate::output::emit;
 use crate::progress::DownloadBar;
 
@@ -102,7 +103,7 @@ fn refuse_image_flags(toy: ToyDistribution, args: &EvalArgs) -> anyhow::Result<(
         (args.source.image_size.is_some(), "--image-size"),
         (args.source.grayscale, "--grayscale"),
     ];
-    if let Some((_, flag)) = given.iter().find(|(given, _)| *given) {
+    if let Some(flag) = first_given(&given) {
         bail!("{flag} applies to images; samples of {} are measured by their modes and W1 to real points", toy.name());
     }
     Ok(())

@@ -31,3 +31,9 @@ pub fn run(command: Command, max_memory: Option<u64>) -> anyhow::Result<ExitCode
         Command::Report(args) => done(report::run(args)),
     }
 }
+
+/// The first flag given of `flags` (`(given, flag)` pairs): for refusing a flag that
+/// does not apply, by name, rather than ignoring it.
+fn first_given<'a>(flags: &[(bool, &'a str)]) -> Option<&'a str> {
+    flags.iter().find(|(given, _)| *given).map(|&(_, flag)| flag)
+}

@@ -25,6 +25,7 @@ use crate::cli::{
 };
 use crate::commands::data::load;
 use crate::commands::eval::feature_cache_dirs;
+use crate::commands::first_given;
 use crate::logfile;
 use crate::output::{emit, program, shell_word};
 use crate::signals::{StopNotice, StopSignals};
@@ -168,7 +169,7 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     c.seed = args.seed.unwrap_or(c.seed);
     if let DataSource::Toy(toy) = &c.data {
         let given = [(args.source.image_size.is_some(), "--image-size"), (args.source.grayscale, "--grayscale")];
-        if let Some((_, flag)) = given.iter().find(|(given, _)| *given) {
+        if let Some(flag) = first_given(&given) {
             bail!("{flag} applies to images; {} is 2-D points", toy.name());
         }
     }
@@ -217,7 +218,7 @@ fn apply_recipe(c: &mut TrainConfig, r: &RecipeArgs) -> anyhow::Result<()> {
         _ => bail!("--clip is for wgan, --lambda for wgan-gp, --generator-cost for gan and dcgan"),
     }
     let targets = [(r.real_label.is_some(), "--real-label"), (r.label_noise.is_some(), "--label-noise")];
-    if let (Objective::Wasserstein { .. }, Some((_, flag))) = (&c.objective, targets.iter().find(|(given, _)| *given)) {
+    if let (Objective::Wasserstein { .. }, Some(flag)) = (&c.objective, first_given(&targets)) {
         bail!("{flag} sets the targets of a cross-entropy discriminator (gan, dcgan); a Wasserstein critic has none");
     }
     c.latent = r.latent.unwrap_or(c.latent);
@@ -234,12 +235,12 @@ fn apply_recipe(c: &mut TrainConfig, r: &RecipeArgs) -> anyhow::Result<()> {
     // The MLPs (seed, WassersteinGAN, gan_toy.py) have no width or normalisation to set:
     // these flags were ignored there while config.toml recorded them.
     let dcgan_only = [
-        ("--ngf", r.ngf.is_some()),
-        ("--ndf", r.ndf.is_some()),
-        ("--generator-norm", r.generator_norm.is_some()),
-        ("--critic-norm", r.critic_norm.is_some()),
+        (r.ngf.is_some(), "--ngf"),
+        (r.ndf.is_some(), "--ndf"),
+        (r.generator_norm.is_some(), "--generator-norm"),
+        (r.critic_norm.is_some(), "--critic-norm"),
     ];
-    if let (false, Some((flag, _))) = (c.arch == Arch::Dcgan, dcgan_only.iter().find(|(_, given)| *given)) {
+    if let (false, Some(flag)) = (c.arch == Arch::Dcgan, first_given(&dcgan_only)) {
         bail!("{flag} applies to DCGAN networks; this run trains MLPs, which have no widths or normalisation to set (--arch dcgan trains DCGAN networks)");
     }
     c.generator_norm = r.generator_norm.map(norm_of).unwrap_or(c.generator_norm);
