@@ -39,16 +39,12 @@ fn too_big(len: u64, max: u64, what: &str) -> Error {
 /// `path`'s bytes, if it is a regular file of at most `max` bytes; `what` names the
 /// file's role in the error ("configuration", "classifier card").
 pub fn read(path: &Path, max: u64, what: &str) -> std::io::Result<Vec<u8>> {
-    let (file, meta) = open(path, what)?;
-    let too_big = |len: u64| too_big(len, max, what);
-    if meta.len() > max {
-        return Err(too_big(meta.len()));
-    }
+    let meta = check(path, max, what)?;
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     // One byte past the bound tells a file that grew since from one that did not.
-    file.take(max + 1).read_to_end(&mut bytes)?;
+    File::open(path)?.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
-        return Err(too_big(bytes.len() as u64));
+        return Err(too_big(bytes.len() as u64, max, what));
     }
     Ok(bytes)
 }
