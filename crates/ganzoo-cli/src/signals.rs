@@ -52,17 +52,20 @@ impl StopNotice {
     pub fn watch(stop: Arc<AtomicBool>) -> Self {
         let done = Arc::new(AtomicBool::new(false));
         let finished = Arc::clone(&done);
-        let thread = std::thread::spawn(move || {
-            while !finished.load(Ordering::SeqCst) {
-                if stop.load(Ordering::SeqCst) {
-                    tracing::warn!(
-                        "stop requested: the run stops after its current iteration, with a checkpoint; \
-                         signal again to quit at once (the checkpoints already written are kept)"
-                    );
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
+        // The stop flag is read before `finished`: a run that stops within one poll of
+        // the signal (a fast iteration) still says why, before the thread is joined.
+        let thread = std::thread::spawn(move || loop {
+            if stop.load(Ordering::SeqCst) {
+                tracing::warn!(
+                    "stop requested: the run stops after its current iteration, with a checkpoint; \
+                     signal again to quit at once (the checkpoints already written are kept)"
+                );
+                return;
             }
+            if finished.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         });
         Self { done, thread: Some(thread) }
     }
