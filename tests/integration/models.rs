@@ -100,6 +100,17 @@ fn output_shapes_at_every_size_and_variant() {
     }
     let bad = DcganConfig { image_size: 48, ..DcganConfig::default() };
     assert!(bad.generator(ParamStore::new(0).builder(DType::F32, &Device::Cpu)).is_err());
+    // A zero size is named, not printed as the whole config.
+    let message = DcganConfig { ngf: 0, ..DcganConfig::default() }.validate().unwrap_err().to_string();
+    assert!(message.ends_with("DCGAN ngf must be positive, got 0"), "{message}");
+    let message = MlpConfig { hidden: vec![8, 0], ..MlpConfig::toy_generator() }
+        .build(ParamStore::new(0).builder(DType::F32, &Device::Cpu))
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        message.as_deref().is_some_and(|m| m.contains("hidden [8, 0]") && !m.contains("activation")),
+        "{message:?}"
+    );
     let (toy_g, _) = build(|vb| MlpConfig::toy_generator().build(vb), "gen");
     assert_eq!(
         toy_g.forward_t(&Tensor::zeros((5, 2), DType::F32, &Device::Cpu).unwrap(), true).unwrap().dims(),

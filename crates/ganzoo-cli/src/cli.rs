@@ -337,6 +337,44 @@ pub struct RecipeArgs {
     pub eval_every: Option<u64>,
 }
 
+impl RecipeArgs {
+    /// Each recipe flag with whether it was given, for refusing by name those that do
+    /// not apply (a resumed run's, the classifier's).
+    pub fn recipe_given(&self) -> [(bool, &'static str); 20] {
+        [
+            (self.lr_g.is_some(), "--lr-g"),
+            (self.lr_d.is_some(), "--lr-d"),
+            (self.beta1.is_some(), "--beta1"),
+            (self.beta2.is_some(), "--beta2"),
+            (self.lr_decay.is_some(), "--lr-decay"),
+            (self.n_critic.is_some(), "--n-critic"),
+            (self.clip.is_some(), "--clip"),
+            (self.lambda.is_some(), "--lambda"),
+            (self.latent.is_some(), "--latent"),
+            (self.ngf.is_some(), "--ngf"),
+            (self.ndf.is_some(), "--ndf"),
+            (self.arch.is_some(), "--arch"),
+            (self.generator_norm.is_some(), "--generator-norm"),
+            (self.critic_norm.is_some(), "--critic-norm"),
+            (self.generator_cost.is_some(), "--generator-cost"),
+            (self.real_label.is_some(), "--real-label"),
+            (self.label_noise.is_some(), "--label-noise"),
+            (self.instance_noise.is_some(), "--instance-noise"),
+            (self.precision.is_some(), "--precision"),
+            (self.eval_every.is_some(), "--eval-every"),
+        ]
+    }
+
+    /// The flags that set how often a run logs, samples and saves.
+    pub fn schedule_given(&self) -> [(bool, &'static str); 3] {
+        [
+            (self.log_every.is_some(), "--log-every"),
+            (self.sample_every.is_some(), "--sample-every"),
+            (self.checkpoint_every.is_some(), "--checkpoint-every"),
+        ]
+    }
+}
+
 /// The device `--device` names, or an error that says what to do: a binary built without
 /// the `cuda` feature says how to build one; a CUDA build without that GPU says what
 /// Candle reported.

@@ -202,6 +202,11 @@ fn models_summary_prints_pytorch_parameter_counts() {
     let gan = String::from_utf8_lossy(&ganzoo(&["models", "summary", "gan"]).stdout).to_string();
     assert!(gan.contains("total parameters: 283,920") && gan.contains("total parameters: 267,009"), "{gan}");
     assert_clean_failure(&ganzoo(&["models", "summary", "dcgan", "--image-size", "48"]), "not 28, 32 or 64");
+    assert_clean_failure(&ganzoo(&["models", "summary", "gan", "--channels", "0"]), "--channels must be at least 1");
+    assert_clean_failure(
+        &ganzoo(&["models", "summary", "gan", "--image-size", "0"]),
+        "--image-size must be at least 1",
+    );
 }
 
 #[test]
@@ -267,10 +272,15 @@ fn train_then_sample_then_resume() {
     }
     assert_eq!(std::fs::read_to_string(run.join("metrics.jsonl")).unwrap().lines().count(), 5);
     assert!(std::fs::read_to_string(run.join("config.toml")).unwrap().contains("iters = 5"));
-    assert_clean_failure(
-        &ganzoo(&["train", "--resume", run_s, "--data-dir", data_s, "--lr-g", "0.1"]),
-        "keeps its recipe",
-    );
+    // Nothing but the length may change, and the flag tried is named (--log-every and
+    // --image-size were once accepted and ignored).
+    for (flag, value) in [("--lr-g", "0.1"), ("--log-every", "1"), ("--image-size", "32"), ("--seed", "3")] {
+        let changed = ganzoo(&["train", "--resume", run_s, "--data-dir", data_s, flag, value]);
+        assert_clean_failure(
+            &changed,
+            &format!("keeps its recipe, data, batch size, seed and logging, so {flag} cannot"),
+        );
+    }
     // Nor by editing the run's config.toml: refused, and the edit is left for the user.
     let config = run.join("config.toml");
     let text = std::fs::read_to_string(&config).unwrap();
@@ -281,6 +291,13 @@ fn train_then_sample_then_resume() {
     assert_clean_failure(&out, "`batch_size` is 8 (trained with 16)");
     assert_eq!(std::fs::read_to_string(&config).unwrap(), edited);
     assert_eq!(std::fs::read_to_string(run.join("metrics.jsonl")).unwrap().lines().count(), 5);
+    // What config.toml may change, the flags change too, and it is recorded there.
+    std::fs::write(&config, &text).unwrap();
+    let more = ["train", "--resume", run_s, "--data-dir", data_s, "--iters", "6", "--checkpoint-every", "2"];
+    let out = ganzoo(&[&more[..], &["--sample-every", "3"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let saved = std::fs::read_to_string(&config).unwrap();
+    assert!(saved.contains("checkpoint_every = 2") && saved.contains("sample_every = 3"), "{saved}");
 }
 
 /// Files at paths a user chose are written through `PATH.partial`, created new: a file of
@@ -417,7 +434,7 @@ fn bad_training_requests_fail_cleanly() {
         (&["--ngf", "32"][..], "--ngf applies to DCGAN networks"),
         (
             &["--instance-noise", "inf"][..],
-            "instance noise (--instance-noise) must be ≥ 0 and within f32's range (3.4028235e38), got inf",
+            "instance noise (--instance-noise) must be within f32's range (3.4028235e38), got inf",
         ),
         // Finite in f64, ∞ in the f32 the tensors use: these stopped at iteration 0 on a NaN.
         (&["--lr-d", "1e300"][..], "learning rate 1e300 is beyond f32's range (3.4028235e38)"),
@@ -1339,6 +1356,19 @@ fn eval_scores_a_toy_run_and_samples_from_a_file() {
         &ganzoo(&["train", "classifier", "--dataset", "8gaussians"]),
         "mnist, fashion-mnist or cifar10",
     );
+    // GAN flags are refused by name, not ignored (the classifier's recipe is fixed).
+    let gan_flags: [&[&str]; 6] = [
+        &["--iters", "5"],
+        &["--batch-size", "7"],
+        &["--lr-g", "0.1"],
+        &["--image-size", "64"],
+        &["--device", "cuda"],
+        &["--checkpoint-every", "2"],
+    ];
+    for flag in gan_flags {
+        let train = ["train", "classifier", "--dataset", "mnist", "--data-dir", d, "--overwrite", "--out", s];
+        assert_clean_failure(&ganzoo(&[&train[..], flag].concat()), &format!("{} applies to GAN training", flag[0]));
+    }
     // The same file again: refused, then replaced when asked.
     let again = ["sample", "--run", image_run.to_str().unwrap(), "--n", "3", "--out", images.to_str().unwrap()];
     assert_clean_failure(&ganzoo(&again), "images.npy exists: pass --overwrite to replace it");

@@ -139,6 +139,10 @@ pub struct ImageReport {
     pub classes_covered: Option<usize>,
     pub precision: f64,
     pub recall: f64,
+    /// The side the real test images were resized to (bilinear, as training resizes
+    /// them) to match the samples' size; absent when they were compared as stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_resized_to: Option<usize>,
 }
 
 fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
@@ -194,6 +198,7 @@ pub fn image_metrics(features: &str, fake: &Seen, real: &Seen, seed: u64) -> Res
         classes_covered,
         precision,
         recall,
+        real_resized_to: None,
     })
 }
 

@@ -85,8 +85,9 @@ impl DcganConfig {
         if ![28, 32, 64].contains(&self.image_size) {
             return Err(ModelError::Config(format!("DCGAN image size {} is not 28, 32 or 64", self.image_size)));
         }
-        if self.channels == 0 || self.nz == 0 || self.ngf == 0 || self.ndf == 0 {
-            return Err(ModelError::Config(format!("channels, nz, ngf and ndf must be positive: {self:?}")));
+        let sizes = [("channels", self.channels), ("nz", self.nz), ("ngf", self.ngf), ("ndf", self.ndf)];
+        if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
+            return Err(ModelError::Config(format!("DCGAN {name} must be positive, got 0")));
         }
         if matches!(self.generator_norm, Norm::Layer | Norm::LayerChannel) {
             return Err(ModelError::Config("the DCGAN generator takes batch norm or none".into()));

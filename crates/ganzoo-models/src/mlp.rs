@@ -125,7 +125,9 @@ impl MlpConfig {
     /// Builds the network; weights are `{prefix}.fc{i}.weight` / `.bias`.
     pub fn build(&self, vb: VarBuilder) -> Result<Network> {
         if self.input == 0 || self.output == 0 || self.hidden.contains(&0) {
-            return Err(ModelError::Config(format!("MLP sizes must be positive: {self:?}")));
+            let (input, hidden, output) = (self.input, &self.hidden, self.output);
+            let sizes = format!("input {input}, hidden {hidden:?}, output {output}");
+            return Err(ModelError::Config(format!("MLP layer sizes must be positive, got {sizes}")));
         }
         let mut net = Network::new();
         net.push(format!("{}.flatten", vb.prefix()), Layer::Reshape(vec![self.input]));

@@ -616,7 +616,7 @@ impl TrainConfig {
         }
         if !fits_f32(t.instance_noise) {
             return bad(format!(
-                "instance noise (--instance-noise) must be ≥ 0 and within f32's range ({:e}), got {:e}",
+                "instance noise (--instance-noise) must be within f32's range ({:e}), got {:e}",
                 f32::MAX,
                 t.instance_noise
             ));

@@ -8,10 +8,12 @@ use candle_core::Device;
 use ganzoo_data::DatasetSpec;
 use ganzoo_eval::classifier::{Classifier, ClassifierCard};
 use ganzoo_train::budget::MemoryLimit;
+use ganzoo_train::device::DeviceSpec;
 use ganzoo_train::DataSource;
 
 use crate::cli::TrainArgs;
 use crate::commands::data::load;
+use crate::commands::first_given;
 use crate::output::emit;
 
 /// Epochs when `--epochs` is not given.
@@ -23,6 +25,7 @@ pub fn train(args: &TrainArgs, limit: MemoryLimit) -> anyhow::Result<()> {
         None => bail!("name the data set: train classifier --dataset mnist|fashion-mnist|cifar10"),
         Some(other) => bail!("the classifier trains on mnist, fashion-mnist or cifar10, not {other}"),
     };
+    refuse_gan_flags(args)?;
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("classifier-{spec}")));
     check_stem(&out, args.overwrite)?;
     let splits = load(&spec, &args.source, limit)?;
@@ -49,6 +52,27 @@ pub fn train(args: &TrainArgs, limit: MemoryLimit) -> anyhow::Result<()> {
     }
     classifier.save(&out)?;
     emit(&format!("test accuracy {:.2} %; wrote {}.safetensors and .json\n", 100.0 * accuracy, out.display()))
+}
+
+/// Refuses the flags of GAN training, which the classifier's fixed recipe (Adam, whole
+/// epochs, the data set's own size, the CPU) would otherwise silently ignore.
+fn refuse_gan_flags(args: &TrainArgs) -> anyhow::Result<()> {
+    let given = [
+        (args.iters.is_some(), "--iters"),
+        (args.batch_size.is_some(), "--batch-size"),
+        (args.device != DeviceSpec::Cpu, "--device"),
+        (args.config.is_some(), "--config"),
+        (args.no_tensorboard, "--no-tensorboard"),
+        (args.source.image_size.is_some(), "--image-size"),
+    ];
+    let (recipe, schedule) = (args.recipe.recipe_given(), args.recipe.schedule_given());
+    if let Some(flag) = first_given(&[&recipe[..], &schedule, &given].concat()) {
+        bail!(
+            "{flag} applies to GAN training; train classifier takes --dataset, --epochs, --seed, --out, --overwrite \
+             and the data options (--data-dir, --no-download, --mirror)"
+        );
+    }
+    Ok(())
 }
 
 /// Refuses, before any data is read or any epoch trained, an `--out` that cannot take

@@ -152,7 +152,10 @@ fn check_image_shape(net: &FeatureExtractor, shape: &[usize]) -> Result<(), Stri
         FeatureExtractor::Classifier(c) => {
             let expected = [c.card.channels, c.card.image_size, c.card.image_size];
             if shape != expected {
-                return Err(format!("{} takes {expected:?} images (C, H, W), got {shape:?}", net.name()));
+                return Err(format!(
+                    "{} takes {expected:?} images (C, H, W), got {shape:?} (--features inception takes any size)",
+                    net.name()
+                ));
             }
         }
         // Inception resizes any size to 299×299.
@@ -172,9 +175,9 @@ fn eval_images(
 ) -> anyhow::Result<ImageReport> {
     let net = extractor_for(dataset, args)?;
     check_image_shape(&net, &gen.sample_shape).map_err(|e| anyhow::anyhow!("the run's samples: {e}"))?;
-    let test = test_split(dataset, args, limit)?;
+    let test = test_split(dataset, args, limit, square_side(&gen.sample_shape))?;
     let n = args.n.unwrap_or(10_000);
-    check_counts(&net, n, &test)?;
+    check_counts(&net, n, &test.images)?;
     let numel: u128 = gen.sample_shape.iter().map(|&d| d as u128).product();
     check_image_memory(&net, n, numel, limit)?;
     let mut fake = net.nothing_seen();
@@ -197,8 +200,8 @@ fn eval_image_file(file: &Path, dataset: &str, args: &EvalArgs, limit: MemoryLim
         bail!("{}: {dataset} samples are N×C×H×W images, the file holds {shape:?}", file.display());
     }
     check_image_shape(&net, &shape[1..]).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let test = test_split(dataset, args, limit)?;
-    check_counts(&net, shape[0], &test).map_err(|e| e.context(file.display().to_string()))?;
+    let test = test_split(dataset, args, limit, square_side(&shape[1..]))?;
+    check_counts(&net, shape[0], &test.images).map_err(|e| e.context(file.display().to_string()))?;
     let numel = values.len() / shape[0];
     check_image_memory(&net, shape[0], numel as u128, limit)?;
     let mut fake = net.nothing_seen();
@@ -239,10 +242,40 @@ fn check_image_memory(net: &FeatureExtractor, n: usize, numel: u128, limit: Memo
     Ok(())
 }
 
-fn test_split(dataset: &str, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<ImageDataset> {
-    load(&dataset.parse()?, &args.source, limit)?
+/// The real test images the samples are compared with.
+struct RealSplit {
+    images: ImageDataset,
+    /// The side they were resized to, if they were.
+    resized: Option<usize>,
+}
+
+/// `H` of square `(C, H, W)` samples.
+fn square_side(shape: &[usize]) -> Option<usize> {
+    matches!(shape, [_, h, w] if h == w).then(|| shape[1])
+}
+
+/// The data set's real test split, [`matched`] to samples of square side `side`.
+fn test_split(dataset: &str, args: &EvalArgs, limit: MemoryLimit, side: Option<usize>) -> anyhow::Result<RealSplit> {
+    let test = load(&dataset.parse()?, &args.source, limit)?
         .test
-        .with_context(|| format!("{dataset} has no test split to compare with"))
+        .with_context(|| format!("{dataset} has no test split to compare with"))?;
+    matched(test, side, limit).with_context(|| format!("{dataset}'s test split"))
+}
+
+/// `test` resized to `side × side` where the samples are square and of another size:
+/// a run trained at `--image-size` imitates its data resized so (`make_stream`), and
+/// comparing the two sizes would measure the resizing as much as the generator.
+fn matched(test: ImageDataset, side: Option<usize>, limit: MemoryLimit) -> anyhow::Result<RealSplit> {
+    let shape = test.shape();
+    match side {
+        Some(s) if (shape.height, shape.width) != (s, s) => {
+            let bytes = test.len() as u128 * shape.channels as u128 * (s as u128).pow(2);
+            limit.check(format!("the real test images resized to {s}×{s}"), bytes, "raise --max-memory")?;
+            tracing::info!(side = s, "the real test images are resized to the samples' size");
+            Ok(RealSplit { images: test.resized(s)?, resized: Some(s) })
+        }
+        _ => Ok(RealSplit { images: test, resized: None }),
+    }
 }
 
 /// The metrics of `fake` against the data set's real test split, whose features are
@@ -250,14 +283,16 @@ fn test_split(dataset: &str, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Res
 fn compare_with_test_split(
     net: &FeatureExtractor,
     fake: &Seen,
-    test: &ImageDataset,
+    test: &RealSplit,
     dataset: &str,
     args: &EvalArgs,
 ) -> anyhow::Result<ImageReport> {
     let dirs = feature_cache_dirs(&dataset.parse()?, &args.source);
-    let mut seen = Progress::new("real test images", test.len());
-    let real = real_features(net, test, &dirs, |done, _| seen.at(done))?;
-    Ok(image_metrics(&net.name(), fake, &real, args.seed)?)
+    let mut seen = Progress::new("real test images", test.images.len());
+    let real = real_features(net, &test.images, &dirs, |done, _| seen.at(done))?;
+    let mut report = image_metrics(&net.name(), fake, &real, args.seed)?;
+    report.real_resized_to = test.resized;
+    Ok(report)
 }
 
 /// Where features of a real split are cached: the data set's folder, then ganzoo's cache.
@@ -351,8 +386,14 @@ fn toy_table(r: &ToyReport) -> String {
 
 fn image_table(r: &ImageReport) -> String {
     let mut text = format!(
-        "{} samples against {} real test images, in the features of {}\n  FID              {:.3}\n  KID              {:.5} ± {:.5}\n",
-        r.samples, r.real_samples, r.features, r.fid, r.kid.mean, r.kid.std
+        "{} samples against {} real test images{}, in the features of {}\n  FID              {:.3}\n  KID              {:.5} ± {:.5}\n",
+        r.samples,
+        r.real_samples,
+        r.real_resized_to.map_or(String::new(), |s| format!(" (resized to {s}×{s})")),
+        r.features,
+        r.fid,
+        r.kid.mean,
+        r.kid.std
     );
     if let (Some(score), Some(covered), Some(histogram)) = (r.inception_score, r.classes_covered, &r.class_histogram) {
         text += &format!(
@@ -361,4 +402,34 @@ fn image_table(r: &ImageReport) -> String {
         );
     }
     text + &format!("  precision        {:.3}\n  recall           {:.3}\n", r.precision, r.recall)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use ganzoo_data::ImageShape;
+
+    use super::*;
+
+    fn digits(n: usize) -> ImageDataset {
+        let pixels = (0..n * 28 * 28).map(|i| (i % 251) as u8).collect();
+        ImageDataset::new(pixels, vec![0; n], ImageShape { channels: 1, height: 28, width: 28 }, vec!["0".into()])
+            .unwrap()
+    }
+
+    #[test]
+    fn real_images_are_resized_to_square_samples_of_another_size() {
+        assert_eq!((square_side(&[3, 64, 64]), square_side(&[1, 28, 32]), square_side(&[2])), (Some(64), None, None));
+        let limit = MemoryLimit { bytes: u64::MAX, source: "test" };
+        let same = matched(digits(4), Some(28), limit).unwrap();
+        assert_eq!((same.resized, same.images.shape().height), (None, 28));
+        let kept = matched(digits(4), None, limit).unwrap();
+        assert_eq!((kept.resized, kept.images.shape().height), (None, 28));
+        let resized = matched(digits(4), Some(64), limit).unwrap();
+        assert_eq!((resized.resized, resized.images.len()), (Some(64), 4));
+        assert_eq!((resized.images.shape().height, resized.images.shape().width), (64, 64));
+        // Checked before the resized copy is made: 10⁶ pixels a side would be 4 TB here.
+        let huge = matched(digits(4), Some(1_000_000), MemoryLimit { bytes: 1 << 30, source: "test" }).err().unwrap();
+        assert!(huge.to_string().contains("the real test images resized to 1000000×1000000"), "{huge}");
+    }
 }

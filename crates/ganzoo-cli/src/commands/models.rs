@@ -19,6 +19,8 @@ pub fn run(cmd: ModelsCommand, limit: MemoryLimit) -> anyhow::Result<()> {
 }
 
 fn summary(family: GanFamily, image_size: usize, channels: usize, limit: MemoryLimit) -> anyhow::Result<()> {
+    anyhow::ensure!(channels > 0, "--channels must be at least 1, got 0");
+    anyhow::ensure!(image_size > 0, "--image-size must be at least 1, got 0");
     // The family's preset on images: the networks `train` builds at this size.
     let config = TrainConfig::preset(family_of(family), DataSource::Images(DatasetSpec::Known(KnownDataset::Mnist)));
     let arch = Architecture::of(&config, &[channels, image_size, image_size]);

@@ -75,14 +75,32 @@ fn fresh(args: &TrainArgs, device: Device, limit: MemoryLimit) -> anyhow::Result
 }
 
 fn resume(path: &Path, args: &TrainArgs, device: Device, limit: MemoryLimit) -> anyhow::Result<Trainer> {
-    if recipe_overridden(&args.recipe) || args.dataset.is_some() || args.batch_size.is_some() || args.seed.is_some() {
-        bail!("a resumed run keeps its recipe, data, batch size and seed; only --epochs or --iters may change");
+    // What an edited config.toml may change (check_config_unchanged) the flags may too:
+    // the length, and how often the run samples, saves and measures.
+    let r = &args.recipe;
+    let given = [
+        (args.dataset.is_some(), "--dataset"),
+        (args.source.image_size.is_some(), "--image-size"),
+        (args.source.grayscale, "--grayscale"),
+        (args.batch_size.is_some(), "--batch-size"),
+        (args.seed.is_some(), "--seed"),
+        (r.log_every.is_some(), "--log-every"),
+    ];
+    let recipe = r.recipe_given().into_iter().filter(|&(_, flag)| flag != "--eval-every");
+    if let Some(flag) = first_given(&recipe.chain(given).collect::<Vec<_>>()) {
+        bail!(
+            "a resumed run keeps its recipe, data, batch size, seed and logging, so {flag} cannot change; --epochs, \
+             --iters, --sample-every, --checkpoint-every and --eval-every may"
+        );
     }
     let (run, mut config) = RunDir::open_for_writing(path)?;
     if args.epochs.is_some() || args.iters.is_some() {
         (config.epochs, config.iters) = (args.epochs, args.iters);
-        config.validate()?;
     }
+    config.sample_every = r.sample_every.unwrap_or(config.sample_every);
+    config.checkpoint_every = r.checkpoint_every.unwrap_or(config.checkpoint_every);
+    config.eval_every = r.eval_every.or(config.eval_every);
+    config.validate()?;
     config.tensorboard &= !args.no_tensorboard;
     let (train, eval) = load_images(&config, &args.source, limit)?;
     check_memory(&config, train.as_ref(), limit)?;
@@ -255,22 +273,6 @@ fn apply_recipe(c: &mut TrainConfig, r: &RecipeArgs) -> anyhow::Result<()> {
     c.eval_every = r.eval_every.or(c.eval_every);
     c.precision = r.precision.map(Into::into).unwrap_or(c.precision);
     Ok(())
-}
-
-fn recipe_overridden(r: &RecipeArgs) -> bool {
-    let floats = [r.lr_g, r.lr_d, r.beta1, r.beta2, r.clip, r.lambda, r.real_label, r.label_noise, r.instance_noise];
-    floats.iter().any(Option::is_some)
-        || r.n_critic.is_some()
-        || r.lr_decay.is_some()
-        || r.latent.is_some()
-        || r.ngf.is_some()
-        || r.ndf.is_some()
-        || r.arch.is_some()
-        || r.generator_norm.is_some()
-        || r.critic_norm.is_some()
-        || r.eval_every.is_some()
-        || r.generator_cost.is_some()
-        || r.precision.is_some()
 }
 
 /// The training images (`None` for toys), and what `--eval-every` measures them with.
