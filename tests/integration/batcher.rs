@@ -108,3 +108,18 @@ fn the_kept_order_follows_the_epoch_asked_for() {
         assert_eq!(values(b.batch(epoch, index).unwrap()), want, "epoch {epoch} batch {index}");
     }
 }
+
+#[test]
+fn a_subset_keeps_the_images_and_labels_asked_for_in_order() {
+    let data = dataset(6);
+    let picked = data.subset(&[4, 1, 4]).unwrap();
+    assert_eq!((picked.len(), picked.shape()), (3, data.shape()));
+    assert_eq!(picked.labels(), &[data.labels()[4], data.labels()[1], data.labels()[4]]);
+    for (k, &i) in [4, 1, 4].iter().enumerate() {
+        assert_eq!(picked.image(k), data.image(i));
+    }
+    assert_eq!(picked.class_names(), data.class_names());
+    assert!(
+        matches!(data.subset(&[6]), Err(DataError::InvalidArgument(m)) if m.contains("image 6 of a data set of 6"))
+    );
+}

@@ -123,15 +123,15 @@ pub struct FiguresArgs {
     /// records them), and continue mode-coverage's runs (each from its newest checkpoint) after a stop.
     #[arg(long)]
     pub resume: bool,
-    /// mode-coverage: generator iterations of each run.
-    #[arg(long, default_value_t = 1000)]
-    pub iters: u64,
-    /// mode-coverage: iterations between measurements.
-    #[arg(long, default_value_t = 100)]
-    pub eval_every: u64,
-    /// mode-coverage: runs (seeds) per family and toy.
-    #[arg(long, default_value_t = 3)]
-    pub seeds: u64,
+    /// mode-coverage: generator iterations of each run [default: 1000].
+    #[arg(long)]
+    pub iters: Option<u64>,
+    /// mode-coverage: iterations between measurements [default: 100].
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// mode-coverage: runs (seeds) per family and toy [default: 3].
+    #[arg(long)]
+    pub seeds: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -122,6 +122,28 @@ fn grid_writes_an_8_by_8_png() {
     let img = image::open(&png).unwrap();
     // 8 images of 32 pixels and 9 gaps of 2.
     assert_eq!((img.width(), img.height()), (8 * 32 + 18, 8 * 32 + 18));
+    // At --image-size, as training would see them (was: ignored for known data sets).
+    let d = data_dir.to_str().unwrap();
+    let out =
+        ganzoo(&["data", "grid", "cifar10", "--data-dir", d, "--image-size", "16", "--out", png.to_str().unwrap()]);
+    assert_clean_failure(&out, "exists: pass --overwrite");
+    let out = ganzoo(&[
+        "data",
+        "grid",
+        "cifar10",
+        "--data-dir",
+        d,
+        "--image-size",
+        "16",
+        "--overwrite",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(image::open(&png).unwrap().width(), 8 * 16 + 18);
+    let info = ganzoo(&["data", "info", "cifar10", "--data-dir", d, "--image-size", "16"]);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(text.contains("stored at 32x32; training with --image-size 16 resizes them to 16x16"), "{text}");
 }
 
 #[test]
@@ -744,6 +766,9 @@ fn bench_parity_compares_the_first_steps_of_two_backends() {
     ]);
     assert_clean_failure(&strict, "parity failed: toy (losses over");
     assert!(String::from_utf8_lossy(&strict.stdout).contains("over its bound at step"), "{strict:?}");
+    // Bounds with nothing to compare: refused, not ignored.
+    let timing = ganzoo(&["bench", "--models", "toy", "--skip-ops", "--drift", "0.1"]);
+    assert_clean_failure(&timing, "--drift bounds --parity's comparison");
 }
 
 #[test]
@@ -1540,6 +1565,12 @@ fn figures_are_made_named_and_never_overwritten_unasked() {
     assert_clean_failure(
         &ganzoo(&["figures", "mode-coverage", "--iters", "15", "--eval-every", "10"]),
         "multiple of --eval-every",
+    );
+    // mode-coverage's budget without mode-coverage: refused by name (was: ignored, or a
+    // multiple-of error about a budget no figure asked for used).
+    assert_clean_failure(
+        &ganzoo(&["figures", "generator-costs", "--iters", "5", "--out", o, "--overwrite"]),
+        "--iters sets mode-coverage's runs, and mode-coverage is not among the figures",
     );
     // Bounded before anything is planned: 10¹² seeds used to abort on the allocation.
     assert_clean_failure(&ganzoo(&["figures", "mode-coverage", "--seeds", "1000000000000"]), "more than 1000 runs");

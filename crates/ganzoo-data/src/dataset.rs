@@ -115,6 +115,20 @@ impl ImageDataset {
         Ok((images, Tensor::from_vec(labels, ids.len(), device)?))
     }
 
+    /// Images `ids` (with their labels), in that order, as a new data set.
+    pub fn subset(&self, ids: &[usize]) -> Result<Self> {
+        let mut pixels = Vec::with_capacity(ids.len() * self.shape.numel());
+        let mut labels = Vec::with_capacity(ids.len());
+        for &i in ids {
+            if i >= self.len() {
+                return Err(DataError::InvalidArgument(format!("image {i} of a data set of {}", self.len())));
+            }
+            pixels.extend_from_slice(self.image(i));
+            labels.push(self.labels[i]);
+        }
+        Self::new(pixels, labels, self.shape, self.class_names.clone())
+    }
+
     /// Every image resized to `size × size` (bilinear), as a new data set.
     pub fn resized(&self, size: usize) -> Result<Self> {
         if size == 0 {

@@ -24,6 +24,10 @@ use crate::cli::{open_device, BenchArgs, CudaConvArg, PrecisionArg};
 use crate::output::emit;
 
 pub fn run(args: BenchArgs, limit: MemoryLimit) -> Result<()> {
+    let parity_only = [(args.tolerance.is_some(), "--tolerance"), (args.drift.is_some(), "--drift")];
+    if let (None, Some(flag)) = (args.parity, crate::commands::first_given(&parity_only)) {
+        bail!("{flag} bounds --parity's comparison; without --parity nothing is compared");
+    }
     let plan = timing_plan(&args)?;
     let target = target(&args)?;
     check_memory(&args, limit)?;

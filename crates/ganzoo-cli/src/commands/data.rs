@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::Context;
 use candle_core::Device;
 use ganzoo_data::batcher::epoch_order;
+use ganzoo_data::folder::MAX_SIDE;
 use ganzoo_data::grid::save_tensor_grid;
 use ganzoo_data::npy::NpyWriter;
 use ganzoo_data::{
@@ -52,6 +53,13 @@ fn info(dataset: &DatasetSpec, source: &SourceArgs, limit: MemoryLimit) -> anyho
     describe_split(&mut text, "train", &splits.train);
     if let Some(test) = &splits.test {
         describe_split(&mut text, "test", test);
+    }
+    let stored = splits.train.shape();
+    if let Some(s) = source.image_size.filter(|&s| (stored.height, stored.width) != (s, s)) {
+        text += &format!(
+            "  (stored at {}x{}; training with --image-size {s} resizes them to {s}x{s}, bilinear)\n",
+            stored.height, stored.width
+        );
     }
     emit(&text)
 }
@@ -108,7 +116,23 @@ fn grid(
         Some(seed) => epoch_order(train.len(), seed, 0)[..n].to_vec(),
         None => (0..n).collect(),
     };
-    let (images, _) = train.gather(&ids, &Device::Cpu)?;
+    let picked = train.subset(&ids)?;
+    // Known data sets are stored at one size; training resizes them to --image-size,
+    // and so does the grid (folders were read at it already).
+    let shape = picked.shape();
+    let picked = match source.image_size {
+        Some(s) if (shape.height, shape.width) != (s, s) => {
+            anyhow::ensure!((1..=MAX_SIDE).contains(&s), "--image-size must lie in 1..={MAX_SIDE}, got {s}");
+            limit.check(
+                format!("{n} images at {s}×{s}"),
+                5 * (n * shape.channels) as u128 * (s as u128).pow(2),
+                "lower --image-size",
+            )?;
+            picked.resized(s)?
+        }
+        _ => picked,
+    };
+    let (images, _) = picked.gather(&(0..n).collect::<Vec<_>>(), &Device::Cpu)?;
     save_tensor_grid(&images, 8, out)?;
     emit(&format!("wrote an 8x8 grid of {dataset} to {}\n", out.display()))
 }

@@ -8,18 +8,18 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Context;
-use ganzoo_figures::mode_coverage::Budget;
+use ganzoo_figures::mode_coverage::{Budget, DEFAULT};
 use ganzoo_figures::{make, Existing, Figure, FigureError, Options};
 use ganzoo_train::{Metrics, Observer};
 
 use crate::cli::FiguresArgs;
+use crate::commands::first_given;
 use crate::output::{emit, program, shell_word};
 use crate::signals::{StopNotice, StopSignals};
 
 pub fn run(args: FiguresArgs) -> anyhow::Result<ExitCode> {
     let figures = figures(&args.names)?;
-    let budget = Budget { iters: args.iters, eval_every: args.eval_every, seeds: args.seeds };
-    budget.check(args.seed)?;
+    let budget = budget(&args, &figures)?;
     let existing = match (args.overwrite, args.resume) {
         (true, _) => Existing::Replace,
         (_, true) => Existing::Resume,
@@ -37,7 +37,7 @@ pub fn run(args: FiguresArgs) -> anyhow::Result<ExitCode> {
         drop(notice);
         let made = match (made, &signals) {
             (Err(e @ FigureError::Stopped { .. }), Some(signals)) => {
-                emit(&format!("{e}; continue with: {}\n", continue_command(&args)))?;
+                emit(&format!("{e}; continue with: {}\n", continue_command(&args, budget)))?;
                 return Ok(ExitCode::from(signals.exit_status()));
             }
             (made, _) => made.with_context(|| format!("figure {}", figure.name()))?,
@@ -49,6 +49,26 @@ pub fn run(args: FiguresArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// mode-coverage's budget: the flags over [`DEFAULT`], checked; refused by name when
+/// mode-coverage is not among `figures` (no other figure trains runs to budget).
+fn budget(args: &FiguresArgs, figures: &[Figure]) -> anyhow::Result<Budget> {
+    let given = [
+        (args.iters.is_some(), "--iters"),
+        (args.eval_every.is_some(), "--eval-every"),
+        (args.seeds.is_some(), "--seeds"),
+    ];
+    if let (false, Some(flag)) = (figures.contains(&Figure::ModeCoverage), first_given(&given)) {
+        anyhow::bail!("{flag} sets mode-coverage's runs, and mode-coverage is not among the figures asked for");
+    }
+    let budget = Budget {
+        iters: args.iters.unwrap_or(DEFAULT.iters),
+        eval_every: args.eval_every.unwrap_or(DEFAULT.eval_every),
+        seeds: args.seeds.unwrap_or(DEFAULT.seeds),
+    };
+    budget.check(args.seed)?;
+    Ok(budget)
 }
 
 /// The figures named (`all`: every one), each once, mode-coverage last.
@@ -70,16 +90,16 @@ fn figures(names: &[String]) -> anyhow::Result<Vec<Figure>> {
 }
 
 /// The command that continues a stopped mode-coverage: the same figures, folder and budget.
-fn continue_command(args: &FiguresArgs) -> String {
+fn continue_command(args: &FiguresArgs, budget: Budget) -> String {
     format!(
         "{} figures {} --out {} --seed {} --iters {} --eval-every {} --seeds {} --resume",
         program(),
         args.names.join(" "),
         shell_word(&args.out),
         args.seed,
-        args.iters,
-        args.eval_every,
-        args.seeds
+        budget.iters,
+        budget.eval_every,
+        budget.seeds
     )
 }
 
