@@ -1824,3 +1824,26 @@ fn devices_are_named_as_pytorch_names_them() {
         "--run",
     );
 }
+
+/// A run on a folder read in gray resumes without its data flags: the folder is read
+/// again at the run's size and in gray (was: read as RGB, refused as 3 channels against 1).
+#[test]
+fn a_grayscale_folder_run_resumes_as_it_was_read() {
+    let dir = tempfile::tempdir().unwrap();
+    for (class, shade) in [("a", 40u8), ("b", 200)] {
+        std::fs::create_dir_all(dir.path().join("pictures").join(class)).unwrap();
+        for i in 0..4u8 {
+            let img = image::RgbImage::from_fn(20, 24, |x, y| image::Rgb([shade, (x * 9) as u8, (y * 7) as u8 ^ i]));
+            img.save(dir.path().join("pictures").join(class).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let (folder, run) = (format!("folder:{}", dir.path().join("pictures").display()), dir.path().join("run"));
+    let r = run.to_str().unwrap();
+    let args = ["train", "dcgan", "--dataset", &folder, "--grayscale", "--image-size", "28", "--batch-size", "4"];
+    let first = ganzoo(&[&args[..], &["--iters", "2", "--out", r]].concat());
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(std::fs::read_to_string(run.join("config.toml")).unwrap().contains("channels = 1"));
+    let more = ganzoo(&["train", "--resume", r, "--iters", "3"]);
+    assert!(more.status.success(), "{}", String::from_utf8_lossy(&more.stderr));
+    assert!(String::from_utf8_lossy(&more.stdout).contains("finished 3 iterations"));
+}

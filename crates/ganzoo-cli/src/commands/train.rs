@@ -284,7 +284,14 @@ fn load_images(
     match &config.data {
         DataSource::Toy(_) => Ok((None, None)),
         DataSource::Images(spec) => {
-            let source = SourceArgs { image_size: config.image_size.or(source.image_size), ..source.clone() };
+            // A resumed run reads its folder as it was trained: at its size, and in gray
+            // where it has one channel (a folder is read as RGB unless --grayscale).
+            let gray = matches!(spec, DatasetSpec::Folder(_)) && config.channels == Some(1);
+            let source = SourceArgs {
+                image_size: config.image_size.or(source.image_size),
+                grayscale: source.grayscale || gray,
+                ..source.clone()
+            };
             let classifier = config.eval_every.map(|_| shipped_classifier(spec)).transpose()?;
             let splits = load(spec, &source, limit)?;
             let eval = match classifier {
