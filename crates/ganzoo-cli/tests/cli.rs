@@ -1827,8 +1827,10 @@ fn devices_are_named_as_pytorch_names_them() {
 
 /// A run on a folder read in gray resumes without its data flags: the folder is read
 /// again at the run's size and in gray (was: read as RGB, refused as 3 channels against 1).
+/// `eval` reads it so too, and compares with the folder's images, a folder having no test
+/// split (was: "has no test split to compare with", whatever was asked).
 #[test]
-fn a_grayscale_folder_run_resumes_as_it_was_read() {
+fn a_grayscale_folder_run_resumes_and_is_evaluated_as_it_was_read() {
     let dir = tempfile::tempdir().unwrap();
     for (class, shade) in [("a", 40u8), ("b", 200)] {
         std::fs::create_dir_all(dir.path().join("pictures").join(class)).unwrap();
@@ -1846,4 +1848,17 @@ fn a_grayscale_folder_run_resumes_as_it_was_read() {
     let more = ganzoo(&["train", "--resume", r, "--iters", "3"]);
     assert!(more.status.success(), "{}", String::from_utf8_lossy(&more.stderr));
     assert!(String::from_utf8_lossy(&more.stdout).contains("finished 3 iterations"));
+    assert_clean_failure(&ganzoo(&["eval", "--run", r]), "no classifier ships for an image folder");
+    assert_clean_failure(&ganzoo(&["eval", "--run", r, "--image-size", "32"]), "a run's are read as it was trained");
+    // Weights of the right shapes (random): the count check names the folder's 8 images.
+    let weights = dir.path().join("w.safetensors");
+    let (_, tensors) = ganzoo_eval::inception::Inception::random(1, &candle_core::Device::Cpu).unwrap();
+    candle_core::safetensors::save(&tensors, &weights).unwrap();
+    let inception = ["--features", "inception", "--inception-weights", weights.to_str().unwrap()];
+    let few = ganzoo(&[&["eval", "--run", r, "--n", "40"][..], &inception].concat());
+    assert_clean_failure(&few, "needs more than 2048 samples on each side; got 40 generated and 8 real");
+    let npy = dir.path().join("x.npy");
+    ganzoo_data::npy::write_npy_f32(&npy, &[30, 1, 28, 28], &vec![0.0; 30 * 784]).unwrap();
+    let file = ["eval", "--samples", npy.to_str().unwrap(), "--dataset", &folder, "--grayscale", "--image-size", "28"];
+    assert_clean_failure(&ganzoo(&[&file[..], &inception].concat()), "got 30 generated and 8 real");
 }

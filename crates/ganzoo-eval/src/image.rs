@@ -143,6 +143,10 @@ pub struct ImageReport {
     /// them) to match the samples' size; absent when they were compared as stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub real_resized_to: Option<usize>,
+    /// The split the real images come from: `test`, or `train` for an image folder,
+    /// which has no other (absent in reports written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_split: Option<String>,
 }
 
 fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
@@ -199,6 +203,7 @@ pub fn image_metrics(features: &str, fake: &Seen, real: &Seen, seed: u64) -> Res
         precision,
         recall,
         real_resized_to: None,
+        real_split: None,
     })
 }
 

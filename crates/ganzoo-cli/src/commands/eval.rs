@@ -21,6 +21,7 @@ use ganzoo_train::{checkpoint, DataSource, TrainedGenerator};
 use crate::cli::{open_device, EvalArgs, FeatureKind, SourceArgs};
 use crate::commands::data::load;
 use crate::commands::first_given;
+use crate::commands::train::read_as_trained;
 use crate::output::emit;
 use crate::progress::DownloadBar;
 
@@ -88,7 +89,14 @@ fn eval_run(run: &Path, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<(
             })?;
             EvalReport::Toy(toy_metrics(*toy, &points, args.seed)?)
         }
-        DataSource::Images(spec) => EvalReport::Image(eval_images(&gen, &spec.to_string(), args, limit)?),
+        DataSource::Images(spec) => {
+            let given = [(args.source.image_size.is_some(), "--image-size"), (args.source.grayscale, "--grayscale")];
+            if let Some(flag) = first_given(&given) {
+                bail!("{flag} reads a data set's images; a run's are read as it was trained on them");
+            }
+            let source = read_as_trained(&gen.config, &args.source);
+            EvalReport::Image(eval_images(&gen, &spec.to_string(), &source, args, limit)?)
+        }
     };
     Ok((report, step))
 }
@@ -115,6 +123,9 @@ fn classifier_for(dataset: &str, args: &EvalArgs) -> anyhow::Result<Classifier> 
         Some(stem) => Classifier::load_files(stem, &Device::Cpu)?,
         None => match ganzoo_eval::classifier::shipped(dataset) {
             Some((weights, card)) => Classifier::load(weights, card, &Device::Cpu)?,
+            None if dataset.starts_with("folder:") => {
+                bail!("no classifier ships for an image folder: use --features inception")
+            }
             None => bail!(
                 "no classifier ships for {dataset}: train one (ganzoo train classifier --dataset {dataset}) and pass \
                  --classifier STEM, or use --features inception"
@@ -170,12 +181,13 @@ fn check_image_shape(net: &FeatureExtractor, shape: &[usize]) -> Result<(), Stri
 fn eval_images(
     gen: &TrainedGenerator,
     dataset: &str,
+    source: &SourceArgs,
     args: &EvalArgs,
     limit: MemoryLimit,
 ) -> anyhow::Result<ImageReport> {
     let net = extractor_for(dataset, args)?;
     check_image_shape(&net, &gen.sample_shape).map_err(|e| anyhow::anyhow!("the run's samples: {e}"))?;
-    let test = test_split(dataset, args, limit, square_side(&gen.sample_shape))?;
+    let test = real_split(dataset, source, limit, square_side(&gen.sample_shape))?;
     let n = args.n.unwrap_or(10_000);
     check_counts(&net, n, &test.images)?;
     let numel: u128 = gen.sample_shape.iter().map(|&d| d as u128).product();
@@ -187,7 +199,7 @@ fn eval_images(
         seen.at(fake.len());
         Ok(())
     })?;
-    compare_with_test_split(&net, &fake, &test, dataset, args)
+    compare_with_real(&net, &fake, &test, dataset, source, args.seed)
 }
 
 /// Images from a `.npy` file (N×C×H×W in [−1, 1]) against the real test split.
@@ -200,7 +212,7 @@ fn eval_image_file(file: &Path, dataset: &str, args: &EvalArgs, limit: MemoryLim
         bail!("{}: {dataset} samples are N×C×H×W images, the file holds {shape:?}", file.display());
     }
     check_image_shape(&net, &shape[1..]).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let test = test_split(dataset, args, limit, square_side(&shape[1..]))?;
+    let test = real_split(dataset, &args.source, limit, square_side(&shape[1..]))?;
     check_counts(&net, shape[0], &test.images).map_err(|e| e.context(file.display().to_string()))?;
     let numel = values.len() / shape[0];
     check_image_memory(&net, shape[0], numel as u128, limit)?;
@@ -211,7 +223,7 @@ fn eval_image_file(file: &Path, dataset: &str, args: &EvalArgs, limit: MemoryLim
         fake.extend(net.see(&images).with_context(|| format!("{}", file.display()))?);
         seen.at(fake.len());
     }
-    compare_with_test_split(&net, &fake, &test, dataset, args)
+    compare_with_real(&net, &fake, &test, dataset, &args.source, args.seed)
 }
 
 /// A covariance of `dim` features needs more than `dim` samples, generated and real:
@@ -242,9 +254,11 @@ fn check_image_memory(net: &FeatureExtractor, n: usize, numel: u128, limit: Memo
     Ok(())
 }
 
-/// The real test images the samples are compared with.
+/// The real images the samples are compared with.
 struct RealSplit {
     images: ImageDataset,
+    /// Which split they are: `test`, or `train` for a folder.
+    split: &'static str,
     /// The side they were resized to, if they were.
     resized: Option<usize>,
 }
@@ -254,44 +268,62 @@ fn square_side(shape: &[usize]) -> Option<usize> {
     matches!(shape, [_, h, w] if h == w).then(|| shape[1])
 }
 
-/// The data set's real test split, [`matched`] to samples of square side `side`.
-fn test_split(dataset: &str, args: &EvalArgs, limit: MemoryLimit, side: Option<usize>) -> anyhow::Result<RealSplit> {
-    let test = load(&dataset.parse()?, &args.source, limit)?
-        .test
-        .with_context(|| format!("{dataset} has no test split to compare with"))?;
-    matched(test, side, limit).with_context(|| format!("{dataset}'s test split"))
+/// The data set's real test split — for an image folder, which has none, its images
+/// (as pytorch-fid compares with a folder) — [`matched`] to samples of square side `side`.
+fn real_split(
+    dataset: &str,
+    source: &SourceArgs,
+    limit: MemoryLimit,
+    side: Option<usize>,
+) -> anyhow::Result<RealSplit> {
+    let splits = load(&dataset.parse()?, source, limit)?;
+    let (images, split) = match (splits.test, dataset.parse()?) {
+        (Some(test), _) => (test, "test"),
+        (None, DatasetSpec::Folder(_)) => {
+            tracing::info!("an image folder has no test split: the samples are compared with its images");
+            (splits.train, "train")
+        }
+        (None, _) => bail!("{dataset} has no test split to compare with"),
+    };
+    matched(images, side, limit).map(|(images, resized)| RealSplit { images, split, resized })
 }
 
-/// `test` resized to `side × side` where the samples are square and of another size:
+/// `real` resized to `side × side` where the samples are square and of another size:
 /// a run trained at `--image-size` imitates its data resized so (`make_stream`), and
 /// comparing the two sizes would measure the resizing as much as the generator.
-fn matched(test: ImageDataset, side: Option<usize>, limit: MemoryLimit) -> anyhow::Result<RealSplit> {
-    let shape = test.shape();
+fn matched(
+    real: ImageDataset,
+    side: Option<usize>,
+    limit: MemoryLimit,
+) -> anyhow::Result<(ImageDataset, Option<usize>)> {
+    let shape = real.shape();
     match side {
         Some(s) if (shape.height, shape.width) != (s, s) => {
-            let bytes = test.len() as u128 * shape.channels as u128 * (s as u128).pow(2);
-            limit.check(format!("the real test images resized to {s}×{s}"), bytes, "raise --max-memory")?;
-            tracing::info!(side = s, "the real test images are resized to the samples' size");
-            Ok(RealSplit { images: test.resized(s)?, resized: Some(s) })
+            let bytes = real.len() as u128 * shape.channels as u128 * (s as u128).pow(2);
+            limit.check(format!("the real images resized to {s}×{s}"), bytes, "raise --max-memory")?;
+            tracing::info!(side = s, "the real images are resized to the samples' size");
+            Ok((real.resized(s)?, Some(s)))
         }
-        _ => Ok(RealSplit { images: test, resized: None }),
+        _ => Ok((real, None)),
     }
 }
 
-/// The metrics of `fake` against the data set's real test split, whose features are
-/// cached next to the data (else in ganzoo's cache folder).
-fn compare_with_test_split(
+/// The metrics of `fake` against the real images, whose features are cached next to
+/// the data (else in ganzoo's cache folder).
+fn compare_with_real(
     net: &FeatureExtractor,
     fake: &Seen,
-    test: &RealSplit,
+    real: &RealSplit,
     dataset: &str,
-    args: &EvalArgs,
+    source: &SourceArgs,
+    seed: u64,
 ) -> anyhow::Result<ImageReport> {
-    let dirs = feature_cache_dirs(&dataset.parse()?, &args.source);
-    let mut seen = Progress::new("real test images", test.images.len());
-    let real = real_features(net, &test.images, &dirs, |done, _| seen.at(done))?;
-    let mut report = image_metrics(&net.name(), fake, &real, args.seed)?;
-    report.real_resized_to = test.resized;
+    let dirs = feature_cache_dirs(&dataset.parse()?, source);
+    let what = if real.split == "test" { "real test images" } else { "the folder's images" };
+    let mut seen = Progress::new(what, real.images.len());
+    let features = real_features(net, &real.images, &dirs, |done, _| seen.at(done))?;
+    let mut report = image_metrics(&net.name(), fake, &features, seed)?;
+    (report.real_resized_to, report.real_split) = (real.resized, Some(real.split.to_string()));
     Ok(report)
 }
 
@@ -386,9 +418,10 @@ fn toy_table(r: &ToyReport) -> String {
 
 fn image_table(r: &ImageReport) -> String {
     let mut text = format!(
-        "{} samples against {} real test images{}, in the features of {}\n  FID              {:.3}\n  KID              {:.5} ± {:.5}\n",
+        "{} samples against {} real {}{}, in the features of {}\n  FID              {:.3}\n  KID              {:.5} ± {:.5}\n",
         r.samples,
         r.real_samples,
+        if r.real_split.as_deref() == Some("train") { "images of the folder (it has no test split)" } else { "test images" },
         r.real_resized_to.map_or(String::new(), |s| format!(" (resized to {s}×{s})")),
         r.features,
         r.fid,
@@ -421,15 +454,15 @@ mod tests {
     fn real_images_are_resized_to_square_samples_of_another_size() {
         assert_eq!((square_side(&[3, 64, 64]), square_side(&[1, 28, 32]), square_side(&[2])), (Some(64), None, None));
         let limit = MemoryLimit { bytes: u64::MAX, source: "test" };
-        let same = matched(digits(4), Some(28), limit).unwrap();
-        assert_eq!((same.resized, same.images.shape().height), (None, 28));
-        let kept = matched(digits(4), None, limit).unwrap();
-        assert_eq!((kept.resized, kept.images.shape().height), (None, 28));
-        let resized = matched(digits(4), Some(64), limit).unwrap();
-        assert_eq!((resized.resized, resized.images.len()), (Some(64), 4));
-        assert_eq!((resized.images.shape().height, resized.images.shape().width), (64, 64));
+        let (same, resized) = matched(digits(4), Some(28), limit).unwrap();
+        assert_eq!((resized, same.shape().height), (None, 28));
+        let (kept, resized) = matched(digits(4), None, limit).unwrap();
+        assert_eq!((resized, kept.shape().height), (None, 28));
+        let (larger, resized) = matched(digits(4), Some(64), limit).unwrap();
+        assert_eq!((resized, larger.len()), (Some(64), 4));
+        assert_eq!((larger.shape().height, larger.shape().width), (64, 64));
         // Checked before the resized copy is made: 10⁶ pixels a side would be 4 TB here.
         let huge = matched(digits(4), Some(1_000_000), MemoryLimit { bytes: 1 << 30, source: "test" }).err().unwrap();
-        assert!(huge.to_string().contains("the real test images resized to 1000000×1000000"), "{huge}");
+        assert!(huge.to_string().contains("the real images resized to 1000000×1000000"), "{huge}");
     }
 }

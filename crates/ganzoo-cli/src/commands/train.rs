@@ -275,6 +275,18 @@ fn apply_recipe(c: &mut TrainConfig, r: &RecipeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `source` set to read a run's images as it was trained on them: at its image size, and
+/// a folder in gray where the run has one channel (a folder is read as RGB unless
+/// `--grayscale`; config.toml records the channels, not the flag).
+pub fn read_as_trained(config: &TrainConfig, source: &SourceArgs) -> SourceArgs {
+    let folder = matches!(&config.data, DataSource::Images(DatasetSpec::Folder(_)));
+    SourceArgs {
+        image_size: config.image_size.or(source.image_size),
+        grayscale: source.grayscale || (folder && config.channels == Some(1)),
+        ..source.clone()
+    }
+}
+
 /// The training images (`None` for toys), and what `--eval-every` measures them with.
 fn load_images(
     config: &TrainConfig,
@@ -284,14 +296,7 @@ fn load_images(
     match &config.data {
         DataSource::Toy(_) => Ok((None, None)),
         DataSource::Images(spec) => {
-            // A resumed run reads its folder as it was trained: at its size, and in gray
-            // where it has one channel (a folder is read as RGB unless --grayscale).
-            let gray = matches!(spec, DatasetSpec::Folder(_)) && config.channels == Some(1);
-            let source = SourceArgs {
-                image_size: config.image_size.or(source.image_size),
-                grayscale: source.grayscale || gray,
-                ..source.clone()
-            };
+            let source = read_as_trained(config, source);
             let classifier = config.eval_every.map(|_| shipped_classifier(spec)).transpose()?;
             let splits = load(spec, &source, limit)?;
             let eval = match classifier {
