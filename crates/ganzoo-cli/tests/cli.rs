@@ -1859,6 +1859,6 @@ fn a_grayscale_folder_run_resumes_and_is_evaluated_as_it_was_read() {
     assert_clean_failure(&few, "needs more than 2048 samples on each side; got 40 generated and 8 real");
     let npy = dir.path().join("x.npy");
     ganzoo_data::npy::write_npy_f32(&npy, &[30, 1, 28, 28], &vec![0.0; 30 * 784]).unwrap();
-    let file = ["eval", "--samples", npy.to_str().unwrap(), "--dataset", &folder, "--grayscale", "--image-size", "28"];
+    let file = ["eval", "--samples", npy.to_str().unwrap(), "--dataset", &folder];
     assert_clean_failure(&ganzoo(&[&file[..], &inception].concat()), "got 30 generated and 8 real");
 }

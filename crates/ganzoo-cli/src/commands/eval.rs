@@ -1,6 +1,7 @@
 //! `ganzoo eval`: sample-quality metrics of a run's latest generator (written to
-//! `RUN/eval/step-N.json`) or of toy samples from a `.npy` file. Toy runs get the mode
-//! counts and W1; image runs the domain classifier's metrics against the real test split.
+//! `RUN/eval/step-N.json`) or of samples from a `.npy` file. Toys get the mode counts
+//! and W1; images FID-style metrics in a classifier's or Inception's features against
+//! the real test split (an image folder's own images, which have no other).
 
 use std::path::{Path, PathBuf};
 
@@ -187,9 +188,9 @@ fn eval_images(
 ) -> anyhow::Result<ImageReport> {
     let net = extractor_for(dataset, args)?;
     check_image_shape(&net, &gen.sample_shape).map_err(|e| anyhow::anyhow!("the run's samples: {e}"))?;
-    let test = real_split(dataset, source, limit, square_side(&gen.sample_shape))?;
+    let real = real_split(dataset, source, limit, square_side(&gen.sample_shape))?;
     let n = args.n.unwrap_or(10_000);
-    check_counts(&net, n, &test.images)?;
+    check_counts(&net, n, &real.images)?;
     let numel: u128 = gen.sample_shape.iter().map(|&d| d as u128).product();
     check_image_memory(&net, n, numel, limit)?;
     let mut fake = net.nothing_seen();
@@ -199,10 +200,10 @@ fn eval_images(
         seen.at(fake.len());
         Ok(())
     })?;
-    compare_with_real(&net, &fake, &test, dataset, source, args.seed)
+    compare_with_real(&net, &fake, &real, dataset, source, args.seed)
 }
 
-/// Images from a `.npy` file (N×C×H×W in [−1, 1]) against the real test split.
+/// Images from a `.npy` file (N×C×H×W in [−1, 1]) against the real images ([`real_split`]).
 fn eval_image_file(file: &Path, dataset: &str, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<ImageReport> {
     let net = extractor_for(dataset, args)?;
     let len = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
@@ -212,8 +213,9 @@ fn eval_image_file(file: &Path, dataset: &str, args: &EvalArgs, limit: MemoryLim
         bail!("{}: {dataset} samples are N×C×H×W images, the file holds {shape:?}", file.display());
     }
     check_image_shape(&net, &shape[1..]).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let test = real_split(dataset, &args.source, limit, square_side(&shape[1..]))?;
-    check_counts(&net, shape[0], &test.images).map_err(|e| e.context(file.display().to_string()))?;
+    let source = folder_read_as_samples(dataset, &args.source, &shape[1..]);
+    let real = real_split(dataset, &source, limit, square_side(&shape[1..]))?;
+    check_counts(&net, shape[0], &real.images).map_err(|e| e.context(file.display().to_string()))?;
     let numel = values.len() / shape[0];
     check_image_memory(&net, shape[0], numel as u128, limit)?;
     let mut fake = net.nothing_seen();
@@ -223,7 +225,21 @@ fn eval_image_file(file: &Path, dataset: &str, args: &EvalArgs, limit: MemoryLim
         fake.extend(net.see(&images).with_context(|| format!("{}", file.display()))?);
         seen.at(fake.len());
     }
-    compare_with_real(&net, &fake, &test, dataset, &args.source, args.seed)
+    compare_with_real(&net, &fake, &real, dataset, &source, args.seed)
+}
+
+/// For samples of a folder, `source` set to read it at their square size and in gray
+/// where they have one channel, unless `--image-size` / `--grayscale` said otherwise
+/// (read once at the samples' size rather than at 64 and resized again).
+fn folder_read_as_samples(dataset: &str, source: &SourceArgs, shape: &[usize]) -> SourceArgs {
+    if !dataset.starts_with("folder:") {
+        return source.clone();
+    }
+    SourceArgs {
+        image_size: source.image_size.or(square_side(shape)),
+        grayscale: source.grayscale || shape.first() == Some(&1),
+        ..source.clone()
+    }
 }
 
 /// A covariance of `dim` features needs more than `dim` samples, generated and real:
@@ -464,5 +480,20 @@ mod tests {
         // Checked before the resized copy is made: 10⁶ pixels a side would be 4 TB here.
         let huge = matched(digits(4), Some(1_000_000), MemoryLimit { bytes: 1 << 30, source: "test" }).err().unwrap();
         assert!(huge.to_string().contains("the real images resized to 1000000×1000000"), "{huge}");
+    }
+
+    #[test]
+    fn a_folder_is_read_at_the_samples_size_and_channels_unless_told() {
+        let source = SourceArgs { data_dir: None, no_download: true, mirror: None, image_size: None, grayscale: false };
+        let read = |dataset: &str, source: &SourceArgs, shape: &[usize]| {
+            let s = folder_read_as_samples(dataset, source, shape);
+            (s.image_size, s.grayscale)
+        };
+        assert_eq!(read("folder:/x", &source, &[1, 28, 28]), (Some(28), true));
+        assert_eq!(read("folder:/x", &source, &[3, 32, 32]), (Some(32), false));
+        assert_eq!(read("folder:/x", &source, &[3, 32, 30]), (None, false));
+        assert_eq!(read("mnist", &source, &[1, 64, 64]), (None, false));
+        let told = SourceArgs { image_size: Some(64), ..source };
+        assert_eq!(read("folder:/x", &told, &[1, 28, 28]), (Some(64), true));
     }
 }
