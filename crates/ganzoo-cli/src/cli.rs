@@ -340,7 +340,7 @@ pub struct RecipeArgs {
 impl RecipeArgs {
     /// Each recipe flag with whether it was given, for refusing by name those that do
     /// not apply (a resumed run's, the classifier's).
-    pub fn recipe_given(&self) -> [(bool, &'static str); 20] {
+    pub fn recipe_given(&self) -> [(bool, &'static str); 19] {
         [
             (self.lr_g.is_some(), "--lr-g"),
             (self.lr_d.is_some(), "--lr-d"),
@@ -361,16 +361,16 @@ impl RecipeArgs {
             (self.label_noise.is_some(), "--label-noise"),
             (self.instance_noise.is_some(), "--instance-noise"),
             (self.precision.is_some(), "--precision"),
-            (self.eval_every.is_some(), "--eval-every"),
         ]
     }
 
-    /// The flags that set how often a run logs, samples and saves.
-    pub fn schedule_given(&self) -> [(bool, &'static str); 3] {
+    /// The flags that set how often a run logs, samples, saves and measures.
+    pub fn schedule_given(&self) -> [(bool, &'static str); 4] {
         [
             (self.log_every.is_some(), "--log-every"),
             (self.sample_every.is_some(), "--sample-every"),
             (self.checkpoint_every.is_some(), "--checkpoint-every"),
+            (self.eval_every.is_some(), "--eval-every"),
         ]
     }
 }

@@ -124,21 +124,9 @@ fn grid_writes_an_8_by_8_png() {
     assert_eq!((img.width(), img.height()), (8 * 32 + 18, 8 * 32 + 18));
     // At --image-size, as training would see them (was: ignored for known data sets).
     let d = data_dir.to_str().unwrap();
-    let out =
-        ganzoo(&["data", "grid", "cifar10", "--data-dir", d, "--image-size", "16", "--out", png.to_str().unwrap()]);
-    assert_clean_failure(&out, "exists: pass --overwrite");
-    let out = ganzoo(&[
-        "data",
-        "grid",
-        "cifar10",
-        "--data-dir",
-        d,
-        "--image-size",
-        "16",
-        "--overwrite",
-        "--out",
-        png.to_str().unwrap(),
-    ]);
+    let at_16 = ["data", "grid", "cifar10", "--data-dir", d, "--image-size", "16", "--out", png.to_str().unwrap()];
+    assert_clean_failure(&ganzoo(&at_16), "exists: pass --overwrite");
+    let out = ganzoo(&[&at_16[..], &["--overwrite"]].concat());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(image::open(&png).unwrap().width(), 8 * 16 + 18);
     let info = ganzoo(&["data", "info", "cifar10", "--data-dir", d, "--image-size", "16"]);

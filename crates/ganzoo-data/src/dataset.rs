@@ -105,9 +105,7 @@ impl ImageDataset {
         let mut pixels = Vec::with_capacity(ids.len() * shape.numel());
         let mut labels = Vec::with_capacity(ids.len());
         for &i in ids {
-            if i >= self.len() {
-                return Err(DataError::InvalidArgument(format!("image {i} of a data set of {}", self.len())));
-            }
+            self.check_index(i)?;
             pixels.extend(self.image(i).iter().copied().map(crate::batcher::scaled));
             labels.push(self.labels[i]);
         }
@@ -115,14 +113,19 @@ impl ImageDataset {
         Ok((images, Tensor::from_vec(labels, ids.len(), device)?))
     }
 
+    fn check_index(&self, i: usize) -> Result<()> {
+        if i >= self.len() {
+            return Err(DataError::InvalidArgument(format!("image {i} of a data set of {}", self.len())));
+        }
+        Ok(())
+    }
+
     /// Images `ids` (with their labels), in that order, as a new data set.
     pub fn subset(&self, ids: &[usize]) -> Result<Self> {
         let mut pixels = Vec::with_capacity(ids.len() * self.shape.numel());
         let mut labels = Vec::with_capacity(ids.len());
         for &i in ids {
-            if i >= self.len() {
-                return Err(DataError::InvalidArgument(format!("image {i} of a data set of {}", self.len())));
-            }
+            self.check_index(i)?;
             pixels.extend_from_slice(self.image(i));
             labels.push(self.labels[i]);
         }

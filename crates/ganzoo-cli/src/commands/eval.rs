@@ -124,7 +124,7 @@ fn classifier_for(dataset: &str, args: &EvalArgs) -> anyhow::Result<Classifier> 
         Some(stem) => Classifier::load_files(stem, &Device::Cpu)?,
         None => match ganzoo_eval::classifier::shipped(dataset) {
             Some((weights, card)) => Classifier::load(weights, card, &Device::Cpu)?,
-            None if dataset.starts_with("folder:") => {
+            None if is_folder(dataset) => {
                 bail!("no classifier ships for an image folder: use --features inception")
             }
             None => bail!(
@@ -232,7 +232,7 @@ fn eval_image_file(file: &Path, dataset: &str, args: &EvalArgs, limit: MemoryLim
 /// where they have one channel, unless `--image-size` / `--grayscale` said otherwise
 /// (read once at the samples' size rather than at 64 and resized again).
 fn folder_read_as_samples(dataset: &str, source: &SourceArgs, shape: &[usize]) -> SourceArgs {
-    if !dataset.starts_with("folder:") {
+    if !is_folder(dataset) {
         return source.clone();
     }
     SourceArgs {
@@ -270,6 +270,10 @@ fn check_image_memory(net: &FeatureExtractor, n: usize, numel: u128, limit: Memo
     Ok(())
 }
 
+fn is_folder(dataset: &str) -> bool {
+    matches!(dataset.parse(), Ok(DatasetSpec::Folder(_)))
+}
+
 /// The real images the samples are compared with.
 struct RealSplit {
     images: ImageDataset,
@@ -292,8 +296,9 @@ fn real_split(
     limit: MemoryLimit,
     side: Option<usize>,
 ) -> anyhow::Result<RealSplit> {
-    let splits = load(&dataset.parse()?, source, limit)?;
-    let (images, split) = match (splits.test, dataset.parse()?) {
+    let spec: DatasetSpec = dataset.parse()?;
+    let splits = load(&spec, source, limit)?;
+    let (images, split) = match (splits.test, spec) {
         (Some(test), _) => (test, "test"),
         (None, DatasetSpec::Folder(_)) => {
             tracing::info!("an image folder has no test split: the samples are compared with its images");

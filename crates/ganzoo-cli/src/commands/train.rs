@@ -86,8 +86,7 @@ fn resume(path: &Path, args: &TrainArgs, device: Device, limit: MemoryLimit) -> 
         (args.seed.is_some(), "--seed"),
         (r.log_every.is_some(), "--log-every"),
     ];
-    let recipe = r.recipe_given().into_iter().filter(|&(_, flag)| flag != "--eval-every");
-    if let Some(flag) = first_given(&recipe.chain(given).collect::<Vec<_>>()) {
+    if let Some(flag) = first_given(&[&r.recipe_given()[..], &given].concat()) {
         bail!(
             "a resumed run keeps its recipe, data, batch size, seed and logging, so {flag} cannot change; --epochs, \
              --iters, --sample-every, --checkpoint-every and --eval-every may"
