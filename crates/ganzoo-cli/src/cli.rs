@@ -238,13 +238,16 @@ pub struct TrainArgs {
     pub dataset: Option<DataSource>,
     #[command(flatten)]
     pub source: SourceArgs,
+    /// Passes over the training images [default: 5; gan trains 20,000 --iters, toys 2,000 (wgan-gp 3,000)]
     #[arg(long, conflicts_with = "iters")]
     pub epochs: Option<u64>,
     /// Generator iterations.
     #[arg(long)]
     pub iters: Option<u64>,
+    /// [default: the preset's: 64; 100 for gan and gan-seed; 256 for wgan and wgan-gp on toys]
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Fixes initialisation, data order, noise and every other random draw [default: 0]
     #[arg(long)]
     pub seed: Option<u64>,
     /// cpu, or a CUDA GPU: cuda (GPU 0) or cuda:N (a build with the `cuda` feature); a run
@@ -274,27 +277,33 @@ pub struct TrainArgs {
 /// Overrides of the recipe's paper defaults.
 #[derive(Debug, Args)]
 pub struct RecipeArgs {
+    /// Generator learning rate [default: the preset's: 2e-4 (gan, dcgan), 3e-4 (gan-seed),
+    /// 5e-5 (wgan, RMSprop), 1e-4 (wgan-gp; on toys 1e-3 decaying to 0)]
     #[arg(long)]
     pub lr_g: Option<f64>,
+    /// Discriminator (critic) learning rate [default: as --lr-g]
     #[arg(long)]
     pub lr_d: Option<f64>,
-    /// Adam β₁ for both players.
+    /// Adam β₁ for both players [default: 0.5; 0.9 for gan-seed]
     #[arg(long)]
     pub beta1: Option<f64>,
-    /// Adam β₂ for both players.
+    /// Adam β₂ for both players [default: 0.999; 0.9 for wgan-gp]
     #[arg(long)]
     pub beta2: Option<f64>,
     /// Both learning rates constant, or decaying linearly to 0 over the run (gan_cifar.py)
     #[arg(long, value_enum)]
     pub lr_decay: Option<LrDecayArg>,
+    /// Critic steps per generator iteration [default: 5 for wgan and wgan-gp (wgan on images
+    /// also 100 for its first 25 and every 500th iteration, as main.py), 1 for gan and dcgan]
     #[arg(long)]
     pub n_critic: Option<usize>,
-    /// WGAN weight-clipping bound.
+    /// WGAN weight-clipping bound [default: 0.01]
     #[arg(long)]
     pub clip: Option<f64>,
-    /// WGAN-GP penalty weight λ.
+    /// WGAN-GP penalty weight λ [default: 10; 0.1 on toys, as gan_toy.py]
     #[arg(long)]
     pub lambda: Option<f64>,
+    /// Noise dimension [default: 100; 64 for gan and gan-seed; 2 on toys, the only size there]
     #[arg(long)]
     pub latent: Option<usize>,
     /// DCGAN generator width.
@@ -303,15 +312,19 @@ pub struct RecipeArgs {
     /// DCGAN discriminator width.
     #[arg(long)]
     pub ndf: Option<usize>,
+    /// The networks [default: dcgan on images (seed-mlp for gan and gan-seed), toy-mlp on toys]
     #[arg(long, value_enum)]
     pub arch: Option<ArchArg>,
+    /// DCGAN generator normalisation: batch or none [default: batch]
     #[arg(long, value_enum)]
     pub generator_norm: Option<NormArg>,
+    /// DCGAN critic normalisation [default: batch (dcgan, wgan), none (wgan-gp), layer-channel (wgan-gp-64)]
     #[arg(long, value_enum)]
     pub critic_norm: Option<NormArg>,
+    /// The generator's loss in gan and dcgan [default: non-saturating]
     #[arg(long, value_enum)]
     pub generator_cost: Option<CostArg>,
-    /// Target for real samples (0.9: one-sided label smoothing).
+    /// Target for real samples (0.9: one-sided label smoothing) [default: 0.9 for gan on images, else 1]
     #[arg(long)]
     pub real_label: Option<f64>,
     /// Lower real targets by U[0, x].
@@ -320,10 +333,13 @@ pub struct RecipeArgs {
     /// Initial σ of noise added to the discriminator's inputs, decaying to 0.
     #[arg(long)]
     pub instance_noise: Option<f64>,
+    /// Iterations between metrics lines (metrics.jsonl, TensorBoard, progress) [default: 10]
     #[arg(long)]
     pub log_every: Option<u64>,
+    /// Iterations between sample grids [default: 200; 500 on toys]
     #[arg(long)]
     pub sample_every: Option<u64>,
+    /// Iterations between checkpoints (the two newest are kept) [default: 500]
     #[arg(long)]
     pub checkpoint_every: Option<u64>,
     /// Activations in f32, or bf16 on f32 master weights (mixed precision, for GPUs;
@@ -555,15 +571,30 @@ pub enum FeatureKind {
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
-    /// Each network's layers, output shapes and parameter counts.
+    /// Each network's layers, output shapes and parameter counts: a preset's on images,
+    /// or a run's (from its config.toml).
     Summary {
-        family: GanFamily,
-        /// 28, 32 or 64 (DCGAN families).
-        #[arg(long, default_value_t = 28)]
-        image_size: usize,
-        #[arg(long, default_value_t = 1)]
-        channels: usize,
+        /// A preset as `train` names it; its networks on images of --image-size and --channels.
+        #[arg(value_parser = preset_parser(), required_unless_present = "run", conflicts_with = "run")]
+        preset: Option<Preset>,
+        /// 28, 32 or 64 for DCGAN networks [default: the preset's: 64 for wgan-gp-64, else 28]
+        #[arg(long, conflicts_with = "run")]
+        image_size: Option<usize>,
+        /// [default: 1]
+        #[arg(long, conflicts_with = "run")]
+        channels: Option<usize>,
+        /// A run directory: the networks it trains, as its config.toml describes them
+        /// (data shape, widths, normalisations, architecture).
+        #[arg(long)]
+        run: Option<PathBuf>,
     },
+}
+
+/// Parses a preset by the name `train` gives it.
+fn preset_parser() -> impl clap::builder::TypedValueParser<Value = Preset> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Preset::ALL.map(Preset::name))
+        .try_map(|name| Preset::ALL.into_iter().find(|p| p.name() == name).ok_or("not a preset"))
 }
 
 /// What `train` trains: a GAN family, or the domain classifier.
@@ -599,18 +630,6 @@ impl TrainTarget {
             Self::Classifier => None,
         }
     }
-}
-
-/// The four GAN families of the zoo.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum GanFamily {
-    /// The seed's MLP GAN.
-    Gan,
-    Dcgan,
-    /// DCGAN networks with a batch-norm critic and weight clipping.
-    Wgan,
-    /// DCGAN generator, layer-norm critic.
-    WganGp,
 }
 
 #[derive(Debug, Subcommand)]
@@ -671,4 +690,134 @@ pub struct SourceArgs {
     /// Read folder images as grayscale.
     #[arg(long)]
     pub grayscale: bool,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use ganzoo_data::{DatasetSpec, KnownDataset, ToyDistribution};
+    use ganzoo_train::config::{Arch, Constraint, NormName, Objective, Optimizer, Preset};
+    use ganzoo_train::{DataSource, TrainConfig};
+
+    /// The defaults `train --help` states for one preset, in the help's own words
+    /// (rewritten here by hand from the doc comments above, not from the presets).
+    fn stated(p: Preset, toy: bool) -> String {
+        use Preset::*;
+        let batch = match (p, toy) {
+            (Gan | GanSeed, _) => 100,
+            (Wgan | WganGp, true) => 256,
+            _ => 64,
+        };
+        let length = match (p, toy) {
+            (WganGp, true) => "iters 3000",
+            (_, true) => "iters 2000",
+            (Gan, false) => "iters 20000",
+            _ => "epochs 5",
+        };
+        let lr = match (p, toy) {
+            (Gan | Dcgan, _) => "0.0002",
+            (GanSeed, _) => "0.0003",
+            (Wgan, _) => "0.00005",
+            (WganGp, true) => "0.001 decaying",
+            (WganGp | WganGp64, _) => "0.0001",
+        };
+        let betas = match p {
+            Wgan => "RMSprop",
+            GanSeed => "0.9 0.999",
+            WganGp | WganGp64 => "0.5 0.9",
+            _ => "0.5 0.999",
+        };
+        let n_critic = match (p, toy) {
+            (Wgan, false) => "5, 100 first 25 and every 500",
+            (Wgan | WganGp | WganGp64, _) => "5",
+            _ => "1",
+        };
+        let latent = match (p, toy) {
+            (_, true) => 2,
+            (Gan | GanSeed, false) => 64,
+            _ => 100,
+        };
+        let arch = match (p, toy) {
+            (_, true) => "toy-mlp",
+            (Gan | GanSeed, false) => "seed-mlp",
+            _ => "dcgan",
+        };
+        // The MLPs have no normalisation to set.
+        let critic_norm = match (p, arch) {
+            (_, "toy-mlp" | "seed-mlp") => "n/a",
+            (WganGp64, _) => "layer-channel",
+            (WganGp, _) => "none",
+            _ => "batch",
+        };
+        let constraint = match (p, toy) {
+            (Wgan, _) => "clip 0.01",
+            (WganGp | WganGp64, true) => "lambda 0.1",
+            (WganGp | WganGp64, false) => "lambda 10",
+            _ => "none",
+        };
+        let real_label = if p == Gan && !toy { 0.9 } else { 1.0 };
+        let every = if toy { "10 500 500" } else { "10 200 500" };
+        format!("{batch} | {length} | {lr} | {betas} | {n_critic} | {latent} | {arch} | {critic_norm} | {constraint} | {real_label} | {every}")
+    }
+
+    /// The same facts read from the preset itself.
+    fn actual(c: &TrainConfig) -> String {
+        let length = match (c.epochs, c.iters) {
+            (Some(e), None) => format!("epochs {e}"),
+            (None, Some(n)) => format!("iters {n}"),
+            _ => "?".into(),
+        };
+        let (lr, betas) = match c.optimizer_g {
+            Optimizer::Adam { lr, beta1, beta2 } => (lr, format!("{beta1} {beta2}")),
+            Optimizer::RmsProp { lr } | Optimizer::RmsPropTf { lr } => (lr, "RMSprop".into()),
+        };
+        let lr = match c.lr_decay {
+            ganzoo_train::config::LrDecay::Linear => format!("{lr} decaying"),
+            ganzoo_train::config::LrDecay::Constant => format!("{lr}"),
+        };
+        let n_critic = match c.schedule.warmup {
+            Some(w) => format!("{}, {} first {} and every {}", c.schedule.n_critic, w.n_critic, w.first_iters, w.every),
+            None => c.schedule.n_critic.to_string(),
+        };
+        let arch = match c.arch {
+            Arch::ToyMlp => "toy-mlp",
+            Arch::SeedMlp => "seed-mlp",
+            Arch::Dcgan => "dcgan",
+            _ => "other",
+        };
+        let critic_norm = match c.critic_norm {
+            _ if c.arch != Arch::Dcgan => "n/a",
+            NormName::LayerChannel => "layer-channel",
+            NormName::None => "none",
+            NormName::Batch => "batch",
+            NormName::Layer => "layer",
+        };
+        let constraint = match c.objective {
+            Objective::Wasserstein { constraint: Constraint::Clip { value, .. } } => format!("clip {value}"),
+            Objective::Wasserstein { constraint: Constraint::Penalty { lambda } } => format!("lambda {lambda}"),
+            Objective::CrossEntropy { .. } => "none".into(),
+        };
+        let every = format!("{} {} {}", c.log_every, c.sample_every, c.checkpoint_every);
+        format!(
+            "{} | {length} | {lr} | {betas} | {n_critic} | {} | {arch} | {critic_norm} | {constraint} | {} | {every}",
+            c.batch_size, c.latent, c.tricks.real_label
+        )
+    }
+
+    /// `train --help` states each recipe flag's default per preset; a preset changed
+    /// without its help would tell users a value they do not get.
+    #[test]
+    fn train_help_states_the_presets_defaults() {
+        let images = DataSource::Images(DatasetSpec::Known(KnownDataset::Mnist));
+        let toy = DataSource::Toy(ToyDistribution::EightGaussians);
+        for p in Preset::ALL {
+            for (data, is_toy) in [(images.clone(), false), (toy.clone(), true)] {
+                let c = TrainConfig::from_preset(p, data);
+                // The generator always starts with batch norm (the help's "[default: batch]").
+                assert_eq!(c.generator_norm, NormName::Batch);
+                let on = if is_toy { "a toy" } else { "images" };
+                assert_eq!(actual(&c), stated(p, is_toy), "{} on {on}", p.name());
+            }
+        }
+    }
 }

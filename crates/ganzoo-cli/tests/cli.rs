@@ -211,6 +211,20 @@ fn models_summary_prints_pytorch_parameter_counts() {
     assert!(!gp.contains("LayerNorm") && gp.contains("critic"), "{gp}");
     let gan = String::from_utf8_lossy(&ganzoo(&["models", "summary", "gan"]).stdout).to_string();
     assert!(gan.contains("total parameters: 283,920") && gan.contains("total parameters: 267,009"), "{gan}");
+    // Every preset `train` takes, at its own image size: wgan-gp-64's per-channel
+    // layer-norm critic at 64×64 (the summary took the four families only).
+    let gp64 = String::from_utf8_lossy(&ganzoo(&["models", "summary", "wgan-gp-64"]).stdout).to_string();
+    assert!(gp64.contains("critic (wgan-gp-64, input [1, 1, 64, 64])") && gp64.contains("LayerNorm"), "{gp64}");
+    // A run's own networks, from its config.toml: a 2-D toy run's MLPs.
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("toy");
+    let r = run.to_str().unwrap();
+    assert!(ganzoo(&["train", "wgan-gp", "--dataset", "8gaussians", "--iters", "1", "--out", r]).status.success());
+    let toy = ganzoo(&["models", "summary", "--run", r]);
+    let toy = String::from_utf8_lossy(&toy.stdout);
+    assert!(toy.contains(&format!("critic ({r}, input [1, 2])")) && toy.contains("total parameters: 527,361"), "{toy}");
+    assert_clean_failure(&ganzoo(&["models", "summary", "dcgan", "--run", r]), "cannot be used with");
+    assert_clean_failure(&ganzoo(&["models", "summary", "--run", r, "--channels", "3"]), "cannot be used with");
     assert_clean_failure(&ganzoo(&["models", "summary", "dcgan", "--image-size", "48"]), "not 28, 32 or 64");
     assert_clean_failure(&ganzoo(&["models", "summary", "gan", "--channels", "0"]), "--channels must be at least 1");
     assert_clean_failure(
@@ -486,6 +500,21 @@ fn bad_training_requests_fail_cleanly() {
         "config.toml is a file, not a run directory (the folder `ganzoo train` wrote)",
     );
     assert_clean_failure(&ganzoo(&["train", "--resume", o]), &format!("{o} does not exist"));
+    // A preset named beside --config was ignored: `train dcgan --config` of a WGAN-GP
+    // run's file trained WGAN-GP. It may only repeat the file's family.
+    let gp = dir.path().join("gp");
+    let made = ganzoo(&["train", "wgan-gp", "--dataset", "8gaussians", "--iters", "1", "--out", gp.to_str().unwrap()]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let config = gp.join("config.toml");
+    let c = config.to_str().unwrap();
+    for preset in ["dcgan", "wgan-gp-64"] {
+        assert_clean_failure(
+            &ganzoo(&["train", preset, "--config", c, "--out", o]),
+            &format!("config.toml trains wgan-gp, and with --config the file is the recipe: leave out `{preset}`"),
+        );
+    }
+    let again = dir.path().join("gp2");
+    assert!(ganzoo(&["train", "wgan-gp", "--config", c, "--out", again.to_str().unwrap()]).status.success());
     assert!(!out_dir.exists(), "a rejected configuration creates no run");
 }
 

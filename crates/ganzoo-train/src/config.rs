@@ -668,9 +668,6 @@ impl TrainConfig {
     }
 }
 
-/// Settings a resumed run may change (by flag or by editing its `config.toml`): how long
-/// it trains and what it writes along the way. Every other one shapes the run's state
-/// (data order, batch, models, optimisers) and must stay as its checkpoint was trained.
 /// The most bytes a configuration file (`--config`, a run's or a checkpoint's
 /// `config.toml`) may have; ganzoo's own are under 1 KiB.
 pub const CONFIG_BYTES: u64 = 1 << 20;
@@ -680,6 +677,9 @@ pub fn read_config_text(path: &std::path::Path) -> std::io::Result<String> {
     ganzoo_data::regular_file::read_to_string(path, CONFIG_BYTES, "configuration")
 }
 
+/// Settings a resumed run may change (by flag or by editing its `config.toml`): how long
+/// it trains and what it writes along the way. Every other one shapes the run's state
+/// (data order, batch, models, optimisers) and must stay as its checkpoint was trained.
 pub const RESUME_MAY_CHANGE: [&str; 6] =
     ["epochs", "iters", "tensorboard", "sample_every", "checkpoint_every", "eval_every"];
 

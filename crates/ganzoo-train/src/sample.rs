@@ -98,8 +98,8 @@ impl TrainedGenerator {
     }
 }
 
-/// Sample shape of a run, as its resolved configuration records it.
-fn sample_shape_from(config: &TrainConfig, config_path: &Path) -> Result<Vec<usize>> {
+/// Sample shape of a run, as its resolved configuration (read from `config_path`) records it.
+pub fn sample_shape_from(config: &TrainConfig, config_path: &Path) -> Result<Vec<usize>> {
     match (&config.data, config.channels, config.image_size) {
         (DataSource::Toy(_), _, _) => Ok(vec![2]),
         (_, Some(c), Some(s)) => Ok(vec![c, s, s]),

@@ -13,16 +13,14 @@ use ganzoo_eval::classifier::Classifier;
 use ganzoo_eval::feature_cache::real_features;
 use ganzoo_eval::image::FeatureExtractor;
 use ganzoo_train::budget::{training_bytes, DataSize, MemoryLimit};
-use ganzoo_train::config::{GeneratorCostName, LrDecay, NormName};
+use ganzoo_train::config::{GeneratorCostName, LrDecay, NormName, Preset};
 use ganzoo_train::{
-    Arch, Constraint, DataSource, Family, ImageEval, Metrics, Objective, Observer, Optimizer, Outcome, RunDir,
-    TrainConfig, Trainer,
+    Arch, Constraint, DataSource, ImageEval, Metrics, Objective, Observer, Optimizer, Outcome, RunDir, TrainConfig,
+    Trainer,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{
-    open_device, ArchArg, CostArg, GanFamily, LrDecayArg, NormArg, RecipeArgs, SourceArgs, TrainArgs, TrainTarget,
-};
+use crate::cli::{open_device, ArchArg, CostArg, LrDecayArg, NormArg, RecipeArgs, SourceArgs, TrainArgs, TrainTarget};
 use crate::commands::data::load;
 use crate::commands::eval::feature_cache_dirs;
 use crate::commands::first_given;
@@ -161,17 +159,30 @@ fn drive(mut trainer: Trainer) -> anyhow::Result<ExitCode> {
 /// The preset for the family and data (or a configuration file), then the flags.
 fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     let mut c = match (&args.config, args.family) {
-        (Some(file), _) => {
+        (Some(file), target) => {
             let text = ganzoo_train::config::read_config_text(file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            TrainConfig::from_toml(&text).with_context(|| format!("{}", file.display()))?
+            let c = TrainConfig::from_toml(&text).with_context(|| format!("{}", file.display()))?;
+            // The file is the recipe: a preset named beside it would be ignored, so it may
+            // only repeat the file's family.
+            let file_preset = Preset::of(c.family);
+            if let Some(named) = target.and_then(TrainTarget::preset).filter(|&p| p != file_preset) {
+                bail!(
+                    "{} trains {}, and with --config the file is the recipe: leave out `{}` (or name {})",
+                    file.display(),
+                    c.family.name(),
+                    named.name(),
+                    file_preset.name()
+                );
+            }
+            c
         }
         (None, Some(target)) => {
             let preset = target.preset().context("the classifier has no GAN recipe")?;
             let data = args.dataset.clone().unwrap_or(DataSource::Images(DatasetSpec::Known(KnownDataset::Mnist)));
             TrainConfig::from_preset(preset, data)
         }
-        (None, None) => bail!("name a GAN family (gan, dcgan, wgan, wgan-gp)"),
+        (None, None) => bail!("name a preset (gan, gan-seed, dcgan, wgan, wgan-gp, wgan-gp-64) or give --config FILE"),
     };
     if let (Some(_), Some(data)) = (&args.config, &args.dataset) {
         c.data = data.clone();
@@ -348,15 +359,6 @@ fn data_slug(data: &DataSource) -> String {
     match data {
         DataSource::Images(DatasetSpec::Folder(_)) => "folder".into(),
         other => other.to_string().replace([':', '/'], "-"),
-    }
-}
-
-pub fn family_of(f: GanFamily) -> Family {
-    match f {
-        GanFamily::Gan => Family::Gan,
-        GanFamily::Dcgan => Family::Dcgan,
-        GanFamily::Wgan => Family::Wgan,
-        GanFamily::WganGp => Family::WganGp,
     }
 }
 
