@@ -1154,6 +1154,10 @@ fn sizes_are_refused_before_anything_is_allocated() {
     let run = dir.path().join("run");
     assert!(ganzoo(&[&toy[..], &["--out", run.to_str().unwrap()]].concat()).status.success());
     let r = run.to_str().unwrap();
+    // A resumed run keeps its batch size and networks: only the limit is named (the
+    // hint listed flags that --resume refuses).
+    let resumed = ganzoo(&["train", "--resume", r, "--iters", "2", "--max-memory", "1M"]);
+    assert_clean_failure(&resumed, "--max-memory allows 1.0 MiB; raise --max-memory (a resumed run keeps");
     let png = dir.path().join("s.png");
     assert_clean_failure(
         &ganzoo(&["sample", "--run", r, "--n", "100000000", "--out", png.to_str().unwrap()]),

@@ -46,7 +46,12 @@ pub fn run(args: TrainArgs, limit: MemoryLimit) -> anyhow::Result<ExitCode> {
 fn fresh(args: &TrainArgs, device: Device, limit: MemoryLimit) -> anyhow::Result<Trainer> {
     let config = resolve(args)?;
     let (train, eval) = load_images(&config, &args.source, limit)?;
-    check_memory(&config, train.as_ref(), limit)?;
+    check_memory(
+        &config,
+        train.as_ref(),
+        limit,
+        "lower --batch-size, --image-size, --ngf/--ndf, or raise --max-memory",
+    )?;
     let mut run = match &args.out {
         Some(out) => RunDir::create(out, args.overwrite)?,
         None => RunDir::create_numbered(&PathBuf::from("runs").join(format!(
@@ -100,7 +105,13 @@ fn resume(path: &Path, args: &TrainArgs, device: Device, limit: MemoryLimit) -> 
     config.validate()?;
     config.tensorboard &= !args.no_tensorboard;
     let (train, eval) = load_images(&config, &args.source, limit)?;
-    check_memory(&config, train.as_ref(), limit)?;
+    // Its batch size and networks are the checkpoint's: only the limit can move.
+    check_memory(
+        &config,
+        train.as_ref(),
+        limit,
+        "raise --max-memory (a resumed run keeps its batch size and networks)",
+    )?;
     let mut trainer = Trainer::resume(run, config, train, device)?;
     if let Some(eval) = eval {
         trainer = trainer.with_image_eval(eval);
@@ -110,17 +121,18 @@ fn resume(path: &Path, args: &TrainArgs, device: Device, limit: MemoryLimit) -> 
 }
 
 /// Refuses a run whose estimated peak memory exceeds the limit.
-fn check_memory(config: &TrainConfig, train: Option<&ImageDataset>, limit: MemoryLimit) -> anyhow::Result<()> {
+fn check_memory(
+    config: &TrainConfig,
+    train: Option<&ImageDataset>,
+    limit: MemoryLimit,
+    hint: &str,
+) -> anyhow::Result<()> {
     let data = train.map(|d| {
         let s = d.shape();
         DataSize { count: d.len(), shape: [s.channels, s.height, s.width] }
     });
     let what = format!("training {} on {} at batch size {}", config.family.name(), config.data, config.batch_size);
-    limit.check(
-        what,
-        training_bytes(config, data),
-        "lower --batch-size, --image-size, --ngf/--ndf, or raise --max-memory",
-    )?;
+    limit.check(what, training_bytes(config, data), hint)?;
     Ok(())
 }
 
