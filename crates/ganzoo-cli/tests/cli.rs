@@ -223,6 +223,8 @@ fn models_summary_prints_pytorch_parameter_counts() {
     let toy = ganzoo(&["models", "summary", "--run", r]);
     let toy = String::from_utf8_lossy(&toy.stdout);
     assert!(toy.contains(&format!("critic ({r}, input [1, 2])")) && toy.contains("total parameters: 527,361"), "{toy}");
+    let capped = ganzoo(&["models", "summary", "--run", r, "--max-memory", "1K"]);
+    assert_clean_failure(&capped, "allows 1.0 KiB; raise --max-memory");
     assert_clean_failure(&ganzoo(&["models", "summary", "dcgan", "--run", r]), "cannot be used with");
     assert_clean_failure(&ganzoo(&["models", "summary", "--run", r, "--channels", "3"]), "cannot be used with");
     assert_clean_failure(&ganzoo(&["models", "summary", "dcgan", "--image-size", "48"]), "not 28, 32 or 64");
@@ -1298,6 +1300,12 @@ fn eval_scores_a_toy_run_and_samples_from_a_file() {
     let real = ganzoo(&["eval", "--samples", npy.to_str().unwrap(), "--dataset", "8gaussians", "--json"]);
     let real: serde_json::Value = serde_json::from_slice(&real.stdout).unwrap();
     assert_eq!(real["modes_covered"].as_u64(), Some(8));
+    // Over the memory limit, the hint names what each form can change: a run's --n; a
+    // file's samples are all of it (--n is refused with a file).
+    let npy_s = npy.to_str().unwrap();
+    let capped = ganzoo(&["eval", "--samples", npy_s, "--dataset", "8gaussians", "--max-memory", "1K"]);
+    assert_clean_failure(&capped, "evaluate fewer samples (a smaller file), or raise --max-memory");
+    assert_clean_failure(&ganzoo(&["eval", "--run", r, "--max-memory", "1K"]), "lower --n, or raise --max-memory");
     assert!(real["w1"].as_f64().unwrap() > 0.0, "{real}");
     let table = String::from_utf8_lossy(
         &ganzoo(&["eval", "--samples", npy.to_str().unwrap(), "--dataset", "8gaussians"]).stdout,

@@ -61,12 +61,17 @@ pub fn run(args: EvalArgs, limit: MemoryLimit) -> anyhow::Result<()> {
     emit(&text)
 }
 
+/// What to do about too little memory: a run's samples are drawn `--n` at a time; a
+/// file's are all of it (`--n` is refused with one).
+const LOWER_N: &str = "lower --n, or raise --max-memory";
+const FEWER_IN_FILE: &str = "evaluate fewer samples (a smaller file), or raise --max-memory";
+
 /// Points needed in memory: the samples and as many real ones twice, and the exact
 /// assignment's cost matrix up to [`EXACT_MAX`] points.
-fn check_toy_memory(n: usize, limit: MemoryLimit) -> anyhow::Result<()> {
+fn check_toy_memory(n: usize, limit: MemoryLimit, hint: &str) -> anyhow::Result<()> {
     let points = 3 * 2 * 4 * n as u128;
     let exact = if n <= EXACT_MAX { 8 * (n as u128).pow(2) } else { 0 };
-    limit.check(format!("evaluating {n} samples"), points + exact, "lower --n")?;
+    limit.check(format!("evaluating {n} samples"), points + exact, hint)?;
     Ok(())
 }
 
@@ -82,7 +87,7 @@ fn eval_run(run: &Path, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<(
         DataSource::Toy(toy) => {
             refuse_image_flags(*toy, args)?;
             let n = args.n.unwrap_or(2000);
-            check_toy_memory(n, limit)?;
+            check_toy_memory(n, limit, LOWER_N)?;
             let mut points = Vec::with_capacity(2 * n);
             gen.sample_chunks(n, args.seed, 4096, |chunk| -> anyhow::Result<()> {
                 points.extend(chunk.flatten_all()?.to_vec1::<f32>()?);
@@ -192,7 +197,7 @@ fn eval_images(
     let n = args.n.unwrap_or(10_000);
     check_counts(&net, n, &real.images)?;
     let numel: u128 = gen.sample_shape.iter().map(|&d| d as u128).product();
-    check_image_memory(&net, n, numel, limit)?;
+    check_image_memory(&net, n, numel, limit, LOWER_N)?;
     let mut fake = net.nothing_seen();
     let mut seen = Progress::new("generated samples", n);
     gen.sample_chunks(n, args.seed, net.batch(), |images| -> anyhow::Result<()> {
@@ -207,7 +212,7 @@ fn eval_images(
 fn eval_image_file(file: &Path, dataset: &str, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<ImageReport> {
     let net = extractor_for(dataset, args)?;
     let len = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
-    limit.check(format!("reading {}", file.display()), 2 * u128::from(len), "evaluate fewer samples")?;
+    limit.check(format!("reading {}", file.display()), 2 * u128::from(len), FEWER_IN_FILE)?;
     let (shape, values) = read_npy_f32(file)?;
     if shape.len() != 4 || shape[0] == 0 {
         bail!("{}: {dataset} samples are N×C×H×W images, the file holds {shape:?}", file.display());
@@ -217,7 +222,7 @@ fn eval_image_file(file: &Path, dataset: &str, args: &EvalArgs, limit: MemoryLim
     let real = real_split(dataset, &source, limit, square_side(&shape[1..]))?;
     check_counts(&net, shape[0], &real.images).map_err(|e| e.context(file.display().to_string()))?;
     let numel = values.len() / shape[0];
-    check_image_memory(&net, shape[0], numel as u128, limit)?;
+    check_image_memory(&net, shape[0], numel as u128, limit, FEWER_IN_FILE)?;
     let mut fake = net.nothing_seen();
     let mut seen = Progress::new("samples", shape[0]);
     for chunk in values.chunks(net.batch() * numel) {
@@ -257,7 +262,13 @@ fn check_counts(net: &FeatureExtractor, n: usize, test: &ImageDataset) -> anyhow
 }
 
 /// Features, probabilities and the network's working copies for `n` images of `numel` values.
-fn check_image_memory(net: &FeatureExtractor, n: usize, numel: u128, limit: MemoryLimit) -> anyhow::Result<()> {
+fn check_image_memory(
+    net: &FeatureExtractor,
+    n: usize,
+    numel: u128,
+    limit: MemoryLimit,
+    hint: &str,
+) -> anyhow::Result<()> {
     let per_sample = (net.dim() + net.classes().unwrap_or(0)) as u128 * 4;
     // Inception at 299×299: its weights plus activations per image of a batch, with margin
     // over the peak measured in docs/performance.md ("InceptionV3 features").
@@ -266,7 +277,7 @@ fn check_image_memory(net: &FeatureExtractor, n: usize, numel: u128, limit: Memo
         FeatureExtractor::Inception(_) => net.batch() as u128 * (24 << 20) + (256 << 20),
     };
     // Both sets' features, twice over in f64 for precision / recall.
-    limit.check(format!("evaluating {n} images"), 6 * n as u128 * per_sample + working, "lower --n")?;
+    limit.check(format!("evaluating {n} images"), 6 * n as u128 * per_sample + working, hint)?;
     Ok(())
 }
 
@@ -408,7 +419,7 @@ impl Progress {
 
 fn eval_file(file: &Path, toy: ToyDistribution, seed: u64, limit: MemoryLimit) -> anyhow::Result<ToyReport> {
     let len = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
-    check_toy_memory((len / 8) as usize, limit)?;
+    check_toy_memory((len / 8) as usize, limit, FEWER_IN_FILE)?;
     let (shape, points) = read_npy_f32(file)?;
     if shape.len() != 2 || shape[1] != 2 {
         bail!("{}: {} takes N×2 points, the file holds an array of shape {shape:?}", file.display(), toy.name());
