@@ -515,6 +515,11 @@ fn bad_training_requests_fail_cleanly() {
             &format!("config.toml trains wgan-gp, and with --config the file is the recipe: leave out `{preset}`"),
         );
     }
+    // A toy recipe on images failed on whichever setting came first ("not --latent 100").
+    assert_clean_failure(
+        &ganzoo(&["train", "--config", c, "--dataset", "mnist", "--data-dir", d, "--out", o]),
+        "config.toml is a recipe for 2-D points (8gaussians), and mnist is images: start from a preset instead",
+    );
     let again = dir.path().join("gp2");
     assert!(ganzoo(&["train", "wgan-gp", "--config", c, "--out", again.to_str().unwrap()]).status.success());
     assert!(!out_dir.exists(), "a rejected configuration creates no run");

@@ -196,7 +196,21 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         }
         (None, None) => bail!("name a preset (gan, gan-seed, dcgan, wgan, wgan-gp, wgan-gp-64) or give --config FILE"),
     };
-    if let (Some(_), Some(data)) = (&args.config, &args.dataset) {
+    if let (Some(file), Some(data)) = (&args.config, &args.dataset) {
+        // Images and 2-D points take other networks, noise and schedules: a recipe for
+        // one is no recipe for the other (it failed on whichever setting came first).
+        let toy = |d: &DataSource| matches!(d, DataSource::Toy(_));
+        if toy(&c.data) != toy(data) {
+            let kind = |d: &DataSource| if toy(d) { "2-D points" } else { "images" };
+            bail!(
+                "{} is a recipe for {} ({}), and {data} is {}: start from a preset instead (train {} --dataset {data})",
+                file.display(),
+                kind(&c.data),
+                c.data,
+                kind(data),
+                Preset::of(c.family).name()
+            );
+        }
         c.data = data.clone();
     }
     if let Some(n) = args.epochs {
