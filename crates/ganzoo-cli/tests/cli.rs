@@ -235,6 +235,48 @@ fn models_summary_prints_pytorch_parameter_counts() {
     );
 }
 
+/// `train --resume RUN` — the command a stopped run prints — reads the data from where
+/// the run read it (it looked in `./data` and downloaded the full data set, or failed
+/// offline, for a run trained with `--data-dir`), and refuses other images.
+#[test]
+fn a_run_resumes_on_the_data_it_trained_on_and_on_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = fixture_root();
+    let run = dir.path().join("run");
+    let (r, d) = (run.to_str().unwrap(), root.path().to_str().unwrap());
+    let quiet = |args: &[&str]| {
+        // From a folder without ./data, with no $GANZOO_DATA and no download.
+        Command::new(env!("CARGO_BIN_EXE_ganzoo"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("GANZOO_DATA")
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap()
+    };
+    let trained =
+        quiet(&["train", "gan", "--data-dir", d, "--iters", "2", "--batch-size", "16", "--log-every", "1", "--out", r]);
+    assert!(trained.status.success(), "{}", String::from_utf8_lossy(&trained.stderr));
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("data.json")).unwrap()).unwrap();
+    assert_eq!((record["count"].as_u64(), record["shape"].to_string().as_str()), (Some(64), "[1,28,28]"));
+    let resumed = quiet(&["train", "--resume", r, "--iters", "3", "--no-download"]);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    // The same number of other digits: refused, naming both, and the run untouched.
+    let images = root.path().join("mnist/train-images-idx3-ubyte");
+    let other: Vec<u8> = (0..64 * 784).map(|i| (i % 251) as u8).collect();
+    write_idx_images(&images, 64, 28, 28, &other).unwrap();
+    let before = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let refused = quiet(&["train", "--resume", r, "--iters", "4", "--no-download"]);
+    assert_clean_failure(&refused, "trained on 64 images of 1x28x28 (digest ");
+    assert_clean_failure(&refused, "but the data read now is 64 images of 1x28x28 (digest ");
+    assert_clean_failure(&refused, "resuming would change the data order; pass --data-dir ");
+    assert_eq!(std::fs::read_to_string(run.join("metrics.jsonl")).unwrap(), before);
+    // --data-dir names another copy of the data it trained on: that one is read.
+    let copy = fixture_root();
+    let elsewhere = quiet(&["train", "--resume", r, "--iters", "4", "--data-dir", copy.path().to_str().unwrap()]);
+    assert!(elsewhere.status.success(), "{}", String::from_utf8_lossy(&elsewhere.stderr));
+}
+
 #[test]
 fn train_then_sample_then_resume() {
     let dir = tempfile::tempdir().unwrap();

@@ -173,6 +173,24 @@ impl ImageDataset {
             class_histogram,
         }
     }
+
+    /// A 64-bit fingerprint of the shape, pixels and labels, in order: not
+    /// cryptographic, but any change to the images a run trained on (another copy of the
+    /// data set, a subset, an edited folder) gives another value.
+    pub fn digest(&self) -> u64 {
+        // FNV-1a's offset and prime over 8-byte words, each step rotated so that a
+        // change in a word's high bits reaches every bit of the result.
+        let step = |h: u64, word: u64| (h ^ word).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(23);
+        let s = self.shape;
+        let mut h =
+            [s.channels, s.height, s.width, self.len()].iter().fold(0xcbf2_9ce4_8422_2325, |h, &d| step(h, d as u64));
+        let mut words = self.pixels.chunks_exact(8);
+        for w in &mut words {
+            h = step(h, u64::from_le_bytes(w.try_into().unwrap_or_default()));
+        }
+        h = words.remainder().iter().fold(h, |h, &b| step(h, u64::from(b)));
+        self.labels.iter().fold(h, |h, &l| step(h, u64::from(l)))
+    }
 }
 
 /// The train and test splits of a data set; an image folder has only `train`.
@@ -180,4 +198,36 @@ impl ImageDataset {
 pub struct Splits {
     pub train: ImageDataset,
     pub test: Option<ImageDataset>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn dataset(pixels: Vec<u8>, labels: Vec<u32>, side: usize) -> ImageDataset {
+        let shape = ImageShape { channels: 1, height: side, width: side };
+        ImageDataset::new(pixels, labels, shape, vec!["a".into(), "b".into()]).unwrap()
+    }
+
+    /// Equal data sets agree; any one pixel (each byte of a word, and the tail), a
+    /// label, the count or the shape changed gives another digest.
+    #[test]
+    fn digest_tells_any_change() {
+        let pixels: Vec<u8> = (0..3 * 25).map(|i| (i * 7 % 256) as u8).collect();
+        let labels = vec![0, 1, 0];
+        let base = dataset(pixels.clone(), labels.clone(), 5);
+        assert_eq!(base.digest(), dataset(pixels.clone(), labels.clone(), 5).digest());
+        for i in 0..pixels.len() {
+            let mut p = pixels.clone();
+            p[i] ^= 0x80;
+            assert_ne!(dataset(p, labels.clone(), 5).digest(), base.digest(), "pixel {i}");
+        }
+        assert_ne!(dataset(pixels.clone(), vec![0, 1, 1], 5).digest(), base.digest());
+        assert_ne!(base.subset(&[0, 1]).unwrap().digest(), base.digest());
+        assert_ne!(base.subset(&[1, 0, 2]).unwrap().digest(), base.digest(), "order");
+        let flat = ImageShape { channels: 1, height: 1, width: 25 };
+        let reshaped = ImageDataset::new(pixels, labels, flat, vec!["a".into(), "b".into()]).unwrap();
+        assert_ne!(reshaped.digest(), base.digest());
+    }
 }

@@ -41,5 +41,5 @@ pub use download::{DownloadProgress, NoProgress};
 pub use error::{DataError, Result};
 pub use folder::ImageFolderConfig;
 pub use idx::IdxReader;
-pub use locate::{load_dataset, DataLocator, Fetch, DATA_ENV};
+pub use locate::{load_dataset, load_dataset_located, DataLocator, Fetch, DATA_ENV};
 pub use toy::{GaussianPair, ToyDistribution};

@@ -90,8 +90,19 @@ pub fn load_dataset(
     folder: ImageFolderConfig,
     fetch: Fetch<'_>,
 ) -> Result<Splits> {
+    Ok(load_dataset_located(spec, locator, folder, fetch)?.0)
+}
+
+/// [`load_dataset`], and the folder a known data set's files were read from (`None` for
+/// an image folder, which its spec names).
+pub fn load_dataset_located(
+    spec: &DatasetSpec,
+    locator: &DataLocator,
+    folder: ImageFolderConfig,
+    fetch: Fetch<'_>,
+) -> Result<(Splits, Option<PathBuf>)> {
     match spec {
-        DatasetSpec::Folder(path) => Ok(Splits { train: load_image_folder(path, folder)?, test: None }),
+        DatasetSpec::Folder(path) => Ok((Splits { train: load_image_folder(path, folder)?, test: None }, None)),
         DatasetSpec::Known(dataset) => {
             let dir = match locator.find(*dataset) {
                 Some(dir) => dir,
@@ -104,7 +115,7 @@ pub fn load_dataset(
                 }
             };
             tracing::info!(dataset = dataset.name(), dir = %dir.display(), "loading");
-            dataset.load_from(&dir)
+            Ok((dataset.load_from(&dir)?, Some(dir)))
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod compare;
 pub mod config;
 pub mod critic_step;
+pub mod data_record;
 pub mod device;
 pub mod error;
 pub mod html;

@@ -38,6 +38,8 @@ pub const RUN_FILES: &[&str] = &[
     "report.html.tmp",
     "ending.json",
     "ending.json.tmp",
+    crate::data_record::DATA_FILE,
+    "data.json.tmp",
     "warnings.log",
     "train.log",
     "tb",

@@ -1,6 +1,6 @@
 //! `ganzoo data info | sample | grid`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use candle_core::Device;
@@ -9,7 +9,7 @@ use ganzoo_data::folder::MAX_SIDE;
 use ganzoo_data::grid::save_tensor_grid;
 use ganzoo_data::npy::NpyWriter;
 use ganzoo_data::{
-    load_dataset, DataLocator, DatasetSpec, DatasetStats, Fetch, ImageDataset, ImageFolderConfig, Splits,
+    load_dataset_located, DataLocator, DatasetSpec, DatasetStats, Fetch, ImageDataset, ImageFolderConfig, Splits,
     ToyDistribution,
 };
 use ganzoo_train::budget::{MemoryLimit, BASELINE_BYTES};
@@ -34,6 +34,15 @@ pub fn run(cmd: DataCommand, limit: MemoryLimit) -> anyhow::Result<()> {
 /// Loads an image data set as the command line describes it; an image folder is
 /// refused before decoding when its images would not fit in `limit`.
 pub fn load(dataset: &DatasetSpec, source: &SourceArgs, limit: MemoryLimit) -> anyhow::Result<Splits> {
+    Ok(load_located(dataset, source, limit)?.0)
+}
+
+/// [`load`], and the folder a known data set was read from (`None` for an image folder).
+pub fn load_located(
+    dataset: &DatasetSpec,
+    source: &SourceArgs,
+    limit: MemoryLimit,
+) -> anyhow::Result<(Splits, Option<PathBuf>)> {
     if source.grayscale && !matches!(dataset, DatasetSpec::Folder(_)) {
         anyhow::bail!("--grayscale applies to image folders (folder:PATH); {dataset} is read as it is stored");
     }
@@ -44,7 +53,7 @@ pub fn load(dataset: &DatasetSpec, source: &SourceArgs, limit: MemoryLimit) -> a
     };
     let mut bar = DownloadBar::default();
     let fetch = Fetch { enabled: !source.no_download, mirror: source.mirror.clone(), progress: &mut bar };
-    load_dataset(dataset, &locator, folder, fetch).with_context(|| format!("cannot load {dataset}"))
+    load_dataset_located(dataset, &locator, folder, fetch).with_context(|| format!("cannot load {dataset}"))
 }
 
 fn info(dataset: &DatasetSpec, source: &SourceArgs, limit: MemoryLimit) -> anyhow::Result<()> {

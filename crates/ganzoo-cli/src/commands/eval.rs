@@ -17,12 +17,13 @@ use ganzoo_eval::inception_weights::{ganzoo_cache_dir, load_inception, WeightsLo
 use ganzoo_eval::transport::{W1Method, EXACT_MAX};
 use ganzoo_eval::{toy_metrics, EvalReport, ToyReport};
 use ganzoo_train::budget::MemoryLimit;
+use ganzoo_train::data_record::DataRecord;
 use ganzoo_train::{checkpoint, DataSource, TrainedGenerator};
 
 use crate::cli::{open_device, EvalArgs, FeatureKind, SourceArgs};
 use crate::commands::data::load;
 use crate::commands::first_given;
-use crate::commands::train::read_as_trained;
+use crate::commands::train::{read_as_trained, with_recorded_data_dir};
 use crate::output::emit;
 use crate::progress::DownloadBar;
 
@@ -100,7 +101,9 @@ fn eval_run(run: &Path, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<(
             if let Some(flag) = first_given(&given) {
                 bail!("{flag} reads a data set's images; a run's are read as it was trained on them");
             }
-            let source = read_as_trained(&gen.config, &args.source);
+            // Where the run's data was read from, unless --data-dir says otherwise.
+            let recorded = DataRecord::read(run)?;
+            let source = read_as_trained(&gen.config, &with_recorded_data_dir(&args.source, recorded.as_ref()));
             EvalReport::Image(eval_images(&gen, &spec.to_string(), &source, args, limit)?)
         }
     };

@@ -14,6 +14,7 @@ use ganzoo_eval::feature_cache::real_features;
 use ganzoo_eval::image::FeatureExtractor;
 use ganzoo_train::budget::{training_bytes, DataSize, MemoryLimit};
 use ganzoo_train::config::{GeneratorCostName, LrDecay, NormName, Preset};
+use ganzoo_train::data_record::DataRecord;
 use ganzoo_train::{
     Arch, Constraint, DataSource, ImageEval, Metrics, Objective, Observer, Optimizer, Outcome, RunDir, TrainConfig,
     Trainer,
@@ -21,7 +22,7 @@ use ganzoo_train::{
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{open_device, ArchArg, CostArg, LrDecayArg, NormArg, RecipeArgs, SourceArgs, TrainArgs, TrainTarget};
-use crate::commands::data::load;
+use crate::commands::data::load_located;
 use crate::commands::eval::feature_cache_dirs;
 use crate::commands::first_given;
 use crate::logfile;
@@ -45,7 +46,7 @@ pub fn run(args: TrainArgs, limit: MemoryLimit) -> anyhow::Result<ExitCode> {
 /// half-made run behind.
 fn fresh(args: &TrainArgs, device: Device, limit: MemoryLimit) -> anyhow::Result<Trainer> {
     let config = resolve(args)?;
-    let (train, eval) = load_images(&config, &args.source, limit)?;
+    let (train, eval, record) = load_images(&config, &args.source, limit)?;
     check_memory(
         &config,
         train.as_ref(),
@@ -60,7 +61,11 @@ fn fresh(args: &TrainArgs, device: Device, limit: MemoryLimit) -> anyhow::Result
             data_slug(&config.data)
         )))?,
     };
-    match Trainer::new(config, train, run.clone(), device) {
+    let started = match &record {
+        Some(r) => r.write(run.path()),
+        None => Ok(()),
+    };
+    match started.and_then(|()| Trainer::new(config, train, run.clone(), device)) {
         Ok(trainer) => {
             let trainer = match eval {
                 Some(eval) => trainer.with_image_eval(eval),
@@ -104,7 +109,12 @@ fn resume(path: &Path, args: &TrainArgs, device: Device, limit: MemoryLimit) -> 
     config.eval_every = r.eval_every.or(config.eval_every);
     config.validate()?;
     config.tensorboard &= !args.no_tensorboard;
-    let (train, eval) = load_images(&config, &args.source, limit)?;
+    let recorded = DataRecord::read(run.path())?;
+    let source = with_recorded_data_dir(&args.source, recorded.as_ref());
+    let (train, eval, now) = load_images(&config, &source, limit)?;
+    if let (Some(then), Some(now)) = (&recorded, &now) {
+        then.check(now, run.path())?;
+    }
     // Its batch size and networks are the checkpoint's: only the limit can move.
     check_memory(
         &config,
@@ -323,25 +333,35 @@ pub fn read_as_trained(config: &TrainConfig, source: &SourceArgs) -> SourceArgs 
     }
 }
 
-/// The training images (`None` for toys), and what `--eval-every` measures them with.
+/// The training images (`None` for toys), what `--eval-every` measures them with, and
+/// their record (`RUN/data.json`).
 fn load_images(
     config: &TrainConfig,
     source: &SourceArgs,
     limit: MemoryLimit,
-) -> anyhow::Result<(Option<ImageDataset>, Option<ImageEval>)> {
+) -> anyhow::Result<(Option<ImageDataset>, Option<ImageEval>, Option<DataRecord>)> {
     match &config.data {
-        DataSource::Toy(_) => Ok((None, None)),
+        DataSource::Toy(_) => Ok((None, None, None)),
         DataSource::Images(spec) => {
             let source = read_as_trained(config, source);
             let classifier = config.eval_every.map(|_| shipped_classifier(spec)).transpose()?;
-            let splits = load(spec, &source, limit)?;
+            let (splits, dir) = load_located(spec, &source, limit)?;
+            let record = DataRecord::of(&splits.train, dir.as_deref());
             let eval = match classifier {
                 Some(c) => Some(image_eval(c, spec, splits.test, &source)?),
                 None => None,
             };
-            Ok((Some(splits.train), eval))
+            Ok((Some(splits.train), eval, Some(record)))
         }
     }
+}
+
+/// `source` with the folder a run's data was read from (`RUN/data.json`) where no
+/// `--data-dir` is given and that folder still exists: a run resumes and is evaluated on
+/// the data it trained on without being told again where it is.
+pub fn with_recorded_data_dir(source: &SourceArgs, record: Option<&DataRecord>) -> SourceArgs {
+    let recorded = record.and_then(DataRecord::existing_dir).map(Path::to_path_buf);
+    SourceArgs { data_dir: source.data_dir.clone().or(recorded), ..source.clone() }
 }
 
 /// The domain classifier `--eval-every` scores samples of `spec` with.
