@@ -1917,10 +1917,18 @@ fn a_grayscale_folder_run_resumes_and_is_evaluated_as_it_was_read() {
     }
     let (folder, run) = (format!("folder:{}", dir.path().join("pictures").display()), dir.path().join("run"));
     let r = run.to_str().unwrap();
-    let args = ["train", "dcgan", "--dataset", &folder, "--grayscale", "--image-size", "28", "--batch-size", "4"];
-    let first = ganzoo(&[&args[..], &["--iters", "2", "--out", r]].concat());
+    // Named relative to the folder training starts in; resumed and evaluated from another
+    // (the run recorded `folder:pictures` and read it from wherever it was resumed).
+    let args =
+        ["train", "dcgan", "--dataset", "folder:pictures", "--grayscale", "--image-size", "28", "--batch-size", "4"];
+    let first = Command::new(env!("CARGO_BIN_EXE_ganzoo"))
+        .args([&args[..], &["--iters", "2", "--out", "run"]].concat())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
-    assert!(std::fs::read_to_string(run.join("config.toml")).unwrap().contains("channels = 1"));
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("channels = 1") && config.contains(&format!("data = \"{folder}\"")), "{config}");
     let more = ganzoo(&["train", "--resume", r, "--iters", "3"]);
     assert!(more.status.success(), "{}", String::from_utf8_lossy(&more.stderr));
     assert!(String::from_utf8_lossy(&more.stdout).contains("finished 3 iterations"));

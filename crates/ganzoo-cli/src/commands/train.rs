@@ -237,6 +237,14 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             bail!("{flag} applies to images; {} is 2-D points", toy.name());
         }
     }
+    // An image folder is recorded by its absolute path, so that the run resumes and is
+    // evaluated from any working directory (a relative one was read from wherever the
+    // command ran). One that does not exist is left for the loader to name.
+    if let DataSource::Images(DatasetSpec::Folder(path)) = &mut c.data {
+        if let Ok(absolute) = std::fs::canonicalize(&path) {
+            *path = absolute;
+        }
+    }
     c.image_size = args.source.image_size.or(c.image_size);
     c.tensorboard &= !args.no_tensorboard;
     apply_recipe(&mut c, &args.recipe)?;
