@@ -259,6 +259,8 @@ fn a_run_resumes_on_the_data_it_trained_on_and_on_no_other() {
     assert!(trained.status.success(), "{}", String::from_utf8_lossy(&trained.stderr));
     let record: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("data.json")).unwrap()).unwrap();
     assert_eq!((record["count"].as_u64(), record["shape"].to_string().as_str()), (Some(64), "[1,28,28]"));
+    let page = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(page.contains("<h2>Data</h2>\n<p>64 images of 1x28x28 (digest "), "{page}");
     let resumed = quiet(&["train", "--resume", r, "--iters", "3", "--no-download"]);
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
     // The same number of other digits: refused, naming both, and the run untouched.

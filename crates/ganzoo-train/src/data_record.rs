@@ -65,22 +65,24 @@ impl DataRecord {
         self.dir.as_deref().filter(|d| d.is_dir())
     }
 
+    /// `10000 images of 1x28x28 (digest c78bd1bb3e27655d) from /data/mnist`.
+    pub fn describe(&self) -> String {
+        let [c, h, w] = self.shape;
+        let at = self.dir.as_ref().map_or(String::new(), |d| format!(" from {}", d.display()));
+        format!("{} images of {c}x{h}x{w} (digest {}){at}", self.count, self.digest)
+    }
+
     /// Refuses `now` (the images read for a resume) unless they are the recorded ones.
     pub fn check(&self, now: &Self, run: &Path) -> Result<()> {
         if (now.count, now.shape, &now.digest) == (self.count, self.shape, &self.digest) {
             return Ok(());
         }
-        let at = |r: &Self| r.dir.as_ref().map_or(String::new(), |d| format!(" from {}", d.display()));
-        let what = |r: &Self| {
-            let [c, h, w] = r.shape;
-            format!("{} images of {c}x{h}x{w} (digest {}){}", r.count, r.digest, at(r))
-        };
         Err(TrainError::Refused {
             path: run.to_path_buf(),
             detail: format!(
                 "trained on {}, but the data read now is {}: resuming would change the data order; {}",
-                what(self),
-                what(now),
+                self.describe(),
+                now.describe(),
                 match &self.dir {
                     Some(d) => format!("pass --data-dir {}", d.display()),
                     None => "restore the images the run trained on".into(),

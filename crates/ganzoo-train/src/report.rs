@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use crate::config::{DataSource, TrainConfig};
+use crate::data_record::DataRecord;
 use crate::html::{escape, page, table, url};
 use crate::lock::RunLock;
 use crate::metrics::Metrics;
@@ -180,6 +181,11 @@ pub fn report_html(view: &RunView<'_>) -> Result<String> {
     body += &checkpoints_html(dir)?;
     let config_text = crate::config::read_config_text(&dir.join(CONFIG_FILE)).unwrap_or_default();
     body += &format!("<h2>Configuration</h2>\n<pre>{}</pre>\n", escape(&config_text));
+    // What it trained on, where recorded (image runs since data.json; unreadable: left out,
+    // as the page shows a run whatever its files).
+    if let Ok(Some(data)) = DataRecord::read(dir) {
+        body += &format!("<h2>Data</h2>\n<p>{}</p>\n", escape(&data.describe()));
+    }
     let refresh = (view.status == RunStatus::Training).then_some(REFRESH_S);
     Ok(page(&format!("{} — ganzoo run", view.name), refresh, &body))
 }
