@@ -263,6 +263,12 @@ fn a_run_resumes_on_the_data_it_trained_on_and_on_no_other() {
     assert!(page.contains("<h2>Data</h2>\n<p>64 images of 1x28x28 (digest "), "{page}");
     let resumed = quiet(&["train", "--resume", r, "--iters", "3", "--no-download"]);
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    // A run from before data.json gets one when resumed (here: the same record again).
+    std::fs::remove_file(run.join("data.json")).unwrap();
+    let old = quiet(&["train", "--resume", r, "--iters", "3", "--data-dir", d]);
+    assert!(old.status.success(), "{}", String::from_utf8_lossy(&old.stderr));
+    let again: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("data.json")).unwrap()).unwrap();
+    assert_eq!(again, record);
     // The same number of other digits: refused, naming both, and the run untouched.
     let images = root.path().join("mnist/train-images-idx3-ubyte");
     let other: Vec<u8> = (0..64 * 784).map(|i| (i % 251) as u8).collect();

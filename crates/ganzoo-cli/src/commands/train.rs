@@ -123,6 +123,11 @@ fn resume(path: &Path, args: &TrainArgs, device: Device, limit: MemoryLimit) -> 
         "raise --max-memory (a resumed run keeps its batch size and networks)",
     )?;
     let mut trainer = Trainer::resume(run, config, train, device)?;
+    // A run older than data.json gets one now, once its checkpoint is restored: the data
+    // it continues on, which later resumes must read again.
+    if let (None, Some(now)) = (&recorded, &now) {
+        now.write(trainer.run_dir().path())?;
+    }
     if let Some(eval) = eval {
         trainer = trainer.with_image_eval(eval);
     }
