@@ -186,24 +186,7 @@ fn drive(mut trainer: Trainer) -> anyhow::Result<ExitCode> {
 /// The preset for the family and data (or a configuration file), then the flags.
 fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     let mut c = match (&args.config, args.family) {
-        (Some(file), target) => {
-            let text = ganzoo_train::config::read_config_text(file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let c = TrainConfig::from_toml(&text).with_context(|| format!("{}", file.display()))?;
-            // The file is the recipe: a preset named beside it would be ignored, so it may
-            // only repeat the file's family.
-            let file_preset = Preset::of(c.family);
-            if let Some(named) = target.and_then(TrainTarget::preset).filter(|&p| p != file_preset) {
-                bail!(
-                    "{} trains {}, and with --config the file is the recipe: leave out `{}` (or name {})",
-                    file.display(),
-                    c.family.name(),
-                    named.name(),
-                    file_preset.name()
-                );
-            }
-            c
-        }
+        (Some(file), target) => recipe_file(file, target, args.dataset.as_ref())?,
         (None, Some(target)) => {
             let preset = target.preset().context("the classifier has no GAN recipe")?;
             let data = args.dataset.clone().unwrap_or(DataSource::Images(DatasetSpec::Known(KnownDataset::Mnist)));
@@ -211,23 +194,6 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         }
         (None, None) => bail!("name a preset (gan, gan-seed, dcgan, wgan, wgan-gp, wgan-gp-64) or give --config FILE"),
     };
-    if let (Some(file), Some(data)) = (&args.config, &args.dataset) {
-        // Images and 2-D points take other networks, noise and schedules: a recipe for
-        // one is no recipe for the other (it failed on whichever setting came first).
-        let toy = |d: &DataSource| matches!(d, DataSource::Toy(_));
-        if toy(&c.data) != toy(data) {
-            let kind = |d: &DataSource| if toy(d) { "2-D points" } else { "images" };
-            bail!(
-                "{} is a recipe for {} ({}), and {data} is {}: start from a preset instead (train {} --dataset {data})",
-                file.display(),
-                kind(&c.data),
-                c.data,
-                kind(data),
-                Preset::of(c.family).name()
-            );
-        }
-        c.data = data.clone();
-    }
     if let Some(n) = args.epochs {
         (c.epochs, c.iters) = (Some(n), None);
     }
@@ -254,6 +220,42 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     c.tensorboard &= !args.no_tensorboard;
     apply_recipe(&mut c, &args.recipe)?;
     c.validate()?;
+    Ok(c)
+}
+
+/// `--config FILE` as the recipe, on `data` where given. The file is the recipe: a preset
+/// named beside it would be ignored, so it may only repeat the file's family; and images
+/// and 2-D points take other networks, noise and schedules, so `data` must be of the
+/// file's kind (a toy recipe on images failed on whichever setting came first).
+fn recipe_file(file: &Path, target: Option<TrainTarget>, data: Option<&DataSource>) -> anyhow::Result<TrainConfig> {
+    let text =
+        ganzoo_train::config::read_config_text(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut c = TrainConfig::from_toml(&text).with_context(|| format!("{}", file.display()))?;
+    let file_preset = Preset::of(c.family);
+    if let Some(named) = target.and_then(TrainTarget::preset).filter(|&p| p != file_preset) {
+        bail!(
+            "{} trains {}, and with --config the file is the recipe: leave out `{}` (or name {})",
+            file.display(),
+            c.family.name(),
+            named.name(),
+            file_preset.name()
+        );
+    }
+    if let Some(data) = data {
+        let toy = |d: &DataSource| matches!(d, DataSource::Toy(_));
+        if toy(&c.data) != toy(data) {
+            let kind = |d: &DataSource| if toy(d) { "2-D points" } else { "images" };
+            bail!(
+                "{} is a recipe for {} ({}), and {data} is {}: start from a preset instead (train {} --dataset {data})",
+                file.display(),
+                kind(&c.data),
+                c.data,
+                kind(data),
+                file_preset.name()
+            );
+        }
+        c.data = data.clone();
+    }
     Ok(c)
 }
 
