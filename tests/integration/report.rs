@@ -9,6 +9,7 @@ use ganzoo::data::ToyDistribution;
 use ganzoo::tensorboard::proto::{Content, SessionStatus, What};
 use ganzoo::tensorboard::read_events;
 use ganzoo::train::compare::{comparison_html, relative};
+use ganzoo::train::data_record::DataRecord;
 use ganzoo::train::report::{evenly_spaced, RunStatus, RunView};
 use ganzoo::train::{DataSource, Family, Metrics, RunDir, Silent, TrainConfig, Trainer};
 
@@ -148,6 +149,9 @@ fn the_comparison_page_holds_both_runs_side_by_side() {
         c.seed = seed;
         train(c, dir);
     }
+    // What each trained on, where recorded (toys have no data.json; one is written here).
+    let record = DataRecord { dir: None, count: 64, shape: [1, 28, 28], digest: "00000000000000ab".into() };
+    record.write(&a).unwrap();
     let views = [RunView::load(&a).unwrap(), RunView::load(&b).unwrap()];
     let out = root.path().join("cmp/comparison.html");
     let html = comparison_html(&views, &out).unwrap();
@@ -156,6 +160,11 @@ fn the_comparison_page_holds_both_runs_side_by_side() {
     let row = |key: &str| html.lines().find(|l| l.contains(&format!(">{key}</td>"))).unwrap().to_string();
     assert!(row("seed").starts_with("<tr class=\"diff\">"), "{}", row("seed"));
     assert!(row("batch_size").starts_with("<tr><td>"), "{}", row("batch_size"));
+    let images = row("training images");
+    assert!(
+        images.starts_with("<tr class=\"diff\">") && images.contains("64 images of 1x28x28 (digest 00000000000000ab)")
+    );
+    assert!(images.contains("<td>—</td>"), "{images}");
     // Links to each run's report, relative to the page; charts embedded and decodable.
     assert!(ganzoo::train::html::local_references(&html).contains(&"../runs/seed-1/report.html".to_string()));
     let charts: Vec<&str> = html.split("data:image/png;base64,").skip(1).map(|p| &p[..p.find('"').unwrap()]).collect();

@@ -1,6 +1,7 @@
 //! A page that compares runs: their final metrics in one table, their curves overlaid, and
-//! their configurations side by side (rows that differ marked). One self-contained file:
-//! the charts are embedded as PNG data; each run's name links to its own report.
+//! their configurations and training images side by side (rows that differ marked). One
+//! self-contained file: the charts are embedded as PNG data; each run's name links to its
+//! own report.
 
 use std::path::Path;
 
@@ -8,6 +9,7 @@ use base64::Engine as _;
 use ganzoo_charts::{render_png, Chart, Mark, Series};
 use ganzoo_eval::EvalReport;
 
+use crate::data_record::DataRecord;
 use crate::html::{escape, page, table, url};
 use crate::metrics::Metrics;
 use crate::plot::{fid, modes_covered, w1};
@@ -133,20 +135,29 @@ fn config_table(runs: &[RunView<'_>]) -> Result<String> {
     let mut keys: Vec<String> = flat.iter().flatten().map(|(k, _)| k.clone()).collect();
     keys.sort();
     keys.dedup();
-    let rows: Vec<Vec<String>> = keys
+    let mut rows: Vec<Vec<String>> = keys
         .iter()
         .map(|k| {
             let values: Vec<String> = flat
                 .iter()
                 .map(|rows| rows.iter().find(|(key, _)| key == k).map_or("—".into(), |(_, v)| v.clone()))
                 .collect();
-            let differs = values.windows(2).any(|w| w[0] != w[1]);
-            let key = if differs { format!("!{}", escape(k)) } else { escape(k) };
-            std::iter::once(key).chain(values.iter().map(|v| escape(v))).collect()
+            row(k, &values)
         })
         .collect();
+    // What each trained on (data.json; toys and runs older than it have none).
+    let images: Vec<String> =
+        runs.iter().map(|r| DataRecord::read(&r.path).ok().flatten().map_or("—".into(), |d| d.describe())).collect();
+    rows.push(row("training images", &images));
     let header: Vec<&str> = std::iter::once("setting").chain(runs.iter().map(|r| r.name.as_str())).collect();
     Ok(table(&header, &rows))
+}
+
+/// A table row: the key (marked `!` where the values differ), then each run's value.
+fn row(key: &str, values: &[String]) -> Vec<String> {
+    let differs = values.windows(2).any(|w| w[0] != w[1]);
+    let key = if differs { format!("!{}", escape(key)) } else { escape(key) };
+    std::iter::once(key).chain(values.iter().map(|v| escape(v))).collect()
 }
 
 fn flatten_toml(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
