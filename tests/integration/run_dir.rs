@@ -107,6 +107,12 @@ fn overwrite_replaces_only_a_runs_own_files() {
     std::fs::write(run.join("samples/favourite.png"), [9u8; 4]).unwrap();
     std::fs::write(run.join("checkpoints/exported.onnx"), [7u8; 4]).unwrap();
     std::fs::write(run.join("tb/projector_config.pbtxt"), "embeddings {}").unwrap();
+    // Names that only look like the run's: a kept checkpoint, `sample --out` beside them.
+    let lookalikes = ["checkpoints/step-best/generator.safetensors", "checkpoints/latest.npy", "samples/iter-best.png"];
+    std::fs::create_dir(run.join("checkpoints/step-best")).unwrap();
+    for name in lookalikes {
+        std::fs::write(run.join(name), [5u8; 4]).unwrap();
+    }
     let events = |run: &Path| -> Vec<i64> {
         let files = std::fs::read_dir(run.join("tb")).unwrap().map(|e| e.unwrap().path());
         let events = files.filter(|p| p.to_string_lossy().contains("events.out.tfevents."));
@@ -118,6 +124,9 @@ fn overwrite_replaces_only_a_runs_own_files() {
     assert_eq!(std::fs::read_to_string(run.join("my-notes.txt")).unwrap(), "lr too high?");
     assert!(run.join("samples/favourite.png").is_file() && run.join("checkpoints/exported.onnx").is_file());
     assert!(run.join("tb/projector_config.pbtxt").is_file(), "a user's file in tb/ stays");
+    for name in lookalikes {
+        assert!(run.join(name).is_file(), "{name} was removed");
+    }
     assert_eq!(events(&run).iter().max(), Some(&1), "the old run's event files are gone");
     assert!(!run.join("checkpoints/step-00000003").exists(), "the old run's checkpoints are gone");
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
@@ -186,7 +195,15 @@ fn leftovers_of_interrupted_writes_are_removed_at_the_next_start() {
         "eval/step-00000003.json.tmp",
     ];
     // Names the run never writes that way stay, whatever they end in.
-    let theirs = ["notes.tmp", "samples/mine.png.tmp", "eval/summary.json.tmp", "samples/iter-00000003.png.bak"];
+    let theirs = [
+        "notes.tmp",
+        "samples/mine.png.tmp",
+        "eval/summary.json.tmp",
+        "samples/iter-00000003.png.bak",
+        "samples/iter-best.png.tmp",
+        "checkpoints/step-best.old",
+        "checkpoints/latest.old",
+    ];
     for name in left.iter().chain(&theirs) {
         std::fs::write(run.join(name), "half").unwrap();
     }

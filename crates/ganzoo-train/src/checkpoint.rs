@@ -24,6 +24,26 @@ const KEEP: usize = 2;
 /// The most bytes `latest` or a `state.json` may have (ganzoo's are under 1 KiB).
 pub const SMALL_FILE_BYTES: u64 = 1 << 20;
 
+/// The iteration in a checkpoint folder's name, for names [`save`] writes
+/// (`step-{:08}`) and no others: a user's copy beside them (`step-best`,
+/// `step-00000500-keep`) is neither pruned, counted, nor removed by `--overwrite`.
+pub fn step_of(name: &str) -> Option<u64> {
+    let n: u64 = name.strip_prefix("step-")?.parse().ok()?;
+    (format!("step-{n:08}") == name).then_some(n)
+}
+
+/// Whether `name` in `checkpoints/` is one the trainer writes: `latest`, a checkpoint,
+/// or the temporary forms of either (`latest.tmp`, `step-N.tmp`, `step-N.old`).
+pub fn is_own_entry(name: &str) -> bool {
+    let stem = name.strip_suffix(".tmp").or_else(|| name.strip_suffix(".old")).unwrap_or(name);
+    (stem == "latest" && !name.ends_with(".old")) || step_of(stem).is_some()
+}
+
+/// Whether `name` is a leftover of an interrupted write: `latest.tmp`, `step-N.tmp`, `step-N.old`.
+pub fn is_leftover(name: &str) -> bool {
+    is_own_entry(name) && (name.ends_with(".tmp") || name.ends_with(".old"))
+}
+
 /// Counters and random-stream positions that make a resume exact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {
@@ -146,13 +166,13 @@ pub fn latest(run: &Path) -> Result<Option<PathBuf>> {
     }
     let name = read_pointer(&pointer).map_err(io_err(&pointer))?;
     let dir = checkpoints_dir(run).join(name.trim());
-    if name.trim().is_empty() || name.contains('/') || !dir.is_dir() {
-        return Err(TrainError::Checkpoint {
-            path: pointer,
-            detail: format!("points to a missing checkpoint '{}'", name.trim()),
-        });
-    }
-    Ok(Some(dir))
+    let problem = match step_of(name.trim()) {
+        None => "names no checkpoint (step-N)",
+        Some(_) if !dir.is_dir() => "points to a missing checkpoint",
+        Some(_) => return Ok(Some(dir)),
+    };
+    let shown: String = name.trim().chars().take(80).collect();
+    Err(TrainError::Checkpoint { path: pointer, detail: format!("{problem}: '{shown}'") })
 }
 
 /// Checkpoints to resume from, most preferred first: the one `latest` names (when it
@@ -263,17 +283,17 @@ pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// The names of the complete checkpoints in `root` (`step-N`, not `.tmp`/`.old`), oldest first.
-fn complete_steps(root: &Path) -> Result<Vec<String>> {
-    let mut steps: Vec<String> = match std::fs::read_dir(root) {
+pub fn complete_steps(root: &Path) -> Result<Vec<String>> {
+    let mut steps: Vec<(u64, String)> = match std::fs::read_dir(root) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-            .filter(|n| n.starts_with("step-") && !n.contains('.'))
+            .filter_map(|n| step_of(&n).map(|step| (step, n)))
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(io_err(root)(e)),
     };
     steps.sort();
-    Ok(steps)
+    Ok(steps.into_iter().map(|(_, n)| n).collect())
 }
 
 /// Removes all but the newest [`KEEP`] complete checkpoints (never `current`).
@@ -340,6 +360,57 @@ mod tests {
         let run = run_with(&[10, 20, 30], 100, 20);
         make_room_within(run.path(), &tmp, 100, &disk(run.path(), 350)).unwrap();
         assert_eq!(left(run.path()), ["step-00000020", "step-00000030"]);
+    }
+
+    #[test]
+    fn checkpoint_names_are_only_the_ones_save_writes() {
+        assert_eq!(step_of("step-00000042"), Some(42));
+        assert_eq!(step_of("step-123456789"), Some(123_456_789));
+        for other in ["step-42", "step-best", "step-00000042-keep", "step-+0000042", "step-000000042", "step-", ".."] {
+            assert_eq!(step_of(other), None, "{other}");
+        }
+        for own in ["latest", "latest.tmp", "step-00000042", "step-00000042.tmp", "step-00000042.old"] {
+            assert!(is_own_entry(own), "{own}");
+        }
+        for other in ["latest.npy", "latest.old", "step-best", "step-best.tmp", "step-00000042.bak", "model.pt"] {
+            assert!(!is_own_entry(other), "{other}");
+        }
+        assert!(is_leftover("step-00000042.old") && is_leftover("latest.tmp") && !is_leftover("step-00000042"));
+    }
+
+    /// A user's copies beside the checkpoints (`step-best`, `step-00000010-keep`) are
+    /// neither counted, pruned, nor removed to make room; checkpoints sort by number.
+    #[test]
+    fn a_users_copies_of_checkpoints_are_never_removed() {
+        let run = run_with(&[10, 20, 30], 100, 30);
+        let root = checkpoints_dir(run.path());
+        let copies = ["step-best", "step-00000010-keep", "step-1"];
+        for copy in copies {
+            std::fs::create_dir(root.join(copy)).unwrap();
+            std::fs::write(root.join(copy).join("generator.safetensors"), [1u8; 8]).unwrap();
+        }
+        assert_eq!(left(run.path()), ["step-00000010", "step-00000020", "step-00000030"]);
+        let tmp = root.join("step-00000040.tmp");
+        make_room_within(run.path(), &tmp, 100, &disk(run.path(), 350)).unwrap();
+        prune(&root, "step-00000030").unwrap();
+        assert_eq!(left(run.path()), ["step-00000030"]);
+        for copy in copies {
+            assert!(root.join(copy).join("generator.safetensors").is_file(), "{copy} was removed");
+        }
+        let run = run_with(&[99_999_999, 100_000_000, 100_000_001], 1, 100_000_001);
+        prune(&checkpoints_dir(run.path()), "step-100000001").unwrap();
+        assert_eq!(left(run.path()), ["step-100000000", "step-100000001"], "by number, not by text");
+    }
+
+    #[test]
+    fn a_latest_pointer_naming_no_checkpoint_is_refused() {
+        let run = run_with(&[10], 1, 10);
+        assert_eq!(latest(run.path()).unwrap(), Some(checkpoints_dir(run.path()).join("step-00000010")));
+        for (text, says) in [("..", "names no checkpoint"), ("step-00000099", "missing checkpoint")] {
+            std::fs::write(checkpoints_dir(run.path()).join("latest"), text).unwrap();
+            let err = latest(run.path()).unwrap_err().to_string();
+            assert!(err.contains(says) && err.contains(text), "{err}");
+        }
     }
 
     /// Still short once the older ones are gone: an error naming the checkpoint, both

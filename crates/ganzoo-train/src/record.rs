@@ -234,7 +234,7 @@ impl Recorder {
     /// `samples/iter-N.png`: a grid of the fixed noise's images, or for toys real and
     /// generated points over the critic's value.
     pub fn write_samples(&mut self, iteration: u64, players: &Players, device: &Device) -> Result<()> {
-        let path = self.run.samples_dir().join(format!("iter-{iteration:08}.png"));
+        let path = self.run.samples_dir().join(sample_name(iteration));
         let config = &self.config;
         match &config.data {
             DataSource::Images(_) => {
@@ -268,4 +268,16 @@ impl Recorder {
         self.refresh(false)?;
         Ok(dir)
     }
+}
+
+/// The file name in `samples/` of the grid at `iteration`.
+pub fn sample_name(iteration: u64) -> String {
+    format!("iter-{iteration:08}.png")
+}
+
+/// The iteration in a grid's file name, for names [`sample_name`] writes and no others
+/// (a user's `iter-best.png` beside them is neither shown nor removed).
+pub fn sample_iteration(name: &str) -> Option<u64> {
+    let n = name.strip_prefix("iter-")?.strip_suffix(".png")?.parse().ok()?;
+    (sample_name(n) == name).then_some(n)
 }

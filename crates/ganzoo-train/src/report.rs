@@ -261,8 +261,7 @@ pub fn sample_files(dir: &Path) -> Result<Vec<(u64, String)>> {
     let Ok(entries) = std::fs::read_dir(dir.join("samples")) else { return Ok(found) };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let it = name.strip_prefix("iter-").and_then(|n| n.strip_suffix(".png")).and_then(|n| n.parse().ok());
-        if let Some(it) = it {
+        if let Some(it) = crate::record::sample_iteration(&name) {
             found.push((it, format!("samples/{name}")));
         }
     }
@@ -350,10 +349,8 @@ fn checkpoints_html(dir: &Path) -> Result<String> {
     let root = checkpoint::checkpoints_dir(dir);
     let latest = checkpoint::read_pointer(&root.join("latest")).unwrap_or_default();
     let mut rows = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(&root) {
-        let mut names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-        names.sort();
-        for name in names.iter().filter(|n| n.starts_with("step-") && !n.contains('.')) {
+    if let Ok(names) = checkpoint::complete_steps(&root) {
+        for name in &names {
             let bytes: u64 = std::fs::read_dir(root.join(name))
                 .map(|es| es.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
                 .unwrap_or(0);

@@ -184,8 +184,8 @@ impl RunDir {
     pub fn clean_leftovers(&self) -> Result<Vec<PathBuf>> {
         let mut removed = Vec::new();
         remove_files(&self.path, |n| n.ends_with(".tmp") && RUN_FILES.contains(&n), &mut removed)?;
-        let partial = |n: &str| n.ends_with(".png.tmp") || n.ends_with(".png.partial");
-        remove_files(&self.samples_dir(), |n| n.starts_with("iter-") && partial(n), &mut removed)?;
+        let partial = |n: &str| n.ends_with(".tmp") || n.ends_with(".partial");
+        remove_files(&self.samples_dir(), |n| partial(n) && is_own_sample(n), &mut removed)?;
         // An evaluation writing its report now holds `eval/.lock`: its `.tmp` is no leftover.
         let eval = self.path.join("eval");
         if !RunLock::is_held(&eval) {
@@ -193,9 +193,7 @@ impl RunDir {
         }
         let root = crate::checkpoint::checkpoints_dir(&self.path);
         for name in entry_names(&root)? {
-            let leftover = name == "latest.tmp"
-                || (name.starts_with("step-") && (name.ends_with(".tmp") || name.ends_with(".old")));
-            if leftover {
+            if crate::checkpoint::is_leftover(&name) {
                 let p = root.join(&name);
                 remove_entry(&p)?;
                 removed.push(p);
@@ -294,8 +292,8 @@ impl RunDir {
         for name in entry_names(&self.path)? {
             let p = self.path.join(&name);
             match name.as_str() {
-                "samples" => remove_owned_children(&p, |n| n.starts_with("iter-") && n.ends_with(".png"))?,
-                "checkpoints" => remove_owned_children(&p, |n| n.starts_with("step-") || n.starts_with("latest"))?,
+                "samples" => remove_owned_children(&p, is_own_sample)?,
+                "checkpoints" => remove_owned_children(&p, crate::checkpoint::is_own_entry)?,
                 "tb" => remove_owned_children(&p, |n| n.starts_with("events.out.tfevents."))?,
                 n if RUN_FILES.contains(&n) => remove_entry(&p)?,
                 LOCK_FILE => {}
@@ -307,6 +305,13 @@ impl RunDir {
         }
         Ok(())
     }
+}
+
+/// Whether `name` in `samples/` is a grid the trainer writes or its temporary form
+/// (`.png.tmp`, `.png.partial`).
+fn is_own_sample(name: &str) -> bool {
+    let stem = name.strip_suffix(".tmp").or_else(|| name.strip_suffix(".partial")).unwrap_or(name);
+    crate::record::sample_iteration(stem).is_some()
 }
 
 /// Whether `path` is missing, empty, a ganzoo run, or something else (with what it holds).
