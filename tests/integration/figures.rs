@@ -119,6 +119,12 @@ fn one_process_at_a_time_makes_figures_in_a_folder() {
     drop(other);
     assert!(!make(Figure::GeneratorCosts, &options, &mut Silent).unwrap().kept);
     assert!(dir.path().join("figures.json").exists());
+    // A training run's folder is not a figures folder, --overwrite or not.
+    let run = dir.path().join("run");
+    ganzoo::train::RunDir::create(&run, false).unwrap();
+    let e = make(Figure::GeneratorCosts, &Options { out: run.clone(), ..options }, &mut Silent).unwrap_err();
+    assert!(e.to_string().contains("is a training run"), "{e}");
+    assert!(!run.join("generator-costs.png").exists() && !run.join("figures.json").exists());
 }
 
 #[test]

@@ -181,6 +181,10 @@ pub fn check_outputs(figures: &[Figure], options: &Options) -> Result<()> {
     if std::fs::metadata(&options.out).is_ok_and(|m| !m.is_dir()) {
         return Err(FigureError::Io { path: options.out.clone(), detail: "is a file: --out names a folder".into() });
     }
+    if ganzoo_train::run_dir::is_run(&options.out) {
+        let detail = "is a training run: figures would mix with its files; --out names a folder of their own".into();
+        return Err(FigureError::Refused { path: options.out.clone(), detail });
+    }
     manifest::check(options)?;
     for &figure in figures {
         let (png, csv) = paths(figure, &options.out);

@@ -307,6 +307,11 @@ impl RunDir {
     }
 }
 
+/// Whether `path` is a folder holding a ganzoo run (its marker, or an older run's files).
+pub fn is_run(path: &Path) -> bool {
+    matches!(classify(path), Ok(Contents::Run))
+}
+
 /// Whether `name` in `samples/` is a grid the trainer writes or its temporary form
 /// (`.png.tmp`, `.png.partial`).
 fn is_own_sample(name: &str) -> bool {
