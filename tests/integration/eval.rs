@@ -308,4 +308,8 @@ fn eval_every_puts_image_metrics_into_the_metrics_lines() {
     // The line reads back into the typed report.
     let m: ganzoo::train::Metrics = serde_json::from_value(lines[1].clone()).unwrap();
     assert!(matches!(m.eval, Some(ganzoo::eval::EvalReport::Image(_))));
+    // It says what it was measured against: the network's weights and the real images.
+    let fingerprint = ganzoo::eval::feature_cache::fingerprint_split(&data());
+    assert_eq!(eval["reference"]["real"].as_str(), Some(fingerprint.as_str()), "{eval}");
+    assert!(eval["reference"]["network"].as_str().unwrap().starts_with("classifier-mnist-"), "{eval}");
 }

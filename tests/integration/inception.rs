@@ -248,7 +248,7 @@ fn image_metrics_in_inception_features_leave_out_the_class_metrics() {
     let normal = |n: usize, shift: f32, seed: u64| {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let features = (0..n * FEATURES).map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal) + shift).collect();
-        Seen { dim: FEATURES, classes: 0, features, probs: Vec::new() }
+        Seen { dim: FEATURES, classes: 0, features, probs: Vec::new(), reference: None }
     };
     let real = normal(2100, 0.0, 1);
     let report = image_metrics("inception", &normal(2100, 0.0, 2), &real, 0).unwrap();

@@ -176,6 +176,38 @@ fn the_comparison_page_holds_both_runs_side_by_side() {
     }
 }
 
+/// FIDs against other real images or another feature network are said not to compare;
+/// the same reference, or one not recorded (an older run), gives no warning.
+#[test]
+fn the_comparison_page_warns_when_fids_were_measured_against_other_references() {
+    let root = tempfile::tempdir().unwrap();
+    let runs = [root.path().join("a"), root.path().join("b")];
+    for run in &runs {
+        train(toy(Family::WganGp, 10), run);
+    }
+    let image_eval = |real: Option<&str>| {
+        let reference = real.map(|r| serde_json::json!({"network": "classifier-mnist-0123", "real": r}));
+        let report = serde_json::json!({
+            "samples": 500, "real_samples": 1000, "features": "classifier:mnist", "fid": 12.5,
+            "kid": {"mean": 0.1, "std": 0.01, "subsets": 10, "subset_size": 100},
+            "precision": 0.5, "recall": 0.4, "real_split": "test", "reference": reference,
+        });
+        Some(ganzoo::eval::EvalReport::Image(serde_json::from_value(report).unwrap()))
+    };
+    let page = |reals: [Option<&str>; 2]| {
+        let mut views: Vec<RunView> = runs.iter().map(|r| RunView::load(r).unwrap()).collect();
+        for (view, real) in views.iter_mut().zip(reals) {
+            view.history.to_mut().last_mut().unwrap().eval = image_eval(real);
+        }
+        comparison_html(&views, &root.path().join("cmp.html")).unwrap()
+    };
+    let warning = "measured against different references";
+    assert!(!page([Some("aaaa"), Some("aaaa")]).contains(warning));
+    assert!(!page([Some("aaaa"), None]).contains(warning));
+    let html = page([Some("aaaa"), Some("bbbb")]);
+    assert!(html.contains(warning) && html.contains("real images aaaa (test)") && html.contains("real images bbbb"));
+}
+
 #[test]
 fn a_failed_run_shows_in_the_report_then_and_later() {
     let root = tempfile::tempdir().unwrap();

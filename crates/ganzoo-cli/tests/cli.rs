@@ -1592,6 +1592,10 @@ fn eval_scores_cifar10_samples_with_the_shipped_classifier() {
     };
     let (same_fid, noise_fid) = (fid(&same), fid(&noise));
     assert!(same_fid.abs() < 1e-3 && noise_fid > 100.0, "same {same_fid}, noise {noise_fid}");
+    // The table names what the samples were measured against: the network and the real images.
+    let table = ganzoo(&["eval", "--samples", same.to_str().unwrap(), "--dataset", "cifar10", "--data-dir", d]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("reference        network classifier-cifar10-") && text.contains(", real images "), "{text}");
     // Digits are not CIFAR-10 images: the shape is named.
     let gray = dir.path().join("gray.npy");
     ganzoo_data::npy::write_npy_f32(&gray, &[300, 1, 28, 28], &vec![0.0; 300 * 784]).unwrap();

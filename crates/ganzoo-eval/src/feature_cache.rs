@@ -12,7 +12,7 @@ use candle_core::{DType, Device, Tensor};
 use ganzoo_data::ImageDataset;
 use sha2::{Digest, Sha256};
 
-use crate::image::{FeatureExtractor, Seen};
+use crate::image::{FeatureExtractor, Reference, Seen};
 use crate::{EvalError, Result};
 
 /// Hex digits of SHA-256 kept in ids and fingerprints.
@@ -70,7 +70,7 @@ pub fn read(path: &Path, n: usize, dim: usize, classes: usize) -> Option<Seen> {
     if features.iter().chain(&probs).any(|v| !v.is_finite()) {
         return None;
     }
-    Some(Seen { dim, classes, features, probs })
+    Some(Seen { dim, classes, features, probs, reference: None })
 }
 
 /// Writes `seen` to `path` through a temporary file in the same folder.
@@ -100,9 +100,10 @@ pub fn real_features(
     let (id, fingerprint) = (net.id()?, fingerprint_split(data));
     let files: Vec<PathBuf> = dirs.iter().map(|d| cache_file(d, &id, &fingerprint)).collect();
     let (n, dim, classes) = (data.len(), net.dim(), net.classes().unwrap_or(0));
+    let reference = Some(Reference { network: id, real: fingerprint });
     if let Some((file, seen)) = files.iter().find_map(|f| read(f, n, dim, classes).map(|s| (f, s))) {
         tracing::info!(file = %file.display(), "real features from the cache");
-        return Ok(seen);
+        return Ok(Seen { reference, ..seen });
     }
     let mut seen = net.nothing_seen();
     for ids in (0..n).collect::<Vec<_>>().chunks(net.batch()) {
@@ -125,5 +126,5 @@ pub fn real_features(
             Err(e) => tracing::warn!(file = %file.display(), error = %e, "cannot cache the real features here"),
         }
     }
-    Ok(seen)
+    Ok(Seen { reference, ..seen })
 }

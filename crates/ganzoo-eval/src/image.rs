@@ -82,14 +82,21 @@ impl FeatureExtractor {
             Self::Classifier(c) => see(c, images),
             Self::Inception(net) => {
                 let features = net.features(images)?;
-                Ok(Seen { dim: self.dim(), classes: 0, features: to_vec(&features)?, probs: Vec::new() })
+                Ok(Seen {
+                    dim: self.dim(),
+                    classes: 0,
+                    features: to_vec(&features)?,
+                    probs: Vec::new(),
+                    reference: None,
+                })
             }
         }
     }
 
     /// An empty set of what this network sees, to [`Seen::extend`].
     pub fn nothing_seen(&self) -> Seen {
-        Seen { dim: self.dim(), classes: self.classes().unwrap_or(0), features: Vec::new(), probs: Vec::new() }
+        let classes = self.classes().unwrap_or(0);
+        Seen { dim: self.dim(), classes, features: Vec::new(), probs: Vec::new(), reference: None }
     }
 }
 
@@ -104,6 +111,18 @@ pub struct Seen {
     pub features: Vec<f32>,
     /// `n × classes` class probabilities, row-major (empty without a classifier).
     pub probs: Vec<f32>,
+    /// For real images' features ([`crate::feature_cache::real_features`]): which network
+    /// saw which images.
+    pub reference: Option<Reference>,
+}
+
+/// What a measurement's real side was: the feature network's weights
+/// ([`FeatureExtractor::id`]) and the real images after any resizing
+/// ([`crate::feature_cache::fingerprint_split`]). Two FIDs compare only where both match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reference {
+    pub network: String,
+    pub real: String,
 }
 
 impl Seen {
@@ -147,6 +166,10 @@ pub struct ImageReport {
     /// which has no other (absent in reports written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub real_split: Option<String>,
+    /// The real side's network and images (absent in reports written before it was
+    /// recorded, and where the real features came from elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
 }
 
 fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
@@ -163,7 +186,8 @@ pub fn see(classifier: &Classifier, images: &Tensor) -> Result<Seen> {
     }
     let (logits, features) = classifier.logits_and_features(images)?;
     let probs = candle_nn::ops::softmax(&logits, D::Minus1).map_err(|e| EvalError::Numeric(e.to_string()))?;
-    Ok(Seen { dim: FEATURES, classes: classifier.card.classes, features: to_vec(&features)?, probs: to_vec(&probs)? })
+    let (features, probs) = (to_vec(&features)?, to_vec(&probs)?);
+    Ok(Seen { dim: FEATURES, classes: classifier.card.classes, features, probs, reference: None })
 }
 
 /// Every metric of `fake` against `real` (both seen by the network named `features`).
@@ -204,6 +228,7 @@ pub fn image_metrics(features: &str, fake: &Seen, real: &Seen, seed: u64) -> Res
         recall,
         real_resized_to: None,
         real_split: None,
+        reference: real.reference.clone(),
     })
 }
 

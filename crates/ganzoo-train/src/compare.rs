@@ -26,6 +26,7 @@ pub fn comparison_html(runs: &[RunView<'_>], out: &Path) -> Result<String> {
         format!("<h1>Comparison of {} runs</h1>\n<p class=\"sub\">{}</p>\n", runs.len(), escape(&names.join(" · ")));
     body += "<h2>Final metrics</h2>\n";
     body += &final_table(runs, out);
+    body += &reference_warning(runs);
     body += "<h2>Curves</h2>\n<div class=\"charts\">\n";
     for chart in overlaid_charts(runs) {
         let png = render_png(CHART, (1, 1), |a| -> Result<()> { Ok(chart.draw_on(&a[0])?) })?;
@@ -98,6 +99,37 @@ fn last_eval(history: &[Metrics]) -> String {
             format!("W1 {:.4}{modes} (it {it})", r.w1)
         }
     }
+}
+
+/// The real side of a run's last image evaluation ([`ganzoo_eval::image::Reference`],
+/// with the split and resizing), where it was recorded.
+fn last_reference(history: &[Metrics]) -> Option<String> {
+    let Some(EvalReport::Image(r)) = history.iter().rev().find_map(|m| m.eval.as_ref()) else { return None };
+    let reference = r.reference.as_ref()?;
+    let resized = r.real_resized_to.map_or(String::new(), |s| format!(", resized to {s}×{s}"));
+    Some(format!(
+        "{} (network {}), real images {} ({}{resized})",
+        r.features,
+        reference.network,
+        reference.real,
+        r.real_split.as_deref().unwrap_or("test")
+    ))
+}
+
+/// A note under the final metrics where the runs' last image evaluations were measured
+/// against different feature networks or real images: their FIDs do not compare.
+fn reference_warning(runs: &[RunView<'_>]) -> String {
+    let references: Vec<(String, String)> =
+        runs.iter().filter_map(|r| last_reference(&r.history).map(|x| (r.name.clone(), x))).collect();
+    if references.iter().all(|(_, x)| *x == references[0].1) {
+        return String::new();
+    }
+    let items: String =
+        references.iter().map(|(name, x)| format!("<li>{}: {}</li>", escape(name), escape(x))).collect();
+    format!(
+        "<p class=\"warn\">The last evaluations were measured against different references; \
+         their FIDs, KIDs and precision / recall do not compare:</p>\n<ul>{items}</ul>\n"
+    )
 }
 
 /// One chart per quantity, one line per run; quantities no run has are left out.

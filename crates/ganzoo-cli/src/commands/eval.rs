@@ -469,7 +469,11 @@ fn image_table(r: &ImageReport) -> String {
             histogram.len()
         );
     }
-    text + &format!("  precision        {:.3}\n  recall           {:.3}\n", r.precision, r.recall)
+    text += &format!("  precision        {:.3}\n  recall           {:.3}\n", r.precision, r.recall);
+    if let Some(reference) = &r.reference {
+        text += &format!("  reference        network {}, real images {}\n", reference.network, reference.real);
+    }
+    text
 }
 
 #[cfg(test)]
