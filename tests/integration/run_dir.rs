@@ -411,3 +411,34 @@ fn a_checkpoint_whose_counters_contradict_the_run_is_refused() {
     std::fs::write(&metrics, lines.join("\n") + "\n").unwrap();
     assert!(resume_error().contains("out of order"), "{}", resume_error());
 }
+
+/// The library records a run's images (`data.json`, without the folder only a caller
+/// knows) and resumes only on them: other images are refused before the run changes,
+/// and a run without the record gets one.
+#[test]
+fn a_run_records_its_images_and_resumes_only_on_them() {
+    use ganzoo::data::{DatasetSpec, KnownDataset};
+    use ganzoo::train::data_record::DataRecord;
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("run");
+    let mut c = TrainConfig::preset(Family::Gan, DataSource::Images(DatasetSpec::Known(KnownDataset::Mnist)));
+    (c.epochs, c.iters, c.batch_size, c.log_every, c.sample_every, c.checkpoint_every) = (None, Some(2), 16, 1, 100, 1);
+    let images = |seed| crate::common::digits(64, seed);
+    let mut t = Trainer::new(c, Some(images(1)), RunDir::create(&run, false).unwrap(), Device::Cpu).unwrap();
+    t.run(&mut Silent).unwrap();
+    drop(t);
+    assert_eq!(DataRecord::read(&run).unwrap(), Some(DataRecord::of(&images(1), None)));
+    let resume = |seed| {
+        let (dir, mut config) = RunDir::open_for_writing(&run).unwrap();
+        config.iters = Some(3);
+        Trainer::resume(dir, config, Some(images(seed)), Device::Cpu)
+    };
+    let before = snapshot(&run);
+    let err = resume(2).err().unwrap().to_string();
+    assert!(err.contains("resuming would change the data order") && err.contains("64 images of 1x28x28"), "{err}");
+    assert_eq!(snapshot(&run), before, "a refused resume changed the run");
+    resume(1).unwrap().run(&mut Silent).unwrap();
+    std::fs::remove_file(run.join("data.json")).unwrap();
+    drop(resume(1).unwrap());
+    assert_eq!(DataRecord::read(&run).unwrap(), Some(DataRecord::of(&images(1), None)), "an older run gets one");
+}

@@ -2,6 +2,7 @@
 //! count, shape and digest — so that `train --resume` and `eval --run` read them from
 //! there again without `--data-dir`, and a resume on other images (another copy of the
 //! data set, a folder since edited) is refused instead of silently changing the data order.
+//! The trainer writes and checks it; the folder is added by the caller that found it.
 
 use std::path::{Path, PathBuf};
 
@@ -70,6 +71,15 @@ impl DataRecord {
         let [c, h, w] = self.shape;
         let at = self.dir.as_ref().map_or(String::new(), |d| format!(" from {}", d.display()));
         format!("{} images of {c}x{h}x{w} (digest {}){at}", self.count, self.digest)
+    }
+
+    /// Refuses these images (a trainer's, to start or resume `run` with) where `run`
+    /// records others; `Ok(true)` where it records these, `Ok(false)` where it records none.
+    pub fn check_run(&self, run: &Path) -> Result<bool> {
+        match Self::read(run)? {
+            Some(then) => then.check(self, run).map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Refuses `now` (the images read for a resume) unless they are the recorded ones.

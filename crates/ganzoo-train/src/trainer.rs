@@ -34,6 +34,7 @@ use ganzoo_eval::EvalReport;
 use crate::checkpoint::{self, Snapshot, TrainState};
 use crate::config::{DataSource, TrainConfig};
 use crate::critic_step::critic_gradients;
+use crate::data_record::DataRecord;
 use crate::metrics::Metrics;
 use crate::networks::Players;
 use crate::objective::{self, scalar, AdversarialObjective, PendingStats, StepStats};
@@ -105,11 +106,18 @@ pub struct ImageEval {
 }
 
 impl Trainer {
-    /// A fresh run. `train` holds the training images (`None` for toys).
+    /// A fresh run. `train` holds the training images (`None` for toys), recorded in
+    /// `RUN/data.json` (without their folder, which only the caller knows: a caller that
+    /// writes a [`DataRecord`] of them first keeps it).
     pub fn new(config: TrainConfig, train: Option<ImageDataset>, mut run: RunDir, device: Device) -> Result<Self> {
         run.lock()?;
+        let data = train.as_ref().map(|t| DataRecord::of(t, None));
+        let recorded = data.as_ref().map(|d| d.check_run(run.path())).transpose()?;
         let t = Self::build(config, train, run, device)?;
         t.run_dir().save_config(&t.config)?;
+        if let (Some(data), Some(false)) = (&data, recorded) {
+            data.write(t.run_dir().path())?;
+        }
         Ok(t)
     }
 
@@ -158,9 +166,13 @@ impl Trainer {
     /// older ones, newest first, each skipped with a warning). Nothing in the run
     /// directory changes unless a checkpoint is restored; then `config.toml` is
     /// rewritten (its length may have been extended), metrics past the checkpoint are
-    /// dropped, and leftovers of interrupted writes are removed.
+    /// dropped, and leftovers of interrupted writes are removed. Images other than those
+    /// `RUN/data.json` records are refused first (they would change the data order); a
+    /// run without the record gets one.
     pub fn resume(mut run: RunDir, config: TrainConfig, train: Option<ImageDataset>, device: Device) -> Result<Self> {
         run.lock()?;
+        let data = train.as_ref().map(|t| DataRecord::of(t, None));
+        let recorded = data.as_ref().map(|d| d.check_run(run.path())).transpose()?;
         let candidates = checkpoint::candidates(run.path())?;
         if candidates.is_empty() {
             return Err(TrainError::Checkpoint {
@@ -181,6 +193,9 @@ impl Trainer {
                     let run = t.record.run_dir();
                     run.save_config(&t.config)?;
                     run.truncate_metrics(t.iteration)?;
+                    if let (Some(data), Some(false)) = (&data, recorded) {
+                        data.write(run.path())?;
+                    }
                     for p in run.clean_leftovers()? {
                         tracing::info!(leftover = %p.display(), "removed what an interrupted write left");
                     }

@@ -112,9 +112,6 @@ fn resume(path: &Path, args: &TrainArgs, device: Device, limit: MemoryLimit) -> 
     let recorded = DataRecord::read(run.path())?;
     let source = with_recorded_data_dir(&args.source, recorded.as_ref());
     let (train, eval, now) = load_images(&config, &source, limit)?;
-    if let (Some(then), Some(now)) = (&recorded, &now) {
-        then.check(now, run.path())?;
-    }
     // Its batch size and networks are the checkpoint's: only the limit can move.
     check_memory(
         &config,
@@ -122,9 +119,10 @@ fn resume(path: &Path, args: &TrainArgs, device: Device, limit: MemoryLimit) -> 
         limit,
         "raise --max-memory (a resumed run keeps its batch size and networks)",
     )?;
+    // Refuses images other than data.json records, before the run changes.
     let mut trainer = Trainer::resume(run, config, train, device)?;
-    // A run older than data.json gets one now, once its checkpoint is restored: the data
-    // it continues on, which later resumes must read again.
+    // A run older than data.json gets one now (Trainer::resume writes it without the
+    // folder, which is known only here): the data later resumes must read again.
     if let (None, Some(now)) = (&recorded, &now) {
         now.write(trainer.run_dir().path())?;
     }
