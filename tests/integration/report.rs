@@ -176,6 +176,37 @@ fn the_comparison_page_holds_both_runs_side_by_side() {
     }
 }
 
+/// The page lists `eval --run`'s reports in `eval/`, by iteration, each linked; one that
+/// cannot be read is shown as such, a user's file there is not listed.
+#[test]
+fn the_report_lists_the_runs_evaluations() {
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("run");
+    train(toy(Family::WganGp, 10), &run);
+    let points: Vec<f32> = (0..400).map(|i| ((i * 37) % 11) as f32 / 5.0 - 1.0).collect();
+    let toy = ganzoo::eval::toy::toy_metrics(ToyDistribution::EightGaussians, &points, 0).unwrap();
+    let eval = run.join("eval");
+    std::fs::create_dir(&eval).unwrap();
+    std::fs::write(eval.join("step-00000010-n200.json"), serde_json::to_string(&toy).unwrap()).unwrap();
+    std::fs::write(eval.join("step-00000005.json"), "{not json").unwrap();
+    std::fs::write(eval.join("notes.json"), "{}").unwrap();
+    let html = ganzoo::train::report::report_html(&RunView::load(&run).unwrap()).unwrap();
+    let section = &html[html.find("<h2>Evaluations</h2>").expect("no Evaluations section")..];
+    let (first, second) =
+        (section.find("step-00000005.json").unwrap(), section.find("step-00000010-n200.json").unwrap());
+    assert!(first < second && section.contains("unreadable: not an evaluation report"), "{section}");
+    assert!(
+        section.contains(&format!("W1 {}", ganzoo::train::report::Number(toy.w1))) && !section.contains("notes.json")
+    );
+    for link in ganzoo::train::html::local_references(&html) {
+        assert!(run.join(&link).exists(), "{link}");
+    }
+    // Where no process writes the run, `refresh` rewrites the page; while one does, not.
+    assert!(ganzoo::train::report::refresh(&run).unwrap());
+    let _writer = RunDir::open_for_writing(&run).unwrap();
+    assert!(!ganzoo::train::report::refresh(&run).unwrap());
+}
+
 /// FIDs against other real images or another feature network are said not to compare;
 /// the same reference, or one not recorded (an older run), gives no warning.
 #[test]

@@ -108,8 +108,16 @@ fn overwrite_replaces_only_a_runs_own_files() {
     std::fs::write(run.join("checkpoints/exported.onnx"), [7u8; 4]).unwrap();
     std::fs::write(run.join("tb/projector_config.pbtxt"), "embeddings {}").unwrap();
     // Names that only look like the run's: a kept checkpoint, `sample --out` beside them.
-    let lookalikes = ["checkpoints/step-best/generator.safetensors", "checkpoints/latest.npy", "samples/iter-best.png"];
+    let lookalikes = [
+        "checkpoints/step-best/generator.safetensors",
+        "checkpoints/latest.npy",
+        "samples/iter-best.png",
+        "eval/my-summary.json",
+    ];
     std::fs::create_dir(run.join("checkpoints/step-best")).unwrap();
+    // The replaced run's evaluations go with it (they are of its generator).
+    std::fs::create_dir(run.join("eval")).unwrap();
+    std::fs::write(run.join("eval/step-00000003-n500.json"), "{}").unwrap();
     for name in lookalikes {
         std::fs::write(run.join(name), [5u8; 4]).unwrap();
     }
@@ -127,6 +135,7 @@ fn overwrite_replaces_only_a_runs_own_files() {
     for name in lookalikes {
         assert!(run.join(name).is_file(), "{name} was removed");
     }
+    assert!(!run.join("eval/step-00000003-n500.json").exists(), "the old run's evaluation stayed");
     assert_eq!(events(&run).iter().max(), Some(&1), "the old run's event files are gone");
     assert!(!run.join("checkpoints/step-00000003").exists(), "the old run's checkpoints are gone");
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();

@@ -1342,6 +1342,9 @@ fn eval_scores_a_toy_run_and_samples_from_a_file() {
         serde_json::from_str(&std::fs::read_to_string(run.join("eval").join(name)).unwrap()).unwrap()
     };
     assert_eq!(saved("step-00000003-n300.json"), report);
+    // The run's page lists it (rewritten by eval: no process was training the run).
+    let page = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(page.contains("<h2>Evaluations</h2>") && page.contains("href=\"eval/step-00000003-n300.json\""));
     // Measured another way, the checkpoint gets another file: none replaces another.
     assert!(ganzoo(&["eval", "--run", r]).status.success());
     assert!(ganzoo(&["eval", "--run", r, "--n", "300", "--seed", "4"]).status.success());

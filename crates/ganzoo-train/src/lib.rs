@@ -15,6 +15,7 @@ pub mod critic_step;
 pub mod data_record;
 pub mod device;
 pub mod error;
+pub mod evaluations;
 pub mod html;
 pub mod lock;
 pub mod metrics;

@@ -160,6 +160,18 @@ pub fn rewrite(path: &Path) -> Result<PathBuf> {
     Ok(path.join(REPORT_FILE))
 }
 
+/// Rewrites a run's `report.html` (not its charts) where no process is writing the run:
+/// `Ok(false)` where one is (a run training rewrites its page itself).
+pub fn refresh(path: &Path) -> Result<bool> {
+    let view = RunView::load(path)?;
+    let (mut run, _) = RunDir::open(path)?;
+    match run.lock() {
+        Err(crate::TrainError::InUse { .. }) => Ok(false),
+        Err(e) => Err(e),
+        Ok(()) => write_report(&view).map(|()| true),
+    }
+}
+
 /// Writes `report.html` into the run (atomically).
 pub fn write_report(view: &RunView<'_>) -> Result<()> {
     write_atomic(&view.path.join(REPORT_FILE), report_html(view)?.as_bytes())
@@ -178,6 +190,7 @@ pub fn report_html(view: &RunView<'_>) -> Result<String> {
         body += &image_or_note(dir, "quality.png", "sample quality over training", "not drawn yet");
     }
     body += &metrics_html(view);
+    body += &crate::evaluations::html(dir);
     body += &checkpoints_html(dir)?;
     let config_text = crate::config::read_config_text(&dir.join(CONFIG_FILE)).unwrap_or_default();
     body += &format!("<h2>Configuration</h2>\n<pre>{}</pre>\n", escape(&config_text));

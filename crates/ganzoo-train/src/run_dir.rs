@@ -187,7 +187,7 @@ impl RunDir {
         let partial = |n: &str| n.ends_with(".tmp") || n.ends_with(".partial");
         remove_files(&self.samples_dir(), |n| partial(n) && is_own_sample(n), &mut removed)?;
         // An evaluation writing its report now holds `eval/.lock`: its `.tmp` is no leftover.
-        let eval = self.path.join("eval");
+        let eval = self.path.join(crate::evaluations::EVAL_DIR);
         if !RunLock::is_held(&eval) {
             remove_files(&eval, |n| n.starts_with("step-") && n.ends_with(".json.tmp"), &mut removed)?;
         }
@@ -295,6 +295,8 @@ impl RunDir {
                 "samples" => remove_owned_children(&p, is_own_sample)?,
                 "checkpoints" => remove_owned_children(&p, crate::checkpoint::is_own_entry)?,
                 "tb" => remove_owned_children(&p, |n| n.starts_with("events.out.tfevents."))?,
+                // The replaced run's evaluations (`eval --run`) are of its generator.
+                crate::evaluations::EVAL_DIR => remove_owned_children(&p, crate::evaluations::is_own_entry)?,
                 n if RUN_FILES.contains(&n) => remove_entry(&p)?,
                 LOCK_FILE => {}
                 _ => kept.push(name),
@@ -439,7 +441,7 @@ fn for_each_metrics_line(path: &Path, mut each: impl FnMut(&[u8])) -> Result<()>
 /// does, holding `eval/.lock` meanwhile (waiting for it if need be): two evaluations of one
 /// run writing at once, or a training start clearing leftovers, never share a `.tmp` file.
 pub fn write_eval_report(run: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let dir = run.join("eval");
+    let dir = run.join(crate::evaluations::EVAL_DIR);
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let lock_path = dir.join(LOCK_FILE);
     let lock = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(&lock_path);

@@ -53,6 +53,10 @@ pub fn run(args: EvalArgs, limit: MemoryLimit) -> anyhow::Result<()> {
     };
     if let Some((run, step)) = run_step {
         ganzoo_train::run_dir::write_eval_report(&run, &report_name(step, &args), json.as_bytes())?;
+        // The run's page lists its evaluations; a run still training rewrites it itself.
+        if let Err(e) = ganzoo_train::report::refresh(&run) {
+            tracing::warn!(run = %run.display(), "report.html not rewritten: {e}");
+        }
     }
     let text = match &report {
         _ if args.json => json + "\n",
