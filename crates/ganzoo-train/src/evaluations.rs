@@ -44,7 +44,7 @@ fn iteration_of(name: &str) -> Option<u64> {
 }
 
 fn read(path: &Path) -> std::result::Result<EvalReport, String> {
-    let text = ganzoo_data::regular_file::read_to_string(path, REPORT_BYTES, "evaluation report")
+    let text = ganzoo_data::regular_file::read_to_string(path, REPORT_BYTES, "ganzoo eval report")
         .map_err(|e| e.to_string())?;
     serde_json::from_str(&text).map_err(|e| format!("not an evaluation report: {e}"))
 }
