@@ -236,7 +236,21 @@ fn the_comparison_page_warns_when_fids_were_measured_against_other_references() 
     assert!(!page([Some("aaaa"), Some("aaaa")]).contains(warning));
     assert!(!page([Some("aaaa"), None]).contains(warning));
     let html = page([Some("aaaa"), Some("bbbb")]);
-    assert!(html.contains(warning) && html.contains("real images aaaa (test)") && html.contains("real images bbbb"));
+    assert!(html.contains("last evaluations in training were measured against different references"), "{html}");
+    assert!(html.contains("real images aaaa (test)") && html.contains("real images bbbb"));
+    // The reports of `eval --run` (eval/) have a column of their own, checked the same way.
+    for (run, real) in runs.iter().zip(["cccc", "dddd"]) {
+        std::fs::create_dir_all(run.join("eval")).unwrap();
+        let Some(ganzoo::eval::EvalReport::Image(report)) = image_eval(Some(real)) else { unreachable!() };
+        std::fs::write(run.join("eval/step-00000010-n500.json"), serde_json::to_string(&report).unwrap()).unwrap();
+    }
+    let html = page([None, None]);
+    assert!(
+        html.contains("FID 12.500 · KID 0.10000 · precision 0.50000 · recall 0.40000 (step-00000010-n500.json)"),
+        "{html}"
+    );
+    assert!(html.contains("latest eval reports were measured against different references") && html.contains("cccc"));
+    assert!(!html.contains("last evaluations in training were"));
 }
 
 #[test]

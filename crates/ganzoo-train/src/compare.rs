@@ -10,6 +10,7 @@ use ganzoo_charts::{render_png, Chart, Mark, Series};
 use ganzoo_eval::EvalReport;
 
 use crate::data_record::DataRecord;
+use crate::evaluations::{self, reference, results};
 use crate::html::{escape, page, table, url};
 use crate::metrics::Metrics;
 use crate::plot::{fid, modes_covered, w1};
@@ -26,7 +27,13 @@ pub fn comparison_html(runs: &[RunView<'_>], out: &Path) -> Result<String> {
         format!("<h1>Comparison of {} runs</h1>\n<p class=\"sub\">{}</p>\n", runs.len(), escape(&names.join(" · ")));
     body += "<h2>Final metrics</h2>\n";
     body += &final_table(runs, out);
-    body += &reference_warning(runs);
+    let named = |x: Option<String>, r: &RunView<'_>| x.map(|x| (r.name.clone(), x));
+    let training: Vec<_> =
+        runs.iter().filter_map(|r| named(last_eval(&r.history).map(|(_, e)| reference(e)), r)).collect();
+    let reports: Vec<_> =
+        runs.iter().filter_map(|r| named(latest_report(&r.path).map(|(_, e)| reference(&e)), r)).collect();
+    body += &reference_warning("last evaluations in training", &training);
+    body += &reference_warning("latest eval reports", &reports);
     body += "<h2>Curves</h2>\n<div class=\"charts\">\n";
     for chart in overlaid_charts(runs) {
         let png = render_png(CHART, (1, 1), |a| -> Result<()> { Ok(chart.draw_on(&a[0])?) })?;
@@ -51,7 +58,8 @@ fn final_table(runs: &[RunView<'_>], out: &Path) -> String {
         "critic loss",
         "generator loss",
         "W estimate",
-        "last evaluation",
+        "last evaluation (training)",
+        "latest eval report",
     ];
     let rows: Vec<Vec<String>> = runs
         .iter()
@@ -75,59 +83,34 @@ fn final_table(runs: &[RunView<'_>], out: &Path) -> String {
                 f(last.map(|m| m.d_loss)),
                 f(last.map(|m| m.g_loss)),
                 f(last.and_then(|m| m.wasserstein)),
-                escape(&last_eval(&r.history)),
+                escape(&last_eval(&r.history).map_or("—".into(), |(it, e)| format!("{} (it {it})", results(e)))),
+                escape(&latest_report(&r.path).map_or("—".into(), |(name, e)| format!("{} ({name})", results(&e)))),
             ]
         })
         .collect();
     table(&header, &rows)
 }
 
-/// `FID 123.4 (it 2000)` or `W1 0.071, 8/8 modes (it 3000)`.
-fn last_eval(history: &[Metrics]) -> String {
-    let Some((it, e)) = history.iter().rev().find_map(|m| m.eval.as_ref().map(|e| (m.iteration, e))) else {
-        return "—".into();
-    };
-    match e {
-        EvalReport::Image(r) => {
-            format!("FID {:.1}, precision {:.2}, recall {:.2} (it {it})", r.fid, r.precision, r.recall)
-        }
-        EvalReport::Toy(r) => {
-            let modes = match (r.modes_covered, r.modes) {
-                (Some(c), Some(n)) => format!(", {c}/{n} modes"),
-                _ => String::new(),
-            };
-            format!("W1 {:.4}{modes} (it {it})", r.w1)
-        }
-    }
+/// The last training-time evaluation (`--eval-every`): its numbers and iteration.
+fn last_eval(history: &[Metrics]) -> Option<(u64, &EvalReport)> {
+    history.iter().rev().find_map(|m| m.eval.as_ref().map(|e| (m.iteration, e)))
 }
 
-/// The real side of a run's last image evaluation ([`ganzoo_eval::image::Reference`],
-/// with the split and resizing), where it was recorded.
-fn last_reference(history: &[Metrics]) -> Option<String> {
-    let Some(EvalReport::Image(r)) = history.iter().rev().find_map(|m| m.eval.as_ref()) else { return None };
-    let reference = r.reference.as_ref()?;
-    let resized = r.real_resized_to.map_or(String::new(), |s| format!(", resized to {s}×{s}"));
-    Some(format!(
-        "{} (network {}), real images {} ({}{resized})",
-        r.features,
-        reference.network,
-        reference.real,
-        r.real_split.as_deref().unwrap_or("test")
-    ))
+/// The latest readable report of `eval --run` in the run's `eval/`, with its file name.
+fn latest_report(run: &Path) -> Option<(String, EvalReport)> {
+    evaluations::read_all(run).into_iter().rev().find_map(|(name, r)| r.ok().map(|r| (name, r)))
 }
 
-/// A note under the final metrics where the runs' last image evaluations were measured
-/// against different feature networks or real images: their FIDs do not compare.
-fn reference_warning(runs: &[RunView<'_>]) -> String {
-    let references: Vec<(String, String)> =
-        runs.iter().filter_map(|r| last_reference(&r.history).map(|x| (r.name.clone(), x))).collect();
-    if references.iter().all(|(_, x)| *x == references[0].1) {
+/// A note under the final metrics where, in one column, the runs' image evaluations were
+/// measured against different feature networks or real images: their FIDs do not compare.
+fn reference_warning(column: &str, references: &[(String, String)]) -> String {
+    let recorded: Vec<&(String, String)> = references.iter().filter(|(_, x)| x != "—").collect();
+    if recorded.iter().all(|(_, x)| *x == recorded[0].1) {
         return String::new();
     }
-    let items: String =
-        references.iter().map(|(name, x)| format!("<li>{}: {}</li>", escape(name), escape(x))).collect();
+    let items: String = recorded.iter().map(|(name, x)| format!("<li>{}: {}</li>", escape(name), escape(x))).collect();
     format!(
-        "<p class=\"warn\">The last evaluations were measured against different references; \
+        "<p class=\"warn\">The runs' {column} were measured against different references; \
          their FIDs, KIDs and precision / recall do not compare:</p>\n<ul>{items}</ul>\n"
     )
 }

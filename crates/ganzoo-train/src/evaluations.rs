@@ -64,26 +64,42 @@ pub fn html(run: &Path) -> String {
 }
 
 fn row(name: &str, report: &std::result::Result<EvalReport, String>) -> Vec<String> {
-    let n = |v: f64| Number(v).to_string();
     let link = format!("<a href=\"{}\">{}</a>", url(&format!("{EVAL_DIR}/{name}")), escape(name));
-    let (samples, of, results, reference) = match report {
-        Ok(EvalReport::Image(r)) => (
-            r.samples.to_string(),
-            r.features.clone(),
-            format!("FID {} · KID {} · precision {} · recall {}", n(r.fid), n(r.kid.mean), n(r.precision), n(r.recall)),
-            r.reference.as_ref().map_or("—".into(), |x| format!("network {}, real images {}", x.network, x.real)),
-        ),
-        Ok(EvalReport::Toy(r)) => {
+    let cells = match report {
+        Ok(r @ EvalReport::Image(i)) => [i.samples.to_string(), i.features.clone(), results(r), reference(r)],
+        Ok(r @ EvalReport::Toy(t)) => [t.samples.to_string(), t.toy.clone(), results(r), reference(r)],
+        Err(e) => ["—".into(), "—".into(), format!("unreadable: {e}"), "—".into()],
+    };
+    std::iter::once(link).chain(cells.iter().map(|c| escape(c))).collect()
+}
+
+/// A report's numbers in a line: `FID 12.3 · KID 0.0101 · precision 0.61 · recall 0.58`,
+/// or `W1 0.071 (real vs real 0.065) · modes 8 / 8`.
+pub fn results(report: &EvalReport) -> String {
+    let n = |v: f64| Number(v).to_string();
+    match report {
+        EvalReport::Image(r) => {
+            format!("FID {} · KID {} · precision {} · recall {}", n(r.fid), n(r.kid.mean), n(r.precision), n(r.recall))
+        }
+        EvalReport::Toy(r) => {
             let modes = match (r.modes_covered, r.modes) {
                 (Some(c), Some(m)) => format!(" · modes {c} / {m}"),
                 _ => String::new(),
             };
-            let floor = n(r.w1_real_floor);
-            (r.samples.to_string(), r.toy.clone(), format!("W1 {} (real vs real {floor}){modes}", n(r.w1)), "—".into())
+            format!("W1 {} (real vs real {}){modes}", n(r.w1), n(r.w1_real_floor))
         }
-        Err(e) => ("—".into(), "—".into(), format!("unreadable: {e}"), "—".into()),
-    };
-    vec![link, samples, escape(&of), escape(&results), escape(&reference)]
+    }
+}
+
+/// What an image report was measured against: the feature network (by name and weights)
+/// and the real images (by fingerprint, split and resizing); `—` where not recorded.
+/// Two reports' FIDs compare only where this is the same.
+pub fn reference(report: &EvalReport) -> String {
+    let EvalReport::Image(r) = report else { return "—".into() };
+    let Some(x) = &r.reference else { return "—".into() };
+    let resized = r.real_resized_to.map_or(String::new(), |s| format!(", resized to {s}×{s}"));
+    let split = r.real_split.as_deref().unwrap_or("test");
+    format!("{} (network {}), real images {} ({split}{resized})", r.features, x.network, x.real)
 }
 
 #[cfg(test)]
