@@ -339,9 +339,13 @@ pub struct RecipeArgs {
     /// Iterations between sample grids [default: 200; 500 on toys]
     #[arg(long)]
     pub sample_every: Option<u64>,
-    /// Iterations between checkpoints (the two newest are kept) [default: 500]
+    /// Iterations between checkpoints [default: 500]
     #[arg(long)]
     pub checkpoint_every: Option<u64>,
+    /// Checkpoints kept, the newest (older ones are removed); 0 keeps every one, so that
+    /// any of them can be sampled or evaluated later [default: 2]
+    #[arg(long, value_name = "N")]
+    pub keep_checkpoints: Option<usize>,
     /// Activations in f32, or bf16 on f32 master weights (mixed precision, for GPUs;
     /// on the CPU slower than f32) [default: f32]
     #[arg(long, value_enum)]
@@ -381,11 +385,12 @@ impl RecipeArgs {
     }
 
     /// The flags that set how often a run logs, samples, saves and measures.
-    pub fn schedule_given(&self) -> [(bool, &'static str); 4] {
+    pub fn schedule_given(&self) -> [(bool, &'static str); 5] {
         [
             (self.log_every.is_some(), "--log-every"),
             (self.sample_every.is_some(), "--sample-every"),
             (self.checkpoint_every.is_some(), "--checkpoint-every"),
+            (self.keep_checkpoints.is_some(), "--keep-checkpoints"),
             (self.eval_every.is_some(), "--eval-every"),
         ]
     }
@@ -494,6 +499,10 @@ pub struct SampleArgs {
     /// A run directory written by `train`.
     #[arg(long)]
     pub run: PathBuf,
+    /// The checkpoint at this generator iteration (one the run keeps: train
+    /// --keep-checkpoints) [default: the latest]
+    #[arg(long, value_name = "ITERATION")]
+    pub step: Option<u64>,
     #[arg(long, default_value_t = 64)]
     pub n: usize,
     #[arg(long, default_value_t = 0)]
@@ -522,6 +531,10 @@ pub struct EvalArgs {
     /// A run directory: its latest generator is sampled; the report goes to RUN/eval/step-N.json (with the settings given in the name).
     #[arg(long)]
     pub run: Option<PathBuf>,
+    /// With --run: the checkpoint at this generator iteration (one the run keeps: train
+    /// --keep-checkpoints) [default: the latest]
+    #[arg(long, value_name = "ITERATION", requires = "run")]
+    pub step: Option<u64>,
     /// Samples from anywhere, as float32 .npy: N×2 toy points, or N×C×H×W images in [−1, 1].
     #[arg(long, requires = "dataset")]
     pub samples: Option<PathBuf>,

@@ -370,10 +370,49 @@ fn train_then_sample_then_resume() {
     // What config.toml may change, the flags change too, and it is recorded there.
     std::fs::write(&config, &text).unwrap();
     let more = ["train", "--resume", run_s, "--data-dir", data_s, "--iters", "6", "--checkpoint-every", "2"];
-    let out = ganzoo(&[&more[..], &["--sample-every", "3"]].concat());
+    let out = ganzoo(&[&more[..], &["--sample-every", "3", "--keep-checkpoints", "3"]].concat());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let saved = std::fs::read_to_string(&config).unwrap();
     assert!(saved.contains("checkpoint_every = 2") && saved.contains("sample_every = 3"), "{saved}");
+    assert!(saved.contains("keep_checkpoints = 3"), "{saved}");
+}
+
+/// `--keep-checkpoints 0` keeps every checkpoint; a resume may keep fewer from then on.
+#[test]
+fn keep_checkpoints_sets_how_many_checkpoints_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let steps = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("step-"))
+            .collect();
+        names.sort();
+        names
+    };
+    let train = ["train", "gan", "--dataset", "8gaussians", "--iters", "4", "--checkpoint-every", "1"];
+    let out = ganzoo(&[&train[..], &["--keep-checkpoints", "0", "--out", r]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(steps(), ["step-00000001", "step-00000002", "step-00000003", "step-00000004"]);
+    // Any kept checkpoint can be sampled and measured; each gives its own samples.
+    let npy = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    for (step, out) in [(None, npy("latest.npy")), (Some("2"), npy("two.npy")), (Some("4"), npy("four.npy"))] {
+        let at = step.map_or(vec![], |s| vec!["--step", s]);
+        let sampled = ganzoo(&[&["sample", "--run", r, "--n", "20", "--out", &out][..], &at].concat());
+        assert!(sampled.status.success(), "{}", String::from_utf8_lossy(&sampled.stderr));
+    }
+    let bytes = |name: &str| std::fs::read(npy(name)).unwrap();
+    assert!(bytes("latest.npy") == bytes("four.npy") && bytes("two.npy") != bytes("four.npy"));
+    assert!(ganzoo(&["eval", "--run", r, "--step", "2", "--n", "200"]).status.success());
+    assert!(run.join("eval/step-00000002-n200.json").is_file());
+    let missing = ganzoo(&["sample", "--run", r, "--step", "7", "--out", &npy("x.npy")]);
+    assert_clean_failure(&missing, "has no checkpoint at iteration 7; it keeps those at 1, 2, 3, 4");
+    let out = ganzoo(&["train", "--resume", r, "--iters", "6", "--keep-checkpoints", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(steps(), ["step-00000006"]);
+    assert_clean_failure(&ganzoo(&["train", "gan", "--keep-checkpoints", "-1"]), "--keep-checkpoints");
 }
 
 /// Files at paths a user chose are written through `PATH.partial`, created new: a file of

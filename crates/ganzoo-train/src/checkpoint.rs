@@ -19,8 +19,9 @@ use crate::error::io_err;
 use crate::stream::StreamPosition;
 use crate::{Result, TrainConfig, TrainError};
 
-/// Checkpoints kept on disk; older ones are removed.
-const KEEP: usize = 2;
+/// Checkpoints kept on disk by default (`TrainConfig::keep_checkpoints`); older ones are
+/// removed.
+pub const DEFAULT_KEEP: usize = 2;
 /// The most bytes `latest` or a `state.json` may have (ganzoo's are under 1 KiB).
 pub const SMALL_FILE_BYTES: u64 = 1 << 20;
 
@@ -73,9 +74,10 @@ pub fn checkpoints_dir(run: &Path) -> PathBuf {
     run.join("checkpoints")
 }
 
-/// Writes a checkpoint atomically and points `latest` at it. Where the disk lacks room
-/// for it, the checkpoints older than the latest go first; if that is not enough,
-/// nothing is written and [`TrainError::NoRoom`] says what is needed and what is kept.
+/// Writes a checkpoint atomically and points `latest` at it, then keeps the newest
+/// `keep_checkpoints` of the configuration (0: all). Where the disk lacks room for it,
+/// those that would then be removed go first; if that is not enough (or every one is
+/// kept), nothing is written and [`TrainError::NoRoom`] says what is needed and what is kept.
 pub fn save(run: &Path, snap: &Snapshot<'_>) -> Result<PathBuf> {
     let root = checkpoints_dir(run);
     std::fs::create_dir_all(&root).map_err(io_err(&root))?;
@@ -84,7 +86,8 @@ pub fn save(run: &Path, snap: &Snapshot<'_>) -> Result<PathBuf> {
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
     }
-    make_room(run, &tmp, size_on_disk(snap))?;
+    let keep = snap.config.keep_checkpoints;
+    make_room(run, &tmp, size_on_disk(snap), keep)?;
     std::fs::create_dir(&tmp).map_err(io_err(&tmp))?;
     if let Err(e) = write_files(&tmp, snap) {
         // A failed write (the disk filled after all) gives its space back.
@@ -101,7 +104,7 @@ pub fn save(run: &Path, snap: &Snapshot<'_>) -> Result<PathBuf> {
         std::fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
     }
     crate::run_dir::write_atomic(&root.join("latest"), name.as_bytes())?;
-    prune(&root, &name)?;
+    prune(&root, &name, keep)?;
     Ok(dir)
 }
 
@@ -126,15 +129,15 @@ fn size_on_disk(snap: &Snapshot<'_>) -> u128 {
 }
 
 /// Checks that `needed` bytes fit beside `tmp`; where they do not, removes the complete
-/// checkpoints other than the one `latest` names and the newest (`prune` would remove
-/// them once this one is written) and checks again. The checkpoint a resume would
-/// start from is never removed.
-fn make_room(run: &Path, tmp: &Path, needed: u128) -> Result<()> {
-    make_room_within(run, tmp, needed, &|| ganzoo_data::room::free_bytes(tmp))
+/// checkpoints that `prune` would remove once this one is written (all but the newest
+/// `keep − 1`; none where `keep` is 0), never the one `latest` names, and checks again.
+/// The checkpoint a resume would start from is never removed.
+fn make_room(run: &Path, tmp: &Path, needed: u128, keep: usize) -> Result<()> {
+    make_room_within(run, tmp, needed, keep, &|| ganzoo_data::room::free_bytes(tmp))
 }
 
 /// [`make_room`] with the free space read by `free` (tests give a small disk).
-fn make_room_within(run: &Path, tmp: &Path, needed: u128, free: &dyn Fn() -> Option<u64>) -> Result<()> {
+fn make_room_within(run: &Path, tmp: &Path, needed: u128, keep: usize, free: &dyn Fn() -> Option<u64>) -> Result<()> {
     let short = || free().filter(|&free| needed > u128::from(free));
     if short().is_none() {
         return Ok(());
@@ -142,7 +145,8 @@ fn make_room_within(run: &Path, tmp: &Path, needed: u128, free: &dyn Fn() -> Opt
     let root = checkpoints_dir(run);
     let kept = latest(run).ok().flatten();
     let steps = complete_steps(&root)?;
-    for name in steps.iter().rev().skip(1) {
+    let removable = if keep == 0 { 0 } else { steps.len().saturating_sub(keep - 1) };
+    for name in &steps[..removable] {
         let dir = root.join(name);
         if Some(&dir) != kept.as_ref() {
             tracing::warn!(checkpoint = %dir.display(), "removed early to make room for the next checkpoint");
@@ -173,6 +177,25 @@ pub fn latest(run: &Path) -> Result<Option<PathBuf>> {
     };
     let shown: String = name.trim().chars().take(80).collect();
     Err(TrainError::Checkpoint { path: pointer, detail: format!("{problem}: '{shown}'") })
+}
+
+/// The complete checkpoint at generator iteration `step`, or an error naming those kept.
+pub fn at_step(run: &Path, step: u64) -> Result<PathBuf> {
+    let root = checkpoints_dir(run);
+    let name = format!("step-{step:08}");
+    let steps = complete_steps(&root)?;
+    if steps.contains(&name) {
+        return Ok(root.join(name));
+    }
+    let kept: Vec<String> = steps.iter().filter_map(|n| step_of(n)).map(|n| n.to_string()).collect();
+    let detail = match kept.is_empty() {
+        true => format!("has no checkpoint at iteration {step}, nor any other"),
+        false => format!(
+            "has no checkpoint at iteration {step}; it keeps those at {} (train --keep-checkpoints sets how many stay)",
+            kept.join(", ")
+        ),
+    };
+    Err(TrainError::Checkpoint { path: run.to_path_buf(), detail })
 }
 
 /// Checkpoints to resume from, most preferred first: the one `latest` names (when it
@@ -296,10 +319,14 @@ pub fn complete_steps(root: &Path) -> Result<Vec<String>> {
     Ok(steps.into_iter().map(|(_, n)| n).collect())
 }
 
-/// Removes all but the newest [`KEEP`] complete checkpoints (never `current`).
-fn prune(root: &Path, current: &str) -> Result<()> {
+/// Removes all but the newest `keep` complete checkpoints (never `current`; none where
+/// `keep` is 0).
+fn prune(root: &Path, current: &str, keep: usize) -> Result<()> {
+    if keep == 0 {
+        return Ok(());
+    }
     let steps = complete_steps(root)?;
-    let excess = steps.len().saturating_sub(KEEP);
+    let excess = steps.len().saturating_sub(keep);
     for name in steps.into_iter().take(excess).filter(|n| n != current) {
         let dir = root.join(&name);
         std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
@@ -344,7 +371,7 @@ mod tests {
     fn room_enough_removes_nothing() {
         let run = run_with(&[10, 20, 30], 100, 30);
         let tmp = checkpoints_dir(run.path()).join("step-00000040.tmp");
-        make_room_within(run.path(), &tmp, 100, &disk(run.path(), 400)).unwrap();
+        make_room_within(run.path(), &tmp, 100, 2, &disk(run.path(), 400)).unwrap();
         assert_eq!(left(run.path()).len(), 3);
     }
 
@@ -354,11 +381,11 @@ mod tests {
     fn short_of_room_the_older_checkpoints_go_first() {
         let run = run_with(&[10, 20, 30], 100, 30);
         let tmp = checkpoints_dir(run.path()).join("step-00000040.tmp");
-        make_room_within(run.path(), &tmp, 100, &disk(run.path(), 350)).unwrap();
+        make_room_within(run.path(), &tmp, 100, 2, &disk(run.path(), 350)).unwrap();
         assert_eq!(left(run.path()), ["step-00000030"]);
         // `latest` naming an older one (a resume from it): both it and the newest stay.
         let run = run_with(&[10, 20, 30], 100, 20);
-        make_room_within(run.path(), &tmp, 100, &disk(run.path(), 350)).unwrap();
+        make_room_within(run.path(), &tmp, 100, 2, &disk(run.path(), 350)).unwrap();
         assert_eq!(left(run.path()), ["step-00000020", "step-00000030"]);
     }
 
@@ -391,14 +418,14 @@ mod tests {
         }
         assert_eq!(left(run.path()), ["step-00000010", "step-00000020", "step-00000030"]);
         let tmp = root.join("step-00000040.tmp");
-        make_room_within(run.path(), &tmp, 100, &disk(run.path(), 350)).unwrap();
-        prune(&root, "step-00000030").unwrap();
+        make_room_within(run.path(), &tmp, 100, 2, &disk(run.path(), 350)).unwrap();
+        prune(&root, "step-00000030", 2).unwrap();
         assert_eq!(left(run.path()), ["step-00000030"]);
         for copy in copies {
             assert!(root.join(copy).join("generator.safetensors").is_file(), "{copy} was removed");
         }
         let run = run_with(&[99_999_999, 100_000_000, 100_000_001], 1, 100_000_001);
-        prune(&checkpoints_dir(run.path()), "step-100000001").unwrap();
+        prune(&checkpoints_dir(run.path()), "step-100000001", 2).unwrap();
         assert_eq!(left(run.path()), ["step-100000000", "step-100000001"], "by number, not by text");
     }
 
@@ -413,19 +440,38 @@ mod tests {
         }
     }
 
+    /// `keep_checkpoints`: short of room, only those pruning would remove go early (the
+    /// oldest beyond the newest `keep − 1`); with every one kept (0), none, and the
+    /// error says what is needed.
+    #[test]
+    fn short_of_room_what_is_kept_stays() {
+        let run = run_with(&[10, 20, 30, 40], 100, 40);
+        let tmp = checkpoints_dir(run.path()).join("step-00000050.tmp");
+        make_room_within(run.path(), &tmp, 100, 3, &disk(run.path(), 400)).unwrap();
+        assert_eq!(left(run.path()), ["step-00000030", "step-00000040"]);
+        let run = run_with(&[10, 20, 30, 40], 100, 40);
+        let err = make_room_within(run.path(), &tmp, 100, 0, &disk(run.path(), 450)).unwrap_err();
+        assert!(matches!(err, TrainError::NoRoom { needed: 100, free: 50, .. }), "{err:?}");
+        assert_eq!(left(run.path()).len(), 4);
+        prune(&checkpoints_dir(run.path()), "step-00000040", 0).unwrap();
+        assert_eq!(left(run.path()).len(), 4, "0 keeps every one");
+        prune(&checkpoints_dir(run.path()), "step-00000040", 3).unwrap();
+        assert_eq!(left(run.path()), ["step-00000020", "step-00000030", "step-00000040"]);
+    }
+
     /// Still short once the older ones are gone: an error naming the checkpoint, both
     /// sizes and the checkpoint kept, which is still there.
     #[test]
     fn no_room_even_then_stops_with_the_latest_kept() {
         let run = run_with(&[10, 20], 100, 20);
         let tmp = checkpoints_dir(run.path()).join("step-00000030.tmp");
-        let err = make_room_within(run.path(), &tmp, 100, &disk(run.path(), 150)).unwrap_err();
+        let err = make_room_within(run.path(), &tmp, 100, 2, &disk(run.path(), 150)).unwrap_err();
         assert!(matches!(err, TrainError::NoRoom { needed: 100, free: 50, .. }), "{err:?}");
         let msg = err.to_string();
         assert!(msg.contains("step-00000030.tmp") && msg.contains("100 B") && msg.contains("50 B free"), "{msg}");
         assert!(msg.contains("(") && msg.contains("step-00000020) is kept"), "{msg}");
         assert_eq!(left(run.path()), ["step-00000020"]);
         // Unknown free space refuses nothing.
-        make_room_within(run.path(), &tmp, u128::MAX, &|| None).unwrap();
+        make_room_within(run.path(), &tmp, u128::MAX, 2, &|| None).unwrap();
     }
 }

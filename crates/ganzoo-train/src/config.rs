@@ -335,6 +335,9 @@ pub struct TrainConfig {
     pub log_every: u64,
     pub sample_every: u64,
     pub checkpoint_every: u64,
+    /// Checkpoints kept on disk, the newest; 0 keeps every one (runs saved before it: 2).
+    #[serde(default = "default_keep")]
+    pub keep_checkpoints: usize,
     /// Measure sample quality every this many iterations (toys: mode counts and W1 of
     /// 2,000 samples) into that iteration's metrics line; a multiple of `log_every`.
     #[serde(default)]
@@ -345,6 +348,10 @@ pub struct TrainConfig {
     /// Activations' precision (runs saved before it: f32).
     #[serde(default)]
     pub precision: Precision,
+}
+
+fn default_keep() -> usize {
+    crate::checkpoint::DEFAULT_KEEP
 }
 
 fn on() -> bool {
@@ -527,6 +534,7 @@ impl TrainConfig {
             log_every: 10,
             sample_every: if toy { 500 } else { 200 },
             checkpoint_every: 500,
+            keep_checkpoints: crate::checkpoint::DEFAULT_KEEP,
             eval_every: None,
             tensorboard: true,
             precision: Precision::F32,
@@ -680,8 +688,8 @@ pub fn read_config_text(path: &std::path::Path) -> std::io::Result<String> {
 /// Settings a resumed run may change (by flag or by editing its `config.toml`): how long
 /// it trains and what it writes along the way. Every other one shapes the run's state
 /// (data order, batch, models, optimisers) and must stay as its checkpoint was trained.
-pub const RESUME_MAY_CHANGE: [&str; 6] =
-    ["epochs", "iters", "tensorboard", "sample_every", "checkpoint_every", "eval_every"];
+pub const RESUME_MAY_CHANGE: [&str; 7] =
+    ["epochs", "iters", "tensorboard", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every"];
 
 impl TrainConfig {
     /// The settings, dotted (`optimizer_g.lr`), in which `self` differs from `trained`

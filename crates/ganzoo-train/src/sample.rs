@@ -1,5 +1,6 @@
 //! Reading a finished (or interrupted) run back: rebuild the generator from the
-//! run's `config.toml`, load the latest checkpoint's weights, and sample.
+//! run's `config.toml`, load a checkpoint's weights (the latest, or one by iteration),
+//! and sample.
 
 use std::path::Path;
 
@@ -22,22 +23,35 @@ pub struct TrainedGenerator {
     pub gen: Network,
     /// Shape of one sample.
     pub sample_shape: Vec<usize>,
+    /// The generator iteration of the checkpoint its weights come from.
+    pub iteration: u64,
     device: Device,
 }
 
 impl TrainedGenerator {
     /// Loads the generator of `run` (its latest checkpoint).
     pub fn load(run: &Path, device: &Device) -> Result<Self> {
+        Self::load_at(run, None, device)
+    }
+
+    /// Loads the generator of `run` from its checkpoint at generator iteration `step`
+    /// (`checkpoints/step-N`, kept by `keep_checkpoints`), or the latest for `None`.
+    pub fn load_at(run: &Path, step: Option<u64>, device: &Device) -> Result<Self> {
         let (run, config) = RunDir::open(run)?;
-        let dir = checkpoint::latest(run.path())?.ok_or_else(|| TrainError::Checkpoint {
-            path: run.path().to_path_buf(),
-            detail: "has no checkpoint yet".into(),
-        })?;
+        let dir = match step {
+            None => checkpoint::latest(run.path())?.ok_or_else(|| TrainError::Checkpoint {
+                path: run.path().to_path_buf(),
+                detail: "has no checkpoint yet".into(),
+            })?,
+            Some(step) => checkpoint::at_step(run.path(), step)?,
+        };
+        // Its folder's name says its iteration (`latest` and `at_step` give only `step-N`).
+        let iteration = dir.file_name().and_then(|n| checkpoint::step_of(&n.to_string_lossy())).unwrap_or(0);
         let weights = dir.join("generator.safetensors");
         let sample_shape = sample_shape_from(&config, &run.config_path())?;
         let players = Players::build(&config, &sample_shape, device)?;
         checkpoint::load_store(&players.gen_store, &weights)?;
-        Ok(Self { config, gen: players.gen, sample_shape, device: device.clone() })
+        Ok(Self { config, gen: players.gen, sample_shape, iteration, device: device.clone() })
     }
 
     /// The same generator computing its activations in `precision` instead of the run's

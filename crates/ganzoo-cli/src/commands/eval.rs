@@ -18,7 +18,7 @@ use ganzoo_eval::transport::{W1Method, EXACT_MAX};
 use ganzoo_eval::{toy_metrics, EvalReport, ToyReport};
 use ganzoo_train::budget::MemoryLimit;
 use ganzoo_train::data_record::DataRecord;
-use ganzoo_train::{checkpoint, DataSource, TrainedGenerator};
+use ganzoo_train::{DataSource, TrainedGenerator};
 
 use crate::cli::{open_device, EvalArgs, FeatureKind, SourceArgs};
 use crate::commands::data::load;
@@ -82,12 +82,13 @@ fn check_toy_memory(n: usize, limit: MemoryLimit, hint: &str) -> anyhow::Result<
 
 fn eval_run(run: &Path, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<(EvalReport, u64)> {
     let device = open_device(args.device)?;
-    let mut gen =
-        TrainedGenerator::load(run, &device).with_context(|| format!("cannot load the run {}", run.display()))?;
+    let mut gen = TrainedGenerator::load_at(run, args.step, &device)
+        .with_context(|| format!("cannot load the run {}", run.display()))?;
     if let Some(precision) = args.precision {
         gen = gen.with_precision(precision.into());
     }
-    let step = checkpoint::latest(run)?.and_then(|dir| checkpoint::read_state(&dir).ok()).map_or(0, |s| s.iteration);
+    // The iteration of the checkpoint loaded (a run training meanwhile may have a newer one).
+    let step = gen.iteration;
     let report = match &gen.config.data {
         DataSource::Toy(toy) => {
             refuse_image_flags(*toy, args)?;

@@ -21,7 +21,7 @@ pub fn run(args: SampleArgs, limit: MemoryLimit) -> anyhow::Result<()> {
         bail!("--n must be at least 1");
     }
     let kind = output_kind(&args.out, &["png", "npy"], args.overwrite)?;
-    let mut gen = TrainedGenerator::load(&args.run, &device)
+    let mut gen = TrainedGenerator::load_at(&args.run, args.step, &device)
         .with_context(|| format!("cannot load the run {}", args.run.display()))?;
     if let Some(precision) = args.precision {
         gen = gen.with_precision(precision.into());

@@ -97,7 +97,7 @@ fn resume(path: &Path, args: &TrainArgs, device: Device, limit: MemoryLimit) -> 
     if let Some(flag) = first_given(&[&r.recipe_given()[..], &given].concat()) {
         bail!(
             "a resumed run keeps its recipe, data, batch size, seed and logging, so {flag} cannot change; --epochs, \
-             --iters, --sample-every, --checkpoint-every and --eval-every may"
+             --iters, --sample-every, --checkpoint-every, --keep-checkpoints and --eval-every may"
         );
     }
     let (run, mut config) = RunDir::open_for_writing(path)?;
@@ -106,6 +106,7 @@ fn resume(path: &Path, args: &TrainArgs, device: Device, limit: MemoryLimit) -> 
     }
     config.sample_every = r.sample_every.unwrap_or(config.sample_every);
     config.checkpoint_every = r.checkpoint_every.unwrap_or(config.checkpoint_every);
+    config.keep_checkpoints = r.keep_checkpoints.unwrap_or(config.keep_checkpoints);
     config.eval_every = r.eval_every.or(config.eval_every);
     config.validate()?;
     config.tensorboard &= !args.no_tensorboard;
@@ -329,6 +330,7 @@ fn apply_recipe(c: &mut TrainConfig, r: &RecipeArgs) -> anyhow::Result<()> {
     c.log_every = r.log_every.unwrap_or(c.log_every);
     c.sample_every = r.sample_every.unwrap_or(c.sample_every);
     c.checkpoint_every = r.checkpoint_every.unwrap_or(c.checkpoint_every);
+    c.keep_checkpoints = r.keep_checkpoints.unwrap_or(c.keep_checkpoints);
     c.eval_every = r.eval_every.or(c.eval_every);
     c.precision = r.precision.map(Into::into).unwrap_or(c.precision);
     Ok(())
