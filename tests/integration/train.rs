@@ -516,6 +516,29 @@ fn bf16_activations_train_f32_weights_and_resume_exactly() {
     assert_eq!(weights(&straight), weights(&split), "resumed bf16 weights differ");
 }
 
+/// A value `config.toml` cannot hold (TOML integers are signed 64-bit) is refused before
+/// a run records it: a random 64-bit seed used to make a run that could never be read
+/// back (resumed, sampled, evaluated).
+#[test]
+fn a_value_config_toml_cannot_hold_is_refused() {
+    use ganzoo::train::config::MAX_STORED;
+    let mut c = TrainConfig::preset(Family::Gan, DataSource::Toy(ToyDistribution::EightGaussians));
+    c.iters = Some(10);
+    c.seed = MAX_STORED;
+    c.validate().unwrap();
+    assert_eq!(TrainConfig::from_toml(&c.to_toml().unwrap()).unwrap().seed, MAX_STORED);
+    for (field, set) in [
+        ("seed", &(|c: &mut TrainConfig| c.seed = u64::MAX) as &dyn Fn(&mut TrainConfig)),
+        ("keep_checkpoints", &|c: &mut TrainConfig| c.keep_checkpoints = usize::MAX),
+        ("sample_every", &|c: &mut TrainConfig| c.sample_every = MAX_STORED + 1),
+    ] {
+        let mut bad = c.clone();
+        set(&mut bad);
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains(&format!("`{field} = ")) && err.contains("9223372036854775807"), "{err}");
+    }
+}
+
 /// A configuration file is read whole or refused: every preset's own `config.toml`
 /// reads back as itself, and a key it does not have — at the top or in a table, a
 /// typo of a real one — is an error naming it, not a setting silently left at the

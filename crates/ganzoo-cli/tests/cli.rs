@@ -1232,6 +1232,11 @@ fn sizes_are_refused_before_anything_is_allocated() {
     assert_clean_failure(&huge, "needs about");
     assert_clean_failure(&huge, "--batch-size");
     assert!(!out_dir.exists(), "a refused start leaves no run directory");
+    // A seed config.toml cannot hold (TOML integers are signed 64-bit) would leave a run
+    // that could never be read back.
+    let seed = ganzoo(&[&toy[..], &["--seed", "18446744073709551615", "--out", o]].concat());
+    assert_clean_failure(&seed, "`seed = 18446744073709551615` is more than a run's config.toml can hold");
+    assert!(!out_dir.exists(), "a refused start leaves no run directory");
     let capped = ganzoo(&[&toy[..], &["--max-memory", "50M", "--out", o]].concat());
     assert_clean_failure(&capped, "--max-memory allows 50.0 MiB");
     assert_clean_failure(&ganzoo(&[&toy[..], &["--max-memory", "lots", "--out", o]].concat()), "not a size");
@@ -1705,7 +1710,9 @@ fn figures_are_made_named_and_never_overwritten_unasked() {
     // Bounded before anything is planned: 10¹² seeds used to abort on the allocation.
     assert_clean_failure(&ganzoo(&["figures", "mode-coverage", "--seeds", "1000000000000"]), "more than 1000 runs");
     let past = ganzoo(&["figures", "mode-coverage", "--seed", "18446744073709551615", "--seeds", "2"]);
-    assert_clean_failure(&past, "the seeds would pass 18446744073709551615");
+    assert_clean_failure(&past, "the seeds would pass 9223372036854775807");
+    let past = ganzoo(&["figures", "mode-coverage", "--seed", "9223372036854775807", "--seeds", "2"]);
+    assert_clean_failure(&past, "the seeds would pass 9223372036854775807");
     // Every output is checked before the first figure is computed: a later figure's file
     // (or a mode-coverage run) that exists stops the command with nothing written.
     let later = dir.path().join("later");

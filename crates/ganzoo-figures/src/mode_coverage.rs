@@ -54,8 +54,10 @@ impl Budget {
         if self.seeds > MAX_SEEDS {
             return bad(format!("--seeds {} is more than {MAX_SEEDS} runs per family and toy", self.seeds));
         }
-        if seed.checked_add(self.seeds - 1).is_none() {
-            return bad(format!("--seed {seed} with --seeds {}: the seeds would pass {}", self.seeds, u64::MAX));
+        // Each run records its seed in its config.toml, whose integers are signed 64-bit.
+        if seed.checked_add(self.seeds - 1).is_none_or(|last| last > ganzoo_train::config::MAX_STORED) {
+            let max = ganzoo_train::config::MAX_STORED;
+            return bad(format!("--seed {seed} with --seeds {}: the seeds would pass {max}", self.seeds));
         }
         Ok(())
     }

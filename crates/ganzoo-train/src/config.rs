@@ -543,6 +543,7 @@ impl TrainConfig {
 
     /// Checks every value once; nothing later re-validates.
     pub fn validate(&self) -> Result<()> {
+        self.check_storable()?;
         let bad = |m: String| Err(TrainError::Config(m));
         if self.batch_size == 0 {
             return bad("batch size must be at least 1".into());
@@ -655,6 +656,24 @@ impl TrainConfig {
         }
     }
 
+    /// Refuses a value `config.toml` cannot hold: its integers are TOML's, signed 64-bit,
+    /// so a larger one (a random 64-bit `--seed`) would be written into the run but never
+    /// read back, leaving a run that cannot be resumed, sampled or evaluated.
+    fn check_storable(&self) -> Result<()> {
+        let beyond = |line: &&str| {
+            let value = line.split_once(" = ").map_or("", |(_, v)| v.trim());
+            !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) && value.parse::<i64>().is_err()
+        };
+        match self.to_toml()?.lines().find(beyond) {
+            Some(line) => Err(TrainError::Config(format!(
+                "`{}` is more than a run's config.toml can hold (TOML integers go up to {})",
+                line.trim(),
+                MAX_STORED
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Parses a saved `config.toml` (or one a user wrote, `train --config`). Every key
     /// must be one the configuration has: a misspelt one (`learning_rate` for `lr`) would
     /// otherwise be dropped and the run trained with the value it meant to replace.
@@ -675,6 +694,10 @@ impl TrainConfig {
         toml::to_string_pretty(self).map_err(|e| TrainError::Config(e.to_string()))
     }
 }
+
+/// The largest integer a `config.toml` holds (TOML's are signed 64-bit): the largest
+/// seed, iteration count or interval a run can record.
+pub const MAX_STORED: u64 = i64::MAX as u64;
 
 /// The most bytes a configuration file (`--config`, a run's or a checkpoint's
 /// `config.toml`) may have; ganzoo's own are under 1 KiB.
