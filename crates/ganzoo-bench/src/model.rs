@@ -88,7 +88,8 @@ impl BenchModel {
         config.image_size = self.image().map(|(_, side)| side);
         config.schedule = CriticSchedule { n_critic: config.schedule.n_critic, warmup: None };
         (config.epochs, config.iters) = (None, Some(u64::MAX / 2));
-        (config.log_every, config.sample_every, config.checkpoint_every) = (u64::MAX, u64::MAX, u64::MAX);
+        let never = ganzoo_train::config::MAX_STORED;
+        (config.log_every, config.sample_every, config.checkpoint_every) = (never, never, never);
         config.validate()?;
         Ok(config)
     }
