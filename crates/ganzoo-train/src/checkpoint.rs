@@ -25,12 +25,17 @@ pub const DEFAULT_KEEP: usize = 2;
 /// The most bytes `latest` or a `state.json` may have (ganzoo's are under 1 KiB).
 pub const SMALL_FILE_BYTES: u64 = 1 << 20;
 
-/// The iteration in a checkpoint folder's name, for names [`save`] writes
-/// (`step-{:08}`) and no others: a user's copy beside them (`step-best`,
-/// `step-00000500-keep`) is neither pruned, counted, nor removed by `--overwrite`.
+/// The folder name of the checkpoint at generator iteration `step`.
+pub fn step_name(step: u64) -> String {
+    format!("step-{step:08}")
+}
+
+/// The iteration in a checkpoint folder's name, for names [`step_name`] gives and no
+/// others: a user's copy beside them (`step-best`, `step-00000500-keep`) is neither
+/// pruned, counted, nor removed by `--overwrite`.
 pub fn step_of(name: &str) -> Option<u64> {
     let n: u64 = name.strip_prefix("step-")?.parse().ok()?;
-    (format!("step-{n:08}") == name).then_some(n)
+    (step_name(n) == name).then_some(n)
 }
 
 /// Whether `name` in `checkpoints/` is one the trainer writes: `latest`, a checkpoint,
@@ -81,7 +86,7 @@ pub fn checkpoints_dir(run: &Path) -> PathBuf {
 pub fn save(run: &Path, snap: &Snapshot<'_>) -> Result<PathBuf> {
     let root = checkpoints_dir(run);
     std::fs::create_dir_all(&root).map_err(io_err(&root))?;
-    let name = format!("step-{:08}", snap.state.iteration);
+    let name = step_name(snap.state.iteration);
     let tmp = root.join(format!("{name}.tmp"));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
@@ -182,7 +187,7 @@ pub fn latest(run: &Path) -> Result<Option<PathBuf>> {
 /// The complete checkpoint at generator iteration `step`, or an error naming those kept.
 pub fn at_step(run: &Path, step: u64) -> Result<PathBuf> {
     let root = checkpoints_dir(run);
-    let name = format!("step-{step:08}");
+    let name = step_name(step);
     let steps = complete_steps(&root)?;
     if steps.contains(&name) {
         return Ok(root.join(name));

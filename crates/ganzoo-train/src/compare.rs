@@ -26,14 +26,15 @@ pub fn comparison_html(runs: &[RunView<'_>], out: &Path) -> Result<String> {
     let mut body =
         format!("<h1>Comparison of {} runs</h1>\n<p class=\"sub\">{}</p>\n", runs.len(), escape(&names.join(" · ")));
     body += "<h2>Final metrics</h2>\n";
-    body += &final_table(runs, out);
-    let named = |x: Option<String>, r: &RunView<'_>| x.map(|x| (r.name.clone(), x));
-    let training: Vec<_> =
-        runs.iter().filter_map(|r| named(last_eval(&r.history).map(|(_, e)| reference(e)), r)).collect();
-    let reports: Vec<_> =
-        runs.iter().filter_map(|r| named(latest_report(&r.path).map(|(_, e)| reference(&e)), r)).collect();
+    // Each run's eval/ read once, for its column and the warning.
+    let reports: Vec<Option<(String, EvalReport)>> = runs.iter().map(|r| latest_report(&r.path)).collect();
+    body += &final_table(runs, &reports, out);
+    let named = |r: &RunView<'_>, e: Option<&EvalReport>| Some((r.name.clone(), reference(e?)?));
+    let training: Vec<_> = runs.iter().filter_map(|r| named(r, last_eval(&r.history).map(|(_, e)| e))).collect();
+    let latest: Vec<_> =
+        runs.iter().zip(&reports).filter_map(|(r, report)| named(r, report.as_ref().map(|(_, e)| e))).collect();
     body += &reference_warning("last evaluations in training", &training);
-    body += &reference_warning("latest eval reports", &reports);
+    body += &reference_warning("latest eval reports", &latest);
     body += "<h2>Curves</h2>\n<div class=\"charts\">\n";
     for chart in overlaid_charts(runs) {
         let png = render_png(CHART, (1, 1), |a| -> Result<()> { Ok(chart.draw_on(&a[0])?) })?;
@@ -46,7 +47,7 @@ pub fn comparison_html(runs: &[RunView<'_>], out: &Path) -> Result<String> {
     Ok(page("ganzoo run comparison", None, &body))
 }
 
-fn final_table(runs: &[RunView<'_>], out: &Path) -> String {
+fn final_table(runs: &[RunView<'_>], reports: &[Option<(String, EvalReport)>], out: &Path) -> String {
     let header = [
         "run",
         "family",
@@ -63,7 +64,8 @@ fn final_table(runs: &[RunView<'_>], out: &Path) -> String {
     ];
     let rows: Vec<Vec<String>> = runs
         .iter()
-        .map(|r| {
+        .zip(reports)
+        .map(|(r, latest)| {
             let last = r.history.last();
             let f = |v: Option<f64>| v.map_or("—".into(), |v| Number(v).to_string());
             let report = r.path.join(REPORT_FILE);
@@ -84,7 +86,10 @@ fn final_table(runs: &[RunView<'_>], out: &Path) -> String {
                 f(last.map(|m| m.g_loss)),
                 f(last.and_then(|m| m.wasserstein)),
                 escape(&last_eval(&r.history).map_or("—".into(), |(it, e)| format!("{} (it {it})", results(e)))),
-                escape(&latest_report(&r.path).map_or("—".into(), |(name, e)| format!("{} ({name})", results(&e)))),
+                escape(&match latest {
+                    Some((name, e)) => format!("{} ({name})", results(e)),
+                    None => "—".into(),
+                }),
             ]
         })
         .collect();
@@ -104,11 +109,11 @@ fn latest_report(run: &Path) -> Option<(String, EvalReport)> {
 /// A note under the final metrics where, in one column, the runs' image evaluations were
 /// measured against different feature networks or real images: their FIDs do not compare.
 fn reference_warning(column: &str, references: &[(String, String)]) -> String {
-    let recorded: Vec<&(String, String)> = references.iter().filter(|(_, x)| x != "—").collect();
-    if recorded.iter().all(|(_, x)| *x == recorded[0].1) {
+    if references.iter().all(|(_, x)| *x == references[0].1) {
         return String::new();
     }
-    let items: String = recorded.iter().map(|(name, x)| format!("<li>{}: {}</li>", escape(name), escape(x))).collect();
+    let items: String =
+        references.iter().map(|(name, x)| format!("<li>{}: {}</li>", escape(name), escape(x))).collect();
     format!(
         "<p class=\"warn\">The runs' {column} were measured against different references; \
          their FIDs, KIDs and precision / recall do not compare:</p>\n<ul>{items}</ul>\n"

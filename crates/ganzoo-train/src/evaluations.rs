@@ -65,10 +65,13 @@ pub fn html(run: &Path) -> String {
 
 fn row(name: &str, report: &std::result::Result<EvalReport, String>) -> Vec<String> {
     let link = format!("<a href=\"{}\">{}</a>", url(&format!("{EVAL_DIR}/{name}")), escape(name));
+    let dash = || "—".to_string();
     let cells = match report {
-        Ok(r @ EvalReport::Image(i)) => [i.samples.to_string(), i.features.clone(), results(r), reference(r)],
-        Ok(r @ EvalReport::Toy(t)) => [t.samples.to_string(), t.toy.clone(), results(r), reference(r)],
-        Err(e) => ["—".into(), "—".into(), format!("unreadable: {e}"), "—".into()],
+        Ok(r @ EvalReport::Image(i)) => {
+            [i.samples.to_string(), i.features.clone(), results(r), reference(r).unwrap_or_else(dash)]
+        }
+        Ok(r @ EvalReport::Toy(t)) => [t.samples.to_string(), t.toy.clone(), results(r), dash()],
+        Err(e) => [dash(), dash(), format!("unreadable: {e}"), dash()],
     };
     std::iter::once(link).chain(cells.iter().map(|c| escape(c))).collect()
 }
@@ -92,14 +95,14 @@ pub fn results(report: &EvalReport) -> String {
 }
 
 /// What an image report was measured against: the feature network (by name and weights)
-/// and the real images (by fingerprint, split and resizing); `—` where not recorded.
-/// Two reports' FIDs compare only where this is the same.
-pub fn reference(report: &EvalReport) -> String {
-    let EvalReport::Image(r) = report else { return "—".into() };
-    let Some(x) = &r.reference else { return "—".into() };
+/// and the real images (by fingerprint, split and resizing); `None` for toys and where
+/// not recorded. Two reports' FIDs compare only where this is the same.
+pub fn reference(report: &EvalReport) -> Option<String> {
+    let EvalReport::Image(r) = report else { return None };
+    let x = r.reference.as_ref()?;
     let resized = r.real_resized_to.map_or(String::new(), |s| format!(", resized to {s}×{s}"));
     let split = r.real_split.as_deref().unwrap_or("test");
-    format!("{} (network {}), real images {} ({split}{resized})", r.features, x.network, x.real)
+    Some(format!("{} (network {}), real images {} ({split}{resized})", r.features, x.network, x.real))
 }
 
 #[cfg(test)]
