@@ -161,6 +161,34 @@ fn a_run_has_one_writer_and_any_number_of_readers() {
 }
 
 #[test]
+fn a_writer_waits_out_a_page_rewrite_and_a_rewrite_never_waits() {
+    use ganzoo::train::lock::{RunLock, MOMENT};
+    use std::time::{Duration, Instant};
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("run");
+    train_toy(&run, 2);
+    // `eval --run` and `report RUN` hold the lock while they rewrite the page: a
+    // `train --resume` started meanwhile waits for it instead of being refused.
+    let rewrite = RunLock::try_acquire(&run).unwrap();
+    let done = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(rewrite);
+    });
+    let writer = RunDir::open_for_writing(&run).expect("the page's moment passes");
+    done.join().unwrap();
+    // While a writer has the run, a page's rewrite is skipped at once, and another
+    // writer is refused after the moment.
+    let asked = Instant::now();
+    assert!(!ganzoo::train::report::refresh(&run).unwrap());
+    assert!(asked.elapsed() < MOMENT, "a rewrite does not wait for a writer");
+    let asked = Instant::now();
+    let err = RunDir::open_for_writing(&run).unwrap_err();
+    assert!(matches!(err, TrainError::InUse { .. }), "{err}");
+    assert!(asked.elapsed() >= MOMENT, "a writer waits the moment before it gives up");
+    drop(writer);
+}
+
+#[test]
 fn a_refused_start_leaves_no_half_made_run() {
     let root = tempfile::tempdir().unwrap();
     let fresh = root.path().join("a/b/run");

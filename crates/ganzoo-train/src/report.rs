@@ -165,7 +165,7 @@ pub fn rewrite(path: &Path) -> Result<PathBuf> {
 pub fn refresh(path: &Path) -> Result<bool> {
     let view = RunView::load(path)?;
     let (mut run, _) = RunDir::open(path)?;
-    match run.lock() {
+    match run.try_lock() {
         Err(crate::TrainError::InUse { .. }) => Ok(false),
         Err(e) => Err(e),
         Ok(()) => write_report(&view).map(|()| true),

@@ -169,10 +169,19 @@ impl RunDir {
         Ok((run, config))
     }
 
-    /// Takes the run's writer lock, unless this value already holds it.
+    /// Takes the run's writer lock (waiting a [`MOMENT`](crate::lock::MOMENT) where it is
+    /// held), unless this value already holds it.
     pub fn lock(&mut self) -> Result<()> {
         if self.lock.is_none() {
             self.lock = Some(Arc::new(RunLock::acquire(&self.path)?));
+        }
+        Ok(())
+    }
+
+    /// As [`lock`](Self::lock), without waiting.
+    pub fn try_lock(&mut self) -> Result<()> {
+        if self.lock.is_none() {
+            self.lock = Some(Arc::new(RunLock::try_acquire(&self.path)?));
         }
         Ok(())
     }
