@@ -270,6 +270,11 @@ pub struct TrainArgs {
     /// sample grids: `tensorboard --logdir runs`).
     #[arg(long)]
     pub no_tensorboard: bool,
+    /// Print the configuration this command would train with (the preset, then --config,
+    /// then the flags, validated) as config.toml records it, and exit: no data is read and
+    /// no run is made. Save it, edit it, train from it with --config FILE.
+    #[arg(long, conflicts_with_all = ["resume", "out", "overwrite", "device", "data_dir", "no_download", "mirror", "grayscale"])]
+    pub print_config: bool,
     #[command(flatten)]
     pub recipe: RecipeArgs,
 }

@@ -511,6 +511,64 @@ fn toy_training_writes_value_surface_plots() {
     assert!(lines.iter().all(|l| l.contains(" W ") && l.contains("img/s") && l.contains("left")), "{log}");
 }
 
+/// `ganzoo ARGS` run in `cwd` with no data root there: what it leaves in `cwd` shows.
+fn ganzoo_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ganzoo"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_BACKTRACE", "0")
+        .env("GANZOO_DATA", cwd.join("no-data-here"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn print_config_shows_the_recipe_a_run_records_and_makes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let recipe = ["train", "wgan-gp", "--dataset", "8gaussians", "--iters", "3", "--lr-g", "3e-4", "--n-critic", "2"];
+    let out = ganzoo_in(&work, &[&recipe[..], &["--seed", "7", "--print-config"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    for line in ["family = \"wgan-gp\"", "iters = 3", "seed = 7", "lr = 0.0003", "n_critic = 2", "lambda = 0.1"] {
+        assert!(printed.lines().any(|l| l == line), "{line} missing from:\n{printed}");
+    }
+    assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0, "no run, no data folder");
+    // Trained from, it is the run's config.toml, byte for byte.
+    let file = dir.path().join("recipe.toml");
+    std::fs::write(&file, &printed).unwrap();
+    let run = dir.path().join("run");
+    let out = ganzoo(&["train", "--config", file.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(run.join("config.toml")).unwrap(), printed);
+    // An image preset prints without its data (none here, nothing downloaded).
+    let out = ganzoo_in(&work, &["train", "dcgan", "--epochs", "2", "--print-config"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("family = \"dcgan\"\ndata = \"mnist\"") && printed.contains("epochs = 2"), "{printed}");
+    assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0, "nothing read or made for images either");
+    // The configuration is validated as for training; flags about a run or its data are refused.
+    assert_clean_failure(&ganzoo_in(&work, &["train", "dcgan", "--lr-g=-1", "--print-config"]), "learning rate");
+    for flag in [
+        &["--resume", "x"][..],
+        &["--out", "x"],
+        &["--overwrite"],
+        &["--device", "cpu"],
+        &["--data-dir", "x"],
+        &["--grayscale"],
+    ] {
+        let args = [&["train", "dcgan", "--print-config"][..], flag].concat();
+        let args = if flag[0] == "--resume" { vec!["train", "--print-config", "--resume", "x"] } else { args };
+        assert_clean_failure(&ganzoo_in(&work, &args), "cannot be used with");
+    }
+    assert_clean_failure(
+        &ganzoo_in(&work, &["train", "classifier", "--dataset", "mnist", "--print-config"]),
+        "--print-config applies to GAN training",
+    );
+    assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0);
+}
+
 #[test]
 fn bad_training_requests_fail_cleanly() {
     let dir = tempfile::tempdir().unwrap();

@@ -64,6 +64,7 @@ fn refuse_gan_flags(args: &TrainArgs) -> anyhow::Result<()> {
         (args.config.is_some(), "--config"),
         (args.no_tensorboard, "--no-tensorboard"),
         (args.source.image_size.is_some(), "--image-size"),
+        (args.print_config, "--print-config"),
     ];
     let (recipe, schedule) = (args.recipe.recipe_given(), args.recipe.schedule_given());
     if let Some(flag) = first_given(&[&recipe[..], &schedule, &given].concat()) {

@@ -33,6 +33,10 @@ pub fn run(args: TrainArgs, limit: MemoryLimit) -> anyhow::Result<ExitCode> {
     if args.family == Some(TrainTarget::Classifier) {
         return crate::commands::classifier::train(&args, limit).map(|()| ExitCode::SUCCESS);
     }
+    if args.print_config {
+        emit(&resolve(&args)?.to_toml()?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let device = open_device(args.device)?;
     let trainer = match &args.resume {
         Some(path) => resume(path, &args, device, limit)?,
