@@ -189,6 +189,52 @@ fn a_writer_waits_out_a_page_rewrite_and_a_rewrite_never_waits() {
 }
 
 #[test]
+fn a_runs_own_entries_are_told_from_a_users_by_name() {
+    use ganzoo::train::run_dir::owner_of;
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("run");
+    train_toy(&run, 2);
+    let canonical = std::fs::canonicalize(&run).unwrap();
+    let own = [
+        "config.toml",
+        "report.html",
+        "metrics.jsonl.tmp",
+        "data.json",
+        ".lock",
+        "samples/iter-00000002.png",
+        "samples/iter-00000500.png",
+        "checkpoints/latest",
+        "checkpoints/step-00000002",
+        "checkpoints/step-00000003.tmp",
+        "checkpoints/step-00000002/generator.safetensors",
+        "checkpoints/step-00000002/mine.json",
+        "tb/events.out.tfevents.1.host",
+        "eval/step-00000002-n500.json",
+    ];
+    for name in own {
+        assert_eq!(owner_of(&run.join(name)), Some(canonical.clone()), "{name}");
+    }
+    let users = [
+        "notes.html",
+        "samples/iter-best.png",
+        "checkpoints/step-best",
+        "checkpoints/latest.npy",
+        "eval/mine.json",
+        "checkpoints/step-best/a.json",
+    ];
+    for name in users {
+        assert_eq!(owner_of(&run.join(name)), None, "{name}");
+    }
+    assert_eq!(owner_of(&run.join("samples/../config.toml")), Some(canonical), "the folder resolved");
+    // The same names outside a run are anyone's.
+    let other = root.path().join("other");
+    std::fs::create_dir_all(other.join("samples")).unwrap();
+    for name in ["config.toml", "report.html", "samples/iter-00000002.png"] {
+        assert_eq!(owner_of(&other.join(name)), None, "{name}");
+    }
+}
+
+#[test]
 fn a_refused_start_leaves_no_half_made_run() {
     let root = tempfile::tempdir().unwrap();
     let fresh = root.path().join("a/b/run");

@@ -446,6 +446,53 @@ fn outputs_never_touch_a_users_files_by_their_temporary_names() {
     assert!(!dir.path().join("y.png").exists());
 }
 
+#[test]
+fn an_output_is_never_a_file_a_run_writes_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let first = ganzoo(&["train", "gan", "--dataset", "8gaussians", "--iters", "2", "--out", run_s]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let files = ["config.toml", "report.html", "curves.png", "samples/iter-00000002.png", "checkpoints/latest"];
+    let before: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(run.join(f)).unwrap()).collect();
+    let path = |name: &str| run.join(name).to_str().unwrap().to_owned();
+    let classifier_stem = path("data");
+    let refused: [Vec<String>; 6] = [
+        vec!["sample".into(), "--run".into(), run_s.into(), "--out".into(), path("curves.png")],
+        vec!["sample".into(), "--run".into(), run_s.into(), "--out".into(), path("samples/iter-00000002.png")],
+        vec!["report".into(), run_s.into(), run_s.into(), "--out".into(), path("report.html")],
+        vec!["data".into(), "grid".into(), "mnist".into(), "--out".into(), path("quality.png")],
+        vec!["train".into(), "classifier".into(), "--dataset".into(), "mnist".into(), "--out".into(), classifier_stem],
+        vec![
+            "bench".into(),
+            "--models".into(),
+            "toy".into(),
+            "--torch".into(),
+            "python3".into(),
+            "--write".into(),
+            path("config.toml"),
+        ],
+    ];
+    for args in refused {
+        let args: Vec<&str> = args.iter().map(String::as_str).chain(["--overwrite"]).collect();
+        let args = if args[0] == "bench" { &args[..args.len() - 1] } else { &args[..] };
+        assert_clean_failure(&ganzoo(args), "writes this file itself");
+    }
+    // From inside the run, by a relative name, too.
+    let inside = Command::new(env!("CARGO_BIN_EXE_ganzoo"))
+        .args(["sample", "--run", ".", "--out", "curves.png", "--overwrite"])
+        .current_dir(&run)
+        .output()
+        .unwrap();
+    assert_clean_failure(&inside, "writes this file itself");
+    let after: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(run.join(f)).unwrap()).collect();
+    assert!(before == after, "a run's own files are unchanged");
+    assert!(!run.join("quality.png").exists() && !run.join("data.json").exists());
+    // Other names in a run stay the user's to write.
+    let mine = ganzoo(&["sample", "--run", run_s, "--out", &path("samples/iter-best.png")]);
+    assert!(mine.status.success(), "{}", String::from_utf8_lossy(&mine.stderr));
+}
+
 /// A checkpoint write that fails part-way (here: a file-size limit, `ulimit -f`, as a full
 /// disk would) fails the run naming the file, removes its temporary folder, and keeps the
 /// checkpoint before it as the one to resume from.

@@ -323,6 +323,42 @@ pub fn is_run(path: &Path) -> bool {
     matches!(classify(path), Ok(Contents::Run))
 }
 
+/// The run folder whose own entry `path` names — a file at its top ([`RUN_FILES`]), a
+/// sample grid, a checkpoint or a file in one, an event file or an `eval --run` report,
+/// by the names the run gives them — if any. A command's output there would be replaced or
+/// removed by the run (training, `--overwrite`, `report`), or would replace the run's own.
+pub fn owner_of(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    // Resolved (`..`, links); a run's `eval/` or `tb/` may not be made yet.
+    let parent = match std::fs::canonicalize(parent) {
+        Ok(p) => p,
+        Err(_) => {
+            let above = parent.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            std::fs::canonicalize(above).ok()?.join(parent.file_name()?)
+        }
+    };
+    if (RUN_FILES.contains(&name) || name == LOCK_FILE) && is_run(&parent) {
+        return Some(parent);
+    }
+    let own = match parent.file_name()?.to_str()? {
+        "samples" => is_own_sample(name),
+        "checkpoints" => crate::checkpoint::is_own_entry(name),
+        "tb" => name.starts_with("events.out.tfevents."),
+        crate::evaluations::EVAL_DIR => crate::evaluations::is_own_entry(name),
+        _ => false,
+    };
+    let run = parent.parent()?;
+    if own && is_run(run) {
+        return Some(run.to_path_buf());
+    }
+    // Anything inside one of its checkpoints (`checkpoints/step-N/…`).
+    let in_checkpoint = run.file_name().is_some_and(|n| n == "checkpoints")
+        && crate::checkpoint::is_own_entry(parent.file_name()?.to_str()?);
+    let run = run.parent()?;
+    (in_checkpoint && is_run(run)).then(|| run.to_path_buf())
+}
+
 /// Whether `name` in `samples/` is a grid the trainer writes or its temporary form
 /// (`.png.tmp`, `.png.partial`).
 fn is_own_sample(name: &str) -> bool {

@@ -35,6 +35,7 @@ pub fn run(args: BenchArgs, limit: MemoryLimit) -> Result<()> {
         if !args.cuda_conv.is_empty() && !target.cuda() {
             bail!("--cuda-conv with --write needs --device cuda: the CPU's table has no convolution variants");
         }
+        crate::commands::data::refuse_run_file(path)?;
         report::check_writable(path)?;
     }
     ganzoo_models::set_kernel_backend(args.kernels);

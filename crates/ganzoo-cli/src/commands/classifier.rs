@@ -79,7 +79,8 @@ fn refuse_gan_flags(args: &TrainArgs) -> anyhow::Result<()> {
 /// Refuses, before any data is read or any epoch trained, an `--out` that cannot take
 /// `STEM.safetensors` and `STEM.json`: a stem with no file name (`.`, `..`, `/`) or
 /// naming a folder, a folder where either file goes, a file where a folder goes,
-/// either file existing without `--overwrite`, or either's `.partial` there (before
+/// a file a run writes itself (`ending.json`, `data.json` in a run), either file existing
+/// without `--overwrite`, or either's `.partial` there (before
 /// minutes of training, not after).
 fn check_stem(stem: &Path, overwrite: bool) -> anyhow::Result<()> {
     let example = "e.g. runs/classifier-mnist";
@@ -93,6 +94,7 @@ fn check_stem(stem: &Path, overwrite: bool) -> anyhow::Result<()> {
         if file.is_dir() {
             bail!("{} is a folder: --out names files (--overwrite replaces files only)", file.display());
         }
+        crate::commands::data::refuse_run_file(&file)?;
         if std::fs::symlink_metadata(&file).is_ok() && !overwrite {
             bail!("{} exists: pass --overwrite to replace it, or another --out", file.display());
         }

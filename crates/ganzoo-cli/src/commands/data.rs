@@ -146,6 +146,20 @@ fn grid(
     emit(&format!("wrote an 8x8 grid of {dataset} to {}\n", out.display()))
 }
 
+/// Refuses `out` where it names a file a run writes itself (its page, charts, sample
+/// grids, checkpoints, records): the run would replace the output, or lose its own.
+pub fn refuse_run_file(out: &Path) -> anyhow::Result<()> {
+    if let Some(run) = ganzoo_train::run_dir::owner_of(out) {
+        anyhow::bail!(
+            "{}: run {} writes this file itself (training and `report` replace it, --overwrite removes it); \
+             write elsewhere",
+            out.display(),
+            run.display()
+        );
+    }
+    Ok(())
+}
+
 /// Points drawn and written at a time by `data sample`.
 const TOY_CHUNK: usize = 1 << 16;
 
@@ -165,6 +179,7 @@ pub fn output_kind(out: &Path, allowed: &[&str], overwrite: bool) -> anyhow::Res
     if out.is_dir() {
         anyhow::bail!("{} is a folder: --out names a file (--overwrite replaces files only)", out.display());
     }
+    refuse_run_file(out)?;
     if out.exists() && !overwrite {
         anyhow::bail!("{} exists: pass --overwrite to replace it, or another --out", out.display());
     }
