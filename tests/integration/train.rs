@@ -429,6 +429,29 @@ fn presets_follow_their_reference_scripts() {
     assert_eq!(gp.lr_decay, LrDecay::Constant, "the image scripts' schedule");
     let gp64 = TrainConfig::from_preset(Preset::WganGp64, mnist.clone());
     assert_eq!((gp64.critic_norm, gp64.image_size), (NormName::LayerChannel, Some(64)));
+    // The MLPs have no normalisation, and their configurations say so; DCGAN networks in
+    // their place (--arch dcgan) take batch norm, in the critic only without a penalty.
+    let none = (NormName::None, NormName::None);
+    for preset in Preset::ALL {
+        let c = TrainConfig::from_preset(preset, toy.clone());
+        assert_eq!((c.generator_norm, c.critic_norm), none, "{preset:?} on a toy");
+    }
+    for preset in [Preset::Gan, Preset::GanSeed] {
+        let mut c = TrainConfig::from_preset(preset, mnist.clone());
+        assert_eq!((c.arch, c.generator_norm, c.critic_norm), (Arch::SeedMlp, NormName::None, NormName::None));
+        c.set_arch(Arch::Dcgan);
+        assert_eq!((c.generator_norm, c.critic_norm), (NormName::Batch, NormName::Batch), "{preset:?}");
+        c.validate().unwrap();
+    }
+    let mut c = TrainConfig::from_preset(Preset::WganGp, mnist.clone());
+    c.set_arch(Arch::WganMlp);
+    assert_eq!((c.generator_norm, c.critic_norm), none);
+    c.set_arch(Arch::Dcgan);
+    assert_eq!((c.generator_norm, c.critic_norm), (NormName::Batch, NormName::None), "a penalised critic");
+    c.validate().unwrap();
+    let mut c = gp64.clone();
+    c.set_arch(Arch::Dcgan);
+    assert_eq!(c.critic_norm, NormName::LayerChannel, "DCGAN to DCGAN keeps the preset's norms");
     for preset in Preset::ALL {
         for data in [toy.clone(), mnist.clone()] {
             TrainConfig::from_preset(preset, data.clone()).validate().unwrap();

@@ -595,6 +595,13 @@ fn print_config_shows_the_recipe_a_run_records_and_makes_nothing() {
     let printed = String::from_utf8(out.stdout).unwrap();
     assert!(printed.contains("family = \"dcgan\"\ndata = \"mnist\"") && printed.contains("epochs = 2"), "{printed}");
     assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0, "nothing read or made for images either");
+    // The MLPs record no normalisation; DCGAN networks in their place take batch norm.
+    for (arch, norm) in [(None, "none"), (Some("dcgan"), "batch")] {
+        let args = [&["train", "gan", "--print-config"][..], &arch.map_or(vec![], |a| vec!["--arch", a])].concat();
+        let printed = String::from_utf8(ganzoo_in(&work, &args).stdout).unwrap();
+        let expected = format!("generator_norm = \"{norm}\"\ncritic_norm = \"{norm}\"");
+        assert!(printed.contains(&expected), "{arch:?}: {printed}");
+    }
     // The configuration is validated as for training; flags about a run or its data are refused.
     assert_clean_failure(&ganzoo_in(&work, &["train", "dcgan", "--lr-g=-1", "--print-config"]), "learning rate");
     for flag in [

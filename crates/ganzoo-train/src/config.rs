@@ -486,6 +486,9 @@ impl TrainConfig {
             (false, Family::Gan) => Arch::SeedMlp,
             (false, _) => Arch::Dcgan,
         };
+        // The MLPs have no normalisation: config.toml says so.
+        let (generator_norm, critic_norm) =
+            if arch == Arch::Dcgan { (NormName::Batch, critic_norm) } else { (NormName::None, NormName::None) };
         Self {
             family,
             data,
@@ -518,7 +521,7 @@ impl TrainConfig {
             },
             ngf: 64,
             ndf: 64,
-            generator_norm: NormName::Batch,
+            generator_norm,
             critic_norm,
             objective,
             optimizer_g: opt,
@@ -539,6 +542,20 @@ impl TrainConfig {
             tensorboard: true,
             precision: Precision::F32,
         }
+    }
+
+    /// Trains `arch` instead (`--arch`). The MLPs have no normalisation, so both norms
+    /// become `none`; DCGAN networks in place of an MLP take DCGAN's: batch norm in the
+    /// generator, and in the critic unless a gradient penalty forbids it.
+    pub fn set_arch(&mut self, arch: Arch) {
+        if arch != Arch::Dcgan {
+            (self.generator_norm, self.critic_norm) = (NormName::None, NormName::None);
+        } else if self.arch != Arch::Dcgan {
+            let penalty = matches!(self.objective, Objective::Wasserstein { constraint: Constraint::Penalty { .. } });
+            (self.generator_norm, self.critic_norm) =
+                (NormName::Batch, if penalty { NormName::None } else { NormName::Batch });
+        }
+        self.arch = arch;
     }
 
     /// Checks every value once; nothing later re-validates.

@@ -307,12 +307,12 @@ fn apply_recipe(c: &mut TrainConfig, r: &RecipeArgs) -> anyhow::Result<()> {
     c.ngf = r.ngf.unwrap_or(c.ngf);
     c.ndf = r.ndf.unwrap_or(c.ndf);
     if let Some(a) = r.arch {
-        c.arch = match a {
+        c.set_arch(match a {
             ArchArg::SeedMlp => Arch::SeedMlp,
             ArchArg::WganMlp => Arch::WganMlp,
             ArchArg::ToyMlp => Arch::ToyMlp,
             ArchArg::Dcgan => Arch::Dcgan,
-        };
+        });
     }
     // The MLPs (seed, WassersteinGAN, gan_toy.py) have no width or normalisation to set:
     // these flags were ignored there while config.toml recorded them.
