@@ -300,14 +300,10 @@ impl RunDir {
         let mut kept = Vec::new();
         for name in entry_names(&self.path)? {
             let p = self.path.join(&name);
-            match name.as_str() {
-                "samples" => remove_owned_children(&p, is_own_sample)?,
-                "checkpoints" => remove_owned_children(&p, crate::checkpoint::is_own_entry)?,
-                "tb" => remove_owned_children(&p, |n| n.starts_with("events.out.tfevents."))?,
-                // The replaced run's evaluations (`eval --run`) are of its generator.
-                crate::evaluations::EVAL_DIR => remove_owned_children(&p, crate::evaluations::is_own_entry)?,
-                n if RUN_FILES.contains(&n) => remove_entry(&p)?,
-                LOCK_FILE => {}
+            match (own_entries(&name), name.as_str()) {
+                (Some(own), _) => remove_owned_children(&p, own)?,
+                (None, n) if RUN_FILES.contains(&n) => remove_entry(&p)?,
+                (None, LOCK_FILE) => {}
                 _ => kept.push(name),
             }
         }
@@ -341,13 +337,7 @@ pub fn owner_of(path: &Path) -> Option<PathBuf> {
     if (RUN_FILES.contains(&name) || name == LOCK_FILE) && is_run(&parent) {
         return Some(parent);
     }
-    let own = match parent.file_name()?.to_str()? {
-        "samples" => is_own_sample(name),
-        "checkpoints" => crate::checkpoint::is_own_entry(name),
-        "tb" => name.starts_with("events.out.tfevents."),
-        crate::evaluations::EVAL_DIR => crate::evaluations::is_own_entry(name),
-        _ => false,
-    };
+    let own = own_entries(parent.file_name()?.to_str()?).is_some_and(|own| own(name));
     let run = parent.parent()?;
     if own && is_run(run) {
         return Some(run.to_path_buf());
@@ -357,6 +347,19 @@ pub fn owner_of(path: &Path) -> Option<PathBuf> {
         && crate::checkpoint::is_own_entry(parent.file_name()?.to_str()?);
     let run = run.parent()?;
     (in_checkpoint && is_run(run)).then(|| run.to_path_buf())
+}
+
+/// How the run's own entries are told by name inside its folder `folder` (`samples/`,
+/// `checkpoints/`, `tb/`, `eval/`, whose other entries are a user's); `None` for others.
+/// The replaced run's evaluations (`eval --run`) are of its generator, so its own too.
+fn own_entries(folder: &str) -> Option<fn(&str) -> bool> {
+    match folder {
+        "samples" => Some(is_own_sample),
+        "checkpoints" => Some(crate::checkpoint::is_own_entry),
+        "tb" => Some(|n| n.starts_with("events.out.tfevents.")),
+        crate::evaluations::EVAL_DIR => Some(crate::evaluations::is_own_entry),
+        _ => None,
+    }
 }
 
 /// Whether `name` in `samples/` is a grid the trainer writes or its temporary form
