@@ -495,6 +495,75 @@ fn a_checkpoint_whose_counters_contradict_the_run_is_refused() {
     assert!(resume_error().contains("out of order"), "{}", resume_error());
 }
 
+/// Each critic step reads one real batch, so a checkpoint's data position follows from
+/// its critic steps; a position edited or damaged apart from them (which would silently
+/// change the data order, or overflow the epoch counter) is refused.
+#[test]
+fn a_checkpoint_whose_data_position_contradicts_its_steps_is_refused() {
+    use ganzoo::data::{DatasetSpec, KnownDataset};
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("run");
+    let mut c = TrainConfig::preset(Family::Gan, DataSource::Images(DatasetSpec::Known(KnownDataset::Mnist)));
+    (c.epochs, c.iters, c.batch_size, c.log_every, c.sample_every) = (None, Some(6), 16, 1, 100);
+    (c.checkpoint_every, c.keep_checkpoints) = (1, 0);
+    let images = || crate::common::digits(64, 1);
+    let mut t = Trainer::new(c, Some(images()), RunDir::create(&run, false).unwrap(), Device::Cpu).unwrap();
+    t.run(&mut Silent).unwrap();
+    drop(t);
+    // 64 images in batches of 16: 4 batches an epoch; epoch 0 ends at batch 4, not (1, 0).
+    let state = |step: u64| run.join(format!("checkpoints/step-{step:08}/state.json"));
+    let position = |step| {
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(state(step)).unwrap()).unwrap();
+        (s["position"]["epoch"].as_u64().unwrap(), s["position"]["batch"].as_u64().unwrap())
+    };
+    let written: Vec<_> = (1..=6).map(position).collect();
+    assert_eq!(written, [(0, 1), (0, 2), (0, 3), (0, 4), (1, 1), (1, 2)]);
+    let resume = || {
+        let (dir, mut config) = RunDir::open_for_writing(&run).unwrap();
+        config.iters = Some(7);
+        Trainer::resume(dir, config, Some(images()), Device::Cpu).map(|t| t.iteration())
+    };
+    let set = |step, epoch: u64, batch: u64| {
+        let path = state(step);
+        let mut s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        s["position"] = serde_json::json!({ "epoch": epoch, "batch": batch });
+        std::fs::write(&path, s.to_string()).unwrap();
+    };
+    let before = snapshot(&run);
+    for (epoch, batch) in [(u64::MAX, 4), (0, 99), (0, 6), (2, 0), (0, u64::MAX)] {
+        for step in 1..=6 {
+            set(step, epoch, batch);
+        }
+        let err = resume().expect_err("a contradicting position was resumed").to_string();
+        assert!(err.contains("state.json: the data stream stands at"), "{err}");
+        assert!(err.contains("but 6 critic steps read 6 batches and leave it at epoch 1, batch 2"), "{err}");
+    }
+    for (step, &(epoch, batch)) in (1..=6).zip(&written) {
+        set(step, epoch, batch);
+    }
+    // Refused before anything changed: the same files, and only the edited ones differ.
+    let after = snapshot(&run);
+    assert_eq!(after.keys().collect::<Vec<_>>(), before.keys().collect::<Vec<_>>());
+    assert!(after.iter().all(|(k, v)| k.ends_with("state.json") || before[k] == *v));
+    // Only the newest damaged: the resume falls back to the one before it.
+    set(6, 0, 6);
+    assert_eq!(resume().unwrap(), 5);
+    set(6, 1, 2);
+
+    // A toy run counts its batches the same way, in one endless epoch.
+    let toy = root.path().join("toy");
+    train_toy(&toy, 3);
+    let toy_state = toy.join("checkpoints/step-00000003/state.json");
+    let mut s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&toy_state).unwrap()).unwrap();
+    assert_eq!(s["position"], serde_json::json!({ "epoch": 0, "batch": 3 }));
+    s["position"]["batch"] = 4.into();
+    std::fs::write(&toy_state, s.to_string()).unwrap();
+    std::fs::remove_dir_all(toy.join("checkpoints/step-00000002")).unwrap();
+    let (dir, config) = RunDir::open(&toy).unwrap();
+    let err = Trainer::resume(dir, config, None, Device::Cpu).err().expect("resumed").to_string();
+    assert!(err.contains("stands at epoch 0, batch 4, but 3 critic steps read 3 batches"), "{err}");
+}
+
 /// The library records a run's images (`data.json`, without the folder only a caller
 /// knows) and resumes only on them: other images are refused before the run changes,
 /// and a run without the record gets one.

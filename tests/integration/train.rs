@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use candle_core::Device;
+use candle_core::{DType, Device, Tensor};
 use ganzoo::data::{ImageDataset, KnownDataset, ToyDistribution};
 use ganzoo::train::checkpoint::{self, load_store};
 use ganzoo::train::Outcome;
@@ -328,6 +328,27 @@ fn bad_configurations_are_clear_errors() {
     let a_gen = checkpoint::latest(&run_a).unwrap().unwrap().join("generator.safetensors");
     let err = load_store(&t.players().gen_store, &a_gen).unwrap_err().to_string();
     assert!(err.contains("another architecture") && err.contains("generator.safetensors"), "{err}");
+    // Right names, every tensor zeroed, the last one misshapen: refused, and no variable
+    // was set from it before the misshapen one was found.
+    let store = &t.players().gen_store;
+    let values = || {
+        store
+            .named()
+            .iter()
+            .map(|(n, v)| (n.clone(), v.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let before = values();
+    let named = store.named();
+    let mut zeroed: std::collections::HashMap<String, Tensor> =
+        named.iter().map(|(n, v)| (n.clone(), v.zeros_like().unwrap())).collect();
+    let (last, _) = named.last().unwrap();
+    zeroed.insert(last.clone(), Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap());
+    let misshapen = dir.path().join("misshapen.safetensors");
+    candle_core::safetensors::save(&zeroed, &misshapen).unwrap();
+    let err = load_store(store, &misshapen).unwrap_err().to_string();
+    assert!(err.contains(&format!("{last} has shape [3]")), "{err}");
+    assert!(values() == before, "a refused checkpoint changed the model");
     // A file far larger than the model's weights is refused by its size, before it is read
     // (sparse: it takes no disk space).
     let huge = dir.path().join("generator.safetensors");

@@ -279,14 +279,20 @@ pub fn load_store(store: &ParamStore, path: &Path) -> Result<()> {
         path: path.to_path_buf(),
         detail: format!("{detail}: the checkpoint is of another architecture"),
     };
-    if let Some(extra) = tensors.keys().find(|k| !named.iter().any(|(n, _)| n == *k)) {
+    // The first name in order, so that the same file always gets the same message.
+    if let Some(extra) = tensors.keys().filter(|k| !named.iter().any(|(n, _)| n == *k)).min() {
         return Err(mismatch(format!("unexpected tensor {extra}")));
     }
+    let mut matched = Vec::with_capacity(named.len());
     for (name, var) in &named {
         let t = tensors.get(name).ok_or_else(|| mismatch(format!("no tensor {name}")))?;
         if t.dims() != var.dims() {
             return Err(mismatch(format!("{name} has shape {:?}, the model expects {:?}", t.dims(), var.dims())));
         }
+        matched.push((var, t));
+    }
+    // Every name and shape checked first: a refused file leaves the model as it was.
+    for (var, t) in matched {
         var.set(&t.to_dtype(var.dtype())?)?;
     }
     Ok(())

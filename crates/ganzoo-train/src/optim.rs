@@ -202,14 +202,15 @@ impl OptimizerState {
             }
             Ok(t.to_dtype(like.dtype())?.to_device(like.device())?)
         };
-        for i in 0..self.vars.len() {
-            let name = &self.vars[i].0;
-            if !self.m.is_empty() {
-                self.m[i] = fetch(format!("{name}.m"), &self.m[i])?;
+        // Everything read first: a refused file leaves the optimiser as it was.
+        let (mut m, mut v) = (Vec::with_capacity(self.m.len()), Vec::with_capacity(self.v.len()));
+        for (i, (name, _)) in self.vars.iter().enumerate() {
+            if let Some(like) = self.m.get(i) {
+                m.push(fetch(format!("{name}.m"), like)?);
             }
-            self.v[i] = fetch(format!("{name}.v"), &self.v[i])?;
+            v.push(fetch(format!("{name}.v"), &self.v[i])?);
         }
-        self.step = step;
+        (self.m, self.v, self.step) = (m, v, step);
         Ok(())
     }
 }
@@ -271,5 +272,23 @@ mod tests {
                 assert_eq!(loaded[&name].dims(), t.dims());
             }
         }
+    }
+
+    #[test]
+    fn a_refused_state_leaves_the_optimiser_as_it_was() {
+        let mut opt = OptimizerState::new(Optimizer::Adam { lr: 2e-4, beta1: 0.5, beta2: 0.999 }, vars(0.0)).unwrap();
+        let gs: Vec<Tensor> = vars(1.0).iter().map(|(_, v)| v.as_tensor().clone()).collect();
+        opt.step += 1;
+        opt.flat_step(&gs).unwrap();
+        let moments = |o: &OptimizerState| (o.m.iter().chain(&o.v).map(values).collect::<Vec<_>>(), o.step);
+        let before = moments(&opt);
+        // Every moment zeroed, the last variable's `v` misshapen: refused as a whole.
+        let mut state: HashMap<String, Tensor> =
+            opt.state_tensors().into_iter().map(|(n, t)| (n, t.zeros_like().unwrap())).collect();
+        let last = format!("{}.v", opt.vars[2].0);
+        state.insert(last.clone(), Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap());
+        let err = opt.load_state(&state, 9, std::path::Path::new("opt.safetensors")).unwrap_err().to_string();
+        assert!(err.contains(&format!("{last} has shape [3]")), "{err}");
+        assert!(moments(&opt) == before, "a refused state changed the optimiser");
     }
 }

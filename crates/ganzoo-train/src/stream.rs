@@ -53,6 +53,21 @@ impl DataStream {
         }
     }
 
+    /// Where the stream stands after `drawn` batches from the start (one per critic
+    /// step): an image set moves to its next epoch only when that epoch's first batch is
+    /// read, so a finished epoch `e` stands at `(e, batches per epoch)`.
+    pub fn position_after(&self, drawn: u64) -> Option<StreamPosition> {
+        match self {
+            Self::Images { batcher, .. } if drawn > 0 => {
+                let per_epoch = u64::try_from(batcher.batches_per_epoch()).ok()?;
+                let batch = usize::try_from((drawn - 1) % per_epoch + 1).ok()?;
+                Some(StreamPosition { epoch: (drawn - 1) / per_epoch, batch })
+            }
+            Self::Images { .. } => Some(StreamPosition::default()),
+            Self::Toy { .. } => Some(StreamPosition { epoch: 0, batch: usize::try_from(drawn).ok()? }),
+        }
+    }
+
     /// Completed passes over the data, as a fraction (0 for toys).
     pub fn epochs_done(&self) -> f64 {
         match self {

@@ -51,7 +51,7 @@ const EVAL_CHUNK: usize = 250;
 const EVAL_SEED: u64 = 0xe7a1_0000_5eed;
 use crate::report::RunStatus;
 use crate::run_dir::RunDir;
-use crate::stream::DataStream;
+use crate::stream::{DataStream, StreamPosition};
 use crate::{Result, TrainError};
 
 /// Receives progress; the command line shows it as a progress bar.
@@ -311,6 +311,18 @@ impl Trainer {
             return bad(format!(
                 "at iteration {} but metrics.jsonl's last line before it is iteration {} (expected {expected})",
                 s.iteration, last.iteration
+            ));
+        }
+        // Each critic step reads one real batch: another position would change the data order.
+        let expected = self.stream.position_after(s.optimizer_d_steps);
+        if expected != Some(s.position) {
+            let at = |p: StreamPosition| format!("epoch {}, batch {}", p.epoch, p.batch);
+            return bad(format!(
+                "the data stream stands at {}, but {} critic steps read {} batches and leave it at {}",
+                at(s.position),
+                s.optimizer_d_steps,
+                s.optimizer_d_steps,
+                expected.map_or("a position beyond this machine's range".into(), at)
             ));
         }
         Ok(())
