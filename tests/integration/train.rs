@@ -180,6 +180,14 @@ fn linear_decay_scales_both_learning_rates_down_to_zero() {
     let (linear, constant) = (run(LrDecay::Linear, "linear"), run(LrDecay::Constant, "constant"));
     assert_eq!(linear.0, constant.0, "the first iteration differs");
     assert_ne!(linear.1, constant.1, "the second iteration is the same");
+    // A length in epochs whose iterations overflow u64 (2⁶² + 1 epochs of 4 batches: 2⁶⁴ + 4)
+    // saturates: it never wraps to a few iterations, past which the decay trains at 0.
+    let mut c = small(Family::WganGp, DataSource::Images(ganzoo::data::DatasetSpec::Known(KnownDataset::Mnist)));
+    (c.epochs, c.iters, c.schedule.n_critic, c.lr_decay) = (Some((1 << 62) + 1), None, 1, LrDecay::Linear);
+    let t = Trainer::new(c, Some(mnist(64)), RunDir::create(&root.path().join("long"), false).unwrap(), Device::Cpu);
+    let t = t.unwrap();
+    assert_eq!(t.total_iters(), u64::MAX);
+    assert_eq!(LrDecay::Linear.factor(5, t.total_iters()), 1.0);
 }
 
 #[test]

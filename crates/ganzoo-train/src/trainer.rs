@@ -362,7 +362,9 @@ impl Trainer {
             (Some(n), _, _) => n,
             (None, Some(e), Some(b)) => {
                 let per_iter = self.config.schedule.n_critic as u64;
-                (e * b as u64).div_ceil(per_iter)
+                // Saturating: a length near config.toml's limit would wrap to a few
+                // iterations, and a linear decay would then train at learning rate 0.
+                e.saturating_mul(b as u64).div_ceil(per_iter)
             }
             _ => 0,
         }
