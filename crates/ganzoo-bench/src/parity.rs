@@ -80,7 +80,7 @@ pub fn losses(model: BenchModel, seed: u64, steps: usize, target: Target) -> Res
     let run = RunDir::create(&dir.path().join("run"), false)?;
     let device: Device = target.device()?;
     let mut trainer = Trainer::new(config.clone(), images, run, device)?;
-    let mut out = Vec::with_capacity(steps);
+    let mut out = Vec::new();
     let mut first_critic = f64::NAN;
     for step in 0..steps {
         let s = trainer.train_iteration()?;

@@ -140,7 +140,7 @@ pub fn measure(model: BenchModel, plan: TimingPlan, seed: u64, target: Target) -
 
     let mut host = std::time::Duration::ZERO;
     let (rates, others) = system::others_during(|| -> Result<Vec<f64>> {
-        let mut rates = Vec::with_capacity(plan.repeats);
+        let mut rates = Vec::new();
         for _ in 0..plan.repeats.max(1) {
             let (t, waited) = (Instant::now(), trainer.waited());
             for _ in 0..n {

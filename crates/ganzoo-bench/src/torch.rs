@@ -198,11 +198,21 @@ pub fn parse_last_line<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// A worker that failed, with the last lines of what it wrote to stderr.
+/// A worker that failed, with the last lines of what it wrote to stderr; a Rust panic's
+/// message instead, without the backtrace after it (`RUST_BACKTRACE` set), whose last
+/// lines name only the thread pool.
 fn failure(what: &Path, stderr: &[u8]) -> BenchError {
     let text = String::from_utf8_lossy(stderr);
     let lines: Vec<&str> = text.lines().collect();
-    BenchError::Worker(format!("{} failed:\n{}", what.display(), lines[lines.len().saturating_sub(15)..].join("\n")))
+    let shown = match lines.iter().position(|l| l.contains("panicked at")) {
+        Some(at) => {
+            let end =
+                lines[at..].iter().position(|l| l.starts_with("stack backtrace:")).map_or(lines.len(), |n| at + n);
+            &lines[at..end.min(at + 15)]
+        }
+        None => &lines[lines.len().saturating_sub(15)..],
+    };
+    BenchError::Worker(format!("{} failed:\n{}", what.display(), shown.join("\n")))
 }
 
 #[cfg(test)]
@@ -210,6 +220,21 @@ mod tests {
     use ganzoo_train::device::DeviceSpec;
 
     use super::*;
+
+    #[test]
+    fn a_failed_worker_is_told_by_its_panic_or_its_last_lines() {
+        let said = |stderr: &str| failure(Path::new("w"), stderr.as_bytes()).to_string();
+        let panic = "log line\n\nthread '<unnamed>' (5) panicked at src/a.rs:1:2:\ncapacity overflow\n\
+                     stack backtrace:\n   0: rust_begin_unwind\n   1: rayon_core::registry::main_loop\n";
+        let told = said(panic);
+        assert!(
+            told.ends_with("w failed:\nthread '<unnamed>' (5) panicked at src/a.rs:1:2:\ncapacity overflow"),
+            "{told}"
+        );
+        let traceback: String = (0..20).map(|i| format!("line {i}\n")).collect();
+        let told = said(&traceback);
+        assert!(told.contains("line 5\n") && told.ends_with("line 19") && !told.contains("line 4\n"), "{told}");
+    }
 
     /// A stand-in for Python that prints the capability PyTorch would pick from its
     /// environment (ATen's level, oneDNN's ceiling), so the hold can be seen arriving.

@@ -154,15 +154,15 @@ pub struct BenchArgs {
     /// Only the per-layer convolution timings (with --torch, PyTorch's beside them).
     #[arg(long, conflicts_with = "skip_ops")]
     pub ops_only: bool,
-    /// Timed repeats per model and round (their median is the round's rate).
+    /// Timed repeats per model and round (their median is the round's rate; at most 1,000).
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
-    /// Seconds per timed repeat.
+    /// Seconds per timed repeat (this and every other time: at most a day).
     #[arg(long, default_value_t = 3.0)]
     pub target_s: f64,
     /// Rounds per model; with --torch each round times ganzoo and PyTorch back to
     /// back, in alternating order, and the median of the rounds' ratios is reported
-    /// [default: 3 with --torch, else 1]
+    /// (at most 1,000) [default: 3 with --torch, else 1]
     #[arg(long)]
     pub rounds: Option<usize>,
     /// Seconds of warm-up before timing.
@@ -170,7 +170,7 @@ pub struct BenchArgs {
     pub warmup_s: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Threads for ganzoo (rayon) and PyTorch [default: the machine's CPUs]
+    /// Threads for ganzoo (rayon) and PyTorch, 1 to 1,024 [default: the machine's CPUs]
     #[arg(long)]
     pub threads: Option<usize>,
     /// Also run the PyTorch reference with this Python (a virtualenv with torch), and
@@ -201,7 +201,7 @@ pub struct BenchArgs {
     /// keys a bf16 table apart); with --parity, the candidate's (the CPU reference is f32).
     #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
     pub precision: PrecisionArg,
-    /// Instead of timing: train each model N generator iterations from one seed on the
+    /// Instead of timing: train each model N (≤ 100,000) generator iterations from one seed on the
     /// CPU with ganzoo's kernels and on --device with --kernels, and compare the losses
     /// step by step (exit status 1 if a step is over its bound).
     #[arg(long, value_name = "N", conflicts_with_all = ["torch", "ops_only"])]

@@ -1334,6 +1334,44 @@ fn kill_9_while_writing_an_output_leaves_nothing() {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+/// A count or time no benchmark needs (an extra digit, a negative number read as
+/// 2⁶⁴ − 1) is refused before any work: each of these panicked (a vector's capacity
+/// overflowed, seconds beyond a `Duration`) or would have waited for ever.
+#[test]
+fn bench_refuses_counts_and_times_beyond_any_run() {
+    let max = u64::MAX.to_string();
+    let quick = |flag: &str| {
+        let defaults = [("--wait-quiet-s", "0"), ("--warmup-s", "0")];
+        let mut args = vec!["bench", "--models", "toy", "--skip-ops"];
+        args.extend(defaults.iter().filter(|(f, _)| *f != flag).flat_map(|&(f, v)| [f, v]));
+        args
+    };
+    for (flag, value, said) in [
+        ("--repeats", max.as_str(), "--repeats must lie in 1..=1000"),
+        ("--repeats", "0", "--repeats must lie in 1..=1000"),
+        ("--rounds", max.as_str(), "--rounds must lie in 1..=1000"),
+        ("--threads", max.as_str(), "--threads must lie in 1..=1024"),
+        ("--threads", "0", "--threads must lie in 1..=1024"),
+        ("--parity", max.as_str(), "--parity takes 1..=100000 steps"),
+        ("--parity", "0", "--parity takes 1..=100000 steps"),
+        ("--wait-quiet-s", "1e300", "--wait-quiet-s must be a number of seconds from 0 to 86400"),
+        ("--wait-quiet-s", "nan", "--wait-quiet-s must be"),
+        ("--target-s", "1e300", "--target-s and --warmup-s in seconds up to 86400"),
+        ("--warmup-s", "1e300", "--target-s and --warmup-s in seconds up to 86400"),
+        ("--target-s", "0", "--target-s above 0"),
+    ] {
+        // Under `timeout`: a flag taken would time a model for ever.
+        let out = Command::new("timeout")
+            .args(["60", env!("CARGO_BIN_EXE_ganzoo")])
+            .args(quick(flag))
+            .args([flag, value])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{flag} {value}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_clean_failure(&out, said);
+    }
+}
+
 #[test]
 fn sizes_are_refused_before_anything_is_allocated() {
     let dir = tempfile::tempdir().unwrap();

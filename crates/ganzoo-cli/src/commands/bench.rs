@@ -286,24 +286,43 @@ fn check_memory(args: &BenchArgs, limit: MemoryLimit) -> Result<()> {
     Ok(())
 }
 
+/// Most repeats, rounds and --parity steps; most threads; longest time of any timing flag.
+/// Far beyond any sensible run, and what a typo (an extra digit, a negative number
+/// read as 2⁶⁴ − 1) gets refused by, before anything is allocated or waited for.
+const MOST_COUNT: usize = 1_000;
+const MOST_STEPS: usize = 100_000;
+const MOST_THREADS: usize = 1_024;
+const MOST_SECONDS: f64 = 86_400.0;
+
 /// The timing options, checked once.
 fn timing_plan(args: &BenchArgs) -> Result<TimingPlan> {
-    let seconds = |v: f64| v.is_finite() && v >= 0.0;
-    if args.repeats == 0 || !seconds(args.target_s) || args.target_s == 0.0 || !seconds(args.warmup_s) {
-        bail!("--repeats must be at least 1, --target-s a positive and --warmup-s a non-negative number of seconds");
+    let seconds = |v: f64| (0.0..=MOST_SECONDS).contains(&v);
+    let count = |n: usize| (1..=MOST_COUNT).contains(&n);
+    if !count(args.repeats) || !seconds(args.target_s) || args.target_s == 0.0 || !seconds(args.warmup_s) {
+        bail!(
+            "--repeats must lie in 1..={MOST_COUNT}, --target-s and --warmup-s in seconds up to {MOST_SECONDS} (a day), \
+             --target-s above 0"
+        );
     }
-    if args.rounds == Some(0) {
-        bail!("--rounds must be at least 1");
+    if args.rounds.is_some_and(|r| !count(r)) {
+        bail!("--rounds must lie in 1..={MOST_COUNT}");
     }
     if !seconds(args.wait_quiet_s) {
-        bail!("--wait-quiet-s must be a non-negative number of seconds");
+        bail!("--wait-quiet-s must be a number of seconds from 0 to {MOST_SECONDS} (a day)");
+    }
+    if args.threads.is_some_and(|t| !(1..=MOST_THREADS).contains(&t)) {
+        bail!("--threads must lie in 1..={MOST_THREADS}");
+    }
+    if args.parity.is_some_and(|n| !(1..=MOST_STEPS).contains(&n)) {
+        bail!("--parity takes 1..={MOST_STEPS} steps");
     }
     Ok(TimingPlan { warmup_s: args.warmup_s, target_s: args.target_s, repeats: args.repeats })
 }
 
 fn quiet(args: &BenchArgs) {
     if args.wait_quiet_s > 0.0 {
-        let (waited, busy) = system::wait_quiet(Duration::from_secs_f64(args.wait_quiet_s));
+        let (waited, busy) =
+            system::wait_quiet(Duration::try_from_secs_f64(args.wait_quiet_s).unwrap_or(Duration::MAX));
         if busy >= 0.10 {
             tracing::warn!("machine still {:.0}% busy after {waited:.0} s: timings may be low", busy * 100.0);
         }
@@ -349,9 +368,6 @@ fn spawn<T: serde::de::DeserializeOwned>(
 /// `bench --parity N`: every model's first N steps on the CPU with ganzoo's kernels
 /// against --device with --kernels, each in its own process; a line per model.
 fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> Result<()> {
-    if steps == 0 {
-        bail!("--parity needs at least 1 step");
-    }
     let models = if args.models.is_empty() { BenchModel::ALL.to_vec() } else { args.models.clone() };
     // bf16's rounding moves the losses far more than f32's; the bounds sit above what
     // was measured (docs/performance.md, *Mixed precision (bf16)*).
