@@ -40,9 +40,9 @@ impl StopSignals {
 }
 
 /// Says, as soon as the first stop signal arrives, what happens next: the run stops only
-/// after its current iteration, which may be long (WGAN's 100 critic steps, a large
-/// `--n-critic`), and silence there looks like a hang. A thread watches the flag until
-/// this is dropped.
+/// after its current critic or generator step, which may take a while (a large batch
+/// or network on a CPU), and silence there looks like a hang. A thread watches the flag
+/// until this is dropped.
 pub struct StopNotice {
     done: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -57,7 +57,7 @@ impl StopNotice {
         let thread = std::thread::spawn(move || loop {
             if stop.load(Ordering::SeqCst) {
                 tracing::warn!(
-                    "stop requested: the run stops after its current iteration, with a checkpoint; \
+                    "stop requested: the run stops after its current step, with a checkpoint; \
                      signal again to quit at once (the checkpoints already written are kept)"
                 );
                 return;

@@ -1173,7 +1173,7 @@ fn a_stop_during_a_long_iteration_is_said_and_a_second_quits_at_once() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{stderr}");
-    assert!(stderr.contains("stop requested: the run stops after its current iteration"), "{stderr}");
+    assert!(stderr.contains("stop requested: the run stops after its current step"), "{stderr}");
     assert!(run.join("config.toml").is_file(), "the run stays");
 }
 

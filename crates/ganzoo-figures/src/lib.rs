@@ -95,7 +95,7 @@ pub struct Options {
     pub existing: Existing,
     /// Training budget of `mode-coverage`.
     pub budget: mode_coverage::Budget,
-    /// Once set, `mode-coverage` stops after the current iteration of its run in progress,
+    /// Once set, `mode-coverage` stops after the current step of its run in progress,
     /// with a checkpoint ([`FigureError::Stopped`]).
     pub stop: Arc<AtomicBool>,
 }

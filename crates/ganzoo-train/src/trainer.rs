@@ -58,6 +58,8 @@ use crate::{Result, TrainError};
 pub trait Observer {
     fn on_metrics(&mut self, metrics: &Metrics, total_iters: u64);
     fn on_message(&mut self, message: &str);
+    /// `done` of the `of` critic steps of generator iteration `iteration` (counted from 0) taken.
+    fn on_critic_step(&mut self, _iteration: u64, _done: usize, _of: usize) {}
 }
 
 /// An observer that shows nothing.
@@ -86,6 +88,9 @@ pub struct Trainer {
     stream: DataStream,
     rng: ChaCha8Rng,
     iteration: u64,
+    /// Critic steps of the iteration under way taken (0 between iterations); more only
+    /// when a stop came between two of them, or a resume from such a stop.
+    critic_steps_done: usize,
     record: Recorder,
     stop: Arc<AtomicBool>,
     image_eval: Option<ImageEval>,
@@ -155,6 +160,7 @@ impl Trainer {
             opt_d,
             stream,
             iteration: 0,
+            critic_steps_done: 0,
             record,
             stop: Arc::new(AtomicBool::new(false)),
             image_eval: None,
@@ -220,7 +226,10 @@ impl Trainer {
     fn check_not_shortened(&self, dir: &Path) -> Result<()> {
         let epochs = self.stream.epochs_done();
         let (asked, needed) = match (self.config.iters, self.config.epochs) {
-            (Some(n), _) if self.iteration > n => (format!("{n} iterations"), format!("--iters {}", self.iteration)),
+            (Some(n), _) if self.iteration + u64::from(self.critic_steps_done > 0) > n => (
+                format!("{n} iterations"),
+                format!("--iters {}", self.iteration + u64::from(self.critic_steps_done > 0)),
+            ),
             (None, Some(e)) if epochs > e as f64 => (format!("{e} epochs"), format!("--epochs {}", epochs.ceil())),
             _ => return Ok(()),
         };
@@ -281,6 +290,9 @@ impl Trainer {
         self.rng.set_word_pos(word_pos);
         self.stream.set_position(state.position);
         self.iteration = state.iteration;
+        let before = self.config.schedule.critic_steps_before(state.iteration);
+        // check_state bounds it by one iteration's critic steps.
+        self.critic_steps_done = usize::try_from(u128::from(state.optimizer_d_steps) - before).unwrap_or(0);
         self.record.restore(state.iteration, history, state.wall_time_s, state.collapse_streak);
         tracing::info!(checkpoint = %dir.display(), iteration = state.iteration, "resumed");
         Ok(())
@@ -294,9 +306,12 @@ impl Trainer {
         if s.optimizer_g_steps != s.iteration {
             return bad(format!("{} generator steps for {} iterations", s.optimizer_g_steps, s.iteration));
         }
-        if u128::from(s.optimizer_d_steps) != critic_steps {
+        // Fewer than the next iteration's critic steps may follow: a stop between two of them.
+        let next = self.config.schedule.critic_steps(s.iteration) as u128;
+        if !(critic_steps..critic_steps + next).contains(&u128::from(s.optimizer_d_steps)) {
             return bad(format!(
-                "{} critic steps, but the schedule takes {critic_steps} in {} iterations",
+                "{} critic steps, but the schedule takes {critic_steps} in {} iterations (and fewer than {next} more \
+                 within the next)",
                 s.optimizer_d_steps, s.iteration
             ));
         }
@@ -417,13 +432,12 @@ impl Trainer {
 
     fn train_until_done(&mut self, observer: &mut dyn Observer) -> Result<Outcome> {
         let total = self.total_iters();
-        while !self.finished() {
+        // An iteration a stop interrupted is finished first, as it would have been.
+        while self.critic_steps_done > 0 || !self.finished() {
             if self.stop.load(Ordering::SeqCst) {
-                self.checkpoint()?;
-                observer.on_message(&format!("interrupted at iteration {}: checkpoint saved", self.iteration));
-                return Ok(Outcome::Interrupted);
+                return self.interrupted(observer);
             }
-            let stats = self.step()?;
+            let Some(stats) = self.step(observer)? else { return self.interrupted(observer) };
             self.iteration += 1;
             let (epoch, log_every) = (self.stream.epochs_done(), self.config.log_every);
             let measuring = Instant::now();
@@ -495,18 +509,35 @@ impl Trainer {
         self.graphs.replaying()
     }
 
+    /// A checkpoint of where the run stands (between iterations, or between two critic
+    /// steps of one), said to `observer`.
+    fn interrupted(&mut self, observer: &mut dyn Observer) -> Result<Outcome> {
+        self.checkpoint()?;
+        let within = match self.critic_steps_done {
+            0 => String::new(),
+            k => {
+                format!(" and {k} of the next one's {} critic steps", self.config.schedule.critic_steps(self.iteration))
+            }
+        };
+        observer.on_message(&format!("interrupted at iteration {}{within}: checkpoint saved", self.iteration));
+        Ok(Outcome::Interrupted)
+    }
+
     /// One generator iteration and nothing else — no metrics, samples or
     /// checkpoints (what `ganzoo bench` times); its losses.
     pub fn train_iteration(&mut self) -> Result<StepStats> {
-        let stats = self.step()?;
+        let stats = self.step(&mut Silent)?.ok_or_else(|| TrainError::Config("stopped within an iteration".into()))?;
         self.iteration += 1;
         Ok(stats)
     }
 
-    /// One generator iteration: its critic steps, then the generator step; its
-    /// statistics read back at the end (a non-finite loss stops training there, before
-    /// anything is written: checkpoints refuse non-finite weights).
-    fn step(&mut self) -> Result<StepStats> {
+    /// One generator iteration: its critic steps (those not yet taken), then the
+    /// generator step; its statistics read back at the end (a non-finite loss stops
+    /// training there, before anything is written: checkpoints refuse non-finite
+    /// weights). `None` when a stop came between two critic steps: WGAN's warm-up
+    /// iterations take 100, tens of seconds on a CPU, longer than `docker stop` or a
+    /// batch scheduler waits after SIGTERM; the checkpoint then records the steps taken.
+    fn step(&mut self, observer: &mut dyn Observer) -> Result<Option<StepStats>> {
         let mut stats = PendingStats::default();
         let factor = self.config.lr_decay.factor(self.iteration, self.total_iters());
         self.opt_d.set_lr_scale(factor);
@@ -514,19 +545,25 @@ impl Trainer {
         let critic_steps = self.config.schedule.critic_steps(self.iteration);
         let reuse = self.objective.reuses_fake_batch(critic_steps);
         let mut last_fake = None;
-        for i in 0..critic_steps {
+        for i in self.critic_steps_done..critic_steps {
+            if i > 0 && self.stop.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
             last_fake = self.critic_step(reuse, i + 1 < critic_steps, &mut stats)?;
+            self.critic_steps_done = i + 1;
+            observer.on_critic_step(self.iteration, i + 1, critic_steps);
         }
         let out = self.generator_step(last_fake)?;
         stats.g_loss = Some(out.loss);
         self.opt_g.step(&out.grads)?;
+        self.critic_steps_done = 0;
         drop(out.grads);
         let reading = Instant::now();
         let stats = stats.read()?;
         self.waited += reading.elapsed();
         self.finite(stats.d_loss, "critic loss")?;
         self.finite(stats.g_loss, "generator loss")?;
-        Ok(stats)
+        Ok(Some(stats))
     }
 
     /// One critic update; with `keep_generated`, returns the generated batch it used, still

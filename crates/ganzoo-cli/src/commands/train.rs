@@ -55,7 +55,7 @@ fn fresh(args: &TrainArgs, device: Device, limit: MemoryLimit) -> anyhow::Result
         &config,
         train.as_ref(),
         limit,
-        "lower --batch-size, --image-size, --ngf/--ndf, or raise --max-memory",
+        "lower --batch-size, --image-size, --ngf/--ndf, --latent, or raise --max-memory",
     )?;
     let mut run = match &args.out {
         Some(out) => RunDir::create(out, args.overwrite)?,
