@@ -415,6 +415,15 @@ fn keep_checkpoints_sets_how_many_checkpoints_stay() {
     assert_clean_failure(&ganzoo(&["train", "gan", "--keep-checkpoints", "-1"]), "--keep-checkpoints");
 }
 
+/// A 2-iteration toy run at `DIR/run`, in a fresh temporary folder `DIR`.
+fn toy_run() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let made = ganzoo(&["train", "gan", "--dataset", "8gaussians", "--iters", "2", "--out", run.to_str().unwrap()]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    (dir, run)
+}
+
 /// Files at paths a user chose are written through `PATH.partial`, created new: a file of
 /// the user's named `PATH.tmp` is not replaced and renamed away, and a link named
 /// `PATH.partial` is refused, not followed (before, `sample --out x.png` truncated and
@@ -422,11 +431,8 @@ fn keep_checkpoints_sets_how_many_checkpoints_stay() {
 #[cfg(unix)]
 #[test]
 fn outputs_never_touch_a_users_files_by_their_temporary_names() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
+    let (dir, run) = toy_run();
     let run_s = run.to_str().unwrap();
-    let first = ganzoo(&["train", "gan", "--dataset", "8gaussians", "--iters", "2", "--out", run_s]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let important = dir.path().join("important");
     std::fs::write(&important, "theirs").unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
@@ -448,11 +454,8 @@ fn outputs_never_touch_a_users_files_by_their_temporary_names() {
 
 #[test]
 fn an_output_is_never_a_file_a_run_writes_itself() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
+    let (_dir, run) = toy_run();
     let run_s = run.to_str().unwrap();
-    let first = ganzoo(&["train", "gan", "--dataset", "8gaussians", "--iters", "2", "--out", run_s]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let files = ["config.toml", "report.html", "curves.png", "samples/iter-00000002.png", "checkpoints/latest"];
     let before: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(run.join(f)).unwrap()).collect();
     let path = |name: &str| run.join(name).to_str().unwrap().to_owned();
@@ -499,11 +502,8 @@ fn an_output_is_never_a_file_a_run_writes_itself() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_checkpoint_write_that_fails_leaves_the_previous_one_and_no_temporary_folder() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
+    let (_dir, run) = toy_run();
     let run_s = run.to_str().unwrap();
-    let first = ganzoo(&["train", "gan", "--dataset", "8gaussians", "--iters", "2", "--out", run_s]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     // 200 KiB lets the logs, plots and report through but not the generator's weights.
     let limited = Command::new("bash")
         .args(["-c", "trap '' XFSZ; ulimit -f 200; exec \"$@\"", "bash", env!("CARGO_BIN_EXE_ganzoo")])

@@ -225,11 +225,10 @@ impl Trainer {
     /// would drop the metrics past it; keeping it would record a length it exceeds.
     fn check_not_shortened(&self, dir: &Path) -> Result<()> {
         let epochs = self.stream.epochs_done();
+        // An iteration under way (a stop between its critic steps) counts: the resume finishes it.
+        let started = self.iteration + u64::from(self.critic_steps_done > 0);
         let (asked, needed) = match (self.config.iters, self.config.epochs) {
-            (Some(n), _) if self.iteration + u64::from(self.critic_steps_done > 0) > n => (
-                format!("{n} iterations"),
-                format!("--iters {}", self.iteration + u64::from(self.critic_steps_done > 0)),
-            ),
+            (Some(n), _) if started > n => (format!("{n} iterations"), format!("--iters {started}")),
             (None, Some(e)) if epochs > e as f64 => (format!("{e} epochs"), format!("--epochs {}", epochs.ceil())),
             _ => return Ok(()),
         };

@@ -294,7 +294,7 @@ const MOST_STEPS: usize = 100_000;
 const MOST_THREADS: usize = 1_024;
 const MOST_SECONDS: f64 = 86_400.0;
 
-/// The timing options, checked once.
+/// Every count and time flag, checked once (--threads and --parity too); the timing plan.
 fn timing_plan(args: &BenchArgs) -> Result<TimingPlan> {
     let seconds = |v: f64| (0.0..=MOST_SECONDS).contains(&v);
     let count = |n: usize| (1..=MOST_COUNT).contains(&n);
