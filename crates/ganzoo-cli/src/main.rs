@@ -19,21 +19,21 @@ fn main() -> std::process::ExitCode {
     logfile::init();
     // The kernels' instruction set, checked once here (kernels would only warn).
     if let Err(e) = ganzoo_kernels::isa::from_env().and_then(ganzoo_kernels::isa::set) {
-        eprintln!("error: GANZOO_ISA: {e}");
+        output::note(&format!("error: GANZOO_ISA: {e}"));
         return std::process::ExitCode::FAILURE;
     }
     if let Err(e) = tf32_from_env() {
-        eprintln!("error: GANZOO_TF32: {e}");
+        output::note(&format!("error: GANZOO_TF32: {e}"));
         return std::process::ExitCode::FAILURE;
     }
     match pool::run_in_pool(|| commands::run(cli.command, cli.max_memory)) {
         Ok(code) => code,
         Err(e) if e.downcast_ref::<signals::Stopped>().is_some() => {
-            eprintln!("{e}");
+            output::note(&e.to_string());
             e.downcast_ref::<signals::Stopped>().map_or(std::process::ExitCode::FAILURE, |s| s.0.into())
         }
         Err(e) => {
-            eprintln!("error: {}", chain(&e));
+            output::note(&format!("error: {}", chain(&e)));
             std::process::ExitCode::FAILURE
         }
     }

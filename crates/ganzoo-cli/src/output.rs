@@ -1,5 +1,5 @@
-//! Printing results to stdout without panicking when the reader goes away
-//! (`ganzoo data info mnist | head`), and the commands printed for the user to run next.
+//! Printing results to stdout and notes to stderr without panicking when the reader
+//! goes away (`ganzoo data info mnist | head`), and the commands printed for the user to run next.
 
 use std::io::Write;
 
@@ -10,6 +10,14 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
+}
+
+/// Writes `line` to stderr; a closed or failing stderr drops it. `eprintln!` panics
+/// there, and a panic in training loses everything since the last checkpoint for a
+/// message nobody can read (`ganzoo train … 2>&1 | head`, a terminal gone).
+pub fn note(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}").and_then(|()| err.flush());
 }
 
 /// How the user runs ganzoo, for the commands printed to run next: `cargo xtask` sets

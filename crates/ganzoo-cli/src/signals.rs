@@ -1,6 +1,7 @@
-//! SIGINT and SIGTERM alike ask a training run to stop: it saves a checkpoint and
-//! exits with the conventional status, 128 + the signal (130 for Ctrl-C, 143 for
-//! `timeout`, `docker stop`, Slurm, Kubernetes). A second signal while it stops exits
+//! SIGINT, SIGTERM and SIGHUP alike ask a training run to stop: it saves a checkpoint
+//! and exits with the conventional status, 128 + the signal (130 for Ctrl-C, 143 for
+//! `timeout`, `docker stop`, Slurm, Kubernetes, 129 for a closed terminal or a dropped
+//! SSH session, which would otherwise kill it with everything since its last checkpoint). A second signal while it stops exits
 //! at once with that status; checkpoints are written atomically, so none is lost.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -9,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 /// Which stop signal arrived, once one has.
 pub struct StopSignals {
@@ -17,10 +18,10 @@ pub struct StopSignals {
 }
 
 impl StopSignals {
-    /// Sets `stop` on SIGINT or SIGTERM from now on.
+    /// Sets `stop` on SIGINT, SIGTERM or SIGHUP from now on.
     pub fn install(stop: Arc<AtomicBool>) -> anyhow::Result<Self> {
         let which = Arc::new(AtomicUsize::new(0));
-        for signal in [SIGINT, SIGTERM] {
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
             // The shutdown must be registered first: it is armed only by a previous signal.
             signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&stop))
                 .and_then(|_| signal_hook::flag::register_usize(signal, Arc::clone(&which), signal as usize))
@@ -80,7 +81,7 @@ impl Drop for StopNotice {
     }
 }
 
-/// A command stopped by SIGINT or SIGTERM before it finished, having removed its
+/// A command stopped by a stop signal before it finished, having removed its
 /// partial output; `main` exits with the status it carries.
 #[derive(Debug, Clone, Copy)]
 pub struct Stopped(pub u8);
@@ -93,7 +94,7 @@ impl std::fmt::Display for Stopped {
 
 impl std::error::Error for Stopped {}
 
-/// A stop flag with SIGINT and SIGTERM installed, for commands that write in chunks.
+/// A stop flag with the stop signals installed, for commands that write in chunks.
 pub struct StopFlag {
     flag: Arc<AtomicBool>,
     signals: StopSignals,

@@ -1123,10 +1123,11 @@ fn overwrite_from_inside_a_folder_refuses_dot_and_dotdot() {
 }
 
 #[test]
-fn sigterm_and_sigint_save_a_checkpoint_and_exit_143_and_130() {
+fn sigterm_sigint_and_sighup_save_a_checkpoint_and_exit_143_130_and_129() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    for (name, code, child) in [("TERM", 143, None), ("INT", 130, Some(()))] {
+    // SIGHUP: the terminal closed or the SSH session dropped.
+    for (name, code, child) in [("TERM", 143, None), ("INT", 130, Some(())), ("HUP", 129, Some(()))] {
         let child = match child {
             None => spawn_training(&run, &["--iters", "1000000"]),
             Some(()) => spawn_resume(&run, "1000000"),
@@ -1145,6 +1146,22 @@ fn sigterm_and_sigint_save_a_checkpoint_and_exit_143_and_130() {
         let latest = std::fs::read_to_string(run.join("checkpoints/latest")).unwrap();
         assert_eq!(latest.trim(), format!("step-{last:08}"), "the checkpoint is at the last logged iteration");
     }
+}
+
+/// A reader that goes away (`ganzoo train … 2>&1 | head`, a closed terminal) costs the
+/// progress lines, not the run: writing them used to panic, killing training with
+/// nothing saved since the last checkpoint.
+#[test]
+fn training_outlives_a_closed_stderr_and_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let mut child = spawn_training(&run, &["--iters", "40"]);
+    drop(child.stderr.take());
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(std::fs::read_to_string(run.join("checkpoints/latest")).unwrap().trim(), "step-00000040");
+    assert_eq!(metric_iterations(&run).last(), Some(&40));
 }
 
 /// A stop during a long iteration is acknowledged at once (it used to be silent until

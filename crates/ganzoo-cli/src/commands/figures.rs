@@ -109,6 +109,6 @@ struct RunLines;
 impl Observer for RunLines {
     fn on_metrics(&mut self, _: &Metrics, _: u64) {}
     fn on_message(&mut self, message: &str) {
-        eprintln!("{message}");
+        crate::output::note(message);
     }
 }

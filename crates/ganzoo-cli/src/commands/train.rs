@@ -1,10 +1,8 @@
 //! `ganzoo train`: resolve the configuration (preset or file, then flags), load
 //! the data, and run the one training loop with a progress bar.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use candle_core::Device;
@@ -16,10 +14,8 @@ use ganzoo_train::budget::{training_bytes, DataSize, MemoryLimit};
 use ganzoo_train::config::{GeneratorCostName, LrDecay, NormName, Preset};
 use ganzoo_train::data_record::DataRecord;
 use ganzoo_train::{
-    Arch, Constraint, DataSource, ImageEval, Metrics, Objective, Observer, Optimizer, Outcome, RunDir, TrainConfig,
-    Trainer,
+    Arch, Constraint, DataSource, ImageEval, Objective, Optimizer, Outcome, RunDir, TrainConfig, Trainer,
 };
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{open_device, ArchArg, CostArg, LrDecayArg, NormArg, RecipeArgs, SourceArgs, TrainArgs, TrainTarget};
 use crate::commands::data::load_located;
@@ -27,6 +23,7 @@ use crate::commands::eval::feature_cache_dirs;
 use crate::commands::first_given;
 use crate::logfile;
 use crate::output::{emit, program, shell_word};
+use crate::progress::TrainBar;
 use crate::signals::{StopNotice, StopSignals};
 
 pub fn run(args: TrainArgs, limit: MemoryLimit) -> anyhow::Result<ExitCode> {
@@ -157,10 +154,10 @@ fn check_memory(
 fn drive(mut trainer: Trainer) -> anyhow::Result<ExitCode> {
     let signals = StopSignals::install(trainer.stop_flag())?;
     let notice = StopNotice::watch(trainer.stop_flag());
-    let mut bar = Bar::new(trainer.total_iters(), trainer.iteration());
+    let mut bar = TrainBar::new(trainer.total_iters(), trainer.iteration());
     let outcome = trainer.run(&mut bar);
     drop(notice);
-    bar.bar.finish_and_clear();
+    bar.finish();
     let outcome = outcome?;
     let run = trainer.run_dir().path().to_path_buf();
     match outcome {
@@ -441,72 +438,5 @@ fn cost_of(c: CostArg) -> GeneratorCostName {
         CostArg::Minimax => GeneratorCostName::Minimax,
         CostArg::NonSaturating => GeneratorCostName::NonSaturating,
         CostArg::MaximumLikelihood => GeneratorCostName::MaximumLikelihood,
-    }
-}
-
-/// Training progress on stderr: a bar on a terminal; elsewhere (CI logs, files) a plain
-/// line at the first log step, every [`PLAIN_EVERY`] after it and at the last.
-struct Bar {
-    bar: ProgressBar,
-    /// When the last plain line was written, in plain mode.
-    plain: Option<Option<Instant>>,
-    start: Instant,
-}
-
-const PLAIN_EVERY: Duration = Duration::from_secs(10);
-
-impl Bar {
-    fn new(total: u64, done: u64) -> Self {
-        let terminal = std::io::stderr().is_terminal();
-        let bar = if terminal { ProgressBar::new(total.max(1)) } else { ProgressBar::hidden() };
-        let style = ProgressStyle::with_template("{bar:30} {pos}/{len} it  {msg}  [{elapsed} < {eta}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
-        bar.set_length(total.max(1));
-        bar.set_position(done);
-        Self { bar, plain: (!terminal).then_some(None), start: Instant::now() }
-    }
-}
-
-/// Losses and speed of one log step, as the bar and the plain lines show them.
-fn progress_message(m: &Metrics) -> String {
-    let extra = match (m.d_fake, m.wasserstein) {
-        (Some(d_fake), _) => format!("D(x) {:.2} D(G(z)) {:.2}", m.d_real.unwrap_or(0.0), d_fake),
-        (None, Some(w)) => format!("W {w:.4}"),
-        _ => String::new(),
-    };
-    // Toys have no epochs (their epoch stays 0).
-    let epoch = if m.epoch > 0.0 { format!("epoch {:.2}  ", m.epoch) } else { String::new() };
-    format!("{epoch}d {:.4}  g {:.4}  {extra}  {:.0} img/s", m.d_loss, m.g_loss, m.images_per_s)
-}
-
-impl Observer for Bar {
-    fn on_metrics(&mut self, m: &Metrics, total: u64) {
-        self.bar.set_length(total.max(m.iteration));
-        self.bar.set_position(m.iteration);
-        self.bar.set_message(progress_message(m));
-        if let Some(last) = &mut self.plain {
-            let due = last.is_none_or(|t| t.elapsed() >= PLAIN_EVERY) || m.iteration >= total;
-            if due {
-                *last = Some(Instant::now());
-                let eta = self.bar.eta().as_secs();
-                eprintln!(
-                    "iteration {}/{total}  {}  elapsed {}s, left {}s",
-                    m.iteration,
-                    progress_message(m),
-                    self.start.elapsed().as_secs(),
-                    eta
-                );
-            }
-        }
-    }
-
-    fn on_message(&mut self, message: &str) {
-        // A hidden bar drops what it is asked to print.
-        if self.plain.is_some() {
-            eprintln!("{message}");
-        } else {
-            self.bar.println(message);
-        }
     }
 }
