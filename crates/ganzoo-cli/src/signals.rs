@@ -1,7 +1,8 @@
 //! SIGINT, SIGTERM and SIGHUP alike ask a training run to stop: it saves a checkpoint
 //! and exits with the conventional status, 128 + the signal (130 for Ctrl-C, 143 for
 //! `timeout`, `docker stop`, Slurm, Kubernetes, 129 for a closed terminal or a dropped
-//! SSH session, which would otherwise kill it with everything since its last checkpoint). A second signal while it stops exits
+//! SSH session, which would otherwise kill it with everything since its last checkpoint;
+//! unless SIGHUP was ignored when ganzoo started: `nohup` asks the run to outlive the terminal). A second signal while it stops exits
 //! at once with that status; checkpoints are written atomically, so none is lost.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,10 +19,11 @@ pub struct StopSignals {
 }
 
 impl StopSignals {
-    /// Sets `stop` on SIGINT, SIGTERM or SIGHUP from now on.
+    /// Sets `stop` on SIGINT, SIGTERM or SIGHUP from now on (SIGHUP only where it is not ignored).
     pub fn install(stop: Arc<AtomicBool>) -> anyhow::Result<Self> {
         let which = Arc::new(AtomicUsize::new(0));
-        for signal in [SIGINT, SIGTERM, SIGHUP] {
+        let hangup = (!ignored(SIGHUP)).then_some(SIGHUP);
+        for signal in [SIGINT, SIGTERM].into_iter().chain(hangup) {
             // The shutdown must be registered first: it is armed only by a previous signal.
             signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&stop))
                 .and_then(|_| signal_hook::flag::register_usize(signal, Arc::clone(&which), signal as usize))
@@ -38,6 +40,17 @@ impl StopSignals {
             s => 128u8.saturating_add(s as u8),
         }
     }
+}
+
+/// Whether `signal` is ignored now, as `nohup` leaves SIGHUP for the program it starts.
+fn ignored(signal: libc::c_int) -> bool {
+    let mut current = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: with a null new action sigaction(2) only writes the current one into
+    // `current`, a properly sized and aligned `struct sigaction`.
+    let read = unsafe { libc::sigaction(signal, std::ptr::null(), current.as_mut_ptr()) } == 0;
+    // SAFETY: all-zero bytes are a valid `struct sigaction` (integers, a mask, a nullable
+    // pointer), and a successful call filled it.
+    read && unsafe { current.assume_init() }.sa_sigaction == libc::SIG_IGN
 }
 
 /// Says, as soon as the first stop signal arrives, what happens next: the run stops only

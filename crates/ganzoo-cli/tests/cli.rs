@@ -1063,14 +1063,24 @@ fn spawn_training(run: &Path, extra: &[&str]) -> std::process::Child {
 }
 
 /// `train --resume run` in the background, as `cargo xtask` runs it (`GANZOO_PROGRAM`).
+/// SIGHUP is reset to its default there: a test runner started under `nohup` would
+/// otherwise pass its ignoring on, which ganzoo keeps.
 fn spawn_resume(run: &Path, iters: &str) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_ganzoo"))
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ganzoo"));
+    command
         .args(["train", "--resume", run.to_str().unwrap(), "--iters", iters])
         .env("GANZOO_PROGRAM", "cargo xtask")
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: signal(2) is async-signal-safe, as a hook between fork and exec must be.
+    unsafe {
+        command.pre_exec(|| match libc::signal(libc::SIGHUP, libc::SIG_DFL) {
+            libc::SIG_ERR => Err(std::io::Error::last_os_error()),
+            _ => Ok(()),
+        })
+    };
+    command.spawn().unwrap()
 }
 
 /// Waits (at most a minute) until the run has a checkpoint at `iteration` or later.
@@ -1146,6 +1156,38 @@ fn sigterm_sigint_and_sighup_save_a_checkpoint_and_exit_143_130_and_129() {
         let latest = std::fs::read_to_string(run.join("checkpoints/latest")).unwrap();
         assert_eq!(latest.trim(), format!("step-{last:08}"), "the checkpoint is at the last logged iteration");
     }
+}
+
+/// `nohup ganzoo train …` asks the run to outlive the terminal: the SIGHUP it then gets
+/// is ignored, not taken as a stop.
+#[test]
+fn under_nohup_a_hangup_does_not_stop_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let mut child = Command::new("nohup")
+        .arg(env!("CARGO_BIN_EXE_ganzoo"))
+        .args(["train", "gan", "--dataset", "8gaussians", "--batch-size", "16", "--log-every", "1"])
+        .args(["--checkpoint-every", "1", "--iters", "1000000", "--out", run.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_checkpoint(&run, 3);
+    signal(&child, "HUP");
+    let latest = || -> u64 {
+        let name = std::fs::read_to_string(run.join("checkpoints/latest")).unwrap_or_default();
+        name.trim().trim_start_matches("step-").parse().unwrap_or(0)
+    };
+    let (at_hangup, deadline) = (latest(), std::time::Instant::now() + std::time::Duration::from_secs(60));
+    while latest() < at_hangup + 20 {
+        assert!(child.try_wait().unwrap().is_none(), "the hangup ended the run");
+        assert!(std::time::Instant::now() < deadline, "no checkpoint after the hangup");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "stopped by the SIGTERM only: {stderr}");
 }
 
 /// A reader that goes away (`ganzoo train … 2>&1 | head`, a closed terminal) costs the
