@@ -2,7 +2,7 @@
 //! `info` and above to its `train.log` as well.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -48,10 +48,13 @@ impl<'a> MakeWriter<'a> for RunLogWriter {
     }
 }
 
-/// Stderr gets `RUST_LOG` (default `warn`); the run log gets `info`.
+/// Stderr gets `RUST_LOG` (default `warn`), coloured only on a terminal (and not with
+/// `NO_COLOR` set): escape codes in a log file or CI log are noise; the run log gets `info`.
 pub fn init() {
     let stderr_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(stderr_filter);
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let stderr =
+        tracing_subscriber::fmt::layer().with_ansi(colour).with_writer(std::io::stderr).with_filter(stderr_filter);
     let file =
         tracing_subscriber::fmt::layer().with_ansi(false).with_writer(RunLogWriter).with_filter(LevelFilter::INFO);
     let _ = tracing_subscriber::registry().with(stderr).with(file).try_init();

@@ -1233,6 +1233,7 @@ fn a_stop_during_a_long_iteration_is_said_and_a_second_quits_at_once() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{stderr}");
     assert!(stderr.contains("stop requested: the run stops after its current step"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "no colour codes where stderr is no terminal: {stderr}");
     assert!(run.join("config.toml").is_file(), "the run stays");
 }
 
