@@ -1,5 +1,5 @@
 //! Progress on stderr: downloads as an indicatif bar; training as a bar on a terminal,
-//! plain lines elsewhere. Nothing here can fail: progress is not worth a run (a closed
+//! plain lines elsewhere; evaluation's feature passes as lines once they take a while. Nothing here can fail: progress is not worth a run (a closed
 //! stderr, `2>&1 | head`, a lost terminal, only drops it).
 
 use std::io::{IsTerminal, Write};
@@ -37,6 +37,49 @@ impl DownloadProgress for DownloadBar {
         if let Some(bar) = self.bar.take() {
             bar.finish();
         }
+    }
+}
+
+/// How far a feature pass of `eval` is, a line on stderr about every 10 % once it has
+/// run [`FEATURES_QUIET`]: Inception features run at about 10 images/s on 2 CPU cores
+/// (docs/performance.md), half an hour for FID's 10,000 samples and as many real
+/// images, silent before; a classifier's pass takes seconds and says nothing.
+pub struct FeatureProgress {
+    what: &'static str,
+    total: usize,
+    next: usize,
+    start: Instant,
+}
+
+/// How long a feature pass runs before it says how far it is.
+pub const FEATURES_QUIET: Duration = Duration::from_secs(5);
+
+impl FeatureProgress {
+    pub fn new(what: &'static str, total: usize) -> Self {
+        Self::started(what, total, Instant::now())
+    }
+
+    fn started(what: &'static str, total: usize, start: Instant) -> Self {
+        Self { what, total, next: total / 10, start }
+    }
+
+    /// `done` of the images seen.
+    pub fn at(&mut self, done: usize) {
+        if let Some(line) = self.line(done, Instant::now()) {
+            crate::output::note(&line);
+        }
+    }
+
+    fn line(&mut self, done: usize, now: Instant) -> Option<String> {
+        if done < self.next.max(1) || done >= self.total {
+            return None;
+        }
+        self.next = done + self.total / 10;
+        let elapsed = now - self.start;
+        let left = elapsed.as_secs_f64() * (self.total - done) as f64 / done as f64;
+        let (total, what, elapsed) = (self.total, self.what, elapsed.as_secs());
+        (elapsed >= FEATURES_QUIET.as_secs())
+            .then(|| format!("features of {what}: {done} / {total} after {elapsed}s, about {left:.0}s left"))
     }
 }
 
@@ -240,6 +283,24 @@ mod tests {
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
+    }
+
+    #[test]
+    fn a_feature_pass_says_how_far_it_is_every_tenth_once_it_is_slow() {
+        let t0 = Instant::now();
+        let mut p = FeatureProgress::started("samples", 1000, t0);
+        let lines: Vec<_> = [(50, 1), (100, 2), (200, 4), (300, 6), (320, 7), (400, 8), (1000, 20)]
+            .into_iter()
+            .filter_map(|(done, s)| p.line(done, t0 + secs(s)))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "features of samples: 300 / 1000 after 6s, about 14s left",
+                "features of samples: 400 / 1000 after 8s, about 12s left"
+            ],
+            "none before 10 %, while quick, between tenths or at the end"
+        );
     }
 
     #[test]

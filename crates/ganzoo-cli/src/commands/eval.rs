@@ -25,7 +25,7 @@ use crate::commands::data::load;
 use crate::commands::first_given;
 use crate::commands::train::{read_as_trained, with_recorded_data_dir};
 use crate::output::emit;
-use crate::progress::DownloadBar;
+use crate::progress::{DownloadBar, FeatureProgress};
 
 pub fn run(args: EvalArgs, limit: MemoryLimit) -> anyhow::Result<()> {
     anyhow::ensure!(args.n != Some(0), "--n must be at least 1");
@@ -207,7 +207,7 @@ fn eval_images(
     let numel: u128 = gen.sample_shape.iter().map(|&d| d as u128).product();
     check_image_memory(&net, n, numel, limit, LOWER_N)?;
     let mut fake = net.nothing_seen();
-    let mut seen = Progress::new("generated samples", n);
+    let mut seen = FeatureProgress::new("generated samples", n);
     gen.sample_chunks(n, args.seed, net.batch(), |images| -> anyhow::Result<()> {
         fake.extend(net.see(&images.to_device(&Device::Cpu)?)?);
         seen.at(fake.len());
@@ -232,7 +232,7 @@ fn eval_image_file(file: &Path, dataset: &str, args: &EvalArgs, limit: MemoryLim
     let numel = values.len() / shape[0];
     check_image_memory(&net, shape[0], numel as u128, limit, FEWER_IN_FILE)?;
     let mut fake = net.nothing_seen();
-    let mut seen = Progress::new("samples", shape[0]);
+    let mut seen = FeatureProgress::new("samples", shape[0]);
     for chunk in values.chunks(net.batch() * numel) {
         let images = Tensor::from_slice(chunk, (chunk.len() / numel, shape[1], shape[2], shape[3]), &Device::Cpu)?;
         fake.extend(net.see(&images).with_context(|| format!("{}", file.display()))?);
@@ -360,7 +360,7 @@ fn compare_with_real(
 ) -> anyhow::Result<ImageReport> {
     let dirs = feature_cache_dirs(&dataset.parse()?, source);
     let what = if real.split == "test" { "real test images" } else { "the folder's images" };
-    let mut seen = Progress::new(what, real.images.len());
+    let mut seen = FeatureProgress::new(what, real.images.len());
     let features = real_features(net, &real.images, &dirs, |done, _| seen.at(done))?;
     let mut report = image_metrics(&net.name(), fake, &features, seed)?;
     (report.real_resized_to, report.real_split) = (real.resized, Some(real.split.to_string()));
@@ -403,26 +403,6 @@ fn report_name(step: u64, args: &EvalArgs) -> String {
         name += &format!("-{}", ganzoo_train::Precision::from(precision).name());
     }
     name + ".json"
-}
-
-/// Logs how far a long feature pass is, about every 10 %.
-struct Progress {
-    what: &'static str,
-    total: usize,
-    next: usize,
-}
-
-impl Progress {
-    fn new(what: &'static str, total: usize) -> Self {
-        Self { what, total, next: total / 10 }
-    }
-
-    fn at(&mut self, done: usize) {
-        if done >= self.next.max(1) && done < self.total {
-            tracing::info!("features of {} : {done} / {}", self.what, self.total);
-            self.next = done + self.total / 10;
-        }
-    }
 }
 
 fn eval_file(file: &Path, toy: ToyDistribution, seed: u64, limit: MemoryLimit) -> anyhow::Result<ToyReport> {
