@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use ganzoo_data::DownloadProgress;
 use ganzoo_train::{Metrics, Observer};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanDuration, ProgressBar, ProgressState, ProgressStyle};
 
 #[derive(Default)]
 pub struct DownloadBar {
@@ -137,7 +137,15 @@ impl TrainBar {
     /// Plain lines into `plain`, or a terminal bar where it is `None`; started at `now`.
     fn with_output(total: u64, done: u64, plain: Option<Box<dyn Write>>, now: Instant) -> Self {
         let bar = if plain.is_none() { ProgressBar::new(total.max(1)) } else { ProgressBar::hidden() };
-        let style = ProgressStyle::with_template("{bar:30} {pos}/{len} it  {msg}  [{elapsed} < {eta}]")
+        // The time left is unknown ("?", not indicatif's "0s") until an iteration ends.
+        let left = move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = match state.pos() > done {
+                true => write!(w, "{:#}", HumanDuration(state.eta())),
+                false => w.write_str("?"),
+            };
+        };
+        let style = ProgressStyle::with_template("{bar:30} {pos}/{len} it  {msg}  [{elapsed} < {left}]")
+            .map(|style| style.with_key("left", left))
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         bar.set_length(total.max(1));
