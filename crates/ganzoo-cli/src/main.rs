@@ -26,6 +26,10 @@ fn main() -> std::process::ExitCode {
         output::note(&format!("error: GANZOO_TF32: {e}"));
         return std::process::ExitCode::FAILURE;
     }
+    if let Err(e) = pool::check_thread_count() {
+        output::note(&format!("error: {e}"));
+        return std::process::ExitCode::FAILURE;
+    }
     match pool::run_in_pool(|| commands::run(cli.command, cli.max_memory)) {
         Ok(code) => code,
         Err(e) if e.downcast_ref::<signals::Stopped>().is_some() => {

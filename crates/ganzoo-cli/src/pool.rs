@@ -25,6 +25,33 @@ pub fn limit_candle_spinning() {
     }
 }
 
+/// Most threads `RAYON_NUM_THREADS` (and `bench --threads`) may ask for: far beyond any
+/// machine here, below where a typo starts to hang (100 000 threads spinning at Candle's
+/// barriers did not finish a 20-iteration toy run in minutes).
+pub const MOST_THREADS: usize = 1_024;
+
+/// `RAYON_NUM_THREADS` checked before the pools start: a number in 0..=[`MOST_THREADS`]
+/// (0 or unset: the machine's CPUs, as rayon reads it), with a warning above the CPUs
+/// there are (each op is then split into more pieces than can run at once: DCGAN on
+/// MNIST took 1.8× as long at 32 threads on 2 cores).
+pub fn check_thread_count() -> Result<(), String> {
+    const VAR: &str = "RAYON_NUM_THREADS";
+    let Some(value) = std::env::var_os(VAR) else { return Ok(()) };
+    let text = value.to_string_lossy();
+    let n: usize = match text.trim() {
+        "" => return Ok(()),
+        t => t.parse().map_err(|_| format!("{VAR}={text}: not a number of threads"))?,
+    };
+    if n > MOST_THREADS {
+        return Err(format!("{VAR}={n}: at most {MOST_THREADS} threads"));
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+    if n > cpus {
+        tracing::warn!("{VAR}={n} is more than the {cpus} CPUs here: more threads than CPUs only slow every op down");
+    }
+    Ok(())
+}
+
 /// Runs `f` inside a rayon pool of `RAYON_NUM_THREADS` (default: the machine's CPUs) threads.
 pub fn run_in_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     match rayon::ThreadPoolBuilder::new().build() {

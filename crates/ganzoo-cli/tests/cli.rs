@@ -63,17 +63,33 @@ fn assert_clean_failure(out: &Output, needle: &str) {
     assert!(err.contains(needle), "stderr should mention {needle}: {err}");
 }
 
+/// `ganzoo models summary gan` (a command that does little) with `var` set to `value`.
+fn summary_with_env(var: &str, value: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ganzoo")).args(["models", "summary", "gan"]).env(var, value).output().unwrap()
+}
+
 #[test]
 fn a_bad_ganzoo_isa_is_refused_before_any_work() {
-    let with_isa = |value: &str| {
-        Command::new(env!("CARGO_BIN_EXE_ganzoo"))
-            .args(["models", "summary", "gan"])
-            .env("GANZOO_ISA", value)
-            .output()
-            .unwrap()
-    };
+    let with_isa = |value: &str| summary_with_env("GANZOO_ISA", value);
     assert_clean_failure(&with_isa("sse9"), "unknown instruction set \"sse9\"");
     assert!(with_isa("scalar").status.success(), "the baseline runs everywhere");
+}
+
+/// A thread count that would hang (100 000 threads spinning at barriers did not finish
+/// a toy run in minutes) or is no number is refused; more than the CPUs only warned of.
+#[test]
+fn a_bad_rayon_thread_count_is_refused_before_any_work() {
+    let with_threads = |value: &str| summary_with_env("RAYON_NUM_THREADS", value);
+    assert_clean_failure(&with_threads("100000"), "RAYON_NUM_THREADS=100000: at most 1024 threads");
+    assert_clean_failure(&with_threads("eight"), "RAYON_NUM_THREADS=eight: not a number of threads");
+    let more = std::thread::available_parallelism().unwrap().get() + 1;
+    let out = with_threads(&more.to_string());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains(&format!("RAYON_NUM_THREADS={more} is more than the")), "{err}");
+    for fine in ["", "0", "1"] {
+        let out = with_threads(fine);
+        assert!(out.status.success() && out.stderr.is_empty(), "{fine:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 #[test]

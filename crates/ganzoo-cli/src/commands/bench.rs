@@ -286,12 +286,12 @@ fn check_memory(args: &BenchArgs, limit: MemoryLimit) -> Result<()> {
     Ok(())
 }
 
-/// Most repeats, rounds and --parity steps; most threads; longest time of any timing flag.
+/// Most repeats, rounds and --parity steps; longest time of any timing flag (most threads:
+/// [`crate::pool::MOST_THREADS`]).
 /// Far beyond any sensible run, and what a typo (an extra digit, a negative number
 /// read as 2⁶⁴ − 1) gets refused by, before anything is allocated or waited for.
 const MOST_COUNT: usize = 1_000;
 const MOST_STEPS: usize = 100_000;
-const MOST_THREADS: usize = 1_024;
 const MOST_SECONDS: f64 = 86_400.0;
 
 /// Every count and time flag, checked once (--threads and --parity too); the timing plan.
@@ -310,8 +310,8 @@ fn timing_plan(args: &BenchArgs) -> Result<TimingPlan> {
     if !seconds(args.wait_quiet_s) {
         bail!("--wait-quiet-s must be a number of seconds from 0 to {MOST_SECONDS} (a day)");
     }
-    if args.threads.is_some_and(|t| !(1..=MOST_THREADS).contains(&t)) {
-        bail!("--threads must lie in 1..={MOST_THREADS}");
+    if args.threads.is_some_and(|t| !(1..=crate::pool::MOST_THREADS).contains(&t)) {
+        bail!("--threads must lie in 1..={}", crate::pool::MOST_THREADS);
     }
     if args.parity.is_some_and(|n| !(1..=MOST_STEPS).contains(&n)) {
         bail!("--parity takes 1..={MOST_STEPS} steps");
