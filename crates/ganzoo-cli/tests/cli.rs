@@ -1206,6 +1206,21 @@ fn under_nohup_a_hangup_does_not_stop_training() {
     assert_eq!(out.status.code(), Some(143), "stopped by the SIGTERM only: {stderr}");
 }
 
+/// A run folder moved away while training fails the run at its next write; the error
+/// says why (it used to name only the missing file: "run/metrics.jsonl: No such file").
+#[test]
+fn a_run_folder_moved_while_training_is_named_as_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let child = spawn_training(&run, &["--iters", "1000000"]);
+    wait_for_checkpoint(&run, 3);
+    std::fs::rename(&run, dir.path().join("moved")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_clean_failure(&out, "the run's folder is gone (moved or deleted while training?)");
+    assert!(!run.exists(), "nothing made anew there");
+    assert!(dir.path().join("moved/checkpoints/latest").is_file());
+}
+
 /// A reader that goes away (`ganzoo train … 2>&1 | head`, a closed terminal) costs the
 /// progress lines, not the run: writing them used to panic, killing training with
 /// nothing saved since the last checkpoint.

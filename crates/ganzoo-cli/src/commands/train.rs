@@ -158,8 +158,15 @@ fn drive(mut trainer: Trainer) -> anyhow::Result<ExitCode> {
     let outcome = trainer.run(&mut bar);
     drop(notice);
     bar.finish();
-    let outcome = outcome?;
     let run = trainer.run_dir().path().to_path_buf();
+    let outcome = outcome.map_err(|e| match run.is_dir() {
+        true => anyhow::Error::from(e),
+        // Moved or deleted while training: the file named below is missing for that reason.
+        false => anyhow::Error::from(e).context(format!(
+            "{}: the run's folder is gone (moved or deleted while training?); its checkpoints went with it",
+            run.display()
+        )),
+    })?;
     match outcome {
         Outcome::Finished => {
             let peak = ganzoo_bench::system::peak_rss_mb();
