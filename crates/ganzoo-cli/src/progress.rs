@@ -1,6 +1,7 @@
 //! Progress on stderr: downloads as an indicatif bar; training as a bar on a terminal,
-//! plain lines elsewhere; evaluation's feature passes as lines once they take a while. Nothing here can fail: progress is not worth a run (a closed
-//! stderr, `2>&1 | head`, a lost terminal, only drops it).
+//! plain lines elsewhere; evaluation's feature passes as lines once they take a while.
+//! Nothing here can fail: progress is not worth a run (a closed stderr, `2>&1 | head`,
+//! a lost terminal, only drops it).
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};

@@ -1,9 +1,10 @@
 //! SIGINT, SIGTERM and SIGHUP alike ask a training run to stop: it saves a checkpoint
 //! and exits with the conventional status, 128 + the signal (130 for Ctrl-C, 143 for
 //! `timeout`, `docker stop`, Slurm, Kubernetes, 129 for a closed terminal or a dropped
-//! SSH session, which would otherwise kill it with everything since its last checkpoint;
-//! unless SIGHUP was ignored when ganzoo started: `nohup` asks the run to outlive the terminal). A second signal while it stops exits
-//! at once with that status; checkpoints are written atomically, so none is lost.
+//! SSH session, which would otherwise kill it with everything since its last
+//! checkpoint). SIGHUP is left alone where it was ignored when ganzoo started: `nohup`
+//! asks the run to outlive the terminal. A second signal while it stops exits at once
+//! with that status; checkpoints are written atomically, so none is lost.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
