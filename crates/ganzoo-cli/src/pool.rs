@@ -26,14 +26,13 @@ pub fn limit_candle_spinning() {
 }
 
 /// Most threads `RAYON_NUM_THREADS` (and `bench --threads`) may ask for: far beyond any
-/// machine here, below where a typo starts to hang (100 000 threads spinning at Candle's
-/// barriers did not finish a 20-iteration toy run in minutes).
+/// machine here; a typo past it (an extra digit) hangs, that many threads spinning at
+/// Candle's barriers (measured in the README, *Performance*).
 pub const MOST_THREADS: usize = 1_024;
 
 /// `RAYON_NUM_THREADS` checked before the pools start: a number in 0..=[`MOST_THREADS`]
 /// (0 or unset: the machine's CPUs, as rayon reads it), with a warning above the CPUs
-/// there are (each op is then split into more pieces than can run at once: DCGAN on
-/// MNIST took 1.8× as long at 32 threads on 2 cores).
+/// there are (each op is then split into more pieces than can run at once).
 pub fn check_thread_count() -> Result<(), String> {
     const VAR: &str = "RAYON_NUM_THREADS";
     let Some(value) = std::env::var_os(VAR) else { return Ok(()) };
