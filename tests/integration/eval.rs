@@ -142,7 +142,10 @@ fn kid_is_unbiased_between_equal_distributions_and_positive_between_different_on
 
 #[test]
 fn the_score_counts_confident_distinct_classes_and_precision_recall_see_overlap() {
-    use ganzoo::eval::image::{inception_score, precision_recall};
+    use ganzoo::eval::image::inception_score;
+    let precision_recall = |real: &[f32], fake: &[f32], dim, k| {
+        ganzoo::eval::precision_recall::precision_recall(real, fake, dim, k, &mut |_, _| {})
+    };
     // One-hot predictions spread evenly over 10 classes: exp(ln 10) = 10; all alike: 1.
     let one_hot: Vec<f32> = (0..100).flat_map(|i| (0..10).map(move |k| if k == i % 10 { 1.0 } else { 0.0 })).collect();
     assert!((inception_score(&one_hot, 10) - 10.0).abs() < 1e-9);
@@ -158,6 +161,74 @@ fn the_score_counts_confident_distinct_classes_and_precision_recall_see_overlap(
     let half: Vec<f32> = b.chunks_exact(8).filter(|p| p[0] > 0.0).flatten().copied().collect();
     let (p, r) = precision_recall(&a, &half, 8, 3).unwrap();
     assert!(p > 0.8 && r < 0.7, "half the support: precision {p}, recall {r}");
+}
+
+/// Precision and recall by their definition, pair by pair: squared distances as sums of
+/// squared differences, each radius from all of a point's distances sorted.
+fn precision_recall_by_definition(real: &[f32], fake: &[f32], dim: usize, k: usize) -> (f64, f64) {
+    let d2 = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2)).sum::<f64>();
+    let radii = |set: &[f32]| -> Vec<f64> {
+        let rows: Vec<&[f32]> = set.chunks_exact(dim).collect();
+        (0..rows.len())
+            .map(|i| {
+                let mut d: Vec<f64> = (0..rows.len()).filter(|&j| j != i).map(|j| d2(rows[i], rows[j])).collect();
+                d.sort_by(f64::total_cmp);
+                d[k - 1]
+            })
+            .collect()
+    };
+    let share_inside = |query: &[f32], support: &[f32], radii: &[f64]| {
+        let support: Vec<&[f32]> = support.chunks_exact(dim).collect();
+        let hits = query.chunks_exact(dim).filter(|q| support.iter().zip(radii).any(|(s, &r)| d2(q, s) <= r)).count();
+        hits as f64 / (query.len() / dim) as f64
+    };
+    (share_inside(fake, real, &radii(real)), share_inside(real, fake, &radii(fake)))
+}
+
+/// The blocked, tiled, parallel computation gives the definition's numbers exactly
+/// (small integer features: every distance exact, ties at the balls' edges included),
+/// the same on 1 and 3 threads, and reports its pairs up to `(n + m)²`; bad input is an
+/// error, not a NaN.
+#[test]
+fn precision_recall_match_their_definition_on_any_number_of_threads() {
+    use ganzoo::eval::precision_recall::precision_recall;
+    let dim = 3;
+    // 2,300 generated points (5 blocks of 512 rows, two tiles of 2,048) and 700 real ones.
+    let ints = |n: usize, seed: u64, shift: f32| -> Vec<f32> {
+        normal(n, dim, shift, seed).iter().map(|v| (v * 3.0).round()).collect()
+    };
+    let (real, fake) = (ints(700, 41, 0.0), ints(2300, 42, 1.5));
+    let expected = precision_recall_by_definition(&real, &fake, dim, 3);
+    let between = |v: f64| (0.2..0.95).contains(&v);
+    assert!(between(expected.0) && between(expected.1), "a test that can tell: {expected:?}");
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let mut reports = Vec::new();
+        let got = pool.install(|| precision_recall(&real, &fake, dim, 3, &mut |d, t| reports.push((d, t)))).unwrap();
+        (got, reports)
+    };
+    let ((one, reports), (three, _)) = (on(1), on(3));
+    assert_eq!(one, expected);
+    assert_eq!(three, one);
+    let total = 3000u64 * 3000;
+    assert!(reports.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 == total), "{reports:?}");
+    assert_eq!(reports.last(), Some(&(total, total)));
+    let mut nan = fake.clone();
+    nan[7] = f32::NAN;
+    assert!(precision_recall(&real, &nan, dim, 3, &mut |_, _| {}).is_err());
+    assert!(precision_recall(&real, &fake[..3 * dim], dim, 3, &mut |_, _| {}).is_err(), "k + 1 points needed");
+}
+
+#[test]
+fn kid_is_the_same_on_any_number_of_threads() {
+    let (a, b) = (normal(1500, 16, 0.0, 51), normal(1200, 16, 0.3, 52));
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| kernel_inception_distance(&a, &b, 16, 40, 300, 9)).unwrap()
+    };
+    let one = on(1);
+    assert!(one.mean > 0.0, "{one:?}");
+    assert_eq!(on(4), one);
 }
 
 #[test]

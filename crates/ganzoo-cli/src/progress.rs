@@ -1,5 +1,6 @@
 //! Progress on stderr: downloads as an indicatif bar; training as a bar on a terminal,
-//! plain lines elsewhere; evaluation's feature passes as lines once they take a while.
+//! plain lines elsewhere; evaluation's feature passes and precision / recall as lines
+//! once they take a while.
 //! Nothing here can fail: progress is not worth a run (a closed stderr, `2>&1 | head`,
 //! a lost terminal, only drops it).
 
@@ -41,46 +42,72 @@ impl DownloadProgress for DownloadBar {
     }
 }
 
-/// How far a feature pass of `eval` is, a line on stderr about every 10 % once it has
-/// run [`FEATURES_QUIET`]: Inception features run at about 10 images/s on 2 CPU cores
-/// (docs/performance.md), half an hour for FID's 10,000 samples and as many real
-/// images, silent before; a classifier's pass takes seconds and says nothing.
-pub struct FeatureProgress {
-    what: &'static str,
-    total: usize,
-    next: usize,
-    start: Instant,
+/// What a pass of `eval` goes through.
+#[derive(Debug, Clone, Copy)]
+pub enum Pass {
+    /// Images through the network, the words naming them.
+    Features(&'static str),
+    /// Pairs of feature vectors compared for precision and recall, after FID and KID.
+    Distances,
 }
 
-/// How long a feature pass runs before it says how far it is.
-pub const FEATURES_QUIET: Duration = Duration::from_secs(5);
+/// How far a pass of `eval` is, a line on stderr about every 10 % once it has run
+/// [`EVAL_QUIET`]: Inception features run at about 10 images/s on 2 CPU cores
+/// (docs/performance.md), half an hour for FID's 10,000 samples and as many real
+/// images; precision and recall compare every pair of the two sets' features, half a
+/// minute for 60,000 samples in a classifier's; a classifier's pass over 10,000 images
+/// takes seconds and says nothing.
+pub struct EvalProgress {
+    pass: Pass,
+    /// When the pass began (for the metrics, the first of them).
+    start: Instant,
+    /// When its counting began: precision and recall report 0 done as they start.
+    counting: Instant,
+    next: Option<u64>,
+}
 
-impl FeatureProgress {
-    pub fn new(what: &'static str, total: usize) -> Self {
-        Self::started(what, total, Instant::now())
+/// How long a pass runs before it says how far it is.
+pub const EVAL_QUIET: Duration = Duration::from_secs(5);
+
+impl EvalProgress {
+    pub fn new(pass: Pass) -> Self {
+        Self::started(pass, Instant::now())
     }
 
-    fn started(what: &'static str, total: usize, start: Instant) -> Self {
-        Self { what, total, next: total / 10, start }
+    fn started(pass: Pass, start: Instant) -> Self {
+        Self { pass, start, counting: start, next: None }
     }
 
-    /// `done` of the images seen.
-    pub fn at(&mut self, done: usize) {
-        if let Some(line) = self.line(done, Instant::now()) {
+    /// `done` of `total` images seen or pairs compared.
+    pub fn at(&mut self, done: u64, total: u64) {
+        if let Some(line) = self.line(done, total, Instant::now()) {
             crate::output::note(&line);
         }
     }
 
-    fn line(&mut self, done: usize, now: Instant) -> Option<String> {
-        if done < self.next.max(1) || done >= self.total {
+    fn line(&mut self, done: u64, total: u64, now: Instant) -> Option<String> {
+        if done == 0 {
+            self.counting = now;
+        }
+        let next = *self.next.get_or_insert(total / 10);
+        if done < next.max(1) || done >= total {
             return None;
         }
-        self.next = done + self.total / 10;
+        self.next = Some(done + total / 10);
+        let left = (now - self.counting).as_secs_f64() * (total - done) as f64 / done as f64;
         let elapsed = now - self.start;
-        let left = elapsed.as_secs_f64() * (self.total - done) as f64 / done as f64;
-        let (total, what, elapsed) = (self.total, self.what, elapsed.as_secs());
-        (elapsed >= FEATURES_QUIET.as_secs())
-            .then(|| format!("features of {what}: {done} / {total} after {elapsed}s, about {left:.0}s left"))
+        if elapsed < EVAL_QUIET {
+            return None;
+        }
+        let (elapsed, percent) = (elapsed.as_secs(), 100 * done / total);
+        Some(match self.pass {
+            Pass::Features(what) => {
+                format!("features of {what}: {done} / {total} after {elapsed}s, about {left:.0}s left")
+            }
+            Pass::Distances => {
+                format!("precision / recall: {percent} % of the distances after {elapsed}s, about {left:.0}s left")
+            }
+        })
     }
 }
 
@@ -297,10 +324,10 @@ mod tests {
     #[test]
     fn a_feature_pass_says_how_far_it_is_every_tenth_once_it_is_slow() {
         let t0 = Instant::now();
-        let mut p = FeatureProgress::started("samples", 1000, t0);
+        let mut p = EvalProgress::started(Pass::Features("samples"), t0);
         let lines: Vec<_> = [(50, 1), (100, 2), (200, 4), (300, 6), (320, 7), (400, 8), (1000, 20)]
             .into_iter()
-            .filter_map(|(done, s)| p.line(done, t0 + secs(s)))
+            .filter_map(|(done, s)| p.line(done, 1000, t0 + secs(s)))
             .collect();
         assert_eq!(
             lines,
@@ -309,6 +336,26 @@ mod tests {
                 "features of samples: 400 / 1000 after 8s, about 12s left"
             ],
             "none before 10 %, while quick, between tenths or at the end"
+        );
+    }
+
+    /// The metrics' clock starts before FID and KID; the time left is reckoned from
+    /// when precision and recall began (their report of 0 done).
+    #[test]
+    fn precision_recall_say_how_far_they_are_reckoned_from_their_own_start() {
+        let t0 = Instant::now();
+        let mut p = EvalProgress::started(Pass::Distances, t0);
+        let total = 4_900_000_000;
+        let lines: Vec<_> = [(0, 6), (245_000_000, 7), (980_000_000, 8), (2_450_000_000, 11), (total, 16)]
+            .into_iter()
+            .filter_map(|(done, s)| p.line(done, total, t0 + secs(s)))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "precision / recall: 20 % of the distances after 8s, about 8s left",
+                "precision / recall: 50 % of the distances after 11s, about 5s left"
+            ]
         );
     }
 

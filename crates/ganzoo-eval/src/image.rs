@@ -6,17 +6,20 @@
 //! of generated samples and the classes they cover.
 
 use candle_core::{Tensor, D};
-use faer::Mat;
 use serde::{Deserialize, Serialize};
 
 use crate::classifier::{Classifier, FEATURES};
 use crate::frechet::{frechet_distance, Gaussian};
 use crate::inception::Inception;
 use crate::kid::{kernel_inception_distance, Kid};
+use crate::precision_recall::precision_recall;
 use crate::{EvalError, Result};
 
 /// Neighbours that set the radius of each point's ball in precision / recall.
 pub const PR_K: usize = 3;
+/// KID's subsets and their size (torch-fidelity's defaults).
+pub const KID_SUBSETS: usize = 100;
+pub const KID_SUBSET_SIZE: usize = 1000;
 /// A class counts as covered with at least this share of the samples a uniform split gives it.
 pub const COVERED_SHARE: f64 = 0.1;
 
@@ -190,8 +193,34 @@ pub fn see(classifier: &Classifier, images: &Tensor) -> Result<Seen> {
     Ok(Seen { dim: FEATURES, classes: classifier.card.classes, features, probs, reference: None })
 }
 
+/// Bytes [`image_metrics`] works in beyond the two sets' features, for `n` samples and `m`
+/// real images of `dim` features on the current rayon pool: its stages' working sets
+/// added up (a Gaussian's fit and the Fréchet distance's `dim × dim` matrices; KID's
+/// subsets; precision and recall), since an allocator that keeps freed memory, as
+/// `ganzoo`'s does, may not give one thread's to another.
+pub fn metrics_working_bytes(n: usize, m: usize, dim: usize) -> u128 {
+    let threads = rayon::current_num_threads();
+    let (rows, d) = (n.max(m) as u128, dim as u128);
+    let fid = 8 * (rows * d + 8 * d * d);
+    let kid = crate::kid::working_bytes(n, m, dim, KID_SUBSETS, KID_SUBSET_SIZE, threads);
+    fid + kid + crate::precision_recall::working_bytes(n, m, dim, PR_K, threads)
+}
+
 /// Every metric of `fake` against `real` (both seen by the network named `features`).
 pub fn image_metrics(features: &str, fake: &Seen, real: &Seen, seed: u64) -> Result<ImageReport> {
+    image_metrics_with(features, fake, real, seed, &mut |_, _| {})
+}
+
+/// [`image_metrics`], calling `progress(done, total)` with the pairs of feature vectors
+/// precision and recall have compared (the part that grows with the square of the counts:
+/// `(n + m)²` pairs for `n` samples and `m` real images).
+pub fn image_metrics_with(
+    features: &str,
+    fake: &Seen,
+    real: &Seen,
+    seed: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ImageReport> {
     let dim = fake.dim;
     if real.dim != dim || real.classes != fake.classes {
         return Err(EvalError::Samples(format!(
@@ -200,8 +229,8 @@ pub fn image_metrics(features: &str, fake: &Seen, real: &Seen, seed: u64) -> Res
         )));
     }
     let fid = frechet_distance(&Gaussian::fit(&fake.features, dim)?, &Gaussian::fit(&real.features, dim)?)?;
-    let kid = kernel_inception_distance(&fake.features, &real.features, dim, 100, 1000, seed)?;
-    let (precision, recall) = precision_recall(&real.features, &fake.features, dim, PR_K)?;
+    let kid = kernel_inception_distance(&fake.features, &real.features, dim, KID_SUBSETS, KID_SUBSET_SIZE, seed)?;
+    let (precision, recall) = precision_recall(&real.features, &fake.features, dim, PR_K, progress)?;
     let classes = (fake.classes > 0).then_some(fake.classes);
     let class_histogram = classes.map(|classes| {
         let mut histogram = vec![0; classes];
@@ -250,66 +279,4 @@ pub fn inception_score(probs: &[f32], classes: usize) -> f64 {
         })
         .sum();
     (kl / n as f64).exp()
-}
-
-/// Precision: the share of `fake` inside the union of balls around `real` points (each
-/// ball's radius the distance to its `k`-th nearest real neighbour); recall: the share of
-/// `real` inside the fake balls.
-pub fn precision_recall(real: &[f32], fake: &[f32], dim: usize, k: usize) -> Result<(f64, f64)> {
-    let (r, f) = (rows(real, dim), rows(fake, dim));
-    if r.nrows() <= k || f.nrows() <= k {
-        return Err(EvalError::TooFew { what: "precision and recall", needed: k + 1, got: r.nrows().min(f.nrows()) });
-    }
-    let (rr, ff) = (radii(&r, k), radii(&f, k));
-    Ok((inside(&f, &r, &rr), inside(&r, &f, &ff)))
-}
-
-fn rows(data: &[f32], dim: usize) -> Mat<f64> {
-    Mat::from_fn(data.len() / dim, dim, |i, j| f64::from(data[i * dim + j]))
-}
-
-/// Squared norms of the rows of `m`.
-fn row_norms(m: faer::MatRef<'_, f64>) -> Vec<f64> {
-    (0..m.nrows()).map(|i| (0..m.ncols()).map(|j| m[(i, j)] * m[(i, j)]).sum()).collect()
-}
-
-/// Squared distances between the rows `from..to` of `a` and every row of `b` (whose
-/// squared row norms are `nb`): `‖x‖² + ‖y‖² − 2 xᵀy`, the products as one matrix product.
-fn sq_distances(a: &Mat<f64>, from: usize, to: usize, b: &Mat<f64>, nb: &[f64]) -> Mat<f64> {
-    let block = a.subrows(from, to - from);
-    let dots = block * b.transpose();
-    let na = row_norms(block);
-    Mat::from_fn(to - from, b.nrows(), |i, j| (na[i] + nb[j] - 2.0 * dots[(i, j)]).max(0.0))
-}
-
-const BLOCK: usize = 512;
-
-/// Each row's squared distance to its `k`-th nearest other row.
-fn radii(x: &Mat<f64>, k: usize) -> Vec<f64> {
-    let n = x.nrows();
-    let norms = row_norms(x.as_ref());
-    let mut out = Vec::with_capacity(n);
-    for from in (0..n).step_by(BLOCK) {
-        let to = (from + BLOCK).min(n);
-        let d = sq_distances(x, from, to, x, &norms);
-        for i in 0..to - from {
-            let mut row: Vec<f64> = (0..n).filter(|&j| j != from + i).map(|j| d[(i, j)]).collect();
-            let (_, kth, _) = row.select_nth_unstable_by(k - 1, f64::total_cmp);
-            out.push(*kth);
-        }
-    }
-    out
-}
-
-/// Share of the rows of `query` within the ball of some row of `support`.
-fn inside(query: &Mat<f64>, support: &Mat<f64>, radii: &[f64]) -> f64 {
-    let n = query.nrows();
-    let norms = row_norms(support.as_ref());
-    let mut hits = 0usize;
-    for from in (0..n).step_by(BLOCK) {
-        let to = (from + BLOCK).min(n);
-        let d = sq_distances(query, from, to, support, &norms);
-        hits += (0..to - from).filter(|&i| (0..support.nrows()).any(|j| d[(i, j)] <= radii[j])).count();
-    }
-    hits as f64 / n as f64
 }

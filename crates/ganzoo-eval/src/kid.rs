@@ -11,9 +11,13 @@ use faer::Mat;
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{EvalError, Result};
+
+/// Subsets measured at once, each with its own rows and Gram matrix ([`working_bytes`]).
+pub const AT_ONCE: usize = 16;
 
 /// KID's mean and standard deviation over subsets.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -44,12 +48,17 @@ pub fn kernel_inception_distance(
     if m < 2 {
         return Err(EvalError::TooFew { what: "KID", needed: 2, got: na.min(nb) });
     }
+    // The subsets drawn in order first, then measured in parallel: the same numbers on
+    // any number of threads.
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let values: Vec<f64> = (0..subsets)
-        .map(|_| {
-            let x = rows(a, dim, &sample(&mut rng, na, m).into_vec());
-            let y = rows(b, dim, &sample(&mut rng, nb, m).into_vec());
-            mmd2_unbiased(&x, &y, dim)
+    let drawn: Vec<(Vec<usize>, Vec<usize>)> =
+        (0..subsets).map(|_| (sample(&mut rng, na, m).into_vec(), sample(&mut rng, nb, m).into_vec())).collect();
+    let values: Vec<f64> = drawn
+        .chunks(AT_ONCE)
+        .flat_map(|run| {
+            let v: Vec<f64> =
+                run.par_iter().map(|(ia, ib)| mmd2_unbiased(&rows(a, dim, ia), &rows(b, dim, ib), dim)).collect();
+            v
         })
         .collect();
     let mean = values.iter().sum::<f64>() / subsets as f64;
@@ -57,22 +66,34 @@ pub fn kernel_inception_distance(
     Ok(Kid { mean, std: var.sqrt(), subsets, subset_size: m })
 }
 
+/// Bytes [`kernel_inception_distance`] works in on `threads` threads: the subsets' indices,
+/// and for each subset in flight its rows as f64 and one Gram matrix.
+pub fn working_bytes(na: usize, nb: usize, dim: usize, subsets: usize, subset_size: usize, threads: usize) -> u128 {
+    let m = subset_size.min(na).min(nb) as u128;
+    let in_flight = threads.clamp(1, AT_ONCE).min(subsets.max(1)) as u128;
+    16 * subsets as u128 * m + in_flight * 8 * m * (2 * dim as u128 + m)
+}
+
 fn rows(data: &[f32], dim: usize, ids: &[usize]) -> Mat<f64> {
     Mat::from_fn(ids.len(), dim, |i, j| f64::from(data[ids[i] * dim + j]))
 }
 
-/// The unbiased MMD² of two equally large sets with the cubic kernel.
+/// The unbiased MMD² of two equally large sets with the cubic kernel; one `m × m` Gram
+/// matrix held at a time.
 fn mmd2_unbiased(x: &Mat<f64>, y: &Mat<f64>, dim: usize) -> f64 {
     let m = x.nrows();
-    let kernel = |p: &Mat<f64>, q: &Mat<f64>| {
+    // Σ k(pᵢ, qⱼ) over all pairs, or over i ≠ j; column by column (faer's matrices are
+    // column-major).
+    let kernel_sum = |p: &Mat<f64>, q: &Mat<f64>, diagonal: bool| {
         let g = p * q.transpose();
-        Mat::from_fn(m, m, |i, j| (g[(i, j)] / dim as f64 + 1.0).powi(3))
+        (0..m)
+            .map(|j| {
+                let column = g.col(j);
+                (0..m).filter(|&i| diagonal || i != j).map(|i| (column[i] / dim as f64 + 1.0).powi(3)).sum::<f64>()
+            })
+            .sum::<f64>()
     };
-    let (kxx, kyy, kxy) = (kernel(x, x), kernel(y, y), kernel(x, y));
-    let off_diagonal = |k: &Mat<f64>| {
-        (0..m).flat_map(|i| (0..m).map(move |j| (i, j))).filter(|(i, j)| i != j).map(|(i, j)| k[(i, j)]).sum::<f64>()
-    };
-    let cross: f64 = (0..m).flat_map(|i| (0..m).map(move |j| (i, j))).map(|(i, j)| kxy[(i, j)]).sum();
+    let (xx, yy, xy) = (kernel_sum(x, x, false), kernel_sum(y, y, false), kernel_sum(x, y, true));
     let mm1 = (m * (m - 1)) as f64;
-    (off_diagonal(&kxx) + off_diagonal(&kyy)) / mm1 - 2.0 * cross / (m * m) as f64
+    (xx + yy) / mm1 - 2.0 * xy / (m * m) as f64
 }

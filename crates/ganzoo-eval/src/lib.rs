@@ -23,6 +23,7 @@ pub mod image;
 pub mod inception;
 pub mod inception_weights;
 pub mod kid;
+pub mod precision_recall;
 pub mod pth;
 pub mod toy;
 pub mod transport;

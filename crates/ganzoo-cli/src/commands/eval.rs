@@ -12,7 +12,7 @@ use ganzoo_data::ToyDistribution;
 use ganzoo_data::{DataLocator, DatasetSpec, ImageDataset};
 use ganzoo_eval::classifier::Classifier;
 use ganzoo_eval::feature_cache::real_features;
-use ganzoo_eval::image::{image_metrics, FeatureExtractor, ImageReport, Seen};
+use ganzoo_eval::image::{image_metrics_with, metrics_working_bytes, FeatureExtractor, ImageReport, Seen};
 use ganzoo_eval::inception_weights::{ganzoo_cache_dir, load_inception, WeightsLocator};
 use ganzoo_eval::transport::{W1Method, EXACT_MAX};
 use ganzoo_eval::{toy_metrics, EvalReport, ToyReport};
@@ -25,7 +25,7 @@ use crate::commands::data::load;
 use crate::commands::first_given;
 use crate::commands::train::{read_as_trained, with_recorded_data_dir};
 use crate::output::emit;
-use crate::progress::{DownloadBar, FeatureProgress};
+use crate::progress::{DownloadBar, EvalProgress, Pass};
 
 pub fn run(args: EvalArgs, limit: MemoryLimit) -> anyhow::Result<()> {
     anyhow::ensure!(args.n != Some(0), "--n must be at least 1");
@@ -205,12 +205,12 @@ fn eval_images(
     let n = args.n.unwrap_or(10_000);
     check_counts(&net, n, &real.images)?;
     let numel: u128 = gen.sample_shape.iter().map(|&d| d as u128).product();
-    check_image_memory(&net, n, numel, limit, LOWER_N)?;
+    check_image_memory(&net, (n, real.images.len()), numel, limit, LOWER_N)?;
     let mut fake = net.nothing_seen();
-    let mut seen = FeatureProgress::new("generated samples", n);
+    let mut seen = EvalProgress::new(Pass::Features("generated samples"));
     gen.sample_chunks(n, args.seed, net.batch(), |images| -> anyhow::Result<()> {
         fake.extend(net.see(&images.to_device(&Device::Cpu)?)?);
-        seen.at(fake.len());
+        seen.at(fake.len() as u64, n as u64);
         Ok(())
     })?;
     compare_with_real(&net, &fake, &real, dataset, source, args.seed)
@@ -230,13 +230,13 @@ fn eval_image_file(file: &Path, dataset: &str, args: &EvalArgs, limit: MemoryLim
     let real = real_split(dataset, &source, limit, square_side(&shape[1..]))?;
     check_counts(&net, shape[0], &real.images).map_err(|e| e.context(file.display().to_string()))?;
     let numel = values.len() / shape[0];
-    check_image_memory(&net, shape[0], numel as u128, limit, FEWER_IN_FILE)?;
+    check_image_memory(&net, (shape[0], real.images.len()), numel as u128, limit, FEWER_IN_FILE)?;
     let mut fake = net.nothing_seen();
-    let mut seen = FeatureProgress::new("samples", shape[0]);
+    let mut seen = EvalProgress::new(Pass::Features("samples"));
     for chunk in values.chunks(net.batch() * numel) {
         let images = Tensor::from_slice(chunk, (chunk.len() / numel, shape[1], shape[2], shape[3]), &Device::Cpu)?;
         fake.extend(net.see(&images).with_context(|| format!("{}", file.display()))?);
-        seen.at(fake.len());
+        seen.at(fake.len() as u64, shape[0] as u64);
     }
     compare_with_real(&net, &fake, &real, dataset, &source, args.seed)
 }
@@ -269,10 +269,11 @@ fn check_counts(net: &FeatureExtractor, n: usize, test: &ImageDataset) -> anyhow
     Ok(())
 }
 
-/// Features, probabilities and the network's working copies for `n` images of `numel` values.
+/// Features and probabilities of `n` samples and `m` real images, the network's working
+/// copies for images of `numel` values, and what the metrics work in.
 fn check_image_memory(
     net: &FeatureExtractor,
-    n: usize,
+    (n, m): (usize, usize),
     numel: u128,
     limit: MemoryLimit,
     hint: &str,
@@ -284,8 +285,8 @@ fn check_image_memory(
         FeatureExtractor::Classifier(_) => 16 * net.batch() as u128 * numel,
         FeatureExtractor::Inception(_) => net.batch() as u128 * (24 << 20) + (256 << 20),
     };
-    // Both sets' features, twice over in f64 for precision / recall.
-    limit.check(format!("evaluating {n} images"), 6 * n as u128 * per_sample + working, hint)?;
+    let metrics = metrics_working_bytes(n, m, net.dim());
+    limit.check(format!("evaluating {n} images"), (n + m) as u128 * per_sample + working + metrics, hint)?;
     Ok(())
 }
 
@@ -360,9 +361,11 @@ fn compare_with_real(
 ) -> anyhow::Result<ImageReport> {
     let dirs = feature_cache_dirs(&dataset.parse()?, source);
     let what = if real.split == "test" { "real test images" } else { "the folder's images" };
-    let mut seen = FeatureProgress::new(what, real.images.len());
-    let features = real_features(net, &real.images, &dirs, |done, _| seen.at(done))?;
-    let mut report = image_metrics(&net.name(), fake, &features, seed)?;
+    let mut seen = EvalProgress::new(Pass::Features(what));
+    let features = real_features(net, &real.images, &dirs, |done, total| seen.at(done as u64, total as u64))?;
+    let mut measuring = EvalProgress::new(Pass::Distances);
+    let mut report =
+        image_metrics_with(&net.name(), fake, &features, seed, &mut |done, total| measuring.at(done, total))?;
     (report.real_resized_to, report.real_split) = (real.resized, Some(real.split.to_string()));
     Ok(report)
 }
