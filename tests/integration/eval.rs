@@ -220,6 +220,26 @@ fn precision_recall_match_their_definition_on_any_number_of_threads() {
 }
 
 #[test]
+fn a_gaussian_fit_is_the_same_on_any_number_of_threads() {
+    // 300 features: three blocks of the covariance's columns.
+    let x = normal(400, 300, 0.2, 53);
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| Gaussian::fit(&x, 300)).unwrap()
+    };
+    let one = on(1);
+    assert_eq!(on(3), one);
+    // Symmetric, and each entry the definition's sum.
+    let (n, d) = (400, 300);
+    for (i, j) in [(0, 0), (5, 170), (170, 5), (299, 128), (127, 299)] {
+        let sum: f64 =
+            (0..n).map(|r| (f64::from(x[r * d + i]) - one.mean[i]) * (f64::from(x[r * d + j]) - one.mean[j])).sum();
+        let expected = sum / (n - 1) as f64;
+        assert!((one.cov[i * d + j] - expected).abs() < 1e-12 * expected.abs().max(1.0), "Σ[{i},{j}]");
+    }
+}
+
+#[test]
 fn kid_is_the_same_on_any_number_of_threads() {
     let (a, b) = (normal(1500, 16, 0.0, 51), normal(1200, 16, 0.3, 52));
     let on = |threads: usize| {
