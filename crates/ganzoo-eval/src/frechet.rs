@@ -51,7 +51,8 @@ impl Gaussian {
             .map(|&from| centred.transpose() * centred.subcols(from, COLUMNS.min(dim - from)))
             .collect();
         let scale = 1.0 / (n - 1) as f64;
-        let cov = (0..dim * dim).map(|k| blocks[k % dim / COLUMNS][(k / dim, k % dim % COLUMNS)] * scale).collect();
+        let entry = |i: usize, j: usize| blocks[j / COLUMNS][(i, j % COLUMNS)] * scale;
+        let cov = (0..dim * dim).map(|k| entry(k / dim, k % dim)).collect();
         Ok(Self { mean, cov })
     }
 

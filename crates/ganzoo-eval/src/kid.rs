@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::{EvalError, Result};
 
 /// Subsets measured at once, each with its own rows and Gram matrix ([`working_bytes`]).
-pub const AT_ONCE: usize = 16;
+const AT_ONCE: usize = 16;
 
 /// KID's mean and standard deviation over subsets.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -56,9 +56,7 @@ pub fn kernel_inception_distance(
     let values: Vec<f64> = drawn
         .chunks(AT_ONCE)
         .flat_map(|run| {
-            let v: Vec<f64> =
-                run.par_iter().map(|(ia, ib)| mmd2_unbiased(&rows(a, dim, ia), &rows(b, dim, ib), dim)).collect();
-            v
+            run.par_iter().map(|(ia, ib)| mmd2_unbiased(&rows(a, dim, ia), &rows(b, dim, ib), dim)).collect::<Vec<_>>()
         })
         .collect();
     let mean = values.iter().sum::<f64>() / subsets as f64;
