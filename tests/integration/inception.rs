@@ -19,8 +19,28 @@ fn max_abs(t: &Tensor) -> f32 {
     t.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
 }
 
+/// The port on ganzoo's kernels (channels-last, fused convolutions and pools) against
+/// pytorch-fid's features.
 #[test]
 fn inception_matches_pytorch_fid_on_random_weights() {
+    check_against_pytorch_fid();
+}
+
+/// The same on Candle's convolutions (`GANZOO_KERNELS=candle`, read once per process: a
+/// child process), the NCHW path any other device takes too.
+#[test]
+fn inception_on_candles_convolutions_matches_pytorch_fid() {
+    if std::env::var_os("GANZOO_KERNELS").is_none() {
+        crate::common::rerun_in_child(
+            "inception::inception_on_candles_convolutions_matches_pytorch_fid",
+            ("GANZOO_KERNELS", "candle"),
+        );
+        return;
+    }
+    check_against_pytorch_fid();
+}
+
+fn check_against_pytorch_fid() {
     let fixture = fixture("inception-random.safetensors");
     let (net, _) = Inception::random(PROBE_SEED, &Device::Cpu).unwrap();
     for name in ["gray28", "rgb32", "rgb64"] {
@@ -35,10 +55,10 @@ fn inception_matches_pytorch_fid_on_random_weights() {
             "{name}: max |ganzoo − pytorch-fid| = {err:.3e}, max feature {:.3}, spread {spread:.3}",
             max_abs(want)
         );
-        // Measured: 1.2e-5 to 1.4e-5 (features up to 28, f32 through 94 convolutions done
-        // differently). Each single departure from pytorch-fid tried moved them by far more:
-        // padding counted in the average pools 1.2, an average pool in Mixed_7c 7.5, BN ε
-        // 1e-5 0.44.
+        // Measured (docs/performance.md, *InceptionV3 features*): about 1e-5 on either path
+        // (features up to 28, f32 through 94 convolutions done differently). Each single
+        // departure from pytorch-fid tried moved them by far more: padding counted in the
+        // average pools 1.2, an average pool in Mixed_7c 7.5, BN ε 1e-5 0.44.
         assert!(err < 1e-4, "{name}: features differ from pytorch-fid's by up to {err}");
     }
 }

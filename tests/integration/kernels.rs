@@ -875,3 +875,156 @@ fn gradients_carry_no_graph_by_default() {
         assert!(!g.track_op(), "the gradient of {name} carries a graph");
     }
 }
+
+/// `conv2d_bias_leaky_relu` against Candle's convolution, the bias, then `max(z, a·z)`:
+/// values, and the gradients of `Σ r ⊙ f²` for the input, kernel and bias, on odd shapes,
+/// NCHW and NHWC, slopes 0.2 and 0 (ReLU); a bias of the wrong length and slopes outside
+/// [0, 1] refused.
+#[test]
+fn conv_with_bias_and_leaky_relu_matches_the_three_ops_and_their_gradients() {
+    for (i, c) in ODD.iter().filter(|c| c.output_padding().is_some()).enumerate() {
+        let x = Var::from_tensor(&c.input(DType::F64)).unwrap();
+        let w = Var::from_tensor(&c.kernel(DType::F64)).unwrap();
+        let b = Var::from_tensor(&random(&[c.cout], 40 + i as u64, DType::F64)).unwrap();
+        for (slope, layout) in [(0.2, ImageLayout::Nchw), (0.0, ImageLayout::Nchw), (0.0, ImageLayout::Nhwc)] {
+            let z = c.candle_conv(&x, &w).broadcast_add(&b.reshape((1, c.cout, 1, 1)).unwrap()).unwrap();
+            let theirs = z.maximum(&(&z * slope).unwrap()).unwrap();
+            let ours = match layout {
+                ImageLayout::Nchw => kernels::conv2d_bias_leaky_relu(&x, &w, &b, c.params, slope).unwrap(),
+                ImageLayout::Nhwc => {
+                    let params = c.params.with_layout(ImageLayout::Nhwc);
+                    let x = crate::channels_last::nhwc(&x);
+                    crate::channels_last::nchw(&kernels::conv2d_bias_leaky_relu(&x, &w, &b, params, slope).unwrap())
+                }
+            };
+            assert!(max_diff(&ours, &theirs) < 1e-10, "{c:?} slope {slope} {layout:?}");
+            let r = random(theirs.dims(), 30 + i as u64, DType::F64);
+            let grads = |y: &Tensor| (y.sqr().unwrap() * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let (g_ours, g_theirs) = (grads(&ours), grads(&theirs));
+            for (name, v) in [("x", &x), ("w", &w), ("b", &b)] {
+                let d = max_diff(g_ours.get(v).unwrap(), g_theirs.get(v).unwrap());
+                assert!(d < 1e-9, "{c:?} slope {slope} {layout:?}: {name} gradient differs by {d}");
+            }
+        }
+    }
+    let (x, w, c) = (ODD[1].input(DType::F32), ODD[1].kernel(DType::F32), ODD[1].cout);
+    for len in [c - 1, c + 1] {
+        let e = kernels::conv2d_bias_leaky_relu(
+            &x,
+            &w,
+            &Tensor::zeros(len, DType::F32, &Device::Cpu).unwrap(),
+            ODD[1].params,
+            0.0,
+        );
+        assert!(e.unwrap_err().to_string().contains("bias"), "bias of {len}");
+    }
+    let b = Tensor::zeros(c, DType::F32, &Device::Cpu).unwrap();
+    for slope in [-0.1, 1.5, f64::NAN] {
+        assert!(kernels::conv2d_bias_leaky_relu(&x, &w, &b, ODD[1].params, slope).is_err(), "slope {slope}");
+    }
+}
+
+/// [`double_backward_check`] of `conv2d_bias_leaky_relu` (a fixed bias) against Candle's
+/// convolution, the bias and `max(z, a·z)`: its backward differentiates again.
+#[test]
+fn conv_with_bias_and_leaky_relu_differentiates_again() {
+    if std::env::var_os("CANDLE_GRAD_DO_NOT_DETACH").is_none() {
+        rerun_in_child(
+            "kernels::conv_with_bias_and_leaky_relu_differentiates_again",
+            ("CANDLE_GRAD_DO_NOT_DETACH", "1"),
+        );
+        return;
+    }
+    for c in ODD.iter().filter(|c| c.output_padding().is_some()).take(3) {
+        let b = random(&[c.cout], 50, DType::F64);
+        let ours = |x: &Tensor, w: &Tensor| kernels::conv2d_bias_leaky_relu(x, w, &b, c.params, 0.2).unwrap();
+        let theirs = |x: &Tensor, w: &Tensor| {
+            let z = c.candle_conv(x, w).broadcast_add(&b.reshape((1, c.cout, 1, 1)).unwrap()).unwrap();
+            z.maximum(&(&z * 0.2).unwrap()).unwrap()
+        };
+        double_backward_check(&format!("{c:?}"), (&c.input(DType::F64), &c.kernel(DType::F64)), ours, theirs);
+    }
+}
+
+/// `pool2d` by its definition, pixel by pixel: the window's pixels inside the image,
+/// their max or their sum over their count.
+fn pool_reference(x: &Tensor, p: kernels::Pool2d) -> Tensor {
+    let (n, h, w, c) = x.dims4().unwrap();
+    let v = x.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let (oh, ow) = ((h + 2 * p.padding - p.kernel) / p.stride + 1, (w + 2 * p.padding - p.kernel) / p.stride + 1);
+    let mut out = Vec::new();
+    for (b, oy, ox, ch) in (0..n)
+        .flat_map(|b| (0..oh).flat_map(move |oy| (0..ow).flat_map(move |ox| (0..c).map(move |ch| (b, oy, ox, ch)))))
+    {
+        let mut inside = Vec::new();
+        for ky in 0..p.kernel {
+            for kx in 0..p.kernel {
+                let (y, x) = (
+                    (oy * p.stride + ky) as isize - p.padding as isize,
+                    (ox * p.stride + kx) as isize - p.padding as isize,
+                );
+                if (0..h as isize).contains(&y) && (0..w as isize).contains(&x) {
+                    inside.push(v[((b * h + y as usize) * w + x as usize) * c + ch]);
+                }
+            }
+        }
+        out.push(match p.kind {
+            kernels::PoolKind::Max => inside.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            kernels::PoolKind::Mean => inside.iter().sum::<f64>() / inside.len() as f64,
+        });
+    }
+    Tensor::from_vec(out, (n, oh, ow, c), &Device::Cpu).unwrap()
+}
+
+/// `pool2d` on a 3×3 image by hand (a mean over the pixels inside the image only, so 3 at
+/// a corner, not 12/9), then against [`pool_reference`] for max and mean, strides 1 to 3,
+/// padding 0 to 2, odd sizes, f32 and f64.
+#[test]
+fn pooling_matches_its_definition() {
+    use kernels::{Pool2d, PoolKind};
+    let pool = |kind, kernel, stride, padding| Pool2d { kind, kernel, stride, padding };
+    let x = Tensor::arange(1f64, 10.0, &Device::Cpu).unwrap().reshape((1, 3, 3, 1)).unwrap();
+    let values = |p| kernels::pool2d(&x, p).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    assert_eq!(values(pool(PoolKind::Mean, 3, 1, 1)), [3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0]);
+    assert_eq!(values(pool(PoolKind::Max, 3, 1, 1)), [5.0, 6.0, 6.0, 8.0, 9.0, 9.0, 8.0, 9.0, 9.0]);
+    assert_eq!(values(pool(PoolKind::Max, 3, 2, 0)), [9.0]);
+    assert_eq!(values(pool(PoolKind::Mean, 2, 1, 0)), [3.0, 4.0, 6.0, 7.0]);
+    for (i, &(kernel, stride, padding)) in
+        [(3, 1, 1), (3, 2, 0), (3, 2, 1), (2, 2, 0), (3, 3, 2), (1, 1, 0)].iter().enumerate()
+    {
+        for kind in [PoolKind::Max, PoolKind::Mean] {
+            let p = pool(kind, kernel, stride, padding);
+            let x = random(&[2, 7, 6, 19], 60 + i as u64, DType::F64);
+            let d = max_diff(&kernels::pool2d(&x, p).unwrap(), &pool_reference(&x, p));
+            assert!(d < 1e-14, "{p:?}: f64 differs by {d}");
+            let x32 = x.to_dtype(DType::F32).unwrap();
+            let d =
+                max_diff(&kernels::pool2d(&x32, p).unwrap().to_dtype(DType::F64).unwrap(), &pool_reference(&x32, p));
+            assert!(d < 1e-6, "{p:?}: f32 differs by {d}");
+        }
+    }
+}
+
+/// A NaN in a max's window is its max (as in PyTorch); shapes the window does not fit,
+/// padding as wide as the window, a zero stride and a tensor that is not an image are errors.
+#[test]
+fn pooling_propagates_nan_and_refuses_bad_shapes() {
+    use kernels::{Pool2d, PoolKind};
+    let mut v = vec![0f32; 16];
+    v[5] = f32::NAN;
+    let x = Tensor::from_vec(v, (1, 4, 4, 1), &Device::Cpu).unwrap();
+    let max = Pool2d { kind: PoolKind::Max, kernel: 3, stride: 1, padding: 0 };
+    let y = kernels::pool2d(&x, max).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert!(y.iter().all(|v| v.is_nan()), "{y:?}");
+    for bad in [
+        Pool2d { kernel: 5, ..max },
+        Pool2d { padding: 3, ..max },
+        Pool2d { stride: 0, ..max },
+        Pool2d { kernel: 0, ..max },
+    ] {
+        let e = kernels::pool2d(&x, bad).unwrap_err().to_string();
+        assert!(e.contains("pool2d"), "{bad:?}: {e}");
+    }
+    assert!(kernels::pool2d(&x.flatten_to(1).unwrap(), max).is_err(), "a 3-D tensor");
+    assert!(kernels::pool2d(&x.to_dtype(DType::U8).unwrap(), max).is_err(), "u8");
+}

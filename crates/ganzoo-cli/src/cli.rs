@@ -558,7 +558,7 @@ pub struct EvalArgs {
     pub json: bool,
     /// The network image metrics are computed in: classifier (the data set's domain
     /// classifier; seconds for 10,000 images) or inception (pytorch-fid's InceptionV3,
-    /// comparable with published FIDs; about 10 images/s on 2 CPU cores; needs N > 2048).
+    /// comparable with published FIDs; about 12 images/s on 2 CPU cores; needs N > 2048).
     #[arg(long, value_enum, default_value_t = FeatureKind::Classifier)]
     pub features: FeatureKind,
     /// The domain classifier whose features image metrics use: STEM.safetensors and

@@ -52,11 +52,11 @@ pub enum Pass {
 }
 
 /// How far a pass of `eval` is, a line on stderr about every 10 % once it has run
-/// [`EVAL_QUIET`]: Inception features run at about 10 images/s on 2 CPU cores
-/// (docs/performance.md), half an hour for FID's 10,000 samples and as many real
-/// images; precision and recall compare every pair of the two sets' features, which
-/// grows with the square of the counts (docs/performance.md, "The metrics after the
-/// features"); a classifier's pass over 10,000 images takes seconds and says nothing.
+/// [`EVAL_QUIET`]: Inception's feature pass over FID's 10,000 samples and as many real
+/// images takes about half an hour on 2 CPU cores (docs/performance.md); precision and
+/// recall compare every pair of the two sets' features, which grows with the square of
+/// the counts (docs/performance.md, "The metrics after the features"); a classifier's
+/// pass over 10,000 images takes seconds and says nothing.
 pub struct EvalProgress {
     pass: Pass,
     /// When the pass began (for the metrics, the first of them).

@@ -12,12 +12,16 @@
 //!
 //! Batch norm runs in evaluation mode, folded into each convolution once at load:
 //! `W' = W·γ/√(σ² + ε)`, `b' = β − μ·γ/√(σ² + ε)`. Every convolution goes through
-//! `ganzoo_models::conv`.
+//! `ganzoo_models::conv`, with its bias and ReLU. Where ganzoo's kernels run (CPU, f32) the
+//! activations are channels-last from the resized input to the pool features, each
+//! convolution one op with its bias and ReLU, the pools ganzoo's; elsewhere NCHW with
+//! Candle's pools.
 
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
-use ganzoo_models::conv::conv2d_padded;
+use ganzoo_kernels::{ImageLayout, Pool2d, PoolKind};
+use ganzoo_models::conv::conv2d_bias_relu;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
@@ -87,8 +91,8 @@ struct BasicConv {
 }
 
 impl BasicConv {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        conv2d_padded(x, &self.weight, self.stride, self.padding)?.broadcast_add(&self.bias)?.relu()
+    fn forward(&self, x: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
+        conv2d_bias_relu(x, &self.weight, &self.bias, (self.stride, self.padding), layout)
     }
 }
 
@@ -103,7 +107,15 @@ enum Pool {
 }
 
 impl Pool {
-    fn apply(self, x: &Tensor) -> candle_core::Result<Tensor> {
+    fn apply(self, x: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
+        if layout == ImageLayout::Nhwc {
+            let (kind, stride, padding) = match self {
+                Self::Average => (PoolKind::Mean, 1, 1),
+                Self::Max => (PoolKind::Max, 1, 1),
+                Self::MaxStride2 => (PoolKind::Max, 2, 0),
+            };
+            return ganzoo_kernels::pool2d(x, Pool2d { kind, kernel: 3, stride, padding });
+        }
         match self {
             Self::MaxStride2 => x.max_pool2d_with_stride(3, 2),
             Self::Max => pad_hw(x, f32::NEG_INFINITY)?.max_pool2d_with_stride(3, 1),
@@ -143,18 +155,19 @@ struct Branch {
 }
 
 impl Branch {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward(&self, x: &Tensor, layout: ImageLayout) -> candle_core::Result<Tensor> {
         let mut y = match self.pool {
-            Some(p) => p.apply(x)?,
+            Some(p) => p.apply(x, layout)?,
             None => x.clone(),
         };
         for c in &self.convs {
-            y = c.forward(&y)?;
+            y = c.forward(&y, layout)?;
         }
         if self.split.is_empty() {
             return Ok(y);
         }
-        Tensor::cat(&self.split.iter().map(|c| c.forward(&y)).collect::<candle_core::Result<Vec<_>>>()?, 1)
+        let parts = self.split.iter().map(|c| c.forward(&y, layout));
+        Tensor::cat(&parts.collect::<candle_core::Result<Vec<_>>>()?, layout.channel_axis())
     }
 }
 
@@ -197,7 +210,7 @@ impl Builder<'_> {
         let fold = || -> candle_core::Result<(Tensor, Tensor)> {
             let scale = (gamma / (var + BN_EPS)?.sqrt()?)?;
             let weight = w.broadcast_mul(&scale.reshape((cout, 1, 1, 1))?)?;
-            let bias = (beta - (mean * &scale)?)?.reshape((1, cout, 1, 1))?;
+            let bias = (beta - (mean * &scale)?)?;
             Ok((weight.to_device(&self.device)?, bias.to_device(&self.device)?))
         };
         let (weight, bias) = fold().map_err(numeric)?;
@@ -377,19 +390,25 @@ impl Inception {
     /// (checked: out of range or non-finite values are errors).
     pub fn features(&self, images: &Tensor) -> Result<Tensor> {
         let x = resize_for_inception(images)?.to_device(&self.device).map_err(numeric)?;
+        let layout = if ganzoo_models::backend::kernels_run(&x, &[], ImageLayout::Nchw) {
+            ImageLayout::Nhwc
+        } else {
+            ImageLayout::Nchw
+        };
         let run = || -> candle_core::Result<Tensor> {
-            let mut x = x;
+            let mut x = if layout == ImageLayout::Nhwc { ganzoo_kernels::to_nhwc(&x)? } else { x };
             for stage in &self.stages {
                 x = match stage {
-                    Stage::Conv(c) => c.forward(&x)?,
-                    Stage::Pool(p) => p.apply(&x)?,
-                    Stage::Mixed(branches) => Tensor::cat(
-                        &branches.iter().map(|b| b.forward(&x)).collect::<candle_core::Result<Vec<_>>>()?,
-                        1,
-                    )?,
+                    Stage::Conv(c) => c.forward(&x, layout)?,
+                    Stage::Pool(p) => p.apply(&x, layout)?,
+                    Stage::Mixed(branches) => {
+                        let parts = branches.iter().map(|b| b.forward(&x, layout));
+                        Tensor::cat(&parts.collect::<candle_core::Result<Vec<_>>>()?, layout.channel_axis())?
+                    }
                 };
             }
-            x.mean((2, 3))
+            let h = layout.height_axis();
+            x.mean((h, h + 1))
         };
         run().map_err(numeric)
     }

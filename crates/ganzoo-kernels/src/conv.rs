@@ -15,11 +15,14 @@
 //!
 //! [`conv2d_leaky_relu`] is `conv2d` with a (leaky) ReLU applied to its output in the
 //! same op: the graph holds the activation alone, as batch norm's fused activation does,
-//! and the backward masks `dy` by the output's sign first.
+//! and the backward masks `dy` by the output's sign first. [`conv2d_bias_leaky_relu`]
+//! also adds a bias per output channel before the activation (InceptionV3's folded batch
+//! norms): one pass over the output after the product instead of two ops of their own.
 
 #[cfg(feature = "cuda")]
 use candle_core::cuda_backend::CudaStorage;
-use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
 
 use crate::conv_gemm;
 #[cfg(feature = "cuda")]
@@ -168,6 +171,87 @@ impl CustomOp2 for Conv2dOp {
     }
 }
 
+/// `max(z, a·z)` of `z = conv2d(x, W) + b`, `b` one value per output channel: operands
+/// `x`, `W (O, C, kh, kw)` and `b (O)`. CPU only (the models send CUDA tensors through
+/// the separate ops).
+struct Conv2dBiasOp {
+    params: ConvParams,
+    slope: f64,
+}
+
+impl CustomOp3 for Conv2dBiasOp {
+    fn name(&self) -> &'static str {
+        "ganzoo-conv2d-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let conv = Conv2dOp { params: self.params, slope: None };
+        let (g, shape) = conv.geometry(l1, l2)?;
+        if l3.dims() != [g.cout] {
+            bail!("conv2d with bias: the bias is {:?}, the kernel {:?} needs ({})", l3.dims(), l2.dims(), g.cout);
+        }
+        let planes = if self.params.channels_last() { None } else { Some(g.out_plane()) };
+        let out = match typed(self.name(), [(s1, l1), (s2, l2), (s3, l3)])? {
+            Typed::F32([x, w, b]) => {
+                CpuStorage::F32(bias_leaky_relu(Forward(g).run(x, w), b, planes, self.slope as f32))
+            }
+            Typed::F64([x, w, b]) => CpuStorage::F64(bias_leaky_relu(Forward(g).run(x, w), b, planes, self.slope)),
+        };
+        Ok((out, shape))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dz = leaky_relu_grad(y, dy, self.slope)?;
+        let size = spatial(x, self.params.layout)?;
+        let dx = tracked(x, || conv_transpose2d_to(&dz, w, self.params, size))?;
+        let (_, _, kh, kw) = w.dims4()?;
+        let dw = tracked(w, || conv2d_weight_grad(x, &dz, self.params, (kh, kw)))?;
+        let channel = self.params.layout.channel_axis();
+        let others: Vec<usize> = (0..4).filter(|&d| d != channel).collect();
+        let db = tracked(b, || dz.sum(others))?;
+        Ok((dx, dw, db))
+    }
+}
+
+/// `max(y + b, a·(y + b))` in place, `b` indexed by channel: the last axis of `y`, or
+/// with `planes = Some(H'·W')` its planes of that size.
+fn bias_leaky_relu<T: Element>(mut y: Vec<T>, b: &[T], planes: Option<usize>, a: T) -> Vec<T> {
+    let isa = crate::isa::active();
+    let each = move |v: &mut T, bias: T| {
+        let z = *v + bias;
+        *v = if z > T::ZERO { z } else { z * a };
+    };
+    match planes {
+        None => y.par_chunks_mut(b.len() * 64).for_each(|rows| {
+            crate::isa::vectorized(isa, || {
+                for row in rows.chunks_exact_mut(b.len()) {
+                    row.iter_mut().zip(b).for_each(|(v, &bias)| each(v, bias));
+                }
+            })
+        }),
+        Some(plane) => y.par_chunks_mut(plane).enumerate().for_each(|(i, plane)| {
+            let bias = b[i % b.len()];
+            crate::isa::vectorized(isa, || plane.iter_mut().for_each(|v| each(v, bias)))
+        }),
+    }
+    y
+}
+
 /// `conv_transpose2d(x, W)`: operands `x (N, Cin, H, W)`, `W (Cin, Cout, kh, kw)`,
 /// output side `(H − 1)s − 2p + d(k − 1) + 1 + output_padding`.
 struct ConvTranspose2dOp {
@@ -273,6 +357,15 @@ pub fn conv2d_leaky_relu(x: &Tensor, w: &Tensor, params: ConvParams, slope: f64)
         bail!("conv2d_leaky_relu: the slope must lie in [0, 1], got {slope}");
     }
     x.contiguous()?.apply_op2(&w.contiguous()?, Conv2dOp { params, slope: Some(slope) })
+}
+
+/// `max(z, a·z)` of `z = conv2d(x, W) + b` for a bias `b (O)` and a slope `0 ≤ a ≤ 1`
+/// (0: ReLU), in one op on the CPU; differentiable to any order like [`conv2d`].
+pub fn conv2d_bias_leaky_relu(x: &Tensor, w: &Tensor, b: &Tensor, params: ConvParams, slope: f64) -> Result<Tensor> {
+    if !(0.0..=1.0).contains(&slope) {
+        bail!("conv2d_bias_leaky_relu: the slope must lie in [0, 1], got {slope}");
+    }
+    x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, Conv2dBiasOp { params, slope })
 }
 
 /// Transposed convolution of `x (N, Cin, H, W)` (or `(N, H, W, Cin)`) with `w (Cin, Cout, kh, kw)`, as

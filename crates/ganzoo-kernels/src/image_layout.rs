@@ -38,4 +38,12 @@ impl ImageLayout {
             Self::Nhwc => 1,
         }
     }
+
+    /// The axis of the channels.
+    pub fn channel_axis(self) -> usize {
+        match self {
+            Self::Nchw => 1,
+            Self::Nhwc => 3,
+        }
+    }
 }

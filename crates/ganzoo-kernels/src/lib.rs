@@ -31,7 +31,10 @@
 //! the GEMM; its backward from [`matrix_product`](fn@matrix_product) and
 //! [`column_sum`], differentiable again), [`layer_norm`](fn@layer_norm) (with an input
 //! gradient that is differentiable again) and in-place [`adam_step`] / [`rmsprop_step`]
-//! (or [`optimiser_steps`] on all of an optimiser's tensors at once).
+//! (or [`optimiser_steps`] on all of an optimiser's tensors at once). For networks that
+//! are only evaluated (InceptionV3's feature pass): [`conv2d_bias_leaky_relu`] (a
+//! convolution with its bias and activation, differentiable like [`conv2d`]) and
+//! channels-last [`pool2d`] (max or mean, forward only).
 //!
 //! Only `f32` and `f64` CPU tensors are supported ([`supports`]), except with the `cuda`
 //! feature: batch norm (with its activation), layer norm (with its input gradient and
@@ -59,6 +62,7 @@ pub mod leaky_relu;
 pub mod linear;
 pub mod matrix_product;
 pub mod optim;
+pub mod pool;
 mod scratch;
 #[cfg(target_arch = "x86_64")]
 mod sgemm;
@@ -73,7 +77,9 @@ pub mod winograd;
 pub use batch_norm::{
     batch_norm, batch_norm_leaky_relu, batch_norm_updating, batch_norm_with_moments, channel_mean_var, RunningStats,
 };
-pub use conv::{conv2d, conv2d_leaky_relu, conv2d_weight_grad, conv_transpose2d, conv_transpose2d_to};
+pub use conv::{
+    conv2d, conv2d_bias_leaky_relu, conv2d_leaky_relu, conv2d_weight_grad, conv_transpose2d, conv_transpose2d_to,
+};
 pub use conv_gemm::{adjoint, forward, weight_grad};
 pub use cuda_conv::{conv_tf32, cuda_conv, cuda_conv_for, cudnn_workspace_bytes, set_conv_tf32, CudaConv};
 pub use gemm::Element;
@@ -87,6 +93,7 @@ pub use matrix_product::{column_sum, matrix_product, Transposes};
 pub use optim::{
     adam_step, clamp_all, clamp_in_place, moving_average, optimiser_steps, rmsprop_step, StepRule, StepSlot,
 };
+pub use pool::{pool2d, Pool2d, PoolKind};
 pub use storage::tracked;
 pub use tanh::{tanh, tanh_grad};
 pub use transpose::{to_nchw, to_nhwc};

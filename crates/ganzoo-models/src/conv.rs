@@ -28,18 +28,40 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> candle_c
     conv2d_in(x, w, stride, padding, ImageLayout::Nchw)
 }
 
-/// [`conv2d`] with separate zero padding `(ph, pw)` of the rows and columns of an NCHW
-/// image (InceptionV3's 1×7 and 7×1 kernels pad one axis only).
-pub fn conv2d_padded(x: &Tensor, w: &Tensor, stride: usize, pad: (usize, usize)) -> candle_core::Result<Tensor> {
-    let (x, common) = pad_difference(x, pad)?;
-    conv2d(&x, w, stride, common)
+/// `relu(conv2d(x, W) + b)` with stride `stride`, separate zero padding `(ph, pw)` of the
+/// rows and columns (InceptionV3's 1×7 and 7×1 kernels pad one axis only) and a bias
+/// `b (O)`, on images in `layout`. Where ganzoo's kernels run on the CPU, one op
+/// (`ganzoo_kernels::conv2d_bias_leaky_relu`); elsewhere the convolution, the bias and the
+/// ReLU one after the other.
+pub fn conv2d_bias_relu(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    (stride, pad): (usize, (usize, usize)),
+    layout: ImageLayout,
+) -> candle_core::Result<Tensor> {
+    let (x, common) = pad_difference_in(x, pad, layout)?;
+    if crate::backend::conv_kernels_run(&x, w, layout) && ganzoo_kernels::supports(&x) && b.dtype() == x.dtype() {
+        let params = ConvParams::new(stride, common).with_layout(layout);
+        return ganzoo_kernels::conv2d_bias_leaky_relu(&x, w, b, params, 0.0);
+    }
+    add_bias(conv2d_in(&x, w, stride, common, layout)?, Some(b), layout)?.relu()
 }
 
 /// An NCHW image padded `(ph, pw)` as convolutions with one padding take it: the axis
 /// padded more is padded explicitly by the difference; the padding left for both axes.
-pub(crate) fn pad_difference(x: &Tensor, (ph, pw): (usize, usize)) -> candle_core::Result<(Tensor, usize)> {
-    let common = ph.min(pw);
-    let x = x.pad_with_zeros(2, ph - common, ph - common)?.pad_with_zeros(3, pw - common, pw - common)?;
+pub(crate) fn pad_difference(x: &Tensor, pad: (usize, usize)) -> candle_core::Result<(Tensor, usize)> {
+    pad_difference_in(x, pad, ImageLayout::Nchw)
+}
+
+/// [`pad_difference`] of an image in `layout`.
+fn pad_difference_in(
+    x: &Tensor,
+    (ph, pw): (usize, usize),
+    layout: ImageLayout,
+) -> candle_core::Result<(Tensor, usize)> {
+    let (common, axis) = (ph.min(pw), layout.height_axis());
+    let x = x.pad_with_zeros(axis, ph - common, ph - common)?.pad_with_zeros(axis + 1, pw - common, pw - common)?;
     Ok((x, common))
 }
 
