@@ -1021,6 +1021,7 @@ fn pooling_propagates_nan_and_refuses_bad_shapes() {
         Pool2d { padding: 3, ..max },
         Pool2d { stride: 0, ..max },
         Pool2d { kernel: 0, ..max },
+        Pool2d { kernel: usize::MAX, padding: usize::MAX - 1, ..max },
     ] {
         let e = kernels::pool2d(&x, bad).unwrap_err().to_string();
         assert!(e.contains("pool2d"), "{bad:?}: {e}");

@@ -40,7 +40,7 @@ impl Pool2d {
         if self.kernel == 0 || self.stride == 0 || self.padding >= self.kernel {
             return None;
         }
-        let padded = input.checked_add(2 * self.padding)?;
+        let padded = input.checked_add(self.padding.checked_mul(2)?)?;
         Some(padded.checked_sub(self.kernel)? / self.stride + 1)
     }
 
