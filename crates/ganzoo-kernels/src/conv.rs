@@ -163,12 +163,23 @@ impl CustomOp2 for Conv2dOp {
             Some(a) => leaky_relu_grad(y, dy, a)?,
             None => dy.clone(),
         };
-        let size = spatial(x, self.params.layout)?;
-        let dx = tracked(x, || conv_transpose2d_to(dy, w, self.params, size))?;
-        let (_, _, kh, kw) = w.dims4()?;
-        let dw = tracked(w, || conv2d_weight_grad(x, dy, self.params, (kh, kw)))?;
-        Ok((dx, dw))
+        input_and_kernel_grads(self.params, x, w, dy)
     }
+}
+
+/// `(dx, dW)` of `conv2d(x, W)` for its output gradient `dy`, each only where its operand
+/// is part of a graph.
+fn input_and_kernel_grads(
+    params: ConvParams,
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let size = spatial(x, params.layout)?;
+    let dx = tracked(x, || conv_transpose2d_to(dy, w, params, size))?;
+    let (_, _, kh, kw) = w.dims4()?;
+    let dw = tracked(w, || conv2d_weight_grad(x, dy, params, (kh, kw)))?;
+    Ok((dx, dw))
 }
 
 /// `max(z, a·z)` of `z = conv2d(x, W) + b`, `b` one value per output channel: operands
@@ -217,10 +228,7 @@ impl CustomOp3 for Conv2dBiasOp {
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let dz = leaky_relu_grad(y, dy, self.slope)?;
-        let size = spatial(x, self.params.layout)?;
-        let dx = tracked(x, || conv_transpose2d_to(&dz, w, self.params, size))?;
-        let (_, _, kh, kw) = w.dims4()?;
-        let dw = tracked(w, || conv2d_weight_grad(x, &dz, self.params, (kh, kw)))?;
+        let (dx, dw) = input_and_kernel_grads(self.params, x, w, &dz)?;
         let channel = self.params.layout.channel_axis();
         let others: Vec<usize> = (0..4).filter(|&d| d != channel).collect();
         let db = tracked(b, || dz.sum(others))?;

@@ -40,7 +40,7 @@ pub fn conv2d_bias_relu(
     (stride, pad): (usize, (usize, usize)),
     layout: ImageLayout,
 ) -> candle_core::Result<Tensor> {
-    let (x, common) = pad_difference_in(x, pad, layout)?;
+    let (x, common) = pad_difference(x, pad, layout)?;
     if crate::backend::conv_kernels_run(&x, w, layout) && ganzoo_kernels::supports(&x) && b.dtype() == x.dtype() {
         let params = ConvParams::new(stride, common).with_layout(layout);
         return ganzoo_kernels::conv2d_bias_leaky_relu(&x, w, b, params, 0.0);
@@ -48,14 +48,9 @@ pub fn conv2d_bias_relu(
     add_bias(conv2d_in(&x, w, stride, common, layout)?, Some(b), layout)?.relu()
 }
 
-/// An NCHW image padded `(ph, pw)` as convolutions with one padding take it: the axis
-/// padded more is padded explicitly by the difference; the padding left for both axes.
-pub(crate) fn pad_difference(x: &Tensor, pad: (usize, usize)) -> candle_core::Result<(Tensor, usize)> {
-    pad_difference_in(x, pad, ImageLayout::Nchw)
-}
-
-/// [`pad_difference`] of an image in `layout`.
-fn pad_difference_in(
+/// An image in `layout` padded `(ph, pw)` as convolutions with one padding take it: the
+/// axis padded more is padded explicitly by the difference; the padding left for both axes.
+pub(crate) fn pad_difference(
     x: &Tensor,
     (ph, pw): (usize, usize),
     layout: ImageLayout,

@@ -62,7 +62,7 @@ fn conv2d_padded(x: &Tensor, w: &Tensor, stride: usize, pad: (usize, usize)) -> 
 
 /// Candle's `conv2d` with `(stride, dilation)` and padding `(ph, pw)`.
 fn candle_conv(x: &Tensor, w: &Tensor, (stride, dilation): (usize, usize), pad: (usize, usize)) -> Result<Tensor> {
-    let (x, common) = crate::conv::pad_difference(x, pad)?;
+    let (x, common) = crate::conv::pad_difference(x, pad, ganzoo_kernels::ImageLayout::Nchw)?;
     x.conv2d(w, common, stride, dilation, 1)
 }
 
