@@ -13,7 +13,10 @@
 //! (`GANZOO_CUDA_CONV=timed`) and Candle's conv2d with ganzoo's gradients
 //! (`GANZOO_CUDA_CONV=gemm`, the fallback); and with bf16 operands (mixed precision). The
 //! same op checks run on the CPU against that fallback's ops (`GANZOO_KERNELS=gemm`).
+//! `eval`'s feature networks (the MNIST classifier, InceptionV3) are checked the same
+//! way, forward only.
 
+use ganzoo_bench::feature_parity::feature_parity;
 use ganzoo_bench::op_parity::{op_parity, tolerance, OpParity};
 use ganzoo_bench::parity::{compare, losses, penalty_check};
 use ganzoo_bench::{BenchModel, Target};
@@ -30,6 +33,7 @@ fn assert_within(ops: &[OpParity], bound: f64) {
 fn cuda_matches_the_cpu_kernels_op_by_op_and_model_by_model() {
     let Some(cuda) = gpu() else { return };
     assert_within(&op_parity(cuda, 2).unwrap(), tolerance(ganzoo_kernels::conv_tf32()));
+    assert_within(&feature_parity(cuda).unwrap(), tolerance(ganzoo_kernels::conv_tf32()));
     for model in BenchModel::ALL {
         let (cpu, gpu) = (losses(model, 0, 3, Target::default()).unwrap(), losses(model, 0, 3, cuda).unwrap());
         let p = compare(&cpu, &gpu, 1e-3, 0.05).unwrap();
@@ -119,4 +123,10 @@ fn the_cuda_path_matches_the_kernels_op_by_op_on_the_cpu() {
     assert_eq!(ops.len(), 28, "{:?}", ops.iter().map(|p| &p.op).collect::<Vec<_>>());
     // Another code path, so other roundings: not the kernels compared with themselves.
     assert!(ops.iter().filter(|p| p.worst() > 0.0).count() >= 19, "{ops:?}");
+    // The feature networks too: Candle's convolutions and pools, NCHW, against the
+    // kernels (Inception channels-last).
+    let features = feature_parity(Target::default()).unwrap();
+    assert_within(&features, tolerance(false));
+    assert_eq!(features.len(), 2, "{features:?}");
+    assert!(features.iter().all(|p| p.errors.iter().all(|(_, e)| *e > 0.0)), "{features:?}");
 }

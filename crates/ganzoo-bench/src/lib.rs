@@ -14,11 +14,14 @@
 //! - [`norms`]: every DCGAN-32 batch norm + activation, forward and backward, in ms.
 //! - [`op_parity`]: every op the models run off the CPU kernels (CUDA's convolutions and
 //!   normalisations), value and gradients, against the kernels (`bench --parity` too).
+//! - [`feature_parity`]: `eval`'s feature networks (classifier, InceptionV3) on a device
+//!   against the CPU (`bench --parity` too).
 //! - [`system`]: peak RSS, CPU model, waiting for a quiet machine.
 //!
 //! Speed is only ever reported as measured here, in this session: ratios against a
 //! baseline timed in the same run are the figures that count.
 
+pub mod feature_parity;
 pub mod model;
 pub mod norms;
 pub mod op_parity;

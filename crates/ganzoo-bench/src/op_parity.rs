@@ -375,7 +375,7 @@ fn compare(
 
 /// `max |a − b| / max |b|` (0 when both are 0; infinite where `a` has a value that is
 /// not finite or another length).
-fn relative(a: &Tensor, b: &Tensor) -> Result<f64> {
+pub(crate) fn relative(a: &Tensor, b: &Tensor) -> Result<f64> {
     let values = |t: &Tensor| -> Result<Vec<f64>> { Ok(t.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?) };
     let (a, b) = (values(a)?, values(b)?);
     if a.len() != b.len() || a.iter().any(|v| !v.is_finite()) {

@@ -572,10 +572,11 @@ pub struct EvalArgs {
     /// The run's generator's activations (--run): f32, or bf16 on its f32 weights [default: the run's].
     #[arg(long, value_enum)]
     pub precision: Option<PrecisionArg>,
-    /// Where a run's generator makes the samples (--run): cpu, cuda or cuda:N; features are
-    /// computed on the CPU.
-    #[arg(long, default_value_t = DeviceSpec::Cpu, conflicts_with = "samples")]
-    pub device: DeviceSpec,
+    /// Where a run's generator makes the samples and the image network (classifier or
+    /// Inception) computes their features and the real images': cpu, cuda or cuda:N
+    /// [default: cpu]
+    #[arg(long)]
+    pub device: Option<DeviceSpec>,
     #[command(flatten)]
     pub source: SourceArgs,
 }

@@ -984,9 +984,12 @@ fn bench_parity_compares_the_first_steps_of_two_backends() {
     let checks: Vec<&str> = penalty.iter().map(|l| l["penalty_check"].as_str().unwrap()).collect();
     assert_eq!(checks, ["mlp", "conv + layer norm"]);
     assert!(penalty.iter().all(|l| l["ok"] == true && l["checked"].as_u64().unwrap() > 50), "{lines:?}");
-    // Every op off the kernels (here Candle's), value and gradients, against the kernels.
+    // Every op off the kernels (here Candle's), value and gradients, against the kernels;
+    // then eval's two feature networks.
     let ops: Vec<&serde_json::Value> = lines.iter().filter(|l| l.get("op_parity").is_some()).collect();
-    assert_eq!(ops.len(), 28, "{lines:?}");
+    assert_eq!(ops.len(), 30, "{lines:?}");
+    let networks: Vec<&str> = ops[28..].iter().map(|l| l["op_parity"].as_str().unwrap()).collect();
+    assert_eq!(networks, ["classifier (mnist) features [4, 1, 28, 28]", "inception features [2, 3, 32, 32]"]);
     assert!(ops.iter().all(|l| l["ok"] == true && l["on"] == "cpu (candle)"), "{ops:?}");
     let batch_norm = ops.iter().find(|l| l["op_parity"].as_str().unwrap().starts_with("batch norm")).unwrap();
     let grads: Vec<&String> = batch_norm["errors"].as_object().unwrap().keys().collect();
@@ -1870,16 +1873,21 @@ fn eval_scores_cifar10_samples_with_the_shipped_classifier() {
     ganzoo_data::npy::write_npy_f32(&same, &[300, 3, 32, 32], &test).unwrap();
     let uniform: Vec<f32> = (0..300 * 3072usize).map(|i| ((i * 48_271) % 2001) as f32 / 1000.0 - 1.0).collect();
     ganzoo_data::npy::write_npy_f32(&noise, &[300, 3, 32, 32], &uniform).unwrap();
-    let fid = |npy: &Path| {
-        let out =
-            ganzoo(&["eval", "--samples", npy.to_str().unwrap(), "--dataset", "cifar10", "--data-dir", d, "--json"]);
+    let report = |npy: &Path, more: &[&str]| {
+        let eval = ["eval", "--samples", npy.to_str().unwrap(), "--dataset", "cifar10", "--data-dir", d, "--json"];
+        let out = ganzoo(&[&eval[..], more].concat());
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        out.stdout
+    };
+    let fid = |npy: &Path| {
+        let report: serde_json::Value = serde_json::from_slice(&report(npy, &[])).unwrap();
         assert_eq!(report["features"].as_str(), Some("classifier:cifar10"), "{report}");
         report["fid"].as_f64().unwrap()
     };
     let (same_fid, noise_fid) = (fid(&same), fid(&noise));
     assert!(same_fid.abs() < 1e-3 && noise_fid > 100.0, "same {same_fid}, noise {noise_fid}");
+    // --device says where the classifier runs: the CPU, named, gives the same report.
+    assert_eq!(report(&noise, &["--device", "cpu"]), report(&noise, &[]));
     // The table names what the samples were measured against: the network and the real images.
     let table = ganzoo(&["eval", "--samples", same.to_str().unwrap(), "--dataset", "cifar10", "--data-dir", d]);
     let text = String::from_utf8_lossy(&table.stdout);
@@ -2119,6 +2127,7 @@ fn cuda_without_a_cuda_build_says_how_to_get_one() {
     for args in [
         vec!["sample", "--run", run.to_str().unwrap(), "--device", "cuda", "--out", npy.to_str().unwrap()],
         vec!["eval", "--run", run.to_str().unwrap(), "--device", "cuda"],
+        vec!["eval", "--samples", npy.to_str().unwrap(), "--dataset", "mnist", "--device", "cuda"],
         vec!["bench", "--models", "gan", "--device", "cuda"],
         vec!["sample", "--run", run.to_str().unwrap(), "--device", "cuda:1", "--out", npy.to_str().unwrap()],
     ] {
@@ -2167,9 +2176,17 @@ fn the_gpu_check_script_runs_its_cpu_part() {
     assert!(summary.contains("parity with the steps replayed as CUDA graphs"), "{summary}");
     // Label and instance noise, eager against replayed (on the CPU nothing records).
     assert_eq!(summary.matches("12 iterations: worst relative difference 0.00e+00 (bound 1e-4): ok").count(), 2);
-    for needle in
-        ["\"ok\":true", "SIGINT: exit status 130 (130 expected)", "wrote [64, 1, 28, 28] samples", "exit status 0"]
-    {
+    // eval's feature networks beside the ops; eval on the device against the CPU (here
+    // both the CPU: the same numbers).
+    assert_eq!(summary.matches("\"op_parity\":\"inception features [2, 3, 32, 32]\"").count(), 4, "{summary}");
+    let eval_line = "eval on the device against the CPU, 640 f32 samples: fid 0.0e+00 relative";
+    for needle in [
+        "\"ok\":true",
+        "SIGINT: exit status 130 (130 expected)",
+        "wrote [64, 1, 28, 28] samples",
+        eval_line,
+        "exit status 0",
+    ] {
         assert!(summary.contains(needle), "summary.txt lacks {needle}: {summary}");
     }
     assert!(!summary.contains("FAILED") && !summary.contains("skipped ("), "{summary}");

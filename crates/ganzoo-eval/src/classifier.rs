@@ -156,7 +156,8 @@ impl Classifier {
         named.into_iter().map(|(_, v)| v.as_tensor().clone()).collect()
     }
 
-    /// Logits `(n, classes)` and features `(n, 128)` of images `(n, C, S, S)` in [−1, 1].
+    /// Logits `(n, classes)` and features `(n, 128)` of images `(n, C, S, S)` in [−1, 1]
+    /// on any device, computed on the classifier's.
     pub fn logits_and_features(&self, images: &Tensor) -> Result<(Tensor, Tensor)> {
         let (_, c, h, w) = images.dims4().map_err(candle_err)?;
         if (c, h, w) != (self.card.channels, self.card.image_size, self.card.image_size) {
@@ -165,7 +166,8 @@ impl Classifier {
                 self.card.dataset, self.card.channels, self.card.image_size, self.card.image_size
             )));
         }
-        let outs = self.net.trace(&images.to_dtype(DType::F32).map_err(candle_err)?, false).map_err(model_err)?;
+        let images = images.to_device(&self.device).and_then(|t| t.to_dtype(DType::F32)).map_err(candle_err)?;
+        let outs = self.net.trace(&images, false).map_err(model_err)?;
         let logits = outs.last().cloned().ok_or_else(|| EvalError::Numeric("empty classifier".into()))?;
         Ok((logits, outs[FEATURE_LAYER].clone()))
     }

@@ -78,8 +78,8 @@ impl FeatureExtractor {
         }
     }
 
-    /// What the network sees in `images` (`(n, C, H, W)` in [−1, 1]; out of range or
-    /// non-finite values are errors).
+    /// What the network sees in `images` (`(n, C, H, W)` in [−1, 1], on any device: moved
+    /// to the network's; out of range or non-finite values are errors).
     pub fn see(&self, images: &Tensor) -> Result<Seen> {
         match self {
             Self::Classifier(c) => see(c, images),

@@ -386,8 +386,10 @@ impl Inception {
         convs.flat_map(|c| [c.weight.clone(), c.bias.clone()]).collect()
     }
 
-    /// Pool features `(B, 2048)` of images `(B, C, H, W)`, C = 1 or 3, values in [−1, 1]
-    /// (checked: out of range or non-finite values are errors).
+    /// Pool features `(B, 2048)` of images `(B, C, H, W)` on any device, C = 1 or 3, values
+    /// in [−1, 1] (checked: out of range or non-finite values are errors), computed on the
+    /// network's device: channels-last where ganzoo's kernels take the input (CPU, f32),
+    /// else NCHW.
     pub fn features(&self, images: &Tensor) -> Result<Tensor> {
         let x = resize_for_inception(images)?.to_device(&self.device).map_err(numeric)?;
         let layout = if ganzoo_models::backend::kernels_run(&x, &[], ImageLayout::Nchw) {

@@ -485,7 +485,7 @@ impl Trainer {
                 let mut fake = eval.net.nothing_seen();
                 for start in (0..EVAL_SAMPLES).step_by(EVAL_CHUNK) {
                     let images = self.generate(&z.narrow(0, start, EVAL_CHUNK.min(EVAL_SAMPLES - start))?)?;
-                    fake.extend(eval.net.see(&images.to_device(&Device::Cpu)?).map_err(failed)?);
+                    fake.extend(eval.net.see(&images).map_err(failed)?);
                 }
                 EvalReport::Image(image_metrics(&eval.net.name(), &fake, &eval.real, seed).map_err(failed)?)
             }

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use ganzoo_bench::feature_parity::feature_parity;
 use ganzoo_bench::norms;
 use ganzoo_bench::op_parity;
 use ganzoo_bench::ops::{self, OpTiming};
@@ -455,13 +456,16 @@ fn parities(args: &BenchArgs, target: Target, steps: usize, threads: usize) -> R
     Ok(())
 }
 
-/// Every op off the CPU kernels on the candidate against them (with bf16 activations,
-/// every convolution with bf16 operands), a line each (in this process, --kernels set);
-/// the ops over their bound.
+/// Every op off the CPU kernels on the candidate against them, then eval's feature
+/// networks (with bf16 activations, every convolution with bf16 operands alone), a line
+/// each (in this process, --kernels set); the ops over their bound.
 fn op_parities(args: &BenchArgs, target: Target) -> Result<Vec<String>> {
     let on = format!("{} ({})", target.device_name(), args.kernels.name());
     let (ops, bound) = match target.precision.activations() {
-        None => (op_parity::op_parity(target, 2)?, op_parity::tolerance(target.cuda() && ganzoo_kernels::conv_tf32())),
+        None => {
+            let ops = [op_parity::op_parity(target, 2)?, feature_parity(target)?].concat();
+            (ops, op_parity::tolerance(target.cuda() && ganzoo_kernels::conv_tf32()))
+        }
         Some(dtype) => (op_parity::conv_parity_in(dtype, target, 2)?, op_parity::BF16_TOLERANCE),
     };
     let mut failed = Vec::new();

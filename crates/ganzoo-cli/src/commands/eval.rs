@@ -40,6 +40,12 @@ pub fn run(args: EvalArgs, limit: MemoryLimit) -> anyhow::Result<()> {
         }
         (None, Some(file), Some(DataSource::Toy(toy))) => {
             refuse_image_flags(*toy, &args)?;
+            if args.device.is_some() {
+                bail!(
+                    "--device runs a generator or an image network; samples of {} from a file need neither",
+                    toy.name()
+                );
+            }
             (EvalReport::Toy(eval_file(file, *toy, args.seed, limit)?), None)
         }
         (None, Some(file), Some(DataSource::Images(spec))) => {
@@ -81,7 +87,7 @@ fn check_toy_memory(n: usize, limit: MemoryLimit, hint: &str) -> anyhow::Result<
 }
 
 fn eval_run(run: &Path, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<(EvalReport, u64)> {
-    let device = open_device(args.device)?;
+    let device = open_device(args.device.unwrap_or_default())?;
     let mut gen = TrainedGenerator::load_at(run, args.step, &device)
         .with_context(|| format!("cannot load the run {}", run.display()))?;
     if let Some(precision) = args.precision {
@@ -109,7 +115,7 @@ fn eval_run(run: &Path, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<(
             // Where the run's data was read from, unless --data-dir says otherwise.
             let recorded = DataRecord::read(run)?;
             let source = read_as_trained(&gen.config, &with_recorded_data_dir(&args.source, recorded.as_ref()));
-            EvalReport::Image(eval_images(&gen, &spec.to_string(), &source, args, limit)?)
+            EvalReport::Image(eval_images(&gen, &spec.to_string(), &source, args, (&device, limit))?)
         }
     };
     Ok((report, step))
@@ -131,12 +137,12 @@ fn refuse_image_flags(toy: ToyDistribution, args: &EvalArgs) -> anyhow::Result<(
     Ok(())
 }
 
-/// The classifier given by `--classifier`, else the one shipped for `dataset`.
-fn classifier_for(dataset: &str, args: &EvalArgs) -> anyhow::Result<Classifier> {
+/// The classifier given by `--classifier`, else the one shipped for `dataset`, on `device`.
+fn classifier_for(dataset: &str, args: &EvalArgs, device: &Device) -> anyhow::Result<Classifier> {
     let c = match &args.classifier {
-        Some(stem) => Classifier::load_files(stem, &Device::Cpu)?,
+        Some(stem) => Classifier::load_files(stem, device)?,
         None => match ganzoo_eval::classifier::shipped(dataset) {
-            Some((weights, card)) => Classifier::load(weights, card, &Device::Cpu)?,
+            Some((weights, card)) => Classifier::load(weights, card, device)?,
             None if is_folder(dataset) => {
                 bail!("no classifier ships for an image folder: use --features inception")
             }
@@ -152,12 +158,12 @@ fn classifier_for(dataset: &str, args: &EvalArgs) -> anyhow::Result<Classifier> 
     Ok(c)
 }
 
-/// The network `--features` names, for samples imitating `dataset`.
-fn extractor_for(dataset: &str, args: &EvalArgs) -> anyhow::Result<FeatureExtractor> {
+/// The network `--features` names, for samples imitating `dataset`, on `device`.
+fn extractor_for(dataset: &str, args: &EvalArgs, device: &Device) -> anyhow::Result<FeatureExtractor> {
     match args.features {
         FeatureKind::Classifier => {
             anyhow::ensure!(args.inception_weights.is_none(), "--inception-weights needs --features inception");
-            Ok(FeatureExtractor::Classifier(Box::new(classifier_for(dataset, args)?)))
+            Ok(FeatureExtractor::Classifier(Box::new(classifier_for(dataset, args, device)?)))
         }
         FeatureKind::Inception => {
             anyhow::ensure!(args.classifier.is_none(), "--classifier needs --features classifier");
@@ -166,7 +172,7 @@ fn extractor_for(dataset: &str, args: &EvalArgs) -> anyhow::Result<FeatureExtrac
                 locator.url = None;
             }
             let path = locator.locate(&mut DownloadBar::default())?;
-            Ok(FeatureExtractor::Inception(load_inception(&path, &Device::Cpu)?))
+            Ok(FeatureExtractor::Inception(load_inception(&path, device)?))
         }
     }
 }
@@ -197,9 +203,9 @@ fn eval_images(
     dataset: &str,
     source: &SourceArgs,
     args: &EvalArgs,
-    limit: MemoryLimit,
+    (device, limit): (&Device, MemoryLimit),
 ) -> anyhow::Result<ImageReport> {
-    let net = extractor_for(dataset, args)?;
+    let net = extractor_for(dataset, args, device)?;
     check_image_shape(&net, &gen.sample_shape).map_err(|e| anyhow::anyhow!("the run's samples: {e}"))?;
     let real = real_split(dataset, source, limit, square_side(&gen.sample_shape))?;
     let n = args.n.unwrap_or(10_000);
@@ -209,7 +215,7 @@ fn eval_images(
     let mut fake = net.nothing_seen();
     let mut seen = EvalProgress::new(Pass::Features("generated samples"));
     gen.sample_chunks(n, args.seed, net.batch(), |images| -> anyhow::Result<()> {
-        fake.extend(net.see(&images.to_device(&Device::Cpu)?)?);
+        fake.extend(net.see(&images)?);
         seen.at(fake.len() as u64, n as u64);
         Ok(())
     })?;
@@ -218,7 +224,7 @@ fn eval_images(
 
 /// Images from a `.npy` file (N×C×H×W in [−1, 1]) against the real images ([`real_split`]).
 fn eval_image_file(file: &Path, dataset: &str, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<ImageReport> {
-    let net = extractor_for(dataset, args)?;
+    let net = extractor_for(dataset, args, &open_device(args.device.unwrap_or_default())?)?;
     let len = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
     limit.check(format!("reading {}", file.display()), 2 * u128::from(len), FEWER_IN_FILE)?;
     let (shape, values) = read_npy_f32(file)?;
