@@ -3,22 +3,23 @@
 # all, 10 per call): the machine; CPU-vs-CUDA parity of every op (value and gradients)
 # and of eval's feature networks (classifier, InceptionV3), every model's first steps
 # and the penalty's finite-difference check (if ganzoo's default convolutions fail it,
-# cuDNN's deterministic choice, its im2col / col2im ones and then Candle's conv2d are tried, and the first that passes runs the rest), again
-# with the convolutions chosen by timing (GANZOO_CUDA_CONV=timed) and through cuDNN's
-# graph API (GANZOO_CUDA_CONV=cudnn-graph-any) and with the steps replayed as CUDA
-# graphs (GANZOO_CUDA_GRAPHS=1; also short toy runs with label and instance noise, eager
-# against replayed); every model's speed
-# beside PyTorch's CUDA reference at batch 64 and 256, like for like: TF32 in the
-# convolutions on both sides (PyTorch's default), then exact f32 on both, ganzoo's
-# convolutions each time by its default rule, through cuDNN's graph API (its first
-# engine as PyTorch takes it) and chosen by timing (VARIANTS; each timed choice and its
-# timings, the graph API's plans among them, to timed.txt), all against one
-# PyTorch run per model, and again with CUDA graphs; then, while time is left (LIMIT_S, default
-# 540 s): each DCGAN layer with ganzoo's convolutions and Candle's (batch norms too), the
-# models with the im2col / col2im convolutions (GANZOO_CUDA_CONV=columns), a user's
-# commands on the GPU (train with checkpoints and evaluation, stop by SIGINT, resume on
-# the GPU and on the CPU, sample, eval, its metrics against the CPU's), parity and speed
-# with bf16 activations, the models with Candle's conv2d for the convolutions (GANZOO_CUDA_CONV=gemm), without
+# cuDNN's deterministic choice, its im2col / col2im ones and then Candle's conv2d are
+# tried, and the first that passes runs the rest), again with the convolutions chosen by
+# timing (GANZOO_CUDA_CONV=timed) and through cuDNN's graph API
+# (GANZOO_CUDA_CONV=cudnn-graph-any) and with the steps replayed as CUDA graphs
+# (GANZOO_CUDA_GRAPHS=1; also short toy runs with label and instance noise, eager
+# against replayed); every model's speed beside PyTorch's CUDA reference at batch 64 and
+# 256, like for like: TF32 in the convolutions on both sides (PyTorch's default), then
+# exact f32 on both, ganzoo's convolutions each time by its default rule, through
+# cuDNN's graph API (its first engine as PyTorch takes it) and chosen by timing
+# (VARIANTS; each timed choice and its timings, the graph API's plans among them, to
+# timed.txt), all against one PyTorch run per model, and again with CUDA graphs; then,
+# while time is left (LIMIT_S, default 540 s): each DCGAN layer with ganzoo's
+# convolutions and Candle's (batch norms too), the models with the im2col / col2im
+# convolutions (GANZOO_CUDA_CONV=columns), a user's commands on the GPU (train with
+# checkpoints and evaluation, stop by SIGINT, resume on the GPU and on the CPU, sample,
+# eval, its metrics against the CPU's), parity and speed with bf16 activations, the
+# models with Candle's conv2d for the convolutions (GANZOO_CUDA_CONV=gemm), without
 # ganzoo's CUDA kernels (`--kernels gemm`), with cudarc's per-allocation events
 # (GANZOO_CUDA_EVENTS=1), with Candle's convolutions, and with TF32 in every product.
 # Sections in that order, so a cut-short run keeps the first ones; SECTIONS (below)

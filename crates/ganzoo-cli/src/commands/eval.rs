@@ -115,7 +115,7 @@ fn eval_run(run: &Path, args: &EvalArgs, limit: MemoryLimit) -> anyhow::Result<(
             // Where the run's data was read from, unless --data-dir says otherwise.
             let recorded = DataRecord::read(run)?;
             let source = read_as_trained(&gen.config, &with_recorded_data_dir(&args.source, recorded.as_ref()));
-            EvalReport::Image(eval_images(&gen, &spec.to_string(), &source, args, (&device, limit))?)
+            EvalReport::Image(eval_images(&gen, &spec.to_string(), &source, args, &device, limit)?)
         }
     };
     Ok((report, step))
@@ -203,7 +203,8 @@ fn eval_images(
     dataset: &str,
     source: &SourceArgs,
     args: &EvalArgs,
-    (device, limit): (&Device, MemoryLimit),
+    device: &Device,
+    limit: MemoryLimit,
 ) -> anyhow::Result<ImageReport> {
     let net = extractor_for(dataset, args, device)?;
     check_image_shape(&net, &gen.sample_shape).map_err(|e| anyhow::anyhow!("the run's samples: {e}"))?;
