@@ -104,7 +104,8 @@ pub struct Trainer {
 }
 
 /// What `--eval-every` measures an image run with: a feature network (the data set's
-/// domain classifier) and what it sees in the real test split.
+/// domain classifier, best on the run's device, where the samples are made)
+/// and what it sees in the real test split.
 pub struct ImageEval {
     pub net: FeatureExtractor,
     pub real: Seen,

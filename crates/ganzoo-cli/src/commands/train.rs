@@ -47,7 +47,7 @@ pub fn run(args: TrainArgs, limit: MemoryLimit) -> anyhow::Result<ExitCode> {
 /// half-made run behind.
 fn fresh(args: &TrainArgs, device: Device, limit: MemoryLimit) -> anyhow::Result<Trainer> {
     let config = resolve(args)?;
-    let (train, eval, record) = load_images(&config, &args.source, limit)?;
+    let (train, eval, record) = load_images(&config, &args.source, limit, &device)?;
     check_memory(
         &config,
         train.as_ref(),
@@ -113,7 +113,7 @@ fn resume(path: &Path, args: &TrainArgs, device: Device, limit: MemoryLimit) -> 
     config.tensorboard &= !args.no_tensorboard;
     let recorded = DataRecord::read(run.path())?;
     let source = with_recorded_data_dir(&args.source, recorded.as_ref());
-    let (train, eval, now) = load_images(&config, &source, limit)?;
+    let (train, eval, now) = load_images(&config, &source, limit, &device)?;
     // Its batch size and networks are the checkpoint's: only the limit can move.
     check_memory(
         &config,
@@ -356,18 +356,20 @@ pub fn read_as_trained(config: &TrainConfig, source: &SourceArgs) -> SourceArgs 
     }
 }
 
-/// The training images (`None` for toys), what `--eval-every` measures them with, and
-/// their record (`RUN/data.json`).
+/// The training images (`None` for toys), what `--eval-every` measures them with (the
+/// classifier on the run's `device`, where its samples are made), and their record
+/// (`RUN/data.json`).
 fn load_images(
     config: &TrainConfig,
     source: &SourceArgs,
     limit: MemoryLimit,
+    device: &Device,
 ) -> anyhow::Result<(Option<ImageDataset>, Option<ImageEval>, Option<DataRecord>)> {
     match &config.data {
         DataSource::Toy(_) => Ok((None, None, None)),
         DataSource::Images(spec) => {
             let source = read_as_trained(config, source);
-            let classifier = config.eval_every.map(|_| shipped_classifier(spec)).transpose()?;
+            let classifier = config.eval_every.map(|_| shipped_classifier(spec, device)).transpose()?;
             let (splits, dir) = load_located(spec, &source, limit)?;
             let record = DataRecord::of(&splits.train, dir.as_deref());
             let eval = match classifier {
@@ -387,13 +389,13 @@ pub fn with_recorded_data_dir(source: &SourceArgs, record: Option<&DataRecord>) 
     SourceArgs { data_dir: source.data_dir.clone().or(recorded), ..source.clone() }
 }
 
-/// The domain classifier `--eval-every` scores samples of `spec` with.
-fn shipped_classifier(spec: &DatasetSpec) -> anyhow::Result<Classifier> {
+/// The domain classifier `--eval-every` scores samples of `spec` with, on `device`.
+fn shipped_classifier(spec: &DatasetSpec, device: &Device) -> anyhow::Result<Classifier> {
     let dataset = spec.to_string();
     let Some((weights, card)) = ganzoo_eval::classifier::shipped(&dataset) else {
         bail!("--eval-every on {dataset} needs a domain classifier, and one ships only for mnist, fashion-mnist and cifar10")
     };
-    Ok(Classifier::load(weights, card, &Device::Cpu)?)
+    Ok(Classifier::load(weights, card, device)?)
 }
 
 /// `classifier` and its features of the test split (cached next to the data): what
