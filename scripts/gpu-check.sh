@@ -34,7 +34,7 @@
 #
 # Build first, here (no GPU needed):   scripts/build-cuda.sh   → target/cuda/
 # Then on the GPU machine, from the repository root, with target/cuda/ganzoo-cuda.xz,
-# target/cuda/torchref and target/cuda/fmnist carried there (38 MB; add
+# target/cuda/torchref and target/cuda/fmnist carried there (53 MB; add
 # target/cuda/libcurand.so.10.xz only where PYTHON's wheels lack cuRAND — the H200's
 # PyTorch has it, and all four exceed the 64 MiB carry limit):
 #   OUT=/tmp/out PYTHON=/path/to/venv/bin/python scripts/gpu-check.sh
